@@ -1,0 +1,180 @@
+//! The bridge between the model and crypto: wraps key material under the root key, seals and
+//! opens values with the associated data that binds them to their row, and caches unwrapped
+//! key material so a read costs one AES unwrap of the data key, not two.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use coffer_crypto::{Envelope, SecretKey};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::model::*;
+
+/// Builds associated data from fields, each prefixed with its length so that no two field
+/// lists produce the same bytes (a version id containing a separator cannot forge another).
+fn aad(domain: &str, fields: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    for f in std::iter::once(domain.as_bytes()).chain(fields.iter().copied()) {
+        out.extend_from_slice(&(f.len() as u32).to_be_bytes());
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+fn key_aad(scope: &Scope, key_id: &str, version: &str) -> Vec<u8> {
+    aad(
+        "coffer/key-material/v1",
+        &[
+            scope.account.0.to_string().as_bytes(),
+            scope.region.as_bytes(),
+            key_id.as_bytes(),
+            version.as_bytes(),
+        ],
+    )
+}
+
+/// The AAD of a secret version's value: account, region, secret id and version id.
+pub fn value_aad(scope: &Scope, secret_id: &uuid::Uuid, version_id: &str) -> Vec<u8> {
+    aad(
+        "coffer/secret-value/v1",
+        &[
+            scope.account.0.to_string().as_bytes(),
+            scope.region.as_bytes(),
+            secret_id.as_bytes(),
+            version_id.as_bytes(),
+        ],
+    )
+}
+
+pub struct Keyring {
+    root: SecretKey,
+    /// Unwrapped key material by (key id, key version). Key ids are UUIDs, unique across
+    /// scopes, and the material was unwrapped with its scope in the AAD.
+    cache: RwLock<HashMap<(String, String), SecretKey>>,
+}
+
+impl Keyring {
+    pub fn new(root: SecretKey) -> Self {
+        Self { root, cache: RwLock::new(HashMap::new()) }
+    }
+
+    /// New key material for (scope, key, version), returned wrapped by the root key.
+    pub fn new_key_material(&self, scope: &Scope, key_id: &str, version: &str) -> Vec<u8> {
+        let material = SecretKey::generate();
+        let wrapped = self.root.wrap(&key_aad(scope, key_id, version), &material);
+        if let Ok(mut c) = self.cache.write() {
+            c.insert((key_id.to_string(), version.to_string()), material);
+        }
+        wrapped
+    }
+
+    /// The unwrapped material of one version of a key.
+    pub fn material(&self, key: &KeyRecord, version: &str) -> Result<SecretKey> {
+        let cache_key = (key.id.clone(), version.to_string());
+        if let Some(k) = self.cache.read().ok().and_then(|c| c.get(&cache_key).cloned()) {
+            return Ok(k);
+        }
+        let kv = key
+            .versions
+            .iter()
+            .find(|v| v.id == version)
+            .ok_or_else(|| Error::internal(format!("key {} has no version {version}", key.id)))?;
+        let material = self
+            .root
+            .unwrap_key(&key_aad(&key.scope, &key.id, version), &kv.wrapped_material)?;
+        if let Ok(mut c) = self.cache.write() {
+            c.insert(cache_key, material.clone());
+        }
+        Ok(material)
+    }
+
+    pub fn seal_value(
+        &self,
+        key: &KeyRecord,
+        secret: &SecretRecord,
+        version_id: &str,
+        plaintext: &[u8],
+    ) -> Result<SealedValue> {
+        let material = self.material(key, &key.primary_version)?;
+        let envelope = coffer_crypto::seal(
+            &material,
+            &value_aad(&secret.scope, &secret.id, version_id),
+            plaintext,
+        );
+        Ok(SealedValue {
+            key_id: key.id.clone(),
+            key_version: key.primary_version.clone(),
+            envelope,
+        })
+    }
+
+    pub fn open_value(
+        &self,
+        key: &KeyRecord,
+        secret: &SecretRecord,
+        version_id: &str,
+        sealed: &SealedValue,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let material = self.material(key, &sealed.key_version)?;
+        Ok(coffer_crypto::open(
+            &material,
+            &value_aad(&secret.scope, &secret.id, version_id),
+            &sealed.envelope,
+        )?)
+    }
+
+    /// Access key secrets are sealed directly under the root key, bound to the key id.
+    pub fn seal_access_secret(&self, key_id: &str, secret: &str) -> Vec<u8> {
+        let env = coffer_crypto::seal(
+            &self.root,
+            &aad("coffer/access-key/v1", &[key_id.as_bytes()]),
+            secret.as_bytes(),
+        );
+        // Stored as one blob: 4-byte length of the wrapped data key, then both parts.
+        let mut out = (env.wrapped_data_key.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(&env.wrapped_data_key);
+        out.extend_from_slice(&env.ciphertext);
+        out
+    }
+
+    pub fn open_access_secret(&self, key_id: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let bad = || Error::internal("access key secret blob is malformed");
+        let len_bytes: [u8; 4] = sealed.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
+        let len = u32::from_be_bytes(len_bytes) as usize;
+        let rest = &sealed[4..];
+        if rest.len() < len {
+            return Err(bad());
+        }
+        let env = Envelope {
+            wrapped_data_key: rest[..len].to_vec(),
+            ciphertext: rest[len..].to_vec(),
+        };
+        Ok(coffer_crypto::open(
+            &self.root,
+            &aad("coffer/access-key/v1", &[key_id.as_bytes()]),
+            &env,
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aad_is_unambiguous() {
+        assert_ne!(aad("d", &[b"a|b", b"c"]), aad("d", &[b"a", b"b|c"]));
+        assert_ne!(aad("d", &[b"ab", b""]), aad("d", &[b"a", b"b"]));
+    }
+
+    #[test]
+    fn access_secret_round_trip_and_binding() {
+        let kr = Keyring::new(SecretKey::generate());
+        let blob = kr.seal_access_secret("AK1", "s3cret");
+        assert_eq!(&kr.open_access_secret("AK1", &blob).unwrap()[..], b"s3cret");
+        assert!(kr.open_access_secret("AK2", &blob).is_err());
+        assert!(kr.open_access_secret("AK1", &blob[..3]).is_err());
+        assert!(kr.open_access_secret("AK1", &[0, 0, 0, 200, 1]).is_err());
+    }
+}

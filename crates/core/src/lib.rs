@@ -1,0 +1,17 @@
+//! coffer's core: the cloud-neutral model, its errors and the [`Service`] that runs every
+//! operation. Dialects turn wire requests into calls on the service; stores persist what it
+//! decides. Nothing here knows HTTP, SQL or any cloud's names.
+
+pub mod clock;
+pub mod error;
+pub mod keyring;
+pub mod model;
+pub mod password;
+pub mod service;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, Result};
+pub use model::*;
+pub use service::{Limits, Service};
+pub use store::Store;

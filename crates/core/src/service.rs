@@ -1,0 +1,830 @@
+//! The Service runs every operation, whatever dialect asked for it. Dialects check their wire
+//! rules (name charsets, sizes their cloud documents) before calling; the service enforces
+//! the model's invariants (stages, version cap, states) and the server's quotas.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use coffer_crypto::SecretKey;
+use rand::Rng;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::clock::Clock;
+use crate::error::{Error, Resource, Result};
+use crate::keyring::Keyring;
+use crate::model::*;
+use crate::password::{self, PasswordOptions};
+use crate::store::{SecretWrite, Store};
+
+/// Alias of the key each scope creates on first use for secrets that name no key.
+pub const DEFAULT_KEY_ALIAS: &str = "alias/acs/secrets-manager";
+/// How many times an operation re-reads and retries after losing a race to another writer.
+const MAX_RETRIES: usize = 16;
+/// How long a looked-up access key is trusted before it is read again, so that disabling a
+/// key takes effect within this time on every node.
+const ACCESS_KEY_TTL_MS: i64 = 2_000;
+
+/// Quotas enforced for every dialect. Each has a default; the server can override them.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_value_bytes: usize,
+    pub max_versions_per_secret: usize,
+    pub max_stages_per_secret: usize,
+    pub max_tags_per_secret: usize,
+    pub max_secrets_per_scope: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_value_bytes: 65_536,
+            max_versions_per_secret: 10,
+            max_stages_per_secret: 8,
+            max_tags_per_secret: 20,
+            max_secrets_per_scope: 1_000_000,
+        }
+    }
+}
+
+/// A verified caller's identity, as the dialect's signature check established it.
+#[derive(Clone, Debug)]
+pub struct AuthenticatedKey {
+    pub id: String,
+    pub account: AccountId,
+    pub secret: Zeroizing<Vec<u8>>,
+    pub enabled: bool,
+    pub admin: bool,
+}
+
+/// New secret request, in neutral terms.
+#[derive(Debug)]
+pub struct CreateSecret {
+    pub name: String,
+    pub description: String,
+    pub kind: SecretKind,
+    /// Key id or alias (`alias/...`); `None` uses the scope's default key.
+    pub key: Option<String>,
+    pub tags: Vec<Tag>,
+    pub version_id: String,
+    pub value: SecretValue,
+    pub extended_config: Option<String>,
+}
+
+/// Which version a read wants. Neither field set means the `Current` one.
+#[derive(Clone, Debug, Default)]
+pub struct VersionSelector {
+    pub version_id: Option<String>,
+    pub stage: Option<Stage>,
+}
+
+#[derive(Debug)]
+pub struct PutValue {
+    pub version_id: String,
+    pub value: SecretValue,
+    /// Stages the new version gets; `None` means `[Current]`.
+    pub stages: Option<Vec<Stage>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteMode {
+    /// Keep the secret recoverable for this many days.
+    Window { days: i64 },
+    /// Remove now; the name is free at once.
+    Immediate,
+}
+
+/// A value read back with the secret and version it belongs to.
+#[derive(Debug)]
+pub struct ReadValue {
+    pub secret: SecretRecord,
+    pub version: VersionRecord,
+    pub value: SecretValue,
+}
+
+pub struct Service {
+    store: Arc<dyn Store>,
+    keyring: Keyring,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+    access_keys: Mutex<HashMap<String, (Timestamp, Arc<AuthenticatedKey>)>>,
+}
+
+impl Service {
+    pub fn new(store: Arc<dyn Store>, root_key: SecretKey, clock: Arc<dyn Clock>, limits: Limits) -> Self {
+        Self {
+            store,
+            keyring: Keyring::new(root_key),
+            clock,
+            limits,
+            access_keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    // --- accounts and access keys ------------------------------------------------------------
+
+    /// On an empty store, creates the admin account and its first access key. The key id and
+    /// secret come from the caller when given, else are generated. Returns the account and the
+    /// credentials when it created them, `None` when the store was already initialised.
+    pub async fn bootstrap(
+        &self,
+        key_id: Option<String>,
+        key_secret: Option<Zeroizing<String>>,
+    ) -> Result<Option<(AccountId, String, Zeroizing<String>)>> {
+        if self.store.count_accounts().await? > 0 {
+            return Ok(None);
+        }
+        let now = self.now();
+        let account = Account {
+            id: AccountId(rand::rngs::OsRng.gen_range(1_000_000_000_000_000..10_000_000_000_000_000)),
+            name: "admin".into(),
+            created_at: now,
+        };
+        self.store.create_account(&account).await?;
+        let id = key_id.unwrap_or_else(generate_access_key_id);
+        let secret = key_secret.unwrap_or_else(generate_access_key_secret);
+        self.store
+            .create_access_key(&AccessKeyRecord {
+                id: id.clone(),
+                account: account.id,
+                sealed_secret: self.keyring.seal_access_secret(&id, &secret),
+                enabled: true,
+                admin: true,
+                created_at: now,
+            })
+            .await?;
+        Ok(Some((account.id, id, secret)))
+    }
+
+    /// Finds an access key and opens its secret, for signature verification. Results are
+    /// cached briefly; unknown keys are not cached so a new key works at once.
+    pub async fn access_key(&self, id: &str) -> Result<Arc<AuthenticatedKey>> {
+        let now = self.now();
+        if let Some((at, k)) = self.access_keys.lock().ok().and_then(|m| m.get(id).cloned()) {
+            if now.0 - at.0 < ACCESS_KEY_TTL_MS {
+                return Ok(k);
+            }
+        }
+        let rec = self
+            .store
+            .get_access_key(id)
+            .await?
+            .ok_or_else(|| Error::not_found(Resource::AccessKey, id))?;
+        let key = Arc::new(AuthenticatedKey {
+            secret: self.keyring.open_access_secret(&rec.id, &rec.sealed_secret)?,
+            id: rec.id,
+            account: rec.account,
+            enabled: rec.enabled,
+            admin: rec.admin,
+        });
+        if let Ok(mut m) = self.access_keys.lock() {
+            if m.len() > 100_000 {
+                m.clear();
+            }
+            m.insert(id.to_string(), (now, key.clone()));
+        }
+        Ok(key)
+    }
+
+    pub async fn set_access_key_enabled(&self, id: &str, enabled: bool) -> Result<()> {
+        self.store.set_access_key_enabled(id, enabled).await?;
+        if let Ok(mut m) = self.access_keys.lock() {
+            m.remove(id);
+        }
+        Ok(())
+    }
+
+    // --- keys --------------------------------------------------------------------------------
+
+    /// The scope's default key, created on first use. Two racing creators both end up with the
+    /// one that the store accepted.
+    pub async fn default_key(&self, scope: &Scope) -> Result<KeyRecord> {
+        if let Some(k) = self.store.get_default_key(scope).await? {
+            return Ok(k);
+        }
+        let id = Uuid::new_v4().to_string();
+        let version = Uuid::new_v4().to_string();
+        let now = self.now();
+        let key = KeyRecord {
+            id: id.clone(),
+            scope: scope.clone(),
+            aliases: vec![DEFAULT_KEY_ALIAS.to_string()],
+            description: "Default key for secrets that name no key".into(),
+            state: KeyState::Enabled,
+            is_default: true,
+            created_at: now,
+            primary_version: version.clone(),
+            versions: vec![KeyVersion {
+                wrapped_material: self.keyring.new_key_material(scope, &id, &version),
+                id: version,
+                created_at: now,
+            }],
+        };
+        match self.store.create_key(&key).await {
+            Ok(()) => Ok(key),
+            Err(Error::AlreadyExists { .. }) => self
+                .store
+                .get_default_key(scope)
+                .await?
+                .ok_or_else(|| Error::internal("default key vanished after a create race")),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Resolves a key reference: a key id or an alias (`alias/...`). The default key's alias
+    /// resolves even before the key exists, creating it.
+    pub async fn resolve_key(&self, scope: &Scope, reference: &str) -> Result<KeyRecord> {
+        let found = if reference.starts_with("alias/") {
+            if reference == DEFAULT_KEY_ALIAS {
+                Some(self.default_key(scope).await?)
+            } else {
+                self.store.get_key_by_alias(scope, reference).await?
+            }
+        } else {
+            match self.store.get_key(scope, reference).await? {
+                Some(k) => Some(k),
+                None => None,
+            }
+        };
+        let key = found.ok_or_else(|| Error::not_found(Resource::Key, reference))?;
+        match key.state {
+            KeyState::Enabled => Ok(key),
+            KeyState::Disabled | KeyState::PendingDeletion { .. } => {
+                Err(Error::Disabled { what: Resource::Key, name: key.id })
+            }
+        }
+    }
+
+    async fn key_by_id(&self, scope: &Scope, id: &str) -> Result<KeyRecord> {
+        self.store
+            .get_key(scope, id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("key {id} of a stored value is missing")))
+    }
+
+    // --- secrets -----------------------------------------------------------------------------
+
+    async fn load(&self, scope: &Scope, name: &str) -> Result<SecretRecord> {
+        self.store
+            .get_secret(scope, name)
+            .await?
+            .ok_or_else(|| Error::not_found(Resource::Secret, name))
+    }
+
+    async fn load_active(&self, scope: &Scope, name: &str) -> Result<SecretRecord> {
+        let rec = self.load(scope, name).await?;
+        if rec.is_pending_delete() {
+            return Err(Error::InDeleteWindow { name: rec.name });
+        }
+        Ok(rec)
+    }
+
+    fn check_value(&self, value: &SecretValue) -> Result<()> {
+        if value.len() > self.limits.max_value_bytes {
+            return Err(Error::invalid(
+                "SecretData",
+                format!("the value is larger than {} bytes", self.limits.max_value_bytes),
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn create_secret(&self, scope: &Scope, req: CreateSecret) -> Result<SecretRecord> {
+        self.check_value(&req.value)?;
+        if req.tags.len() > self.limits.max_tags_per_secret {
+            return Err(Error::invalid(
+                "Tags",
+                format!("a secret has at most {} tags", self.limits.max_tags_per_secret),
+            ));
+        }
+        if let Some(existing) = self.store.get_secret(scope, &req.name).await? {
+            return Err(name_taken(existing));
+        }
+        let key = match &req.key {
+            Some(r) => self.resolve_key(scope, r).await?,
+            None => self.default_key(scope).await?,
+        };
+        let count = self
+            .store
+            .list_secrets(scope, &SecretFilter::default(), PageRequest { offset: 0, limit: 0, newest_first: false })
+            .await?
+            .total;
+        if count >= self.limits.max_secrets_per_scope {
+            return Err(Error::LimitExceeded {
+                what: format!("at most {} secrets per region", self.limits.max_secrets_per_scope),
+            });
+        }
+        let now = self.now();
+        let record = SecretRecord {
+            id: Uuid::new_v4(),
+            scope: scope.clone(),
+            name: req.name,
+            kind: req.kind,
+            description: req.description,
+            key_id: key.id.clone(),
+            tags: req.tags,
+            state: SecretState::Enabled,
+            rotation: RotationPolicy::default(),
+            extended_config: req.extended_config,
+            created_at: now,
+            updated_at: now,
+            revision: 0,
+            versions: vec![VersionRecord {
+                version_id: req.version_id.clone(),
+                created_at: now,
+                kind: req.value.kind(),
+                stages: vec![Stage::Current],
+            }],
+        };
+        let sealed = self
+            .keyring
+            .seal_value(&key, &record, &req.version_id, req.value.as_bytes())?;
+        let write = SecretWrite::Create { record: record.clone(), values: vec![(req.version_id, sealed)] };
+        match self.store.write_secret(write).await {
+            Ok(()) => Ok(record),
+            Err(Error::AlreadyExists { .. }) => {
+                // Lost a race for the name; report it the way a pre-check would have.
+                match self.store.get_secret(scope, &record.name).await? {
+                    Some(existing) => Err(name_taken(existing)),
+                    None => Err(Error::Conflict),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn describe(&self, scope: &Scope, name: &str) -> Result<SecretRecord> {
+        self.load(scope, name).await
+    }
+
+    pub async fn list(
+        &self,
+        scope: &Scope,
+        filter: &SecretFilter,
+        page: PageRequest,
+    ) -> Result<Page<SecretRecord>> {
+        self.store.list_secrets(scope, filter, page).await
+    }
+
+    pub async fn get_value(&self, scope: &Scope, name: &str, sel: &VersionSelector) -> Result<ReadValue> {
+        let secret = self.load_active(scope, name).await?;
+        if secret.state == SecretState::Disabled {
+            return Err(Error::Disabled { what: Resource::Secret, name: secret.name });
+        }
+        let version = select_version(&secret, sel)?.clone();
+        let sealed = self
+            .store
+            .read_value(secret.id, &version.version_id)
+            .await?
+            .ok_or_else(|| Error::not_found(Resource::Version, &version.version_id))?;
+        let key = self.key_by_id(scope, &sealed.key_id).await?;
+        let plain = self.keyring.open_value(&key, &secret, &version.version_id, &sealed)?;
+        let value = into_value(version.kind, plain)?;
+        Ok(ReadValue { secret, version, value })
+    }
+
+    /// Adds a version. Its stages (default `[Current]`) move to it from wherever they were;
+    /// when `Current` moves, the version that had it becomes `Previous`. Re-sending an existing
+    /// version id with the same value succeeds without change; with another value it fails.
+    pub async fn put_value(&self, scope: &Scope, name: &str, req: PutValue) -> Result<VersionRecord> {
+        self.check_value(&req.value)?;
+        let stages = req.stages.clone().unwrap_or_else(|| vec![Stage::Current]);
+        for _ in 0..MAX_RETRIES {
+            let mut secret = self.load_active(scope, name).await?;
+            if let Some(existing) = secret.version(&req.version_id).cloned() {
+                let sel = VersionSelector { version_id: Some(req.version_id.clone()), stage: None };
+                let stored = self.get_value(scope, name, &sel).await?;
+                return if stored.value.ct_eq(&req.value) {
+                    Ok(existing)
+                } else {
+                    Err(Error::AlreadyExists { what: Resource::Version, name: req.version_id })
+                };
+            }
+            let now = self.now();
+            secret.versions.push(VersionRecord {
+                version_id: req.version_id.clone(),
+                created_at: now,
+                kind: req.value.kind(),
+                stages: vec![],
+            });
+            for stage in &stages {
+                attach_stage(&mut secret, stage, &req.version_id);
+            }
+            self.check_stage_count(&secret)?;
+            let removed = prune_versions(&mut secret, self.limits.max_versions_per_secret)?;
+            secret.updated_at = now;
+            let key = self.key_by_id(scope, &secret.key_id).await?;
+            let sealed = self
+                .keyring
+                .seal_value(&key, &secret, &req.version_id, req.value.as_bytes())?;
+            let version = secret
+                .version(&req.version_id)
+                .cloned()
+                .ok_or_else(|| Error::internal("new version missing after staging"))?;
+            let write = SecretWrite::Update {
+                record: secret,
+                new_values: vec![(req.version_id.clone(), sealed)],
+                removed_versions: removed,
+            };
+            match self.store.write_secret(write).await {
+                Ok(()) => return Ok(version),
+                Err(Error::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    /// Runs `change` on fresh state until it commits without a concurrent change in between.
+    /// `change` returns `Ok(false)` when there is nothing to write.
+    async fn modify(
+        &self,
+        scope: &Scope,
+        name: &str,
+        allow_pending: bool,
+        mut change: impl FnMut(&mut SecretRecord) -> Result<bool>,
+    ) -> Result<SecretRecord> {
+        for _ in 0..MAX_RETRIES {
+            let mut secret = if allow_pending {
+                self.load(scope, name).await?
+            } else {
+                self.load_active(scope, name).await?
+            };
+            if !change(&mut secret)? {
+                return Ok(secret);
+            }
+            secret.updated_at = self.now();
+            let write = SecretWrite::Update {
+                record: secret.clone(),
+                new_values: vec![],
+                removed_versions: vec![],
+            };
+            match self.store.write_secret(write).await {
+                Ok(()) => {
+                    secret.revision += 1;
+                    return Ok(secret);
+                }
+                Err(Error::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    pub async fn update_description(&self, scope: &Scope, name: &str, description: String) -> Result<SecretRecord> {
+        self.modify(scope, name, false, |s| {
+            s.description = description.clone();
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Moves `stage` onto `move_to` and/or takes it off `remove_from`. Built-in `Current` and
+    /// `Previous` can only be moved, never just removed, so a secret always has a current value.
+    pub async fn update_stage(
+        &self,
+        scope: &Scope,
+        name: &str,
+        stage: Stage,
+        remove_from: Option<String>,
+        move_to: Option<String>,
+    ) -> Result<SecretRecord> {
+        if remove_from.is_none() && move_to.is_none() {
+            return Err(Error::missing("MoveToVersion"));
+        }
+        if matches!(stage, Stage::Current | Stage::Previous) && move_to.is_none() {
+            return Err(Error::invalid(
+                "MoveToVersion",
+                "a built-in stage can only be moved to another version, not removed",
+            ));
+        }
+        let max_stages = self.limits.max_stages_per_secret;
+        self.modify(scope, name, false, |s| {
+            if let Some(from) = &remove_from {
+                let v = s
+                    .versions
+                    .iter_mut()
+                    .find(|v| &v.version_id == from)
+                    .ok_or_else(|| Error::not_found(Resource::Version, from))?;
+                if !v.has_stage(&stage) {
+                    return Err(Error::invalid(
+                        "RemoveFromVersion",
+                        format!("the version {from:?} does not carry this stage"),
+                    ));
+                }
+                v.stages.retain(|x| x != &stage);
+            }
+            if let Some(to) = &move_to {
+                if s.version(to).is_none() {
+                    return Err(Error::not_found(Resource::Version, to));
+                }
+                attach_stage(s, &stage, to);
+            }
+            if distinct_stages(s) > max_stages {
+                return Err(Error::LimitExceeded {
+                    what: format!("a secret carries at most {max_stages} stages"),
+                });
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    fn check_stage_count(&self, s: &SecretRecord) -> Result<()> {
+        let max = self.limits.max_stages_per_secret;
+        if distinct_stages(s) > max {
+            return Err(Error::LimitExceeded { what: format!("a secret carries at most {max} stages") });
+        }
+        Ok(())
+    }
+
+    /// Adds tags, replacing the value of keys the secret already has.
+    pub async fn tag(&self, scope: &Scope, name: &str, tags: Vec<Tag>) -> Result<SecretRecord> {
+        let max = self.limits.max_tags_per_secret;
+        self.modify(scope, name, true, |s| {
+            for t in &tags {
+                match s.tags.iter_mut().find(|x| x.key == t.key) {
+                    Some(existing) => existing.value = t.value.clone(),
+                    None => s.tags.push(t.clone()),
+                }
+            }
+            if s.tags.len() > max {
+                return Err(Error::invalid("Tags", format!("a secret has at most {max} tags")));
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Removes tags by key; `None` removes them all. Unknown keys are ignored.
+    pub async fn untag(&self, scope: &Scope, name: &str, keys: Option<Vec<String>>) -> Result<SecretRecord> {
+        self.modify(scope, name, true, |s| {
+            let before = s.tags.len();
+            match &keys {
+                Some(keys) => s.tags.retain(|t| !keys.contains(&t.key)),
+                None => s.tags.clear(),
+            }
+            Ok(s.tags.len() != before)
+        })
+        .await
+    }
+
+    /// Schedules deletion (or deletes at once). Scheduling a secret already pending deletion
+    /// starts a new window. Returns the time the secret will be purged, if scheduled.
+    pub async fn delete(&self, scope: &Scope, name: &str, mode: DeleteMode) -> Result<Option<Timestamp>> {
+        match mode {
+            DeleteMode::Window { days } => {
+                if days < 1 {
+                    return Err(Error::invalid("RecoveryWindowInDays", "must be at least one day"));
+                }
+                let purge_at = self.now().plus_days(days);
+                self.modify(scope, name, true, |s| {
+                    s.state = SecretState::PendingDelete { purge_at };
+                    Ok(true)
+                })
+                .await?;
+                Ok(Some(purge_at))
+            }
+            DeleteMode::Immediate => {
+                for _ in 0..MAX_RETRIES {
+                    let s = self.load(scope, name).await?;
+                    match self.store.write_secret(SecretWrite::Delete { id: s.id, revision: s.revision }).await {
+                        Ok(()) => return Ok(None),
+                        Err(Error::Conflict) => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(Error::Conflict)
+            }
+        }
+    }
+
+    /// Cancels a scheduled deletion.
+    pub async fn restore(&self, scope: &Scope, name: &str) -> Result<SecretRecord> {
+        self.modify(scope, name, true, |s| {
+            if !s.is_pending_delete() {
+                return Err(Error::invalid("SecretName", "the secret is not scheduled for deletion"));
+            }
+            s.state = SecretState::Enabled;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Purges secrets whose deletion window has ended. Called periodically by the server.
+    pub async fn purge_due(&self, limit: u32) -> Result<Vec<(Scope, String)>> {
+        self.store.purge_due(self.now(), limit).await
+    }
+
+    pub fn random_password(&self, opts: &PasswordOptions) -> Result<Zeroizing<String>> {
+        password::generate(opts, &mut rand::rngs::OsRng)
+    }
+}
+
+fn name_taken(existing: SecretRecord) -> Error {
+    if existing.is_pending_delete() {
+        Error::InDeleteWindow { name: existing.name }
+    } else {
+        Error::AlreadyExists { what: Resource::Secret, name: existing.name }
+    }
+}
+
+fn select_version<'a>(secret: &'a SecretRecord, sel: &VersionSelector) -> Result<&'a VersionRecord> {
+    let by_stage = |stage: &Stage| {
+        secret
+            .version_with_stage(stage)
+            .ok_or_else(|| Error::not_found(Resource::Stage, stage_label(stage)))
+    };
+    match (&sel.version_id, &sel.stage) {
+        (Some(id), stage) => {
+            let v = secret.version(id).ok_or_else(|| Error::not_found(Resource::Version, id))?;
+            match stage {
+                Some(st) if !v.has_stage(st) => Err(Error::not_found(Resource::Stage, stage_label(st))),
+                _ => Ok(v),
+            }
+        }
+        (None, Some(stage)) => by_stage(stage),
+        (None, None) => by_stage(&Stage::Current),
+    }
+}
+
+fn stage_label(stage: &Stage) -> String {
+    match stage {
+        Stage::Custom(s) => s.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Puts `stage` on `version_id`, taking it off any other version. Moving `Current` makes the
+/// version that held it `Previous`.
+fn attach_stage(secret: &mut SecretRecord, stage: &Stage, version_id: &str) {
+    let old_holder = secret
+        .version_with_stage(stage)
+        .map(|v| v.version_id.clone());
+    if old_holder.as_deref() == Some(version_id) {
+        return;
+    }
+    for v in secret.versions.iter_mut() {
+        v.stages.retain(|s| s != stage);
+    }
+    if let Some(v) = secret.versions.iter_mut().find(|v| v.version_id == version_id) {
+        v.stages.push(stage.clone());
+    }
+    if *stage == Stage::Current {
+        if let Some(old) = old_holder {
+            attach_stage(secret, &Stage::Previous, &old);
+        }
+    }
+}
+
+fn distinct_stages(s: &SecretRecord) -> usize {
+    s.versions.iter().map(|v| v.stages.len()).sum()
+}
+
+/// Drops the oldest versions without stages until at most `max` remain. Returns their ids.
+fn prune_versions(secret: &mut SecretRecord, max: usize) -> Result<Vec<String>> {
+    let mut removed = vec![];
+    while secret.versions.len() > max {
+        let idx = secret
+            .versions
+            .iter()
+            .position(|v| v.stages.is_empty())
+            .ok_or_else(|| Error::LimitExceeded {
+                what: format!("a secret keeps at most {max} versions and every version carries a stage"),
+            })?;
+        removed.push(secret.versions.remove(idx).version_id);
+    }
+    Ok(removed)
+}
+
+fn into_value(kind: ValueKind, plain: Zeroizing<Vec<u8>>) -> Result<SecretValue> {
+    match kind {
+        ValueKind::Binary => Ok(SecretValue::Binary(plain)),
+        ValueKind::Text => {
+            let text = String::from_utf8(plain.to_vec())
+                .map_err(|_| Error::internal("a stored text value is not UTF-8"))?;
+            Ok(SecretValue::Text(Zeroizing::new(text)))
+        }
+    }
+}
+
+/// Access key ids look like the clouds' own: a prefix and 20 upper-case letters and digits.
+pub fn generate_access_key_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::rngs::OsRng;
+    let body: String = (0..20)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("CFK{body}")
+}
+
+/// 40 characters from a 62-letter alphabet: about 238 bits.
+pub fn generate_access_key_secret() -> Zeroizing<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rngs::OsRng;
+    Zeroizing::new(
+        (0..40)
+            .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret_with(versions: &[(&str, &[Stage])]) -> SecretRecord {
+        SecretRecord {
+            id: Uuid::nil(),
+            scope: Scope { account: AccountId(1), region: "r".into() },
+            name: "n".into(),
+            kind: SecretKind::Generic,
+            description: String::new(),
+            key_id: "k".into(),
+            tags: vec![],
+            state: SecretState::Enabled,
+            rotation: RotationPolicy::default(),
+            extended_config: None,
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+            revision: 0,
+            versions: versions
+                .iter()
+                .map(|(id, st)| VersionRecord {
+                    version_id: id.to_string(),
+                    created_at: Timestamp(0),
+                    kind: ValueKind::Text,
+                    stages: st.to_vec(),
+                })
+                .collect(),
+        }
+    }
+
+    fn holder(s: &SecretRecord, st: &Stage) -> Option<String> {
+        s.version_with_stage(st).map(|v| v.version_id.clone())
+    }
+
+    #[test]
+    fn moving_current_makes_old_current_previous() {
+        let mut s = secret_with(&[("v1", &[Stage::Previous]), ("v2", &[Stage::Current]), ("v3", &[])]);
+        attach_stage(&mut s, &Stage::Current, "v3");
+        assert_eq!(holder(&s, &Stage::Current).as_deref(), Some("v3"));
+        assert_eq!(holder(&s, &Stage::Previous).as_deref(), Some("v2"));
+        assert!(s.version("v1").unwrap().stages.is_empty());
+        // Re-attaching to the holder changes nothing.
+        attach_stage(&mut s, &Stage::Current, "v3");
+        assert_eq!(holder(&s, &Stage::Previous).as_deref(), Some("v2"));
+    }
+
+    #[test]
+    fn custom_stage_moves_alone() {
+        let mut s = secret_with(&[("v1", &[Stage::Custom("x".into()), Stage::Current]), ("v2", &[])]);
+        attach_stage(&mut s, &Stage::Custom("x".into()), "v2");
+        assert_eq!(holder(&s, &Stage::Custom("x".into())).as_deref(), Some("v2"));
+        assert_eq!(holder(&s, &Stage::Current).as_deref(), Some("v1"));
+        assert_eq!(holder(&s, &Stage::Previous), None);
+    }
+
+    #[test]
+    fn pruning_drops_oldest_unlabelled_or_refuses() {
+        let mut s = secret_with(&[("a", &[]), ("b", &[Stage::Previous]), ("c", &[]), ("d", &[Stage::Current])]);
+        assert_eq!(prune_versions(&mut s, 3).unwrap(), vec!["a".to_string()]);
+        assert_eq!(prune_versions(&mut s, 2).unwrap(), vec!["c".to_string()]);
+        assert!(matches!(prune_versions(&mut s, 1), Err(Error::LimitExceeded { .. })));
+    }
+
+    #[test]
+    fn version_selection() {
+        let s = secret_with(&[("v1", &[Stage::Previous]), ("v2", &[Stage::Current])]);
+        let sel = |id: Option<&str>, st: Option<Stage>| VersionSelector {
+            version_id: id.map(String::from),
+            stage: st,
+        };
+        assert_eq!(select_version(&s, &sel(None, None)).unwrap().version_id, "v2");
+        assert_eq!(select_version(&s, &sel(Some("v1"), None)).unwrap().version_id, "v1");
+        assert_eq!(select_version(&s, &sel(None, Some(Stage::Previous))).unwrap().version_id, "v1");
+        assert!(select_version(&s, &sel(Some("v1"), Some(Stage::Current))).is_err());
+        assert!(select_version(&s, &sel(Some("nope"), None)).is_err());
+        assert!(select_version(&s, &sel(None, Some(Stage::Pending))).is_err());
+    }
+
+    #[test]
+    fn generated_credentials_have_expected_shape() {
+        let id = generate_access_key_id();
+        assert_eq!(id.len(), 23);
+        assert!(id.starts_with("CFK"));
+        assert_eq!(generate_access_key_secret().len(), 40);
+    }
+}

@@ -1,0 +1,72 @@
+//! The persistence contract. The core decides; a store records. Every write either commits
+//! whole or not at all, and is durable before the call returns.
+//!
+//! Concurrency: writers read a [`SecretRecord`], compute the new one and write it back with
+//! the revision they read. A store commits an update only if the stored revision still equals
+//! it (and then stores `revision + 1`); otherwise it returns [`Error::Conflict`] and the core
+//! retries on fresh state. This works the same for threads of one node and for several nodes
+//! sharing PostgreSQL.
+//!
+//! [`Error::Conflict`]: crate::Error::Conflict
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::model::*;
+
+/// A change to one secret, committed atomically.
+#[derive(Clone, Debug)]
+pub enum SecretWrite {
+    /// A new secret with its first versions. Fails with `AlreadyExists` when any secret of
+    /// the scope (live or pending deletion) has the name.
+    Create { record: SecretRecord, values: Vec<(String, SealedValue)> },
+    /// Replace the secret's metadata, tags, version metadata and stages with `record`'s.
+    /// `record.revision` is the revision that was read. `new_values` are versions to add;
+    /// `removed_versions` are deleted with their values.
+    Update {
+        record: SecretRecord,
+        new_values: Vec<(String, SealedValue)>,
+        removed_versions: Vec<String>,
+    },
+    /// Delete the secret, all its versions, values and tags (at the given revision).
+    Delete { id: Uuid, revision: i64 },
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- accounts and access keys -------------------------------------------------------
+    async fn create_account(&self, account: &Account) -> Result<()>;
+    async fn get_account(&self, id: AccountId) -> Result<Option<Account>>;
+    async fn count_accounts(&self) -> Result<u64>;
+    /// Fails with `AlreadyExists` when the id is taken.
+    async fn create_access_key(&self, key: &AccessKeyRecord) -> Result<()>;
+    async fn get_access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>>;
+    /// Returns `NotFound` when there is no such key.
+    async fn set_access_key_enabled(&self, id: &str, enabled: bool) -> Result<()>;
+
+    // --- keys (CMKs) -------------------------------------------------------------------
+    /// Fails with `AlreadyExists` when the id or an alias is taken in the scope, or when
+    /// `is_default` is set and the scope already has a default key.
+    async fn create_key(&self, key: &KeyRecord) -> Result<()>;
+    async fn get_key(&self, scope: &Scope, id: &str) -> Result<Option<KeyRecord>>;
+    async fn get_key_by_alias(&self, scope: &Scope, alias: &str) -> Result<Option<KeyRecord>>;
+    async fn get_default_key(&self, scope: &Scope) -> Result<Option<KeyRecord>>;
+
+    // --- secrets -------------------------------------------------------------------------
+    /// The secret with this name in the scope, with all version metadata.
+    async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>>;
+    /// A page of secrets (metadata and tags, `versions` left empty), ordered by creation
+    /// time (then id), and the total count of matches.
+    async fn list_secrets(
+        &self,
+        scope: &Scope,
+        filter: &SecretFilter,
+        page: PageRequest,
+    ) -> Result<Page<SecretRecord>>;
+    async fn read_value(&self, secret_id: Uuid, version_id: &str) -> Result<Option<SealedValue>>;
+    async fn write_secret(&self, write: SecretWrite) -> Result<()>;
+    /// Deletes up to `limit` secrets whose deletion window ended at or before `now`.
+    /// Returns the names purged, with their scopes.
+    async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>>;
+}
