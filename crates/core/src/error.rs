@@ -44,7 +44,10 @@ pub enum Error {
     /// A field's value is not acceptable. `field` is the neutral or wire field name that the
     /// dialect passes in, so the message can name what the client sent.
     #[error("the parameter {field} is not valid: {reason}")]
-    InvalidParameter { field: Cow<'static, str>, reason: String },
+    InvalidParameter {
+        field: Cow<'static, str>,
+        reason: String,
+    },
 
     #[error("the parameter {field} is required")]
     MissingParameter { field: Cow<'static, str> },
@@ -77,13 +80,21 @@ pub enum Error {
 
 impl Error {
     pub fn invalid(field: impl Into<Cow<'static, str>>, reason: impl Into<String>) -> Self {
-        Error::InvalidParameter { field: field.into(), reason: reason.into() }
+        Error::InvalidParameter {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
     pub fn missing(field: impl Into<Cow<'static, str>>) -> Self {
-        Error::MissingParameter { field: field.into() }
+        Error::MissingParameter {
+            field: field.into(),
+        }
     }
     pub fn not_found(what: Resource, name: impl Into<String>) -> Self {
-        Error::NotFound { what, name: name.into() }
+        Error::NotFound {
+            what,
+            name: name.into(),
+        }
     }
     pub fn internal(msg: impl std::fmt::Display) -> Self {
         Error::Internal(msg.to_string())

@@ -56,7 +56,10 @@ pub struct Keyring {
 
 impl Keyring {
     pub fn new(root: SecretKey) -> Self {
-        Self { root, cache: RwLock::new(HashMap::new()) }
+        Self {
+            root,
+            cache: RwLock::new(HashMap::new()),
+        }
     }
 
     /// New key material for (scope, key, version), returned wrapped by the root key.
@@ -72,7 +75,12 @@ impl Keyring {
     /// The unwrapped material of one version of a key.
     pub fn material(&self, key: &KeyRecord, version: &str) -> Result<SecretKey> {
         let cache_key = (key.id.clone(), version.to_string());
-        if let Some(k) = self.cache.read().ok().and_then(|c| c.get(&cache_key).cloned()) {
+        if let Some(k) = self
+            .cache
+            .read()
+            .ok()
+            .and_then(|c| c.get(&cache_key).cloned())
+        {
             return Ok(k);
         }
         let kv = key
@@ -140,7 +148,10 @@ impl Keyring {
 
     pub fn open_access_secret(&self, key_id: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let bad = || Error::internal("access key secret blob is malformed");
-        let len_bytes: [u8; 4] = sealed.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
+        let len_bytes: [u8; 4] = sealed
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(bad)?;
         let len = u32::from_be_bytes(len_bytes) as usize;
         let rest = &sealed[4..];
         if rest.len() < len {

@@ -7,11 +7,13 @@ pub mod error;
 pub mod keyring;
 pub mod model;
 pub mod password;
+pub mod region;
 pub mod service;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use model::*;
+pub use region::RegionMap;
 pub use service::{Limits, Service};
 pub use store::Store;

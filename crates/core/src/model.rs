@@ -8,7 +8,9 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 /// Milliseconds since the Unix epoch, UTC.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
@@ -33,9 +35,8 @@ impl Timestamp {
     pub fn to_iso8601_seconds(self) -> String {
         let t = time::OffsetDateTime::from_unix_timestamp(self.as_secs())
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-        let fmt = time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-        );
+        let fmt =
+            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
         t.format(&fmt).unwrap_or_default()
     }
 }

@@ -116,7 +116,9 @@ mod tests {
             ..Default::default()
         };
         let p = generate(&opts, &mut OsRng).unwrap();
-        assert!(p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert!(p
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
         assert!(!p.chars().any(|c| "abc012".contains(c)));
     }
 
@@ -135,7 +137,10 @@ mod tests {
             ..Default::default()
         };
         assert!(generate(&digits_gone, &mut OsRng).is_err());
-        let lenient = PasswordOptions { require_each_included_type: false, ..digits_gone };
+        let lenient = PasswordOptions {
+            require_each_included_type: false,
+            ..digits_gone
+        };
         assert!(generate(&lenient, &mut OsRng).is_ok());
     }
 }

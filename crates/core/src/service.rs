@@ -111,7 +111,12 @@ pub struct Service {
 }
 
 impl Service {
-    pub fn new(store: Arc<dyn Store>, root_key: SecretKey, clock: Arc<dyn Clock>, limits: Limits) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        root_key: SecretKey,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+    ) -> Self {
         Self {
             store,
             keyring: Keyring::new(root_key),
@@ -148,7 +153,9 @@ impl Service {
         }
         let now = self.now();
         let account = Account {
-            id: AccountId(rand::rngs::OsRng.gen_range(1_000_000_000_000_000..10_000_000_000_000_000)),
+            id: AccountId(
+                rand::rngs::OsRng.gen_range(1_000_000_000_000_000..10_000_000_000_000_000),
+            ),
             name: "admin".into(),
             created_at: now,
         };
@@ -172,7 +179,12 @@ impl Service {
     /// cached briefly; unknown keys are not cached so a new key works at once.
     pub async fn access_key(&self, id: &str) -> Result<Arc<AuthenticatedKey>> {
         let now = self.now();
-        if let Some((at, k)) = self.access_keys.lock().ok().and_then(|m| m.get(id).cloned()) {
+        if let Some((at, k)) = self
+            .access_keys
+            .lock()
+            .ok()
+            .and_then(|m| m.get(id).cloned())
+        {
             if now.0 - at.0 < ACCESS_KEY_TTL_MS {
                 return Ok(k);
             }
@@ -183,7 +195,9 @@ impl Service {
             .await?
             .ok_or_else(|| Error::not_found(Resource::AccessKey, id))?;
         let key = Arc::new(AuthenticatedKey {
-            secret: self.keyring.open_access_secret(&rec.id, &rec.sealed_secret)?,
+            secret: self
+                .keyring
+                .open_access_secret(&rec.id, &rec.sealed_secret)?,
             id: rec.id,
             account: rec.account,
             enabled: rec.enabled,
@@ -261,9 +275,10 @@ impl Service {
         let key = found.ok_or_else(|| Error::not_found(Resource::Key, reference))?;
         match key.state {
             KeyState::Enabled => Ok(key),
-            KeyState::Disabled | KeyState::PendingDeletion { .. } => {
-                Err(Error::Disabled { what: Resource::Key, name: key.id })
-            }
+            KeyState::Disabled | KeyState::PendingDeletion { .. } => Err(Error::Disabled {
+                what: Resource::Key,
+                name: key.id,
+            }),
         }
     }
 
@@ -295,7 +310,10 @@ impl Service {
         if value.len() > self.limits.max_value_bytes {
             return Err(Error::invalid(
                 "SecretData",
-                format!("the value is larger than {} bytes", self.limits.max_value_bytes),
+                format!(
+                    "the value is larger than {} bytes",
+                    self.limits.max_value_bytes
+                ),
             ));
         }
         Ok(())
@@ -306,7 +324,10 @@ impl Service {
         if req.tags.len() > self.limits.max_tags_per_secret {
             return Err(Error::invalid(
                 "Tags",
-                format!("a secret has at most {} tags", self.limits.max_tags_per_secret),
+                format!(
+                    "a secret has at most {} tags",
+                    self.limits.max_tags_per_secret
+                ),
             ));
         }
         if let Some(existing) = self.store.get_secret(scope, &req.name).await? {
@@ -318,12 +339,23 @@ impl Service {
         };
         let count = self
             .store
-            .list_secrets(scope, &SecretFilter::default(), PageRequest { offset: 0, limit: 0, newest_first: false })
+            .list_secrets(
+                scope,
+                &SecretFilter::default(),
+                PageRequest {
+                    offset: 0,
+                    limit: 0,
+                    newest_first: false,
+                },
+            )
             .await?
             .total;
         if count >= self.limits.max_secrets_per_scope {
             return Err(Error::LimitExceeded {
-                what: format!("at most {} secrets per region", self.limits.max_secrets_per_scope),
+                what: format!(
+                    "at most {} secrets per region",
+                    self.limits.max_secrets_per_scope
+                ),
             });
         }
         let now = self.now();
@@ -348,10 +380,13 @@ impl Service {
                 stages: vec![Stage::Current],
             }],
         };
-        let sealed = self
-            .keyring
-            .seal_value(&key, &record, &req.version_id, req.value.as_bytes())?;
-        let write = SecretWrite::Create { record: record.clone(), values: vec![(req.version_id, sealed)] };
+        let sealed =
+            self.keyring
+                .seal_value(&key, &record, &req.version_id, req.value.as_bytes())?;
+        let write = SecretWrite::Create {
+            record: record.clone(),
+            values: vec![(req.version_id, sealed)],
+        };
         match self.store.write_secret(write).await {
             Ok(()) => Ok(record),
             Err(Error::AlreadyExists { .. }) => {
@@ -378,10 +413,18 @@ impl Service {
         self.store.list_secrets(scope, filter, page).await
     }
 
-    pub async fn get_value(&self, scope: &Scope, name: &str, sel: &VersionSelector) -> Result<ReadValue> {
+    pub async fn get_value(
+        &self,
+        scope: &Scope,
+        name: &str,
+        sel: &VersionSelector,
+    ) -> Result<ReadValue> {
         let secret = self.load_active(scope, name).await?;
         if secret.state == SecretState::Disabled {
-            return Err(Error::Disabled { what: Resource::Secret, name: secret.name });
+            return Err(Error::Disabled {
+                what: Resource::Secret,
+                name: secret.name,
+            });
         }
         let version = select_version(&secret, sel)?.clone();
         let sealed = self
@@ -390,26 +433,43 @@ impl Service {
             .await?
             .ok_or_else(|| Error::not_found(Resource::Version, &version.version_id))?;
         let key = self.key_by_id(scope, &sealed.key_id).await?;
-        let plain = self.keyring.open_value(&key, &secret, &version.version_id, &sealed)?;
+        let plain = self
+            .keyring
+            .open_value(&key, &secret, &version.version_id, &sealed)?;
         let value = into_value(version.kind, plain)?;
-        Ok(ReadValue { secret, version, value })
+        Ok(ReadValue {
+            secret,
+            version,
+            value,
+        })
     }
 
     /// Adds a version. Its stages (default `[Current]`) move to it from wherever they were;
     /// when `Current` moves, the version that had it becomes `Previous`. Re-sending an existing
     /// version id with the same value succeeds without change; with another value it fails.
-    pub async fn put_value(&self, scope: &Scope, name: &str, req: PutValue) -> Result<VersionRecord> {
+    pub async fn put_value(
+        &self,
+        scope: &Scope,
+        name: &str,
+        req: PutValue,
+    ) -> Result<VersionRecord> {
         self.check_value(&req.value)?;
         let stages = req.stages.clone().unwrap_or_else(|| vec![Stage::Current]);
         for _ in 0..MAX_RETRIES {
             let mut secret = self.load_active(scope, name).await?;
             if let Some(existing) = secret.version(&req.version_id).cloned() {
-                let sel = VersionSelector { version_id: Some(req.version_id.clone()), stage: None };
+                let sel = VersionSelector {
+                    version_id: Some(req.version_id.clone()),
+                    stage: None,
+                };
                 let stored = self.get_value(scope, name, &sel).await?;
                 return if stored.value.ct_eq(&req.value) {
                     Ok(existing)
                 } else {
-                    Err(Error::AlreadyExists { what: Resource::Version, name: req.version_id })
+                    Err(Error::AlreadyExists {
+                        what: Resource::Version,
+                        name: req.version_id,
+                    })
                 };
             }
             let now = self.now();
@@ -426,9 +486,9 @@ impl Service {
             let removed = prune_versions(&mut secret, self.limits.max_versions_per_secret)?;
             secret.updated_at = now;
             let key = self.key_by_id(scope, &secret.key_id).await?;
-            let sealed = self
-                .keyring
-                .seal_value(&key, &secret, &req.version_id, req.value.as_bytes())?;
+            let sealed =
+                self.keyring
+                    .seal_value(&key, &secret, &req.version_id, req.value.as_bytes())?;
             let version = secret
                 .version(&req.version_id)
                 .cloned()
@@ -483,7 +543,12 @@ impl Service {
         Err(Error::Conflict)
     }
 
-    pub async fn update_description(&self, scope: &Scope, name: &str, description: String) -> Result<SecretRecord> {
+    pub async fn update_description(
+        &self,
+        scope: &Scope,
+        name: &str,
+        description: String,
+    ) -> Result<SecretRecord> {
         self.modify(scope, name, false, |s| {
             s.description = description.clone();
             Ok(true)
@@ -545,7 +610,9 @@ impl Service {
     fn check_stage_count(&self, s: &SecretRecord) -> Result<()> {
         let max = self.limits.max_stages_per_secret;
         if distinct_stages(s) > max {
-            return Err(Error::LimitExceeded { what: format!("a secret carries at most {max} stages") });
+            return Err(Error::LimitExceeded {
+                what: format!("a secret carries at most {max} stages"),
+            });
         }
         Ok(())
     }
@@ -561,7 +628,10 @@ impl Service {
                 }
             }
             if s.tags.len() > max {
-                return Err(Error::invalid("Tags", format!("a secret has at most {max} tags")));
+                return Err(Error::invalid(
+                    "Tags",
+                    format!("a secret has at most {max} tags"),
+                ));
             }
             Ok(true)
         })
@@ -569,7 +639,12 @@ impl Service {
     }
 
     /// Removes tags by key; `None` removes them all. Unknown keys are ignored.
-    pub async fn untag(&self, scope: &Scope, name: &str, keys: Option<Vec<String>>) -> Result<SecretRecord> {
+    pub async fn untag(
+        &self,
+        scope: &Scope,
+        name: &str,
+        keys: Option<Vec<String>>,
+    ) -> Result<SecretRecord> {
         self.modify(scope, name, true, |s| {
             let before = s.tags.len();
             match &keys {
@@ -583,11 +658,19 @@ impl Service {
 
     /// Schedules deletion (or deletes at once). Scheduling a secret already pending deletion
     /// starts a new window. Returns the time the secret will be purged, if scheduled.
-    pub async fn delete(&self, scope: &Scope, name: &str, mode: DeleteMode) -> Result<Option<Timestamp>> {
+    pub async fn delete(
+        &self,
+        scope: &Scope,
+        name: &str,
+        mode: DeleteMode,
+    ) -> Result<Option<Timestamp>> {
         match mode {
             DeleteMode::Window { days } => {
                 if days < 1 {
-                    return Err(Error::invalid("RecoveryWindowInDays", "must be at least one day"));
+                    return Err(Error::invalid(
+                        "RecoveryWindowInDays",
+                        "must be at least one day",
+                    ));
                 }
                 let purge_at = self.now().plus_days(days);
                 self.modify(scope, name, true, |s| {
@@ -600,7 +683,14 @@ impl Service {
             DeleteMode::Immediate => {
                 for _ in 0..MAX_RETRIES {
                     let s = self.load(scope, name).await?;
-                    match self.store.write_secret(SecretWrite::Delete { id: s.id, revision: s.revision }).await {
+                    match self
+                        .store
+                        .write_secret(SecretWrite::Delete {
+                            id: s.id,
+                            revision: s.revision,
+                        })
+                        .await
+                    {
                         Ok(()) => return Ok(None),
                         Err(Error::Conflict) => continue,
                         Err(e) => return Err(e),
@@ -615,7 +705,10 @@ impl Service {
     pub async fn restore(&self, scope: &Scope, name: &str) -> Result<SecretRecord> {
         self.modify(scope, name, true, |s| {
             if !s.is_pending_delete() {
-                return Err(Error::invalid("SecretName", "the secret is not scheduled for deletion"));
+                return Err(Error::invalid(
+                    "SecretName",
+                    "the secret is not scheduled for deletion",
+                ));
             }
             s.state = SecretState::Enabled;
             Ok(true)
@@ -635,13 +728,21 @@ impl Service {
 
 fn name_taken(existing: SecretRecord) -> Error {
     if existing.is_pending_delete() {
-        Error::InDeleteWindow { name: existing.name }
+        Error::InDeleteWindow {
+            name: existing.name,
+        }
     } else {
-        Error::AlreadyExists { what: Resource::Secret, name: existing.name }
+        Error::AlreadyExists {
+            what: Resource::Secret,
+            name: existing.name,
+        }
     }
 }
 
-fn select_version<'a>(secret: &'a SecretRecord, sel: &VersionSelector) -> Result<&'a VersionRecord> {
+fn select_version<'a>(
+    secret: &'a SecretRecord,
+    sel: &VersionSelector,
+) -> Result<&'a VersionRecord> {
     let by_stage = |stage: &Stage| {
         secret
             .version_with_stage(stage)
@@ -649,9 +750,13 @@ fn select_version<'a>(secret: &'a SecretRecord, sel: &VersionSelector) -> Result
     };
     match (&sel.version_id, &sel.stage) {
         (Some(id), stage) => {
-            let v = secret.version(id).ok_or_else(|| Error::not_found(Resource::Version, id))?;
+            let v = secret
+                .version(id)
+                .ok_or_else(|| Error::not_found(Resource::Version, id))?;
             match stage {
-                Some(st) if !v.has_stage(st) => Err(Error::not_found(Resource::Stage, stage_label(st))),
+                Some(st) if !v.has_stage(st) => {
+                    Err(Error::not_found(Resource::Stage, stage_label(st)))
+                }
                 _ => Ok(v),
             }
         }
@@ -679,7 +784,11 @@ fn attach_stage(secret: &mut SecretRecord, stage: &Stage, version_id: &str) {
     for v in secret.versions.iter_mut() {
         v.stages.retain(|s| s != stage);
     }
-    if let Some(v) = secret.versions.iter_mut().find(|v| v.version_id == version_id) {
+    if let Some(v) = secret
+        .versions
+        .iter_mut()
+        .find(|v| v.version_id == version_id)
+    {
         v.stages.push(stage.clone());
     }
     if *stage == Stage::Current {
@@ -702,7 +811,9 @@ fn prune_versions(secret: &mut SecretRecord, max: usize) -> Result<Vec<String>> 
             .iter()
             .position(|v| v.stages.is_empty())
             .ok_or_else(|| Error::LimitExceeded {
-                what: format!("a secret keeps at most {max} versions and every version carries a stage"),
+                what: format!(
+                    "a secret keeps at most {max} versions and every version carries a stage"
+                ),
             })?;
         removed.push(secret.versions.remove(idx).version_id);
     }
@@ -748,7 +859,10 @@ mod tests {
     fn secret_with(versions: &[(&str, &[Stage])]) -> SecretRecord {
         SecretRecord {
             id: Uuid::nil(),
-            scope: Scope { account: AccountId(1), region: "r".into() },
+            scope: Scope {
+                account: AccountId(1),
+                region: "r".into(),
+            },
             name: "n".into(),
             kind: SecretKind::Generic,
             description: String::new(),
@@ -778,7 +892,11 @@ mod tests {
 
     #[test]
     fn moving_current_makes_old_current_previous() {
-        let mut s = secret_with(&[("v1", &[Stage::Previous]), ("v2", &[Stage::Current]), ("v3", &[])]);
+        let mut s = secret_with(&[
+            ("v1", &[Stage::Previous]),
+            ("v2", &[Stage::Current]),
+            ("v3", &[]),
+        ]);
         attach_stage(&mut s, &Stage::Current, "v3");
         assert_eq!(holder(&s, &Stage::Current).as_deref(), Some("v3"));
         assert_eq!(holder(&s, &Stage::Previous).as_deref(), Some("v2"));
@@ -790,19 +908,33 @@ mod tests {
 
     #[test]
     fn custom_stage_moves_alone() {
-        let mut s = secret_with(&[("v1", &[Stage::Custom("x".into()), Stage::Current]), ("v2", &[])]);
+        let mut s = secret_with(&[
+            ("v1", &[Stage::Custom("x".into()), Stage::Current]),
+            ("v2", &[]),
+        ]);
         attach_stage(&mut s, &Stage::Custom("x".into()), "v2");
-        assert_eq!(holder(&s, &Stage::Custom("x".into())).as_deref(), Some("v2"));
+        assert_eq!(
+            holder(&s, &Stage::Custom("x".into())).as_deref(),
+            Some("v2")
+        );
         assert_eq!(holder(&s, &Stage::Current).as_deref(), Some("v1"));
         assert_eq!(holder(&s, &Stage::Previous), None);
     }
 
     #[test]
     fn pruning_drops_oldest_unlabelled_or_refuses() {
-        let mut s = secret_with(&[("a", &[]), ("b", &[Stage::Previous]), ("c", &[]), ("d", &[Stage::Current])]);
+        let mut s = secret_with(&[
+            ("a", &[]),
+            ("b", &[Stage::Previous]),
+            ("c", &[]),
+            ("d", &[Stage::Current]),
+        ]);
         assert_eq!(prune_versions(&mut s, 3).unwrap(), vec!["a".to_string()]);
         assert_eq!(prune_versions(&mut s, 2).unwrap(), vec!["c".to_string()]);
-        assert!(matches!(prune_versions(&mut s, 1), Err(Error::LimitExceeded { .. })));
+        assert!(matches!(
+            prune_versions(&mut s, 1),
+            Err(Error::LimitExceeded { .. })
+        ));
     }
 
     #[test]
@@ -812,9 +944,22 @@ mod tests {
             version_id: id.map(String::from),
             stage: st,
         };
-        assert_eq!(select_version(&s, &sel(None, None)).unwrap().version_id, "v2");
-        assert_eq!(select_version(&s, &sel(Some("v1"), None)).unwrap().version_id, "v1");
-        assert_eq!(select_version(&s, &sel(None, Some(Stage::Previous))).unwrap().version_id, "v1");
+        assert_eq!(
+            select_version(&s, &sel(None, None)).unwrap().version_id,
+            "v2"
+        );
+        assert_eq!(
+            select_version(&s, &sel(Some("v1"), None))
+                .unwrap()
+                .version_id,
+            "v1"
+        );
+        assert_eq!(
+            select_version(&s, &sel(None, Some(Stage::Previous)))
+                .unwrap()
+                .version_id,
+            "v1"
+        );
         assert!(select_version(&s, &sel(Some("v1"), Some(Stage::Current))).is_err());
         assert!(select_version(&s, &sel(Some("nope"), None)).is_err());
         assert!(select_version(&s, &sel(None, Some(Stage::Pending))).is_err());

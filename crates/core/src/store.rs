@@ -20,7 +20,10 @@ use crate::model::*;
 pub enum SecretWrite {
     /// A new secret with its first versions. Fails with `AlreadyExists` when any secret of
     /// the scope (live or pending deletion) has the name.
-    Create { record: SecretRecord, values: Vec<(String, SealedValue)> },
+    Create {
+        record: SecretRecord,
+        values: Vec<(String, SealedValue)>,
+    },
     /// Replace the secret's metadata, tags, version metadata and stages with `record`'s.
     /// `record.revision` is the revision that was read. `new_values` are versions to add;
     /// `removed_versions` are deleted with their values.

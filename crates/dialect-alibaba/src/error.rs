@@ -1,0 +1,140 @@
+//! Alibaba's error codes and statuses (reference: alibaba.md section 7) and the mapping from
+//! coffer's neutral errors to them.
+
+use coffer_core::error::Resource;
+use coffer_core::Error;
+
+use crate::render::{render, Format, Node};
+
+/// An error as Alibaba reports it: HTTP status, code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(param: &str, why: impl std::fmt::Display) -> Self {
+        Self::new(
+            400,
+            "InvalidParameter",
+            format!("The specified parameter \"{param}\" is not valid. {why}"),
+        )
+    }
+
+    pub fn missing(param: &str) -> Self {
+        Self::new(
+            400,
+            "MissingParameter",
+            format!("The parameter \"{param}\" is needed but not provided."),
+        )
+    }
+
+    pub fn unsupported(why: impl Into<String>) -> Self {
+        Self::new(400, "UnsupportedOperation", why)
+    }
+
+    /// The body both SDK generations parse: JSON unless the request asked for XML.
+    pub fn body(&self, format: Format, request_id: &str, host: &str) -> Vec<u8> {
+        let fields = [
+            ("RequestId", Node::str(request_id)),
+            ("HostId", Node::str(host)),
+            ("Code", Node::str(self.code)),
+            ("Message", Node::str(self.message.clone())),
+            (
+                "Recommend",
+                Node::str(format!(
+                    "https://api.aliyun.com/troubleshoot?q={}",
+                    self.code
+                )),
+            ),
+            ("HttpStatus", Node::Int(self.status as i64)),
+        ];
+        render(format, "Error", &fields)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NotFound {
+                what: Resource::Key,
+                name,
+            } => ApiError::new(
+                404,
+                "Forbidden.KeyNotFound",
+                format!("The specified key {name:?} is not found."),
+            ),
+            Error::NotFound {
+                what: Resource::AccessKey,
+                ..
+            } => ApiError::new(
+                404,
+                "InvalidAccessKeyId.NotFound",
+                "The AccessKey ID provided does not exist in our records.",
+            ),
+            Error::NotFound { what, name } => ApiError::new(
+                404,
+                "Forbidden.ResourceNotFound",
+                format!(
+                    "The resource is not found: the {} {name:?} does not exist.",
+                    what.as_str()
+                ),
+            ),
+            Error::AlreadyExists { what, name } => ApiError::new(
+                409,
+                "Rejected.ResourceExist",
+                format!(
+                    "The resource already exists: the {} {name:?}.",
+                    what.as_str()
+                ),
+            ),
+            Error::InDeleteWindow { name } => ApiError::new(
+                409,
+                "Rejected.ResourceInDeleteWindow",
+                format!("The secret {name:?} is planned to be deleted."),
+            ),
+            Error::InvalidParameter { field, reason } => ApiError::invalid(&field, reason),
+            Error::MissingParameter { field } => ApiError::missing(&field),
+            Error::Disabled { what, name } => ApiError::new(
+                409,
+                "Rejected.Disabled",
+                format!("The {} {name:?} is disabled.", what.as_str()),
+            ),
+            Error::LimitExceeded { what } => ApiError::new(
+                400,
+                "Rejected.LimitExceeded",
+                format!("The quota is exceeded: {what}."),
+            ),
+            Error::Unsupported(why) => ApiError::unsupported(why),
+            Error::Throttled => ApiError::new(
+                429,
+                "Rejected.Throttling",
+                "The QPS upper limit is exceeded.",
+            ),
+            Error::AccessDenied { action, resource } => ApiError::new(
+                403,
+                "Forbidden.NoPermission",
+                format!("You are not authorized to perform the operation {action} on {resource}."),
+            ),
+            Error::Conflict => ApiError::new(
+                503,
+                "ServiceUnavailableTemporary",
+                "The resource is being changed by other requests; retry.",
+            ),
+            Error::Internal(detail) => {
+                tracing::error!(error = %detail, "internal failure");
+                ApiError::new(500, "InternalFailure", "An internal error occurred.")
+            }
+        }
+    }
+}

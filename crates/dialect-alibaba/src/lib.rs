@@ -1,0 +1,261 @@
+//! The Alibaba Cloud KMS Secrets Manager dialect (API version 2016-01-20).
+//!
+//! A request is authenticated (RPC v1 HMAC-SHA1 or ACS3-HMAC-SHA256, see `coffer-auth`),
+//! its action is looked up, its parameters are checked against Alibaba's rules, and the
+//! operation runs on the neutral [`Service`]. Results and errors are written the way Alibaba
+//! writes them (reference: `alibaba.md`).
+
+mod error;
+mod ops;
+mod params;
+mod render;
+
+use std::sync::Arc;
+
+use coffer_auth::alibaba::AlibabaRequest;
+use coffer_auth::nonce::NonceCache;
+use coffer_auth::{AuthError, RequestParts};
+use coffer_core::{RegionMap, Scope, Service};
+
+pub use error::ApiError;
+use params::Params;
+pub use render::Format;
+use render::Node;
+
+/// The API version this dialect speaks.
+pub const API_VERSION: &str = "2016-01-20";
+/// Requests more than this far from the server's clock are refused (both directions).
+const CLOCK_SKEW_SECS: i64 = 15 * 60;
+/// Region id echoed in ARNs when a request names none (ACS3 requests usually do not).
+pub const DEFAULT_REGION_ID: &str = "cn-hangzhou";
+
+/// A response ready for the HTTP layer.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+pub struct Alibaba {
+    service: Arc<Service>,
+    regions: RegionMap,
+    nonces: NonceCache,
+    default_region_id: String,
+}
+
+/// What an operation sees of the request: who calls, where, with which parameters.
+pub(crate) struct Call<'a> {
+    pub service: &'a Service,
+    pub params: Params,
+    pub scope: Scope,
+    /// The client's region id, echoed in ARNs.
+    pub region_id: String,
+    pub regions: &'a RegionMap,
+}
+
+/// Whether a request is addressed to this dialect: an `x-acs-action` header (ACS3), or an
+/// `Action` parameter with this API's version (RPC v1).
+pub fn matches(headers: &[(String, String)], raw_query: &str, form_body: Option<&[u8]>) -> bool {
+    if headers.iter().any(|(k, _)| k == "x-acs-action") {
+        return true;
+    }
+    let has = |pairs: &mut dyn Iterator<
+        Item = (std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>),
+    >| {
+        let (mut action, mut version) = (false, false);
+        for (k, v) in pairs {
+            action |= k == "Action";
+            version |= k == "Version" && v == API_VERSION;
+        }
+        (action, version)
+    };
+    let (a1, v1) = has(&mut form_urlencoded::parse(raw_query.as_bytes()));
+    let (a2, v2) = form_body
+        .map(|b| has(&mut form_urlencoded::parse(b)))
+        .unwrap_or((false, false));
+    (a1 || a2) && (v1 || v2)
+}
+
+impl Alibaba {
+    pub fn new(service: Arc<Service>, regions: RegionMap) -> Self {
+        Self {
+            service,
+            regions,
+            // A nonce must be remembered as long as a request carrying it could still pass the clock
+            // check: from 15 minutes before to 15 minutes after its timestamp.
+            nonces: NonceCache::new(std::time::Duration::from_secs(2 * CLOCK_SKEW_SECS as u64)),
+            default_region_id: DEFAULT_REGION_ID.to_string(),
+        }
+    }
+
+    /// Handles one request. `host` is the Host header (echoed as `HostId` in errors).
+    pub async fn handle(&self, req: &RequestParts<'_>, request_id: &str, host: &str) -> Response {
+        let format = requested_format(req);
+        let (status, body) = match self.run(req, format).await {
+            Ok(fields) => {
+                let mut fields = fields;
+                fields.push(("RequestId", Node::str(request_id)));
+                (200, render::render(format, "KMS", &fields))
+            }
+            Err(e) => {
+                tracing::info!(code = e.code, status = e.status, "alibaba request refused");
+                (e.status, e.body(format, request_id, host))
+            }
+        };
+        Response {
+            status,
+            content_type: format.content_type(),
+            body,
+        }
+    }
+
+    async fn run(
+        &self,
+        req: &RequestParts<'_>,
+        format: Format,
+    ) -> Result<Vec<(&'static str, Node)>, ApiError> {
+        let parsed = coffer_auth::alibaba::parse(req).map_err(auth_error)?;
+        let caller = self.authenticate(&parsed).await?;
+        if parsed.version.as_deref() != Some(API_VERSION) {
+            return Err(match parsed.version.as_deref() {
+                None | Some("") => ApiError::missing("Version"),
+                Some(v) => ApiError::new(
+                    400,
+                    "InvalidVersion",
+                    format!("The API version {v:?} is not supported; use {API_VERSION}."),
+                ),
+            });
+        }
+        let action = match parsed.action.as_deref() {
+            None | Some("") => return Err(ApiError::missing("Action")),
+            Some(a) => a,
+        };
+        let params = Params::new(&parsed.params);
+        let region_id = params
+            .optional("RegionId")
+            .unwrap_or(&self.default_region_id)
+            .to_string();
+        let scope = Scope {
+            account: caller.account,
+            region: self
+                .regions
+                .resolve(params.optional("RegionId"))
+                .to_string(),
+        };
+        let call = Call {
+            service: &self.service,
+            params,
+            scope,
+            region_id,
+            regions: &self.regions,
+        };
+        tracing::debug!(action, ?format, "alibaba operation");
+        ops::dispatch(action, &call).await
+    }
+
+    async fn authenticate(
+        &self,
+        parsed: &AlibabaRequest,
+    ) -> Result<Arc<coffer_core::service::AuthenticatedKey>, ApiError> {
+        // coffer issues no temporary (STS) credentials, so a request carrying a security
+        // token cannot be one of ours; Alibaba reports unknown and expired tokens this way.
+        if parsed.security_token.is_some() {
+            return Err(ApiError::new(
+                404,
+                "InvalidAccessKeyId.NotFound",
+                "The AccessKey ID provided does not exist in our records.",
+            ));
+        }
+        let key = self
+            .service
+            .access_key(&parsed.access_key_id)
+            .await
+            .map_err(ApiError::from)?;
+        parsed.verify(&key.secret).map_err(auth_error)?;
+        if !key.enabled {
+            return Err(ApiError::new(
+                403,
+                "Forbidden.AccessKey",
+                "This AccessKey is not enabled.",
+            ));
+        }
+        let now = self.service.now().as_secs();
+        if !coffer_auth::skew::within_window(parsed.timestamp, now, CLOCK_SKEW_SECS) {
+            return Err(ApiError::new(
+                400,
+                "InvalidTimeStamp.Expired",
+                "Specified time stamp or date value is expired.",
+            ));
+        }
+        if !self
+            .nonces
+            .check_and_insert(&parsed.access_key_id, &parsed.nonce, now)
+        {
+            return Err(ApiError::new(
+                400,
+                "SignatureNonceUsed",
+                "Specified signature nonce was used already.",
+            ));
+        }
+        Ok(key)
+    }
+}
+
+/// `Format=XML` (RPC v1, any case) asks for XML; everything else is JSON.
+fn requested_format(req: &RequestParts<'_>) -> Format {
+    let form = is_form(req).then_some(req.body);
+    let in_pairs = |b: &[u8]| {
+        form_urlencoded::parse(b).any(|(k, v)| k == "Format" && v.eq_ignore_ascii_case("xml"))
+    };
+    if in_pairs(req.raw_query.as_bytes()) || form.is_some_and(in_pairs) {
+        Format::Xml
+    } else {
+        Format::Json
+    }
+}
+
+fn is_form(req: &RequestParts<'_>) -> bool {
+    req.headers.iter().any(|(k, v)| {
+        k == "content-type"
+            && v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+    })
+}
+
+fn auth_error(e: AuthError) -> ApiError {
+    match e {
+        AuthError::SignatureMismatch { string_to_sign } => ApiError::new(
+            400,
+            "SignatureDoesNotMatch",
+            // The first SDK generation splits this message on ':' and compares the second part
+            // with its own string to sign, so the text before it must contain no colon.
+            format!(
+                "Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"
+            ),
+        ),
+        AuthError::BadTimestampFormat => ApiError::new(
+            400,
+            "InvalidTimeStamp.Format",
+            "Specified time stamp or date value is not well formatted.",
+        ),
+        AuthError::ContentHashMismatch => ApiError::new(
+            400,
+            "SignatureDoesNotMatch",
+            "Specified signature is not matched with our calculation. The x-acs-content-sha256 header does not match the body.",
+        ),
+        AuthError::BadEncoding(what) => ApiError::new(
+            400,
+            "ParseRequestParameterException",
+            format!("Server parse parameters exception: {what}"),
+        ),
+        AuthError::DuplicateParameter(name) => {
+            ApiError::invalid(&name, "It is given more than once.")
+        }
+        other => ApiError::new(
+            400,
+            "IncompleteSignature",
+            format!("The request signature does not conform to Alibaba Cloud standards: {other}"),
+        ),
+    }
+}

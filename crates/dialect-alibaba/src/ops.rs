@@ -1,0 +1,842 @@
+//! One function per Alibaba action. Each reads and checks its parameters, calls the service
+//! and lays out the result fields (reference: alibaba.md section 4).
+
+use base64::Engine;
+use coffer_core::password::PasswordOptions;
+use coffer_core::service::{CreateSecret, DeleteMode, PutValue, VersionSelector};
+use coffer_core::{
+    Error, PageRequest, SecretFilter, SecretKind, SecretRecord, SecretValue, Stage, Tag, ValueKind,
+    VersionRecord,
+};
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+use crate::params::{self, MAX_VALUE_BYTES};
+use crate::render::Node;
+use crate::Call;
+
+type Fields = Vec<(&'static str, Node)>;
+type OpResult = Result<Fields, ApiError>;
+
+pub(crate) async fn dispatch(action: &str, c: &Call<'_>) -> OpResult {
+    match action {
+        "CreateSecret" => create_secret(c).await,
+        "GetSecretValue" => get_secret_value(c).await,
+        "PutSecretValue" => put_secret_value(c).await,
+        "UpdateSecret" => update_secret(c).await,
+        "UpdateSecretVersionStage" => update_secret_version_stage(c).await,
+        "DescribeSecret" => describe_secret(c).await,
+        "ListSecrets" => list_secrets(c).await,
+        "ListSecretVersionIds" => list_secret_version_ids(c).await,
+        "DeleteSecret" => delete_secret(c).await,
+        "RestoreSecret" => restore_secret(c).await,
+        "GetRandomPassword" => get_random_password(c),
+        "TagResource" => tag_resource(c).await,
+        "UntagResource" => untag_resource(c).await,
+        "TagResources" => tag_resources(c).await,
+        "UntagResources" => untag_resources(c).await,
+        "ListTagResources" => list_tag_resources(c).await,
+        "RotateSecret" | "UpdateSecretRotationPolicy" => rotation_on_generic(c).await,
+        _ => Err(ApiError::new(
+            404,
+            "InvalidAction.NotFound",
+            format!("Specified api {action:?} is not found, please check your url and method."),
+        )),
+    }
+}
+
+// --- shared helpers -------------------------------------------------------------------------
+
+fn secret_arn(c: &Call<'_>, name: &str) -> String {
+    format!("acs:kms:{}:{}:secret/{name}", c.region_id, c.scope.account)
+}
+
+/// `SecretName` accepts a name or this account's secret ARN. An ARN of another account or
+/// region names a secret the caller cannot see, so it is reported as not found.
+fn secret_ref(c: &Call<'_>, param: &str) -> Result<String, ApiError> {
+    let raw = c.params.required(param)?;
+    let name = match raw.strip_prefix("acs:kms:") {
+        Some(rest) => {
+            let mut parts = rest.splitn(3, ':');
+            let (region, account, resource) = (parts.next(), parts.next(), parts.next());
+            let name = resource
+                .and_then(|r| r.strip_prefix("secret/"))
+                .ok_or_else(|| ApiError::invalid(param, "The ARN does not name a secret."))?;
+            let mine = account == Some(&c.scope.account.to_string())
+                && region.is_some_and(|r| c.service_region(r) == c.scope.region);
+            if !mine {
+                return Err(Error::not_found(coffer_core::error::Resource::Secret, raw).into());
+            }
+            name
+        }
+        None => raw,
+    };
+    params::secret_name(param, name)?;
+    Ok(name.to_string())
+}
+
+impl Call<'_> {
+    fn service_region(&self, region_id: &str) -> String {
+        self.regions.resolve(Some(region_id)).to_string()
+    }
+}
+
+/// `EncryptionKeyId`: a key id, `alias/...`, or a key/alias ARN of this account.
+fn key_ref(c: &Call<'_>, raw: &str) -> Result<String, ApiError> {
+    let Some(rest) = raw.strip_prefix("acs:kms:") else {
+        return Ok(raw.to_string());
+    };
+    let mut parts = rest.splitn(3, ':');
+    let (region, account, resource) = (parts.next(), parts.next(), parts.next());
+    let mine = account == Some(&c.scope.account.to_string())
+        && region.is_some_and(|r| c.service_region(r) == c.scope.region);
+    if !mine {
+        return Err(Error::not_found(coffer_core::error::Resource::Key, raw).into());
+    }
+    match resource {
+        Some(r) if r.starts_with("key/") => Ok(r["key/".len()..].to_string()),
+        Some(r) if r.starts_with("alias/") => Ok(r.to_string()),
+        _ => Err(ApiError::invalid(
+            "EncryptionKeyId",
+            "The ARN does not name a key or alias.",
+        )),
+    }
+}
+
+fn value_kind(c: &Call<'_>) -> Result<ValueKind, ApiError> {
+    match c.params.optional("SecretDataType") {
+        None => Ok(ValueKind::Text),
+        Some(t) if t.eq_ignore_ascii_case("text") => Ok(ValueKind::Text),
+        Some(t) if t.eq_ignore_ascii_case("binary") => Ok(ValueKind::Binary),
+        Some(_) => Err(ApiError::invalid(
+            "SecretDataType",
+            "It must be text or binary.",
+        )),
+    }
+}
+
+/// `SecretData` with its type. Binary values travel as base64 text; we keep the decoded
+/// bytes so every dialect can hand them out in its own encoding.
+fn secret_value(c: &Call<'_>) -> Result<SecretValue, ApiError> {
+    let kind = value_kind(c)?;
+    let data = c
+        .params
+        .get("SecretData")
+        .ok_or_else(|| ApiError::missing("SecretData"))?;
+    if data.is_empty() {
+        return Err(ApiError::missing("SecretData"));
+    }
+    if data.len() > MAX_VALUE_BYTES {
+        return Err(ApiError::invalid(
+            "SecretData",
+            format!("It is larger than {MAX_VALUE_BYTES} bytes."),
+        ));
+    }
+    Ok(match kind {
+        ValueKind::Text => SecretValue::Text(Zeroizing::new(data.to_string())),
+        ValueKind::Binary => SecretValue::Binary(Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .map_err(|_| {
+                    ApiError::invalid("SecretData", "A binary value must be base64 text.")
+                })?,
+        )),
+    })
+}
+
+fn render_value(v: &SecretValue) -> String {
+    match v {
+        SecretValue::Text(t) => t.to_string(),
+        SecretValue::Binary(b) => base64::engine::general_purpose::STANDARD.encode(b.as_slice()),
+    }
+}
+
+fn stages_node(stages: &[Stage]) -> Node {
+    Node::List(
+        "VersionStage",
+        stages
+            .iter()
+            .map(|s| Node::Str(params::stage_label(s)))
+            .collect(),
+    )
+}
+
+fn tags_node(tags: &[Tag]) -> Node {
+    Node::List(
+        "Tag",
+        tags.iter()
+            .map(|t| {
+                Node::Obj(vec![
+                    ("TagKey", Node::str(t.key.clone())),
+                    ("TagValue", Node::str(t.value.clone())),
+                ])
+            })
+            .collect(),
+    )
+}
+
+fn secret_type_name(kind: &SecretKind) -> &'static str {
+    kind.type_name()
+}
+
+/// Only Generic secrets exist until managed database credentials land; every other type is
+/// refused by name rather than silently stored as Generic.
+fn secret_kind(c: &Call<'_>) -> Result<SecretKind, ApiError> {
+    match c.params.optional("SecretType") {
+        None => Ok(SecretKind::Generic),
+        Some(t) if t.eq_ignore_ascii_case("Generic") => Ok(SecretKind::Generic),
+        Some(t) => {
+            let known = ["Rds", "Redis", "RAMCredentials", "ECS", "PolarDB"];
+            let why = if known.iter().any(|k| k.eq_ignore_ascii_case(t)) {
+                format!(
+                    "The secret type {t:?} is not supported by this server yet; only Generic is."
+                )
+            } else {
+                format!("The secret type {t:?} is unknown; only Generic is supported.")
+            };
+            Err(ApiError::invalid("SecretType", why))
+        }
+    }
+}
+
+/// Features of the real service that coffer does not have are refused, never ignored.
+fn refuse_unsupported(c: &Call<'_>, names: &[&str]) -> Result<(), ApiError> {
+    for name in names {
+        if c.params.optional(name).is_some() {
+            return Err(ApiError::invalid(
+                name,
+                "This server does not support this parameter; leave it out.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn page_request(page_number: i64, page_size: i64) -> PageRequest {
+    PageRequest {
+        offset: ((page_number - 1) as u64).saturating_mul(page_size as u64),
+        limit: page_size as u32,
+        newest_first: false,
+    }
+}
+
+fn dry_run(c: &Call<'_>) -> Result<(), ApiError> {
+    if c.params.bool("DryRun", false)? {
+        return Err(ApiError::new(
+            400,
+            "DryRunOperationError",
+            "The request would have succeeded, but DryRun was set.",
+        ));
+    }
+    Ok(())
+}
+
+// --- secrets --------------------------------------------------------------------------------
+
+async fn create_secret(c: &Call<'_>) -> OpResult {
+    let name = c.params.required("SecretName")?;
+    params::secret_name("SecretName", name)?;
+    let version_id = c.params.get("VersionId").unwrap_or("");
+    params::version_id("VersionId", version_id)?;
+    let kind = secret_kind(c)?;
+    let value = secret_value(c)?;
+    let description = c.params.get("Description").unwrap_or("");
+    params::description("Description", description)?;
+    let tags = match c.params.optional("Tags") {
+        Some(t) => params::tags_json("Tags", t)?,
+        None => vec![],
+    };
+    let extended_config = c
+        .params
+        .optional("ExtendedConfig")
+        .map(|t| params::extended_config("ExtendedConfig", t))
+        .transpose()?;
+    if c.params.bool("EnableAutomaticRotation", false)? {
+        return Err(ApiError::unsupported(
+            "Automatic rotation is not supported for Generic secrets.",
+        ));
+    }
+    if let Some(interval) = c.params.optional("RotationInterval") {
+        return Err(ApiError::invalid(
+            "RotationInterval",
+            format!("{interval:?} applies only when automatic rotation is enabled."),
+        ));
+    }
+    refuse_unsupported(c, &["Policy", "DKMSInstanceId"])?;
+    let key = c
+        .params
+        .optional("EncryptionKeyId")
+        .map(|k| key_ref(c, k))
+        .transpose()?;
+    let record = c
+        .service
+        .create_secret(
+            &c.scope,
+            CreateSecret {
+                name: name.to_string(),
+                description: description.to_string(),
+                kind,
+                key,
+                tags,
+                version_id: version_id.to_string(),
+                value,
+                extended_config,
+            },
+        )
+        .await?;
+    Ok(vec![
+        ("Arn", Node::Str(secret_arn(c, &record.name))),
+        ("SecretName", Node::str(record.name.clone())),
+        ("VersionId", Node::str(version_id)),
+        ("SecretType", Node::str(secret_type_name(&record.kind))),
+    ])
+}
+
+async fn get_secret_value(c: &Call<'_>) -> OpResult {
+    let name = secret_ref(c, "SecretName")?;
+    let version_id = c.params.optional("VersionId").map(str::to_string);
+    if let Some(v) = &version_id {
+        params::version_id("VersionId", v)?;
+    }
+    let stage = c
+        .params
+        .optional("VersionStage")
+        .map(|s| params::stage("VersionStage", s))
+        .transpose()?;
+    let fetch_extended = c.params.bool("FetchExtendedConfig", false)?;
+    dry_run(c)?;
+    let read = c
+        .service
+        .get_value(&c.scope, &name, &VersionSelector { version_id, stage })
+        .await?;
+    let mut out = vec![
+        ("SecretName", Node::str(read.secret.name.clone())),
+        ("VersionId", Node::str(read.version.version_id.clone())),
+        (
+            "CreateTime",
+            Node::Str(read.version.created_at.to_iso8601_seconds()),
+        ),
+        ("SecretData", Node::Str(render_value(&read.value))),
+        ("SecretDataType", Node::str(read.version.kind.as_str())),
+        ("VersionStages", stages_node(&read.version.stages)),
+        ("SecretType", Node::str(secret_type_name(&read.secret.kind))),
+        ("AutomaticRotation", Node::str("Disabled")),
+    ];
+    // Extended configuration belongs to managed secret types; Generic secrets have none to
+    // return even when asked.
+    if fetch_extended && read.secret.kind != SecretKind::Generic {
+        if let Some(cfg) = &read.secret.extended_config {
+            out.push(("ExtendedConfig", Node::str(cfg.clone())));
+        }
+    }
+    Ok(out)
+}
+
+async fn put_secret_value(c: &Call<'_>) -> OpResult {
+    let name = secret_ref(c, "SecretName")?;
+    let version_id = c.params.get("VersionId").unwrap_or("");
+    params::version_id("VersionId", version_id)?;
+    let value = secret_value(c)?;
+    let stages = c
+        .params
+        .optional("VersionStages")
+        .map(|s| params::stage_list("VersionStages", s))
+        .transpose()?;
+    let version = c
+        .service
+        .put_value(
+            &c.scope,
+            &name,
+            PutValue {
+                version_id: version_id.to_string(),
+                value,
+                stages,
+            },
+        )
+        .await?;
+    Ok(vec![
+        ("SecretName", Node::str(name)),
+        ("VersionId", Node::str(version.version_id.clone())),
+        ("VersionStages", stages_node(&version.stages)),
+    ])
+}
+
+async fn update_secret(c: &Call<'_>) -> OpResult {
+    let name = secret_ref(c, "SecretName")?;
+    // Custom data belongs to managed types; a Generic secret has none to update.
+    if c.params.has_prefix("ExtendedConfig") {
+        let secret = c.service.describe(&c.scope, &name).await?;
+        return Err(ApiError::invalid(
+            "ExtendedConfig",
+            format!(
+                "{} secrets have no extended configuration to update.",
+                secret_type_name(&secret.kind)
+            ),
+        ));
+    }
+    match c.params.get("Description") {
+        Some(d) => {
+            params::description("Description", d)?;
+            c.service
+                .update_description(&c.scope, &name, d.to_string())
+                .await?;
+        }
+        None => {
+            // Nothing to change, but the secret must exist and be usable.
+            let s = c.service.describe(&c.scope, &name).await?;
+            if s.is_pending_delete() {
+                return Err(Error::InDeleteWindow { name }.into());
+            }
+        }
+    }
+    Ok(vec![("SecretName", Node::str(name))])
+}
+
+async fn update_secret_version_stage(c: &Call<'_>) -> OpResult {
+    let name = secret_ref(c, "SecretName")?;
+    let stage = params::stage("VersionStage", c.params.required("VersionStage")?)?;
+    let remove_from = c.params.optional("RemoveFromVersion").map(str::to_string);
+    let move_to = c.params.optional("MoveToVersion").map(str::to_string);
+    for (param, v) in [
+        ("RemoveFromVersion", &remove_from),
+        ("MoveToVersion", &move_to),
+    ] {
+        if let Some(v) = v {
+            params::version_id(param, v)?;
+        }
+    }
+    c.service
+        .update_stage(&c.scope, &name, stage, remove_from, move_to)
+        .await?;
+    Ok(vec![("SecretName", Node::str(name))])
+}
+
+fn describe_fields(c: &Call<'_>, s: &SecretRecord, fetch_tags: bool) -> Fields {
+    let mut out = vec![
+        ("Arn", Node::Str(secret_arn(c, &s.name))),
+        ("SecretName", Node::str(s.name.clone())),
+        ("Description", Node::str(s.description.clone())),
+        ("CreateTime", Node::Str(s.created_at.to_iso8601_seconds())),
+        ("UpdateTime", Node::Str(s.updated_at.to_iso8601_seconds())),
+        ("SecretType", Node::str(secret_type_name(&s.kind))),
+        ("EncryptionKeyId", Node::str(s.key_id.clone())),
+        ("AutomaticRotation", Node::str("Disabled")),
+    ];
+    if let Some(at) = s.state.purge_at() {
+        out.push(("PlannedDeleteTime", Node::Str(at.to_iso8601_seconds())));
+    }
+    if fetch_tags {
+        out.push(("Tags", tags_node(&s.tags)));
+    }
+    out
+}
+
+async fn describe_secret(c: &Call<'_>) -> OpResult {
+    let name = secret_ref(c, "SecretName")?;
+    let fetch_tags = c.params.bool("FetchTags", false)?;
+    let s = c.service.describe(&c.scope, &name).await?;
+    Ok(describe_fields(c, &s, fetch_tags))
+}
+
+/// `Filters`: `[{"Key":"SecretName","Values":["a","b"]}, ...]`. Values of one key are
+/// alternatives; different keys must all match.
+fn list_filter(text: &str) -> Result<SecretFilter, ApiError> {
+    const P: &str = "Filters";
+    let bad = || ApiError::invalid(P, "It must be a JSON list of {\"Key\",\"Values\"} objects.");
+    let v: Value = serde_json::from_str(text).map_err(|_| bad())?;
+    let items = v.as_array().ok_or_else(bad)?;
+    if items.len() > 10 {
+        return Err(ApiError::invalid(P, "At most 10 filters are allowed."));
+    }
+    let mut f = SecretFilter::default();
+    for item in items {
+        let key = item.get("Key").and_then(Value::as_str).ok_or_else(bad)?;
+        let values: Vec<String> = item
+            .get("Values")
+            .and_then(Value::as_array)
+            .ok_or_else(bad)?
+            .iter()
+            .map(|x| x.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(bad)?;
+        if values.is_empty() || values.len() > 10 {
+            return Err(ApiError::invalid(
+                P,
+                format!("The filter {key:?} needs 1 to 10 values."),
+            ));
+        }
+        let target = match key {
+            "SecretName" => &mut f.names,
+            "Description" => &mut f.descriptions,
+            "TagKey" => &mut f.tag_keys,
+            "TagValue" => &mut f.tag_values,
+            "SecretType" => &mut f.kinds,
+            other => {
+                return Err(ApiError::invalid(
+                    P,
+                    format!(
+                        "The filter key {other:?} is not supported; use SecretName, Description, TagKey, TagValue or SecretType."
+                    ),
+                ))
+            }
+        };
+        for value in values {
+            // Types are matched case-insensitively (the docs spell Rds as RDS in filters).
+            let value = if key == "SecretType" {
+                match value.to_ascii_lowercase().as_str() {
+                    "generic" => "Generic".to_string(),
+                    _ => value,
+                }
+            } else {
+                value
+            };
+            if !target.contains(&value) {
+                target.push(value);
+            }
+        }
+    }
+    Ok(f)
+}
+
+async fn list_secrets(c: &Call<'_>) -> OpResult {
+    let page_number = c.params.int("PageNumber", 1, 1, i32::MAX as i64)?;
+    let page_size = c.params.int("PageSize", 10, 1, 100)?;
+    let fetch_tags = c.params.bool("FetchTags", false)?;
+    let filter = match c.params.optional("Filters") {
+        Some(t) => list_filter(t)?,
+        None => SecretFilter::default(),
+    };
+    let page = c
+        .service
+        .list(&c.scope, &filter, page_request(page_number, page_size))
+        .await?;
+    let items = page
+        .items
+        .iter()
+        .map(|s| {
+            let mut o = vec![
+                ("SecretName", Node::str(s.name.clone())),
+                ("CreateTime", Node::Str(s.created_at.to_iso8601_seconds())),
+                ("UpdateTime", Node::Str(s.updated_at.to_iso8601_seconds())),
+                ("SecretType", Node::str(secret_type_name(&s.kind))),
+            ];
+            if let Some(at) = s.state.purge_at() {
+                o.push(("PlannedDeleteTime", Node::Str(at.to_iso8601_seconds())));
+            }
+            if fetch_tags {
+                o.push(("Tags", tags_node(&s.tags)));
+            }
+            Node::Obj(o)
+        })
+        .collect();
+    Ok(vec![
+        ("PageNumber", Node::Int(page_number)),
+        ("PageSize", Node::Int(page_size)),
+        ("TotalCount", Node::Int(page.total as i64)),
+        ("SecretList", Node::List("Secret", items)),
+    ])
+}
+
+async fn list_secret_version_ids(c: &Call<'_>) -> OpResult {
+    let name = secret_ref(c, "SecretName")?;
+    let include_deprecated = c.params.bool("IncludeDeprecated", false)?;
+    let page_number = c.params.int("PageNumber", 1, 1, i32::MAX as i64)?;
+    let page_size = c.params.int("PageSize", 20, 1, 100)?;
+    let s = c.service.describe(&c.scope, &name).await?;
+    let visible: Vec<&VersionRecord> = s
+        .versions
+        .iter()
+        .filter(|v| include_deprecated || !v.stages.is_empty())
+        .collect();
+    let start = ((page_number - 1) as usize).saturating_mul(page_size as usize);
+    let items = visible
+        .iter()
+        .skip(start)
+        .take(page_size as usize)
+        .map(|v| {
+            Node::Obj(vec![
+                ("VersionId", Node::str(v.version_id.clone())),
+                ("CreateTime", Node::Str(v.created_at.to_iso8601_seconds())),
+                ("VersionStages", stages_node(&v.stages)),
+            ])
+        })
+        .collect();
+    Ok(vec![
+        ("SecretName", Node::str(s.name.clone())),
+        ("PageNumber", Node::Int(page_number)),
+        ("PageSize", Node::Int(page_size)),
+        ("TotalCount", Node::Int(visible.len() as i64)),
+        ("VersionIds", Node::List("VersionId", items)),
+    ])
+}
+
+async fn delete_secret(c: &Call<'_>) -> OpResult {
+    let name = secret_ref(c, "SecretName")?;
+    let force = c.params.bool("ForceDeleteWithoutRecovery", false)?;
+    // The window is checked even when force makes it moot, so a typo is never ignored.
+    let days = c.params.int("RecoveryWindowInDays", 30, 7, 30)?;
+    let mode = if force {
+        DeleteMode::Immediate
+    } else {
+        DeleteMode::Window { days }
+    };
+    let planned = c.service.delete(&c.scope, &name, mode).await?;
+    let mut out = vec![("SecretName", Node::str(name))];
+    if let Some(at) = planned {
+        out.push(("PlannedDeleteTime", Node::Str(at.to_iso8601_seconds())));
+    }
+    Ok(out)
+}
+
+async fn restore_secret(c: &Call<'_>) -> OpResult {
+    let name = secret_ref(c, "SecretName")?;
+    c.service.restore(&c.scope, &name).await?;
+    Ok(vec![("SecretName", Node::str(name))])
+}
+
+async fn rotation_on_generic(c: &Call<'_>) -> OpResult {
+    let name = secret_ref(c, "SecretName")?;
+    let s = c.service.describe(&c.scope, &name).await?;
+    if s.is_pending_delete() {
+        return Err(Error::InDeleteWindow { name }.into());
+    }
+    // Turning rotation off on a secret that cannot rotate is a harmless no-op.
+    if c.params.get("EnableAutomaticRotation").is_some()
+        && !c.params.bool("EnableAutomaticRotation", false)?
+    {
+        return Ok(vec![("SecretName", Node::str(name))]);
+    }
+    Err(ApiError::unsupported(format!(
+        "Rotation is not supported for {} secrets.",
+        secret_type_name(&s.kind)
+    )))
+}
+
+fn get_random_password(c: &Call<'_>) -> OpResult {
+    let length = c.params.int("PasswordLength", 32, 8, 128)?;
+    let opts = PasswordOptions {
+        length: length as usize,
+        exclude_characters: c.params.get("ExcludeCharacters").unwrap_or("").to_string(),
+        exclude_lowercase: c.params.bool("ExcludeLowercase", false)?,
+        exclude_uppercase: c.params.bool("ExcludeUppercase", false)?,
+        exclude_numbers: c.params.bool("ExcludeNumbers", false)?,
+        exclude_punctuation: c.params.bool("ExcludePunctuation", false)?,
+        require_each_included_type: c.params.bool("RequireEachIncludedType", false)?,
+    };
+    let password = c.service.random_password(&opts)?;
+    Ok(vec![("RandomPassword", Node::Str(password.to_string()))])
+}
+
+// --- tags -----------------------------------------------------------------------------------
+
+/// TagResource and UntagResource name their target with exactly one of three parameters.
+fn single_tag_target(c: &Call<'_>) -> Result<String, ApiError> {
+    let given: Vec<&str> = ["SecretName", "KeyId", "CertificateId"]
+        .into_iter()
+        .filter(|p| c.params.optional(p).is_some())
+        .collect();
+    match given.as_slice() {
+        ["SecretName"] => secret_ref(c, "SecretName"),
+        [] => Err(ApiError::missing("SecretName")),
+        [one] => Err(ApiError::unsupported(format!(
+            "Tagging by {one} is not supported by this server; tag secrets by SecretName."
+        ))),
+        _ => Err(ApiError::invalid(
+            given[1],
+            "Give exactly one of SecretName, KeyId and CertificateId.",
+        )),
+    }
+}
+
+async fn tag_resource(c: &Call<'_>) -> OpResult {
+    let name = single_tag_target(c)?;
+    let tags = params::tags_json("Tags", c.params.required("Tags")?)?;
+    c.service.tag(&c.scope, &name, tags).await?;
+    Ok(vec![])
+}
+
+async fn untag_resource(c: &Call<'_>) -> OpResult {
+    let name = single_tag_target(c)?;
+    let keys = params::tag_keys("TagKeys", c.params.required("TagKeys")?)?;
+    c.service.untag(&c.scope, &name, Some(keys)).await?;
+    Ok(vec![])
+}
+
+const MAX_RESOURCE_IDS: usize = 50;
+
+fn resource_type(c: &Call<'_>) -> Result<(), ApiError> {
+    match c.params.required("ResourceType")? {
+        t if t.eq_ignore_ascii_case("secret") => Ok(()),
+        t if t.eq_ignore_ascii_case("key") => Err(ApiError::unsupported(
+            "Tagging keys is not supported by this server; use ResourceType secret.",
+        )),
+        _ => Err(ApiError::invalid(
+            "ResourceType",
+            "It must be secret or key.",
+        )),
+    }
+}
+
+/// `ResourceId.N`: secret names or ARNs.
+fn resource_ids(c: &Call<'_>, required: bool) -> Result<Vec<String>, ApiError> {
+    let ids = c.params.indexed("ResourceId")?;
+    if ids.is_empty() && required {
+        return Err(ApiError::missing("ResourceId.1"));
+    }
+    if ids.len() > MAX_RESOURCE_IDS {
+        return Err(ApiError::invalid(
+            "ResourceId",
+            format!("At most {MAX_RESOURCE_IDS} resources are allowed."),
+        ));
+    }
+    let mut names = vec![];
+    for (_, id) in ids {
+        let sub = Call {
+            service: c.service,
+            params: params::Params::new(&[("ResourceId".into(), id.to_string())]),
+            scope: c.scope.clone(),
+            region_id: c.region_id.clone(),
+            regions: c.regions,
+        };
+        names.push(secret_ref(&sub, "ResourceId")?);
+    }
+    Ok(names)
+}
+
+/// `Tag.N.Key` / `Tag.N.Value` pairs.
+fn flattened_tags(c: &Call<'_>, require_value: bool) -> Result<Vec<Tag>, ApiError> {
+    let keys = c.params.indexed_with_suffix("Tag", ".Key")?;
+    let values = c.params.indexed_with_suffix("Tag", ".Value")?;
+    if let Some((n, _)) = values
+        .iter()
+        .find(|(n, _)| !keys.iter().any(|(m, _)| m == n))
+    {
+        return Err(ApiError::missing(&format!("Tag.{n}.Key")));
+    }
+    let mut tags = vec![];
+    for (n, key) in keys {
+        let value = values.iter().find(|(m, _)| *m == n).map(|(_, v)| *v);
+        if require_value && value.is_none() {
+            return Err(ApiError::missing(&format!("Tag.{n}.Value")));
+        }
+        tags.push(params::tag(
+            &format!("Tag.{n}.Key"),
+            key,
+            value.unwrap_or(""),
+        )?);
+    }
+    params::unique_tags("Tag", &tags)?;
+    Ok(tags)
+}
+
+async fn tag_resources(c: &Call<'_>) -> OpResult {
+    resource_type(c)?;
+    let names = resource_ids(c, true)?;
+    let tags = flattened_tags(c, true)?;
+    if tags.is_empty() {
+        return Err(ApiError::missing("Tag.1.Key"));
+    }
+    // Check every target first so that an unknown one changes nothing.
+    for name in &names {
+        c.service.describe(&c.scope, name).await?;
+    }
+    for name in &names {
+        c.service.tag(&c.scope, name, tags.clone()).await?;
+    }
+    Ok(vec![])
+}
+
+async fn untag_resources(c: &Call<'_>) -> OpResult {
+    resource_type(c)?;
+    let names = resource_ids(c, true)?;
+    let all = c.params.bool("All", false)?;
+    let keys: Vec<String> = c
+        .params
+        .indexed("TagKey")?
+        .into_iter()
+        .map(|(_, k)| k.to_string())
+        .collect();
+    if !all && keys.is_empty() {
+        return Err(ApiError::missing("TagKey.1"));
+    }
+    for name in &names {
+        c.service.describe(&c.scope, name).await?;
+    }
+    for name in &names {
+        let keys = if all { None } else { Some(keys.clone()) };
+        c.service.untag(&c.scope, name, keys).await?;
+    }
+    Ok(vec![])
+}
+
+/// Tag entries per page of ListTagResources.
+const TAG_PAGE: usize = 200;
+/// How many secrets a tag-only ListTagResources query scans at most.
+const TAG_SCAN_LIMIT: u32 = 4_000;
+
+async fn list_tag_resources(c: &Call<'_>) -> OpResult {
+    resource_type(c)?;
+    let names = resource_ids(c, false)?;
+    let tag_filter = flattened_tags(c, false)?;
+    if names.is_empty() && tag_filter.is_empty() {
+        return Err(ApiError::missing("ResourceId.1"));
+    }
+    let offset: usize = match c.params.optional("NextToken") {
+        None => 0,
+        Some(t) => t
+            .parse()
+            .map_err(|_| ApiError::invalid("NextToken", "It is not a token this server issued."))?,
+    };
+    let secrets: Vec<SecretRecord> = if names.is_empty() {
+        let filter = SecretFilter {
+            tag_keys: tag_filter.iter().map(|t| t.key.clone()).collect(),
+            ..Default::default()
+        };
+        let page = PageRequest {
+            offset: 0,
+            limit: TAG_SCAN_LIMIT,
+            newest_first: false,
+        };
+        c.service.list(&c.scope, &filter, page).await?.items
+    } else {
+        let mut out = vec![];
+        for n in &names {
+            out.push(c.service.describe(&c.scope, n).await?);
+        }
+        out
+    };
+    let wanted = |t: &Tag| {
+        tag_filter.is_empty()
+            || tag_filter
+                .iter()
+                .any(|f| f.key == t.key && (f.value.is_empty() || f.value == t.value))
+    };
+    let entries: Vec<Node> = secrets
+        .iter()
+        .flat_map(|s| {
+            s.tags.iter().filter(|t| wanted(t)).map(|t| {
+                Node::Obj(vec![
+                    ("ResourceId", Node::str(s.name.clone())),
+                    ("ResourceType", Node::str("secret")),
+                    ("TagKey", Node::str(t.key.clone())),
+                    ("TagValue", Node::str(t.value.clone())),
+                ])
+            })
+        })
+        .collect();
+    let end = offset.saturating_add(TAG_PAGE).min(entries.len());
+    let page = entries
+        .get(offset.min(entries.len())..end)
+        .unwrap_or(&[])
+        .to_vec();
+    let next = if end < entries.len() {
+        end.to_string()
+    } else {
+        String::new()
+    };
+    Ok(vec![
+        ("NextToken", Node::Str(next)),
+        ("TagResources", Node::List("TagResource", page)),
+    ])
+}
