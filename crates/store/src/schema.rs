@@ -1,0 +1,103 @@
+//! Numbered migrations. Each runs once, in order, inside the transaction that records it;
+//! `PRAGMA user_version` holds the number of the last one applied.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: everything the foundation needs.
+    r#"
+    CREATE TABLE accounts (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE access_keys (
+        id            TEXT PRIMARY KEY,
+        account       INTEGER NOT NULL REFERENCES accounts(id),
+        sealed_secret BLOB NOT NULL,
+        enabled       INTEGER NOT NULL,
+        admin         INTEGER NOT NULL,
+        created_at    INTEGER NOT NULL
+    );
+    CREATE TABLE keys (
+        id              TEXT PRIMARY KEY,
+        account         INTEGER NOT NULL,
+        region          TEXT NOT NULL,
+        description     TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        state_at        INTEGER,
+        is_default      INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL,
+        primary_version TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX keys_one_default ON keys(account, region) WHERE is_default = 1;
+    CREATE TABLE key_versions (
+        key_id           TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,
+        id               TEXT NOT NULL,
+        created_at       INTEGER NOT NULL,
+        wrapped_material BLOB NOT NULL,
+        PRIMARY KEY (key_id, id)
+    );
+    CREATE TABLE key_aliases (
+        account  INTEGER NOT NULL,
+        region   TEXT NOT NULL,
+        alias    TEXT NOT NULL,
+        key_id   TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,
+        PRIMARY KEY (account, region, alias)
+    );
+    CREATE TABLE secrets (
+        id              TEXT PRIMARY KEY,
+        account         INTEGER NOT NULL,
+        region          TEXT NOT NULL,
+        name            TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        kind_name       TEXT NOT NULL,
+        description     TEXT NOT NULL,
+        key_id          TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        purge_at        INTEGER,
+        rotation        TEXT NOT NULL,
+        extended_config TEXT,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        revision        INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX secrets_by_name ON secrets(account, region, name);
+    CREATE INDEX secrets_by_creation ON secrets(account, region, created_at, id);
+    CREATE INDEX secrets_by_purge ON secrets(purge_at) WHERE purge_at IS NOT NULL;
+    -- Kept by every create and delete so that an unfiltered count costs one row, not a scan.
+    CREATE TABLE secret_counts (
+        account INTEGER NOT NULL,
+        region  TEXT NOT NULL,
+        n       INTEGER NOT NULL,
+        PRIMARY KEY (account, region)
+    );
+    CREATE TABLE secret_tags (
+        secret_id TEXT NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,
+        position  INTEGER NOT NULL,
+        key       TEXT NOT NULL,
+        value     TEXT NOT NULL,
+        PRIMARY KEY (secret_id, position)
+    );
+    CREATE INDEX secret_tags_by_key ON secret_tags(key, value);
+    CREATE INDEX secret_tags_by_value ON secret_tags(value);
+    CREATE TABLE versions (
+        secret_id        TEXT NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,
+        version_id       TEXT NOT NULL,
+        seq              INTEGER NOT NULL,
+        created_at       INTEGER NOT NULL,
+        kind             TEXT NOT NULL,
+        key_id           TEXT NOT NULL,
+        key_version      TEXT NOT NULL,
+        wrapped_data_key BLOB NOT NULL,
+        ciphertext       BLOB NOT NULL,
+        PRIMARY KEY (secret_id, version_id)
+    );
+    -- A label marks at most one version of a secret: the primary key says so.
+    CREATE TABLE stages (
+        secret_id  TEXT NOT NULL,
+        stage      TEXT NOT NULL,
+        version_id TEXT NOT NULL,
+        PRIMARY KEY (secret_id, stage),
+        FOREIGN KEY (secret_id, version_id) REFERENCES versions(secret_id, version_id) ON DELETE CASCADE
+    );
+    "#,
+];
