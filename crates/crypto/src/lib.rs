@@ -87,9 +87,13 @@ impl SecretKey {
     pub fn encrypt(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let sealed = self
-            .cipher()
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad });
+        let sealed = self.cipher().encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        );
         // AES-GCM encryption only fails for inputs above 64 GiB; our values are bounded far
         // below that by the service's limits, so the empty fallback is unreachable in practice
         // and would fail authentication on read rather than store plaintext.
@@ -189,7 +193,11 @@ pub fn seal(cmk: &SecretKey, aad: &[u8], plaintext: &[u8]) -> Envelope {
     }
 }
 
-pub fn open(cmk: &SecretKey, aad: &[u8], env: &Envelope) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+pub fn open(
+    cmk: &SecretKey,
+    aad: &[u8],
+    env: &Envelope,
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     let data_key = cmk.unwrap_key(aad, &env.wrapped_data_key)?;
     data_key.decrypt(aad, &env.ciphertext)
 }
@@ -217,7 +225,10 @@ mod tests {
     fn round_trip_and_binding() {
         let cmk = SecretKey::generate();
         let env = seal(&cmk, b"acct|region|secret|v1", b"hunter2");
-        assert_eq!(&open(&cmk, b"acct|region|secret|v1", &env).unwrap()[..], b"hunter2");
+        assert_eq!(
+            &open(&cmk, b"acct|region|secret|v1", &env).unwrap()[..],
+            b"hunter2"
+        );
         // Another row's AAD, another key, or a flipped bit all fail the same way.
         assert_eq!(
             open(&cmk, b"acct|region|secret|v2", &env).unwrap_err(),
@@ -272,6 +283,9 @@ mod tests {
         assert!(SecretKey::from_base64("short").is_err());
         let k = SecretKey::generate();
         let again = SecretKey::from_base64(&k.to_base64()).unwrap();
-        assert_eq!(&again.decrypt(b"", &k.encrypt(b"", b"z")).unwrap()[..], b"z");
+        assert_eq!(
+            &again.decrypt(b"", &k.encrypt(b"", b"z")).unwrap()[..],
+            b"z"
+        );
     }
 }

@@ -1,0 +1,118 @@
+//! HTTP plumbing: one port for every dialect. Dispatch looks at the request to decide which
+//! cloud API it speaks; everything else gets a short JSON 404 naming what this server speaks.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use coffer_auth::RequestParts;
+use coffer_dialect_alibaba::Alibaba;
+use tracing::Instrument;
+
+pub struct AppState {
+    pub alibaba: Alibaba,
+}
+
+pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .fallback(dispatch)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    (
+        [("content-type", "application/json")],
+        "{\"status\":\"ok\"}",
+    )
+}
+
+/// Header names lower-cased (HTTP/1 names are case-insensitive and the signature schemes
+/// canonicalise them so), values as received; a value that is not text is dropped, which at
+/// worst makes a signature fail, never the server.
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect()
+}
+
+async fn dispatch(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = uri.path());
+    async move {
+        let started = std::time::Instant::now();
+        let pairs = header_pairs(&headers);
+        let raw_query = uri.query().unwrap_or("");
+        let is_form = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
+        let response = if uri.path() == "/"
+            && coffer_dialect_alibaba::matches(&pairs, raw_query, is_form.then_some(&body[..]))
+        {
+            let host = headers
+                .get("host")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let parts = RequestParts {
+                method: method.as_str(),
+                raw_query,
+                headers: &pairs,
+                body: &body,
+            };
+            let r = state.alibaba.handle(&parts, &request_id, host).await;
+            let mut resp = Response::new(Body::from(r.body));
+            *resp.status_mut() =
+                StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            resp.headers_mut()
+                .insert("content-type", HeaderValue::from_static(r.content_type));
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                resp.headers_mut().insert("x-acs-request-id", v);
+            }
+            resp
+        } else {
+            not_found(&request_id)
+        };
+        let mut response = response;
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-request-id", v);
+        }
+        tracing::info!(
+            status = response.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "request finished"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+fn not_found(request_id: &str) -> Response {
+    let body = serde_json::json!({
+        "Code": "UnknownApi",
+        "Message": "This request matches no API that coffer speaks. Supported: Alibaba Cloud KMS \
+                    2016-01-20 (POST / with Action and Version=2016-01-20, or x-acs-action).",
+        "RequestId": request_id,
+    });
+    let mut resp = Response::new(Body::from(body.to_string()));
+    *resp.status_mut() = StatusCode::NOT_FOUND;
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    resp
+}

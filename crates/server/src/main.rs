@@ -1,0 +1,204 @@
+//! `coffer`: the server binary.
+
+mod config;
+mod http;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use coffer_core::{Limits, RegionMap, Service, SystemClock};
+use coffer_crypto::SecretKey;
+use zeroize::Zeroizing;
+
+use config::{Cli, Command, LogFormat, ServeArgs};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging(args.log_format, &args.log)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(serve(args))
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .with_context(|| format!("invalid log filter {filter:?}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+        LogFormat::Text => builder.init(),
+    }
+    Ok(())
+}
+
+/// The root key: `--root-key-file`, else `COFFER_ROOT_KEY` (base64), else `<data-dir>/root.key`
+/// created with mode 0600 on first start.
+fn load_root_key(args: &ServeArgs) -> anyhow::Result<SecretKey> {
+    if let Some(path) = &args.root_key_file {
+        return SecretKey::load_file(path).context("reading --root-key-file");
+    }
+    if let Ok(text) = std::env::var("COFFER_ROOT_KEY") {
+        let text = Zeroizing::new(text);
+        return SecretKey::from_base64(&text).context("COFFER_ROOT_KEY must be base64 of 32 bytes");
+    }
+    let path = args.data_dir.join("root.key");
+    let (key, created) = SecretKey::load_or_create_file(&path)?;
+    if created {
+        tracing::info!(path = %path.display(), "created a new root key");
+    }
+    Ok(key)
+}
+
+fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("creating data dir {}", dir.display()))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    create_data_dir(&args.data_dir)?;
+    let root_key = load_root_key(&args)?;
+    let mut regions = RegionMap::new(args.default_region.clone());
+    for spec in &args.regions {
+        if let Err(e) = regions.add_spec(spec) {
+            bail!("--region: {e}");
+        }
+    }
+    let db_path = args.data_dir.join("coffer.db");
+    let store = Arc::new(
+        coffer_store::SqliteStore::open(&db_path, coffer_store::SqliteOptions::default())
+            .with_context(|| format!("opening {}", db_path.display()))?,
+    );
+    let service = Arc::new(Service::new(
+        store.clone(),
+        root_key,
+        Arc::new(SystemClock),
+        Limits::default(),
+    ));
+    bootstrap(&service, &args.data_dir).await?;
+
+    let state = Arc::new(http::AppState {
+        alibaba: coffer_dialect_alibaba::Alibaba::new(service.clone(), regions),
+    });
+    let app = http::router(state, args.max_body_bytes);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let purge = tokio::spawn(purge_loop(
+        service.clone(),
+        Duration::from_secs(args.purge_interval_secs),
+    ));
+    tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "coffer is ready");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    purge.abort();
+    tracing::info!("in-flight requests done; flushing the store");
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// First start: create the admin account and key. Generated credentials are written to
+/// `<data-dir>/bootstrap-credentials` (0600) and printed once; credentials given through the
+/// environment are neither written nor printed.
+async fn bootstrap(service: &Service, data_dir: &Path) -> anyhow::Result<()> {
+    let id = std::env::var("COFFER_BOOTSTRAP_ACCESS_KEY_ID")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let secret = std::env::var("COFFER_BOOTSTRAP_ACCESS_KEY_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(Zeroizing::new);
+    if id.is_some() != secret.is_some() {
+        bail!("set both COFFER_BOOTSTRAP_ACCESS_KEY_ID and COFFER_BOOTSTRAP_ACCESS_KEY_SECRET, or neither");
+    }
+    let from_env = id.is_some();
+    let Some((account, key_id, key_secret)) = service.bootstrap(id, secret).await? else {
+        return Ok(());
+    };
+    tracing::info!(account = %account, access_key_id = %key_id, "created the admin account");
+    if from_env {
+        return Ok(());
+    }
+    let text = Zeroizing::new(format!(
+        "account_id={account}\naccess_key_id={key_id}\naccess_key_secret={}\n",
+        key_secret.as_str()
+    ));
+    let path = data_dir.join("bootstrap-credentials");
+    coffer_crypto::write_private_file(&path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    // Printed once, to stdout (logs go to stderr), so an operator can capture it.
+    println!(
+        "coffer: admin account {account} created.\n  AccessKeyId:     {key_id}\n  AccessKeySecret: {}\n  (also saved to {}; this is shown only once)",
+        key_secret.as_str(),
+        path.display()
+    );
+    Ok(())
+}
+
+async fn purge_loop(service: Arc<Service>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        loop {
+            match service.purge_due(500).await {
+                Ok(purged) if purged.is_empty() => break,
+                Ok(purged) => {
+                    for (scope, name) in &purged {
+                        tracing::info!(account = %scope.account, region = %scope.region, secret = %name, "purged a deleted secret");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "purge sweep failed");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
