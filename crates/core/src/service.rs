@@ -579,9 +579,7 @@ impl Service {
         self.modify(scope, name, false, |s| {
             if let Some(from) = &remove_from {
                 let v = s
-                    .versions
-                    .iter_mut()
-                    .find(|v| &v.version_id == from)
+                    .version(from)
                     .ok_or_else(|| Error::not_found(Resource::Version, from))?;
                 if !v.has_stage(&stage) {
                     return Err(Error::invalid(
@@ -589,13 +587,22 @@ impl Service {
                         format!("the version {from:?} does not carry this stage"),
                     ));
                 }
-                v.stages.retain(|x| x != &stage);
             }
-            if let Some(to) = &move_to {
-                if s.version(to).is_none() {
-                    return Err(Error::not_found(Resource::Version, to));
+            match (&move_to, &remove_from) {
+                // A move takes the stage from whichever version holds it (the one named in
+                // RemoveFromVersion, checked above), so moving Current also moves Previous.
+                (Some(to), _) => {
+                    if s.version(to).is_none() {
+                        return Err(Error::not_found(Resource::Version, to));
+                    }
+                    attach_stage(s, &stage, to);
                 }
-                attach_stage(s, &stage, to);
+                (None, Some(from)) => {
+                    if let Some(v) = s.versions.iter_mut().find(|v| &v.version_id == from) {
+                        v.stages.retain(|x| x != &stage);
+                    }
+                }
+                (None, None) => {}
             }
             if distinct_stages(s) > max_stages {
                 return Err(Error::LimitExceeded {

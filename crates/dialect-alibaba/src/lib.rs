@@ -55,26 +55,15 @@ pub(crate) struct Call<'a> {
 }
 
 /// Whether a request is addressed to this dialect: an `x-acs-action` header (ACS3), or an
-/// `Action` parameter with this API's version (RPC v1).
+/// `Action` parameter (RPC v1). Any `Action` on `/` counts, whatever its `Version`, so that
+/// a wrong or missing version gets Alibaba's own error rather than a generic 404. Dialects that
+/// also use an `Action` parameter (Tencent's form signature) are dispatched before this one.
 pub fn matches(headers: &[(String, String)], raw_query: &str, form_body: Option<&[u8]>) -> bool {
     if headers.iter().any(|(k, _)| k == "x-acs-action") {
         return true;
     }
-    let has = |pairs: &mut dyn Iterator<
-        Item = (std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>),
-    >| {
-        let (mut action, mut version) = (false, false);
-        for (k, v) in pairs {
-            action |= k == "Action";
-            version |= k == "Version" && v == API_VERSION;
-        }
-        (action, version)
-    };
-    let (a1, v1) = has(&mut form_urlencoded::parse(raw_query.as_bytes()));
-    let (a2, v2) = form_body
-        .map(|b| has(&mut form_urlencoded::parse(b)))
-        .unwrap_or((false, false));
-    (a1 || a2) && (v1 || v2)
+    let has_action = |b: &[u8]| form_urlencoded::parse(b).any(|(k, _)| k == "Action");
+    has_action(raw_query.as_bytes()) || form_body.is_some_and(has_action)
 }
 
 impl Alibaba {
@@ -131,6 +120,16 @@ impl Alibaba {
             None | Some("") => return Err(ApiError::missing("Action")),
             Some(a) => a,
         };
+        // The first SDK generation repeats Action in an unsigned header; trust the signed
+        // parameter, but refuse a request whose two copies disagree.
+        if let Some(header) = req.single_header("x-acs-action").ok().flatten() {
+            if header != action {
+                return Err(ApiError::invalid(
+                    "Action",
+                    format!("The x-acs-action header {header:?} differs from the Action parameter."),
+                ));
+            }
+        }
         let params = Params::new(&parsed.params);
         let region_id = params
             .optional("RegionId")

@@ -26,7 +26,10 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        Self { read_connections: 8, max_batch: 512 }
+        Self {
+            read_connections: 8,
+            max_batch: 512,
+        }
     }
 }
 
@@ -121,7 +124,9 @@ impl SqliteStore {
             .map_err(|_| Error::internal("writer lock poisoned"))?
             .clone()
             .ok_or_else(|| Error::internal("the store is closed"))?;
-        sender.send(job).map_err(|_| Error::internal("the writer thread stopped"))?;
+        sender
+            .send(job)
+            .map_err(|_| Error::internal("the writer thread stopped"))?;
         reply_rx
             .await
             .map_err(|_| Error::internal("the writer dropped a request"))?
@@ -174,7 +179,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let tx = conn.transaction().map_err(|e| internal("begin migration", e))?;
+        let tx = conn
+            .transaction()
+            .map_err(|e| internal("begin migration", e))?;
         tx.execute_batch(sql)
             .map_err(|e| internal(&format!("migration {}", i + 1), e))?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
@@ -186,10 +193,12 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    conn.execute_batch("SAVEPOINT w").map_err(|e| internal("savepoint", e))?;
+    conn.execute_batch("SAVEPOINT w")
+        .map_err(|e| internal("savepoint", e))?;
     match f(conn) {
         Ok(v) => {
-            conn.execute_batch("RELEASE w").map_err(|e| internal("release", e))?;
+            conn.execute_batch("RELEASE w")
+                .map_err(|e| internal("release", e))?;
             Ok(v)
         }
         Err(e) => {
@@ -246,7 +255,9 @@ fn parse_state(s: &str, purge_at: Option<i64>) -> Result<SecretState> {
     match (s, purge_at) {
         ("enabled", _) => Ok(SecretState::Enabled),
         ("disabled", _) => Ok(SecretState::Disabled),
-        ("pending_delete", Some(t)) => Ok(SecretState::PendingDelete { purge_at: Timestamp(t) }),
+        ("pending_delete", Some(t)) => Ok(SecretState::PendingDelete {
+            purge_at: Timestamp(t),
+        }),
         _ => Err(Error::internal(format!("unknown secret state {s:?}"))),
     }
 }
@@ -263,7 +274,9 @@ fn parse_key_state(s: &str, at: Option<i64>) -> Result<KeyState> {
     match (s, at) {
         ("enabled", _) => Ok(KeyState::Enabled),
         ("disabled", _) => Ok(KeyState::Disabled),
-        ("pending_deletion", Some(t)) => Ok(KeyState::PendingDeletion { delete_at: Timestamp(t) }),
+        ("pending_deletion", Some(t)) => Ok(KeyState::PendingDeletion {
+            delete_at: Timestamp(t),
+        }),
         _ => Err(Error::internal(format!("unknown key state {s:?}"))),
     }
 }
@@ -311,7 +324,10 @@ impl SecretRow {
     fn into_record(self) -> Result<SecretRecord> {
         Ok(SecretRecord {
             id: Uuid::parse_str(&self.id).map_err(|e| internal("secret id", e))?,
-            scope: Scope { account: AccountId(self.account as u64), region: self.region },
+            scope: Scope {
+                account: AccountId(self.account as u64),
+                region: self.region,
+            },
             name: self.name,
             kind: serde_json::from_str(&self.kind).map_err(|e| internal("secret kind", e))?,
             description: self.description,
@@ -333,9 +349,15 @@ fn load_tags(conn: &Connection, secret_id: &str) -> Result<Vec<Tag>> {
         .prepare_cached("SELECT key, value FROM secret_tags WHERE secret_id = ?1 ORDER BY position")
         .map_err(|e| internal("prepare tags", e))?;
     let rows = st
-        .query_map([secret_id], |r| Ok(Tag { key: r.get(0)?, value: r.get(1)? }))
+        .query_map([secret_id], |r| {
+            Ok(Tag {
+                key: r.get(0)?,
+                value: r.get(1)?,
+            })
+        })
         .map_err(|e| internal("query tags", e))?;
-    rows.collect::<rusqlite::Result<_>>().map_err(|e| internal("read tags", e))
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(|e| internal("read tags", e))
 }
 
 fn load_versions(conn: &Connection, secret_id: &str) -> Result<Vec<VersionRecord>> {
@@ -346,7 +368,11 @@ fn load_versions(conn: &Connection, secret_id: &str) -> Result<Vec<VersionRecord
         .map_err(|e| internal("prepare versions", e))?;
     let rows = st
         .query_map([secret_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
         })
         .map_err(|e| internal("query versions", e))?;
     let mut versions = vec![];
@@ -364,7 +390,9 @@ fn load_versions(conn: &Connection, secret_id: &str) -> Result<Vec<VersionRecord
         .prepare_cached("SELECT stage, version_id FROM stages WHERE secret_id = ?1 ORDER BY stage")
         .map_err(|e| internal("prepare stages", e))?;
     let rows = st
-        .query_map([secret_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .query_map([secret_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
         .map_err(|e| internal("query stages", e))?;
     for row in rows {
         let (stage, version_id) = row.map_err(|e| internal("read stage", e))?;
@@ -425,7 +453,10 @@ fn insert_values(
         ])
         .map_err(|e| {
             if is_unique_violation(&e) {
-                Error::AlreadyExists { what: Resource::Version, name: version_id.clone() }
+                Error::AlreadyExists {
+                    what: Resource::Version,
+                    name: version_id.clone(),
+                }
             } else {
                 internal("insert version", e)
             }
@@ -443,13 +474,14 @@ fn write_stages(conn: &Connection, record: &SecretRecord) -> Result<()> {
         .map_err(|e| internal("prepare stage insert", e))?;
     for v in &record.versions {
         for s in &v.stages {
-            st.execute(params![id, s.to_stored(), v.version_id]).map_err(|e| {
-                if is_unique_violation(&e) {
-                    Error::invalid("VersionStage", "a stage may mark only one version")
-                } else {
-                    internal("insert stage", e)
-                }
-            })?;
+            st.execute(params![id, s.to_stored(), v.version_id])
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        Error::invalid("VersionStage", "a stage may mark only one version")
+                    } else {
+                        internal("insert stage", e)
+                    }
+                })?;
         }
     }
     Ok(())
@@ -498,7 +530,10 @@ fn apply_secret_write(conn: &Connection, write: SecretWrite) -> Result<()> {
             )
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    Error::AlreadyExists { what: Resource::Secret, name: record.name.clone() }
+                    Error::AlreadyExists {
+                        what: Resource::Secret,
+                        name: record.name.clone(),
+                    }
                 } else {
                     internal("insert secret", e)
                 }
@@ -508,7 +543,11 @@ fn apply_secret_write(conn: &Connection, write: SecretWrite) -> Result<()> {
             insert_values(conn, &record, &values)?;
             write_stages(conn, &record)
         }
-        SecretWrite::Update { record, new_values, removed_versions } => {
+        SecretWrite::Update {
+            record,
+            new_values,
+            removed_versions,
+        } => {
             let (state, purge_at) = state_parts(record.state);
             let rotation =
                 serde_json::to_string(&record.rotation).map_err(|e| internal("rotation", e))?;
@@ -628,7 +667,10 @@ fn load_key(conn: &Connection, id: &str) -> Result<Option<KeyRecord>> {
         .map_err(|e| internal("read key versions", e))?;
     Ok(Some(KeyRecord {
         id,
-        scope: Scope { account: AccountId(account as u64), region },
+        scope: Scope {
+            account: AccountId(account as u64),
+            region,
+        },
         aliases,
         description,
         state: parse_key_state(&state, state_at)?,
@@ -670,7 +712,10 @@ impl Store for SqliteStore {
             )
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    Error::AlreadyExists { what: Resource::Account, name: a.id.to_string() }
+                    Error::AlreadyExists {
+                        what: Resource::Account,
+                        name: a.id.to_string(),
+                    }
                 } else {
                     internal("insert account", e)
                 }
@@ -714,11 +759,21 @@ impl Store for SqliteStore {
             c.execute(
                 "INSERT INTO access_keys (id, account, sealed_secret, enabled, admin, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![k.id, k.account.0 as i64, k.sealed_secret, k.enabled, k.admin, k.created_at.0],
+                params![
+                    k.id,
+                    k.account.0 as i64,
+                    k.sealed_secret,
+                    k.enabled,
+                    k.admin,
+                    k.created_at.0
+                ],
             )
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    Error::AlreadyExists { what: Resource::AccessKey, name: k.id.clone() }
+                    Error::AlreadyExists {
+                        what: Resource::AccessKey,
+                        name: k.id.clone(),
+                    }
                 } else {
                     internal("insert access key", e)
                 }
@@ -755,7 +810,10 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.write(move |c| {
             let n = c
-                .execute("UPDATE access_keys SET enabled = ?1 WHERE id = ?2", params![enabled, id])
+                .execute(
+                    "UPDATE access_keys SET enabled = ?1 WHERE id = ?2",
+                    params![enabled, id],
+                )
                 .map_err(|e| internal("update access key", e))?;
             if n == 0 {
                 return Err(Error::not_found(Resource::AccessKey, id));
@@ -813,7 +871,8 @@ impl Store for SqliteStore {
 
     async fn get_key(&self, scope: &Scope, id: &str) -> Result<Option<KeyRecord>> {
         let (scope, id) = (scope.clone(), id.to_string());
-        self.read(move |c| Ok(key_in_scope(load_key(c, &id)?, &scope))).await
+        self.read(move |c| Ok(key_in_scope(load_key(c, &id)?, &scope)))
+            .await
     }
 
     async fn get_key_by_alias(&self, scope: &Scope, alias: &str) -> Result<Option<KeyRecord>> {
@@ -1008,7 +1067,13 @@ impl Store for SqliteStore {
             for (id, account, region, name) in due {
                 delete_secret_rows(c, &id)?;
                 adjust_count(c, account, &region, -1)?;
-                purged.push((Scope { account: AccountId(account as u64), region }, name));
+                purged.push((
+                    Scope {
+                        account: AccountId(account as u64),
+                        region,
+                    },
+                    name,
+                ));
             }
             Ok(purged)
         })

@@ -10,8 +10,11 @@ async fn sqlite_keeps_the_store_contract() {
     let mut n = 0;
     coffer_store::conformance::run_all(|| {
         n += 1;
-        let store = SqliteStore::open(&dir.path().join(format!("c{n}.db")), SqliteOptions::default())
-            .expect("open");
+        let store = SqliteStore::open(
+            &dir.path().join(format!("c{n}.db")),
+            SqliteOptions::default(),
+        )
+        .expect("open");
         Arc::new(store) as Arc<dyn Store>
     })
     .await;
@@ -20,7 +23,10 @@ async fn sqlite_keeps_the_store_contract() {
 fn record(name: &str) -> SecretRecord {
     SecretRecord {
         id: uuid::Uuid::new_v4(),
-        scope: Scope { account: AccountId(1), region: "default".into() },
+        scope: Scope {
+            account: AccountId(1),
+            region: "default".into(),
+        },
         name: name.into(),
         kind: SecretKind::Generic,
         description: String::new(),
@@ -45,7 +51,10 @@ fn sealed() -> SealedValue {
     SealedValue {
         key_id: "k".into(),
         key_version: "kv".into(),
-        envelope: coffer_crypto::Envelope { wrapped_data_key: vec![1; 8], ciphertext: vec![2; 8] },
+        envelope: coffer_crypto::Envelope {
+            wrapped_data_key: vec![1; 8],
+            ciphertext: vec![2; 8],
+        },
     }
 }
 
@@ -63,13 +72,19 @@ async fn concurrent_writers_share_batches_and_failures_stay_isolated() {
                 let rec = record(&format!("s-{t}-{i}"));
                 outcomes.push(
                     store
-                        .write_secret(SecretWrite::Create { record: rec, values: vec![("v1".into(), sealed())] })
+                        .write_secret(SecretWrite::Create {
+                            record: rec,
+                            values: vec![("v1".into(), sealed())],
+                        })
                         .await,
                 );
                 // Every writer also tries a duplicate, which must fail alone.
                 let dup = record(&format!("s-{t}-{i}"));
                 let r = store
-                    .write_secret(SecretWrite::Create { record: dup, values: vec![("v1".into(), sealed())] })
+                    .write_secret(SecretWrite::Create {
+                        record: dup,
+                        values: vec![("v1".into(), sealed())],
+                    })
                     .await;
                 assert!(matches!(r, Err(Error::AlreadyExists { .. })), "{r:?}");
             }
@@ -81,27 +96,53 @@ async fn concurrent_writers_share_batches_and_failures_stay_isolated() {
             r.expect("create");
         }
     }
-    let scope = Scope { account: AccountId(1), region: "default".into() };
+    let scope = Scope {
+        account: AccountId(1),
+        region: "default".into(),
+    };
     let page = store
-        .list_secrets(&scope, &SecretFilter::default(), PageRequest { offset: 0, limit: 1, newest_first: false })
+        .list_secrets(
+            &scope,
+            &SecretFilter::default(),
+            PageRequest {
+                offset: 0,
+                limit: 1,
+                newest_first: false,
+            },
+        )
         .await
         .expect("list");
     assert_eq!(page.total, 200);
     store.close().await;
     // Closed means closed.
     assert!(store
-        .write_secret(SecretWrite::Create { record: record("late"), values: vec![("v1".into(), sealed())] })
+        .write_secret(SecretWrite::Create {
+            record: record("late"),
+            values: vec![("v1".into(), sealed())]
+        })
         .await
         .is_err());
     // Everything is there after reopening.
     let again = SqliteStore::open(&path, SqliteOptions::default()).expect("reopen");
     for t in 0..50 {
         for i in 0..4 {
-            assert!(again.get_secret(&scope, &format!("s-{t}-{i}")).await.expect("get").is_some());
+            assert!(again
+                .get_secret(&scope, &format!("s-{t}-{i}"))
+                .await
+                .expect("get")
+                .is_some());
         }
     }
     let page = again
-        .list_secrets(&scope, &SecretFilter::default(), PageRequest { offset: 0, limit: 0, newest_first: false })
+        .list_secrets(
+            &scope,
+            &SecretFilter::default(),
+            PageRequest {
+                offset: 0,
+                limit: 0,
+                newest_first: false,
+            },
+        )
         .await
         .expect("count");
     assert_eq!(page.total, 200);
