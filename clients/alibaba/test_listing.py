@@ -126,3 +126,10 @@ def test_list_secret_version_ids_paging_and_deprecated(api, name):
     assert sorted(first + second) == ["a", "b", "c", "d"]
     for v in wrapped_list(r, "VersionIds", "VersionId"):
         parse_time(v["CreateTime"])
+
+
+@pytest.mark.parametrize("size", [0, 101])
+def test_list_secret_version_ids_page_size_bounds(api, name, size):
+    api.call("CreateSecret", SecretName=name, VersionId="v1", SecretData=secret_value())
+    with expect_error(400, "InvalidParameter", "PageSize"):
+        api.call("ListSecretVersionIds", SecretName=name, PageSize=size)

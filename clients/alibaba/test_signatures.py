@@ -266,3 +266,16 @@ def test_gen1_auth_error_surfaces_as_server_exception(coffer):
         assert (e.status, e.code) == (404, "InvalidAccessKeyId.NotFound")
     else:
         pytest.fail("unknown AccessKeyId accepted")
+
+
+# ----------------------------------------------------------------------------- order of the checks
+def test_check_order(raw):
+    """parse -> unknown AccessKey -> signature -> timestamp -> nonce (reference 8.3)."""
+    old = fmt_time(utc_now() - timedelta(minutes=30))
+    raw_error(raw.rpc("GetRandomPassword", {}, ak="nobody", sk="x", timestamp=old), 404,
+              "InvalidAccessKeyId.NotFound")
+    raw_error(raw.rpc("GetRandomPassword", {}, sk="wrong", timestamp=old), 400, "SignatureDoesNotMatch")
+    nonce = uuid.uuid4().hex
+    assert raw.rpc("GetRandomPassword", {}, nonce=nonce).status_code == 200
+    raw_error(raw.rpc("GetRandomPassword", {}, nonce=nonce, timestamp=old), 400, "InvalidTimeStamp.Expired")
+    raw_error(raw.rpc("GetRandomPassword", {}, nonce=nonce), 400, "SignatureNonceUsed")

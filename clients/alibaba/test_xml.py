@@ -110,3 +110,10 @@ def test_gen1_get_response_with_xml(gen1, name):
     root = ET.fromstring(body)
     assert root.tag == "KMS"
     assert root.findtext("SecretData") == value
+
+
+def test_format_defaults_to_json(raw):
+    resp = raw.rpc("GetRandomPassword", {}, fmt=None)
+    assert resp.status_code == 200, resp.text
+    assert "application/json" in resp.headers.get("Content-Type", "")
+    assert len(resp.json()["RandomPassword"]) == 32

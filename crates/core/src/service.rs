@@ -267,10 +267,7 @@ impl Service {
                 self.store.get_key_by_alias(scope, reference).await?
             }
         } else {
-            match self.store.get_key(scope, reference).await? {
-                Some(k) => Some(k),
-                None => None,
-            }
+            self.store.get_key(scope, reference).await?
         };
         let key = found.ok_or_else(|| Error::not_found(Resource::Key, reference))?;
         match key.state {

@@ -126,7 +126,9 @@ impl Alibaba {
             if header != action {
                 return Err(ApiError::invalid(
                     "Action",
-                    format!("The x-acs-action header {header:?} differs from the Action parameter."),
+                    format!(
+                        "The x-acs-action header {header:?} differs from the Action parameter."
+                    ),
                 ));
             }
         }

@@ -1,0 +1,205 @@
+//! The dialect in process with a manual clock: signature windows, replay, disabled keys and
+//! the deletion window are checked at exact instants instead of by sleeping.
+
+use std::sync::Arc;
+
+use coffer_auth::RequestParts;
+use coffer_core::{Limits, ManualClock, RegionMap, Service, Store, Timestamp};
+use coffer_dialect_alibaba::Alibaba;
+use coffer_store::{SqliteOptions, SqliteStore};
+
+const AK: &str = "clock-ak";
+const SK: &str = "clock-sk";
+/// 2026-11-23T00:00:00Z
+const START: i64 = 1_795_392_000;
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    service: Arc<Service>,
+    dialect: Alibaba,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("t.db"), SqliteOptions::default()).expect("open"),
+    );
+    let clock = Arc::new(ManualClock::new(Timestamp::from_secs(START)));
+    let service = Arc::new(Service::new(
+        store,
+        coffer_crypto::SecretKey::generate(),
+        clock.clone(),
+        Limits::default(),
+    ));
+    service
+        .bootstrap(Some(AK.into()), Some(zeroize::Zeroizing::new(SK.into())))
+        .await
+        .expect("bootstrap");
+    let dialect = Alibaba::new(service.clone(), RegionMap::default());
+    Harness {
+        _dir: dir,
+        clock,
+        service,
+        dialect,
+    }
+}
+
+fn iso(secs: i64) -> String {
+    Timestamp::from_secs(secs).to_iso8601_seconds()
+}
+
+impl Harness {
+    async fn call(
+        &self,
+        action: &str,
+        params: &[(&str, &str)],
+        at: i64,
+        nonce: &str,
+    ) -> (u16, serde_json::Value) {
+        let mut all: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (k, v) in [
+            ("Action", action),
+            ("Version", "2016-01-20"),
+            ("AccessKeyId", AK),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureVersion", "1.0"),
+            ("SignatureNonce", nonce),
+            ("Timestamp", &iso(at)),
+        ] {
+            all.push((k.into(), v.into()));
+        }
+        let sig = coffer_auth::alibaba::sign_rpc_v1("POST", &all, SK.as_bytes()).expect("sign");
+        all.push(("Signature".into(), sig));
+        let query = coffer_auth::encoding::encode_query(&all);
+        let headers = vec![("host".to_string(), "localhost".to_string())];
+        let parts = RequestParts {
+            method: "POST",
+            raw_query: &query,
+            headers: &headers,
+            body: b"",
+        };
+        let r = self.dialect.handle(&parts, "req-1", "localhost").await;
+        (
+            r.status,
+            serde_json::from_slice(&r.body).expect("json body"),
+        )
+    }
+
+    fn now(&self) -> i64 {
+        self.service.now().as_secs()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamp_window_is_fifteen_minutes_each_way() {
+    let h = harness().await;
+    let now = h.now();
+    for (offset, ok) in [(-900, true), (900, true), (-901, false), (901, false)] {
+        let (status, body) = h
+            .call(
+                "GetRandomPassword",
+                &[],
+                now + offset,
+                &format!("n{offset}"),
+            )
+            .await;
+        if ok {
+            assert_eq!(status, 200, "offset {offset}: {body}");
+        } else {
+            assert_eq!(
+                (status, body["Code"].as_str()),
+                (400, Some("InvalidTimeStamp.Expired")),
+                "offset {offset}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nonces_are_single_use_for_the_whole_window() {
+    let h = harness().await;
+    let t = h.now();
+    assert_eq!(h.call("GetRandomPassword", &[], t, "same").await.0, 200);
+    let (status, body) = h.call("GetRandomPassword", &[], t, "same").await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("SignatureNonceUsed"))
+    );
+    // 14 minutes later the timestamp is still inside the window, so the nonce still counts.
+    h.clock.advance_millis(14 * 60_000);
+    let (status, _) = h.call("GetRandomPassword", &[], t, "same").await;
+    assert_eq!(status, 400);
+    // A refused request does not burn its nonce.
+    let (status, _) = h.call("GetRandomPassword", &[], t - 3600, "fresh").await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        h.call("GetRandomPassword", &[], h.now(), "fresh").await.0,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_keys_are_refused_and_enabled_keys_work_again() {
+    let h = harness().await;
+    h.service
+        .set_access_key_enabled(AK, false)
+        .await
+        .expect("disable");
+    let (status, body) = h.call("GetRandomPassword", &[], h.now(), "d1").await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (403, Some("Forbidden.AccessKey")),
+        "{body}"
+    );
+    assert!(body["RequestId"].is_string());
+    h.service
+        .set_access_key_enabled(AK, true)
+        .await
+        .expect("enable");
+    assert_eq!(h.call("GetRandomPassword", &[], h.now(), "d2").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_purged_when_the_recovery_window_ends() {
+    let h = harness().await;
+    let create = [
+        ("SecretName", "doomed"),
+        ("VersionId", "v1"),
+        ("SecretData", "x"),
+    ];
+    assert_eq!(h.call("CreateSecret", &create, h.now(), "c1").await.0, 200);
+    let (status, body) = h
+        .call(
+            "DeleteSecret",
+            &[("SecretName", "doomed"), ("RecoveryWindowInDays", "7")],
+            h.now(),
+            "c2",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["PlannedDeleteTime"], iso(h.now() + 7 * 86_400));
+    // One second before the end: still there, and the name is still taken.
+    h.clock.advance_millis(7 * 86_400_000 - 1000);
+    assert!(h.service.purge_due(100).await.expect("purge").is_empty());
+    let (status, body) = h.call("CreateSecret", &create, h.now(), "c3").await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (409, Some("Rejected.ResourceInDeleteWindow"))
+    );
+    // At the end: purged, and the name is free.
+    h.clock.advance_millis(1000);
+    let purged = h.service.purge_due(100).await.expect("purge");
+    assert_eq!(purged.len(), 1);
+    let (status, body) = h
+        .call("DescribeSecret", &[("SecretName", "doomed")], h.now(), "c4")
+        .await;
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (404, Some("Forbidden.ResourceNotFound"))
+    );
+    assert_eq!(h.call("CreateSecret", &create, h.now(), "c5").await.0, 200);
+}
