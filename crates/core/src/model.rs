@@ -253,6 +253,9 @@ pub struct SecretRecord {
     pub rotation: RotationPolicy,
     /// Type-specific configuration as JSON text (Alibaba ExtendedConfig and its peers).
     pub extended_config: Option<String>,
+    /// A resource policy document attached to the secret (Alibaba secret policy), kept
+    /// verbatim. Access is decided by coffer's own policies, not by this text.
+    pub policy: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub revision: i64,

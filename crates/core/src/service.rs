@@ -69,6 +69,7 @@ pub struct CreateSecret {
     pub version_id: String,
     pub value: SecretValue,
     pub extended_config: Option<String>,
+    pub policy: Option<String>,
 }
 
 /// Which version a read wants. Neither field set means the `Current` one.
@@ -367,6 +368,7 @@ impl Service {
             state: SecretState::Enabled,
             rotation: RotationPolicy::default(),
             extended_config: req.extended_config,
+            policy: req.policy,
             created_at: now,
             updated_at: now,
             revision: 0,
@@ -548,6 +550,20 @@ impl Service {
     ) -> Result<SecretRecord> {
         self.modify(scope, name, false, |s| {
             s.description = description.clone();
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Replaces the secret's resource policy document.
+    pub async fn set_policy(
+        &self,
+        scope: &Scope,
+        name: &str,
+        policy: String,
+    ) -> Result<SecretRecord> {
+        self.modify(scope, name, false, |s| {
+            s.policy = Some(policy.clone());
             Ok(true)
         })
         .await
@@ -875,6 +891,7 @@ mod tests {
             state: SecretState::Enabled,
             rotation: RotationPolicy::default(),
             extended_config: None,
+            policy: None,
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
             revision: 0,

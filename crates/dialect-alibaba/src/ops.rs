@@ -38,6 +38,8 @@ pub(crate) async fn dispatch(action: &str, c: &Call<'_>) -> OpResult {
         "UntagResources" => untag_resources(c).await,
         "ListTagResources" => list_tag_resources(c).await,
         "RotateSecret" | "UpdateSecretRotationPolicy" => rotation_on_generic(c).await,
+        "GetSecretPolicy" => get_secret_policy(c).await,
+        "SetSecretPolicy" => set_secret_policy(c).await,
         _ => Err(ApiError::new(
             404,
             "InvalidAction.NotFound",
@@ -263,7 +265,12 @@ async fn create_secret(c: &Call<'_>) -> OpResult {
             format!("{interval:?} applies only when automatic rotation is enabled."),
         ));
     }
-    refuse_unsupported(c, &["Policy", "DKMSInstanceId"])?;
+    refuse_unsupported(c, &["DKMSInstanceId"])?;
+    let policy = c
+        .params
+        .optional("Policy")
+        .map(|p| policy_document("Policy", p))
+        .transpose()?;
     let key = c
         .params
         .optional("EncryptionKeyId")
@@ -282,6 +289,7 @@ async fn create_secret(c: &Call<'_>) -> OpResult {
                 version_id: version_id.to_string(),
                 value,
                 extended_config,
+                policy,
             },
         )
         .await?;
@@ -626,6 +634,51 @@ fn get_random_password(c: &Call<'_>) -> OpResult {
     };
     let password = c.service.random_password(&opts)?;
     Ok(vec![("RandomPassword", Node::Str(password.to_string()))])
+}
+
+// --- secret policies --------------------------------------------------------------------------
+
+const MAX_POLICY_BYTES: usize = 32_768;
+
+/// A secret policy is kept as the JSON text the client sent (alibaba.md 3.6): it must parse
+/// and fit 32768 bytes; coffer's own access control decides who may do what.
+fn policy_document(param: &str, text: &str) -> Result<String, ApiError> {
+    if text.len() > MAX_POLICY_BYTES {
+        return Err(ApiError::invalid(
+            param,
+            format!("It is larger than {MAX_POLICY_BYTES} bytes."),
+        ));
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(_)) => Ok(text.to_string()),
+        _ => Err(ApiError::invalid(param, "It must be a JSON object.")),
+    }
+}
+
+/// Only the policy named `default` exists.
+fn policy_name(c: &Call<'_>) -> Result<(), ApiError> {
+    match c.params.optional("PolicyName") {
+        None | Some("default") => Ok(()),
+        Some(_) => Err(ApiError::invalid(
+            "PolicyName",
+            "The only policy name is default.",
+        )),
+    }
+}
+
+async fn get_secret_policy(c: &Call<'_>) -> OpResult {
+    let name = secret_ref(c, "SecretName")?;
+    policy_name(c)?;
+    let s = c.service.describe(&c.scope, &name).await?;
+    Ok(vec![("Policy", Node::str(s.policy.unwrap_or_default()))])
+}
+
+async fn set_secret_policy(c: &Call<'_>) -> OpResult {
+    let name = secret_ref(c, "SecretName")?;
+    policy_name(c)?;
+    let policy = policy_document("Policy", c.params.required("Policy")?)?;
+    c.service.set_policy(&c.scope, &name, policy).await?;
+    Ok(vec![])
 }
 
 // --- tags -----------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ fn secret(scope: &Scope, name: &str, created: i64) -> SecretRecord {
         state: SecretState::Enabled,
         rotation: RotationPolicy::default(),
         extended_config: None,
+        policy: None,
         created_at: Timestamp(created),
         updated_at: Timestamp(created),
         revision: 0,

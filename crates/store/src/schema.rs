@@ -56,6 +56,7 @@ pub const MIGRATIONS: &[&str] = &[
         purge_at        INTEGER,
         rotation        TEXT NOT NULL,
         extended_config TEXT,
+        policy          TEXT,
         created_at      INTEGER NOT NULL,
         updated_at      INTEGER NOT NULL,
         revision        INTEGER NOT NULL

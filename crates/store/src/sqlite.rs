@@ -282,7 +282,7 @@ fn parse_key_state(s: &str, at: Option<i64>) -> Result<KeyState> {
 }
 
 const SECRET_COLUMNS: &str = "id, account, region, name, kind, description, key_id, state, \
-     purge_at, rotation, extended_config, created_at, updated_at, revision";
+     purge_at, rotation, extended_config, policy, created_at, updated_at, revision";
 
 struct SecretRow {
     id: String,
@@ -296,6 +296,7 @@ struct SecretRow {
     purge_at: Option<i64>,
     rotation: String,
     extended_config: Option<String>,
+    policy: Option<String>,
     created_at: i64,
     updated_at: i64,
     revision: i64,
@@ -314,9 +315,10 @@ fn secret_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SecretRow> {
         purge_at: r.get(8)?,
         rotation: r.get(9)?,
         extended_config: r.get(10)?,
-        created_at: r.get(11)?,
-        updated_at: r.get(12)?,
-        revision: r.get(13)?,
+        policy: r.get(11)?,
+        created_at: r.get(12)?,
+        updated_at: r.get(13)?,
+        revision: r.get(14)?,
     })
 }
 
@@ -336,6 +338,7 @@ impl SecretRow {
             state: parse_state(&self.state, self.purge_at)?,
             rotation: serde_json::from_str(&self.rotation).map_err(|e| internal("rotation", e))?,
             extended_config: self.extended_config,
+            policy: self.policy,
             created_at: Timestamp(self.created_at),
             updated_at: Timestamp(self.updated_at),
             revision: self.revision,
@@ -508,7 +511,7 @@ fn apply_secret_write(conn: &Connection, write: SecretWrite) -> Result<()> {
             conn.execute(
                 &format!(
                     "INSERT INTO secrets ({SECRET_COLUMNS}, kind_name) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
                 ),
                 params![
                     id,
@@ -522,6 +525,7 @@ fn apply_secret_write(conn: &Connection, write: SecretWrite) -> Result<()> {
                     purge_at,
                     rotation,
                     record.extended_config,
+                    record.policy,
                     record.created_at.0,
                     record.updated_at.0,
                     record.revision,
@@ -555,8 +559,8 @@ fn apply_secret_write(conn: &Connection, write: SecretWrite) -> Result<()> {
             let changed = conn
                 .execute(
                     "UPDATE secrets SET description = ?1, key_id = ?2, state = ?3, purge_at = ?4, \
-                     rotation = ?5, extended_config = ?6, updated_at = ?7, revision = revision + 1 \
-                     WHERE id = ?8 AND revision = ?9",
+                     rotation = ?5, extended_config = ?6, policy = ?7, updated_at = ?8, \
+                     revision = revision + 1 WHERE id = ?9 AND revision = ?10",
                     params![
                         record.description,
                         record.key_id,
@@ -564,6 +568,7 @@ fn apply_secret_write(conn: &Connection, write: SecretWrite) -> Result<()> {
                         purge_at,
                         rotation,
                         record.extended_config,
+                        record.policy,
                         record.updated_at.0,
                         id,
                         record.revision,

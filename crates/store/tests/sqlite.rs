@@ -35,6 +35,7 @@ fn record(name: &str) -> SecretRecord {
         state: SecretState::Enabled,
         rotation: RotationPolicy::default(),
         extended_config: None,
+        policy: None,
         created_at: Timestamp(1),
         updated_at: Timestamp(1),
         revision: 0,
