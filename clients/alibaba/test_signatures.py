@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 
 from coffer_helpers import (ApiError, Gen1, Gen2, acs3_canonical_request, acs3_sign, expect_error, fmt_time,
-                            form_pairs, raw_error, rpc_v1_sign, rpc_v1_string_to_sign, secret_value, utc_now)
+                            form_pairs, raw_error, rpc_v1_sign, rpc_v1_string_to_sign, secret_value, unique,
+                            utc_now)
 
 # ----------------------------------------------------------------------------- helper self-tests
 # (worked examples from shared/reference/alibaba.md, captured from the real SDKs)
@@ -279,3 +280,12 @@ def test_check_order(raw):
     assert raw.rpc("GetRandomPassword", {}, nonce=nonce).status_code == 200
     raw_error(raw.rpc("GetRandomPassword", {}, nonce=nonce, timestamp=old), 400, "InvalidTimeStamp.Expired")
     raw_error(raw.rpc("GetRandomPassword", {}, nonce=nonce), 400, "SignatureNonceUsed")
+
+
+def test_wrong_secret_never_echoes_a_secret_value(raw):
+    value = "echo-check-" + unique("v")
+    resp = raw.rpc("CreateSecret", {"SecretName": unique("echo"), "VersionId": "v1", "SecretData": value},
+                   sk="wrong")
+    body = raw_error(resp, 400, "SignatureDoesNotMatch", "server string to sign is:")
+    assert value not in resp.text
+    assert "not shown" in body["Message"]

@@ -14,7 +14,8 @@ fn scope(n: u64) -> Scope {
     }
 }
 
-fn sealed(tag: u8) -> SealedValue {
+/// A stand-in sealed value; stores never look inside.
+pub fn sealed(tag: u8) -> SealedValue {
     SealedValue {
         key_id: "k".into(),
         key_version: "kv".into(),
@@ -25,7 +26,8 @@ fn sealed(tag: u8) -> SealedValue {
     }
 }
 
-fn secret(scope: &Scope, name: &str, created: i64) -> SecretRecord {
+/// A generic secret with one current version `v1` and one tag.
+pub fn secret(scope: &Scope, name: &str, created: i64) -> SecretRecord {
     SecretRecord {
         id: Uuid::new_v4(),
         scope: scope.clone(),

@@ -20,43 +20,19 @@ async fn sqlite_keeps_the_store_contract() {
     .await;
 }
 
-fn record(name: &str) -> SecretRecord {
-    SecretRecord {
-        id: uuid::Uuid::new_v4(),
-        scope: Scope {
-            account: AccountId(1),
-            region: "default".into(),
-        },
-        name: name.into(),
-        kind: SecretKind::Generic,
-        description: String::new(),
-        key_id: "k".into(),
-        tags: vec![],
-        state: SecretState::Enabled,
-        rotation: RotationPolicy::default(),
-        extended_config: None,
-        policy: None,
-        created_at: Timestamp(1),
-        updated_at: Timestamp(1),
-        revision: 0,
-        versions: vec![VersionRecord {
-            version_id: "v1".into(),
-            created_at: Timestamp(1),
-            kind: ValueKind::Text,
-            stages: vec![Stage::Current],
-        }],
+fn scope() -> Scope {
+    Scope {
+        account: AccountId(1),
+        region: "default".into(),
     }
 }
 
+fn record(name: &str) -> SecretRecord {
+    coffer_store::conformance::secret(&scope(), name, 1)
+}
+
 fn sealed() -> SealedValue {
-    SealedValue {
-        key_id: "k".into(),
-        key_version: "kv".into(),
-        envelope: coffer_crypto::Envelope {
-            wrapped_data_key: vec![1; 8],
-            ciphertext: vec![2; 8],
-        },
-    }
+    coffer_store::conformance::sealed(1)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
