@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "coffer",
     version,
     about = "A self-hosted secrets manager that speaks the Alibaba Cloud KMS Secrets Manager API",
-    long_about = "coffer keeps secrets encrypted, versioned and audited in an embedded store, and \
+    long_about = "coffer keeps secrets encrypted, versioned and staged in an embedded store, and \
                   answers the wire protocol of cloud secrets managers so that their official SDKs \
                   work against it after an endpoint and key change."
 )]
