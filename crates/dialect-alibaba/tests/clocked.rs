@@ -57,24 +57,15 @@ impl Harness {
         at: i64,
         nonce: &str,
     ) -> (u16, serde_json::Value) {
-        let mut all: Vec<(String, String)> = params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        for (k, v) in [
-            ("Action", action),
-            ("Version", "2016-01-20"),
-            ("AccessKeyId", AK),
-            ("SignatureMethod", "HMAC-SHA1"),
-            ("SignatureVersion", "1.0"),
-            ("SignatureNonce", nonce),
-            ("Timestamp", &iso(at)),
-        ] {
-            all.push((k.into(), v.into()));
-        }
-        let sig = coffer_auth::alibaba::sign_rpc_v1("POST", &all, SK.as_bytes()).expect("sign");
-        all.push(("Signature".into(), sig));
-        let query = coffer_auth::encoding::encode_query(&all);
+        let client = coffer_auth::alibaba::RpcV1Client {
+            access_key_id: AK,
+            access_key_secret: SK.as_bytes(),
+            timestamp: &iso(at),
+            nonce,
+        };
+        let query =
+            coffer_auth::alibaba::rpc_v1_query("POST", action, "2016-01-20", params, &client)
+                .expect("sign");
         let headers = vec![("host".to_string(), "localhost".to_string())];
         let parts = RequestParts {
             method: "POST",

@@ -26,8 +26,8 @@ use time::macros::format_description;
 use time::PrimitiveDateTime;
 
 pub use sign::{
-    acs3_string_to_sign, content_sha256_hex, rpc_v1_string_to_sign, sign_acs3, sign_rpc_v1,
-    ACS3_ALGORITHM,
+    acs3_string_to_sign, content_sha256_hex, rpc_v1_query, rpc_v1_string_to_sign, sign_acs3,
+    sign_rpc_v1, RpcV1Client, ACS3_ALGORITHM,
 };
 
 use crate::encoding::form_decode;

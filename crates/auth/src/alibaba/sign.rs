@@ -97,6 +97,40 @@ pub fn sign_rpc_v1<K: AsRef<str>, V: AsRef<str>>(
     Ok(base64::engine::general_purpose::STANDARD.encode(mac))
 }
 
+/// Who signs and when: the common parameters of an RPC v1 request.
+pub struct RpcV1Client<'a> {
+    pub access_key_id: &'a str,
+    pub access_key_secret: &'a [u8],
+    /// `YYYY-MM-DDTHH:MM:SSZ`
+    pub timestamp: &'a str,
+    pub nonce: &'a str,
+}
+
+/// Client side: the whole signed query string of an RPC v1 request for `action` of API
+/// `version`, every parameter in the URL as the first SDK generation sends it.
+pub fn rpc_v1_query(
+    method: &str,
+    action: &str,
+    version: &str,
+    params: &[(&str, &str)],
+    client: &RpcV1Client<'_>,
+) -> Result<String, AuthError> {
+    let mut all: Vec<(&str, &str)> = params.to_vec();
+    all.extend([
+        ("Action", action),
+        ("Version", version),
+        ("Format", "JSON"),
+        ("AccessKeyId", client.access_key_id),
+        ("SignatureMethod", "HMAC-SHA1"),
+        ("SignatureVersion", "1.0"),
+        ("SignatureNonce", client.nonce),
+        ("Timestamp", client.timestamp),
+    ]);
+    let signature = sign_rpc_v1(method, &all, client.access_key_secret)?;
+    all.push(("Signature", &signature));
+    Ok(crate::encoding::encode_query(&all))
+}
+
 // -------------------------------------------------------------------------------------- ACS3
 
 /// The ACS3 canonical request.

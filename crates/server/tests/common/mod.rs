@@ -179,26 +179,15 @@ impl Client {
         timestamp: &str,
         nonce: &str,
     ) -> (u16, serde_json::Value) {
-        let mut all: Vec<(String, String)> = params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        for (k, v) in [
-            ("Action", action),
-            ("Version", "2016-01-20"),
-            ("Format", "JSON"),
-            ("AccessKeyId", self.ak.as_str()),
-            ("SignatureMethod", "HMAC-SHA1"),
-            ("SignatureVersion", "1.0"),
-            ("SignatureNonce", nonce),
-            ("Timestamp", timestamp),
-        ] {
-            all.push((k.to_string(), v.to_string()));
-        }
-        let sig =
-            coffer_auth::alibaba::sign_rpc_v1("POST", &all, self.sk.as_bytes()).expect("sign");
-        all.push(("Signature".into(), sig));
-        let query = coffer_auth::encoding::encode_query(&all);
+        let client = coffer_auth::alibaba::RpcV1Client {
+            access_key_id: &self.ak,
+            access_key_secret: self.sk.as_bytes(),
+            timestamp,
+            nonce,
+        };
+        let query =
+            coffer_auth::alibaba::rpc_v1_query("POST", action, "2016-01-20", params, &client)
+                .expect("sign");
         let resp = ureq::post(&format!("{}/?{query}", self.base)).send_bytes(&[]);
         let (status, body) = match resp {
             Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
