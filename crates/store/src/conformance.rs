@@ -1,11 +1,84 @@
-//! The contract every [`Store`] must keep, as functions that a test of each implementation
-//! calls with a fresh store.
+//! The contract every [`Store`] must keep, as async checks that take a fresh, empty store.
+//!
+//! A store's tests call [`run_all`] (or single checks from [`CHECKS`]) with a factory that
+//! makes a new store per check:
+//!
+//! ```ignore
+//! coffer_store::conformance::run_all(|| async { Arc::new(open_a_store().await) as Arc<dyn Store> }).await;
+//! ```
+//!
+//! Checks panic (assert) on a breach; messages name what broke.
+//!
+//! Beyond the trait's documentation the checks pin down what callers rely on: reads return
+//! versions oldest first (the order they were added) and each version's stages in `Stage`
+//! order (built-ins, then custom labels by name); tags and key aliases keep their order.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
+use coffer_core::error::Resource;
 use coffer_core::store::SecretWrite;
 use coffer_core::*;
 use uuid::Uuid;
+
+type CheckFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// One check of the contract.
+pub type Check = fn(Arc<dyn Store>) -> CheckFuture;
+
+/// Every check, by name.
+pub const CHECKS: &[(&str, Check)] = &[
+    ("secrets_round_trip", |s| Box::pin(secrets_round_trip(s))),
+    ("names_are_unique_per_scope", |s| {
+        Box::pin(names_are_unique_per_scope(s))
+    }),
+    ("failed_writes_leave_nothing", |s| {
+        Box::pin(failed_writes_leave_nothing(s))
+    }),
+    ("updates_are_revision_checked", |s| {
+        Box::pin(updates_are_revision_checked(s))
+    }),
+    ("racing_updates_have_one_winner", |s| {
+        Box::pin(racing_updates_have_one_winner(s))
+    }),
+    ("stages_mark_one_version", |s| {
+        Box::pin(stages_mark_one_version(s))
+    }),
+    ("tags_are_replaced", |s| Box::pin(tags_are_replaced(s))),
+    ("versions_are_added_and_removed", |s| {
+        Box::pin(versions_are_added_and_removed(s))
+    }),
+    ("delete_is_revision_checked", |s| {
+        Box::pin(delete_is_revision_checked(s))
+    }),
+    ("listing_pages_and_totals", |s| {
+        Box::pin(listing_pages_and_totals(s))
+    }),
+    ("listing_filters", |s| Box::pin(listing_filters(s))),
+    ("purge_respects_cutoff_and_limit", |s| {
+        Box::pin(purge_respects_cutoff_and_limit(s))
+    }),
+    ("keys", |s| Box::pin(keys(s))),
+    ("accounts_and_access_keys", |s| {
+        Box::pin(accounts_and_access_keys(s))
+    }),
+];
+
+/// Runs every check, each on its own fresh store from `make`.
+pub async fn run_all<F, Fut>(mut make: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Arc<dyn Store>>,
+{
+    for (name, check) in CHECKS {
+        // Printed before the check so that a failure's output says which one it was.
+        eprintln!("store conformance: {name}");
+        check(make().await).await;
+    }
+}
+
+// --- fixtures -------------------------------------------------------------------------------
 
 fn scope(n: u64) -> Scope {
     Scope {
@@ -26,7 +99,7 @@ pub fn sealed(tag: u8) -> SealedValue {
     }
 }
 
-/// A generic secret with one current version `v1` and one tag.
+/// A generic secret with one current version `v1` and one tag `env=dev`.
 pub fn secret(scope: &Scope, name: &str, created: i64) -> SecretRecord {
     SecretRecord {
         id: Uuid::new_v4(),
@@ -46,299 +119,87 @@ pub fn secret(scope: &Scope, name: &str, created: i64) -> SecretRecord {
         created_at: Timestamp(created),
         updated_at: Timestamp(created),
         revision: 0,
-        versions: vec![VersionRecord {
-            version_id: "v1".into(),
-            created_at: Timestamp(created),
-            kind: ValueKind::Text,
-            stages: vec![Stage::Current],
-        }],
+        versions: vec![version("v1", created, &[Stage::Current])],
     }
 }
 
+fn version(id: &str, created: i64, stages: &[Stage]) -> VersionRecord {
+    VersionRecord {
+        version_id: id.into(),
+        created_at: Timestamp(created),
+        kind: ValueKind::Text,
+        stages: stages.to_vec(),
+    }
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag {
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
+/// Creates `rec` with a value for each of its versions.
 async fn create(store: &Arc<dyn Store>, rec: &SecretRecord) -> Result<()> {
     store
         .write_secret(SecretWrite::Create {
             record: rec.clone(),
-            values: vec![("v1".into(), sealed(1))],
+            values: rec
+                .versions
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v.version_id.clone(), sealed(i as u8 + 1)))
+                .collect(),
         })
         .await
 }
 
-fn all() -> PageRequest {
-    PageRequest {
-        offset: 0,
-        limit: 100,
-        newest_first: false,
-    }
-}
-
-pub async fn secrets_round_trip(store: Arc<dyn Store>) {
-    let s = scope(1);
-    let rec = secret(&s, "alpha", 10);
-    create(&store, &rec).await.expect("create");
-    let got = store
-        .get_secret(&s, "alpha")
-        .await
-        .expect("get")
-        .expect("exists");
-    assert_eq!(got, rec);
-    assert_eq!(
-        store.read_value(rec.id, "v1").await.expect("read"),
-        Some(sealed(1))
-    );
-    assert_eq!(store.read_value(rec.id, "v2").await.expect("read"), None);
-    // Another account or region does not see it.
-    assert!(store
-        .get_secret(&scope(2), "alpha")
-        .await
-        .expect("get")
-        .is_none());
-    let other_region = Scope {
-        account: AccountId(1),
-        region: "other".into(),
-    };
-    assert!(store
-        .get_secret(&other_region, "alpha")
-        .await
-        .expect("get")
-        .is_none());
-    // The name is taken, also while the secret waits for deletion.
-    let dup = create(&store, &secret(&s, "alpha", 11)).await;
-    assert!(matches!(dup, Err(Error::AlreadyExists { .. })), "{dup:?}");
-    let mut pending = got.clone();
-    pending.state = SecretState::PendingDelete {
-        purge_at: Timestamp(1000),
-    };
+async fn update(
+    store: &Arc<dyn Store>,
+    rec: &SecretRecord,
+    new_values: Vec<(String, SealedValue)>,
+    removed_versions: Vec<String>,
+) -> Result<()> {
     store
-        .write_secret(SecretWrite::Update {
-            record: pending,
-            new_values: vec![],
-            removed_versions: vec![],
-        })
-        .await
-        .expect("schedule");
-    let dup = create(&store, &secret(&s, "alpha", 12)).await;
-    assert!(matches!(dup, Err(Error::AlreadyExists { .. })), "{dup:?}");
-    // The same name in another account is fine.
-    create(&store, &secret(&scope(2), "alpha", 13))
-        .await
-        .expect("other account");
-}
-
-pub async fn updates_are_revision_checked(store: Arc<dyn Store>) {
-    let s = scope(1);
-    let rec = secret(&s, "beta", 10);
-    create(&store, &rec).await.expect("create");
-    let mut next = rec.clone();
-    next.versions[0].stages = vec![Stage::Previous];
-    next.versions.push(VersionRecord {
-        version_id: "v2".into(),
-        created_at: Timestamp(20),
-        kind: ValueKind::Binary,
-        stages: vec![Stage::Current, Stage::Custom("blue".into())],
-    });
-    next.tags = vec![Tag {
-        key: "team".into(),
-        value: "a".into(),
-    }];
-    next.description = "changed".into();
-    store
-        .write_secret(SecretWrite::Update {
-            record: next.clone(),
-            new_values: vec![("v2".into(), sealed(2))],
-            removed_versions: vec![],
-        })
-        .await
-        .expect("update");
-    // A writer that read revision 0 loses.
-    let stale = store
         .write_secret(SecretWrite::Update {
             record: rec.clone(),
-            new_values: vec![],
-            removed_versions: vec![],
-        })
-        .await;
-    assert!(matches!(stale, Err(Error::Conflict)), "{stale:?}");
-    let got = store
-        .get_secret(&s, "beta")
-        .await
-        .expect("get")
-        .expect("exists");
-    assert_eq!(got.revision, 1);
-    assert_eq!(got.description, "changed");
-    assert_eq!(got.tags, next.tags);
-    assert_eq!(got.versions, next.versions);
-    assert_eq!(
-        store.read_value(rec.id, "v2").await.expect("read"),
-        Some(sealed(2))
-    );
-    // Two versions may not share a stage.
-    let mut bad = got.clone();
-    bad.versions[0].stages.push(Stage::Current);
-    let r = store
-        .write_secret(SecretWrite::Update {
-            record: bad,
-            new_values: vec![],
-            removed_versions: vec![],
-        })
-        .await;
-    assert!(r.is_err(), "a stage on two versions was accepted");
-    let after = store
-        .get_secret(&s, "beta")
-        .await
-        .expect("get")
-        .expect("exists");
-    assert_eq!(after, got, "a failed write changed something");
-    // Removing a version removes its value.
-    let mut pruned = after.clone();
-    pruned.versions.remove(0);
-    store
-        .write_secret(SecretWrite::Update {
-            record: pruned,
-            new_values: vec![],
-            removed_versions: vec!["v1".into()],
+            new_values,
+            removed_versions,
         })
         .await
-        .expect("prune");
-    assert_eq!(store.read_value(rec.id, "v1").await.expect("read"), None);
-    let after = store
-        .get_secret(&s, "beta")
-        .await
-        .expect("get")
-        .expect("exists");
-    assert_eq!(after.versions.len(), 1);
-    // Delete checks the revision, then removes everything.
-    let stale = store
-        .write_secret(SecretWrite::Delete {
-            id: rec.id,
-            revision: 0,
-        })
-        .await;
-    assert!(matches!(stale, Err(Error::Conflict)));
-    store
-        .write_secret(SecretWrite::Delete {
-            id: rec.id,
-            revision: after.revision,
-        })
-        .await
-        .expect("delete");
-    assert!(store.get_secret(&s, "beta").await.expect("get").is_none());
-    assert_eq!(store.read_value(rec.id, "v2").await.expect("read"), None);
 }
 
-pub async fn listing_filters_and_pages(store: Arc<dyn Store>) {
-    let s = scope(7);
-    for i in 0..25 {
-        let mut rec = secret(&s, &format!("svc-{i:02}"), 100 + i);
-        rec.tags = vec![Tag {
-            key: format!("k{}", i % 3),
-            value: format!("v{}", i % 5),
-        }];
-        create(&store, &rec).await.expect("create");
+async fn get(store: &Arc<dyn Store>, s: &Scope, name: &str) -> Option<SecretRecord> {
+    store.get_secret(s, name).await.expect("get_secret")
+}
+
+async fn must_get(store: &Arc<dyn Store>, s: &Scope, name: &str) -> SecretRecord {
+    get(store, s, name)
+        .await
+        .unwrap_or_else(|| panic!("the secret {name:?} is missing"))
+}
+
+/// What a reader sees after a committed update of `rec`.
+fn bumped(rec: &SecretRecord) -> SecretRecord {
+    let mut r = sorted(rec);
+    r.revision += 1;
+    r
+}
+
+/// `rec` with each version's stages in the order reads return them.
+fn sorted(rec: &SecretRecord) -> SecretRecord {
+    let mut r = rec.clone();
+    for v in &mut r.versions {
+        v.stages.sort();
     }
-    create(&store, &secret(&scope(8), "svc-other", 1))
-        .await
-        .expect("create");
-    let page = store
+    r
+}
+
+async fn total(store: &Arc<dyn Store>, s: &Scope, filter: SecretFilter) -> u64 {
+    store
         .list_secrets(
-            &s,
-            &SecretFilter::default(),
-            PageRequest {
-                offset: 10,
-                limit: 10,
-                newest_first: false,
-            },
-        )
-        .await
-        .expect("list");
-    assert_eq!(page.total, 25);
-    let names: Vec<_> = page.items.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names.first(), Some(&"svc-10"));
-    assert_eq!(names.len(), 10);
-    assert!(page
-        .items
-        .iter()
-        .all(|r| r.versions.is_empty() && r.tags.len() == 1));
-    let newest = store
-        .list_secrets(
-            &s,
-            &SecretFilter::default(),
-            PageRequest {
-                offset: 0,
-                limit: 1,
-                newest_first: true,
-            },
-        )
-        .await
-        .expect("list");
-    assert_eq!(newest.items[0].name, "svc-24");
-    let past_end = store
-        .list_secrets(
-            &s,
-            &SecretFilter::default(),
-            PageRequest {
-                offset: 100,
-                limit: 10,
-                newest_first: false,
-            },
-        )
-        .await
-        .expect("list");
-    assert!(past_end.items.is_empty());
-    assert_eq!(past_end.total, 25);
-    let by = |f: SecretFilter| {
-        let store = store.clone();
-        let s = s.clone();
-        async move { store.list_secrets(&s, &f, all()).await.expect("list") }
-    };
-    let p = by(SecretFilter {
-        names: vec!["svc-03".into(), "svc-04".into(), "nope".into()],
-        ..Default::default()
-    })
-    .await;
-    assert_eq!(p.total, 2);
-    let p = by(SecretFilter {
-        tag_keys: vec!["k0".into()],
-        ..Default::default()
-    })
-    .await;
-    assert_eq!(p.total, 9);
-    let p = by(SecretFilter {
-        tag_keys: vec!["k0".into()],
-        tag_values: vec!["v0".into()],
-        ..Default::default()
-    })
-    .await;
-    assert_eq!(p.total, 2); // i = 0, 15
-    let p = by(SecretFilter {
-        name_contains: Some("-1".into()),
-        ..Default::default()
-    })
-    .await;
-    assert_eq!(p.total, 10);
-    let p = by(SecretFilter {
-        descriptions: vec!["about svc-05".into()],
-        ..Default::default()
-    })
-    .await;
-    assert_eq!(p.total, 1);
-    let p = by(SecretFilter {
-        kinds: vec!["Generic".into()],
-        pending_delete: Some(false),
-        ..Default::default()
-    })
-    .await;
-    assert_eq!(p.total, 25);
-    let p = by(SecretFilter {
-        pending_delete: Some(true),
-        ..Default::default()
-    })
-    .await;
-    assert_eq!(p.total, 0);
-    let count_only = store
-        .list_secrets(
-            &s,
-            &SecretFilter::default(),
+            s,
+            &filter,
             PageRequest {
                 offset: 0,
                 limit: 0,
@@ -346,14 +207,718 @@ pub async fn listing_filters_and_pages(store: Arc<dyn Store>) {
             },
         )
         .await
-        .expect("count");
-    assert_eq!((count_only.total, count_only.items.len()), (25, 0));
+        .expect("list_secrets")
+        .total
 }
 
-pub async fn purge_respects_the_cutoff(store: Arc<dyn Store>) {
+async fn names(
+    store: &Arc<dyn Store>,
+    s: &Scope,
+    filter: SecretFilter,
+    page: PageRequest,
+) -> (Vec<String>, u64) {
+    let p = store
+        .list_secrets(s, &filter, page)
+        .await
+        .expect("list_secrets");
+    (p.items.into_iter().map(|r| r.name).collect(), p.total)
+}
+
+fn first(limit: u32) -> PageRequest {
+    PageRequest {
+        offset: 0,
+        limit,
+        newest_first: false,
+    }
+}
+
+fn already_exists(r: &Result<()>, what: Resource, name: &str) -> bool {
+    matches!(r, Err(Error::AlreadyExists { what: w, name: n }) if *w == what && n == name)
+}
+
+// --- checks ---------------------------------------------------------------------------------
+
+/// Everything a record holds comes back as written; scopes do not see each other.
+pub async fn secrets_round_trip(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let mut rec = secret(&s, "alpha", 10);
+    rec.description = "a long description, with ünïcode".into();
+    rec.tags = vec![tag("zeta", "1"), tag("alpha", ""), tag("zeta", "2")];
+    rec.state = SecretState::Disabled;
+    rec.rotation = RotationPolicy {
+        enabled: true,
+        interval_secs: Some(86_400),
+        next: Some(Timestamp(99_000)),
+        last: Some(Timestamp(9_000)),
+    };
+    rec.extended_config = Some(r#"{"SecretSubType":"x"}"#.into());
+    rec.policy = Some(r#"{"Version":"1","Statement":[]}"#.into());
+    rec.updated_at = Timestamp(11);
+    rec.versions = vec![
+        version("v1", 10, &[Stage::Previous]),
+        VersionRecord {
+            kind: ValueKind::Binary,
+            ..version(
+                "v2",
+                11,
+                &[
+                    Stage::Current,
+                    Stage::Pending,
+                    Stage::Custom("blue".into()),
+                    Stage::Custom("@current".into()),
+                ],
+            )
+        },
+        version("v0", 12, &[]),
+    ];
+    create(&store, &rec).await.expect("create");
+    assert_eq!(get(&store, &s, "alpha").await, Some(sorted(&rec)));
+    assert_eq!(
+        store.read_value(rec.id, "v1").await.expect("read"),
+        Some(sealed(1))
+    );
+    assert_eq!(
+        store.read_value(rec.id, "v2").await.expect("read"),
+        Some(sealed(2))
+    );
+    assert_eq!(
+        store.read_value(rec.id, "v0").await.expect("read"),
+        Some(sealed(3))
+    );
+    assert_eq!(store.read_value(rec.id, "v9").await.expect("read"), None);
+    assert_eq!(
+        store.read_value(Uuid::new_v4(), "v1").await.expect("read"),
+        None
+    );
+    // Names are exact.
+    assert!(get(&store, &s, "Alpha").await.is_none());
+    assert!(get(&store, &s, "alph").await.is_none());
+    // Another account or region does not see it.
+    assert!(get(&store, &scope(2), "alpha").await.is_none());
+    let other_region = Scope {
+        account: AccountId(1),
+        region: "other".into(),
+    };
+    assert!(get(&store, &other_region, "alpha").await.is_none());
+    // Large account ids survive.
+    let big = scope(u64::MAX);
+    let rec = secret(&big, "big", 1);
+    create(&store, &rec).await.expect("create");
+    assert_eq!(get(&store, &big, "big").await, Some(rec));
+    assert_eq!(total(&store, &big, SecretFilter::default()).await, 1);
+}
+
+/// A name is taken in its scope by live secrets and by those waiting for deletion.
+pub async fn names_are_unique_per_scope(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let rec = secret(&s, "alpha", 10);
+    create(&store, &rec).await.expect("create");
+    let dup = create(&store, &secret(&s, "alpha", 11)).await;
+    assert!(already_exists(&dup, Resource::Secret, "alpha"), "{dup:?}");
+    assert_eq!(
+        must_get(&store, &s, "alpha").await,
+        rec,
+        "the loser changed it"
+    );
+
+    let mut pending = rec.clone();
+    pending.state = SecretState::PendingDelete {
+        purge_at: Timestamp(1000),
+    };
+    update(&store, &pending, vec![], vec![])
+        .await
+        .expect("schedule deletion");
+    let dup = create(&store, &secret(&s, "alpha", 12)).await;
+    assert!(already_exists(&dup, Resource::Secret, "alpha"), "{dup:?}");
+    assert_eq!(must_get(&store, &s, "alpha").await, bumped(&pending));
+    // The same name in another account or region is another secret.
+    create(&store, &secret(&scope(2), "alpha", 13))
+        .await
+        .expect("other account");
+    let other_region = Scope {
+        account: AccountId(1),
+        region: "elsewhere".into(),
+    };
+    create(&store, &secret(&other_region, "alpha", 14))
+        .await
+        .expect("other region");
+    assert_eq!(total(&store, &s, SecretFilter::default()).await, 1);
+}
+
+/// A write that fails part-way leaves no trace.
+pub async fn failed_writes_leave_nothing(store: Arc<dyn Store>) {
+    let s = scope(1);
+    create(&store, &secret(&s, "keep", 1))
+        .await
+        .expect("create");
+    // Tags and a first version are written before the stage clash is found.
+    let mut bad = secret(&s, "broken", 2);
+    bad.tags.push(tag("more", "tags"));
+    bad.versions.push(version("v2", 2, &[Stage::Current]));
+    let r = create(&store, &bad).await;
+    assert!(r.is_err(), "a stage on two versions was accepted");
+    assert!(get(&store, &s, "broken").await.is_none());
+    assert_eq!(store.read_value(bad.id, "v1").await.expect("read"), None);
+    assert_eq!(total(&store, &s, SecretFilter::default()).await, 1);
+    let (listed, _) = names(&store, &s, SecretFilter::default(), first(10)).await;
+    assert_eq!(listed, vec!["keep"]);
+    // The name is free.
+    create(&store, &secret(&s, "broken", 3))
+        .await
+        .expect("create after a failed create");
+    assert_eq!(total(&store, &s, SecretFilter::default()).await, 2);
+}
+
+/// An update commits only at the revision it read, and bumps it.
+pub async fn updates_are_revision_checked(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let rec = secret(&s, "beta", 10);
+    create(&store, &rec).await.expect("create");
+    let mut next = rec.clone();
+    next.description = "changed".into();
+    next.key_id = "k2".into();
+    next.updated_at = Timestamp(20);
+    next.rotation.enabled = true;
+    next.extended_config = Some("{}".into());
+    next.policy = Some("p".into());
+    update(&store, &next, vec![], vec![]).await.expect("update");
+    let got = must_get(&store, &s, "beta").await;
+    assert_eq!(got, bumped(&next));
+    assert_eq!(got.revision, 1);
+    assert_eq!(got.created_at, rec.created_at);
+
+    // A writer that read revision 0 loses and changes nothing.
+    let mut stale = rec.clone();
+    stale.description = "stale".into();
+    let r = update(&store, &stale, vec![], vec![]).await;
+    assert!(matches!(r, Err(Error::Conflict)), "{r:?}");
+    let r = update(
+        &store,
+        &stale,
+        vec![("v9".into(), sealed(9))],
+        vec!["v1".into()],
+    )
+    .await;
+    assert!(matches!(r, Err(Error::Conflict)), "{r:?}");
+    assert_eq!(must_get(&store, &s, "beta").await, got);
+    assert_eq!(
+        store.read_value(rec.id, "v1").await.expect("read"),
+        Some(sealed(1))
+    );
+    // A revision from the future loses too.
+    let mut ahead = got.clone();
+    ahead.revision = 7;
+    let r = update(&store, &ahead, vec![], vec![]).await;
+    assert!(matches!(r, Err(Error::Conflict)), "{r:?}");
+    // The fresh revision wins.
+    let mut fresh = got.clone();
+    fresh.state = SecretState::Enabled;
+    fresh.description = "fresh".into();
+    update(&store, &fresh, vec![], vec![])
+        .await
+        .expect("update at the current revision");
+    assert_eq!(must_get(&store, &s, "beta").await.revision, 2);
+}
+
+/// Writers racing from one revision: exactly one commits.
+pub async fn racing_updates_have_one_winner(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let rec = secret(&s, "race", 10);
+    create(&store, &rec).await.expect("create");
+    let mut tasks = vec![];
+    for i in 0..8 {
+        let store = store.clone();
+        let mut mine = rec.clone();
+        mine.description = format!("writer {i}");
+        tasks.push(tokio::spawn(async move {
+            update(&store, &mine, vec![], vec![]).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(()) => won += 1,
+            Err(Error::Conflict) => {}
+            Err(e) => panic!("a racing update failed with {e:?}, not Conflict"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(must_get(&store, &s, "race").await.revision, 1);
+}
+
+/// A stage marks at most one version; moving stages between versions is one update.
+pub async fn stages_mark_one_version(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let rec = secret(&s, "gamma", 10);
+    create(&store, &rec).await.expect("create");
+    // Put a new value: Current moves to v2, Previous to v1.
+    let mut next = rec.clone();
+    next.versions = vec![
+        version("v1", 10, &[Stage::Previous]),
+        version("v2", 20, &[Stage::Current, Stage::Custom("blue".into())]),
+    ];
+    update(&store, &next, vec![("v2".into(), sealed(2))], vec![])
+        .await
+        .expect("move stages");
+    let got = must_get(&store, &s, "gamma").await;
+    assert_eq!(got, bumped(&next));
+    assert_eq!(
+        got.version_with_stage(&Stage::Current)
+            .map(|v| v.version_id.as_str()),
+        Some("v2")
+    );
+    // The same label on two versions is refused, for built-ins and custom labels alike.
+    for stage in [Stage::Current, Stage::Custom("blue".into())] {
+        let mut bad = got.clone();
+        bad.versions[0].stages.push(stage.clone());
+        let r = update(&store, &bad, vec![], vec![]).await;
+        assert!(r.is_err(), "{stage:?} on two versions was accepted");
+        assert_eq!(
+            must_get(&store, &s, "gamma").await,
+            got,
+            "a failed write changed something"
+        );
+    }
+    // A custom label spelled like a built-in is its own stage.
+    let mut custom = got.clone();
+    custom.versions[0].stages = vec![Stage::Custom("@current".into()), Stage::Previous];
+    update(&store, &custom, vec![], vec![])
+        .await
+        .expect("custom label");
+    let got = must_get(&store, &s, "gamma").await;
+    assert_eq!(got, bumped(&custom));
+    // Unstaging a version keeps it.
+    let mut unstaged = got.clone();
+    unstaged.versions[0].stages.clear();
+    update(&store, &unstaged, vec![], vec![])
+        .await
+        .expect("unstage");
+    assert_eq!(must_get(&store, &s, "gamma").await, bumped(&unstaged));
+}
+
+/// An update replaces the whole tag list, order included.
+pub async fn tags_are_replaced(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let mut rec = secret(&s, "delta", 10);
+    rec.tags = vec![tag("a", "1"), tag("b", "2"), tag("c", "3")];
+    create(&store, &rec).await.expect("create");
+    let mut next = rec.clone();
+    next.tags = vec![tag("c", "30"), tag("a", "1")];
+    update(&store, &next, vec![], vec![]).await.expect("retag");
+    let got = must_get(&store, &s, "delta").await;
+    assert_eq!(got.tags, next.tags);
+    let by_key = |k: &str| SecretFilter {
+        tag_keys: vec![k.into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        total(&store, &s, by_key("b")).await,
+        0,
+        "an old tag still matches"
+    );
+    assert_eq!(total(&store, &s, by_key("c")).await, 1);
+    let listed = store
+        .list_secrets(&s, &SecretFilter::default(), first(10))
+        .await
+        .expect("list");
+    assert_eq!(listed.items[0].tags, next.tags);
+    let mut none = got.clone();
+    none.tags.clear();
+    update(&store, &none, vec![], vec![]).await.expect("untag");
+    assert!(must_get(&store, &s, "delta").await.tags.is_empty());
+    assert_eq!(total(&store, &s, by_key("c")).await, 0);
+}
+
+/// Versions come and go with their values; reads list them oldest first.
+pub async fn versions_are_added_and_removed(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let rec = secret(&s, "eps", 10);
+    create(&store, &rec).await.expect("create");
+    let mut next = rec.clone();
+    next.versions = vec![
+        version("v1", 10, &[]),
+        version("v2", 20, &[Stage::Previous]),
+        VersionRecord {
+            kind: ValueKind::Binary,
+            ..version("v3", 30, &[Stage::Current])
+        },
+    ];
+    update(
+        &store,
+        &next,
+        vec![("v2".into(), sealed(2)), ("v3".into(), sealed(3))],
+        vec![],
+    )
+    .await
+    .expect("add two versions");
+    let got = must_get(&store, &s, "eps").await;
+    assert_eq!(got, bumped(&next));
+    assert_eq!(
+        store.read_value(rec.id, "v3").await.expect("read"),
+        Some(sealed(3))
+    );
+    // Adding a version id the secret already has fails and changes nothing.
+    let mut dup = got.clone();
+    dup.versions.push(version("v2", 40, &[]));
+    let r = update(&store, &dup, vec![("v2".into(), sealed(9))], vec![]).await;
+    assert!(r.is_err(), "a second v2 was accepted");
+    assert_eq!(must_get(&store, &s, "eps").await, got);
+    assert_eq!(
+        store.read_value(rec.id, "v2").await.expect("read"),
+        Some(sealed(2))
+    );
+    // Removing a version removes its value; a new one is added at the end.
+    let mut pruned = got.clone();
+    pruned.versions.remove(0);
+    pruned.versions.push(version("v4", 40, &[Stage::Pending]));
+    update(
+        &store,
+        &pruned,
+        vec![("v4".into(), sealed(4))],
+        vec!["v1".into()],
+    )
+    .await
+    .expect("prune and add");
+    assert_eq!(store.read_value(rec.id, "v1").await.expect("read"), None);
+    let got = must_get(&store, &s, "eps").await;
+    assert_eq!(got, bumped(&pruned));
+    let ids: Vec<_> = got.versions.iter().map(|v| v.version_id.as_str()).collect();
+    assert_eq!(ids, vec!["v2", "v3", "v4"]);
+}
+
+/// Delete checks the revision, then removes the secret with all it holds.
+pub async fn delete_is_revision_checked(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let rec = secret(&s, "zeta", 10);
+    create(&store, &rec).await.expect("create");
+    create(&store, &secret(&s, "other", 11))
+        .await
+        .expect("create");
+    let mut next = rec.clone();
+    next.versions.push(version("v2", 20, &[Stage::Pending]));
+    update(&store, &next, vec![("v2".into(), sealed(2))], vec![])
+        .await
+        .expect("update");
+    let stale = store
+        .write_secret(SecretWrite::Delete {
+            id: rec.id,
+            revision: 0,
+        })
+        .await;
+    assert!(matches!(stale, Err(Error::Conflict)), "{stale:?}");
+    assert!(get(&store, &s, "zeta").await.is_some());
+    store
+        .write_secret(SecretWrite::Delete {
+            id: rec.id,
+            revision: 1,
+        })
+        .await
+        .expect("delete");
+    assert!(get(&store, &s, "zeta").await.is_none());
+    for v in ["v1", "v2"] {
+        assert_eq!(store.read_value(rec.id, v).await.expect("read"), None);
+    }
+    assert_eq!(total(&store, &s, SecretFilter::default()).await, 1);
+    assert_eq!(
+        total(
+            &store,
+            &s,
+            SecretFilter {
+                tag_keys: vec!["env".into()],
+                ..Default::default()
+            }
+        )
+        .await,
+        1
+    );
+    // Deleting it again finds nothing at that revision.
+    let again = store
+        .write_secret(SecretWrite::Delete {
+            id: rec.id,
+            revision: 1,
+        })
+        .await;
+    assert!(again.is_err());
+    // The name is free.
+    create(&store, &secret(&s, "zeta", 30))
+        .await
+        .expect("re-create");
+}
+
+/// Pages follow creation time (then id), in both directions, with the total of all matches.
+pub async fn listing_pages_and_totals(store: Arc<dyn Store>) {
+    let s = scope(7);
+    // Created out of order, so that order must come from created_at, not insertion.
+    for i in (0..25).rev() {
+        create(&store, &secret(&s, &format!("svc-{i:02}"), 100 + i))
+            .await
+            .expect("create");
+    }
+    create(&store, &secret(&scope(8), "svc-other", 1))
+        .await
+        .expect("create");
+    // The same account in another region is another scope.
+    let elsewhere = Scope {
+        account: AccountId(7),
+        region: "elsewhere".into(),
+    };
+    create(&store, &secret(&elsewhere, "svc-elsewhere", 105))
+        .await
+        .expect("create");
+    let (page, total_) = names(
+        &store,
+        &s,
+        SecretFilter::default(),
+        PageRequest {
+            offset: 10,
+            limit: 10,
+            newest_first: false,
+        },
+    )
+    .await;
+    assert_eq!(total_, 25);
+    let expected: Vec<_> = (10..20).map(|i| format!("svc-{i:02}")).collect();
+    assert_eq!(page, expected);
+    let (page, _) = names(
+        &store,
+        &s,
+        SecretFilter::default(),
+        PageRequest {
+            offset: 20,
+            limit: 10,
+            newest_first: true,
+        },
+    )
+    .await;
+    let expected: Vec<_> = (0..5).rev().map(|i| format!("svc-{i:02}")).collect();
+    assert_eq!(page, expected);
+    let full = store
+        .list_secrets(&s, &SecretFilter::default(), first(100))
+        .await
+        .expect("list");
+    assert_eq!(full.items.len(), 25);
+    for r in &full.items {
+        assert!(r.versions.is_empty(), "a list result carries versions");
+        assert_eq!(r.tags, vec![tag("env", "dev")]);
+        assert_eq!(r.scope, s);
+    }
+    // Past the end: no items, same total.
+    let (page, total_) = names(
+        &store,
+        &s,
+        SecretFilter::default(),
+        PageRequest {
+            offset: 100,
+            limit: 10,
+            newest_first: false,
+        },
+    )
+    .await;
+    assert!(page.is_empty());
+    assert_eq!(total_, 25);
+    // A limit of zero counts only.
+    let p = store
+        .list_secrets(&s, &SecretFilter::default(), first(0))
+        .await
+        .expect("count");
+    assert_eq!((p.items.len(), p.total), (0, 25));
+    assert_eq!(total(&store, &scope(9), SecretFilter::default()).await, 0);
+    // Equal creation times are ordered by id.
+    let t = scope(10);
+    let mut same: Vec<SecretRecord> = (0..6)
+        .map(|i| secret(&t, &format!("same-{i}"), 500))
+        .collect();
+    for r in &same {
+        create(&store, r).await.expect("create");
+    }
+    same.sort_by_key(|r| r.id.to_string());
+    let want: Vec<_> = same.iter().map(|r| r.name.clone()).collect();
+    let (got, _) = names(&store, &t, SecretFilter::default(), first(10)).await;
+    assert_eq!(got, want);
+    let (mut got, _) = names(
+        &store,
+        &t,
+        SecretFilter::default(),
+        PageRequest {
+            offset: 0,
+            limit: 10,
+            newest_first: true,
+        },
+    )
+    .await;
+    got.reverse();
+    assert_eq!(got, want);
+}
+
+/// Values within a filter field are alternatives; fields must all hold. Text matches exactly.
+pub async fn listing_filters(store: Arc<dyn Store>) {
+    let s = scope(7);
+    for i in 0..25 {
+        let mut rec = secret(&s, &format!("svc-{i:02}"), 100 + i);
+        rec.tags = vec![tag(&format!("k{}", i % 3), &format!("v{}", i % 5))];
+        if i % 10 == 0 {
+            rec.state = SecretState::PendingDelete {
+                purge_at: Timestamp(10_000),
+            };
+        }
+        create(&store, &rec).await.expect("create");
+    }
+    for name in ["a_b", "axb", "100%", "1000", "Svc-01"] {
+        create(&store, &secret(&s, name, 1)).await.expect("create");
+    }
+    // Twins in another account and in another region of the same account match every
+    // filter below and must never be counted.
+    for sc in [
+        scope(8),
+        Scope {
+            account: AccountId(7),
+            region: "elsewhere".into(),
+        },
+    ] {
+        let mut twin = secret(&sc, "svc-15", 115);
+        twin.tags = vec![tag("k0", "v0")];
+        create(&store, &twin).await.expect("create");
+        let mut twin = secret(&sc, "svc-20", 120);
+        twin.tags = vec![tag("k2", "v0")];
+        twin.state = SecretState::PendingDelete {
+            purge_at: Timestamp(10_000),
+        };
+        create(&store, &twin).await.expect("create");
+    }
+
+    let count = |f: SecretFilter| {
+        let store = store.clone();
+        let s = s.clone();
+        async move { total(&store, &s, f).await }
+    };
+    assert_eq!(count(SecretFilter::default()).await, 30);
+    let f = SecretFilter {
+        names: vec!["svc-03".into(), "svc-04".into(), "nope".into()],
+        ..Default::default()
+    };
+    assert_eq!(count(f.clone()).await, 2);
+    let (got, _) = names(&store, &s, f, first(10)).await;
+    assert_eq!(got, vec!["svc-03", "svc-04"]);
+    let contains = |t: &str| SecretFilter {
+        name_contains: Some(t.into()),
+        ..Default::default()
+    };
+    assert_eq!(count(contains("-1")).await, 10);
+    assert_eq!(
+        count(contains("svc")).await,
+        25,
+        "name_contains is case-sensitive"
+    );
+    assert_eq!(count(contains("_")).await, 1, "`_` is not a wildcard");
+    assert_eq!(count(contains("%")).await, 1, "`%` is not a wildcard");
+    assert_eq!(count(contains("100")).await, 2);
+    assert_eq!(count(contains("")).await, 30);
+    let (got, _) = names(&store, &s, contains("_"), first(10)).await;
+    assert_eq!(got, vec!["a_b"]);
+    assert_eq!(
+        count(SecretFilter {
+            descriptions: vec!["about svc-05".into(), "about svc-06".into()],
+            ..Default::default()
+        })
+        .await,
+        2
+    );
+    let keys = |k: &[&str]| k.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        count(SecretFilter {
+            tag_keys: keys(&["k0"]),
+            ..Default::default()
+        })
+        .await,
+        9
+    );
+    assert_eq!(
+        count(SecretFilter {
+            tag_keys: keys(&["k0", "k1"]),
+            ..Default::default()
+        })
+        .await,
+        17
+    );
+    assert_eq!(
+        count(SecretFilter {
+            tag_values: keys(&["v0"]),
+            ..Default::default()
+        })
+        .await,
+        5
+    );
+    let f = SecretFilter {
+        tag_keys: keys(&["k0"]),
+        tag_values: keys(&["v0"]),
+        ..Default::default()
+    };
+    assert_eq!(count(f.clone()).await, 2); // i = 0, 15
+    let (got, _) = names(&store, &s, f, first(10)).await;
+    assert_eq!(got, vec!["svc-00", "svc-15"]);
+    assert_eq!(
+        count(SecretFilter {
+            kinds: keys(&["Generic"]),
+            ..Default::default()
+        })
+        .await,
+        30
+    );
+    assert_eq!(
+        count(SecretFilter {
+            kinds: keys(&["Rds"]),
+            ..Default::default()
+        })
+        .await,
+        0
+    );
+    let pending = |p: bool| SecretFilter {
+        pending_delete: Some(p),
+        ..Default::default()
+    };
+    assert_eq!(count(pending(true)).await, 3);
+    assert_eq!(count(pending(false)).await, 27);
+    let (got, _) = names(&store, &s, pending(true), first(10)).await;
+    assert_eq!(got, vec!["svc-00", "svc-10", "svc-20"]);
+    // Every field at once.
+    let f = SecretFilter {
+        names: keys(&["svc-15", "svc-20", "svc-21"]),
+        name_contains: Some("svc-".into()),
+        descriptions: keys(&["about svc-15", "about svc-20", "about svc-21"]),
+        tag_keys: keys(&["k0", "k2"]),
+        tag_values: keys(&["v0", "v1"]),
+        kinds: keys(&["Generic"]),
+        pending_delete: Some(false),
+    };
+    // 15: k0/v0 live; 20: k2/v0 pending; 21: k0/v1 live.
+    let (got, t) = names(&store, &s, f, first(10)).await;
+    assert_eq!((got, t), (vec!["svc-15".to_string(), "svc-21".into()], 2));
+    // Filtered pages page too.
+    let (got, t) = names(
+        &store,
+        &s,
+        contains("-1"),
+        PageRequest {
+            offset: 8,
+            limit: 5,
+            newest_first: false,
+        },
+    )
+    .await;
+    assert_eq!((got, t), (vec!["svc-18".to_string(), "svc-19".into()], 10));
+}
+
+/// Purge deletes what is due at the cutoff, at most `limit` per call, in every scope.
+pub async fn purge_respects_cutoff_and_limit(store: Arc<dyn Store>) {
     let s = scope(3);
-    for (name, purge_at) in [("p1", 100), ("p2", 200), ("p3", 300)] {
-        let mut rec = secret(&s, name, 1);
+    let t = scope(4);
+    for (sc, name, purge_at) in [
+        (&s, "p1", 100),
+        (&s, "p2", 200),
+        (&s, "p3", 300),
+        (&t, "q1", 150),
+    ] {
+        let mut rec = secret(sc, name, 1);
         rec.state = SecretState::PendingDelete {
             purge_at: Timestamp(purge_at),
         };
@@ -362,94 +927,200 @@ pub async fn purge_respects_the_cutoff(store: Arc<dyn Store>) {
     create(&store, &secret(&s, "kept", 1))
         .await
         .expect("create");
-    let purged = store.purge_due(Timestamp(200), 10).await.expect("purge");
-    let mut names: Vec<_> = purged.iter().map(|(_, n)| n.clone()).collect();
-    names.sort();
-    assert_eq!(names, vec!["p1", "p2"]);
-    assert!(store.get_secret(&s, "p1").await.expect("get").is_none());
-    assert!(store.get_secret(&s, "p3").await.expect("get").is_some());
-    let total = store
-        .list_secrets(
-            &s,
-            &SecretFilter::default(),
-            PageRequest {
-                offset: 0,
-                limit: 0,
-                newest_first: false,
-            },
-        )
+    assert!(store
+        .purge_due(Timestamp(99), 10)
         .await
-        .expect("count")
-        .total;
-    assert_eq!(total, 2);
+        .expect("purge")
+        .is_empty());
+    let one = store.purge_due(Timestamp(200), 1).await.expect("purge");
+    assert_eq!(one.len(), 1, "limit ignored: {one:?}");
+    let rest = store.purge_due(Timestamp(200), 10).await.expect("purge");
+    let mut purged: Vec<_> = one.into_iter().chain(rest).collect();
+    purged.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        purged,
+        vec![
+            (s.clone(), "p1".to_string()),
+            (s.clone(), "p2".to_string()),
+            (t.clone(), "q1".to_string())
+        ]
+    );
+    assert!(store
+        .purge_due(Timestamp(200), 10)
+        .await
+        .expect("purge")
+        .is_empty());
+    assert!(get(&store, &s, "p1").await.is_none());
+    assert!(get(&store, &s, "p3").await.is_some());
+    assert!(get(&store, &s, "kept").await.is_some());
+    assert_eq!(total(&store, &s, SecretFilter::default()).await, 2);
+    assert_eq!(total(&store, &t, SecretFilter::default()).await, 0);
     // The name is free again.
     create(&store, &secret(&s, "p1", 5))
         .await
         .expect("re-create");
 }
 
-pub async fn keys_and_access_keys(store: Arc<dyn Store>) {
+/// Keys: ids, aliases per scope, one default per scope.
+pub async fn keys(store: Arc<dyn Store>) {
     let s = scope(4);
-    let key = |id: &str, default: bool, alias: &str| KeyRecord {
+    let key = |sc: &Scope, id: &str, default: bool, aliases: &[&str]| KeyRecord {
         id: id.into(),
-        scope: s.clone(),
-        aliases: vec![alias.into()],
-        description: String::new(),
+        scope: sc.clone(),
+        aliases: aliases.iter().map(|a| a.to_string()).collect(),
+        description: format!("key {id}"),
         state: KeyState::Enabled,
         is_default: default,
         created_at: Timestamp(1),
-        primary_version: "kv1".into(),
-        versions: vec![KeyVersion {
-            id: "kv1".into(),
-            created_at: Timestamp(1),
-            wrapped_material: vec![9; 40],
-        }],
+        primary_version: "kv2".into(),
+        versions: vec![
+            KeyVersion {
+                id: "kv1".into(),
+                created_at: Timestamp(1),
+                wrapped_material: vec![9; 40],
+            },
+            KeyVersion {
+                id: "kv2".into(),
+                created_at: Timestamp(2),
+                wrapped_material: vec![8; 40],
+            },
+        ],
     };
-    store
-        .create_key(&key("key-1", true, "alias/one"))
-        .await
-        .expect("create key");
-    let second_default = store.create_key(&key("key-2", true, "alias/two")).await;
-    assert!(matches!(second_default, Err(Error::AlreadyExists { .. })));
-    assert!(
-        store.get_key(&s, "key-2").await.expect("get").is_none(),
-        "half-written key"
+    assert_eq!(store.get_default_key(&s).await.expect("get"), None);
+    let k1 = key(&s, "key-1", true, &["alias/one", "alias/uno"]);
+    store.create_key(&k1).await.expect("create key");
+    assert_eq!(
+        store.get_key(&s, "key-1").await.expect("get"),
+        Some(k1.clone())
     );
-    let alias_taken = store.create_key(&key("key-3", false, "alias/one")).await;
-    assert!(matches!(alias_taken, Err(Error::AlreadyExists { .. })));
+    assert_eq!(
+        store.get_default_key(&s).await.expect("get"),
+        Some(k1.clone())
+    );
+    for alias in ["alias/one", "alias/uno"] {
+        assert_eq!(
+            store.get_key_by_alias(&s, alias).await.expect("get"),
+            Some(k1.clone())
+        );
+    }
+    assert_eq!(
+        store.get_key_by_alias(&s, "alias/none").await.expect("get"),
+        None
+    );
+    assert_eq!(store.get_key(&s, "key-9").await.expect("get"), None);
+
+    // A second default in the scope is refused, and leaves nothing behind.
+    let r = store
+        .create_key(&key(&s, "key-2", true, &["alias/two"]))
+        .await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::AlreadyExists {
+                what: Resource::Key,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert_eq!(store.get_key(&s, "key-2").await.expect("get"), None);
+    assert_eq!(
+        store.get_key_by_alias(&s, "alias/two").await.expect("get"),
+        None
+    );
+    // A taken alias is refused, and leaves nothing behind.
+    let r = store
+        .create_key(&key(&s, "key-3", false, &["alias/three", "alias/one"]))
+        .await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::AlreadyExists {
+                what: Resource::Key,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert_eq!(store.get_key(&s, "key-3").await.expect("get"), None);
+    assert_eq!(
+        store
+            .get_key_by_alias(&s, "alias/three")
+            .await
+            .expect("get"),
+        None
+    );
+    // A taken id is refused.
+    let r = store
+        .create_key(&key(&s, "key-1", false, &["alias/four"]))
+        .await;
+    assert!(already_exists(&r, Resource::Key, "key-1"), "{r:?}");
+    // A non-default key with fresh aliases is fine.
+    let mut k5 = key(&s, "key-5", false, &["alias/five"]);
+    k5.state = KeyState::PendingDeletion {
+        delete_at: Timestamp(77),
+    };
+    store.create_key(&k5).await.expect("second key");
+    assert_eq!(store.get_key(&s, "key-5").await.expect("get"), Some(k5));
     assert_eq!(
         store.get_default_key(&s).await.expect("get").map(|k| k.id),
         Some("key-1".into())
     );
-    assert_eq!(
-        store.get_key_by_alias(&s, "alias/one").await.expect("get"),
-        Some(key("key-1", true, "alias/one"))
-    );
-    assert!(
-        store
-            .get_key(&scope(5), "key-1")
-            .await
-            .expect("get")
-            .is_none(),
-        "key visible in another scope"
-    );
 
+    // Another scope: its own default, and the same alias names another key.
+    let o = scope(5);
+    assert_eq!(store.get_key(&o, "key-1").await.expect("get"), None);
+    assert_eq!(
+        store.get_key_by_alias(&o, "alias/one").await.expect("get"),
+        None
+    );
+    assert_eq!(store.get_default_key(&o).await.expect("get"), None);
+    let k6 = key(&o, "key-6", true, &["alias/one"]);
+    store
+        .create_key(&k6)
+        .await
+        .expect("default of another scope");
+    assert_eq!(
+        store.get_key_by_alias(&o, "alias/one").await.expect("get"),
+        Some(k6.clone())
+    );
+    assert_eq!(store.get_default_key(&o).await.expect("get"), Some(k6));
+    assert_eq!(
+        store.get_default_key(&s).await.expect("get").map(|k| k.id),
+        Some("key-1".into())
+    );
+}
+
+/// Accounts and access keys: create, read, duplicates, enable and disable.
+pub async fn accounts_and_access_keys(store: Arc<dyn Store>) {
     assert_eq!(store.count_accounts().await.expect("count"), 0);
+    assert_eq!(store.get_account(AccountId(42)).await.expect("get"), None);
     let acct = Account {
         id: AccountId(42),
         name: "a".into(),
         created_at: Timestamp(1),
     };
     store.create_account(&acct).await.expect("account");
-    assert!(matches!(
-        store.create_account(&acct).await,
-        Err(Error::AlreadyExists { .. })
-    ));
+    let r = store
+        .create_account(&Account {
+            name: "again".into(),
+            ..acct.clone()
+        })
+        .await;
+    assert!(already_exists(&r, Resource::Account, "42"), "{r:?}");
     assert_eq!(
         store.get_account(AccountId(42)).await.expect("get"),
-        Some(acct)
+        Some(acct.clone())
     );
-    assert_eq!(store.count_accounts().await.expect("count"), 1);
+    let big = Account {
+        id: AccountId(9_999_999_999_999_999_999),
+        name: "big".into(),
+        created_at: Timestamp(2),
+    };
+    store.create_account(&big).await.expect("big account");
+    assert_eq!(store.get_account(big.id).await.expect("get"), Some(big));
+    assert_eq!(store.count_accounts().await.expect("count"), 2);
+
     let ak = AccessKeyRecord {
         id: "AK1".into(),
         account: AccountId(42),
@@ -459,34 +1130,57 @@ pub async fn keys_and_access_keys(store: Arc<dyn Store>) {
         created_at: Timestamp(1),
     };
     store.create_access_key(&ak).await.expect("access key");
-    assert!(matches!(
-        store.create_access_key(&ak).await,
-        Err(Error::AlreadyExists { .. })
-    ));
+    let r = store
+        .create_access_key(&AccessKeyRecord {
+            admin: false,
+            ..ak.clone()
+        })
+        .await;
+    assert!(already_exists(&r, Resource::AccessKey, "AK1"), "{r:?}");
+    assert_eq!(
+        store.get_access_key("AK1").await.expect("get"),
+        Some(ak.clone())
+    );
+    let ak2 = AccessKeyRecord {
+        id: "AK2".into(),
+        admin: false,
+        enabled: false,
+        sealed_secret: vec![4; 60],
+        ..ak.clone()
+    };
+    store.create_access_key(&ak2).await.expect("second key");
+    assert_eq!(store.get_access_key("AK2").await.expect("get"), Some(ak2));
+    assert_eq!(
+        store.get_access_key("ak1").await.expect("get"),
+        None,
+        "ids are exact"
+    );
+
     store
         .set_access_key_enabled("AK1", false)
         .await
         .expect("disable");
-    assert!(
-        !store
-            .get_access_key("AK1")
-            .await
-            .expect("get")
-            .expect("exists")
-            .enabled
+    let got = store.get_access_key("AK1").await.expect("get");
+    assert_eq!(
+        got,
+        Some(AccessKeyRecord {
+            enabled: false,
+            ..ak.clone()
+        })
     );
-    assert!(matches!(
-        store.set_access_key_enabled("nope", true).await,
-        Err(Error::NotFound { .. })
-    ));
-    assert!(store.get_access_key("nope").await.expect("get").is_none());
-}
-
-/// Runs every check, each on its own fresh store from `make`.
-pub async fn run_all<F: FnMut() -> Arc<dyn Store>>(mut make: F) {
-    secrets_round_trip(make()).await;
-    updates_are_revision_checked(make()).await;
-    listing_filters_and_pages(make()).await;
-    purge_respects_the_cutoff(make()).await;
-    keys_and_access_keys(make()).await;
+    store
+        .set_access_key_enabled("AK1", false)
+        .await
+        .expect("disable twice");
+    store
+        .set_access_key_enabled("AK1", true)
+        .await
+        .expect("enable");
+    assert_eq!(store.get_access_key("AK1").await.expect("get"), Some(ak));
+    let r = store.set_access_key_enabled("nope", true).await;
+    assert!(
+        matches!(&r, Err(Error::NotFound { what: Resource::AccessKey, name }) if name == "nope"),
+        "{r:?}"
+    );
+    assert_eq!(store.get_access_key("nope").await.expect("get"), None);
 }

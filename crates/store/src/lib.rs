@@ -1,12 +1,17 @@
 //! Implementations of [`coffer_core::Store`].
 //!
 //! - [`SqliteStore`]: the embedded default. One file, WAL, `synchronous=FULL`, one writer
-//!   thread that commits queued writes in batches (group commit), a pool of readers.
+//!   thread that commits queued writes in batches (group commit), a pool of read-only
+//!   connections for reads.
 //!
-//! [`conformance`] holds the contract tests every store must pass.
+//! [`conformance`] holds the contract tests every store must pass; each store's own tests
+//! call them with fresh instances.
 
 pub mod conformance;
+mod readers;
 mod schema;
 mod sqlite;
+mod writer;
 
 pub use sqlite::{SqliteOptions, SqliteStore};
+pub use writer::WriterStats;

@@ -1,5 +1,6 @@
 //! Numbered migrations. Each runs once, in order, inside the transaction that records it;
-//! `PRAGMA user_version` holds the number of the last one applied.
+//! `PRAGMA user_version` holds the number of the last one applied. A migration that has
+//! shipped is never edited: changes go into a new one.
 
 pub const MIGRATIONS: &[&str] = &[
     // 1: everything the foundation needs.
@@ -100,5 +101,15 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (secret_id, stage),
         FOREIGN KEY (secret_id, version_id) REFERENCES versions(secret_id, version_id) ON DELETE CASCADE
     );
+    "#,
+    // 2: key loads find their aliases by key id (they scanned the table); the tag indexes
+    //    carry the secret id, so a list driven by a rare tag reads no table rows to find its
+    //    secrets.
+    r#"
+    CREATE INDEX key_aliases_by_key ON key_aliases(key_id);
+    DROP INDEX secret_tags_by_key;
+    DROP INDEX secret_tags_by_value;
+    CREATE INDEX secret_tags_by_key ON secret_tags(key, value, secret_id);
+    CREATE INDEX secret_tags_by_value ON secret_tags(value, secret_id);
     "#,
 ];

@@ -1,244 +1,188 @@
-//! The embedded store. Durability and throughput come from group commit: one writer thread
-//! owns the only write connection, takes every queued write, runs each inside its own
-//! savepoint of one transaction, commits once (one fsync for the batch) and only then answers
-//! the callers. Reads run on a pool of read-only connections off the async runtime.
+//! The embedded store: one SQLite file in WAL mode with `synchronous=FULL`.
+//!
+//! - Writes go through [`Writer`](crate::writer): one thread, one connection, group commit.
+//!   A call returns only after the transaction holding its change is durable.
+//! - Reads go through [`Readers`](crate::readers): a few read-only connections used from
+//!   blocking threads, each read inside one snapshot. Readers never wait for the writer.
+//!
+//! Uniqueness (names, aliases, the default key, one version per stage) is enforced by the
+//! schema and mapped to precise errors; revisions are checked in the `UPDATE` itself.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use coffer_core::error::Resource;
 use coffer_core::store::SecretWrite;
 use coffer_core::*;
+use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension};
 use uuid::Uuid;
 
+use crate::readers::Readers;
 use crate::schema::MIGRATIONS;
+use crate::writer::{Writer, WriterStats};
 
+/// How to open a [`SqliteStore`].
 #[derive(Clone, Debug)]
 pub struct SqliteOptions {
-    /// Read connections kept open between reads.
+    /// Read-only connections, and so reads that run at once. Further reads wait their turn
+    /// without blocking the runtime.
     pub read_connections: usize,
-    /// Most writes committed together in one transaction.
+    /// Most write requests committed together in one transaction.
     pub max_batch: usize,
+    /// How long a connection waits for a lock held by another process before failing.
+    pub busy_timeout: Duration,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
         Self {
-            read_connections: 8,
-            max_batch: 512,
+            read_connections: 4,
+            max_batch: 256,
+            busy_timeout: Duration::from_secs(10),
         }
     }
 }
 
-/// Sent back by a write once its savepoint ran; called with the outcome of the commit.
-type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Finish + Send>;
-
+/// [`Store`] on one SQLite database file. See the module docs.
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Mutex<Option<mpsc::Sender<Job>>>,
-    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    readers: Arc<Mutex<Vec<Connection>>>,
-    read_connections: usize,
+    writer: Writer,
+    readers: Arc<Readers>,
 }
 
-fn internal(context: &str, e: impl std::fmt::Display) -> Error {
+pub(crate) fn internal(context: &str, e: impl std::fmt::Display) -> Error {
     Error::internal(format!("sqlite {context}: {e}"))
+}
+
+fn constraint(e: &rusqlite::Error) -> Option<std::ffi::c_int> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Some(f.extended_code)
+        }
+        _ => None,
+    }
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
-        e,
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        constraint(e),
+        Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
     )
 }
 
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.execute_batch("PRAGMA foreign_keys = ON;")?;
-    Ok(())
+fn is_foreign_key_violation(e: &rusqlite::Error) -> bool {
+    constraint(e) == Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
+}
+
+/// Account ids are `u64`; SQLite integers are `i64`. The bits are stored unchanged.
+fn account_sql(a: AccountId) -> i64 {
+    a.0 as i64
+}
+
+fn account_from_sql(v: i64) -> AccountId {
+    AccountId(v as u64)
 }
 
 impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, applies pending migrations, opens
+    /// the read connections and starts the writer thread. The parent directory must exist.
     pub fn open(path: &Path, options: SqliteOptions) -> Result<Self> {
-        let mut conn = Connection::open(path).map_err(|e| internal("open", e))?;
-        configure(&conn).map_err(|e| internal("configure", e))?;
-        // WAL lets readers proceed during commits; FULL makes each commit durable when it
-        // returns (the WAL is fsynced), which is what we promise before answering.
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| internal("open", e))?;
+        conn.busy_timeout(options.busy_timeout)
+            .map_err(|e| internal("busy timeout", e))?;
+        // WAL lets readers run during commits; FULL makes a commit durable (the WAL is
+        // fsynced) before COMMIT returns, which is what we promise before answering.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| internal("journal mode", e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::internal(format!(
+                "sqlite: {} cannot use write-ahead logging (journal mode stays {mode:?})",
+                path.display()
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(|e| internal("pragmas", e))?;
         migrate(&mut conn)?;
-
-        let (tx, rx) = mpsc::channel::<Job>();
-        let max_batch = options.max_batch.max(1);
-        let handle = std::thread::Builder::new()
-            .name("coffer-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch))
-            .map_err(|e| internal("writer thread", e))?;
+        let readers = Readers::open(path, options.read_connections, options.busy_timeout)?;
+        let writer = Writer::start(conn, options.max_batch)?;
         Ok(Self {
             path: path.to_path_buf(),
-            writer: Mutex::new(Some(tx)),
-            writer_thread: Mutex::new(Some(handle)),
-            readers: Arc::new(Mutex::new(Vec::new())),
-            read_connections: options.read_connections.max(1),
+            writer,
+            readers,
         })
     }
 
-    /// Stops the writer after it has committed every queued write. Later writes fail.
+    /// Stops the writer after it has committed every write already queued. Later writes
+    /// fail with an internal error; reads keep working. Idempotent. Dropping the store
+    /// without calling this also drains the queue, on the writer thread, without waiting.
     pub async fn close(&self) {
-        if let Ok(mut w) = self.writer.lock() {
-            w.take();
-        }
-        let handle = self.writer_thread.lock().ok().and_then(|mut h| h.take());
-        if let Some(h) = handle {
-            let _ = tokio::task::spawn_blocking(move || h.join()).await;
-        }
+        self.writer.close().await;
     }
 
-    /// Runs `f` in the writer thread, inside a savepoint of the current batch, and returns its
-    /// result once the batch's commit is durable.
+    /// Counters of the writer (batches, writes, queue depth).
+    pub fn stats(&self) -> WriterStats {
+        self.writer.stats()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let (reply_tx, reply_rx) = tokio::sync::oneshot::channel::<Result<T>>();
-        let job: Job = Box::new(move |conn: &Connection| {
-            let result = in_savepoint(conn, f);
-            Box::new(move |commit: Result<(), String>| {
-                let outcome = match commit {
-                    Ok(()) => result,
-                    Err(e) => Err(internal("commit", e)),
-                };
-                let _ = reply_tx.send(outcome);
-            })
-        });
-        let sender = self
-            .writer
-            .lock()
-            .map_err(|_| Error::internal("writer lock poisoned"))?
-            .clone()
-            .ok_or_else(|| Error::internal("the store is closed"))?;
-        sender
-            .send(job)
-            .map_err(|_| Error::internal("the writer thread stopped"))?;
-        reply_rx
-            .await
-            .map_err(|_| Error::internal("the writer dropped a request"))?
+        self.writer.submit(f).await
     }
 
-    /// Runs `f` on a read-only connection from the pool, on a blocking thread.
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let pool = self.readers.clone();
-        let path = self.path.clone();
-        let keep = self.read_connections;
-        tokio::task::spawn_blocking(move || {
-            let pooled = pool.lock().ok().and_then(|mut p| p.pop());
-            let conn = match pooled {
-                Some(c) => c,
-                None => {
-                    let c = Connection::open_with_flags(
-                        &path,
-                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    )
-                    .map_err(|e| internal("open reader", e))?;
-                    configure(&c).map_err(|e| internal("configure reader", e))?;
-                    c
-                }
-            };
-            let result = f(&conn);
-            if let Ok(mut p) = pool.lock() {
-                if p.len() < keep {
-                    p.push(conn);
-                }
-            }
-            result
-        })
-        .await
-        .map_err(|e| internal("reader task", e))?
+        self.readers.run(f).await
     }
 }
 
-fn migrate(conn: &mut Connection) -> Result<()> {
+/// Applies the migrations the database has not seen yet, each in its own transaction with
+/// the `user_version` that records it.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     let current: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(|e| internal("read schema version", e))?;
-    if current as usize > MIGRATIONS.len() {
+    let known = MIGRATIONS.len() as i64;
+    if current > known || current < 0 {
         return Err(Error::internal(format!(
-            "the database has schema version {current}, newer than this coffer ({}) knows",
-            MIGRATIONS.len()
+            "sqlite: the database has schema version {current}; this coffer knows versions up to {known}"
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let number = i + 1;
         let tx = conn
             .transaction()
             .map_err(|e| internal("begin migration", e))?;
         tx.execute_batch(sql)
-            .map_err(|e| internal(&format!("migration {}", i + 1), e))?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+            .map_err(|e| internal(&format!("migration {number}"), e))?;
+        tx.execute_batch(&format!("PRAGMA user_version = {number}"))
             .map_err(|e| internal("record migration", e))?;
-        tx.commit().map_err(|e| internal("commit migration", e))?;
-        tracing::info!(migration = i + 1, "applied schema migration");
+        tx.commit()
+            .map_err(|e| internal(&format!("commit migration {number}"), e))?;
+        tracing::info!(migration = number, "applied sqlite schema migration");
     }
     Ok(())
-}
-
-fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    conn.execute_batch("SAVEPOINT w")
-        .map_err(|e| internal("savepoint", e))?;
-    match f(conn) {
-        Ok(v) => {
-            conn.execute_batch("RELEASE w")
-                .map_err(|e| internal("release", e))?;
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK TO w; RELEASE w");
-            Err(e)
-        }
-    }
-}
-
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            let msg = e.to_string();
-            tracing::error!(error = %msg, "could not begin a write batch");
-            for job in batch {
-                // Run nothing: answer each request with the failure.
-                drop(job);
-            }
-            continue;
-        }
-        let finishers: Vec<Finish> = batch.into_iter().map(|job| job(&conn)).collect();
-        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
-        if let Err(e) = &commit {
-            tracing::error!(error = %e, "a write batch failed to commit");
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        for finish in finishers {
-            finish(commit.clone());
-        }
-    }
-    // The channel closed: every queued write was committed above. Fold the WAL into the
-    // main file so a stopped server leaves one self-contained database.
-    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 // --- row mapping ----------------------------------------------------------------------------
@@ -258,7 +202,9 @@ fn parse_state(s: &str, purge_at: Option<i64>) -> Result<SecretState> {
         ("pending_delete", Some(t)) => Ok(SecretState::PendingDelete {
             purge_at: Timestamp(t),
         }),
-        _ => Err(Error::internal(format!("unknown secret state {s:?}"))),
+        _ => Err(Error::internal(format!(
+            "sqlite: unknown secret state {s:?}"
+        ))),
     }
 }
 
@@ -277,12 +223,14 @@ fn parse_key_state(s: &str, at: Option<i64>) -> Result<KeyState> {
         ("pending_deletion", Some(t)) => Ok(KeyState::PendingDeletion {
             delete_at: Timestamp(t),
         }),
-        _ => Err(Error::internal(format!("unknown key state {s:?}"))),
+        _ => Err(Error::internal(format!("sqlite: unknown key state {s:?}"))),
     }
 }
 
-const SECRET_COLUMNS: &str = "id, account, region, name, kind, description, key_id, state, \
-     purge_at, rotation, extended_config, policy, created_at, updated_at, revision";
+/// The columns [`secret_row`] reads, for a `FROM secrets s`.
+const SECRET_COLUMNS: &str = "s.id, s.account, s.region, s.name, s.kind, s.description, \
+     s.key_id, s.state, s.purge_at, s.rotation, s.extended_config, s.policy, s.created_at, \
+     s.updated_at, s.revision";
 
 struct SecretRow {
     id: String,
@@ -323,27 +271,31 @@ fn secret_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SecretRow> {
 }
 
 impl SecretRow {
-    fn into_record(self) -> Result<SecretRecord> {
-        Ok(SecretRecord {
-            id: Uuid::parse_str(&self.id).map_err(|e| internal("secret id", e))?,
+    /// The record without tags and versions, and the stored id text to load them by.
+    fn into_record(self) -> Result<(String, SecretRecord)> {
+        let record = SecretRecord {
+            id: Uuid::parse_str(&self.id).map_err(|e| internal("stored secret id", e))?,
             scope: Scope {
-                account: AccountId(self.account as u64),
+                account: account_from_sql(self.account),
                 region: self.region,
             },
             name: self.name,
-            kind: serde_json::from_str(&self.kind).map_err(|e| internal("secret kind", e))?,
+            kind: serde_json::from_str(&self.kind)
+                .map_err(|e| internal("stored secret kind", e))?,
             description: self.description,
             key_id: self.key_id,
             tags: vec![],
             state: parse_state(&self.state, self.purge_at)?,
-            rotation: serde_json::from_str(&self.rotation).map_err(|e| internal("rotation", e))?,
+            rotation: serde_json::from_str(&self.rotation)
+                .map_err(|e| internal("stored rotation policy", e))?,
             extended_config: self.extended_config,
             policy: self.policy,
             created_at: Timestamp(self.created_at),
             updated_at: Timestamp(self.updated_at),
             revision: self.revision,
             versions: vec![],
-        })
+        };
+        Ok((self.id, record))
     }
 }
 
@@ -385,12 +337,12 @@ fn load_versions(conn: &Connection, secret_id: &str) -> Result<Vec<VersionRecord
             version_id,
             created_at: Timestamp(created_at),
             kind: ValueKind::parse_stored(&kind)
-                .ok_or_else(|| Error::internal(format!("unknown value kind {kind:?}")))?,
+                .ok_or_else(|| Error::internal(format!("sqlite: unknown value kind {kind:?}")))?,
             stages: vec![],
         });
     }
     let mut st = conn
-        .prepare_cached("SELECT stage, version_id FROM stages WHERE secret_id = ?1 ORDER BY stage")
+        .prepare_cached("SELECT stage, version_id FROM stages WHERE secret_id = ?1")
         .map_err(|e| internal("prepare stages", e))?;
     let rows = st
         .query_map([secret_id], |r| {
@@ -400,20 +352,36 @@ fn load_versions(conn: &Connection, secret_id: &str) -> Result<Vec<VersionRecord
     for row in rows {
         let (stage, version_id) = row.map_err(|e| internal("read stage", e))?;
         let stage = Stage::from_stored(&stage)
-            .ok_or_else(|| Error::internal(format!("unknown stage {stage:?}")))?;
+            .ok_or_else(|| Error::internal(format!("sqlite: unknown stage {stage:?}")))?;
         if let Some(v) = versions.iter_mut().find(|v| v.version_id == version_id) {
             v.stages.push(stage);
         }
     }
-    // Built-ins first, then custom labels by name: a stable order whatever the storage order.
+    // Built-ins first, then custom labels by name: one order whatever the storage order.
     for v in &mut versions {
         v.stages.sort();
     }
     Ok(versions)
 }
 
+// --- secret writes --------------------------------------------------------------------------
+
+fn taken_secret(name: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| {
+        if is_unique_violation(&e) {
+            Error::AlreadyExists {
+                what: Resource::Secret,
+                name: name.to_string(),
+            }
+        } else {
+            internal("insert secret", e)
+        }
+    }
+}
+
 fn write_tags(conn: &Connection, secret_id: &str, tags: &[Tag]) -> Result<()> {
-    conn.execute("DELETE FROM secret_tags WHERE secret_id = ?1", [secret_id])
+    conn.prepare_cached("DELETE FROM secret_tags WHERE secret_id = ?1")
+        .and_then(|mut st| st.execute([secret_id]))
         .map_err(|e| internal("clear tags", e))?;
     let mut st = conn
         .prepare_cached(
@@ -427,57 +395,89 @@ fn write_tags(conn: &Connection, secret_id: &str, tags: &[Tag]) -> Result<()> {
     Ok(())
 }
 
-fn insert_values(
+/// Inserts the versions that arrive with a value, in the record's order (which is the order
+/// reads return), and refreshes the metadata of the others, which must already be stored.
+fn write_versions(
     conn: &Connection,
+    secret_id: &str,
     record: &SecretRecord,
-    values: &[(String, SealedValue)],
+    mut values: Vec<(String, SealedValue)>,
 ) -> Result<()> {
-    let id = record.id.to_string();
-    let mut st = conn
+    let mut insert = conn
         .prepare_cached(
-            "INSERT INTO versions (secret_id, version_id, seq, created_at, kind, key_id, key_version, \
-             wrapped_data_key, ciphertext) VALUES (?1, ?2, \
-             (SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE secret_id = ?1), ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO versions (secret_id, version_id, seq, created_at, kind, key_id, \
+             key_version, wrapped_data_key, ciphertext) VALUES (?1, ?2, \
+             (SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE secret_id = ?1), \
+             ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .map_err(|e| internal("prepare version insert", e))?;
-    for (version_id, sealed) in values {
-        let meta = record
-            .version(version_id)
-            .ok_or_else(|| Error::internal(format!("value for unknown version {version_id}")))?;
-        st.execute(params![
-            id,
-            version_id,
-            meta.created_at.0,
-            meta.kind.as_str(),
-            sealed.key_id,
-            sealed.key_version,
-            sealed.envelope.wrapped_data_key,
-            sealed.envelope.ciphertext,
-        ])
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                Error::AlreadyExists {
-                    what: Resource::Version,
-                    name: version_id.clone(),
-                }
-            } else {
-                internal("insert version", e)
+    let mut refresh = conn
+        .prepare_cached(
+            "UPDATE versions SET created_at = ?3, kind = ?4 WHERE secret_id = ?1 AND version_id = ?2",
+        )
+        .map_err(|e| internal("prepare version update", e))?;
+    for v in &record.versions {
+        match values.iter().position(|(id, _)| *id == v.version_id) {
+            Some(i) => {
+                let (_, sealed) = values.swap_remove(i);
+                insert
+                    .execute(params![
+                        secret_id,
+                        v.version_id,
+                        v.created_at.0,
+                        v.kind.as_str(),
+                        sealed.key_id,
+                        sealed.key_version,
+                        sealed.envelope.wrapped_data_key,
+                        sealed.envelope.ciphertext,
+                    ])
+                    .map_err(|e| {
+                        if is_unique_violation(&e) {
+                            Error::AlreadyExists {
+                                what: Resource::Version,
+                                name: v.version_id.clone(),
+                            }
+                        } else {
+                            internal("insert version", e)
+                        }
+                    })?;
             }
-        })?;
+            None => {
+                let n = refresh
+                    .execute(params![
+                        secret_id,
+                        v.version_id,
+                        v.created_at.0,
+                        v.kind.as_str()
+                    ])
+                    .map_err(|e| internal("update version", e))?;
+                if n == 0 {
+                    return Err(Error::internal(format!(
+                        "sqlite: version {:?} is neither stored nor written with a value",
+                        v.version_id
+                    )));
+                }
+            }
+        }
+    }
+    if let Some((id, _)) = values.first() {
+        return Err(Error::internal(format!(
+            "sqlite: a value for version {id:?}, which the record does not list"
+        )));
     }
     Ok(())
 }
 
-fn write_stages(conn: &Connection, record: &SecretRecord) -> Result<()> {
-    let id = record.id.to_string();
-    conn.execute("DELETE FROM stages WHERE secret_id = ?1", [&id])
+fn write_stages(conn: &Connection, secret_id: &str, record: &SecretRecord) -> Result<()> {
+    conn.prepare_cached("DELETE FROM stages WHERE secret_id = ?1")
+        .and_then(|mut st| st.execute([secret_id]))
         .map_err(|e| internal("clear stages", e))?;
     let mut st = conn
         .prepare_cached("INSERT INTO stages (secret_id, stage, version_id) VALUES (?1, ?2, ?3)")
         .map_err(|e| internal("prepare stage insert", e))?;
     for v in &record.versions {
         for s in &v.stages {
-            st.execute(params![id, s.to_stored(), v.version_id])
+            st.execute(params![secret_id, s.to_stored(), v.version_id])
                 .map_err(|e| {
                     if is_unique_violation(&e) {
                         Error::invalid("VersionStage", "a stage may mark only one version")
@@ -490,190 +490,227 @@ fn write_stages(conn: &Connection, record: &SecretRecord) -> Result<()> {
     Ok(())
 }
 
-fn adjust_count(conn: &Connection, scope_account: i64, region: &str, delta: i64) -> Result<()> {
-    conn.execute(
+/// Keeps the per-scope count that makes an unfiltered total one row read.
+fn adjust_count(conn: &Connection, account: i64, region: &str, delta: i64) -> Result<()> {
+    conn.prepare_cached(
         "INSERT INTO secret_counts (account, region, n) VALUES (?1, ?2, ?3) \
          ON CONFLICT (account, region) DO UPDATE SET n = n + excluded.n",
-        params![scope_account, region, delta],
     )
+    .and_then(|mut st| st.execute(params![account, region, delta]))
     .map_err(|e| internal("count secrets", e))?;
     Ok(())
 }
 
+fn create_secret(
+    conn: &Connection,
+    record: SecretRecord,
+    values: Vec<(String, SealedValue)>,
+) -> Result<()> {
+    let (state, purge_at) = state_parts(record.state);
+    let kind = serde_json::to_string(&record.kind).map_err(|e| internal("encode kind", e))?;
+    let rotation =
+        serde_json::to_string(&record.rotation).map_err(|e| internal("encode rotation", e))?;
+    let id = record.id.to_string();
+    let account = account_sql(record.scope.account);
+    conn.prepare_cached(
+        "INSERT INTO secrets (id, account, region, name, kind, kind_name, description, key_id, \
+         state, purge_at, rotation, extended_config, policy, created_at, updated_at, revision) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            id,
+            account,
+            record.scope.region,
+            record.name,
+            kind,
+            record.kind.type_name(),
+            record.description,
+            record.key_id,
+            state,
+            purge_at,
+            rotation,
+            record.extended_config,
+            record.policy,
+            record.created_at.0,
+            record.updated_at.0,
+            record.revision,
+        ])
+    })
+    .map_err(taken_secret(&record.name))?;
+    adjust_count(conn, account, &record.scope.region, 1)?;
+    write_tags(conn, &id, &record.tags)?;
+    write_versions(conn, &id, &record, values)?;
+    write_stages(conn, &id, &record)
+}
+
+fn update_secret(
+    conn: &Connection,
+    record: SecretRecord,
+    new_values: Vec<(String, SealedValue)>,
+    removed_versions: Vec<String>,
+) -> Result<()> {
+    let (state, purge_at) = state_parts(record.state);
+    let kind = serde_json::to_string(&record.kind).map_err(|e| internal("encode kind", e))?;
+    let rotation =
+        serde_json::to_string(&record.rotation).map_err(|e| internal("encode rotation", e))?;
+    let id = record.id.to_string();
+    // The revision check and the bump are one statement: a writer that read an older
+    // revision changes nothing. Identity (scope, name, creation time) never changes.
+    let changed = conn
+        .prepare_cached(
+            "UPDATE secrets SET kind = ?1, kind_name = ?2, description = ?3, key_id = ?4, \
+             state = ?5, purge_at = ?6, rotation = ?7, extended_config = ?8, policy = ?9, \
+             updated_at = ?10, revision = revision + 1 WHERE id = ?11 AND revision = ?12",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                kind,
+                record.kind.type_name(),
+                record.description,
+                record.key_id,
+                state,
+                purge_at,
+                rotation,
+                record.extended_config,
+                record.policy,
+                record.updated_at.0,
+                id,
+                record.revision,
+            ])
+        })
+        .map_err(|e| internal("update secret", e))?;
+    if changed == 0 {
+        return Err(Error::Conflict);
+    }
+    write_tags(conn, &id, &record.tags)?;
+    // Stages go first so that no stage points at a version while it is removed.
+    conn.prepare_cached("DELETE FROM stages WHERE secret_id = ?1")
+        .and_then(|mut st| st.execute([&id]))
+        .map_err(|e| internal("clear stages", e))?;
+    {
+        let mut st = conn
+            .prepare_cached("DELETE FROM versions WHERE secret_id = ?1 AND version_id = ?2")
+            .map_err(|e| internal("prepare version delete", e))?;
+        for v in &removed_versions {
+            st.execute(params![id, v])
+                .map_err(|e| internal("delete version", e))?;
+        }
+    }
+    write_versions(conn, &id, &record, new_values)?;
+    write_stages(conn, &id, &record)
+}
+
+/// Deletes a secret with its tags, versions, values and stages (by cascade). With
+/// `revision`, only if the stored revision equals it. Returns the scope and name deleted.
+fn delete_secret(conn: &Connection, id: &str, revision: Option<i64>) -> Result<Option<Scope>> {
+    let deleted: Option<(i64, String)> = conn
+        .prepare_cached(
+            "DELETE FROM secrets WHERE id = ?1 AND (?2 IS NULL OR revision = ?2) \
+             RETURNING account, region",
+        )
+        .and_then(|mut st| {
+            st.query_row(params![id, revision], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(|e| internal("delete secret", e))?;
+    let Some((account, region)) = deleted else {
+        return Ok(None);
+    };
+    adjust_count(conn, account, &region, -1)?;
+    Ok(Some(Scope {
+        account: account_from_sql(account),
+        region,
+    }))
+}
+
 fn apply_secret_write(conn: &Connection, write: SecretWrite) -> Result<()> {
     match write {
-        SecretWrite::Create { record, values } => {
-            let (state, purge_at) = state_parts(record.state);
-            let kind = serde_json::to_string(&record.kind).map_err(|e| internal("kind", e))?;
-            let rotation =
-                serde_json::to_string(&record.rotation).map_err(|e| internal("rotation", e))?;
-            let id = record.id.to_string();
-            conn.execute(
-                &format!(
-                    "INSERT INTO secrets ({SECRET_COLUMNS}, kind_name) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
-                ),
-                params![
-                    id,
-                    record.scope.account.0 as i64,
-                    record.scope.region,
-                    record.name,
-                    kind,
-                    record.description,
-                    record.key_id,
-                    state,
-                    purge_at,
-                    rotation,
-                    record.extended_config,
-                    record.policy,
-                    record.created_at.0,
-                    record.updated_at.0,
-                    record.revision,
-                    record.kind.type_name(),
-                ],
-            )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    Error::AlreadyExists {
-                        what: Resource::Secret,
-                        name: record.name.clone(),
-                    }
-                } else {
-                    internal("insert secret", e)
-                }
-            })?;
-            adjust_count(conn, record.scope.account.0 as i64, &record.scope.region, 1)?;
-            write_tags(conn, &id, &record.tags)?;
-            insert_values(conn, &record, &values)?;
-            write_stages(conn, &record)
-        }
+        SecretWrite::Create { record, values } => create_secret(conn, record, values),
         SecretWrite::Update {
             record,
             new_values,
             removed_versions,
-        } => {
-            let (state, purge_at) = state_parts(record.state);
-            let rotation =
-                serde_json::to_string(&record.rotation).map_err(|e| internal("rotation", e))?;
-            let id = record.id.to_string();
-            let changed = conn
-                .execute(
-                    "UPDATE secrets SET description = ?1, key_id = ?2, state = ?3, purge_at = ?4, \
-                     rotation = ?5, extended_config = ?6, policy = ?7, updated_at = ?8, \
-                     revision = revision + 1 WHERE id = ?9 AND revision = ?10",
-                    params![
-                        record.description,
-                        record.key_id,
-                        state,
-                        purge_at,
-                        rotation,
-                        record.extended_config,
-                        record.policy,
-                        record.updated_at.0,
-                        id,
-                        record.revision,
-                    ],
-                )
-                .map_err(|e| internal("update secret", e))?;
-            if changed == 0 {
-                return Err(Error::Conflict);
-            }
-            write_tags(conn, &id, &record.tags)?;
-            // Stages go first so that removing a version never trips the stage foreign key.
-            conn.execute("DELETE FROM stages WHERE secret_id = ?1", [&id])
-                .map_err(|e| internal("clear stages", e))?;
-            for v in &removed_versions {
-                conn.execute(
-                    "DELETE FROM versions WHERE secret_id = ?1 AND version_id = ?2",
-                    params![id, v],
-                )
-                .map_err(|e| internal("delete version", e))?;
-            }
-            insert_values(conn, &record, &new_values)?;
-            write_stages(conn, &record)
-        }
+        } => update_secret(conn, record, new_values, removed_versions),
         SecretWrite::Delete { id, revision } => {
-            let id = id.to_string();
-            let scope: Option<(i64, String)> = conn
-                .query_row(
-                    "SELECT account, region FROM secrets WHERE id = ?1 AND revision = ?2",
-                    params![id, revision],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(|e| internal("find secret", e))?;
-            let Some((account, region)) = scope else {
-                return Err(Error::Conflict);
-            };
-            delete_secret_rows(conn, &id)?;
-            adjust_count(conn, account, &region, -1)
+            match delete_secret(conn, &id.to_string(), Some(revision))? {
+                Some(_) => Ok(()),
+                // Gone or changed since it was read: the caller retries on fresh state.
+                None => Err(Error::Conflict),
+            }
         }
     }
 }
 
-fn delete_secret_rows(conn: &Connection, id: &str) -> Result<()> {
-    conn.execute("DELETE FROM stages WHERE secret_id = ?1", [id])
-        .map_err(|e| internal("delete stages", e))?;
-    conn.execute("DELETE FROM secrets WHERE id = ?1", [id])
-        .map_err(|e| internal("delete secret", e))?;
-    Ok(())
-}
+// --- keys -----------------------------------------------------------------------------------
 
 fn load_key(conn: &Connection, id: &str) -> Result<Option<KeyRecord>> {
-    let row = conn
-        .query_row(
+    #[allow(clippy::type_complexity)]
+    let row: Option<(
+        String,
+        i64,
+        String,
+        String,
+        String,
+        Option<i64>,
+        bool,
+        i64,
+        String,
+    )> = conn
+        .prepare_cached(
             "SELECT id, account, region, description, state, state_at, is_default, created_at, \
              primary_version FROM keys WHERE id = ?1",
-            [id],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Option<i64>>(5)?,
-                    r.get::<_, bool>(6)?,
-                    r.get::<_, i64>(7)?,
-                    r.get::<_, String>(8)?,
-                ))
-            },
         )
-        .optional()
+        .and_then(|mut st| {
+            st.query_row([id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            })
+            .optional()
+        })
         .map_err(|e| internal("read key", e))?;
     let Some((id, account, region, description, state, state_at, is_default, created_at, primary)) =
         row
     else {
         return Ok(None);
     };
-    let mut st = conn
-        .prepare_cached("SELECT alias FROM key_aliases WHERE key_id = ?1 ORDER BY alias")
-        .map_err(|e| internal("prepare aliases", e))?;
-    let aliases = st
-        .query_map([&id], |r| r.get::<_, String>(0))
-        .map_err(|e| internal("query aliases", e))?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(|e| internal("read aliases", e))?;
-    let mut st = conn
-        .prepare_cached(
-            "SELECT id, created_at, wrapped_material FROM key_versions WHERE key_id = ?1 ORDER BY created_at, id",
-        )
-        .map_err(|e| internal("prepare key versions", e))?;
-    let versions = st
-        .query_map([&id], |r| {
-            Ok(KeyVersion {
-                id: r.get(0)?,
-                created_at: Timestamp(r.get(1)?),
-                wrapped_material: r.get(2)?,
-            })
+    // Insertion order (rowid) is the record's order.
+    let aliases = conn
+        .prepare_cached("SELECT alias FROM key_aliases WHERE key_id = ?1 ORDER BY rowid")
+        .and_then(|mut st| {
+            st.query_map([&id], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()
         })
-        .map_err(|e| internal("query key versions", e))?
-        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(|e| internal("read key aliases", e))?;
+    let versions = conn
+        .prepare_cached(
+            "SELECT id, created_at, wrapped_material FROM key_versions WHERE key_id = ?1 \
+             ORDER BY rowid",
+        )
+        .and_then(|mut st| {
+            st.query_map([&id], |r| {
+                Ok(KeyVersion {
+                    id: r.get(0)?,
+                    created_at: Timestamp(r.get(1)?),
+                    wrapped_material: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
         .map_err(|e| internal("read key versions", e))?;
     Ok(Some(KeyRecord {
         id,
         scope: Scope {
-            account: AccountId(account as u64),
+            account: account_from_sql(account),
             region,
         },
         aliases,
@@ -690,21 +727,320 @@ fn key_in_scope(key: Option<KeyRecord>, scope: &Scope) -> Option<KeyRecord> {
     key.filter(|k| &k.scope == scope)
 }
 
-/// Appends `AND column IN (?, ?, ...)` for a non-empty list.
-fn push_in(sql: &mut String, args: &mut Vec<String>, column: &str, values: &[String]) {
+fn create_key(conn: &Connection, k: &KeyRecord) -> Result<()> {
+    let (state, state_at) = key_state_parts(k.state);
+    let account = account_sql(k.scope.account);
+    let inserted = conn.execute(
+        "INSERT INTO keys (id, account, region, description, state, state_at, is_default, \
+         created_at, primary_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            k.id,
+            account,
+            k.scope.region,
+            k.description,
+            state,
+            state_at,
+            k.is_default,
+            k.created_at.0,
+            k.primary_version,
+        ],
+    );
+    if let Err(e) = inserted {
+        if !is_unique_violation(&e) {
+            return Err(internal("insert key", e));
+        }
+        // Either the id or the scope's one default key is taken; name the right one.
+        let id_taken = conn
+            .query_row("SELECT 1 FROM keys WHERE id = ?1", [&k.id], |_| Ok(()))
+            .optional()
+            .map_err(|e| internal("read key", e))?
+            .is_some();
+        return Err(Error::AlreadyExists {
+            what: Resource::Key,
+            name: if id_taken {
+                k.id.clone()
+            } else {
+                format!("default key of {}/{}", k.scope.account, k.scope.region)
+            },
+        });
+    }
+    for v in &k.versions {
+        conn.execute(
+            "INSERT INTO key_versions (key_id, id, created_at, wrapped_material) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![k.id, v.id, v.created_at.0, v.wrapped_material],
+        )
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                Error::invalid(
+                    "KeyVersions",
+                    format!("the key version {:?} is listed twice", v.id),
+                )
+            } else {
+                internal("insert key version", e)
+            }
+        })?;
+    }
+    for alias in &k.aliases {
+        conn.execute(
+            "INSERT INTO key_aliases (account, region, alias, key_id) VALUES (?1, ?2, ?3, ?4)",
+            params![account, k.scope.region, alias, k.id],
+        )
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                Error::AlreadyExists {
+                    what: Resource::Key,
+                    name: alias.clone(),
+                }
+            } else {
+                internal("insert key alias", e)
+            }
+        })?;
+    }
+    Ok(())
+}
+
+// --- listing --------------------------------------------------------------------------------
+//
+// The first pages must cost the same at a million secrets as at ten. Without filters a page
+// walks `secrets_by_creation` in order and stops after `offset + limit` rows, and the total
+// comes from `secret_counts`. With filters the query is driven by the index that bounds the
+// work best, chosen here rather than left to the planner, which has no statistics on a fresh
+// database and guesses badly for tags (it would search the tag index once per secret):
+//
+// - `names`: the name index, a handful of rows;
+// - pending deletion only: the partial index on `purge_at`, which holds few rows by nature;
+// - a tag key or value that few tag rows carry (a bounded probe says so): the tag index,
+//   then the matching secrets by id and a sort of at most `TAG_DRIVER_MAX` rows;
+// - otherwise the creation index, each row checked (tags through the primary key of
+//   `secret_tags`). Totals then count the scope's rows: linear, small constant.
+
+/// Scopes smaller than this are scanned whatever the filter: a scan is cheaper than a probe.
+const TAG_DRIVER_MIN_SCOPE: i64 = 5_000;
+/// Most tag rows a tag-driven list may visit.
+const TAG_DRIVER_MAX: i64 = 50_000;
+
+/// Which index a filtered list starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Driver {
+    Creation,
+    Names,
+    Purge,
+    TagKeys,
+    TagValues,
+}
+
+/// A list's `FROM ... WHERE ...` (over `secrets s`) and its arguments, in order.
+struct ListQuery {
+    driver: Driver,
+    from_where: String,
+    args: Vec<Value>,
+}
+
+fn placeholders(sql: &mut String, args: &mut Vec<Value>, values: &[String]) {
+    for (i, v) in values.iter().enumerate() {
+        sql.push_str(if i == 0 { "?" } else { ", ?" });
+        args.push(Value::Text(v.clone()));
+    }
+}
+
+/// Appends `AND <expr> IN (?, ...)` for a non-empty list.
+fn push_in(sql: &mut String, args: &mut Vec<Value>, expr: &str, values: &[String]) {
     if values.is_empty() {
         return;
     }
-    sql.push_str(&format!(" AND {column} IN ("));
-    for (i, v) in values.iter().enumerate() {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push('?');
-        args.push(v.clone());
-    }
+    sql.push_str(" AND ");
+    sql.push_str(expr);
+    sql.push_str(" IN (");
+    placeholders(sql, args, values);
     sql.push(')');
 }
+
+/// How many tag rows have `column` in `values`, counting no further than `cap`.
+fn probe_tags(c: &Connection, column: &str, values: &[String], cap: i64) -> Result<i64> {
+    let mut sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM secret_tags WHERE {column} IN (");
+    let mut args = vec![];
+    placeholders(&mut sql, &mut args, values);
+    sql.push_str(") LIMIT ?)");
+    args.push(Value::Integer(cap));
+    c.prepare_cached(&sql)
+        .and_then(|mut st| st.query_row(params_from_iter(args.iter()), |r| r.get(0)))
+        .map_err(|e| internal("probe tags", e))
+}
+
+fn choose_driver(c: &Connection, f: &SecretFilter, scope_count: i64) -> Result<Driver> {
+    if !f.names.is_empty() {
+        return Ok(Driver::Names);
+    }
+    if f.pending_delete == Some(true) {
+        return Ok(Driver::Purge);
+    }
+    if scope_count < TAG_DRIVER_MIN_SCOPE {
+        return Ok(Driver::Creation);
+    }
+    let cap = (scope_count / 4).min(TAG_DRIVER_MAX);
+    let mut best: Option<(i64, Driver)> = None;
+    for (driver, column, values) in [
+        (Driver::TagKeys, "key", &f.tag_keys),
+        (Driver::TagValues, "value", &f.tag_values),
+    ] {
+        if values.is_empty() {
+            continue;
+        }
+        let n = probe_tags(c, column, values, cap)?;
+        if n < cap && best.is_none_or(|(b, _)| n < b) {
+            best = Some((n, driver));
+        }
+    }
+    Ok(best.map_or(Driver::Creation, |(_, d)| d))
+}
+
+fn list_query(scope: &Scope, f: &SecretFilter, driver: Driver) -> ListQuery {
+    let mut sql = String::new();
+    let mut args = vec![];
+    match driver {
+        Driver::Creation => sql.push_str("secrets s"),
+        Driver::Names => sql.push_str("secrets s INDEXED BY secrets_by_name"),
+        Driver::Purge => sql.push_str("secrets s INDEXED BY secrets_by_purge"),
+        Driver::TagKeys | Driver::TagValues => {
+            let (column, values) = if driver == Driver::TagKeys {
+                ("key", &f.tag_keys)
+            } else {
+                ("value", &f.tag_values)
+            };
+            sql.push_str(&format!(
+                "(SELECT DISTINCT t.secret_id AS id FROM secret_tags t WHERE t.{column} IN ("
+            ));
+            placeholders(&mut sql, &mut args, values);
+            // CROSS JOIN fixes the order: the few matching ids first, then their secrets.
+            sql.push_str(")) m CROSS JOIN secrets s ON s.id = m.id");
+        }
+    }
+    sql.push_str(" WHERE s.account = ? AND s.region = ?");
+    args.push(Value::Integer(account_sql(scope.account)));
+    args.push(Value::Text(scope.region.clone()));
+    push_in(&mut sql, &mut args, "s.name", &f.names);
+    push_in(&mut sql, &mut args, "s.description", &f.descriptions);
+    push_in(&mut sql, &mut args, "s.kind_name", &f.kinds);
+    if let Some(part) = &f.name_contains {
+        // instr() matches the text literally: no LIKE wildcards to escape, case-sensitive.
+        sql.push_str(" AND instr(s.name, ?) > 0");
+        args.push(Value::Text(part.clone()));
+    }
+    for (tag_driver, column, values) in [
+        (Driver::TagKeys, "+t.key", &f.tag_keys),
+        (Driver::TagValues, "+t.value", &f.tag_values),
+    ] {
+        if values.is_empty() || driver == tag_driver {
+            continue;
+        }
+        // The unary `+` keeps SQLite from searching the tag index once per secret (it
+        // would, without statistics); it looks up this secret's few tags by primary key.
+        sql.push_str(" AND EXISTS (SELECT 1 FROM secret_tags t WHERE t.secret_id = s.id");
+        push_in(&mut sql, &mut args, column, values);
+        sql.push(')');
+    }
+    match f.pending_delete {
+        Some(true) => sql.push_str(" AND s.purge_at IS NOT NULL"),
+        Some(false) => sql.push_str(" AND s.purge_at IS NULL"),
+        None => {}
+    }
+    ListQuery {
+        driver,
+        from_where: sql,
+        args,
+    }
+}
+
+/// The page query; its last two arguments are LIMIT and OFFSET.
+fn page_sql(q: &ListQuery, newest_first: bool) -> String {
+    let order = if newest_first { "DESC" } else { "ASC" };
+    format!(
+        "SELECT {SECRET_COLUMNS} FROM {} ORDER BY s.created_at {order}, s.id {order} \
+         LIMIT ? OFFSET ?",
+        q.from_where
+    )
+}
+
+fn page_args(q: &ListQuery, page: PageRequest) -> Vec<Value> {
+    let mut args = q.args.clone();
+    args.push(Value::Integer(i64::from(page.limit)));
+    args.push(Value::Integer(page.offset.min(i64::MAX as u64) as i64));
+    args
+}
+
+fn count(c: &Connection, sql: &str, args: &[Value]) -> Result<i64> {
+    c.prepare_cached(sql)
+        .and_then(|mut st| st.query_row(params_from_iter(args.iter()), |r| r.get(0)))
+        .map_err(|e| internal("count secrets", e))
+}
+
+fn list_secrets(
+    c: &Connection,
+    scope: &Scope,
+    f: &SecretFilter,
+    page: PageRequest,
+) -> Result<Page<SecretRecord>> {
+    let scope_args = [
+        Value::Integer(account_sql(scope.account)),
+        Value::Text(scope.region.clone()),
+    ];
+    let in_scope = c
+        .prepare_cached("SELECT n FROM secret_counts WHERE account = ?1 AND region = ?2")
+        .and_then(|mut st| {
+            st.query_row(params_from_iter(scope_args.iter()), |r| r.get::<_, i64>(0))
+                .optional()
+        })
+        .map_err(|e| internal("read count", e))?
+        .unwrap_or(0);
+    let q = list_query(scope, f, choose_driver(c, f, in_scope)?);
+    let only_live = SecretFilter {
+        pending_delete: Some(false),
+        ..Default::default()
+    };
+    let total = if *f == SecretFilter::default() {
+        in_scope
+    } else if *f == only_live {
+        let pending = count(
+            c,
+            "SELECT COUNT(*) FROM secrets s INDEXED BY secrets_by_purge \
+             WHERE s.purge_at IS NOT NULL AND s.account = ? AND s.region = ?",
+            &scope_args,
+        )?;
+        in_scope - pending
+    } else {
+        count(
+            c,
+            &format!("SELECT COUNT(*) FROM {}", q.from_where),
+            &q.args,
+        )?
+    };
+    let total = total.max(0) as u64;
+    if page.limit == 0 || page.offset >= total {
+        return Ok(Page {
+            items: vec![],
+            total,
+        });
+    }
+    let args = page_args(&q, page);
+    let rows = c
+        .prepare_cached(&page_sql(&q, page.newest_first))
+        .and_then(|mut st| {
+            st.query_map(params_from_iter(args.iter()), secret_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(|e| internal("list secrets", e))?;
+    tracing::trace!(driver = ?q.driver, rows = rows.len(), total, "listed secrets");
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (id, mut record) = row.into_record()?;
+        record.tags = load_tags(c, &id)?;
+        items.push(record);
+    }
+    Ok(Page { items, total })
+}
+
+// --- the contract ---------------------------------------------------------------------------
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -713,7 +1049,7 @@ impl Store for SqliteStore {
         self.write(move |c| {
             c.execute(
                 "INSERT INTO accounts (id, name, created_at) VALUES (?1, ?2, ?3)",
-                params![a.id.0 as i64, a.name, a.created_at.0],
+                params![account_sql(a.id), a.name, a.created_at.0],
             )
             .map_err(|e| {
                 if is_unique_violation(&e) {
@@ -734,10 +1070,10 @@ impl Store for SqliteStore {
         self.read(move |c| {
             c.query_row(
                 "SELECT id, name, created_at FROM accounts WHERE id = ?1",
-                [id.0 as i64],
+                [account_sql(id)],
                 |r| {
                     Ok(Account {
-                        id: AccountId(r.get::<_, i64>(0)? as u64),
+                        id: account_from_sql(r.get(0)?),
                         name: r.get(1)?,
                         created_at: Timestamp(r.get(2)?),
                     })
@@ -752,7 +1088,7 @@ impl Store for SqliteStore {
     async fn count_accounts(&self) -> Result<u64> {
         self.read(|c| {
             c.query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
+                .map(|n| n.max(0) as u64)
                 .map_err(|e| internal("count accounts", e))
         })
         .await
@@ -766,7 +1102,7 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     k.id,
-                    k.account.0 as i64,
+                    account_sql(k.account),
                     k.sealed_secret,
                     k.enabled,
                     k.admin,
@@ -779,6 +1115,8 @@ impl Store for SqliteStore {
                         what: Resource::AccessKey,
                         name: k.id.clone(),
                     }
+                } else if is_foreign_key_violation(&e) {
+                    Error::not_found(Resource::Account, k.account.to_string())
                 } else {
                     internal("insert access key", e)
                 }
@@ -792,12 +1130,13 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.read(move |c| {
             c.query_row(
-                "SELECT id, account, sealed_secret, enabled, admin, created_at FROM access_keys WHERE id = ?1",
+                "SELECT id, account, sealed_secret, enabled, admin, created_at FROM access_keys \
+                 WHERE id = ?1",
                 [id],
                 |r| {
                     Ok(AccessKeyRecord {
                         id: r.get(0)?,
-                        account: AccountId(r.get::<_, i64>(1)? as u64),
+                        account: account_from_sql(r.get(1)?),
                         sealed_secret: r.get(2)?,
                         enabled: r.get(3)?,
                         admin: r.get(4)?,
@@ -830,48 +1169,7 @@ impl Store for SqliteStore {
 
     async fn create_key(&self, key: &KeyRecord) -> Result<()> {
         let k = key.clone();
-        self.write(move |c| {
-            let taken = |e: rusqlite::Error| {
-                if is_unique_violation(&e) {
-                    Error::AlreadyExists { what: Resource::Key, name: k.id.clone() }
-                } else {
-                    internal("insert key", e)
-                }
-            };
-            let (state, state_at) = key_state_parts(k.state);
-            c.execute(
-                "INSERT INTO keys (id, account, region, description, state, state_at, is_default, \
-                 created_at, primary_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    k.id,
-                    k.scope.account.0 as i64,
-                    k.scope.region,
-                    k.description,
-                    state,
-                    state_at,
-                    k.is_default,
-                    k.created_at.0,
-                    k.primary_version,
-                ],
-            )
-            .map_err(taken)?;
-            for v in &k.versions {
-                c.execute(
-                    "INSERT INTO key_versions (key_id, id, created_at, wrapped_material) VALUES (?1, ?2, ?3, ?4)",
-                    params![k.id, v.id, v.created_at.0, v.wrapped_material],
-                )
-                .map_err(taken)?;
-            }
-            for a in &k.aliases {
-                c.execute(
-                    "INSERT INTO key_aliases (account, region, alias, key_id) VALUES (?1, ?2, ?3, ?4)",
-                    params![k.scope.account.0 as i64, k.scope.region, a, k.id],
-                )
-                .map_err(taken)?;
-            }
-            Ok(())
-        })
-        .await
+        self.write(move |c| create_key(c, &k)).await
     }
 
     async fn get_key(&self, scope: &Scope, id: &str) -> Result<Option<KeyRecord>> {
@@ -885,12 +1183,13 @@ impl Store for SqliteStore {
         self.read(move |c| {
             let id: Option<String> = c
                 .query_row(
-                    "SELECT key_id FROM key_aliases WHERE account = ?1 AND region = ?2 AND alias = ?3",
-                    params![scope.account.0 as i64, scope.region, alias],
+                    "SELECT key_id FROM key_aliases WHERE account = ?1 AND region = ?2 \
+                     AND alias = ?3",
+                    params![account_sql(scope.account), scope.region, alias],
                     |r| r.get(0),
                 )
                 .optional()
-                .map_err(|e| internal("read alias", e))?;
+                .map_err(|e| internal("read key alias", e))?;
             match id {
                 Some(id) => Ok(key_in_scope(load_key(c, &id)?, &scope)),
                 None => Ok(None),
@@ -905,7 +1204,7 @@ impl Store for SqliteStore {
             let id: Option<String> = c
                 .query_row(
                     "SELECT id FROM keys WHERE account = ?1 AND region = ?2 AND is_default = 1",
-                    params![scope.account.0 as i64, scope.region],
+                    params![account_sql(scope.account), scope.region],
                     |r| r.get(0),
                 )
                 .optional()
@@ -923,19 +1222,22 @@ impl Store for SqliteStore {
         self.read(move |c| {
             let row = c
                 .prepare_cached(&format!(
-                    "SELECT {SECRET_COLUMNS} FROM secrets WHERE account = ?1 AND region = ?2 AND name = ?3"
+                    "SELECT {SECRET_COLUMNS} FROM secrets s \
+                     WHERE s.account = ?1 AND s.region = ?2 AND s.name = ?3"
                 ))
                 .and_then(|mut st| {
-                    st.query_row(params![scope.account.0 as i64, scope.region, name], secret_row)
-                        .optional()
+                    st.query_row(
+                        params![account_sql(scope.account), scope.region, name],
+                        secret_row,
+                    )
+                    .optional()
                 })
                 .map_err(|e| internal("read secret", e))?;
             let Some(row) = row else { return Ok(None) };
-            let id = row.id.clone();
-            let mut rec = row.into_record()?;
-            rec.tags = load_tags(c, &id)?;
-            rec.versions = load_versions(c, &id)?;
-            Ok(Some(rec))
+            let (id, mut record) = row.into_record()?;
+            record.tags = load_tags(c, &id)?;
+            record.versions = load_versions(c, &id)?;
+            Ok(Some(record))
         })
         .await
     }
@@ -946,80 +1248,9 @@ impl Store for SqliteStore {
         filter: &SecretFilter,
         page: PageRequest,
     ) -> Result<Page<SecretRecord>> {
-        let (scope, f) = (scope.clone(), filter.clone());
-        self.read(move |c| {
-            let mut where_sql = String::from(" WHERE s.account = ? AND s.region = ?");
-            let mut args: Vec<String> = vec![scope.account.0.to_string(), scope.region.clone()];
-            push_in(&mut where_sql, &mut args, "s.name", &f.names);
-            push_in(&mut where_sql, &mut args, "s.description", &f.descriptions);
-            push_in(&mut where_sql, &mut args, "s.kind_name", &f.kinds);
-            if let Some(part) = &f.name_contains {
-                where_sql.push_str(" AND instr(s.name, ?) > 0");
-                args.push(part.clone());
-            }
-            for (column, values) in [("t.key", &f.tag_keys), ("t.value", &f.tag_values)] {
-                if !values.is_empty() {
-                    where_sql.push_str(" AND EXISTS (SELECT 1 FROM secret_tags t WHERE t.secret_id = s.id");
-                    push_in(&mut where_sql, &mut args, column, values);
-                    where_sql.push(')');
-                }
-            }
-            match f.pending_delete {
-                Some(true) => where_sql.push_str(" AND s.purge_at IS NOT NULL"),
-                Some(false) => where_sql.push_str(" AND s.purge_at IS NULL"),
-                None => {}
-            }
-            // The account id travels as text like every other argument; compare it as a number.
-            let where_sql = where_sql.replacen("s.account = ?", "s.account = CAST(? AS INTEGER)", 1);
-            let unfiltered = f == SecretFilter::default();
-            let total: u64 = if unfiltered {
-                c.query_row(
-                    "SELECT n FROM secret_counts WHERE account = ?1 AND region = ?2",
-                    params![scope.account.0 as i64, scope.region],
-                    |r| r.get::<_, i64>(0),
-                )
-                .optional()
-                .map_err(|e| internal("read count", e))?
-                .unwrap_or(0)
-                .max(0) as u64
-            } else {
-                c.query_row(
-                    &format!("SELECT COUNT(*) FROM secrets s{where_sql}"),
-                    params_from_iter(args.iter()),
-                    |r| r.get::<_, i64>(0),
-                )
-                .map_err(|e| internal("count secrets", e))? as u64
-            };
-            if page.limit == 0 {
-                return Ok(Page { items: vec![], total });
-            }
-            let order = if page.newest_first { "DESC" } else { "ASC" };
-            let sql = format!(
-                "SELECT {} FROM secrets s{where_sql} ORDER BY s.created_at {order}, s.id {order} LIMIT {} OFFSET {}",
-                SECRET_COLUMNS
-                    .split(", ")
-                    .map(|col| format!("s.{col}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                page.limit,
-                page.offset.min(i64::MAX as u64),
-            );
-            let mut st = c.prepare_cached(&sql).map_err(|e| internal("prepare list", e))?;
-            let rows = st
-                .query_map(params_from_iter(args.iter()), secret_row)
-                .map_err(|e| internal("list secrets", e))?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(|e| internal("read secret row", e))?;
-            let mut items = Vec::with_capacity(rows.len());
-            for row in rows {
-                let id = row.id.clone();
-                let mut rec = row.into_record()?;
-                rec.tags = load_tags(c, &id)?;
-                items.push(rec);
-            }
-            Ok(Page { items, total })
-        })
-        .await
+        let (scope, filter) = (scope.clone(), filter.clone());
+        self.read(move |c| list_secrets(c, &scope, &filter, page))
+            .await
     }
 
     async fn read_value(&self, secret_id: Uuid, version_id: &str) -> Result<Option<SealedValue>> {
@@ -1053,35 +1284,211 @@ impl Store for SqliteStore {
 
     async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>> {
         self.write(move |c| {
-            let due: Vec<(String, i64, String, String)> = {
-                let mut st = c
-                    .prepare_cached(
-                        "SELECT id, account, region, name FROM secrets \
-                         WHERE purge_at IS NOT NULL AND purge_at <= ?1 ORDER BY purge_at LIMIT ?2",
-                    )
-                    .map_err(|e| internal("prepare purge", e))?;
-                let rows = st
-                    .query_map(params![now.0, limit], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                    })
-                    .map_err(|e| internal("find due secrets", e))?;
-                rows.collect::<rusqlite::Result<_>>()
-                    .map_err(|e| internal("read due secret", e))?
-            };
-            let mut purged = vec![];
-            for (id, account, region, name) in due {
-                delete_secret_rows(c, &id)?;
-                adjust_count(c, account, &region, -1)?;
-                purged.push((
-                    Scope {
-                        account: AccountId(account as u64),
-                        region,
-                    },
-                    name,
-                ));
+            let due: Vec<(String, String)> = c
+                .prepare_cached(
+                    "SELECT id, name FROM secrets WHERE purge_at IS NOT NULL AND purge_at <= ?1 \
+                     ORDER BY purge_at LIMIT ?2",
+                )
+                .and_then(|mut st| {
+                    st.query_map(params![now.0, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<_>>()
+                })
+                .map_err(|e| internal("find due secrets", e))?;
+            let mut purged = Vec::with_capacity(due.len());
+            for (id, name) in due {
+                if let Some(scope) = delete_secret(c, &id, None)? {
+                    purged.push((scope, name));
+                }
             }
             Ok(purged)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn migrated() -> Connection {
+        let mut c = Connection::open_in_memory().expect("memory db");
+        migrate(&mut c).expect("migrate");
+        c
+    }
+
+    fn plan(c: &Connection, sql: &str, args: &[Value]) -> String {
+        let mut st = c
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("prepare");
+        let rows = st
+            .query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(3))
+            .expect("plan");
+        rows.map(|r| r.expect("row")).collect::<Vec<_>>().join("\n")
+    }
+
+    fn scope() -> Scope {
+        Scope {
+            account: AccountId(1),
+            region: "r".into(),
+        }
+    }
+
+    fn list_plan(c: &Connection, f: &SecretFilter, scope_count: i64, newest: bool) -> String {
+        let driver = choose_driver(c, f, scope_count).expect("driver");
+        let q = list_query(&scope(), f, driver);
+        let page = PageRequest {
+            offset: 0,
+            limit: 10,
+            newest_first: newest,
+        };
+        let pages = plan(c, &page_sql(&q, newest), &page_args(&q, page));
+        let count = plan(
+            c,
+            &format!("SELECT COUNT(*) FROM {}", q.from_where),
+            &q.args,
+        );
+        format!("{driver:?}\n{pages}\n--\n{count}")
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn unfiltered_pages_walk_the_creation_index_without_sorting() {
+        let c = migrated();
+        for newest_first in [false, true] {
+            let p = list_plan(&c, &SecretFilter::default(), 1_000_000, newest_first);
+            let page = p.split("--").next().unwrap_or_default();
+            assert!(page.contains("secrets_by_creation"), "{p}");
+            assert!(!page.contains("TEMP B-TREE"), "{p}");
+        }
+    }
+
+    #[test]
+    fn filtered_lists_start_from_the_narrowest_index() {
+        let c = migrated();
+        let names = SecretFilter {
+            names: strings(&["a", "b"]),
+            tag_keys: strings(&["k"]),
+            ..Default::default()
+        };
+        let p = list_plan(&c, &names, 1_000_000, false);
+        assert!(p.starts_with("Names"), "{p}");
+        assert!(!p.contains("secrets_by_creation"), "{p}");
+
+        let pending = SecretFilter {
+            pending_delete: Some(true),
+            ..Default::default()
+        };
+        let p = list_plan(&c, &pending, 1_000_000, true);
+        assert!(p.starts_with("Purge"), "{p}");
+        assert!(!p.contains("secrets_by_creation"), "{p}");
+
+        // A big scope and a rare tag (the empty table makes every tag rare).
+        let tags = SecretFilter {
+            tag_keys: strings(&["k"]),
+            tag_values: strings(&["v"]),
+            ..Default::default()
+        };
+        let p = list_plan(&c, &tags, 1_000_000, false);
+        assert!(p.starts_with("TagKeys"), "{p}");
+        assert!(p.contains("secret_tags_by_key"), "{p}");
+        assert!(!p.contains("secrets_by_creation"), "{p}");
+        // The other tag condition is checked by primary key, never by a tag index search.
+        assert!(p.contains("sqlite_autoindex_secret_tags_1"), "{p}");
+        assert!(!p.contains("secret_tags_by_value"), "{p}");
+    }
+
+    #[test]
+    fn tag_conditions_in_a_scan_never_search_the_tag_indexes_per_row() {
+        // This plan once searched `secret_tags_by_key` for every secret: quadratic when a
+        // key is common.
+        let c = migrated();
+        let tags = SecretFilter {
+            tag_keys: strings(&["k"]),
+            tag_values: strings(&["v"]),
+            ..Default::default()
+        };
+        let p = list_plan(&c, &tags, 10, false);
+        assert!(p.starts_with("Creation"), "{p}");
+        assert!(!p.contains("secret_tags_by_"), "{p}");
+        assert!(p.contains("sqlite_autoindex_secret_tags_1"), "{p}");
+    }
+
+    #[test]
+    fn purge_and_name_lookups_use_their_indexes() {
+        let c = migrated();
+        let p = plan(
+            &c,
+            "SELECT id, name FROM secrets WHERE purge_at IS NOT NULL AND purge_at <= ?1 \
+             ORDER BY purge_at LIMIT ?2",
+            &[Value::Integer(1), Value::Integer(10)],
+        );
+        assert!(p.contains("secrets_by_purge"), "{p}");
+        let p = plan(
+            &c,
+            "SELECT id FROM secrets s WHERE s.account = ?1 AND s.region = ?2 AND s.name = ?3",
+            &[
+                Value::Integer(1),
+                Value::Text("r".into()),
+                Value::Text("n".into()),
+            ],
+        );
+        assert!(p.contains("secrets_by_name"), "{p}");
+    }
+
+    #[test]
+    fn migrations_are_numbered_and_refuse_a_newer_database() {
+        let mut c = migrated();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        migrate(&mut c).expect("a second run applies nothing");
+        c.execute_batch(&format!("PRAGMA user_version = {}", MIGRATIONS.len() + 1))
+            .expect("bump");
+        assert!(matches!(migrate(&mut c), Err(Error::Internal(_))));
+    }
+
+    #[test]
+    fn a_version_1_database_upgrades_in_place() {
+        let mut c = Connection::open_in_memory().expect("memory db");
+        c.execute_batch(MIGRATIONS[0]).expect("migration 1");
+        c.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO keys (id, account, region, description, state, is_default, created_at,
+                               primary_version)
+                 VALUES ('k1', 1, 'r', '', 'enabled', 1, 1, 'kv1');
+             INSERT INTO key_aliases (account, region, alias, key_id) VALUES (1, 'r', 'alias/a', 'k1');
+             INSERT INTO secret_counts (account, region, n) VALUES (1, 'r', 0);",
+        )
+        .expect("version 1 data");
+        migrate(&mut c).expect("upgrade");
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        let key = load_key(&c, "k1").expect("load").expect("exists");
+        assert_eq!(key.aliases, vec!["alias/a".to_string()]);
+        let p = plan(
+            &c,
+            "SELECT alias FROM key_aliases WHERE key_id = ?1 ORDER BY rowid",
+            &[Value::Text("k1".into())],
+        );
+        assert!(p.contains("key_aliases_by_key"), "{p}");
+    }
+
+    #[test]
+    fn stage_text_round_trips_through_the_stages_table() {
+        for s in [
+            Stage::Current,
+            Stage::Previous,
+            Stage::Pending,
+            Stage::Custom("@current".into()),
+            Stage::Custom(String::new()),
+        ] {
+            assert_eq!(Stage::from_stored(&s.to_stored()), Some(s));
+        }
     }
 }

@@ -1,0 +1,464 @@
+//! Group commit. One thread owns the only write connection. Callers queue requests on a
+//! channel; the thread takes every request that is waiting (up to a cap), runs each inside its
+//! own savepoint of one transaction, commits once — one fsync for the whole batch — and only
+//! then answers the callers. A request whose statements fail rolls back its savepoint alone
+//! and gets its own error; a batch whose transaction fails as a whole (BEGIN, COMMIT, or SQLite
+//! aborting the transaction) answers every request it ran with an internal error.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+
+use coffer_core::{Error, Result};
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+/// Counters of the writer thread, for tests and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed; each holds one or more requests.
+    pub batches: u64,
+    /// Requests answered after a commit (including those whose own statements failed and
+    /// were rolled back to their savepoint).
+    pub writes: u64,
+    /// Batches whose transaction failed as a whole; their requests got an internal error.
+    pub failed_batches: u64,
+    /// The most requests ever committed in one transaction.
+    pub largest_batch: usize,
+    /// Requests sent to the writer and not answered yet.
+    pub queued: usize,
+}
+
+#[derive(Default)]
+struct Counters {
+    batches: AtomicU64,
+    writes: AtomicU64,
+    failed_batches: AtomicU64,
+    largest_batch: AtomicUsize,
+    queued: AtomicUsize,
+}
+
+/// A write request as the writer thread sees it.
+trait Request: Send {
+    /// Runs the request's statements. `false`: its savepoint must be rolled back.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller. `failure` is `None` when the batch committed.
+    fn answer(self: Box<Self>, failure: Option<&str>);
+}
+
+struct Typed<T, F> {
+    work: Option<F>,
+    result: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> Request for Typed<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        // A bug in one request must not take the writer (and every later write) down.
+        let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
+            .unwrap_or_else(|_| Err(Error::internal("sqlite write: the request panicked")));
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn answer(self: Box<Self>, failure: Option<&str>) {
+        let outcome = match (failure, self.result) {
+            (None, Some(result)) => result,
+            (None, None) => Err(Error::internal("sqlite write: the request never ran")),
+            (Some(why), _) => Err(Error::internal(format!("sqlite write batch failed: {why}"))),
+        };
+        // The caller may have gone away (cancelled future); the write stands regardless.
+        let _ = self.reply.send(outcome);
+    }
+}
+
+type Queued = Box<dyn Request>;
+
+/// A request for `work` and the receiver of its answer.
+fn request<T, F>(work: F) -> (Queued, oneshot::Receiver<Result<T>>)
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+{
+    let (reply, answer) = oneshot::channel();
+    let request = Box::new(Typed {
+        work: Some(work),
+        result: None,
+        reply,
+    });
+    (request, answer)
+}
+
+pub(crate) struct Writer {
+    sender: Mutex<Option<mpsc::Sender<Queued>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<Counters>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`, which must be configured and migrated.
+    pub(crate) fn start(conn: Connection, max_batch: usize) -> Result<Self> {
+        let (tx, rx) = mpsc::channel::<Queued>();
+        let counters = Arc::new(Counters::default());
+        let c = counters.clone();
+        let max_batch = max_batch.max(1);
+        let thread = std::thread::Builder::new()
+            .name("coffer-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, max_batch, c))
+            .map_err(|e| Error::internal(format!("sqlite: starting the writer thread: {e}")))?;
+        Ok(Self {
+            sender: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            counters,
+        })
+    }
+
+    /// Runs `work` in the writer thread, inside a savepoint of the current batch, and returns
+    /// its result once the batch's commit is durable.
+    pub(crate) async fn submit<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (request, answer) = request(work);
+        {
+            let guard = self
+                .sender
+                .lock()
+                .map_err(|_| Error::internal("sqlite writer: lock poisoned"))?;
+            let sender = guard
+                .as_ref()
+                .ok_or_else(|| Error::internal("sqlite writer: the store is closed"))?;
+            self.counters.queued.fetch_add(1, Ordering::Relaxed);
+            if sender.send(request).is_err() {
+                self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+                return Err(Error::internal("sqlite writer: the writer thread stopped"));
+            }
+        }
+        answer
+            .await
+            .map_err(|_| Error::internal("sqlite writer: the request was dropped unanswered"))?
+    }
+
+    /// Stops accepting writes, lets the thread commit everything already queued, and waits
+    /// for it to finish. Idempotent.
+    pub(crate) async fn close(&self) {
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            match tokio::task::spawn_blocking(move || thread.join()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => tracing::error!("the sqlite writer thread panicked"),
+                Err(e) => tracing::error!(error = %e, "waiting for the sqlite writer failed"),
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> WriterStats {
+        let c = &self.counters;
+        WriterStats {
+            batches: c.batches.load(Ordering::Relaxed),
+            writes: c.writes.load(Ordering::Relaxed),
+            failed_batches: c.failed_batches.load(Ordering::Relaxed),
+            largest_batch: c.largest_batch.load(Ordering::Relaxed),
+            queued: c.queued.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn writer_loop(
+    conn: Connection,
+    rx: mpsc::Receiver<Queued>,
+    max_batch: usize,
+    counters: Arc<Counters>,
+) {
+    // Requests that a broken batch never attempted; they go first in the next one.
+    let mut carried: Vec<Queued> = Vec::new();
+    loop {
+        let mut batch: Vec<Queued> = std::mem::take(&mut carried);
+        if batch.is_empty() {
+            match rx.recv() {
+                Ok(r) => batch.push(r),
+                // Every sender is gone and nothing is queued: closed.
+                Err(_) => break,
+            }
+        }
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        carried = run_batch(&conn, batch, &counters);
+    }
+    // Fold the WAL into the main file so a stopped server leaves one self-contained database.
+    // (No `PRAGMA optimize`: list queries choose their indexes explicitly, and statistics
+    // appearing later would only make plans differ between old and new databases.)
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+        tracing::warn!(error = %e, "sqlite checkpoint at close failed");
+    }
+}
+
+/// Runs one batch and answers the requests it ran. Returns the requests it did not attempt.
+fn run_batch(conn: &Connection, batch: Vec<Queued>, counters: &Counters) -> Vec<Queued> {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let why = format!("begin: {e}");
+        tracing::error!(error = %why, requests = batch.len(), "sqlite write batch failed");
+        counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+        answer_all(batch, Some(&why), counters);
+        return Vec::new();
+    }
+    let mut ran: Vec<Queued> = Vec::with_capacity(batch.len());
+    let mut broken: Option<String> = None;
+    let mut requests = batch.into_iter();
+    for mut request in requests.by_ref() {
+        if let Err(e) = conn.execute_batch("SAVEPOINT request") {
+            broken = Some(format!("savepoint: {e}"));
+            ran.push(request);
+            break;
+        }
+        let ok = request.run(conn);
+        ran.push(request);
+        let end = if ok {
+            conn.execute_batch("RELEASE request")
+        } else {
+            conn.execute_batch("ROLLBACK TO request; RELEASE request")
+        };
+        if let Err(e) = end {
+            broken = Some(format!("ending a savepoint: {e}"));
+            break;
+        }
+        // Some errors (I/O, disk full) make SQLite roll back the whole transaction. What ran
+        // before is gone, so nothing of this batch may be reported as written.
+        if conn.is_autocommit() {
+            broken = Some("sqlite rolled the transaction back".into());
+            break;
+        }
+    }
+    let not_attempted: Vec<Queued> = requests.collect();
+
+    let failure = match broken {
+        Some(why) => Some(why),
+        None => conn
+            .execute_batch("COMMIT")
+            .err()
+            .map(|e| format!("commit: {e}")),
+    };
+    match &failure {
+        None => {
+            counters.batches.fetch_add(1, Ordering::Relaxed);
+            counters
+                .writes
+                .fetch_add(ran.len() as u64, Ordering::Relaxed);
+            counters
+                .largest_batch
+                .fetch_max(ran.len(), Ordering::Relaxed);
+        }
+        Some(why) => {
+            if !conn.is_autocommit() {
+                if let Err(e) = conn.execute_batch("ROLLBACK") {
+                    tracing::error!(error = %e, "sqlite rollback after a failed batch failed");
+                }
+            }
+            tracing::error!(error = %why, requests = ran.len(), "sqlite write batch failed");
+            counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    answer_all(ran, failure.as_deref(), counters);
+    not_attempted
+}
+
+fn answer_all(requests: Vec<Queued>, failure: Option<&str>, counters: &Counters) {
+    for request in requests {
+        request.answer(failure);
+        counters.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Connection {
+        let c = Connection::open_in_memory().expect("memory db");
+        c.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             CREATE TABLE parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE t (v TEXT PRIMARY KEY);
+             CREATE TABLE child (p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);",
+        )
+        .expect("schema");
+        c
+    }
+
+    fn insert(v: &'static str) -> (Queued, oneshot::Receiver<Result<()>>) {
+        request(move |c: &Connection| {
+            c.execute("INSERT INTO t (v) VALUES (?1)", [v])
+                .map(|_| ())
+                .map_err(|e| Error::internal(e.to_string()))
+        })
+    }
+
+    fn rows(c: &Connection) -> Vec<String> {
+        let mut st = c.prepare("SELECT v FROM t ORDER BY v").expect("prepare");
+        let rows = st.query_map([], |r| r.get(0)).expect("query");
+        rows.map(|r| r.expect("row")).collect()
+    }
+
+    fn answer<T>(mut rx: oneshot::Receiver<Result<T>>) -> Result<T> {
+        rx.try_recv().expect("answered")
+    }
+
+    #[test]
+    fn a_failing_request_rolls_back_alone() {
+        let c = conn();
+        let counters = Counters::default();
+        let (a, ra) = insert("a");
+        // Inserts a row, then fails: its row must go, the others' stay.
+        let (b, rb) = request(|c: &Connection| -> Result<()> {
+            c.execute("INSERT INTO t (v) VALUES ('b')", [])
+                .map_err(|e| Error::internal(e.to_string()))?;
+            Err(Error::Conflict)
+        });
+        let (dup, rdup) = insert("a");
+        let (d, rd) = insert("d");
+        let left = run_batch(&c, vec![a, b, dup, d], &counters);
+        assert!(left.is_empty());
+        assert!(answer(ra).is_ok());
+        assert!(matches!(answer(rb), Err(Error::Conflict)));
+        assert!(matches!(answer(rdup), Err(Error::Internal(_))));
+        assert!(answer(rd).is_ok());
+        assert_eq!(rows(&c), vec!["a", "d"]);
+        assert!(c.is_autocommit(), "the transaction is still open");
+        assert_eq!(counters.batches.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.writes.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn a_failed_commit_fails_every_request_of_the_batch() {
+        let c = conn();
+        let counters = Counters::default();
+        let (a, ra) = insert("a");
+        // A deferred foreign key is checked at COMMIT, which then fails.
+        let (bad, rbad) = request(|c: &Connection| {
+            c.execute("INSERT INTO child (p) VALUES (42)", [])
+                .map(|_| ())
+                .map_err(|e| Error::internal(e.to_string()))
+        });
+        let (b, rb) = insert("b");
+        let left = run_batch(&c, vec![a, bad, b], &counters);
+        assert!(left.is_empty());
+        for r in [answer(ra), answer(rbad), answer(rb)] {
+            assert!(matches!(r, Err(Error::Internal(_))), "{r:?}");
+        }
+        assert!(rows(&c).is_empty(), "a failed batch left rows");
+        assert!(c.is_autocommit());
+        assert_eq!(counters.failed_batches.load(Ordering::Relaxed), 1);
+        // The connection is usable again.
+        let (e, re) = insert("e");
+        run_batch(&c, vec![e], &counters);
+        assert!(answer(re).is_ok());
+        assert_eq!(rows(&c), vec!["e"]);
+    }
+
+    #[test]
+    fn a_transaction_lost_mid_batch_fails_what_ran_and_keeps_the_rest() {
+        let c = conn();
+        let counters = Counters::default();
+        let (a, ra) = insert("a");
+        // Stands in for SQLite aborting the transaction (I/O error, disk full).
+        let (lost, rlost) = request(|c: &Connection| {
+            c.execute_batch("ROLLBACK")
+                .map_err(|e| Error::internal(e.to_string()))
+        });
+        let (b, rb) = insert("b");
+        let left = run_batch(&c, vec![a, lost, b], &counters);
+        assert!(matches!(answer(ra), Err(Error::Internal(_))));
+        assert!(matches!(answer(rlost), Err(Error::Internal(_))));
+        assert!(rows(&c).is_empty());
+        // `b` never ran; it goes into the next batch.
+        assert_eq!(left.len(), 1);
+        assert!(run_batch(&c, left, &counters).is_empty());
+        assert!(answer(rb).is_ok());
+        assert_eq!(rows(&c), vec!["b"]);
+    }
+
+    #[test]
+    fn a_panicking_request_fails_alone() {
+        let c = conn();
+        let counters = Counters::default();
+        let (a, ra) = insert("a");
+        let (p, rp) = request(|c: &Connection| -> Result<()> {
+            c.execute("INSERT INTO t (v) VALUES ('p')", [])
+                .map_err(|e| Error::internal(e.to_string()))?;
+            panic!("a bug");
+        });
+        let (b, rb) = insert("b");
+        run_batch(&c, vec![a, p, b], &counters);
+        assert!(answer(ra).is_ok());
+        assert!(matches!(answer(rp), Err(Error::Internal(_))));
+        assert!(answer(rb).is_ok());
+        assert_eq!(rows(&c), vec!["a", "b"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn answers_wait_for_the_commit_and_close_drains_the_queue() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w.db");
+        let c = Connection::open(&path).expect("open");
+        c.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v TEXT PRIMARY KEY);")
+            .expect("schema");
+        c.busy_timeout(std::time::Duration::from_secs(10))
+            .expect("busy timeout");
+        let writer = Arc::new(Writer::start(c, 64).expect("start"));
+        // Another connection holds the write lock: nothing can commit.
+        let blocker = Connection::open(&path).expect("open");
+        blocker.execute_batch("BEGIN IMMEDIATE").expect("lock");
+        let mut pending = vec![];
+        for i in 0..20 {
+            let w = writer.clone();
+            pending.push(tokio::spawn(async move {
+                w.submit(move |c: &Connection| {
+                    c.execute("INSERT INTO t (v) VALUES (?1)", [format!("v{i}")])
+                        .map_err(|e| Error::internal(e.to_string()))
+                })
+                .await
+            }));
+        }
+        while writer.stats().queued < 20 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(
+            pending.iter().all(|p| !p.is_finished()),
+            "a write was answered before its commit"
+        );
+        let w = writer.clone();
+        let closing = tokio::spawn(async move { w.close().await });
+        blocker.execute_batch("COMMIT").expect("unlock");
+        closing.await.expect("close");
+        for p in pending {
+            assert_eq!(p.await.expect("task").expect("write"), 1);
+        }
+        let stats = writer.stats();
+        assert_eq!((stats.writes, stats.queued), (20, 0));
+        assert!(stats.batches <= 2, "{stats:?}");
+        let late = writer.submit(|_: &Connection| Ok(())).await;
+        assert!(matches!(late, Err(Error::Internal(_))), "{late:?}");
+        let n: i64 = blocker
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(n, 20);
+    }
+}
