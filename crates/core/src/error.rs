@@ -52,6 +52,11 @@ pub enum Error {
     #[error("the parameter {field} is required")]
     MissingParameter { field: Cow<'static, str> },
 
+    /// The operation is not allowed in the state the resource is in (for example restoring
+    /// a secret that is not scheduled for deletion).
+    #[error("{reason}")]
+    InvalidState { name: String, reason: String },
+
     #[error("the {} {name:?} is disabled", what.as_str())]
     Disabled { what: Resource, name: String },
 

@@ -326,6 +326,17 @@ pub struct SecretFilter {
     pub kinds: Vec<String>,
     /// Some(true): only secrets pending deletion; Some(false): only the others.
     pub pending_delete: Option<bool>,
+    /// Some(true): only disabled secrets; Some(false): only the others.
+    pub disabled: Option<bool>,
+    /// Every condition must hold: the secret has a tag with the key and, when `values` is
+    /// not empty, one of those values.
+    pub tags: Vec<TagCondition>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TagCondition {
+    pub key: String,
+    pub values: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -41,7 +41,7 @@ impl Default for Limits {
             max_value_bytes: 65_536,
             max_versions_per_secret: 10,
             max_stages_per_secret: 8,
-            max_tags_per_secret: 20,
+            max_tags_per_secret: 50,
             max_secrets_per_scope: 1_000_000,
         }
     }
@@ -85,6 +85,16 @@ pub struct PutValue {
     pub value: SecretValue,
     /// Stages the new version gets; `None` means `[Current]`.
     pub stages: Option<Vec<Stage>>,
+    /// What to do when the secret already keeps the most versions allowed.
+    pub when_full: WhenFull,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Drop the oldest versions that carry no stage (Alibaba).
+    PruneUnstaged,
+    /// Refuse the new version (Tencent).
+    Refuse,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -471,6 +481,16 @@ impl Service {
                     })
                 };
             }
+            if req.when_full == WhenFull::Refuse
+                && secret.versions.len() >= self.limits.max_versions_per_secret
+            {
+                return Err(Error::LimitExceeded {
+                    what: format!(
+                        "a secret keeps at most {} versions",
+                        self.limits.max_versions_per_secret
+                    ),
+                });
+            }
             let now = self.now();
             secret.versions.push(VersionRecord {
                 version_id: req.version_id.clone(),
@@ -637,9 +657,16 @@ impl Service {
         Ok(())
     }
 
-    /// Adds tags, replacing the value of keys the secret already has.
-    pub async fn tag(&self, scope: &Scope, name: &str, tags: Vec<Tag>) -> Result<SecretRecord> {
-        let max = self.limits.max_tags_per_secret;
+    /// Adds tags, replacing the value of keys the secret already has. `max_tags` is the
+    /// dialect's own limit, capped by the server's quota.
+    pub async fn tag(
+        &self,
+        scope: &Scope,
+        name: &str,
+        tags: Vec<Tag>,
+        max_tags: usize,
+    ) -> Result<SecretRecord> {
+        let max = max_tags.min(self.limits.max_tags_per_secret);
         self.modify(scope, name, true, |s| {
             for t in &tags {
                 match s.tags.iter_mut().find(|x| x.key == t.key) {
@@ -676,13 +703,15 @@ impl Service {
         .await
     }
 
-    /// Schedules deletion (or deletes at once). Scheduling a secret already pending deletion
-    /// starts a new window. Returns the time the secret will be purged, if scheduled.
+    /// Schedules deletion (or deletes at once) if `allowed` accepts the secret's current
+    /// state. Scheduling a secret already pending deletion starts a new window. Returns the
+    /// time the secret will be purged, if scheduled.
     pub async fn delete(
         &self,
         scope: &Scope,
         name: &str,
         mode: DeleteMode,
+        allowed: impl Fn(&SecretRecord) -> Result<()>,
     ) -> Result<Option<Timestamp>> {
         match mode {
             DeleteMode::Window { days } => {
@@ -694,6 +723,7 @@ impl Service {
                 }
                 let purge_at = self.now().plus_days(days);
                 self.modify(scope, name, true, |s| {
+                    allowed(s)?;
                     s.state = SecretState::PendingDelete { purge_at };
                     Ok(true)
                 })
@@ -703,6 +733,7 @@ impl Service {
             DeleteMode::Immediate => {
                 for _ in 0..MAX_RETRIES {
                     let s = self.load(scope, name).await?;
+                    allowed(&s)?;
                     match self
                         .store
                         .write_secret(SecretWrite::Delete {
@@ -721,19 +752,135 @@ impl Service {
         }
     }
 
-    /// Cancels a scheduled deletion.
-    pub async fn restore(&self, scope: &Scope, name: &str) -> Result<SecretRecord> {
+    /// Cancels a scheduled deletion; the secret returns in state `to` (Alibaba: enabled,
+    /// Tencent: disabled).
+    pub async fn restore(
+        &self,
+        scope: &Scope,
+        name: &str,
+        to: SecretState,
+    ) -> Result<SecretRecord> {
         self.modify(scope, name, true, |s| {
             if !s.is_pending_delete() {
-                return Err(Error::invalid(
-                    "SecretName",
-                    "the secret is not scheduled for deletion",
-                ));
+                return Err(Error::InvalidState {
+                    name: s.name.clone(),
+                    reason: "the secret is not scheduled for deletion".into(),
+                });
             }
-            s.state = SecretState::Enabled;
+            s.state = to;
             Ok(true)
         })
         .await
+    }
+
+    /// Enables or disables a secret. A disabled secret keeps its versions but its values
+    /// cannot be read. Not possible while the secret waits for deletion.
+    pub async fn set_enabled(
+        &self,
+        scope: &Scope,
+        name: &str,
+        enabled: bool,
+    ) -> Result<SecretRecord> {
+        let to = if enabled {
+            SecretState::Enabled
+        } else {
+            SecretState::Disabled
+        };
+        self.modify(scope, name, false, |s| {
+            if s.state == to {
+                return Ok(false);
+            }
+            s.state = to;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Replaces the value of an existing version in place (Tencent UpdateSecret). Its stages
+    /// stay; the value gets a fresh data key like any new value.
+    pub async fn replace_value(
+        &self,
+        scope: &Scope,
+        name: &str,
+        version_id: &str,
+        value: SecretValue,
+    ) -> Result<VersionRecord> {
+        self.check_value(&value)?;
+        for _ in 0..MAX_RETRIES {
+            let mut secret = self.load_active(scope, name).await?;
+            let Some(v) = secret
+                .versions
+                .iter_mut()
+                .find(|v| v.version_id == version_id)
+            else {
+                return Err(Error::not_found(Resource::Version, version_id));
+            };
+            v.kind = value.kind();
+            let version = v.clone();
+            secret.updated_at = self.now();
+            let key = self.key_by_id(scope, &secret.key_id).await?;
+            let sealed = self
+                .keyring
+                .seal_value(&key, &secret, version_id, value.as_bytes())?;
+            let write = SecretWrite::Update {
+                record: secret,
+                new_values: vec![(version_id.to_string(), sealed)],
+                removed_versions: vec![version_id.to_string()],
+            };
+            match self.store.write_secret(write).await {
+                Ok(()) => return Ok(version),
+                Err(Error::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    /// Deletes one version. The last version cannot go; when the current one goes, the
+    /// newest remaining version becomes current.
+    pub async fn delete_version(&self, scope: &Scope, name: &str, version_id: &str) -> Result<()> {
+        for _ in 0..MAX_RETRIES {
+            let mut secret = self.load(scope, name).await?;
+            let Some(idx) = secret
+                .versions
+                .iter()
+                .position(|v| v.version_id == version_id)
+            else {
+                return Err(Error::not_found(Resource::Version, version_id));
+            };
+            if secret.versions.len() == 1 {
+                return Err(Error::InvalidState {
+                    name: secret.name,
+                    reason: "the only version of a secret cannot be deleted".into(),
+                });
+            }
+            let removed = secret.versions.remove(idx);
+            if removed.has_stage(&Stage::Current) {
+                if let Some(newest) = secret.versions.iter().max_by_key(|v| v.created_at) {
+                    let id = newest.version_id.clone();
+                    // The newest may be Previous; it stops being previous once current.
+                    for v in secret.versions.iter_mut() {
+                        if v.version_id == id {
+                            v.stages.retain(|s| s != &Stage::Previous);
+                            v.stages.push(Stage::Current);
+                            v.stages.sort();
+                        }
+                    }
+                }
+            }
+            secret.updated_at = self.now();
+            let write = SecretWrite::Update {
+                record: secret,
+                new_values: vec![],
+                removed_versions: vec![version_id.to_string()],
+            };
+            match self.store.write_secret(write).await {
+                Ok(()) => return Ok(()),
+                Err(Error::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict)
     }
 
     /// Purges secrets whose deletion window has ended. Called periodically by the server.

@@ -104,6 +104,7 @@ impl From<Error> for ApiError {
                 format!("The secret {name:?} is planned to be deleted."),
             ),
             Error::InvalidParameter { field, reason } => ApiError::invalid(&field, reason),
+            Error::InvalidState { reason, .. } => ApiError::invalid("SecretName", reason),
             Error::MissingParameter { field } => ApiError::missing(&field),
             Error::Disabled { what, name } => ApiError::new(
                 409,

@@ -3,10 +3,10 @@
 
 use base64::Engine;
 use coffer_core::password::PasswordOptions;
-use coffer_core::service::{CreateSecret, DeleteMode, PutValue, VersionSelector};
+use coffer_core::service::{CreateSecret, DeleteMode, PutValue, VersionSelector, WhenFull};
 use coffer_core::{
-    Error, PageRequest, SecretFilter, SecretKind, SecretRecord, SecretValue, Stage, Tag, ValueKind,
-    VersionRecord,
+    Error, PageRequest, SecretFilter, SecretKind, SecretRecord, SecretState, SecretValue, Stage,
+    Tag, ValueKind, VersionRecord,
 };
 use serde_json::Value;
 use zeroize::Zeroizing;
@@ -360,6 +360,7 @@ async fn put_secret_value(c: &Call<'_>) -> OpResult {
                 version_id: version_id.to_string(),
                 value,
                 stages,
+                when_full: WhenFull::PruneUnstaged,
             },
         )
         .await?;
@@ -589,7 +590,7 @@ async fn delete_secret(c: &Call<'_>) -> OpResult {
     } else {
         DeleteMode::Window { days }
     };
-    let planned = c.service.delete(&c.scope, &name, mode).await?;
+    let planned = c.service.delete(&c.scope, &name, mode, |_| Ok(())).await?;
     let mut out = vec![("SecretName", Node::str(name))];
     if let Some(at) = planned {
         out.push(("PlannedDeleteTime", Node::Str(at.to_iso8601_seconds())));
@@ -599,7 +600,9 @@ async fn delete_secret(c: &Call<'_>) -> OpResult {
 
 async fn restore_secret(c: &Call<'_>) -> OpResult {
     let name = secret_ref(c, "SecretName")?;
-    c.service.restore(&c.scope, &name).await?;
+    c.service
+        .restore(&c.scope, &name, SecretState::Enabled)
+        .await?;
     Ok(vec![("SecretName", Node::str(name))])
 }
 
@@ -705,7 +708,9 @@ fn single_tag_target(c: &Call<'_>) -> Result<String, ApiError> {
 async fn tag_resource(c: &Call<'_>) -> OpResult {
     let name = single_tag_target(c)?;
     let tags = params::tags_json("Tags", c.params.required("Tags")?)?;
-    c.service.tag(&c.scope, &name, tags).await?;
+    c.service
+        .tag(&c.scope, &name, tags, params::MAX_TAGS)
+        .await?;
     Ok(vec![])
 }
 
@@ -795,7 +800,9 @@ async fn tag_resources(c: &Call<'_>) -> OpResult {
         c.service.describe(&c.scope, name).await?;
     }
     for name in &names {
-        c.service.tag(&c.scope, name, tags.clone()).await?;
+        c.service
+            .tag(&c.scope, name, tags.clone(), params::MAX_TAGS)
+            .await?;
     }
     Ok(vec![])
 }

@@ -30,6 +30,9 @@ pub type Check = fn(Arc<dyn Store>) -> CheckFuture;
 /// Every check, by name.
 pub const CHECKS: &[(&str, Check)] = &[
     ("secrets_round_trip", |s| Box::pin(secrets_round_trip(s))),
+    ("state_and_tag_pair_filters", |s| {
+        Box::pin(state_and_tag_pair_filters(s))
+    }),
     ("names_are_unique_per_scope", |s| {
         Box::pin(names_are_unique_per_scope(s))
     }),
@@ -750,6 +753,72 @@ pub async fn listing_pages_and_totals(store: Arc<dyn Store>) {
     assert_eq!(got, want);
 }
 
+/// State filters, and tag conditions that pair a key with its allowed values (every
+/// condition must hold; no values means the key is enough).
+pub async fn state_and_tag_pair_filters(store: Arc<dyn Store>) {
+    let s = scope(9);
+    let states = [
+        SecretState::Enabled,
+        SecretState::Disabled,
+        SecretState::PendingDelete {
+            purge_at: Timestamp(500),
+        },
+    ];
+    for i in 0..9 {
+        let mut rec = secret(&s, &format!("st-{i}"), i);
+        rec.state = states[(i % 3) as usize];
+        rec.tags = vec![
+            tag("env", if i < 5 { "dev" } else { "prod" }),
+            tag(&format!("n{}", i % 2), "x"),
+        ];
+        create(&store, &rec).await.expect("create");
+    }
+    let count = |f: SecretFilter| {
+        let store = store.clone();
+        let s = s.clone();
+        async move { total(&store, &s, f).await }
+    };
+    let live = |disabled| SecretFilter {
+        pending_delete: Some(false),
+        disabled: Some(disabled),
+        ..Default::default()
+    };
+    assert_eq!(count(live(false)).await, 3, "enabled");
+    assert_eq!(count(live(true)).await, 3, "disabled");
+    let cond = |k: &str, v: &[&str]| TagCondition {
+        key: k.into(),
+        values: v.iter().map(|x| x.to_string()).collect(),
+    };
+    let tags = |c: Vec<TagCondition>| SecretFilter {
+        tags: c,
+        ..Default::default()
+    };
+    assert_eq!(count(tags(vec![cond("env", &["dev"])])).await, 5);
+    assert_eq!(count(tags(vec![cond("env", &["dev", "prod"])])).await, 9);
+    assert_eq!(count(tags(vec![cond("env", &[])])).await, 9);
+    assert_eq!(
+        count(tags(vec![cond("env", &["prod"]), cond("n0", &[])])).await,
+        2,
+        "i = 6, 8"
+    );
+    assert_eq!(
+        count(tags(vec![cond("env", &["dev"]), cond("n1", &["x"])])).await,
+        2,
+        "i = 1, 3"
+    );
+    assert_eq!(
+        count(tags(vec![cond("n1", &["dev"])])).await,
+        0,
+        "a value of another key does not match"
+    );
+    let f = SecretFilter {
+        disabled: Some(true),
+        tags: vec![cond("env", &["dev"])],
+        ..Default::default()
+    };
+    assert_eq!(count(f).await, 2, "i = 1, 4");
+}
+
 /// Values within a filter field are alternatives; fields must all hold. Text matches exactly.
 pub async fn listing_filters(store: Arc<dyn Store>) {
     let s = scope(7);
@@ -889,6 +958,11 @@ pub async fn listing_filters(store: Arc<dyn Store>) {
         tag_values: keys(&["v0", "v1"]),
         kinds: keys(&["Generic"]),
         pending_delete: Some(false),
+        disabled: Some(false),
+        tags: vec![TagCondition {
+            key: "k0".into(),
+            values: vec![],
+        }],
     };
     // 15: k0/v0 live; 20: k2/v0 pending; 21: k0/v1 live.
     let (got, t) = names(&store, &s, f, first(10)).await;

@@ -945,6 +945,20 @@ fn list_query(scope: &Scope, f: &SecretFilter, driver: Driver) -> ListQuery {
         Some(false) => sql.push_str(" AND s.purge_at IS NULL"),
         None => {}
     }
+    match f.disabled {
+        Some(true) => sql.push_str(" AND s.state = 'disabled'"),
+        Some(false) => sql.push_str(" AND s.state <> 'disabled'"),
+        None => {}
+    }
+    for cond in &f.tags {
+        // Same reasoning as above for the unary `+`: look up this secret's own tags.
+        sql.push_str(
+            " AND EXISTS (SELECT 1 FROM secret_tags t WHERE t.secret_id = s.id AND +t.key = ?",
+        );
+        args.push(Value::Text(cond.key.clone()));
+        push_in(&mut sql, &mut args, "+t.value", &cond.values);
+        sql.push(')');
+    }
     ListQuery {
         driver,
         from_where: sql,
