@@ -8,6 +8,8 @@
 //!
 //! Modules:
 //! - [`alibaba`]: Alibaba Cloud POP signatures (RPC v1 HMAC-SHA1 and ACS3-HMAC-SHA256).
+//! - [`tencent`]: Tencent Cloud API 3.0 signatures (TC3-HMAC-SHA256 and legacy v1 HmacSHA1 /
+//!   HmacSHA256).
 //! - [`nonce`]: a bounded, time-bucketed replay cache.
 //! - [`skew`]: the clock-skew window check.
 //! - [`encoding`]: the RFC 3986 / form encodings the signature schemes are built on.
@@ -16,6 +18,7 @@ pub mod alibaba;
 pub mod encoding;
 pub mod nonce;
 pub mod skew;
+pub mod tencent;
 
 use std::fmt;
 
@@ -119,6 +122,13 @@ pub enum AuthError {
         /// The string to sign as computed by the server.
         string_to_sign: String,
     },
+    /// The request authenticated, but its parameters cannot be read: a body that is not a JSON
+    /// object, or flattened parameter names that do not rebuild into one. Returned only by
+    /// accessors meant to be called after verification (`tencent::TencentRequest::params`), so
+    /// that a forged request is answered with an authentication error first. The text
+    /// describes the problem without quoting request values.
+    #[error("malformed request parameters: {0}")]
+    BadBody(String),
     /// A cryptographic primitive refused its input. Not reachable with the algorithms used here
     /// (HMAC accepts keys of any length); it exists so that no code path needs to panic.
     #[error("internal signing error")]
@@ -138,6 +148,7 @@ impl fmt::Debug for AuthError {
                 .debug_struct("SignatureMismatch")
                 .field("string_to_sign_len", &string_to_sign.len())
                 .finish(),
+            Self::BadBody(r) => f.debug_tuple("BadBody").field(r).finish(),
             Self::Internal => f.write_str("Internal"),
         }
     }

@@ -53,6 +53,13 @@ impl RegionMap {
             .unwrap_or(&self.default_region)
     }
 
+    /// The cloud region ids mapped explicitly, sorted.
+    pub fn cloud_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.by_cloud_id.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
     pub fn default_region(&self) -> &str {
         &self.default_region
     }

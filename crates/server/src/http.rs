@@ -11,10 +11,12 @@ use axum::routing::get;
 use axum::Router;
 use coffer_auth::RequestParts;
 use coffer_dialect_alibaba::Alibaba;
+use coffer_dialect_tencent::Tencent;
 use tracing::Instrument;
 
 pub struct AppState {
     pub alibaba: Alibaba,
+    pub tencent: Tencent,
 }
 
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
@@ -62,19 +64,30 @@ async fn dispatch(
                 v.to_ascii_lowercase()
                     .starts_with("application/x-www-form-urlencoded")
             });
+        let form = is_form.then_some(&body[..]);
+        let parts = RequestParts {
+            method: method.as_str(),
+            raw_query,
+            headers: &pairs,
+            body: &body,
+        };
+        // Tencent first: its legacy signature also sends an `Action` field, which the
+        // Alibaba dialect would otherwise claim.
         let response = if uri.path() == "/"
-            && coffer_dialect_alibaba::matches(&pairs, raw_query, is_form.then_some(&body[..]))
+            && coffer_dialect_tencent::matches(&pairs, raw_query, form)
         {
+            let body = state.tencent.handle(&parts, &request_id).await;
+            let mut resp = Response::new(Body::from(body));
+            resp.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static(coffer_dialect_tencent::CONTENT_TYPE),
+            );
+            resp
+        } else if uri.path() == "/" && coffer_dialect_alibaba::matches(&pairs, raw_query, form) {
             let host = headers
                 .get("host")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            let parts = RequestParts {
-                method: method.as_str(),
-                raw_query,
-                headers: &pairs,
-                body: &body,
-            };
             let r = state.alibaba.handle(&parts, &request_id, host).await;
             let mut resp = Response::new(Body::from(r.body));
             *resp.status_mut() =
@@ -107,7 +120,8 @@ fn not_found(request_id: &str) -> Response {
     let body = serde_json::json!({
         "Code": "UnknownApi",
         "Message": "This request matches no API that coffer speaks. Supported: Alibaba Cloud KMS \
-                    2016-01-20 (POST / with Action and Version=2016-01-20, or x-acs-action).",
+                    2016-01-20 (POST / with Action, or x-acs-action) and Tencent Cloud SSM \
+                    2019-09-23 (POST / with X-TC-Action).",
         "RequestId": request_id,
     });
     let mut resp = Response::new(Body::from(body.to_string()));

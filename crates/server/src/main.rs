@@ -100,7 +100,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     bootstrap(&service, &args.data_dir).await?;
 
     let state = Arc::new(http::AppState {
-        alibaba: coffer_dialect_alibaba::Alibaba::new(service.clone(), regions),
+        alibaba: coffer_dialect_alibaba::Alibaba::new(service.clone(), regions.clone()),
+        tencent: coffer_dialect_tencent::Tencent::new(service.clone(), regions),
     });
     let app = http::router(state, args.max_body_bytes);
     let listener = tokio::net::TcpListener::bind(args.listen)

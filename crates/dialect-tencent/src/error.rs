@@ -1,0 +1,115 @@
+//! Tencent's error codes (reference: tencent.md section 5) and the mapping from coffer's
+//! neutral errors. Tencent answers every error with HTTP 200 and the code in the body; any
+//! other status makes the SDK lose the code.
+
+use coffer_core::error::Resource;
+use coffer_core::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A value that breaks a rule (regex, length, range, enum, encoding).
+    pub fn invalid_value(param: &str, why: impl std::fmt::Display) -> Self {
+        Self::new(
+            "InvalidParameterValue",
+            format!("The value of {param} is invalid: {why}"),
+        )
+    }
+
+    /// A value of the wrong JSON type, or a body that is not JSON.
+    pub fn invalid(param: &str, why: impl std::fmt::Display) -> Self {
+        Self::new(
+            "InvalidParameter",
+            format!("The parameter {param} is invalid: {why}"),
+        )
+    }
+
+    pub fn missing(param: &str) -> Self {
+        Self::new(
+            "MissingParameter",
+            format!("The parameter {param} is required."),
+        )
+    }
+
+    pub fn denied(why: impl Into<String>) -> Self {
+        Self::new("OperationDenied", why)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NotFound {
+                what: Resource::AccessKey,
+                ..
+            } => ApiError::new("AuthFailure.SecretIdNotFound", "The SecretId is not found."),
+            Error::NotFound {
+                what: Resource::Key,
+                name,
+            } => ApiError::invalid_value("KmsKeyId", format!("the key {name:?} does not exist")),
+            Error::NotFound { what, name } => ApiError::new(
+                "ResourceNotFound",
+                format!("The {} {name:?} does not exist.", what.as_str()),
+            ),
+            Error::AlreadyExists {
+                what: Resource::Version,
+                name,
+            } => ApiError::new(
+                "ResourceInUse.VersionIdExists",
+                format!("The version {name:?} already exists."),
+            ),
+            Error::AlreadyExists { what, name } => ApiError::new(
+                "ResourceInUse.SecretExists",
+                format!("The {} {name:?} already exists.", what.as_str()),
+            ),
+            Error::InDeleteWindow { name } => ApiError::new(
+                "ResourceUnavailable.ResourcePendingDeleted",
+                format!("The secret {name:?} is scheduled for deletion."),
+            ),
+            Error::InvalidParameter { field, reason } => ApiError::invalid_value(&field, reason),
+            Error::MissingParameter { field } => ApiError::missing(&field),
+            Error::InvalidState { reason, .. } => {
+                ApiError::denied(format!("Operation denied: {reason}."))
+            }
+            Error::Disabled {
+                what: Resource::Key,
+                name,
+            } => ApiError::new(
+                "FailedOperation.AccessKmsError",
+                format!("The key {name:?} is disabled."),
+            ),
+            Error::Disabled { what, name } => ApiError::new(
+                "ResourceUnavailable.ResourceDisabled",
+                format!("The {} {name:?} is disabled.", what.as_str()),
+            ),
+            Error::LimitExceeded { what } => {
+                ApiError::new("LimitExceeded", format!("Limit exceeded: {what}."))
+            }
+            Error::Unsupported(why) => ApiError::new("UnsupportedOperation", why),
+            Error::Throttled => ApiError::new("RequestLimitExceeded", "Too many requests."),
+            Error::AccessDenied { action, resource } => ApiError::new(
+                "UnauthorizedOperation",
+                format!("Not authorized to perform {action} on {resource}."),
+            ),
+            Error::Conflict => ApiError::new(
+                "FailedOperation",
+                "The secret is being changed by other requests; retry.",
+            ),
+            Error::Internal(detail) => {
+                tracing::error!(error = %detail, "internal failure");
+                ApiError::new("InternalError", "An internal error occurred.")
+            }
+        }
+    }
+}
