@@ -4,14 +4,11 @@
 use std::sync::Arc;
 
 use coffer_auth::RequestParts;
-use coffer_core::{Limits, ManualClock, RegionMap, Service, Store, Timestamp};
+use coffer_core::{ManualClock, RegionMap, Service, Timestamp};
 use coffer_dialect_alibaba::Alibaba;
-use coffer_store::{SqliteOptions, SqliteStore};
 
 const AK: &str = "clock-ak";
 const SK: &str = "clock-sk";
-/// 2026-11-23T00:00:00Z
-const START: i64 = 1_795_392_000;
 
 struct Harness {
     _dir: tempfile::TempDir,
@@ -22,20 +19,9 @@ struct Harness {
 
 async fn harness() -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.path().join("t.db"), SqliteOptions::default()).expect("open"),
-    );
-    let clock = Arc::new(ManualClock::new(Timestamp::from_secs(START)));
-    let service = Arc::new(Service::new(
-        store,
-        coffer_crypto::SecretKey::generate(),
-        clock.clone(),
-        Limits::default(),
-    ));
-    service
-        .bootstrap(Some(AK.into()), Some(zeroize::Zeroizing::new(SK.into())))
+    let (service, clock) = coffer_store::testkit::clocked_service(dir.path(), AK, SK)
         .await
-        .expect("bootstrap");
+        .expect("service");
     let dialect = Alibaba::new(service.clone(), RegionMap::default());
     Harness {
         _dir: dir,

@@ -4,15 +4,12 @@
 use std::sync::Arc;
 
 use coffer_auth::RequestParts;
-use coffer_core::{Limits, ManualClock, RegionMap, Service, Store, Timestamp};
+use coffer_core::{ManualClock, RegionMap, Service};
 use coffer_dialect_tencent::Tencent;
-use coffer_store::{SqliteOptions, SqliteStore};
 use serde_json::{json, Value};
 
 const AK: &str = "AKIDclocked";
 const SK: &str = "clocked-secret-key";
-/// 2026-11-23T00:00:00Z
-const START: i64 = 1_795_392_000;
 
 struct Harness {
     _dir: tempfile::TempDir,
@@ -23,20 +20,9 @@ struct Harness {
 
 async fn harness() -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.path().join("t.db"), SqliteOptions::default()).expect("open"),
-    );
-    let clock = Arc::new(ManualClock::new(Timestamp::from_secs(START)));
-    let service = Arc::new(Service::new(
-        store,
-        coffer_crypto::SecretKey::generate(),
-        clock.clone(),
-        Limits::default(),
-    ));
-    service
-        .bootstrap(Some(AK.into()), Some(zeroize::Zeroizing::new(SK.into())))
+    let (service, clock) = coffer_store::testkit::clocked_service(dir.path(), AK, SK)
         .await
-        .expect("bootstrap");
+        .expect("service");
     let dialect = Tencent::new(service.clone(), RegionMap::default());
     Harness {
         _dir: dir,

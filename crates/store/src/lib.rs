@@ -11,6 +11,7 @@ pub mod conformance;
 mod readers;
 mod schema;
 mod sqlite;
+pub mod testkit;
 mod writer;
 
 pub use sqlite::{SqliteOptions, SqliteStore};
