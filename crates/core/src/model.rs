@@ -80,6 +80,14 @@ pub struct AccessKeyRecord {
     pub created_at: Timestamp,
 }
 
+/// An account's project in one region: Huawei addresses every request to a 32-hex project
+/// id, which names the account and the region at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Project {
+    pub id: String,
+    pub scope: Scope,
+}
+
 /// A label on at most one version of a secret.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Stage {

@@ -186,6 +186,53 @@ impl Service {
         Ok(Some((account.id, id, secret)))
     }
 
+    /// The account's project in `scope.region`, created when it has none. `wanted` names the
+    /// id to create (it must be 32 lower-case hex characters); without it a random id is drawn.
+    /// Returns the project and whether it was created.
+    pub async fn ensure_project(
+        &self,
+        scope: &Scope,
+        wanted: Option<&str>,
+    ) -> Result<(Project, bool)> {
+        if let Some(p) = self
+            .store
+            .list_projects(scope.account)
+            .await?
+            .into_iter()
+            .find(|p| p.scope.region == scope.region)
+        {
+            return Ok((p, false));
+        }
+        let id = match wanted {
+            Some(id) if is_project_id(id) => id.to_string(),
+            Some(_) => {
+                return Err(Error::invalid(
+                    "project_id",
+                    "a project id is 32 lower-case hexadecimal characters",
+                ))
+            }
+            None => {
+                let mut bytes = [0u8; 16];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+                bytes.iter().map(|b| format!("{b:02x}")).collect()
+            }
+        };
+        let project = Project {
+            id,
+            scope: scope.clone(),
+        };
+        self.store.create_project(&project).await?;
+        Ok((project, true))
+    }
+
+    pub async fn project(&self, id: &str) -> Result<Option<Project>> {
+        self.store.get_project(id).await
+    }
+
+    pub async fn projects(&self, account: AccountId) -> Result<Vec<Project>> {
+        self.store.list_projects(account).await
+    }
+
     /// Finds an access key and opens its secret, for signature verification. Results are
     /// cached briefly; unknown keys are not cached so a new key works at once.
     pub async fn access_key(&self, id: &str) -> Result<Arc<AuthenticatedKey>> {
@@ -411,6 +458,14 @@ impl Service {
 
     pub async fn describe(&self, scope: &Scope, name: &str) -> Result<SecretRecord> {
         self.load(scope, name).await
+    }
+
+    /// The secret with this id in the scope (Huawei's tag operations address secrets by id).
+    pub async fn describe_by_id(&self, scope: &Scope, id: Uuid) -> Result<SecretRecord> {
+        self.store
+            .get_secret_by_id(scope, id)
+            .await?
+            .ok_or_else(|| Error::not_found(Resource::Secret, id.to_string()))
     }
 
     pub async fn list(
@@ -996,6 +1051,13 @@ fn into_value(kind: ValueKind, plain: Zeroizing<Vec<u8>>) -> Result<SecretValue>
             Ok(SecretValue::Text(Zeroizing::new(text)))
         }
     }
+}
+
+/// Huawei project ids are 32 lower-case hexadecimal characters.
+pub fn is_project_id(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Access key ids look like the clouds' own: a prefix and 20 upper-case letters and digits.

@@ -42,11 +42,20 @@ pub trait Store: Send + Sync + 'static {
     async fn create_account(&self, account: &Account) -> Result<()>;
     async fn get_account(&self, id: AccountId) -> Result<Option<Account>>;
     async fn count_accounts(&self) -> Result<u64>;
+    /// Every account, by id.
+    async fn list_accounts(&self) -> Result<Vec<Account>>;
     /// Fails with `AlreadyExists` when the id is taken.
     async fn create_access_key(&self, key: &AccessKeyRecord) -> Result<()>;
     async fn get_access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>>;
     /// Returns `NotFound` when there is no such key.
     async fn set_access_key_enabled(&self, id: &str, enabled: bool) -> Result<()>;
+
+    /// Fails with `AlreadyExists` when the id is taken or the scope already has a project,
+    /// and `NotFound` when the account does not exist.
+    async fn create_project(&self, project: &Project) -> Result<()>;
+    async fn get_project(&self, id: &str) -> Result<Option<Project>>;
+    /// The account's projects, one per region, ordered by region.
+    async fn list_projects(&self, account: AccountId) -> Result<Vec<Project>>;
 
     // --- keys (CMKs) -------------------------------------------------------------------
     /// Fails with `AlreadyExists` when the id or an alias is taken in the scope, or when
@@ -59,6 +68,8 @@ pub trait Store: Send + Sync + 'static {
     // --- secrets -------------------------------------------------------------------------
     /// The secret with this name in the scope, with all version metadata.
     async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>>;
+    /// The secret with this id, if it belongs to the scope.
+    async fn get_secret_by_id(&self, scope: &Scope, id: Uuid) -> Result<Option<SecretRecord>>;
     /// A page of secrets (metadata and tags, `versions` left empty), ordered by creation
     /// time (then id), and the total count of matches.
     async fn list_secrets(

@@ -23,6 +23,22 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Huawei project ids: each account has one 32-hex project id per region.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProjectCommand {
+    /// List every account's project ids (reads the data dir; the server may be running).
+    List {
+        /// The server's data directory.
+        #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
+        data_dir: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -13,7 +13,7 @@ use coffer_core::{Limits, RegionMap, Service, SystemClock};
 use coffer_crypto::SecretKey;
 use zeroize::Zeroizing;
 
-use config::{Cli, Command, LogFormat, ServeArgs};
+use config::{Cli, Command, LogFormat, ProjectCommand, ServeArgs};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -26,7 +26,48 @@ fn main() -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             rt.block_on(serve(args))
         }
+        Command::Project(ProjectCommand::List { data_dir, json }) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(list_projects(&data_dir, json))
+        }
     }
+}
+
+/// Prints every account's Huawei project ids, straight from the database.
+async fn list_projects(data_dir: &Path, json: bool) -> anyhow::Result<()> {
+    use coffer_core::Store;
+    let db = data_dir.join("coffer.db");
+    if !db.exists() {
+        bail!(
+            "no database at {} (has the server run with this --data-dir?)",
+            db.display()
+        );
+    }
+    let store = coffer_store::SqliteStore::open(&db, coffer_store::SqliteOptions::default())
+        .with_context(|| format!("opening {}", db.display()))?;
+    let mut rows = vec![];
+    for account in store.list_accounts().await? {
+        for p in store.list_projects(account.id).await? {
+            rows.push((account.id, p.scope.region, p.id));
+        }
+    }
+    store.close().await;
+    if json {
+        let items: Vec<_> = rows
+            .iter()
+            .map(|(a, r, p)| serde_json::json!({"AccountId": a.to_string(), "Region": r, "ProjectId": p}))
+            .collect();
+        println!("{}", serde_json::Value::Array(items));
+    } else {
+        println!("{:<20} {:<16} PROJECT ID", "ACCOUNT", "REGION");
+        for (a, r, p) in rows {
+            println!("{:<20} {:<16} {p}", a.to_string(), r);
+        }
+    }
+    Ok(())
 }
 
 fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
@@ -97,7 +138,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         Limits::default(),
     ));
-    bootstrap(&service, &args.data_dir).await?;
+    bootstrap(&service, &args.data_dir, &args.default_region).await?;
 
     let state = Arc::new(http::AppState {
         alibaba: coffer_dialect_alibaba::Alibaba::new(service.clone(), regions.clone()),
@@ -126,7 +167,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// First start: create the admin account and key. Generated credentials are written to
 /// `<data-dir>/bootstrap-credentials` (0600) and printed once; credentials given through the
 /// environment are neither written nor printed.
-async fn bootstrap(service: &Service, data_dir: &Path) -> anyhow::Result<()> {
+async fn bootstrap(service: &Service, data_dir: &Path, region: &str) -> anyhow::Result<()> {
     let id = std::env::var("COFFER_BOOTSTRAP_ACCESS_KEY_ID")
         .ok()
         .filter(|s| !s.is_empty());
@@ -142,20 +183,40 @@ async fn bootstrap(service: &Service, data_dir: &Path) -> anyhow::Result<()> {
         return Ok(());
     };
     tracing::info!(account = %account, access_key_id = %key_id, "created the admin account");
+    // The admin account's Huawei project for the default region.
+    let wanted = std::env::var("COFFER_BOOTSTRAP_HUAWEI_PROJECT_ID")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let scope = coffer_core::Scope {
+        account,
+        region: region.to_string(),
+    };
+    let (project, _) = service
+        .ensure_project(&scope, wanted.as_deref())
+        .await
+        .context("COFFER_BOOTSTRAP_HUAWEI_PROJECT_ID")?;
+    tracing::info!(account = %account, region, project_id = %project.id, "created the admin account's project");
+    if wanted.is_none() {
+        let path = data_dir.join("huawei-project-id");
+        coffer_crypto::write_private_file(&path, format!("{}\n", project.id).as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     if from_env {
         return Ok(());
     }
     let text = Zeroizing::new(format!(
-        "account_id={account}\naccess_key_id={key_id}\naccess_key_secret={}\n",
-        key_secret.as_str()
+        "account_id={account}\naccess_key_id={key_id}\naccess_key_secret={}\nhuawei_project_id={}\n",
+        key_secret.as_str(),
+        project.id
     ));
     let path = data_dir.join("bootstrap-credentials");
     coffer_crypto::write_private_file(&path, text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     // Printed once, to stdout (logs go to stderr), so an operator can capture it.
     println!(
-        "coffer: admin account {account} created.\n  AccessKeyId:     {key_id}\n  AccessKeySecret: {}\n  (also saved to {}; this is shown only once)",
+        "coffer: admin account {account} created.\n  AccessKeyId:     {key_id}\n  AccessKeySecret: {}\n  Huawei project:  {}\n  (also saved to {}; this is shown only once)",
         key_secret.as_str(),
+        project.id,
         path.display()
     );
     Ok(())

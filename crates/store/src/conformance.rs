@@ -30,6 +30,9 @@ pub type Check = fn(Arc<dyn Store>) -> CheckFuture;
 /// Every check, by name.
 pub const CHECKS: &[(&str, Check)] = &[
     ("secrets_round_trip", |s| Box::pin(secrets_round_trip(s))),
+    ("projects_and_lookup_by_id", |s| {
+        Box::pin(projects_and_lookup_by_id(s))
+    }),
     ("state_and_tag_pair_filters", |s| {
         Box::pin(state_and_tag_pair_filters(s))
     }),
@@ -751,6 +754,83 @@ pub async fn listing_pages_and_totals(store: Arc<dyn Store>) {
     .await;
     got.reverse();
     assert_eq!(got, want);
+}
+
+/// Projects map one id to one account and region; secrets can be found by id in their scope.
+pub async fn projects_and_lookup_by_id(store: Arc<dyn Store>) {
+    let acct = Account {
+        id: AccountId(77),
+        name: "p".into(),
+        created_at: Timestamp(1),
+    };
+    store.create_account(&acct).await.expect("account");
+    let p = |id: &str, region: &str| Project {
+        id: id.into(),
+        scope: Scope {
+            account: AccountId(77),
+            region: region.into(),
+        },
+    };
+    store.create_project(&p("aa", "r1")).await.expect("project");
+    store.create_project(&p("bb", "r2")).await.expect("project");
+    let dup_id = store.create_project(&p("aa", "r3")).await;
+    assert!(
+        matches!(dup_id, Err(Error::AlreadyExists { .. })),
+        "{dup_id:?}"
+    );
+    let second = store.create_project(&p("cc", "r1")).await;
+    assert!(
+        matches!(second, Err(Error::AlreadyExists { .. })),
+        "one project per region: {second:?}"
+    );
+    let orphan = Project {
+        id: "dd".into(),
+        scope: scope(12345),
+    };
+    assert!(matches!(
+        store.create_project(&orphan).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(
+        store.get_project("bb").await.expect("get"),
+        Some(p("bb", "r2"))
+    );
+    assert_eq!(store.get_project("zz").await.expect("get"), None);
+    assert_eq!(
+        store.list_projects(AccountId(77)).await.expect("list"),
+        vec![p("aa", "r1"), p("bb", "r2")]
+    );
+    assert!(store
+        .list_projects(AccountId(78))
+        .await
+        .expect("list")
+        .is_empty());
+    let accounts = store.list_accounts().await.expect("accounts");
+    assert!(accounts.iter().any(|a| a == &acct), "{accounts:?}");
+
+    let s = scope(1);
+    let rec = secret(&s, "by-id", 5);
+    create(&store, &rec).await.expect("create");
+    let got = store
+        .get_secret_by_id(&s, rec.id)
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(got.name, "by-id");
+    assert_eq!(got.versions, rec.versions);
+    assert!(
+        store
+            .get_secret_by_id(&scope(2), rec.id)
+            .await
+            .expect("get")
+            .is_none(),
+        "another account's id"
+    );
+    assert!(store
+        .get_secret_by_id(&s, Uuid::new_v4())
+        .await
+        .expect("get")
+        .is_none());
 }
 
 /// State filters, and tag conditions that pair a key with its allowed values (every

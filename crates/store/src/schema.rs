@@ -112,4 +112,13 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX secret_tags_by_key ON secret_tags(key, value, secret_id);
     CREATE INDEX secret_tags_by_value ON secret_tags(value, secret_id);
     "#,
+    // 3: projects (Huawei): one id per account and region.
+    r#"
+    CREATE TABLE projects (
+        id      TEXT PRIMARY KEY,
+        account INTEGER NOT NULL REFERENCES accounts(id),
+        region  TEXT NOT NULL,
+        UNIQUE (account, region)
+    );
+    "#,
 ];

@@ -1140,6 +1140,96 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn list_accounts(&self) -> Result<Vec<Account>> {
+        self.read(|c| {
+            let mut st = c
+                .prepare_cached("SELECT id, name, created_at FROM accounts ORDER BY id")
+                .map_err(|e| internal("prepare accounts", e))?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(Account {
+                        id: account_from_sql(r.get(0)?),
+                        name: r.get(1)?,
+                        created_at: Timestamp(r.get(2)?),
+                    })
+                })
+                .map_err(|e| internal("list accounts", e))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| internal("read account", e))
+        })
+        .await
+    }
+
+    async fn create_project(&self, project: &Project) -> Result<()> {
+        let p = project.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO projects (id, account, region) VALUES (?1, ?2, ?3)",
+                params![p.id, account_sql(p.scope.account), p.scope.region],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    Error::AlreadyExists {
+                        what: Resource::Account,
+                        name: format!("project {}", p.id),
+                    }
+                } else if is_foreign_key_violation(&e) {
+                    Error::not_found(Resource::Account, p.scope.account.to_string())
+                } else {
+                    internal("insert project", e)
+                }
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_project(&self, id: &str) -> Result<Option<Project>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT id, account, region FROM projects WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(Project {
+                        id: r.get(0)?,
+                        scope: Scope {
+                            account: account_from_sql(r.get(1)?),
+                            region: r.get(2)?,
+                        },
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| internal("read project", e))
+        })
+        .await
+    }
+
+    async fn list_projects(&self, account: AccountId) -> Result<Vec<Project>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT id, account, region FROM projects WHERE account = ?1 ORDER BY region",
+                )
+                .map_err(|e| internal("prepare projects", e))?;
+            let rows = st
+                .query_map([account_sql(account)], |r| {
+                    Ok(Project {
+                        id: r.get(0)?,
+                        scope: Scope {
+                            account: account_from_sql(r.get(1)?),
+                            region: r.get(2)?,
+                        },
+                    })
+                })
+                .map_err(|e| internal("list projects", e))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| internal("read project", e))
+        })
+        .await
+    }
+
     async fn get_access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>> {
         let id = id.to_string();
         self.read(move |c| {
@@ -1242,6 +1332,31 @@ impl Store for SqliteStore {
                 .and_then(|mut st| {
                     st.query_row(
                         params![account_sql(scope.account), scope.region, name],
+                        secret_row,
+                    )
+                    .optional()
+                })
+                .map_err(|e| internal("read secret", e))?;
+            let Some(row) = row else { return Ok(None) };
+            let (id, mut record) = row.into_record()?;
+            record.tags = load_tags(c, &id)?;
+            record.versions = load_versions(c, &id)?;
+            Ok(Some(record))
+        })
+        .await
+    }
+
+    async fn get_secret_by_id(&self, scope: &Scope, id: Uuid) -> Result<Option<SecretRecord>> {
+        let scope = scope.clone();
+        self.read(move |c| {
+            let row = c
+                .prepare_cached(&format!(
+                    "SELECT {SECRET_COLUMNS} FROM secrets s \
+                     WHERE s.id = ?1 AND s.account = ?2 AND s.region = ?3"
+                ))
+                .and_then(|mut st| {
+                    st.query_row(
+                        params![id.to_string(), account_sql(scope.account), scope.region],
                         secret_row,
                     )
                     .optional()
