@@ -39,8 +39,8 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_value_bytes: 65_536,
-            max_versions_per_secret: 10,
-            max_stages_per_secret: 8,
+            max_versions_per_secret: 20,
+            max_stages_per_secret: 12,
             max_tags_per_secret: 50,
             max_secrets_per_scope: 1_000_000,
         }
@@ -87,6 +87,9 @@ pub struct PutValue {
     pub stages: Option<Vec<Stage>>,
     /// What to do when the secret already keeps the most versions allowed.
     pub when_full: WhenFull,
+    /// The dialect's own caps (capped again by the server's quotas).
+    pub max_versions: usize,
+    pub max_stages: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -519,6 +522,8 @@ impl Service {
     ) -> Result<VersionRecord> {
         self.check_value(&req.value)?;
         let stages = req.stages.clone().unwrap_or_else(|| vec![Stage::Current]);
+        let max_versions = req.max_versions.min(self.limits.max_versions_per_secret);
+        let max_stages = req.max_stages.min(self.limits.max_stages_per_secret);
         for _ in 0..MAX_RETRIES {
             let mut secret = self.load_active(scope, name).await?;
             if let Some(existing) = secret.version(&req.version_id).cloned() {
@@ -536,14 +541,9 @@ impl Service {
                     })
                 };
             }
-            if req.when_full == WhenFull::Refuse
-                && secret.versions.len() >= self.limits.max_versions_per_secret
-            {
+            if req.when_full == WhenFull::Refuse && secret.versions.len() >= max_versions {
                 return Err(Error::LimitExceeded {
-                    what: format!(
-                        "a secret keeps at most {} versions",
-                        self.limits.max_versions_per_secret
-                    ),
+                    what: format!("a secret keeps at most {max_versions} versions"),
                 });
             }
             let now = self.now();
@@ -556,8 +556,8 @@ impl Service {
             for stage in &stages {
                 attach_stage(&mut secret, stage, &req.version_id);
             }
-            self.check_stage_count(&secret)?;
-            let removed = prune_versions(&mut secret, self.limits.max_versions_per_secret)?;
+            check_stage_count(&secret, max_stages)?;
+            let removed = prune_versions(&mut secret, max_versions)?;
             secret.updated_at = now;
             let key = self.key_by_id(scope, &secret.key_id).await?;
             let sealed =
@@ -653,6 +653,7 @@ impl Service {
         stage: Stage,
         remove_from: Option<String>,
         move_to: Option<String>,
+        max_stages: usize,
     ) -> Result<SecretRecord> {
         if remove_from.is_none() && move_to.is_none() {
             return Err(Error::missing("MoveToVersion"));
@@ -663,7 +664,7 @@ impl Service {
                 "a built-in stage can only be moved to another version, not removed",
             ));
         }
-        let max_stages = self.limits.max_stages_per_secret;
+        let max_stages = max_stages.min(self.limits.max_stages_per_secret);
         self.modify(scope, name, false, |s| {
             if let Some(from) = &remove_from {
                 let v = s
@@ -700,16 +701,6 @@ impl Service {
             Ok(true)
         })
         .await
-    }
-
-    fn check_stage_count(&self, s: &SecretRecord) -> Result<()> {
-        let max = self.limits.max_stages_per_secret;
-        if distinct_stages(s) > max {
-            return Err(Error::LimitExceeded {
-                what: format!("a secret carries at most {max} stages"),
-            });
-        }
-        Ok(())
     }
 
     /// Adds tags, replacing the value of keys the secret already has. `max_tags` is the
@@ -1018,6 +1009,15 @@ fn attach_stage(secret: &mut SecretRecord, stage: &Stage, version_id: &str) {
             attach_stage(secret, &Stage::Previous, &old);
         }
     }
+}
+
+fn check_stage_count(s: &SecretRecord, max: usize) -> Result<()> {
+    if distinct_stages(s) > max {
+        return Err(Error::LimitExceeded {
+            what: format!("a secret carries at most {max} stages"),
+        });
+    }
+    Ok(())
 }
 
 fn distinct_stages(s: &SecretRecord) -> usize {

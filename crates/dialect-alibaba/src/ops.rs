@@ -361,6 +361,8 @@ async fn put_secret_value(c: &Call<'_>) -> OpResult {
                 value,
                 stages,
                 when_full: WhenFull::PruneUnstaged,
+                max_versions: params::MAX_VERSIONS,
+                max_stages: params::MAX_STAGES,
             },
         )
         .await?;
@@ -416,7 +418,14 @@ async fn update_secret_version_stage(c: &Call<'_>) -> OpResult {
         }
     }
     c.service
-        .update_stage(&c.scope, &name, stage, remove_from, move_to)
+        .update_stage(
+            &c.scope,
+            &name,
+            stage,
+            remove_from,
+            move_to,
+            params::MAX_STAGES,
+        )
         .await?;
     Ok(vec![("SecretName", Node::str(name))])
 }

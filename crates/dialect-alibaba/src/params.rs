@@ -15,6 +15,10 @@ pub const MAX_TAGS: usize = 20;
 pub const MAX_TAG_LEN: usize = 128;
 pub const MAX_EXTENDED_CONFIG_LEN: usize = 1_024;
 pub const MAX_STAGE_LEN: usize = 64;
+/// Versions kept per secret; the oldest unlabelled one goes beyond that.
+pub const MAX_VERSIONS: usize = 10;
+/// Stage labels per secret.
+pub const MAX_STAGES: usize = 8;
 
 pub struct Params {
     map: HashMap<String, String>,

@@ -319,6 +319,10 @@ async fn put_secret_value(c: &Call<'_>) -> OpResult {
                 value,
                 stages: None,
                 when_full: WhenFull::Refuse,
+                max_versions: params::MAX_VERSIONS,
+                // Tencent sets no stages of its own (labels other dialects put on the secret
+                // stay), so only the server's quota applies.
+                max_stages: usize::MAX,
             },
         )
         .await?;

@@ -14,6 +14,8 @@ pub const MAX_TAGS: usize = 50;
 pub const MAX_TAG_KEY_LEN: usize = 127;
 pub const MAX_TAG_VALUE_LEN: usize = 255;
 pub const MAX_ADDITIONAL_CONFIG_BYTES: usize = 4_096;
+/// Versions per secret; a put beyond that is refused.
+pub const MAX_VERSIONS: usize = 10;
 
 pub struct Params(Map<String, Value>);
 
