@@ -8,7 +8,8 @@
 //!   byte. Unlike the usual lenient decoders (which keep a broken `%zz` literally and replace
 //!   invalid UTF-8 with U+FFFD), this one rejects such input: two different raw requests must
 //!   never decode to the same parameters, and a client that sends garbage gets an error rather
-//!   than a signature check against text it did not send.
+//!   than a signature check against text it did not send. [`percent_decode`] is the same
+//!   strict decoding for one RFC 3986 component (paths, Huawei's queries), where `+` is a plus.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 
@@ -68,17 +69,29 @@ pub fn form_decode(raw: &[u8], what: &str) -> Result<Vec<(String, String)>, Auth
             None => (segment, &b""[..]),
         };
         pairs.push((
-            form_decode_component(name, what)?,
-            form_decode_component(value, what)?,
+            decode_component(name, what, true)?,
+            decode_component(value, what, true)?,
         ));
     }
     Ok(pairs)
 }
 
-/// Decodes one form component: `+` is space, `%XX` a byte, the result must be UTF-8.
-fn form_decode_component(raw: &[u8], what: &str) -> Result<String, AuthError> {
+/// Strict RFC 3986 percent-decoding of one component (a path, a path segment, a query name or
+/// value): `%XX` is a byte, every other byte (`+` included) stands for itself, and the result
+/// must be UTF-8. A broken escape or invalid UTF-8 is [`AuthError::BadEncoding`]; `what` names
+/// the source for the message, which never quotes the text.
+pub fn percent_decode(raw: &[u8], what: &str) -> Result<String, AuthError> {
+    decode_component(raw, what, false)
+}
+
+/// Decodes one component: `%XX` is a byte, `+` is space when `plus_is_space` (forms), the
+/// result must be UTF-8.
+fn decode_component(raw: &[u8], what: &str, plus_is_space: bool) -> Result<String, AuthError> {
     // Fast path: nothing to decode.
-    if !raw.iter().any(|&b| b == b'%' || b == b'+') {
+    if !raw
+        .iter()
+        .any(|&b| b == b'%' || (plus_is_space && b == b'+'))
+    {
         return String::from_utf8(raw.to_vec())
             .map_err(|_| AuthError::BadEncoding(format!("{what} is not valid UTF-8")));
     }
@@ -86,7 +99,7 @@ fn form_decode_component(raw: &[u8], what: &str) -> Result<String, AuthError> {
     let mut i = 0;
     while i < raw.len() {
         match raw[i] {
-            b'+' => {
+            b'+' if plus_is_space => {
                 out.push(b' ');
                 i += 1;
             }
@@ -175,6 +188,20 @@ mod tests {
                 "{raw:?}"
             );
         }
+    }
+
+    #[test]
+    fn percent_decode_is_strict_and_keeps_plus() -> Result<(), AuthError> {
+        assert_eq!(percent_decode(b"a+b%20c%2B%2fd", "path")?, "a+b c+/d");
+        assert_eq!(percent_decode(b"caf%C3%A9", "path")?, "café");
+        assert_eq!(percent_decode(b"", "path")?, "");
+        for raw in [&b"%"[..], b"%4", b"%zz", b"a%4g", b"%C3", b"%FF", b"\xff"] {
+            assert!(
+                matches!(percent_decode(raw, "path"), Err(AuthError::BadEncoding(_))),
+                "{raw:?}"
+            );
+        }
+        Ok(())
     }
 
     #[test]

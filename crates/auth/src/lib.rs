@@ -8,6 +8,7 @@
 //!
 //! Modules:
 //! - [`alibaba`]: Alibaba Cloud POP signatures (RPC v1 HMAC-SHA1 and ACS3-HMAC-SHA256).
+//! - [`huawei`]: Huawei Cloud SDK-HMAC-SHA256 signatures (`huaweicloudsdkcore`).
 //! - [`tencent`]: Tencent Cloud API 3.0 signatures (TC3-HMAC-SHA256 and legacy v1 HmacSHA1 /
 //!   HmacSHA256).
 //! - [`nonce`]: a bounded, time-bucketed replay cache.
@@ -16,6 +17,7 @@
 
 pub mod alibaba;
 pub mod encoding;
+pub mod huawei;
 pub mod nonce;
 pub mod skew;
 pub mod tencent;
@@ -108,7 +110,8 @@ pub enum AuthError {
     /// The request timestamp is present but not in the format the scheme requires.
     #[error("timestamp is not well formatted")]
     BadTimestampFormat,
-    /// The body does not hash to the digest the client signed (`x-acs-content-sha256`).
+    /// The body does not hash to the digest the client signed (`x-acs-content-sha256`,
+    /// `X-Sdk-Content-Sha256`).
     #[error("content digest does not match the body")]
     ContentHashMismatch,
     /// The signature is well formed but was not made with the secret we hold.

@@ -237,6 +237,8 @@ pub struct VersionRecord {
     pub created_at: Timestamp,
     pub kind: ValueKind,
     pub stages: Vec<Stage>,
+    /// When the version is meant to expire (Huawei `expire_time`); informational.
+    pub expires_at: Option<Timestamp>,
 }
 
 impl VersionRecord {

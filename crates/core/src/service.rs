@@ -90,6 +90,7 @@ pub struct PutValue {
     /// The dialect's own caps (capped again by the server's quotas).
     pub max_versions: usize,
     pub max_stages: usize,
+    pub expires_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -437,6 +438,7 @@ impl Service {
                 created_at: now,
                 kind: req.value.kind(),
                 stages: vec![Stage::Current],
+                expires_at: None,
             }],
         };
         let sealed =
@@ -552,6 +554,7 @@ impl Service {
                 created_at: now,
                 kind: req.value.kind(),
                 stages: vec![],
+                expires_at: req.expires_at,
             });
             for stage in &stages {
                 attach_stage(&mut secret, stage, &req.version_id);
@@ -882,6 +885,35 @@ impl Service {
         Err(Error::Conflict)
     }
 
+    /// Sets (or clears) a version's expiry time. Only on enabled secrets.
+    pub async fn set_version_expiry(
+        &self,
+        scope: &Scope,
+        name: &str,
+        version_id: &str,
+        expires_at: Option<Timestamp>,
+    ) -> Result<VersionRecord> {
+        let mut out = None;
+        self.modify(scope, name, false, |s| {
+            if s.state == SecretState::Disabled {
+                return Err(Error::Disabled {
+                    what: Resource::Secret,
+                    name: s.name.clone(),
+                });
+            }
+            let v = s
+                .versions
+                .iter_mut()
+                .find(|v| v.version_id == version_id)
+                .ok_or_else(|| Error::not_found(Resource::Version, version_id))?;
+            v.expires_at = expires_at;
+            out = Some(v.clone());
+            Ok(true)
+        })
+        .await?;
+        out.ok_or_else(|| Error::internal("version vanished while setting its expiry"))
+    }
+
     /// Deletes one version. The last version cannot go; when the current one goes, the
     /// newest remaining version becomes current.
     pub async fn delete_version(&self, scope: &Scope, name: &str, version_id: &str) -> Result<()> {
@@ -1111,6 +1143,7 @@ mod tests {
                     created_at: Timestamp(0),
                     kind: ValueKind::Text,
                     stages: st.to_vec(),
+                    expires_at: None,
                 })
                 .collect(),
         }

@@ -363,6 +363,7 @@ async fn put_secret_value(c: &Call<'_>) -> OpResult {
                 when_full: WhenFull::PruneUnstaged,
                 max_versions: params::MAX_VERSIONS,
                 max_stages: params::MAX_STAGES,
+                expires_at: None,
             },
         )
         .await?;

@@ -323,6 +323,7 @@ async fn put_secret_value(c: &Call<'_>) -> OpResult {
                 // Tencent sets no stages of its own (labels other dialects put on the secret
                 // stay), so only the server's quota applies.
                 max_stages: usize::MAX,
+                expires_at: None,
             },
         )
         .await?;

@@ -11,12 +11,14 @@ use axum::routing::get;
 use axum::Router;
 use coffer_auth::RequestParts;
 use coffer_dialect_alibaba::Alibaba;
+use coffer_dialect_huawei::Huawei;
 use coffer_dialect_tencent::Tencent;
 use tracing::Instrument;
 
 pub struct AppState {
     pub alibaba: Alibaba,
     pub tencent: Tencent,
+    pub huawei: Huawei,
 }
 
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
@@ -98,12 +100,27 @@ async fn dispatch(
                 resp.headers_mut().insert("x-acs-request-id", v);
             }
             resp
+        } else if coffer_dialect_huawei::matches(uri.path()) {
+            // Huawei's request ids are 32 hex digits, in the body and the X-Request-Id header.
+            let huawei_id = request_id.replace('-', "");
+            let r = state.huawei.handle(&parts, uri.path(), &huawei_id).await;
+            let mut resp = Response::new(Body::from(r.body));
+            *resp.status_mut() =
+                StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            resp.headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/json"));
+            if let Ok(v) = HeaderValue::from_str(&huawei_id) {
+                resp.headers_mut().insert("x-request-id", v);
+            }
+            resp
         } else {
             not_found(&request_id)
         };
         let mut response = response;
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert("x-request-id", v);
+        if !response.headers().contains_key("x-request-id") {
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert("x-request-id", v);
+            }
         }
         tracing::info!(
             status = response.status().as_u16(),
@@ -121,7 +138,8 @@ fn not_found(request_id: &str) -> Response {
         "Code": "UnknownApi",
         "Message": "This request matches no API that coffer speaks. Supported: Alibaba Cloud KMS \
                     2016-01-20 (POST / with Action, or x-acs-action) and Tencent Cloud SSM \
-                    2019-09-23 (POST / with X-TC-Action).",
+                    2019-09-23 (POST / with X-TC-Action) and Huawei Cloud CSMS v1 \
+                    (/v1/{project_id}/...).",
         "RequestId": request_id,
     });
     let mut resp = Response::new(Body::from(body.to_string()));

@@ -143,6 +143,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = Arc::new(http::AppState {
         alibaba: coffer_dialect_alibaba::Alibaba::new(service.clone(), regions.clone()),
         tencent: coffer_dialect_tencent::Tencent::new(service.clone(), regions),
+        huawei: coffer_dialect_huawei::Huawei::new(service.clone()),
     });
     let app = http::router(state, args.max_body_bytes);
     let listener = tokio::net::TcpListener::bind(args.listen)

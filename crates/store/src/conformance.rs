@@ -135,6 +135,7 @@ fn version(id: &str, created: i64, stages: &[Stage]) -> VersionRecord {
         created_at: Timestamp(created),
         kind: ValueKind::Text,
         stages: stages.to_vec(),
+        expires_at: None,
     }
 }
 

@@ -121,4 +121,8 @@ pub const MIGRATIONS: &[&str] = &[
         UNIQUE (account, region)
     );
     "#,
+    // 4: a version may carry an expiry time (Huawei expire_time).
+    r#"
+    ALTER TABLE versions ADD COLUMN expires_at INTEGER;
+    "#,
 ];

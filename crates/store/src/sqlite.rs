@@ -318,7 +318,8 @@ fn load_tags(conn: &Connection, secret_id: &str) -> Result<Vec<Tag>> {
 fn load_versions(conn: &Connection, secret_id: &str) -> Result<Vec<VersionRecord>> {
     let mut st = conn
         .prepare_cached(
-            "SELECT version_id, created_at, kind FROM versions WHERE secret_id = ?1 ORDER BY seq",
+            "SELECT version_id, created_at, kind, expires_at FROM versions WHERE secret_id = ?1 \
+             ORDER BY seq",
         )
         .map_err(|e| internal("prepare versions", e))?;
     let rows = st
@@ -327,18 +328,21 @@ fn load_versions(conn: &Connection, secret_id: &str) -> Result<Vec<VersionRecord
                 r.get::<_, String>(0)?,
                 r.get::<_, i64>(1)?,
                 r.get::<_, String>(2)?,
+                r.get::<_, Option<i64>>(3)?,
             ))
         })
         .map_err(|e| internal("query versions", e))?;
     let mut versions = vec![];
     for row in rows {
-        let (version_id, created_at, kind) = row.map_err(|e| internal("read version", e))?;
+        let (version_id, created_at, kind, expires_at) =
+            row.map_err(|e| internal("read version", e))?;
         versions.push(VersionRecord {
             version_id,
             created_at: Timestamp(created_at),
             kind: ValueKind::parse_stored(&kind)
                 .ok_or_else(|| Error::internal(format!("sqlite: unknown value kind {kind:?}")))?,
             stages: vec![],
+            expires_at: expires_at.map(Timestamp),
         });
     }
     let mut st = conn
@@ -406,14 +410,15 @@ fn write_versions(
     let mut insert = conn
         .prepare_cached(
             "INSERT INTO versions (secret_id, version_id, seq, created_at, kind, key_id, \
-             key_version, wrapped_data_key, ciphertext) VALUES (?1, ?2, \
+             key_version, wrapped_data_key, ciphertext, expires_at) VALUES (?1, ?2, \
              (SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE secret_id = ?1), \
-             ?3, ?4, ?5, ?6, ?7, ?8)",
+             ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .map_err(|e| internal("prepare version insert", e))?;
     let mut refresh = conn
         .prepare_cached(
-            "UPDATE versions SET created_at = ?3, kind = ?4 WHERE secret_id = ?1 AND version_id = ?2",
+            "UPDATE versions SET created_at = ?3, kind = ?4, expires_at = ?5 \
+             WHERE secret_id = ?1 AND version_id = ?2",
         )
         .map_err(|e| internal("prepare version update", e))?;
     for v in &record.versions {
@@ -430,6 +435,7 @@ fn write_versions(
                         sealed.key_version,
                         sealed.envelope.wrapped_data_key,
                         sealed.envelope.ciphertext,
+                        v.expires_at.map(|t| t.0),
                     ])
                     .map_err(|e| {
                         if is_unique_violation(&e) {
@@ -448,7 +454,8 @@ fn write_versions(
                         secret_id,
                         v.version_id,
                         v.created_at.0,
-                        v.kind.as_str()
+                        v.kind.as_str(),
+                        v.expires_at.map(|t| t.0)
                     ])
                     .map_err(|e| internal("update version", e))?;
                 if n == 0 {

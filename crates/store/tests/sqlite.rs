@@ -217,6 +217,7 @@ async fn a_failing_request_does_not_affect_its_batch() {
         created_at: Timestamp(31),
         kind: ValueKind::Text,
         stages: vec![Stage::Current],
+        expires_at: None,
     });
     let clash_id = clash.id;
     let clash = {
@@ -380,6 +381,7 @@ async fn data_persists_across_close_and_reopen() {
         created_at: Timestamp(5),
         kind: ValueKind::Binary,
         stages: vec![Stage::Current],
+        expires_at: None,
     });
     store
         .write_secret(SecretWrite::Update {

@@ -1,0 +1,135 @@
+//! Huawei's error bodies and codes (reference: huawei.md section 6) and the mapping from
+//! coffer's neutral errors.
+
+use coffer_core::error::Resource;
+use coffer_core::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A field that breaks its rule: the message names the field.
+    pub fn invalid(field: &str, why: impl std::fmt::Display) -> Self {
+        Self::new(
+            400,
+            "CSMS.0002",
+            format!("The value of parameter {field} is invalid: {why}"),
+        )
+    }
+
+    pub fn bad_body(why: impl std::fmt::Display) -> Self {
+        Self::new(
+            400,
+            "CSMS.0004",
+            format!("The requested body format is wrong: {why}"),
+        )
+    }
+
+    pub fn bad_request(why: impl std::fmt::Display) -> Self {
+        Self::new(400, "CSMS.0003", format!("The request is invalid: {why}"))
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            404,
+            "CSMS.0005",
+            format!("The resource does not exist: {what}"),
+        )
+    }
+
+    pub fn auth(why: impl std::fmt::Display) -> Self {
+        Self::new(
+            401,
+            "APIGW.0301",
+            format!("Incorrect IAM authentication information: {why}"),
+        )
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NotFound {
+                what: Resource::Secret,
+                name,
+            } => ApiError::new(
+                404,
+                "CSMS.0106",
+                format!("The secret name not found in the db: {name:?}."),
+            ),
+            Error::NotFound {
+                what: Resource::Key,
+                name,
+            } => ApiError::invalid("kms_key_id", format!("the key {name:?} does not exist")),
+            Error::NotFound {
+                what: Resource::AccessKey,
+                ..
+            } => ApiError::auth("Get secretKey failed, ak not exist"),
+            Error::NotFound { what, name } => {
+                ApiError::not_found(&format!("the {} {name:?}", what.as_str()))
+            }
+            Error::AlreadyExists { what, name } => ApiError::invalid(
+                "name",
+                format!("the {} {name:?} already exists", what.as_str()),
+            ),
+            Error::InDeleteWindow { name } => ApiError::new(
+                400,
+                "CSMS.0103",
+                format!("The secret {name:?} is in the scheduled deletion state."),
+            ),
+            Error::InvalidParameter { field, reason } => ApiError::invalid(&field, reason),
+            Error::MissingParameter { field } => {
+                ApiError::invalid(&field, "the parameter is required")
+            }
+            Error::InvalidState { reason, .. } => ApiError::new(
+                400,
+                "CSMS.0003",
+                format!("The request is invalid: {reason}."),
+            ),
+            Error::Disabled {
+                what: Resource::Key,
+                name,
+            } => ApiError::new(
+                400,
+                "CSMS.0401",
+                format!("Can not use the KMS key {name:?}: it is disabled."),
+            ),
+            Error::Disabled { name, .. } => ApiError::new(
+                403,
+                "CSMS.0109",
+                format!("The secret state is not enabled: {name:?}."),
+            ),
+            Error::LimitExceeded { what } => {
+                ApiError::invalid("request", format!("limit exceeded: {what}"))
+            }
+            Error::Unsupported(why) => ApiError::invalid("request", why),
+            Error::Throttled => ApiError::new(429, "CSMS.0429", "Too many requests."),
+            Error::AccessDenied { action, resource } => ApiError::new(
+                403,
+                "CSMS.0403",
+                format!("Not authorized to perform {action} on {resource}."),
+            ),
+            Error::Conflict => ApiError::new(
+                409,
+                "CSMS.0409",
+                "The secret is being changed by other requests; retry.",
+            ),
+            Error::Internal(detail) => {
+                tracing::error!(error = %detail, "internal failure");
+                ApiError::new(500, "CSMS.0500", "An internal error occurred.")
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The Huawei Cloud CSMS dialect (v1 REST).
+//!
+//! Every request is addressed to `/v1/{project_id}/...` and signed with SDK-HMAC-SHA256. The
+//! project id names the account and the region at once: it must be a project of the calling
+//! account, and the signed `X-Project-Id` header, when present, must repeat it. Routes map onto
+//! the neutral [`Service`]; `SYSCURRENT`/`SYSPREVIOUS` are the core's `Current`/`Previous`
+//! stages (reference: `huawei.md`).
+
+mod error;
+mod ops;
+
+use std::sync::Arc;
+
+use coffer_auth::{AuthError, RequestParts};
+use coffer_core::{Scope, Service};
+use serde_json::Value;
+
+pub use error::ApiError;
+
+/// `X-Sdk-Date` may be this far from the server clock, either way.
+const CLOCK_SKEW_SECS: i64 = 15 * 60;
+
+/// A response for the HTTP layer. `body` is empty for 204s and immediate deletes.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+pub struct Huawei {
+    service: Arc<Service>,
+}
+
+/// What an operation sees: the service, the caller's scope, the request's method, the path
+/// segments after `/v1/{project_id}/` (percent-decoded), the query and the body.
+pub(crate) struct Call<'a> {
+    pub service: &'a Service,
+    pub scope: Scope,
+    pub method: &'a str,
+    pub segments: Vec<String>,
+    pub query: Vec<(String, String)>,
+    pub body: &'a [u8],
+}
+
+impl Call<'_> {
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The JSON body as an object; an empty body counts as `{}`.
+    pub fn json(&self) -> Result<serde_json::Map<String, Value>, ApiError> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(serde_json::Map::new());
+        }
+        match serde_json::from_slice(self.body) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(_) => Err(ApiError::bad_body("the body must be a JSON object")),
+            Err(e) => Err(ApiError::bad_body(format!("it is not valid JSON ({e})"))),
+        }
+    }
+}
+
+/// Whether a request is for this dialect: the path starts with `/v1/`.
+pub fn matches(path: &str) -> bool {
+    path.starts_with("/v1/")
+}
+
+fn decode(segment: &str) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| ApiError::bad_request("a path segment is not valid UTF-8"))
+}
+
+impl Huawei {
+    pub fn new(service: Arc<Service>) -> Self {
+        Self { service }
+    }
+
+    /// Handles one request on `path` (as received, percent-encoded).
+    pub async fn handle(&self, req: &RequestParts<'_>, path: &str, request_id: &str) -> Response {
+        match self.run(req, path).await {
+            Ok((status, body)) => {
+                // The SDK reads the request id from the header; the body carries it too.
+                let body = body.map(|mut b| {
+                    if let Value::Object(m) = &mut b {
+                        m.insert("request_id".into(), Value::String(request_id.into()));
+                    }
+                    serde_json::to_vec(&b).unwrap_or_default()
+                });
+                Response {
+                    status,
+                    body: body.unwrap_or_default(),
+                }
+            }
+            Err(e) => {
+                tracing::info!(code = e.code, status = e.status, "huawei request refused");
+                let body = serde_json::json!({
+                    "error_code": e.code,
+                    "error_msg": e.message,
+                    "request_id": request_id,
+                });
+                Response {
+                    status: e.status,
+                    body: serde_json::to_vec(&body).unwrap_or_default(),
+                }
+            }
+        }
+    }
+
+    async fn run(
+        &self,
+        req: &RequestParts<'_>,
+        path: &str,
+    ) -> Result<(u16, Option<Value>), ApiError> {
+        let parsed = coffer_auth::huawei::parse(req, path).map_err(auth_error)?;
+        let key = match self.service.access_key(&parsed.access_key_id).await {
+            Ok(k) => k,
+            Err(coffer_core::Error::NotFound { .. }) => {
+                return Err(ApiError::auth("Get secretKey failed, ak not exist"))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        parsed.verify(&key.secret).map_err(auth_error)?;
+        if !key.enabled {
+            return Err(ApiError::auth("the access key is disabled"));
+        }
+        let now = self.service.now().as_secs();
+        if !coffer_auth::skew::within_window(parsed.timestamp, now, CLOCK_SKEW_SECS) {
+            return Err(ApiError::auth(
+                "X-Sdk-Date is more than 15 minutes from the server time",
+            ));
+        }
+        // coffer issues no temporary credentials.
+        if parsed
+            .security_token
+            .as_deref()
+            .is_some_and(|t| !t.is_empty())
+        {
+            return Err(ApiError::auth(
+                "decrypt token fail: temporary credentials are not issued by this server",
+            ));
+        }
+
+        let raw: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        // ["v1", project, ...rest]
+        let project_id = raw.get(1).copied().unwrap_or("");
+        if project_id.is_empty() || raw.len() < 3 {
+            return Err(ApiError::bad_request(format!("no operation at {path:?}")));
+        }
+        if !coffer_core::service::is_project_id(project_id) {
+            return Err(ApiError::bad_request(format!(
+                "{project_id:?} is not a project id (32 lower-case hexadecimal characters)"
+            )));
+        }
+        let project = self
+            .service
+            .project(project_id)
+            .await?
+            .filter(|p| p.scope.account == key.account)
+            .ok_or_else(|| {
+                ApiError::new(
+                    403,
+                    "CSMS.0003",
+                    format!("The request is invalid: the project {project_id:?} is not a project of this account."),
+                )
+            })?;
+        // The signed X-Project-Id header must repeat the path's project (the SDK always sends
+        // it when it knows the project).
+        if parsed.project_id.as_deref() != Some(project_id) {
+            return Err(ApiError::new(
+                403,
+                "CSMS.0003",
+                "The request is invalid: the X-Project-Id header is missing or differs from the project in the path.",
+            ));
+        }
+        let segments = raw[2..]
+            .iter()
+            .map(|s| decode(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let query = form_pairs(req.raw_query);
+        let call = Call {
+            service: &self.service,
+            scope: project.scope,
+            method: req.method,
+            segments,
+            query,
+            body: req.body,
+        };
+        ops::route(&call).await
+    }
+}
+
+fn form_pairs(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let dec = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (dec(k), dec(v))
+        })
+        .collect()
+}
+
+fn auth_error(e: AuthError) -> ApiError {
+    match e {
+        AuthError::SignatureMismatch { .. } => ApiError::auth("verify aksk signature fail"),
+        AuthError::BadTimestampFormat => {
+            ApiError::auth("X-Sdk-Date is not formatted as YYYYMMDDTHHMMSSZ")
+        }
+        other => ApiError::auth(format!(
+            "the request signature is missing or malformed: {other}"
+        )),
+    }
+}
