@@ -134,6 +134,12 @@ impl Huawei {
                 "X-Sdk-Date is more than 15 minutes from the server time",
             ));
         }
+        // CSMS bodies are JSON, which the SDK always signs; an unsigned body could be swapped.
+        if parsed.unsigned_payload && !req.body.is_empty() {
+            return Err(ApiError::auth(
+                "the request body must be signed (UNSIGNED-PAYLOAD is refused)",
+            ));
+        }
         // coffer issues no temporary credentials.
         if parsed
             .security_token
@@ -181,7 +187,8 @@ impl Huawei {
             .iter()
             .map(|s| decode(s))
             .collect::<Result<Vec<_>, _>>()?;
-        let query = form_pairs(req.raw_query);
+        // The pairs the signature covered: `+` is a literal plus in Huawei's canonical query.
+        let query = parsed.query_pairs().to_vec();
         let call = Call {
             service: &self.service,
             scope: project.scope,
@@ -192,21 +199,6 @@ impl Huawei {
         };
         ops::route(&call).await
     }
-}
-
-fn form_pairs(raw: &str) -> Vec<(String, String)> {
-    raw.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let dec = |s: &str| {
-                percent_encoding::percent_decode_str(&s.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            (dec(k), dec(v))
-        })
-        .collect()
 }
 
 fn auth_error(e: AuthError) -> ApiError {
