@@ -564,3 +564,31 @@ def files_containing(root, needle):
             except OSError:
                 pass
     return hits
+
+
+# ----------------------------------------------------------------------------- one server per suite
+# The running server of each suite (keyed by the suite's folder name), so that the report hook in
+# clients/conftest.py can attach the right server's log to a failing test.
+ACTIVE_SERVERS = {}
+
+
+def session_server(suite, start):
+    """Body of a suite's session fixture: starts a server with `start()`, registers it for the log
+    hooks, and at the end stops it with SIGTERM and fails the session if it did not stop cleanly,
+    if its log shows a panic or a leaked secret value or key, or if its data dir holds a value in
+    plaintext."""
+    srv = start()
+    ACTIVE_SERVERS[suite] = srv
+    try:
+        yield srv
+    finally:
+        ACTIVE_SERVERS.pop(suite, None)
+        problems = stop_coffer(srv)
+        text = srv.log_text()
+        problems += log_problems(text, srv.sk)
+        plain = files_containing(srv.data_dir, SENTINEL.encode())
+        if plain:
+            problems.append("secret values stored in plaintext in %s" % plain)
+        if problems:
+            import pytest
+            pytest.fail("; ".join(problems) + "\n--- server log (tail) ---\n" + tail(text, 12000), pytrace=False)

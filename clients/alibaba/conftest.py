@@ -11,61 +11,25 @@ import secrets
 
 import pytest
 
-from coffer_helpers import (REGION, SENTINEL, CofferServer, Gen1, Gen2, Raw, coffer_binary, files_containing,
-                            log_problems, make_api, start_coffer, stop_coffer, tail, unique)
-
-_SERVER = None  # the running CofferServer, for the report hook
-_LOG_OFFSET = pytest.StashKey[int]()
+from coffer_helpers import (REGION, CofferServer, Gen1, Gen2, Raw, coffer_binary, make_api, session_server,
+                            start_coffer, unique)
 
 
 @pytest.fixture(scope="session")
 def coffer(tmp_path_factory):
     """Start `coffer serve` once for the whole session; stop it with SIGTERM at the end and check
     its log for panics and leaked secret values."""
-    global _SERVER
     external = os.environ.get("COFFER_TEST_ENDPOINT")
     if external:
         srv = CofferServer(external, os.environ["COFFER_TEST_ACCESS_KEY_ID"],
                            os.environ["COFFER_TEST_ACCESS_KEY_SECRET"])
-        _SERVER = srv
         yield srv
-        _SERVER = None
         return
 
     binary = coffer_binary()
     tmp = tmp_path_factory.mktemp("coffer")
-    srv = start_coffer(binary, tmp / "data", tmp / "coffer.log", "LTAI5t" + secrets.token_hex(9),
-                       secrets.token_urlsafe(22))
-    _SERVER = srv
-    try:
-        yield srv
-    finally:
-        _SERVER = None
-        problems = stop_coffer(srv)
-        text = srv.log_text()
-        problems += log_problems(text, srv.sk)
-        plain = files_containing(srv.data_dir, SENTINEL.encode())
-        if plain:
-            problems.append("secret values stored in plaintext in %s" % plain)
-        if problems:
-            pytest.fail("; ".join(problems) + "\n--- server log (tail) ---\n" + tail(text, 12000), pytrace=False)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    if _SERVER is not None:
-        item.stash[_LOG_OFFSET] = _SERVER.log_size()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    if rep.failed and _SERVER is not None and _SERVER.log_path is not None:
-        start = item.stash.get(_LOG_OFFSET, 0)
-        text = _SERVER.log_text(start)
-        if text.strip():
-            rep.sections.append(("coffer server log during this test", tail(text, 8000)))
+    ak, sk = "LTAI5t" + secrets.token_hex(9), secrets.token_urlsafe(22)
+    yield from session_server("alibaba", lambda: start_coffer(binary, tmp / "data", tmp / "coffer.log", ak, sk))
 
 
 # ----------------------------------------------------------------------------- client fixtures

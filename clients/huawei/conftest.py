@@ -27,28 +27,21 @@ for _p in (str(_HERE), str(_HERE.parent / "alibaba")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from coffer_helpers import (SENTINEL, CofferServer, Gen1, Gen2, coffer_binary, files_containing,  # noqa: E402
-                            log_problems, stop_coffer, tail)
+from coffer_helpers import CofferServer, Gen1, Gen2, coffer_binary, session_server  # noqa: E402
 from hw_helpers import DEFAULT_REGION, HwRaw, hw_name, make_hw, random_project_id, start_coffer_hw  # noqa: E402
-
-_SERVER = None
-_LOG_OFFSET = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session")
 def coffer(tmp_path_factory):
     """`coffer serve` for the whole Huawei session; SIGTERM at the end, then the log is checked for
     panics and leaked secret values and the data dir for plaintext values."""
-    global _SERVER
     external = os.environ.get("COFFER_TEST_ENDPOINT")
     if external:
         srv = CofferServer(external, os.environ["COFFER_TEST_ACCESS_KEY_ID"],
                            os.environ["COFFER_TEST_ACCESS_KEY_SECRET"])
         srv.project_id = os.environ["COFFER_TEST_HUAWEI_PROJECT_ID"]
         srv.default_region = os.environ.get("COFFER_TEST_DEFAULT_REGION", "default")
-        _SERVER = srv
         yield srv
-        _SERVER = None
         return
 
     binary = coffer_binary()
@@ -56,39 +49,14 @@ def coffer(tmp_path_factory):
     # Huawei AKs are 20 upper-case letters/digits, SKs 40 characters
     ak = "HWE2E" + secrets.token_hex(8).upper()[:15]
     sk = secrets.token_urlsafe(30)[:40]
-    srv = start_coffer_hw(binary, tmp / "data", tmp / "coffer.log", ak, sk, project_id=random_project_id(),
-                          default_region=DEFAULT_REGION)
-    srv.binary = binary
-    _SERVER = srv
-    try:
-        yield srv
-    finally:
-        _SERVER = None
-        problems = stop_coffer(srv)
-        text = srv.log_text()
-        problems += log_problems(text, srv.sk)
-        plain = files_containing(srv.data_dir, SENTINEL.encode())
-        if plain:
-            problems.append("secret values stored in plaintext in %s" % plain)
-        if problems:
-            pytest.fail("; ".join(problems) + "\n--- server log (tail) ---\n" + tail(text, 12000), pytrace=False)
 
+    def start():
+        srv = start_coffer_hw(binary, tmp / "data", tmp / "coffer.log", ak, sk, project_id=random_project_id(),
+                              default_region=DEFAULT_REGION)
+        srv.binary = binary
+        return srv
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    if _SERVER is not None:
-        item.stash[_LOG_OFFSET] = _SERVER.log_size()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    if rep.failed and _SERVER is not None and _SERVER.log_path is not None:
-        start = item.stash.get(_LOG_OFFSET, 0)
-        text = _SERVER.log_text(start)
-        if text.strip():
-            rep.sections.append(("coffer server log during this test", tail(text, 8000)))
+    yield from session_server("huawei", start)
 
 
 # ----------------------------------------------------------------------------- Huawei clients

@@ -22,63 +22,27 @@ for _p in (str(_HERE), str(_HERE.parent / "alibaba")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from coffer_helpers import (REGION as ALI_REGION, SENTINEL, CofferServer, Gen1, Gen2,  # noqa: E402
-                            coffer_binary, files_containing, log_problems, start_coffer, stop_coffer, tail)
+from coffer_helpers import (REGION as ALI_REGION, CofferServer, Gen1, Gen2,  # noqa: E402
+                            coffer_binary, session_server, start_coffer)
 from tc_helpers import Tc, Tccli, TcRaw, make_tc, tc_name  # noqa: E402
-
-_SERVER = None
-_LOG_OFFSET = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session")
 def coffer(tmp_path_factory):
     """`coffer serve` for the whole Tencent session; SIGTERM at the end, then the log is checked for
     panics and leaked secret values and the data dir for plaintext values."""
-    global _SERVER
     external = os.environ.get("COFFER_TEST_ENDPOINT")
     if external:
         srv = CofferServer(external, os.environ["COFFER_TEST_ACCESS_KEY_ID"],
                            os.environ["COFFER_TEST_ACCESS_KEY_SECRET"])
-        _SERVER = srv
         yield srv
-        _SERVER = None
         return
 
     binary = coffer_binary()
     tmp = tmp_path_factory.mktemp("coffer-tc")
     # the bootstrap admin key is the Alibaba AccessKey and the Tencent SecretId/SecretKey alike
-    srv = start_coffer(binary, tmp / "data", tmp / "coffer.log", "AKID" + secrets.token_hex(16),
-                       secrets.token_urlsafe(24))
-    _SERVER = srv
-    try:
-        yield srv
-    finally:
-        _SERVER = None
-        problems = stop_coffer(srv)
-        text = srv.log_text()
-        problems += log_problems(text, srv.sk)
-        plain = files_containing(srv.data_dir, SENTINEL.encode())
-        if plain:
-            problems.append("secret values stored in plaintext in %s" % plain)
-        if problems:
-            pytest.fail("; ".join(problems) + "\n--- server log (tail) ---\n" + tail(text, 12000), pytrace=False)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    if _SERVER is not None:
-        item.stash[_LOG_OFFSET] = _SERVER.log_size()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    if rep.failed and _SERVER is not None and _SERVER.log_path is not None:
-        start = item.stash.get(_LOG_OFFSET, 0)
-        text = _SERVER.log_text(start)
-        if text.strip():
-            rep.sections.append(("coffer server log during this test", tail(text, 8000)))
+    ak, sk = "AKID" + secrets.token_hex(16), secrets.token_urlsafe(24)
+    yield from session_server("tencent", lambda: start_coffer(binary, tmp / "data", tmp / "coffer.log", ak, sk))
 
 
 # ----------------------------------------------------------------------------- Tencent clients
