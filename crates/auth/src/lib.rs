@@ -17,6 +17,7 @@
 
 pub mod alibaba;
 pub mod encoding;
+mod hmac_request;
 pub mod huawei;
 pub mod nonce;
 pub mod skew;

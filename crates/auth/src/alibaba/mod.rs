@@ -244,51 +244,16 @@ struct Acs3Authorization<'a> {
 }
 
 fn parse_authorization(value: &str) -> Result<Acs3Authorization<'_>, AuthError> {
-    let value = value.trim();
-    let (algorithm, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
-    if algorithm != ACS3_ALGORITHM {
-        // ACS3-HMAC-SM3, ACS3-RSA-SHA256, Bearer, Basic, ...: not something coffer verifies.
+    let [credential, signed, signature] = crate::hmac_request::authorization_fields(
+        value,
+        ACS3_ALGORITHM,
+        ["Credential", "SignedHeaders", "Signature"],
+    )?;
+    if credential.is_empty() {
         return Err(AuthError::Incomplete(
-            "unsupported Authorization scheme".into(),
+            "Authorization lacks Credential".into(),
         ));
     }
-    let (mut credential, mut signed, mut signature) = (None, None, None);
-    // The SDKs send no spaces after the commas; other clients do, so each part is trimmed.
-    for part in rest.split(',') {
-        let part = part.trim();
-        let Some((key, val)) = part.split_once('=') else {
-            return Err(AuthError::Incomplete(
-                "malformed Authorization header".into(),
-            ));
-        };
-        let slot = match key {
-            "Credential" => &mut credential,
-            "SignedHeaders" => &mut signed,
-            "Signature" => &mut signature,
-            _ => {
-                return Err(AuthError::Incomplete(
-                    "malformed Authorization header".into(),
-                ))
-            }
-        };
-        if slot.replace(val).is_some() {
-            return Err(AuthError::Incomplete(format!(
-                "Authorization repeats {key}"
-            )));
-        }
-    }
-    let credential = match credential {
-        Some(c) if !c.is_empty() => c,
-        _ => {
-            return Err(AuthError::Incomplete(
-                "Authorization lacks Credential".into(),
-            ))
-        }
-    };
-    let signed =
-        signed.ok_or_else(|| AuthError::Incomplete("Authorization lacks SignedHeaders".into()))?;
-    let signature =
-        signature.ok_or_else(|| AuthError::Incomplete("Authorization lacks Signature".into()))?;
     let mut sig = [0u8; 32];
     hex::decode_to_slice(signature, &mut sig).map_err(|_| {
         AuthError::Incomplete("Authorization Signature is not 64 hex digits".into())

@@ -153,48 +153,30 @@ where
     N: AsRef<str>,
     HV: AsRef<str>,
 {
-    let mut out = String::new();
-    out.push_str(&method.to_ascii_uppercase());
-    out.push_str("\n/\n");
-    out.push_str(&canonical_query(query));
-    out.push('\n');
-    let mut values: Vec<&str> = Vec::new();
+    // Each signed header's values, trimmed, sorted and joined by ',' (ACS3 signs repeats).
+    let mut lines: Vec<(&str, String)> = Vec::with_capacity(signed.len());
     for name in signed {
         let name = name.as_ref();
-        values.clear();
-        values.extend(
-            headers
-                .iter()
-                .filter(|(n, _)| n.as_ref().eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_ref().trim()),
-        );
+        let mut values: Vec<&str> = headers
+            .iter()
+            .filter(|(n, _)| n.as_ref().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref().trim())
+            .collect();
         if values.is_empty() {
             return Err(AuthError::Incomplete(format!(
                 "signed header {name} is not present"
             )));
         }
         values.sort_unstable();
-        out.push_str(name);
-        out.push(':');
-        for (i, v) in values.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(v);
-        }
-        out.push('\n');
+        lines.push((name, values.join(",")));
     }
-    // The header block ends with '\n' and the separator adds another: an empty line.
-    out.push('\n');
-    for (i, name) in signed.iter().enumerate() {
-        if i > 0 {
-            out.push(';');
-        }
-        out.push_str(name.as_ref());
-    }
-    out.push('\n');
-    out.push_str(content_sha256);
-    Ok(out)
+    Ok(crate::hmac_request::canonical_request(
+        &method.to_ascii_uppercase(),
+        "/",
+        &canonical_query(query),
+        &lines,
+        content_sha256,
+    ))
 }
 
 /// `ACS3-HMAC-SHA256\n` + hex SHA-256 of the canonical request.

@@ -276,49 +276,17 @@ struct Authorization<'a> {
     signature: [u8; 32],
 }
 
-fn malformed() -> AuthError {
-    AuthError::Incomplete("malformed Authorization header".into())
-}
-
 /// RFC 9110 token characters, upper case excluded (SignedHeaders names are lower-case).
 fn is_lower_tchar(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn parse_authorization(value: &str) -> Result<Authorization<'_>, AuthError> {
-    let value = value.trim();
-    let (algorithm, rest) = value
-        .split_once(|c: char| c.is_ascii_whitespace())
-        .unwrap_or((value, ""));
-    if algorithm != ALGORITHM {
-        // SDK-HMAC-SM3, SDK-ECDSA-P256-SHA256, SDK-SM2-SM3, V11-HMAC-SHA256 and anything else.
-        return Err(AuthError::Incomplete(
-            "unsupported Authorization algorithm".into(),
-        ));
-    }
-    let (mut access, mut signed, mut signature) = (None, None, None);
-    // The SDK writes ", " between the parts; trimming tolerates other spacing.
-    for part in rest.split(',') {
-        let (key, val) = part.split_once('=').ok_or_else(malformed)?;
-        let (key, val) = (key.trim(), val.trim());
-        let slot = match key {
-            "Access" => &mut access,
-            "SignedHeaders" => &mut signed,
-            "Signature" => &mut signature,
-            _ => return Err(malformed()),
-        };
-        if slot.replace(val).is_some() {
-            return Err(AuthError::Incomplete(format!(
-                "Authorization repeats {key}"
-            )));
-        }
-    }
-    let access =
-        access.ok_or_else(|| AuthError::Incomplete("Authorization lacks Access".into()))?;
-    let signed =
-        signed.ok_or_else(|| AuthError::Incomplete("Authorization lacks SignedHeaders".into()))?;
-    let signature =
-        signature.ok_or_else(|| AuthError::Incomplete("Authorization lacks Signature".into()))?;
+    let [access, signed, signature] = crate::hmac_request::authorization_fields(
+        value,
+        ALGORITHM,
+        ["Access", "SignedHeaders", "Signature"],
+    )?;
 
     if access.is_empty() || !access.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(AuthError::Incomplete("malformed Access".into()));

@@ -113,40 +113,14 @@ pub(crate) fn canonical_request(
     signed: &[(&str, &str)],
     payload_hash: &str,
 ) -> String {
-    let mut out = String::with_capacity(
-        method.len()
-            + canonical_uri.len()
-            + canonical_query.len()
-            + signed
-                .iter()
-                .map(|(n, v)| n.len() * 2 + v.len() + 3)
-                .sum::<usize>()
-            + payload_hash.len()
-            + 8,
-    );
-    out.push_str(method);
-    out.push('\n');
-    out.push_str(canonical_uri);
-    out.push('\n');
-    out.push_str(canonical_query);
-    out.push('\n');
-    for (name, value) in signed {
-        out.push_str(name);
-        out.push(':');
-        out.push_str(py_strip(value));
-        out.push('\n');
-    }
-    // The header block ends with its own '\n'; the line separator adds a second one.
-    out.push('\n');
-    for (i, (name, _)) in signed.iter().enumerate() {
-        if i > 0 {
-            out.push(';');
-        }
-        out.push_str(name);
-    }
-    out.push('\n');
-    out.push_str(payload_hash);
-    out
+    let stripped: Vec<(&str, &str)> = signed.iter().map(|(n, v)| (*n, py_strip(v))).collect();
+    crate::hmac_request::canonical_request(
+        method,
+        canonical_uri,
+        canonical_query,
+        &stripped,
+        payload_hash,
+    )
 }
 
 /// `SDK-HMAC-SHA256\n<X-Sdk-Date>\n<hex SHA-256 of the canonical request>`.

@@ -287,41 +287,12 @@ struct Tc3Authorization<'a> {
     signature: [u8; 32],
 }
 
-fn malformed() -> AuthError {
-    AuthError::Incomplete("malformed Authorization header".into())
-}
-
 fn parse_authorization(value: &str) -> Result<Tc3Authorization<'_>, AuthError> {
-    let value = value.trim();
-    let (algorithm, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if algorithm != TC3_ALGORITHM {
-        return Err(AuthError::Incomplete(
-            "unsupported Authorization algorithm".into(),
-        ));
-    }
-    let (mut credential, mut signed, mut signature) = (None, None, None);
-    // The SDK writes ", " between the parts; other clients may not. Trimming each part
-    // tolerates both.
-    for part in rest.split(',') {
-        let (key, val) = part.trim().split_once('=').ok_or_else(malformed)?;
-        let slot = match key {
-            "Credential" => &mut credential,
-            "SignedHeaders" => &mut signed,
-            "Signature" => &mut signature,
-            _ => return Err(malformed()),
-        };
-        if slot.replace(val).is_some() {
-            return Err(AuthError::Incomplete(format!(
-                "Authorization repeats {key}"
-            )));
-        }
-    }
-    let credential =
-        credential.ok_or_else(|| AuthError::Incomplete("Authorization lacks Credential".into()))?;
-    let signed =
-        signed.ok_or_else(|| AuthError::Incomplete("Authorization lacks SignedHeaders".into()))?;
-    let signature =
-        signature.ok_or_else(|| AuthError::Incomplete("Authorization lacks Signature".into()))?;
+    let [credential, signed, signature] = crate::hmac_request::authorization_fields(
+        value,
+        TC3_ALGORITHM,
+        ["Credential", "SignedHeaders", "Signature"],
+    )?;
 
     // <SecretId>/<YYYY-MM-DD>/<service>/tc3_request. A well-formed but wrong date or service
     // is a signature failure decided in `verify`; a malformed one is not a TC3 credential.

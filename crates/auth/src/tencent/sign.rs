@@ -86,38 +86,9 @@ pub(crate) fn tc3_canonical_request(
     signed: &[(&str, &str)],
     payload_hash: &str,
 ) -> String {
-    let mut out = String::with_capacity(
-        method.len()
-            + canonical_query.len()
-            + signed
-                .iter()
-                .map(|(n, v)| n.len() * 2 + v.len() + 3)
-                .sum::<usize>()
-            + payload_hash.len()
-            + 8,
-    );
-    out.push_str(method);
+    let trimmed: Vec<(&str, &str)> = signed.iter().map(|(n, v)| (*n, v.trim())).collect();
     // The path is always `/`: every Tencent API is served on the root.
-    out.push_str("\n/\n");
-    out.push_str(canonical_query);
-    out.push('\n');
-    for (name, value) in signed {
-        out.push_str(name);
-        out.push(':');
-        out.push_str(value.trim());
-        out.push('\n');
-    }
-    // The header block ends with its own '\n'; the line separator adds a second one.
-    out.push('\n');
-    for (i, (name, _)) in signed.iter().enumerate() {
-        if i > 0 {
-            out.push(';');
-        }
-        out.push_str(name);
-    }
-    out.push('\n');
-    out.push_str(payload_hash);
-    out
+    crate::hmac_request::canonical_request(method, "/", canonical_query, &trimmed, payload_hash)
 }
 
 /// `TC3-HMAC-SHA256\n<timestamp>\n<date>/<service>/tc3_request\n<hex SHA-256 of canonical>`.
