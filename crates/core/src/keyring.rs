@@ -72,6 +72,14 @@ impl Keyring {
         wrapped
     }
 
+    /// Material already unwrapped by this process, if any: lets a read skip loading the key.
+    pub fn cached_material(&self, key_id: &str, version: &str) -> Option<SecretKey> {
+        self.cache
+            .read()
+            .ok()
+            .and_then(|c| c.get(&(key_id.to_string(), version.to_string())).cloned())
+    }
+
     /// The unwrapped material of one version of a key.
     pub fn material(&self, key: &KeyRecord, version: &str) -> Result<SecretKey> {
         let cache_key = (key.id.clone(), version.to_string());
@@ -117,16 +125,16 @@ impl Keyring {
         })
     }
 
+    /// Opens a value with the material of the key version that sealed it.
     pub fn open_value(
         &self,
-        key: &KeyRecord,
+        material: &SecretKey,
         secret: &SecretRecord,
         version_id: &str,
         sealed: &SealedValue,
     ) -> Result<Zeroizing<Vec<u8>>> {
-        let material = self.material(key, &sealed.key_version)?;
         Ok(coffer_crypto::open(
-            &material,
+            material,
             &value_aad(&secret.scope, &secret.id, version_id),
             &sealed.envelope,
         )?)

@@ -501,10 +501,22 @@ impl Service {
             .read_value(secret.id, &version.version_id)
             .await?
             .ok_or_else(|| Error::not_found(Resource::Version, &version.version_id))?;
-        let key = self.key_by_id(scope, &sealed.key_id).await?;
+        // Reads are the hot path: once a key version's material is unwrapped, reads use it
+        // without loading the key again. (Key states arrive with key management, which must
+        // then evict disabled keys from the keyring.)
+        let material = match self
+            .keyring
+            .cached_material(&sealed.key_id, &sealed.key_version)
+        {
+            Some(m) => m,
+            None => {
+                let key = self.key_by_id(scope, &sealed.key_id).await?;
+                self.keyring.material(&key, &sealed.key_version)?
+            }
+        };
         let plain = self
             .keyring
-            .open_value(&key, &secret, &version.version_id, &sealed)?;
+            .open_value(&material, &secret, &version.version_id, &sealed)?;
         let value = into_value(version.kind, plain)?;
         Ok(ReadValue {
             secret,
