@@ -491,22 +491,28 @@ def coffer_binary():
     return binary
 
 
-def start_coffer(binary, data_dir, log_path, ak, sk, timeout=60):
-    """`coffer serve --data-dir D --listen 127.0.0.1:P` with the bootstrap admin key; wait for /healthz."""
+def spawn_coffer(binary, data_dir, log_path, ak, sk, extra_args=(), env=None):
+    """Starts `coffer serve --data-dir D --listen 127.0.0.1:P` with the bootstrap admin key and
+    returns its CofferServer at once. `env` replaces the inherited environment when given."""
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = dict(os.environ)
+    env = dict(os.environ if env is None else env)
     env["COFFER_BOOTSTRAP_ACCESS_KEY_ID"] = ak
     env["COFFER_BOOTSTRAP_ACCESS_KEY_SECRET"] = sk
     env.setdefault("RUST_BACKTRACE", "1")
     log = open(log_path, "ab")
-    proc = subprocess.Popen([str(binary), "serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:%d" % port],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
-    srv = CofferServer("127.0.0.1:%d" % port, ak, sk, proc, Path(log_path), Path(data_dir), log)
+    args = [str(binary), "serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:%d" % port, *extra_args]
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+    return CofferServer("127.0.0.1:%d" % port, ak, sk, proc, Path(log_path), Path(data_dir), log)
+
+
+def wait_ready(srv, timeout=60):
+    """Waits until the server answers /healthz; fails the test with its log if it never does."""
+    proc = srv.proc
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
         try:
-            if requests.get("http://127.0.0.1:%d/healthz" % port, timeout=1).status_code == 200:
+            if requests.get("http://%s/healthz" % srv.endpoint, timeout=1).status_code == 200:
                 return srv
         except requests.RequestException:
             pass
@@ -514,9 +520,14 @@ def start_coffer(binary, data_dir, log_path, ak, sk, timeout=60):
     if proc.poll() is None:
         proc.kill()
         proc.wait()
-    log.close()
+    srv.log_file.close()
     pytest.fail("coffer did not become ready (exit code %s). Log:\n%s" % (proc.returncode, tail(srv.log_text())),
                 pytrace=False)
+
+
+def start_coffer(binary, data_dir, log_path, ak, sk, timeout=60):
+    """`coffer serve` with the bootstrap admin key, ready to answer."""
+    return wait_ready(spawn_coffer(binary, data_dir, log_path, ak, sk), timeout)
 
 
 def stop_coffer(srv, timeout=15):

@@ -30,7 +30,7 @@ from urllib.parse import quote, unquote
 import pytest
 import requests
 
-from coffer_helpers import SENTINEL, CofferServer, free_port, tail  # noqa: F401  (re-exported)
+from coffer_helpers import SENTINEL, CofferServer, free_port, spawn_coffer, tail, wait_ready  # noqa: F401  (re-exported)
 
 # The Huawei region id the tests hand to the SDK where one is needed: any id works, every region id
 # maps to the server's default region unless `--region` maps it.
@@ -435,49 +435,26 @@ def start_coffer_hw(binary, data_dir, log_path, ak, sk, project_id=None, default
                     extra_args=(), extra_env=None, timeout=60, expect_ready=True):
     """`coffer serve` with the bootstrap admin key (and Huawei project id when given); waits for /healthz.
     With expect_ready=False returns (returncode, log text) of a server that must exit by itself."""
-    Path(data_dir).mkdir(parents=True, exist_ok=True)
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COFFER_", "HUAWEICLOUD_"))}
-    env["COFFER_BOOTSTRAP_ACCESS_KEY_ID"] = ak
-    env["COFFER_BOOTSTRAP_ACCESS_KEY_SECRET"] = sk
     if project_id is not None:
         env["COFFER_BOOTSTRAP_HUAWEI_PROJECT_ID"] = project_id
     env.update(extra_env or {})
-    env.setdefault("RUST_BACKTRACE", "1")
-    args = [str(binary), "serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:%d" % port]
-    if default_region is not None:
-        args += ["--default-region", default_region]
-    args += list(extra_args)
-    log = open(log_path, "ab")
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
-    srv = CofferServer("127.0.0.1:%d" % port, ak, sk, proc, Path(log_path), Path(data_dir), log)
+    args = ["--default-region", default_region] if default_region is not None else []
+    srv = spawn_coffer(binary, data_dir, log_path, ak, sk, extra_args=[*args, *extra_args], env=env)
     srv.project_id = project_id
     srv.default_region = default_region
-    if not expect_ready:
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            log.close()
-            pytest.fail("coffer kept running although it should have refused to start:\n%s"
-                        % tail(srv.log_text()), pytrace=False)
-        log.close()
-        return proc.returncode, srv.log_text()
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            if requests.get("http://127.0.0.1:%d/healthz" % port, timeout=1).status_code == 200:
-                return srv
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-    log.close()
-    pytest.fail("coffer did not become ready (exit code %s). Log:\n%s" % (proc.returncode, tail(srv.log_text())),
-                pytrace=False)
+    if expect_ready:
+        return wait_ready(srv, timeout)
+    try:
+        srv.proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        srv.proc.kill()
+        srv.proc.wait()
+        srv.log_file.close()
+        pytest.fail("coffer kept running although it should have refused to start:\n%s"
+                    % tail(srv.log_text()), pytrace=False)
+    srv.log_file.close()
+    return srv.proc.returncode, srv.log_text()
 
 
 def stop_quietly(srv, timeout=15):
