@@ -80,3 +80,27 @@ def test_malformed_env_project_id_refuses_to_start(binary, tmp_path, bad):
     assert rc != 0
     assert "COFFER_BOOTSTRAP_HUAWEI_PROJECT_ID" in text, text[-2000:]
     assert "panicked" not in text
+
+
+def test_secret_quota_is_csms_0202(binary, tmp_path):
+    """`--max-secrets-per-region` caps the secrets of an account's region; Huawei answers the
+    create over quota with 400 CSMS.0202 (reference 6) and writes nothing."""
+    ak, sk = _keys()
+    pid = random_project_id()
+    srv = start_coffer_hw(binary, tmp_path / "data", tmp_path / "coffer.log", ak, sk, project_id=pid,
+                          default_region=None, extra_args=("--max-secrets-per-region", "2"))
+    try:
+        c = Hw(srv.endpoint, ak, sk, pid)
+        kept = [hw_name("quota") for _ in range(2)]
+        for n in kept:
+            c.call("create_secret", body={"name": n, "secret_string": "x"})
+        over = hw_name("quota")
+        with expect_hw(400, "CSMS.0202"):
+            c.call("create_secret", body={"name": over, "secret_string": "x"})
+        with expect_hw(404, "CSMS.0106"):
+            c.call("show_secret", secret_name=over)
+        # deleting one makes room again
+        c.call("delete_secret", secret_name=kept[0])
+        c.call("create_secret", body={"name": over, "secret_string": "x"})
+    finally:
+        stop_quietly(srv)

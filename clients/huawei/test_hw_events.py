@@ -2,10 +2,6 @@
 update, delete events; secrets subscribe by name (event_subscriptions); list_secrets(event_name=...)."""
 import pytest
 
-# Events are not built yet (issue 5 stays open for them). Strict: once the server passes these,
-# the marker makes the run fail until it is removed.
-pytestmark = pytest.mark.xfail(strict=True, reason="secret events are not implemented yet")
-
 from hw_helpers import HwError, UUID_RE, assert_ms_near, expect_hw, hw_name, now_ms
 
 NOTIFY = {"target_type": "SMN", "target_id": "urn:smn:cn-north-4:0123456789abcdef:coffer-topic",

@@ -152,7 +152,6 @@ def test_malformed_json_on_every_body_op(raw, secret):
         raw_hw_error(raw.send(method, path, body=b'{"oops": '), 400, "CSMS.0004")
 
 
-@pytest.mark.xfail(strict=True, reason="secret events are not implemented yet")
 def test_malformed_json_on_event_create(raw):
     raw_hw_error(raw.send("POST", raw.path("csms", "events"), body=b'{"oops": '), 400, "CSMS.0004")
 

@@ -14,6 +14,7 @@ pub enum Resource {
     Key,
     Account,
     AccessKey,
+    EventRule,
 }
 
 impl Resource {
@@ -25,6 +26,7 @@ impl Resource {
             Resource::Key => "key",
             Resource::Account => "account",
             Resource::AccessKey => "access key",
+            Resource::EventRule => "event",
         }
     }
 }

@@ -266,6 +266,9 @@ pub struct SecretRecord {
     /// A resource policy document attached to the secret (Alibaba secret policy), kept
     /// verbatim. Access is decided by coffer's own policies, not by this text.
     pub policy: Option<String>,
+    /// Names of the scope's event rules this secret reports to (Huawei
+    /// `event_subscriptions`). Each names an existing rule; the store enforces it.
+    pub subscriptions: Vec<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub revision: i64,
@@ -324,6 +327,68 @@ pub struct KeyRecord {
     pub versions: Vec<KeyVersion>,
 }
 
+/// Something that happens to a secret and that an [`EventRule`] can announce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SecretEvent {
+    VersionCreated,
+    VersionExpired,
+    VersionNearExpiry,
+    Rotated,
+    RotationFailed,
+    Deleted,
+}
+
+impl SecretEvent {
+    pub const ALL: [SecretEvent; 6] = [
+        SecretEvent::VersionCreated,
+        SecretEvent::VersionExpired,
+        SecretEvent::VersionNearExpiry,
+        SecretEvent::Rotated,
+        SecretEvent::RotationFailed,
+        SecretEvent::Deleted,
+    ];
+
+    /// Stable text for storage.
+    pub fn to_stored(self) -> &'static str {
+        match self {
+            SecretEvent::VersionCreated => "version-created",
+            SecretEvent::VersionExpired => "version-expired",
+            SecretEvent::VersionNearExpiry => "version-near-expiry",
+            SecretEvent::Rotated => "rotated",
+            SecretEvent::RotationFailed => "rotation-failed",
+            SecretEvent::Deleted => "deleted",
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.to_stored() == s)
+    }
+}
+
+/// Where an event rule sends its notifications: a target of the cloud's notification
+/// service (Huawei SMN topic), kept as the client gave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifyTarget {
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+}
+
+/// A named rule of a scope: which events of the secrets that subscribe to it are announced,
+/// and where. Names are unique in the scope; secrets refer to rules by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventRule {
+    pub id: Uuid,
+    pub scope: Scope,
+    pub name: String,
+    /// Distinct, in the order the client gave them.
+    pub events: Vec<SecretEvent>,
+    pub enabled: bool,
+    pub target: NotifyTarget,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
 /// Selects which secrets a list returns. Empty vectors mean "no condition"; values inside one
 /// vector are alternatives (OR), different fields must all hold (AND).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -341,6 +406,8 @@ pub struct SecretFilter {
     /// Every condition must hold: the secret has a tag with the key and, when `values` is
     /// not empty, one of those values.
     pub tags: Vec<TagCondition>,
+    /// Only secrets subscribed to the event rule of this name.
+    pub subscribed_to: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -70,6 +70,32 @@ pub struct CreateSecret {
     pub value: SecretValue,
     pub extended_config: Option<String>,
     pub policy: Option<String>,
+    /// Event rules of the scope the secret reports to, by name.
+    pub subscriptions: Vec<String>,
+}
+
+/// A change to a secret's descriptive metadata; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct MetadataChange {
+    pub description: Option<String>,
+    pub subscriptions: Option<Vec<String>>,
+}
+
+/// A new event rule.
+#[derive(Debug)]
+pub struct NewEventRule {
+    pub name: String,
+    pub events: Vec<SecretEvent>,
+    pub enabled: bool,
+    pub target: NotifyTarget,
+}
+
+/// A change to an event rule; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct EventRuleChange {
+    pub events: Option<Vec<SecretEvent>>,
+    pub enabled: Option<bool>,
+    pub target: Option<NotifyTarget>,
 }
 
 /// Which version a read wants. Neither field set means the `Current` one.
@@ -380,6 +406,7 @@ impl Service {
 
     pub async fn create_secret(&self, scope: &Scope, req: CreateSecret) -> Result<SecretRecord> {
         self.check_value(&req.value)?;
+        check_subscriptions(&req.subscriptions)?;
         if req.tags.len() > self.limits.max_tags_per_secret {
             return Err(Error::invalid(
                 "Tags",
@@ -430,6 +457,7 @@ impl Service {
             rotation: RotationPolicy::default(),
             extended_config: req.extended_config,
             policy: req.policy,
+            subscriptions: req.subscriptions,
             created_at: now,
             updated_at: now,
             revision: 0,
@@ -638,11 +666,99 @@ impl Service {
         name: &str,
         description: String,
     ) -> Result<SecretRecord> {
+        let change = MetadataChange {
+            description: Some(description),
+            ..Default::default()
+        };
+        self.update_metadata(scope, name, change).await
+    }
+
+    /// Changes description and subscriptions together, in one write. A subscription that
+    /// names no event rule of the scope fails the whole change.
+    pub async fn update_metadata(
+        &self,
+        scope: &Scope,
+        name: &str,
+        change: MetadataChange,
+    ) -> Result<SecretRecord> {
+        if let Some(subs) = &change.subscriptions {
+            check_subscriptions(subs)?;
+        }
         self.modify(scope, name, false, |s| {
-            s.description = description.clone();
+            if let Some(d) = &change.description {
+                s.description = d.clone();
+            }
+            if let Some(subs) = &change.subscriptions {
+                s.subscriptions = subs.clone();
+            }
             Ok(true)
         })
         .await
+    }
+
+    // --- event rules ------------------------------------------------------------------------
+
+    pub async fn create_event_rule(&self, scope: &Scope, req: NewEventRule) -> Result<EventRule> {
+        check_events(&req.events)?;
+        let now = self.now();
+        let rule = EventRule {
+            id: Uuid::new_v4(),
+            scope: scope.clone(),
+            name: req.name,
+            events: req.events,
+            enabled: req.enabled,
+            target: req.target,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_event_rule(&rule).await?;
+        Ok(rule)
+    }
+
+    pub async fn event_rule(&self, scope: &Scope, name: &str) -> Result<EventRule> {
+        self.store
+            .get_event_rule(scope, name)
+            .await?
+            .ok_or_else(|| Error::not_found(Resource::EventRule, name))
+    }
+
+    /// Up to `limit` rules in creation order, after the rule named `after`.
+    pub async fn event_rules(
+        &self,
+        scope: &Scope,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<EventRule>> {
+        self.store.list_event_rules(scope, after, limit).await
+    }
+
+    pub async fn update_event_rule(
+        &self,
+        scope: &Scope,
+        name: &str,
+        change: EventRuleChange,
+    ) -> Result<EventRule> {
+        if let Some(events) = &change.events {
+            check_events(events)?;
+        }
+        let mut rule = self.event_rule(scope, name).await?;
+        if let Some(events) = change.events {
+            rule.events = events;
+        }
+        if let Some(enabled) = change.enabled {
+            rule.enabled = enabled;
+        }
+        if let Some(target) = change.target {
+            rule.target = target;
+        }
+        rule.updated_at = self.now().max(rule.updated_at);
+        self.store.update_event_rule(&rule).await?;
+        Ok(rule)
+    }
+
+    /// Refused while a secret subscribes to the rule.
+    pub async fn delete_event_rule(&self, scope: &Scope, name: &str) -> Result<()> {
+        self.store.delete_event_rule(scope, name).await
     }
 
     /// Replaces the secret's resource policy document.
@@ -983,6 +1099,34 @@ impl Service {
     }
 }
 
+fn check_events(events: &[SecretEvent]) -> Result<()> {
+    if events.is_empty() {
+        return Err(Error::invalid(
+            "event_types",
+            "at least one event type is required",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = events.iter().find(|e| !seen.insert(**e)) {
+        return Err(Error::invalid(
+            "event_types",
+            format!("{dup:?} is listed twice"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_subscriptions(names: &[String]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
+        return Err(Error::invalid(
+            "event_subscriptions",
+            format!("the event {dup:?} is listed twice"),
+        ));
+    }
+    Ok(())
+}
+
 fn name_taken(existing: SecretRecord) -> Error {
     if existing.is_pending_delete() {
         Error::InDeleteWindow {
@@ -1145,6 +1289,7 @@ mod tests {
             rotation: RotationPolicy::default(),
             extended_config: None,
             policy: None,
+            subscriptions: vec![],
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
             revision: 0,

@@ -19,14 +19,16 @@ use crate::model::*;
 #[derive(Clone, Debug)]
 pub enum SecretWrite {
     /// A new secret with its first versions. Fails with `AlreadyExists` when any secret of
-    /// the scope (live or pending deletion) has the name.
+    /// the scope (live or pending deletion) has the name, and with `NotFound` (event rule)
+    /// when a subscription names no rule of the scope.
     Create {
         record: SecretRecord,
         values: Vec<(String, SealedValue)>,
     },
     /// Replace the secret's metadata, tags, version metadata and stages with `record`'s.
     /// `record.revision` is the revision that was read. `new_values` are versions to add;
-    /// `removed_versions` are deleted with their values.
+    /// `removed_versions` are deleted with their values. Subscriptions are checked as for
+    /// `Create`.
     Update {
         record: SecretRecord,
         new_values: Vec<(String, SealedValue)>,
@@ -64,6 +66,25 @@ pub trait Store: Send + Sync + 'static {
     async fn get_key(&self, scope: &Scope, id: &str) -> Result<Option<KeyRecord>>;
     async fn get_key_by_alias(&self, scope: &Scope, alias: &str) -> Result<Option<KeyRecord>>;
     async fn get_default_key(&self, scope: &Scope) -> Result<Option<KeyRecord>>;
+
+    // --- event rules ---------------------------------------------------------------------
+    /// Fails with `AlreadyExists` when the scope has a rule of that name.
+    async fn create_event_rule(&self, rule: &EventRule) -> Result<()>;
+    async fn get_event_rule(&self, scope: &Scope, name: &str) -> Result<Option<EventRule>>;
+    /// Up to `limit` rules of the scope in creation order, starting after the rule named
+    /// `after` (none when that rule does not exist).
+    async fn list_event_rules(
+        &self,
+        scope: &Scope,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<EventRule>>;
+    /// Replaces the rule's events, state, target and update time (found by scope and name).
+    /// Returns `NotFound` when there is no such rule.
+    async fn update_event_rule(&self, rule: &EventRule) -> Result<()>;
+    /// Returns `NotFound` when there is no such rule and `InvalidState` while a secret
+    /// (live or pending deletion) subscribes to it; the check and the delete are one step.
+    async fn delete_event_rule(&self, scope: &Scope, name: &str) -> Result<()>;
 
     // --- secrets -------------------------------------------------------------------------
     /// The secret with this name in the scope, with all version metadata.

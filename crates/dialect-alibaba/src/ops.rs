@@ -290,6 +290,7 @@ async fn create_secret(c: &Call<'_>) -> OpResult {
                 value,
                 extended_config,
                 policy,
+                subscriptions: vec![],
             },
         )
         .await?;

@@ -7,6 +7,7 @@
 //! stages (reference: `huawei.md`).
 
 mod error;
+mod events;
 mod ops;
 
 use std::sync::Arc;

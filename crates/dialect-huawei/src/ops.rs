@@ -2,7 +2,9 @@
 //! JSON body (none for 204s and immediate deletes).
 
 use base64::Engine;
-use coffer_core::service::{CreateSecret, DeleteMode, PutValue, VersionSelector, WhenFull};
+use coffer_core::service::{
+    CreateSecret, DeleteMode, MetadataChange, PutValue, VersionSelector, WhenFull,
+};
 use coffer_core::{
     Error, PageRequest, SecretFilter, SecretKind, SecretRecord, SecretState, SecretValue, Stage,
     Tag, TagCondition, Timestamp, VersionRecord,
@@ -11,24 +13,25 @@ use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
-use crate::Call;
+use crate::{events, Call};
 
-type OpResult = Result<(u16, Option<Value>), ApiError>;
+pub(crate) type OpResult = Result<(u16, Option<Value>), ApiError>;
 
 const MAX_VALUE: usize = 32_768;
 const MAX_DESCRIPTION_BYTES: usize = 2_048;
 const MAX_VERSIONS: usize = 20;
 const MAX_STAGES: usize = 12;
 const MAX_TAGS: usize = 20;
+const MAX_SUBSCRIPTIONS: usize = 1;
 const DEFAULT_KEY_ALIAS: &str = "csms/default";
 const SYSCURRENT: &str = "SYSCURRENT";
 const SYSPREVIOUS: &str = "SYSPREVIOUS";
 
-fn ok(v: Value) -> OpResult {
+pub(crate) fn ok(v: Value) -> OpResult {
     Ok((200, Some(v)))
 }
 
-fn no_content() -> OpResult {
+pub(crate) fn no_content() -> OpResult {
     Ok((204, None))
 }
 
@@ -63,6 +66,11 @@ pub(crate) async fn route(c: &Call<'_>) -> OpResult {
         }
         ("GET", ["csms", "tags"]) => project_tags(c).await,
         ("POST", ["csms", "resource_instances", "action"]) => resource_instances(c).await,
+        ("POST", ["csms", "events"]) => events::create(c).await,
+        ("GET", ["csms", "events"]) => events::list(c).await,
+        ("GET", ["csms", "events", name]) => events::show(c, name).await,
+        ("PUT", ["csms", "events", name]) => events::update(c, name).await,
+        ("DELETE", ["csms", "events", name]) => events::delete(c, name).await,
         ("GET", ["csms", "notification-records"]) => {
             // coffer sends no event notifications yet, so there is nothing to list.
             ok(
@@ -83,7 +91,7 @@ pub(crate) async fn route(c: &Call<'_>) -> OpResult {
 
 // --- shared helpers -------------------------------------------------------------------------
 
-fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes()
@@ -157,7 +165,7 @@ fn secret_json(s: &SecretRecord) -> Value {
         "auto_rotation": false,
         "rotation_period": "",
         "rotation_config": "",
-        "event_subscriptions": [],
+        "event_subscriptions": s.subscriptions,
         "enterprise_project_id": "0",
         "rotation_func_urn": "",
     })
@@ -174,7 +182,10 @@ fn version_json(s: &SecretRecord, v: &VersionRecord) -> Value {
     })
 }
 
-fn str_field<'a>(body: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, ApiError> {
+pub(crate) fn str_field<'a>(
+    body: &'a Map<String, Value>,
+    name: &str,
+) -> Result<Option<&'a str>, ApiError> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -226,8 +237,8 @@ fn description(body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
     Ok(d.map(str::to_string))
 }
 
-/// Rotation and event subscriptions arrive with managed secrets and events; until then they
-/// are refused by name rather than ignored.
+/// Rotation arrives with managed secrets; until then it is refused by name rather than
+/// ignored.
 fn refuse_unsupported(body: &Map<String, Value>) -> Result<(), ApiError> {
     match body.get("auto_rotation") {
         None | Some(Value::Null) | Some(Value::Bool(false)) => {}
@@ -244,15 +255,6 @@ fn refuse_unsupported(body: &Map<String, Value>) -> Result<(), ApiError> {
             ))
         }
     }
-    match body.get("event_subscriptions") {
-        None | Some(Value::Null) | Some(Value::Array(_)) => {}
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "event_subscriptions",
-                "it must be a list",
-            ))
-        }
-    }
     for f in ["rotation_period", "rotation_config", "rotation_func_urn"] {
         if str_field(body, f)?.is_some_and(|s| !s.is_empty()) {
             return Err(ApiError::invalid(
@@ -261,15 +263,38 @@ fn refuse_unsupported(body: &Map<String, Value>) -> Result<(), ApiError> {
             ));
         }
     }
-    if let Some(Value::Array(a)) = body.get("event_subscriptions") {
-        if !a.is_empty() {
+    Ok(())
+}
+
+/// `event_subscriptions`: at most one event name; `None` when the field is absent.
+fn subscriptions(body: &Map<String, Value>) -> Result<Option<Vec<String>>, ApiError> {
+    let items = match body.get("event_subscriptions") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(a)) => a,
+        Some(_) => {
             return Err(ApiError::invalid(
                 "event_subscriptions",
-                "secret events are not supported by this server yet",
-            ));
+                "it must be a list",
+            ))
         }
+    };
+    if items.len() > MAX_SUBSCRIPTIONS {
+        return Err(ApiError::invalid(
+            "event_subscriptions",
+            format!("a secret subscribes to at most {MAX_SUBSCRIPTIONS} event"),
+        ));
     }
-    Ok(())
+    items
+        .iter()
+        .map(|v| match v.as_str() {
+            Some(n) if valid_name(n) => Ok(n.to_string()),
+            _ => Err(ApiError::invalid(
+                "event_subscriptions",
+                "each entry must be an event name matching ^[a-zA-Z0-9_-]{1,64}$",
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 fn key_ref(k: &str) -> String {
@@ -280,7 +305,7 @@ fn key_ref(k: &str) -> String {
     }
 }
 
-fn limit(c: &Call<'_>, default: u32) -> Result<u32, ApiError> {
+pub(crate) fn limit(c: &Call<'_>, default: u32) -> Result<u32, ApiError> {
     match c.query("limit") {
         None | Some("") => Ok(default),
         Some(v) => v
@@ -291,7 +316,12 @@ fn limit(c: &Call<'_>, default: u32) -> Result<u32, ApiError> {
     }
 }
 
-fn page_info(first: Option<&str>, last: Option<&str>, count: usize, more: bool) -> Value {
+pub(crate) fn page_info(
+    first: Option<&str>,
+    last: Option<&str>,
+    count: usize,
+    more: bool,
+) -> Value {
     json!({
         "next_marker": if more { last } else { None },
         "previous_marker": first,
@@ -356,6 +386,7 @@ async fn create_secret(c: &Call<'_>) -> OpResult {
         }
     }
     refuse_unsupported(&body)?;
+    let subscriptions = subscriptions(&body)?.unwrap_or_default();
     if let Some(ep) = str_field(&body, "enterprise_project_id")? {
         if ep != "0" && !ep.is_empty() {
             return Err(ApiError::invalid(
@@ -383,9 +414,19 @@ async fn create_secret(c: &Call<'_>) -> OpResult {
                 value,
                 extended_config: None,
                 policy: None,
+                subscriptions,
             },
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // The only quota a create can hit: the secrets of the region (reference 6).
+            Error::LimitExceeded { what } => ApiError::new(
+                400,
+                "CSMS.0202",
+                format!("The number of secret has reached the upper limit: {what}."),
+            ),
+            other => other.into(),
+        })?;
     ok(json!({ "secret": secret_json(&created) }))
 }
 
@@ -396,17 +437,19 @@ async fn list_secrets(c: &Call<'_>) -> OpResult {
     if let Some(m) = marker {
         secret_name(m).map_err(|_| ApiError::invalid("marker", "it must be a secret name"))?;
     }
-    if let Some(event) = c.query("event_name").filter(|e| !e.is_empty()) {
+    let event = c.query("event_name").filter(|e| !e.is_empty());
+    if let Some(event) = event {
         if !valid_name(event) {
             return Err(ApiError::invalid(
                 "event_name",
                 "it must match ^[a-zA-Z0-9_-]{1,64}$",
             ));
         }
-        // No secret subscribes to events yet.
-        return ok(json!({"secrets": [], "page_info": page_info(None, None, 0, false)}));
     }
-    let filter = SecretFilter::default();
+    let filter = SecretFilter {
+        subscribed_to: event.map(str::to_string),
+        ..Default::default()
+    };
     // Find where the marker stands in creation order, then read the page after it.
     let mut offset: u64 = 0;
     if let Some(m) = marker {
@@ -487,9 +530,14 @@ async fn update_secret(c: &Call<'_>, name: &str) -> OpResult {
             ));
         }
     }
-    let updated = match description {
-        Some(d) => c.service.update_description(&c.scope, name, d).await?,
-        None => s,
+    let change = MetadataChange {
+        description,
+        subscriptions: subscriptions(&body)?,
+    };
+    let updated = if change.description.is_none() && change.subscriptions.is_none() {
+        s
+    } else {
+        c.service.update_metadata(&c.scope, name, change).await?
     };
     ok(json!({ "secret": secret_json(&updated) }))
 }

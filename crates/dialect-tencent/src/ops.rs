@@ -243,6 +243,7 @@ async fn create_secret(c: &Call<'_>) -> OpResult {
                 value,
                 extended_config: additional.map(str::to_string),
                 policy: None,
+                subscriptions: vec![],
             },
         )
         .await;

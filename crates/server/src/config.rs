@@ -82,6 +82,10 @@ pub struct ServeArgs {
     #[arg(long, env = "COFFER_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
 
+    /// Most secrets (live or pending deletion) one account may hold in one region.
+    #[arg(long, env = "COFFER_MAX_SECRETS_PER_REGION", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_secrets_per_region: u64,
+
     /// Log line format.
     #[arg(long, env = "COFFER_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,

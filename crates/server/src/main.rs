@@ -136,7 +136,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store.clone(),
         root_key,
         Arc::new(SystemClock),
-        Limits::default(),
+        Limits {
+            max_secrets_per_scope: args.max_secrets_per_region,
+            ..Limits::default()
+        },
     ));
     bootstrap(&service, &args.data_dir, &args.default_region).await?;
 

@@ -125,4 +125,35 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE versions ADD COLUMN expires_at INTEGER;
     "#,
+    // 5: event rules (Huawei secret events) and the secrets that subscribe to them. The
+    //    foreign key makes "a subscription names an existing rule" and "a rule in use cannot
+    //    be deleted" hold in one statement, whatever races.
+    r#"
+    CREATE TABLE event_rules (
+        seq         INTEGER PRIMARY KEY,
+        id          TEXT NOT NULL UNIQUE,
+        account     INTEGER NOT NULL,
+        region      TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        events      TEXT NOT NULL,
+        enabled     INTEGER NOT NULL,
+        target_kind TEXT NOT NULL,
+        target_id   TEXT NOT NULL,
+        target_name TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        UNIQUE (account, region, name)
+    );
+    CREATE TABLE secret_subscriptions (
+        secret_id TEXT NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,
+        position  INTEGER NOT NULL,
+        account   INTEGER NOT NULL,
+        region    TEXT NOT NULL,
+        rule_name TEXT NOT NULL,
+        PRIMARY KEY (secret_id, position),
+        FOREIGN KEY (account, region, rule_name) REFERENCES event_rules(account, region, name)
+    );
+    CREATE INDEX secret_subscriptions_by_rule
+        ON secret_subscriptions(account, region, rule_name, secret_id);
+    "#,
 ];

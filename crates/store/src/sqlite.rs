@@ -290,6 +290,7 @@ impl SecretRow {
                 .map_err(|e| internal("stored rotation policy", e))?,
             extended_config: self.extended_config,
             policy: self.policy,
+            subscriptions: vec![],
             created_at: Timestamp(self.created_at),
             updated_at: Timestamp(self.updated_at),
             revision: self.revision,
@@ -313,6 +314,19 @@ fn load_tags(conn: &Connection, secret_id: &str) -> Result<Vec<Tag>> {
         .map_err(|e| internal("query tags", e))?;
     rows.collect::<rusqlite::Result<_>>()
         .map_err(|e| internal("read tags", e))
+}
+
+fn load_subscriptions(conn: &Connection, secret_id: &str) -> Result<Vec<String>> {
+    let mut st = conn
+        .prepare_cached(
+            "SELECT rule_name FROM secret_subscriptions WHERE secret_id = ?1 ORDER BY position",
+        )
+        .map_err(|e| internal("prepare subscriptions", e))?;
+    let rows = st
+        .query_map([secret_id], |r| r.get(0))
+        .map_err(|e| internal("query subscriptions", e))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(|e| internal("read subscriptions", e))
 }
 
 fn load_versions(conn: &Connection, secret_id: &str) -> Result<Vec<VersionRecord>> {
@@ -395,6 +409,41 @@ fn write_tags(conn: &Connection, secret_id: &str, tags: &[Tag]) -> Result<()> {
     for (i, t) in tags.iter().enumerate() {
         st.execute(params![secret_id, i as i64, t.key, t.value])
             .map_err(|e| internal("insert tag", e))?;
+    }
+    Ok(())
+}
+
+/// Replaces the secret's subscriptions. The foreign key on the rule refuses a name that no
+/// rule of the scope has.
+fn write_subscriptions(conn: &Connection, secret_id: &str, record: &SecretRecord) -> Result<()> {
+    conn.prepare_cached("DELETE FROM secret_subscriptions WHERE secret_id = ?1")
+        .and_then(|mut st| st.execute([secret_id]))
+        .map_err(|e| internal("clear subscriptions", e))?;
+    if record.subscriptions.is_empty() {
+        return Ok(());
+    }
+    let mut st = conn
+        .prepare_cached(
+            "INSERT INTO secret_subscriptions (secret_id, position, account, region, rule_name) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(|e| internal("prepare subscription insert", e))?;
+    let account = account_sql(record.scope.account);
+    for (i, name) in record.subscriptions.iter().enumerate() {
+        st.execute(params![
+            secret_id,
+            i as i64,
+            account,
+            record.scope.region,
+            name
+        ])
+        .map_err(|e| {
+            if is_foreign_key_violation(&e) {
+                Error::not_found(Resource::EventRule, name.clone())
+            } else {
+                internal("insert subscription", e)
+            }
+        })?;
     }
     Ok(())
 }
@@ -547,6 +596,7 @@ fn create_secret(
     .map_err(taken_secret(&record.name))?;
     adjust_count(conn, account, &record.scope.region, 1)?;
     write_tags(conn, &id, &record.tags)?;
+    write_subscriptions(conn, &id, &record)?;
     write_versions(conn, &id, &record, values)?;
     write_stages(conn, &id, &record)
 }
@@ -591,6 +641,7 @@ fn update_secret(
         return Err(Error::Conflict);
     }
     write_tags(conn, &id, &record.tags)?;
+    write_subscriptions(conn, &id, &record)?;
     // Stages go first so that no stage points at a version while it is removed.
     conn.prepare_cached("DELETE FROM stages WHERE secret_id = ?1")
         .and_then(|mut st| st.execute([&id]))
@@ -957,6 +1008,13 @@ fn list_query(scope: &Scope, f: &SecretFilter, driver: Driver) -> ListQuery {
         Some(false) => sql.push_str(" AND s.state <> 'disabled'"),
         None => {}
     }
+    if let Some(rule) = &f.subscribed_to {
+        sql.push_str(
+            " AND EXISTS (SELECT 1 FROM secret_subscriptions x WHERE x.secret_id = s.id \
+             AND +x.rule_name = ?)",
+        );
+        args.push(Value::Text(rule.clone()));
+    }
     for cond in &f.tags {
         // Same reasoning as above for the unary `+`: look up this secret's own tags.
         sql.push_str(
@@ -1056,9 +1114,59 @@ fn list_secrets(
     for row in rows {
         let (id, mut record) = row.into_record()?;
         record.tags = load_tags(c, &id)?;
+        record.subscriptions = load_subscriptions(c, &id)?;
         items.push(record);
     }
     Ok(Page { items, total })
+}
+
+// --- event rules ----------------------------------------------------------------------------
+
+const EVENT_RULE_COLUMNS: &str = "id, account, region, name, events, enabled, target_kind, \
+     target_id, target_name, created_at, updated_at";
+
+fn events_text(events: &[SecretEvent]) -> String {
+    events
+        .iter()
+        .map(|e| e.to_stored())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Reads a row of [`EVENT_RULE_COLUMNS`]. The outer result is SQLite's, the inner one says
+/// whether the stored text still parses.
+fn event_rule_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRule>> {
+    let (id, events): (String, String) = (r.get(0)?, r.get(4)?);
+    let rule = EventRule {
+        id: Uuid::nil(),
+        scope: Scope {
+            account: account_from_sql(r.get(1)?),
+            region: r.get(2)?,
+        },
+        name: r.get(3)?,
+        events: vec![],
+        enabled: r.get(5)?,
+        target: NotifyTarget {
+            kind: r.get(6)?,
+            id: r.get(7)?,
+            name: r.get(8)?,
+        },
+        created_at: Timestamp(r.get(9)?),
+        updated_at: Timestamp(r.get(10)?),
+    };
+    let parse = move || -> Result<EventRule> {
+        let events = events
+            .split(',')
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                SecretEvent::from_stored(e)
+                    .ok_or_else(|| Error::internal(format!("sqlite: unknown event {e:?}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let id = Uuid::parse_str(&id).map_err(|e| internal("stored event rule id", e))?;
+        Ok(EventRule { id, events, ..rule })
+    };
+    Ok(parse())
 }
 
 // --- the contract ---------------------------------------------------------------------------
@@ -1328,6 +1436,154 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn create_event_rule(&self, rule: &EventRule) -> Result<()> {
+        let rule = rule.clone();
+        self.write(move |c| {
+            c.prepare_cached(&format!(
+                "INSERT INTO event_rules ({EVENT_RULE_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ))
+            .and_then(|mut st| {
+                st.execute(params![
+                    rule.id.to_string(),
+                    account_sql(rule.scope.account),
+                    rule.scope.region,
+                    rule.name,
+                    events_text(&rule.events),
+                    rule.enabled,
+                    rule.target.kind,
+                    rule.target.id,
+                    rule.target.name,
+                    rule.created_at.0,
+                    rule.updated_at.0,
+                ])
+            })
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    Error::AlreadyExists {
+                        what: Resource::EventRule,
+                        name: rule.name.clone(),
+                    }
+                } else {
+                    internal("insert event rule", e)
+                }
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_event_rule(&self, scope: &Scope, name: &str) -> Result<Option<EventRule>> {
+        let (scope, name) = (scope.clone(), name.to_string());
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {EVENT_RULE_COLUMNS} FROM event_rules \
+                 WHERE account = ?1 AND region = ?2 AND name = ?3"
+            ))
+            .and_then(|mut st| {
+                st.query_row(
+                    params![account_sql(scope.account), scope.region, name],
+                    event_rule_row,
+                )
+                .optional()
+            })
+            .map_err(|e| internal("read event rule", e))?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_event_rules(
+        &self,
+        scope: &Scope,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<EventRule>> {
+        let (scope, after) = (scope.clone(), after.map(str::to_string));
+        self.read(move |c| {
+            // Without a marker every rule is after seq 0; a marker that names no rule of the
+            // scope leaves nothing (the subquery is NULL and the comparison false).
+            let rows = c
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_RULE_COLUMNS} FROM event_rules \
+                     WHERE account = ?1 AND region = ?2 AND seq > CASE WHEN ?3 IS NULL THEN 0 \
+                     ELSE (SELECT seq FROM event_rules WHERE account = ?1 AND region = ?2 \
+                     AND name = ?3) END ORDER BY seq LIMIT ?4"
+                ))
+                .and_then(|mut st| {
+                    st.query_map(
+                        params![account_sql(scope.account), scope.region, after, limit],
+                        event_rule_row,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(|e| internal("list event rules", e))?;
+            rows.into_iter().collect()
+        })
+        .await
+    }
+
+    async fn update_event_rule(&self, rule: &EventRule) -> Result<()> {
+        let rule = rule.clone();
+        self.write(move |c| {
+            let changed = c
+                .prepare_cached(
+                    "UPDATE event_rules SET events = ?4, enabled = ?5, target_kind = ?6, \
+                     target_id = ?7, target_name = ?8, updated_at = ?9 \
+                     WHERE account = ?1 AND region = ?2 AND name = ?3",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        account_sql(rule.scope.account),
+                        rule.scope.region,
+                        rule.name,
+                        events_text(&rule.events),
+                        rule.enabled,
+                        rule.target.kind,
+                        rule.target.id,
+                        rule.target.name,
+                        rule.updated_at.0,
+                    ])
+                })
+                .map_err(|e| internal("update event rule", e))?;
+            if changed == 0 {
+                return Err(Error::not_found(Resource::EventRule, rule.name));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_event_rule(&self, scope: &Scope, name: &str) -> Result<()> {
+        let (scope, name) = (scope.clone(), name.to_string());
+        self.write(move |c| {
+            let deleted = c
+                .prepare_cached(
+                    "DELETE FROM event_rules WHERE account = ?1 AND region = ?2 AND name = ?3",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![account_sql(scope.account), scope.region, name])
+                })
+                .map_err(|e| {
+                    if is_foreign_key_violation(&e) {
+                        Error::InvalidState {
+                            name: name.clone(),
+                            reason: format!(
+                                "the event {name:?} is still subscribed to by a secret"
+                            ),
+                        }
+                    } else {
+                        internal("delete event rule", e)
+                    }
+                })?;
+            if deleted == 0 {
+                return Err(Error::not_found(Resource::EventRule, name));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>> {
         let (scope, name) = (scope.clone(), name.to_string());
         self.read(move |c| {
@@ -1347,6 +1603,7 @@ impl Store for SqliteStore {
             let Some(row) = row else { return Ok(None) };
             let (id, mut record) = row.into_record()?;
             record.tags = load_tags(c, &id)?;
+            record.subscriptions = load_subscriptions(c, &id)?;
             record.versions = load_versions(c, &id)?;
             Ok(Some(record))
         })
@@ -1372,6 +1629,7 @@ impl Store for SqliteStore {
             let Some(row) = row else { return Ok(None) };
             let (id, mut record) = row.into_record()?;
             record.tags = load_tags(c, &id)?;
+            record.subscriptions = load_subscriptions(c, &id)?;
             record.versions = load_versions(c, &id)?;
             Ok(Some(record))
         })
