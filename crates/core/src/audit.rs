@@ -35,10 +35,34 @@ pub struct AuditEntry {
     pub latency_us: u64,
 }
 
+/// What a dialect learned about a request while handling it, for its audit entry. The
+/// server adds time, request id, source, status and latency.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFacts {
+    pub account: Option<u64>,
+    pub access_key_id: Option<String>,
+    pub operation: String,
+    pub action: Option<crate::access::Action>,
+    /// Resource names, comma-separated when an operation addresses several.
+    pub resource: Option<String>,
+    /// `OK` or the error code the client saw.
+    pub result: String,
+}
+
+impl AuditFacts {
+    /// Whether the entry must be durable before the response leaves: state changes and
+    /// value reads, and anything whose action is unknown (refused early, judged carefully).
+    pub fn durable(&self) -> bool {
+        self.action.is_none_or(|a| a.audit_durably())
+    }
+}
+
 /// Where audit entries go. `append` with `durable` returns only once the entry is on stable
 /// storage (the server waits for it before answering a write or a value read); without, the
 /// entry is queued in order and written with the next batch.
 #[async_trait]
 pub trait AuditSink: Send + Sync + 'static {
     async fn append(&self, entry: AuditEntry, durable: bool) -> Result<()>;
+    /// The last `n` entries as stored (one JSON text each), oldest first.
+    async fn tail(&self, n: usize) -> Result<Vec<String>>;
 }

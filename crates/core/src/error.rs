@@ -15,6 +15,7 @@ pub enum Resource {
     Account,
     AccessKey,
     EventRule,
+    Policy,
 }
 
 impl Resource {
@@ -27,6 +28,7 @@ impl Resource {
             Resource::Account => "account",
             Resource::AccessKey => "access key",
             Resource::EventRule => "event",
+            Resource::Policy => "policy",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! operation. Dialects turn wire requests into calls on the service; stores persist what it
 //! decides. Nothing here knows HTTP, SQL or any cloud's names.
 
+pub mod access;
 pub mod audit;
 pub mod clock;
 pub mod error;
@@ -12,7 +13,8 @@ pub mod region;
 pub mod service;
 pub mod store;
 
-pub use audit::{AuditEntry, AuditSink};
+pub use access::{Action, Target};
+pub use audit::{AuditEntry, AuditFacts, AuditSink};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use model::*;

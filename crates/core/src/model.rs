@@ -64,7 +64,21 @@ pub struct Scope {
 pub struct Account {
     pub id: AccountId,
     pub name: String,
+    /// The operator account (the one the first start creates): its admin keys manage every
+    /// account through the admin API and read the audit log.
+    pub operator: bool,
     pub created_at: Timestamp,
+}
+
+/// A named policy document of an account, kept as the client wrote it (it is parsed and
+/// checked before it is stored). Attached to access keys by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyRecord {
+    pub account: AccountId,
+    pub name: String,
+    pub document: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// An access key as stored: the secret is sealed under the root key because every signature

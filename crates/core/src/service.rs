@@ -17,6 +17,8 @@ use crate::model::*;
 use crate::password::{self, PasswordOptions};
 use crate::store::{SecretWrite, Store};
 
+mod access;
+
 /// Alias of the key each scope creates on first use for secrets that name no key.
 pub const DEFAULT_KEY_ALIAS: &str = "alias/acs/secrets-manager";
 /// How many times an operation re-reads and retries after losing a race to another writer.
@@ -55,6 +57,8 @@ pub struct AuthenticatedKey {
     pub secret: Zeroizing<Vec<u8>>,
     pub enabled: bool,
     pub admin: bool,
+    /// The policies attached to the key, parsed.
+    pub policies: Vec<coffer_auth::policy::Policy>,
 }
 
 /// New secret request, in neutral terms.
@@ -198,6 +202,7 @@ impl Service {
                 rand::rngs::OsRng.gen_range(1_000_000_000_000_000..10_000_000_000_000_000),
             ),
             name: "admin".into(),
+            operator: true,
             created_at: now,
         };
         self.store.create_account(&account).await?;
@@ -282,6 +287,7 @@ impl Service {
             .get_access_key(id)
             .await?
             .ok_or_else(|| Error::not_found(Resource::AccessKey, id))?;
+        let policies = self.load_key_policies(&rec.id).await?;
         let key = Arc::new(AuthenticatedKey {
             secret: self
                 .keyring
@@ -290,6 +296,7 @@ impl Service {
             account: rec.account,
             enabled: rec.enabled,
             admin: rec.admin,
+            policies,
         });
         if let Ok(mut m) = self.access_keys.lock() {
             if m.len() > 100_000 {

@@ -51,6 +51,31 @@ pub trait Store: Send + Sync + 'static {
     async fn get_access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>>;
     /// Returns `NotFound` when there is no such key.
     async fn set_access_key_enabled(&self, id: &str, enabled: bool) -> Result<()>;
+    /// The account's access keys, oldest first.
+    async fn list_access_keys(&self, account: AccountId) -> Result<Vec<AccessKeyRecord>>;
+    /// Deletes the key and its policy attachments. `NotFound` when there is no such key.
+    async fn delete_access_key(&self, id: &str) -> Result<()>;
+    /// Deletes an account with its access keys, policies, projects, default keys and event
+    /// rules, in one step. `NotFound` when there is no such account; `InvalidState` while it
+    /// still holds a secret (in any state) or a key that is not a default key.
+    async fn delete_account(&self, id: AccountId) -> Result<()>;
+
+    // --- policies ------------------------------------------------------------------------
+    /// Creates or replaces the account's policy of that name (keeping its creation time).
+    /// `NotFound` when the account does not exist.
+    async fn put_policy(&self, policy: &PolicyRecord) -> Result<()>;
+    async fn get_policy(&self, account: AccountId, name: &str) -> Result<Option<PolicyRecord>>;
+    /// The account's policies by name.
+    async fn list_policies(&self, account: AccountId) -> Result<Vec<PolicyRecord>>;
+    /// `NotFound` when there is no such policy, `InvalidState` while it is attached.
+    async fn delete_policy(&self, account: AccountId, name: &str) -> Result<()>;
+    /// Attaches the key's account's policy `name` to the key (idempotent). `NotFound` when
+    /// the key or the policy does not exist.
+    async fn attach_policy(&self, access_key_id: &str, name: &str) -> Result<()>;
+    /// `NotFound` when the policy is not attached to the key.
+    async fn detach_policy(&self, access_key_id: &str, name: &str) -> Result<()>;
+    /// The policies attached to a key, by name.
+    async fn key_policies(&self, access_key_id: &str) -> Result<Vec<PolicyRecord>>;
 
     /// Fails with `AlreadyExists` when the id is taken or the scope already has a project,
     /// and `NotFound` when the account does not exist.

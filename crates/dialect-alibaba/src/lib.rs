@@ -5,6 +5,7 @@
 //! operation runs on the neutral [`Service`]. Results and errors are written the way Alibaba
 //! writes them (reference: `alibaba.md`).
 
+mod access;
 mod error;
 mod ops;
 mod params;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use coffer_auth::alibaba::AlibabaRequest;
 use coffer_auth::nonce::NonceCache;
 use coffer_auth::{AuthError, RequestParts};
-use coffer_core::{RegionMap, Scope, Service};
+use coffer_core::{AuditFacts, RegionMap, Scope, Service};
 
 pub use error::ApiError;
 use params::Params;
@@ -35,6 +36,7 @@ pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    pub audit: AuditFacts,
 }
 
 pub struct Alibaba {
@@ -81,14 +83,17 @@ impl Alibaba {
     /// Handles one request. `host` is the Host header (echoed as `HostId` in errors).
     pub async fn handle(&self, req: &RequestParts<'_>, request_id: &str, host: &str) -> Response {
         let format = requested_format(req);
-        let (status, body) = match self.run(req, format).await {
+        let mut audit = AuditFacts::default();
+        let (status, body) = match self.run(req, format, &mut audit).await {
             Ok(fields) => {
                 let mut fields = fields;
                 fields.push(("RequestId", Node::str(request_id)));
+                audit.result = "OK".into();
                 (200, render::render(format, "KMS", &fields))
             }
             Err(e) => {
                 tracing::info!(code = e.code, status = e.status, "alibaba request refused");
+                audit.result = e.code.to_string();
                 (e.status, e.body(format, request_id, host))
             }
         };
@@ -96,6 +101,7 @@ impl Alibaba {
             status,
             content_type: format.content_type(),
             body,
+            audit,
         }
     }
 
@@ -103,9 +109,13 @@ impl Alibaba {
         &self,
         req: &RequestParts<'_>,
         format: Format,
+        audit: &mut AuditFacts,
     ) -> Result<Vec<(&'static str, Node)>, ApiError> {
         let parsed = coffer_auth::alibaba::parse(req).map_err(auth_error)?;
+        audit.access_key_id = Some(parsed.access_key_id.clone());
+        audit.operation = parsed.action.clone().unwrap_or_default();
         let caller = self.authenticate(&parsed).await?;
+        audit.account = Some(caller.account.0);
         if parsed.version.as_deref() != Some(API_VERSION) {
             return Err(match parsed.version.as_deref() {
                 None | Some("") => ApiError::missing("Version"),
@@ -152,6 +162,14 @@ impl Alibaba {
             regions: &self.regions,
         };
         tracing::debug!(action, ?format, "alibaba operation");
+        if let Some((act, targets)) = access::permission(action, &call)? {
+            audit.action = Some(act);
+            let mut resources = Vec::with_capacity(targets.len());
+            for t in &targets {
+                resources.push(self.service.authorize(&caller, act, &call.scope, t).await?);
+            }
+            audit.resource = Some(resources.join(","));
+        }
         ops::dispatch(action, &call).await
     }
 

@@ -56,7 +56,7 @@ fn secret_arn(c: &Call<'_>, name: &str) -> String {
 
 /// `SecretName` accepts a name or this account's secret ARN. An ARN of another account or
 /// region names a secret the caller cannot see, so it is reported as not found.
-fn secret_ref(c: &Call<'_>, param: &str) -> Result<String, ApiError> {
+pub(crate) fn secret_ref(c: &Call<'_>, param: &str) -> Result<String, ApiError> {
     let raw = c.params.required(param)?;
     let name = match raw.strip_prefix("acs:kms:") {
         Some(rest) => {
@@ -698,7 +698,7 @@ async fn set_secret_policy(c: &Call<'_>) -> OpResult {
 // --- tags -----------------------------------------------------------------------------------
 
 /// TagResource and UntagResource name their target with exactly one of three parameters.
-fn single_tag_target(c: &Call<'_>) -> Result<String, ApiError> {
+pub(crate) fn single_tag_target(c: &Call<'_>) -> Result<String, ApiError> {
     let given: Vec<&str> = ["SecretName", "KeyId", "CertificateId"]
         .into_iter()
         .filter(|p| c.params.optional(p).is_some())
@@ -748,7 +748,7 @@ fn resource_type(c: &Call<'_>) -> Result<(), ApiError> {
 }
 
 /// `ResourceId.N`: secret names or ARNs.
-fn resource_ids(c: &Call<'_>, required: bool) -> Result<Vec<String>, ApiError> {
+pub(crate) fn resource_ids(c: &Call<'_>, required: bool) -> Result<Vec<String>, ApiError> {
     let ids = c.params.indexed("ResourceId")?;
     if ids.is_empty() && required {
         return Err(ApiError::missing("ResourceId.1"));

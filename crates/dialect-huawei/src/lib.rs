@@ -6,6 +6,7 @@
 //! the neutral [`Service`]; `SYSCURRENT`/`SYSPREVIOUS` are the core's `Current`/`Previous`
 //! stages (reference: `huawei.md`).
 
+mod access;
 mod error;
 mod events;
 mod ops;
@@ -13,7 +14,7 @@ mod ops;
 use std::sync::Arc;
 
 use coffer_auth::{AuthError, RequestParts};
-use coffer_core::{Scope, Service};
+use coffer_core::{AuditFacts, Scope, Service};
 use serde_json::Value;
 
 pub use error::ApiError;
@@ -26,6 +27,7 @@ const CLOCK_SKEW_SECS: i64 = 15 * 60;
 pub struct Response {
     pub status: u16,
     pub body: Vec<u8>,
+    pub audit: AuditFacts,
 }
 
 pub struct Huawei {
@@ -83,8 +85,10 @@ impl Huawei {
 
     /// Handles one request on `path` (as received, percent-encoded).
     pub async fn handle(&self, req: &RequestParts<'_>, path: &str, request_id: &str) -> Response {
-        match self.run(req, path).await {
+        let mut audit = AuditFacts::default();
+        match self.run(req, path, &mut audit).await {
             Ok((status, body)) => {
+                audit.result = "OK".into();
                 // The SDK reads the request id from the header; the body carries it too.
                 let body = body.map(|mut b| {
                     if let Value::Object(m) = &mut b {
@@ -95,10 +99,12 @@ impl Huawei {
                 Response {
                     status,
                     body: body.unwrap_or_default(),
+                    audit,
                 }
             }
             Err(e) => {
                 tracing::info!(code = e.code, status = e.status, "huawei request refused");
+                audit.result = e.code.to_string();
                 let body = serde_json::json!({
                     "error_code": e.code,
                     "error_msg": e.message,
@@ -107,6 +113,7 @@ impl Huawei {
                 Response {
                     status: e.status,
                     body: serde_json::to_vec(&body).unwrap_or_default(),
+                    audit,
                 }
             }
         }
@@ -116,8 +123,11 @@ impl Huawei {
         &self,
         req: &RequestParts<'_>,
         path: &str,
+        audit: &mut AuditFacts,
     ) -> Result<(u16, Option<Value>), ApiError> {
+        audit.operation = format!("{} {}", req.method, operation_path(path));
         let parsed = coffer_auth::huawei::parse(req, path).map_err(auth_error)?;
+        audit.access_key_id = Some(parsed.access_key_id.clone());
         let key = match self.service.access_key(&parsed.access_key_id).await {
             Ok(k) => k,
             Err(coffer_core::Error::NotFound { .. }) => {
@@ -129,6 +139,7 @@ impl Huawei {
         if !key.enabled {
             return Err(ApiError::auth("the access key is disabled"));
         }
+        audit.account = Some(key.account.0);
         let now = self.service.now().as_secs();
         if !coffer_auth::skew::within_window(parsed.timestamp, now, CLOCK_SKEW_SECS) {
             return Err(ApiError::auth(
@@ -198,7 +209,24 @@ impl Huawei {
             query,
             body: req.body,
         };
+        if let Some((act, targets)) = access::permission(&call).await? {
+            audit.action = Some(act);
+            let mut resources = Vec::with_capacity(targets.len());
+            for t in &targets {
+                resources.push(self.service.authorize(&key, act, &call.scope, t).await?);
+            }
+            audit.resource = Some(resources.join(","));
+        }
         ops::route(&call).await
+    }
+}
+
+/// The route with the project id left out, for the audit entry (`/v1/{project_id}/secrets`).
+fn operation_path(path: &str) -> String {
+    let mut parts = path.trim_start_matches('/').splitn(3, '/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(v), Some(_), Some(rest)) => format!("/{v}/{{project_id}}/{rest}"),
+        _ => path.to_string(),
     }
 }
 

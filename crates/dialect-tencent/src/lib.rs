@@ -11,6 +11,7 @@
 //! are the core's secret states; Tencent's `SSM_Current` version id reads the `Current` stage
 //! when no version has that id.
 
+mod access;
 mod error;
 mod ops;
 mod params;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use coffer_auth::nonce::NonceCache;
 use coffer_auth::tencent::{Scheme, TencentRequest};
 use coffer_auth::{AuthError, RequestParts};
-use coffer_core::{RegionMap, Scope, Service};
+use coffer_core::{AuditFacts, RegionMap, Scope, Service};
 use serde_json::{json, Map, Value};
 
 pub use error::ApiError;
@@ -83,27 +84,39 @@ impl Tencent {
         }
     }
 
-    /// Handles one request; the answer is always HTTP 200 with a JSON body.
-    pub async fn handle(&self, req: &RequestParts<'_>, request_id: &str) -> Vec<u8> {
-        let response = match self.run(req).await {
+    /// Handles one request; the answer is always HTTP 200 with a JSON body. The facts are
+    /// for the request's audit entry.
+    pub async fn handle(&self, req: &RequestParts<'_>, request_id: &str) -> (Vec<u8>, AuditFacts) {
+        let mut audit = AuditFacts::default();
+        let response = match self.run(req, &mut audit).await {
             Ok(mut fields) => {
                 fields.insert("RequestId".into(), Value::String(request_id.into()));
+                audit.result = "OK".into();
                 Value::Object(fields)
             }
             Err(e) => {
                 tracing::info!(code = e.code, "tencent request refused");
+                audit.result = e.code.to_string();
                 json!({
                     "Error": { "Code": e.code, "Message": e.message },
                     "RequestId": request_id,
                 })
             }
         };
-        serde_json::to_vec(&json!({ "Response": response })).unwrap_or_default()
+        let body = serde_json::to_vec(&json!({ "Response": response })).unwrap_or_default();
+        (body, audit)
     }
 
-    async fn run(&self, req: &RequestParts<'_>) -> Result<Map<String, Value>, ApiError> {
+    async fn run(
+        &self,
+        req: &RequestParts<'_>,
+        audit: &mut AuditFacts,
+    ) -> Result<Map<String, Value>, ApiError> {
         let parsed = coffer_auth::tencent::parse(req).map_err(auth_error)?;
+        audit.access_key_id = Some(parsed.secret_id.clone());
+        audit.operation = parsed.action.clone().unwrap_or_default();
         let key = self.authenticate(&parsed).await?;
+        audit.account = Some(key.account.0);
         let action = match parsed.action.as_deref() {
             None | Some("") => return Err(ApiError::missing("Action")),
             Some(a) => a,
@@ -138,6 +151,14 @@ impl Tencent {
             region_id,
             regions: &self.regions,
         };
+        if let Some((act, target)) = access::permission(action, &call)? {
+            audit.action = Some(act);
+            let resource = self
+                .service
+                .authorize(&key, act, &call.scope, &target)
+                .await?;
+            audit.resource = Some(resource);
+        }
         ops::dispatch(action, &call).await
     }
 

@@ -58,7 +58,7 @@ fn obj(v: Value) -> Map<String, Value> {
     }
 }
 
-fn name(c: &Call<'_>) -> Result<String, ApiError> {
+pub(crate) fn name(c: &Call<'_>) -> Result<String, ApiError> {
     let n = c.params.required_str("SecretName")?;
     params::secret_name("SecretName", n)?;
     Ok(n.to_string())
@@ -108,7 +108,7 @@ fn value(p: &Params) -> Result<SecretValue, ApiError> {
     Ok(v)
 }
 
-fn tags(p: &Params) -> Result<Vec<Tag>, ApiError> {
+pub(crate) fn tags(p: &Params) -> Result<Vec<Tag>, ApiError> {
     let Some(items) = p.array("Tags")? else {
         return Ok(vec![]);
     };

@@ -68,7 +68,7 @@ impl Harness {
             headers: &headers,
             body: body.as_bytes(),
         };
-        let out = self.dialect.handle(&parts, "req").await;
+        let (out, _) = self.dialect.handle(&parts, "req").await;
         let v: Value = serde_json::from_slice(&out).expect("json");
         v["Response"].clone()
     }

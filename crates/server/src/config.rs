@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "coffer",
     version,
-    about = "A self-hosted secrets manager that speaks the Alibaba Cloud KMS Secrets Manager API",
+    about = "A self-hosted secrets manager that speaks the Alibaba Cloud, Tencent Cloud and Huawei Cloud secrets manager APIs",
     long_about = "coffer keeps secrets encrypted, versioned and staged in an embedded store, and \
                   answers the wire protocol of cloud secrets managers so that their official SDKs \
                   work against it after an endpoint and key change."
@@ -26,6 +26,168 @@ pub enum Command {
     /// Huawei project ids: each account has one 32-hex project id per region.
     #[command(subcommand)]
     Project(ProjectCommand),
+    /// Accounts (tenants): create, list, show, delete. Needs an operator admin key.
+    Account {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Access keys of an account: create, list, disable, enable, delete.
+    AccessKey {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: AccessKeyCommand,
+    },
+    /// Policies of an account, and which access keys carry them.
+    Policy {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// The audit log: the latest entries, or a check of the whole hash chain.
+    Audit {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+/// How admin commands reach the server. Without a key, the bootstrap credentials in
+/// `<data-dir>/bootstrap-credentials` are used when that file is readable.
+#[derive(Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// The server's base URL.
+    #[arg(
+        long,
+        env = "COFFER_ENDPOINT",
+        default_value = "http://127.0.0.1:7080",
+        global = true
+    )]
+    pub endpoint: String,
+    /// Access key id to sign with (an admin key).
+    #[arg(long, env = "COFFER_ACCESS_KEY_ID", global = true)]
+    pub access_key_id: Option<String>,
+    /// Its secret.
+    #[arg(
+        long,
+        env = "COFFER_ACCESS_KEY_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub access_key_secret: Option<String>,
+    /// Where to look for bootstrap credentials when no key is given.
+    #[arg(
+        long,
+        env = "COFFER_DATA_DIR",
+        default_value = "./coffer-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccountCommand {
+    /// Create an account (and its Huawei project in the server's default region).
+    Create {
+        /// A label for people; need not be unique.
+        name: String,
+    },
+    /// List every account.
+    List,
+    /// Show an account with its Huawei project ids.
+    Show {
+        /// Account id.
+        id: String,
+    },
+    /// Delete an account that holds no secrets and no keys.
+    Delete {
+        /// Account id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccessKeyCommand {
+    /// Create an access key; its secret is printed once.
+    Create {
+        /// The account the key belongs to.
+        #[arg(long)]
+        account: String,
+        /// An admin key may do everything in its account that no policy denies.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List an account's access keys with their policies.
+    List {
+        #[arg(long)]
+        account: String,
+    },
+    /// Disable a key: its requests are refused until it is enabled again.
+    Disable { key: String },
+    /// Enable a disabled key.
+    Enable { key: String },
+    /// Delete a key for good.
+    Delete { key: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Create or replace a policy from a JSON document (a file, or - for standard input).
+    Put {
+        name: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        document: String,
+    },
+    /// Print a policy's document.
+    Get {
+        name: String,
+        #[arg(long)]
+        account: String,
+    },
+    /// List an account's policies.
+    List {
+        #[arg(long)]
+        account: String,
+    },
+    /// Delete a policy (detach it from every key first).
+    Delete {
+        name: String,
+        #[arg(long)]
+        account: String,
+    },
+    /// Attach a policy to an access key of the same account.
+    Attach {
+        name: String,
+        #[arg(long)]
+        access_key: String,
+    },
+    /// Detach a policy from an access key.
+    Detach {
+        name: String,
+        #[arg(long)]
+        access_key: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Print the latest entries (from the server).
+    Tail {
+        /// How many.
+        #[arg(short = 'n', default_value_t = 20)]
+        n: usize,
+    },
+    /// Check the hash chain of the audit log in a data dir (offline); exit 0 only when intact.
+    Verify,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,5 +1,6 @@
 //! `coffer`: the server binary.
 
+mod admin_cli;
 mod config;
 mod http;
 
@@ -32,6 +33,16 @@ fn main() -> anyhow::Result<()> {
                 .build()
                 .context("starting the async runtime")?;
             rt.block_on(list_projects(&data_dir, json))
+        }
+        Command::Account { client, command } => admin_cli::account(&client, &command),
+        Command::AccessKey { client, command } => admin_cli::access_key(&client, &command),
+        Command::Policy { client, command } => admin_cli::policy(&client, &command),
+        Command::Audit { client, command } => {
+            let code = admin_cli::audit(&client, &command)?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(())
         }
     }
 }
@@ -142,13 +153,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     ));
     bootstrap(&service, &args.data_dir, &args.default_region).await?;
+    let audit_path = args.data_dir.join("audit.log");
+    let audit = Arc::new(
+        coffer_store::FileAuditLog::open(&audit_path)
+            .with_context(|| format!("opening the audit log {}", audit_path.display()))?,
+    );
 
     let state = Arc::new(http::AppState {
         alibaba: coffer_dialect_alibaba::Alibaba::new(service.clone(), regions.clone()),
         tencent: coffer_dialect_tencent::Tencent::new(service.clone(), regions),
         huawei: coffer_dialect_huawei::Huawei::new(service.clone()),
+        native: coffer_dialect_native::Native::new(
+            service.clone(),
+            audit.clone(),
+            args.default_region.clone(),
+        ),
+        service: service.clone(),
+        audit: audit.clone(),
     });
-    let app = http::router(state, args.max_body_bytes);
+    let app = http::router(state, args.max_body_bytes)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -162,7 +186,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("serving HTTP")?;
     purge.abort();
-    tracing::info!("in-flight requests done; flushing the store");
+    tracing::info!("in-flight requests done; flushing the audit log and the store");
+    audit.close().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -766,6 +766,7 @@ pub async fn projects_and_lookup_by_id(store: Arc<dyn Store>) {
     let acct = Account {
         id: AccountId(77),
         name: "p".into(),
+        operator: false,
         created_at: Timestamp(1),
     };
     store.create_account(&acct).await.expect("account");
@@ -1258,6 +1259,7 @@ pub async fn accounts_and_access_keys(store: Arc<dyn Store>) {
     let acct = Account {
         id: AccountId(42),
         name: "a".into(),
+        operator: false,
         created_at: Timestamp(1),
     };
     store.create_account(&acct).await.expect("account");
@@ -1275,6 +1277,7 @@ pub async fn accounts_and_access_keys(store: Arc<dyn Store>) {
     let big = Account {
         id: AccountId(9_999_999_999_999_999_999),
         name: "big".into(),
+        operator: false,
         created_at: Timestamp(2),
     };
     store.create_account(&big).await.expect("big account");

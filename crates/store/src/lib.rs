@@ -3,10 +3,13 @@
 //! - [`SqliteStore`]: the embedded default. One file, WAL, `synchronous=FULL`, one writer
 //!   thread that commits queued writes in batches (group commit), a pool of read-only
 //!   connections for reads.
+//! - [`FileAuditLog`]: the tamper-evident audit log, a hash-chained file (see [`audit`]).
 //!
 //! [`conformance`] holds the contract tests every store must pass; each store's own tests
 //! call them with fresh instances.
 
+mod access;
+pub mod audit;
 pub mod conformance;
 mod readers;
 mod schema;
@@ -14,5 +17,6 @@ mod sqlite;
 pub mod testkit;
 mod writer;
 
+pub use audit::FileAuditLog;
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use writer::WriterStats;

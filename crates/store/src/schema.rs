@@ -156,4 +156,28 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX secret_subscriptions_by_rule
         ON secret_subscriptions(account, region, rule_name, secret_id);
     "#,
+    // 6: access control. The first account is the operator; policies belong to an account
+    //    and are attached to its access keys by name.
+    r#"
+    ALTER TABLE accounts ADD COLUMN operator INTEGER NOT NULL DEFAULT 0;
+    UPDATE accounts SET operator = 1
+        WHERE id = (SELECT id FROM accounts ORDER BY created_at, rowid LIMIT 1);
+    CREATE INDEX access_keys_by_account ON access_keys(account, created_at);
+    CREATE TABLE policies (
+        account    INTEGER NOT NULL REFERENCES accounts(id),
+        name       TEXT NOT NULL,
+        document   TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (account, name)
+    );
+    CREATE TABLE policy_attachments (
+        access_key_id TEXT NOT NULL REFERENCES access_keys(id) ON DELETE CASCADE,
+        account       INTEGER NOT NULL,
+        policy_name   TEXT NOT NULL,
+        PRIMARY KEY (access_key_id, policy_name),
+        FOREIGN KEY (account, policy_name) REFERENCES policies(account, name)
+    );
+    CREATE INDEX policy_attachments_by_policy ON policy_attachments(account, policy_name);
+    "#,
 ];

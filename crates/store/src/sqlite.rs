@@ -20,6 +20,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension};
 use uuid::Uuid;
 
+use crate::access;
 use crate::readers::Readers;
 use crate::schema::MIGRATIONS;
 use crate::writer::{Writer, WriterStats};
@@ -68,23 +69,32 @@ fn constraint(e: &rusqlite::Error) -> Option<std::ffi::c_int> {
     }
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
         constraint(e),
         Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
     )
 }
 
-fn is_foreign_key_violation(e: &rusqlite::Error) -> bool {
+pub(crate) fn is_foreign_key_violation(e: &rusqlite::Error) -> bool {
     constraint(e) == Some(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
 }
 
 /// Account ids are `u64`; SQLite integers are `i64`. The bits are stored unchanged.
-fn account_sql(a: AccountId) -> i64 {
+pub(crate) fn account_sql(a: AccountId) -> i64 {
     a.0 as i64
 }
 
-fn account_from_sql(v: i64) -> AccountId {
+fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: account_from_sql(r.get(0)?),
+        name: r.get(1)?,
+        operator: r.get(2)?,
+        created_at: Timestamp(r.get(3)?),
+    })
+}
+
+pub(crate) fn account_from_sql(v: i64) -> AccountId {
     AccountId(v as u64)
 }
 
@@ -1177,8 +1187,8 @@ impl Store for SqliteStore {
         let a = account.clone();
         self.write(move |c| {
             c.execute(
-                "INSERT INTO accounts (id, name, created_at) VALUES (?1, ?2, ?3)",
-                params![account_sql(a.id), a.name, a.created_at.0],
+                "INSERT INTO accounts (id, name, operator, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![account_sql(a.id), a.name, a.operator, a.created_at.0],
             )
             .map_err(|e| {
                 if is_unique_violation(&e) {
@@ -1198,15 +1208,9 @@ impl Store for SqliteStore {
     async fn get_account(&self, id: AccountId) -> Result<Option<Account>> {
         self.read(move |c| {
             c.query_row(
-                "SELECT id, name, created_at FROM accounts WHERE id = ?1",
+                "SELECT id, name, operator, created_at FROM accounts WHERE id = ?1",
                 [account_sql(id)],
-                |r| {
-                    Ok(Account {
-                        id: account_from_sql(r.get(0)?),
-                        name: r.get(1)?,
-                        created_at: Timestamp(r.get(2)?),
-                    })
-                },
+                account_row,
             )
             .optional()
             .map_err(|e| internal("read account", e))
@@ -1258,16 +1262,10 @@ impl Store for SqliteStore {
     async fn list_accounts(&self) -> Result<Vec<Account>> {
         self.read(|c| {
             let mut st = c
-                .prepare_cached("SELECT id, name, created_at FROM accounts ORDER BY id")
+                .prepare_cached("SELECT id, name, operator, created_at FROM accounts ORDER BY id")
                 .map_err(|e| internal("prepare accounts", e))?;
             let rows = st
-                .query_map([], |r| {
-                    Ok(Account {
-                        id: account_from_sql(r.get(0)?),
-                        name: r.get(1)?,
-                        created_at: Timestamp(r.get(2)?),
-                    })
-                })
+                .query_map([], account_row)
                 .map_err(|e| internal("list accounts", e))?;
             rows.collect::<rusqlite::Result<_>>()
                 .map_err(|e| internal("read account", e))
@@ -1352,16 +1350,7 @@ impl Store for SqliteStore {
                 "SELECT id, account, sealed_secret, enabled, admin, created_at FROM access_keys \
                  WHERE id = ?1",
                 [id],
-                |r| {
-                    Ok(AccessKeyRecord {
-                        id: r.get(0)?,
-                        account: account_from_sql(r.get(1)?),
-                        sealed_secret: r.get(2)?,
-                        enabled: r.get(3)?,
-                        admin: r.get(4)?,
-                        created_at: Timestamp(r.get(5)?),
-                    })
-                },
+                crate::access::access_key_row,
             )
             .optional()
             .map_err(|e| internal("read access key", e))
@@ -1384,6 +1373,58 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn list_access_keys(&self, account: AccountId) -> Result<Vec<AccessKeyRecord>> {
+        self.read(move |c| access::list_access_keys(c, account))
+            .await
+    }
+
+    async fn delete_access_key(&self, id: &str) -> Result<()> {
+        let id = id.to_string();
+        self.write(move |c| access::delete_access_key(c, &id)).await
+    }
+
+    async fn delete_account(&self, id: AccountId) -> Result<()> {
+        self.write(move |c| access::delete_account(c, id)).await
+    }
+
+    async fn put_policy(&self, policy: &PolicyRecord) -> Result<()> {
+        let policy = policy.clone();
+        self.write(move |c| access::put_policy(c, &policy)).await
+    }
+
+    async fn get_policy(&self, account: AccountId, name: &str) -> Result<Option<PolicyRecord>> {
+        let name = name.to_string();
+        self.read(move |c| access::get_policy(c, account, &name))
+            .await
+    }
+
+    async fn list_policies(&self, account: AccountId) -> Result<Vec<PolicyRecord>> {
+        self.read(move |c| access::list_policies(c, account)).await
+    }
+
+    async fn delete_policy(&self, account: AccountId, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.write(move |c| access::delete_policy(c, account, &name))
+            .await
+    }
+
+    async fn attach_policy(&self, access_key_id: &str, name: &str) -> Result<()> {
+        let (key, name) = (access_key_id.to_string(), name.to_string());
+        self.write(move |c| access::attach_policy(c, &key, &name))
+            .await
+    }
+
+    async fn detach_policy(&self, access_key_id: &str, name: &str) -> Result<()> {
+        let (key, name) = (access_key_id.to_string(), name.to_string());
+        self.write(move |c| access::detach_policy(c, &key, &name))
+            .await
+    }
+
+    async fn key_policies(&self, access_key_id: &str) -> Result<Vec<PolicyRecord>> {
+        let key = access_key_id.to_string();
+        self.read(move |c| access::key_policies(c, &key)).await
     }
 
     async fn create_key(&self, key: &KeyRecord) -> Result<()> {

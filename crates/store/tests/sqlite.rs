@@ -395,6 +395,7 @@ async fn data_persists_across_close_and_reopen() {
         .create_account(&Account {
             id: AccountId(1),
             name: "one".into(),
+            operator: false,
             created_at: Timestamp(1),
         })
         .await

@@ -1,0 +1,133 @@
+//! Who may do what. Every operation of every dialect maps to one neutral [`Action`] on one
+//! resource, so a single policy governs the Alibaba, Tencent and Huawei APIs alike (the table
+//! is in DESIGN.md). Resources are named
+//! `crn:coffer:<region>:<account>:secret/<name>`, `.../key/<id>` and `.../event/<name>`, with
+//! the coffer region (after the region map), so a cloud's ARN and a plain name that address the
+//! same secret are the same resource.
+
+use std::fmt;
+
+use crate::model::{Scope, Tag};
+
+/// A neutral action. Its text form (`secrets:GetValue`) is what policies name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    SecretsCreate,
+    SecretsGetValue,
+    SecretsPutValue,
+    SecretsDescribe,
+    SecretsList,
+    SecretsUpdate,
+    SecretsUpdateStage,
+    SecretsDelete,
+    SecretsRestore,
+    SecretsTag,
+    SecretsRotate,
+    SecretsGetPolicy,
+    SecretsPutPolicy,
+    SecretsGetRandomPassword,
+    SecretsListEvents,
+    SecretsManageEvents,
+    KeysCreate,
+    KeysDescribe,
+    KeysList,
+    KeysUpdate,
+    KeysDelete,
+    KeysEncrypt,
+    KeysDecrypt,
+    KeysGenerateDataKey,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::SecretsCreate => "secrets:Create",
+            Action::SecretsGetValue => "secrets:GetValue",
+            Action::SecretsPutValue => "secrets:PutValue",
+            Action::SecretsDescribe => "secrets:Describe",
+            Action::SecretsList => "secrets:List",
+            Action::SecretsUpdate => "secrets:Update",
+            Action::SecretsUpdateStage => "secrets:UpdateStage",
+            Action::SecretsDelete => "secrets:Delete",
+            Action::SecretsRestore => "secrets:Restore",
+            Action::SecretsTag => "secrets:Tag",
+            Action::SecretsRotate => "secrets:Rotate",
+            Action::SecretsGetPolicy => "secrets:GetPolicy",
+            Action::SecretsPutPolicy => "secrets:PutPolicy",
+            Action::SecretsGetRandomPassword => "secrets:GetRandomPassword",
+            Action::SecretsListEvents => "secrets:ListEvents",
+            Action::SecretsManageEvents => "secrets:ManageEvents",
+            Action::KeysCreate => "keys:Create",
+            Action::KeysDescribe => "keys:Describe",
+            Action::KeysList => "keys:List",
+            Action::KeysUpdate => "keys:Update",
+            Action::KeysDelete => "keys:Delete",
+            Action::KeysEncrypt => "keys:Encrypt",
+            Action::KeysDecrypt => "keys:Decrypt",
+            Action::KeysGenerateDataKey => "keys:GenerateDataKey",
+        }
+    }
+
+    /// Whether the audit entry of this action must be on disk before the response leaves:
+    /// everything that changes state or hands out a secret value or key material.
+    pub fn audit_durably(self) -> bool {
+        !matches!(
+            self,
+            Action::SecretsDescribe
+                | Action::SecretsList
+                | Action::SecretsGetPolicy
+                | Action::SecretsGetRandomPassword
+                | Action::SecretsListEvents
+                | Action::KeysDescribe
+                | Action::KeysList
+        )
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an action addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// One secret by name. `tags` are the tags a create asks for; for other actions the
+    /// secret's stored tags are read when a policy condition needs them.
+    Secret {
+        name: String,
+        tags: Option<Vec<Tag>>,
+    },
+    /// Every secret of the scope (lists, batch reads by filter).
+    AllSecrets,
+    Key(String),
+    AllKeys,
+    Event(String),
+    AllEvents,
+    /// The scope itself (random passwords, service information).
+    Scope,
+}
+
+impl Target {
+    pub fn secret(name: impl Into<String>) -> Self {
+        Target::Secret {
+            name: name.into(),
+            tags: None,
+        }
+    }
+
+    /// The resource name policies match against.
+    pub fn resource(&self, scope: &Scope) -> String {
+        let base = format!("crn:coffer:{}:{}:", scope.region, scope.account);
+        match self {
+            Target::Secret { name, .. } => format!("{base}secret/{name}"),
+            Target::AllSecrets => format!("{base}secret/*"),
+            Target::Key(id) => format!("{base}key/{id}"),
+            Target::AllKeys => format!("{base}key/*"),
+            Target::Event(name) => format!("{base}event/{name}"),
+            Target::AllEvents => format!("{base}event/*"),
+            Target::Scope => format!("{base}*"),
+        }
+    }
+}

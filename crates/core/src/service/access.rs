@@ -1,0 +1,336 @@
+//! Accounts, access keys, policies and the authorization check every dialect runs before an
+//! operation. Policies are parsed and evaluated by `coffer_auth::policy`; this module decides
+//! whose policies apply and where the tags of a condition come from.
+
+use coffer_auth::policy::{self, Decision, Policy};
+use rand::Rng;
+use zeroize::Zeroizing;
+
+use super::{generate_access_key_id, generate_access_key_secret, AuthenticatedKey, Service};
+use crate::access::{Action, Target};
+use crate::error::{Error, Resource, Result};
+use crate::model::*;
+
+/// Policy names: what a CLI argument and a URL segment carry without quoting.
+fn check_policy_name(name: &str) -> Result<()> {
+    let ok = (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.+=@".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "PolicyName",
+            "1 to 128 characters of A-Z a-z 0-9 _ - . + = @",
+        ))
+    }
+}
+
+fn check_account_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "AccountName",
+            "1 to 128 printable characters",
+        ));
+    }
+    Ok(())
+}
+
+impl Service {
+    /// Parsed policies of a key, for [`AuthenticatedKey`]. A stored document that no longer
+    /// parses (it was checked when it was put) is a server fault, not a silent allow.
+    pub(super) async fn load_key_policies(&self, key_id: &str) -> Result<Vec<Policy>> {
+        self.store
+            .key_policies(key_id)
+            .await?
+            .iter()
+            .map(|p| {
+                Policy::parse(&p.document).map_err(|e| {
+                    Error::internal(format!("stored policy {:?} does not parse: {e}", p.name))
+                })
+            })
+            .collect()
+    }
+
+    fn forget_access_key(&self, id: &str) {
+        if let Ok(mut m) = self.access_keys.lock() {
+            m.remove(id);
+        }
+    }
+
+    /// Checks that `caller` may perform `action` on `target` in `scope` and returns the
+    /// resource name (for the audit log). Admin keys may do anything their policies do not
+    /// explicitly deny; other keys only what a policy allows.
+    pub async fn authorize(
+        &self,
+        caller: &AuthenticatedKey,
+        action: Action,
+        scope: &Scope,
+        target: &Target,
+    ) -> Result<String> {
+        let resource = target.resource(scope);
+        if caller.account != scope.account {
+            return Err(Error::AccessDenied {
+                action: action.to_string(),
+                resource,
+            });
+        }
+        if caller.admin && caller.policies.is_empty() {
+            return Ok(resource);
+        }
+        let mut decision = policy::evaluate(&caller.policies, action.as_str(), &resource, None);
+        if decision == Decision::NeedTags {
+            let tags = self.target_tags(scope, target).await?;
+            decision = policy::evaluate(&caller.policies, action.as_str(), &resource, Some(&tags));
+        }
+        let allowed = match decision {
+            Decision::Allow => true,
+            Decision::NotAllowed | Decision::NeedTags => caller.admin,
+            Decision::Deny => false,
+        };
+        if allowed {
+            Ok(resource)
+        } else {
+            Err(Error::AccessDenied {
+                action: action.to_string(),
+                resource,
+            })
+        }
+    }
+
+    /// The tags a condition is evaluated against: those a create asks for, else the stored
+    /// secret's (none when it does not exist, so a missing secret and an untagged one are
+    /// judged alike and the answer reveals nothing).
+    async fn target_tags(&self, scope: &Scope, target: &Target) -> Result<Vec<(String, String)>> {
+        let pairs = |tags: &[Tag]| {
+            tags.iter()
+                .map(|t| (t.key.clone(), t.value.clone()))
+                .collect()
+        };
+        Ok(match target {
+            Target::Secret {
+                tags: Some(tags), ..
+            } => pairs(tags),
+            Target::Secret { name, tags: None } => self
+                .store
+                .get_secret(scope, name)
+                .await?
+                .map(|s| pairs(&s.tags))
+                .unwrap_or_default(),
+            _ => vec![],
+        })
+    }
+
+    // --- accounts ---------------------------------------------------------------------------
+
+    /// A new, empty account with a random 16-digit id and its Huawei project in `region`.
+    pub async fn create_account(&self, name: &str, region: &str) -> Result<(Account, Project)> {
+        check_account_name(name)?;
+        for _ in 0..8 {
+            let account = Account {
+                id: AccountId(
+                    rand::rngs::OsRng.gen_range(1_000_000_000_000_000..10_000_000_000_000_000),
+                ),
+                name: name.to_string(),
+                operator: false,
+                created_at: self.now(),
+            };
+            match self.store.create_account(&account).await {
+                Ok(()) => {
+                    let scope = Scope {
+                        account: account.id,
+                        region: region.to_string(),
+                    };
+                    let (project, _) = self.ensure_project(&scope, None).await?;
+                    return Ok((account, project));
+                }
+                // Ids are drawn from 9e15 values; a collision is retried with a fresh draw.
+                Err(Error::AlreadyExists { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::internal("could not draw a free account id"))
+    }
+
+    pub async fn account(&self, id: AccountId) -> Result<Account> {
+        self.store
+            .get_account(id)
+            .await?
+            .ok_or_else(|| Error::not_found(Resource::Account, id.to_string()))
+    }
+
+    pub async fn accounts(&self) -> Result<Vec<Account>> {
+        self.store.list_accounts().await
+    }
+
+    /// Deletes an empty account (no secrets, no keys of its own). The operator account stays.
+    pub async fn delete_account(&self, id: AccountId) -> Result<()> {
+        let account = self.account(id).await?;
+        if account.operator {
+            return Err(Error::InvalidState {
+                name: id.to_string(),
+                reason: "the operator account cannot be deleted".into(),
+            });
+        }
+        let keys = self.store.list_access_keys(id).await?;
+        self.store.delete_account(id).await?;
+        for k in keys {
+            self.forget_access_key(&k.id);
+        }
+        Ok(())
+    }
+
+    // --- access keys ------------------------------------------------------------------------
+
+    /// A new key of `account`. The secret is returned once and stored only sealed.
+    pub async fn create_access_key(
+        &self,
+        account: AccountId,
+        admin: bool,
+    ) -> Result<(AccessKeyRecord, Zeroizing<String>)> {
+        self.account(account).await?;
+        let secret = generate_access_key_secret();
+        for _ in 0..8 {
+            let id = generate_access_key_id();
+            let record = AccessKeyRecord {
+                sealed_secret: self.keyring.seal_access_secret(&id, &secret),
+                id,
+                account,
+                enabled: true,
+                admin,
+                created_at: self.now(),
+            };
+            match self.store.create_access_key(&record).await {
+                Ok(()) => return Ok((record, secret)),
+                Err(Error::AlreadyExists { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::internal("could not draw a free access key id"))
+    }
+
+    pub async fn access_key_record(&self, id: &str) -> Result<AccessKeyRecord> {
+        self.store
+            .get_access_key(id)
+            .await?
+            .ok_or_else(|| Error::not_found(Resource::AccessKey, id))
+    }
+
+    pub async fn access_keys_of(&self, account: AccountId) -> Result<Vec<AccessKeyRecord>> {
+        self.store.list_access_keys(account).await
+    }
+
+    /// Refuses to disable or delete the operator's last enabled admin key: nobody could
+    /// administer the server afterwards.
+    async fn keep_an_operator_key(&self, id: &str) -> Result<()> {
+        let key = self.access_key_record(id).await?;
+        if !key.admin || !key.enabled || !self.account(key.account).await?.operator {
+            return Ok(());
+        }
+        let others = self
+            .store
+            .list_access_keys(key.account)
+            .await?
+            .into_iter()
+            .filter(|k| k.admin && k.enabled && k.id != id)
+            .count();
+        if others == 0 {
+            return Err(Error::InvalidState {
+                name: id.to_string(),
+                reason: "this is the operator account's last enabled admin key".into(),
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn enable_access_key(&self, id: &str, enabled: bool) -> Result<()> {
+        if !enabled {
+            self.keep_an_operator_key(id).await?;
+        }
+        self.set_access_key_enabled(id, enabled).await
+    }
+
+    pub async fn delete_access_key(&self, id: &str) -> Result<()> {
+        self.keep_an_operator_key(id).await?;
+        self.store.delete_access_key(id).await?;
+        self.forget_access_key(id);
+        Ok(())
+    }
+
+    // --- policies ---------------------------------------------------------------------------
+
+    /// Creates or replaces a policy after checking that the document parses.
+    pub async fn put_policy(
+        &self,
+        account: AccountId,
+        name: &str,
+        document: &str,
+    ) -> Result<PolicyRecord> {
+        check_policy_name(name)?;
+        Policy::parse(document).map_err(|e| Error::invalid("PolicyDocument", e.to_string()))?;
+        self.account(account).await?;
+        let now = self.now();
+        let created_at = self
+            .store
+            .get_policy(account, name)
+            .await?
+            .map_or(now, |p| p.created_at);
+        let record = PolicyRecord {
+            account,
+            name: name.to_string(),
+            document: document.to_string(),
+            created_at,
+            updated_at: now,
+        };
+        self.store.put_policy(&record).await?;
+        // Keys that carry it pick the new text up within the key cache's lifetime; on this
+        // node, at once.
+        if let Ok(mut m) = self.access_keys.lock() {
+            m.retain(|_, (_, k)| k.account != account);
+        }
+        Ok(record)
+    }
+
+    pub async fn policy(&self, account: AccountId, name: &str) -> Result<PolicyRecord> {
+        check_policy_name(name)?;
+        self.store
+            .get_policy(account, name)
+            .await?
+            .ok_or_else(|| Error::not_found(Resource::Policy, name))
+    }
+
+    pub async fn policies(&self, account: AccountId) -> Result<Vec<PolicyRecord>> {
+        self.store.list_policies(account).await
+    }
+
+    pub async fn delete_policy(&self, account: AccountId, name: &str) -> Result<()> {
+        check_policy_name(name)?;
+        self.store.delete_policy(account, name).await
+    }
+
+    pub async fn attach_policy(&self, access_key_id: &str, name: &str) -> Result<()> {
+        check_policy_name(name)?;
+        self.store.attach_policy(access_key_id, name).await?;
+        self.forget_access_key(access_key_id);
+        Ok(())
+    }
+
+    pub async fn detach_policy(&self, access_key_id: &str, name: &str) -> Result<()> {
+        check_policy_name(name)?;
+        self.store.detach_policy(access_key_id, name).await?;
+        self.forget_access_key(access_key_id);
+        Ok(())
+    }
+
+    /// Names of the policies attached to a key.
+    pub async fn attached_policies(&self, access_key_id: &str) -> Result<Vec<String>> {
+        Ok(self
+            .store
+            .key_policies(access_key_id)
+            .await?
+            .into_iter()
+            .map(|p| p.name)
+            .collect())
+    }
+}

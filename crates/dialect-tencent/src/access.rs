@@ -1,0 +1,37 @@
+//! Which neutral action each SSM operation is, and on which resource (the table is in
+//! DESIGN.md).
+
+use coffer_core::{Action, Target};
+
+use crate::error::ApiError;
+use crate::ops::{name, tags};
+use crate::Call;
+
+fn one(action: Action, c: &Call<'_>) -> Result<Option<(Action, Target)>, ApiError> {
+    Ok(Some((action, Target::secret(name(c)?))))
+}
+
+/// `None` for actions that touch no data (unknown, unsupported or purely informational ones
+/// that answer the same for everybody).
+pub(crate) fn permission(action: &str, c: &Call<'_>) -> Result<Option<(Action, Target)>, ApiError> {
+    match action {
+        "CreateSecret" => Ok(Some((
+            Action::SecretsCreate,
+            Target::Secret {
+                name: name(c)?,
+                // A create's tag conditions see the tags it asks for.
+                tags: Some(tags(&c.params)?),
+            },
+        ))),
+        "GetSecretValue" => one(Action::SecretsGetValue, c),
+        "PutSecretValue" => one(Action::SecretsPutValue, c),
+        // Replaces a version's value in place.
+        "UpdateSecret" => one(Action::SecretsPutValue, c),
+        "UpdateDescription" | "EnableSecret" | "DisableSecret" => one(Action::SecretsUpdate, c),
+        "DescribeSecret" | "ListSecretVersionIds" => one(Action::SecretsDescribe, c),
+        "DeleteSecretVersion" | "DeleteSecret" => one(Action::SecretsDelete, c),
+        "RestoreSecret" => one(Action::SecretsRestore, c),
+        "ListSecrets" | "GetServiceStatus" => Ok(Some((Action::SecretsList, Target::AllSecrets))),
+        _ => Ok(None),
+    }
+}

@@ -1,0 +1,448 @@
+//! The admin subcommands (`coffer account|access-key|policy|audit`): each is one signed call
+//! to the admin API (`/coffer/v1/`, SigV4 with service `coffer`), printed as a table or, with
+//! `--json`, as the API's JSON. `audit verify` is the exception: it reads the data dir.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use crate::config::{AccessKeyCommand, AccountCommand, AuditCommand, ClientArgs, PolicyCommand};
+
+/// The region in the signature's scope; the admin API is not regional.
+const SIGNING_REGION: &str = "coffer";
+
+struct Client {
+    endpoint: String,
+    key_id: String,
+    secret: Zeroizing<String>,
+    json: bool,
+}
+
+/// Key and secret from flags or the environment, else from the bootstrap credentials file.
+fn credentials(args: &ClientArgs) -> anyhow::Result<(String, Zeroizing<String>)> {
+    match (&args.access_key_id, &args.access_key_secret) {
+        (Some(id), Some(secret)) => return Ok((id.clone(), Zeroizing::new(secret.clone()))),
+        (Some(_), None) | (None, Some(_)) => {
+            bail!("give both --access-key-id and --access-key-secret (or COFFER_ACCESS_KEY_ID and COFFER_ACCESS_KEY_SECRET)")
+        }
+        (None, None) => {}
+    }
+    let path = args.data_dir.join("bootstrap-credentials");
+    let text = Zeroizing::new(std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no access key given (--access-key-id/--access-key-secret or COFFER_ACCESS_KEY_ID/COFFER_ACCESS_KEY_SECRET) and {} is not readable",
+            path.display()
+        )
+    })?);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_string)
+    };
+    match (field("access_key_id"), field("access_key_secret")) {
+        (Some(id), Some(secret)) => Ok((id, Zeroizing::new(secret))),
+        _ => bail!(
+            "{} lacks access_key_id or access_key_secret",
+            path.display()
+        ),
+    }
+}
+
+fn encode(segment: &str) -> String {
+    percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+impl Client {
+    fn new(args: &ClientArgs) -> anyhow::Result<Self> {
+        let (key_id, secret) = credentials(args)?;
+        Ok(Self {
+            endpoint: args.endpoint.trim_end_matches('/').to_string(),
+            key_id,
+            secret,
+            json: args.json,
+        })
+    }
+
+    /// One signed request; `segments` are joined under `/coffer/v1/`, each percent-encoded.
+    fn call(
+        &self,
+        method: &str,
+        segments: &[&str],
+        query: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let path = format!(
+            "/coffer/v1/{}",
+            segments
+                .iter()
+                .map(|s| encode(s))
+                .collect::<Vec<_>>()
+                .join("/")
+        );
+        let url = if query.is_empty() {
+            format!("{}{path}", self.endpoint)
+        } else {
+            format!("{}{path}?{query}", self.endpoint)
+        };
+        let host = url
+            .split_once("://")
+            .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
+            .context("--endpoint must be a URL such as http://127.0.0.1:7080")?
+            .to_string();
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut headers = vec![("host".to_string(), host)];
+        if !body.is_empty() {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        coffer_auth::sigv4::sign(
+            method,
+            &path,
+            query,
+            &mut headers,
+            body.as_bytes(),
+            &self.key_id,
+            self.secret.as_bytes(),
+            SIGNING_REGION,
+            coffer_dialect_native::SERVICE,
+            now,
+        )
+        .map_err(|e| anyhow::anyhow!("signing the request: {e}"))?;
+        let mut req = ureq::request(method, &url);
+        for (k, v) in &headers {
+            if k != "host" {
+                req = req.set(k, v);
+            }
+        }
+        let result = if body.is_empty() {
+            req.call()
+        } else {
+            req.send_string(&body)
+        };
+        let (status, text) = match result {
+            Ok(r) => (r.status(), r.into_string()?),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string()?),
+            Err(e) => bail!("cannot reach coffer at {}: {e}", self.endpoint),
+        };
+        let value: Value = serde_json::from_str(&text).with_context(|| {
+            format!("the server answered {status} with a body that is not JSON")
+        })?;
+        if status >= 400 {
+            let code = value["Code"].as_str().unwrap_or("Error");
+            let message = value["Message"].as_str().unwrap_or("");
+            bail!("{code}: {message} (HTTP {status})");
+        }
+        Ok(value)
+    }
+
+    /// Prints the JSON, or `table` when `--json` is not given.
+    fn print(&self, value: &Value, table: impl FnOnce(&Value)) {
+        if self.json {
+            let mut v = value.clone();
+            if let Value::Object(m) = &mut v {
+                m.remove("RequestId");
+            }
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        } else {
+            table(value);
+        }
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        Value::Array(a) => a.iter().map(text).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+/// A left-aligned table of the given fields of each row.
+fn table(rows: &[Value], columns: &[(&str, &str)]) {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| columns.iter().map(|(_, f)| text(&r[*f])).collect())
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (h, _))| {
+            cells
+                .iter()
+                .map(|c| c[i].len())
+                .chain([h.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |items: Vec<&str>| {
+        let parts: Vec<String> = items
+            .iter()
+            .zip(&widths)
+            .map(|(s, w)| format!("{s:<w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(columns.iter().map(|(h, _)| *h).collect());
+    for row in &cells {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+fn fields(v: &Value, names: &[&str]) {
+    for n in names {
+        println!("{:<16} {}", format!("{n}:"), text(&v[*n]));
+    }
+}
+
+pub fn account(args: &ClientArgs, cmd: &AccountCommand) -> anyhow::Result<()> {
+    let c = Client::new(args)?;
+    match cmd {
+        AccountCommand::Create { name } => {
+            let v = c.call("POST", &["accounts"], "", Some(json!({ "Name": name })))?;
+            c.print(&v, |v| {
+                fields(v, &["AccountId", "Name"]);
+                for p in v["Projects"].as_array().into_iter().flatten() {
+                    println!(
+                        "{:<16} {} ({})",
+                        "Project:",
+                        text(&p["ProjectId"]),
+                        text(&p["Region"])
+                    );
+                }
+            });
+        }
+        AccountCommand::List => {
+            let v = c.call("GET", &["accounts"], "", None)?;
+            c.print(&v, |v| {
+                let rows = v["Accounts"].as_array().cloned().unwrap_or_default();
+                table(
+                    &rows,
+                    &[
+                        ("ACCOUNT ID", "AccountId"),
+                        ("NAME", "Name"),
+                        ("OPERATOR", "Operator"),
+                        ("CREATED", "CreatedAt"),
+                    ],
+                );
+            });
+        }
+        AccountCommand::Show { id } => {
+            let v = c.call("GET", &["accounts", id], "", None)?;
+            c.print(&v, |v| {
+                fields(
+                    v,
+                    &[
+                        "AccountId",
+                        "Name",
+                        "Operator",
+                        "CreatedAt",
+                        "AccessKeyCount",
+                    ],
+                );
+                let rows = v["Projects"].as_array().cloned().unwrap_or_default();
+                println!();
+                table(
+                    &rows,
+                    &[("REGION", "Region"), ("HUAWEI PROJECT ID", "ProjectId")],
+                );
+            });
+        }
+        AccountCommand::Delete { id } => {
+            let v = c.call("DELETE", &["accounts", id], "", None)?;
+            c.print(&v, |_| println!("deleted account {id}"));
+        }
+    }
+    Ok(())
+}
+
+const KEY_COLUMNS: &[(&str, &str)] = &[
+    ("ACCESS KEY ID", "AccessKeyId"),
+    ("ACCOUNT ID", "AccountId"),
+    ("ADMIN", "Admin"),
+    ("ENABLED", "Enabled"),
+    ("POLICIES", "Policies"),
+    ("CREATED", "CreatedAt"),
+];
+
+pub fn access_key(args: &ClientArgs, cmd: &AccessKeyCommand) -> anyhow::Result<()> {
+    let c = Client::new(args)?;
+    match cmd {
+        AccessKeyCommand::Create { account, admin } => {
+            let v = c.call(
+                "POST",
+                &["accounts", account, "access-keys"],
+                "",
+                Some(json!({ "Admin": admin })),
+            )?;
+            c.print(&v, |v| {
+                fields(v, &["AccessKeyId", "AccessKeySecret", "AccountId", "Admin"]);
+                println!("(the secret is shown only this once)");
+            });
+        }
+        AccessKeyCommand::List { account } => {
+            let v = c.call("GET", &["accounts", account, "access-keys"], "", None)?;
+            c.print(&v, |v| {
+                table(
+                    &v["AccessKeys"].as_array().cloned().unwrap_or_default(),
+                    KEY_COLUMNS,
+                )
+            });
+        }
+        AccessKeyCommand::Disable { key } | AccessKeyCommand::Enable { key } => {
+            let action = if matches!(cmd, AccessKeyCommand::Enable { .. }) {
+                "enable"
+            } else {
+                "disable"
+            };
+            let v = c.call("POST", &["access-keys", key, action], "", None)?;
+            c.print(&v, |v| table(std::slice::from_ref(v), KEY_COLUMNS));
+        }
+        AccessKeyCommand::Delete { key } => {
+            let v = c.call("DELETE", &["access-keys", key], "", None)?;
+            c.print(&v, |_| println!("deleted access key {key}"));
+        }
+    }
+    Ok(())
+}
+
+fn read_document(source: &str) -> anyhow::Result<String> {
+    let mut text = String::new();
+    if source == "-" {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the policy document from standard input")?;
+    } else {
+        text = std::fs::read_to_string(source)
+            .with_context(|| format!("reading the policy document {source}"))?;
+    }
+    Ok(text)
+}
+
+pub fn policy(args: &ClientArgs, cmd: &PolicyCommand) -> anyhow::Result<()> {
+    let c = Client::new(args)?;
+    let policy_columns: &[(&str, &str)] = &[
+        ("NAME", "PolicyName"),
+        ("ACCOUNT ID", "AccountId"),
+        ("UPDATED", "UpdatedAt"),
+    ];
+    match cmd {
+        PolicyCommand::Put {
+            name,
+            account,
+            document,
+        } => {
+            let doc = read_document(document)?;
+            let v = c.call(
+                "PUT",
+                &["accounts", account, "policies", name],
+                "",
+                Some(json!({ "Document": doc })),
+            )?;
+            c.print(&v, |v| table(std::slice::from_ref(v), policy_columns));
+        }
+        PolicyCommand::Get { name, account } => {
+            let v = c.call("GET", &["accounts", account, "policies", name], "", None)?;
+            c.print(&v, |v| println!("{}", text(&v["Document"])));
+        }
+        PolicyCommand::List { account } => {
+            let v = c.call("GET", &["accounts", account, "policies"], "", None)?;
+            c.print(&v, |v| {
+                table(
+                    &v["Policies"].as_array().cloned().unwrap_or_default(),
+                    policy_columns,
+                )
+            });
+        }
+        PolicyCommand::Delete { name, account } => {
+            let v = c.call("DELETE", &["accounts", account, "policies", name], "", None)?;
+            c.print(&v, |_| println!("deleted policy {name}"));
+        }
+        PolicyCommand::Attach { name, access_key } => {
+            let v = c.call(
+                "PUT",
+                &["access-keys", access_key, "policies", name],
+                "",
+                None,
+            )?;
+            c.print(&v, |_| println!("attached {name} to {access_key}"));
+        }
+        PolicyCommand::Detach { name, access_key } => {
+            let v = c.call(
+                "DELETE",
+                &["access-keys", access_key, "policies", name],
+                "",
+                None,
+            )?;
+            c.print(&v, |_| println!("detached {name} from {access_key}"));
+        }
+    }
+    Ok(())
+}
+
+/// Returns the process exit code: `audit verify` fails with 1 when the chain is broken.
+pub fn audit(args: &ClientArgs, cmd: &AuditCommand) -> anyhow::Result<i32> {
+    match cmd {
+        AuditCommand::Tail { n } => {
+            let c = Client::new(args)?;
+            let v = c.call("GET", &["audit"], &format!("limit={n}"), None)?;
+            c.print(&v, |v| {
+                let rows = v["Entries"].as_array().cloned().unwrap_or_default();
+                table(
+                    &rows,
+                    &[
+                        ("SEQ", "seq"),
+                        ("TIME (ms)", "time_ms"),
+                        ("ACCOUNT", "account"),
+                        ("ACCESS KEY", "access_key_id"),
+                        ("DIALECT", "dialect"),
+                        ("OPERATION", "operation"),
+                        ("RESOURCE", "resource"),
+                        ("STATUS", "status"),
+                        ("RESULT", "result"),
+                    ],
+                );
+            });
+            Ok(0)
+        }
+        AuditCommand::Verify => verify(&args.data_dir, args.json),
+    }
+}
+
+fn verify(data_dir: &Path, json_out: bool) -> anyhow::Result<i32> {
+    let path = data_dir.join("audit.log");
+    if !path.exists() {
+        bail!(
+            "no audit log at {} (has the server run with this --data-dir?)",
+            path.display()
+        );
+    }
+    match coffer_store::audit::verify(&path) {
+        Ok(report) => {
+            if json_out {
+                println!(
+                    "{}",
+                    json!({"Intact": true, "Entries": report.entries, "LastHash": report.last_hash})
+                );
+            } else {
+                println!("{}: intact, {} entries", path.display(), report.entries);
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            if json_out {
+                println!("{}", json!({"Intact": false, "Error": e.to_string()}));
+            } else {
+                eprintln!("{}: BROKEN: {e}", path.display());
+            }
+            Ok(1)
+        }
+    }
+}

@@ -1,0 +1,410 @@
+//! The hash-chained audit log through its public API: concurrent appends, reopening, torn
+//! writes, tampering, `tail`. The timing test is ignored by default; run it with
+//! `cargo test -p coffer-store --release --test audit -- --ignored --nocapture`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use coffer_core::{AuditEntry, AuditSink};
+use coffer_store::audit::{tail, verify, VerifyError};
+use coffer_store::FileAuditLog;
+use sha2::{Digest, Sha256};
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+fn entry(i: u64) -> AuditEntry {
+    AuditEntry {
+        time_ms: 1_700_000_000_000 + i as i64,
+        request_id: format!("req-{i:05}"),
+        account: (i % 2 == 1).then_some(i),
+        access_key_id: Some(format!("LTAI{i:08}")),
+        dialect: "alibaba".into(),
+        operation: "GetSecretValue".into(),
+        action: Some("secrets:GetValue".into()),
+        resource: Some(format!("crn:coffer:default:{i}:secret/db-password")),
+        source: "10.0.0.1:41000".into(),
+        status: 200,
+        result: "OK".into(),
+        latency_us: 1234,
+    }
+}
+
+fn read_lines(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).expect("read log");
+    text.split_terminator('\n').map(str::to_string).collect()
+}
+
+fn write_raw(path: &Path, lines: &[String]) {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    std::fs::write(path, text).expect("write log");
+}
+
+fn seq_of(line: &str) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(line).expect("json");
+    v["seq"].as_u64().expect("seq")
+}
+
+/// A closed, verified log of `n` entries, appended one by one (every third durable).
+async fn log_of(dir: &Path, name: &str, n: u64) -> PathBuf {
+    let path = dir.join(name);
+    let log = FileAuditLog::open(&path).expect("open");
+    for i in 1..=n {
+        log.append(entry(i), i % 3 == 0).await.expect("append");
+    }
+    log.close().await;
+    assert_eq!(verify(&path).expect("intact").entries, n);
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_make_one_intact_chain_and_reopening_continues_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("audit.log");
+    let log = Arc::new(FileAuditLog::open(&path).expect("open"));
+    assert_eq!(log.path(), path);
+    let mut tasks = Vec::new();
+    for t in 0..32u64 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            // 1000 entries in all: tasks 0..8 take 32, the others 31.
+            let count = if t < 8 { 32 } else { 31 };
+            for k in 0..count {
+                let i = t * 1000 + k;
+                log.append(entry(i), (t + k) % 2 == 0)
+                    .await
+                    .expect("append");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    log.close().await;
+    assert!(
+        log.append(entry(0), true).await.is_err(),
+        "append after close"
+    );
+    assert!(
+        log.append(entry(0), false).await.is_err(),
+        "append after close"
+    );
+
+    let report = verify(&path).expect("intact");
+    assert_eq!(report.entries, 1000);
+    let lines = read_lines(&path);
+    let seqs: Vec<u64> = lines.iter().map(|l| seq_of(l)).collect();
+    assert_eq!(seqs, (1..=1000).collect::<Vec<_>>());
+    let last_hash = &lines[999][lines[999].len() - 66..lines[999].len() - 2];
+    assert_eq!(report.last_hash, last_hash);
+    // Every entry exactly once.
+    let mut ids: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json");
+            v["request_id"].as_str().expect("request_id").to_string()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 1000);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let log = FileAuditLog::open(&path).expect("reopen");
+    log.append(entry(5000), true).await.expect("append");
+    log.close().await;
+    let again = verify(&path).expect("intact after reopen");
+    assert_eq!(again.entries, 1001);
+    let last = tail(&path, 1).expect("tail");
+    assert_eq!(seq_of(&last[0]), 1001);
+    assert!(last[0].contains(&format!("\"prev\":\"{}\"", report.last_hash)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_is_exactly_seq_prev_the_entry_and_its_hash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("audit.log");
+    let log = FileAuditLog::open(&path).expect("open");
+    let e = entry(2);
+    log.append(e.clone(), true).await.expect("append");
+    log.close().await;
+    let text = std::fs::read_to_string(&path).expect("read");
+    let fields = serde_json::to_string(&e).expect("json");
+    let fields = &fields[1..fields.len() - 1];
+    let head = format!("{{\"seq\":1,\"prev\":\"{GENESIS}\",{fields}");
+    let hash = hex::encode(Sha256::digest(head.as_bytes()));
+    assert_eq!(text, format!("{head},\"hash\":\"{hash}\"}}\n"));
+    // The exact text above fixes the order (seq, prev, the entry's fields in struct order,
+    // hash); the keys are those and no others.
+    let v: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text.trim_end()).expect("json");
+    let fields = serde_json::to_value(&e).expect("json");
+    let mut want: Vec<&str> = fields
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    want.extend(["seq", "prev", "hash"]);
+    want.sort();
+    assert_eq!(v.keys().map(String::as_str).collect::<Vec<_>>(), want);
+    // Only what the entry holds: nothing of a request body or a secret value gets in.
+    assert!(!text.contains("s3cr3t-P@ssw0rd"));
+    assert!(!text.contains("SecretData"));
+}
+
+/// A fresh copy of a verified 20-line log, for one tampering.
+fn copy_of(original: &Path, dir: &Path, name: &str) -> (PathBuf, Vec<String>) {
+    let path = dir.join(name);
+    std::fs::copy(original, &path).expect("copy");
+    let lines = read_lines(&path);
+    assert_eq!(lines.len(), 20);
+    (path, lines)
+}
+
+fn broken_at(path: &Path) -> (u64, String) {
+    let err = verify(path).expect_err("tampering went unnoticed");
+    let line = err.line().expect("a line");
+    (line, err.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_the_line_that_was_tampered_with() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let original = log_of(dir.path(), "original.log", 20).await;
+
+    // One byte of a value in line 7.
+    let (path, mut lines) = copy_of(&original, dir.path(), "flip.log");
+    lines[6] = lines[6].replace("\"status\":200", "\"status\":201");
+    write_raw(&path, &lines);
+    let (line, msg) = broken_at(&path);
+    assert_eq!(line, 7);
+    assert_eq!(msg, "line 7: hash does not match its content");
+
+    // A byte flipped to something that breaks the JSON is still caught at line 7.
+    let (path, lines) = copy_of(&original, dir.path(), "flip2.log");
+    let mut bytes = lines[6].clone().into_bytes();
+    let at = lines[6].find("req-").expect("request id") + 2;
+    bytes[at] = b'"';
+    let mut lines = lines;
+    lines[6] = String::from_utf8(bytes).expect("utf-8");
+    write_raw(&path, &lines);
+    assert_eq!(broken_at(&path).0, 7);
+
+    // Line 7 deleted.
+    let (path, mut lines) = copy_of(&original, dir.path(), "delete.log");
+    lines.remove(6);
+    write_raw(&path, &lines);
+    let (line, msg) = broken_at(&path);
+    assert_eq!(line, 7);
+    assert_eq!(msg, "line 7: seq is 8, expected 7");
+
+    // Lines 7 and 8 swapped.
+    let (path, mut lines) = copy_of(&original, dir.path(), "swap.log");
+    lines.swap(6, 7);
+    write_raw(&path, &lines);
+    assert_eq!(broken_at(&path).0, 7);
+
+    // Line 7's hash edited.
+    let (path, mut lines) = copy_of(&original, dir.path(), "hash.log");
+    let l = &lines[6];
+    let last = l.len() - 3;
+    let flipped = if &l[last..last + 1] == "0" { "1" } else { "0" };
+    lines[6] = format!("{}{flipped}{}", &l[..last], &l[last + 1..]);
+    write_raw(&path, &lines);
+    let (line, _) = broken_at(&path);
+    assert!(line == 7 || line == 8, "{line}");
+
+    // Line 7 edited and rehashed by someone who cannot rewrite the rest: line 8 notices.
+    let (path, mut lines) = copy_of(&original, dir.path(), "rehash.log");
+    let edited = lines[6].replace("\"status\":200", "\"status\":404");
+    let cut = edited.rfind(",\"hash\":\"").expect("hash field");
+    let head = &edited[..cut];
+    lines[6] = format!(
+        "{head},\"hash\":\"{}\"}}",
+        hex::encode(Sha256::digest(head.as_bytes()))
+    );
+    write_raw(&path, &lines);
+    let (line, msg) = broken_at(&path);
+    assert_eq!(line, 8);
+    assert_eq!(msg, "line 8: prev does not match the hash of line 7");
+
+    // The final newline cut off.
+    let (path, _) = copy_of(&original, dir.path(), "newline.log");
+    let len = std::fs::metadata(&path).expect("metadata").len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open")
+        .set_len(len - 1)
+        .expect("truncate");
+    let (line, msg) = broken_at(&path);
+    assert_eq!(line, 20);
+    assert_eq!(msg, "line 20: missing final newline");
+
+    // A garbage line appended.
+    let (path, mut lines) = copy_of(&original, dir.path(), "garbage.log");
+    lines.push("{\"seq\":21,\"note\":\"nothing to see\"}".into());
+    write_raw(&path, &lines);
+    let (line, msg) = broken_at(&path);
+    assert_eq!(line, 21);
+    assert!(msg.starts_with("line 21: not a valid entry ("), "{msg}");
+
+    // An empty line in the middle is caught where it is.
+    let (path, mut lines) = copy_of(&original, dir.path(), "empty.log");
+    lines.insert(10, String::new());
+    write_raw(&path, &lines);
+    assert_eq!(broken_at(&path).0, 11);
+
+    // The original is untouched by all this.
+    assert_eq!(verify(&original).expect("intact").entries, 20);
+}
+
+#[test]
+fn verify_of_a_missing_file_is_an_io_error_and_of_an_empty_one_is_an_empty_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = verify(&dir.path().join("nope.log"));
+    assert!(matches!(missing, Err(VerifyError::Io(_))), "{missing:?}");
+    let empty = dir.path().join("empty.log");
+    std::fs::write(&empty, "").expect("write");
+    let report = verify(&empty).expect("empty is intact");
+    assert_eq!((report.entries, report.last_hash.as_str()), (0, GENESIS));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_last_line_is_cut_on_open_and_the_chain_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = log_of(dir.path(), "torn.log", 5).await;
+    let intact = std::fs::read(&path).expect("read");
+    let line = read_lines(&path).pop().expect("a line");
+    let half = &line[..line.len() / 2];
+    let mut torn = intact.clone();
+    torn.extend_from_slice(half.as_bytes());
+    std::fs::write(&path, &torn).expect("write");
+    assert!(matches!(
+        verify(&path),
+        Err(VerifyError::MissingNewline { line: 6 })
+    ));
+    // Tail never shows a torn line.
+    assert_eq!(tail(&path, 1).expect("tail"), vec![line.clone()]);
+
+    let log = FileAuditLog::open(&path).expect("open");
+    assert_eq!(std::fs::read(&path).expect("read"), intact, "not cut");
+    log.append(entry(6), true).await.expect("append");
+    log.close().await;
+    assert_eq!(verify(&path).expect("intact").entries, 6);
+    assert_eq!(seq_of(&tail(&path, 1).expect("tail")[0]), 6);
+
+    // A log that is nothing but a torn line starts over.
+    let only = dir.path().join("only-torn.log");
+    std::fs::write(&only, half).expect("write");
+    let log = FileAuditLog::open(&only).expect("open");
+    log.append(entry(1), true).await.expect("append");
+    log.close().await;
+    assert_eq!(verify(&only).expect("intact").entries, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_last_line_stops_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = log_of(dir.path(), "damaged.log", 3).await;
+    let mut lines = read_lines(&path);
+    lines[2] = lines[2].replace("\"status\":200", "\"status\":500");
+    write_raw(&path, &lines);
+    let err = FileAuditLog::open(&path)
+        .err()
+        .expect("opened a damaged log");
+    assert!(err.to_string().contains("run verify"), "{err}");
+
+    write_raw(&path, &["not json at all".to_string()]);
+    assert!(FileAuditLog::open(&path).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_entry_is_refused_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("big.log");
+    let log = FileAuditLog::open(&path).expect("open");
+    log.append(entry(1), true).await.expect("append");
+    let mut big = entry(2);
+    big.request_id = "x".repeat(coffer_store::audit::MAX_LINE + 1);
+    assert!(log.append(big, true).await.is_err());
+    log.append(entry(3), true)
+        .await
+        .expect("append after a refused entry");
+    log.close().await;
+    assert_eq!(verify(&path).expect("intact").entries, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_reads_the_last_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = log_of(dir.path(), "tail.log", 20).await;
+    let lines = read_lines(&path);
+    assert_eq!(tail(&path, 3).expect("tail"), lines[17..].to_vec());
+    assert!(tail(&path, 0).expect("tail").is_empty());
+    assert_eq!(tail(&path, 1000).expect("tail"), lines);
+    assert_eq!(tail(&path, 20).expect("tail"), lines);
+    assert_eq!(tail(&path, 19).expect("tail"), lines[1..].to_vec());
+
+    // Across many backward reads (the log is several chunks long).
+    let long = log_of(dir.path(), "long.log", 2000).await;
+    let lines = read_lines(&long);
+    assert!(std::fs::metadata(&long).expect("metadata").len() > 4 * 64 * 1024);
+    for n in [1, 2, 150, 151, 999, 1999, 2000, 2001] {
+        let got = tail(&long, n).expect("tail");
+        assert_eq!(
+            got,
+            lines[lines.len().saturating_sub(n)..].to_vec(),
+            "n = {n}"
+        );
+    }
+
+    let empty = dir.path().join("empty.log");
+    std::fs::write(&empty, "").expect("write");
+    assert!(tail(&empty, 3).expect("tail").is_empty());
+}
+
+/// 10,000 durable appends from 64 tasks: group commit at work.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn timing_of_durable_appends_from_many_tasks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("timing.log");
+    let log = Arc::new(FileAuditLog::open(&path).expect("open"));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..64u64 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            for k in 0..10_000 / 64 + u64::from(t < 10_000 % 64) {
+                log.append(entry(t * 100_000 + k), true)
+                    .await
+                    .expect("append");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let elapsed = started.elapsed();
+    log.close().await;
+    let report = verify(&path).expect("intact");
+    assert_eq!(report.entries, 10_000);
+    println!(
+        "10000 durable appends from 64 tasks: {elapsed:?} ({:.0}/s)",
+        10_000.0 / elapsed.as_secs_f64()
+    );
+    let started = Instant::now();
+    verify(&path).expect("intact");
+    println!("verify of 10000 lines: {:?}", started.elapsed());
+}
