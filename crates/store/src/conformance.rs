@@ -72,6 +72,9 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("event_rules_and_subscriptions", |s| {
         Box::pin(event_rules_and_subscriptions(s))
     }),
+    ("policies_attachments_and_account_deletion", |s| {
+        Box::pin(policies_attachments_and_account_deletion(s))
+    }),
 ];
 
 /// Runs every check, each on its own fresh store from `make`.
@@ -1507,4 +1510,259 @@ pub async fn event_rules_and_subscriptions(store: Arc<dyn Store>) {
         .await
         .expect("get")
         .is_some());
+}
+
+fn policy(account: u64, name: &str, doc: &str, at: i64) -> PolicyRecord {
+    PolicyRecord {
+        account: AccountId(account),
+        name: name.into(),
+        document: doc.into(),
+        created_at: Timestamp(at),
+        updated_at: Timestamp(at),
+    }
+}
+
+fn access_key(id: &str, account: u64, at: i64) -> AccessKeyRecord {
+    AccessKeyRecord {
+        id: id.into(),
+        account: AccountId(account),
+        sealed_secret: vec![7; 40],
+        enabled: true,
+        admin: false,
+        created_at: Timestamp(at),
+    }
+}
+
+/// Policies belong to an account and are attached to its keys; an attached policy cannot be
+/// deleted; deleting a key drops its attachments; an account goes only when it holds no
+/// secrets and no keys of its own, and takes its access keys, policies and projects with it.
+pub async fn policies_attachments_and_account_deletion(store: Arc<dyn Store>) {
+    for (id, name) in [(1, "one"), (2, "two")] {
+        store
+            .create_account(&Account {
+                id: AccountId(id),
+                name: name.into(),
+                operator: id == 1,
+                created_at: Timestamp(id as i64),
+            })
+            .await
+            .expect("account");
+    }
+    assert!(
+        store
+            .get_account(AccountId(1))
+            .await
+            .expect("get")
+            .expect("one")
+            .operator
+    );
+    let r = store.put_policy(&policy(9, "p", "{}", 1)).await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::NotFound {
+                what: Resource::Account,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    store
+        .put_policy(&policy(2, "zeta", "{\"z\":1}", 5))
+        .await
+        .expect("put");
+    store
+        .put_policy(&policy(2, "alpha", "{\"a\":1}", 6))
+        .await
+        .expect("put");
+    store
+        .put_policy(&policy(1, "alpha", "{\"other\":1}", 6))
+        .await
+        .expect("put");
+    // Replacing keeps the creation time the caller passes; the document and update change.
+    store
+        .put_policy(&policy(2, "zeta", "{\"z\":2}", 9))
+        .await
+        .expect("replace");
+    let got = store
+        .get_policy(AccountId(2), "zeta")
+        .await
+        .expect("get")
+        .expect("zeta");
+    assert_eq!(
+        (got.document.as_str(), got.updated_at),
+        ("{\"z\":2}", Timestamp(9))
+    );
+    assert_eq!(
+        got.created_at,
+        Timestamp(5),
+        "creation time survives a replace"
+    );
+    let names: Vec<String> = store
+        .list_policies(AccountId(2))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["alpha", "zeta"]);
+    assert_eq!(
+        store.get_policy(AccountId(2), "nope").await.expect("get"),
+        None
+    );
+
+    store
+        .create_access_key(&access_key("K2a", 2, 1))
+        .await
+        .expect("key");
+    store
+        .create_access_key(&access_key("K2b", 2, 2))
+        .await
+        .expect("key");
+    store
+        .create_access_key(&access_key("K1", 1, 1))
+        .await
+        .expect("key");
+    let ids: Vec<String> = store
+        .list_access_keys(AccountId(2))
+        .await
+        .expect("keys")
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(ids, ["K2a", "K2b"]);
+
+    store.attach_policy("K2a", "zeta").await.expect("attach");
+    store.attach_policy("K2a", "alpha").await.expect("attach");
+    store
+        .attach_policy("K2a", "alpha")
+        .await
+        .expect("attaching twice is fine");
+    store.attach_policy("K2b", "zeta").await.expect("attach");
+    let r = store.attach_policy("K2a", "nope").await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::NotFound {
+                what: Resource::Policy,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    let r = store.attach_policy("nokey", "zeta").await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::NotFound {
+                what: Resource::AccessKey,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    // A key carries policies of its own account only: account 1's "alpha" is another policy.
+    let docs: Vec<(String, String)> = store
+        .key_policies("K2a")
+        .await
+        .expect("policies")
+        .into_iter()
+        .map(|p| (p.name, p.document))
+        .collect();
+    assert_eq!(
+        docs,
+        [
+            ("alpha".to_string(), "{\"a\":1}".to_string()),
+            ("zeta".to_string(), "{\"z\":2}".to_string())
+        ]
+    );
+    let r = store.delete_policy(AccountId(2), "zeta").await;
+    assert!(matches!(r, Err(Error::InvalidState { .. })), "{r:?}");
+    store.detach_policy("K2b", "zeta").await.expect("detach");
+    let r = store.detach_policy("K2b", "zeta").await;
+    assert!(matches!(r, Err(Error::NotFound { .. })), "{r:?}");
+    store.delete_access_key("K2a").await.expect("delete key");
+    let r = store.delete_access_key("K2a").await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::NotFound {
+                what: Resource::AccessKey,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    store
+        .delete_policy(AccountId(2), "zeta")
+        .await
+        .expect("free now");
+    let r = store.delete_policy(AccountId(2), "zeta").await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::NotFound {
+                what: Resource::Policy,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+
+    // Account deletion.
+    let s2 = scope(2);
+    store
+        .create_project(&Project {
+            id: "0123456789abcdef0123456789abcdef".into(),
+            scope: s2.clone(),
+        })
+        .await
+        .expect("project");
+    store.attach_policy("K2b", "alpha").await.expect("attach");
+    create(&store, &secret(&s2, "held", 10))
+        .await
+        .expect("secret");
+    let r = store.delete_account(AccountId(2)).await;
+    assert!(matches!(r, Err(Error::InvalidState { .. })), "{r:?}");
+    let held = must_get(&store, &s2, "held").await;
+    store
+        .write_secret(SecretWrite::Delete {
+            id: held.id,
+            revision: held.revision,
+        })
+        .await
+        .expect("delete secret");
+    store
+        .delete_account(AccountId(2))
+        .await
+        .expect("delete account");
+    assert_eq!(store.get_account(AccountId(2)).await.expect("get"), None);
+    assert_eq!(store.get_access_key("K2b").await.expect("get"), None);
+    assert!(store
+        .list_policies(AccountId(2))
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(store
+        .list_projects(AccountId(2))
+        .await
+        .expect("list")
+        .is_empty());
+    let r = store.delete_account(AccountId(2)).await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::NotFound {
+                what: Resource::Account,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    // The other account is untouched.
+    assert!(store.get_access_key("K1").await.expect("get").is_some());
+    assert_eq!(
+        store.list_policies(AccountId(1)).await.expect("list").len(),
+        1
+    );
 }

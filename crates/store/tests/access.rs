@@ -1,0 +1,393 @@
+//! Authorization and the account, key and policy operations, on a real service and store.
+
+use coffer_core::error::Resource;
+use coffer_core::service::CreateSecret;
+use coffer_core::*;
+use zeroize::Zeroizing;
+
+async fn service() -> (tempfile::TempDir, std::sync::Arc<Service>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (svc, _) = coffer_store::testkit::clocked_service(dir.path(), "OPKEY", "op-secret")
+        .await
+        .expect("service");
+    (dir, svc)
+}
+
+fn new_secret(name: &str, tags: &[(&str, &str)]) -> CreateSecret {
+    CreateSecret {
+        name: name.into(),
+        description: String::new(),
+        kind: SecretKind::Generic,
+        key: None,
+        tags: tags
+            .iter()
+            .map(|(k, v)| Tag {
+                key: k.to_string(),
+                value: v.to_string(),
+            })
+            .collect(),
+        version_id: "v1".into(),
+        value: SecretValue::Text(Zeroizing::new("s3cret".into())),
+        extended_config: None,
+        policy: None,
+        subscriptions: vec![],
+    }
+}
+
+fn scope(a: AccountId) -> Scope {
+    Scope {
+        account: a,
+        region: "default".into(),
+    }
+}
+
+/// A non-admin key of a fresh account carrying `policies` (documents).
+async fn key_with(svc: &Service, account: AccountId, policies: &[&str]) -> String {
+    let (k, _) = svc.create_access_key(account, false).await.expect("key");
+    for (i, doc) in policies.iter().enumerate() {
+        let name = format!("p{i}-{}", k.id);
+        svc.put_policy(account, &name, doc).await.expect("policy");
+        svc.attach_policy(&k.id, &name).await.expect("attach");
+    }
+    k.id
+}
+
+async fn allowed(svc: &Service, key: &str, action: Action, s: &Scope, t: Target) -> bool {
+    let caller = svc.access_key(key).await.expect("caller");
+    match svc.authorize(&caller, action, s, &t).await {
+        Ok(resource) => {
+            assert_eq!(resource, t.resource(s));
+            true
+        }
+        Err(Error::AccessDenied {
+            action: a,
+            resource,
+        }) => {
+            assert_eq!(a, action.as_str());
+            assert_eq!(resource, t.resource(s));
+            false
+        }
+        Err(e) => panic!("unexpected {e:?}"),
+    }
+}
+
+#[tokio::test]
+async fn admin_keys_need_no_policy_and_others_need_one() {
+    let (_d, svc) = service().await;
+    let (acct, _) = svc
+        .create_account("team", "default")
+        .await
+        .expect("account");
+    let s = scope(acct.id);
+    let (admin, _) = svc.create_access_key(acct.id, true).await.expect("admin");
+    let bare = key_with(&svc, acct.id, &[]).await;
+    for action in [
+        Action::SecretsGetValue,
+        Action::SecretsDelete,
+        Action::SecretsList,
+    ] {
+        assert!(allowed(&svc, &admin.id, action, &s, Target::secret("x")).await);
+        assert!(!allowed(&svc, &bare, action, &s, Target::secret("x")).await);
+    }
+    // An admin key is still bound by an explicit deny.
+    svc.put_policy(
+        acct.id,
+        "no-delete",
+        r#"{"Statement":{"Effect":"Deny","Action":"secrets:Delete","Resource":"*"}}"#,
+    )
+    .await
+    .expect("policy");
+    svc.attach_policy(&admin.id, "no-delete")
+        .await
+        .expect("attach");
+    assert!(
+        !allowed(
+            &svc,
+            &admin.id,
+            Action::SecretsDelete,
+            &s,
+            Target::secret("x")
+        )
+        .await
+    );
+    assert!(
+        allowed(
+            &svc,
+            &admin.id,
+            Action::SecretsGetValue,
+            &s,
+            Target::secret("x")
+        )
+        .await
+    );
+}
+
+#[tokio::test]
+async fn paths_tags_and_explicit_deny() {
+    let (_d, svc) = service().await;
+    let (acct, _) = svc
+        .create_account("team", "default")
+        .await
+        .expect("account");
+    let s = scope(acct.id);
+    svc.create_secret(&s, new_secret("app/db", &[("env", "prod")]))
+        .await
+        .expect("secret");
+    svc.create_secret(&s, new_secret("app/cache", &[("env", "dev")]))
+        .await
+        .expect("secret");
+    let one_path = key_with(
+        &svc,
+        acct.id,
+        &[r#"{"Statement":[{"Effect":"Allow","Action":"secrets:GetValue","Resource":"crn:coffer:*:*:secret/app/*"}]}"#],
+    )
+    .await;
+    assert!(
+        allowed(
+            &svc,
+            &one_path,
+            Action::SecretsGetValue,
+            &s,
+            Target::secret("app/db")
+        )
+        .await
+    );
+    assert!(
+        !allowed(
+            &svc,
+            &one_path,
+            Action::SecretsGetValue,
+            &s,
+            Target::secret("other")
+        )
+        .await
+    );
+    assert!(
+        !allowed(
+            &svc,
+            &one_path,
+            Action::SecretsPutValue,
+            &s,
+            Target::secret("app/db")
+        )
+        .await
+    );
+    assert!(!allowed(&svc, &one_path, Action::SecretsList, &s, Target::AllSecrets).await);
+
+    let not_prod = key_with(
+        &svc,
+        acct.id,
+        &[
+            r#"{"Statement":{"Effect":"Allow","Action":"secrets:*","Resource":"*"}}"#,
+            r#"{"Statement":{"Effect":"Deny","Action":"secrets:GetValue","Resource":"*",
+                "Condition":{"StringEquals":{"coffer:ResourceTag/env":"prod"}}}}"#,
+        ],
+    )
+    .await;
+    let get = |name: &str| Target::secret(name);
+    assert!(!allowed(&svc, &not_prod, Action::SecretsGetValue, &s, get("app/db")).await);
+    assert!(
+        allowed(
+            &svc,
+            &not_prod,
+            Action::SecretsGetValue,
+            &s,
+            get("app/cache")
+        )
+        .await
+    );
+    assert!(allowed(&svc, &not_prod, Action::SecretsDescribe, &s, get("app/db")).await);
+    // A secret that does not exist has no tags: judged like an untagged one.
+    assert!(allowed(&svc, &not_prod, Action::SecretsGetValue, &s, get("nowhere")).await);
+    // A create is judged on the tags it asks for.
+    let tagged = |env: &str| Target::Secret {
+        name: "new".into(),
+        tags: Some(vec![Tag {
+            key: "env".into(),
+            value: env.into(),
+        }]),
+    };
+    let deny_prod_create = key_with(
+        &svc,
+        acct.id,
+        &[
+            r#"{"Statement":[{"Effect":"Allow","Action":"secrets:Create","Resource":"*"},
+              {"Effect":"Deny","Action":"secrets:Create","Resource":"*",
+               "Condition":{"StringEquals":{"coffer:ResourceTag/env":"prod"}}}]}"#,
+        ],
+    )
+    .await;
+    assert!(
+        !allowed(
+            &svc,
+            &deny_prod_create,
+            Action::SecretsCreate,
+            &s,
+            tagged("prod")
+        )
+        .await
+    );
+    assert!(
+        allowed(
+            &svc,
+            &deny_prod_create,
+            Action::SecretsCreate,
+            &s,
+            tagged("dev")
+        )
+        .await
+    );
+}
+
+#[tokio::test]
+async fn a_key_never_acts_in_another_account() {
+    let (_d, svc) = service().await;
+    let (a, _) = svc.create_account("a", "default").await.expect("a");
+    let (b, _) = svc.create_account("b", "default").await.expect("b");
+    let (admin_a, _) = svc.create_access_key(a.id, true).await.expect("key");
+    let caller = svc.access_key(&admin_a.id).await.expect("caller");
+    let r = svc
+        .authorize(
+            &caller,
+            Action::SecretsGetValue,
+            &scope(b.id),
+            &Target::secret("x"),
+        )
+        .await;
+    assert!(matches!(r, Err(Error::AccessDenied { .. })), "{r:?}");
+}
+
+#[tokio::test]
+async fn policy_changes_apply_at_once() {
+    let (_d, svc) = service().await;
+    let (acct, _) = svc
+        .create_account("team", "default")
+        .await
+        .expect("account");
+    let s = scope(acct.id);
+    let key = key_with(&svc, acct.id, &[]).await;
+    assert!(!allowed(&svc, &key, Action::SecretsList, &s, Target::AllSecrets).await);
+    svc.put_policy(
+        acct.id,
+        "lister",
+        r#"{"Statement":{"Effect":"Allow","Action":"secrets:List","Resource":"*"}}"#,
+    )
+    .await
+    .expect("policy");
+    svc.attach_policy(&key, "lister").await.expect("attach");
+    assert!(allowed(&svc, &key, Action::SecretsList, &s, Target::AllSecrets).await);
+    // Replacing the document takes effect for keys already cached.
+    svc.put_policy(
+        acct.id,
+        "lister",
+        r#"{"Statement":{"Effect":"Allow","Action":"secrets:Describe","Resource":"*"}}"#,
+    )
+    .await
+    .expect("replace");
+    assert!(!allowed(&svc, &key, Action::SecretsList, &s, Target::AllSecrets).await);
+    svc.detach_policy(&key, "lister").await.expect("detach");
+    assert!(!allowed(&svc, &key, Action::SecretsDescribe, &s, Target::secret("x")).await);
+    let r = svc.detach_policy(&key, "lister").await;
+    assert!(matches!(r, Err(Error::NotFound { .. })), "{r:?}");
+}
+
+#[tokio::test]
+async fn policies_are_checked_named_and_kept_while_attached() {
+    let (_d, svc) = service().await;
+    let (acct, _) = svc
+        .create_account("team", "default")
+        .await
+        .expect("account");
+    let r = svc
+        .put_policy(
+            acct.id,
+            "bad",
+            r#"{"Statement":{"Effect":"Maybe","Action":"*","Resource":"*"}}"#,
+        )
+        .await;
+    match r {
+        Err(Error::InvalidParameter { field, reason }) => {
+            assert_eq!(field, "PolicyDocument");
+            assert!(reason.contains("Statement[0].Effect"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        svc.put_policy(acct.id, "bad name", "{}").await,
+        Err(Error::InvalidParameter { .. })
+    ));
+    let key = key_with(
+        &svc,
+        acct.id,
+        &[r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#],
+    )
+    .await;
+    let name = svc.attached_policies(&key).await.expect("names")[0].clone();
+    let r = svc.delete_policy(acct.id, &name).await;
+    assert!(matches!(r, Err(Error::InvalidState { .. })), "{r:?}");
+    svc.detach_policy(&key, &name).await.expect("detach");
+    svc.delete_policy(acct.id, &name).await.expect("delete");
+    assert!(matches!(
+        svc.policy(acct.id, &name).await,
+        Err(Error::NotFound {
+            what: Resource::Policy,
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn accounts_are_deleted_only_when_empty_and_the_operator_keeps_a_key() {
+    let (_d, svc) = service().await;
+    let (acct, project) = svc
+        .create_account("team", "default")
+        .await
+        .expect("account");
+    assert_eq!(project.scope, scope(acct.id));
+    let s = scope(acct.id);
+    let key = key_with(
+        &svc,
+        acct.id,
+        &[r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#],
+    )
+    .await;
+    svc.create_secret(&s, new_secret("held", &[]))
+        .await
+        .expect("secret");
+    let r = svc.delete_account(acct.id).await;
+    assert!(matches!(r, Err(Error::InvalidState { .. })), "{r:?}");
+    svc.delete(&s, "held", service::DeleteMode::Immediate, |_| Ok(()))
+        .await
+        .expect("delete secret");
+    svc.delete_account(acct.id).await.expect("delete account");
+    assert!(matches!(
+        svc.access_key(&key).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(svc.project(&project.id).await.expect("project").is_none());
+
+    // The operator account stays, and so does its last enabled admin key.
+    let operator = svc.access_key("OPKEY").await.expect("op").account;
+    assert!(matches!(
+        svc.delete_account(operator).await,
+        Err(Error::InvalidState { .. })
+    ));
+    assert!(matches!(
+        svc.enable_access_key("OPKEY", false).await,
+        Err(Error::InvalidState { .. })
+    ));
+    assert!(matches!(
+        svc.delete_access_key("OPKEY").await,
+        Err(Error::InvalidState { .. })
+    ));
+    let (second, _) = svc.create_access_key(operator, true).await.expect("second");
+    svc.enable_access_key("OPKEY", false)
+        .await
+        .expect("now allowed");
+    assert!(!svc.access_key("OPKEY").await.expect("key").enabled);
+    svc.delete_access_key("OPKEY").await.expect("delete");
+    assert!(matches!(
+        svc.delete_access_key(&second.id).await,
+        Err(Error::InvalidState { .. })
+    ));
+}
