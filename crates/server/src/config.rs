@@ -117,7 +117,7 @@ pub enum AccountCommand {
 pub enum AccessKeyCommand {
     /// Create an access key; its secret is printed once.
     Create {
-        /// The account the key belongs to.
+        /// The account (id) the key belongs to.
         #[arg(long)]
         account: String,
         /// An admin key may do everything in its account that no policy denies.
@@ -126,53 +126,75 @@ pub enum AccessKeyCommand {
     },
     /// List an account's access keys with their policies.
     List {
+        /// The account id.
         #[arg(long)]
         account: String,
     },
     /// Disable a key: its requests are refused until it is enabled again.
-    Disable { key: String },
+    Disable {
+        /// The access key id.
+        key: String,
+    },
     /// Enable a disabled key.
-    Enable { key: String },
+    Enable {
+        /// The access key id.
+        key: String,
+    },
     /// Delete a key for good.
-    Delete { key: String },
+    Delete {
+        /// The access key id.
+        key: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum PolicyCommand {
     /// Create or replace a policy from a JSON document (a file, or - for standard input).
     Put {
+        /// The policy name (letters, digits and _-.+=@).
         name: String,
+        /// The account id.
         #[arg(long)]
         account: String,
+        /// A file holding the JSON document, or - to read it from standard input.
         #[arg(long)]
         document: String,
     },
     /// Print a policy's document.
     Get {
+        /// The policy name (letters, digits and _-.+=@).
         name: String,
+        /// The account id.
         #[arg(long)]
         account: String,
     },
     /// List an account's policies.
     List {
+        /// The account id.
         #[arg(long)]
         account: String,
     },
     /// Delete a policy (detach it from every key first).
     Delete {
+        /// The policy name (letters, digits and _-.+=@).
         name: String,
+        /// The account id.
         #[arg(long)]
         account: String,
     },
     /// Attach a policy to an access key of the same account.
     Attach {
+        /// The policy name (letters, digits and _-.+=@).
         name: String,
+        /// The access key id.
         #[arg(long)]
         access_key: String,
     },
     /// Detach a policy from an access key.
     Detach {
+        /// The policy name (letters, digits and _-.+=@).
         name: String,
+        /// The access key id.
         #[arg(long)]
         access_key: String,
     },
