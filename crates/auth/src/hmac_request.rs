@@ -3,7 +3,46 @@
 //! request each signs. They differ in field names, in how a value is normalised and in the URI;
 //! the shapes are the same.
 
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
 use crate::AuthError;
+
+/// HMAC-SHA256. `new_from_slice` returns a `Result` only because the trait is shared with
+/// fixed-key MACs; HMAC accepts keys of every length (RFC 2104 hashes long ones), so the error
+/// arm cannot be reached by any input.
+pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => unreachable!("HMAC accepts keys of any length"),
+    };
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// Lower-case hex SHA-256.
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// The scoped-key signature of TC3 and SigV4: HMAC of `prefix + secret` over each element of
+/// the credential scope in turn (the last being the scheme's terminator), then one HMAC of the
+/// string to sign. Intermediate keys are as good as the secret for that scope: they are wiped.
+pub(crate) fn scoped_mac(
+    prefix: &[u8],
+    secret_key: &[u8],
+    scope: &[&str],
+    string_to_sign: &str,
+) -> [u8; 32] {
+    let mut key = Zeroizing::new(Vec::with_capacity(prefix.len() + secret_key.len()));
+    key.extend_from_slice(prefix);
+    key.extend_from_slice(secret_key);
+    for part in scope {
+        key = Zeroizing::new(hmac_sha256(&key, part.as_bytes()).to_vec());
+    }
+    hmac_sha256(&key, string_to_sign.as_bytes())
+}
 
 /// Splits `<algorithm> K1=v1,K2=v2,...` into the values of exactly the `keys`, in that order.
 /// Spaces around each part are allowed (some SDKs write `, `, others `,`); an unknown, repeated

@@ -64,13 +64,11 @@
 
 use std::fmt;
 
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::macros::format_description;
-use zeroize::Zeroizing;
 
 use crate::encoding::{form_decode, percent_decode, percent_encode, percent_encode_into};
+use crate::hmac_request::{scoped_mac, sha256_hex};
 use crate::huawei::format_sdk_date as format_amz_date;
 use crate::{AuthError, RequestParts};
 
@@ -533,31 +531,12 @@ fn mac(
     service: &str,
     string_to_sign: &str,
 ) -> [u8; 32] {
-    // Intermediate keys are as good as the secret for that day, region and service: wipe them.
-    let mut prefixed = Zeroizing::new(Vec::with_capacity(secret_key.len() + 4));
-    prefixed.extend_from_slice(b"AWS4");
-    prefixed.extend_from_slice(secret_key);
-    let k_date = Zeroizing::new(hmac_sha256(&prefixed, date.as_bytes()));
-    let k_region = Zeroizing::new(hmac_sha256(&*k_date, region.as_bytes()));
-    let k_service = Zeroizing::new(hmac_sha256(&*k_region, service.as_bytes()));
-    let k_signing = Zeroizing::new(hmac_sha256(&*k_service, TERMINATOR.as_bytes()));
-    hmac_sha256(&*k_signing, string_to_sign.as_bytes())
-}
-
-/// HMAC-SHA256. `new_from_slice` returns a `Result` only because the trait is shared with
-/// fixed-key MACs; HMAC accepts keys of every length, so the error arm cannot be reached.
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC accepts keys of any length"),
-    };
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
-
-/// Lower-case hex SHA-256.
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+    scoped_mac(
+        b"AWS4",
+        secret_key,
+        &[date, region, service, TERMINATOR],
+        string_to_sign,
+    )
 }
 
 // ------------------------------------------------------------------------- Authorization

@@ -8,9 +8,6 @@
 
 use std::borrow::Cow;
 
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
-
 use crate::encoding::percent_encode_into;
 
 /// The algorithm name in `Authorization` and the first line of the string to sign.
@@ -28,21 +25,7 @@ pub const CONTENT_TYPE_JSON_BODY: &str = "application/json;charset=utf-8";
 /// included.
 pub const CONTENT_TYPE_NO_BODY: &str = "application/json";
 
-/// HMAC-SHA256. `new_from_slice` returns a `Result` only because the trait is shared with
-/// fixed-key MACs; HMAC accepts keys of every length, so the error arm cannot be reached.
-pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC accepts keys of any length"),
-    };
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
-
-/// Lower-case hex SHA-256.
-pub(crate) fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
+pub(crate) use crate::hmac_request::{hmac_sha256, sha256_hex};
 
 /// Python's `str.strip()`: Rust's whitespace plus the four C0 separators U+001C..U+001F,
 /// which Python also counts as whitespace. The SDK strips every header value this way before

@@ -8,7 +8,8 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
+
+pub(crate) use crate::hmac_request::hmac_sha256;
 
 /// The only TC3 algorithm Tencent defines (and so the only one coffer accepts).
 pub const TC3_ALGORITHM: &str = "TC3-HMAC-SHA256";
@@ -39,18 +40,6 @@ impl V1Algorithm {
 }
 
 // ---------------------------------------------------------------------------------- HMAC
-
-/// HMAC-SHA256. The hmac crate returns a `Result` from `new_from_slice` only because the trait
-/// is shared with fixed-key MACs; HMAC itself accepts keys of every length (RFC 2104 hashes long
-/// ones), so the error arm cannot be reached by any input.
-pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC accepts keys of any length"),
-    };
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
 
 /// HMAC-SHA1; see [`hmac_sha256`] for why it cannot fail.
 fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; 20] {
@@ -114,14 +103,12 @@ pub(crate) fn tc3_mac(
     service: &str,
     string_to_sign: &str,
 ) -> [u8; 32] {
-    // Intermediate keys are as good as the secret for that day and service: wipe them.
-    let mut prefixed = Zeroizing::new(Vec::with_capacity(secret_key.len() + 3));
-    prefixed.extend_from_slice(b"TC3");
-    prefixed.extend_from_slice(secret_key);
-    let k_date = Zeroizing::new(hmac_sha256(&prefixed, date.as_bytes()));
-    let k_service = Zeroizing::new(hmac_sha256(&*k_date, service.as_bytes()));
-    let k_signing = Zeroizing::new(hmac_sha256(&*k_service, TC3_TERMINATOR.as_bytes()));
-    hmac_sha256(&*k_signing, string_to_sign.as_bytes())
+    crate::hmac_request::scoped_mac(
+        b"TC3",
+        secret_key,
+        &[date, service, TC3_TERMINATOR],
+        string_to_sign,
+    )
 }
 
 /// UTC calendar date (`YYYY-MM-DD`) of a Unix timestamp, or `None` outside the years the time
