@@ -1,5 +1,5 @@
 //! Every acknowledged write survives SIGKILL: the server answers only after the group commit
-//! that holds the write is durable.
+//! that holds the write is durable, and after the write's audit entry is on disk.
 
 mod common;
 
@@ -61,6 +61,25 @@ fn acknowledged_writes_survive_sigkill() {
 
     let acked = acked.lock().expect("lock").clone();
     assert_eq!(acked.len(), 16 * 25, "some writes were not acknowledged");
+
+    // Each acknowledged create has its audit entry, and the chain is intact after the kill.
+    let audit = data.join("audit.log");
+    let report = coffer_store::audit::verify(&audit).expect("the audit chain survives SIGKILL");
+    let text = std::fs::read_to_string(&audit).expect("audit log");
+    assert_eq!(report.entries as usize, text.lines().count());
+    let created: std::collections::HashSet<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["operation"] == "CreateSecret" && e["result"] == "OK")
+        .filter_map(|e| e["resource"].as_str().map(str::to_string))
+        .collect();
+    for (name, value) in &acked {
+        assert!(
+            created.iter().any(|r| r.ends_with(&format!(":secret/{name}"))),
+            "no audit entry for the acknowledged create of {name}"
+        );
+        assert!(!text.contains(value.as_str()), "a value reached the audit log");
+    }
     let server = Server::start(&data);
     let c = server.client();
     for (name, value) in &acked {
