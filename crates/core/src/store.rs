@@ -91,6 +91,14 @@ pub trait Store: Send + Sync + 'static {
     async fn get_key(&self, scope: &Scope, id: &str) -> Result<Option<KeyRecord>>;
     async fn get_key_by_alias(&self, scope: &Scope, alias: &str) -> Result<Option<KeyRecord>>;
     async fn get_default_key(&self, scope: &Scope) -> Result<Option<KeyRecord>>;
+    /// Replaces the key's description, state, primary version and aliases with `key`'s and
+    /// adds the versions not stored yet (versions are never removed). `NotFound` when the key
+    /// does not exist; `AlreadyExists` when an alias is taken by another key of the scope.
+    async fn update_key(&self, key: &KeyRecord) -> Result<()>;
+    /// A page of the scope's keys in creation order, and their count.
+    async fn list_keys(&self, scope: &Scope, page: PageRequest) -> Result<Page<KeyRecord>>;
+    /// Whether any secret (in any state) is encrypted under the key.
+    async fn key_in_use(&self, key_id: &str) -> Result<bool>;
 
     // --- event rules ---------------------------------------------------------------------
     /// Fails with `AlreadyExists` when the scope has a rule of that name.

@@ -75,10 +75,15 @@ fn acknowledged_writes_survive_sigkill() {
         .collect();
     for (name, value) in &acked {
         assert!(
-            created.iter().any(|r| r.ends_with(&format!(":secret/{name}"))),
+            created
+                .iter()
+                .any(|r| r.ends_with(&format!(":secret/{name}"))),
             "no audit entry for the acknowledged create of {name}"
         );
-        assert!(!text.contains(value.as_str()), "a value reached the audit log");
+        assert!(
+            !text.contains(value.as_str()),
+            "a value reached the audit log"
+        );
     }
     let server = Server::start(&data);
     let c = server.client();

@@ -72,6 +72,9 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("event_rules_and_subscriptions", |s| {
         Box::pin(event_rules_and_subscriptions(s))
     }),
+    ("key_updates_lists_and_use", |s| {
+        Box::pin(key_updates_lists_and_use(s))
+    }),
     ("policies_attachments_and_account_deletion", |s| {
         Box::pin(policies_attachments_and_account_deletion(s))
     }),
@@ -1765,4 +1768,131 @@ pub async fn policies_attachments_and_account_deletion(store: Arc<dyn Store>) {
         store.list_policies(AccountId(1)).await.expect("list").len(),
         1
     );
+}
+
+fn plain_key(scope: &Scope, id: &str, created: i64, aliases: &[&str]) -> KeyRecord {
+    KeyRecord {
+        id: id.into(),
+        scope: scope.clone(),
+        aliases: aliases.iter().map(|a| a.to_string()).collect(),
+        description: format!("key {id}"),
+        state: KeyState::Enabled,
+        is_default: false,
+        created_at: Timestamp(created),
+        primary_version: "v1".into(),
+        versions: vec![KeyVersion {
+            id: "v1".into(),
+            created_at: Timestamp(created),
+            wrapped_material: vec![created as u8; 40],
+        }],
+    }
+}
+
+/// Keys change state, description, aliases and gain versions; lists page in creation order;
+/// a key is in use while any secret is encrypted under it.
+pub async fn key_updates_lists_and_use(store: Arc<dyn Store>) {
+    let (s, other) = (scope(5), scope(6));
+    for (i, id) in ["kc", "ka", "kb"].iter().enumerate() {
+        store
+            .create_key(&plain_key(&s, id, 10 + i as i64, &[]))
+            .await
+            .expect("create");
+    }
+    store
+        .create_key(&plain_key(&other, "kz", 1, &["alias/z"]))
+        .await
+        .expect("other scope");
+    let page = store.list_keys(&s, first(2)).await.expect("list");
+    assert_eq!(page.total, 3);
+    let ids: Vec<&str> = page.items.iter().map(|k| k.id.as_str()).collect();
+    assert_eq!(ids, ["kc", "ka"]);
+    let rest = store
+        .list_keys(
+            &s,
+            PageRequest {
+                offset: 2,
+                limit: 10,
+                newest_first: false,
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.items[0].id, "kb");
+
+    let mut k = plain_key(&s, "ka", 11, &[]);
+    k.description = "changed".into();
+    k.state = KeyState::PendingDeletion {
+        delete_at: Timestamp(99),
+    };
+    k.aliases = vec!["alias/a1".into(), "alias/a2".into()];
+    k.versions.push(KeyVersion {
+        id: "v2".into(),
+        created_at: Timestamp(20),
+        wrapped_material: vec![2; 40],
+    });
+    k.primary_version = "v2".into();
+    store.update_key(&k).await.expect("update");
+    assert_eq!(store.get_key(&s, "ka").await.expect("get"), Some(k.clone()));
+    assert_eq!(
+        store.get_key_by_alias(&s, "alias/a2").await.expect("get"),
+        Some(k.clone())
+    );
+    // An alias another key holds is refused; the scope's aliases are per scope.
+    let mut b = plain_key(&s, "kb", 12, &["alias/a1"]);
+    let r = store.update_key(&b).await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::AlreadyExists {
+                what: Resource::Key,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert_eq!(
+        store
+            .get_key(&s, "kb")
+            .await
+            .expect("get")
+            .map(|k| k.aliases),
+        Some(vec![])
+    );
+    b.aliases = vec!["alias/z".into()];
+    store
+        .update_key(&b)
+        .await
+        .expect("alias/z is free in this scope");
+    // Moving an alias: drop it from one key, give it to another.
+    k.aliases = vec!["alias/a2".into()];
+    store.update_key(&k).await.expect("drop alias");
+    b.aliases.push("alias/a1".into());
+    store.update_key(&b).await.expect("take alias");
+    assert_eq!(
+        store
+            .get_key_by_alias(&s, "alias/a1")
+            .await
+            .expect("get")
+            .map(|k| k.id),
+        Some("kb".into())
+    );
+    let r = store.update_key(&plain_key(&s, "kz", 1, &[])).await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::NotFound {
+                what: Resource::Key,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+
+    assert!(!store.key_in_use("kc").await.expect("in use"));
+    let mut sec = secret(&s, "uses-kc", 30);
+    sec.key_id = "kc".into();
+    create(&store, &sec).await.expect("secret");
+    assert!(store.key_in_use("kc").await.expect("in use"));
+    assert!(!store.key_in_use("ka").await.expect("in use"));
 }

@@ -180,4 +180,8 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX policy_attachments_by_policy ON policy_attachments(account, policy_name);
     "#,
+    // 7: finding whether a key still protects a secret reads an index, not the table.
+    r#"
+    CREATE INDEX secrets_by_key ON secrets(key_id);
+    "#,
 ];

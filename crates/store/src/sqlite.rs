@@ -868,6 +868,93 @@ fn create_key(conn: &Connection, k: &KeyRecord) -> Result<()> {
     Ok(())
 }
 
+/// See [`Store::update_key`].
+fn update_key(conn: &Connection, k: &KeyRecord) -> Result<()> {
+    let (state, state_at) = key_state_parts(k.state);
+    let n = conn
+        .execute(
+            "UPDATE keys SET description = ?2, state = ?3, state_at = ?4, primary_version = ?5 \
+             WHERE id = ?1 AND account = ?6 AND region = ?7",
+            params![
+                k.id,
+                k.description,
+                state,
+                state_at,
+                k.primary_version,
+                account_sql(k.scope.account),
+                k.scope.region
+            ],
+        )
+        .map_err(|e| internal("update key", e))?;
+    if n == 0 {
+        return Err(Error::not_found(Resource::Key, k.id.clone()));
+    }
+    for v in &k.versions {
+        conn.execute(
+            "INSERT INTO key_versions (key_id, id, created_at, wrapped_material) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key_id, id) DO NOTHING",
+            params![k.id, v.id, v.created_at.0, v.wrapped_material],
+        )
+        .map_err(|e| internal("insert key version", e))?;
+    }
+    conn.execute("DELETE FROM key_aliases WHERE key_id = ?1", [&k.id])
+        .map_err(|e| internal("clear key aliases", e))?;
+    for alias in &k.aliases {
+        conn.execute(
+            "INSERT INTO key_aliases (account, region, alias, key_id) VALUES (?1, ?2, ?3, ?4)",
+            params![account_sql(k.scope.account), k.scope.region, alias, k.id],
+        )
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                Error::AlreadyExists {
+                    what: Resource::Key,
+                    name: alias.clone(),
+                }
+            } else {
+                internal("insert key alias", e)
+            }
+        })?;
+    }
+    Ok(())
+}
+
+fn list_keys(c: &Connection, scope: &Scope, page: PageRequest) -> Result<Page<KeyRecord>> {
+    let args = params![account_sql(scope.account), scope.region];
+    let total: i64 = c
+        .prepare_cached("SELECT COUNT(*) FROM keys WHERE account = ?1 AND region = ?2")
+        .and_then(|mut st| st.query_row(args, |r| r.get(0)))
+        .map_err(|e| internal("count keys", e))?;
+    let order = if page.newest_first { "DESC" } else { "ASC" };
+    let ids: Vec<String> = c
+        .prepare_cached(&format!(
+            "SELECT id FROM keys WHERE account = ?1 AND region = ?2 \
+             ORDER BY created_at {order}, rowid {order} LIMIT ?3 OFFSET ?4"
+        ))
+        .and_then(|mut st| {
+            st.query_map(
+                params![
+                    account_sql(scope.account),
+                    scope.region,
+                    i64::from(page.limit),
+                    page.offset.min(i64::MAX as u64) as i64
+                ],
+                |r| r.get(0),
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(|e| internal("list keys", e))?;
+    let mut items = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(k) = load_key(c, &id)? {
+            items.push(k);
+        }
+    }
+    Ok(Page {
+        items,
+        total: total.max(0) as u64,
+    })
+}
+
 // --- listing --------------------------------------------------------------------------------
 //
 // The first pages must cost the same at a million secrets as at ten. Without filters a page
@@ -1430,6 +1517,27 @@ impl Store for SqliteStore {
     async fn create_key(&self, key: &KeyRecord) -> Result<()> {
         let k = key.clone();
         self.write(move |c| create_key(c, &k)).await
+    }
+
+    async fn update_key(&self, key: &KeyRecord) -> Result<()> {
+        let k = key.clone();
+        self.write(move |c| update_key(c, &k)).await
+    }
+
+    async fn list_keys(&self, scope: &Scope, page: PageRequest) -> Result<Page<KeyRecord>> {
+        let scope = scope.clone();
+        self.read(move |c| list_keys(c, &scope, page)).await
+    }
+
+    async fn key_in_use(&self, key_id: &str) -> Result<bool> {
+        let id = key_id.to_string();
+        self.read(move |c| {
+            c.prepare_cached("SELECT 1 FROM secrets WHERE key_id = ?1 LIMIT 1")
+                .and_then(|mut st| st.query_row([id], |_| Ok(())).optional())
+                .map(|r| r.is_some())
+                .map_err(|e| internal("check key use", e))
+        })
+        .await
     }
 
     async fn get_key(&self, scope: &Scope, id: &str) -> Result<Option<KeyRecord>> {
