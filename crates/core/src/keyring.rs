@@ -80,6 +80,13 @@ impl Keyring {
             .and_then(|c| c.get(&(key_id.to_string(), version.to_string())).cloned())
     }
 
+    /// Drops every unwrapped version of a key (it was disabled or is going away).
+    pub fn evict(&self, key_id: &str) {
+        if let Ok(mut c) = self.cache.write() {
+            c.retain(|(id, _), _| id != key_id);
+        }
+    }
+
     /// The unwrapped material of one version of a key.
     pub fn material(&self, key: &KeyRecord, version: &str) -> Result<SecretKey> {
         let cache_key = (key.id.clone(), version.to_string());

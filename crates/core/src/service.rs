@@ -18,6 +18,8 @@ use crate::password::{self, PasswordOptions};
 use crate::store::{SecretWrite, Store};
 
 mod access;
+mod keys;
+pub use keys::NewKey;
 
 /// Alias of the key each scope creates on first use for secrets that name no key.
 pub const DEFAULT_KEY_ALIAS: &str = "alias/acs/secrets-manager";
@@ -26,6 +28,9 @@ const MAX_RETRIES: usize = 16;
 /// How long a looked-up access key is trusted before it is read again, so that disabling a
 /// key takes effect within this time on every node.
 const ACCESS_KEY_TTL_MS: i64 = 2_000;
+/// How long a key seen enabled is trusted to still be, so that disabling a key stops reads of
+/// its secrets within this time on every node (at once on the node that disabled it).
+const KEY_STATE_TTL_MS: i64 = 2_000;
 
 /// Quotas enforced for every dialect. Each has a default; the server can override them.
 #[derive(Clone, Debug)]
@@ -153,6 +158,9 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     limits: Limits,
     access_keys: Mutex<HashMap<String, (Timestamp, Arc<AuthenticatedKey>)>>,
+    /// Keys last seen enabled, by id, with when: reads skip loading the key within
+    /// [`KEY_STATE_TTL_MS`]. A key disabled on this node is dropped at once.
+    enabled_keys: Mutex<HashMap<String, Timestamp>>,
 }
 
 impl Service {
@@ -168,6 +176,7 @@ impl Service {
             clock,
             limits,
             access_keys: Mutex::new(HashMap::new()),
+            enabled_keys: Mutex::new(HashMap::new()),
         }
     }
 
@@ -352,19 +361,10 @@ impl Service {
         }
     }
 
-    /// Resolves a key reference: a key id or an alias (`alias/...`). The default key's alias
-    /// resolves even before the key exists, creating it.
+    /// Resolves a key reference (a key id or an alias, `alias/...`) to a key that may be used.
+    /// The default key's alias resolves even before the key exists, creating it.
     pub async fn resolve_key(&self, scope: &Scope, reference: &str) -> Result<KeyRecord> {
-        let found = if reference.starts_with("alias/") {
-            if reference == DEFAULT_KEY_ALIAS {
-                Some(self.default_key(scope).await?)
-            } else {
-                self.store.get_key_by_alias(scope, reference).await?
-            }
-        } else {
-            self.store.get_key(scope, reference).await?
-        };
-        let key = found.ok_or_else(|| Error::not_found(Resource::Key, reference))?;
+        let key = self.find_key(scope, reference).await?;
         match key.state {
             KeyState::Enabled => Ok(key),
             KeyState::Disabled | KeyState::PendingDeletion { .. } => Err(Error::Disabled {
@@ -374,11 +374,60 @@ impl Service {
         }
     }
 
-    async fn key_by_id(&self, scope: &Scope, id: &str) -> Result<KeyRecord> {
-        self.store
+    /// The key a secret is encrypted under, refused unless it is enabled: a disabled key (or
+    /// one pending deletion) neither opens nor seals values.
+    async fn usable_key(&self, scope: &Scope, id: &str) -> Result<KeyRecord> {
+        let key = self
+            .store
             .get_key(scope, id)
             .await?
-            .ok_or_else(|| Error::internal(format!("key {id} of a stored value is missing")))
+            .ok_or_else(|| Error::internal(format!("key {id} of a stored value is missing")))?;
+        self.note_key_state(&key);
+        match key.state {
+            KeyState::Enabled => Ok(key),
+            _ => Err(Error::Disabled {
+                what: Resource::Key,
+                name: key.id,
+            }),
+        }
+    }
+
+    fn note_key_state(&self, key: &KeyRecord) {
+        if let Ok(mut m) = self.enabled_keys.lock() {
+            if key.state == KeyState::Enabled {
+                if m.len() > 100_000 {
+                    m.clear();
+                }
+                m.insert(key.id.clone(), self.now());
+            } else {
+                m.remove(&key.id);
+            }
+        }
+    }
+
+    fn forget_key_state(&self, key_id: &str) {
+        if let Ok(mut m) = self.enabled_keys.lock() {
+            m.remove(key_id);
+        }
+        self.keyring.evict(key_id);
+    }
+
+    /// The material that opens a stored value. Reads are the hot path: a key seen enabled a
+    /// moment ago and already unwrapped is used without loading it again.
+    async fn read_material(&self, scope: &Scope, key_id: &str, version: &str) -> Result<SecretKey> {
+        let fresh = self
+            .enabled_keys
+            .lock()
+            .ok()
+            .and_then(|m| m.get(key_id).copied())
+            .is_some_and(|at| self.now().0 - at.0 < KEY_STATE_TTL_MS);
+        if fresh {
+            if let Some(m) = self.keyring.cached_material(key_id, version) {
+                return Ok(m);
+            }
+        }
+        let key = self.usable_key(scope, key_id).await?;
+        self.keyring.material(&key, version)
     }
 
     // --- secrets -----------------------------------------------------------------------------
@@ -536,19 +585,9 @@ impl Service {
             .read_value(secret.id, &version.version_id)
             .await?
             .ok_or_else(|| Error::not_found(Resource::Version, &version.version_id))?;
-        // Reads are the hot path: once a key version's material is unwrapped, reads use it
-        // without loading the key again. (Key states arrive with key management, which must
-        // then evict disabled keys from the keyring.)
-        let material = match self
-            .keyring
-            .cached_material(&sealed.key_id, &sealed.key_version)
-        {
-            Some(m) => m,
-            None => {
-                let key = self.key_by_id(scope, &sealed.key_id).await?;
-                self.keyring.material(&key, &sealed.key_version)?
-            }
-        };
+        let material = self
+            .read_material(scope, &sealed.key_id, &sealed.key_version)
+            .await?;
         let plain = self
             .keyring
             .open_value(&material, &secret, &version.version_id, &sealed)?;
@@ -609,7 +648,7 @@ impl Service {
             check_stage_count(&secret, max_stages)?;
             let removed = prune_versions(&mut secret, max_versions)?;
             secret.updated_at = now;
-            let key = self.key_by_id(scope, &secret.key_id).await?;
+            let key = self.usable_key(scope, &secret.key_id).await?;
             let sealed =
                 self.keyring
                     .seal_value(&key, &secret, &req.version_id, req.value.as_bytes())?;
@@ -1002,7 +1041,7 @@ impl Service {
             v.kind = value.kind();
             let version = v.clone();
             secret.updated_at = self.now();
-            let key = self.key_by_id(scope, &secret.key_id).await?;
+            let key = self.usable_key(scope, &secret.key_id).await?;
             let sealed = self
                 .keyring
                 .seal_value(&key, &secret, version_id, value.as_bytes())?;

@@ -1,0 +1,198 @@
+//! Key lifecycle on a real service and store, and its effect on the secrets a key protects.
+
+use coffer_core::error::Resource;
+use coffer_core::service::{CreateSecret, NewKey, PutValue, VersionSelector, WhenFull};
+use coffer_core::*;
+use zeroize::Zeroizing;
+
+fn text(v: &str) -> SecretValue {
+    SecretValue::Text(Zeroizing::new(v.into()))
+}
+
+fn secret_under(name: &str, key: &str) -> CreateSecret {
+    CreateSecret {
+        name: name.into(),
+        description: String::new(),
+        kind: SecretKind::Generic,
+        key: Some(key.into()),
+        tags: vec![],
+        version_id: "v1".into(),
+        value: text("first"),
+        extended_config: None,
+        policy: None,
+        subscriptions: vec![],
+    }
+}
+
+fn put(version: &str) -> PutValue {
+    PutValue {
+        version_id: version.into(),
+        value: text("next"),
+        stages: None,
+        when_full: WhenFull::Refuse,
+        max_versions: 20,
+        max_stages: 12,
+        expires_at: None,
+    }
+}
+
+fn key_disabled(r: &Result<impl std::fmt::Debug>, id: &str) -> bool {
+    matches!(r, Err(Error::Disabled { what: Resource::Key, name }) if name == id)
+}
+
+#[tokio::test]
+async fn disabling_a_key_stops_its_secrets_and_enabling_restores_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (svc, _clock) = coffer_store::testkit::clocked_service(dir.path(), "AK", "SK")
+        .await
+        .expect("service");
+    let scope = Scope {
+        account: svc.access_key("AK").await.expect("key").account,
+        region: "default".into(),
+    };
+    let key = svc
+        .create_key(
+            &scope,
+            NewKey {
+                description: "app".into(),
+                aliases: vec!["alias/app".into()],
+            },
+        )
+        .await
+        .expect("create key");
+    svc.create_secret(&scope, secret_under("s", "alias/app"))
+        .await
+        .expect("secret under the key");
+    let current = VersionSelector::default();
+    let read = || svc.get_value(&scope, "s", &current);
+    assert_eq!(read().await.expect("read").secret.key_id, key.id);
+
+    svc.set_key_enabled(&scope, &key.id, false)
+        .await
+        .expect("disable");
+    assert!(
+        key_disabled(&read().await, &key.id),
+        "a read after disabling"
+    );
+    let r = svc.put_value(&scope, "s", put("v2")).await;
+    assert!(key_disabled(&r, &key.id), "{r:?}");
+    let r = svc.create_secret(&scope, secret_under("t", &key.id)).await;
+    assert!(key_disabled(&r, &key.id), "{r:?}");
+    // Metadata stays readable.
+    assert_eq!(
+        svc.describe(&scope, "s").await.expect("describe").key_id,
+        key.id
+    );
+
+    svc.set_key_enabled(&scope, "alias/app", true)
+        .await
+        .expect("enable");
+    read().await.expect("readable again");
+    svc.put_value(&scope, "s", put("v2"))
+        .await
+        .expect("writable again");
+
+    // A key that protects a secret cannot be scheduled for deletion; the default key neither.
+    let r = svc.schedule_key_deletion(&scope, &key.id, 7).await;
+    assert!(matches!(r, Err(Error::InvalidState { .. })), "{r:?}");
+    let default = svc.default_key(&scope).await.expect("default");
+    let r = svc.schedule_key_deletion(&scope, &default.id, 7).await;
+    assert!(matches!(r, Err(Error::InvalidState { .. })), "{r:?}");
+}
+
+#[tokio::test]
+async fn deletion_windows_aliases_and_lists() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (svc, _clock) = coffer_store::testkit::clocked_service(dir.path(), "AK", "SK")
+        .await
+        .expect("service");
+    let scope = Scope {
+        account: svc.access_key("AK").await.expect("key").account,
+        region: "default".into(),
+    };
+    let a = svc.create_key(&scope, NewKey::default()).await.expect("a");
+    let b = svc.create_key(&scope, NewKey::default()).await.expect("b");
+    let page = svc
+        .keys(
+            &scope,
+            PageRequest {
+                offset: 0,
+                limit: 10,
+                newest_first: false,
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(page.total, 3, "the default key is listed too");
+    assert_eq!(page.items.iter().filter(|k| k.is_default).count(), 1);
+
+    let k = svc
+        .schedule_key_deletion(&scope, &a.id, 7)
+        .await
+        .expect("schedule");
+    assert_eq!(
+        k.state,
+        KeyState::PendingDeletion {
+            delete_at: Timestamp::from_secs(coffer_store::testkit::START_SECS).plus_days(7)
+        }
+    );
+    let r = svc.set_key_enabled(&scope, &a.id, true).await;
+    assert!(matches!(r, Err(Error::InvalidState { .. })), "{r:?}");
+    let r = svc.create_secret(&scope, secret_under("x", &a.id)).await;
+    assert!(key_disabled(&r, &a.id), "{r:?}");
+    let k = svc
+        .cancel_key_deletion(&scope, &a.id, KeyState::Enabled)
+        .await
+        .expect("cancel");
+    assert_eq!(k.state, KeyState::Enabled);
+    let r = svc
+        .cancel_key_deletion(&scope, &a.id, KeyState::Enabled)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidState { .. })), "{r:?}");
+
+    svc.set_alias(&scope, "alias/x", &a.id, false)
+        .await
+        .expect("alias");
+    let r = svc.set_alias(&scope, "alias/x", &b.id, false).await;
+    assert!(matches!(r, Err(Error::AlreadyExists { .. })), "{r:?}");
+    svc.set_alias(&scope, "alias/x", &b.id, true)
+        .await
+        .expect("move");
+    assert_eq!(
+        svc.find_key(&scope, "alias/x").await.expect("find").id,
+        b.id
+    );
+    assert!(svc
+        .find_key(&scope, &a.id)
+        .await
+        .expect("a")
+        .aliases
+        .is_empty());
+    let r = svc.set_alias(&scope, "alias/y", &b.id, true).await;
+    assert!(matches!(r, Err(Error::NotFound { .. })), "{r:?}");
+    let r = svc
+        .set_alias(
+            &scope,
+            coffer_core::service::DEFAULT_KEY_ALIAS,
+            &b.id,
+            false,
+        )
+        .await;
+    assert!(matches!(r, Err(Error::InvalidParameter { .. })), "{r:?}");
+    svc.delete_alias(&scope, "alias/x")
+        .await
+        .expect("delete alias");
+    let r = svc.find_key(&scope, "alias/x").await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::NotFound {
+                what: Resource::Key,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    let r = svc.delete_alias(&scope, "alias/x").await;
+    assert!(matches!(r, Err(Error::NotFound { .. })), "{r:?}");
+}
