@@ -13,7 +13,7 @@ use crate::model::*;
 
 /// Builds associated data from fields, each prefixed with its length so that no two field
 /// lists produce the same bytes (a version id containing a separator cannot forge another).
-fn aad(domain: &str, fields: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn aad(domain: &str, fields: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     for f in std::iter::once(domain.as_bytes()).chain(fields.iter().copied()) {
         out.extend_from_slice(&(f.len() as u32).to_be_bytes());

@@ -196,3 +196,77 @@ async fn deletion_windows_aliases_and_lists() {
     let r = svc.delete_alias(&scope, "alias/x").await;
     assert!(matches!(r, Err(Error::NotFound { .. })), "{r:?}");
 }
+
+#[tokio::test]
+async fn encrypt_decrypt_binds_key_context_and_scope() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (svc, _clock) = coffer_store::testkit::clocked_service(dir.path(), "AK", "SK")
+        .await
+        .expect("service");
+    let account = svc.access_key("AK").await.expect("key").account;
+    let scope = Scope {
+        account,
+        region: "default".into(),
+    };
+    let key = svc
+        .create_key(&scope, NewKey::default())
+        .await
+        .expect("key");
+    let ctx = vec![
+        ("app".to_string(), "web".to_string()),
+        ("env".into(), "prod".into()),
+    ];
+    let (k, blob) = svc
+        .encrypt(&scope, &key.id, b"attack at dawn", &ctx)
+        .await
+        .expect("encrypt");
+    assert_eq!(k.id, key.id);
+    // The same pairs in another order are the same context.
+    let reordered: Vec<_> = ctx.iter().rev().cloned().collect();
+    let opened = svc
+        .decrypt(&scope, &blob, &reordered)
+        .await
+        .expect("decrypt");
+    assert_eq!(opened.plaintext.as_slice(), b"attack at dawn");
+    assert_eq!(
+        (opened.key.id.as_str(), opened.version.as_str()),
+        (key.id.as_str(), key.primary_version.as_str())
+    );
+
+    let bad = |r: Result<service::Opened>| matches!(r, Err(Error::InvalidParameter { ref field, .. }) if field == "CiphertextBlob");
+    assert!(
+        bad(svc.decrypt(&scope, &blob, &[]).await),
+        "another context"
+    );
+    for i in [0, 10, blob.len() / 2, blob.len() - 1] {
+        let mut t = blob.clone();
+        t[i] ^= 0x01;
+        assert!(bad(svc.decrypt(&scope, &t, &ctx).await), "byte {i} changed");
+    }
+    assert!(bad(svc.decrypt(&scope, b"not a blob", &ctx).await));
+    // Another region of the same account is another scope: its keys are not these.
+    let elsewhere = Scope {
+        account,
+        region: "other".into(),
+    };
+    assert!(bad(svc.decrypt(&elsewhere, &blob, &ctx).await));
+
+    let (_, dk, dk_blob) = svc
+        .generate_data_key(&scope, &key.id, 32, &[])
+        .await
+        .expect("data key");
+    assert_eq!(dk.len(), 32);
+    let back = svc
+        .decrypt(&scope, &dk_blob, &[])
+        .await
+        .expect("open data key");
+    assert_eq!(back.plaintext.as_slice(), dk.as_slice());
+
+    svc.set_key_enabled(&scope, &key.id, false)
+        .await
+        .expect("disable");
+    let r = svc.decrypt(&scope, &blob, &ctx).await;
+    assert!(key_disabled(&r, &key.id), "{r:?}");
+    let r = svc.encrypt(&scope, &key.id, b"x", &[]).await;
+    assert!(key_disabled(&r, &key.id), "{r:?}");
+}
