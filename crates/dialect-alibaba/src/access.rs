@@ -71,6 +71,27 @@ pub(crate) fn permission(action: &str, c: &Call<'_>) -> Result<Permission, ApiEr
             };
             Ok(Some((Action::SecretsDescribe, targets)))
         }
+        "CreateKey" => Ok(Some((Action::KeysCreate, vec![Target::AllKeys]))),
+        "ListKeys" | "ListAliases" => Ok(Some((Action::KeysList, vec![Target::AllKeys]))),
+        "DescribeKey" | "ListAliasesByKeyId" => key(Action::KeysDescribe, c, "KeyId"),
+        "EnableKey" | "DisableKey" | "UpdateKeyDescription" | "CreateAlias" | "UpdateAlias" => {
+            key(Action::KeysUpdate, c, "KeyId")
+        }
+        "DeleteAlias" => Ok(Some((Action::KeysUpdate, vec![Target::AllKeys]))),
+        "ScheduleKeyDeletion" | "CancelKeyDeletion" => key(Action::KeysDelete, c, "KeyId"),
+        "Encrypt" => key(Action::KeysEncrypt, c, "KeyId"),
+        "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => {
+            key(Action::KeysGenerateDataKey, c, "KeyId")
+        }
+        // The key is named inside the blob; the operation checks it belongs to the caller.
+        "Decrypt" => Ok(Some((Action::KeysDecrypt, vec![Target::AllKeys]))),
+        "ReEncrypt" => Ok(Some((Action::KeysDecrypt, vec![Target::AllKeys]))),
         _ => Ok(None),
     }
+}
+
+/// A key named by id, alias or ARN in `param`.
+fn key(action: Action, c: &Call<'_>, param: &str) -> Result<Permission, ApiError> {
+    let reference = crate::ops::key_ref(c, c.params.required(param)?)?;
+    Ok(Some((action, vec![Target::Key(reference)])))
 }

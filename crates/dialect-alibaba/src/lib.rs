@@ -7,6 +7,7 @@
 
 mod access;
 mod error;
+mod keys;
 mod ops;
 mod params;
 mod render;

@@ -40,11 +40,14 @@ pub(crate) async fn dispatch(action: &str, c: &Call<'_>) -> OpResult {
         "RotateSecret" | "UpdateSecretRotationPolicy" => rotation_on_generic(c).await,
         "GetSecretPolicy" => get_secret_policy(c).await,
         "SetSecretPolicy" => set_secret_policy(c).await,
-        _ => Err(ApiError::new(
-            404,
-            "InvalidAction.NotFound",
-            format!("Specified api {action:?} is not found, please check your url and method."),
-        )),
+        other => match crate::keys::dispatch(other, c).await {
+            Some(result) => result,
+            None => Err(ApiError::new(
+                404,
+                "InvalidAction.NotFound",
+                format!("Specified api {action:?} is not found, please check your url and method."),
+            )),
+        },
     }
 }
 
@@ -85,7 +88,7 @@ impl Call<'_> {
 }
 
 /// `EncryptionKeyId`: a key id, `alias/...`, or a key/alias ARN of this account.
-fn key_ref(c: &Call<'_>, raw: &str) -> Result<String, ApiError> {
+pub(crate) fn key_ref(c: &Call<'_>, raw: &str) -> Result<String, ApiError> {
     let Some(rest) = raw.strip_prefix("acs:kms:") else {
         return Ok(raw.to_string());
     };

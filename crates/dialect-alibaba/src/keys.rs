@@ -1,0 +1,487 @@
+//! KMS key operations of API 2016-01-20 (reference alibaba.md section 5): symmetric customer
+//! master keys, their aliases and states, and Encrypt / Decrypt / data keys under them. Keys
+//! are `Aliyun_AES_256` for `ENCRYPT/DECRYPT`; other specs are refused by name.
+
+use base64::Engine;
+use coffer_core::error::Resource;
+use coffer_core::service::NewKey;
+use coffer_core::{Error, KeyRecord, KeyState, PageRequest};
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::render::Node;
+use crate::Call;
+
+type OpResult = Result<Vec<(&'static str, Node)>, ApiError>;
+
+const MAX_DESCRIPTION: usize = 8192;
+/// Encrypt takes at most this many bytes of plaintext.
+const MAX_PLAINTEXT: usize = 6 * 1024;
+const MAX_CIPHERTEXT_CHARS: usize = 16 * 1024;
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+pub(crate) async fn dispatch(action: &str, c: &Call<'_>) -> Option<OpResult> {
+    Some(match action {
+        "CreateKey" => create_key(c).await,
+        "DescribeKey" => describe_key(c).await,
+        "ListKeys" => list_keys(c).await,
+        "EnableKey" => set_enabled(c, true).await,
+        "DisableKey" => set_enabled(c, false).await,
+        "ScheduleKeyDeletion" => schedule_deletion(c).await,
+        "CancelKeyDeletion" => cancel_deletion(c).await,
+        "UpdateKeyDescription" => update_description(c).await,
+        "CreateAlias" => set_alias(c, false).await,
+        "UpdateAlias" => set_alias(c, true).await,
+        "DeleteAlias" => delete_alias(c).await,
+        "ListAliases" => list_aliases(c, false).await,
+        "ListAliasesByKeyId" => list_aliases(c, true).await,
+        "Encrypt" => encrypt(c).await,
+        "Decrypt" => decrypt(c).await,
+        "GenerateDataKey" => data_key(c, true).await,
+        "GenerateDataKeyWithoutPlaintext" => data_key(c, false).await,
+        "ReEncrypt" => re_encrypt(c).await,
+        _ => return None,
+    })
+}
+
+/// Errors of key operations: a missing alias is `Forbidden.AliasNotFound`, a taken one
+/// `AliasAlreadyExists`, a state conflict `Rejected.*`.
+fn key_error(e: Error) -> ApiError {
+    match e {
+        Error::NotFound {
+            what: Resource::Key,
+            name,
+        } if name.starts_with("alias/") => ApiError::new(
+            404,
+            "Forbidden.AliasNotFound",
+            format!("The specified alias {name:?} is not found."),
+        ),
+        Error::AlreadyExists {
+            what: Resource::Key,
+            name,
+        } => ApiError::new(
+            400,
+            "AliasAlreadyExists",
+            format!("The alias {name:?} already exists."),
+        ),
+        Error::InvalidState { reason, .. } if reason.contains("pending deletion") => {
+            ApiError::new(409, "Rejected.PendingDeletion", format!("{reason}."))
+        }
+        Error::InvalidState { reason, .. } => {
+            ApiError::new(409, "Rejected.UnexpectedState", format!("{reason}."))
+        }
+        other => other.into(),
+    }
+}
+
+fn key_arn(c: &Call<'_>, id: &str) -> String {
+    format!("acs:kms:{}:{}:key/{id}", c.region_id, c.scope.account)
+}
+
+/// `KeyId`: a key id, an alias, or a key/alias ARN of this account and region.
+fn key_ref(c: &Call<'_>, param: &str) -> Result<String, ApiError> {
+    crate::ops::key_ref(c, c.params.required(param)?)
+}
+
+fn key_state(k: &KeyRecord) -> &'static str {
+    match k.state {
+        KeyState::Enabled => "Enabled",
+        KeyState::Disabled => "Disabled",
+        KeyState::PendingDeletion { .. } => "PendingDeletion",
+    }
+}
+
+fn metadata(c: &Call<'_>, k: &KeyRecord) -> Node {
+    let mut o = vec![
+        ("KeyId", Node::str(k.id.clone())),
+        ("Arn", Node::str(key_arn(c, &k.id))),
+        ("CreationDate", Node::Str(k.created_at.to_iso8601_seconds())),
+        ("Creator", Node::str(c.scope.account.to_string())),
+        ("Description", Node::str(k.description.clone())),
+        ("KeySpec", Node::str("Aliyun_AES_256")),
+        ("KeyUsage", Node::str("ENCRYPT/DECRYPT")),
+        ("KeyState", Node::str(key_state(k))),
+        ("Origin", Node::str("Aliyun_KMS")),
+        ("ProtectionLevel", Node::str("SOFTWARE")),
+        ("PrimaryKeyVersion", Node::str(k.primary_version.clone())),
+        ("AutomaticRotation", Node::str("Disabled")),
+        ("DeletionProtection", Node::str("Disabled")),
+    ];
+    if let KeyState::PendingDeletion { delete_at } = k.state {
+        o.push(("DeleteDate", Node::Str(delete_at.to_iso8601_seconds())));
+    }
+    Node::Obj(o)
+}
+
+fn description(c: &Call<'_>) -> Result<Option<String>, ApiError> {
+    let d = c.params.get("Description");
+    if d.is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
+        return Err(ApiError::invalid(
+            "Description",
+            format!("It is longer than {MAX_DESCRIPTION} characters."),
+        ));
+    }
+    Ok(d.map(str::to_string))
+}
+
+/// A parameter that may only take the one value coffer implements.
+fn only(c: &Call<'_>, param: &str, allowed: &[&str]) -> Result<(), ApiError> {
+    match c.params.optional(param) {
+        None => Ok(()),
+        Some(v) if allowed.iter().any(|a| a.eq_ignore_ascii_case(v)) => Ok(()),
+        Some(v) => Err(ApiError::unsupported(format!(
+            "{param} {v:?} is not supported by this server; use {}.",
+            allowed.join(" or ")
+        ))),
+    }
+}
+
+async fn create_key(c: &Call<'_>) -> OpResult {
+    only(c, "KeySpec", &["Aliyun_AES_256"])?;
+    only(c, "KeyUsage", &["ENCRYPT/DECRYPT"])?;
+    only(c, "Origin", &["Aliyun_KMS"])?;
+    only(c, "ProtectionLevel", &["SOFTWARE"])?;
+    if c.params.bool("EnableAutomaticRotation", false)? {
+        return Err(ApiError::unsupported(
+            "Automatic key rotation is not supported by this server yet.",
+        ));
+    }
+    let req = NewKey {
+        description: description(c)?.unwrap_or_default(),
+        aliases: vec![],
+    };
+    let key = c
+        .service
+        .create_key(&c.scope, req)
+        .await
+        .map_err(key_error)?;
+    Ok(vec![("KeyMetadata", metadata(c, &key))])
+}
+
+async fn describe_key(c: &Call<'_>) -> OpResult {
+    let key = c
+        .service
+        .find_key(&c.scope, &key_ref(c, "KeyId")?)
+        .await
+        .map_err(key_error)?;
+    Ok(vec![("KeyMetadata", metadata(c, &key))])
+}
+
+fn page(c: &Call<'_>) -> Result<(i64, i64), ApiError> {
+    Ok((
+        c.params.int("PageNumber", 1, 1, i32::MAX as i64)?,
+        c.params.int("PageSize", 10, 1, 100)?,
+    ))
+}
+
+async fn list_keys(c: &Call<'_>) -> OpResult {
+    if c.params
+        .optional("Filters")
+        .is_some_and(|f| !matches!(f.trim(), "" | "[]"))
+    {
+        return Err(ApiError::unsupported(
+            "ListKeys Filters are not supported by this server; list without them.",
+        ));
+    }
+    let (number, size) = page(c)?;
+    let page = c
+        .service
+        .keys(
+            &c.scope,
+            PageRequest {
+                offset: ((number - 1) as u64).saturating_mul(size as u64),
+                limit: size as u32,
+                newest_first: false,
+            },
+        )
+        .await?;
+    let items = page
+        .items
+        .iter()
+        .map(|k| {
+            Node::Obj(vec![
+                ("KeyId", Node::str(k.id.clone())),
+                ("KeyArn", Node::str(key_arn(c, &k.id))),
+            ])
+        })
+        .collect();
+    Ok(vec![
+        ("Keys", Node::List("Key", items)),
+        ("PageNumber", Node::Int(number)),
+        ("PageSize", Node::Int(size)),
+        ("TotalCount", Node::Int(page.total as i64)),
+    ])
+}
+
+async fn set_enabled(c: &Call<'_>, enabled: bool) -> OpResult {
+    c.service
+        .set_key_enabled(&c.scope, &key_ref(c, "KeyId")?, enabled)
+        .await
+        .map_err(key_error)?;
+    Ok(vec![])
+}
+
+async fn schedule_deletion(c: &Call<'_>) -> OpResult {
+    let key = key_ref(c, "KeyId")?;
+    c.params.required("PendingWindowInDays")?;
+    let days = c.params.int("PendingWindowInDays", 30, 7, 366)?;
+    c.service
+        .schedule_key_deletion(&c.scope, &key, days)
+        .await
+        .map_err(key_error)?;
+    Ok(vec![])
+}
+
+async fn cancel_deletion(c: &Call<'_>) -> OpResult {
+    c.service
+        .cancel_key_deletion(&c.scope, &key_ref(c, "KeyId")?, KeyState::Enabled)
+        .await
+        .map_err(key_error)?;
+    Ok(vec![])
+}
+
+async fn update_description(c: &Call<'_>) -> OpResult {
+    let key = key_ref(c, "KeyId")?;
+    let d = description(c)?.ok_or_else(|| ApiError::missing("Description"))?;
+    c.service
+        .update_key_description(&c.scope, &key, d)
+        .await
+        .map_err(key_error)?;
+    Ok(vec![])
+}
+
+/// `alias/` and 1..255 characters of `a-zA-Z0-9:/_-`, not under the reserved `alias/acs`.
+fn alias_name(c: &Call<'_>) -> Result<String, ApiError> {
+    let a = c.params.required("AliasName")?;
+    let rest = a.strip_prefix("alias/").unwrap_or("");
+    let ok = (1..=255).contains(&rest.len())
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":/_-".contains(&b));
+    if !ok {
+        return Err(ApiError::invalid(
+            "AliasName",
+            "It must be alias/ followed by 1 to 255 characters of a-z A-Z 0-9 : / _ -.",
+        ));
+    }
+    if rest.starts_with("acs") {
+        return Err(ApiError::new(
+            400,
+            "Unsupported.Alias",
+            format!("The alias {a:?} is reserved."),
+        ));
+    }
+    Ok(a.to_string())
+}
+
+async fn set_alias(c: &Call<'_>, replace: bool) -> OpResult {
+    let alias = alias_name(c)?;
+    let key = key_ref(c, "KeyId")?;
+    c.service
+        .set_alias(&c.scope, &alias, &key, replace)
+        .await
+        .map_err(key_error)?;
+    Ok(vec![])
+}
+
+async fn delete_alias(c: &Call<'_>) -> OpResult {
+    let alias = alias_name(c)?;
+    c.service
+        .delete_alias(&c.scope, &alias)
+        .await
+        .map_err(key_error)?;
+    Ok(vec![])
+}
+
+async fn list_aliases(c: &Call<'_>, by_key: bool) -> OpResult {
+    let (number, size) = page(c)?;
+    let keys: Vec<KeyRecord> = if by_key {
+        vec![c
+            .service
+            .find_key(&c.scope, &key_ref(c, "KeyId")?)
+            .await
+            .map_err(key_error)?]
+    } else {
+        let mut all = vec![];
+        let mut offset = 0;
+        loop {
+            let p = c
+                .service
+                .keys(
+                    &c.scope,
+                    PageRequest {
+                        offset,
+                        limit: 500,
+                        newest_first: false,
+                    },
+                )
+                .await?;
+            let n = p.items.len();
+            all.extend(p.items);
+            offset += n as u64;
+            if n == 0 || offset >= p.total {
+                break;
+            }
+        }
+        all
+    };
+    let mut aliases: Vec<(String, String)> = keys
+        .iter()
+        .flat_map(|k| k.aliases.iter().map(|a| (a.clone(), k.id.clone())))
+        .collect();
+    aliases.sort();
+    let total = aliases.len();
+    let items = aliases
+        .into_iter()
+        .skip(((number - 1) as usize).saturating_mul(size as usize))
+        .take(size as usize)
+        .map(|(alias, key)| {
+            Node::Obj(vec![
+                (
+                    "AliasArn",
+                    Node::str(format!(
+                        "acs:kms:{}:{}:{alias}",
+                        c.region_id, c.scope.account
+                    )),
+                ),
+                ("AliasName", Node::str(alias)),
+                ("KeyId", Node::str(key)),
+            ])
+        })
+        .collect();
+    Ok(vec![
+        ("Aliases", Node::List("Alias", items)),
+        ("PageNumber", Node::Int(number)),
+        ("PageSize", Node::Int(size)),
+        ("TotalCount", Node::Int(total as i64)),
+    ])
+}
+
+/// `EncryptionContext`: a JSON object of string values.
+fn context(c: &Call<'_>, param: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let Some(text) = c.params.optional(param).filter(|t| !t.trim().is_empty()) else {
+        return Ok(vec![]);
+    };
+    let bad = || ApiError::invalid(param, "It must be a JSON object whose values are strings.");
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => m
+            .into_iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k, s)),
+                _ => Err(bad()),
+            })
+            .collect(),
+        _ => Err(bad()),
+    }
+}
+
+fn blob(c: &Call<'_>, param: &str) -> Result<Vec<u8>, ApiError> {
+    let text = c.params.required(param)?;
+    if text.len() > MAX_CIPHERTEXT_CHARS {
+        return Err(ApiError::invalid(
+            param,
+            "It is too long to be a ciphertext.",
+        ));
+    }
+    B64.decode(text)
+        .map_err(|_| ApiError::invalid(param, "It is not valid base64."))
+}
+
+async fn encrypt(c: &Call<'_>) -> OpResult {
+    let key = key_ref(c, "KeyId")?;
+    let plaintext = B64
+        .decode(c.params.required("Plaintext")?)
+        .map_err(|_| ApiError::invalid("Plaintext", "It must be base64."))?;
+    if plaintext.len() > MAX_PLAINTEXT {
+        return Err(ApiError::invalid(
+            "Plaintext",
+            format!("It is larger than {MAX_PLAINTEXT} bytes."),
+        ));
+    }
+    let ctx = context(c, "EncryptionContext")?;
+    let (key, blob) = c
+        .service
+        .encrypt(&c.scope, &key, &plaintext, &ctx)
+        .await
+        .map_err(key_error)?;
+    Ok(vec![
+        ("CiphertextBlob", Node::str(B64.encode(blob))),
+        ("KeyId", Node::str(key.id)),
+        ("KeyVersionId", Node::str(key.primary_version)),
+    ])
+}
+
+async fn decrypt(c: &Call<'_>) -> OpResult {
+    let blob = blob(c, "CiphertextBlob")?;
+    let ctx = context(c, "EncryptionContext")?;
+    let opened = c
+        .service
+        .decrypt(&c.scope, &blob, &ctx)
+        .await
+        .map_err(key_error)?;
+    Ok(vec![
+        (
+            "Plaintext",
+            Node::str(B64.encode(opened.plaintext.as_slice())),
+        ),
+        ("KeyId", Node::str(opened.key.id)),
+        ("KeyVersionId", Node::str(opened.version)),
+    ])
+}
+
+async fn data_key(c: &Call<'_>, with_plaintext: bool) -> OpResult {
+    let key = key_ref(c, "KeyId")?;
+    let len = match c.params.optional("NumberOfBytes") {
+        Some(_) => c.params.int("NumberOfBytes", 32, 1, 1024)? as usize,
+        None => match c.params.optional("KeySpec") {
+            None => 32,
+            Some(s) if s.eq_ignore_ascii_case("AES_256") => 32,
+            Some(s) if s.eq_ignore_ascii_case("AES_128") => 16,
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "KeySpec",
+                    "It must be AES_256 or AES_128.",
+                ))
+            }
+        },
+    };
+    let ctx = context(c, "EncryptionContext")?;
+    let (key, plain, blob) = c
+        .service
+        .generate_data_key(&c.scope, &key, len, &ctx)
+        .await
+        .map_err(key_error)?;
+    let mut out = vec![
+        ("CiphertextBlob", Node::str(B64.encode(blob))),
+        ("KeyId", Node::str(key.id)),
+        ("KeyVersionId", Node::str(key.primary_version)),
+    ];
+    if with_plaintext {
+        out.push(("Plaintext", Node::str(B64.encode(plain.as_slice()))));
+    }
+    Ok(out)
+}
+
+async fn re_encrypt(c: &Call<'_>) -> OpResult {
+    let blob = blob(c, "CiphertextBlob")?;
+    let destination = key_ref(c, "DestinationKeyId")?;
+    let source_ctx = context(c, "SourceEncryptionContext")?;
+    let dest_ctx = context(c, "DestinationEncryptionContext")?;
+    let opened = c
+        .service
+        .decrypt(&c.scope, &blob, &source_ctx)
+        .await
+        .map_err(key_error)?;
+    let (key, new_blob) = c
+        .service
+        .encrypt(&c.scope, &destination, &opened.plaintext, &dest_ctx)
+        .await
+        .map_err(key_error)?;
+    Ok(vec![
+        ("CiphertextBlob", Node::str(B64.encode(new_blob))),
+        ("KeyId", Node::str(key.id)),
+        ("KeyVersionId", Node::str(key.primary_version)),
+        ("SourceKeyId", Node::str(opened.key.id)),
+        ("SourceKeyVersionId", Node::str(opened.version)),
+    ])
+}
