@@ -185,6 +185,32 @@ class Tc:
                       self.last_http.status_code if self.last_http is not None else None, raw) from None
 
 
+class TcKms(Tc):
+    """The same signing flavours and checks, through ``KmsClient`` (KMS 2019-01-18, service kms)."""
+
+    def __init__(self, endpoint, secret_id, secret_key, kind="tc3", region=REGION):
+        from tencentcloud.kms.v20190118 import kms_client
+
+        super().__init__(endpoint, secret_id, secret_key, kind=kind, region=region)
+        ssm = self.client
+        self.client = kms_client.KmsClient(ssm.credential, region, ssm.profile)
+        send = self.client.request.send_request
+
+        def recording_send(req):
+            resp = send(req)
+            self.last_http = resp
+            self.last_request = req
+            return resp
+
+        self.client.request.send_request = recording_send
+
+    @staticmethod
+    def models():
+        from tencentcloud.kms.v20190118 import models
+
+        return models
+
+
 def make_tc(kind, server, **kw):
     return Tc(server.endpoint, server.ak, server.sk, kind=kind, **kw)
 

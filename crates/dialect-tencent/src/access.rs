@@ -35,3 +35,29 @@ pub(crate) fn permission(action: &str, c: &Call<'_>) -> Result<Option<(Action, T
         _ => Ok(None),
     }
 }
+
+/// The KMS actions (version 2019-01-18). Keys are named as the request names them.
+pub(crate) fn kms_permission(
+    action: &str,
+    c: &Call<'_>,
+) -> Result<Option<(Action, Target)>, ApiError> {
+    let key = |action: Action| -> Result<Option<(Action, Target)>, ApiError> {
+        Ok(Some((
+            action,
+            Target::Key(c.params.required_str("KeyId")?.to_string()),
+        )))
+    };
+    match action {
+        "CreateKey" => Ok(Some((Action::KeysCreate, Target::AllKeys))),
+        "ListKeys" | "DescribeKeys" => Ok(Some((Action::KeysList, Target::AllKeys))),
+        "DescribeKey" => key(Action::KeysDescribe),
+        "EnableKey" | "DisableKey" | "UpdateAlias" | "UpdateKeyDescription" => {
+            key(Action::KeysUpdate)
+        }
+        "ScheduleKeyDeletion" | "CancelKeyDeletion" => key(Action::KeysDelete),
+        "Encrypt" => key(Action::KeysEncrypt),
+        "GenerateDataKey" => key(Action::KeysGenerateDataKey),
+        "Decrypt" | "ReEncrypt" => Ok(Some((Action::KeysDecrypt, Target::AllKeys))),
+        _ => Ok(None),
+    }
+}

@@ -13,6 +13,7 @@
 
 mod access;
 mod error;
+mod kms;
 mod ops;
 mod params;
 
@@ -69,7 +70,8 @@ pub fn matches(headers: &[(String, String)], raw_query: &str, form_body: Option<
         return true;
     }
     let legacy = |b: &[u8]| {
-        form_urlencoded::parse(b).any(|(k, v)| k == "Version" && v == API_VERSION)
+        form_urlencoded::parse(b)
+            .any(|(k, v)| k == "Version" && (v == API_VERSION || v == kms::KMS_VERSION))
             && form_urlencoded::parse(b).any(|(k, _)| k == "Action")
     };
     legacy(raw_query.as_bytes()) || form_body.is_some_and(legacy)
@@ -121,15 +123,36 @@ impl Tencent {
             None | Some("") => return Err(ApiError::missing("Action")),
             Some(a) => a,
         };
-        match parsed.version.as_deref() {
-            Some(API_VERSION) => {}
+        // SSM and KMS share the endpoint; the version says which, and a TC3 signature's
+        // scope must name the same service.
+        let kms = match parsed.version.as_deref() {
+            Some(API_VERSION) => false,
+            Some(kms::KMS_VERSION) => true,
             None | Some("") => return Err(ApiError::missing("Version")),
             Some(v) => {
                 return Err(ApiError::new(
                     "NoSuchVersion",
-                    format!("The version {v:?} does not exist; SSM speaks {API_VERSION}."),
+                    format!(
+                        "The version {v:?} does not exist; SSM speaks {API_VERSION} and KMS {}.",
+                        kms::KMS_VERSION
+                    ),
                 ))
             }
+        };
+        let wanted = if kms {
+            coffer_auth::tencent::Service::Kms
+        } else {
+            coffer_auth::tencent::Service::Ssm
+        };
+        if parsed.scheme == Scheme::Tc3 && parsed.service() != Some(wanted) {
+            return Err(ApiError::new(
+                "AuthFailure.SignatureFailure",
+                format!(
+                    "The request is signed for another service; sign {} requests for {:?}.",
+                    if kms { "KMS" } else { "SSM" },
+                    wanted.as_str()
+                ),
+            ));
         }
         let params = Params::new(parsed.params().map_err(|e| match e {
             AuthError::BadBody(why) => ApiError::invalid("body", why),
@@ -151,7 +174,12 @@ impl Tencent {
             region_id,
             regions: &self.regions,
         };
-        if let Some((act, target)) = access::permission(action, &call)? {
+        let permission = if kms {
+            access::kms_permission(action, &call)?
+        } else {
+            access::permission(action, &call)?
+        };
+        if let Some((act, target)) = permission {
             audit.action = Some(act);
             let resource = self
                 .service
@@ -159,7 +187,11 @@ impl Tencent {
                 .await?;
             audit.resource = Some(resource);
         }
-        ops::dispatch(action, &call).await
+        if kms {
+            kms::dispatch(action, &call).await
+        } else {
+            ops::dispatch(action, &call).await
+        }
     }
 
     async fn authenticate(
