@@ -165,11 +165,17 @@ impl Alibaba {
         tracing::debug!(action, ?format, "alibaba operation");
         if let Some((act, targets)) = access::permission(action, &call)? {
             audit.action = Some(act);
-            let mut resources = Vec::with_capacity(targets.len());
+            // Named before the check, so that a denial is audited with what it refused.
+            audit.resource = Some(
+                targets
+                    .iter()
+                    .map(|t| t.resource(&call.scope))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
             for t in &targets {
-                resources.push(self.service.authorize(&caller, act, &call.scope, t).await?);
+                self.service.authorize(&caller, act, &call.scope, t).await?;
             }
-            audit.resource = Some(resources.join(","));
         }
         ops::dispatch(action, &call).await
     }

@@ -181,11 +181,11 @@ impl Tencent {
         };
         if let Some((act, target)) = permission {
             audit.action = Some(act);
-            let resource = self
-                .service
+            // Named before the check, so that a denial is audited with what it refused.
+            audit.resource = Some(target.resource(&call.scope));
+            self.service
                 .authorize(&key, act, &call.scope, &target)
                 .await?;
-            audit.resource = Some(resource);
         }
         if kms {
             kms::dispatch(action, &call).await
