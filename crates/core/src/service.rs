@@ -19,7 +19,7 @@ use crate::store::{SecretWrite, Store};
 
 mod access;
 mod keys;
-pub use keys::{NewKey, Opened};
+pub use keys::{parse_encryption_context, NewKey, Opened};
 
 /// Alias of the key each scope creates on first use for secrets that name no key.
 pub const DEFAULT_KEY_ALIAS: &str = "alias/acs/secrets-manager";

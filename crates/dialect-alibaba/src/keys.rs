@@ -6,7 +6,6 @@ use base64::Engine;
 use coffer_core::error::Resource;
 use coffer_core::service::NewKey;
 use coffer_core::{Error, KeyRecord, KeyState, PageRequest};
-use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::render::Node;
@@ -362,17 +361,9 @@ fn context(c: &Call<'_>, param: &str) -> Result<Vec<(String, String)>, ApiError>
     let Some(text) = c.params.optional(param).filter(|t| !t.trim().is_empty()) else {
         return Ok(vec![]);
     };
-    let bad = || ApiError::invalid(param, "It must be a JSON object whose values are strings.");
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(m)) => m
-            .into_iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => Ok((k, s)),
-                _ => Err(bad()),
-            })
-            .collect(),
-        _ => Err(bad()),
-    }
+    coffer_core::service::parse_encryption_context(text).ok_or_else(|| {
+        ApiError::invalid(param, "It must be a JSON object whose values are strings.")
+    })
 }
 
 fn blob(c: &Call<'_>, param: &str) -> Result<Vec<u8>, ApiError> {

@@ -358,17 +358,9 @@ fn context(c: &Call<'_>, param: &str) -> Result<Vec<(String, String)>, ApiError>
             format!("longer than {MAX_CONTEXT} bytes"),
         ));
     }
-    let bad = || ApiError::invalid_value(param, "it must be a JSON object with string values");
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(m)) => m
-            .into_iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => Ok((k, s)),
-                _ => Err(bad()),
-            })
-            .collect(),
-        _ => Err(bad()),
-    }
+    coffer_core::service::parse_encryption_context(text).ok_or_else(|| {
+        ApiError::invalid_value(param, "it must be a JSON object with string values")
+    })
 }
 
 fn ciphertext(c: &Call<'_>) -> Result<Vec<u8>, ApiError> {

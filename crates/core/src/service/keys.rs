@@ -230,6 +230,21 @@ impl Service {
     }
 }
 
+/// An encryption context as the KMS APIs send it: JSON text of an object whose values are
+/// strings. `None` when the text is not one.
+pub fn parse_encryption_context(text: &str) -> Option<Vec<(String, String)>> {
+    match serde_json::from_str::<serde_json::Value>(text).ok()? {
+        serde_json::Value::Object(m) => m
+            .into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => Some((k, s)),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    }
+}
+
 /// The first bytes of every ciphertext blob coffer hands out, and its format version.
 const BLOB_MAGIC: &[u8; 4] = b"cfk1";
 
