@@ -1140,6 +1140,16 @@ impl Service {
         self.store.purge_due(self.now(), limit).await
     }
 
+    /// Deletes keys whose deletion date has come (their material is gone for good). Returns
+    /// their scopes and ids.
+    pub async fn purge_due_keys(&self, limit: u32) -> Result<Vec<(Scope, String)>> {
+        let purged = self.store.purge_due_keys(self.now(), limit).await?;
+        for (_, id) in &purged {
+            self.forget_key_state(id);
+        }
+        Ok(purged)
+    }
+
     pub fn random_password(&self, opts: &PasswordOptions) -> Result<Zeroizing<String>> {
         password::generate(opts, &mut rand::rngs::OsRng)
     }

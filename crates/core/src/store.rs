@@ -99,6 +99,9 @@ pub trait Store: Send + Sync + 'static {
     async fn list_keys(&self, scope: &Scope, page: PageRequest) -> Result<Page<KeyRecord>>;
     /// Whether any secret (in any state) is encrypted under the key.
     async fn key_in_use(&self, key_id: &str) -> Result<bool>;
+    /// Deletes up to `limit` keys whose deletion date is at or before `now` and that protect
+    /// no secret, with their material and aliases. Returns their scopes and ids.
+    async fn purge_due_keys(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>>;
 
     // --- event rules ---------------------------------------------------------------------
     /// Fails with `AlreadyExists` when the scope has a rule of that name.

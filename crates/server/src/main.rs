@@ -269,6 +269,14 @@ async fn purge_loop(service: Arc<Service>, every: Duration) {
                 }
             }
         }
+        match service.purge_due_keys(500).await {
+            Ok(purged) => {
+                for (scope, id) in &purged {
+                    tracing::info!(account = %scope.account, region = %scope.region, key = %id, "deleted a key whose deletion date came");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "key purge sweep failed"),
+        }
     }
 }
 

@@ -1895,4 +1895,27 @@ pub async fn key_updates_lists_and_use(store: Arc<dyn Store>) {
     create(&store, &sec).await.expect("secret");
     assert!(store.key_in_use("kc").await.expect("in use"));
     assert!(!store.key_in_use("ka").await.expect("in use"));
+
+    // Purge: "ka" is pending deletion until 99; "kc" too, but it protects a secret.
+    let mut kc = store.get_key(&s, "kc").await.expect("get").expect("kc");
+    kc.state = KeyState::PendingDeletion {
+        delete_at: Timestamp(50),
+    };
+    store.update_key(&kc).await.expect("pending");
+    assert!(store
+        .purge_due_keys(Timestamp(98), 10)
+        .await
+        .expect("purge")
+        .is_empty());
+    let purged = store
+        .purge_due_keys(Timestamp(99), 10)
+        .await
+        .expect("purge");
+    assert_eq!(purged, vec![(s.clone(), "ka".to_string())]);
+    assert_eq!(store.get_key(&s, "ka").await.expect("get"), None);
+    assert_eq!(
+        store.get_key_by_alias(&s, "alias/a2").await.expect("get"),
+        None
+    );
+    assert!(store.get_key(&s, "kc").await.expect("get").is_some());
 }

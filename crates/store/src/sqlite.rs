@@ -1540,6 +1540,31 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn purge_due_keys(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "DELETE FROM keys WHERE id IN (SELECT k.id FROM keys k \
+                 WHERE k.state = 'pending_deletion' AND k.state_at <= ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM secrets s WHERE s.key_id = k.id) LIMIT ?2) \
+                 RETURNING account, region, id",
+            )
+            .and_then(|mut st| {
+                st.query_map(params![now.0, limit], |r| {
+                    Ok((
+                        Scope {
+                            account: account_from_sql(r.get(0)?),
+                            region: r.get(1)?,
+                        },
+                        r.get(2)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| internal("purge due keys", e))
+        })
+        .await
+    }
+
     async fn get_key(&self, scope: &Scope, id: &str) -> Result<Option<KeyRecord>> {
         let (scope, id) = (scope.clone(), id.to_string());
         self.read(move |c| Ok(key_in_scope(load_key(c, &id)?, &scope)))

@@ -270,3 +270,35 @@ async fn encrypt_decrypt_binds_key_context_and_scope() {
     let r = svc.encrypt(&scope, &key.id, b"x", &[]).await;
     assert!(key_disabled(&r, &key.id), "{r:?}");
 }
+
+#[tokio::test]
+async fn a_key_goes_when_its_deletion_date_comes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (svc, clock) = coffer_store::testkit::clocked_service(dir.path(), "AK", "SK")
+        .await
+        .expect("service");
+    let scope = Scope {
+        account: svc.access_key("AK").await.expect("key").account,
+        region: "default".into(),
+    };
+    let key = svc
+        .create_key(&scope, NewKey::default())
+        .await
+        .expect("key");
+    let (_, blob) = svc
+        .encrypt(&scope, &key.id, b"x", &[])
+        .await
+        .expect("encrypt");
+    svc.schedule_key_deletion(&scope, &key.id, 7)
+        .await
+        .expect("schedule");
+    clock.advance_millis(7 * Timestamp::MILLIS_PER_DAY - 1);
+    assert!(svc.purge_due_keys(10).await.expect("purge").is_empty());
+    clock.advance_millis(1);
+    let purged = svc.purge_due_keys(10).await.expect("purge");
+    assert_eq!(purged, vec![(scope.clone(), key.id.clone())]);
+    let r = svc.find_key(&scope, &key.id).await;
+    assert!(matches!(r, Err(Error::NotFound { .. })), "{r:?}");
+    let r = svc.decrypt(&scope, &blob, &[]).await;
+    assert!(matches!(r, Err(Error::InvalidParameter { .. })), "{r:?}");
+}
