@@ -2,6 +2,8 @@
 //! (`fixtures/huawei-captures.txt`: huaweicloudsdkcsms / huaweicloudsdkcore 3.1.219, AK `testid`,
 //! SK `testsecret`, project `0123456789abcdef0123456789abcdef`), and hostile inputs.
 
+mod common;
+
 use coffer_auth::huawei::{self, HuaweiRequest};
 use coffer_auth::{skew, AuthError, RequestParts};
 
@@ -101,55 +103,19 @@ impl Captured {
     }
 }
 
-/// Reads the capture format: a `# Request N: ...` comment, then the raw request between
-/// `=====BEGIN REQUEST=====` and `=====END REQUEST=====`; the body is Content-Length bytes.
 fn captures() -> Vec<Captured> {
-    let mut out = Vec::new();
-    let mut rest = CAPTURES;
-    let mut number = 0;
-    while let Some(pos) = rest.find("=====BEGIN REQUEST=====\n") {
-        for line in rest[..pos].lines() {
-            if let Some(r) = line.strip_prefix("# Request ") {
-                let (n, _) = r.split_once(':').expect("request header line");
-                number = n.parse().expect("request number");
-            }
-        }
-        let start = pos + "=====BEGIN REQUEST=====\n".len();
-        let end = rest[start..]
-            .find("=====END REQUEST=====")
-            .expect("END marker")
-            + start;
-        let block = &rest[start..end];
-        let (head, after) = block.split_once("\n\n").expect("blank line after headers");
-        let mut lines = head.lines();
-        let mut rl = lines.next().expect("request line").splitn(3, ' ');
-        let method = rl.next().expect("method").to_string();
-        let target = rl.next().expect("target");
-        let (path, raw_query) = target.split_once('?').unwrap_or((target, ""));
-        let mut headers = Vec::new();
-        let mut wire_names = Vec::new();
-        for l in lines {
-            let (k, v) = l.split_once(':').expect("header line");
-            wire_names.push(k.to_string());
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
-        let len: usize = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .map(|(_, v)| v.parse().expect("content-length"))
-            .unwrap_or(0);
-        out.push(Captured {
-            number,
-            method,
-            path: path.to_string(),
-            raw_query: raw_query.to_string(),
-            headers,
-            wire_names,
-            body: after.as_bytes()[..len].to_vec(),
-        });
-        rest = &rest[end..];
-    }
-    out
+    common::parse_captures(CAPTURES)
+        .into_iter()
+        .map(|r| Captured {
+            number: r.number,
+            method: r.method,
+            path: r.path,
+            raw_query: r.raw_query,
+            headers: r.headers,
+            wire_names: r.wire_names,
+            body: r.body,
+        })
+        .collect()
 }
 
 fn capture(n: usize) -> Captured {

@@ -2,6 +2,8 @@
 //! wire (`fixtures/sigv4-captures.txt`, made by `fixtures/sigv4-capture.py`: access key
 //! `AKIDCOFFEREXAMPLE`, region `cn-north-1`, service `coffer`, one `secretsmanager` request).
 
+mod common;
+
 use coffer_auth::sigv4::{self, SigV4Request};
 use coffer_auth::{AuthError, RequestParts};
 
@@ -65,62 +67,29 @@ impl Captured {
     }
 }
 
-/// Reads the capture format: a `# Request N: ...` comment, the raw request between
-/// `=====BEGIN REQUEST=====` and `=====END REQUEST=====` (the body is Content-Length bytes),
-/// then botocore's canonical request between `=====BEGIN CANONICAL REQUEST=====` and
-/// `=====END CANONICAL REQUEST=====`.
+/// The requests, each with the canonical request botocore logged (in the trailer, between
+/// `=====BEGIN CANONICAL REQUEST=====` and `=====END CANONICAL REQUEST=====`).
 fn captures() -> Vec<Captured> {
-    let mut out = Vec::new();
-    let mut rest = CAPTURES;
-    let mut number = 0;
-    while let Some(pos) = rest.find("=====BEGIN REQUEST=====\n") {
-        for line in rest[..pos].lines() {
-            if let Some(r) = line.strip_prefix("# Request ") {
-                let (n, _) = r.split_once(':').expect("request header line");
-                number = n.parse().expect("request number");
+    common::parse_captures(CAPTURES)
+        .into_iter()
+        .map(|r| {
+            let marker = "=====BEGIN CANONICAL REQUEST=====\n";
+            let start = r.trailer.find(marker).expect("canonical block") + marker.len();
+            let end = r.trailer[start..]
+                .find("\n=====END CANONICAL REQUEST=====")
+                .expect("canonical END")
+                + start;
+            Captured {
+                number: r.number,
+                method: r.method,
+                path: r.path,
+                raw_query: r.raw_query,
+                headers: r.headers,
+                body: r.body,
+                canonical_request: r.trailer[start..end].to_string(),
             }
-        }
-        let start = pos + "=====BEGIN REQUEST=====\n".len();
-        let end = rest[start..]
-            .find("=====END REQUEST=====")
-            .expect("END marker")
-            + start;
-        let block = &rest[start..end];
-        let (head, after) = block.split_once("\n\n").expect("blank line after headers");
-        let mut lines = head.lines();
-        let mut rl = lines.next().expect("request line").splitn(3, ' ');
-        let method = rl.next().expect("method").to_string();
-        let target = rl.next().expect("target");
-        let (path, raw_query) = target.split_once('?').unwrap_or((target, ""));
-        let mut headers = Vec::new();
-        for l in lines {
-            let (k, v) = l.split_once(':').expect("header line");
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
-        let len: usize = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .map(|(_, v)| v.parse().expect("content-length"))
-            .unwrap_or(0);
-
-        let c_marker = "=====BEGIN CANONICAL REQUEST=====\n";
-        let c_start = rest[end..].find(c_marker).expect("canonical block") + end + c_marker.len();
-        let c_end = rest[c_start..]
-            .find("\n=====END CANONICAL REQUEST=====")
-            .expect("canonical END")
-            + c_start;
-        out.push(Captured {
-            number,
-            method,
-            path: path.to_string(),
-            raw_query: raw_query.to_string(),
-            headers,
-            body: after.as_bytes()[..len].to_vec(),
-            canonical_request: rest[c_start..c_end].to_string(),
-        });
-        rest = &rest[c_end..];
-    }
-    out
+        })
+        .collect()
 }
 
 fn capture(n: usize) -> Captured {

@@ -2,6 +2,8 @@
 //! (`fixtures/tencent-captures.txt`, SecretId `AKIDcofferTestId`, SecretKey
 //! `cofferTestSecretKey`), Tencent's published signature examples, and hostile inputs.
 
+mod common;
+
 use coffer_auth::tencent::{self, Scheme, Service, TencentRequest, V1Algorithm};
 use coffer_auth::{skew, AuthError, RequestParts};
 use serde_json::{json, Value};
@@ -51,52 +53,17 @@ impl Captured {
     }
 }
 
-/// Reads the capture format: a `# Request N: ...` comment, then the raw request between
-/// `=====BEGIN REQUEST=====` and `=====END REQUEST=====`; the body is Content-Length bytes.
 fn captures() -> Vec<Captured> {
-    let mut out = Vec::new();
-    let mut rest = CAPTURES;
-    let mut number = 0;
-    while let Some(pos) = rest.find("=====BEGIN REQUEST=====\n") {
-        for line in rest[..pos].lines() {
-            if let Some(r) = line.strip_prefix("# Request ") {
-                let (n, _) = r.split_once(':').expect("request header line");
-                number = n.parse().expect("request number");
-            }
-        }
-        let start = pos + "=====BEGIN REQUEST=====\n".len();
-        let end = rest[start..]
-            .find("=====END REQUEST=====")
-            .expect("END marker")
-            + start;
-        let block = &rest[start..end];
-        let (head, after) = block.split_once("\n\n").expect("blank line after headers");
-        let mut lines = head.lines();
-        let mut rl = lines.next().expect("request line").splitn(3, ' ');
-        let method = rl.next().expect("method").to_string();
-        let target = rl.next().expect("target");
-        let (_path, raw_query) = target.split_once('?').unwrap_or((target, ""));
-        let headers: Vec<(String, String)> = lines
-            .map(|l| {
-                let (k, v) = l.split_once(':').expect("header line");
-                (k.trim().to_ascii_lowercase(), v.trim().to_string())
-            })
-            .collect();
-        let len: usize = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .map(|(_, v)| v.parse().expect("content-length"))
-            .unwrap_or(0);
-        out.push(Captured {
-            number,
-            method,
-            raw_query: raw_query.to_string(),
-            headers,
-            body: after.as_bytes()[..len].to_vec(),
-        });
-        rest = &rest[end..];
-    }
-    out
+    common::parse_captures(CAPTURES)
+        .into_iter()
+        .map(|r| Captured {
+            number: r.number,
+            method: r.method,
+            raw_query: r.raw_query,
+            headers: r.headers,
+            body: r.body,
+        })
+        .collect()
 }
 
 fn capture(n: usize) -> Captured {
