@@ -234,3 +234,28 @@ def test_tencent_secret_read_through_huawei(coffer, hw):
     hw.call("create_secret_version", secret_name=name, body={"secret_string": "huawei three"})
     g = tc.call("GetSecretValue", SecretName=name, VersionId="v3")
     assert g["SecretString"] == "huawei three"
+
+
+def test_update_secret_kms_key_id_moves_every_version(ali, hw):
+    """update_secret with another kms_key_id rewraps every version under that key (a key made
+    through the Alibaba KMS API): the values read back the same, and the new key's state now
+    governs the secret."""
+    name = hw_name("rekey")
+    hw.call("create_secret", body={"name": name, "secret_string": "one"})
+    hw.call("create_secret_version", secret_name=name, body={"secret_string": "two"})
+    key = ali.call("CreateKey", Description="for huawei")["KeyMetadata"]["KeyId"]
+    s = hw.call("update_secret", secret_name=name, body={"kms_key_id": key, "description": "moved"})["secret"]
+    assert (s["kms_key_id"], s["description"]) == (key, "moved")
+    assert hw.call("show_secret", secret_name=name)["secret"]["kms_key_id"] == key
+    assert hw.call("show_secret_version", secret_name=name, version_id="v1")["version"]["secret_string"] == "one"
+    assert hw.call("show_secret_version", secret_name=name, version_id="latest")["version"]["secret_string"] == "two"
+    ali.call("DisableKey", KeyId=key)
+    with expect_hw(400, "CSMS.0401"):
+        hw.call("show_secret_version", secret_name=name, version_id="latest")
+    ali.call("EnableKey", KeyId=key)
+    # an unknown key is refused and changes nothing
+    with expect_hw(400, "CSMS.0002", "kms_key_id"):
+        hw.call("update_secret", secret_name=name, body={"kms_key_id": "00000000-0000-4000-8000-000000000000",
+                                                          "description": "not this"})
+    s = hw.call("show_secret", secret_name=name)["secret"]
+    assert (s["kms_key_id"], s["description"]) == (key, "moved")

@@ -147,6 +147,30 @@ impl Keyring {
         )?)
     }
 
+    /// The same value under another key: its data key is unwrapped with `from` and wrapped by
+    /// `to`'s primary version; the value's ciphertext is not touched.
+    pub fn rewrap_value(
+        &self,
+        from: &SecretKey,
+        to: &KeyRecord,
+        secret: &SecretRecord,
+        version_id: &str,
+        sealed: &SealedValue,
+    ) -> Result<SealedValue> {
+        let material = self.material(to, &to.primary_version)?;
+        let envelope = coffer_crypto::rewrap(
+            from,
+            &material,
+            &value_aad(&secret.scope, &secret.id, version_id),
+            &sealed.envelope,
+        )?;
+        Ok(SealedValue {
+            key_id: to.id.clone(),
+            key_version: to.primary_version.clone(),
+            envelope,
+        })
+    }
+
     /// Access key secrets are sealed directly under the root key, bound to the key id.
     pub fn seal_access_secret(&self, key_id: &str, secret: &str) -> Vec<u8> {
         let env = coffer_crypto::seal(

@@ -24,7 +24,7 @@ pub use keys::{parse_encryption_context, NewKey, Opened};
 /// Alias of the key each scope creates on first use for secrets that name no key.
 pub const DEFAULT_KEY_ALIAS: &str = "alias/acs/secrets-manager";
 /// How many times an operation re-reads and retries after losing a race to another writer.
-const MAX_RETRIES: usize = 16;
+pub(crate) const MAX_RETRIES: usize = 16;
 /// How long a looked-up access key is trusted before it is read again, so that disabling a
 /// key takes effect within this time on every node.
 const ACCESS_KEY_TTL_MS: i64 = 2_000;

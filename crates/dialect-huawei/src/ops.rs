@@ -521,24 +521,26 @@ async fn update_secret(c: &Call<'_>, name: &str) -> OpResult {
     if s.is_pending_delete() {
         return Err(Error::InDeleteWindow { name: s.name }.into());
     }
-    if let Some(k) = str_field(&body, "kms_key_id")?.filter(|k| !k.is_empty()) {
-        let key = c.service.resolve_key(&c.scope, &key_ref(k)).await?;
-        if key.id != s.key_id {
-            return Err(ApiError::invalid(
-                "kms_key_id",
-                "changing a secret's key is not supported by this server yet",
-            ));
-        }
+    let new_key = str_field(&body, "kms_key_id")?
+        .filter(|k| !k.is_empty())
+        .map(key_ref);
+    // Checked before anything changes, so a bad key leaves the secret as it was.
+    if let Some(k) = &new_key {
+        c.service.resolve_key(&c.scope, k).await?;
     }
     let change = MetadataChange {
         description,
         subscriptions: subscriptions(&body)?,
     };
-    let updated = if change.description.is_none() && change.subscriptions.is_none() {
+    let mut updated = if change.description.is_none() && change.subscriptions.is_none() {
         s
     } else {
         c.service.update_metadata(&c.scope, name, change).await?
     };
+    // A new key rewraps every version's data key (reference 4.x: kms_key_id).
+    if let Some(k) = new_key {
+        updated = c.service.change_secret_key(&c.scope, name, &k).await?;
+    }
     ok(json!({ "secret": secret_json(&updated) }))
 }
 

@@ -302,3 +302,67 @@ async fn a_key_goes_when_its_deletion_date_comes() {
     let r = svc.decrypt(&scope, &blob, &[]).await;
     assert!(matches!(r, Err(Error::InvalidParameter { .. })), "{r:?}");
 }
+
+#[tokio::test]
+async fn a_secret_moves_to_another_key_with_every_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (svc, _clock) = coffer_store::testkit::clocked_service(dir.path(), "AK", "SK")
+        .await
+        .expect("service");
+    let scope = Scope {
+        account: svc.access_key("AK").await.expect("key").account,
+        region: "default".into(),
+    };
+    let old = svc
+        .create_key(&scope, NewKey::default())
+        .await
+        .expect("old");
+    let new = svc
+        .create_key(&scope, NewKey::default())
+        .await
+        .expect("new");
+    svc.create_secret(&scope, secret_under("m", &old.id))
+        .await
+        .expect("secret");
+    svc.put_value(&scope, "m", put("v2")).await.expect("v2");
+    let before = svc.describe(&scope, "m").await.expect("describe");
+
+    let moved = svc
+        .change_secret_key(&scope, "m", &new.id)
+        .await
+        .expect("move");
+    assert_eq!(moved.key_id, new.id);
+    let after = svc.describe(&scope, "m").await.expect("describe");
+    assert_eq!(after.key_id, new.id);
+    assert_eq!(
+        after.versions, before.versions,
+        "versions and stages are kept"
+    );
+
+    // The old key no longer matters; the new one does.
+    svc.set_key_enabled(&scope, &old.id, false)
+        .await
+        .expect("disable old");
+    for (v, want) in [("v1", "first"), ("v2", "next")] {
+        let sel = VersionSelector {
+            version_id: Some(v.into()),
+            stage: None,
+        };
+        let read = svc.get_value(&scope, "m", &sel).await.expect("read");
+        assert_eq!(read.value.as_bytes(), want.as_bytes());
+    }
+    svc.set_key_enabled(&scope, &new.id, false)
+        .await
+        .expect("disable new");
+    let r = svc
+        .get_value(&scope, "m", &VersionSelector::default())
+        .await;
+    assert!(key_disabled(&r, &new.id), "{r:?}");
+    // Moving to a disabled key is refused and changes nothing.
+    svc.set_key_enabled(&scope, &new.id, true)
+        .await
+        .expect("enable");
+    let r = svc.change_secret_key(&scope, "m", &old.id).await;
+    assert!(key_disabled(&r, &old.id), "{r:?}");
+    assert_eq!(svc.describe(&scope, "m").await.expect("d").key_id, new.id);
+}

@@ -89,6 +89,59 @@ impl Service {
         Ok(key)
     }
 
+    /// Moves a secret to another key: every version's data key is rewrapped under the new
+    /// key, in one write; values are not re-encrypted. Both keys must be enabled.
+    pub async fn change_secret_key(
+        &self,
+        scope: &Scope,
+        name: &str,
+        reference: &str,
+    ) -> Result<SecretRecord> {
+        let target = self.resolve_key(scope, reference).await?;
+        for _ in 0..super::MAX_RETRIES {
+            let mut secret = self.load_active(scope, name).await?;
+            if secret.key_id == target.id {
+                return Ok(secret);
+            }
+            let mut values = Vec::with_capacity(secret.versions.len());
+            for v in &secret.versions {
+                let sealed = self
+                    .store
+                    .read_value(secret.id, &v.version_id)
+                    .await?
+                    .ok_or_else(|| Error::not_found(Resource::Version, &v.version_id))?;
+                let from = self
+                    .read_material(scope, &sealed.key_id, &sealed.key_version)
+                    .await?;
+                let moved =
+                    self.keyring
+                        .rewrap_value(&from, &target, &secret, &v.version_id, &sealed)?;
+                values.push((v.version_id.clone(), moved));
+            }
+            secret.key_id = target.id.clone();
+            secret.updated_at = self.now();
+            let ids = secret
+                .versions
+                .iter()
+                .map(|v| v.version_id.clone())
+                .collect();
+            let write = crate::store::SecretWrite::Update {
+                record: secret.clone(),
+                new_values: values,
+                removed_versions: ids,
+            };
+            match self.store.write_secret(write).await {
+                Ok(()) => {
+                    secret.revision += 1;
+                    return Ok(secret);
+                }
+                Err(Error::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
     /// Enables or disables a key. A key pending deletion must have its deletion cancelled
     /// first.
     pub async fn set_key_enabled(
