@@ -47,8 +47,27 @@ pub fn value_aad(scope: &Scope, secret_id: &uuid::Uuid, version_id: &str) -> Vec
     )
 }
 
+/// The root keys: `current` wraps everything new. While a root key rotation is under way,
+/// `previous` still opens what it wrapped and the rewrap moves that, row by row, under
+/// `current`.
+struct Roots {
+    current: SecretKey,
+    previous: Option<SecretKey>,
+}
+
+fn access_aad(key_id: &str) -> Vec<u8> {
+    aad("coffer/access-key/v1", &[key_id.as_bytes()])
+}
+
+/// Whether root-wrapped bytes were already under the current root, or moved under it now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rewrapped {
+    AlreadyCurrent,
+    Moved(Vec<u8>),
+}
+
 pub struct Keyring {
-    root: SecretKey,
+    roots: RwLock<Roots>,
     /// Unwrapped key material by (key id, key version). Key ids are UUIDs, unique across
     /// scopes, and the material was unwrapped with its scope in the AAD.
     cache: RwLock<HashMap<(String, String), SecretKey>>,
@@ -57,15 +76,79 @@ pub struct Keyring {
 impl Keyring {
     pub fn new(root: SecretKey) -> Self {
         Self {
-            root,
+            roots: RwLock::new(Roots {
+                current: root,
+                previous: None,
+            }),
             cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn current_root(&self) -> SecretKey {
+        match self.roots.read() {
+            Ok(r) => r.current.clone(),
+            Err(poisoned) => poisoned.into_inner().current.clone(),
+        }
+    }
+
+    fn root_keys(&self) -> (SecretKey, Option<SecretKey>) {
+        let r = match self.roots.read() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        (r.current.clone(), r.previous.clone())
+    }
+
+    /// Starts a root key rotation: `next` wraps everything from now on, and the root key in
+    /// use so far only opens what it wrapped until [`Keyring::finish_root_rotation`].
+    /// Starting again with the same `next` (a resumed rotation) changes nothing.
+    pub fn begin_root_rotation(&self, next: SecretKey) {
+        let mut r = match self.roots.write() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if r.current.ct_eq(&next) {
+            return;
+        }
+        let old = std::mem::replace(&mut r.current, next);
+        r.previous = Some(old);
+    }
+
+    /// Forgets the previous root key: nothing it wrapped is left.
+    pub fn finish_root_rotation(&self) {
+        let mut r = match self.roots.write() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        r.previous = None;
+    }
+
+    /// Whether a root key rotation is under way.
+    pub fn rotating_root(&self) -> bool {
+        self.root_keys().1.is_some()
+    }
+
+    /// Opens root-wrapped bytes with the current root key, else the previous one; says which.
+    fn open_root<T>(
+        &self,
+        open: impl Fn(&SecretKey) -> std::result::Result<T, coffer_crypto::CryptoError>,
+    ) -> Result<(T, bool)> {
+        let (current, previous) = self.root_keys();
+        match open(&current) {
+            Ok(v) => Ok((v, true)),
+            Err(e) => match previous {
+                Some(p) => Ok((open(&p)?, false)),
+                None => Err(e.into()),
+            },
         }
     }
 
     /// New key material for (scope, key, version), returned wrapped by the root key.
     pub fn new_key_material(&self, scope: &Scope, key_id: &str, version: &str) -> Vec<u8> {
         let material = SecretKey::generate();
-        let wrapped = self.root.wrap(&key_aad(scope, key_id, version), &material);
+        let wrapped = self
+            .current_root()
+            .wrap(&key_aad(scope, key_id, version), &material);
         if let Ok(mut c) = self.cache.write() {
             c.insert((key_id.to_string(), version.to_string()), material);
         }
@@ -103,9 +186,8 @@ impl Keyring {
             .iter()
             .find(|v| v.id == version)
             .ok_or_else(|| Error::internal(format!("key {} has no version {version}", key.id)))?;
-        let material = self
-            .root
-            .unwrap_key(&key_aad(&key.scope, &key.id, version), &kv.wrapped_material)?;
+        let aad = key_aad(&key.scope, &key.id, version);
+        let (material, _) = self.open_root(|root| root.unwrap_key(&aad, &kv.wrapped_material))?;
         if let Ok(mut c) = self.cache.write() {
             c.insert(cache_key, material.clone());
         }
@@ -171,41 +253,69 @@ impl Keyring {
         })
     }
 
+    /// Moves one version's wrapped material under the current root key (its plaintext
+    /// material is unchanged, so nothing it sealed needs touching).
+    pub fn rewrap_material(&self, key: &KeyRecord, version: &KeyVersion) -> Result<Rewrapped> {
+        let aad = key_aad(&key.scope, &key.id, &version.id);
+        let (material, current) =
+            self.open_root(|root| root.unwrap_key(&aad, &version.wrapped_material))?;
+        Ok(if current {
+            Rewrapped::AlreadyCurrent
+        } else {
+            Rewrapped::Moved(self.current_root().wrap(&aad, &material))
+        })
+    }
+
     /// Access key secrets are sealed directly under the root key, bound to the key id.
     pub fn seal_access_secret(&self, key_id: &str, secret: &str) -> Vec<u8> {
-        let env = coffer_crypto::seal(
-            &self.root,
-            &aad("coffer/access-key/v1", &[key_id.as_bytes()]),
-            secret.as_bytes(),
-        );
-        // Stored as one blob: 4-byte length of the wrapped data key, then both parts.
-        let mut out = (env.wrapped_data_key.len() as u32).to_be_bytes().to_vec();
-        out.extend_from_slice(&env.wrapped_data_key);
-        out.extend_from_slice(&env.ciphertext);
-        out
+        seal_access(&self.current_root(), key_id, secret.as_bytes())
     }
 
     pub fn open_access_secret(&self, key_id: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        let bad = || Error::internal("access key secret blob is malformed");
-        let len_bytes: [u8; 4] = sealed
-            .get(..4)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(bad)?;
-        let len = u32::from_be_bytes(len_bytes) as usize;
-        let rest = &sealed[4..];
-        if rest.len() < len {
-            return Err(bad());
-        }
-        let env = Envelope {
-            wrapped_data_key: rest[..len].to_vec(),
-            ciphertext: rest[len..].to_vec(),
-        };
-        Ok(coffer_crypto::open(
-            &self.root,
-            &aad("coffer/access-key/v1", &[key_id.as_bytes()]),
-            &env,
-        )?)
+        let env = access_envelope(sealed)?;
+        let aad = access_aad(key_id);
+        Ok(self
+            .open_root(|root| coffer_crypto::open(root, &aad, &env))?
+            .0)
     }
+
+    /// Moves an access key's sealed secret under the current root key.
+    pub fn rewrap_access_secret(&self, key_id: &str, sealed: &[u8]) -> Result<Rewrapped> {
+        let env = access_envelope(sealed)?;
+        let aad = access_aad(key_id);
+        let (secret, current) = self.open_root(|root| coffer_crypto::open(root, &aad, &env))?;
+        Ok(if current {
+            Rewrapped::AlreadyCurrent
+        } else {
+            Rewrapped::Moved(seal_access(&self.current_root(), key_id, &secret))
+        })
+    }
+}
+
+/// Stored as one blob: 4-byte length of the wrapped data key, then both parts.
+fn seal_access(root: &SecretKey, key_id: &str, secret: &[u8]) -> Vec<u8> {
+    let env = coffer_crypto::seal(root, &access_aad(key_id), secret);
+    let mut out = (env.wrapped_data_key.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&env.wrapped_data_key);
+    out.extend_from_slice(&env.ciphertext);
+    out
+}
+
+fn access_envelope(sealed: &[u8]) -> Result<Envelope> {
+    let bad = || Error::internal("access key secret blob is malformed");
+    let len_bytes: [u8; 4] = sealed
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(bad)?;
+    let len = u32::from_be_bytes(len_bytes) as usize;
+    let rest = &sealed[4..];
+    if rest.len() < len {
+        return Err(bad());
+    }
+    Ok(Envelope {
+        wrapped_data_key: rest[..len].to_vec(),
+        ciphertext: rest[len..].to_vec(),
+    })
 }
 
 #[cfg(test)]

@@ -339,6 +339,54 @@ pub struct KeyRecord {
     /// The version new data keys are wrapped with.
     pub primary_version: String,
     pub versions: Vec<KeyVersion>,
+    pub rotation: KeyRotation,
+}
+
+impl KeyRecord {
+    /// When the material last changed: the primary version's creation, `None` while the key
+    /// still has its first material.
+    pub fn last_rotation(&self) -> Option<Timestamp> {
+        if self.versions.len() < 2 {
+            return None;
+        }
+        self.versions
+            .iter()
+            .find(|v| v.id == self.primary_version)
+            .map(|v| v.created_at)
+    }
+}
+
+/// What a rewrap walks through, for its progress.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RewrapCounts {
+    pub key_versions: u64,
+    pub access_keys: u64,
+    pub secrets: u64,
+}
+
+/// Automatic rotation of a key's material. While `enabled`, the rotation sweep gives the key
+/// a new primary version every `interval_secs`; `next_at` is when it next does. The interval
+/// is kept while rotation is off, so turning it back on restores the user's choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyRotation {
+    pub enabled: bool,
+    pub interval_secs: i64,
+    pub next_at: Option<Timestamp>,
+}
+
+impl KeyRotation {
+    /// A year, the interval the clouds start from.
+    pub const DEFAULT_INTERVAL_SECS: i64 = 365 * 86_400;
+}
+
+impl Default for KeyRotation {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            interval_secs: Self::DEFAULT_INTERVAL_SECS,
+            next_at: None,
+        }
+    }
 }
 
 /// Something that happens to a secret and that an [`EventRule`] can announce.

@@ -19,7 +19,9 @@ use crate::store::{SecretWrite, Store};
 
 mod access;
 mod keys;
+mod rewrap;
 pub use keys::{parse_encryption_context, NewKey, Opened};
+pub use rewrap::{RewrapOptions, RewrapState, RewrapStatus};
 
 /// Alias of the key each scope creates on first use for secrets that name no key.
 pub const DEFAULT_KEY_ALIAS: &str = "alias/acs/secrets-manager";
@@ -161,6 +163,10 @@ pub struct Service {
     /// Keys last seen enabled, by id, with when: reads skip loading the key within
     /// [`KEY_STATE_TTL_MS`]. A key disabled on this node is dropped at once.
     enabled_keys: Mutex<HashMap<String, Timestamp>>,
+    /// Where the root key lives when coffer may replace it (not when it came from the
+    /// environment).
+    root_file: Option<coffer_crypto::RootKeyFile>,
+    rewrap: Mutex<RewrapStatus>,
 }
 
 impl Service {
@@ -177,7 +183,52 @@ impl Service {
             limits,
             access_keys: Mutex::new(HashMap::new()),
             enabled_keys: Mutex::new(HashMap::new()),
+            root_file: None,
+            rewrap: Mutex::new(RewrapStatus::default()),
         }
+    }
+
+    /// The root key came from `file`, which a rewrap may replace. When `next` (the key of a
+    /// rotation left unfinished) is given, it wraps from now on and the key of `file` only
+    /// opens what it wrapped until a rewrap finishes the rotation.
+    pub fn with_root_key_file(
+        mut self,
+        file: coffer_crypto::RootKeyFile,
+        next: Option<SecretKey>,
+    ) -> Self {
+        if let Some(next) = next {
+            self.keyring.begin_root_rotation(next);
+        }
+        self.root_file = Some(file);
+        self
+    }
+
+    /// Checks that the root key opens this store's keys and access keys: a wrong key file
+    /// stops the start with a clear message instead of failing every request later.
+    pub async fn check_root_key(&self) -> Result<()> {
+        for key in self.store.keys_after(None, 1).await? {
+            for v in &key.versions {
+                self.keyring.rewrap_material(&key, v).map_err(|_| {
+                    Error::internal(format!(
+                        "the root key does not open the material of key {} (wrong key file, or \
+                         one replaced by a root key rotation)",
+                        key.id
+                    ))
+                })?;
+            }
+        }
+        for ak in self.store.access_keys_after(None, 1).await? {
+            self.keyring
+                .open_access_secret(&ak.id, &ak.sealed_secret)
+                .map_err(|_| {
+                    Error::internal(format!(
+                        "the root key does not open the secret of access key {} (wrong key file, \
+                     or one replaced by a root key rotation)",
+                        ak.id
+                    ))
+                })?;
+        }
+        Ok(())
     }
 
     pub fn now(&self) -> Timestamp {
@@ -349,6 +400,7 @@ impl Service {
                 id: version,
                 created_at: now,
             }],
+            rotation: KeyRotation::default(),
         };
         match self.store.create_key(&key).await {
             Ok(()) => Ok(key),

@@ -102,6 +102,34 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes up to `limit` keys whose deletion date is at or before `now` and that protect
     /// no secret, with their material and aliases. Returns their scopes and ids.
     async fn purge_due_keys(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>>;
+    /// Up to `limit` enabled keys with automatic rotation on and due at or before `now`,
+    /// soonest first.
+    async fn due_key_rotations(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>>;
+
+    // --- rewrap: walking everything the root key and the keys protect ---------------------
+    /// How many key versions, access keys and secrets the store holds.
+    async fn rewrap_counts(&self) -> Result<RewrapCounts>;
+    /// Up to `limit` keys of every scope with ids after `after`, by id.
+    async fn keys_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<KeyRecord>>;
+    /// Replaces a key version's wrapped material if it is still `old`; `false` when it is not
+    /// (or the version is gone), so that a concurrent change is never overwritten.
+    async fn replace_key_material(
+        &self,
+        key_id: &str,
+        version: &str,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool>;
+    /// Up to `limit` access keys of every account with ids after `after`, by id.
+    async fn access_keys_after(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AccessKeyRecord>>;
+    /// Replaces an access key's sealed secret if it is still `old`; `false` otherwise.
+    async fn replace_access_secret(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool>;
+    /// Up to `limit` secrets of every scope (in any state) with ids after `after`, by id.
+    async fn secrets_after(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<(Scope, Uuid)>>;
 
     // --- event rules ---------------------------------------------------------------------
     /// Fails with `AlreadyExists` when the scope has a rule of that name.

@@ -10,7 +10,7 @@
 //! Plaintext keys live only in [`Zeroizing`] buffers and are wiped on drop.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -72,6 +72,11 @@ impl SecretKey {
                 .map_err(|_| CryptoError::InvalidKey("not valid base64"))?,
         );
         Self::from_slice(&raw)
+    }
+
+    /// Whether two keys are the same, in constant time.
+    pub fn ct_eq(&self, other: &SecretKey) -> bool {
+        subtle::ConstantTimeEq::ct_eq(self.0.as_slice(), other.0.as_slice()).into()
     }
 
     pub fn to_base64(&self) -> Zeroizing<String> {
@@ -157,6 +162,72 @@ impl SecretKey {
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| CryptoError::InvalidKey("root key file is neither 32 bytes nor base64"))?;
         Self::from_base64(text)
+    }
+}
+
+/// A root key kept in a file that a root key rotation may replace. The rotation writes the
+/// new key beside the old one (`<path>.next`) before anything is wrapped with it, and renames
+/// it over the old file once nothing wrapped by the old key is left; a start that finds both
+/// files resumes the rotation with both keys.
+#[derive(Clone, Debug)]
+pub struct RootKeyFile {
+    path: PathBuf,
+}
+
+impl RootKeyFile {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the key of an unfinished rotation waits.
+    pub fn next_path(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".next");
+        PathBuf::from(name)
+    }
+
+    /// The key of an unfinished rotation, if one was begun.
+    pub fn load_next(&self) -> Result<Option<SecretKey>, CryptoError> {
+        let next = self.next_path();
+        match std::fs::read(&next) {
+            Ok(bytes) => SecretKey::from_file_bytes(&bytes).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(CryptoError::RootKeyFile(format!("{}: {e}", next.display()))),
+        }
+    }
+
+    /// The next root key: the one an unfinished rotation began with, else a new one, written
+    /// (0600, synced) before it is returned.
+    pub fn prepare_next(&self) -> Result<SecretKey, CryptoError> {
+        if let Some(key) = self.load_next()? {
+            return Ok(key);
+        }
+        let key = SecretKey::generate();
+        let next = self.next_path();
+        write_private_file(&next, key.to_base64().as_bytes())
+            .and_then(|()| sync_parent(&next))
+            .map_err(|e| CryptoError::RootKeyFile(format!("{}: {e}", next.display())))?;
+        Ok(key)
+    }
+
+    /// Makes the next key the root key: renames it over the old file, which is gone after.
+    pub fn commit_next(&self) -> Result<(), CryptoError> {
+        let next = self.next_path();
+        std::fs::rename(&next, &self.path)
+            .and_then(|()| sync_parent(&self.path))
+            .map_err(|e| CryptoError::RootKeyFile(format!("{}: {e}", self.path.display())))
+    }
+}
+
+/// Syncs the directory holding `path`, so that a created or renamed file survives a crash.
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::File::open(dir)?.sync_all(),
+        _ => std::fs::File::open(".")?.sync_all(),
     }
 }
 

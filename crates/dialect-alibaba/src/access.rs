@@ -73,10 +73,16 @@ pub(crate) fn permission(action: &str, c: &Call<'_>) -> Result<Permission, ApiEr
         }
         "CreateKey" => Ok(Some((Action::KeysCreate, vec![Target::AllKeys]))),
         "ListKeys" | "ListAliases" => Ok(Some((Action::KeysList, vec![Target::AllKeys]))),
-        "DescribeKey" | "ListAliasesByKeyId" => key(Action::KeysDescribe, c, "KeyId"),
-        "EnableKey" | "DisableKey" | "UpdateKeyDescription" | "CreateAlias" | "UpdateAlias" => {
-            key(Action::KeysUpdate, c, "KeyId")
+        "DescribeKey" | "ListAliasesByKeyId" | "ListKeyVersions" | "DescribeKeyVersion" => {
+            key(Action::KeysDescribe, c, "KeyId")
         }
+        "EnableKey"
+        | "DisableKey"
+        | "UpdateKeyDescription"
+        | "CreateAlias"
+        | "UpdateAlias"
+        | "UpdateRotationPolicy"
+        | "CreateKeyVersion" => key(Action::KeysUpdate, c, "KeyId"),
         "DeleteAlias" => Ok(Some((Action::KeysUpdate, vec![Target::AllKeys]))),
         "ScheduleKeyDeletion" | "CancelKeyDeletion" => key(Action::KeysDelete, c, "KeyId"),
         "Encrypt" => key(Action::KeysEncrypt, c, "KeyId"),

@@ -39,6 +39,10 @@ pub(crate) async fn dispatch(action: &str, c: &Call<'_>) -> Option<OpResult> {
         "GenerateDataKey" => data_key(c, true).await,
         "GenerateDataKeyWithoutPlaintext" => data_key(c, false).await,
         "ReEncrypt" => re_encrypt(c).await,
+        "UpdateRotationPolicy" => update_rotation_policy(c).await,
+        "CreateKeyVersion" => create_key_version(c).await,
+        "ListKeyVersions" => list_key_versions(c).await,
+        "DescribeKeyVersion" => describe_key_version(c).await,
         _ => return None,
     })
 }
@@ -103,13 +107,138 @@ fn metadata(c: &Call<'_>, k: &KeyRecord) -> Node {
         ("Origin", Node::str("Aliyun_KMS")),
         ("ProtectionLevel", Node::str("SOFTWARE")),
         ("PrimaryKeyVersion", Node::str(k.primary_version.clone())),
-        ("AutomaticRotation", Node::str("Disabled")),
+        ("AutomaticRotation", Node::str(automatic_rotation(k))),
         ("DeletionProtection", Node::str("Disabled")),
     ];
+    if k.rotation.enabled {
+        o.push((
+            "RotationInterval",
+            Node::Str(format!("{}s", k.rotation.interval_secs)),
+        ));
+        if let Some(next) = k.rotation.next_at {
+            o.push(("NextRotationDate", Node::Str(next.to_iso8601_seconds())));
+        }
+    }
+    if let Some(last) = k.last_rotation() {
+        o.push(("LastRotationDate", Node::Str(last.to_iso8601_seconds())));
+    }
     if let KeyState::PendingDeletion { delete_at } = k.state {
         o.push(("DeleteDate", Node::Str(delete_at.to_iso8601_seconds())));
     }
     Node::Obj(o)
+}
+
+/// `Enabled`, `Disabled`, or `Suspended` while rotation is on but the key is not enabled (it
+/// rotates again once it is).
+fn automatic_rotation(k: &KeyRecord) -> &'static str {
+    match (k.rotation.enabled, k.state) {
+        (false, _) => "Disabled",
+        (true, KeyState::Enabled) => "Enabled",
+        (true, _) => "Suspended",
+    }
+}
+
+/// Automatic rotation of key material: 7 to 730 days (reference alibaba.md section 5).
+const MIN_KEY_ROTATION_SECS: i64 = 7 * 86_400;
+const MAX_KEY_ROTATION_SECS: i64 = 730 * 86_400;
+
+/// `EnableAutomaticRotation` and `RotationInterval`: the interval when rotation is asked for
+/// (required then), `None` when it is not (and then no interval may be given).
+fn rotation_request(c: &Call<'_>, enable: bool) -> Result<Option<i64>, ApiError> {
+    let interval = c.params.optional("RotationInterval");
+    match (enable, interval) {
+        (true, Some(text)) => crate::params::interval(
+            "RotationInterval",
+            text,
+            MIN_KEY_ROTATION_SECS,
+            MAX_KEY_ROTATION_SECS,
+        )
+        .map(Some),
+        (true, None) => Err(ApiError::missing("RotationInterval")),
+        (false, Some(text)) => Err(ApiError::invalid(
+            "RotationInterval",
+            format!("{text:?} applies only when EnableAutomaticRotation is true."),
+        )),
+        (false, None) => Ok(None),
+    }
+}
+
+async fn update_rotation_policy(c: &Call<'_>) -> OpResult {
+    let key = key_ref(c, "KeyId")?;
+    c.params.required("EnableAutomaticRotation")?;
+    let enable = c.params.bool("EnableAutomaticRotation", false)?;
+    let interval = rotation_request(c, enable)?;
+    c.service
+        .set_key_rotation(&c.scope, &key, Some(enable), interval)
+        .await
+        .map_err(key_error)?;
+    Ok(vec![])
+}
+
+fn version_node(k: &KeyRecord, v: &coffer_core::KeyVersion) -> Node {
+    Node::Obj(vec![
+        ("KeyId", Node::str(k.id.clone())),
+        ("KeyVersionId", Node::str(v.id.clone())),
+        ("CreationDate", Node::Str(v.created_at.to_iso8601_seconds())),
+    ])
+}
+
+async fn create_key_version(c: &Call<'_>) -> OpResult {
+    let key = c
+        .service
+        .rotate_key_material(&c.scope, &key_ref(c, "KeyId")?)
+        .await
+        .map_err(key_error)?;
+    let newest = key
+        .versions
+        .iter()
+        .find(|v| v.id == key.primary_version)
+        .ok_or_else(|| ApiError::from(Error::internal("the new key version is missing")))?;
+    Ok(vec![("KeyVersion", version_node(&key, newest))])
+}
+
+async fn list_key_versions(c: &Call<'_>) -> OpResult {
+    let key = c
+        .service
+        .find_key(&c.scope, &key_ref(c, "KeyId")?)
+        .await
+        .map_err(key_error)?;
+    let (number, size) = page(c)?;
+    let start = ((number - 1) as usize).saturating_mul(size as usize);
+    let items = key
+        .versions
+        .iter()
+        .skip(start)
+        .take(size as usize)
+        .map(|v| version_node(&key, v))
+        .collect();
+    Ok(vec![
+        ("KeyVersions", Node::List("KeyVersion", items)),
+        ("PageNumber", Node::Int(number)),
+        ("PageSize", Node::Int(size)),
+        ("TotalCount", Node::Int(key.versions.len() as i64)),
+    ])
+}
+
+async fn describe_key_version(c: &Call<'_>) -> OpResult {
+    let key = c
+        .service
+        .find_key(&c.scope, &key_ref(c, "KeyId")?)
+        .await
+        .map_err(key_error)?;
+    let wanted = c.params.required("KeyVersionId")?;
+    let version = key
+        .versions
+        .iter()
+        .find(|v| v.id == wanted)
+        .ok_or_else(|| {
+            ApiError::new(
+                404,
+                "Forbidden.KeyVersionNotFound",
+                format!("The key version {wanted:?} of key {} is not found.", key.id),
+            )
+        })?;
+    Ok(vec![("KeyVersion", version_node(&key, version))])
 }
 
 fn description(c: &Call<'_>) -> Result<Option<String>, ApiError> {
@@ -140,14 +269,11 @@ async fn create_key(c: &Call<'_>) -> OpResult {
     only(c, "KeyUsage", &["ENCRYPT/DECRYPT"])?;
     only(c, "Origin", &["Aliyun_KMS"])?;
     only(c, "ProtectionLevel", &["SOFTWARE"])?;
-    if c.params.bool("EnableAutomaticRotation", false)? {
-        return Err(ApiError::unsupported(
-            "Automatic key rotation is not supported by this server yet.",
-        ));
-    }
+    let enable = c.params.bool("EnableAutomaticRotation", false)?;
     let req = NewKey {
         description: description(c)?.unwrap_or_default(),
         aliases: vec![],
+        rotation_interval_secs: rotation_request(c, enable)?,
     };
     let key = c
         .service

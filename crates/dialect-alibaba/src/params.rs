@@ -156,6 +156,39 @@ pub fn version_id(param: &str, id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A period written `<integer><unit>` with unit `d`, `h`, `m` or `s` (a bare integer counts
+/// as seconds), in seconds, between `min_secs` and `max_secs`.
+pub fn interval(param: &str, text: &str, min_secs: i64, max_secs: i64) -> Result<i64, ApiError> {
+    let bad = || {
+        ApiError::invalid(
+            param,
+            format!("{text:?} is not a period like 30d, 720h, 43200m or 2592000s."),
+        )
+    };
+    let (digits, unit) = match text.as_bytes().last() {
+        Some(b'd' | b'h' | b'm' | b's') => text.split_at(text.len() - 1),
+        _ => (text, "s"),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: i64 = digits.parse().map_err(|_| bad())?;
+    let per = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        _ => 1,
+    };
+    let secs = n.checked_mul(per).ok_or_else(bad)?;
+    if !(min_secs..=max_secs).contains(&secs) {
+        return Err(ApiError::invalid(
+            param,
+            format!("{text:?} is outside the allowed range of {min_secs}s to {max_secs}s."),
+        ));
+    }
+    Ok(secs)
+}
+
 pub fn description(param: &str, d: &str) -> Result<(), ApiError> {
     if d.chars().count() > MAX_DESCRIPTION_LEN {
         return Err(ApiError::invalid(

@@ -50,10 +50,13 @@ pub(crate) fn kms_permission(
     match action {
         "CreateKey" => Ok(Some((Action::KeysCreate, Target::AllKeys))),
         "ListKeys" | "DescribeKeys" => Ok(Some((Action::KeysList, Target::AllKeys))),
-        "DescribeKey" => key(Action::KeysDescribe),
-        "EnableKey" | "DisableKey" | "UpdateAlias" | "UpdateKeyDescription" => {
-            key(Action::KeysUpdate)
-        }
+        "DescribeKey" | "GetKeyRotationStatus" => key(Action::KeysDescribe),
+        "EnableKey"
+        | "DisableKey"
+        | "UpdateAlias"
+        | "UpdateKeyDescription"
+        | "EnableKeyRotation"
+        | "DisableKeyRotation" => key(Action::KeysUpdate),
         "ScheduleKeyDeletion" | "CancelKeyDeletion" => key(Action::KeysDelete),
         "Encrypt" => key(Action::KeysEncrypt),
         "GenerateDataKey" => key(Action::KeysGenerateDataKey),

@@ -43,6 +43,9 @@ pub(crate) async fn dispatch(action: &str, c: &Call<'_>) -> OpResult {
         "Decrypt" => decrypt(c).await,
         "GenerateDataKey" => data_key(c).await,
         "ReEncrypt" => re_encrypt(c).await,
+        "EnableKeyRotation" => set_rotation(c, true).await,
+        "DisableKeyRotation" => set_rotation(c, false).await,
+        "GetKeyRotationStatus" => rotation_status(c).await,
         "GetServiceStatus" => Ok(obj(json!({ "ServiceEnabled": true, "InvalidType": 0 }))),
         _ => Err(ApiError::new(
             "InvalidAction",
@@ -116,9 +119,11 @@ fn metadata(c: &Call<'_>, k: &KeyRecord) -> Value {
         "KeyUsage": "ENCRYPT_DECRYPT",
         "Type": 1,
         "CreatorUin": account,
-        "KeyRotationEnabled": false,
+        "KeyRotationEnabled": k.rotation.enabled,
+        "RotateDays": k.rotation.interval_secs / 86_400,
+        "LastRotateTime": k.last_rotation().map_or(0, |t| t.as_secs()),
         "Owner": "user",
-        "NextRotateTime": 0,
+        "NextRotateTime": k.rotation.next_at.filter(|_| k.rotation.enabled).map_or(0, |t| t.as_secs()),
         "DeletionDate": deletion_date(k),
         "Origin": "TENCENT_KMS",
         "ValidTo": 0,
@@ -199,6 +204,7 @@ async fn create_key(c: &Call<'_>) -> OpResult {
             NewKey {
                 description: description(c)?.unwrap_or_default(),
                 aliases: vec![alias],
+                rotation_interval_secs: None,
             },
         )
         .await
@@ -209,6 +215,37 @@ async fn create_key(c: &Call<'_>) -> OpResult {
         "Description": m["Description"], "KeyState": m["KeyState"], "KeyUsage": m["KeyUsage"],
         "TagCode": 0, "TagMsg": "",
     })))
+}
+
+/// `EnableKeyRotation` (with `RotateDays`, 7 to 365, default 365) and `DisableKeyRotation`.
+async fn set_rotation(c: &Call<'_>, enable: bool) -> OpResult {
+    let key = key_id(c)?;
+    let days = if enable {
+        let days = c.params.int("RotateDays")?.unwrap_or(365);
+        if !(7..=365).contains(&days) {
+            return Err(ApiError::invalid_value(
+                "RotateDays",
+                "it must be from 7 to 365",
+            ));
+        }
+        Some(days * 86_400)
+    } else {
+        None
+    };
+    c.service
+        .set_key_rotation(&c.scope, &key, Some(enable), days)
+        .await
+        .map_err(key_error)?;
+    Ok(Map::new())
+}
+
+async fn rotation_status(c: &Call<'_>) -> OpResult {
+    let key = c
+        .service
+        .find_key(&c.scope, &key_id(c)?)
+        .await
+        .map_err(key_error)?;
+    Ok(obj(json!({ "KeyRotationEnabled": key.rotation.enabled })))
 }
 
 async fn describe_key(c: &Call<'_>) -> OpResult {

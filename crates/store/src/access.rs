@@ -10,7 +10,8 @@ use crate::sqlite::{
     account_from_sql, account_sql, internal, is_foreign_key_violation, is_unique_violation,
 };
 
-const ACCESS_KEY_COLUMNS: &str = "id, account, sealed_secret, enabled, admin, created_at";
+pub(crate) const ACCESS_KEY_COLUMNS: &str =
+    "id, account, sealed_secret, enabled, admin, created_at";
 const POLICY_COLUMNS: &str = "account, name, document, created_at, updated_at";
 
 /// Reads a row of [`ACCESS_KEY_COLUMNS`].

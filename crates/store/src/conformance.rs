@@ -78,6 +78,12 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("policies_attachments_and_account_deletion", |s| {
         Box::pin(policies_attachments_and_account_deletion(s))
     }),
+    ("key_rotation_schedule", |s| {
+        Box::pin(key_rotation_schedule(s))
+    }),
+    ("rewrap_walks_and_swaps", |s| {
+        Box::pin(rewrap_walks_and_swaps(s))
+    }),
 ];
 
 /// Runs every check, each on its own fresh store from `make`.
@@ -1152,6 +1158,7 @@ pub async fn keys(store: Arc<dyn Store>) {
                 wrapped_material: vec![8; 40],
             },
         ],
+        rotation: KeyRotation::default(),
     };
     assert_eq!(store.get_default_key(&s).await.expect("get"), None);
     let k1 = key(&s, "key-1", true, &["alias/one", "alias/uno"]);
@@ -1785,6 +1792,7 @@ fn plain_key(scope: &Scope, id: &str, created: i64, aliases: &[&str]) -> KeyReco
             created_at: Timestamp(created),
             wrapped_material: vec![created as u8; 40],
         }],
+        rotation: KeyRotation::default(),
     }
 }
 
@@ -1918,4 +1926,161 @@ pub async fn key_updates_lists_and_use(store: Arc<dyn Store>) {
         None
     );
     assert!(store.get_key(&s, "kc").await.expect("get").is_some());
+}
+
+/// Rotation settings round-trip; the due list holds enabled keys with rotation on whose time
+/// has come, soonest first, across scopes, and respects the limit.
+pub async fn key_rotation_schedule(store: Arc<dyn Store>) {
+    let (s, other) = (scope(7), scope(8));
+    let with_rotation = |sc: &Scope, id: &str, enabled: bool, next: Option<i64>| {
+        let mut k = plain_key(sc, id, 1, &[]);
+        k.rotation = KeyRotation {
+            enabled,
+            interval_secs: 7 * 86_400,
+            next_at: next.map(Timestamp),
+        };
+        k
+    };
+    let due_late = with_rotation(&s, "r-late", true, Some(50));
+    store.create_key(&due_late).await.expect("create");
+    assert_eq!(
+        store.get_key(&s, "r-late").await.expect("get"),
+        Some(due_late.clone())
+    );
+    store
+        .create_key(&with_rotation(&other, "r-early", true, Some(10)))
+        .await
+        .expect("create");
+    store
+        .create_key(&with_rotation(&s, "r-future", true, Some(500)))
+        .await
+        .expect("create");
+    store
+        .create_key(&with_rotation(&s, "r-off", false, None))
+        .await
+        .expect("create");
+    let mut disabled = with_rotation(&s, "r-disabled", true, Some(5));
+    disabled.state = KeyState::Disabled;
+    store.create_key(&disabled).await.expect("create");
+
+    let ids = |v: Vec<(Scope, String)>| v.into_iter().map(|(_, id)| id).collect::<Vec<_>>();
+    let due = store
+        .due_key_rotations(Timestamp(100), 10)
+        .await
+        .expect("due");
+    assert_eq!(ids(due), ["r-early", "r-late"]);
+    let due = store
+        .due_key_rotations(Timestamp(100), 1)
+        .await
+        .expect("due");
+    assert_eq!(ids(due), ["r-early"]);
+
+    // Turning rotation off takes the key out of the list; the interval is kept.
+    let mut k = due_late;
+    k.rotation.enabled = false;
+    k.rotation.next_at = None;
+    store.update_key(&k).await.expect("update");
+    assert_eq!(store.get_key(&s, "r-late").await.expect("get"), Some(k));
+    let due = store
+        .due_key_rotations(Timestamp(100), 10)
+        .await
+        .expect("due");
+    assert_eq!(ids(due), ["r-early"]);
+}
+
+/// A rewrap walks keys, access keys and secrets of every scope in id order, and replaces
+/// wrapped material and sealed secrets only while they are what it read.
+pub async fn rewrap_walks_and_swaps(store: Arc<dyn Store>) {
+    let (s, other) = (scope(9), scope(10));
+    for (sc, id) in [(&s, "w-b"), (&other, "w-a"), (&s, "w-c")] {
+        store
+            .create_key(&plain_key(sc, id, 3, &[]))
+            .await
+            .expect("create key");
+    }
+    let counts = store.rewrap_counts().await.expect("counts");
+    assert_eq!(counts.key_versions, 3);
+    let page = |v: Vec<KeyRecord>| v.into_iter().map(|k| k.id).collect::<Vec<_>>();
+    assert_eq!(
+        page(store.keys_after(None, 2).await.expect("walk")),
+        ["w-a", "w-b"]
+    );
+    assert_eq!(
+        page(store.keys_after(Some("w-b"), 2).await.expect("walk")),
+        ["w-c"]
+    );
+
+    let old = vec![3u8; 40];
+    assert!(!store
+        .replace_key_material("w-a", "v1", &[7; 40], &[1; 40])
+        .await
+        .expect("swap"));
+    assert!(store
+        .replace_key_material("w-a", "v1", &old, &[1; 40])
+        .await
+        .expect("swap"));
+    let k = store
+        .get_key(&other, "w-a")
+        .await
+        .expect("get")
+        .expect("w-a");
+    assert_eq!(k.versions[0].wrapped_material, vec![1; 40]);
+    assert!(!store
+        .replace_key_material("w-a", "no-such-version", &[1; 40], &[2; 40])
+        .await
+        .expect("swap"));
+
+    for n in [9, 10] {
+        store
+            .create_account(&Account {
+                id: AccountId(n),
+                name: format!("account {n}"),
+                operator: false,
+                created_at: Timestamp(1),
+            })
+            .await
+            .expect("account");
+    }
+    for (id, acct) in [("AK-2", 10), ("AK-1", 9)] {
+        store
+            .create_access_key(&access_key(id, acct, 1))
+            .await
+            .expect("access key");
+    }
+    let aks = store.access_keys_after(None, 10).await.expect("walk");
+    assert_eq!(
+        aks.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
+        ["AK-1", "AK-2"]
+    );
+    let sealed = aks[0].sealed_secret.clone();
+    assert!(!store
+        .replace_access_secret("AK-1", b"not what is stored", b"new")
+        .await
+        .expect("swap"));
+    assert!(store
+        .replace_access_secret("AK-1", &sealed, b"new")
+        .await
+        .expect("swap"));
+    assert_eq!(
+        store
+            .get_access_key("AK-1")
+            .await
+            .expect("get")
+            .map(|k| k.sealed_secret),
+        Some(b"new".to_vec())
+    );
+
+    let mut ids = Vec::new();
+    for (sc, name) in [(&s, "x1"), (&other, "x2"), (&s, "x3")] {
+        let sec = secret(sc, name, 4);
+        ids.push((sc.clone(), sec.id));
+        create(&store, &sec).await.expect("secret");
+    }
+    ids.sort_by_key(|(_, id)| *id);
+    let first_two = store.secrets_after(None, 2).await.expect("walk");
+    assert_eq!(first_two, ids[..2].to_vec());
+    let rest = store.secrets_after(Some(ids[1].1), 10).await.expect("walk");
+    assert_eq!(rest, ids[2..].to_vec());
+    let counts = store.rewrap_counts().await.expect("counts");
+    assert_eq!((counts.access_keys, counts.secrets), (2, 3));
 }

@@ -12,6 +12,7 @@ mod access;
 pub mod audit;
 pub mod conformance;
 mod readers;
+mod rewrap;
 mod schema;
 mod sqlite;
 pub mod testkit;

@@ -184,4 +184,12 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX secrets_by_key ON secrets(key_id);
     "#,
+    // 8: automatic rotation of key material. The interval is kept while rotation is off;
+    //    the sweep finds due keys through a partial index.
+    r#"
+    ALTER TABLE keys ADD COLUMN rotation_enabled INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE keys ADD COLUMN rotation_interval INTEGER NOT NULL DEFAULT 31536000;
+    ALTER TABLE keys ADD COLUMN next_rotation INTEGER;
+    CREATE INDEX keys_due_rotation ON keys(next_rotation) WHERE rotation_enabled = 1;
+    "#,
 ];

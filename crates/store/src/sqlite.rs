@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::access;
 use crate::readers::Readers;
+use crate::rewrap;
 use crate::schema::MIGRATIONS;
 use crate::writer::{Writer, WriterStats};
 
@@ -713,44 +714,60 @@ fn apply_secret_write(conn: &Connection, write: SecretWrite) -> Result<()> {
 // --- keys -----------------------------------------------------------------------------------
 
 fn load_key(conn: &Connection, id: &str) -> Result<Option<KeyRecord>> {
-    #[allow(clippy::type_complexity)]
-    let row: Option<(
-        String,
-        i64,
-        String,
-        String,
-        String,
-        Option<i64>,
-        bool,
-        i64,
-        String,
-    )> = conn
+    /// The `keys` row, before its aliases and versions are read.
+    struct Row {
+        id: String,
+        scope: Scope,
+        description: String,
+        state: KeyState,
+        is_default: bool,
+        created_at: Timestamp,
+        primary: String,
+        rotation: KeyRotation,
+    }
+    let row: Option<Row> = conn
         .prepare_cached(
             "SELECT id, account, region, description, state, state_at, is_default, created_at, \
-             primary_version FROM keys WHERE id = ?1",
+             primary_version, rotation_enabled, rotation_interval, next_rotation \
+             FROM keys WHERE id = ?1",
         )
         .and_then(|mut st| {
             st.query_row([id], |r| {
+                let state: String = r.get(4)?;
                 Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
+                    Row {
+                        id: r.get(0)?,
+                        scope: Scope {
+                            account: account_from_sql(r.get(1)?),
+                            region: r.get(2)?,
+                        },
+                        description: r.get(3)?,
+                        state: KeyState::Enabled,
+                        is_default: r.get(6)?,
+                        created_at: Timestamp(r.get(7)?),
+                        primary: r.get(8)?,
+                        rotation: KeyRotation {
+                            enabled: r.get(9)?,
+                            interval_secs: r.get(10)?,
+                            next_at: r.get::<_, Option<i64>>(11)?.map(Timestamp),
+                        },
+                    },
+                    state,
+                    r.get::<_, Option<i64>>(5)?,
                 ))
             })
             .optional()
         })
-        .map_err(|e| internal("read key", e))?;
-    let Some((id, account, region, description, state, state_at, is_default, created_at, primary)) =
-        row
-    else {
+        .map_err(|e| internal("read key", e))?
+        .map(|(mut row, state, state_at)| {
+            row.state = parse_key_state(&state, state_at)?;
+            Ok::<_, Error>(row)
+        })
+        .transpose()?;
+    let Some(row) = row else {
         return Ok(None);
     };
+    let id = row.id;
     // Insertion order (rowid) is the record's order.
     let aliases = conn
         .prepare_cached("SELECT alias FROM key_aliases WHERE key_id = ?1 ORDER BY rowid")
@@ -777,17 +794,15 @@ fn load_key(conn: &Connection, id: &str) -> Result<Option<KeyRecord>> {
         .map_err(|e| internal("read key versions", e))?;
     Ok(Some(KeyRecord {
         id,
-        scope: Scope {
-            account: account_from_sql(account),
-            region,
-        },
+        scope: row.scope,
         aliases,
-        description,
-        state: parse_key_state(&state, state_at)?,
-        is_default,
-        created_at: Timestamp(created_at),
-        primary_version: primary,
+        description: row.description,
+        state: row.state,
+        is_default: row.is_default,
+        created_at: row.created_at,
+        primary_version: row.primary,
         versions,
+        rotation: row.rotation,
     }))
 }
 
@@ -800,7 +815,8 @@ fn create_key(conn: &Connection, k: &KeyRecord) -> Result<()> {
     let account = account_sql(k.scope.account);
     let inserted = conn.execute(
         "INSERT INTO keys (id, account, region, description, state, state_at, is_default, \
-         created_at, primary_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         created_at, primary_version, rotation_enabled, rotation_interval, next_rotation) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             k.id,
             account,
@@ -811,6 +827,9 @@ fn create_key(conn: &Connection, k: &KeyRecord) -> Result<()> {
             k.is_default,
             k.created_at.0,
             k.primary_version,
+            k.rotation.enabled,
+            k.rotation.interval_secs,
+            k.rotation.next_at.map(|t| t.0),
         ],
     );
     if let Err(e) = inserted {
@@ -873,7 +892,8 @@ fn update_key(conn: &Connection, k: &KeyRecord) -> Result<()> {
     let (state, state_at) = key_state_parts(k.state);
     let n = conn
         .execute(
-            "UPDATE keys SET description = ?2, state = ?3, state_at = ?4, primary_version = ?5 \
+            "UPDATE keys SET description = ?2, state = ?3, state_at = ?4, primary_version = ?5, \
+             rotation_enabled = ?8, rotation_interval = ?9, next_rotation = ?10 \
              WHERE id = ?1 AND account = ?6 AND region = ?7",
             params![
                 k.id,
@@ -882,7 +902,10 @@ fn update_key(conn: &Connection, k: &KeyRecord) -> Result<()> {
                 state_at,
                 k.primary_version,
                 account_sql(k.scope.account),
-                k.scope.region
+                k.scope.region,
+                k.rotation.enabled,
+                k.rotation.interval_secs,
+                k.rotation.next_at.map(|t| t.0),
             ],
         )
         .map_err(|e| internal("update key", e))?;
@@ -1561,6 +1584,83 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(|e| internal("purge due keys", e))
+        })
+        .await
+    }
+
+    async fn rewrap_counts(&self) -> Result<RewrapCounts> {
+        self.read(rewrap::counts).await
+    }
+
+    async fn keys_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<KeyRecord>> {
+        let after = after.map(str::to_string);
+        self.read(move |c| {
+            let mut keys = Vec::new();
+            for id in rewrap::key_ids_after(c, after.as_deref(), limit)? {
+                keys.extend(load_key(c, &id)?);
+            }
+            Ok(keys)
+        })
+        .await
+    }
+
+    async fn replace_key_material(
+        &self,
+        key_id: &str,
+        version: &str,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool> {
+        let (k, v, o, n) = (
+            key_id.to_string(),
+            version.to_string(),
+            old.to_vec(),
+            new.to_vec(),
+        );
+        self.write(move |c| rewrap::replace_key_material(c, &k, &v, &o, &n))
+            .await
+    }
+
+    async fn access_keys_after(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AccessKeyRecord>> {
+        let after = after.map(str::to_string);
+        self.read(move |c| rewrap::access_keys_after(c, after.as_deref(), limit))
+            .await
+    }
+
+    async fn replace_access_secret(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool> {
+        let (i, o, n) = (id.to_string(), old.to_vec(), new.to_vec());
+        self.write(move |c| rewrap::replace_access_secret(c, &i, &o, &n))
+            .await
+    }
+
+    async fn secrets_after(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<(Scope, Uuid)>> {
+        self.read(move |c| rewrap::secrets_after(c, after, limit))
+            .await
+    }
+
+    async fn due_key_rotations(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT account, region, id FROM keys WHERE rotation_enabled = 1 \
+                 AND state = 'enabled' AND next_rotation <= ?1 ORDER BY next_rotation LIMIT ?2",
+            )
+            .and_then(|mut st| {
+                st.query_map(params![now.0, limit], |r| {
+                    Ok((
+                        Scope {
+                            account: account_from_sql(r.get(0)?),
+                            region: r.get(1)?,
+                        },
+                        r.get(2)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| internal("find keys due for rotation", e))
         })
         .await
     }

@@ -56,6 +56,7 @@ async fn disabling_a_key_stops_its_secrets_and_enabling_restores_them() {
             NewKey {
                 description: "app".into(),
                 aliases: vec!["alias/app".into()],
+                rotation_interval_secs: None,
             },
         )
         .await

@@ -14,6 +14,8 @@ use crate::model::*;
 pub struct NewKey {
     pub description: String,
     pub aliases: Vec<String>,
+    /// Automatic rotation interval in seconds; `None` leaves rotation off.
+    pub rotation_interval_secs: Option<i64>,
 }
 
 fn not_default_alias(alias: &str) -> Result<()> {
@@ -46,6 +48,14 @@ impl Service {
         let id = Uuid::new_v4().to_string();
         let version = Uuid::new_v4().to_string();
         let now = self.now();
+        let rotation = match req.rotation_interval_secs {
+            Some(secs) => KeyRotation {
+                enabled: true,
+                interval_secs: secs,
+                next_at: Some(now.plus_millis(secs.saturating_mul(1000))),
+            },
+            None => KeyRotation::default(),
+        };
         let key = KeyRecord {
             id: id.clone(),
             scope: scope.clone(),
@@ -60,6 +70,7 @@ impl Service {
                 id: version,
                 created_at: now,
             }],
+            rotation,
         };
         self.store.create_key(&key).await?;
         Ok(key)
@@ -103,28 +114,13 @@ impl Service {
             if secret.key_id == target.id {
                 return Ok(secret);
             }
-            let mut values = Vec::with_capacity(secret.versions.len());
-            for v in &secret.versions {
-                let sealed = self
-                    .store
-                    .read_value(secret.id, &v.version_id)
-                    .await?
-                    .ok_or_else(|| Error::not_found(Resource::Version, &v.version_id))?;
-                let from = self
-                    .read_material(scope, &sealed.key_id, &sealed.key_version)
-                    .await?;
-                let moved =
-                    self.keyring
-                        .rewrap_value(&from, &target, &secret, &v.version_id, &sealed)?;
-                values.push((v.version_id.clone(), moved));
-            }
+            // The key the values are under must be usable too.
+            self.usable_key(scope, &secret.key_id).await?;
+            let values = self.rewrap_versions(&secret, &target).await?;
             secret.key_id = target.id.clone();
             secret.updated_at = self.now();
-            let ids = secret
-                .versions
-                .iter()
-                .map(|v| v.version_id.clone())
-                .collect();
+            // Only the versions rewritten are replaced.
+            let ids = values.iter().map(|(v, _)| v.clone()).collect();
             let write = crate::store::SecretWrite::Update {
                 record: secret.clone(),
                 new_values: values,
@@ -265,6 +261,75 @@ impl Service {
             Ok(())
         })
         .await
+    }
+
+    /// Turns automatic rotation on or off and changes its interval; `None` keeps a setting as
+    /// it is. While rotation is on, the next one is an interval after this change.
+    pub async fn set_key_rotation(
+        &self,
+        scope: &Scope,
+        reference: &str,
+        enabled: Option<bool>,
+        interval_secs: Option<i64>,
+    ) -> Result<KeyRecord> {
+        let now = self.now();
+        self.change_key(scope, reference, |k| {
+            if let KeyState::PendingDeletion { .. } = k.state {
+                return Err(Error::InvalidState {
+                    name: k.id.clone(),
+                    reason: format!("the key {} is pending deletion", k.id),
+                });
+            }
+            let r = &mut k.rotation;
+            r.enabled = enabled.unwrap_or(r.enabled);
+            r.interval_secs = interval_secs.unwrap_or(r.interval_secs);
+            r.next_at = r
+                .enabled
+                .then(|| now.plus_millis(r.interval_secs.saturating_mul(1000)));
+            Ok(())
+        })
+        .await
+    }
+
+    /// Gives an enabled key new material: a new version becomes primary and seals from now
+    /// on, while the older versions still open what they sealed. Moves the next automatic
+    /// rotation one interval on.
+    pub async fn rotate_key_material(&self, scope: &Scope, reference: &str) -> Result<KeyRecord> {
+        let now = self.now();
+        let version = Uuid::new_v4().to_string();
+        let key = self.resolve_key(scope, reference).await?;
+        let wrapped = self.keyring.new_key_material(&key.scope, &key.id, &version);
+        self.change_key(scope, &key.id, |k| {
+            k.versions.push(KeyVersion {
+                id: version.clone(),
+                created_at: now,
+                wrapped_material: wrapped,
+            });
+            k.primary_version = version;
+            if k.rotation.enabled {
+                k.rotation.next_at =
+                    Some(now.plus_millis(k.rotation.interval_secs.saturating_mul(1000)));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Rotates up to `limit` keys whose automatic rotation is due, across every scope. A key
+    /// that is not enabled waits: its rotation happens once it is enabled again. Returns how
+    /// many keys were rotated.
+    pub async fn rotate_due_keys(&self, limit: u32) -> Result<usize> {
+        let due = self.store.due_key_rotations(self.now(), limit).await?;
+        let mut rotated = 0;
+        for (scope, id) in due {
+            match self.rotate_key_material(&scope, &id).await {
+                Ok(_) => rotated += 1,
+                // Disabled or deleted since the sweep looked: nothing to do.
+                Err(Error::Disabled { .. } | Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(rotated)
     }
 
     pub async fn delete_alias(&self, scope: &Scope, alias: &str) -> Result<()> {
