@@ -1,7 +1,9 @@
 //! The admin routes. Each checks what the caller may do, runs one service call and answers
 //! JSON with PascalCase fields (the style of the clouds whose SDKs coffer serves).
 
-use coffer_core::service::AuthenticatedKey;
+use std::sync::Arc;
+
+use coffer_core::service::{AuthenticatedKey, RewrapOptions, RewrapStatus};
 use coffer_core::{AccessKeyRecord, Account, AccountId, AuditSink, PolicyRecord, Service};
 use serde_json::{json, Map, Value};
 
@@ -19,7 +21,7 @@ pub(crate) struct Caller<'a> {
 }
 
 pub(crate) struct Call<'a> {
-    pub service: &'a Service,
+    pub service: &'a Arc<Service>,
     pub audit_log: &'a dyn AuditSink,
     pub default_region: &'a str,
     pub caller: Caller<'a>,
@@ -174,6 +176,8 @@ pub(crate) fn operation_name(method: &str, seg: &[String]) -> String {
         ("PUT", ["access-keys", _, "policies", _]) => "AttachPolicy",
         ("DELETE", ["access-keys", _, "policies", _]) => "DetachPolicy",
         ("GET", ["audit"]) => "TailAudit",
+        ("POST", ["rewrap"]) => "StartRewrap",
+        ("GET", ["rewrap"]) => "ShowRewrap",
         _ => "Unknown",
     }
     .to_string()
@@ -240,6 +244,11 @@ pub(crate) async fn route(c: &Call<'_>) -> RouteResult {
             Ok((200, json!({})))
         }
         ("GET", ["audit"]) => tail(c).await,
+        ("POST", ["rewrap"]) => start_rewrap(c),
+        ("GET", ["rewrap"]) => {
+            c.require_operator("see the rewrap")?;
+            Ok((200, rewrap_json(c, &c.service.rewrap_status())))
+        }
         _ => Err(ApiError::new(
             404,
             "UnknownOperation",
@@ -250,6 +259,45 @@ pub(crate) async fn route(c: &Call<'_>) -> RouteResult {
             ),
         )),
     }
+}
+
+fn bool_field(body: &Map<String, Value>, name: &str, default: bool) -> Result<bool, ApiError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ApiError::invalid(name, "it must be true or false")),
+    }
+}
+
+/// Starts a rewrap (or reports the one running): a new root key unless `NewRootKey` is
+/// false, and new material for every enabled key when `NewKeyMaterial` is true.
+fn start_rewrap(c: &Call<'_>) -> RouteResult {
+    c.require_operator("rewrap keys")?;
+    let body = c.json()?;
+    let opts = RewrapOptions {
+        new_root_key: bool_field(&body, "NewRootKey", true)?,
+        new_key_material: bool_field(&body, "NewKeyMaterial", false)?,
+    };
+    let status = c.service.start_rewrap(opts)?;
+    Ok((200, rewrap_json(c, &status)))
+}
+
+fn rewrap_json(c: &Call<'_>, s: &RewrapStatus) -> Value {
+    json!({
+        "State": s.state.as_str(),
+        "NewRootKey": s.new_root_key,
+        "NewKeyMaterial": s.new_key_material,
+        "Phase": s.phase,
+        "Done": s.done,
+        "Total": s.total,
+        "KeysRotated": s.keys_rotated,
+        "RootWrappedMoved": s.root_wrapped_moved,
+        "DataKeysMoved": s.data_keys_moved,
+        "StartedAt": s.started_at.map(|t| t.to_iso8601_seconds()),
+        "FinishedAt": s.finished_at.map(|t| t.to_iso8601_seconds()),
+        "Error": s.error,
+        "RootRotationPending": c.service.root_rotation_pending(),
+    })
 }
 
 async fn create_account(c: &Call<'_>) -> RouteResult {

@@ -9,7 +9,9 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use crate::config::{AccessKeyCommand, AccountCommand, AuditCommand, ClientArgs, PolicyCommand};
+use crate::config::{
+    AccessKeyCommand, AccountCommand, AdminCommand, AuditCommand, ClientArgs, PolicyCommand,
+};
 
 /// The region in the signature's scope; the admin API is not regional.
 const SIGNING_REGION: &str = "coffer";
@@ -385,6 +387,109 @@ pub fn policy(args: &ClientArgs, cmd: &PolicyCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// How often a waiting rewrap asks the server for its progress.
+const REWRAP_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+pub fn admin(args: &ClientArgs, cmd: &AdminCommand) -> anyhow::Result<()> {
+    let c = Client::new(args)?;
+    match cmd {
+        AdminCommand::Rewrap {
+            keep_root_key,
+            new_key_material,
+            no_wait,
+        } => {
+            let body = json!({
+                "NewRootKey": !keep_root_key,
+                "NewKeyMaterial": new_key_material,
+            });
+            let first = c.call("POST", &["rewrap"], "", Some(body))?;
+            if *no_wait {
+                c.print(&first, print_rewrap);
+                return Ok(());
+            }
+            let last = follow_rewrap(&c, first)?;
+            c.print(&last, print_rewrap);
+            if last["State"] == "failed" {
+                bail!(
+                    "the rewrap failed: {} (run it again to resume)",
+                    text(&last["Error"])
+                );
+            }
+            Ok(())
+        }
+        AdminCommand::RewrapStatus => {
+            let v = c.call("GET", &["rewrap"], "", None)?;
+            c.print(&v, print_rewrap);
+            Ok(())
+        }
+    }
+}
+
+/// Polls the rewrap until it ends, drawing one progress bar per phase on a terminal (and
+/// nothing when stderr is not one, or with `--json`).
+fn follow_rewrap(c: &Client, mut status: Value) -> anyhow::Result<Value> {
+    let hidden = c.json || !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg:>12} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    let mut bar: Option<(String, indicatif::ProgressBar)> = None;
+    loop {
+        let phase = text(&status["Phase"]);
+        let (done, total) = (
+            status["Done"].as_u64().unwrap_or(0),
+            status["Total"].as_u64().unwrap_or(0),
+        );
+        if !phase.is_empty() && bar.as_ref().is_none_or(|(p, _)| *p != phase) {
+            if let Some((_, b)) = bar.take() {
+                b.finish();
+            }
+            let b = if hidden {
+                indicatif::ProgressBar::hidden()
+            } else {
+                indicatif::ProgressBar::new(total)
+            };
+            b.set_style(style.clone());
+            b.set_message(phase.clone());
+            bar = Some((phase, b));
+        }
+        if let Some((_, b)) = &bar {
+            b.set_length(total.max(done));
+            b.set_position(done);
+        }
+        if status["State"] != "running" {
+            if let Some((_, b)) = bar.take() {
+                b.finish();
+            }
+            return Ok(status);
+        }
+        std::thread::sleep(REWRAP_POLL);
+        status = c.call("GET", &["rewrap"], "", None)?;
+    }
+}
+
+fn print_rewrap(v: &Value) {
+    fields(
+        v,
+        &[
+            "State",
+            "Phase",
+            "Done",
+            "Total",
+            "NewRootKey",
+            "NewKeyMaterial",
+            "KeysRotated",
+            "RootWrappedMoved",
+            "DataKeysMoved",
+            "RootRotationPending",
+            "StartedAt",
+            "FinishedAt",
+            "Error",
+        ],
+    );
 }
 
 /// Returns the process exit code: `audit verify` fails with 1 when the chain is broken.

@@ -54,6 +54,34 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Operator maintenance of a running server. Needs an operator admin key.
+    Admin {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Rewrap every wrapped key while the server keeps serving: a new root key file replaces
+    /// the old one (whose key then opens nothing), key material moves under it, and every
+    /// secret's data key moves under its key's newest material. Secret values are not
+    /// re-encrypted. Shows progress; an interrupted run is resumed by running it again.
+    Rewrap {
+        /// Keep the root key; only move data keys under their keys' newest material.
+        #[arg(long)]
+        keep_root_key: bool,
+        /// First give every enabled key new material, so that every data key moves.
+        #[arg(long)]
+        new_key_material: bool,
+        /// Start it and return at once (follow it with `coffer admin rewrap-status`).
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// The progress of the running rewrap, or how the last one ended.
+    RewrapStatus,
 }
 
 /// How admin commands reach the server. Without a key, the bootstrap credentials in

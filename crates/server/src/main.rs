@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use coffer_core::{Limits, RegionMap, Service, SystemClock};
-use coffer_crypto::SecretKey;
+use coffer_crypto::{RootKeyFile, SecretKey};
 use zeroize::Zeroizing;
 
 use config::{Cli, Command, LogFormat, ProjectCommand, ServeArgs};
@@ -37,6 +37,7 @@ fn main() -> anyhow::Result<()> {
         Command::Account { client, command } => admin_cli::account(&client, &command),
         Command::AccessKey { client, command } => admin_cli::access_key(&client, &command),
         Command::Policy { client, command } => admin_cli::policy(&client, &command),
+        Command::Admin { client, command } => admin_cli::admin(&client, &command),
         Command::Audit { client, command } => {
             let code = admin_cli::audit(&client, &command)?;
             if code != 0 {
@@ -98,22 +99,46 @@ fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where the root key came from: a file (which a root key rotation may replace; with the key
+/// of a rotation left unfinished, if any) or the environment.
+struct RootKey {
+    key: SecretKey,
+    file: Option<(RootKeyFile, Option<SecretKey>)>,
+}
+
 /// The root key: `--root-key-file`, else `COFFER_ROOT_KEY` (base64), else `<data-dir>/root.key`
 /// created with mode 0600 on first start.
-fn load_root_key(args: &ServeArgs) -> anyhow::Result<SecretKey> {
-    if let Some(path) = &args.root_key_file {
-        return SecretKey::load_file(path).context("reading --root-key-file");
-    }
-    if let Ok(text) = std::env::var("COFFER_ROOT_KEY") {
+fn load_root_key(args: &ServeArgs) -> anyhow::Result<RootKey> {
+    let file = if let Some(path) = &args.root_key_file {
+        let key = SecretKey::load_file(path).context("reading --root-key-file")?;
+        (key, RootKeyFile::new(path))
+    } else if let Ok(text) = std::env::var("COFFER_ROOT_KEY") {
         let text = Zeroizing::new(text);
-        return SecretKey::from_base64(&text).context("COFFER_ROOT_KEY must be base64 of 32 bytes");
+        let key =
+            SecretKey::from_base64(&text).context("COFFER_ROOT_KEY must be base64 of 32 bytes")?;
+        return Ok(RootKey { key, file: None });
+    } else {
+        let path = args.data_dir.join("root.key");
+        let (key, created) = SecretKey::load_or_create_file(&path)?;
+        if created {
+            tracing::info!(path = %path.display(), "created a new root key");
+        }
+        (key, RootKeyFile::new(path))
+    };
+    let (key, file) = file;
+    let next = file
+        .load_next()
+        .with_context(|| format!("reading {}", file.next_path().display()))?;
+    if next.is_some() {
+        tracing::warn!(
+            next = %file.next_path().display(),
+            "a root key rotation was left unfinished; serving with both keys until `coffer admin rewrap` finishes it"
+        );
     }
-    let path = args.data_dir.join("root.key");
-    let (key, created) = SecretKey::load_or_create_file(&path)?;
-    if created {
-        tracing::info!(path = %path.display(), "created a new root key");
-    }
-    Ok(key)
+    Ok(RootKey {
+        key,
+        file: Some((file, next)),
+    })
 }
 
 fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
@@ -143,15 +168,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         coffer_store::SqliteStore::open(&db_path, coffer_store::SqliteOptions::default())
             .with_context(|| format!("opening {}", db_path.display()))?,
     );
-    let service = Arc::new(Service::new(
+    let mut service = Service::new(
         store.clone(),
-        root_key,
+        root_key.key,
         Arc::new(SystemClock),
         Limits {
             max_secrets_per_scope: args.max_secrets_per_region,
             ..Limits::default()
         },
-    ));
+    );
+    if let Some((file, next)) = root_key.file {
+        service = service.with_root_key_file(file, next);
+    }
+    let service = Arc::new(service);
+    service.check_root_key().await.context(
+        "the root key does not fit this data dir; start with the root key file this store was last rewrapped with",
+    )?;
     bootstrap(&service, &args.data_dir, &args.default_region).await?;
     let audit_path = args.data_dir.join("audit.log");
     let audit = Arc::new(
@@ -276,6 +308,14 @@ async fn purge_loop(service: Arc<Service>, every: Duration) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "key purge sweep failed"),
+        }
+        match service.rotate_due_keys(500).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                keys = n,
+                "rotated the material of keys whose rotation was due"
+            ),
+            Err(e) => tracing::warn!(error = %e, "key rotation sweep failed"),
         }
     }
 }
