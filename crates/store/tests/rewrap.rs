@@ -81,7 +81,7 @@ async fn keys_rotate_on_schedule_and_old_material_still_opens() {
     // Not due yet: nothing happens.
     clock.advance_millis((7 * 86_400 - 1) * 1000);
     assert_eq!(svc.rotate_due_keys(10).await.expect("sweep"), 0);
-    clock.advance_millis((1) * 1000);
+    clock.advance_millis(1000);
     assert_eq!(svc.rotate_due_keys(10).await.expect("sweep"), 1);
     let rotated = svc.find_key(&scope, &key.id).await.expect("key");
     assert_eq!(rotated.versions.len(), 2);
