@@ -152,6 +152,59 @@ def test_a_secret_follows_its_keys_state(api12, name):
     api12.call("ScheduleKeyDeletion", KeyId=kid, PendingWindowInDays=30)
 
 
+def test_automatic_rotation_settings(api12):
+    m = new_key(api12, EnableAutomaticRotation=True, RotationInterval="30d")
+    kid = m["KeyId"]
+    assert (m["AutomaticRotation"], m["RotationInterval"]) == ("Enabled", "2592000s")
+    assert m["NextRotationDate"] > m["CreationDate"] and "LastRotationDate" not in m
+    api12.call("UpdateRotationPolicy", KeyId=kid, EnableAutomaticRotation=False)
+    d = api12.call("DescribeKey", KeyId=kid)["KeyMetadata"]
+    assert d["AutomaticRotation"] == "Disabled" and "NextRotationDate" not in d
+    api12.call("UpdateRotationPolicy", KeyId=kid, EnableAutomaticRotation=True, RotationInterval="8760h")
+    d = api12.call("DescribeKey", KeyId=kid)["KeyMetadata"]
+    assert (d["AutomaticRotation"], d["RotationInterval"]) == ("Enabled", "31536000s")
+    # A disabled key's rotation waits until it is enabled again.
+    api12.call("DisableKey", KeyId=kid)
+    assert api12.call("DescribeKey", KeyId=kid)["KeyMetadata"]["AutomaticRotation"] == "Suspended"
+    api12.call("EnableKey", KeyId=kid)
+    for interval in ("6d", "731d", "30x", "d", "-7d"):
+        with expect_error(400, "InvalidParameter", "RotationInterval"):
+            api12.call("UpdateRotationPolicy", KeyId=kid, EnableAutomaticRotation=True, RotationInterval=interval)
+    with expect_error(400, "MissingParameter", "RotationInterval"):
+        api12.call("UpdateRotationPolicy", KeyId=kid, EnableAutomaticRotation=True)
+    with expect_error(400, "InvalidParameter", "RotationInterval"):
+        api12.call("UpdateRotationPolicy", KeyId=kid, EnableAutomaticRotation=False, RotationInterval="30d")
+    with expect_error(400, "MissingParameter", "RotationInterval"):
+        api12.call("CreateKey", EnableAutomaticRotation=True)
+    with expect_error(404, "Forbidden.KeyNotFound"):
+        api12.call("UpdateRotationPolicy", KeyId=str(uuid.uuid4()), EnableAutomaticRotation=False)
+
+
+def test_key_versions(api12):
+    kid = new_key(api12)["KeyId"]
+    first = api12.call("DescribeKey", KeyId=kid)["KeyMetadata"]["PrimaryKeyVersion"]
+    early = api12.call("Encrypt", KeyId=kid, Plaintext=b64(b"before"))
+    assert early["KeyVersionId"] == first
+    v = api12.call("CreateKeyVersion", KeyId=kid)["KeyVersion"]
+    assert v["KeyId"] == kid and v["KeyVersionId"] != first and v["CreationDate"]
+    d = api12.call("DescribeKey", KeyId=kid)["KeyMetadata"]
+    assert d["PrimaryKeyVersion"] == v["KeyVersionId"] and d["LastRotationDate"] == v["CreationDate"]
+    listed = api12.call("ListKeyVersions", KeyId=kid, PageSize=1, PageNumber=2)
+    assert listed["TotalCount"] == 2
+    assert [x["KeyVersionId"] for x in listed["KeyVersions"]["KeyVersion"]] == [v["KeyVersionId"]]
+    shown = api12.call("DescribeKeyVersion", KeyId=kid, KeyVersionId=first)["KeyVersion"]
+    assert (shown["KeyId"], shown["KeyVersionId"]) == (kid, first)
+    with expect_error(404, "Forbidden.KeyVersionNotFound"):
+        api12.call("DescribeKeyVersion", KeyId=kid, KeyVersionId=str(uuid.uuid4()))
+    # Old blobs open with the version that made them; new ones use the new version.
+    opened = api12.call("Decrypt", CiphertextBlob=early["CiphertextBlob"])
+    assert (opened["KeyVersionId"], base64.b64decode(opened["Plaintext"])) == (first, b"before")
+    assert api12.call("Encrypt", KeyId=kid, Plaintext=b64(b"after"))["KeyVersionId"] == v["KeyVersionId"]
+    api12.call("DisableKey", KeyId=kid)
+    with expect_error(409, "Rejected.Disabled"):
+        api12.call("CreateKeyVersion", KeyId=kid)
+
+
 @pytest.mark.parametrize("params,status,code", [
     ({"KeySpec": "RSA_2048"}, 400, "UnsupportedOperation"),
     ({"KeyUsage": "SIGN/VERIFY"}, 400, "UnsupportedOperation"),

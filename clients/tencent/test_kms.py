@@ -54,6 +54,32 @@ def test_key_lifecycle(kms):
     assert kms.call("DescribeKey", KeyId=kid)["KeyMetadata"]["KeyState"] == "Disabled"
 
 
+def test_key_rotation_settings(kms):
+    kid = kms.call("CreateKey", Alias=alias())["KeyId"]
+    m = kms.call("DescribeKey", KeyId=kid)["KeyMetadata"]
+    assert (m["KeyRotationEnabled"], m["NextRotateTime"]) == (False, 0)
+    assert kms.call("GetKeyRotationStatus", KeyId=kid)["KeyRotationEnabled"] is False
+    kms.call("EnableKeyRotation", KeyId=kid, RotateDays=30)
+    assert kms.call("GetKeyRotationStatus", KeyId=kid)["KeyRotationEnabled"] is True
+    m = kms.call("DescribeKey", KeyId=kid)["KeyMetadata"]
+    assert m["KeyRotationEnabled"] is True and m["RotateDays"] == 30
+    # Due 30 days after it was turned on.
+    assert 29 * 86400 < m["NextRotateTime"] - m["CreateTime"] <= 30 * 86400 + 60
+    kms.call("EnableKeyRotation", KeyId=kid)
+    assert kms.call("DescribeKey", KeyId=kid)["KeyMetadata"]["RotateDays"] == 365
+    kms.call("DisableKeyRotation", KeyId=kid)
+    m = kms.call("DescribeKey", KeyId=kid)["KeyMetadata"]
+    assert (m["KeyRotationEnabled"], m["NextRotateTime"]) == (False, 0)
+    for days in (6, 366):
+        with expect_tc_error("InvalidParameterValue", "RotateDays"):
+            kms.call("EnableKeyRotation", KeyId=kid, RotateDays=days)
+    with expect_tc_error("ResourceUnavailable.CmkNotFound"):
+        kms.call("GetKeyRotationStatus", KeyId=str(uuid.uuid4()))
+    kms.call("ScheduleKeyDeletion", KeyId=kid, PendingWindowInDays=7)
+    with expect_tc_error("ResourceUnavailable.CmkStateNotSupport"):
+        kms.call("EnableKeyRotation", KeyId=kid)
+
+
 def test_encrypt_decrypt(kms):
     kid = kms.call("CreateKey", Alias=alias())["KeyId"]
     ctx = json.dumps({"team": "a", "env": "prod"})
