@@ -190,12 +190,17 @@ def build_model(models, klass, data):
 class Hw:
     """CsmsClient from huaweicloudsdkcsms, pointed at coffer."""
 
+    @staticmethod
+    def client_class():
+        from huaweicloudsdkcsms.v1 import CsmsClient
+
+        return CsmsClient
+
     def __init__(self, endpoint, ak, sk, project_id, *, security_token=None, via="sdk", region=None,
                  use_endpoint=True):
         from huaweicloudsdkcore.auth.credentials import BasicCredentials
         from huaweicloudsdkcore.http.http_config import HttpConfig
         from huaweicloudsdkcore.http.http_handler import HttpHandler
-        from huaweicloudsdkcsms.v1 import CsmsClient
 
         self.endpoint = endpoint
         self.project_id = project_id
@@ -209,13 +214,17 @@ class Hw:
         if security_token:
             creds = creds.with_security_token(security_token)
         handler = HttpHandler().add_response_handler(self._record)
-        builder = CsmsClient.new_builder().with_http_config(config).with_credentials(creds) \
+        builder = self.client_class().new_builder().with_http_config(config).with_credentials(creds) \
             .with_http_handler(handler)
         if region is not None:
             builder = builder.with_region(region)
         if use_endpoint:
             builder = builder.with_endpoint("http://" + endpoint)
         self.client = builder.build()
+
+    def error_body(self, resp):
+        """The error object of a failed answer (CSMS: the body itself)."""
+        return check_error_response(resp, self.via)
 
     def _record(self, **kwargs):
         self.last_http = kwargs.get("response")
@@ -245,7 +254,7 @@ class Hw:
             headers = {}
             if resp is not None:
                 headers = dict(resp.headers)
-                body = check_error_response(resp, self.via)
+                body = self.error_body(resp)
                 assert (body["error_code"], body["error_msg"]) == (e.error_code, e.error_msg)
                 assert resp.status_code == e.status_code
             raise HwError(e.status_code, e.error_code, e.error_msg, e.request_id, self.via, body,
@@ -272,6 +281,34 @@ class Hw:
         if "request_id" in body:
             assert body["request_id"] == rid, "[%s] %s: body request_id %r != header %r" % (
                 self.via, op, body["request_id"], rid)
+        return body
+
+
+class HwKms(Hw):
+    """KmsClient from huaweicloudsdkkms (module v2), on the same endpoint and credentials. KMS errors
+    come as {"error": {"error_code", "error_msg", "request_id"}}."""
+
+    @staticmethod
+    def client_class():
+        from huaweicloudsdkkms.v2 import KmsClient
+
+        return KmsClient
+
+    @staticmethod
+    def models():
+        from huaweicloudsdkkms.v2 import model
+
+        return model
+
+    def error_body(self, resp):
+        ctype = resp.headers.get("Content-Type", "")
+        assert ctype.lower().startswith("application/json"), "[%s] error Content-Type %r" % (self.via, ctype)
+        outer = json.loads(resp.content)
+        assert isinstance(outer, dict) and set(outer) == {"error"}, "[%s] KMS error body %r" % (self.via, outer)
+        body = outer["error"]
+        assert isinstance(body.get("error_code"), str) and isinstance(body.get("error_msg"), str), body
+        rid = resp.headers.get("X-Request-Id")
+        assert rid and REQUEST_ID_RE.match(rid) and body.get("request_id") == rid, (rid, body)
         return body
 
 

@@ -108,3 +108,56 @@ pub(crate) async fn permission(c: &Call<'_>) -> Result<Permission, ApiError> {
         _ => None,
     })
 }
+
+/// KMS routes: keys are named by `key_id` in the body (`target_key_id` when an alias moves).
+/// Decrypting names no key up front: the operation checks the key inside the ciphertext
+/// belongs to the caller's project.
+pub(crate) fn kms_permission(c: &Call<'_>) -> Permission {
+    use Action::*;
+    let seg: Vec<&str> = c.segments.iter().map(String::as_str).collect();
+    let body = c.json().ok();
+    let field = |name: &str| {
+        body.as_ref()
+            .and_then(|b| b.get(name))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let key = |action: Action, name: &str| all(action, Target::Key(field(name)));
+    match (c.method, seg.as_slice()) {
+        ("POST", ["kms", "create-key"]) => all(KeysCreate, Target::AllKeys),
+        ("POST", ["kms", "list-keys"]) | ("GET", ["kms", "aliases"]) => {
+            all(KeysList, Target::AllKeys)
+        }
+        ("POST", ["kms", "describe-key" | "get-key-rotation-status"]) => {
+            key(KeysDescribe, "key_id")
+        }
+        (
+            "POST",
+            ["kms", "enable-key"
+            | "disable-key"
+            | "update-key-alias"
+            | "update-key-description"
+            | "enable-key-rotation"
+            | "disable-key-rotation"
+            | "update-key-rotation-interval"
+            | "rotate-on-demand"
+            | "aliases"],
+        )
+        | ("DELETE", ["kms", "aliases"]) => key(KeysUpdate, "key_id"),
+        ("POST", ["kms", "alias", "associate"]) => key(KeysUpdate, "target_key_id"),
+        ("POST", ["kms", "schedule-key-deletion" | "cancel-key-deletion"]) => {
+            key(KeysDelete, "key_id")
+        }
+        ("POST", ["kms", "encrypt-data" | "encrypt-datakey"]) => key(KeysEncrypt, "key_id"),
+        ("POST", ["kms", "create-datakey" | "create-datakey-without-plaintext"]) => {
+            key(KeysGenerateDataKey, "key_id")
+        }
+        ("POST", ["kms", "decrypt-data" | "decrypt-datakey"]) => all(KeysDecrypt, Target::AllKeys),
+        ("POST", ["kms", "re-encrypt"]) => Some((
+            KeysDecrypt,
+            vec![Target::AllKeys, Target::Key(field("destination_key_id"))],
+        )),
+        _ => None,
+    }
+}

@@ -1,6 +1,7 @@
-//! The Huawei Cloud CSMS dialect (v1 REST).
+//! The Huawei Cloud CSMS dialect (v1 REST), and the KMS routes (v1.0) on the same endpoint.
 //!
-//! Every request is addressed to `/v1/{project_id}/...` and signed with SDK-HMAC-SHA256. The
+//! Every request is addressed to `/v1/{project_id}/...` (CSMS) or `/v1.0/{project_id}/kms/...`
+//! (KMS) and signed with SDK-HMAC-SHA256. The
 //! project id names the account and the region at once: it must be a project of the calling
 //! account, and the signed `X-Project-Id` header, when present, must repeat it. Routes map onto
 //! the neutral [`Service`]; `SYSCURRENT`/`SYSPREVIOUS` are the core's `Current`/`Previous`
@@ -9,6 +10,7 @@
 mod access;
 mod error;
 mod events;
+mod kms;
 mod ops;
 
 use std::sync::Arc;
@@ -66,9 +68,15 @@ impl Call<'_> {
     }
 }
 
-/// Whether a request is for this dialect: the path starts with `/v1/`.
+/// Whether a request is for this dialect: the path starts with `/v1/` (CSMS) or `/v1.0/`
+/// (KMS).
 pub fn matches(path: &str) -> bool {
-    path.starts_with("/v1/")
+    path.starts_with("/v1/") || path.starts_with("/v1.0/")
+}
+
+/// Which API a path belongs to: KMS answers errors in its own body shape.
+fn is_kms(path: &str) -> bool {
+    path.starts_with("/v1.0/")
 }
 
 fn decode(segment: &str) -> Result<String, ApiError> {
@@ -105,11 +113,15 @@ impl Huawei {
             Err(e) => {
                 tracing::info!(code = e.code, status = e.status, "huawei request refused");
                 audit.result = e.code.to_string();
-                let body = serde_json::json!({
-                    "error_code": e.code,
-                    "error_msg": e.message,
-                    "request_id": request_id,
-                });
+                let body = if is_kms(path) {
+                    kms::error_body(&e, request_id)
+                } else {
+                    serde_json::json!({
+                        "error_code": e.code,
+                        "error_msg": e.message,
+                        "request_id": request_id,
+                    })
+                };
                 Response {
                     status: e.status,
                     body: serde_json::to_vec(&body).unwrap_or_default(),
@@ -164,7 +176,7 @@ impl Huawei {
         }
 
         let raw: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        // ["v1", project, ...rest]
+        // ["v1" or "v1.0", project, ...rest]
         let project_id = raw.get(1).copied().unwrap_or("");
         if project_id.is_empty() || raw.len() < 3 {
             return Err(ApiError::bad_request(format!("no operation at {path:?}")));
@@ -209,7 +221,12 @@ impl Huawei {
             query,
             body: req.body,
         };
-        if let Some((act, targets)) = access::permission(&call).await? {
+        let permission = if is_kms(path) {
+            access::kms_permission(&call)
+        } else {
+            access::permission(&call).await?
+        };
+        if let Some((act, targets)) = permission {
             audit.action = Some(act);
             // Named before the check, so that a denial is audited with what it refused.
             audit.resource = Some(
@@ -223,7 +240,11 @@ impl Huawei {
                 self.service.authorize(&key, act, &call.scope, t).await?;
             }
         }
-        ops::route(&call).await
+        if is_kms(path) {
+            kms::route(&call).await
+        } else {
+            ops::route(&call).await
+        }
     }
 }
 
