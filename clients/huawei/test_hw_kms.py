@@ -75,10 +75,27 @@ def test_key_lifecycle(kms):
     assert (r["key_id"], r["key_state"]) == (kid, "4")
     d = describe(kms, kid)
     assert d["key_state"] == "4" and len(d["scheduled_deletion_date"]) == 13
-    with expect_hw(400, "KMS.0205"):
+    with expect_hw(400, "KMS.1201"):
         kms.call("enable_key", body={"key_id": kid})
+    with expect_hw(400, "KMS.0210"):
+        kms.call("encrypt_data", body={"key_id": kid, "plain_text": "x"})
+    with expect_hw(400, "KMS.1402"):
+        kms.call("delete_key", body={"key_id": kid, "pending_days": "7"})
     # Cancelling the deletion leaves the key disabled.
     assert kms.call("cancel_key_deletion", body={"key_id": kid})["key_state"] == "3"
+    with expect_hw(400, "KMS.1501"):
+        kms.call("cancel_key_deletion", body={"key_id": kid})
+    with expect_hw(400, "KMS.1301"):
+        kms.call("disable_key", body={"key_id": kid})
+    kms.call("enable_key", body={"key_id": kid})
+    with expect_hw(400, "KMS.1201"):
+        kms.call("enable_key", body={"key_id": kid})
+    # The default key is always enabled and cannot be deleted.
+    default = [k for k in all_keys(kms) if k["default_key_flag"] == "1"][0]["key_id"]
+    with expect_hw(400, "KMS.0211"):
+        kms.call("disable_key", body={"key_id": default})
+    with expect_hw(400, "KMS.0211"):
+        kms.call("delete_key", body={"key_id": default, "pending_days": "7"})
 
 
 def test_aliases(kms):
@@ -88,7 +105,7 @@ def test_aliases(kms):
     assert (made["key_id"], made["alias"]) == (kid, a) and made["alias_urn"].endswith(":" + a)
     listed = kms.call("list_aliases", key_id=kid)
     assert [x["alias"] for x in listed["aliases"]] == [a] or a in [x["alias"] for x in listed["aliases"]]
-    with expect_hw(400, "KMS.0206"):
+    with expect_hw(400, "KMS.1104"):
         kms.call("create_alias", body={"key_id": other, "alias": a})
     moved = kms.call("associate_alias", body={"alias": a, "target_key_id": other})
     assert moved["key_id"] == other
@@ -99,7 +116,7 @@ def test_aliases(kms):
     kms.call("delete_alias", body={"key_id": other, "aliases": [a]})
     assert a not in [x["alias"] for x in kms.call("list_aliases")["aliases"]]
     for bad in ("noprefix", "alias/", "alias/x/default", "alias/" + "x" * 256, "alias/bad*char"):
-        with expect_hw(400, "KMS.0201", "alias"):
+        with expect_hw(400, "KMS.0308", "alias"):
             kms.call("create_alias", body={"key_id": kid, "alias": bad})
 
 
@@ -114,7 +131,7 @@ def test_rotation(kms):
     kms.call("update_key_rotation_interval", body={"key_id": kid, "rotation_interval": 30})
     assert kms.call("show_key_rotation_status", body={"key_id": kid})["rotation_interval"] == 30
     for bad in (29, 366):
-        with expect_hw(400, "KMS.0201", "rotation_interval"):
+        with expect_hw(400, "KMS.0308", "rotation_interval"):
             kms.call("update_key_rotation_interval", body={"key_id": kid, "rotation_interval": bad})
 
     early = kms.call("encrypt_data", body={"key_id": kid, "plain_text": "before rotation"})["cipher_text"]
@@ -140,13 +157,13 @@ def test_encrypt_and_decrypt_data(kms, coffer):
     assert (out["key_id"], out["plain_text"]) == (kid, text)
     assert base64.b64decode(out["plain_text_base64"]).decode() == text
     # The wrong context, the wrong key id, or one changed byte: refused alike.
-    with expect_hw(400, "KMS.0208"):
+    with expect_hw(400, "KMS.2201"):
         kms.call("decrypt_data", body={"cipher_text": blob, "additional_authenticated_data": "ctx-2"})
-    with expect_hw(400, "KMS.0208"):
+    with expect_hw(400, "KMS.2201"):
         kms.call("decrypt_data", body={"cipher_text": blob, "key_id": other, "additional_authenticated_data": "ctx-1"})
     raw = bytearray(base64.b64decode(blob))
     raw[-3] ^= 1
-    with expect_hw(400, "KMS.0208"):
+    with expect_hw(400, "KMS.2201"):
         kms.call("decrypt_data", body={"cipher_text": base64.b64encode(bytes(raw)).decode(),
                                        "additional_authenticated_data": "ctx-1"})
     # Re-encryption under another key keeps the data and moves the binding.
@@ -155,20 +172,22 @@ def test_encrypt_and_decrypt_data(kms, coffer):
     assert (re["key_id"], re["source_key_id"]) == (other, kid)
     assert kms.call("decrypt_data", body={"cipher_text": re["cipher_text"]})["plain_text"] == text
     # Limits and bad input.
-    with expect_hw(400, "KMS.0201", "plain_text"):
+    with expect_hw(400, "KMS.0308", "plain_text"):
         kms.call("encrypt_data", body={"key_id": kid, "plain_text": "x" * 4097})
-    with expect_hw(400, "KMS.0201", "additional_authenticated_data"):
+    with expect_hw(400, "KMS.0204", "plain_text"):
+        kms.call("encrypt_data", body={"key_id": kid})
+    with expect_hw(400, "KMS.0308", "additional_authenticated_data"):
         kms.call("encrypt_data", body={"key_id": kid, "plain_text": "x", "additional_authenticated_data": "a" * 129})
-    with expect_hw(400, "KMS.0201", "encryption_algorithm"):
+    with expect_hw(400, "KMS.0308", "encryption_algorithm"):
         kms.call("encrypt_data", body={"key_id": kid, "plain_text": "x", "encryption_algorithm": "SM2_ENCRYPT"})
-    with expect_hw(400, "KMS.0208"):
+    with expect_hw(400, "KMS.2201"):
         kms.call("decrypt_data", body={"cipher_text": "not-base64!" * 20})
     with expect_hw(404, "KMS.0207"):
         kms.call("encrypt_data", body={"key_id": str(uuid.uuid4()), "plain_text": "x"})
     kms.call("disable_key", body={"key_id": kid})
-    with expect_hw(400, "KMS.0205"):
+    with expect_hw(400, "KMS.0209"):
         kms.call("encrypt_data", body={"key_id": kid, "plain_text": "x"})
-    with expect_hw(400, "KMS.0205"):
+    with expect_hw(400, "KMS.0209"):
         kms.call("decrypt_data", body={"cipher_text": blob, "additional_authenticated_data": "ctx-1"})
 
 
@@ -197,30 +216,34 @@ def test_data_keys(kms):
     back = kms.call("decrypt_datakey", body={"key_id": kid, "cipher_text": sealed["cipher_text"],
                                              "datakey_cipher_length": "32"})
     assert back["data_key"] == mine.hex()
-    with expect_hw(400, "KMS.0201", "plain_text"):
+    with expect_hw(400, "KMS.2103"):
         kms.call("encrypt_datakey", body={"key_id": kid, "plain_text": (mine + bytes(32)).hex(),
                                           "datakey_plain_length": "32"})
     for bad in ("7", "12", "8200"):
-        with expect_hw(400, "KMS.0201", "datakey_length"):
+        with expect_hw(400, "KMS.0308", "datakey_length"):
             kms.call("create_datakey", body={"key_id": kid, "datakey_length": bad})
-    with expect_hw(400, "KMS.0208"):
+    with expect_hw(400, "KMS.2201"):
         kms.call("decrypt_datakey", body={"key_id": kid, "cipher_text": "00" * 80, "datakey_cipher_length": "32"})
 
 
 def test_bad_create_key(kms):
-    with expect_hw(400, "KMS.0201", "key_alias"):
+    with expect_hw(400, "KMS.1101", "key_alias"):
         kms.call("create_key", body={"key_alias": "bad alias"})
-    with expect_hw(400, "KMS.0201", "key_alias"):
+    with expect_hw(400, "KMS.1101", "key_alias"):
         kms.call("create_key", body={"key_alias": "x/default"})
-    with expect_hw(400, "KMS.0201", "key_spec"):
+    with expect_hw(400, "KMS.0204", "key_alias"):
+        kms.call("create_key", body={"key_description": "no alias"})
+    with expect_hw(400, "KMS.0308", "key_spec"):
         kms.call("create_key", body={"key_alias": new_alias(), "key_spec": "RSA_2048"})
-    with expect_hw(400, "KMS.0201", "key_description"):
+    with expect_hw(400, "KMS.1103", "key_description"):
         kms.call("create_key", body={"key_alias": new_alias(), "key_description": "d" * 256})
-    with expect_hw(400, "KMS.0201", "pending_days"):
+    with expect_hw(400, "KMS.1401", "pending_days"):
         kms.call("delete_key", body={"key_id": create(kms), "pending_days": "6"})
+    with expect_hw(400, "KMS.1601", "limit"):
+        kms.call("list_keys", body={"limit": "0"})
     alias = new_alias()
     create(kms, alias)
-    with expect_hw(400, "KMS.0206"):
+    with expect_hw(400, "KMS.1104"):
         create(kms, alias)
     with expect_hw(404, "KMS.0207"):
         describe(kms, str(uuid.uuid4()))
@@ -232,7 +255,7 @@ def test_a_secret_under_a_kms_key(kms, hw):
     hw.call("create_secret", body={"name": name, "secret_string": "under a kms key", "kms_key_id": kid})
     assert hw.call("show_secret", secret_name=name)["secret"]["kms_key_id"] == kid
     # A key that protects a secret cannot be scheduled for deletion.
-    with expect_hw(400, "KMS.0205"):
+    with expect_hw(400, "KMS.0308", "protects"):
         kms.call("delete_key", body={"key_id": kid, "pending_days": "7"})
     kms.call("disable_key", body={"key_id": kid})
     with expect_hw(400, "CSMS.0401"):

@@ -65,8 +65,8 @@ pub(crate) async fn route(c: &Call<'_>) -> OpResult {
         ("DELETE", ["kms", "aliases"]) => delete_aliases(c).await,
         ("POST", ["kms", "alias", "associate"]) => associate_alias(c).await,
         _ => Err(kms_err(
-            404,
-            "KMS.0404",
+            400,
+            "KMS.0201",
             format!(
                 "There is no KMS operation {} /v1.0/{{project_id}}/{}.",
                 c.method,
@@ -77,34 +77,65 @@ pub(crate) async fn route(c: &Call<'_>) -> OpResult {
 }
 
 // --- errors -----------------------------------------------------------------------------------
+//
+// Codes from Huawei's KMS error code table: KMS.0202 bad JSON, KMS.0204 a required parameter
+// missing, KMS.0207 no such key, KMS.0209 key disabled, KMS.0210 key pending deletion,
+// KMS.0211 not for a default key, KMS.0306 no permission, KMS.0308 an invalid parameter,
+// KMS.1101 bad key_alias, KMS.1103 bad key_description, KMS.1104 alias taken, KMS.1201 key not
+// disabled, KMS.1301 key not enabled, KMS.1401 deletion window, KMS.1402 already pending
+// deletion, KMS.1501 not pending deletion, KMS.1601 limit, KMS.1602 marker, KMS.2101-2103 a
+// caller's data key, KMS.2201 a ciphertext that does not open.
 
 fn kms_err(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(status, code, message)
 }
 
+/// An invalid parameter: KMS.0308 names the field.
 fn invalid(field: &str, why: impl std::fmt::Display) -> ApiError {
-    kms_err(
-        400,
-        "KMS.0201",
-        format!("Invalid request: the value of {field} is invalid: {why}."),
-    )
+    invalid_as("KMS.0308", field, why)
+}
+
+/// An invalid parameter under the operation's own code.
+fn invalid_as(code: &'static str, field: &str, why: impl std::fmt::Display) -> ApiError {
+    kms_err(400, code, format!("Invalid {field}: {why}."))
 }
 
 fn missing(field: &str) -> ApiError {
-    invalid(field, "it is required")
+    kms_err(
+        400,
+        "KMS.0204",
+        format!("The request lacks the required parameter {field}."),
+    )
 }
 
-fn unsupported(why: impl std::fmt::Display) -> ApiError {
-    kms_err(400, "KMS.0201", format!("Invalid request: {why}."))
+fn unsupported(field: &str, why: impl std::fmt::Display) -> ApiError {
+    invalid(field, why)
 }
 
+/// One answer for every ciphertext that does not open here (another project's key, a changed
+/// byte, other additional authenticated data), so that a failure reveals nothing.
 fn bad_ciphertext() -> ApiError {
     kms_err(
         400,
-        "KMS.0208",
-        "Decryption failed: the ciphertext is not one of a key of this project, was changed, or \
-         the additional authenticated data differs.",
+        "KMS.2201",
+        "Invalid cipher_text: it is not a ciphertext of a key of this project, it was changed, \
+         or the additional authenticated data differs.",
     )
+}
+
+fn state_of(k: &KeyRecord) -> ApiError {
+    match k.state {
+        KeyState::PendingDeletion { .. } => kms_err(
+            400,
+            "KMS.0210",
+            format!("The key {} is pending deletion and cannot be used.", k.id),
+        ),
+        _ => kms_err(
+            400,
+            "KMS.0209",
+            format!("The key {} is disabled and cannot be used.", k.id),
+        ),
+    }
 }
 
 /// The core's errors in KMS terms.
@@ -119,34 +150,63 @@ pub(crate) fn kms_error(e: Error) -> ApiError {
             name,
         } => kms_err(
             400,
-            "KMS.0205",
-            format!("The key {name:?} is not enabled (it is disabled or pending deletion)."),
+            "KMS.0209",
+            format!("The key {name:?} is not enabled and cannot be used."),
         ),
         Error::AlreadyExists {
             what: Resource::Key,
             name,
         } => kms_err(
             400,
-            "KMS.0206",
+            "KMS.1104",
             format!("The alias {name:?} is already in use in this project."),
         ),
-        Error::InvalidState { reason, .. } => kms_err(
+        Error::InvalidState { reason, .. } if reason.contains("default key") => kms_err(
             400,
-            "KMS.0205",
-            format!("The key state does not allow this: {reason}."),
+            "KMS.0211",
+            format!("{reason}; a default key does not support this."),
         ),
+        Error::InvalidState { reason, .. } if reason.contains("not pending deletion") => {
+            kms_err(400, "KMS.1501", format!("{reason}."))
+        }
+        Error::InvalidState { reason, .. } if reason.contains("pending deletion") => {
+            kms_err(400, "KMS.1402", format!("{reason}."))
+        }
+        Error::InvalidState { reason, .. } => invalid("key_id", reason),
         Error::InvalidParameter { field, .. } if field == "CiphertextBlob" => bad_ciphertext(),
         Error::InvalidParameter { field, reason } => invalid(&field, reason),
         Error::MissingParameter { field } => missing(&field),
-        Error::Unsupported(why) => unsupported(why),
+        Error::Unsupported(why) => invalid("request", why),
         Error::AccessDenied { action, resource } => kms_err(
             403,
-            "KMS.0403",
-            format!("Not authorized to perform {action} on {resource}."),
+            "KMS.0306",
+            format!("The user has no permission: {action} on {resource} is not allowed."),
         ),
         // Internal failures and throttling keep their CSMS-wide code and status.
         other => ApiError::from(other),
     }
+}
+
+/// A result of an operation that uses a key: a key that is not enabled is told apart as
+/// disabled (KMS.0209) or pending deletion (KMS.0210).
+async fn usable<T>(c: &Call<'_>, r: Result<T, Error>) -> Result<T, ApiError> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(e) => Err(unusable(c, e).await),
+    }
+}
+
+async fn unusable(c: &Call<'_>, e: Error) -> ApiError {
+    if let Error::Disabled {
+        what: Resource::Key,
+        name,
+    } = &e
+    {
+        if let Ok(k) = c.service.find_key(&c.scope, name).await {
+            return state_of(&k);
+        }
+    }
+    kms_error(e)
 }
 
 /// Wraps an answer's error in the KMS body shape (`{"error": {...}}`); the SDK reads both.
@@ -166,8 +226,8 @@ fn body(c: &Call<'_>) -> Result<Map<String, Value>, ApiError> {
     c.json().map_err(|e| {
         kms_err(
             400,
-            "KMS.0201",
-            format!("Invalid request body: {}", e.message),
+            "KMS.0202",
+            format!("The JSON format of the request is invalid: {}", e.message),
         )
     })
 }
@@ -228,9 +288,10 @@ fn aad(b: &Map<String, Value>, field: &str) -> Result<Vec<(String, String)>, Api
 fn symmetric_only(b: &Map<String, Value>, field: &str) -> Result<(), ApiError> {
     match text(b, field)? {
         None | Some("") | Some("SYMMETRIC_DEFAULT") => Ok(()),
-        Some(other) => Err(unsupported(format!(
-            "{field} {other:?} needs an asymmetric key, which this server does not offer; use SYMMETRIC_DEFAULT"
-        ))),
+        Some(other) => Err(unsupported(
+            field,
+            format!("{other:?} needs an asymmetric key, which this server does not offer; use SYMMETRIC_DEFAULT"),
+        )),
     }
 }
 
@@ -242,13 +303,15 @@ fn key_alias(value: &str, field: &str) -> Result<String, ApiError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b":/_-".contains(&b));
     if !ok {
-        return Err(invalid(
+        return Err(invalid_as(
+            "KMS.1101",
             field,
             "it must be 1 to 255 characters of a-z A-Z 0-9 : / _ -",
         ));
     }
     if value.ends_with("/default") {
-        return Err(invalid(
+        return Err(invalid_as(
+            "KMS.1101",
             field,
             "names ending in /default belong to default keys",
         ));
@@ -274,7 +337,8 @@ fn alias_name(value: &str, field: &str) -> Result<String, ApiError> {
 
 fn description(b: &Map<String, Value>) -> Result<Option<String>, ApiError> {
     match text(b, "key_description")? {
-        Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(invalid(
+        Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(invalid_as(
+            "KMS.1103",
             "key_description",
             format!("it is longer than {MAX_DESCRIPTION} characters"),
         )),
@@ -346,25 +410,28 @@ async fn create_key(c: &Call<'_>) -> OpResult {
     match text(&b, "key_spec")? {
         None | Some("") | Some("AES_256") => {}
         Some(other) => {
-            return Err(unsupported(format!(
-                "key_spec {other:?} is not offered by this server; use AES_256"
-            )))
+            return Err(unsupported(
+                "key_spec",
+                format!("{other:?} is not offered by this server; use AES_256"),
+            ))
         }
     }
     match text(&b, "key_usage")? {
         None | Some("") | Some("ENCRYPT_DECRYPT") => {}
         Some(other) => {
-            return Err(unsupported(format!(
-                "key_usage {other:?} is not offered by this server; use ENCRYPT_DECRYPT"
-            )))
+            return Err(unsupported(
+                "key_usage",
+                format!("{other:?} is not offered by this server; use ENCRYPT_DECRYPT"),
+            ))
         }
     }
     match text(&b, "origin")? {
         None | Some("") | Some("kms") => {}
         Some(other) => {
-            return Err(unsupported(format!(
-                "origin {other:?} (imported key material) is not offered by this server; use kms"
-            )))
+            return Err(unsupported(
+                "origin",
+                format!("{other:?} (imported key material) is not offered by this server; use kms"),
+            ))
         }
     }
     let key = c
@@ -422,7 +489,11 @@ fn marker(b: &Map<String, Value>) -> Result<usize, ApiError> {
     match int(b, "marker")? {
         None => Ok(0),
         Some(m) if m >= 0 => Ok(m as usize),
-        Some(_) => Err(invalid("marker", "it must not be negative")),
+        Some(_) => Err(invalid_as(
+            "KMS.1602",
+            "marker",
+            "it must be greater than or equal to 0",
+        )),
     }
 }
 
@@ -430,7 +501,8 @@ fn list_limit(v: Option<i64>, field: &str) -> Result<usize, ApiError> {
     match v {
         None => Ok(MAX_LIST_LIMIT),
         Some(n) if (1..=MAX_LIST_LIMIT as i64).contains(&n) => Ok(n as usize),
-        Some(_) => Err(invalid(
+        Some(_) => Err(invalid_as(
+            "KMS.1601",
             field,
             format!("it must be from 1 to {MAX_LIST_LIMIT}"),
         )),
@@ -473,11 +545,38 @@ async fn list_keys(c: &Call<'_>) -> OpResult {
     }))
 }
 
+/// Enabling needs a disabled key (KMS.1201), disabling an enabled one (KMS.1301), as in
+/// Huawei's KMS; the default key stays enabled.
 async fn set_enabled(c: &Call<'_>, enabled: bool) -> OpResult {
     let b = body(c)?;
+    let key = find(c, &key_id(&b)?).await?;
+    if key.is_default {
+        return Err(kms_err(
+            400,
+            "KMS.0211",
+            "A default key is always enabled; it cannot be enabled or disabled.",
+        ));
+    }
+    match (enabled, key.state) {
+        (true, KeyState::Disabled) | (false, KeyState::Enabled) => {}
+        (true, _) => {
+            return Err(kms_err(
+                400,
+                "KMS.1201",
+                format!("The key {} is not disabled.", key.id),
+            ))
+        }
+        (false, _) => {
+            return Err(kms_err(
+                400,
+                "KMS.1301",
+                format!("The key {} is not enabled.", key.id),
+            ))
+        }
+    }
     let key = c
         .service
-        .set_key_enabled(&c.scope, &key_id(&b)?, enabled)
+        .set_key_enabled(&c.scope, &key.id, enabled)
         .await
         .map_err(kms_error)?;
     ok(status_info(&key))
@@ -488,7 +587,19 @@ async fn schedule_deletion(c: &Call<'_>) -> OpResult {
     let id = key_id(&b)?;
     let days = int(&b, "pending_days")?.ok_or_else(|| missing("pending_days"))?;
     if !(7..=1096).contains(&days) {
-        return Err(invalid("pending_days", "it must be from 7 to 1096"));
+        return Err(invalid_as(
+            "KMS.1401",
+            "pending_days",
+            "a deletion can be scheduled 7 to 1096 days ahead",
+        ));
+    }
+    let current = find(c, &id).await?;
+    if let KeyState::PendingDeletion { .. } = current.state {
+        return Err(kms_err(
+            400,
+            "KMS.1402",
+            format!("The key {} is already pending deletion.", current.id),
+        ));
     }
     let key = c
         .service
@@ -518,7 +629,7 @@ async fn update_key_alias(c: &Call<'_>) -> OpResult {
     if key.is_default {
         return Err(kms_err(
             400,
-            "KMS.0205",
+            "KMS.0211",
             "The alias of a default key cannot be changed.",
         ));
     }
@@ -594,11 +705,11 @@ async fn rotation_status(c: &Call<'_>) -> OpResult {
 
 async fn rotate_on_demand(c: &Call<'_>) -> OpResult {
     let b = body(c)?;
-    let key = c
-        .service
-        .rotate_key_material(&c.scope, &key_id(&b)?)
-        .await
-        .map_err(kms_error)?;
+    let key = usable(
+        c,
+        c.service.rotate_key_material(&c.scope, &key_id(&b)?).await,
+    )
+    .await?;
     ok(json!({ "key_id": key.id }))
 }
 
@@ -735,11 +846,13 @@ async fn encrypt_data(c: &Call<'_>) -> OpResult {
         ));
     }
     let context = aad(&b, "additional_authenticated_data")?;
-    let (key, blob) = c
-        .service
-        .encrypt(&c.scope, &id, plain.as_bytes(), &context)
-        .await
-        .map_err(kms_error)?;
+    let (key, blob) = usable(
+        c,
+        c.service
+            .encrypt(&c.scope, &id, plain.as_bytes(), &context)
+            .await,
+    )
+    .await?;
     ok(json!({ "key_id": key.id, "cipher_text": B64.encode(blob) }))
 }
 
@@ -754,11 +867,7 @@ async fn open_data(
     let text = required(b, field)?;
     let blob = B64.decode(text).map_err(|_| bad_ciphertext())?;
     let context = aad(b, aad_field)?;
-    let opened = c
-        .service
-        .decrypt(&c.scope, &blob, &context)
-        .await
-        .map_err(kms_error)?;
+    let opened = usable(c, c.service.decrypt(&c.scope, &blob, &context).await).await?;
     if expected_key.is_some_and(|k| k != opened.key.id) {
         return Err(bad_ciphertext());
     }
@@ -800,9 +909,10 @@ fn datakey_bytes(b: &Map<String, Value>) -> Result<usize, ApiError> {
     match text(b, "key_spec")? {
         None | Some("") | Some("AES_256") => Ok(32),
         Some("AES_128") => Ok(16),
-        Some(other) => Err(unsupported(format!(
-            "key_spec {other:?} is not offered by this server; use AES_256 or AES_128"
-        ))),
+        Some(other) => Err(unsupported(
+            "key_spec",
+            format!("{other:?} is not offered by this server; use AES_256 or AES_128"),
+        )),
     }
 }
 
@@ -811,11 +921,13 @@ async fn create_datakey(c: &Call<'_>, with_plaintext: bool) -> OpResult {
     let id = key_id(&b)?;
     let len = datakey_bytes(&b)?;
     let context = aad(&b, "additional_authenticated_data")?;
-    let (key, data_key, blob) = c
-        .service
-        .generate_data_key(&c.scope, &id, len, &context)
-        .await
-        .map_err(kms_error)?;
+    let (key, data_key, blob) = usable(
+        c,
+        c.service
+            .generate_data_key(&c.scope, &id, len, &context)
+            .await,
+    )
+    .await?;
     let mut out = json!({ "key_id": key.id, "cipher_text": hex::encode(blob) });
     if with_plaintext {
         out["plain_text"] = Value::String(hex::encode(data_key.as_slice()));
@@ -830,33 +942,36 @@ async fn encrypt_datakey(c: &Call<'_>) -> OpResult {
     let id = key_id(&b)?;
     let len = int(&b, "datakey_plain_length")?.ok_or_else(|| missing("datakey_plain_length"))?;
     if !(1..=(MAX_DATAKEY_BITS / 8) as i64).contains(&len) {
-        return Err(invalid(
+        return Err(invalid_as(
+            "KMS.2102",
             "datakey_plain_length",
             format!("it must be from 1 to {}", MAX_DATAKEY_BITS / 8),
         ));
     }
     let raw = hex::decode(required(&b, "plain_text")?)
-        .map_err(|_| invalid("plain_text", "it must be hexadecimal"))?;
+        .map_err(|_| invalid_as("KMS.2101", "plain_text", "it must be hexadecimal"))?;
     let len = len as usize;
     if raw.len() != len + 32 {
-        return Err(invalid(
+        return Err(invalid_as(
+            "KMS.2101",
             "plain_text",
             "it must be the data key followed by its SHA-256 digest, in hex",
         ));
     }
     let (data_key, digest) = raw.split_at(len);
     if Sha256::digest(data_key).as_slice() != digest {
-        return Err(invalid(
-            "plain_text",
-            "the SHA-256 digest does not match the data key",
+        return Err(kms_err(
+            400,
+            "KMS.2103",
+            "Hash verification of the data key failed: the SHA-256 digest in plain_text does not match the key.",
         ));
     }
     let context = aad(&b, "additional_authenticated_data")?;
-    let (key, blob) = c
-        .service
-        .encrypt(&c.scope, &id, data_key, &context)
-        .await
-        .map_err(kms_error)?;
+    let (key, blob) = usable(
+        c,
+        c.service.encrypt(&c.scope, &id, data_key, &context).await,
+    )
+    .await?;
     ok(json!({
         "key_id": key.id,
         "cipher_text": hex::encode(blob),
@@ -870,17 +985,14 @@ async fn decrypt_datakey(c: &Call<'_>) -> OpResult {
     let id = key_id(&b)?;
     let blob = hex::decode(required(&b, "cipher_text")?).map_err(|_| bad_ciphertext())?;
     let context = aad(&b, "additional_authenticated_data")?;
-    let opened = c
-        .service
-        .decrypt(&c.scope, &blob, &context)
-        .await
-        .map_err(kms_error)?;
+    let opened = usable(c, c.service.decrypt(&c.scope, &blob, &context).await).await?;
     if opened.key.id != id {
         return Err(bad_ciphertext());
     }
     if let Some(len) = int(&b, "datakey_cipher_length")? {
         if len as usize != opened.plaintext.len() {
-            return Err(invalid(
+            return Err(invalid_as(
+                "KMS.2202",
                 "datakey_cipher_length",
                 format!("the data key is {} bytes long", opened.plaintext.len()),
             ));
@@ -908,20 +1020,18 @@ async fn re_encrypt(c: &Call<'_>) -> OpResult {
         B64.decode(text).map_err(|_| bad_ciphertext())?
     };
     let source_context = aad(&b, "source_additional_authenticated_data")?;
-    let opened = c
-        .service
-        .decrypt(&c.scope, &blob, &source_context)
-        .await
-        .map_err(kms_error)?;
+    let opened = usable(c, c.service.decrypt(&c.scope, &blob, &source_context).await).await?;
     if text_key_mismatch(&b, &opened.key.id)? {
         return Err(bad_ciphertext());
     }
     let dest_context = aad(&b, "destination_additional_authenticated_data")?;
-    let (key, sealed) = c
-        .service
-        .encrypt(&c.scope, &destination, &opened.plaintext, &dest_context)
-        .await
-        .map_err(kms_error)?;
+    let (key, sealed) = usable(
+        c,
+        c.service
+            .encrypt(&c.scope, &destination, &opened.plaintext, &dest_context)
+            .await,
+    )
+    .await?;
     let cipher_text = if hex_form {
         hex::encode(sealed)
     } else {
