@@ -806,6 +806,17 @@ fn load_key(conn: &Connection, id: &str) -> Result<Option<KeyRecord>> {
     }))
 }
 
+/// A row of `account, region, id`.
+fn scoped_id_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Scope, String)> {
+    Ok((
+        Scope {
+            account: account_from_sql(r.get(0)?),
+            region: r.get(1)?,
+        },
+        r.get(2)?,
+    ))
+}
+
 fn key_in_scope(key: Option<KeyRecord>, scope: &Scope) -> Option<KeyRecord> {
     key.filter(|k| &k.scope == scope)
 }
@@ -1572,16 +1583,8 @@ impl Store for SqliteStore {
                  RETURNING account, region, id",
             )
             .and_then(|mut st| {
-                st.query_map(params![now.0, limit], |r| {
-                    Ok((
-                        Scope {
-                            account: account_from_sql(r.get(0)?),
-                            region: r.get(1)?,
-                        },
-                        r.get(2)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()
+                st.query_map(params![now.0, limit], scoped_id_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(|e| internal("purge due keys", e))
         })
@@ -1649,16 +1652,8 @@ impl Store for SqliteStore {
                  AND state = 'enabled' AND next_rotation <= ?1 ORDER BY next_rotation LIMIT ?2",
             )
             .and_then(|mut st| {
-                st.query_map(params![now.0, limit], |r| {
-                    Ok((
-                        Scope {
-                            account: account_from_sql(r.get(0)?),
-                            region: r.get(1)?,
-                        },
-                        r.get(2)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()
+                st.query_map(params![now.0, limit], scoped_id_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(|e| internal("find keys due for rotation", e))
         })

@@ -168,14 +168,25 @@ impl Service {
         Ok(())
     }
 
+    /// The next batch of keys of every scope after `cursor`, which moves past them; empty at
+    /// the end.
+    async fn next_keys(&self, cursor: &mut Option<String>) -> Result<Vec<KeyRecord>> {
+        let keys = self.store.keys_after(cursor.as_deref(), BATCH).await?;
+        if let Some(last) = keys.last() {
+            *cursor = Some(last.id.clone());
+        }
+        Ok(keys)
+    }
+
     async fn renew_all_key_material(&self) -> Result<()> {
         let counts = self.store.rewrap_counts().await?;
         self.enter_phase("key material", counts.key_versions);
         let mut after: Option<String> = None;
         loop {
-            let keys = self.store.keys_after(after.as_deref(), BATCH).await?;
-            let Some(last) = keys.last() else { break };
-            after = Some(last.id.clone());
+            let keys = self.next_keys(&mut after).await?;
+            if keys.is_empty() {
+                break;
+            }
             for key in keys {
                 // Disabled keys and keys on their way out keep their material: nothing new is
                 // sealed with them.
@@ -206,9 +217,10 @@ impl Service {
         let mut moved = 0;
         let mut after: Option<String> = None;
         loop {
-            let keys = self.store.keys_after(after.as_deref(), BATCH).await?;
-            let Some(last) = keys.last() else { break };
-            after = Some(last.id.clone());
+            let keys = self.next_keys(&mut after).await?;
+            if keys.is_empty() {
+                break;
+            }
             for key in keys {
                 for version in &key.versions {
                     let n = self.move_key_version(&key, version).await?;
