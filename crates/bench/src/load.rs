@@ -1,0 +1,274 @@
+//! The load loop: a fixed number of workers, each with one keep-alive HTTP/1.1 connection of
+//! its own, sending one signed request at a time for a warm-up and then for the measured
+//! duration. Latency is recorded per worker in an HDR histogram (microseconds) and merged.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+use crate::requests::{Dialect, Op, Signer};
+
+/// What the workers send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// GetSecretValue of a random seeded secret.
+    Get,
+    /// DescribeSecret of a random seeded secret.
+    Describe,
+    /// The first page of 100 secrets.
+    List,
+    /// CreateSecret with a new name each time.
+    Create,
+    /// PutSecretValue on a random seeded secret.
+    Put,
+    /// 95% Get, 5% Put.
+    Mix,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub signer: Signer,
+    pub workload: Workload,
+    pub connections: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Seeded secrets are `<prefix>000000` ... up to `secrets - 1`.
+    pub prefix: String,
+    pub secrets: u64,
+}
+
+/// The figures of one run.
+#[derive(Debug)]
+pub struct Report {
+    pub requests: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub histogram: Histogram<u64>,
+    /// The first failure seen, to say what went wrong.
+    pub first_error: Option<String>,
+}
+
+impl Report {
+    pub fn per_second(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+
+    /// A latency quantile in milliseconds.
+    pub fn ms(&self, q: f64) -> f64 {
+        self.histogram.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "requests": self.requests,
+            "errors": self.errors,
+            "seconds": self.seconds,
+            "requests_per_second": self.per_second(),
+            "p50_ms": self.ms(0.50),
+            "p99_ms": self.ms(0.99),
+            "p999_ms": self.ms(0.999),
+            "first_error": self.first_error,
+        })
+    }
+}
+
+pub fn seeded_name(prefix: &str, i: u64) -> String {
+    format!("{prefix}{i:06}")
+}
+
+fn next_op(plan: &Plan, rng: &mut impl Rng) -> Op {
+    let pick = |rng: &mut dyn rand::RngCore| {
+        seeded_name(&plan.prefix, rng.gen_range(0..plan.secrets.max(1)))
+    };
+    let put = |rng: &mut dyn rand::RngCore| Op::Put {
+        name: pick(rng),
+        version: uuid::Uuid::new_v4().simple().to_string(),
+        value: "bench value after a put".into(),
+    };
+    match plan.workload {
+        Workload::Get => Op::GetValue { name: pick(rng) },
+        Workload::Describe => Op::Describe { name: pick(rng) },
+        Workload::List => Op::List,
+        Workload::Create => Op::Create {
+            name: format!("bench-new-{}", uuid::Uuid::new_v4().simple()),
+            value: "bench value of a new secret".into(),
+        },
+        Workload::Put => put(rng),
+        Workload::Mix => {
+            if rng.gen_range(0..100) < 5 {
+                put(rng)
+            } else {
+                Op::GetValue { name: pick(rng) }
+            }
+        }
+    }
+}
+
+/// Whether an answer is a success. Tencent reports errors with HTTP 200 and a
+/// `Response.Error` object.
+fn succeeded(dialect: Dialect, status: u16, body: &[u8]) -> bool {
+    if status != 200 {
+        return false;
+    }
+    if dialect == Dialect::Tencent {
+        return serde_json::from_slice::<Value>(body)
+            .map(|v| v["Response"].get("Error").is_none())
+            .unwrap_or(false);
+    }
+    true
+}
+
+struct Shared {
+    requests: AtomicU64,
+    errors: AtomicU64,
+    first_error: std::sync::Mutex<Option<String>>,
+}
+
+/// Runs the plan against `addr` (`host:port`) and returns the measured figures.
+pub async fn run(plan: Plan, addr: &str) -> anyhow::Result<Report> {
+    let shared = Arc::new(Shared {
+        requests: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        first_error: std::sync::Mutex::new(None),
+    });
+    let start = Instant::now();
+    let measure_from = start + plan.warmup;
+    let end = measure_from + plan.duration;
+    let mut workers = Vec::with_capacity(plan.connections);
+    for _ in 0..plan.connections {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        stream.set_nodelay(true)?;
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        workers.push(tokio::spawn(worker(
+            plan.clone(),
+            sender,
+            shared.clone(),
+            measure_from,
+            end,
+        )));
+    }
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for w in workers {
+        histogram.add(w.await??)?;
+    }
+    let seconds = (Instant::now().min(end) - measure_from)
+        .as_secs_f64()
+        .max(1e-9);
+    let first_error = shared.first_error.lock().ok().and_then(|e| e.clone());
+    Ok(Report {
+        requests: shared.requests.load(Ordering::Relaxed),
+        errors: shared.errors.load(Ordering::Relaxed),
+        seconds,
+        histogram,
+        first_error,
+    })
+}
+
+async fn worker(
+    plan: Plan,
+    mut sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    shared: Arc<Shared>,
+    measure_from: Instant,
+    end: Instant,
+) -> anyhow::Result<Histogram<u64>> {
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut rng = rand::rngs::StdRng::from_entropy();
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            return Ok(histogram);
+        }
+        let op = next_op(&plan, &mut rng);
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs() as i64;
+        let nonce = uuid::Uuid::new_v4().to_string();
+        let signed = plan.signer.sign(&op, unix, &nonce)?;
+        let mut builder = hyper::Request::builder()
+            .method(signed.method)
+            .uri(&signed.path_and_query);
+        for (name, value) in &signed.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let request = builder.body(Full::new(Bytes::from(signed.body)))?;
+        sender.ready().await?;
+        let sent = Instant::now();
+        let response = sender.send_request(request).await?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        let done = Instant::now();
+        if sent < measure_from || done > end {
+            continue;
+        }
+        shared.requests.fetch_add(1, Ordering::Relaxed);
+        if !succeeded(plan.signer.dialect, status, &body) {
+            shared.errors.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut first) = shared.first_error.lock() {
+                if first.is_none() {
+                    let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+                    *first = Some(format!("{op:?}: HTTP {status}: {text}"));
+                }
+            }
+        }
+        histogram.record((done - sent).as_micros().max(1) as u64)?;
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tencent_errors_come_with_http_200() {
+        assert!(succeeded(
+            Dialect::Tencent,
+            200,
+            br#"{"Response":{"RequestId":"x"}}"#
+        ));
+        assert!(!succeeded(
+            Dialect::Tencent,
+            200,
+            br#"{"Response":{"Error":{"Code":"X"}}}"#
+        ));
+        assert!(!succeeded(Dialect::Huawei, 404, b"{}"));
+        assert!(succeeded(Dialect::Huawei, 200, b"{}"));
+    }
+
+    #[test]
+    fn the_mix_is_mostly_reads() {
+        let plan = Plan {
+            signer: Signer {
+                dialect: Dialect::AlibabaAcs3,
+                host: "h".into(),
+                access_key_id: "a".into(),
+                access_key_secret: "s".into(),
+                region: "r".into(),
+                project_id: None,
+            },
+            workload: Workload::Mix,
+            connections: 1,
+            warmup: Duration::ZERO,
+            duration: Duration::ZERO,
+            prefix: "bench-".into(),
+            secrets: 10,
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let puts = (0..10_000)
+            .filter(|_| matches!(next_op(&plan, &mut rng), Op::Put { .. }))
+            .count();
+        assert!((350..650).contains(&puts), "{puts} puts in 10000");
+    }
+}
