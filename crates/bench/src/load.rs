@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use crate::requests::{Dialect, Op, Signer};
+use crate::requests::{Dialect, Op, Signed, Signer};
 
 /// What the workers send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -144,13 +144,7 @@ pub async fn run(plan: Plan, addr: &str) -> anyhow::Result<Report> {
     let end = measure_from + plan.duration;
     let mut workers = Vec::with_capacity(plan.connections);
     for _ in 0..plan.connections {
-        let stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .with_context(|| format!("connecting to {addr}"))?;
-        stream.set_nodelay(true)?;
-        let (sender, conn) =
-            hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
-        tokio::spawn(conn);
+        let sender = connect(addr).await?;
         workers.push(tokio::spawn(worker(
             plan.clone(),
             sender,
@@ -176,9 +170,39 @@ pub async fn run(plan: Plan, addr: &str) -> anyhow::Result<Report> {
     })
 }
 
+/// Opens one keep-alive HTTP/1.1 connection to `addr`.
+pub async fn connect(addr: &str) -> anyhow::Result<Sender> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+pub type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Sends one signed request and reads the whole answer: its status and body.
+pub async fn send(sender: &mut Sender, signed: Signed) -> anyhow::Result<(u16, Bytes)> {
+    let mut builder = hyper::Request::builder()
+        .method(signed.method)
+        .uri(&signed.path_and_query);
+    for (name, value) in &signed.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let request = builder.body(Full::new(Bytes::from(signed.body)))?;
+    sender.ready().await?;
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, body))
+}
+
 async fn worker(
     plan: Plan,
-    mut sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    mut sender: Sender,
     shared: Arc<Shared>,
     measure_from: Instant,
     end: Instant,
@@ -196,18 +220,8 @@ async fn worker(
             .as_secs() as i64;
         let nonce = uuid::Uuid::new_v4().to_string();
         let signed = plan.signer.sign(&op, unix, &nonce)?;
-        let mut builder = hyper::Request::builder()
-            .method(signed.method)
-            .uri(&signed.path_and_query);
-        for (name, value) in &signed.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        let request = builder.body(Full::new(Bytes::from(signed.body)))?;
-        sender.ready().await?;
         let sent = Instant::now();
-        let response = sender.send_request(request).await?;
-        let status = response.status().as_u16();
-        let body = response.into_body().collect().await?.to_bytes();
+        let (status, body) = send(&mut sender, signed).await?;
         let done = Instant::now();
         if sent < measure_from || done > end {
             continue;
@@ -225,7 +239,6 @@ async fn worker(
         histogram.record((done - sent).as_micros().max(1) as u64)?;
     }
 }
-
 
 #[cfg(test)]
 mod tests {

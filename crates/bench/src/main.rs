@@ -184,13 +184,7 @@ async fn populate(args: PopulateArgs) -> anyhow::Result<()> {
             args.target.prefix.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let stream = tokio::net::TcpStream::connect(&addr).await?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake::<
-                _,
-                http_body_util::Full<bytes::Bytes>,
-            >(hyper_util::rt::TokioIo::new(stream))
-            .await?;
-            tokio::spawn(conn);
+            let mut sender = load::connect(&addr).await?;
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if i >= total {
@@ -204,22 +198,7 @@ async fn populate(args: PopulateArgs) -> anyhow::Result<()> {
                     .duration_since(std::time::UNIX_EPOCH)?
                     .as_secs() as i64;
                 let signed = signer.sign(&op, unix, &uuid::Uuid::new_v4().to_string())?;
-                let mut builder = hyper::Request::builder()
-                    .method(signed.method)
-                    .uri(&signed.path_and_query);
-                for (n, v) in &signed.headers {
-                    builder = builder.header(n.as_str(), v.as_str());
-                }
-                sender.ready().await?;
-                let response = sender
-                    .send_request(
-                        builder.body(http_body_util::Full::new(bytes::Bytes::from(signed.body)))?,
-                    )
-                    .await?;
-                let status = response.status().as_u16();
-                let body = http_body_util::BodyExt::collect(response.into_body())
-                    .await?
-                    .to_bytes();
+                let (status, body) = load::send(&mut sender, signed).await?;
                 let text = String::from_utf8_lossy(&body);
                 let exists = text.contains("AlreadyExists")
                     || text.contains("ResourceInUse")
