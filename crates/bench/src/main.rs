@@ -12,6 +12,11 @@ use clap::{Args, Parser, Subcommand};
 use load::{Plan, Workload};
 use requests::{Dialect, Op, Signer};
 
+/// The same allocator as the server, so the generator does not take more of the shared CPU
+/// than it must.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "coffer-bench",

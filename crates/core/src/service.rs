@@ -624,7 +624,15 @@ impl Service {
         name: &str,
         sel: &VersionSelector,
     ) -> Result<ReadValue> {
-        let secret = self.load_active(scope, name).await?;
+        let pick = |s: &SecretRecord| select_version(s, sel).ok().map(|v| v.version_id.clone());
+        let (secret, sealed) = self
+            .store
+            .get_secret_with_value(scope, name, &pick)
+            .await?
+            .ok_or_else(|| Error::not_found(Resource::Secret, name))?;
+        if secret.is_pending_delete() {
+            return Err(Error::InDeleteWindow { name: secret.name });
+        }
         if secret.state == SecretState::Disabled {
             return Err(Error::Disabled {
                 what: Resource::Secret,
@@ -632,11 +640,8 @@ impl Service {
             });
         }
         let version = select_version(&secret, sel)?.clone();
-        let sealed = self
-            .store
-            .read_value(secret.id, &version.version_id)
-            .await?
-            .ok_or_else(|| Error::not_found(Resource::Version, &version.version_id))?;
+        let sealed =
+            sealed.ok_or_else(|| Error::not_found(Resource::Version, &version.version_id))?;
         let material = self
             .read_material(scope, &sealed.key_id, &sealed.key_version)
             .await?;

@@ -164,6 +164,24 @@ pub trait Store: Send + Sync + 'static {
         page: PageRequest,
     ) -> Result<Page<SecretRecord>>;
     async fn read_value(&self, secret_id: Uuid, version_id: &str) -> Result<Option<SealedValue>>;
+    /// The secret with this name and the sealed value of the version `pick` chooses from it
+    /// (none when `pick` chooses none): a value read in one call, and where the store can, in
+    /// one snapshot.
+    async fn get_secret_with_value(
+        &self,
+        scope: &Scope,
+        name: &str,
+        pick: &(dyn for<'s> Fn(&'s SecretRecord) -> Option<String> + Send + Sync),
+    ) -> Result<Option<(SecretRecord, Option<SealedValue>)>> {
+        let Some(secret) = self.get_secret(scope, name).await? else {
+            return Ok(None);
+        };
+        let sealed = match pick(&secret) {
+            Some(version_id) => self.read_value(secret.id, &version_id).await?,
+            None => None,
+        };
+        Ok(Some((secret, sealed)))
+    }
     async fn write_secret(&self, write: SecretWrite) -> Result<()>;
     /// Deletes up to `limit` secrets whose deletion window ended at or before `now`.
     /// Returns the names purged, with their scopes.

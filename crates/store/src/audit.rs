@@ -13,7 +13,7 @@
 //! [`tail`] reads its last lines.
 //!
 //! One thread owns the file, like the SQLite writer: appends queue on a channel, the thread
-//! takes everything waiting, chains the entries in arrival order, writes them with one
+//! takes everything waiting (see [`crate::batch`]), chains the entries in arrival order, writes them with one
 //! `write_all`, calls `sync_data` once if any of them is durable, and only then answers the
 //! durable callers. Non-durable appends return once queued; the next sync covers them. After
 //! a failed write or sync the file's end is unknown, so the log takes no more appends.
@@ -29,6 +29,8 @@ use coffer_core::{AuditEntry, AuditSink, Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
+
+use crate::batch::Batcher;
 
 /// The `prev` of line 1.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -329,14 +331,10 @@ fn writer_loop(mut file: impl LogFile, rx: mpsc::Receiver<Append>, mut chain: Ch
     let mut buf: Vec<u8> = Vec::new();
     // Lines written since the last sync.
     let mut unsynced = false;
+    let mut batcher = Batcher::new(MAX_BATCH);
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(a) => batch.push(a),
-                Err(_) => break,
-            }
-        }
+        batcher.fill(&rx, &mut batch);
         if let Err(why) = write_batch(&mut file, &mut chain, batch, &mut buf, &mut unsynced) {
             // Part of the batch may be in the file: where the chain stands is unknown, so
             // nothing more may be appended. What is queued fails; later sends find no thread.

@@ -10,6 +10,8 @@
 
 mod access;
 pub mod audit;
+mod batch;
+mod checkpoint;
 pub mod conformance;
 mod readers;
 mod rewrap;

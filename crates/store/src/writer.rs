@@ -1,9 +1,10 @@
 //! Group commit. One thread owns the only write connection. Callers queue requests on a
-//! channel; the thread takes every request that is waiting (up to a cap), runs each inside its
-//! own savepoint of one transaction, commits once — one fsync for the whole batch — and only
-//! then answers the callers. A request whose statements fail rolls back its savepoint alone
-//! and gets its own error; a batch whose transaction fails as a whole (BEGIN, COMMIT, or SQLite
-//! aborting the transaction) answers every request it ran with an internal error.
+//! channel; the thread takes every request that is waiting (up to a cap; see
+//! [`crate::batch`]), runs each inside its own savepoint of one transaction, commits once
+//! (one fsync for the whole batch), and only then answers the callers. A request whose
+//! statements fail rolls back its savepoint alone and gets its own error; a batch whose
+//! transaction fails as a whole (BEGIN, COMMIT, or SQLite aborting the transaction) answers
+//! every request it ran with an internal error.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -13,6 +14,8 @@ use std::thread::JoinHandle;
 use coffer_core::{Error, Result};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
+
+use crate::batch::Batcher;
 
 /// Counters of the writer thread, for tests and metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -185,6 +188,7 @@ fn writer_loop(
 ) {
     // Requests that a broken batch never attempted; they go first in the next one.
     let mut carried: Vec<Queued> = Vec::new();
+    let mut batcher = Batcher::new(max_batch);
     loop {
         let mut batch: Vec<Queued> = std::mem::take(&mut carried);
         if batch.is_empty() {
@@ -194,12 +198,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
+        batcher.fill(&rx, &mut batch);
         carried = run_batch(&conn, batch, &counters);
     }
     // Fold the WAL into the main file so a stopped server leaves one self-contained database.

@@ -1,0 +1,71 @@
+//! Folds the write-ahead log back into the database file on a thread of its own.
+//!
+//! SQLite's automatic checkpoint runs inside the commit that crosses its threshold, so one
+//! batch in every few hundred waited for a copy of megabytes of pages and an fsync of the
+//! database file: the writes in that batch saw latencies a hundred times their median. Here
+//! the writer's connection never checkpoints; this thread runs a PASSIVE checkpoint (which
+//! never blocks the writer or readers) every [`EVERY`], with its own connection.
+
+use std::path::Path;
+use std::sync::{mpsc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use coffer_core::{Error, Result};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::sqlite::internal;
+
+/// How often the log is folded back.
+const EVERY: Duration = Duration::from_millis(200);
+
+pub(crate) struct Checkpointer {
+    stop: Mutex<Option<mpsc::Sender<()>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Checkpointer {
+    pub(crate) fn start(path: &Path, busy_timeout: Duration) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| internal("open checkpointer", e))?;
+        conn.busy_timeout(busy_timeout)
+            .map_err(|e| internal("configure checkpointer", e))?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("coffer-sqlite-checkpoint".into())
+            .spawn(move || run(conn, stopped))
+            .map_err(|e| Error::internal(format!("sqlite: starting the checkpointer: {e}")))?;
+        Ok(Self {
+            stop: Mutex::new(Some(stop)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Stops the thread and waits for it. Idempotent.
+    pub(crate) async fn close(&self) {
+        if let Ok(mut stop) = self.stop.lock() {
+            stop.take();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            if tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .is_err()
+            {
+                tracing::error!("waiting for the sqlite checkpointer failed");
+            }
+        }
+    }
+}
+
+fn run(conn: Connection, stopped: mpsc::Receiver<()>) {
+    // The sender is only ever dropped: a timeout means "go on", anything else "stop".
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "sqlite checkpoint failed; retrying later");
+        }
+    }
+}
