@@ -50,6 +50,8 @@ pub struct Plan {
 pub struct Report {
     pub requests: u64,
     pub errors: u64,
+    /// Response body bytes of the measured requests: a ceiling answers with as many.
+    pub body_bytes: u64,
     pub seconds: f64,
     pub histogram: Histogram<u64>,
     /// The first failure seen, to say what went wrong.
@@ -70,6 +72,7 @@ impl Report {
         json!({
             "requests": self.requests,
             "errors": self.errors,
+            "mean_body_bytes": self.body_bytes / self.requests.max(1),
             "seconds": self.seconds,
             "requests_per_second": self.per_second(),
             "p50_ms": self.ms(0.50),
@@ -129,6 +132,7 @@ fn succeeded(dialect: Dialect, status: u16, body: &[u8]) -> bool {
 struct Shared {
     requests: AtomicU64,
     errors: AtomicU64,
+    body_bytes: AtomicU64,
     first_error: std::sync::Mutex<Option<String>>,
 }
 
@@ -137,6 +141,7 @@ pub async fn run(plan: Plan, addr: &str) -> anyhow::Result<Report> {
     let shared = Arc::new(Shared {
         requests: AtomicU64::new(0),
         errors: AtomicU64::new(0),
+        body_bytes: AtomicU64::new(0),
         first_error: std::sync::Mutex::new(None),
     });
     let start = Instant::now();
@@ -144,10 +149,10 @@ pub async fn run(plan: Plan, addr: &str) -> anyhow::Result<Report> {
     let end = measure_from + plan.duration;
     let mut workers = Vec::with_capacity(plan.connections);
     for _ in 0..plan.connections {
-        let sender = connect(addr).await?;
+        let conn = Conn::open(addr).await?;
         workers.push(tokio::spawn(worker(
             plan.clone(),
-            sender,
+            conn,
             shared.clone(),
             measure_from,
             end,
@@ -164,45 +169,78 @@ pub async fn run(plan: Plan, addr: &str) -> anyhow::Result<Report> {
     Ok(Report {
         requests: shared.requests.load(Ordering::Relaxed),
         errors: shared.errors.load(Ordering::Relaxed),
+        body_bytes: shared.body_bytes.load(Ordering::Relaxed),
         seconds,
         histogram,
         first_error,
     })
 }
 
-/// Opens one keep-alive HTTP/1.1 connection to `addr`.
-pub async fn connect(addr: &str) -> anyhow::Result<Sender> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("connecting to {addr}"))?;
-    stream.set_nodelay(true)?;
-    let (sender, conn) =
-        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    Ok(sender)
+/// One client connection, kept alive while the server keeps it. A server that closes it
+/// after an answer (as moto's development server does) gets a new connection before the next
+/// request, and the time to open it counts in that request's latency, as it would for a real
+/// client.
+pub struct Conn {
+    addr: String,
+    sender: Option<Sender>,
 }
 
-pub type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
-/// Sends one signed request and reads the whole answer: its status and body.
-pub async fn send(sender: &mut Sender, signed: Signed) -> anyhow::Result<(u16, Bytes)> {
-    let mut builder = hyper::Request::builder()
-        .method(signed.method)
-        .uri(&signed.path_and_query);
-    for (name, value) in &signed.headers {
-        builder = builder.header(name.as_str(), value.as_str());
+impl Conn {
+    /// Opens the connection now, so that an unreachable target fails before any measurement.
+    pub async fn open(addr: &str) -> anyhow::Result<Conn> {
+        let mut conn = Conn {
+            addr: addr.to_string(),
+            sender: None,
+        };
+        conn.sender = Some(conn.connect().await?);
+        Ok(conn)
     }
-    let request = builder.body(Full::new(Bytes::from(signed.body)))?;
-    sender.ready().await?;
-    let response = sender.send_request(request).await?;
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok((status, body))
+
+    async fn connect(&self) -> anyhow::Result<Sender> {
+        let stream = tokio::net::TcpStream::connect(&self.addr)
+            .await
+            .with_context(|| format!("connecting to {}", self.addr))?;
+        stream.set_nodelay(true)?;
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        Ok(sender)
+    }
+
+    /// Sends one signed request and reads the whole answer: its status and body.
+    pub async fn send(&mut self, signed: Signed) -> anyhow::Result<(u16, Bytes)> {
+        let mut builder = hyper::Request::builder()
+            .method(signed.method)
+            .uri(&signed.path_and_query);
+        for (name, value) in &signed.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let request = builder.body(Full::new(Bytes::from(signed.body)))?;
+        let mut sender = match self.sender.take() {
+            Some(s) if !s.is_closed() => s,
+            _ => self.connect().await?,
+        };
+        sender.ready().await?;
+        let response = sender.send_request(request).await?;
+        let closing = response.version() < hyper::Version::HTTP_11
+            || response
+                .headers()
+                .get(hyper::header::CONNECTION)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        if !closing {
+            self.sender = Some(sender);
+        }
+        Ok((status, body))
+    }
 }
 
 async fn worker(
     plan: Plan,
-    mut sender: Sender,
+    mut conn: Conn,
     shared: Arc<Shared>,
     measure_from: Instant,
     end: Instant,
@@ -221,12 +259,15 @@ async fn worker(
         let nonce = uuid::Uuid::new_v4().to_string();
         let signed = plan.signer.sign(&op, unix, &nonce)?;
         let sent = Instant::now();
-        let (status, body) = send(&mut sender, signed).await?;
+        let (status, body) = conn.send(signed).await?;
         let done = Instant::now();
         if sent < measure_from || done > end {
             continue;
         }
         shared.requests.fetch_add(1, Ordering::Relaxed);
+        shared
+            .body_bytes
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
         if !succeeded(plan.signer.dialect, status, &body) {
             shared.errors.fetch_add(1, Ordering::Relaxed);
             if let Ok(mut first) = shared.first_error.lock() {

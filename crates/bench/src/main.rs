@@ -1,16 +1,14 @@
 //! `coffer-bench`: drives coffer (or a peer) with requests signed as the real SDKs sign them,
 //! and serves the HTTP ceiling to compare against.
 
-mod load;
-mod requests;
-
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use load::{Plan, Workload};
-use requests::{Dialect, Op, Signer};
+use coffer_bench::load::{self, Plan, Workload};
+use coffer_bench::requests::{Dialect, Op, Signer};
+use coffer_bench::seed;
 
 /// The same allocator as the server, so the generator does not take more of the shared CPU
 /// than it must.
@@ -34,6 +32,9 @@ enum Command {
     Run(RunArgs),
     /// Create the secrets the read workloads pick from, through the API (`<prefix>000000`...).
     Populate(PopulateArgs),
+    /// Fill a stopped server's data dir with many secrets (versions and tags included),
+    /// straight through the core service: how the million-secret figures are set up.
+    Seed(seed::SeedArgs),
     /// The ceiling: the smallest HTTP server answering a fixed body, on the same runtime
     /// settings as coffer.
     Ceiling {
@@ -126,6 +127,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => rt.block_on(run(args)),
         Command::Populate(args) => rt.block_on(populate(args)),
+        Command::Seed(args) => rt.block_on(seed::seed(args)),
         Command::Ceiling { listen, body_bytes } => rt.block_on(ceiling(listen, body_bytes)),
     }
 }
@@ -189,7 +191,7 @@ async fn populate(args: PopulateArgs) -> anyhow::Result<()> {
             args.target.prefix.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let mut sender = load::connect(&addr).await?;
+            let mut conn = load::Conn::open(&addr).await?;
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if i >= total {
@@ -203,11 +205,12 @@ async fn populate(args: PopulateArgs) -> anyhow::Result<()> {
                     .duration_since(std::time::UNIX_EPOCH)?
                     .as_secs() as i64;
                 let signed = signer.sign(&op, unix, &uuid::Uuid::new_v4().to_string())?;
-                let (status, body) = load::send(&mut sender, signed).await?;
+                let (status, body) = conn.send(signed).await?;
                 let text = String::from_utf8_lossy(&body);
                 let exists = text.contains("AlreadyExists")
                     || text.contains("ResourceInUse")
-                    || text.contains("CSMS.0104");
+                    || text.contains("CSMS.0104")
+                    || text.contains("ResourceExistsException");
                 if (status != 200 || text.contains("\"Error\"")) && !exists {
                     anyhow::bail!("creating {op:?}: HTTP {status}: {text}");
                 }

@@ -554,7 +554,7 @@ impl Service {
         }
         let now = self.now();
         let record = SecretRecord {
-            id: Uuid::new_v4(),
+            id: time_ordered_id(now),
             scope: scope.clone(),
             name: req.name,
             kind: req.kind,
@@ -1251,6 +1251,19 @@ fn name_taken(existing: SecretRecord) -> Error {
             name: existing.name,
         }
     }
+}
+
+/// A secret's id: a UUIDv7, whose first bits are the creation time. Every table that rows of
+/// a secret go into is keyed by this id, so new secrets land at the end of those indexes
+/// instead of on a random page each: with a million secrets, random v4 ids had each create
+/// rewrite pages all over a 2 GB file, and seeding slowed to a third of its starting rate.
+fn time_ordered_id(now: Timestamp) -> Uuid {
+    let ms = now.0.max(0) as u64;
+    Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        ms / 1000,
+        (ms % 1000) as u32 * 1_000_000,
+    ))
 }
 
 fn select_version<'a>(

@@ -1,10 +1,12 @@
-//! Folds the write-ahead log back into the database file on a thread of its own.
+//! Copies the write-ahead log back into the database file on a thread of its own.
 //!
-//! SQLite's automatic checkpoint runs inside the commit that crosses its threshold, so one
-//! batch in every few hundred waited for a copy of megabytes of pages and an fsync of the
-//! database file: the writes in that batch saw latencies a hundred times their median. Here
-//! the writer's connection never checkpoints; this thread runs a PASSIVE checkpoint (which
-//! never blocks the writer or readers) every [`EVERY`], with its own connection.
+//! SQLite checkpoints inside the commit that takes the log past 1000 pages: that batch waits
+//! while megabytes of pages are copied, and its writes saw latencies many times the median.
+//! This thread runs a PASSIVE checkpoint (which never blocks the writer or readers) every
+//! [`EVERY`], so when the writer's own checkpoint comes, most pages are copied already and it
+//! has little left to do. The writer's checkpoint stays: only a checkpoint that catches up
+//! with the end of the log, which one running beside a busy writer rarely does, lets the
+//! next transaction start the log over; without it the log grows without bound.
 
 use std::path::Path;
 use std::sync::{mpsc, Mutex};

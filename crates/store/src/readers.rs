@@ -55,8 +55,11 @@ impl Readers {
             .map_err(|e| internal("configure reader", e))?;
         // Every commit empties the page cache of every other connection (that is how SQLite
         // keeps a snapshot right), so under writes each read copied its pages in again with
-        // `pread`. Mapped, the database file is read where the kernel already keeps it.
-        conn.execute_batch("PRAGMA mmap_size = 1073741824;")
+        // `pread`. Mapped, the database file is read where the kernel already keeps it. The
+        // map covers the first 32 MB only: mapped pages count in the process's resident
+        // memory, once per connection, and a map of a whole 2 GB store read at random made
+        // the server look 2 GB large. Past the map, reads copy pages as before.
+        conn.execute_batch("PRAGMA mmap_size = 33554432;")
             .map_err(|e| internal("configure reader", e))?;
         Ok(conn)
     }

@@ -126,10 +126,8 @@ impl SqliteStore {
         }
         // The writer keeps more pages than SQLite's default 2 MB: a batch of creates touches
         // pages all over the name and id indexes, and re-reading them showed in the profile.
-        // Checkpoints run on their own thread (see `checkpoint`), not inside a commit.
         conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 0;",
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;",
         )
         .map_err(|e| internal("pragmas", e))?;
         migrate(&mut conn)?;

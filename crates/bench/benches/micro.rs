@@ -1,0 +1,228 @@
+//! Micro-benchmarks of the pieces every request goes through: checking each cloud's
+//! signature, opening and sealing a value's envelope, and the SQLite store's point read and
+//! group-commit write. `cargo bench -p coffer-bench` runs them all; pass a filter to pick
+//! (`cargo bench -p coffer-bench -- signature`).
+
+use std::sync::Arc;
+
+use coffer_auth::RequestParts;
+use coffer_bench::requests::{Dialect, Op, Signed, Signer};
+use coffer_core::service::{CreateSecret, VersionSelector};
+use coffer_core::{Limits, Scope, SecretKind, SecretValue, Service, SystemClock};
+use coffer_crypto::SecretKey;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use zeroize::Zeroizing;
+
+const SECRET: &str = "micro-bench-secret";
+
+fn signer(dialect: Dialect) -> Signer {
+    Signer {
+        dialect,
+        host: "127.0.0.1:7080".into(),
+        access_key_id: "LTAImicrobench".into(),
+        access_key_secret: SECRET.into(),
+        region: "cn-hangzhou".into(),
+        project_id: Some("0123456789abcdef0123456789abcdef".into()),
+    }
+}
+
+/// What the server sees of a signed request: path, query and lower-case headers.
+struct Received {
+    method: &'static str,
+    path: String,
+    query: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+fn received(s: Signed) -> Received {
+    let (path, query) = match s.path_and_query.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (s.path_and_query.clone(), String::new()),
+    };
+    Received {
+        method: s.method,
+        path,
+        query,
+        headers: s
+            .headers
+            .into_iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v))
+            .collect(),
+        body: s.body,
+    }
+}
+
+/// Parses and verifies one request the way the dialect does; `true` when it checks out.
+fn verify(dialect: Dialect, r: &Received) -> bool {
+    let rp = RequestParts {
+        method: r.method,
+        raw_query: &r.query,
+        headers: &r.headers,
+        body: &r.body,
+    };
+    let secret = SECRET.as_bytes();
+    match dialect {
+        Dialect::AlibabaAcs3 | Dialect::AlibabaRpc => coffer_auth::alibaba::parse(&rp)
+            .and_then(|p| p.verify(secret))
+            .is_ok(),
+        Dialect::Tencent => coffer_auth::tencent::parse(&rp)
+            .and_then(|p| p.verify(secret))
+            .is_ok(),
+        Dialect::Huawei => coffer_auth::huawei::parse(&rp, &r.path)
+            .and_then(|p| p.verify(secret))
+            .is_ok(),
+        Dialect::Aws => coffer_auth::sigv4::parse(&rp, &r.path)
+            .and_then(|p| p.verify(secret))
+            .is_ok(),
+    }
+}
+
+fn signatures(c: &mut Criterion) {
+    let mut group = c.benchmark_group("signature");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    for dialect in [
+        Dialect::AlibabaAcs3,
+        Dialect::AlibabaRpc,
+        Dialect::Tencent,
+        Dialect::Huawei,
+        Dialect::Aws,
+    ] {
+        let op = Op::GetValue {
+            name: "bench-000042".into(),
+        };
+        let signed = signer(dialect).sign(&op, now, "nonce-1").expect("sign");
+        let r = received(signed);
+        assert!(verify(dialect, &r), "{dialect:?} does not verify");
+        group.bench_function(format!("{dialect:?}"), |b| {
+            b.iter(|| assert!(verify(dialect, std::hint::black_box(&r))))
+        });
+    }
+    group.finish();
+}
+
+fn envelope(c: &mut Criterion) {
+    let mut group = c.benchmark_group("envelope");
+    let cmk = SecretKey::generate();
+    let aad = b"account=1;region=default;secret=0190f1c2-0000-7000-8000-000000000000;version=v1";
+    for size in [64usize, 4096] {
+        let value = vec![7u8; size];
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_function(format!("seal/{size}B"), |b| {
+            b.iter(|| coffer_crypto::seal(&cmk, aad, std::hint::black_box(&value)))
+        });
+        let sealed = coffer_crypto::seal(&cmk, aad, &value);
+        group.bench_function(format!("open/{size}B"), |b| {
+            b.iter(|| coffer_crypto::open(&cmk, aad, std::hint::black_box(&sealed)).expect("open"))
+        });
+    }
+    group.finish();
+}
+
+fn create(name: String) -> CreateSecret {
+    CreateSecret {
+        name,
+        description: String::new(),
+        kind: SecretKind::Generic,
+        key: None,
+        tags: vec![],
+        version_id: "v1".into(),
+        value: SecretValue::Text(Zeroizing::new("{\"password\":\"micro\"}".into())),
+        extended_config: None,
+        policy: None,
+        subscriptions: vec![],
+    }
+}
+
+/// The store through the service, as a request uses it: a point read of a secret and its
+/// value, and creates committed (durably) in batches.
+fn store(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(
+        coffer_store::SqliteStore::open(
+            &dir.path().join("coffer.db"),
+            coffer_store::SqliteOptions::default(),
+        )
+        .expect("store"),
+    );
+    let service = Arc::new(Service::new(
+        store.clone(),
+        SecretKey::generate(),
+        Arc::new(SystemClock),
+        Limits::default(),
+    ));
+    let scope = rt.block_on(async {
+        let (account, _, _) = service
+            .bootstrap(None, None)
+            .await
+            .expect("bootstrap")
+            .expect("a new store");
+        Scope {
+            account,
+            region: "default".into(),
+        }
+    });
+    rt.block_on(async {
+        for i in 0..1000 {
+            service
+                .create_secret(&scope, create(format!("read-{i:04}")))
+                .await
+                .expect("create");
+        }
+    });
+
+    let mut group = c.benchmark_group("store");
+    let mut i = 0u64;
+    group.bench_function("point read (secret and sealed value)", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 7) % 1000;
+            let name = format!("read-{i:04}");
+            let (service, scope) = (service.clone(), scope.clone());
+            async move {
+                let sel = VersionSelector::default();
+                service.get_value(&scope, &name, &sel).await.expect("read")
+            }
+        })
+    });
+    // 64 creates in flight: what the writer commits together, each acknowledged only once
+    // its batch is durable. Throughput is in creates.
+    let mut n = 0u64;
+    group.throughput(Throughput::Elements(64));
+    group.bench_function("group-commit write (64 creates in flight)", |b| {
+        b.to_async(&rt).iter_batched(
+            || {
+                n += 1;
+                (0..64)
+                    .map(|k| format!("write-{n}-{k}"))
+                    .collect::<Vec<_>>()
+            },
+            |names| {
+                let (service, scope) = (service.clone(), scope.clone());
+                async move {
+                    let tasks: Vec<_> = names
+                        .into_iter()
+                        .map(|name| {
+                            let (service, scope) = (service.clone(), scope.clone());
+                            tokio::spawn(async move {
+                                service.create_secret(&scope, create(name)).await
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        t.await.expect("join").expect("create");
+                    }
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+    rt.block_on(store.close());
+}
+
+criterion_group!(benches, signatures, envelope, store);
+criterion_main!(benches);
