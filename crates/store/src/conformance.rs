@@ -84,6 +84,9 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("rewrap_walks_and_swaps", |s| {
         Box::pin(rewrap_walks_and_swaps(s))
     }),
+    ("reads_after_writes_see_them", |s| {
+        Box::pin(reads_after_writes_see_them(s))
+    }),
 ];
 
 /// Runs every check, each on its own fresh store from `make`.
@@ -2083,4 +2086,79 @@ pub async fn rewrap_walks_and_swaps(store: Arc<dyn Store>) {
     assert_eq!(rest, ids[2..].to_vec());
     let counts = store.rewrap_counts().await.expect("counts");
     assert_eq!((counts.access_keys, counts.secrets), (2, 3));
+}
+
+/// A store may keep what it read (the SQLite store caches secrets): a read that follows an
+/// acknowledged write must still see that write, through every read path.
+async fn reads_after_writes_see_them(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let current = |r: &SecretRecord| {
+        r.version_with_stage(&Stage::Current)
+            .map(|v| v.version_id.clone())
+    };
+    let mut rec = secret(&s, "hot", 1_000);
+    create(&store, &rec).await.expect("create");
+    // Read twice, so that the second read may come from whatever the store kept.
+    for _ in 0..2 {
+        let (read, sealed_v1) = store
+            .get_secret_with_value(&s, "hot", &current)
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(read, sorted(&rec));
+        assert_eq!(sealed_v1, Some(sealed(1)));
+    }
+    rec = must_get(&store, &s, "hot").await;
+    // A new current version moves the stage: the next read returns it and its value.
+    let mut next = rec.clone();
+    next.versions[0].stages.clear();
+    next.versions[0].stages.push(Stage::Previous);
+    next.versions.push(version("v2", 2_000, &[Stage::Current]));
+    next.description = "changed".into();
+    update(&store, &next, vec![("v2".into(), sealed(9))], vec![])
+        .await
+        .expect("update");
+    let (read, value) = store
+        .get_secret_with_value(&s, "hot", &current)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(read.description, "changed");
+    assert_eq!(
+        value,
+        Some(sealed(9)),
+        "the value of the new current version"
+    );
+    assert_eq!(must_get(&store, &s, "hot").await.description, "changed");
+    // Asking for the older version still finds it.
+    let (_, old) = store
+        .get_secret_with_value(&s, "hot", &|_: &SecretRecord| Some("v1".to_string()))
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(old, Some(sealed(1)));
+    // Deleted: gone for every read path.
+    let rec = must_get(&store, &s, "hot").await;
+    store
+        .write_secret(SecretWrite::Delete {
+            id: rec.id,
+            revision: rec.revision,
+        })
+        .await
+        .expect("delete");
+    assert!(get(&store, &s, "hot").await.is_none());
+    assert!(store
+        .get_secret_with_value(&s, "hot", &current)
+        .await
+        .expect("read")
+        .is_none());
+    // Purged by the deletion window: gone too.
+    let mut doomed = secret(&s, "doomed", 1_000);
+    doomed.state = SecretState::PendingDelete {
+        purge_at: Timestamp(5_000),
+    };
+    create(&store, &doomed).await.expect("create");
+    assert!(get(&store, &s, "doomed").await.is_some());
+    store.purge_due(Timestamp(6_000), 10).await.expect("purge");
+    assert!(get(&store, &s, "doomed").await.is_none());
 }

@@ -11,6 +11,7 @@
 mod access;
 pub mod audit;
 mod batch;
+mod cache;
 mod checkpoint;
 pub mod conformance;
 mod readers;

@@ -20,6 +20,7 @@ use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtensio
 use uuid::Uuid;
 
 use crate::access;
+use crate::cache::{Cached, ReadCache};
 use crate::checkpoint::Checkpointer;
 use crate::readers::Readers;
 use crate::rewrap;
@@ -52,6 +53,7 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     path: PathBuf,
     checkpointer: Checkpointer,
+    cache: ReadCache,
     writer: Writer,
     readers: Readers,
 }
@@ -137,6 +139,7 @@ impl SqliteStore {
         Ok(Self {
             path: path.to_path_buf(),
             checkpointer,
+            cache: ReadCache::new(),
             writer,
             readers,
         })
@@ -164,7 +167,10 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.writer.submit(f).await
+        let result = self.writer.submit(f).await;
+        // Not knowing what the write touched, the cache forgets everything (see `cache`).
+        self.cache.forget_all();
+        result
     }
 
     async fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -1901,7 +1907,21 @@ impl Store for SqliteStore {
     }
 
     async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>> {
-        self.read(|c| secret_by_name(c, scope, name)).await
+        if let Some(hit) = self.cache.get(scope, name) {
+            return Ok(Some(hit.record));
+        }
+        let generation = self.cache.generation();
+        let record = self.read(|c| secret_by_name(c, scope, name)).await?;
+        if let Some(record) = &record {
+            self.cache.fill(
+                generation,
+                Cached {
+                    record: record.clone(),
+                    value: None,
+                },
+            );
+        }
+        Ok(record)
     }
 
     async fn get_secret_with_value(
@@ -1910,17 +1930,41 @@ impl Store for SqliteStore {
         name: &str,
         pick: &(dyn for<'s> Fn(&'s SecretRecord) -> Option<String> + Send + Sync),
     ) -> Result<Option<(SecretRecord, Option<SealedValue>)>> {
-        self.read(|c| {
-            let Some(secret) = secret_by_name(c, scope, name)? else {
-                return Ok(None);
-            };
-            let sealed = match pick(&secret) {
-                Some(version_id) => sealed_value(c, &secret.id.to_string(), &version_id)?,
-                None => None,
-            };
-            Ok(Some((secret, sealed)))
-        })
-        .await
+        if let Some(hit) = self.cache.get(scope, name) {
+            match (pick(&hit.record), hit.value) {
+                (None, _) => return Ok(Some((hit.record, None))),
+                (Some(wanted), Some((cached, sealed))) if wanted == cached => {
+                    return Ok(Some((hit.record, Some(sealed))))
+                }
+                // Another version than the one cached: read both again.
+                _ => {}
+            }
+        }
+        let generation = self.cache.generation();
+        let found = self
+            .read(|c| {
+                let Some(secret) = secret_by_name(c, scope, name)? else {
+                    return Ok(None);
+                };
+                let sealed = match pick(&secret) {
+                    Some(version_id) => sealed_value(c, &secret.id.to_string(), &version_id)?
+                        .map(|sealed| (version_id, sealed)),
+                    None => None,
+                };
+                Ok(Some((secret, sealed)))
+            })
+            .await?;
+        let Some((secret, sealed)) = found else {
+            return Ok(None);
+        };
+        self.cache.fill(
+            generation,
+            Cached {
+                record: secret.clone(),
+                value: sealed.clone(),
+            },
+        );
+        Ok(Some((secret, sealed.map(|(_, s)| s))))
     }
 
     async fn get_secret_by_id(&self, scope: &Scope, id: Uuid) -> Result<Option<SecretRecord>> {
@@ -1966,7 +2010,22 @@ impl Store for SqliteStore {
     }
 
     async fn write_secret(&self, write: SecretWrite) -> Result<()> {
-        self.write(move |c| apply_secret_write(c, write)).await
+        // Creates and updates name their secret, so the cache forgets that one alone.
+        let named = match &write {
+            SecretWrite::Create { record, .. } | SecretWrite::Update { record, .. } => {
+                Some((record.scope.clone(), record.name.clone()))
+            }
+            SecretWrite::Delete { .. } => None,
+        };
+        let result = self
+            .writer
+            .submit(move |c| apply_secret_write(c, write))
+            .await;
+        match named {
+            Some((scope, name)) => self.cache.forget(&scope, &name),
+            None => self.cache.forget_all(),
+        }
+        result
     }
 
     async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>> {
