@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
-use crate::batch::Batcher;
+use crate::batch::fill as fill_batch;
 
 /// The `prev` of line 1.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -331,10 +331,9 @@ fn writer_loop(mut file: impl LogFile, rx: mpsc::Receiver<Append>, mut chain: Ch
     let mut buf: Vec<u8> = Vec::new();
     // Lines written since the last sync.
     let mut unsynced = false;
-    let mut batcher = Batcher::new(MAX_BATCH);
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
-        batcher.fill(&rx, &mut batch);
+        fill_batch(&rx, &mut batch, MAX_BATCH);
         if let Err(why) = write_batch(&mut file, &mut chain, batch, &mut buf, &mut unsynced) {
             // Part of the batch may be in the file: where the chain stands is unknown, so
             // nothing more may be appended. What is queued fails; later sends find no thread.

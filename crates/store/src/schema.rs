@@ -192,4 +192,9 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE keys ADD COLUMN next_rotation INTEGER;
     CREATE INDEX keys_due_rotation ON keys(next_rotation) WHERE rotation_enabled = 1;
     "#,
+    // 9: a secret's version list (read by every write to it) comes from one index range in
+    //    order, not from a table row per version (blobs and all) and a sort.
+    r#"
+    CREATE INDEX versions_by_seq ON versions(secret_id, seq, version_id, created_at, kind, expires_at);
+    "#,
 ];

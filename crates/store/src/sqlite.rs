@@ -8,6 +8,7 @@
 //! Uniqueness (names, aliases, the default key, one version per stage) is enforced by the
 //! schema and mapped to precise errors; revisions are checked in the `UPDATE` itself.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -353,8 +354,8 @@ fn load_subscriptions(conn: &Connection, secret_id: &str) -> Result<Vec<String>>
 fn load_versions(conn: &Connection, secret_id: &str) -> Result<Vec<VersionRecord>> {
     let mut st = conn
         .prepare_cached(
-            "SELECT version_id, created_at, kind, expires_at FROM versions WHERE secret_id = ?1 \
-             ORDER BY seq",
+            "SELECT version_id, created_at, kind, expires_at FROM versions \
+             INDEXED BY versions_by_seq WHERE secret_id = ?1 ORDER BY seq",
         )
         .map_err(|e| internal("prepare versions", e))?;
     let rows = st
@@ -528,6 +529,28 @@ fn write_versions(
              ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .map_err(|e| internal("prepare version insert", e))?;
+    // Versions already stored are rewritten only when their metadata changed: an update
+    // lists every version, and rewriting (or even seeking) each of 20 unchanged rows, blobs
+    // and all, was most of a PutSecretValue's time in the writer. One index range says what
+    // is stored.
+    let mut stored: HashMap<String, (i64, String, Option<i64>)> = HashMap::new();
+    {
+        let mut st = conn
+            .prepare_cached(
+                "SELECT version_id, created_at, kind, expires_at FROM versions \
+                 INDEXED BY versions_by_seq WHERE secret_id = ?1",
+            )
+            .map_err(|e| internal("prepare stored versions", e))?;
+        let rows = st
+            .query_map([secret_id], |r| {
+                Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
+            })
+            .map_err(|e| internal("query stored versions", e))?;
+        for row in rows {
+            let (id, meta) = row.map_err(|e| internal("read stored version", e))?;
+            stored.insert(id, meta);
+        }
+    }
     let mut refresh = conn
         .prepare_cached(
             "UPDATE versions SET created_at = ?3, kind = ?4, expires_at = ?5 \
@@ -562,20 +585,30 @@ fn write_versions(
                     })?;
             }
             None => {
-                let n = refresh
-                    .execute(params![
-                        secret_id,
-                        v.version_id,
-                        v.created_at.0,
-                        v.kind.as_str(),
-                        v.expires_at.map(|t| t.0)
-                    ])
-                    .map_err(|e| internal("update version", e))?;
-                if n == 0 {
-                    return Err(Error::internal(format!(
-                        "sqlite: version {:?} is neither stored nor written with a value",
-                        v.version_id
-                    )));
+                let wanted = (
+                    v.created_at.0,
+                    v.kind.as_str().to_string(),
+                    v.expires_at.map(|t| t.0),
+                );
+                match stored.get(&v.version_id) {
+                    Some(meta) if *meta == wanted => {}
+                    Some(_) => {
+                        refresh
+                            .execute(params![
+                                secret_id,
+                                v.version_id,
+                                wanted.0,
+                                wanted.1,
+                                wanted.2
+                            ])
+                            .map_err(|e| internal("update version", e))?;
+                    }
+                    None => {
+                        return Err(Error::internal(format!(
+                            "sqlite: version {:?} is neither stored nor written with a value",
+                            v.version_id
+                        )))
+                    }
                 }
             }
         }
@@ -704,8 +737,14 @@ fn update_secret(
     if changed == 0 {
         return Err(Error::Conflict);
     }
-    write_tags(conn, &id, &record.tags)?;
-    write_subscriptions(conn, &id, &record)?;
+    // Tags and subscriptions are rewritten only when they changed: most updates (a new
+    // version, a description) leave them alone, and each tag row sits in three indexes.
+    if load_tags(conn, &id)? != record.tags {
+        write_tags(conn, &id, &record.tags)?;
+    }
+    if load_subscriptions(conn, &id)? != record.subscriptions {
+        write_subscriptions(conn, &id, &record)?;
+    }
     // Stages go first so that no stage points at a version while it is removed.
     conn.prepare_cached("DELETE FROM stages WHERE secret_id = ?1")
         .and_then(|mut st| st.execute([&id]))

@@ -15,7 +15,7 @@ use coffer_core::{Error, Result};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use crate::batch::Batcher;
+use crate::batch::fill as fill_batch;
 
 /// Counters of the writer thread, for tests and metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -188,7 +188,6 @@ fn writer_loop(
 ) {
     // Requests that a broken batch never attempted; they go first in the next one.
     let mut carried: Vec<Queued> = Vec::new();
-    let mut batcher = Batcher::new(max_batch);
     loop {
         let mut batch: Vec<Queued> = std::mem::take(&mut carried);
         if batch.is_empty() {
@@ -198,7 +197,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        batcher.fill(&rx, &mut batch);
+        fill_batch(&rx, &mut batch, max_batch);
         carried = run_batch(&conn, batch, &counters);
     }
     // Fold the WAL into the main file so a stopped server leaves one self-contained database.
