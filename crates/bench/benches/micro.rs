@@ -5,10 +5,9 @@
 
 use std::sync::Arc;
 
-use coffer_auth::RequestParts;
-use coffer_bench::requests::{Dialect, Op, Signed, Signer};
+use coffer_bench::requests::{server_verifies, Dialect, Op, Signer};
 use coffer_core::service::{CreateSecret, VersionSelector};
-use coffer_core::{Limits, Scope, SecretKind, SecretValue, Service, SystemClock};
+use coffer_core::{Limits, Scope, SecretKind, SecretValue, Service, Store, SystemClock};
 use coffer_crypto::SecretKey;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use zeroize::Zeroizing;
@@ -26,58 +25,6 @@ fn signer(dialect: Dialect) -> Signer {
     }
 }
 
-/// What the server sees of a signed request: path, query and lower-case headers.
-struct Received {
-    method: &'static str,
-    path: String,
-    query: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-fn received(s: Signed) -> Received {
-    let (path, query) = match s.path_and_query.split_once('?') {
-        Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (s.path_and_query.clone(), String::new()),
-    };
-    Received {
-        method: s.method,
-        path,
-        query,
-        headers: s
-            .headers
-            .into_iter()
-            .map(|(n, v)| (n.to_ascii_lowercase(), v))
-            .collect(),
-        body: s.body,
-    }
-}
-
-/// Parses and verifies one request the way the dialect does; `true` when it checks out.
-fn verify(dialect: Dialect, r: &Received) -> bool {
-    let rp = RequestParts {
-        method: r.method,
-        raw_query: &r.query,
-        headers: &r.headers,
-        body: &r.body,
-    };
-    let secret = SECRET.as_bytes();
-    match dialect {
-        Dialect::AlibabaAcs3 | Dialect::AlibabaRpc => coffer_auth::alibaba::parse(&rp)
-            .and_then(|p| p.verify(secret))
-            .is_ok(),
-        Dialect::Tencent => coffer_auth::tencent::parse(&rp)
-            .and_then(|p| p.verify(secret))
-            .is_ok(),
-        Dialect::Huawei => coffer_auth::huawei::parse(&rp, &r.path)
-            .and_then(|p| p.verify(secret))
-            .is_ok(),
-        Dialect::Aws => coffer_auth::sigv4::parse(&rp, &r.path)
-            .and_then(|p| p.verify(secret))
-            .is_ok(),
-    }
-}
-
 fn signatures(c: &mut Criterion) {
     let mut group = c.benchmark_group("signature");
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -92,10 +39,16 @@ fn signatures(c: &mut Criterion) {
             name: "bench-000042".into(),
         };
         let signed = signer(dialect).sign(&op, now, "nonce-1").expect("sign");
-        let r = received(signed);
-        assert!(verify(dialect, &r), "{dialect:?} does not verify");
+        let secret = SECRET.as_bytes();
+        assert!(server_verifies(dialect, &signed, secret), "{dialect:?}");
         group.bench_function(format!("{dialect:?}"), |b| {
-            b.iter(|| assert!(verify(dialect, std::hint::black_box(&r))))
+            b.iter(|| {
+                assert!(server_verifies(
+                    dialect,
+                    std::hint::black_box(&signed),
+                    secret
+                ))
+            })
         });
     }
     group.finish();
@@ -134,8 +87,8 @@ fn create(name: String) -> CreateSecret {
     }
 }
 
-/// The store through the service, as a request uses it: a point read of a secret and its
-/// value, and creates committed (durably) in batches.
+/// The store: a point read in SQLite, a value read through the core as a request makes it,
+/// and creates committed (durably) in batches.
 fn store(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -176,8 +129,36 @@ fn store(c: &mut Criterion) {
     });
 
     let mut group = c.benchmark_group("store");
+    // The SQLite point read itself: a sealed value by secret id and version (not cached).
+    let ids: Vec<_> = rt.block_on(async {
+        let mut ids = Vec::new();
+        for i in 0..1000 {
+            let rec = store
+                .get_secret(&scope, &format!("read-{i:04}"))
+                .await
+                .expect("read")
+                .expect("seeded");
+            ids.push(rec.id);
+        }
+        ids
+    });
+    let mut j = 0usize;
+    group.bench_function("sqlite point read (sealed value)", |b| {
+        b.to_async(&rt).iter(|| {
+            j = (j + 7) % ids.len();
+            let (store, id) = (store.clone(), ids[j]);
+            async move {
+                store
+                    .read_value(id, "v1")
+                    .await
+                    .expect("read")
+                    .expect("found")
+            }
+        })
+    });
+    // What GetSecretValue asks of the core: the secret, its value, decrypted (warm cache).
     let mut i = 0u64;
-    group.bench_function("point read (secret and sealed value)", |b| {
+    group.bench_function("get_value (read cache warm, decrypt)", |b| {
         b.to_async(&rt).iter(|| {
             i = (i + 7) % 1000;
             let name = format!("read-{i:04}");

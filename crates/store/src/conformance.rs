@@ -205,6 +205,18 @@ async fn must_get(store: &Arc<dyn Store>, s: &Scope, name: &str) -> SecretRecord
         .unwrap_or_else(|| panic!("the secret {name:?} is missing"))
 }
 
+/// Deletes the secret named `name` at the revision it has now.
+async fn delete_current(store: &Arc<dyn Store>, s: &Scope, name: &str) {
+    let rec = must_get(store, s, name).await;
+    store
+        .write_secret(SecretWrite::Delete {
+            id: rec.id,
+            revision: rec.revision,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("deleting {name:?}: {e}"));
+}
+
 /// What a reader sees after a committed update of `rec`.
 fn bumped(rec: &SecretRecord) -> SecretRecord {
     let mut r = sorted(rec);
@@ -1494,14 +1506,7 @@ pub async fn event_rules_and_subscriptions(store: Arc<dyn Store>) {
     store.delete_event_rule(&s, "zeta").await.expect("now free");
 
     // Deleting the secret releases its subscription.
-    let cur = must_get(&store, &s, "sub").await;
-    store
-        .write_secret(SecretWrite::Delete {
-            id: cur.id,
-            revision: cur.revision,
-        })
-        .await
-        .expect("delete secret");
+    delete_current(&store, &s, "sub").await;
     store
         .delete_event_rule(&s, "alpha")
         .await
@@ -1737,14 +1742,7 @@ pub async fn policies_attachments_and_account_deletion(store: Arc<dyn Store>) {
         .expect("secret");
     let r = store.delete_account(AccountId(2)).await;
     assert!(matches!(r, Err(Error::InvalidState { .. })), "{r:?}");
-    let held = must_get(&store, &s2, "held").await;
-    store
-        .write_secret(SecretWrite::Delete {
-            id: held.id,
-            revision: held.revision,
-        })
-        .await
-        .expect("delete secret");
+    delete_current(&store, &s2, "held").await;
     store
         .delete_account(AccountId(2))
         .await
@@ -2138,14 +2136,7 @@ async fn reads_after_writes_see_them(store: Arc<dyn Store>) {
         .expect("found");
     assert_eq!(old, Some(sealed(1)));
     // Deleted: gone for every read path.
-    let rec = must_get(&store, &s, "hot").await;
-    store
-        .write_secret(SecretWrite::Delete {
-            id: rec.id,
-            revision: rec.revision,
-        })
-        .await
-        .expect("delete");
+    delete_current(&store, &s, "hot").await;
     assert!(get(&store, &s, "hot").await.is_none());
     assert!(store
         .get_secret_with_value(&s, "hot", &current)

@@ -405,18 +405,25 @@ fn load_versions(conn: &Connection, secret_id: &str) -> Result<Vec<VersionRecord
 }
 
 fn secret_by_name(c: &Connection, scope: &Scope, name: &str) -> Result<Option<SecretRecord>> {
+    load_secret(
+        c,
+        "s.account = ?1 AND s.region = ?2 AND s.name = ?3",
+        params![account_sql(scope.account), scope.region, name],
+    )
+}
+
+/// The secret `filter` (a condition on `secrets s`) finds, with its tags, subscriptions and
+/// versions.
+fn load_secret(
+    c: &Connection,
+    filter: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<SecretRecord>> {
     let row = c
         .prepare_cached(&format!(
-            "SELECT {SECRET_COLUMNS} FROM secrets s \
-             WHERE s.account = ?1 AND s.region = ?2 AND s.name = ?3"
+            "SELECT {SECRET_COLUMNS} FROM secrets s WHERE {filter}"
         ))
-        .and_then(|mut st| {
-            st.query_row(
-                params![account_sql(scope.account), scope.region, name],
-                secret_row,
-            )
-            .optional()
-        })
+        .and_then(|mut st| st.query_row(params, secret_row).optional())
         .map_err(|e| internal("read secret", e))?;
     let Some(row) = row else { return Ok(None) };
     let (id, mut record) = row.into_record()?;
@@ -2009,25 +2016,11 @@ impl Store for SqliteStore {
     async fn get_secret_by_id(&self, scope: &Scope, id: Uuid) -> Result<Option<SecretRecord>> {
         let scope = scope.clone();
         self.read(move |c| {
-            let row = c
-                .prepare_cached(&format!(
-                    "SELECT {SECRET_COLUMNS} FROM secrets s \
-                     WHERE s.id = ?1 AND s.account = ?2 AND s.region = ?3"
-                ))
-                .and_then(|mut st| {
-                    st.query_row(
-                        params![id.to_string(), account_sql(scope.account), scope.region],
-                        secret_row,
-                    )
-                    .optional()
-                })
-                .map_err(|e| internal("read secret", e))?;
-            let Some(row) = row else { return Ok(None) };
-            let (id, mut record) = row.into_record()?;
-            record.tags = load_tags(c, &id)?;
-            record.subscriptions = load_subscriptions(c, &id)?;
-            record.versions = load_versions(c, &id)?;
-            Ok(Some(record))
+            load_secret(
+                c,
+                "s.id = ?1 AND s.account = ?2 AND s.region = ?3",
+                params![id.to_string(), account_sql(scope.account), scope.region],
+            )
         })
         .await
     }
