@@ -11,11 +11,15 @@
 //!
 //! Reads were a quarter of the server's CPU time under a GetSecretValue load (five queries
 //! and a read transaction per request).
+//!
+//! Keys (CMKs) are kept the same way, by id and as each scope's default key: every create and
+//! put looks its key up to seal the value. Their material stays wrapped by the root key, as
+//! stored. Only writes that name no secret (every key write among them) forget keys.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use coffer_core::{Scope, SealedValue, SecretRecord};
+use coffer_core::{KeyRecord, Scope, SealedValue, SecretRecord};
 
 /// Most secrets kept. A full cache starts over empty: cheap, and a working set larger than
 /// this gains little from caching anyway.
@@ -37,6 +41,21 @@ struct Inner {
     /// Counts invalidations: a read may fill the cache only if it did not move meanwhile.
     generation: u64,
     entries: HashMap<String, Cached>,
+    /// Key lookups (see [`KeyLookup`]) and what they found, a missing key included.
+    keys: HashMap<String, Option<KeyRecord>>,
+}
+
+/// A key lookup the cache answers.
+pub(crate) enum KeyLookup<'a> {
+    ById(&'a str),
+    Default,
+}
+
+fn key_lookup(scope: &Scope, lookup: &KeyLookup) -> String {
+    match lookup {
+        KeyLookup::ById(id) => format!("{}\u{0}{}\u{0}{id}", scope.account.0, scope.region),
+        KeyLookup::Default => format!("{}\u{0}{}\u{0}", scope.account.0, scope.region),
+    }
 }
 
 fn key(scope: &Scope, name: &str) -> String {
@@ -80,6 +99,37 @@ impl ReadCache {
         inner.entries.insert(k, cached);
     }
 
+    /// What an earlier read found for this key lookup (`Some(None)`: no such key).
+    pub(crate) fn key(&self, scope: &Scope, lookup: &KeyLookup) -> Option<Option<KeyRecord>> {
+        self.inner
+            .lock()
+            .ok()?
+            .keys
+            .get(&key_lookup(scope, lookup))
+            .cloned()
+    }
+
+    /// Keeps what a key lookup that began at `generation` found, unless a write was
+    /// acknowledged since.
+    pub(crate) fn fill_key(
+        &self,
+        generation: u64,
+        scope: &Scope,
+        lookup: &KeyLookup,
+        found: Option<KeyRecord>,
+    ) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if inner.generation != generation {
+            return;
+        }
+        if inner.keys.len() >= CAPACITY {
+            inner.keys.clear();
+        }
+        inner.keys.insert(key_lookup(scope, lookup), found);
+    }
+
     /// A write changed this secret.
     pub(crate) fn forget(&self, scope: &Scope, name: &str) {
         if let Ok(mut inner) = self.inner.lock() {
@@ -88,11 +138,12 @@ impl ReadCache {
         }
     }
 
-    /// A write changed something that may show in any secret.
+    /// A write changed something that may show in any secret or key.
     pub(crate) fn forget_all(&self) {
         if let Ok(mut inner) = self.inner.lock() {
             inner.generation += 1;
             inner.entries.clear();
+            inner.keys.clear();
         }
     }
 }

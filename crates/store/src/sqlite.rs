@@ -21,7 +21,7 @@ use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtensio
 use uuid::Uuid;
 
 use crate::access;
-use crate::cache::{Cached, ReadCache};
+use crate::cache::{Cached, KeyLookup, ReadCache};
 use crate::checkpoint::Checkpointer;
 use crate::readers::Readers;
 use crate::rewrap;
@@ -172,6 +172,23 @@ impl SqliteStore {
         // Not knowing what the write touched, the cache forgets everything (see `cache`).
         self.cache.forget_all();
         result
+    }
+
+    /// A key lookup through the read cache: `f` reads it from the store on a miss.
+    async fn cached_key(
+        &self,
+        scope: &Scope,
+        lookup: KeyLookup<'_>,
+        f: impl FnOnce(&Connection) -> Result<Option<KeyRecord>>,
+    ) -> Result<Option<KeyRecord>> {
+        if let Some(hit) = self.cache.key(scope, &lookup) {
+            return Ok(hit);
+        }
+        let generation = self.cache.generation();
+        let found = self.read(f).await?;
+        self.cache
+            .fill_key(generation, scope, &lookup, found.clone());
+        Ok(found)
     }
 
     async fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -1760,9 +1777,10 @@ impl Store for SqliteStore {
     }
 
     async fn get_key(&self, scope: &Scope, id: &str) -> Result<Option<KeyRecord>> {
-        let (scope, id) = (scope.clone(), id.to_string());
-        self.read(move |c| Ok(key_in_scope(load_key(c, &id)?, &scope)))
-            .await
+        self.cached_key(scope, KeyLookup::ById(id), |c| {
+            Ok(key_in_scope(load_key(c, id)?, scope))
+        })
+        .await
     }
 
     async fn get_key_by_alias(&self, scope: &Scope, alias: &str) -> Result<Option<KeyRecord>> {
@@ -1786,8 +1804,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_default_key(&self, scope: &Scope) -> Result<Option<KeyRecord>> {
-        let scope = scope.clone();
-        self.read(move |c| {
+        self.cached_key(scope, KeyLookup::Default, |c| {
             let id: Option<String> = c
                 .query_row(
                     "SELECT id FROM keys WHERE account = ?1 AND region = ?2 AND is_default = 1",
