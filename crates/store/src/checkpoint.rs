@@ -19,7 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::sqlite::internal;
 
 /// How often the log is folded back.
-const EVERY: Duration = Duration::from_millis(200);
+const EVERY: Duration = Duration::from_millis(100);
 
 pub(crate) struct Checkpointer {
     stop: Mutex<Option<mpsc::Sender<()>>>,
