@@ -63,7 +63,12 @@ async fn list_projects(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             db.display()
         );
     }
-    let store = coffer_store::SqliteStore::open(&db, coffer_store::SqliteOptions::default())
+    // Only reads, and usually beside a running server: no exclusive lock.
+    let options = coffer_store::SqliteOptions {
+        exclusive: false,
+        ..Default::default()
+    };
+    let store = coffer_store::SqliteStore::open(&db, options)
         .with_context(|| format!("opening {}", db.display()))?;
     let mut rows = vec![];
     for account in store.list_accounts().await? {

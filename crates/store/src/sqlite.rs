@@ -38,6 +38,11 @@ pub struct SqliteOptions {
     pub max_batch: usize,
     /// How long a connection waits for a lock held by another process before failing.
     pub busy_timeout: Duration,
+    /// Hold `<database>.lock` while the store is open, and refuse to open when another
+    /// process holds it. The read cache is right only while this process is the database's
+    /// only writer, so the server and every tool that writes open it exclusively; a one-off
+    /// reader (`coffer project list` beside a running server) need not.
+    pub exclusive: bool,
 }
 
 impl Default for SqliteOptions {
@@ -46,13 +51,41 @@ impl Default for SqliteOptions {
             read_connections: 4,
             max_batch: 256,
             busy_timeout: Duration::from_secs(10),
+            exclusive: true,
         }
+    }
+}
+
+/// Takes the lock file beside the database, or says who holds it.
+fn lock_database(path: &Path) -> Result<std::fs::File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::internal(format!("opening {}: {e}", lock_path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::internal(format!(
+            "{} is in use by another coffer process (it holds {}); stop it first",
+            path.display(),
+            lock_path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::internal(format!(
+            "locking {}: {e}",
+            lock_path.display()
+        ))),
     }
 }
 
 /// [`Store`] on one SQLite database file. See the module docs.
 pub struct SqliteStore {
     path: PathBuf,
+    /// The lock file, held while the store lives (see [`SqliteOptions::exclusive`]).
+    _lock: Option<std::fs::File>,
     checkpointer: Checkpointer,
     cache: ReadCache,
     writer: Writer,
@@ -107,6 +140,11 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, applies pending migrations, opens
     /// the read connections and starts the writer thread. The parent directory must exist.
     pub fn open(path: &Path, options: SqliteOptions) -> Result<Self> {
+        let lock = if options.exclusive {
+            Some(lock_database(path)?)
+        } else {
+            None
+        };
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -141,6 +179,7 @@ impl SqliteStore {
         let checkpointer = Checkpointer::start(path, options.busy_timeout)?;
         Ok(Self {
             path: path.to_path_buf(),
+            _lock: lock,
             checkpointer,
             cache: ReadCache::new(),
             writer,

@@ -515,3 +515,43 @@ async fn open_sets_up_the_database() {
     )
     .is_err());
 }
+
+/// The read cache is right only while one process writes the database: a second exclusive
+/// open is refused until the first store is gone, while a non-exclusive reader may look.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_at_a_time_opens_a_database_for_writing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("c.db");
+    let first = open(&path);
+    create(&first, &secret(&scope(), "a", 1))
+        .await
+        .expect("create");
+    let second = SqliteStore::open(&path, SqliteOptions::default());
+    match second {
+        Err(Error::Internal(why)) => assert!(why.contains("in use"), "{why}"),
+        Err(other) => panic!("a second exclusive open failed oddly: {other:?}"),
+        Ok(_) => panic!("a second exclusive open succeeded"),
+    }
+    let reader = SqliteStore::open(
+        &path,
+        SqliteOptions {
+            exclusive: false,
+            ..Default::default()
+        },
+    )
+    .expect("a non-exclusive open");
+    assert!(reader
+        .get_secret(&scope(), "a")
+        .await
+        .expect("get")
+        .is_some());
+    drop(reader);
+    first.close().await;
+    drop(first);
+    let again = open(&path);
+    assert!(again
+        .get_secret(&scope(), "a")
+        .await
+        .expect("get")
+        .is_some());
+}
