@@ -28,13 +28,7 @@ fn signer(dialect: Dialect) -> Signer {
 fn signatures(c: &mut Criterion) {
     let mut group = c.benchmark_group("signature");
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    for dialect in [
-        Dialect::AlibabaAcs3,
-        Dialect::AlibabaRpc,
-        Dialect::Tencent,
-        Dialect::Huawei,
-        Dialect::Aws,
-    ] {
+    for dialect in Dialect::ALL {
         let op = Op::GetValue {
             name: "bench-000042".into(),
         };
