@@ -61,7 +61,10 @@ async fn dispatch(
     body: Bytes,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = uri.path());
+    // The span carries only the request id: every log line inside the request gets it, and
+    // the audit entry under the same id has the rest. With method and path as well, building
+    // the span cost ~7% of GetSecretValue throughput at the default log level.
+    let span = tracing::info_span!("request", request_id = request_id.as_str());
     async move {
         let started = std::time::Instant::now();
         let arrived = state.service.now();
