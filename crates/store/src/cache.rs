@@ -17,12 +17,11 @@
 //! stored. Only writes that name no secret (every key write among them) forget keys.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use coffer_core::{KeyRecord, Scope, SealedValue, SecretRecord};
 
-/// Most secrets kept. A full cache starts over empty: cheap, and a working set larger than
-/// this gains little from caching anyway.
+/// Most secrets (and key lookups) kept.
 const CAPACITY: usize = 10_000;
 
 /// A secret as read, with the sealed value of the version last read from it.
@@ -58,6 +57,15 @@ fn key_lookup(scope: &Scope, lookup: &KeyLookup) -> String {
     }
 }
 
+/// A full map starts over empty: cheap, and a working set larger than the cache gains
+/// little from caching anyway.
+fn insert_bounded<V>(map: &mut HashMap<String, V>, k: String, v: V) {
+    if map.len() >= CAPACITY {
+        map.clear();
+    }
+    map.insert(k, v);
+}
+
 fn key(scope: &Scope, name: &str) -> String {
     format!("{}\u{0}{}\u{0}{name}", scope.account.0, scope.region)
 }
@@ -86,17 +94,18 @@ impl ReadCache {
     /// Keeps what a read that began at `generation` found, unless a write was acknowledged
     /// since.
     pub(crate) fn fill(&self, generation: u64, cached: Cached) {
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
-        if inner.generation != generation {
-            return;
+        if let Some(mut inner) = self.unchanged_since(generation) {
+            let k = key(&cached.record.scope, &cached.record.name);
+            insert_bounded(&mut inner.entries, k, cached);
         }
-        if inner.entries.len() >= CAPACITY {
-            inner.entries.clear();
-        }
-        let k = key(&cached.record.scope, &cached.record.name);
-        inner.entries.insert(k, cached);
+    }
+
+    /// The cache, locked, if no write was acknowledged since `generation`.
+    fn unchanged_since(&self, generation: u64) -> Option<MutexGuard<'_, Inner>> {
+        self.inner
+            .lock()
+            .ok()
+            .filter(|inner| inner.generation == generation)
     }
 
     /// What an earlier read found for this key lookup (`Some(None)`: no such key).
@@ -118,16 +127,9 @@ impl ReadCache {
         lookup: &KeyLookup,
         found: Option<KeyRecord>,
     ) {
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
-        if inner.generation != generation {
-            return;
+        if let Some(mut inner) = self.unchanged_since(generation) {
+            insert_bounded(&mut inner.keys, key_lookup(scope, lookup), found);
         }
-        if inner.keys.len() >= CAPACITY {
-            inner.keys.clear();
-        }
-        inner.keys.insert(key_lookup(scope, lookup), found);
     }
 
     /// A write changed this secret.

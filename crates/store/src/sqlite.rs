@@ -597,9 +597,13 @@ fn write_versions(
     // Versions already stored are rewritten only when their metadata changed: an update
     // lists every version, and rewriting (or even seeking) each of 20 unchanged rows, blobs
     // and all, was most of a PutSecretValue's time in the writer. One index range says what
-    // is stored.
+    // is stored. A create writes every version with its value and needs no look.
     let mut stored: HashMap<String, (i64, String, Option<i64>)> = HashMap::new();
-    {
+    let all_new = record
+        .versions
+        .iter()
+        .all(|v| values.iter().any(|(id, _)| *id == v.version_id));
+    if !all_new {
         let mut st = conn
             .prepare_cached(
                 "SELECT version_id, created_at, kind, expires_at FROM versions \
@@ -1576,7 +1580,6 @@ impl Store for SqliteStore {
     }
 
     async fn get_project(&self, id: &str) -> Result<Option<Project>> {
-        let id = id.to_string();
         self.read(move |c| {
             c.query_row(
                 "SELECT id, account, region FROM projects WHERE id = ?1",
@@ -1622,7 +1625,6 @@ impl Store for SqliteStore {
     }
 
     async fn get_access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>> {
-        let id = id.to_string();
         self.read(move |c| {
             c.query_row(
                 "SELECT id, account, sealed_secret, enabled, admin, created_at FROM access_keys \
@@ -1673,8 +1675,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_policy(&self, account: AccountId, name: &str) -> Result<Option<PolicyRecord>> {
-        let name = name.to_string();
-        self.read(move |c| access::get_policy(c, account, &name))
+        self.read(move |c| access::get_policy(c, account, name))
             .await
     }
 
@@ -1701,8 +1702,8 @@ impl Store for SqliteStore {
     }
 
     async fn key_policies(&self, access_key_id: &str) -> Result<Vec<PolicyRecord>> {
-        let key = access_key_id.to_string();
-        self.read(move |c| access::key_policies(c, &key)).await
+        self.read(move |c| access::key_policies(c, access_key_id))
+            .await
     }
 
     async fn create_key(&self, key: &KeyRecord) -> Result<()> {
@@ -1716,15 +1717,13 @@ impl Store for SqliteStore {
     }
 
     async fn list_keys(&self, scope: &Scope, page: PageRequest) -> Result<Page<KeyRecord>> {
-        let scope = scope.clone();
-        self.read(move |c| list_keys(c, &scope, page)).await
+        self.read(move |c| list_keys(c, scope, page)).await
     }
 
     async fn key_in_use(&self, key_id: &str) -> Result<bool> {
-        let id = key_id.to_string();
         self.read(move |c| {
             c.prepare_cached("SELECT 1 FROM secrets WHERE key_id = ?1 LIMIT 1")
-                .and_then(|mut st| st.query_row([id], |_| Ok(())).optional())
+                .and_then(|mut st| st.query_row([key_id], |_| Ok(())).optional())
                 .map(|r| r.is_some())
                 .map_err(|e| internal("check key use", e))
         })
@@ -1825,7 +1824,6 @@ impl Store for SqliteStore {
     }
 
     async fn get_key_by_alias(&self, scope: &Scope, alias: &str) -> Result<Option<KeyRecord>> {
-        let (scope, alias) = (scope.clone(), alias.to_string());
         self.read(move |c| {
             let id: Option<String> = c
                 .query_row(
@@ -1837,7 +1835,7 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(|e| internal("read key alias", e))?;
             match id {
-                Some(id) => Ok(key_in_scope(load_key(c, &id)?, &scope)),
+                Some(id) => Ok(key_in_scope(load_key(c, &id)?, scope)),
                 None => Ok(None),
             }
         })
@@ -1900,7 +1898,6 @@ impl Store for SqliteStore {
     }
 
     async fn get_event_rule(&self, scope: &Scope, name: &str) -> Result<Option<EventRule>> {
-        let (scope, name) = (scope.clone(), name.to_string());
         self.read(move |c| {
             c.prepare_cached(&format!(
                 "SELECT {EVENT_RULE_COLUMNS} FROM event_rules \
@@ -1925,7 +1922,6 @@ impl Store for SqliteStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<EventRule>> {
-        let (scope, after) = (scope.clone(), after.map(str::to_string));
         self.read(move |c| {
             // Without a marker every rule is after seq 0; a marker that names no rule of the
             // scope leaves nothing (the subquery is NULL and the comparison false).
@@ -2072,7 +2068,6 @@ impl Store for SqliteStore {
     }
 
     async fn get_secret_by_id(&self, scope: &Scope, id: Uuid) -> Result<Option<SecretRecord>> {
-        let scope = scope.clone();
         self.read(move |c| {
             load_secret(
                 c,
@@ -2089,8 +2084,7 @@ impl Store for SqliteStore {
         filter: &SecretFilter,
         page: PageRequest,
     ) -> Result<Page<SecretRecord>> {
-        let (scope, filter) = (scope.clone(), filter.clone());
-        self.read(move |c| list_secrets(c, &scope, &filter, page))
+        self.read(move |c| list_secrets(c, scope, filter, page))
             .await
     }
 
