@@ -1512,6 +1512,23 @@ mod tests {
     }
 
     #[test]
+    fn secret_ids_sort_by_the_clock_that_made_them() {
+        let ids: Vec<String> = [1_000, 1_001, 86_400_000, 1_800_000_000_000]
+            .into_iter()
+            .map(|ms| time_ordered_id(Timestamp(ms)).to_string())
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted, "text order is creation order");
+        let id = time_ordered_id(Timestamp(1_800_000_000_123));
+        assert_eq!(id.get_version_num(), 7);
+        let (secs, nanos) = id.get_timestamp().expect("v7 carries a time").to_unix();
+        assert_eq!((secs, nanos), (1_800_000_000, 123_000_000));
+        // Ids made in the same millisecond still differ.
+        assert_ne!(time_ordered_id(Timestamp(5)), time_ordered_id(Timestamp(5)));
+    }
+
+    #[test]
     fn generated_credentials_have_expected_shape() {
         let id = generate_access_key_id();
         assert_eq!(id.len(), 23);

@@ -13,9 +13,9 @@
 //! [`tail`] reads its last lines.
 //!
 //! One thread owns the file, like the SQLite writer: appends queue on a channel, the thread
-//! takes everything waiting (see [`crate::batch`]), chains the entries in arrival order, writes them with one
-//! `write_all`, calls `sync_data` once if any of them is durable, and only then answers the
-//! durable callers. Non-durable appends return once queued; the next sync covers them. After
+//! takes everything waiting (see [`crate::batch`]), chains the entries in arrival order,
+//! writes them with one `write_all`, calls `sync_data` once if any of them is durable, and
+//! only then answers the durable callers. Non-durable appends return once queued; the next sync covers them. After
 //! a failed write or sync the file's end is unknown, so the log takes no more appends.
 
 use std::fs::{File, OpenOptions};
