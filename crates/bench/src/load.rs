@@ -285,6 +285,61 @@ async fn worker(
 mod tests {
     use super::*;
 
+    /// A server that answers one request per connection and closes it, as moto does.
+    async fn one_answer_per_connection() -> (String, Arc<AtomicU64>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let accepted = Arc::new(AtomicU64::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::Relaxed);
+                let mut buf = vec![0u8; 4096];
+                // The requests here are small: one read holds the whole of one.
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            }
+        });
+        (addr, accepted)
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closes_is_opened_again() {
+        let (addr, accepted) = one_answer_per_connection().await;
+        let mut conn = Conn::open(&addr).await.expect("open");
+        for _ in 0..3 {
+            let signed = Signed {
+                method: "GET",
+                path_and_query: "/".into(),
+                headers: vec![("host".into(), addr.clone())],
+                body: vec![],
+            };
+            let (status, body) = conn.send(signed).await.expect("send");
+            assert_eq!((status, &body[..]), (200, &b"ok"[..]));
+        }
+        assert_eq!(
+            accepted.load(Ordering::Relaxed),
+            3,
+            "one connection per answer"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_target_fails_before_measuring() {
+        // A port nothing listens on: bind one, learn it, close it.
+        let addr = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        };
+        let err = Conn::open(&addr).await.err().expect("nothing listens");
+        assert!(err.to_string().contains("connecting to"), "{err}");
+    }
+
     #[test]
     fn tencent_errors_come_with_http_200() {
         assert!(succeeded(
