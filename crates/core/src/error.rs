@@ -16,6 +16,8 @@ pub enum Resource {
     AccessKey,
     EventRule,
     Policy,
+    DbInstance,
+    Task,
 }
 
 impl Resource {
@@ -29,6 +31,8 @@ impl Resource {
             Resource::AccessKey => "access key",
             Resource::EventRule => "event",
             Resource::Policy => "policy",
+            Resource::DbInstance => "database instance",
+            Resource::Task => "task",
         }
     }
 }
@@ -71,6 +75,16 @@ pub enum Error {
     /// generic secret).
     #[error("{0}")]
     Unsupported(String),
+
+    /// A managed database could not be reached (`reachable: false`) or refused what coffer
+    /// asked of it: wrong admin credentials, a missing account or privilege. The reason names
+    /// the instance and account, never a password.
+    #[error("database instance {instance:?}: {reason}")]
+    Database {
+        instance: String,
+        reason: String,
+        reachable: bool,
+    },
 
     #[error("the request rate limit is exceeded")]
     Throttled,

@@ -47,6 +47,18 @@ pub fn value_aad(scope: &Scope, secret_id: &uuid::Uuid, version_id: &str) -> Vec
     )
 }
 
+/// The AAD of a database instance's admin password: account, region and instance id.
+fn instance_aad(scope: &Scope, instance_id: &str) -> Vec<u8> {
+    aad(
+        "coffer/db-instance/v1",
+        &[
+            scope.account.0.to_string().as_bytes(),
+            scope.region.as_bytes(),
+            instance_id.as_bytes(),
+        ],
+    )
+}
+
 /// The root keys: `current` wraps everything new. While a root key rotation is under way,
 /// `previous` still opens what it wrapped and the rewrap moves that, row by row, under
 /// `current`.
@@ -212,6 +224,34 @@ impl Keyring {
             key_version: key.primary_version.clone(),
             envelope,
         })
+    }
+
+    /// Seals a database instance's admin password under `key`, bound to the instance.
+    pub fn seal_instance_password(
+        &self,
+        key: &KeyRecord,
+        scope: &Scope,
+        instance_id: &str,
+        password: &[u8],
+    ) -> Result<SealedValue> {
+        let material = self.material(key, &key.primary_version)?;
+        Ok(SealedValue {
+            key_id: key.id.clone(),
+            key_version: key.primary_version.clone(),
+            envelope: coffer_crypto::seal(&material, &instance_aad(scope, instance_id), password),
+        })
+    }
+
+    pub fn open_instance_password(
+        &self,
+        material: &SecretKey,
+        instance: &DbInstance,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        Ok(coffer_crypto::open(
+            material,
+            &instance_aad(&instance.scope, &instance.id),
+            &instance.admin_password.envelope,
+        )?)
     }
 
     /// Opens a value with the material of the key version that sealed it.

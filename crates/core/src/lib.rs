@@ -5,6 +5,7 @@
 pub mod access;
 pub mod audit;
 pub mod clock;
+pub mod database;
 pub mod error;
 pub mod keyring;
 pub mod model;
@@ -16,6 +17,7 @@ pub mod store;
 pub use access::{Action, Target};
 pub use audit::{AuditEntry, AuditFacts, AuditSink};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use database::{DatabaseDriver, DbFailure, DbTarget};
 pub use error::{Error, Result};
 pub use model::*;
 pub use region::RegionMap;

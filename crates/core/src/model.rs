@@ -199,19 +199,232 @@ impl SecretValue {
     }
 }
 
-/// What a secret is. Managed types (database credentials) arrive with the rotation work.
+/// What a secret is: a value the client manages, or the credentials of a database account
+/// whose password coffer owns and rotates.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum SecretKind {
     Generic,
+    Database {
+        engine: DbEngine,
+        /// The registered [`DbInstance`] the account lives on.
+        instance: String,
+        sub_type: DbSubType,
+        /// How versions spell their credentials (the creating cloud's JSON).
+        format: CredentialFormat,
+    },
 }
 
 impl SecretKind {
+    /// Stable name, stored for filtering.
     pub fn type_name(&self) -> &'static str {
         match self {
             SecretKind::Generic => "Generic",
+            SecretKind::Database { .. } => "Database",
         }
     }
+    pub fn is_managed(&self) -> bool {
+        !matches!(self, SecretKind::Generic)
+    }
+}
+
+/// A database server coffer can manage accounts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DbEngine {
+    MariaDb,
+    MySql,
+    Postgres,
+}
+
+impl DbEngine {
+    pub const ALL: [DbEngine; 3] = [DbEngine::MariaDb, DbEngine::MySql, DbEngine::Postgres];
+
+    /// The name operators and clouds use (`mariadb`, `mysql`, `postgres`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DbEngine::MariaDb => "mariadb",
+            DbEngine::MySql => "mysql",
+            DbEngine::Postgres => "postgres",
+        }
+    }
+
+    /// Case-insensitive; `postgresql` is accepted for PostgreSQL.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "mariadb" => Some(DbEngine::MariaDb),
+            "mysql" => Some(DbEngine::MySql),
+            "postgres" | "postgresql" => Some(DbEngine::Postgres),
+            _ => None,
+        }
+    }
+
+    /// MariaDB and MySQL share accounts' shape (`user@host`) and statements.
+    pub fn is_mysql_family(self) -> bool {
+        matches!(self, DbEngine::MariaDb | DbEngine::MySql)
+    }
+}
+
+/// How a managed secret uses accounts. `SingleUser` changes one account's password;
+/// `DoubleUsers` alternates between two accounts, so the credentials a client read before a
+/// rotation keep working until the next one (Alibaba `DoubleUsers`, Huawei `MultiUser`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DbSubType {
+    SingleUser,
+    DoubleUsers,
+}
+
+/// The JSON a managed version's value is written in: each cloud spells credentials its own
+/// way and its clients parse that spelling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CredentialFormat {
+    /// `{"AccountName": .., "AccountPassword": ..}`
+    Alibaba,
+    /// `{"UserName": .., "Password": ..}`
+    Tencent,
+    /// `{"username": .., "password": ..}`
+    Huawei,
+}
+
+/// One database account's name and password, as a managed version holds them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DbCredentials {
+    pub account: String,
+    pub password: zeroize::Zeroizing<String>,
+}
+
+impl std::fmt::Debug for DbCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbCredentials")
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DbCredentials {
+    /// The value text of a version, in `format`.
+    pub fn encode(&self, format: CredentialFormat) -> zeroize::Zeroizing<String> {
+        let (user, pass) = match format {
+            CredentialFormat::Alibaba => ("AccountName", "AccountPassword"),
+            CredentialFormat::Tencent => ("UserName", "Password"),
+            CredentialFormat::Huawei => ("username", "password"),
+        };
+        let mut map = serde_json::Map::new();
+        map.insert(user.into(), self.account.clone().into());
+        map.insert(pass.into(), self.password.as_str().into());
+        zeroize::Zeroizing::new(serde_json::Value::Object(map).to_string())
+    }
+
+    /// Reads credentials in any of the formats (a version written by one cloud's client can
+    /// be rotated whichever cloud asks). `None` when the text is none of them.
+    pub fn decode(text: &str) -> Option<Self> {
+        let value: zeroize::Zeroizing<String> = zeroize::Zeroizing::new(text.to_string());
+        let parsed: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&value).ok()?;
+        for (user, pass) in [
+            ("AccountName", "AccountPassword"),
+            ("UserName", "Password"),
+            ("username", "password"),
+        ] {
+            if let (Some(serde_json::Value::String(u)), Some(serde_json::Value::String(p))) =
+                (parsed.get(user), parsed.get(pass))
+            {
+                return Some(DbCredentials {
+                    account: u.clone(),
+                    password: zeroize::Zeroizing::new(p.clone()),
+                });
+            }
+        }
+        None
+    }
+}
+
+/// A registered database server of a scope: what managed secrets name as their instance
+/// (Alibaba `DBInstanceId`, Tencent `InstanceID`, Huawei `InstanceId`). The admin password is
+/// sealed under the scope's default key, bound to the instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbInstance {
+    pub id: String,
+    pub scope: Scope,
+    pub engine: DbEngine,
+    pub host: String,
+    pub port: u16,
+    pub admin_user: String,
+    pub admin_password: SealedValue,
+    pub created_at: Timestamp,
+}
+
+/// What a rotation task does to the database.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskKind {
+    /// Creates the account a product secret was asked for (Tencent CreateProductSecret), on
+    /// each of `hosts` (MariaDB/MySQL) with `grants`.
+    Provision {
+        hosts: Vec<String>,
+        grants: Vec<crate::database::Grant>,
+    },
+    /// Gives an account a new password (or, with two users, the other account).
+    Rotate,
+}
+
+/// The next step a task runs. A task is created together with its `Pending` version (the
+/// `create` step); then `Set` applies the password on the database, `Test` logs in with it
+/// and `Finish` moves `Current`/`Previous`. Each step is recorded before the next begins,
+/// so a restart resumes where the task stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskStep {
+    Set,
+    Test,
+    Finish,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskStatus {
+    /// Not finished: runs now or at `next_attempt`.
+    Running,
+    Succeeded,
+    /// Gave up without changing the database; the pending version was removed.
+    Failed,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Running => "running",
+            TaskStatus::Succeeded => "succeeded",
+            TaskStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            TaskStatus::Running,
+            TaskStatus::Succeeded,
+            TaskStatus::Failed,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+}
+
+/// One run of the rotation state machine on one secret. Its id is the number clouds call a
+/// flow or task id (Tencent `FlowID`, Huawei `rotation_task_id`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RotationTask {
+    pub id: i64,
+    pub scope: Scope,
+    pub secret_id: Uuid,
+    pub kind: TaskKind,
+    /// The version the task creates: staged `Pending` until the task finishes.
+    pub version_id: String,
+    pub step: TaskStep,
+    pub status: TaskStatus,
+    /// Attempts that failed so far.
+    pub attempts: u32,
+    /// Why the last attempt failed (never a password).
+    pub last_error: Option<String>,
+    /// When a running task is next tried.
+    pub next_attempt: Timestamp,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,6 +455,16 @@ pub struct RotationPolicy {
     pub interval_secs: Option<i64>,
     pub next: Option<Timestamp>,
     pub last: Option<Timestamp>,
+    /// Why the latest rotation failed, until one succeeds (clouds show rotation as broken).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Rotations that failed in a row; spaces out automatic retries.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Metadata of one version; the sealed value is stored beside it and read separately.

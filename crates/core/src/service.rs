@@ -18,10 +18,14 @@ use crate::password::{self, PasswordOptions};
 use crate::store::{SecretWrite, Store};
 
 mod access;
+mod databases;
 mod keys;
 mod rewrap;
+mod rotation;
+pub use databases::{NewDatabaseSecret, NewDbInstance, NewProductSecret};
 pub use keys::{parse_encryption_context, NewKey, Opened};
 pub use rewrap::{RewrapOptions, RewrapState, RewrapStatus};
+pub use rotation::{RotationOutcome, TaskView};
 
 /// Alias of the key each scope creates on first use for secrets that name no key.
 pub const DEFAULT_KEY_ALIAS: &str = "alias/acs/secrets-manager";
@@ -83,6 +87,20 @@ pub struct CreateSecret {
     pub policy: Option<String>,
     /// Event rules of the scope the secret reports to, by name.
     pub subscriptions: Vec<String>,
+}
+
+/// A secret about to be written: its metadata and first versions with their stages.
+struct NewRecord {
+    name: String,
+    description: String,
+    kind: SecretKind,
+    key: Option<String>,
+    tags: Vec<Tag>,
+    extended_config: Option<String>,
+    policy: Option<String>,
+    subscriptions: Vec<String>,
+    rotation: RotationPolicy,
+    versions: Vec<(String, Vec<Stage>, SecretValue)>,
 }
 
 /// A change to a secret's descriptive metadata; `None` leaves a field as it is.
@@ -167,6 +185,10 @@ pub struct Service {
     /// environment).
     root_file: Option<coffer_crypto::RootKeyFile>,
     rewrap: Mutex<RewrapStatus>,
+    /// Speaks to the databases of managed secrets; none on servers without rotation.
+    driver: Option<Arc<dyn crate::database::DatabaseDriver>>,
+    /// Rotation tasks being driven on this node, so that two drives never interleave steps.
+    running_tasks: Mutex<std::collections::HashSet<i64>>,
 }
 
 impl Service {
@@ -185,6 +207,8 @@ impl Service {
             enabled_keys: Mutex::new(HashMap::new()),
             root_file: None,
             rewrap: Mutex::new(RewrapStatus::default()),
+            driver: None,
+            running_tasks: Mutex::new(Default::default()),
         }
     }
 
@@ -513,9 +537,34 @@ impl Service {
     }
 
     pub async fn create_secret(&self, scope: &Scope, req: CreateSecret) -> Result<SecretRecord> {
-        self.check_value(&req.value)?;
-        check_subscriptions(&req.subscriptions)?;
-        if req.tags.len() > self.limits.max_tags_per_secret {
+        let new = NewRecord {
+            name: req.name,
+            description: req.description,
+            kind: req.kind,
+            key: req.key,
+            tags: req.tags,
+            extended_config: req.extended_config,
+            policy: req.policy,
+            subscriptions: req.subscriptions,
+            rotation: RotationPolicy::default(),
+            versions: vec![(req.version_id, vec![Stage::Current], req.value)],
+        };
+        self.insert_secret(scope, new, None).await
+    }
+
+    /// Writes a new secret with its first versions, and with `task` in the same transaction
+    /// when one is given (a managed secret whose account is still being created).
+    async fn insert_secret(
+        &self,
+        scope: &Scope,
+        new: NewRecord,
+        task: Option<RotationTask>,
+    ) -> Result<SecretRecord> {
+        for (_, _, value) in &new.versions {
+            self.check_value(value)?;
+        }
+        check_subscriptions(&new.subscriptions)?;
+        if new.tags.len() > self.limits.max_tags_per_secret {
             return Err(Error::invalid(
                 "Tags",
                 format!(
@@ -524,10 +573,10 @@ impl Service {
                 ),
             ));
         }
-        if let Some(existing) = self.store.get_secret(scope, &req.name).await? {
+        if let Some(existing) = self.store.get_secret(scope, &new.name).await? {
             return Err(name_taken(existing));
         }
-        let key = match &req.key {
+        let key = match &new.key {
             Some(r) => self.resolve_key(scope, r).await?,
             None => self.default_key(scope).await?,
         };
@@ -553,38 +602,53 @@ impl Service {
             });
         }
         let now = self.now();
-        let record = SecretRecord {
+        let mut record = SecretRecord {
             id: time_ordered_id(now),
             scope: scope.clone(),
-            name: req.name,
-            kind: req.kind,
-            description: req.description,
+            name: new.name,
+            kind: new.kind,
+            description: new.description,
             key_id: key.id.clone(),
-            tags: req.tags,
+            tags: new.tags,
             state: SecretState::Enabled,
-            rotation: RotationPolicy::default(),
-            extended_config: req.extended_config,
-            policy: req.policy,
-            subscriptions: req.subscriptions,
+            rotation: new.rotation,
+            extended_config: new.extended_config,
+            policy: new.policy,
+            subscriptions: new.subscriptions,
             created_at: now,
             updated_at: now,
             revision: 0,
-            versions: vec![VersionRecord {
-                version_id: req.version_id.clone(),
-                created_at: now,
-                kind: req.value.kind(),
-                stages: vec![Stage::Current],
-                expires_at: None,
-            }],
+            versions: Vec::with_capacity(new.versions.len()),
         };
-        let sealed =
-            self.keyring
-                .seal_value(&key, &record, &req.version_id, req.value.as_bytes())?;
+        for (version_id, stages, value) in &new.versions {
+            record.versions.push(VersionRecord {
+                version_id: version_id.clone(),
+                created_at: now,
+                kind: value.kind(),
+                stages: stages.clone(),
+                expires_at: None,
+            });
+        }
+        let mut values = Vec::with_capacity(new.versions.len());
+        for (version_id, _, value) in new.versions {
+            let sealed = self
+                .keyring
+                .seal_value(&key, &record, &version_id, value.as_bytes())?;
+            values.push((version_id, sealed));
+        }
         let write = SecretWrite::Create {
             record: record.clone(),
-            values: vec![(req.version_id, sealed)],
+            values,
         };
-        match self.store.write_secret(write).await {
+        let written = match &task {
+            Some(task) => {
+                let mut task = task.clone();
+                task.secret_id = record.id;
+                self.store.write_task(&task, Some(write)).await
+            }
+            None => self.store.write_secret(write).await,
+        };
+        match written {
             Ok(()) => Ok(record),
             Err(Error::AlreadyExists { .. }) => {
                 // Lost a race for the name; report it the way a pre-check would have.
@@ -671,6 +735,7 @@ impl Service {
         let max_stages = req.max_stages.min(self.limits.max_stages_per_secret);
         for _ in 0..MAX_RETRIES {
             let mut secret = self.load_active(scope, name).await?;
+            refuse_managed(&secret)?;
             if let Some(existing) = secret.version(&req.version_id).cloned() {
                 let sel = VersionSelector {
                     version_id: Some(req.version_id.clone()),
@@ -761,6 +826,23 @@ impl Service {
             }
         }
         Err(Error::Conflict)
+    }
+
+    /// Replaces a secret's extended configuration (type-specific JSON kept as text).
+    pub async fn set_extended_config(
+        &self,
+        scope: &Scope,
+        name: &str,
+        text: String,
+    ) -> Result<SecretRecord> {
+        self.modify(scope, name, false, |s| {
+            if s.extended_config.as_deref() == Some(text.as_str()) {
+                return Ok(false);
+            }
+            s.extended_config = Some(text.clone());
+            Ok(true)
+        })
+        .await
     }
 
     pub async fn update_description(
@@ -900,6 +982,7 @@ impl Service {
         }
         let max_stages = max_stages.min(self.limits.max_stages_per_secret);
         self.modify(scope, name, false, |s| {
+            refuse_managed(s)?;
             if let Some(from) = &remove_from {
                 let v = s
                     .version(from)
@@ -1088,6 +1171,7 @@ impl Service {
         self.check_value(&value)?;
         for _ in 0..MAX_RETRIES {
             let mut secret = self.load_active(scope, name).await?;
+            refuse_managed(&secret)?;
             let Some(v) = secret
                 .versions
                 .iter_mut()
@@ -1150,6 +1234,7 @@ impl Service {
     pub async fn delete_version(&self, scope: &Scope, name: &str, version_id: &str) -> Result<()> {
         for _ in 0..MAX_RETRIES {
             let mut secret = self.load(scope, name).await?;
+            refuse_managed(&secret)?;
             let Some(idx) = secret
                 .versions
                 .iter()
@@ -1236,6 +1321,18 @@ fn check_subscriptions(names: &[String]) -> Result<()> {
             "event_subscriptions",
             format!("the event {dup:?} is listed twice"),
         ));
+    }
+    Ok(())
+}
+
+/// Values of managed secrets change only by rotation: a version written or restaged by hand
+/// could name a password the database does not have.
+fn refuse_managed(secret: &SecretRecord) -> Result<()> {
+    if secret.kind.is_managed() {
+        return Err(Error::Unsupported(format!(
+            "the secret {:?} is a managed secret: its versions change only by rotation",
+            secret.name
+        )));
     }
     Ok(())
 }

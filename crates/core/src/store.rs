@@ -183,6 +183,32 @@ pub trait Store: Send + Sync + 'static {
         Ok(Some((secret, sealed)))
     }
     async fn write_secret(&self, write: SecretWrite) -> Result<()>;
+    /// Up to `limit` enabled secrets with automatic rotation on and due at or before `now`,
+    /// soonest first.
+    async fn due_secret_rotations(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(Scope, String)>>;
+
+    // --- database instances and rotation tasks ---------------------------------------------
+    /// Fails with `AlreadyExists` when the scope has an instance with the id.
+    async fn create_db_instance(&self, instance: &DbInstance) -> Result<()>;
+    async fn get_db_instance(&self, scope: &Scope, id: &str) -> Result<Option<DbInstance>>;
+    /// The scope's instances by id.
+    async fn list_db_instances(&self, scope: &Scope) -> Result<Vec<DbInstance>>;
+    /// `NotFound` when there is no such instance; `InvalidState` while a secret (in any
+    /// state) names it. The check and the delete are one step.
+    async fn delete_db_instance(&self, scope: &Scope, id: &str) -> Result<()>;
+    /// Creates or replaces a task, and applies `secret` (if any) in the same transaction: a
+    /// task is never recorded without the version change it stands for, nor the reverse.
+    /// A failed `secret` write (`Conflict` and the rest) leaves the task unwritten.
+    async fn write_task(&self, task: &RotationTask, secret: Option<SecretWrite>) -> Result<()>;
+    async fn get_task(&self, scope: &Scope, id: i64) -> Result<Option<RotationTask>>;
+    /// The secret's tasks, newest first, at most `limit`.
+    async fn secret_tasks(&self, secret_id: Uuid, limit: u32) -> Result<Vec<RotationTask>>;
+    /// Up to `limit` running tasks whose next attempt is at or before `now`, oldest first.
+    async fn due_tasks(&self, now: Timestamp, limit: u32) -> Result<Vec<RotationTask>>;
     /// Deletes up to `limit` secrets whose deletion window ended at or before `now`.
     /// Returns the names purged, with their scopes.
     async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>>;

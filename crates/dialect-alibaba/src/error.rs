@@ -117,6 +117,22 @@ impl From<Error> for ApiError {
                 format!("The quota is exceeded: {what}."),
             ),
             Error::Unsupported(why) => ApiError::unsupported(why),
+            Error::Database {
+                instance,
+                reason,
+                reachable: true,
+            } => ApiError::new(
+                400,
+                "InvalidParameter",
+                format!("The database instance {instance:?} refused the request: {reason}."),
+            ),
+            Error::Database {
+                instance, reason, ..
+            } => ApiError::new(
+                503,
+                "ServiceUnavailableTemporary",
+                format!("The database instance {instance:?} cannot be reached: {reason}."),
+            ),
             Error::Throttled => ApiError::new(
                 429,
                 "Rejected.Throttling",

@@ -8,6 +8,7 @@
 mod access;
 mod error;
 mod keys;
+mod managed;
 mod ops;
 mod params;
 mod render;

@@ -37,7 +37,8 @@ pub(crate) async fn dispatch(action: &str, c: &Call<'_>) -> OpResult {
         "TagResources" => tag_resources(c).await,
         "UntagResources" => untag_resources(c).await,
         "ListTagResources" => list_tag_resources(c).await,
-        "RotateSecret" | "UpdateSecretRotationPolicy" => rotation_on_generic(c).await,
+        "RotateSecret" => crate::managed::rotate_secret(c).await,
+        "UpdateSecretRotationPolicy" => crate::managed::update_rotation_policy(c).await,
         "GetSecretPolicy" => get_secret_policy(c).await,
         "SetSecretPolicy" => set_secret_policy(c).await,
         other => match crate::keys::dispatch(other, c).await {
@@ -53,7 +54,7 @@ pub(crate) async fn dispatch(action: &str, c: &Call<'_>) -> OpResult {
 
 // --- shared helpers -------------------------------------------------------------------------
 
-fn secret_arn(c: &Call<'_>, name: &str) -> String {
+pub(crate) fn secret_arn(c: &Call<'_>, name: &str) -> String {
     format!("acs:kms:{}:{}:secret/{name}", c.region_id, c.scope.account)
 }
 
@@ -150,6 +151,17 @@ fn secret_value(c: &Call<'_>) -> Result<SecretValue, ApiError> {
     })
 }
 
+/// A version's `SecretData`: managed credentials in Alibaba's spelling, anything else as
+/// stored.
+fn secret_data(secret: &SecretRecord, v: &SecretValue) -> String {
+    if let (true, SecretValue::Text(t)) = (secret.kind.is_managed(), v) {
+        if let Some(rendered) = crate::managed::render_credentials(t) {
+            return rendered.to_string();
+        }
+    }
+    render_value(v)
+}
+
 fn render_value(v: &SecretValue) -> String {
     match v {
         SecretValue::Text(t) => t.to_string(),
@@ -182,23 +194,31 @@ fn tags_node(tags: &[Tag]) -> Node {
 }
 
 fn secret_type_name(kind: &SecretKind) -> &'static str {
-    kind.type_name()
+    crate::managed::type_name(kind)
 }
 
-/// Only Generic secrets exist until managed database credentials land; every other type is
-/// refused by name rather than silently stored as Generic.
-fn secret_kind(c: &Call<'_>) -> Result<SecretKind, ApiError> {
+/// The secret types this server creates.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RequestedType {
+    Generic,
+    Rds,
+}
+
+/// Generic and Rds secrets are supported; every other type is refused by name rather than
+/// silently stored as Generic.
+fn secret_kind(c: &Call<'_>) -> Result<RequestedType, ApiError> {
     match c.params.optional("SecretType") {
-        None => Ok(SecretKind::Generic),
-        Some(t) if t.eq_ignore_ascii_case("Generic") => Ok(SecretKind::Generic),
+        None => Ok(RequestedType::Generic),
+        Some(t) if t.eq_ignore_ascii_case("Generic") => Ok(RequestedType::Generic),
+        Some(t) if t.eq_ignore_ascii_case("Rds") => Ok(RequestedType::Rds),
         Some(t) => {
-            let known = ["Rds", "Redis", "RAMCredentials", "ECS", "PolarDB"];
+            let known = ["Redis", "RAMCredentials", "ECS", "PolarDB"];
             let why = if known.iter().any(|k| k.eq_ignore_ascii_case(t)) {
                 format!(
-                    "The secret type {t:?} is not supported by this server yet; only Generic is."
+                    "The secret type {t:?} is not supported by this server; Generic and Rds are."
                 )
             } else {
-                format!("The secret type {t:?} is unknown; only Generic is supported.")
+                format!("The secret type {t:?} is unknown; Generic and Rds are supported.")
             };
             Err(ApiError::invalid("SecretType", why))
         }
@@ -244,14 +264,35 @@ async fn create_secret(c: &Call<'_>) -> OpResult {
     params::secret_name("SecretName", name)?;
     let version_id = c.params.get("VersionId").unwrap_or("");
     params::version_id("VersionId", version_id)?;
-    let kind = secret_kind(c)?;
-    let value = secret_value(c)?;
+    let requested = secret_kind(c)?;
     let description = c.params.get("Description").unwrap_or("");
     params::description("Description", description)?;
     let tags = match c.params.optional("Tags") {
         Some(t) => params::tags_json("Tags", t)?,
         None => vec![],
     };
+    if requested == RequestedType::Rds {
+        refuse_unsupported(c, &["DKMSInstanceId"])?;
+        let common = crate::managed::Common {
+            name: name.to_string(),
+            version_id: version_id.to_string(),
+            description: description.to_string(),
+            tags,
+            key: c
+                .params
+                .optional("EncryptionKeyId")
+                .map(|k| key_ref(c, k))
+                .transpose()?,
+            policy: c
+                .params
+                .optional("Policy")
+                .map(|p| policy_document("Policy", p))
+                .transpose()?,
+        };
+        return crate::managed::create_rds_secret(c, common).await;
+    }
+    let kind = SecretKind::Generic;
+    let value = secret_value(c)?;
     let extended_config = c
         .params
         .optional("ExtendedConfig")
@@ -329,12 +370,19 @@ async fn get_secret_value(c: &Call<'_>) -> OpResult {
             "CreateTime",
             Node::Str(read.version.created_at.to_iso8601_seconds()),
         ),
-        ("SecretData", Node::Str(render_value(&read.value))),
+        (
+            "SecretData",
+            Node::Str(secret_data(&read.secret, &read.value)),
+        ),
         ("SecretDataType", Node::str(read.version.kind.as_str())),
         ("VersionStages", stages_node(&read.version.stages)),
         ("SecretType", Node::str(secret_type_name(&read.secret.kind))),
-        ("AutomaticRotation", Node::str("Disabled")),
     ];
+    let problem = c.service.rotation_problem(&read.secret).await?;
+    out.extend(crate::managed::rotation_fields(
+        &read.secret,
+        problem.as_deref(),
+    ));
     // Extended configuration belongs to managed secret types; Generic secrets have none to
     // return even when asked.
     if fetch_extended && read.secret.kind != SecretKind::Generic {
@@ -383,6 +431,16 @@ async fn update_secret(c: &Call<'_>) -> OpResult {
     // Custom data belongs to managed types; a Generic secret has none to update.
     if c.params.has_prefix("ExtendedConfig") {
         let secret = c.service.describe(&c.scope, &name).await?;
+        if secret.kind.is_managed() {
+            crate::managed::update_custom_data(c, &name, &secret).await?;
+            if let Some(d) = c.params.get("Description") {
+                params::description("Description", d)?;
+                c.service
+                    .update_description(&c.scope, &name, d.to_string())
+                    .await?;
+            }
+            return Ok(vec![("SecretName", Node::str(name))]);
+        }
         return Err(ApiError::invalid(
             "ExtendedConfig",
             format!(
@@ -435,7 +493,12 @@ async fn update_secret_version_stage(c: &Call<'_>) -> OpResult {
     Ok(vec![("SecretName", Node::str(name))])
 }
 
-fn describe_fields(c: &Call<'_>, s: &SecretRecord, fetch_tags: bool) -> Fields {
+fn describe_fields(
+    c: &Call<'_>,
+    s: &SecretRecord,
+    fetch_tags: bool,
+    problem: Option<&str>,
+) -> Fields {
     let mut out = vec![
         ("Arn", Node::Str(secret_arn(c, &s.name))),
         ("SecretName", Node::str(s.name.clone())),
@@ -444,8 +507,13 @@ fn describe_fields(c: &Call<'_>, s: &SecretRecord, fetch_tags: bool) -> Fields {
         ("UpdateTime", Node::Str(s.updated_at.to_iso8601_seconds())),
         ("SecretType", Node::str(secret_type_name(&s.kind))),
         ("EncryptionKeyId", Node::str(s.key_id.clone())),
-        ("AutomaticRotation", Node::str("Disabled")),
     ];
+    out.extend(crate::managed::rotation_fields(s, problem));
+    if s.kind.is_managed() {
+        if let Some(cfg) = &s.extended_config {
+            out.push(("ExtendedConfig", Node::str(cfg.clone())));
+        }
+    }
     if let Some(at) = s.state.purge_at() {
         out.push(("PlannedDeleteTime", Node::Str(at.to_iso8601_seconds())));
     }
@@ -459,7 +527,8 @@ async fn describe_secret(c: &Call<'_>) -> OpResult {
     let name = secret_ref(c, "SecretName")?;
     let fetch_tags = c.params.bool("FetchTags", false)?;
     let s = c.service.describe(&c.scope, &name).await?;
-    Ok(describe_fields(c, &s, fetch_tags))
+    let problem = c.service.rotation_problem(&s).await?;
+    Ok(describe_fields(c, &s, fetch_tags, problem.as_deref()))
 }
 
 /// `Filters`: `[{"Key":"SecretName","Values":["a","b"]}, ...]`. Values of one key are
@@ -509,6 +578,8 @@ fn list_filter(text: &str) -> Result<SecretFilter, ApiError> {
             let value = if key == "SecretType" {
                 match value.to_ascii_lowercase().as_str() {
                     "generic" => "Generic".to_string(),
+                    // Rds secrets are coffer's database secrets, whichever cloud made them.
+                    "rds" => "Database".to_string(),
                     _ => value,
                 }
             } else {
@@ -618,24 +689,6 @@ async fn restore_secret(c: &Call<'_>) -> OpResult {
         .restore(&c.scope, &name, SecretState::Enabled)
         .await?;
     Ok(vec![("SecretName", Node::str(name))])
-}
-
-async fn rotation_on_generic(c: &Call<'_>) -> OpResult {
-    let name = secret_ref(c, "SecretName")?;
-    let s = c.service.describe(&c.scope, &name).await?;
-    if s.is_pending_delete() {
-        return Err(Error::InDeleteWindow { name }.into());
-    }
-    // Turning rotation off on a secret that cannot rotate is a harmless no-op.
-    if c.params.get("EnableAutomaticRotation").is_some()
-        && !c.params.bool("EnableAutomaticRotation", false)?
-    {
-        return Ok(vec![("SecretName", Node::str(name))]);
-    }
-    Err(ApiError::unsupported(format!(
-        "Rotation is not supported for {} secrets.",
-        secret_type_name(&s.kind)
-    )))
 }
 
 fn get_random_password(c: &Call<'_>) -> OpResult {

@@ -107,6 +107,13 @@ impl Params {
     pub fn has_prefix(&self, prefix: &str) -> bool {
         self.map.keys().any(|k| k.starts_with(prefix))
     }
+
+    /// The parameters named `<prefix><rest>`, as `(rest, value)`.
+    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.map
+            .iter()
+            .filter_map(move |(k, v)| Some((k.strip_prefix(prefix)?, v.as_str())))
+    }
 }
 
 fn is_name_char(c: char) -> bool {

@@ -115,6 +115,22 @@ impl From<Error> for ApiError {
                 ApiError::invalid("request", format!("limit exceeded: {what}"))
             }
             Error::Unsupported(why) => ApiError::invalid("request", why),
+            Error::Database {
+                instance,
+                reason,
+                reachable: true,
+            } => ApiError::new(
+                400,
+                "CSMS.0003",
+                format!("The database instance {instance:?} refused the request: {reason}."),
+            ),
+            Error::Database {
+                instance, reason, ..
+            } => ApiError::new(
+                503,
+                "CSMS.0503",
+                format!("The database instance {instance:?} cannot be reached: {reason}."),
+            ),
             Error::Throttled => ApiError::new(429, "CSMS.0429", "Too many requests."),
             Error::AccessDenied { action, resource } => ApiError::new(
                 403,

@@ -140,6 +140,7 @@ async fn load(c: &Call<'_>, name: &str) -> Result<SecretRecord, ApiError> {
 fn secret_type(s: &SecretRecord) -> &'static str {
     match s.kind {
         SecretKind::Generic => "COMMON",
+        SecretKind::Database { .. } => "RDS-FG",
     }
 }
 

@@ -79,6 +79,22 @@ impl From<coffer_core::Error> for ApiError {
                 format!("Not authorized to perform {action} on {resource}."),
             ),
             E::Conflict => ApiError::new(409, "Conflict", "A concurrent change won; retry."),
+            E::Database {
+                instance,
+                reason,
+                reachable: true,
+            } => ApiError::new(
+                400,
+                "DatabaseRefused",
+                format!("The database instance {instance:?} refused: {reason}."),
+            ),
+            E::Database {
+                instance, reason, ..
+            } => ApiError::new(
+                503,
+                "DatabaseUnreachable",
+                format!("The database instance {instance:?} cannot be reached: {reason}."),
+            ),
             E::Internal(detail) => {
                 tracing::error!(error = %detail, "internal failure");
                 ApiError::new(500, "InternalError", "An internal error occurred.")

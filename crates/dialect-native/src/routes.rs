@@ -3,8 +3,11 @@
 
 use std::sync::Arc;
 
-use coffer_core::service::{AuthenticatedKey, RewrapOptions, RewrapStatus};
-use coffer_core::{AccessKeyRecord, Account, AccountId, AuditSink, PolicyRecord, Service};
+use coffer_core::service::{AuthenticatedKey, NewDbInstance, RewrapOptions, RewrapStatus};
+use coffer_core::{
+    AccessKeyRecord, Account, AccountId, AuditSink, DbEngine, DbInstance, PolicyRecord, Scope,
+    Service,
+};
 use serde_json::{json, Map, Value};
 
 use crate::ApiError;
@@ -156,6 +159,78 @@ fn policy_json(p: &PolicyRecord) -> Value {
     })
 }
 
+fn instance_json(i: &DbInstance) -> Value {
+    json!({
+        "DBInstanceId": i.id,
+        "Engine": i.engine.as_str(),
+        "Host": i.host,
+        "Port": i.port,
+        "AdminUser": i.admin_user,
+        "AccountId": i.scope.account.to_string(),
+        "Region": i.scope.region,
+        "CreatedAt": i.created_at.to_iso8601_seconds(),
+    })
+}
+
+/// The account and region a database instance request is about (the caller's account and
+/// the default region unless the query names others), after checking the caller is an
+/// admin of that account.
+fn instance_scope(c: &Call<'_>) -> Result<Scope, ApiError> {
+    let account = match c.query("AccountId") {
+        Some(a) => account_id(&a)?,
+        None => c.caller.key.account,
+    };
+    c.require_admin_of(account, "manage this account's database instances")?;
+    let region = c
+        .query("Region")
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| c.default_region.to_string());
+    Ok(Scope { account, region })
+}
+
+async fn add_db_instance(c: &Call<'_>) -> RouteResult {
+    let scope = instance_scope(c)?;
+    let body = c.json()?;
+    let required = |name: &str| -> Result<String, ApiError> {
+        str_field(&body, name)?
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| ApiError::invalid(name, "it is required"))
+    };
+    let engine_text = required("Engine")?;
+    let engine = DbEngine::parse(&engine_text)
+        .ok_or_else(|| ApiError::invalid("Engine", "it must be mariadb, mysql or postgres"))?;
+    let port = match body.get("Port") {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p > 0)
+            .ok_or_else(|| ApiError::invalid("Port", "it must be 1 to 65535"))?,
+        _ => return Err(ApiError::invalid("Port", "it is required (a number)")),
+    };
+    let check = match body.get("Check") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::invalid("Check", "it must be true or false")),
+    };
+    let req = NewDbInstance {
+        id: required("DBInstanceId")?,
+        engine,
+        host: required("Host")?,
+        port,
+        admin_user: required("AdminUser")?,
+        // May be empty (a development database's root often has no password).
+        admin_password: zeroize::Zeroizing::new(
+            str_field(&body, "AdminPassword")?
+                .ok_or_else(|| ApiError::invalid("AdminPassword", "it is required"))?
+                .to_string(),
+        ),
+        check,
+    };
+    let instance = c.service.add_db_instance(&scope, req).await?;
+    Ok((200, instance_json(&instance)))
+}
+
 /// A name for the audit log: the operation, without the ids in the path.
 pub(crate) fn operation_name(method: &str, seg: &[String]) -> String {
     let seg: Vec<&str> = seg.iter().map(String::as_str).collect();
@@ -176,6 +251,10 @@ pub(crate) fn operation_name(method: &str, seg: &[String]) -> String {
         ("PUT", ["access-keys", _, "policies", _]) => "AttachPolicy",
         ("DELETE", ["access-keys", _, "policies", _]) => "DetachPolicy",
         ("GET", ["audit"]) => "TailAudit",
+        ("POST", ["db-instances"]) => "AddDbInstance",
+        ("GET", ["db-instances"]) => "ListDbInstances",
+        ("GET", ["db-instances", _]) => "ShowDbInstance",
+        ("DELETE", ["db-instances", _]) => "RemoveDbInstance",
         ("POST", ["rewrap"]) => "StartRewrap",
         ("GET", ["rewrap"]) => "ShowRewrap",
         _ => "Unknown",
@@ -186,6 +265,25 @@ pub(crate) fn operation_name(method: &str, seg: &[String]) -> String {
 pub(crate) async fn route(c: &Call<'_>) -> RouteResult {
     let seg = c.segments.clone();
     match (c.method, seg.as_slice()) {
+        ("POST", ["db-instances"]) => add_db_instance(c).await,
+        ("GET", ["db-instances"]) => {
+            let scope = instance_scope(c)?;
+            let list = c.service.db_instances(&scope).await?;
+            let items: Vec<Value> = list.iter().map(instance_json).collect();
+            Ok((200, json!({ "DBInstances": items })))
+        }
+        ("GET", ["db-instances", id]) => {
+            let scope = instance_scope(c)?;
+            Ok((
+                200,
+                instance_json(&c.service.db_instance(&scope, id).await?),
+            ))
+        }
+        ("DELETE", ["db-instances", id]) => {
+            let scope = instance_scope(c)?;
+            c.service.remove_db_instance(&scope, id).await?;
+            Ok((200, json!({})))
+        }
         ("POST", ["accounts"]) => create_account(c).await,
         ("GET", ["accounts"]) => list_accounts(c).await,
         ("GET", ["accounts", id]) => show_account(c, account_id(id)?).await,

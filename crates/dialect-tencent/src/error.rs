@@ -97,6 +97,18 @@ impl From<Error> for ApiError {
                 ApiError::new("LimitExceeded", format!("Limit exceeded: {what}."))
             }
             Error::Unsupported(why) => ApiError::new("UnsupportedOperation", why),
+            Error::Database {
+                instance,
+                reason,
+                reachable,
+            } => ApiError::new(
+                "FailedOperation",
+                if reachable {
+                    format!("The database instance {instance:?} refused the request: {reason}.")
+                } else {
+                    format!("The database instance {instance:?} cannot be reached: {reason}.")
+                },
+            ),
             Error::Throttled => ApiError::new("RequestLimitExceeded", "Too many requests."),
             Error::AccessDenied { action, resource } => ApiError::new(
                 "UnauthorizedOperation",

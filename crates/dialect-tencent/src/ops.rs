@@ -173,10 +173,11 @@ fn delete_time(s: &SecretRecord) -> i64 {
     s.state.purge_at().map_or(0, |t| t.as_secs())
 }
 
-/// Only user-defined secrets (type 0) exist until managed credentials land.
+/// User-defined secrets are type 0; database credentials (product secrets) type 1.
 fn secret_type(s: &SecretRecord) -> i64 {
     match s.kind {
         SecretKind::Generic => 0,
+        SecretKind::Database { .. } => 1,
     }
 }
 

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use crate::config::{
-    AccessKeyCommand, AccountCommand, AdminCommand, AuditCommand, ClientArgs, PolicyCommand,
+    AccessKeyCommand, AccountCommand, AdminCommand, AuditCommand, ClientArgs, DbInstanceCommand,
+    EngineArg, InstanceScope, PolicyCommand,
 };
 
 /// The region in the signature's scope; the admin API is not regional.
@@ -391,6 +392,79 @@ pub fn policy(args: &ClientArgs, cmd: &PolicyCommand) -> anyhow::Result<()> {
 
 /// How often a waiting rewrap asks the server for its progress.
 const REWRAP_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// `AccountId=..&Region=..` for the flags given.
+fn scope_query(scope: &InstanceScope) -> String {
+    let mut parts = vec![];
+    if let Some(a) = &scope.account {
+        parts.push(format!("AccountId={}", encode(a)));
+    }
+    if let Some(r) = &scope.region {
+        parts.push(format!("Region={}", encode(r)));
+    }
+    parts.join("&")
+}
+
+pub fn db_instance(args: &ClientArgs, cmd: &DbInstanceCommand) -> anyhow::Result<()> {
+    let c = Client::new(args)?;
+    let columns: &[(&str, &str)] = &[
+        ("ID", "DBInstanceId"),
+        ("ENGINE", "Engine"),
+        ("HOST", "Host"),
+        ("PORT", "Port"),
+        ("ADMIN USER", "AdminUser"),
+        ("ACCOUNT ID", "AccountId"),
+        ("REGION", "Region"),
+        ("CREATED", "CreatedAt"),
+    ];
+    match cmd {
+        DbInstanceCommand::Add {
+            id,
+            engine,
+            host,
+            port,
+            admin_user,
+            admin_password,
+            no_check,
+            scope,
+        } => {
+            let engine = match engine {
+                EngineArg::Mariadb => "mariadb",
+                EngineArg::Mysql => "mysql",
+                EngineArg::Postgres => "postgres",
+            };
+            let body = json!({
+                "DBInstanceId": id,
+                "Engine": engine,
+                "Host": host,
+                "Port": port,
+                "AdminUser": admin_user,
+                "AdminPassword": admin_password,
+                "Check": !no_check,
+            });
+            let v = c.call("POST", &["db-instances"], &scope_query(scope), Some(body))?;
+            c.print(&v, |v| table(std::slice::from_ref(v), columns));
+        }
+        DbInstanceCommand::List { scope } => {
+            let v = c.call("GET", &["db-instances"], &scope_query(scope), None)?;
+            c.print(&v, |v| {
+                table(
+                    &v["DBInstances"].as_array().cloned().unwrap_or_default(),
+                    columns,
+                )
+            });
+        }
+        DbInstanceCommand::Show { id, scope } => {
+            let v = c.call("GET", &["db-instances", id], &scope_query(scope), None)?;
+            c.print(&v, |v| table(std::slice::from_ref(v), columns));
+        }
+        DbInstanceCommand::Remove { id, scope } => {
+            let v = c.call("DELETE", &["db-instances", id], &scope_query(scope), None)?;
+            c.print(&v, |_| println!("removed database instance {id}"));
+        }
+    }
+    Ok(())
+}
 
 pub fn admin(args: &ClientArgs, cmd: &AdminCommand) -> anyhow::Result<()> {
     let c = Client::new(args)?;

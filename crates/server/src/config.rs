@@ -54,6 +54,14 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Database instances that managed secrets rotate passwords on: add, list, show, remove.
+    /// The admin password is stored encrypted under the account's default key.
+    DbInstance {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: DbInstanceCommand,
+    },
     /// Operator maintenance of a running server. Needs an operator admin key.
     Admin {
         #[command(flatten)]
@@ -138,6 +146,70 @@ pub enum AccountCommand {
     Delete {
         /// Account id.
         id: String,
+    },
+}
+
+/// Which account and region a database instance belongs to. Both default to the caller's
+/// account and the server's default region.
+#[derive(Args, Debug, Clone)]
+pub struct InstanceScope {
+    /// The account id (an operator may name any account; others only their own).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// The coffer region.
+    #[arg(long)]
+    pub region: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EngineArg {
+    Mariadb,
+    Mysql,
+    Postgres,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbInstanceCommand {
+    /// Register a database server. Its id is what requests name as DBInstanceId (Alibaba),
+    /// InstanceID (Tencent) or InstanceId (Huawei). The admin login is checked first.
+    Add {
+        /// The instance id (letters, digits, '-', '_', '.', ':').
+        id: String,
+        #[arg(long, value_enum)]
+        engine: EngineArg,
+        #[arg(long)]
+        host: String,
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        port: u16,
+        /// An account that may change other accounts' passwords (MariaDB/MySQL: CREATE USER
+        /// on *.*; PostgreSQL: superuser or CREATEROLE).
+        #[arg(long)]
+        admin_user: String,
+        /// Its password.
+        #[arg(long, env = "COFFER_DB_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: String,
+        /// Register without logging in to the database first.
+        #[arg(long)]
+        no_check: bool,
+        #[command(flatten)]
+        scope: InstanceScope,
+    },
+    /// List the registered instances.
+    List {
+        #[command(flatten)]
+        scope: InstanceScope,
+    },
+    /// Show one instance (never its password).
+    Show {
+        id: String,
+        #[command(flatten)]
+        scope: InstanceScope,
+    },
+    /// Remove an instance that no secret uses any more.
+    Remove {
+        id: String,
+        #[command(flatten)]
+        scope: InstanceScope,
     },
 }
 
@@ -289,6 +361,11 @@ pub struct ServeArgs {
     /// Seconds between sweeps that purge secrets whose recovery window has ended.
     #[arg(long, env = "COFFER_PURGE_INTERVAL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub purge_interval_secs: u64,
+
+    /// Seconds between passes of the rotation scheduler, which resumes interrupted or
+    /// failed rotations when their retry is due and starts due automatic rotations.
+    #[arg(long, env = "COFFER_ROTATION_CHECK_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rotation_check_secs: u64,
 
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "COFFER_MAX_BODY_BYTES", default_value_t = 1 << 20)]

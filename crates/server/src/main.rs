@@ -43,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         Command::AccessKey { client, command } => admin_cli::access_key(&client, &command),
         Command::Policy { client, command } => admin_cli::policy(&client, &command),
         Command::Admin { client, command } => admin_cli::admin(&client, &command),
+        Command::DbInstance { client, command } => admin_cli::db_instance(&client, &command),
         Command::Audit { client, command } => {
             let code = admin_cli::audit(&client, &command)?;
             if code != 0 {
@@ -186,7 +187,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_secrets_per_scope: args.max_secrets_per_region,
             ..Limits::default()
         },
-    );
+    )
+    .with_database_driver(Arc::new(coffer_rotation::Databases));
     if let Some((file, next)) = root_key.file {
         service = service.with_root_key_file(file, next);
     }
@@ -222,12 +224,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         service.clone(),
         Duration::from_secs(args.purge_interval_secs),
     ));
+    let rotations = coffer_rotation::spawn_scheduler(
+        service.clone(),
+        audit.clone(),
+        coffer_rotation::SchedulerOptions {
+            every: Duration::from_secs(args.rotation_check_secs),
+            ..Default::default()
+        },
+    );
     tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "coffer is ready");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
     purge.abort();
+    rotations.abort();
     tracing::info!("in-flight requests done; flushing the audit log and the store");
     audit.close().await;
     store.close().await;

@@ -94,6 +94,7 @@ pub(crate) fn delete_account(c: &Connection, id: AccountId) -> Result<()> {
         "DELETE FROM access_keys WHERE account = ?1",
         "DELETE FROM policies WHERE account = ?1",
         "DELETE FROM projects WHERE account = ?1",
+        "DELETE FROM db_instances WHERE account = ?1",
         "DELETE FROM keys WHERE account = ?1",
         "DELETE FROM event_rules WHERE account = ?1",
         "DELETE FROM secret_counts WHERE account = ?1",

@@ -288,6 +288,8 @@ pub async fn secrets_round_trip(store: Arc<dyn Store>) {
         interval_secs: Some(86_400),
         next: Some(Timestamp(99_000)),
         last: Some(Timestamp(9_000)),
+        last_error: Some("the account \"app\" does not exist".into()),
+        failures: 2,
     };
     rec.extended_config = Some(r#"{"SecretSubType":"x"}"#.into());
     rec.policy = Some(r#"{"Version":"1","Statement":[]}"#.into());

@@ -16,6 +16,7 @@ mod checkpoint;
 pub mod conformance;
 mod readers;
 mod rewrap;
+mod rotation;
 mod schema;
 mod sqlite;
 pub mod testkit;

@@ -197,4 +197,48 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX versions_by_seq ON versions(secret_id, seq, version_id, created_at, kind, expires_at);
     "#,
+    // 10: managed database secrets. Registered instances keep their admin password sealed
+    //     like a value; rotation tasks record each step of the state machine; secrets keep
+    //     when their next automatic rotation is due and which instance they live on, each
+    //     indexed for the scheduler and the instance-in-use check.
+    r#"
+    CREATE TABLE db_instances (
+        account          INTEGER NOT NULL,
+        region           TEXT NOT NULL,
+        id               TEXT NOT NULL,
+        engine           TEXT NOT NULL,
+        host             TEXT NOT NULL,
+        port             INTEGER NOT NULL,
+        admin_user       TEXT NOT NULL,
+        key_id           TEXT NOT NULL,
+        key_version      TEXT NOT NULL,
+        wrapped_data_key BLOB NOT NULL,
+        ciphertext       BLOB NOT NULL,
+        created_at       INTEGER NOT NULL,
+        PRIMARY KEY (account, region, id)
+    );
+    CREATE INDEX db_instances_by_key ON db_instances(key_id);
+    ALTER TABLE secrets ADD COLUMN next_rotation INTEGER;
+    ALTER TABLE secrets ADD COLUMN db_instance TEXT;
+    CREATE INDEX secrets_due_rotation ON secrets(next_rotation) WHERE next_rotation IS NOT NULL;
+    CREATE INDEX secrets_by_db_instance ON secrets(account, region, db_instance)
+        WHERE db_instance IS NOT NULL;
+    CREATE TABLE rotation_tasks (
+        id           INTEGER PRIMARY KEY,
+        account      INTEGER NOT NULL,
+        region       TEXT NOT NULL,
+        secret_id    TEXT NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,
+        kind         TEXT NOT NULL,
+        version_id   TEXT NOT NULL,
+        step         TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        attempts     INTEGER NOT NULL,
+        last_error   TEXT,
+        next_attempt INTEGER NOT NULL,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL
+    );
+    CREATE INDEX rotation_tasks_by_secret ON rotation_tasks(secret_id, created_at);
+    CREATE INDEX rotation_tasks_due ON rotation_tasks(next_attempt) WHERE status = 'running';
+    "#,
 ];

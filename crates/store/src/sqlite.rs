@@ -25,6 +25,7 @@ use crate::cache::{Cached, KeyLookup, ReadCache};
 use crate::checkpoint::Checkpointer;
 use crate::readers::Readers;
 use crate::rewrap;
+use crate::rotation;
 use crate::schema::MIGRATIONS;
 use crate::writer::{Writer, WriterStats};
 
@@ -734,10 +735,12 @@ fn create_secret(
         serde_json::to_string(&record.rotation).map_err(|e| internal("encode rotation", e))?;
     let id = record.id.to_string();
     let account = account_sql(record.scope.account);
+    let (next_rotation, db_instance) = rotation::schedule_columns(&record);
     conn.prepare_cached(
         "INSERT INTO secrets (id, account, region, name, kind, kind_name, description, key_id, \
-         state, purge_at, rotation, extended_config, policy, created_at, updated_at, revision) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+         state, purge_at, rotation, extended_config, policy, created_at, updated_at, revision, \
+         next_rotation, db_instance) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )
     .and_then(|mut st| {
         st.execute(params![
@@ -757,6 +760,8 @@ fn create_secret(
             record.created_at.0,
             record.updated_at.0,
             record.revision,
+            next_rotation,
+            db_instance,
         ])
     })
     .map_err(taken_secret(&record.name))?;
@@ -778,13 +783,15 @@ fn update_secret(
     let rotation =
         serde_json::to_string(&record.rotation).map_err(|e| internal("encode rotation", e))?;
     let id = record.id.to_string();
+    let (next_rotation, db_instance) = rotation::schedule_columns(&record);
     // The revision check and the bump are one statement: a writer that read an older
     // revision changes nothing. Identity (scope, name, creation time) never changes.
     let changed = conn
         .prepare_cached(
             "UPDATE secrets SET kind = ?1, kind_name = ?2, description = ?3, key_id = ?4, \
              state = ?5, purge_at = ?6, rotation = ?7, extended_config = ?8, policy = ?9, \
-             updated_at = ?10, revision = revision + 1 WHERE id = ?11 AND revision = ?12",
+             updated_at = ?10, revision = revision + 1, next_rotation = ?13, db_instance = ?14 \
+             WHERE id = ?11 AND revision = ?12",
         )
         .and_then(|mut st| {
             st.execute(params![
@@ -800,6 +807,8 @@ fn update_secret(
                 record.updated_at.0,
                 id,
                 record.revision,
+                next_rotation,
+                db_instance,
             ])
         })
         .map_err(|e| internal("update secret", e))?;
@@ -1722,10 +1731,13 @@ impl Store for SqliteStore {
 
     async fn key_in_use(&self, key_id: &str) -> Result<bool> {
         self.read(move |c| {
-            c.prepare_cached("SELECT 1 FROM secrets WHERE key_id = ?1 LIMIT 1")
-                .and_then(|mut st| st.query_row([key_id], |_| Ok(())).optional())
-                .map(|r| r.is_some())
-                .map_err(|e| internal("check key use", e))
+            c.prepare_cached(
+                "SELECT 1 FROM secrets WHERE key_id = ?1 \
+                 UNION ALL SELECT 1 FROM db_instances WHERE key_id = ?1 LIMIT 1",
+            )
+            .and_then(|mut st| st.query_row([key_id], |_| Ok(())).optional())
+            .map(|r| r.is_some())
+            .map_err(|e| internal("check key use", e))
         })
         .await
     }
@@ -1735,7 +1747,8 @@ impl Store for SqliteStore {
             c.prepare_cached(
                 "DELETE FROM keys WHERE id IN (SELECT k.id FROM keys k \
                  WHERE k.state = 'pending_deletion' AND k.state_at <= ?1 \
-                 AND NOT EXISTS (SELECT 1 FROM secrets s WHERE s.key_id = k.id) LIMIT ?2) \
+                 AND NOT EXISTS (SELECT 1 FROM secrets s WHERE s.key_id = k.id) \
+                 AND NOT EXISTS (SELECT 1 FROM db_instances d WHERE d.key_id = k.id) LIMIT ?2) \
                  RETURNING account, region, id",
             )
             .and_then(|mut st| {
@@ -2110,6 +2123,60 @@ impl Store for SqliteStore {
             None => self.cache.forget_all(),
         }
         result
+    }
+
+    async fn due_secret_rotations(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(Scope, String)>> {
+        self.read(move |c| rotation::due_secret_rotations(c, now, limit))
+            .await
+    }
+
+    async fn create_db_instance(&self, instance: &DbInstance) -> Result<()> {
+        let instance = instance.clone();
+        self.write(move |c| rotation::create_instance(c, &instance))
+            .await
+    }
+
+    async fn get_db_instance(&self, scope: &Scope, id: &str) -> Result<Option<DbInstance>> {
+        self.read(|c| rotation::get_instance(c, scope, id)).await
+    }
+
+    async fn list_db_instances(&self, scope: &Scope) -> Result<Vec<DbInstance>> {
+        self.read(|c| rotation::list_instances(c, scope)).await
+    }
+
+    async fn delete_db_instance(&self, scope: &Scope, id: &str) -> Result<()> {
+        let (scope, id) = (scope.clone(), id.to_string());
+        self.write(move |c| rotation::delete_instance(c, &scope, &id))
+            .await
+    }
+
+    async fn write_task(&self, task: &RotationTask, secret: Option<SecretWrite>) -> Result<()> {
+        let task = task.clone();
+        self.write(move |c| {
+            if let Some(w) = secret {
+                apply_secret_write(c, w)?;
+            }
+            rotation::put_task(c, &task)
+        })
+        .await
+    }
+
+    async fn get_task(&self, scope: &Scope, id: i64) -> Result<Option<RotationTask>> {
+        self.read(|c| rotation::get_task(c, scope, id)).await
+    }
+
+    async fn secret_tasks(&self, secret_id: Uuid, limit: u32) -> Result<Vec<RotationTask>> {
+        let id = secret_id.to_string();
+        self.read(move |c| rotation::secret_tasks(c, &id, limit))
+            .await
+    }
+
+    async fn due_tasks(&self, now: Timestamp, limit: u32) -> Result<Vec<RotationTask>> {
+        self.read(move |c| rotation::due_tasks(c, now, limit)).await
     }
 
     async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>> {

@@ -1,0 +1,413 @@
+//! Managed ApsaraDB RDS secrets (`SecretType=Rds`): creation over existing database accounts,
+//! rotation on the registered instance, the rotation policy and the rotation fields of
+//! responses (reference: alibaba.md 3.1, 3.3, 4.1, 4.11, 4.12; seed 001).
+
+use coffer_core::service::NewDatabaseSecret;
+use coffer_core::{
+    CredentialFormat, DbCredentials, DbSubType, Error, SecretKind, SecretRecord, Tag, TaskStatus,
+};
+use serde_json::{Map, Value};
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+use crate::render::Node;
+use crate::Call;
+
+type Fields = Vec<(&'static str, Node)>;
+
+/// Shortest and longest automatic rotation interval of a secret: 6 hours and 8760 hours.
+const MIN_INTERVAL_SECS: i64 = 6 * 3600;
+const MAX_INTERVAL_SECS: i64 = 8760 * 3600;
+/// Most `CustomData` pairs in an Rds secret's extended configuration.
+const MAX_CUSTOM_DATA: usize = 10;
+
+/// `RotationInterval`: an integer with an optional unit `d`, `h`, `m` or `s` (seconds when
+/// none), from 6 hours to 8760 hours.
+pub(crate) fn rotation_interval(param: &str, text: &str) -> Result<i64, ApiError> {
+    let bad = || {
+        ApiError::invalid(
+            param,
+            "It must be an integer with a unit d, h, m or s (such as 30d or 12h), from 6h to 8760h.",
+        )
+    };
+    let (digits, unit) = match text.char_indices().last() {
+        Some((i, u)) if u.is_ascii_alphabetic() => (&text[..i], u),
+        _ => (text, 's'),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: i64 = digits.parse().map_err(|_| bad())?;
+    let factor = match unit {
+        'd' => 86_400,
+        'h' => 3_600,
+        'm' => 60,
+        's' => 1,
+        _ => return Err(bad()),
+    };
+    let secs = n.checked_mul(factor).ok_or_else(bad)?;
+    if !(MIN_INTERVAL_SECS..=MAX_INTERVAL_SECS).contains(&secs) {
+        return Err(bad());
+    }
+    Ok(secs)
+}
+
+/// The Rds `ExtendedConfig`: sub-type, instance and custom data, normalised to the JSON text
+/// the service returns.
+struct RdsConfig {
+    sub_type: DbSubType,
+    instance: String,
+    text: String,
+}
+
+fn custom_data(param: &str, v: Option<&Value>) -> Result<Map<String, Value>, ApiError> {
+    let data = match v {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                param,
+                "CustomData must be a JSON object.",
+            ))
+        }
+    };
+    if data.len() > MAX_CUSTOM_DATA {
+        return Err(ApiError::invalid(
+            param,
+            format!("CustomData holds at most {MAX_CUSTOM_DATA} pairs."),
+        ));
+    }
+    Ok(data)
+}
+
+fn rds_config(text: &str) -> Result<RdsConfig, ApiError> {
+    const P: &str = "ExtendedConfig";
+    let v: Map<String, Value> = serde_json::from_str(text)
+        .map_err(|_| ApiError::invalid(P, "It must be a JSON object."))?;
+    let sub_type = match v.get("SecretSubType").and_then(Value::as_str) {
+        Some("SingleUser") => DbSubType::SingleUser,
+        Some("DoubleUsers") => DbSubType::DoubleUsers,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                P,
+                format!("SecretSubType {other:?} is not SingleUser or DoubleUsers."),
+            ))
+        }
+        None => {
+            return Err(ApiError::invalid(
+                P,
+                "SecretSubType is required for Rds secrets.",
+            ))
+        }
+    };
+    let instance = match v.get("DBInstanceId").and_then(Value::as_str) {
+        Some(id) if !id.is_empty() => id.to_string(),
+        _ => {
+            return Err(ApiError::invalid(
+                P,
+                "DBInstanceId is required for Rds secrets.",
+            ))
+        }
+    };
+    let data = custom_data(P, v.get("CustomData"))?;
+    let mut out = Map::new();
+    out.insert(
+        "SecretSubType".into(),
+        Value::from(match sub_type {
+            DbSubType::SingleUser => "SingleUser",
+            DbSubType::DoubleUsers => "DoubleUsers",
+        }),
+    );
+    out.insert("DBInstanceId".into(), Value::from(instance.clone()));
+    out.insert("CustomData".into(), Value::Object(data));
+    Ok(RdsConfig {
+        sub_type,
+        instance,
+        text: Value::Object(out).to_string(),
+    })
+}
+
+/// `{"Accounts":[{"AccountName":"..","AccountPassword":".."}, ...]}`.
+fn accounts(data: &str) -> Result<Vec<DbCredentials>, ApiError> {
+    const P: &str = "SecretData";
+    let bad = || {
+        ApiError::invalid(
+            P,
+            "An Rds secret's value must be {\"Accounts\":[{\"AccountName\":\"..\",\"AccountPassword\":\"..\"}]}.",
+        )
+    };
+    let v: Zeroizing<String> = Zeroizing::new(data.to_string());
+    let parsed: Value = serde_json::from_str(&v).map_err(|_| bad())?;
+    let list = parsed
+        .get("Accounts")
+        .and_then(Value::as_array)
+        .ok_or_else(bad)?;
+    list.iter()
+        .map(|a| {
+            let name = a.get("AccountName").and_then(Value::as_str);
+            let pass = a.get("AccountPassword").and_then(Value::as_str);
+            match (name, pass) {
+                (Some(n), Some(p)) => Ok(DbCredentials {
+                    account: n.to_string(),
+                    password: Zeroizing::new(p.to_string()),
+                }),
+                _ => Err(bad()),
+            }
+        })
+        .collect()
+}
+
+/// The parts of CreateSecret that every secret type shares, read by the caller.
+pub(crate) struct Common {
+    pub name: String,
+    pub version_id: String,
+    pub description: String,
+    pub tags: Vec<Tag>,
+    pub key: Option<String>,
+    pub policy: Option<String>,
+}
+
+pub(crate) async fn create_rds_secret(c: &Call<'_>, common: Common) -> Result<Fields, ApiError> {
+    if let Some(t) = c.params.optional("SecretDataType") {
+        if t != "text" {
+            return Err(ApiError::invalid(
+                "SecretDataType",
+                "An Rds secret's value is text.",
+            ));
+        }
+    }
+    let config = rds_config(
+        c.params
+            .optional("ExtendedConfig")
+            .ok_or_else(|| ApiError::missing("ExtendedConfig"))?,
+    )?;
+    let data = c
+        .params
+        .optional("SecretData")
+        .ok_or_else(|| ApiError::missing("SecretData"))?;
+    let accounts = accounts(data)?;
+    let interval = if c.params.bool("EnableAutomaticRotation", false)? {
+        let text = c
+            .params
+            .optional("RotationInterval")
+            .ok_or_else(|| ApiError::missing("RotationInterval"))?;
+        Some(rotation_interval("RotationInterval", text)?)
+    } else {
+        None
+    };
+    let record = c
+        .service
+        .create_database_secret(
+            &c.scope,
+            NewDatabaseSecret {
+                name: common.name,
+                description: common.description,
+                key: common.key,
+                tags: common.tags,
+                version_id: common.version_id.clone(),
+                extended_config: Some(config.text),
+                policy: common.policy,
+                subscriptions: vec![],
+                instance: config.instance,
+                sub_type: config.sub_type,
+                format: CredentialFormat::Alibaba,
+                accounts,
+                rotation_interval: interval,
+            },
+        )
+        .await?;
+    let mut out = vec![
+        ("Arn", Node::Str(crate::ops::secret_arn(c, &record.name))),
+        ("SecretName", Node::str(record.name.clone())),
+        ("VersionId", Node::str(common.version_id)),
+        ("SecretType", Node::str(type_name(&record.kind))),
+    ];
+    out.extend(rotation_fields(&record, None));
+    if let Some(cfg) = &record.extended_config {
+        out.push(("ExtendedConfig", Node::str(cfg.clone())));
+    }
+    Ok(out)
+}
+
+/// The type as Alibaba names it.
+pub(crate) fn type_name(kind: &SecretKind) -> &'static str {
+    match kind {
+        SecretKind::Generic => "Generic",
+        SecretKind::Database { .. } => "Rds",
+    }
+}
+
+/// `AutomaticRotation` (`Enabled`, `Disabled`, or `Invalid` while rotation is failing) and,
+/// when it is not `Disabled`, `RotationInterval` and `NextRotationDate`; `LastRotationDate`
+/// once a rotation has happened. `problem` is what [`coffer_core::Service::rotation_problem`]
+/// found.
+pub(crate) fn rotation_fields(s: &SecretRecord, problem: Option<&str>) -> Fields {
+    let r = &s.rotation;
+    let state = match (r.enabled, problem) {
+        (false, _) => "Disabled",
+        (true, Some(_)) => "Invalid",
+        (true, None) => "Enabled",
+    };
+    let mut out = vec![("AutomaticRotation", Node::str(state))];
+    if r.enabled {
+        if let Some(i) = r.interval_secs {
+            out.push(("RotationInterval", Node::Str(format!("{i}s"))));
+        }
+        if let Some(next) = r.next {
+            out.push(("NextRotationDate", Node::Str(next.to_iso8601_seconds())));
+        }
+    }
+    if let Some(last) = r.last {
+        out.push(("LastRotationDate", Node::Str(last.to_iso8601_seconds())));
+    }
+    out
+}
+
+/// The value of a managed version in Alibaba's spelling, whichever cloud's client wrote it.
+pub(crate) fn render_credentials(text: &str) -> Option<Zeroizing<String>> {
+    DbCredentials::decode(text).map(|c| c.encode(CredentialFormat::Alibaba))
+}
+
+pub(crate) async fn rotate_secret(c: &Call<'_>) -> Result<Fields, ApiError> {
+    let name = crate::ops::secret_ref(c, "SecretName")?;
+    let version_id = c.params.required("VersionId")?;
+    crate::params::version_id("VersionId", version_id)?;
+    let task = c
+        .service
+        .rotate(&c.scope, &name, Some(version_id.to_string()))
+        .await?;
+    let instance = match c.service.describe(&c.scope, &name).await?.kind {
+        SecretKind::Database { instance, .. } => instance,
+        SecretKind::Generic => String::new(),
+    };
+    match (task.status, task.last_error) {
+        (TaskStatus::Failed, Some(reason)) => {
+            return Err(Error::Database {
+                instance,
+                reason: format!("the rotation was rolled back: {reason}"),
+                reachable: true,
+            }
+            .into())
+        }
+        (TaskStatus::Running, Some(reason)) => {
+            return Err(Error::Database {
+                instance,
+                reason: format!(
+                    "the rotation is waiting to retry ({reason}); repeat the request with the same VersionId to resume it"
+                ),
+                reachable: false,
+            }
+            .into())
+        }
+        _ => {}
+    }
+    Ok(vec![
+        ("Arn", Node::Str(crate::ops::secret_arn(c, &name))),
+        ("SecretName", Node::str(name)),
+        ("VersionId", Node::str(task.version_id)),
+    ])
+}
+
+pub(crate) async fn update_rotation_policy(c: &Call<'_>) -> Result<Fields, ApiError> {
+    let name = crate::ops::secret_ref(c, "SecretName")?;
+    c.params.required("EnableAutomaticRotation")?;
+    let enabled = c.params.bool("EnableAutomaticRotation", false)?;
+    let interval = match c.params.optional("RotationInterval") {
+        Some(t) => Some(rotation_interval("RotationInterval", t)?),
+        None if enabled => return Err(ApiError::missing("RotationInterval")),
+        None => None,
+    };
+    c.service
+        .set_rotation_policy(&c.scope, &name, enabled, interval, None)
+        .await?;
+    Ok(vec![("SecretName", Node::str(name))])
+}
+
+/// UpdateSecret's `ExtendedConfig.CustomData.<key>` parameters replace the custom data of an
+/// Rds secret's extended configuration.
+pub(crate) async fn update_custom_data(
+    c: &Call<'_>,
+    name: &str,
+    secret: &SecretRecord,
+) -> Result<(), ApiError> {
+    const PREFIX: &str = "ExtendedConfig.CustomData.";
+    let mut config: Map<String, Value> = secret
+        .extended_config
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default();
+    let mut data = Map::new();
+    for (k, v) in c.params.with_prefix(PREFIX) {
+        if k.is_empty() {
+            return Err(ApiError::invalid(PREFIX, "A custom data key is empty."));
+        }
+        data.insert(k.to_string(), Value::from(v));
+    }
+    if c.params.has_prefix("ExtendedConfig") && data.is_empty() {
+        return Err(ApiError::invalid(
+            "ExtendedConfig",
+            "Only ExtendedConfig.CustomData.<key> can be updated.",
+        ));
+    }
+    let data = custom_data("ExtendedConfig.CustomData", Some(&Value::Object(data)))?;
+    config.insert("CustomData".into(), Value::Object(data));
+    c.service
+        .set_extended_config(&c.scope, name, Value::Object(config).to_string())
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_take_units_and_the_documented_range() {
+        assert_eq!(rotation_interval("R", "30d").unwrap(), 30 * 86_400);
+        assert_eq!(rotation_interval("R", "6h").unwrap(), 21_600);
+        assert_eq!(rotation_interval("R", "360m").unwrap(), 21_600);
+        assert_eq!(rotation_interval("R", "604800s").unwrap(), 604_800);
+        assert_eq!(rotation_interval("R", "604800").unwrap(), 604_800);
+        assert_eq!(rotation_interval("R", "8760h").unwrap(), 8760 * 3600);
+        for bad in [
+            "5h",
+            "8761h",
+            "366d",
+            "",
+            "d",
+            "1.5d",
+            "-7d",
+            "7w",
+            "99999999999999999999d",
+        ] {
+            assert!(rotation_interval("R", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rds_config_is_checked_and_normalised() {
+        let c = rds_config(r#"{"SecretSubType":"DoubleUsers","DBInstanceId":"rm-1"}"#).unwrap();
+        assert_eq!(c.sub_type, DbSubType::DoubleUsers);
+        assert_eq!(c.instance, "rm-1");
+        assert_eq!(
+            c.text,
+            r#"{"CustomData":{},"DBInstanceId":"rm-1","SecretSubType":"DoubleUsers"}"#
+        );
+        assert!(rds_config(r#"{"SecretSubType":"Triple","DBInstanceId":"rm-1"}"#).is_err());
+        assert!(rds_config(r#"{"SecretSubType":"SingleUser"}"#).is_err());
+        let eleven: Map<String, Value> = (0..11)
+            .map(|i| (format!("k{i}"), Value::from("v")))
+            .collect();
+        let text = serde_json::json!({"SecretSubType":"SingleUser","DBInstanceId":"x","CustomData":eleven});
+        assert!(rds_config(&text.to_string()).is_err());
+    }
+
+    #[test]
+    fn accounts_are_read_from_the_documented_shape() {
+        let a = accounts(r#"{"Accounts":[{"AccountName":"app","AccountPassword":"pw"}]}"#).unwrap();
+        assert_eq!(a[0].account, "app");
+        assert_eq!(a[0].password.as_str(), "pw");
+        assert!(accounts(r#"{"AccountName":"app","AccountPassword":"pw"}"#).is_err());
+        assert!(accounts(r#"{"Accounts":[{"AccountName":"app"}]}"#).is_err());
+    }
+}

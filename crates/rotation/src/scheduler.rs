@@ -1,0 +1,96 @@
+//! The scheduler: every tick it asks the service to resume tasks whose next attempt has come
+//! and to start the automatic rotations that are due, then audits what happened. Which
+//! rotations are due, and when a failed one is retried, is decided by the core against its
+//! clock; this loop only wakes it up, so tests drive the same logic with a manual clock.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use coffer_core::service::RotationOutcome;
+use coffer_core::{AuditEntry, AuditSink, Service, TaskStatus};
+
+#[derive(Debug, Clone, Copy)]
+pub struct SchedulerOptions {
+    /// How often to look for due work.
+    pub every: Duration,
+    /// Most tasks and most due secrets taken per tick.
+    pub batch: u32,
+}
+
+impl Default for SchedulerOptions {
+    fn default() -> Self {
+        Self {
+            every: Duration::from_secs(30),
+            batch: 100,
+        }
+    }
+}
+
+/// Starts the loop. The first tick runs at once, so tasks a crash interrupted resume as soon
+/// as the server is up.
+pub fn spawn_scheduler(
+    service: Arc<Service>,
+    audit: Arc<dyn AuditSink>,
+    options: SchedulerOptions,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(options.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let started = Instant::now();
+            match service.run_due_rotations(options.batch).await {
+                Ok(outcomes) => {
+                    for o in &outcomes {
+                        report(&service, audit.as_ref(), o, started).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "rotation scheduler pass failed"),
+            }
+        }
+    })
+}
+
+/// Logs and audits one outcome. Entries carry the secret and the result, never a password.
+async fn report(service: &Service, audit: &dyn AuditSink, o: &RotationOutcome, started: Instant) {
+    let (result, status) = match (&o.task, &o.error) {
+        (Some(t), _) if t.status == TaskStatus::Succeeded => ("OK".to_string(), 200),
+        (Some(t), _) if t.status == TaskStatus::Running => ("RotationRetrying".to_string(), 503),
+        _ => ("RotationFailed".to_string(), 500),
+    };
+    let task_id = o.task.as_ref().map(|t| t.id);
+    let reason = o
+        .error
+        .clone()
+        .or_else(|| o.task.as_ref().and_then(|t| t.last_error.clone()));
+    match &reason {
+        Some(r) if result != "OK" => tracing::warn!(
+            account = %o.scope.account, region = %o.scope.region, secret = %o.secret_name,
+            task = ?task_id, reason = %r, "rotation did not finish"
+        ),
+        _ => tracing::info!(
+            account = %o.scope.account, region = %o.scope.region, secret = %o.secret_name,
+            task = ?task_id, "rotated a managed secret"
+        ),
+    }
+    let entry = AuditEntry {
+        time_ms: service.now().0,
+        request_id: task_id.map(|id| format!("task-{id}")).unwrap_or_default(),
+        account: Some(o.scope.account.0),
+        access_key_id: None,
+        dialect: "scheduler".into(),
+        operation: "RotateSecret".into(),
+        action: Some("secrets:Rotate".into()),
+        resource: Some(format!(
+            "crn:coffer:{}:{}:secret/{}",
+            o.scope.region, o.scope.account, o.secret_name
+        )),
+        source: "coffer".into(),
+        status,
+        result,
+        latency_us: started.elapsed().as_micros() as u64,
+    };
+    if let Err(e) = audit.append(entry, true).await {
+        tracing::warn!(error = %e, "could not audit a rotation");
+    }
+}
