@@ -31,6 +31,23 @@ impl Timestamp {
     pub fn plus_days(self, days: i64) -> Self {
         self.plus_millis(days.saturating_mul(Self::MILLIS_PER_DAY))
     }
+    /// `YYYY-MM-DD hh:mm:ss` in UTC, the form Tencent's rotation fields use.
+    pub fn to_datetime_text(self) -> String {
+        let t = time::OffsetDateTime::from_unix_timestamp(self.as_secs())
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let fmt =
+            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        t.format(&fmt).unwrap_or_default()
+    }
+
+    /// Reads `YYYY-MM-DD hh:mm:ss` (UTC).
+    pub fn parse_datetime_text(s: &str) -> Option<Self> {
+        let fmt =
+            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        let t = time::PrimitiveDateTime::parse(s.trim(), &fmt).ok()?;
+        Some(Timestamp::from_secs(t.assume_utc().unix_timestamp()))
+    }
+
     /// `YYYY-MM-DDTHH:MM:SSZ`, the form most cloud APIs print.
     pub fn to_iso8601_seconds(self) -> String {
         let t = time::OffsetDateTime::from_unix_timestamp(self.as_secs())

@@ -91,6 +91,7 @@ pub(crate) async fn permission(c: &Call<'_>) -> Result<Permission, ApiError> {
         ("GET", ["secrets", n, "stages", _]) => secret(SecretsDescribe, n),
         ("POST", ["secrets", n, "rotate"]) => secret(SecretsRotate, n),
         ("GET", ["csms", "tags"]) => all(SecretsList, Target::AllSecrets),
+        ("GET", ["csms", "tasks"]) => all(SecretsList, Target::AllSecrets),
         ("POST", ["csms", "resource_instances", "action"]) => all(SecretsList, Target::AllSecrets),
         ("GET", ["csms", "notification-records"]) => all(SecretsListEvents, Target::AllEvents),
         ("POST", ["csms", "events"]) => all(

@@ -12,6 +12,7 @@ mod error;
 mod events;
 mod kms;
 mod ops;
+mod rotation;
 
 use std::sync::Arc;
 

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
+use crate::rotation;
 use crate::{events, Call};
 
 pub(crate) type OpResult = Result<(u16, Option<Value>), ApiError>;
@@ -59,11 +60,18 @@ pub(crate) async fn route(c: &Call<'_>) -> OpResult {
         ("DELETE", ["secrets", name, "stages", stage]) => delete_stage(c, name, stage).await,
         ("POST", ["secrets", name, "rotate"]) => {
             let s = load(c, name).await?;
-            Err(ApiError::invalid(
-                "secret_type",
-                format!("rotation is not supported for {} secrets", secret_type(&s)),
-            ))
+            if !s.kind.is_managed() {
+                return Err(ApiError::invalid(
+                    "secret_type",
+                    format!("rotation is not supported for {} secrets", secret_type(&s)),
+                ));
+            }
+            if let Some(e) = not_enabled(&s) {
+                return Err(e);
+            }
+            rotation::rotate(c, &s, next_version_id(&s)).await
         }
+        ("GET", ["csms", "tasks"]) => rotation::list_tasks(c).await,
         ("GET", ["csms", "tags"]) => project_tags(c).await,
         ("POST", ["csms", "resource_instances", "action"]) => resource_instances(c).await,
         ("POST", ["csms", "events"]) => events::create(c).await,
@@ -152,8 +160,8 @@ fn state(s: &SecretRecord) -> &'static str {
     }
 }
 
-fn secret_json(s: &SecretRecord) -> Value {
-    json!({
+pub(crate) fn secret_json(s: &SecretRecord) -> Value {
+    let mut out = json!({
         "id": s.id.to_string(),
         "name": s.name,
         "state": state(s),
@@ -169,7 +177,9 @@ fn secret_json(s: &SecretRecord) -> Value {
         "event_subscriptions": s.subscriptions,
         "enterprise_project_id": "0",
         "rotation_func_urn": "",
-    })
+    });
+    rotation::fields(s, &mut out);
+    out
 }
 
 fn version_json(s: &SecretRecord, v: &VersionRecord) -> Value {
@@ -371,12 +381,13 @@ async fn create_secret(c: &Call<'_>) -> OpResult {
     let name = str_field(&body, "name")?
         .ok_or_else(|| ApiError::invalid("name", "the parameter is required"))?;
     secret_name(name)?;
-    match str_field(&body, "secret_type")? {
-        None | Some("COMMON") => {}
-        Some(t @ ("RDS-FG" | "GaussDB-FG" | "RDS")) => {
+    let managed = match str_field(&body, "secret_type")? {
+        None | Some("COMMON") => false,
+        Some("RDS-FG" | "RDS") => true,
+        Some(t @ "GaussDB-FG") => {
             return Err(ApiError::invalid(
                 "secret_type",
-                format!("{t} secrets are not supported by this server yet; use COMMON"),
+                format!("{t} secrets are not supported by this server; use COMMON or RDS-FG"),
             ))
         }
         Some(t) => {
@@ -385,8 +396,10 @@ async fn create_secret(c: &Call<'_>) -> OpResult {
                 format!("unknown type {t:?}"),
             ))
         }
+    };
+    if !managed {
+        refuse_unsupported(&body)?;
     }
-    refuse_unsupported(&body)?;
     let subscriptions = subscriptions(&body)?.unwrap_or_default();
     if let Some(ep) = str_field(&body, "enterprise_project_id")? {
         if ep != "0" && !ep.is_empty() {
@@ -397,10 +410,13 @@ async fn create_secret(c: &Call<'_>) -> OpResult {
         }
     }
     let description = description(&body)?.unwrap_or_default();
-    let value = value_of(&body)?;
     let key = str_field(&body, "kms_key_id")?
         .filter(|k| !k.is_empty())
         .map(key_ref);
+    if managed {
+        return rotation::create(c, &body, name, description, key, subscriptions).await;
+    }
+    let value = value_of(&body)?;
     let created = c
         .service
         .create_secret(
@@ -516,11 +532,15 @@ async fn show_secret(c: &Call<'_>, name: &str) -> OpResult {
 
 async fn update_secret(c: &Call<'_>, name: &str) -> OpResult {
     let body = c.json()?;
-    refuse_unsupported(&body)?;
     let description = description(&body)?;
     let s = load(c, name).await?;
     if s.is_pending_delete() {
         return Err(Error::InDeleteWindow { name: s.name }.into());
+    }
+    if s.kind.is_managed() {
+        rotation::update_policy(c, &s, &body).await?;
+    } else {
+        refuse_unsupported(&body)?;
     }
     let new_key = str_field(&body, "kms_key_id")?
         .filter(|k| !k.is_empty())
@@ -534,7 +554,7 @@ async fn update_secret(c: &Call<'_>, name: &str) -> OpResult {
         subscriptions: subscriptions(&body)?,
     };
     let mut updated = if change.description.is_none() && change.subscriptions.is_none() {
-        s
+        c.service.describe(&c.scope, name).await?
     } else {
         c.service.update_metadata(&c.scope, name, change).await?
     };
@@ -749,6 +769,13 @@ async fn list_versions(c: &Call<'_>, name: &str) -> OpResult {
 fn value_json(s: &SecretRecord, v: &VersionRecord, value: &SecretValue) -> Value {
     let mut out = json!({ "version_metadata": version_json(s, v) });
     match value {
+        // Managed credentials in Huawei's spelling, whichever cloud's client wrote them.
+        SecretValue::Text(t) if s.kind.is_managed() => {
+            let text = coffer_core::DbCredentials::decode(t)
+                .map(|c| c.encode(coffer_core::CredentialFormat::Huawei).to_string())
+                .unwrap_or_else(|| t.to_string());
+            out["secret_string"] = Value::String(text)
+        }
         SecretValue::Text(t) => out["secret_string"] = Value::String(t.to_string()),
         SecretValue::Binary(b) => {
             out["secret_binary"] =

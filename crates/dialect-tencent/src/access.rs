@@ -31,7 +31,20 @@ pub(crate) fn permission(action: &str, c: &Call<'_>) -> Result<Option<(Action, T
         "DescribeSecret" | "ListSecretVersionIds" => one(Action::SecretsDescribe, c),
         "DeleteSecretVersion" | "DeleteSecret" => one(Action::SecretsDelete, c),
         "RestoreSecret" => one(Action::SecretsRestore, c),
-        "ListSecrets" | "GetServiceStatus" => Ok(Some((Action::SecretsList, Target::AllSecrets))),
+        "CreateProductSecret" => Ok(Some((
+            Action::SecretsCreate,
+            Target::Secret {
+                name: name(c)?,
+                tags: Some(tags(&c.params)?),
+            },
+        ))),
+        "RotateProductSecret" => one(Action::SecretsRotate, c),
+        "UpdateRotationStatus" => one(Action::SecretsUpdate, c),
+        "DescribeRotationDetail" | "DescribeRotationHistory" => one(Action::SecretsDescribe, c),
+        // A task id names no secret up front: reading task states is a listing right.
+        "ListSecrets" | "GetServiceStatus" | "DescribeAsyncRequestInfo" => {
+            Ok(Some((Action::SecretsList, Target::AllSecrets)))
+        }
         _ => Ok(None),
     }
 }

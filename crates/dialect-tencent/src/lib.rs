@@ -16,6 +16,7 @@ mod error;
 mod kms;
 mod ops;
 mod params;
+mod product;
 
 use std::sync::Arc;
 
@@ -43,7 +44,7 @@ pub struct Tencent {
 }
 
 pub(crate) struct Call<'a> {
-    pub service: &'a Service,
+    pub service: &'a Arc<Service>,
     pub params: Params,
     pub scope: Scope,
     pub region_id: String,

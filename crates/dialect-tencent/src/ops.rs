@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::error::ApiError;
 use crate::params::{self, Params};
-use crate::Call;
+use crate::{product, Call};
 
 type OpResult = Result<Map<String, Value>, ApiError>;
 
@@ -37,12 +37,18 @@ pub(crate) async fn dispatch(action: &str, c: &Call<'_>) -> OpResult {
         "RestoreSecret" => restore_secret(c).await,
         "GetServiceStatus" => get_service_status(c).await,
         "GetRegions" => Ok(obj(json!({ "Regions": c.region_ids() }))),
-        "DescribeSupportedProducts" => Ok(obj(json!({ "Products": [], "TotalCount": 0 }))),
-        "CreateProductSecret" | "RotateProductSecret" | "DescribeAsyncRequestInfo"
-        | "UpdateRotationStatus" | "DescribeRotationDetail" | "DescribeRotationHistory"
-        | "CreateSSHKeyPairSecret" | "GetSSHKeyPairValue" => Err(ApiError::new(
+        "DescribeSupportedProducts" => Ok(obj(
+            json!({ "Products": ["Mysql", "MariaDB", "PostgreSQL"], "TotalCount": 3 }),
+        )),
+        "CreateProductSecret" => product::create_product_secret(c).await,
+        "RotateProductSecret" => product::rotate_product_secret(c).await,
+        "DescribeAsyncRequestInfo" => product::describe_async_request_info(c).await,
+        "UpdateRotationStatus" => product::update_rotation_status(c).await,
+        "DescribeRotationDetail" => product::describe_rotation_detail(c).await,
+        "DescribeRotationHistory" => product::describe_rotation_history(c).await,
+        "CreateSSHKeyPairSecret" | "GetSSHKeyPairValue" => Err(ApiError::new(
             "UnsupportedOperation",
-            format!("{action} is not supported by this server yet: it manages user-defined secrets (SecretType 0) only."),
+            format!("{action} is not supported by this server: it keeps user-defined and database secrets only."),
         )),
         _ => Err(ApiError::new(
             "InvalidAction",
@@ -51,7 +57,7 @@ pub(crate) async fn dispatch(action: &str, c: &Call<'_>) -> OpResult {
     }
 }
 
-fn obj(v: Value) -> Map<String, Value> {
+pub(crate) fn obj(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -285,6 +291,10 @@ async fn get_secret_value(c: &Call<'_>) -> OpResult {
     };
     let read = c.service.get_value(&c.scope, &name, &selector).await?;
     let (text, binary) = match &read.value {
+        SecretValue::Text(t) if read.secret.kind.is_managed() => (
+            product::render_credentials(t).unwrap_or_else(|| t.to_string()),
+            String::new(),
+        ),
         SecretValue::Text(t) => (t.to_string(), String::new()),
         SecretValue::Binary(b) => (
             String::new(),
@@ -359,7 +369,7 @@ async fn describe_secret(c: &Call<'_>) -> OpResult {
     let name = name(c)?;
     let s = c.service.describe(&c.scope, &name).await?;
     let uin = c.scope.account.0;
-    Ok(obj(json!({
+    let mut out = obj(json!({
         "SecretName": s.name,
         "Description": s.description,
         "KmsKeyId": s.key_id,
@@ -383,7 +393,9 @@ async fn describe_secret(c: &Call<'_>) -> OpResult {
         "EncryptSwitching": false,
         "AccountInfoList": [],
         "NextRotationTime": "",
-    })))
+    }));
+    product::describe_fields(c, &s, &mut out).await?;
+    Ok(out)
 }
 
 async fn list_secrets(c: &Call<'_>) -> OpResult {
@@ -418,7 +430,8 @@ async fn list_secrets(c: &Call<'_>) -> OpResult {
     }
     match p.int("SecretType")?.unwrap_or(0) {
         0 => {}
-        1..=4 => nothing = true,
+        1 => filter.kinds = vec!["Database".into()],
+        2..=4 => nothing = true,
         _ => return Err(ApiError::invalid_value("SecretType", "it must be 0 to 4")),
     }
     if let Some(search) = p.str("SearchSecretName")?.filter(|s| !s.is_empty()) {
@@ -479,8 +492,8 @@ async fn list_secrets(c: &Call<'_>) -> OpResult {
                 "Status": status(s),
                 "DeleteTime": delete_time(s),
                 "CreateTime": s.created_at.as_secs(),
-                "RotationStatus": 0,
-                "NextRotationTime": 0,
+                "RotationStatus": i64::from(s.rotation.enabled),
+                "NextRotationTime": s.rotation.next.filter(|_| s.rotation.enabled).map_or(0, |t| t.as_secs()),
                 "SecretType": secret_type(s),
                 "ProductName": "",
                 "ResourceName": "",
@@ -488,8 +501,11 @@ async fn list_secrets(c: &Call<'_>) -> OpResult {
                 "AssociatedInstanceIDs": [],
                 "TargetUin": 0,
                 "TargetUinString": "",
-                "RotationFrequency": 0,
-                "ResourceID": "",
+                "RotationFrequency": s.rotation.interval_secs.map_or(0, |i| i / 86_400),
+                "ResourceID": match &s.kind {
+                    SecretKind::Database { instance, .. } => instance.as_str(),
+                    SecretKind::Generic => "",
+                },
                 "RotationBeginTime": "",
                 "EncryptType": 0,
                 "EncryptSwitching": false,
