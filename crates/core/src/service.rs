@@ -25,7 +25,7 @@ mod rotation;
 pub use databases::{NewDatabaseSecret, NewDbInstance, NewProductSecret};
 pub use keys::{parse_encryption_context, NewKey, Opened};
 pub use rewrap::{RewrapOptions, RewrapState, RewrapStatus};
-pub use rotation::{RotationOutcome, TaskView};
+pub use rotation::{HaltPoint, RotationOutcome, TaskView};
 
 /// Alias of the key each scope creates on first use for secrets that name no key.
 pub const DEFAULT_KEY_ALIAS: &str = "alias/acs/secrets-manager";
@@ -189,6 +189,8 @@ pub struct Service {
     driver: Option<Arc<dyn crate::database::DatabaseDriver>>,
     /// Rotation tasks being driven on this node, so that two drives never interleave steps.
     running_tasks: Mutex<std::collections::HashSet<i64>>,
+    /// Crash tests only: rotations stop for good once this step is recorded.
+    halt_after: Option<rotation::HaltPoint>,
 }
 
 impl Service {
@@ -209,6 +211,7 @@ impl Service {
             rewrap: Mutex::new(RewrapStatus::default()),
             driver: None,
             running_tasks: Mutex::new(Default::default()),
+            halt_after: None,
         }
     }
 

@@ -183,26 +183,48 @@ pub(crate) async fn create_account(
     grants: &[Grant],
 ) -> DbResult<()> {
     let mut c = admin(t).await?;
-    let existing = hosts_of(&mut c, account).await?;
+    let mut created = vec![];
+    let result = create_on_hosts(&mut c, t, account, password, hosts, grants, &mut created).await;
+    // A refused grant leaves no half-made account behind: what this call created goes.
+    if let Err(DbFailure::Refused(_)) = &result {
+        for target in &created {
+            let _ = run(&mut c, &format!("DROP USER {target}")).await;
+        }
+    }
+    let _ = c.disconnect().await;
+    result
+}
+
+/// Creates (or re-passwords) the account on each host with its grants; `created` collects
+/// the `user@host` accounts this call made.
+async fn create_on_hosts(
+    c: &mut Conn,
+    t: &DbTarget,
+    account: &str,
+    password: &str,
+    hosts: &[String],
+    grants: &[Grant],
+    created: &mut Vec<String>,
+) -> DbResult<()> {
+    let existing = hosts_of(c, account).await?;
     let how = identified(t.engine, password)?;
     for host in hosts {
         let target = account_at(account, host)?;
-        let verb = if existing.contains(host) {
-            "ALTER"
+        if existing.contains(host) {
+            run(c, &format!("ALTER USER {target} {how}")).await?;
         } else {
-            "CREATE"
-        };
-        run(&mut c, &format!("{verb} USER {target} {how}")).await?;
+            run(c, &format!("CREATE USER {target} {how}")).await?;
+            created.push(target.clone());
+        }
         for g in grants {
             let stmt = format!(
                 "GRANT {} ON {} TO {target}",
                 privilege_list(g),
                 grant_object(&g.level)?
             );
-            run(&mut c, &stmt).await?;
+            run(c, &stmt).await?;
         }
     }
-    let _ = c.disconnect().await;
     Ok(())
 }
 

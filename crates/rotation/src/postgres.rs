@@ -131,19 +131,22 @@ pub(crate) async fn create_account(
 ) -> DbResult<()> {
     let c = admin(t).await?;
     let name = ident('"', role)?;
-    let verb = if role_exists(&c, role).await? {
-        "ALTER"
-    } else {
-        "CREATE"
-    };
+    let existed = role_exists(&c, role).await?;
+    let verb = if existed { "ALTER" } else { "CREATE" };
     run(
         &c,
-        &format!(
-            "{verb} ROLE {name} WITH LOGIN PASSWORD {}",
-            verifier(password)?
-        ),
+        &format!("{verb} ROLE {name} WITH LOGIN PASSWORD {}", verifier(password)?),
     )
     .await?;
+    let granted = grant_all(&c, &name, grants).await;
+    // A refused grant leaves no half-made role behind: a role this call created goes.
+    if let (Err(DbFailure::Refused(_)), false) = (&granted, existed) {
+        let _ = run(&c, &format!("DROP OWNED BY {name}; DROP ROLE {name}")).await;
+    }
+    granted
+}
+
+async fn grant_all(c: &Client, name: &str, grants: &[Grant]) -> DbResult<()> {
     for g in grants {
         let object = match &g.level {
             GrantLevel::Database(d) => format!("DATABASE {}", ident('"', d)?),
@@ -157,11 +160,7 @@ pub(crate) async fn create_account(
                 ))
             }
         };
-        run(
-            &c,
-            &format!("GRANT {} ON {object} TO {name}", privilege_list(g)),
-        )
-        .await?;
+        run(c, &format!("GRANT {} ON {object} TO {name}", privilege_list(g))).await?;
     }
     Ok(())
 }

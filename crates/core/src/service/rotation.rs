@@ -34,6 +34,26 @@ pub(crate) fn backoff_secs(n: u32, max: i64) -> i64 {
     (RETRY_BASE_SECS << doublings).min(max)
 }
 
+/// Where a crash test stops rotations: after the `create`, `set` or `test` step is recorded,
+/// the task waits forever, so the test can kill the server at exactly that point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HaltPoint {
+    Created,
+    Set,
+    Tested,
+}
+
+impl HaltPoint {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "create" => Some(HaltPoint::Created),
+            "set" => Some(HaltPoint::Set),
+            "test" => Some(HaltPoint::Tested),
+            _ => None,
+        }
+    }
+}
+
 /// What the scheduler did with one secret or task.
 #[derive(Debug)]
 pub struct RotationOutcome {
@@ -86,6 +106,19 @@ fn alternate_account(engine: DbEngine, current: &str, previous: Option<&str>) ->
 }
 
 impl Service {
+    /// For crash tests: every rotation stops for good once `point` is recorded.
+    pub fn with_halt_after(mut self, point: HaltPoint) -> Self {
+        self.halt_after = Some(point);
+        self
+    }
+
+    async fn maybe_halt(&self, point: HaltPoint, task: &RotationTask) {
+        if self.halt_after == Some(point) {
+            tracing::warn!(task = task.id, point = ?point, "rotation halted for a crash test");
+            std::future::pending::<()>().await;
+        }
+    }
+
     fn claim(&self, id: i64) -> Option<Claim<'_>> {
         let mut set = self.running_tasks.lock().ok()?;
         set.insert(id).then_some(Claim {
@@ -142,6 +175,11 @@ impl Service {
         version_id: Option<String>,
     ) -> Result<RotationTask> {
         let task = self.start_rotation(scope, name, version_id).await?;
+        if self.halt_after == Some(HaltPoint::Created) {
+            // Held, so that the scheduler does not run the task past the halt either.
+            let _claim = self.claim(task.id);
+            self.maybe_halt(HaltPoint::Created, &task).await;
+        }
         self.drive_task(task).await
     }
 
@@ -339,7 +377,10 @@ impl Service {
                         }
                     };
                     match applied {
-                        Ok(()) => self.advance(&mut task, TaskStep::Test).await?,
+                        Ok(()) => {
+                            self.advance(&mut task, TaskStep::Test).await?;
+                            self.maybe_halt(HaltPoint::Set, &task).await;
+                        }
                         Err(DbFailure::Refused(reason)) => {
                             self.roll_back(&mut task, format!("setting the password: {reason}"))
                                 .await?
@@ -363,7 +404,10 @@ impl Service {
                         .login(&target, &pending.account, &pending.password)
                         .await
                     {
-                        Ok(()) => self.advance(&mut task, TaskStep::Finish).await?,
+                        Ok(()) => {
+                            self.advance(&mut task, TaskStep::Finish).await?;
+                            self.maybe_halt(HaltPoint::Tested, &task).await;
+                        }
                         // The database may hold the new password: never roll back from here;
                         // set it again and test again later.
                         Err(f) => {

@@ -1,0 +1,57 @@
+"""`coffer db-instance` against the real server and databases: add (with the admin login
+checked), list, show, remove, and the errors an operator meets."""
+import json
+import uuid
+
+import db_helpers
+from conftest import register
+
+
+def test_add_list_show_remove(cli, coffer):
+    iid = "cli-" + uuid.uuid4().hex[:6]
+    added = register(cli, iid, db_helpers.MARIADB)
+    assert (added["DBInstanceId"], added["Engine"], added["Port"], added["AdminUser"]) == (iid, "mariadb", 3306, "root")
+    assert "AdminPassword" not in added
+    listed = cli.json("db-instance", "list")["DBInstances"]
+    assert iid in [i["DBInstanceId"] for i in listed]
+    table = cli.ok("db-instance", "list")
+    assert iid in table and "ENGINE" in table
+    shown = cli.json("db-instance", "show", iid)
+    assert shown["Host"] == "127.0.0.1"
+    assert "removed" in cli.ok("db-instance", "remove", iid)
+    err = cli.fails("db-instance", "show", iid)
+    assert "does not exist" in err
+
+
+def test_bad_registrations_are_refused_with_the_reason(cli):
+    err = cli.fails("db-instance", "add", "cli-closed", "--engine", "mariadb", "--host", "127.0.0.1",
+                    "--port", "1", "--admin-user", "root", "--admin-password", "")
+    assert "cannot be reached" in err
+    err = cli.fails("db-instance", "add", "cli-wrong", "--engine", "postgres", "--host", "127.0.0.1",
+                    "--port", "5432", "--admin-user", "no_such_admin_role", "--admin-password", "x")
+    assert "no_such_admin_role" in err
+    err = cli.fails("db-instance", "add", "bad id!", "--engine", "mariadb", "--host", "127.0.0.1",
+                    "--port", "3306", "--admin-user", "root", "--admin-password", "")
+    assert "DBInstanceId" in err
+    # --no-check registers without logging in; the password may come from the environment.
+    added = cli.json("db-instance", "add", "cli-later", "--engine", "mysql", "--host", "db.invalid",
+                     "--port", "3306", "--admin-user", "admin", "--no-check",
+                     env_extra={"COFFER_DB_ADMIN_PASSWORD": "from-env"})
+    assert added["Engine"] == "mysql"
+    assert "already exists" in cli.fails("db-instance", "add", "cli-later", "--engine", "mysql", "--host",
+                                         "db.invalid", "--port", "3306", "--admin-user", "admin",
+                                         "--admin-password", "x", "--no-check")
+    cli.ok("db-instance", "remove", "cli-later")
+
+
+def test_an_instance_in_use_cannot_be_removed(cli, gen2, instances, account):
+    db_helpers.create_account("mariadb", account, "Initial-pw-1")
+    iid = "cli-used-" + uuid.uuid4().hex[:6]
+    register(cli, iid, db_helpers.MARIADB)
+    gen2.call("CreateSecret", SecretName="uses-" + iid, VersionId="v1", SecretType="Rds",
+              SecretData=json.dumps({"Accounts": [{"AccountName": account, "AccountPassword": "Initial-pw-1"}]}),
+              ExtendedConfig={"SecretSubType": "SingleUser", "DBInstanceId": iid})
+    err = cli.fails("db-instance", "remove", iid)
+    assert "uses-" + iid in err
+    gen2.call("DeleteSecret", SecretName="uses-" + iid, ForceDeleteWithoutRecovery="true")
+    cli.ok("db-instance", "remove", iid)
