@@ -1,9 +1,7 @@
 """One coffer server for the access-control suite, the `coffer` admin CLI against it, and a
 shared cast: accounts A and B (made with the CLI) and keys of A with narrow policies."""
 import json
-import os
 import secrets
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -15,36 +13,9 @@ for _p in (str(_HERE), str(_HERE.parent / "alibaba"), str(_HERE.parent / "tencen
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from coffer_helpers import Gen2, coffer_binary, session_server, start_coffer  # noqa: E402
+from coffer_helpers import AdminCli as Cli, Gen2, coffer_binary, session_server, start_coffer  # noqa: E402
 from hw_helpers import Hw  # noqa: E402
 from tc_helpers import Tc  # noqa: E402
-
-
-class Cli:
-    """Runs the real `coffer` binary's admin commands against the suite's server."""
-
-    def __init__(self, server, ak, sk):
-        self.server, self.ak, self.sk = server, ak, sk
-
-    def run(self, *args, stdin=None, ak=None, sk=None):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COFFER_")}
-        env.update(COFFER_ENDPOINT="http://" + self.server.endpoint,
-                   COFFER_ACCESS_KEY_ID=ak or self.ak, COFFER_ACCESS_KEY_SECRET=sk or self.sk)
-        return subprocess.run([str(coffer_binary()), *args], input=stdin, capture_output=True, text=True,
-                              env=env, timeout=60)
-
-    def ok(self, *args, **kw):
-        r = self.run(*args, **kw)
-        assert r.returncode == 0, "coffer %s failed (%s): %s" % (" ".join(args), r.returncode, r.stderr)
-        return r.stdout
-
-    def json(self, *args, **kw):
-        return json.loads(self.ok(*args, "--json", **kw))
-
-    def fails(self, *args, **kw):
-        r = self.run(*args, **kw)
-        assert r.returncode != 0, "coffer %s should have failed: %s" % (" ".join(args), r.stdout)
-        return r.stderr
 
 
 @pytest.fixture(scope="session")

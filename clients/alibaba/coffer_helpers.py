@@ -603,3 +603,34 @@ def session_server(suite, start):
         if problems:
             import pytest
             pytest.fail("; ".join(problems) + "\n--- server log (tail) ---\n" + tail(text, 12000), pytrace=False)
+
+
+class AdminCli:
+    """Runs the real `coffer` binary's admin commands against a server, signed with the
+    server's admin key unless told otherwise. `COFFER_*` variables of the test environment
+    are left out so that only what a test passes counts."""
+
+    def __init__(self, server, ak=None, sk=None):
+        self.server, self.ak, self.sk = server, ak or server.ak, sk or server.sk
+
+    def run(self, *args, stdin=None, ak=None, sk=None, env_extra=None):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COFFER_")}
+        env.update(COFFER_ENDPOINT="http://" + self.server.endpoint,
+                   COFFER_ACCESS_KEY_ID=ak or self.ak, COFFER_ACCESS_KEY_SECRET=sk or self.sk)
+        env.update(env_extra or {})
+        return subprocess.run([str(coffer_binary()), *args], input=stdin, capture_output=True, text=True,
+                              env=env, timeout=60)
+
+    def ok(self, *args, **kw):
+        r = self.run(*args, **kw)
+        assert r.returncode == 0, "coffer %s failed (%s): %s" % (" ".join(args), r.returncode, r.stderr)
+        return r.stdout
+
+    def json(self, *args, **kw):
+        return json.loads(self.ok(*args, "--json", **kw))
+
+    def fails(self, *args, **kw):
+        r = self.run(*args, **kw)
+        assert r.returncode != 0, "coffer %s should have failed: %s" % (" ".join(args), r.stdout)
+        return r.stderr
+

@@ -188,7 +188,6 @@ def test_put_missing_parameter(api, name, missing):
 
 # ----------------------------------------------------------------------------- secret types
 @pytest.mark.parametrize("stype,config", [
-    ("Rds", {"SecretSubType": "SingleUser", "DBInstanceId": "rm-test", "CustomData": {}}),
     ("Redis", {"SecretSubType": "DoubleUsers", "InstanceId": "r-test", "AccountName": "a",
                "CloneAccountName": "b", "AccountPrivilege": "RoleReadWrite", "RegionId": "cn-hangzhou"}),
     ("RAMCredentials", {"SecretSubType": "RamUserAccessKey", "UserName": "u"}),
@@ -201,6 +200,15 @@ def test_unsupported_secret_types(api, stype, config):
     n = unique("typ")  # a valid Generic name, so the type is the only problem
     with expect_error(400, "InvalidParameter", "SecretType", stype):
         api.call("CreateSecret", SecretName=n, VersionId="v1", SecretType=stype, ExtendedConfig=config,
+                 SecretData=json.dumps({"Accounts": [{"AccountName": "a", "AccountPassword": "p"}]}))
+
+
+def test_rds_secret_on_an_unregistered_instance(api):
+    """Rds secrets are managed on registered database instances (clients/rotation tests them);
+    one naming an unknown instance is refused with the instance's name."""
+    with expect_error(404, "Forbidden.ResourceNotFound", "rm-test"):
+        api.call("CreateSecret", SecretName=unique("typ"), VersionId="v1", SecretType="Rds",
+                 ExtendedConfig={"SecretSubType": "SingleUser", "DBInstanceId": "rm-test", "CustomData": {}},
                  SecretData=json.dumps({"Accounts": [{"AccountName": "a", "AccountPassword": "p"}]}))
 
 

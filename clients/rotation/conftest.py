@@ -1,10 +1,7 @@
 """One coffer server for the managed-credentials suite, with the machine's MariaDB and
 PostgreSQL registered as database instances through the `coffer db-instance` CLI, and clients
 of all three clouds."""
-import json
-import os
 import secrets
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,43 +12,12 @@ for _p in (str(_HERE), str(_HERE.parent / "alibaba"), str(_HERE.parent / "tencen
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from coffer_helpers import Gen1, Gen2, coffer_binary, session_server, start_coffer  # noqa: E402
+from coffer_helpers import AdminCli as Cli, Gen1, Gen2, coffer_binary, session_server, start_coffer  # noqa: E402
 import db_helpers  # noqa: E402
+from db_helpers import register  # noqa: E402
 
 MARIA_ID = "rm-local-maria"
 PG_ID = "pg-local"
-
-
-class Cli:
-    """The real `coffer` binary's admin commands against a server."""
-
-    def __init__(self, server):
-        self.server = server
-
-    def run(self, *args, env_extra=None):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COFFER_")}
-        env.update(COFFER_ENDPOINT="http://" + self.server.endpoint,
-                   COFFER_ACCESS_KEY_ID=self.server.ak, COFFER_ACCESS_KEY_SECRET=self.server.sk)
-        env.update(env_extra or {})
-        return subprocess.run([str(coffer_binary()), *args], capture_output=True, text=True, env=env, timeout=60)
-
-    def ok(self, *args, **kw):
-        r = self.run(*args, **kw)
-        assert r.returncode == 0, "coffer %s failed (%s): %s" % (" ".join(args), r.returncode, r.stderr)
-        return r.stdout
-
-    def json(self, *args, **kw):
-        return json.loads(self.ok(*args, "--json", **kw))
-
-    def fails(self, *args, **kw):
-        r = self.run(*args, **kw)
-        assert r.returncode != 0, "coffer %s should have failed: %s" % (" ".join(args), r.stdout)
-        return r.stderr
-
-
-def register(cli, instance_id, db):
-    return cli.json("db-instance", "add", instance_id, "--engine", db["engine"], "--host", db["host"],
-                    "--port", str(db["port"]), "--admin-user", db["admin"], "--admin-password", db["password"])
 
 
 @pytest.fixture(scope="session")

@@ -63,3 +63,9 @@ def can_log_in(engine, name, password):
         r = _run(["mysql", "-h127.0.0.1", "-P3306", "--protocol=TCP", "-u", name, "-N", "-e", "SELECT 1"],
                  env=env, check=False)
     return r.returncode == 0 and r.stdout.strip() == "1"
+
+
+def register(cli, instance_id, db):
+    """Registers a database with `coffer db-instance add` through the admin CLI `cli`."""
+    return cli.json("db-instance", "add", instance_id, "--engine", db["engine"], "--host", db["host"],
+                    "--port", str(db["port"]), "--admin-user", db["admin"], "--admin-password", db["password"])

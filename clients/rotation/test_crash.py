@@ -11,8 +11,9 @@ import time
 import pytest
 
 from coffer_helpers import ApiError, Gen2, coffer_binary, spawn_coffer, stop_coffer, wait_ready, wait_until
-from conftest import Cli, register
+from coffer_helpers import AdminCli
 import db_helpers
+from db_helpers import register
 
 
 def held_passwords(api, name):
@@ -45,7 +46,7 @@ def test_sigkill_after_each_step_resumes_on_restart(tmp_path, engine, step):
     second = None
     try:
         instance = "crash-" + engine
-        register(Cli(srv), instance, db_helpers.ENGINES[engine])
+        register(AdminCli(srv), instance, db_helpers.ENGINES[engine])
         api = Gen2(srv.endpoint, ak, sk)
         name = "crash-" + step
         api.call("CreateSecret", SecretName=name, VersionId="v1", SecretType="Rds",

@@ -4,7 +4,7 @@ import json
 import uuid
 
 import db_helpers
-from conftest import register
+from db_helpers import register
 
 
 def test_add_list_show_remove(cli, coffer):

@@ -67,7 +67,7 @@ def test_cli_pending_delete_and_restore(cli):
 def test_cli_errors(cli):
     with expect_tc_error("InvalidParameterValue", "SecretName"):
         cli.run("CreateSecret", SecretName="not valid!", VersionId="v1", SecretString="x")
-    with expect_tc_error("UnsupportedOperation"):
+    with expect_tc_error("ResourceNotFound"):
         cli.run("RotateProductSecret", SecretName=tc_name("nope"))
     assert cli.run("GetServiceStatus")["ServiceEnabled"] is True
     assert "ap-guangzhou" in cli.run("GetRegions")["Regions"]

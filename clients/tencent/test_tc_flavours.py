@@ -71,7 +71,7 @@ def test_errors_and_service_ops(tc_any):
     with expect_tc_error("InvalidParameterValue.TagKeysDuplicated"):
         tc.call("CreateSecret", SecretName=tc_name("dup"), VersionId="v1", SecretString="x",
                 Tags=[{"TagKey": "a", "TagValue": "1"}, {"TagKey": "a", "TagValue": "2"}])
-    with expect_tc_error("UnsupportedOperation"):
+    with expect_tc_error("ResourceNotFound"):
         tc.call("RotateProductSecret", SecretName=tc_name("rot"))
     with expect_tc_error("InvalidAction"):
         tc.generic("NoSuchThing", {})

@@ -22,20 +22,12 @@ def test_get_regions_includes_the_clients_region(coffer, region):
 
 def test_describe_supported_products(tc):
     r = tc.call("DescribeSupportedProducts")
-    assert r["Products"] == [] and r["TotalCount"] == 0
+    assert r["Products"] == ["Mysql", "MariaDB", "PostgreSQL"] and r["TotalCount"] == 3
 
 
 UNSUPPORTED = [
-    ("CreateProductSecret", dict(SecretName="SN", UserNamePrefix="u", ProductName="Mysql", InstanceID="cdb-1",
-                                 Domains=["%"], PrivilegesList=[{"PrivilegeName": "GlobalPrivileges",
-                                                                 "Privileges": ["SELECT"]}],
-                                 RotationBeginTime="2030-01-01 00:00:00")),
-    ("RotateProductSecret", dict(SecretName="SN")),
     ("CreateSSHKeyPairSecret", dict(SecretName="SN", ProjectId=0)),
     ("GetSSHKeyPairValue", dict(SecretName="SN")),
-    ("UpdateRotationStatus", dict(SecretName="SN", EnableRotation=True, Frequency=30)),
-    ("DescribeRotationDetail", dict(SecretName="SN")),
-    ("DescribeRotationHistory", dict(SecretName="SN")),
 ]
 
 
@@ -49,6 +41,35 @@ def test_unsupported_operations(tc, action, params):
     # nothing happened to the secret
     d = tc.call("DescribeSecret", SecretName=existing)
     assert (d["Status"], d["RotationStatus"]) == ("Enabled", False)
+
+
+PRODUCT_ONLY = [
+    ("RotateProductSecret", dict(SecretName="SN")),
+    ("UpdateRotationStatus", dict(SecretName="SN", EnableRotation=True, Frequency=30)),
+    ("DescribeRotationDetail", dict(SecretName="SN")),
+    ("DescribeRotationHistory", dict(SecretName="SN")),
+]
+
+
+@pytest.mark.parametrize("action,params", PRODUCT_ONLY, ids=[a for a, _ in PRODUCT_ONLY])
+def test_product_operations_refuse_user_secrets(tc, action, params):
+    """Rotation belongs to product (database) secrets, which clients/rotation tests; on a
+    user-defined secret each operation is denied and changes nothing."""
+    existing = tc_name("u")
+    tc.call("CreateSecret", SecretName=existing, VersionId="v1", SecretString="x")
+    params = {k: (existing if v == "SN" else v) for k, v in params.items()}
+    with expect_tc_error("OperationDenied", existing):
+        tc.call(action, **params)
+    d = tc.call("DescribeSecret", SecretName=existing)
+    assert (d["Status"], d["RotationStatus"]) == ("Enabled", False)
+
+
+def test_product_secret_on_an_unregistered_instance(tc):
+    with expect_tc_error("ResourceNotFound", "cdb-1"):
+        tc.call("CreateProductSecret", SecretName=tc_name("p"), UserNamePrefix="u", ProductName="Mysql",
+                InstanceID="cdb-1", Domains=["%"],
+                PrivilegesList=[{"PrivilegeName": "GlobalPrivileges", "Privileges": ["SELECT"]}],
+                RotationBeginTime="2030-01-01 00:00:00")
 
 
 def test_unknown_action(tc):

@@ -444,6 +444,33 @@ pub struct RotationTask {
     pub updated_at: Timestamp,
 }
 
+impl RotationTask {
+    /// A task about to run its first step (`Set`) now, with its pending version.
+    pub fn start(
+        id: i64,
+        scope: Scope,
+        secret_id: Uuid,
+        kind: TaskKind,
+        version_id: String,
+        now: Timestamp,
+    ) -> Self {
+        RotationTask {
+            id,
+            scope,
+            secret_id,
+            kind,
+            version_id,
+            step: TaskStep::Set,
+            status: TaskStatus::Running,
+            attempts: 0,
+            last_error: None,
+            next_attempt: now,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SecretState {
     Enabled,

@@ -135,7 +135,10 @@ pub(crate) async fn create_account(
     let verb = if existed { "ALTER" } else { "CREATE" };
     run(
         &c,
-        &format!("{verb} ROLE {name} WITH LOGIN PASSWORD {}", verifier(password)?),
+        &format!(
+            "{verb} ROLE {name} WITH LOGIN PASSWORD {}",
+            verifier(password)?
+        ),
     )
     .await?;
     let granted = grant_all(&c, &name, grants).await;
@@ -160,7 +163,11 @@ async fn grant_all(c: &Client, name: &str, grants: &[Grant]) -> DbResult<()> {
                 ))
             }
         };
-        run(c, &format!("GRANT {} ON {object} TO {name}", privilege_list(g))).await?;
+        run(
+            c,
+            &format!("GRANT {} ON {object} TO {name}", privilege_list(g)),
+        )
+        .await?;
     }
     Ok(())
 }

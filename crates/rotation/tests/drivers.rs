@@ -2,6 +2,9 @@
 //! sends to change a password, clone an account or create one, and the failures it must tell
 //! apart (refused: nothing changed; unreachable: unknown).
 
+// Helpers here are test code too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use coffer_core::database::{Grant, GrantLevel};

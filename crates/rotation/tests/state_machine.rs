@@ -3,6 +3,9 @@
 //! the scheduler. After every rotation, crash, failure and retry, the database password must
 //! be one that a version of the secret holds.
 
+// Helpers here are test code too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::Path;

@@ -191,8 +191,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .with_database_driver(Arc::new(coffer_rotation::Databases));
     // Crash tests stop rotations after a step so that they can kill the server right there.
     if let Ok(point) = std::env::var("COFFER_TEST_HALT_AFTER_STEP") {
-        let point = coffer_core::service::HaltPoint::parse(&point)
-            .with_context(|| format!("COFFER_TEST_HALT_AFTER_STEP={point:?}: use create, set or test"))?;
+        let point = coffer_core::service::HaltPoint::parse(&point).with_context(|| {
+            format!("COFFER_TEST_HALT_AFTER_STEP={point:?}: use create, set or test")
+        })?;
         tracing::warn!(?point, "rotations halt after this step (crash tests only)");
         service = service.with_halt_after(point);
     }

@@ -2193,13 +2193,19 @@ pub async fn database_instances(store: Arc<dyn Store>) {
         Some(db.clone())
     );
     // Ids are per scope: another account may use the same id, and sees only its own.
-    assert_eq!(store.get_db_instance(&other, "db-1").await.expect("get"), None);
+    assert_eq!(
+        store.get_db_instance(&other, "db-1").await.expect("get"),
+        None
+    );
     store
         .create_db_instance(&instance(&other, "db-1"))
         .await
         .expect("same id, other scope");
     let again = store.create_db_instance(&db).await;
-    assert!(already_exists(&again, Resource::DbInstance, "db-1"), "{again:?}");
+    assert!(
+        already_exists(&again, Resource::DbInstance, "db-1"),
+        "{again:?}"
+    );
     store
         .create_db_instance(&instance(&s, "db-0"))
         .await
@@ -2219,12 +2225,20 @@ pub async fn database_instances(store: Arc<dyn Store>) {
     create(&store, &rec).await.expect("create secret");
     let busy = store.delete_db_instance(&s, "db-1").await;
     assert!(matches!(busy, Err(Error::InvalidState { .. })), "{busy:?}");
-    assert!(store.get_db_instance(&s, "db-1").await.expect("get").is_some());
+    assert!(store
+        .get_db_instance(&s, "db-1")
+        .await
+        .expect("get")
+        .is_some());
     delete_current(&store, &s, "app").await;
     store.delete_db_instance(&s, "db-1").await.expect("delete");
     let gone = store.delete_db_instance(&s, "db-1").await;
     assert!(matches!(gone, Err(Error::NotFound { .. })), "{gone:?}");
-    assert!(store.get_db_instance(&other, "db-1").await.expect("get").is_some());
+    assert!(store
+        .get_db_instance(&other, "db-1")
+        .await
+        .expect("get")
+        .is_some());
 }
 
 fn task(secret: &SecretRecord, id: i64, version: &str, at: i64) -> RotationTask {
@@ -2296,7 +2310,10 @@ pub async fn rotation_tasks_and_schedule(store: Arc<dyn Store>) {
     assert_eq!(store.get_task(&s, 42).await.expect("get"), Some(t.clone()));
     assert_eq!(store.get_task(&scope(2), 42).await.expect("get"), None);
     assert!(must_get(&store, &s, "app").await.version("v2").is_some());
-    assert!(due(100).await.is_empty(), "the schedule moved with the write");
+    assert!(
+        due(100).await.is_empty(),
+        "the schedule moved with the write"
+    );
     // ...and a stale secret write leaves the task unwritten too.
     let stale = store
         .write_task(
@@ -2312,20 +2329,37 @@ pub async fn rotation_tasks_and_schedule(store: Arc<dyn Store>) {
     assert_eq!(store.get_task(&s, 43).await.expect("get"), None);
 
     // Due tasks: running ones whose next attempt has come.
-    assert_eq!(store.due_tasks(Timestamp(2), 10).await.expect("due").len(), 0);
-    assert_eq!(store.due_tasks(Timestamp(3), 10).await.expect("due"), vec![t.clone()]);
+    assert_eq!(
+        store.due_tasks(Timestamp(2), 10).await.expect("due").len(),
+        0
+    );
+    assert_eq!(
+        store.due_tasks(Timestamp(3), 10).await.expect("due"),
+        vec![t.clone()]
+    );
     let mut waiting = t.clone();
     waiting.attempts = 1;
     waiting.last_error = Some("unreachable".into());
     waiting.next_attempt = Timestamp(30);
     waiting.step = TaskStep::Test;
     store.write_task(&waiting, None).await.expect("update");
-    assert!(store.due_tasks(Timestamp(29), 10).await.expect("due").is_empty());
-    assert_eq!(store.get_task(&s, 42).await.expect("get"), Some(waiting.clone()));
+    assert!(store
+        .due_tasks(Timestamp(29), 10)
+        .await
+        .expect("due")
+        .is_empty());
+    assert_eq!(
+        store.get_task(&s, 42).await.expect("get"),
+        Some(waiting.clone())
+    );
     let mut done = waiting.clone();
     done.status = TaskStatus::Succeeded;
     store.write_task(&done, None).await.expect("update");
-    assert!(store.due_tasks(Timestamp(1_000), 10).await.expect("due").is_empty());
+    assert!(store
+        .due_tasks(Timestamp(1_000), 10)
+        .await
+        .expect("due")
+        .is_empty());
     store
         .write_task(&task(&stored, 44, "v4", 9), None)
         .await
@@ -2342,4 +2376,3 @@ pub async fn rotation_tasks_and_schedule(store: Arc<dyn Store>) {
     delete_current(&store, &s, "app").await;
     assert_eq!(store.get_task(&s, 42).await.expect("get"), None);
 }
-

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rand::Rng;
 use zeroize::Zeroizing;
 
-use super::{NewRecord, Service, MAX_RETRIES};
+use super::{NewRecord, Service};
 use crate::database::{DatabaseDriver, DbTarget, Grant};
 use crate::error::{Error, Resource, Result};
 use crate::model::*;
@@ -217,9 +217,12 @@ impl Service {
         })
     }
 
-    /// The instance a secret is about to use, checked: it exists and its admin may manage
-    /// accounts.
-    async fn checked_target(&self, scope: &Scope, id: &str) -> Result<DbTarget> {
+    /// The instance a new secret is about to use, checked: the secret's name is free, the
+    /// instance exists and its admin may manage accounts.
+    async fn checked_target(&self, scope: &Scope, name: &str, id: &str) -> Result<DbTarget> {
+        if let Some(existing) = self.store.get_secret(scope, name).await? {
+            return Err(super::name_taken(existing));
+        }
         let instance = self.db_instance(scope, id).await?;
         let target = self.db_target(&instance).await?;
         self.driver()?
@@ -262,10 +265,7 @@ impl Service {
                 "the two accounts of a double-users secret must differ",
             ));
         }
-        if let Some(existing) = self.store.get_secret(scope, &req.name).await? {
-            return Err(super::name_taken(existing));
-        }
-        let target = self.checked_target(scope, &req.instance).await?;
+        let target = self.checked_target(scope, &req.name, &req.instance).await?;
         let driver = self.driver()?;
         for creds in &req.accounts {
             let refused = |reason: String| Error::Database {
@@ -341,10 +341,7 @@ impl Service {
                 ));
             }
         }
-        if let Some(existing) = self.store.get_secret(scope, &req.name).await? {
-            return Err(super::name_taken(existing));
-        }
-        let target = self.checked_target(scope, &req.instance).await?;
+        let target = self.checked_target(scope, &req.name, &req.instance).await?;
         self.driver()?
             .check_grants(target.engine, &req.grants)
             .map_err(|reason| Error::invalid("PrivilegesList", reason))?;
@@ -362,23 +359,17 @@ impl Service {
             password: self.database_password()?,
         };
         let now = self.now();
-        let task = RotationTask {
-            id: new_task_id(),
-            scope: scope.clone(),
-            secret_id: uuid::Uuid::nil(),
-            kind: TaskKind::Provision {
+        let task = RotationTask::start(
+            new_task_id(),
+            scope.clone(),
+            uuid::Uuid::nil(),
+            TaskKind::Provision {
                 hosts: req.hosts,
                 grants: req.grants,
             },
-            version_id: req.version_id.clone(),
-            step: TaskStep::Set,
-            status: TaskStatus::Running,
-            attempts: 0,
-            last_error: None,
-            next_attempt: now,
-            created_at: now,
-            updated_at: now,
-        };
+            req.version_id.clone(),
+            now,
+        );
         let new = NewRecord {
             name: req.name,
             description: req.description,
@@ -420,17 +411,16 @@ impl Service {
         interval_secs: Option<i64>,
         next: Option<Timestamp>,
     ) -> Result<SecretRecord> {
-        for _ in 0..MAX_RETRIES {
-            let mut secret = self.load_active(scope, name).await?;
+        let now = self.now();
+        self.modify(scope, name, false, |secret| {
             if !secret.kind.is_managed() {
                 if enabled {
                     return Err(Error::Unsupported(format!(
                         "the secret {name:?} is not a managed secret and cannot rotate automatically"
                     )));
                 }
-                return Ok(secret);
+                return Ok(false);
             }
-            let now = self.now();
             let interval = interval_secs.or(secret.rotation.interval_secs);
             if enabled && interval.is_none() {
                 return Err(Error::missing("RotationInterval"));
@@ -441,22 +431,9 @@ impl Service {
                 (true, Some(i)) => Some(next.unwrap_or(Timestamp(now.0 + i * 1000))),
                 _ => None,
             };
-            secret.updated_at = now;
-            let write = crate::store::SecretWrite::Update {
-                record: secret.clone(),
-                new_values: vec![],
-                removed_versions: vec![],
-            };
-            match self.store.write_secret(write).await {
-                Ok(()) => {
-                    secret.revision += 1;
-                    return Ok(secret);
-                }
-                Err(Error::Conflict) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::Conflict)
+            Ok(true)
+        })
+        .await
     }
 
     /// A password for a database account: 32 characters, with the punctuation that quoting

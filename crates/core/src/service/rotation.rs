@@ -273,20 +273,14 @@ impl Service {
             let sealed = self
                 .keyring
                 .seal_value(&key, &secret, &new_id, value.as_bytes())?;
-            let task = RotationTask {
-                id: super::databases::new_task_id(),
-                scope: scope.clone(),
-                secret_id: secret.id,
-                kind: TaskKind::Rotate,
-                version_id: new_id.clone(),
-                step: TaskStep::Set,
-                status: TaskStatus::Running,
-                attempts: 0,
-                last_error: None,
-                next_attempt: now,
-                created_at: now,
-                updated_at: now,
-            };
+            let task = RotationTask::start(
+                super::databases::new_task_id(),
+                scope.clone(),
+                secret.id,
+                TaskKind::Rotate,
+                new_id.clone(),
+                now,
+            );
             let write = SecretWrite::Update {
                 record: secret,
                 new_values: vec![(new_id, sealed)],
@@ -451,25 +445,11 @@ impl Service {
     /// The database refused the new password, so it still has the old one: the pending
     /// version goes, the task fails and the secret records why (automatic rotation backs off).
     async fn roll_back(&self, task: &mut RotationTask, reason: String) -> Result<()> {
-        for _ in 0..MAX_RETRIES {
-            let now = self.now();
+        task.attempts += 1;
+        self.settle(task, |task, secret, now| {
             task.status = TaskStatus::Failed;
-            task.attempts += 1;
             task.last_error = Some(reason.clone());
-            task.updated_at = now;
-            let Some(mut secret) = self
-                .store
-                .get_secret_by_id(&task.scope, task.secret_id)
-                .await?
-            else {
-                return self.store.write_task(task, None).await;
-            };
-            let removed = if secret.version(&task.version_id).is_some() {
-                secret.versions.retain(|v| v.version_id != task.version_id);
-                vec![task.version_id.clone()]
-            } else {
-                vec![]
-            };
+            secret.versions.retain(|v| v.version_id != task.version_id);
             let r = &mut secret.rotation;
             r.failures = r.failures.saturating_add(1);
             r.last_error = Some(reason.clone());
@@ -477,6 +457,63 @@ impl Service {
                 let wait = backoff_secs(r.failures, FAILED_ROTATION_RETRY_MAX_SECS).min(i);
                 r.next = Some(Timestamp(now.0 + wait * 1000));
             }
+            Ok(vec![task.version_id.clone()])
+        })
+        .await
+    }
+
+    /// The `finish` step: `Current` moves to the new version (the old current becomes
+    /// `Previous`), `Pending` comes off, and the task succeeds, in one write.
+    async fn finish_task(&self, task: &mut RotationTask) -> Result<()> {
+        let max_versions = self.limits.max_versions_per_secret;
+        self.settle(task, |task, secret, now| {
+            if secret.version(&task.version_id).is_none() {
+                task.status = TaskStatus::Failed;
+                task.last_error = Some("the pending version was removed".into());
+                return Ok(vec![]);
+            }
+            attach_stage(secret, &Stage::Current, &task.version_id);
+            for v in secret.versions.iter_mut() {
+                v.stages.retain(|s| *s != Stage::Pending);
+            }
+            let removed = prune_versions(secret, max_versions)?;
+            let r = &mut secret.rotation;
+            r.last = Some(now);
+            r.failures = 0;
+            r.last_error = None;
+            if let (true, Some(i), TaskKind::Rotate) = (r.enabled, r.interval_secs, &task.kind) {
+                r.next = Some(Timestamp(now.0 + i * 1000));
+            }
+            task.status = TaskStatus::Succeeded;
+            task.last_error = None;
+            Ok(removed)
+        })
+        .await
+    }
+
+    /// Ends a task together with the change `end` makes to its secret (returning the versions
+    /// it removes), in one write, on fresh state until no concurrent writer intervenes. A
+    /// secret deleted meanwhile fails the task alone.
+    async fn settle(
+        &self,
+        task: &mut RotationTask,
+        mut end: impl FnMut(&mut RotationTask, &mut SecretRecord, Timestamp) -> Result<Vec<String>>,
+    ) -> Result<()> {
+        let before = task.clone();
+        for _ in 0..MAX_RETRIES {
+            *task = before.clone();
+            let now = self.now();
+            task.updated_at = now;
+            let Some(mut secret) = self
+                .store
+                .get_secret_by_id(&task.scope, task.secret_id)
+                .await?
+            else {
+                task.status = TaskStatus::Failed;
+                task.last_error = Some("the secret was deleted".into());
+                return self.store.write_task(task, None).await;
+            };
+            let removed = end(task, &mut secret, now)?;
             secret.updated_at = now;
             let write = SecretWrite::Update {
                 record: secret,
@@ -489,58 +526,7 @@ impl Service {
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::Conflict)
-    }
-
-    /// The `finish` step: `Current` moves to the new version (the old current becomes
-    /// `Previous`), `Pending` comes off, and the task succeeds, in one write.
-    async fn finish_task(&self, task: &mut RotationTask) -> Result<()> {
-        for _ in 0..MAX_RETRIES {
-            let now = self.now();
-            task.updated_at = now;
-            let Some(mut secret) = self
-                .store
-                .get_secret_by_id(&task.scope, task.secret_id)
-                .await?
-            else {
-                task.status = TaskStatus::Failed;
-                task.last_error = Some("the secret was deleted".into());
-                return self.store.write_task(task, None).await;
-            };
-            if secret.version(&task.version_id).is_none() {
-                task.status = TaskStatus::Failed;
-                task.last_error = Some("the pending version was removed".into());
-                return self.store.write_task(task, None).await;
-            }
-            attach_stage(&mut secret, &Stage::Current, &task.version_id);
-            for v in secret.versions.iter_mut() {
-                v.stages.retain(|s| *s != Stage::Pending);
-            }
-            let removed = prune_versions(&mut secret, self.limits.max_versions_per_secret)?;
-            let r = &mut secret.rotation;
-            r.last = Some(now);
-            r.failures = 0;
-            r.last_error = None;
-            if let (true, Some(i), TaskKind::Rotate) = (r.enabled, r.interval_secs, &task.kind) {
-                r.next = Some(Timestamp(now.0 + i * 1000));
-            }
-            secret.updated_at = now;
-            task.status = TaskStatus::Succeeded;
-            task.last_error = None;
-            let write = SecretWrite::Update {
-                record: secret,
-                new_values: vec![],
-                removed_versions: removed,
-            };
-            match self.store.write_task(task, Some(write)).await {
-                Ok(()) => return Ok(()),
-                Err(Error::Conflict) => {
-                    task.status = TaskStatus::Running;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        *task = before;
         Err(Error::Conflict)
     }
 
