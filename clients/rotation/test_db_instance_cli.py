@@ -55,3 +55,26 @@ def test_an_instance_in_use_cannot_be_removed(cli, gen2, instances, account):
     assert "uses-" + iid in err
     gen2.call("DeleteSecret", SecretName="uses-" + iid, ForceDeleteWithoutRecovery="true")
     cli.ok("db-instance", "remove", iid)
+
+
+def test_instances_belong_to_one_account(cli, coffer, instances, account):
+    """Another account neither sees nor uses this account's instances, and cannot register
+    one for it."""
+    from coffer_helpers import AdminCli, Gen2, expect_error
+
+    other = cli.json("account", "create", "team-other")
+    key = cli.json("access-key", "create", "--account", other["AccountId"], "--admin")
+    theirs = AdminCli(coffer, key["AccessKeyId"], key["AccessKeySecret"])
+    assert theirs.json("db-instance", "list")["DBInstances"] == []
+    assert "does not exist" in theirs.fails("db-instance", "show", instances["mariadb"])
+    mine = cli.json("account", "list")
+    own_id = next(a["AccountId"] for a in mine["Accounts"] if a["Operator"])
+    assert "denied" in theirs.fails("db-instance", "list", "--account", own_id).lower()
+    db_helpers.create_account("mariadb", account, "Initial-pw-1")
+    api = Gen2(coffer.endpoint, key["AccessKeyId"], key["AccessKeySecret"])
+    with expect_error(404, "Forbidden.ResourceNotFound", instances["mariadb"]):
+        api.call("CreateSecret", SecretName="stolen", VersionId="v1", SecretType="Rds",
+                 SecretData=json.dumps({"Accounts": [{"AccountName": account, "AccountPassword": "Initial-pw-1"}]}),
+                 ExtendedConfig={"SecretSubType": "SingleUser", "DBInstanceId": instances["mariadb"]})
+    # The operator may list them for the other account (there are none).
+    assert cli.json("db-instance", "list", "--account", other["AccountId"])["DBInstances"] == []

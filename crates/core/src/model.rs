@@ -436,6 +436,9 @@ pub struct RotationTask {
     pub status: TaskStatus,
     /// Attempts that failed so far.
     pub attempts: u32,
+    /// The database took the new password at least once: from then on the task never rolls
+    /// back (its pending version may be the database's password), it only retries.
+    pub applied: bool,
     /// Why the last attempt failed (never a password).
     pub last_error: Option<String>,
     /// When a running task is next tried.
@@ -463,6 +466,7 @@ impl RotationTask {
             step: TaskStep::Set,
             status: TaskStatus::Running,
             attempts: 0,
+            applied: false,
             last_error: None,
             next_attempt: now,
             created_at: now,

@@ -8,7 +8,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 use sha1::{Digest, Sha1};
 
-use crate::sql::{ident, literal, privilege_list};
+use crate::sql::{ident, literal, privilege_list, redact};
 
 fn failure(e: mysql_async::Error) -> DbFailure {
     match e {
@@ -88,7 +88,9 @@ fn identified(engine: DbEngine, password: &str) -> DbResult<String> {
 }
 
 async fn run(c: &mut Conn, statement: &str) -> DbResult<()> {
-    c.query_drop(statement).await.map_err(failure)
+    c.query_drop(statement)
+        .await
+        .map_err(|e| redact(failure(e), statement))
 }
 
 pub(crate) async fn set_password(t: &DbTarget, account: &str, password: &str) -> DbResult<()> {

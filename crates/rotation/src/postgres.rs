@@ -6,7 +6,7 @@ use coffer_core::database::{DbResult, Grant, GrantLevel};
 use coffer_core::{DbFailure, DbTarget};
 use tokio_postgres::{Client, NoTls};
 
-use crate::sql::{ident, literal, privilege_list};
+use crate::sql::{ident, literal, privilege_list, redact};
 
 fn failure(e: tokio_postgres::Error) -> DbFailure {
     match e.as_db_error() {
@@ -75,7 +75,9 @@ fn verifier(password: &str) -> DbResult<String> {
 }
 
 async fn run(c: &Client, statement: &str) -> DbResult<()> {
-    c.batch_execute(statement).await.map_err(failure)
+    c.batch_execute(statement)
+        .await
+        .map_err(|e| redact(failure(e), statement))
 }
 
 pub(crate) async fn set_password(t: &DbTarget, role: &str, password: &str) -> DbResult<()> {

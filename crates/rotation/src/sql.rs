@@ -39,6 +39,31 @@ pub(crate) fn ident(quote: char, s: &str) -> DbResult<String> {
     Ok(format!("{quote}{doubled}{quote}"))
 }
 
+/// A failure whose message cannot echo the password (or its hash) that `statement` carried:
+/// servers quote the statement near a syntax error, and the reason is stored and shown.
+pub(crate) fn redact(failure: DbFailure, statement: &str) -> DbFailure {
+    let mut secrets = vec![];
+    for marker in ["BY '", "PASSWORD '"] {
+        let mut rest = statement;
+        while let Some(i) = rest.find(marker) {
+            rest = &rest[i + marker.len()..];
+            if let Some(end) = rest.find('\'') {
+                secrets.push(&rest[..end]);
+            }
+        }
+    }
+    let clean = |mut m: String| {
+        for s in secrets.iter().filter(|s| !s.is_empty()) {
+            m = m.replace(s, "[redacted]");
+        }
+        m
+    };
+    match failure {
+        DbFailure::Refused(m) => DbFailure::Refused(clean(m)),
+        DbFailure::Unreachable(m) => DbFailure::Unreachable(clean(m)),
+    }
+}
+
 const MYSQL_PRIVILEGES: &[&str] = &[
     "ALL",
     "ALL PRIVILEGES",
@@ -155,6 +180,23 @@ mod tests {
                 matches!(literal("p", bad), Err(DbFailure::Refused(_))),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn passwords_in_a_statement_never_reach_the_reason() {
+        let stmt = "ALTER USER 'app'@'%' IDENTIFIED BY 'S3cret!pw' ; ALTER ROLE \"x\" WITH PASSWORD 'SCRAM-SHA-256$4096:abc'";
+        let f = DbFailure::Refused(
+            "syntax error near 'S3cret!pw' and 'SCRAM-SHA-256$4096:abc' for 'app'".into(),
+        );
+        match redact(f, stmt) {
+            DbFailure::Refused(m) => {
+                assert_eq!(
+                    m,
+                    "syntax error near '[redacted]' and '[redacted]' for 'app'"
+                )
+            }
+            other => panic!("{other:?}"),
         }
     }
 

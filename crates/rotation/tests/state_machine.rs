@@ -23,11 +23,13 @@ use zeroize::Zeroizing;
 const T0: i64 = 1_800_000_000_000;
 const HOUR_MS: i64 = 3_600_000;
 
-/// The real driver, except that `set` steps fail as told, a given number of times.
+/// The real driver, except that `set` steps fail as told, a given number of times, and so
+/// do logins.
 #[derive(Default)]
 struct Faulty {
     set_failure: Mutex<Option<DbFailure>>,
     set_failures_left: AtomicUsize,
+    login_failures_left: AtomicUsize,
 }
 
 impl Faulty {
@@ -75,6 +77,11 @@ impl DatabaseDriver for Faulty {
         Databases.create_account(t, a, p, h, g).await
     }
     async fn login(&self, t: &DbTarget, a: &str, p: &str) -> DbResult<()> {
+        let left = self.login_failures_left.load(Ordering::SeqCst);
+        if left > 0 {
+            self.login_failures_left.store(left - 1, Ordering::SeqCst);
+            return Err(DbFailure::Refused("too many connections".into()));
+        }
         Databases.login(t, a, p).await
     }
     fn check_grants(&self, e: DbEngine, g: &[Grant]) -> Result<(), String> {
@@ -709,5 +716,62 @@ async fn the_scheduler_rotates_when_the_interval_has_passed() {
         .unwrap();
     w.clock.advance_millis(24 * HOUR_MS);
     assert!(w.service.run_due_rotations(10).await.unwrap().is_empty());
+    drop_account(engine, &app).await;
+}
+
+/// Once the database has taken the new password, a later refusal must not roll back: the
+/// pending version may be the database's password, so the task keeps it and retries.
+#[tokio::test]
+async fn after_the_password_was_set_a_refusal_retries_instead_of_rolling_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::new(dir.path()).await;
+    let engine = DbEngine::MariaDb;
+    let app = format!("ct_ap_{}", suffix());
+    create_app_account(engine, &app, "First-pw-1").await;
+    w.create(
+        engine,
+        "applied",
+        DbSubType::SingleUser,
+        &[(&app, "First-pw-1")],
+    )
+    .await;
+    // Set works, the test login fails: retried later from Set.
+    w.driver.login_failures_left.store(1, Ordering::SeqCst);
+    let t = w.service.rotate(&w.scope, "applied", None).await.unwrap();
+    assert_eq!(
+        (t.status, t.step, t.applied),
+        (TaskStatus::Running, TaskStep::Set, true)
+    );
+    let pending = w.creds("applied", Stage::Pending).await.unwrap();
+    assert!(
+        can_log_in(engine, &app, &pending.password).await,
+        "the database took it"
+    );
+    // The retry's Set is refused: still no roll-back.
+    w.driver
+        .fail_sets(DbFailure::Refused("no privilege".into()), 1);
+    w.clock.advance_millis(30_000);
+    let out = w.service.run_due_rotations(10).await.unwrap();
+    let t = out[0].task.clone().unwrap();
+    assert_eq!(
+        (t.status, t.attempts),
+        (TaskStatus::Running, 2),
+        "{:?}",
+        t.last_error
+    );
+    assert!(
+        w.creds("applied", Stage::Pending).await.is_some(),
+        "the pending version stays"
+    );
+    w.assert_database_matches_a_version(engine, "applied", &app)
+        .await;
+    // Then it goes through.
+    w.clock.advance_millis(60_000);
+    let out = w.service.run_due_rotations(10).await.unwrap();
+    assert_eq!(out[0].task.as_ref().unwrap().status, TaskStatus::Succeeded);
+    let cur = w.creds("applied", Stage::Current).await.unwrap();
+    assert_eq!(cur.password, pending.password);
+    w.assert_database_matches_a_version(engine, "applied", &app)
+        .await;
     drop_account(engine, &app).await;
 }

@@ -2251,6 +2251,7 @@ fn task(secret: &SecretRecord, id: i64, version: &str, at: i64) -> RotationTask 
         step: TaskStep::Set,
         status: TaskStatus::Running,
         attempts: 0,
+        applied: false,
         last_error: None,
         next_attempt: Timestamp(at),
         created_at: Timestamp(at),
@@ -2339,6 +2340,7 @@ pub async fn rotation_tasks_and_schedule(store: Arc<dyn Store>) {
     );
     let mut waiting = t.clone();
     waiting.attempts = 1;
+    waiting.applied = true;
     waiting.last_error = Some("unreachable".into());
     waiting.next_attempt = Timestamp(30);
     waiting.step = TaskStep::Test;

@@ -11,7 +11,7 @@ use crate::sqlite::{account_from_sql, account_sql, internal, is_unique_violation
 const INSTANCE_COLUMNS: &str = "account, region, id, engine, host, port, admin_user, key_id, \
      key_version, wrapped_data_key, ciphertext, created_at";
 const TASK_COLUMNS: &str = "id, account, region, secret_id, kind, version_id, step, status, \
-     attempts, last_error, next_attempt, created_at, updated_at";
+     attempts, last_error, next_attempt, created_at, updated_at, applied";
 
 fn instance_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<DbInstance>> {
     let engine: String = r.get(3)?;
@@ -159,6 +159,7 @@ type TaskRow = (
     i64,
     i64,
     i64,
+    bool,
 );
 
 fn task_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
@@ -176,6 +177,7 @@ fn task_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
         r.get(10)?,
         r.get(11)?,
         r.get(12)?,
+        r.get(13)?,
     ))
 }
 
@@ -194,6 +196,7 @@ fn into_task(row: TaskRow) -> Result<RotationTask> {
         next,
         at,
         up,
+        applied,
     ) = row;
     Ok(RotationTask {
         id,
@@ -209,6 +212,7 @@ fn into_task(row: TaskRow) -> Result<RotationTask> {
         step: parse("read task step", &step)?,
         status: TaskStatus::parse(&status).ok_or_else(|| internal("read task status", &status))?,
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        applied,
         last_error: error,
         next_attempt: Timestamp(next),
         created_at: Timestamp(at),
@@ -235,9 +239,10 @@ fn query_tasks(
 pub(crate) fn put_task(c: &Connection, t: &RotationTask) -> Result<()> {
     c.prepare_cached(&format!(
         "INSERT INTO rotation_tasks ({TASK_COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
          ON CONFLICT (id) DO UPDATE SET step = excluded.step, status = excluded.status, \
-         attempts = excluded.attempts, last_error = excluded.last_error, \
+         attempts = excluded.attempts, applied = excluded.applied, \
+         last_error = excluded.last_error, \
          next_attempt = excluded.next_attempt, updated_at = excluded.updated_at"
     ))
     .and_then(|mut st| {
@@ -255,6 +260,7 @@ pub(crate) fn put_task(c: &Connection, t: &RotationTask) -> Result<()> {
             t.next_attempt.0,
             t.created_at.0,
             t.updated_at.0,
+            t.applied,
         ])
     })
     .map_err(|e| internal("write task", e))?;

@@ -233,6 +233,7 @@ pub const MIGRATIONS: &[&str] = &[
         step         TEXT NOT NULL,
         status       TEXT NOT NULL,
         attempts     INTEGER NOT NULL,
+        applied      INTEGER NOT NULL,
         last_error   TEXT,
         next_attempt INTEGER NOT NULL,
         created_at   INTEGER NOT NULL,

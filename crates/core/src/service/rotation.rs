@@ -372,12 +372,25 @@ impl Service {
                     };
                     match applied {
                         Ok(()) => {
+                            task.applied = true;
                             self.advance(&mut task, TaskStep::Test).await?;
                             self.maybe_halt(HaltPoint::Set, &task).await;
                         }
-                        Err(DbFailure::Refused(reason)) => {
+                        // Refused the first time: the database never had the new password.
+                        Err(DbFailure::Refused(reason)) if !task.applied => {
                             self.roll_back(&mut task, format!("setting the password: {reason}"))
                                 .await?
+                        }
+                        // It took the password before (a later test failed): it may hold it
+                        // now, so the pending version stays and the task retries.
+                        Err(DbFailure::Refused(reason)) => {
+                            self.retry_later(
+                                &mut task,
+                                TaskStep::Set,
+                                format!("setting the password again: {reason}"),
+                            )
+                            .await?;
+                            break;
                         }
                         Err(DbFailure::Unreachable(reason)) => {
                             self.retry_later(
