@@ -156,15 +156,19 @@ pub struct InstanceScope {
     /// The account id (an operator may name any account; others only their own).
     #[arg(long)]
     pub account: Option<String>,
-    /// The coffer region.
+    /// The coffer region (default: the server's default region).
     #[arg(long)]
     pub region: Option<String>,
 }
 
+/// Database engines coffer manages accounts on.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum EngineArg {
+    /// MariaDB (passwords are sent as native hashes).
     Mariadb,
+    /// MySQL.
     Mysql,
+    /// PostgreSQL (passwords are sent as SCRAM verifiers).
     Postgres,
 }
 
@@ -175,10 +179,13 @@ pub enum DbInstanceCommand {
     Add {
         /// The instance id (letters, digits, '-', '_', '.', ':').
         id: String,
+        /// The database server's engine.
         #[arg(long, value_enum)]
         engine: EngineArg,
+        /// Host name or address coffer connects to (also the host test logins use).
         #[arg(long)]
         host: String,
+        /// TCP port (MariaDB/MySQL usually 3306, PostgreSQL 5432).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         port: u16,
         /// An account that may change other accounts' passwords (MariaDB/MySQL: CREATE USER
@@ -201,12 +208,14 @@ pub enum DbInstanceCommand {
     },
     /// Show one instance (never its password).
     Show {
+        /// The instance id.
         id: String,
         #[command(flatten)]
         scope: InstanceScope,
     },
     /// Remove an instance that no secret uses any more.
     Remove {
+        /// The instance id.
         id: String,
         #[command(flatten)]
         scope: InstanceScope,
