@@ -13,8 +13,8 @@ use crate::database::{DatabaseDriver, DbTarget, Grant};
 use crate::error::{Error, Resource, Result};
 use crate::model::*;
 
-/// Longest password coffer stores for a database administrator.
-const MAX_ADMIN_PASSWORD: usize = 1024;
+/// Longest password coffer stores for a database account or administrator.
+const MAX_PASSWORD: usize = 1024;
 
 /// A database instance to register.
 pub struct NewDbInstance {
@@ -84,8 +84,8 @@ fn check_instance_id(id: &str) -> Result<()> {
     }
 }
 
-/// Account names go to the database as quoted literals; control characters and overlong
-/// names are refused here so that the driver never sees them.
+/// Account names go to the database as quoted literals: control characters, quotes,
+/// backslashes and overlong names are refused here, before anything reaches a database.
 pub(crate) fn check_account_name(field: &'static str, name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 63 {
         return Err(Error::invalid(
@@ -93,10 +93,13 @@ pub(crate) fn check_account_name(field: &'static str, name: &str) -> Result<()> 
             "an account name is 1 to 63 characters",
         ));
     }
-    if name.chars().any(|c| c.is_control()) {
+    if name
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '\'' | '\\'))
+    {
         return Err(Error::invalid(
             field,
-            "an account name has no control characters",
+            "an account name has no control characters, quotes or backslashes",
         ));
     }
     Ok(())
@@ -104,10 +107,10 @@ pub(crate) fn check_account_name(field: &'static str, name: &str) -> Result<()> 
 
 /// Passwords may be empty (a development database's root often has none) but not huge.
 fn check_password(field: &'static str, password: &str) -> Result<()> {
-    if password.len() > MAX_ADMIN_PASSWORD {
+    if password.len() > MAX_PASSWORD {
         return Err(Error::invalid(
             field,
-            format!("a password is at most {MAX_ADMIN_PASSWORD} bytes"),
+            format!("a password is at most {MAX_PASSWORD} bytes"),
         ));
     }
     if password.contains('\0') {

@@ -6,9 +6,11 @@
 //!
 //! The invariant: the database's password is always one coffer holds. Until `Finish` the
 //! old credentials stay `Current` and the new ones wait as `Pending`; whichever the database
-//! has, coffer has it. A `Set` the database refused changed nothing, so the task rolls back
-//! (the pending version goes); a `Set` whose answer was lost may or may not have happened,
-//! so the task is retried (setting the same password again is harmless) until it succeeds.
+//! has, coffer has it. A `Set` the database refused before it ever took the password changed
+//! nothing, so the task rolls back (the pending version goes); a `Set` whose answer was lost
+//! may or may not have happened, and once a `Set` succeeded the database may hold the new
+//! password whatever fails later, so in both cases the task is retried (setting the same
+//! password again is harmless) until it succeeds.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
