@@ -213,6 +213,16 @@ impl World {
             .unwrap()
     }
 
+    /// A fresh application account (password `First-pw-1`) and a single-user secret over it
+    /// with automatic rotation every 6 hours. Returns the account's name.
+    async fn single(&self, engine: DbEngine, name: &str, prefix: &str) -> String {
+        let app = format!("{prefix}_{}", suffix());
+        create_app_account(engine, &app, "First-pw-1").await;
+        self.create(engine, name, DbSubType::SingleUser, &[(&app, "First-pw-1")])
+            .await;
+        app
+    }
+
     async fn creds(&self, name: &str, stage: Stage) -> Option<DbCredentials> {
         let sel = service_selector(stage);
         match self.service.get_value(&self.scope, name, &sel).await {
@@ -498,15 +508,7 @@ async fn a_refused_set_rolls_back_and_the_scheduler_retries_after_a_backoff() {
     let dir = tempfile::tempdir().unwrap();
     let w = World::new(dir.path()).await;
     let engine = DbEngine::MariaDb;
-    let app = format!("ct_rb_{}", suffix());
-    create_app_account(engine, &app, "First-pw-1").await;
-    w.create(
-        engine,
-        "refused",
-        DbSubType::SingleUser,
-        &[(&app, "First-pw-1")],
-    )
-    .await;
+    let app = w.single(engine, "refused", "ct_rb").await;
 
     w.driver
         .fail_sets(DbFailure::Refused("no privilege".into()), 1);
@@ -552,15 +554,7 @@ async fn an_unreachable_database_leaves_the_task_to_retry_with_growing_waits() {
     let dir = tempfile::tempdir().unwrap();
     let w = World::new(dir.path()).await;
     let engine = DbEngine::Postgres;
-    let app = format!("ct_un_{}", suffix());
-    create_app_account(engine, &app, "First-pw-1").await;
-    w.create(
-        engine,
-        "unreachable",
-        DbSubType::SingleUser,
-        &[(&app, "First-pw-1")],
-    )
-    .await;
+    let app = w.single(engine, "unreachable", "ct_un").await;
 
     w.driver
         .fail_sets(DbFailure::Unreachable("connection reset".into()), 2);
@@ -687,15 +681,7 @@ async fn the_scheduler_rotates_when_the_interval_has_passed() {
     let dir = tempfile::tempdir().unwrap();
     let w = World::new(dir.path()).await;
     let engine = DbEngine::MariaDb;
-    let app = format!("ct_sch_{}", suffix());
-    create_app_account(engine, &app, "First-pw-1").await;
-    w.create(
-        engine,
-        "scheduled",
-        DbSubType::SingleUser,
-        &[(&app, "First-pw-1")],
-    )
-    .await;
+    let app = w.single(engine, "scheduled", "ct_sch").await;
     assert!(w.service.run_due_rotations(10).await.unwrap().is_empty());
     w.clock.advance_millis(6 * HOUR_MS - 1);
     assert!(
@@ -726,15 +712,7 @@ async fn after_the_password_was_set_a_refusal_retries_instead_of_rolling_back() 
     let dir = tempfile::tempdir().unwrap();
     let w = World::new(dir.path()).await;
     let engine = DbEngine::MariaDb;
-    let app = format!("ct_ap_{}", suffix());
-    create_app_account(engine, &app, "First-pw-1").await;
-    w.create(
-        engine,
-        "applied",
-        DbSubType::SingleUser,
-        &[(&app, "First-pw-1")],
-    )
-    .await;
+    let app = w.single(engine, "applied", "ct_ap").await;
     // Set works, the test login fails: retried later from Set.
     w.driver.login_failures_left.store(1, Ordering::SeqCst);
     let t = w.service.rotate(&w.scope, "applied", None).await.unwrap();

@@ -45,16 +45,20 @@ pub fn target(engine: DbEngine) -> DbTarget {
     }
 }
 
-/// Runs statements as the MariaDB root account.
-pub async fn maria_exec(statements: &[String]) {
+async fn maria_root() -> mysql_async::Conn {
     let opts = mysql_async::OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
         .tcp_port(3306)
         .user(Some("root"))
         .prefer_socket(false);
-    let mut c = mysql_async::Conn::new(opts)
+    mysql_async::Conn::new(opts)
         .await
-        .expect("MariaDB on 127.0.0.1:3306");
+        .expect("MariaDB on 127.0.0.1:3306")
+}
+
+/// Runs statements as the MariaDB root account.
+pub async fn maria_exec(statements: &[String]) {
+    let mut c = maria_root().await;
     for s in statements {
         c.query_drop(s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
     }
@@ -62,14 +66,7 @@ pub async fn maria_exec(statements: &[String]) {
 }
 
 pub async fn maria_query(statement: &str) -> Vec<String> {
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(3306)
-        .user(Some("root"))
-        .prefer_socket(false);
-    let mut c = mysql_async::Conn::new(opts)
-        .await
-        .expect("MariaDB on 127.0.0.1:3306");
+    let mut c = maria_root().await;
     let rows: Vec<String> = c
         .query(statement)
         .await
