@@ -477,3 +477,80 @@ pub(crate) async fn creation_status(
 pub(crate) fn render_credentials(text: &str) -> Option<String> {
     DbCredentials::decode(text).map(|c| c.encode(CredentialFormat::Tencent).to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(v: Value) -> Params {
+        Params::new(v).unwrap()
+    }
+
+    #[test]
+    fn privileges_map_to_grants_at_their_level() {
+        let p = params(json!({"PrivilegesList": [
+            {"PrivilegeName": "GlobalPrivileges", "Privileges": ["SELECT"]},
+            {"PrivilegeName": "DatabasePrivileges", "Database": "shop", "Privileges": ["INSERT"]},
+            {"PrivilegeName": "TablePrivileges", "Database": "shop", "TableName": "orders",
+             "Privileges": ["UPDATE"]}
+        ]}));
+        let g = grants(&p).unwrap();
+        assert_eq!(g[0].level, GrantLevel::Global);
+        assert_eq!(g[1].level, GrantLevel::Database("shop".into()));
+        assert_eq!(
+            g[2].level,
+            GrantLevel::Table {
+                database: "shop".into(),
+                table: "orders".into()
+            }
+        );
+        for bad in [
+            json!({"PrivilegesList": [{"PrivilegeName": "ColumnPrivileges", "Privileges": ["SELECT"]}]}),
+            json!({"PrivilegesList": [{"PrivilegeName": "DatabasePrivileges", "Privileges": ["SELECT"]}]}),
+            json!({"PrivilegesList": [{"PrivilegeName": "GlobalPrivileges"}]}),
+            json!({"PrivilegesList": ["SELECT"]}),
+            json!({}),
+        ] {
+            assert!(grants(&params(bad.clone())).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn prefixes_and_products_are_checked() {
+        assert!(user_prefix("app_1").is_ok());
+        for bad in ["", "1app", "toolong12", "a-b"] {
+            assert!(user_prefix(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(product_engine("MySQL").map(|e| e.len()), Some(2));
+        assert_eq!(
+            product_engine("postgresql"),
+            Some(&[DbEngine::Postgres][..])
+        );
+        assert_eq!(product_engine("Redis"), None);
+    }
+
+    #[test]
+    fn task_states_follow_the_sdk_numbers() {
+        let mut t = RotationTask::start(
+            1,
+            coffer_core::Scope {
+                account: coffer_core::AccountId(1),
+                region: "r".into(),
+            },
+            uuid::Uuid::nil(),
+            TaskKind::Rotate,
+            "v".into(),
+            Timestamp(0),
+        );
+        assert_eq!(task_status(&t), 0);
+        t.last_error = Some("unreachable".into());
+        assert_eq!(
+            task_status(&t),
+            2,
+            "a failed attempt shows as failed while it waits"
+        );
+        t.status = TaskStatus::Succeeded;
+        t.last_error = None;
+        assert_eq!(task_status(&t), 1);
+    }
+}

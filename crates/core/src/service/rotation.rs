@@ -333,10 +333,24 @@ impl Service {
                     "a rotation task on a secret that is not managed",
                 ));
             };
-            let instance = self.db_instance(&task.scope, instance).await?;
-            let target = self.db_target(&instance).await?;
-            let pending = self.version_credentials(&secret, &task.version_id).await?;
-            let driver = self.driver()?.clone();
+            // What the steps need; when it cannot be had (the instance's key disabled, say),
+            // the task waits and says why instead of failing every scheduler pass.
+            let prepared = async {
+                let instance = self.db_instance(&task.scope, instance).await?;
+                let target = self.db_target(&instance).await?;
+                let pending = self.version_credentials(&secret, &task.version_id).await?;
+                Ok::<_, Error>((target, pending, self.driver()?.clone()))
+            }
+            .await;
+            let (target, pending, driver) = match prepared {
+                Ok(p) => p,
+                Err(e) => {
+                    let step = task.step;
+                    self.retry_later(&mut task, step, format!("cannot start the step: {e}"))
+                        .await?;
+                    break;
+                }
+            };
             match task.step {
                 TaskStep::Set => {
                     let applied = match (&task.kind, sub_type) {
