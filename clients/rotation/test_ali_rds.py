@@ -167,3 +167,19 @@ def test_a_refused_rotation_is_rolled_back_and_reported(gen2, instances, account
     assert [v["VersionId"] for v in ids] == ["v1"], "the pending version was removed"
     creds, _ = current(gen2, name)
     assert creds["AccountPassword"] == "Initial-pw-1"
+
+
+def test_unreachable_database_and_wrong_admin_credentials_at_create_time(gen2, cli, account):
+    """Instances registered without a check fail at the first secret with the reason."""
+    db_helpers.create_account("mariadb", account, "Initial-pw-1")
+    closed, wrong = unique("closed"), unique("wrongadmin")
+    cli.ok("db-instance", "add", closed, "--engine", "mariadb", "--host", "127.0.0.1", "--port", "1",
+           "--admin-user", "root", "--admin-password", "", "--no-check")
+    cli.ok("db-instance", "add", wrong, "--engine", "mariadb", "--host", "127.0.0.1", "--port", "3306",
+           "--admin-user", "root", "--admin-password", "not-the-root-password", "--no-check")
+    with expect_error(503, "ServiceUnavailableTemporary", closed, "cannot be reached"):
+        create_rds(gen2, unique("rds-x"), closed, [(account, "Initial-pw-1")])
+    with expect_error(400, "InvalidParameter", wrong, "Access denied"):
+        create_rds(gen2, unique("rds-x"), wrong, [(account, "Initial-pw-1")])
+    for iid in (closed, wrong):
+        cli.ok("db-instance", "remove", iid)
