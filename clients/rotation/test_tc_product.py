@@ -145,5 +145,12 @@ def test_a_failed_creation_is_reported_by_the_task_and_the_secret(tc, coffer, cl
     assert done["TaskStatus"] == 2, done
     assert "rolled back" in done["Description"] and name in done["Description"], done
     assert tc.call("DescribeSecret", SecretName=name)["Status"] == "Failed"
+    failed = tc.call("ListSecrets", SecretType=1, State=5, Limit=1000)
+    assert name in [m["SecretName"] for m in failed["SecretMetadatas"]]
+    assert {m["Status"] for m in failed["SecretMetadatas"]} == {"Failed"}
+    assert failed["TotalCount"] == len(failed["SecretMetadatas"])
+    creating = tc.call("ListSecrets", SecretType=1, State=4, Limit=1000)
+    assert name not in [m["SecretName"] for m in creating["SecretMetadatas"]]
+    assert tc.call("ListSecrets", State=5)["TotalCount"] == 0, "user secrets are never Failed"
     # The account made before the grant failed was removed again.
     assert db_helpers.maria("SELECT User FROM mysql.user WHERE User LIKE 'bad\\_%'").strip() == ""

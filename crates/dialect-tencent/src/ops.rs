@@ -20,6 +20,10 @@ type OpResult = Result<Map<String, Value>, ApiError>;
 /// as "the current version" when no version has that id.
 pub const DEFAULT_VERSION_ID: &str = "SSM_Current";
 
+/// Most product secrets a `State` 4 or 5 listing looks through (those states are not stored
+/// but derived from each secret's tasks).
+const MAX_CREATING_SCAN: u32 = 10_000;
+
 pub(crate) async fn dispatch(action: &str, c: &Call<'_>) -> OpResult {
     match action {
         "CreateSecret" => create_secret(c).await,
@@ -419,13 +423,16 @@ async fn list_secrets(c: &Call<'_>) -> OpResult {
         ..Default::default()
     };
     let mut nothing = false;
+    // Creating and Failed belong to product secrets whose account is being (or failed to
+    // be) created; they are found among the product secrets, not by a stored state.
+    let mut creation = None;
     match p.int("State")?.unwrap_or(0) {
         0 => {}
         1 => (filter.pending_delete, filter.disabled) = (Some(false), Some(false)),
         2 => (filter.pending_delete, filter.disabled) = (Some(false), Some(true)),
         3 => filter.pending_delete = Some(true),
-        // Creating and Failed belong to asynchronously created product secrets.
-        4 | 5 => nothing = true,
+        4 => creation = Some("Creating"),
+        5 => creation = Some("Failed"),
         _ => return Err(ApiError::invalid_value("State", "it must be 0 to 5")),
     }
     match p.int("SecretType")?.unwrap_or(0) {
@@ -467,12 +474,40 @@ async fn list_secrets(c: &Call<'_>) -> OpResult {
         limit: limit as u32,
         newest_first,
     };
-    let (items, total) = if nothing {
-        (vec![], 0)
-    } else {
-        let found = c.service.list(&c.scope, &filter, page).await?;
-        (found.items, found.total)
-    };
+    let (items, total) =
+        if nothing || (creation.is_some() && !filter.kinds.contains(&"Database".to_string())) {
+            (vec![], 0)
+        } else if let Some(wanted) = creation {
+            let all = PageRequest {
+                offset: 0,
+                limit: MAX_CREATING_SCAN,
+                newest_first,
+            };
+            let mut matching = vec![];
+            for s in c.service.list(&c.scope, &filter, all).await?.items {
+                if product::creation_status(c, &s).await? == Some(wanted) {
+                    matching.push(s);
+                }
+            }
+            let total = matching.len() as u64;
+            let items = matching
+                .into_iter()
+                .skip(offset as usize)
+                .take(limit as usize)
+                .collect();
+            (items, total)
+        } else {
+            let found = c.service.list(&c.scope, &filter, page).await?;
+            (found.items, found.total)
+        };
+    // Product secrets whose account is still being made (or failed to be) say so.
+    let mut statuses = Vec::with_capacity(items.len());
+    for s in &items {
+        statuses.push(match product::creation_status(c, s).await? {
+            Some(st) => st,
+            None => status(s),
+        });
+    }
     let default_key = if items.is_empty() {
         None
     } else {
@@ -481,7 +516,8 @@ async fn list_secrets(c: &Call<'_>) -> OpResult {
     let uin = c.scope.account.0;
     let metadatas: Vec<Value> = items
         .iter()
-        .map(|s| {
+        .zip(statuses)
+        .map(|(s, status)| {
             json!({
                 "SecretName": s.name,
                 "Description": s.description,
@@ -489,7 +525,7 @@ async fn list_secrets(c: &Call<'_>) -> OpResult {
                 "KmsKeyType": if default_key.as_deref() == Some(s.key_id.as_str()) { "DEFAULT" } else { "CUSTOMER" },
                 "CreateUin": uin,
                 "CreateUinString": uin.to_string(),
-                "Status": status(s),
+                "Status": status,
                 "DeleteTime": delete_time(s),
                 "CreateTime": s.created_at.as_secs(),
                 "RotationStatus": i64::from(s.rotation.enabled),
