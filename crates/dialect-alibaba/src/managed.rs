@@ -24,32 +24,7 @@ const MAX_CUSTOM_DATA: usize = 10;
 /// `RotationInterval`: an integer with an optional unit `d`, `h`, `m` or `s` (seconds when
 /// none), from 6 hours to 8760 hours.
 pub(crate) fn rotation_interval(param: &str, text: &str) -> Result<i64, ApiError> {
-    let bad = || {
-        ApiError::invalid(
-            param,
-            "It must be an integer with a unit d, h, m or s (such as 30d or 12h), from 6h to 8760h.",
-        )
-    };
-    let (digits, unit) = match text.char_indices().last() {
-        Some((i, u)) if u.is_ascii_alphabetic() => (&text[..i], u),
-        _ => (text, 's'),
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let n: i64 = digits.parse().map_err(|_| bad())?;
-    let factor = match unit {
-        'd' => 86_400,
-        'h' => 3_600,
-        'm' => 60,
-        's' => 1,
-        _ => return Err(bad()),
-    };
-    let secs = n.checked_mul(factor).ok_or_else(bad)?;
-    if !(MIN_INTERVAL_SECS..=MAX_INTERVAL_SECS).contains(&secs) {
-        return Err(bad());
-    }
-    Ok(secs)
+    crate::params::interval(param, text, MIN_INTERVAL_SECS, MAX_INTERVAL_SECS)
 }
 
 /// The Rds `ExtendedConfig`: sub-type, instance and custom data, normalised to the JSON text
