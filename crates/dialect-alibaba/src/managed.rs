@@ -251,36 +251,39 @@ pub(crate) async fn rotate_secret(c: &Call<'_>) -> Result<Fields, ApiError> {
         .service
         .rotate(&c.scope, &name, Some(version_id.to_string()))
         .await?;
-    let instance = match c.service.describe(&c.scope, &name).await?.kind {
-        SecretKind::Database { instance, .. } => instance,
-        SecretKind::Generic => String::new(),
-    };
-    match (task.status, task.last_error) {
-        (TaskStatus::Failed, Some(reason)) => {
-            return Err(Error::Database {
-                instance,
-                reason: format!("the rotation was rolled back: {reason}"),
-                reachable: true,
-            }
-            .into())
-        }
-        (TaskStatus::Running, Some(reason)) => {
-            return Err(Error::Database {
-                instance,
-                reason: format!(
-                    "the rotation is waiting to retry ({reason}); repeat the request with the same VersionId to resume it"
-                ),
-                reachable: false,
-            }
-            .into())
-        }
-        _ => {}
+    if task.last_error.is_some() {
+        // Only a failed rotation needs the instance, to name it in the error.
+        let instance = match c.service.describe(&c.scope, &name).await?.kind {
+            SecretKind::Database { instance, .. } => instance,
+            SecretKind::Generic => String::new(),
+        };
+        return Err(rotation_error(instance, task));
     }
     Ok(vec![
         ("Arn", Node::Str(crate::ops::secret_arn(c, &name))),
         ("SecretName", Node::str(name)),
         ("VersionId", Node::str(task.version_id)),
     ])
+}
+
+/// Why a rotation did not finish: rolled back (the database refused) or waiting to retry.
+fn rotation_error(instance: String, task: coffer_core::RotationTask) -> ApiError {
+    let reason = task.last_error.unwrap_or_default();
+    match task.status {
+        TaskStatus::Failed => Error::Database {
+            instance,
+            reason: format!("the rotation was rolled back: {reason}"),
+            reachable: true,
+        },
+        _ => Error::Database {
+            instance,
+            reason: format!(
+                "the rotation is waiting to retry ({reason}); repeat the request with the same VersionId to resume it"
+            ),
+            reachable: false,
+        },
+    }
+    .into()
 }
 
 pub(crate) async fn update_rotation_policy(c: &Call<'_>) -> Result<Fields, ApiError> {
