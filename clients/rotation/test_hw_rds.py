@@ -52,6 +52,13 @@ def test_rds_secret_rotates_on_the_database(hw, instances, account, engine):
     assert tasks["total"] == 1
     t = tasks["tasks"][0]
     assert (t["task_id"], t["task_status"], t["secret_name"]) == (r["rotation_task_id"], "SUCCESS", name)
+    # Without a secret name the scope's tasks are listed; the status and id filters narrow them.
+    everyone = hw.call("list_secret_task")["tasks"]
+    assert r["rotation_task_id"] in [x["task_id"] for x in everyone]
+    assert all(x["task_status"] == "FAILED" for x in hw.call("list_secret_task", status="FAILED")["tasks"])
+    assert r["rotation_task_id"] not in [x["task_id"] for x in hw.call("list_secret_task", status="FAILED")["tasks"]]
+    one = hw.call("list_secret_task", task_id=r["rotation_task_id"])
+    assert one["total"] == 1 and one["tasks"][0]["secret_name"] == name
 
 
 def test_multi_user_keeps_the_previous_account(hw, instances, account):

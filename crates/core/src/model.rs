@@ -334,9 +334,7 @@ impl DbCredentials {
     /// Reads credentials in any of the formats (a version written by one cloud's client can
     /// be rotated whichever cloud asks). `None` when the text is none of them.
     pub fn decode(text: &str) -> Option<Self> {
-        let value: zeroize::Zeroizing<String> = zeroize::Zeroizing::new(text.to_string());
-        let parsed: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&value).ok()?;
+        let parsed: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).ok()?;
         for (user, pass) in [
             ("AccountName", "AccountPassword"),
             ("UserName", "Password"),

@@ -207,6 +207,8 @@ pub trait Store: Send + Sync + 'static {
     async fn get_task(&self, scope: &Scope, id: i64) -> Result<Option<RotationTask>>;
     /// The secret's tasks, newest first, at most `limit`.
     async fn secret_tasks(&self, secret_id: Uuid, limit: u32) -> Result<Vec<RotationTask>>;
+    /// The scope's tasks with the names of their secrets, newest first, at most `limit`.
+    async fn scope_tasks(&self, scope: &Scope, limit: u32) -> Result<Vec<(RotationTask, String)>>;
     /// Up to `limit` running tasks whose next attempt is at or before `now`, oldest first.
     async fn due_tasks(&self, now: Timestamp, limit: u32) -> Result<Vec<RotationTask>>;
     /// Deletes up to `limit` secrets whose deletion window ended at or before `now`.

@@ -111,8 +111,7 @@ fn accounts(data: &str) -> Result<Vec<DbCredentials>, ApiError> {
             "An Rds secret's value must be {\"Accounts\":[{\"AccountName\":\"..\",\"AccountPassword\":\"..\"}]}.",
         )
     };
-    let v: Zeroizing<String> = Zeroizing::new(data.to_string());
-    let parsed: Value = serde_json::from_str(&v).map_err(|_| bad())?;
+    let parsed: Value = serde_json::from_str(data).map_err(|_| bad())?;
     let list = parsed
         .get("Accounts")
         .and_then(Value::as_array)

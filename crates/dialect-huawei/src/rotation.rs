@@ -5,8 +5,8 @@
 
 use coffer_core::service::NewDatabaseSecret;
 use coffer_core::{
-    CredentialFormat, DbCredentials, DbSubType, Error, RotationTask, SecretFilter, SecretKind,
-    SecretRecord, TaskKind, TaskStatus,
+    CredentialFormat, DbCredentials, DbSubType, Error, RotationTask, SecretKind, SecretRecord,
+    TaskKind, TaskStatus,
 };
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
@@ -20,6 +20,8 @@ use crate::Call;
 const MIN_PERIOD_SECS: i64 = 4 * 3600;
 const MAX_PERIOD_SECS: i64 = 8760 * 3600;
 const MAX_ROTATION_CONFIG: usize = 1024;
+/// Most tasks a task listing looks through.
+const MAX_TASKS: u32 = 1000;
 
 /// `Integer[unit]` with unit `d`, `h`, `m` or `s` (seconds when none).
 pub(crate) fn rotation_period(text: &str) -> Result<i64, ApiError> {
@@ -288,27 +290,11 @@ pub(crate) async fn list_tasks(c: &Call<'_>) -> OpResult {
         if let Ok(v) = c.service.task(&c.scope, id).await {
             found.push((v.task, v.secret_name.unwrap_or_default()));
         }
+    } else if let Some(n) = c.query("secret_name").filter(|s| !s.is_empty()) {
+        let (_, tasks) = c.service.secret_tasks(&c.scope, n, MAX_TASKS).await?;
+        found.extend(tasks.into_iter().map(|t| (t, n.to_string())));
     } else {
-        let names = match c.query("secret_name").filter(|s| !s.is_empty()) {
-            Some(n) => vec![n.to_string()],
-            None => {
-                let filter = SecretFilter {
-                    kinds: vec!["Database".into()],
-                    ..Default::default()
-                };
-                let page = coffer_core::PageRequest {
-                    offset: 0,
-                    limit: 1000,
-                    newest_first: true,
-                };
-                let list = c.service.list(&c.scope, &filter, page).await?;
-                list.items.into_iter().map(|s| s.name).collect()
-            }
-        };
-        for n in names {
-            let (_, tasks) = c.service.secret_tasks(&c.scope, &n, 100).await?;
-            found.extend(tasks.into_iter().map(|t| (t, n.clone())));
-        }
+        found = c.service.scope_tasks(&c.scope, MAX_TASKS).await?;
     }
     found.retain(|(t, _)| status.is_none_or(|s| task_status(t) == s));
     found.sort_by_key(|(t, _)| std::cmp::Reverse((t.created_at, t.id)));

@@ -453,17 +453,16 @@ pub(crate) async fn describe_fields(
     Ok(())
 }
 
-/// `Creating` or `Failed` while the secret has no current version because its account is
-/// being (or failed to be) created.
+/// `Creating` or `Failed` while the secret's newest task is the creation of its account,
+/// still running or failed. Generic secrets cost no read.
 pub(crate) async fn creation_status(
     c: &Call<'_>,
     s: &SecretRecord,
 ) -> Result<Option<&'static str>, ApiError> {
-    if !s.kind.is_managed() || s.version_with_stage(&coffer_core::Stage::Current).is_some() {
+    if !s.kind.is_managed() {
         return Ok(None);
     }
-    let (_, tasks) = c.service.secret_tasks(&c.scope, &s.name, 1).await?;
-    Ok(match tasks.first() {
+    Ok(match c.service.latest_task(s).await?.as_ref() {
         Some(t) if matches!(t.kind, TaskKind::Provision { .. }) => match task_status(t) {
             0 => Some("Creating"),
             2 => Some("Failed"),

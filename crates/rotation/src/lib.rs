@@ -54,9 +54,7 @@ impl DatabaseDriver for Databases {
     async fn account_exists(&self, t: &DbTarget, account: &str) -> DbResult<bool> {
         bounded("looking up the account", async {
             if t.engine.is_mysql_family() {
-                Ok(!mysql::hosts_of(&mut mysql::admin(t).await?, account)
-                    .await?
-                    .is_empty())
+                mysql::account_exists(t, account).await
             } else {
                 postgres::role_exists(&postgres::admin(t).await?, account).await
             }

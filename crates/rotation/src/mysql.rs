@@ -30,7 +30,7 @@ async fn connect(t: &DbTarget, user: &str, password: &str) -> DbResult<Conn> {
     Conn::new(opts).await.map_err(failure)
 }
 
-pub(crate) async fn admin(t: &DbTarget) -> DbResult<Conn> {
+async fn admin(t: &DbTarget) -> DbResult<Conn> {
     connect(t, &t.admin_user, &t.admin_password).await
 }
 
@@ -53,8 +53,15 @@ pub(crate) async fn check_admin(t: &DbTarget) -> DbResult<()> {
     }
 }
 
+pub(crate) async fn account_exists(t: &DbTarget, account: &str) -> DbResult<bool> {
+    let mut c = admin(t).await?;
+    let hosts = hosts_of(&mut c, account).await;
+    let _ = c.disconnect().await;
+    Ok(!hosts?.is_empty())
+}
+
 /// The hosts the account name exists for.
-pub(crate) async fn hosts_of(c: &mut Conn, account: &str) -> DbResult<Vec<String>> {
+async fn hosts_of(c: &mut Conn, account: &str) -> DbResult<Vec<String>> {
     c.exec(
         "SELECT Host FROM mysql.user WHERE User = ? ORDER BY Host",
         (account,),

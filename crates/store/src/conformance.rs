@@ -2374,6 +2374,15 @@ pub async fn rotation_tasks_and_schedule(store: Arc<dyn Store>) {
         .map(|t| t.id)
         .collect();
     assert_eq!(ids, [44, 42], "newest first");
+    let in_scope: Vec<(i64, String)> = store
+        .scope_tasks(&s, 10)
+        .await
+        .expect("scope tasks")
+        .into_iter()
+        .map(|(t, name)| (t.id, name))
+        .collect();
+    assert_eq!(in_scope, [(44, "app".to_string()), (42, "app".to_string())]);
+    assert!(store.scope_tasks(&scope(2), 10).await.expect("scope tasks").is_empty());
     // Tasks go with their secret.
     delete_current(&store, &s, "app").await;
     assert_eq!(store.get_task(&s, 42).await.expect("get"), None);

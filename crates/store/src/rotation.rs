@@ -296,6 +296,32 @@ pub(crate) fn secret_tasks(
     query_tasks(c, &sql, params![secret_id, limit])
 }
 
+/// The scope's tasks with their secrets' names, newest first.
+pub(crate) fn scope_tasks(
+    c: &Connection,
+    scope: &Scope,
+    limit: u32,
+) -> Result<Vec<(RotationTask, String)>> {
+    let columns: Vec<String> = TASK_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect();
+    let sql = format!(
+        "SELECT {}, s.name FROM rotation_tasks t JOIN secrets s ON s.id = t.secret_id \
+         WHERE t.account = ?1 AND t.region = ?2 ORDER BY t.created_at DESC, t.rowid DESC LIMIT ?3",
+        columns.join(", ")
+    );
+    c.prepare_cached(&sql)
+        .and_then(|mut st| {
+            st.query_map(
+                params![account_sql(scope.account), scope.region, limit],
+                |r| Ok((task_row(r)?, r.get::<_, String>(14)?)),
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(|e| internal("read tasks", e))?
+        .into_iter()
+        .map(|(row, name)| Ok((into_task(row)?, name)))
+        .collect()
+}
+
 pub(crate) fn due_tasks(c: &Connection, now: Timestamp, limit: u32) -> Result<Vec<RotationTask>> {
     let sql = format!(
         "SELECT {TASK_COLUMNS} FROM rotation_tasks WHERE status = 'running' AND next_attempt <= ?1 \

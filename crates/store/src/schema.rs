@@ -240,6 +240,7 @@ pub const MIGRATIONS: &[&str] = &[
         updated_at   INTEGER NOT NULL
     );
     CREATE INDEX rotation_tasks_by_secret ON rotation_tasks(secret_id, created_at);
+    CREATE INDEX rotation_tasks_by_scope ON rotation_tasks(account, region, created_at);
     CREATE INDEX rotation_tasks_due ON rotation_tasks(next_attempt) WHERE status = 'running';
     "#,
 ];

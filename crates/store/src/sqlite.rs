@@ -2175,6 +2175,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn scope_tasks(&self, scope: &Scope, limit: u32) -> Result<Vec<(RotationTask, String)>> {
+        self.read(|c| rotation::scope_tasks(c, scope, limit)).await
+    }
+
     async fn due_tasks(&self, now: Timestamp, limit: u32) -> Result<Vec<RotationTask>> {
         self.read(move |c| rotation::due_tasks(c, now, limit)).await
     }

@@ -648,6 +648,25 @@ impl Service {
         Ok((secret, tasks))
     }
 
+    /// The scope's tasks with their secrets' names, newest first.
+    pub async fn scope_tasks(
+        &self,
+        scope: &Scope,
+        limit: u32,
+    ) -> Result<Vec<(RotationTask, String)>> {
+        self.store.scope_tasks(scope, limit).await
+    }
+
+    /// The secret's newest task, if it has one.
+    pub async fn latest_task(&self, secret: &SecretRecord) -> Result<Option<RotationTask>> {
+        Ok(self
+            .store
+            .secret_tasks(secret.id, 1)
+            .await?
+            .into_iter()
+            .next())
+    }
+
     /// Why rotation of a managed secret is broken, if it is: the last rotation failed, or
     /// the one under way is waiting to retry a failed step.
     pub async fn rotation_problem(&self, secret: &SecretRecord) -> Result<Option<String>> {
@@ -657,10 +676,10 @@ impl Service {
         if let Some(e) = &secret.rotation.last_error {
             return Ok(Some(e.clone()));
         }
-        let latest = self.store.secret_tasks(secret.id, 1).await?;
-        Ok(latest
-            .into_iter()
-            .find(|t| t.status == TaskStatus::Running)
+        Ok(self
+            .latest_task(secret)
+            .await?
+            .filter(|t| t.status == TaskStatus::Running)
             .and_then(|t| t.last_error))
     }
 
