@@ -84,6 +84,12 @@ def test_product_secret_is_created_on_mariadb_and_rotated(tc, instances):
         assert detail["EnableRotation"] is True and detail["Frequency"] == 30
         assert detail["LatestRotateTime"] and detail["NextRotateBeginTime"]
 
+        tc.call("UpdateRotationStatus", SecretName=name, EnableRotation=True, Frequency=60,
+                RotationBeginTime="2031-02-03 04:05:06")
+        detail = tc.call("DescribeRotationDetail", SecretName=name)
+        assert (detail["Frequency"], detail["NextRotateBeginTime"]) == (60, "2031-02-03 04:05:06")
+        with expect_tc_error("InvalidParameterValue", "RotationBeginTime"):
+            tc.call("UpdateRotationStatus", SecretName=name, EnableRotation=True, RotationBeginTime="tomorrow")
         tc.call("UpdateRotationStatus", SecretName=name, EnableRotation=False)
         assert tc.call("DescribeRotationDetail", SecretName=name)["EnableRotation"] is False
         with expect_tc_error("InvalidParameterValue", "Frequency"):
