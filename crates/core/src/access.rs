@@ -131,3 +131,58 @@ impl Target {
         }
     }
 }
+
+/// What a caller must be allowed before an operation runs. Every operation of every dialect
+/// yields one of these from an exhaustive `match` on its operation enum, and the request
+/// pipeline checks it before the operation executes: there is no "no rule" value, so an
+/// operation cannot run unchecked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Permission {
+    /// `action` on every one of `targets`, in the request's scope (policies decide; an admin
+    /// key may do what no policy of its own denies).
+    Act { action: Action, targets: Vec<Target> },
+    /// Answers the same to every authenticated caller and touches no account's data
+    /// (Tencent's GetRegions, say).
+    Public,
+    /// Admin keys of the operator account only (the admin API's server-wide routes).
+    Operator,
+    /// Admin keys of this account, or of the operator account (the admin API's account routes).
+    AccountAdmin(crate::model::AccountId),
+}
+
+impl Permission {
+    /// `action` on one target.
+    pub fn one(action: Action, target: Target) -> Self {
+        Permission::Act {
+            action,
+            targets: vec![target],
+        }
+    }
+
+    /// `action` on each of `targets`.
+    pub fn each(action: Action, targets: Vec<Target>) -> Self {
+        Permission::Act { action, targets }
+    }
+
+    /// The neutral action, for the audit entry.
+    pub fn action(&self) -> Option<Action> {
+        match self {
+            Permission::Act { action, .. } => Some(*action),
+            _ => None,
+        }
+    }
+
+    /// The resources named, comma-separated, for the audit entry.
+    pub fn resources(&self, scope: &Scope) -> Option<String> {
+        match self {
+            Permission::Act { targets, .. } => Some(
+                targets
+                    .iter()
+                    .map(|t| t.resource(scope))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            _ => None,
+        }
+    }
+}

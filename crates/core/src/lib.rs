@@ -14,7 +14,7 @@ pub mod region;
 pub mod service;
 pub mod store;
 
-pub use access::{Action, Target};
+pub use access::{Action, Permission, Target};
 pub use audit::{AuditEntry, AuditFacts, AuditSink};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::{DatabaseDriver, DbFailure, DbTarget};

@@ -7,7 +7,7 @@ use rand::Rng;
 use zeroize::Zeroizing;
 
 use super::{generate_access_key_id, generate_access_key_secret, AuthenticatedKey, Service};
-use crate::access::{Action, Target};
+use crate::access::{Action, Permission, Target};
 use crate::error::{Error, Resource, Result};
 use crate::model::*;
 
@@ -56,6 +56,49 @@ impl Service {
     fn forget_access_key(&self, id: &str) {
         if let Ok(mut m) = self.access_keys.lock() {
             m.remove(id);
+        }
+    }
+
+    /// Checks that `caller` holds `permission` in `scope`: the one authorization step of the
+    /// request pipeline. Every target of an [`Permission::Act`] is checked; the first refusal
+    /// ends the request.
+    pub async fn authorize_permission(
+        &self,
+        caller: &AuthenticatedKey,
+        scope: &Scope,
+        permission: &Permission,
+    ) -> Result<()> {
+        match permission {
+            Permission::Act { action, targets } => {
+                for target in targets {
+                    self.authorize(caller, *action, scope, target).await?;
+                }
+                Ok(())
+            }
+            Permission::Public => Ok(()),
+            Permission::Operator => {
+                if caller.admin && self.account(caller.account).await?.operator {
+                    Ok(())
+                } else {
+                    Err(Error::AccessDenied {
+                        action: "coffer:Operate".into(),
+                        resource: "crn:coffer:*".into(),
+                    })
+                }
+            }
+            Permission::AccountAdmin(account) => {
+                let allowed = caller.admin
+                    && (caller.account == *account
+                        || self.account(caller.account).await?.operator);
+                if allowed {
+                    Ok(())
+                } else {
+                    Err(Error::AccessDenied {
+                        action: "coffer:Administer".into(),
+                        resource: format!("crn:coffer:*:{account}:*"),
+                    })
+                }
+            }
         }
     }
 
