@@ -18,9 +18,9 @@ mod request;
 use std::future::Future;
 use std::sync::Arc;
 
-pub use coffer_core::{Action, AuditFacts, Permission, Scope, Target};
 pub use coffer_core::service::AuthenticatedKey;
 use coffer_core::Service;
+pub use coffer_core::{Action, AuditFacts, Permission, Scope, Target};
 pub use pipeline::{handle, Handled};
 pub use request::{HttpRequest, Reply};
 
@@ -100,11 +100,7 @@ pub trait Dialect: Send + Sync + 'static {
     fn error_code(error: &Self::Error) -> &str;
 
     /// The answer in the cloud's format.
-    fn render(
-        &self,
-        req: &HttpRequest<'_>,
-        outcome: Result<Self::Output, Self::Error>,
-    ) -> Reply;
+    fn render(&self, req: &HttpRequest<'_>, outcome: Result<Self::Output, Self::Error>) -> Reply;
 }
 
 /// Derives for operation enums: `#[derive(strum::EnumDiscriminants)]` with
