@@ -7,45 +7,18 @@ use coffer_core::error::Resource;
 use coffer_core::service::NewKey;
 use coffer_core::{Error, KeyRecord, KeyState, PageRequest};
 
-use crate::error::ApiError;
-use crate::render::Node;
-use crate::Call;
+use crate::errors::ApiError;
+use crate::params;
+use crate::render::{Fields, Node};
+use crate::request::{self, Call};
 
-type OpResult = Result<Vec<(&'static str, Node)>, ApiError>;
+type OpResult = Result<Fields, ApiError>;
 
 const MAX_DESCRIPTION: usize = 8192;
 /// Encrypt takes at most this many bytes of plaintext.
 const MAX_PLAINTEXT: usize = 6 * 1024;
 const MAX_CIPHERTEXT_CHARS: usize = 16 * 1024;
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-pub(crate) async fn dispatch(action: &str, c: &Call<'_>) -> Option<OpResult> {
-    Some(match action {
-        "CreateKey" => create_key(c).await,
-        "DescribeKey" => describe_key(c).await,
-        "ListKeys" => list_keys(c).await,
-        "EnableKey" => set_enabled(c, true).await,
-        "DisableKey" => set_enabled(c, false).await,
-        "ScheduleKeyDeletion" => schedule_deletion(c).await,
-        "CancelKeyDeletion" => cancel_deletion(c).await,
-        "UpdateKeyDescription" => update_description(c).await,
-        "CreateAlias" => set_alias(c, false).await,
-        "UpdateAlias" => set_alias(c, true).await,
-        "DeleteAlias" => delete_alias(c).await,
-        "ListAliases" => list_aliases(c, false).await,
-        "ListAliasesByKeyId" => list_aliases(c, true).await,
-        "Encrypt" => encrypt(c).await,
-        "Decrypt" => decrypt(c).await,
-        "GenerateDataKey" => data_key(c, true).await,
-        "GenerateDataKeyWithoutPlaintext" => data_key(c, false).await,
-        "ReEncrypt" => re_encrypt(c).await,
-        "UpdateRotationPolicy" => update_rotation_policy(c).await,
-        "CreateKeyVersion" => create_key_version(c).await,
-        "ListKeyVersions" => list_key_versions(c).await,
-        "DescribeKeyVersion" => describe_key_version(c).await,
-        _ => return None,
-    })
-}
 
 /// Errors of key operations: a missing alias is `Forbidden.AliasNotFound`, a taken one
 /// `AliasAlreadyExists`, a state conflict `Rejected.*`.
@@ -77,13 +50,8 @@ fn key_error(e: Error) -> ApiError {
     }
 }
 
-fn key_arn(c: &Call<'_>, id: &str) -> String {
+fn key_arn(c: &Call, id: &str) -> String {
     format!("acs:kms:{}:{}:key/{id}", c.region_id, c.scope.account)
-}
-
-/// `KeyId`: a key id, an alias, or a key/alias ARN of this account and region.
-fn key_ref(c: &Call<'_>, param: &str) -> Result<String, ApiError> {
-    crate::ops::key_ref(c, c.params.required(param)?)
 }
 
 fn key_state(k: &KeyRecord) -> &'static str {
@@ -94,7 +62,7 @@ fn key_state(k: &KeyRecord) -> &'static str {
     }
 }
 
-fn metadata(c: &Call<'_>, k: &KeyRecord) -> Node {
+fn metadata(c: &Call, k: &KeyRecord) -> Node {
     let mut o = vec![
         ("KeyId", Node::str(k.id.clone())),
         ("Arn", Node::str(key_arn(c, &k.id))),
@@ -144,10 +112,10 @@ const MAX_KEY_ROTATION_SECS: i64 = 730 * 86_400;
 
 /// `EnableAutomaticRotation` and `RotationInterval`: the interval when rotation is asked for
 /// (required then), `None` when it is not (and then no interval may be given).
-fn rotation_request(c: &Call<'_>, enable: bool) -> Result<Option<i64>, ApiError> {
+fn rotation_request(c: &Call, enable: bool) -> Result<Option<i64>, ApiError> {
     let interval = c.params.optional("RotationInterval");
     match (enable, interval) {
-        (true, Some(text)) => crate::params::interval(
+        (true, Some(text)) => params::interval(
             "RotationInterval",
             text,
             MIN_KEY_ROTATION_SECS,
@@ -163,8 +131,7 @@ fn rotation_request(c: &Call<'_>, enable: bool) -> Result<Option<i64>, ApiError>
     }
 }
 
-async fn update_rotation_policy(c: &Call<'_>) -> OpResult {
-    let key = key_ref(c, "KeyId")?;
+pub(crate) async fn update_rotation_policy(c: &Call, key: String) -> OpResult {
     c.params.required("EnableAutomaticRotation")?;
     let enable = c.params.bool("EnableAutomaticRotation", false)?;
     let interval = rotation_request(c, enable)?;
@@ -183,10 +150,10 @@ fn version_node(k: &KeyRecord, v: &coffer_core::KeyVersion) -> Node {
     ])
 }
 
-async fn create_key_version(c: &Call<'_>) -> OpResult {
+pub(crate) async fn create_key_version(c: &Call, key: String) -> OpResult {
     let key = c
         .service
-        .rotate_key_material(&c.scope, &key_ref(c, "KeyId")?)
+        .rotate_key_material(&c.scope, &key)
         .await
         .map_err(key_error)?;
     let newest = key
@@ -197,10 +164,10 @@ async fn create_key_version(c: &Call<'_>) -> OpResult {
     Ok(vec![("KeyVersion", version_node(&key, newest))])
 }
 
-async fn list_key_versions(c: &Call<'_>) -> OpResult {
+pub(crate) async fn list_key_versions(c: &Call, key: String) -> OpResult {
     let key = c
         .service
-        .find_key(&c.scope, &key_ref(c, "KeyId")?)
+        .find_key(&c.scope, &key)
         .await
         .map_err(key_error)?;
     let (number, size) = page(c)?;
@@ -220,10 +187,10 @@ async fn list_key_versions(c: &Call<'_>) -> OpResult {
     ])
 }
 
-async fn describe_key_version(c: &Call<'_>) -> OpResult {
+pub(crate) async fn describe_key_version(c: &Call, key: String) -> OpResult {
     let key = c
         .service
-        .find_key(&c.scope, &key_ref(c, "KeyId")?)
+        .find_key(&c.scope, &key)
         .await
         .map_err(key_error)?;
     let wanted = c.params.required("KeyVersionId")?;
@@ -241,7 +208,7 @@ async fn describe_key_version(c: &Call<'_>) -> OpResult {
     Ok(vec![("KeyVersion", version_node(&key, version))])
 }
 
-fn description(c: &Call<'_>) -> Result<Option<String>, ApiError> {
+fn description(c: &Call) -> Result<Option<String>, ApiError> {
     let d = c.params.get("Description");
     if d.is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
         return Err(ApiError::invalid(
@@ -253,7 +220,7 @@ fn description(c: &Call<'_>) -> Result<Option<String>, ApiError> {
 }
 
 /// A parameter that may only take the one value coffer implements.
-fn only(c: &Call<'_>, param: &str, allowed: &[&str]) -> Result<(), ApiError> {
+fn only(c: &Call, param: &str, allowed: &[&str]) -> Result<(), ApiError> {
     match c.params.optional(param) {
         None => Ok(()),
         Some(v) if allowed.iter().any(|a| a.eq_ignore_ascii_case(v)) => Ok(()),
@@ -264,7 +231,7 @@ fn only(c: &Call<'_>, param: &str, allowed: &[&str]) -> Result<(), ApiError> {
     }
 }
 
-async fn create_key(c: &Call<'_>) -> OpResult {
+pub(crate) async fn create_key(c: &Call) -> OpResult {
     only(c, "KeySpec", &["Aliyun_AES_256"])?;
     only(c, "KeyUsage", &["ENCRYPT/DECRYPT"])?;
     only(c, "Origin", &["Aliyun_KMS"])?;
@@ -283,23 +250,23 @@ async fn create_key(c: &Call<'_>) -> OpResult {
     Ok(vec![("KeyMetadata", metadata(c, &key))])
 }
 
-async fn describe_key(c: &Call<'_>) -> OpResult {
+pub(crate) async fn describe_key(c: &Call, key: String) -> OpResult {
     let key = c
         .service
-        .find_key(&c.scope, &key_ref(c, "KeyId")?)
+        .find_key(&c.scope, &key)
         .await
         .map_err(key_error)?;
     Ok(vec![("KeyMetadata", metadata(c, &key))])
 }
 
-fn page(c: &Call<'_>) -> Result<(i64, i64), ApiError> {
+fn page(c: &Call) -> Result<(i64, i64), ApiError> {
     Ok((
         c.params.int("PageNumber", 1, 1, i32::MAX as i64)?,
         c.params.int("PageSize", 10, 1, 100)?,
     ))
 }
 
-async fn list_keys(c: &Call<'_>) -> OpResult {
+pub(crate) async fn list_keys(c: &Call) -> OpResult {
     if c.params
         .optional("Filters")
         .is_some_and(|f| !matches!(f.trim(), "" | "[]"))
@@ -338,16 +305,15 @@ async fn list_keys(c: &Call<'_>) -> OpResult {
     ])
 }
 
-async fn set_enabled(c: &Call<'_>, enabled: bool) -> OpResult {
+pub(crate) async fn set_enabled(c: &Call, key: String, enabled: bool) -> OpResult {
     c.service
-        .set_key_enabled(&c.scope, &key_ref(c, "KeyId")?, enabled)
+        .set_key_enabled(&c.scope, &key, enabled)
         .await
         .map_err(key_error)?;
     Ok(vec![])
 }
 
-async fn schedule_deletion(c: &Call<'_>) -> OpResult {
-    let key = key_ref(c, "KeyId")?;
+pub(crate) async fn schedule_deletion(c: &Call, key: String) -> OpResult {
     c.params.required("PendingWindowInDays")?;
     let days = c.params.int("PendingWindowInDays", 30, 7, 366)?;
     c.service
@@ -357,16 +323,15 @@ async fn schedule_deletion(c: &Call<'_>) -> OpResult {
     Ok(vec![])
 }
 
-async fn cancel_deletion(c: &Call<'_>) -> OpResult {
+pub(crate) async fn cancel_deletion(c: &Call, key: String) -> OpResult {
     c.service
-        .cancel_key_deletion(&c.scope, &key_ref(c, "KeyId")?, KeyState::Enabled)
+        .cancel_key_deletion(&c.scope, &key, KeyState::Enabled)
         .await
         .map_err(key_error)?;
     Ok(vec![])
 }
 
-async fn update_description(c: &Call<'_>) -> OpResult {
-    let key = key_ref(c, "KeyId")?;
+pub(crate) async fn update_description(c: &Call, key: String) -> OpResult {
     let d = description(c)?.ok_or_else(|| ApiError::missing("Description"))?;
     c.service
         .update_key_description(&c.scope, &key, d)
@@ -376,7 +341,7 @@ async fn update_description(c: &Call<'_>) -> OpResult {
 }
 
 /// `alias/` and 1..255 characters of `a-zA-Z0-9:/_-`, not under the reserved `alias/acs`.
-fn alias_name(c: &Call<'_>) -> Result<String, ApiError> {
+fn alias_name(c: &Call) -> Result<String, ApiError> {
     let a = c.params.required("AliasName")?;
     let rest = a.strip_prefix("alias/").unwrap_or("");
     let ok = (1..=255).contains(&rest.len())
@@ -399,9 +364,8 @@ fn alias_name(c: &Call<'_>) -> Result<String, ApiError> {
     Ok(a.to_string())
 }
 
-async fn set_alias(c: &Call<'_>, replace: bool) -> OpResult {
+pub(crate) async fn set_alias(c: &Call, key: String, replace: bool) -> OpResult {
     let alias = alias_name(c)?;
-    let key = key_ref(c, "KeyId")?;
     c.service
         .set_alias(&c.scope, &alias, &key, replace)
         .await
@@ -409,7 +373,7 @@ async fn set_alias(c: &Call<'_>, replace: bool) -> OpResult {
     Ok(vec![])
 }
 
-async fn delete_alias(c: &Call<'_>) -> OpResult {
+pub(crate) async fn delete_alias(c: &Call) -> OpResult {
     let alias = alias_name(c)?;
     c.service
         .delete_alias(&c.scope, &alias)
@@ -418,12 +382,13 @@ async fn delete_alias(c: &Call<'_>) -> OpResult {
     Ok(vec![])
 }
 
-async fn list_aliases(c: &Call<'_>, by_key: bool) -> OpResult {
+/// ListAliases, or ListAliasesByKeyId when `by_key` names the key.
+pub(crate) async fn list_aliases(c: &Call, by_key: Option<String>) -> OpResult {
     let (number, size) = page(c)?;
-    let keys: Vec<KeyRecord> = if by_key {
+    let keys: Vec<KeyRecord> = if let Some(key) = by_key {
         vec![c
             .service
-            .find_key(&c.scope, &key_ref(c, "KeyId")?)
+            .find_key(&c.scope, &key)
             .await
             .map_err(key_error)?]
     } else {
@@ -483,7 +448,7 @@ async fn list_aliases(c: &Call<'_>, by_key: bool) -> OpResult {
 }
 
 /// `EncryptionContext`: a JSON object of string values.
-fn context(c: &Call<'_>, param: &str) -> Result<Vec<(String, String)>, ApiError> {
+fn context(c: &Call, param: &str) -> Result<Vec<(String, String)>, ApiError> {
     let Some(text) = c.params.optional(param).filter(|t| !t.trim().is_empty()) else {
         return Ok(vec![]);
     };
@@ -492,7 +457,7 @@ fn context(c: &Call<'_>, param: &str) -> Result<Vec<(String, String)>, ApiError>
     })
 }
 
-fn blob(c: &Call<'_>, param: &str) -> Result<Vec<u8>, ApiError> {
+fn blob(c: &Call, param: &str) -> Result<Vec<u8>, ApiError> {
     let text = c.params.required(param)?;
     if text.len() > MAX_CIPHERTEXT_CHARS {
         return Err(ApiError::invalid(
@@ -504,8 +469,7 @@ fn blob(c: &Call<'_>, param: &str) -> Result<Vec<u8>, ApiError> {
         .map_err(|_| ApiError::invalid(param, "It is not valid base64."))
 }
 
-async fn encrypt(c: &Call<'_>) -> OpResult {
-    let key = key_ref(c, "KeyId")?;
+pub(crate) async fn encrypt(c: &Call, key: String) -> OpResult {
     let plaintext = B64
         .decode(c.params.required("Plaintext")?)
         .map_err(|_| ApiError::invalid("Plaintext", "It must be base64."))?;
@@ -528,7 +492,7 @@ async fn encrypt(c: &Call<'_>) -> OpResult {
     ])
 }
 
-async fn decrypt(c: &Call<'_>) -> OpResult {
+pub(crate) async fn decrypt(c: &Call) -> OpResult {
     let blob = blob(c, "CiphertextBlob")?;
     let ctx = context(c, "EncryptionContext")?;
     let opened = c
@@ -546,8 +510,7 @@ async fn decrypt(c: &Call<'_>) -> OpResult {
     ])
 }
 
-async fn data_key(c: &Call<'_>, with_plaintext: bool) -> OpResult {
-    let key = key_ref(c, "KeyId")?;
+pub(crate) async fn data_key(c: &Call, key: String, with_plaintext: bool) -> OpResult {
     let len = match c.params.optional("NumberOfBytes") {
         Some(_) => c.params.int("NumberOfBytes", 32, 1, 1024)? as usize,
         None => match c.params.optional("KeySpec") {
@@ -579,9 +542,9 @@ async fn data_key(c: &Call<'_>, with_plaintext: bool) -> OpResult {
     Ok(out)
 }
 
-async fn re_encrypt(c: &Call<'_>) -> OpResult {
+pub(crate) async fn re_encrypt(c: &Call) -> OpResult {
     let blob = blob(c, "CiphertextBlob")?;
-    let destination = key_ref(c, "DestinationKeyId")?;
+    let destination = request::key_ref(c, c.params.required("DestinationKeyId")?)?;
     let source_ctx = context(c, "SourceEncryptionContext")?;
     let dest_ctx = context(c, "DestinationEncryptionContext")?;
     let opened = c

@@ -1,30 +1,26 @@
 //! Managed ApsaraDB RDS secrets (`SecretType=Rds`): creation over existing database accounts,
-//! rotation on the registered instance, the rotation policy and the rotation fields of
-//! responses (reference: alibaba.md 3.1, 3.3, 4.1, 4.11, 4.12; seed 001).
+//! rotation on the registered instance and the rotation policy (reference: alibaba.md 3.1,
+//! 3.3, 4.1, 4.11, 4.12; seed 001). The rotation fields every secret's answers carry are
+//! written by `render`, and UpdateSecret's custom data by `secrets`.
 
 use coffer_core::service::NewDatabaseSecret;
-use coffer_core::{
-    CredentialFormat, DbCredentials, DbSubType, Error, SecretKind, SecretRecord, Tag, TaskStatus,
-};
+use coffer_core::{CredentialFormat, DbCredentials, DbSubType, Error, SecretKind, TaskStatus};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use crate::error::ApiError;
-use crate::render::Node;
-use crate::Call;
-
-type Fields = Vec<(&'static str, Node)>;
+use crate::errors::ApiError;
+use crate::params;
+use crate::render::{rotation_fields, secret_type_name, Fields, Node};
+use crate::request::{self, secret_arn, Call, NewSecret};
 
 /// Shortest and longest automatic rotation interval of a secret: 6 hours and 8760 hours.
 const MIN_INTERVAL_SECS: i64 = 6 * 3600;
 const MAX_INTERVAL_SECS: i64 = 8760 * 3600;
-/// Most `CustomData` pairs in an Rds secret's extended configuration.
-const MAX_CUSTOM_DATA: usize = 10;
 
 /// `RotationInterval`: an integer with an optional unit `d`, `h`, `m` or `s` (seconds when
 /// none), from 6 hours to 8760 hours.
 pub(crate) fn rotation_interval(param: &str, text: &str) -> Result<i64, ApiError> {
-    crate::params::interval(param, text, MIN_INTERVAL_SECS, MAX_INTERVAL_SECS)
+    params::interval(param, text, MIN_INTERVAL_SECS, MAX_INTERVAL_SECS)
 }
 
 /// The Rds `ExtendedConfig`: sub-type, instance and custom data, normalised to the JSON text
@@ -33,26 +29,6 @@ struct RdsConfig {
     sub_type: DbSubType,
     instance: String,
     text: String,
-}
-
-fn custom_data(param: &str, v: Option<&Value>) -> Result<Map<String, Value>, ApiError> {
-    let data = match v {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m.clone(),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                param,
-                "CustomData must be a JSON object.",
-            ))
-        }
-    };
-    if data.len() > MAX_CUSTOM_DATA {
-        return Err(ApiError::invalid(
-            param,
-            format!("CustomData holds at most {MAX_CUSTOM_DATA} pairs."),
-        ));
-    }
-    Ok(data)
 }
 
 fn rds_config(text: &str) -> Result<RdsConfig, ApiError> {
@@ -84,7 +60,7 @@ fn rds_config(text: &str) -> Result<RdsConfig, ApiError> {
             ))
         }
     };
-    let data = custom_data(P, v.get("CustomData"))?;
+    let data = params::custom_data(P, v.get("CustomData"))?;
     let mut out = Map::new();
     out.insert(
         "SecretSubType".into(),
@@ -131,17 +107,11 @@ fn accounts(data: &str) -> Result<Vec<DbCredentials>, ApiError> {
         .collect()
 }
 
-/// The parts of CreateSecret that every secret type shares, read by the caller.
-pub(crate) struct Common {
-    pub name: String,
-    pub version_id: String,
-    pub description: String,
-    pub tags: Vec<Tag>,
-    pub key: Option<String>,
-    pub policy: Option<String>,
-}
-
-pub(crate) async fn create_rds_secret(c: &Call<'_>, common: Common) -> Result<Fields, ApiError> {
+/// CreateSecret of an Rds secret; `new` holds the checks every type shares.
+pub(crate) async fn create_rds_secret(c: &Call, new: NewSecret) -> Result<Fields, ApiError> {
+    request::refuse_unsupported(c, &["DKMSInstanceId"])?;
+    let key = request::encryption_key(c)?;
+    let policy = request::initial_policy(c)?;
     if let Some(t) = c.params.optional("SecretDataType") {
         if t != "text" {
             return Err(ApiError::invalid(
@@ -174,13 +144,13 @@ pub(crate) async fn create_rds_secret(c: &Call<'_>, common: Common) -> Result<Fi
         .create_database_secret(
             &c.scope,
             NewDatabaseSecret {
-                name: common.name,
-                description: common.description,
-                key: common.key,
-                tags: common.tags,
-                version_id: common.version_id.clone(),
+                name: new.name,
+                description: new.description,
+                key,
+                tags: new.tags,
+                version_id: new.version_id.clone(),
                 extended_config: Some(config.text),
-                policy: common.policy,
+                policy,
                 subscriptions: vec![],
                 instance: config.instance,
                 sub_type: config.sub_type,
@@ -191,10 +161,10 @@ pub(crate) async fn create_rds_secret(c: &Call<'_>, common: Common) -> Result<Fi
         )
         .await?;
     let mut out = vec![
-        ("Arn", Node::Str(crate::ops::secret_arn(c, &record.name))),
+        ("Arn", Node::Str(secret_arn(c, &record.name))),
         ("SecretName", Node::str(record.name.clone())),
-        ("VersionId", Node::str(common.version_id)),
-        ("SecretType", Node::str(type_name(&record.kind))),
+        ("VersionId", Node::str(new.version_id)),
+        ("SecretType", Node::str(secret_type_name(&record.kind))),
     ];
     out.extend(rotation_fields(&record, None));
     if let Some(cfg) = &record.extended_config {
@@ -203,49 +173,9 @@ pub(crate) async fn create_rds_secret(c: &Call<'_>, common: Common) -> Result<Fi
     Ok(out)
 }
 
-/// The type as Alibaba names it.
-pub(crate) fn type_name(kind: &SecretKind) -> &'static str {
-    match kind {
-        SecretKind::Generic => "Generic",
-        SecretKind::Database { .. } => "Rds",
-    }
-}
-
-/// `AutomaticRotation` (`Enabled`, `Disabled`, or `Invalid` while rotation is failing) and,
-/// when it is not `Disabled`, `RotationInterval` and `NextRotationDate`; `LastRotationDate`
-/// once a rotation has happened. `problem` is what [`coffer_core::Service::rotation_problem`]
-/// found.
-pub(crate) fn rotation_fields(s: &SecretRecord, problem: Option<&str>) -> Fields {
-    let r = &s.rotation;
-    let state = match (r.enabled, problem) {
-        (false, _) => "Disabled",
-        (true, Some(_)) => "Invalid",
-        (true, None) => "Enabled",
-    };
-    let mut out = vec![("AutomaticRotation", Node::str(state))];
-    if r.enabled {
-        if let Some(i) = r.interval_secs {
-            out.push(("RotationInterval", Node::Str(format!("{i}s"))));
-        }
-        if let Some(next) = r.next {
-            out.push(("NextRotationDate", Node::Str(next.to_iso8601_seconds())));
-        }
-    }
-    if let Some(last) = r.last {
-        out.push(("LastRotationDate", Node::Str(last.to_iso8601_seconds())));
-    }
-    out
-}
-
-/// The value of a managed version in Alibaba's spelling, whichever cloud's client wrote it.
-pub(crate) fn render_credentials(text: &str) -> Option<Zeroizing<String>> {
-    DbCredentials::decode(text).map(|c| c.encode(CredentialFormat::Alibaba))
-}
-
-pub(crate) async fn rotate_secret(c: &Call<'_>) -> Result<Fields, ApiError> {
-    let name = crate::ops::secret_ref(c, "SecretName")?;
+pub(crate) async fn rotate_secret(c: &Call, name: String) -> Result<Fields, ApiError> {
     let version_id = c.params.required("VersionId")?;
-    crate::params::version_id("VersionId", version_id)?;
+    params::version_id("VersionId", version_id)?;
     let task = c
         .service
         .rotate(&c.scope, &name, Some(version_id.to_string()))
@@ -259,7 +189,7 @@ pub(crate) async fn rotate_secret(c: &Call<'_>) -> Result<Fields, ApiError> {
         return Err(rotation_error(instance, task));
     }
     Ok(vec![
-        ("Arn", Node::Str(crate::ops::secret_arn(c, &name))),
+        ("Arn", Node::Str(secret_arn(c, &name))),
         ("SecretName", Node::str(name)),
         ("VersionId", Node::str(task.version_id)),
     ])
@@ -285,8 +215,7 @@ fn rotation_error(instance: String, task: coffer_core::RotationTask) -> ApiError
     .into()
 }
 
-pub(crate) async fn update_rotation_policy(c: &Call<'_>) -> Result<Fields, ApiError> {
-    let name = crate::ops::secret_ref(c, "SecretName")?;
+pub(crate) async fn update_rotation_policy(c: &Call, name: String) -> Result<Fields, ApiError> {
     c.params.required("EnableAutomaticRotation")?;
     let enabled = c.params.bool("EnableAutomaticRotation", false)?;
     let interval = match c.params.optional("RotationInterval") {
@@ -298,40 +227,6 @@ pub(crate) async fn update_rotation_policy(c: &Call<'_>) -> Result<Fields, ApiEr
         .set_rotation_policy(&c.scope, &name, enabled, interval, None)
         .await?;
     Ok(vec![("SecretName", Node::str(name))])
-}
-
-/// UpdateSecret's `ExtendedConfig.CustomData.<key>` parameters replace the custom data of an
-/// Rds secret's extended configuration.
-pub(crate) async fn update_custom_data(
-    c: &Call<'_>,
-    name: &str,
-    secret: &SecretRecord,
-) -> Result<(), ApiError> {
-    const PREFIX: &str = "ExtendedConfig.CustomData.";
-    let mut config: Map<String, Value> = secret
-        .extended_config
-        .as_deref()
-        .and_then(|t| serde_json::from_str(t).ok())
-        .unwrap_or_default();
-    let mut data = Map::new();
-    for (k, v) in c.params.with_prefix(PREFIX) {
-        if k.is_empty() {
-            return Err(ApiError::invalid(PREFIX, "A custom data key is empty."));
-        }
-        data.insert(k.to_string(), Value::from(v));
-    }
-    if c.params.has_prefix("ExtendedConfig") && data.is_empty() {
-        return Err(ApiError::invalid(
-            "ExtendedConfig",
-            "Only ExtendedConfig.CustomData.<key> can be updated.",
-        ));
-    }
-    let data = custom_data("ExtendedConfig.CustomData", Some(&Value::Object(data)))?;
-    config.insert("CustomData".into(), Value::Object(data));
-    c.service
-        .set_extended_config(&c.scope, name, Value::Object(config).to_string())
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 
 use coffer_core::{Stage, Tag};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::errors::ApiError;
 
 pub const MAX_NAME_LEN: usize = 192;
 pub const MAX_VERSION_ID_LEN: usize = 64;
@@ -19,6 +19,9 @@ pub const MAX_STAGE_LEN: usize = 64;
 pub const MAX_VERSIONS: usize = 10;
 /// Stage labels per secret.
 pub const MAX_STAGES: usize = 8;
+pub const MAX_POLICY_BYTES: usize = 32_768;
+/// Most `CustomData` pairs in an Rds secret's extended configuration.
+pub const MAX_CUSTOM_DATA: usize = 10;
 
 pub struct Params {
     map: HashMap<String, String>,
@@ -384,6 +387,43 @@ pub fn extended_config(param: &str, text: &str) -> Result<String, ApiError> {
         Ok(v @ Value::Object(_)) => Ok(v.to_string()),
         _ => Err(ApiError::invalid(param, "It must be a JSON object.")),
     }
+}
+
+/// A secret policy is kept as the JSON text the client sent (alibaba.md 3.6): it must parse
+/// and fit 32768 bytes; coffer's own access control decides who may do what.
+pub fn policy_document(param: &str, text: &str) -> Result<String, ApiError> {
+    if text.len() > MAX_POLICY_BYTES {
+        return Err(ApiError::invalid(
+            param,
+            format!("It is larger than {MAX_POLICY_BYTES} bytes."),
+        ));
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(_)) => Ok(text.to_string()),
+        _ => Err(ApiError::invalid(param, "It must be a JSON object.")),
+    }
+}
+
+/// The `CustomData` of an Rds secret's extended configuration: a JSON object of at most
+/// [`MAX_CUSTOM_DATA`] pairs (absent or null is empty).
+pub fn custom_data(param: &str, v: Option<&Value>) -> Result<Map<String, Value>, ApiError> {
+    let data = match v {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                param,
+                "CustomData must be a JSON object.",
+            ))
+        }
+    };
+    if data.len() > MAX_CUSTOM_DATA {
+        return Err(ApiError::invalid(
+            param,
+            format!("CustomData holds at most {MAX_CUSTOM_DATA} pairs."),
+        ));
+    }
+    Ok(data)
 }
 
 #[cfg(test)]

@@ -1,8 +1,14 @@
 //! Response bodies. Alibaba answers JSON by default and XML when `Format=XML`; both mirror one
 //! tree in which a list is always wrapped in an element named after its items
 //! (`"VersionStages": {"VersionStage": [...]}`), so one [`Node`] tree renders either way.
+//! Also the fields that answers of several modules share (a secret's type and rotation).
 
+use coffer_api::HttpRequest;
+use coffer_core::{SecretKind, SecretRecord};
 use serde_json::{Map, Value};
+
+/// The fields of a successful answer, in order.
+pub type Fields = Vec<(&'static str, Node)>;
 
 #[derive(Clone, Debug)]
 pub enum Node {
@@ -93,6 +99,63 @@ pub fn render(format: Format, root: &str, fields: &[(&'static str, Node)]) -> Ve
             out.into_bytes()
         }
     }
+}
+
+/// `Format=XML` (RPC v1, any case) asks for XML; everything else is JSON.
+pub fn requested_format(req: &HttpRequest<'_>) -> Format {
+    let form = is_form(req).then_some(req.body);
+    let in_pairs = |b: &[u8]| {
+        form_urlencoded::parse(b).any(|(k, v)| k == "Format" && v.eq_ignore_ascii_case("xml"))
+    };
+    if in_pairs(req.raw_query.as_bytes()) || form.is_some_and(in_pairs) {
+        Format::Xml
+    } else {
+        Format::Json
+    }
+}
+
+/// Any `content-type` header naming a form counts (not only the first), as it always has for
+/// the choice of format.
+fn is_form(req: &HttpRequest<'_>) -> bool {
+    req.headers.iter().any(|(k, v)| {
+        k == "content-type"
+            && v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+    })
+}
+
+/// The secret type as Alibaba names it.
+pub fn secret_type_name(kind: &SecretKind) -> &'static str {
+    match kind {
+        SecretKind::Generic => "Generic",
+        SecretKind::Database { .. } => "Rds",
+    }
+}
+
+/// `AutomaticRotation` (`Enabled`, `Disabled`, or `Invalid` while rotation is failing) and,
+/// when it is not `Disabled`, `RotationInterval` and `NextRotationDate`; `LastRotationDate`
+/// once a rotation has happened. `problem` is what [`coffer_core::Service::rotation_problem`]
+/// found.
+pub fn rotation_fields(s: &SecretRecord, problem: Option<&str>) -> Fields {
+    let r = &s.rotation;
+    let state = match (r.enabled, problem) {
+        (false, _) => "Disabled",
+        (true, Some(_)) => "Invalid",
+        (true, None) => "Enabled",
+    };
+    let mut out = vec![("AutomaticRotation", Node::str(state))];
+    if r.enabled {
+        if let Some(i) = r.interval_secs {
+            out.push(("RotationInterval", Node::Str(format!("{i}s"))));
+        }
+        if let Some(next) = r.next {
+            out.push(("NextRotationDate", Node::Str(next.to_iso8601_seconds())));
+        }
+    }
+    if let Some(last) = r.last {
+        out.push(("LastRotationDate", Node::Str(last.to_iso8601_seconds())));
+    }
+    out
 }
 
 #[cfg(test)]

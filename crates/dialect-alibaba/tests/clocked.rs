@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use coffer_auth::RequestParts;
+use coffer_api::{Dialect, HttpRequest, Reply};
 use coffer_core::{ManualClock, RegionMap, Service, Timestamp};
 use coffer_dialect_alibaba::Alibaba;
 
@@ -43,6 +43,14 @@ impl Harness {
         at: i64,
         nonce: &str,
     ) -> (u16, serde_json::Value) {
+        let r = self.reply(action, params, at, nonce).await;
+        (
+            r.status,
+            serde_json::from_slice(&r.body).expect("json body"),
+        )
+    }
+
+    async fn reply(&self, action: &str, params: &[(&str, &str)], at: i64, nonce: &str) -> Reply {
         let client = coffer_auth::alibaba::RpcV1Client {
             access_key_id: AK,
             access_key_secret: SK.as_bytes(),
@@ -53,17 +61,15 @@ impl Harness {
             coffer_auth::alibaba::rpc_v1_query("POST", action, "2016-01-20", params, &client)
                 .expect("sign");
         let headers = vec![("host".to_string(), "localhost".to_string())];
-        let parts = RequestParts {
+        let req = HttpRequest {
             method: "POST",
+            path: "/",
             raw_query: &query,
             headers: &headers,
             body: b"",
+            request_id: "req-1",
         };
-        let r = self.dialect.handle(&parts, "req-1", "localhost").await;
-        (
-            r.status,
-            serde_json::from_slice(&r.body).expect("json body"),
-        )
+        coffer_api::handle(&self.dialect, &req).await.reply
     }
 
     fn now(&self) -> i64 {
@@ -179,4 +185,41 @@ async fn secrets_are_purged_when_the_recovery_window_ends() {
         (404, Some("Forbidden.ResourceNotFound"))
     );
     assert_eq!(h.call("CreateSecret", &create, h.now(), "c5").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_carry_the_request_id_and_errors_echo_the_host() {
+    let h = harness().await;
+    let ok = h.reply("GetRandomPassword", &[], h.now(), "r1").await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.content_type, "application/json;charset=utf-8");
+    assert_eq!(ok.headers, vec![("x-acs-request-id", "req-1".to_string())]);
+    let body: serde_json::Value = serde_json::from_slice(&ok.body).expect("json body");
+    assert_eq!(body["RequestId"], "req-1");
+
+    // Unsigned, and asking for XML: the refusal is XML and names the host it was sent to.
+    let headers = vec![("host".to_string(), "kms.example".to_string())];
+    let req = HttpRequest {
+        method: "POST",
+        path: "/",
+        raw_query: "Action=GetRandomPassword&Format=xml",
+        headers: &headers,
+        body: b"",
+        request_id: "req-2",
+    };
+    assert!(h.dialect.recognises(&req));
+    let handled = coffer_api::handle(&h.dialect, &req).await;
+    let r = handled.reply;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.content_type, "text/xml;charset=utf-8");
+    assert_eq!(r.headers, vec![("x-acs-request-id", "req-2".to_string())]);
+    let xml = String::from_utf8(r.body).expect("utf-8");
+    assert!(
+        xml.starts_with(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><RequestId>req-2</RequestId><HostId>kms.example</HostId>"
+        ),
+        "{xml}"
+    );
+    assert_eq!(handled.audit.action, None);
+    assert!(!h.dialect.recognises(&HttpRequest { path: "/v1", ..req }));
 }

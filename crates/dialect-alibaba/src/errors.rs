@@ -1,6 +1,7 @@
-//! Alibaba's error codes and statuses (reference: alibaba.md section 7) and the mapping from
-//! coffer's neutral errors to them.
+//! Alibaba's error codes and statuses (reference: alibaba.md section 7), and the mappings to
+//! them from coffer's neutral errors and from signature failures.
 
+use coffer_auth::AuthError;
 use coffer_core::error::Resource;
 use coffer_core::Error;
 
@@ -153,5 +154,43 @@ impl From<Error> for ApiError {
                 ApiError::new(500, "InternalFailure", "An internal error occurred.")
             }
         }
+    }
+}
+
+/// A request whose signature envelope is malformed or does not verify.
+pub fn auth_error(e: AuthError) -> ApiError {
+    match e {
+        AuthError::SignatureMismatch { string_to_sign } => ApiError::new(
+            400,
+            "SignatureDoesNotMatch",
+            // The first SDK generation splits this message on ':' and compares the second part
+            // with its own string to sign, so the text before it must contain no colon.
+            format!(
+                "Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"
+            ),
+        ),
+        AuthError::BadTimestampFormat => ApiError::new(
+            400,
+            "InvalidTimeStamp.Format",
+            "Specified time stamp or date value is not well formatted.",
+        ),
+        AuthError::ContentHashMismatch => ApiError::new(
+            400,
+            "SignatureDoesNotMatch",
+            "Specified signature is not matched with our calculation. The x-acs-content-sha256 header does not match the body.",
+        ),
+        AuthError::BadEncoding(what) => ApiError::new(
+            400,
+            "ParseRequestParameterException",
+            format!("Server parse parameters exception: {what}"),
+        ),
+        AuthError::DuplicateParameter(name) => {
+            ApiError::invalid(&name, "It is given more than once.")
+        }
+        other => ApiError::new(
+            400,
+            "IncompleteSignature",
+            format!("The request signature does not conform to Alibaba Cloud standards: {other}"),
+        ),
     }
 }

@@ -1,116 +1,26 @@
-//! One function per Alibaba action. Each reads and checks its parameters, calls the service
-//! and lays out the result fields (reference: alibaba.md section 4).
+//! Secret operations: lifecycle, values and stages, description, listing, policies and tags
+//! (reference: alibaba.md section 4). Each reads its own parameters after the authorization
+//! check (its target was read with the operation), calls the service and lays out the result
+//! fields. Managed Rds secrets share CreateSecret's first checks and have their own module.
 
 use base64::Engine;
 use coffer_core::password::PasswordOptions;
 use coffer_core::service::{CreateSecret, DeleteMode, PutValue, VersionSelector, WhenFull};
 use coffer_core::{
-    Error, PageRequest, SecretFilter, SecretKind, SecretRecord, SecretState, SecretValue, Stage,
-    Tag, ValueKind, VersionRecord,
+    CredentialFormat, DbCredentials, Error, PageRequest, SecretFilter, SecretKind, SecretRecord,
+    SecretState, SecretValue, Stage, Tag, ValueKind, VersionRecord,
 };
-use serde_json::Value;
+use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use crate::error::ApiError;
+use crate::errors::ApiError;
 use crate::params::{self, MAX_VALUE_BYTES};
-use crate::render::Node;
-use crate::Call;
+use crate::render::{rotation_fields, secret_type_name, Fields, Node};
+use crate::request::{self, secret_arn, Call, NewSecret};
 
-type Fields = Vec<(&'static str, Node)>;
 type OpResult = Result<Fields, ApiError>;
 
-pub(crate) async fn dispatch(action: &str, c: &Call<'_>) -> OpResult {
-    match action {
-        "CreateSecret" => create_secret(c).await,
-        "GetSecretValue" => get_secret_value(c).await,
-        "PutSecretValue" => put_secret_value(c).await,
-        "UpdateSecret" => update_secret(c).await,
-        "UpdateSecretVersionStage" => update_secret_version_stage(c).await,
-        "DescribeSecret" => describe_secret(c).await,
-        "ListSecrets" => list_secrets(c).await,
-        "ListSecretVersionIds" => list_secret_version_ids(c).await,
-        "DeleteSecret" => delete_secret(c).await,
-        "RestoreSecret" => restore_secret(c).await,
-        "GetRandomPassword" => get_random_password(c),
-        "TagResource" => tag_resource(c).await,
-        "UntagResource" => untag_resource(c).await,
-        "TagResources" => tag_resources(c).await,
-        "UntagResources" => untag_resources(c).await,
-        "ListTagResources" => list_tag_resources(c).await,
-        "RotateSecret" => crate::managed::rotate_secret(c).await,
-        "UpdateSecretRotationPolicy" => crate::managed::update_rotation_policy(c).await,
-        "GetSecretPolicy" => get_secret_policy(c).await,
-        "SetSecretPolicy" => set_secret_policy(c).await,
-        other => match crate::keys::dispatch(other, c).await {
-            Some(result) => result,
-            None => Err(ApiError::new(
-                404,
-                "InvalidAction.NotFound",
-                format!("Specified api {action:?} is not found, please check your url and method."),
-            )),
-        },
-    }
-}
-
-// --- shared helpers -------------------------------------------------------------------------
-
-pub(crate) fn secret_arn(c: &Call<'_>, name: &str) -> String {
-    format!("acs:kms:{}:{}:secret/{name}", c.region_id, c.scope.account)
-}
-
-/// `SecretName` accepts a name or this account's secret ARN. An ARN of another account or
-/// region names a secret the caller cannot see, so it is reported as not found.
-pub(crate) fn secret_ref(c: &Call<'_>, param: &str) -> Result<String, ApiError> {
-    let raw = c.params.required(param)?;
-    let name = match raw.strip_prefix("acs:kms:") {
-        Some(rest) => {
-            let mut parts = rest.splitn(3, ':');
-            let (region, account, resource) = (parts.next(), parts.next(), parts.next());
-            let name = resource
-                .and_then(|r| r.strip_prefix("secret/"))
-                .ok_or_else(|| ApiError::invalid(param, "The ARN does not name a secret."))?;
-            let mine = account == Some(&c.scope.account.to_string())
-                && region.is_some_and(|r| c.service_region(r) == c.scope.region);
-            if !mine {
-                return Err(Error::not_found(coffer_core::error::Resource::Secret, raw).into());
-            }
-            name
-        }
-        None => raw,
-    };
-    params::secret_name(param, name)?;
-    Ok(name.to_string())
-}
-
-impl Call<'_> {
-    fn service_region(&self, region_id: &str) -> String {
-        self.regions.resolve(Some(region_id)).to_string()
-    }
-}
-
-/// `EncryptionKeyId`: a key id, `alias/...`, or a key/alias ARN of this account.
-pub(crate) fn key_ref(c: &Call<'_>, raw: &str) -> Result<String, ApiError> {
-    let Some(rest) = raw.strip_prefix("acs:kms:") else {
-        return Ok(raw.to_string());
-    };
-    let mut parts = rest.splitn(3, ':');
-    let (region, account, resource) = (parts.next(), parts.next(), parts.next());
-    let mine = account == Some(&c.scope.account.to_string())
-        && region.is_some_and(|r| c.service_region(r) == c.scope.region);
-    if !mine {
-        return Err(Error::not_found(coffer_core::error::Resource::Key, raw).into());
-    }
-    match resource {
-        Some(r) if r.starts_with("key/") => Ok(r["key/".len()..].to_string()),
-        Some(r) if r.starts_with("alias/") => Ok(r.to_string()),
-        _ => Err(ApiError::invalid(
-            "EncryptionKeyId",
-            "The ARN does not name a key or alias.",
-        )),
-    }
-}
-
-fn value_kind(c: &Call<'_>) -> Result<ValueKind, ApiError> {
+fn value_kind(c: &Call) -> Result<ValueKind, ApiError> {
     match c.params.optional("SecretDataType") {
         None => Ok(ValueKind::Text),
         Some(t) if t.eq_ignore_ascii_case("text") => Ok(ValueKind::Text),
@@ -124,7 +34,7 @@ fn value_kind(c: &Call<'_>) -> Result<ValueKind, ApiError> {
 
 /// `SecretData` with its type. Binary values travel as base64 text; we keep the decoded
 /// bytes so every dialect can hand them out in its own encoding.
-fn secret_value(c: &Call<'_>) -> Result<SecretValue, ApiError> {
+fn secret_value(c: &Call) -> Result<SecretValue, ApiError> {
     let kind = value_kind(c)?;
     let data = c
         .params
@@ -155,11 +65,16 @@ fn secret_value(c: &Call<'_>) -> Result<SecretValue, ApiError> {
 /// stored.
 fn secret_data(secret: &SecretRecord, v: &SecretValue) -> String {
     if let (true, SecretValue::Text(t)) = (secret.kind.is_managed(), v) {
-        if let Some(rendered) = crate::managed::render_credentials(t) {
+        if let Some(rendered) = render_credentials(t) {
             return rendered.to_string();
         }
     }
     render_value(v)
+}
+
+/// The value of a managed version in Alibaba's spelling, whichever cloud's client wrote it.
+fn render_credentials(text: &str) -> Option<Zeroizing<String>> {
+    DbCredentials::decode(text).map(|c| c.encode(CredentialFormat::Alibaba))
 }
 
 fn render_value(v: &SecretValue) -> String {
@@ -193,51 +108,6 @@ fn tags_node(tags: &[Tag]) -> Node {
     )
 }
 
-fn secret_type_name(kind: &SecretKind) -> &'static str {
-    crate::managed::type_name(kind)
-}
-
-/// The secret types this server creates.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum RequestedType {
-    Generic,
-    Rds,
-}
-
-/// Generic and Rds secrets are supported; every other type is refused by name rather than
-/// silently stored as Generic.
-fn secret_kind(c: &Call<'_>) -> Result<RequestedType, ApiError> {
-    match c.params.optional("SecretType") {
-        None => Ok(RequestedType::Generic),
-        Some(t) if t.eq_ignore_ascii_case("Generic") => Ok(RequestedType::Generic),
-        Some(t) if t.eq_ignore_ascii_case("Rds") => Ok(RequestedType::Rds),
-        Some(t) => {
-            let known = ["Redis", "RAMCredentials", "ECS", "PolarDB"];
-            let why = if known.iter().any(|k| k.eq_ignore_ascii_case(t)) {
-                format!(
-                    "The secret type {t:?} is not supported by this server; Generic and Rds are."
-                )
-            } else {
-                format!("The secret type {t:?} is unknown; Generic and Rds are supported.")
-            };
-            Err(ApiError::invalid("SecretType", why))
-        }
-    }
-}
-
-/// Features of the real service that coffer does not have are refused, never ignored.
-fn refuse_unsupported(c: &Call<'_>, names: &[&str]) -> Result<(), ApiError> {
-    for name in names {
-        if c.params.optional(name).is_some() {
-            return Err(ApiError::invalid(
-                name,
-                "This server does not support this parameter; leave it out.",
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn page_request(page_number: i64, page_size: i64) -> PageRequest {
     PageRequest {
         offset: ((page_number - 1) as u64).saturating_mul(page_size as u64),
@@ -246,7 +116,7 @@ fn page_request(page_number: i64, page_size: i64) -> PageRequest {
     }
 }
 
-fn dry_run(c: &Call<'_>) -> Result<(), ApiError> {
+fn dry_run(c: &Call) -> Result<(), ApiError> {
     if c.params.bool("DryRun", false)? {
         return Err(ApiError::new(
             400,
@@ -259,38 +129,8 @@ fn dry_run(c: &Call<'_>) -> Result<(), ApiError> {
 
 // --- secrets --------------------------------------------------------------------------------
 
-async fn create_secret(c: &Call<'_>) -> OpResult {
-    let name = c.params.required("SecretName")?;
-    params::secret_name("SecretName", name)?;
-    let version_id = c.params.get("VersionId").unwrap_or("");
-    params::version_id("VersionId", version_id)?;
-    let requested = secret_kind(c)?;
-    let description = c.params.get("Description").unwrap_or("");
-    params::description("Description", description)?;
-    let tags = match c.params.optional("Tags") {
-        Some(t) => params::tags_json("Tags", t)?,
-        None => vec![],
-    };
-    if requested == RequestedType::Rds {
-        refuse_unsupported(c, &["DKMSInstanceId"])?;
-        let common = crate::managed::Common {
-            name: name.to_string(),
-            version_id: version_id.to_string(),
-            description: description.to_string(),
-            tags,
-            key: c
-                .params
-                .optional("EncryptionKeyId")
-                .map(|k| key_ref(c, k))
-                .transpose()?,
-            policy: c
-                .params
-                .optional("Policy")
-                .map(|p| policy_document("Policy", p))
-                .transpose()?,
-        };
-        return crate::managed::create_rds_secret(c, common).await;
-    }
+/// CreateSecret of a Generic secret; `new` holds the checks every type shares.
+pub(crate) async fn create_secret(c: &Call, new: NewSecret) -> OpResult {
     let kind = SecretKind::Generic;
     let value = secret_value(c)?;
     let extended_config = c
@@ -309,28 +149,20 @@ async fn create_secret(c: &Call<'_>) -> OpResult {
             format!("{interval:?} applies only when automatic rotation is enabled."),
         ));
     }
-    refuse_unsupported(c, &["DKMSInstanceId"])?;
-    let policy = c
-        .params
-        .optional("Policy")
-        .map(|p| policy_document("Policy", p))
-        .transpose()?;
-    let key = c
-        .params
-        .optional("EncryptionKeyId")
-        .map(|k| key_ref(c, k))
-        .transpose()?;
+    request::refuse_unsupported(c, &["DKMSInstanceId"])?;
+    let policy = request::initial_policy(c)?;
+    let key = request::encryption_key(c)?;
     let record = c
         .service
         .create_secret(
             &c.scope,
             CreateSecret {
-                name: name.to_string(),
-                description: description.to_string(),
+                name: new.name,
+                description: new.description,
                 kind,
                 key,
-                tags,
-                version_id: version_id.to_string(),
+                tags: new.tags,
+                version_id: new.version_id.clone(),
                 value,
                 extended_config,
                 policy,
@@ -341,13 +173,12 @@ async fn create_secret(c: &Call<'_>) -> OpResult {
     Ok(vec![
         ("Arn", Node::Str(secret_arn(c, &record.name))),
         ("SecretName", Node::str(record.name.clone())),
-        ("VersionId", Node::str(version_id)),
+        ("VersionId", Node::str(new.version_id)),
         ("SecretType", Node::str(secret_type_name(&record.kind))),
     ])
 }
 
-async fn get_secret_value(c: &Call<'_>) -> OpResult {
-    let name = secret_ref(c, "SecretName")?;
+pub(crate) async fn get_secret_value(c: &Call, name: String) -> OpResult {
     let version_id = c.params.optional("VersionId").map(str::to_string);
     if let Some(v) = &version_id {
         params::version_id("VersionId", v)?;
@@ -379,10 +210,7 @@ async fn get_secret_value(c: &Call<'_>) -> OpResult {
         ("SecretType", Node::str(secret_type_name(&read.secret.kind))),
     ];
     let problem = c.service.rotation_problem(&read.secret).await?;
-    out.extend(crate::managed::rotation_fields(
-        &read.secret,
-        problem.as_deref(),
-    ));
+    out.extend(rotation_fields(&read.secret, problem.as_deref()));
     // Extended configuration belongs to managed secret types; Generic secrets have none to
     // return even when asked.
     if fetch_extended && read.secret.kind != SecretKind::Generic {
@@ -393,8 +221,7 @@ async fn get_secret_value(c: &Call<'_>) -> OpResult {
     Ok(out)
 }
 
-async fn put_secret_value(c: &Call<'_>) -> OpResult {
-    let name = secret_ref(c, "SecretName")?;
+pub(crate) async fn put_secret_value(c: &Call, name: String) -> OpResult {
     let version_id = c.params.get("VersionId").unwrap_or("");
     params::version_id("VersionId", version_id)?;
     let value = secret_value(c)?;
@@ -426,13 +253,12 @@ async fn put_secret_value(c: &Call<'_>) -> OpResult {
     ])
 }
 
-async fn update_secret(c: &Call<'_>) -> OpResult {
-    let name = secret_ref(c, "SecretName")?;
+pub(crate) async fn update_secret(c: &Call, name: String) -> OpResult {
     // Custom data belongs to managed types; a Generic secret has none to update.
     if c.params.has_prefix("ExtendedConfig") {
         let secret = c.service.describe(&c.scope, &name).await?;
         if secret.kind.is_managed() {
-            crate::managed::update_custom_data(c, &name, &secret).await?;
+            update_custom_data(c, &name, &secret).await?;
             if let Some(d) = c.params.get("Description") {
                 params::description("Description", d)?;
                 c.service
@@ -467,8 +293,37 @@ async fn update_secret(c: &Call<'_>) -> OpResult {
     Ok(vec![("SecretName", Node::str(name))])
 }
 
-async fn update_secret_version_stage(c: &Call<'_>) -> OpResult {
-    let name = secret_ref(c, "SecretName")?;
+/// UpdateSecret's `ExtendedConfig.CustomData.<key>` parameters replace the custom data of an
+/// Rds secret's extended configuration.
+async fn update_custom_data(c: &Call, name: &str, secret: &SecretRecord) -> Result<(), ApiError> {
+    const PREFIX: &str = "ExtendedConfig.CustomData.";
+    let mut config: Map<String, Value> = secret
+        .extended_config
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default();
+    let mut data = Map::new();
+    for (k, v) in c.params.with_prefix(PREFIX) {
+        if k.is_empty() {
+            return Err(ApiError::invalid(PREFIX, "A custom data key is empty."));
+        }
+        data.insert(k.to_string(), Value::from(v));
+    }
+    if c.params.has_prefix("ExtendedConfig") && data.is_empty() {
+        return Err(ApiError::invalid(
+            "ExtendedConfig",
+            "Only ExtendedConfig.CustomData.<key> can be updated.",
+        ));
+    }
+    let data = params::custom_data("ExtendedConfig.CustomData", Some(&Value::Object(data)))?;
+    config.insert("CustomData".into(), Value::Object(data));
+    c.service
+        .set_extended_config(&c.scope, name, Value::Object(config).to_string())
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn update_secret_version_stage(c: &Call, name: String) -> OpResult {
     let stage = params::stage("VersionStage", c.params.required("VersionStage")?)?;
     let remove_from = c.params.optional("RemoveFromVersion").map(str::to_string);
     let move_to = c.params.optional("MoveToVersion").map(str::to_string);
@@ -493,12 +348,7 @@ async fn update_secret_version_stage(c: &Call<'_>) -> OpResult {
     Ok(vec![("SecretName", Node::str(name))])
 }
 
-fn describe_fields(
-    c: &Call<'_>,
-    s: &SecretRecord,
-    fetch_tags: bool,
-    problem: Option<&str>,
-) -> Fields {
+fn describe_fields(c: &Call, s: &SecretRecord, fetch_tags: bool, problem: Option<&str>) -> Fields {
     let mut out = vec![
         ("Arn", Node::Str(secret_arn(c, &s.name))),
         ("SecretName", Node::str(s.name.clone())),
@@ -508,7 +358,7 @@ fn describe_fields(
         ("SecretType", Node::str(secret_type_name(&s.kind))),
         ("EncryptionKeyId", Node::str(s.key_id.clone())),
     ];
-    out.extend(crate::managed::rotation_fields(s, problem));
+    out.extend(rotation_fields(s, problem));
     if s.kind.is_managed() {
         if let Some(cfg) = &s.extended_config {
             out.push(("ExtendedConfig", Node::str(cfg.clone())));
@@ -523,8 +373,7 @@ fn describe_fields(
     out
 }
 
-async fn describe_secret(c: &Call<'_>) -> OpResult {
-    let name = secret_ref(c, "SecretName")?;
+pub(crate) async fn describe_secret(c: &Call, name: String) -> OpResult {
     let fetch_tags = c.params.bool("FetchTags", false)?;
     let s = c.service.describe(&c.scope, &name).await?;
     let problem = c.service.rotation_problem(&s).await?;
@@ -593,7 +442,7 @@ fn list_filter(text: &str) -> Result<SecretFilter, ApiError> {
     Ok(f)
 }
 
-async fn list_secrets(c: &Call<'_>) -> OpResult {
+pub(crate) async fn list_secrets(c: &Call) -> OpResult {
     let page_number = c.params.int("PageNumber", 1, 1, i32::MAX as i64)?;
     let page_size = c.params.int("PageSize", 10, 1, 100)?;
     let fetch_tags = c.params.bool("FetchTags", false)?;
@@ -632,8 +481,7 @@ async fn list_secrets(c: &Call<'_>) -> OpResult {
     ])
 }
 
-async fn list_secret_version_ids(c: &Call<'_>) -> OpResult {
-    let name = secret_ref(c, "SecretName")?;
+pub(crate) async fn list_secret_version_ids(c: &Call, name: String) -> OpResult {
     let include_deprecated = c.params.bool("IncludeDeprecated", false)?;
     let page_number = c.params.int("PageNumber", 1, 1, i32::MAX as i64)?;
     let page_size = c.params.int("PageSize", 20, 1, 100)?;
@@ -665,8 +513,7 @@ async fn list_secret_version_ids(c: &Call<'_>) -> OpResult {
     ])
 }
 
-async fn delete_secret(c: &Call<'_>) -> OpResult {
-    let name = secret_ref(c, "SecretName")?;
+pub(crate) async fn delete_secret(c: &Call, name: String) -> OpResult {
     let force = c.params.bool("ForceDeleteWithoutRecovery", false)?;
     // The window is checked even when force makes it moot, so a typo is never ignored.
     let days = c.params.int("RecoveryWindowInDays", 30, 7, 30)?;
@@ -683,15 +530,14 @@ async fn delete_secret(c: &Call<'_>) -> OpResult {
     Ok(out)
 }
 
-async fn restore_secret(c: &Call<'_>) -> OpResult {
-    let name = secret_ref(c, "SecretName")?;
+pub(crate) async fn restore_secret(c: &Call, name: String) -> OpResult {
     c.service
         .restore(&c.scope, &name, SecretState::Enabled)
         .await?;
     Ok(vec![("SecretName", Node::str(name))])
 }
 
-fn get_random_password(c: &Call<'_>) -> OpResult {
+pub(crate) fn get_random_password(c: &Call) -> OpResult {
     let length = c.params.int("PasswordLength", 32, 8, 128)?;
     let opts = PasswordOptions {
         length: length as usize,
@@ -708,25 +554,8 @@ fn get_random_password(c: &Call<'_>) -> OpResult {
 
 // --- secret policies --------------------------------------------------------------------------
 
-const MAX_POLICY_BYTES: usize = 32_768;
-
-/// A secret policy is kept as the JSON text the client sent (alibaba.md 3.6): it must parse
-/// and fit 32768 bytes; coffer's own access control decides who may do what.
-fn policy_document(param: &str, text: &str) -> Result<String, ApiError> {
-    if text.len() > MAX_POLICY_BYTES {
-        return Err(ApiError::invalid(
-            param,
-            format!("It is larger than {MAX_POLICY_BYTES} bytes."),
-        ));
-    }
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(_)) => Ok(text.to_string()),
-        _ => Err(ApiError::invalid(param, "It must be a JSON object.")),
-    }
-}
-
 /// Only the policy named `default` exists.
-fn policy_name(c: &Call<'_>) -> Result<(), ApiError> {
+fn policy_name(c: &Call) -> Result<(), ApiError> {
     match c.params.optional("PolicyName") {
         None | Some("default") => Ok(()),
         Some(_) => Err(ApiError::invalid(
@@ -736,44 +565,22 @@ fn policy_name(c: &Call<'_>) -> Result<(), ApiError> {
     }
 }
 
-async fn get_secret_policy(c: &Call<'_>) -> OpResult {
-    let name = secret_ref(c, "SecretName")?;
+pub(crate) async fn get_secret_policy(c: &Call, name: String) -> OpResult {
     policy_name(c)?;
     let s = c.service.describe(&c.scope, &name).await?;
     Ok(vec![("Policy", Node::str(s.policy.unwrap_or_default()))])
 }
 
-async fn set_secret_policy(c: &Call<'_>) -> OpResult {
-    let name = secret_ref(c, "SecretName")?;
+pub(crate) async fn set_secret_policy(c: &Call, name: String) -> OpResult {
     policy_name(c)?;
-    let policy = policy_document("Policy", c.params.required("Policy")?)?;
+    let policy = params::policy_document("Policy", c.params.required("Policy")?)?;
     c.service.set_policy(&c.scope, &name, policy).await?;
     Ok(vec![])
 }
 
 // --- tags -----------------------------------------------------------------------------------
 
-/// TagResource and UntagResource name their target with exactly one of three parameters.
-pub(crate) fn single_tag_target(c: &Call<'_>) -> Result<String, ApiError> {
-    let given: Vec<&str> = ["SecretName", "KeyId", "CertificateId"]
-        .into_iter()
-        .filter(|p| c.params.optional(p).is_some())
-        .collect();
-    match given.as_slice() {
-        ["SecretName"] => secret_ref(c, "SecretName"),
-        [] => Err(ApiError::missing("SecretName")),
-        [one] => Err(ApiError::unsupported(format!(
-            "Tagging by {one} is not supported by this server; tag secrets by SecretName."
-        ))),
-        _ => Err(ApiError::invalid(
-            given[1],
-            "Give exactly one of SecretName, KeyId and CertificateId.",
-        )),
-    }
-}
-
-async fn tag_resource(c: &Call<'_>) -> OpResult {
-    let name = single_tag_target(c)?;
+pub(crate) async fn tag_resource(c: &Call, name: String) -> OpResult {
     let tags = params::tags_json("Tags", c.params.required("Tags")?)?;
     c.service
         .tag(&c.scope, &name, tags, params::MAX_TAGS)
@@ -781,16 +588,13 @@ async fn tag_resource(c: &Call<'_>) -> OpResult {
     Ok(vec![])
 }
 
-async fn untag_resource(c: &Call<'_>) -> OpResult {
-    let name = single_tag_target(c)?;
+pub(crate) async fn untag_resource(c: &Call, name: String) -> OpResult {
     let keys = params::tag_keys("TagKeys", c.params.required("TagKeys")?)?;
     c.service.untag(&c.scope, &name, Some(keys)).await?;
     Ok(vec![])
 }
 
-const MAX_RESOURCE_IDS: usize = 50;
-
-fn resource_type(c: &Call<'_>) -> Result<(), ApiError> {
+fn resource_type(c: &Call) -> Result<(), ApiError> {
     match c.params.required("ResourceType")? {
         t if t.eq_ignore_ascii_case("secret") => Ok(()),
         t if t.eq_ignore_ascii_case("key") => Err(ApiError::unsupported(
@@ -803,34 +607,8 @@ fn resource_type(c: &Call<'_>) -> Result<(), ApiError> {
     }
 }
 
-/// `ResourceId.N`: secret names or ARNs.
-pub(crate) fn resource_ids(c: &Call<'_>, required: bool) -> Result<Vec<String>, ApiError> {
-    let ids = c.params.indexed("ResourceId")?;
-    if ids.is_empty() && required {
-        return Err(ApiError::missing("ResourceId.1"));
-    }
-    if ids.len() > MAX_RESOURCE_IDS {
-        return Err(ApiError::invalid(
-            "ResourceId",
-            format!("At most {MAX_RESOURCE_IDS} resources are allowed."),
-        ));
-    }
-    let mut names = vec![];
-    for (_, id) in ids {
-        let sub = Call {
-            service: c.service,
-            params: params::Params::new(&[("ResourceId".into(), id.to_string())]),
-            scope: c.scope.clone(),
-            region_id: c.region_id.clone(),
-            regions: c.regions,
-        };
-        names.push(secret_ref(&sub, "ResourceId")?);
-    }
-    Ok(names)
-}
-
 /// `Tag.N.Key` / `Tag.N.Value` pairs.
-fn flattened_tags(c: &Call<'_>, require_value: bool) -> Result<Vec<Tag>, ApiError> {
+fn flattened_tags(c: &Call, require_value: bool) -> Result<Vec<Tag>, ApiError> {
     let keys = c.params.indexed_with_suffix("Tag", ".Key")?;
     let values = c.params.indexed_with_suffix("Tag", ".Value")?;
     if let Some((n, _)) = values
@@ -855,9 +633,8 @@ fn flattened_tags(c: &Call<'_>, require_value: bool) -> Result<Vec<Tag>, ApiErro
     Ok(tags)
 }
 
-async fn tag_resources(c: &Call<'_>) -> OpResult {
+pub(crate) async fn tag_resources(c: &Call, names: Vec<String>) -> OpResult {
     resource_type(c)?;
-    let names = resource_ids(c, true)?;
     let tags = flattened_tags(c, true)?;
     if tags.is_empty() {
         return Err(ApiError::missing("Tag.1.Key"));
@@ -874,9 +651,8 @@ async fn tag_resources(c: &Call<'_>) -> OpResult {
     Ok(vec![])
 }
 
-async fn untag_resources(c: &Call<'_>) -> OpResult {
+pub(crate) async fn untag_resources(c: &Call, names: Vec<String>) -> OpResult {
     resource_type(c)?;
-    let names = resource_ids(c, true)?;
     let all = c.params.bool("All", false)?;
     let keys: Vec<String> = c
         .params
@@ -902,9 +678,8 @@ const TAG_PAGE: usize = 200;
 /// How many secrets a tag-only ListTagResources query scans at most.
 const TAG_SCAN_LIMIT: u32 = 4_000;
 
-async fn list_tag_resources(c: &Call<'_>) -> OpResult {
+pub(crate) async fn list_tag_resources(c: &Call, names: Vec<String>) -> OpResult {
     resource_type(c)?;
-    let names = resource_ids(c, false)?;
     let tag_filter = flattened_tags(c, false)?;
     if names.is_empty() && tag_filter.is_empty() {
         return Err(ApiError::missing("ResourceId.1"));

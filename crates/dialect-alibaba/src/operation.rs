@@ -1,0 +1,647 @@
+//! The Alibaba operations (the `Action` values of KMS API 2016-01-20): parsing an action and
+//! the parameters that name its targets, the permission each one needs (the Alibaba column of
+//! DESIGN.md "Actions of every operation"), and the dispatch to the operation modules.
+//!
+//! Targets are resolved with the operations' own parameter rules, so a name given as an ARN
+//! and a plain name are the same resource. Only the targets are read here, before the
+//! authorization check; every other parameter is read by the operation after it, as before.
+
+use coffer_core::{Action, Permission, Tag, Target};
+use strum::IntoEnumIterator;
+
+use crate::errors::ApiError;
+use crate::render::Fields;
+use crate::request::{self, Call, RequestedType};
+use crate::{keys, managed, params, secrets};
+
+/// One variant per wire action; the variant's name is the action's (`IntoStaticStr` on
+/// [`OperationKind`] gives the wire name). `name` is a secret name (an ARN already reduced to
+/// the name), `key` a key reference as the request gave it (id or `alias/...`).
+#[derive(Debug, strum::EnumDiscriminants)]
+#[strum_discriminants(
+    name(OperationKind),
+    derive(strum::EnumIter, strum::IntoStaticStr, Hash)
+)]
+pub enum Operation {
+    // --- secrets ---
+    CreateSecret {
+        name: String,
+        /// The tags the create asks for, which a policy's tag conditions see.
+        tags: Vec<Tag>,
+    },
+    GetSecretValue {
+        name: String,
+    },
+    PutSecretValue {
+        name: String,
+    },
+    UpdateSecret {
+        name: String,
+    },
+    UpdateSecretVersionStage {
+        name: String,
+    },
+    DescribeSecret {
+        name: String,
+    },
+    ListSecrets,
+    ListSecretVersionIds {
+        name: String,
+    },
+    DeleteSecret {
+        name: String,
+    },
+    RestoreSecret {
+        name: String,
+    },
+    GetRandomPassword,
+    TagResource {
+        name: String,
+    },
+    UntagResource {
+        name: String,
+    },
+    TagResources {
+        names: Vec<String>,
+    },
+    UntagResources {
+        names: Vec<String>,
+    },
+    /// No names: the query goes by tags over every secret of the scope.
+    ListTagResources {
+        names: Vec<String>,
+    },
+    GetSecretPolicy {
+        name: String,
+    },
+    SetSecretPolicy {
+        name: String,
+    },
+    // --- managed secrets ---
+    RotateSecret {
+        name: String,
+    },
+    UpdateSecretRotationPolicy {
+        name: String,
+    },
+    // --- keys ---
+    CreateKey,
+    DescribeKey {
+        key: String,
+    },
+    ListKeys,
+    EnableKey {
+        key: String,
+    },
+    DisableKey {
+        key: String,
+    },
+    ScheduleKeyDeletion {
+        key: String,
+    },
+    CancelKeyDeletion {
+        key: String,
+    },
+    UpdateKeyDescription {
+        key: String,
+    },
+    CreateAlias {
+        key: String,
+    },
+    UpdateAlias {
+        key: String,
+    },
+    /// The alias names its key only once it is looked up, so the check is on every key.
+    DeleteAlias,
+    ListAliases,
+    ListAliasesByKeyId {
+        key: String,
+    },
+    Encrypt {
+        key: String,
+    },
+    /// The key is named inside the blob; the operation checks it belongs to the caller.
+    Decrypt,
+    GenerateDataKey {
+        key: String,
+    },
+    GenerateDataKeyWithoutPlaintext {
+        key: String,
+    },
+    /// Like Decrypt, on every key; the destination key is read by the operation.
+    ReEncrypt,
+    UpdateRotationPolicy {
+        key: String,
+    },
+    CreateKeyVersion {
+        key: String,
+    },
+    ListKeyVersions {
+        key: String,
+    },
+    DescribeKeyVersion {
+        key: String,
+    },
+}
+
+/// The operation a wire action names, or `None` for an action this dialect does not know.
+/// Matching is exact (case-sensitive), like Alibaba's.
+fn kind_of(action: &str) -> Option<OperationKind> {
+    OperationKind::iter().find(|k| <&'static str>::from(*k) == action)
+}
+
+/// `SecretName`, as a name or an ARN of the caller's.
+fn secret(c: &Call) -> Result<String, ApiError> {
+    request::secret_ref(c, "SecretName")
+}
+
+/// `KeyId`: a key id, an alias, or a key/alias ARN of the caller's.
+fn key(c: &Call) -> Result<String, ApiError> {
+    request::key_ref(c, c.params.required("KeyId")?)
+}
+
+/// Parses `action` and the parameters naming its targets. An unknown action is Alibaba's
+/// `InvalidAction.NotFound`.
+pub(crate) fn parse(action: &str, c: &Call) -> Result<Operation, ApiError> {
+    use OperationKind as K;
+    let Some(kind) = kind_of(action) else {
+        return Err(ApiError::new(
+            404,
+            "InvalidAction.NotFound",
+            format!("Specified api {action:?} is not found, please check your url and method."),
+        ));
+    };
+    Ok(match kind {
+        K::CreateSecret => {
+            let name = c.params.required("SecretName")?;
+            params::secret_name("SecretName", name)?;
+            let tags = match c.params.optional("Tags") {
+                Some(t) => params::tags_json("Tags", t)?,
+                None => vec![],
+            };
+            Operation::CreateSecret {
+                name: name.to_string(),
+                tags,
+            }
+        }
+        K::GetSecretValue => Operation::GetSecretValue { name: secret(c)? },
+        K::PutSecretValue => Operation::PutSecretValue { name: secret(c)? },
+        K::UpdateSecret => Operation::UpdateSecret { name: secret(c)? },
+        K::UpdateSecretVersionStage => Operation::UpdateSecretVersionStage { name: secret(c)? },
+        K::DescribeSecret => Operation::DescribeSecret { name: secret(c)? },
+        K::ListSecrets => Operation::ListSecrets,
+        K::ListSecretVersionIds => Operation::ListSecretVersionIds { name: secret(c)? },
+        K::DeleteSecret => Operation::DeleteSecret { name: secret(c)? },
+        K::RestoreSecret => Operation::RestoreSecret { name: secret(c)? },
+        K::GetRandomPassword => Operation::GetRandomPassword,
+        K::TagResource => Operation::TagResource {
+            name: request::single_tag_target(c)?,
+        },
+        K::UntagResource => Operation::UntagResource {
+            name: request::single_tag_target(c)?,
+        },
+        K::TagResources => Operation::TagResources {
+            names: request::resource_ids(c, true)?,
+        },
+        K::UntagResources => Operation::UntagResources {
+            names: request::resource_ids(c, true)?,
+        },
+        K::ListTagResources => Operation::ListTagResources {
+            names: request::resource_ids(c, false)?,
+        },
+        K::GetSecretPolicy => Operation::GetSecretPolicy { name: secret(c)? },
+        K::SetSecretPolicy => Operation::SetSecretPolicy { name: secret(c)? },
+        K::RotateSecret => Operation::RotateSecret { name: secret(c)? },
+        K::UpdateSecretRotationPolicy => Operation::UpdateSecretRotationPolicy { name: secret(c)? },
+        K::CreateKey => Operation::CreateKey,
+        K::DescribeKey => Operation::DescribeKey { key: key(c)? },
+        K::ListKeys => Operation::ListKeys,
+        K::EnableKey => Operation::EnableKey { key: key(c)? },
+        K::DisableKey => Operation::DisableKey { key: key(c)? },
+        K::ScheduleKeyDeletion => Operation::ScheduleKeyDeletion { key: key(c)? },
+        K::CancelKeyDeletion => Operation::CancelKeyDeletion { key: key(c)? },
+        K::UpdateKeyDescription => Operation::UpdateKeyDescription { key: key(c)? },
+        K::CreateAlias => Operation::CreateAlias { key: key(c)? },
+        K::UpdateAlias => Operation::UpdateAlias { key: key(c)? },
+        K::DeleteAlias => Operation::DeleteAlias,
+        K::ListAliases => Operation::ListAliases,
+        K::ListAliasesByKeyId => Operation::ListAliasesByKeyId { key: key(c)? },
+        K::Encrypt => Operation::Encrypt { key: key(c)? },
+        K::Decrypt => Operation::Decrypt,
+        K::GenerateDataKey => Operation::GenerateDataKey { key: key(c)? },
+        K::GenerateDataKeyWithoutPlaintext => {
+            Operation::GenerateDataKeyWithoutPlaintext { key: key(c)? }
+        }
+        K::ReEncrypt => Operation::ReEncrypt,
+        K::UpdateRotationPolicy => Operation::UpdateRotationPolicy { key: key(c)? },
+        K::CreateKeyVersion => Operation::CreateKeyVersion { key: key(c)? },
+        K::ListKeyVersions => Operation::ListKeyVersions { key: key(c)? },
+        K::DescribeKeyVersion => Operation::DescribeKeyVersion { key: key(c)? },
+    })
+}
+
+fn on_secret(action: Action, name: &str) -> Permission {
+    Permission::one(action, Target::secret(name))
+}
+
+fn on_secrets(action: Action, names: &[String]) -> Permission {
+    Permission::each(action, names.iter().map(Target::secret).collect())
+}
+
+fn on_key(action: Action, key: &str) -> Permission {
+    Permission::one(action, Target::Key(key.to_string()))
+}
+
+/// Which neutral action each operation is, and on which resources.
+pub(crate) fn permission(op: &Operation) -> Permission {
+    use Operation as O;
+    match op {
+        O::CreateSecret { name, tags } => Permission::one(
+            Action::SecretsCreate,
+            Target::Secret {
+                name: name.clone(),
+                tags: Some(tags.clone()),
+            },
+        ),
+        O::GetSecretValue { name } => on_secret(Action::SecretsGetValue, name),
+        O::PutSecretValue { name } => on_secret(Action::SecretsPutValue, name),
+        O::UpdateSecret { name } | O::UpdateSecretRotationPolicy { name } => {
+            on_secret(Action::SecretsUpdate, name)
+        }
+        O::UpdateSecretVersionStage { name } => on_secret(Action::SecretsUpdateStage, name),
+        O::DescribeSecret { name } | O::ListSecretVersionIds { name } => {
+            on_secret(Action::SecretsDescribe, name)
+        }
+        O::DeleteSecret { name } => on_secret(Action::SecretsDelete, name),
+        O::RestoreSecret { name } => on_secret(Action::SecretsRestore, name),
+        O::RotateSecret { name } => on_secret(Action::SecretsRotate, name),
+        O::GetSecretPolicy { name } => on_secret(Action::SecretsGetPolicy, name),
+        O::SetSecretPolicy { name } => on_secret(Action::SecretsPutPolicy, name),
+        O::ListSecrets => Permission::one(Action::SecretsList, Target::AllSecrets),
+        O::GetRandomPassword => Permission::one(Action::SecretsGetRandomPassword, Target::Scope),
+        O::TagResource { name } | O::UntagResource { name } => on_secret(Action::SecretsTag, name),
+        O::TagResources { names } | O::UntagResources { names } => {
+            on_secrets(Action::SecretsTag, names)
+        }
+        O::ListTagResources { names } if names.is_empty() => {
+            Permission::one(Action::SecretsDescribe, Target::AllSecrets)
+        }
+        O::ListTagResources { names } => on_secrets(Action::SecretsDescribe, names),
+        O::CreateKey => Permission::one(Action::KeysCreate, Target::AllKeys),
+        O::ListKeys | O::ListAliases => Permission::one(Action::KeysList, Target::AllKeys),
+        O::DescribeKey { key }
+        | O::ListAliasesByKeyId { key }
+        | O::ListKeyVersions { key }
+        | O::DescribeKeyVersion { key } => on_key(Action::KeysDescribe, key),
+        O::EnableKey { key }
+        | O::DisableKey { key }
+        | O::UpdateKeyDescription { key }
+        | O::CreateAlias { key }
+        | O::UpdateAlias { key }
+        | O::UpdateRotationPolicy { key }
+        | O::CreateKeyVersion { key } => on_key(Action::KeysUpdate, key),
+        O::DeleteAlias => Permission::one(Action::KeysUpdate, Target::AllKeys),
+        O::ScheduleKeyDeletion { key } | O::CancelKeyDeletion { key } => {
+            on_key(Action::KeysDelete, key)
+        }
+        O::Encrypt { key } => on_key(Action::KeysEncrypt, key),
+        O::GenerateDataKey { key } | O::GenerateDataKeyWithoutPlaintext { key } => {
+            on_key(Action::KeysGenerateDataKey, key)
+        }
+        O::Decrypt | O::ReEncrypt => Permission::one(Action::KeysDecrypt, Target::AllKeys),
+    }
+}
+
+/// Runs the operation in its module.
+pub(crate) async fn execute(c: &Call, op: Operation) -> Result<Fields, ApiError> {
+    use Operation as O;
+    match op {
+        O::CreateSecret { name, tags } => {
+            // The shared parameters are checked before the type picks the module, in the
+            // order Alibaba reports them.
+            let new = request::new_secret(c, name, tags)?;
+            match new.requested {
+                RequestedType::Generic => secrets::create_secret(c, new).await,
+                RequestedType::Rds => managed::create_rds_secret(c, new).await,
+            }
+        }
+        O::GetSecretValue { name } => secrets::get_secret_value(c, name).await,
+        O::PutSecretValue { name } => secrets::put_secret_value(c, name).await,
+        O::UpdateSecret { name } => secrets::update_secret(c, name).await,
+        O::UpdateSecretVersionStage { name } => secrets::update_secret_version_stage(c, name).await,
+        O::DescribeSecret { name } => secrets::describe_secret(c, name).await,
+        O::ListSecrets => secrets::list_secrets(c).await,
+        O::ListSecretVersionIds { name } => secrets::list_secret_version_ids(c, name).await,
+        O::DeleteSecret { name } => secrets::delete_secret(c, name).await,
+        O::RestoreSecret { name } => secrets::restore_secret(c, name).await,
+        O::GetRandomPassword => secrets::get_random_password(c),
+        O::TagResource { name } => secrets::tag_resource(c, name).await,
+        O::UntagResource { name } => secrets::untag_resource(c, name).await,
+        O::TagResources { names } => secrets::tag_resources(c, names).await,
+        O::UntagResources { names } => secrets::untag_resources(c, names).await,
+        O::ListTagResources { names } => secrets::list_tag_resources(c, names).await,
+        O::GetSecretPolicy { name } => secrets::get_secret_policy(c, name).await,
+        O::SetSecretPolicy { name } => secrets::set_secret_policy(c, name).await,
+        O::RotateSecret { name } => managed::rotate_secret(c, name).await,
+        O::UpdateSecretRotationPolicy { name } => managed::update_rotation_policy(c, name).await,
+        O::CreateKey => keys::create_key(c).await,
+        O::DescribeKey { key } => keys::describe_key(c, key).await,
+        O::ListKeys => keys::list_keys(c).await,
+        O::EnableKey { key } => keys::set_enabled(c, key, true).await,
+        O::DisableKey { key } => keys::set_enabled(c, key, false).await,
+        O::ScheduleKeyDeletion { key } => keys::schedule_deletion(c, key).await,
+        O::CancelKeyDeletion { key } => keys::cancel_deletion(c, key).await,
+        O::UpdateKeyDescription { key } => keys::update_description(c, key).await,
+        O::CreateAlias { key } => keys::set_alias(c, key, false).await,
+        O::UpdateAlias { key } => keys::set_alias(c, key, true).await,
+        O::DeleteAlias => keys::delete_alias(c).await,
+        O::ListAliases => keys::list_aliases(c, None).await,
+        O::ListAliasesByKeyId { key } => keys::list_aliases(c, Some(key)).await,
+        O::Encrypt { key } => keys::encrypt(c, key).await,
+        O::Decrypt => keys::decrypt(c).await,
+        O::GenerateDataKey { key } => keys::data_key(c, key, true).await,
+        O::GenerateDataKeyWithoutPlaintext { key } => keys::data_key(c, key, false).await,
+        O::ReEncrypt => keys::re_encrypt(c).await,
+        O::UpdateRotationPolicy { key } => keys::update_rotation_policy(c, key).await,
+        O::CreateKeyVersion { key } => keys::create_key_version(c, key).await,
+        O::ListKeyVersions { key } => keys::list_key_versions(c, key).await,
+        O::DescribeKeyVersion { key } => keys::describe_key_version(c, key).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag() -> Tag {
+        Tag {
+            key: "env".into(),
+            value: "prod".into(),
+        }
+    }
+
+    fn names() -> Vec<String> {
+        vec!["a".into(), "b".into()]
+    }
+
+    fn secret_target(name: &str) -> Target {
+        Target::secret(name)
+    }
+
+    fn key_target() -> Target {
+        Target::Key("alias/k".into())
+    }
+
+    /// A sample of every operation and the permission it must need: the table of DESIGN.md,
+    /// written out independently of [`permission`]. The match has no `_` arm, so a new
+    /// operation does not compile until it is added here.
+    fn sample(kind: OperationKind) -> (Operation, Action, Vec<Target>) {
+        use OperationKind as K;
+        let name = || "s".to_string();
+        let key = || "alias/k".to_string();
+        let s = || vec![secret_target("s")];
+        let k = || vec![key_target()];
+        let ab = || vec![secret_target("a"), secret_target("b")];
+        match kind {
+            K::CreateSecret => (
+                Operation::CreateSecret {
+                    name: name(),
+                    tags: vec![tag()],
+                },
+                Action::SecretsCreate,
+                vec![Target::Secret {
+                    name: "s".into(),
+                    tags: Some(vec![tag()]),
+                }],
+            ),
+            K::GetSecretValue => (
+                Operation::GetSecretValue { name: name() },
+                Action::SecretsGetValue,
+                s(),
+            ),
+            K::PutSecretValue => (
+                Operation::PutSecretValue { name: name() },
+                Action::SecretsPutValue,
+                s(),
+            ),
+            K::UpdateSecret => (
+                Operation::UpdateSecret { name: name() },
+                Action::SecretsUpdate,
+                s(),
+            ),
+            K::UpdateSecretVersionStage => (
+                Operation::UpdateSecretVersionStage { name: name() },
+                Action::SecretsUpdateStage,
+                s(),
+            ),
+            K::DescribeSecret => (
+                Operation::DescribeSecret { name: name() },
+                Action::SecretsDescribe,
+                s(),
+            ),
+            K::ListSecrets => (
+                Operation::ListSecrets,
+                Action::SecretsList,
+                vec![Target::AllSecrets],
+            ),
+            K::ListSecretVersionIds => (
+                Operation::ListSecretVersionIds { name: name() },
+                Action::SecretsDescribe,
+                s(),
+            ),
+            K::DeleteSecret => (
+                Operation::DeleteSecret { name: name() },
+                Action::SecretsDelete,
+                s(),
+            ),
+            K::RestoreSecret => (
+                Operation::RestoreSecret { name: name() },
+                Action::SecretsRestore,
+                s(),
+            ),
+            K::GetRandomPassword => (
+                Operation::GetRandomPassword,
+                Action::SecretsGetRandomPassword,
+                vec![Target::Scope],
+            ),
+            K::TagResource => (
+                Operation::TagResource { name: name() },
+                Action::SecretsTag,
+                s(),
+            ),
+            K::UntagResource => (
+                Operation::UntagResource { name: name() },
+                Action::SecretsTag,
+                s(),
+            ),
+            K::TagResources => (
+                Operation::TagResources { names: names() },
+                Action::SecretsTag,
+                ab(),
+            ),
+            K::UntagResources => (
+                Operation::UntagResources { names: names() },
+                Action::SecretsTag,
+                ab(),
+            ),
+            K::ListTagResources => (
+                Operation::ListTagResources { names: names() },
+                Action::SecretsDescribe,
+                ab(),
+            ),
+            K::GetSecretPolicy => (
+                Operation::GetSecretPolicy { name: name() },
+                Action::SecretsGetPolicy,
+                s(),
+            ),
+            K::SetSecretPolicy => (
+                Operation::SetSecretPolicy { name: name() },
+                Action::SecretsPutPolicy,
+                s(),
+            ),
+            K::RotateSecret => (
+                Operation::RotateSecret { name: name() },
+                Action::SecretsRotate,
+                s(),
+            ),
+            K::UpdateSecretRotationPolicy => (
+                Operation::UpdateSecretRotationPolicy { name: name() },
+                Action::SecretsUpdate,
+                s(),
+            ),
+            K::CreateKey => (
+                Operation::CreateKey,
+                Action::KeysCreate,
+                vec![Target::AllKeys],
+            ),
+            K::DescribeKey => (
+                Operation::DescribeKey { key: key() },
+                Action::KeysDescribe,
+                k(),
+            ),
+            K::ListKeys => (Operation::ListKeys, Action::KeysList, vec![Target::AllKeys]),
+            K::EnableKey => (Operation::EnableKey { key: key() }, Action::KeysUpdate, k()),
+            K::DisableKey => (
+                Operation::DisableKey { key: key() },
+                Action::KeysUpdate,
+                k(),
+            ),
+            K::ScheduleKeyDeletion => (
+                Operation::ScheduleKeyDeletion { key: key() },
+                Action::KeysDelete,
+                k(),
+            ),
+            K::CancelKeyDeletion => (
+                Operation::CancelKeyDeletion { key: key() },
+                Action::KeysDelete,
+                k(),
+            ),
+            K::UpdateKeyDescription => (
+                Operation::UpdateKeyDescription { key: key() },
+                Action::KeysUpdate,
+                k(),
+            ),
+            K::CreateAlias => (
+                Operation::CreateAlias { key: key() },
+                Action::KeysUpdate,
+                k(),
+            ),
+            K::UpdateAlias => (
+                Operation::UpdateAlias { key: key() },
+                Action::KeysUpdate,
+                k(),
+            ),
+            K::DeleteAlias => (
+                Operation::DeleteAlias,
+                Action::KeysUpdate,
+                vec![Target::AllKeys],
+            ),
+            K::ListAliases => (
+                Operation::ListAliases,
+                Action::KeysList,
+                vec![Target::AllKeys],
+            ),
+            K::ListAliasesByKeyId => (
+                Operation::ListAliasesByKeyId { key: key() },
+                Action::KeysDescribe,
+                k(),
+            ),
+            K::Encrypt => (Operation::Encrypt { key: key() }, Action::KeysEncrypt, k()),
+            K::Decrypt => (
+                Operation::Decrypt,
+                Action::KeysDecrypt,
+                vec![Target::AllKeys],
+            ),
+            K::GenerateDataKey => (
+                Operation::GenerateDataKey { key: key() },
+                Action::KeysGenerateDataKey,
+                k(),
+            ),
+            K::GenerateDataKeyWithoutPlaintext => (
+                Operation::GenerateDataKeyWithoutPlaintext { key: key() },
+                Action::KeysGenerateDataKey,
+                k(),
+            ),
+            K::ReEncrypt => (
+                Operation::ReEncrypt,
+                Action::KeysDecrypt,
+                vec![Target::AllKeys],
+            ),
+            K::UpdateRotationPolicy => (
+                Operation::UpdateRotationPolicy { key: key() },
+                Action::KeysUpdate,
+                k(),
+            ),
+            K::CreateKeyVersion => (
+                Operation::CreateKeyVersion { key: key() },
+                Action::KeysUpdate,
+                k(),
+            ),
+            K::ListKeyVersions => (
+                Operation::ListKeyVersions { key: key() },
+                Action::KeysDescribe,
+                k(),
+            ),
+            K::DescribeKeyVersion => (
+                Operation::DescribeKeyVersion { key: key() },
+                Action::KeysDescribe,
+                k(),
+            ),
+        }
+    }
+
+    #[test]
+    fn every_operation_needs_its_permission() {
+        let mut tested = 0;
+        for kind in OperationKind::iter() {
+            let (op, action, targets) = sample(kind);
+            assert_eq!(OperationKind::from(&op), kind);
+            assert_eq!(
+                permission(&op),
+                Permission::each(action, targets),
+                "{}",
+                <&'static str>::from(kind)
+            );
+            tested += 1;
+        }
+        assert_eq!(tested, OperationKind::iter().count());
+    }
+
+    #[test]
+    fn a_tag_query_without_names_covers_every_secret() {
+        assert_eq!(
+            permission(&Operation::ListTagResources { names: vec![] }),
+            Permission::one(Action::SecretsDescribe, Target::AllSecrets)
+        );
+    }
+
+    #[test]
+    fn wire_names_are_the_variant_names_and_are_found_exactly() {
+        for kind in OperationKind::iter() {
+            assert_eq!(kind_of(<&'static str>::from(kind)), Some(kind));
+        }
+        assert_eq!(kind_of("createsecret"), None);
+        assert_eq!(kind_of(""), None);
+        assert_eq!(OperationKind::iter().count(), 42);
+    }
+}
