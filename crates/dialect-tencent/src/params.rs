@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::errors::ApiError;
 
 pub const MAX_NAME_LEN: usize = 128;
 pub const MAX_VERSION_ID_LEN: usize = 64;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use coffer_auth::RequestParts;
+use coffer_api::HttpRequest;
 use coffer_core::{ManualClock, RegionMap, Service};
 use coffer_dialect_tencent::Tencent;
 use serde_json::{json, Value};
@@ -62,14 +62,16 @@ impl Harness {
             .into_iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v))
             .collect();
-        let parts = RequestParts {
+        let req = HttpRequest {
             method: "POST",
+            path: "/",
             raw_query: "",
             headers: &headers,
             body: body.as_bytes(),
+            request_id: "req",
         };
-        let (out, _) = self.dialect.handle(&parts, "req").await;
-        let v: Value = serde_json::from_slice(&out).expect("json");
+        let handled = coffer_api::handle(&self.dialect, &req).await;
+        let v: Value = serde_json::from_slice(&handled.reply.body).expect("json");
         v["Response"].clone()
     }
 

@@ -2,6 +2,7 @@
 //! neutral errors. Tencent answers every error with HTTP 200 and the code in the body; any
 //! other status makes the SDK lose the code.
 
+use coffer_auth::AuthError;
 use coffer_core::error::Resource;
 use coffer_core::Error;
 
@@ -123,5 +124,19 @@ impl From<Error> for ApiError {
                 ApiError::new("InternalError", "An internal error occurred.")
             }
         }
+    }
+}
+
+/// A signature that does not check out, or a request too garbled to check.
+pub fn auth_error(e: AuthError) -> ApiError {
+    match e {
+        AuthError::SignatureMismatch { .. } | AuthError::ContentHashMismatch => ApiError::new(
+            "AuthFailure.SignatureFailure",
+            "The request signature does not match the one computed by the server.",
+        ),
+        other => ApiError::new(
+            "AuthFailure.InvalidAuthorization",
+            format!("The Authorization of the request is invalid: {other}"),
+        ),
     }
 }

@@ -2,6 +2,7 @@
 //! section 9): symmetric keys, their states and one alias each, and Encrypt / Decrypt / data
 //! keys. A Tencent alias `name` is the core alias `alias/name`, so the key is the same key under
 //! the same alias through Alibaba's API.
+//! Operations that act on one key get its `KeyId` as the request sent it, already read.
 
 use base64::Engine;
 use coffer_core::error::Resource;
@@ -9,50 +10,16 @@ use coffer_core::service::NewKey;
 use coffer_core::{Error, KeyRecord, KeyState, PageRequest};
 use serde_json::{json, Map, Value};
 
-use crate::error::ApiError;
-use crate::Call;
+use crate::errors::ApiError;
+use crate::render::obj;
+use crate::request::Call;
 
 type OpResult = Result<Map<String, Value>, ApiError>;
 
-pub const KMS_VERSION: &str = "2019-01-18";
 const MAX_DESCRIPTION: usize = 1024;
 const MAX_PLAINTEXT: usize = 4096;
 const MAX_CONTEXT: usize = 1024;
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
-pub(crate) async fn dispatch(action: &str, c: &Call<'_>) -> OpResult {
-    match action {
-        "CreateKey" => create_key(c).await,
-        "DescribeKey" => describe_key(c).await,
-        "DescribeKeys" => describe_keys(c).await,
-        "ListKeys" => list_keys(c).await,
-        "EnableKey" => set_enabled(c, true).await,
-        "DisableKey" => set_enabled(c, false).await,
-        "ScheduleKeyDeletion" => schedule_deletion(c).await,
-        "CancelKeyDeletion" => cancel_deletion(c).await,
-        "UpdateAlias" => update_alias(c).await,
-        "UpdateKeyDescription" => update_description(c).await,
-        "Encrypt" => encrypt(c).await,
-        "Decrypt" => decrypt(c).await,
-        "GenerateDataKey" => data_key(c).await,
-        "ReEncrypt" => re_encrypt(c).await,
-        "EnableKeyRotation" => set_rotation(c, true).await,
-        "DisableKeyRotation" => set_rotation(c, false).await,
-        "GetKeyRotationStatus" => rotation_status(c).await,
-        "GetServiceStatus" => Ok(obj(json!({ "ServiceEnabled": true, "InvalidType": 0 }))),
-        _ => Err(ApiError::new(
-            "InvalidAction",
-            format!("The action {action:?} does not exist in KMS {KMS_VERSION}."),
-        )),
-    }
-}
 
 fn key_error(e: Error) -> ApiError {
     match e {
@@ -108,7 +75,7 @@ fn tencent_alias(k: &KeyRecord) -> String {
         .to_string()
 }
 
-fn metadata(c: &Call<'_>, k: &KeyRecord) -> Value {
+fn metadata(c: &Call, k: &KeyRecord) -> Value {
     let account = c.scope.account.0;
     json!({
         "KeyId": k.id,
@@ -139,13 +106,8 @@ fn deletion_date(k: &KeyRecord) -> i64 {
     }
 }
 
-/// `KeyId`: a key id, or `alias/<name>` as the other APIs write it.
-fn key_id(c: &Call<'_>) -> Result<String, ApiError> {
-    Ok(c.params.required_str("KeyId")?.to_string())
-}
-
 /// `Alias`: 1..60 of `[A-Za-z0-9_-]`, starting with a letter or digit; `kms-` is reserved.
-fn alias(c: &Call<'_>) -> Result<String, ApiError> {
+fn alias(c: &Call) -> Result<String, ApiError> {
     let a = c.params.required_str("Alias")?;
     let ok = (1..=60).contains(&a.len())
         && a.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
@@ -166,7 +128,7 @@ fn alias(c: &Call<'_>) -> Result<String, ApiError> {
     Ok(format!("alias/{a}"))
 }
 
-fn description(c: &Call<'_>) -> Result<Option<String>, ApiError> {
+fn description(c: &Call) -> Result<Option<String>, ApiError> {
     let d = c.params.str("Description")?;
     if d.is_some_and(|d| d.len() > MAX_DESCRIPTION) {
         return Err(ApiError::invalid_value(
@@ -177,7 +139,7 @@ fn description(c: &Call<'_>) -> Result<Option<String>, ApiError> {
     Ok(d.map(str::to_string))
 }
 
-async fn create_key(c: &Call<'_>) -> OpResult {
+pub async fn create_key(c: &Call) -> OpResult {
     let alias = alias(c)?;
     match c.params.str("KeyUsage")? {
         None | Some("ENCRYPT_DECRYPT") => {}
@@ -218,8 +180,7 @@ async fn create_key(c: &Call<'_>) -> OpResult {
 }
 
 /// `EnableKeyRotation` (with `RotateDays`, 7 to 365, default 365) and `DisableKeyRotation`.
-async fn set_rotation(c: &Call<'_>, enable: bool) -> OpResult {
-    let key = key_id(c)?;
+pub async fn set_rotation(c: &Call, key: String, enable: bool) -> OpResult {
     let days = if enable {
         let days = c.params.int("RotateDays")?.unwrap_or(365);
         if !(7..=365).contains(&days) {
@@ -239,25 +200,25 @@ async fn set_rotation(c: &Call<'_>, enable: bool) -> OpResult {
     Ok(Map::new())
 }
 
-async fn rotation_status(c: &Call<'_>) -> OpResult {
+pub async fn rotation_status(c: &Call, key: String) -> OpResult {
     let key = c
         .service
-        .find_key(&c.scope, &key_id(c)?)
+        .find_key(&c.scope, &key)
         .await
         .map_err(key_error)?;
     Ok(obj(json!({ "KeyRotationEnabled": key.rotation.enabled })))
 }
 
-async fn describe_key(c: &Call<'_>) -> OpResult {
+pub async fn describe_key(c: &Call, key: String) -> OpResult {
     let key = c
         .service
-        .find_key(&c.scope, &key_id(c)?)
+        .find_key(&c.scope, &key)
         .await
         .map_err(key_error)?;
     Ok(obj(json!({ "KeyMetadata": metadata(c, &key) })))
 }
 
-async fn describe_keys(c: &Call<'_>) -> OpResult {
+pub async fn describe_keys(c: &Call) -> OpResult {
     let ids = c
         .params
         .array("KeyIds")?
@@ -278,7 +239,7 @@ async fn describe_keys(c: &Call<'_>) -> OpResult {
     Ok(obj(json!({ "KeyMetadatas": out })))
 }
 
-async fn list_keys(c: &Call<'_>) -> OpResult {
+pub async fn list_keys(c: &Call) -> OpResult {
     let offset = c.params.int("Offset")?.unwrap_or(0);
     let limit = c.params.int("Limit")?.unwrap_or(10);
     if offset < 0 {
@@ -312,16 +273,15 @@ async fn list_keys(c: &Call<'_>) -> OpResult {
     Ok(obj(json!({ "Keys": keys, "TotalCount": page.total })))
 }
 
-async fn set_enabled(c: &Call<'_>, enabled: bool) -> OpResult {
+pub async fn set_enabled(c: &Call, key: String, enabled: bool) -> OpResult {
     c.service
-        .set_key_enabled(&c.scope, &key_id(c)?, enabled)
+        .set_key_enabled(&c.scope, &key, enabled)
         .await
         .map_err(key_error)?;
     Ok(Map::new())
 }
 
-async fn schedule_deletion(c: &Call<'_>) -> OpResult {
-    let key = key_id(c)?;
+pub async fn schedule_deletion(c: &Call, key: String) -> OpResult {
     let days = c
         .params
         .int("PendingWindowInDays")?
@@ -340,18 +300,17 @@ async fn schedule_deletion(c: &Call<'_>) -> OpResult {
 }
 
 /// Tencent returns a key whose deletion is cancelled in the Disabled state.
-async fn cancel_deletion(c: &Call<'_>) -> OpResult {
+pub async fn cancel_deletion(c: &Call, key: String) -> OpResult {
     let k = c
         .service
-        .cancel_key_deletion(&c.scope, &key_id(c)?, KeyState::Disabled)
+        .cancel_key_deletion(&c.scope, &key, KeyState::Disabled)
         .await
         .map_err(key_error)?;
     Ok(obj(json!({ "KeyId": k.id })))
 }
 
 /// Gives the key this alias, in place of the Tencent alias it had.
-async fn update_alias(c: &Call<'_>) -> OpResult {
-    let key = key_id(c)?;
+pub async fn update_alias(c: &Call, key: String) -> OpResult {
     let alias = alias(c)?;
     let k = c
         .service
@@ -374,8 +333,7 @@ async fn update_alias(c: &Call<'_>) -> OpResult {
     Ok(Map::new())
 }
 
-async fn update_description(c: &Call<'_>) -> OpResult {
-    let key = key_id(c)?;
+pub async fn update_description(c: &Call, key: String) -> OpResult {
     let d = description(c)?.ok_or_else(|| ApiError::missing("Description"))?;
     c.service
         .update_key_description(&c.scope, &key, d)
@@ -385,7 +343,7 @@ async fn update_description(c: &Call<'_>) -> OpResult {
 }
 
 /// `EncryptionContext`: JSON text of an object with string values (at most 1024 bytes).
-fn context(c: &Call<'_>, param: &str) -> Result<Vec<(String, String)>, ApiError> {
+fn context(c: &Call, param: &str) -> Result<Vec<(String, String)>, ApiError> {
     let Some(text) = c.params.str(param)?.filter(|t| !t.trim().is_empty()) else {
         return Ok(vec![]);
     };
@@ -400,13 +358,12 @@ fn context(c: &Call<'_>, param: &str) -> Result<Vec<(String, String)>, ApiError>
     })
 }
 
-fn ciphertext(c: &Call<'_>) -> Result<Vec<u8>, ApiError> {
+fn ciphertext(c: &Call) -> Result<Vec<u8>, ApiError> {
     B64.decode(c.params.required_str("CiphertextBlob")?)
         .map_err(|_| ApiError::invalid_value("CiphertextBlob", "it is not valid base64"))
 }
 
-async fn encrypt(c: &Call<'_>) -> OpResult {
-    let key = key_id(c)?;
+pub async fn encrypt(c: &Call, key: String) -> OpResult {
     let plain = B64
         .decode(c.params.required_str("Plaintext")?)
         .map_err(|_| ApiError::invalid_value("Plaintext", "it must be base64"))?;
@@ -427,7 +384,7 @@ async fn encrypt(c: &Call<'_>) -> OpResult {
     ))
 }
 
-async fn decrypt(c: &Call<'_>) -> OpResult {
+pub async fn decrypt(c: &Call) -> OpResult {
     let blob = ciphertext(c)?;
     let ctx = context(c, "EncryptionContext")?;
     let opened = c
@@ -441,8 +398,7 @@ async fn decrypt(c: &Call<'_>) -> OpResult {
     })))
 }
 
-async fn data_key(c: &Call<'_>) -> OpResult {
-    let key = key_id(c)?;
+pub async fn data_key(c: &Call, key: String) -> OpResult {
     let len = match c.params.int("NumberOfBytes")? {
         Some(n) if (1..=1024).contains(&n) => n as usize,
         Some(_) => {
@@ -475,7 +431,7 @@ async fn data_key(c: &Call<'_>) -> OpResult {
     })))
 }
 
-async fn re_encrypt(c: &Call<'_>) -> OpResult {
+pub async fn re_encrypt(c: &Call) -> OpResult {
     let blob = ciphertext(c)?;
     let opened = c
         .service
@@ -503,4 +459,9 @@ async fn re_encrypt(c: &Call<'_>) -> OpResult {
         "SourceKeyId": opened.key.id,
         "ReEncrypted": true,
     })))
+}
+
+/// KMS GetServiceStatus: the service is always on here (the same for every caller).
+pub fn get_service_status() -> OpResult {
+    Ok(obj(json!({ "ServiceEnabled": true, "InvalidType": 0 })))
 }

@@ -1,5 +1,7 @@
-//! One function per SSM action (reference: tencent.md section 4). Each checks its fields,
-//! calls the neutral service and returns the `Response` fields (RequestId is added later).
+//! The SSM actions on secrets: lifecycle, values, listing and service information
+//! (reference: tencent.md section 4). Each checks its remaining fields (the secret's name
+//! and a create's tags arrive parsed), calls the neutral service and returns the `Response`
+//! fields (RequestId is added when the answer is rendered).
 
 use base64::Engine;
 use coffer_core::service::{CreateSecret, DeleteMode, PutValue, VersionSelector, WhenFull};
@@ -10,9 +12,10 @@ use coffer_core::{
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
-use crate::error::ApiError;
+use crate::errors::ApiError;
 use crate::params::{self, Params};
-use crate::{product, Call};
+use crate::render::{creation_status, describe_fields, obj, render_credentials};
+use crate::request::Call;
 
 type OpResult = Result<Map<String, Value>, ApiError>;
 
@@ -24,57 +27,7 @@ pub const DEFAULT_VERSION_ID: &str = "SSM_Current";
 /// but derived from each secret's tasks).
 const MAX_CREATING_SCAN: u32 = 10_000;
 
-pub(crate) async fn dispatch(action: &str, c: &Call<'_>) -> OpResult {
-    match action {
-        "CreateSecret" => create_secret(c).await,
-        "GetSecretValue" => get_secret_value(c).await,
-        "PutSecretValue" => put_secret_value(c).await,
-        "UpdateSecret" => update_secret(c).await,
-        "UpdateDescription" => update_description(c).await,
-        "DescribeSecret" => describe_secret(c).await,
-        "ListSecrets" => list_secrets(c).await,
-        "ListSecretVersionIds" => list_secret_version_ids(c).await,
-        "DeleteSecretVersion" => delete_secret_version(c).await,
-        "EnableSecret" => set_enabled(c, true).await,
-        "DisableSecret" => set_enabled(c, false).await,
-        "DeleteSecret" => delete_secret(c).await,
-        "RestoreSecret" => restore_secret(c).await,
-        "GetServiceStatus" => get_service_status(c).await,
-        "GetRegions" => Ok(obj(json!({ "Regions": c.region_ids() }))),
-        "DescribeSupportedProducts" => Ok(obj(
-            json!({ "Products": ["Mysql", "MariaDB", "PostgreSQL"], "TotalCount": 3 }),
-        )),
-        "CreateProductSecret" => product::create_product_secret(c).await,
-        "RotateProductSecret" => product::rotate_product_secret(c).await,
-        "DescribeAsyncRequestInfo" => product::describe_async_request_info(c).await,
-        "UpdateRotationStatus" => product::update_rotation_status(c).await,
-        "DescribeRotationDetail" => product::describe_rotation_detail(c).await,
-        "DescribeRotationHistory" => product::describe_rotation_history(c).await,
-        "CreateSSHKeyPairSecret" | "GetSSHKeyPairValue" => Err(ApiError::new(
-            "UnsupportedOperation",
-            format!("{action} is not supported by this server: it keeps user-defined and database secrets only."),
-        )),
-        _ => Err(ApiError::new(
-            "InvalidAction",
-            format!("The action {action:?} does not exist in SSM 2019-09-23."),
-        )),
-    }
-}
-
-pub(crate) fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
-pub(crate) fn name(c: &Call<'_>) -> Result<String, ApiError> {
-    let n = c.params.required_str("SecretName")?;
-    params::secret_name("SecretName", n)?;
-    Ok(n.to_string())
-}
-
-fn required_version(c: &Call<'_>) -> Result<String, ApiError> {
+fn required_version(c: &Call) -> Result<String, ApiError> {
     let v = c.params.required_str("VersionId")?;
     params::version_id("VersionId", v)?;
     Ok(v.to_string())
@@ -118,59 +71,6 @@ fn value(p: &Params) -> Result<SecretValue, ApiError> {
     Ok(v)
 }
 
-pub(crate) fn tags(p: &Params) -> Result<Vec<Tag>, ApiError> {
-    let Some(items) = p.array("Tags")? else {
-        return Ok(vec![]);
-    };
-    if items.len() > params::MAX_TAGS {
-        return Err(ApiError::invalid_value(
-            "Tags",
-            format!("at most {} tags are allowed", params::MAX_TAGS),
-        ));
-    }
-    let mut out: Vec<Tag> = vec![];
-    for item in items {
-        let bad = || {
-            ApiError::invalid(
-                "Tags",
-                "each tag must be {\"TagKey\": ..., \"TagValue\": ...}",
-            )
-        };
-        let o = item.as_object().ok_or_else(bad)?;
-        let key = o.get("TagKey").and_then(Value::as_str).ok_or_else(bad)?;
-        let value = match o.get("TagValue") {
-            None | Some(Value::Null) => "",
-            Some(v) => v.as_str().ok_or_else(bad)?,
-        };
-        if key.is_empty() || key.chars().count() > params::MAX_TAG_KEY_LEN {
-            return Err(ApiError::invalid_value(
-                "Tags.TagKey",
-                format!("a tag key has 1 to {} characters", params::MAX_TAG_KEY_LEN),
-            ));
-        }
-        if value.chars().count() > params::MAX_TAG_VALUE_LEN {
-            return Err(ApiError::invalid_value(
-                "Tags.TagValue",
-                format!(
-                    "a tag value has at most {} characters",
-                    params::MAX_TAG_VALUE_LEN
-                ),
-            ));
-        }
-        if out.iter().any(|t| t.key == key) {
-            return Err(ApiError::new(
-                "InvalidParameterValue.TagKeysDuplicated",
-                format!("The tag key {key:?} appears more than once in Tags."),
-            ));
-        }
-        out.push(Tag {
-            key: key.to_string(),
-            value: value.to_string(),
-        });
-    }
-    Ok(out)
-}
-
 fn status(s: &SecretRecord) -> &'static str {
     match s.state {
         SecretState::Enabled => "Enabled",
@@ -191,9 +91,8 @@ fn secret_type(s: &SecretRecord) -> i64 {
     }
 }
 
-async fn create_secret(c: &Call<'_>) -> OpResult {
+pub async fn create_secret(c: &Call, name: String, tags: Vec<Tag>) -> OpResult {
     let p = &c.params;
-    let name = name(c)?;
     let version_id = match p.str("VersionId")?.filter(|v| !v.is_empty()) {
         Some(v) => {
             params::version_id("VersionId", v)?;
@@ -234,7 +133,6 @@ async fn create_secret(c: &Call<'_>) -> OpResult {
             format!("longer than {} bytes", params::MAX_ADDITIONAL_CONFIG_BYTES),
         ));
     }
-    let tags = tags(p)?;
     let value = value(p)?;
     let key = p
         .str("KmsKeyId")?
@@ -277,8 +175,7 @@ async fn create_secret(c: &Call<'_>) -> OpResult {
     })))
 }
 
-async fn get_secret_value(c: &Call<'_>) -> OpResult {
-    let name = name(c)?;
+pub async fn get_secret_value(c: &Call, name: String) -> OpResult {
     let version_id = required_version(c)?;
     let secret = c.service.describe(&c.scope, &name).await?;
     // `SSM_Current` names the current version unless a version really has that id.
@@ -296,7 +193,7 @@ async fn get_secret_value(c: &Call<'_>) -> OpResult {
     let read = c.service.get_value(&c.scope, &name, &selector).await?;
     let (text, binary) = match &read.value {
         SecretValue::Text(t) if read.secret.kind.is_managed() => (
-            product::render_credentials(t).unwrap_or_else(|| t.to_string()),
+            render_credentials(t).unwrap_or_else(|| t.to_string()),
             String::new(),
         ),
         SecretValue::Text(t) => (t.to_string(), String::new()),
@@ -313,8 +210,7 @@ async fn get_secret_value(c: &Call<'_>) -> OpResult {
     })))
 }
 
-async fn put_secret_value(c: &Call<'_>) -> OpResult {
-    let name = name(c)?;
+pub async fn put_secret_value(c: &Call, name: String) -> OpResult {
     let version_id = required_version(c)?;
     let value = value(&c.params)?;
     // Tencent refuses a repeated version id whatever its value.
@@ -346,8 +242,7 @@ async fn put_secret_value(c: &Call<'_>) -> OpResult {
     Ok(obj(json!({ "SecretName": name, "VersionId": version_id })))
 }
 
-async fn update_secret(c: &Call<'_>) -> OpResult {
-    let name = name(c)?;
+pub async fn update_secret(c: &Call, name: String) -> OpResult {
     let version_id = required_version(c)?;
     let value = value(&c.params)?;
     c.service
@@ -356,8 +251,7 @@ async fn update_secret(c: &Call<'_>) -> OpResult {
     Ok(obj(json!({ "SecretName": name, "VersionId": version_id })))
 }
 
-async fn update_description(c: &Call<'_>) -> OpResult {
-    let name = name(c)?;
+pub async fn update_description(c: &Call, name: String) -> OpResult {
     let description = c
         .params
         .str("Description")?
@@ -369,8 +263,7 @@ async fn update_description(c: &Call<'_>) -> OpResult {
     Ok(obj(json!({ "SecretName": name })))
 }
 
-async fn describe_secret(c: &Call<'_>) -> OpResult {
-    let name = name(c)?;
+pub async fn describe_secret(c: &Call, name: String) -> OpResult {
     let s = c.service.describe(&c.scope, &name).await?;
     let uin = c.scope.account.0;
     let mut out = obj(json!({
@@ -398,11 +291,11 @@ async fn describe_secret(c: &Call<'_>) -> OpResult {
         "AccountInfoList": [],
         "NextRotationTime": "",
     }));
-    product::describe_fields(c, &s, &mut out).await?;
+    describe_fields(c, &s, &mut out).await?;
     Ok(out)
 }
 
-async fn list_secrets(c: &Call<'_>) -> OpResult {
+pub async fn list_secrets(c: &Call) -> OpResult {
     let p = &c.params;
     let offset = p.int("Offset")?.unwrap_or(0);
     if offset < 0 {
@@ -485,7 +378,7 @@ async fn list_secrets(c: &Call<'_>) -> OpResult {
             };
             let mut matching = vec![];
             for s in c.service.list(&c.scope, &filter, all).await?.items {
-                if product::creation_status(c, &s).await? == Some(wanted) {
+                if creation_status(c, &s).await? == Some(wanted) {
                     matching.push(s);
                 }
             }
@@ -503,7 +396,7 @@ async fn list_secrets(c: &Call<'_>) -> OpResult {
     // Product secrets whose account is still being made (or failed to be) say so.
     let mut statuses = Vec::with_capacity(items.len());
     for s in &items {
-        statuses.push(match product::creation_status(c, s).await? {
+        statuses.push(match creation_status(c, s).await? {
             Some(st) => st,
             None => status(s),
         });
@@ -553,8 +446,7 @@ async fn list_secrets(c: &Call<'_>) -> OpResult {
     ))
 }
 
-async fn list_secret_version_ids(c: &Call<'_>) -> OpResult {
-    let name = name(c)?;
+pub async fn list_secret_version_ids(c: &Call, name: String) -> OpResult {
     let s = c.service.describe(&c.scope, &name).await?;
     let versions: Vec<Value> = s
         .versions
@@ -564,8 +456,7 @@ async fn list_secret_version_ids(c: &Call<'_>) -> OpResult {
     Ok(obj(json!({ "SecretName": s.name, "Versions": versions })))
 }
 
-async fn delete_secret_version(c: &Call<'_>) -> OpResult {
-    let name = name(c)?;
+pub async fn delete_secret_version(c: &Call, name: String) -> OpResult {
     let version_id = required_version(c)?;
     c.service
         .delete_version(&c.scope, &name, &version_id)
@@ -573,14 +464,12 @@ async fn delete_secret_version(c: &Call<'_>) -> OpResult {
     Ok(obj(json!({ "SecretName": name, "VersionId": version_id })))
 }
 
-async fn set_enabled(c: &Call<'_>, enabled: bool) -> OpResult {
-    let name = name(c)?;
+pub async fn set_enabled(c: &Call, name: String, enabled: bool) -> OpResult {
     c.service.set_enabled(&c.scope, &name, enabled).await?;
     Ok(obj(json!({ "SecretName": name })))
 }
 
-async fn delete_secret(c: &Call<'_>) -> OpResult {
-    let name = name(c)?;
+pub async fn delete_secret(c: &Call, name: String) -> OpResult {
     let days = c.params.int("RecoveryWindowInDays")?.unwrap_or(0);
     if !(0..=30).contains(&days) {
         return Err(ApiError::invalid_value(
@@ -623,8 +512,7 @@ async fn delete_secret(c: &Call<'_>) -> OpResult {
     ))
 }
 
-async fn restore_secret(c: &Call<'_>) -> OpResult {
-    let name = name(c)?;
+pub async fn restore_secret(c: &Call, name: String) -> OpResult {
     // A restored secret comes back disabled; EnableSecret makes it readable again.
     c.service
         .restore(&c.scope, &name, SecretState::Disabled)
@@ -632,7 +520,7 @@ async fn restore_secret(c: &Call<'_>) -> OpResult {
     Ok(obj(json!({ "SecretName": name })))
 }
 
-async fn get_service_status(c: &Call<'_>) -> OpResult {
+pub async fn get_service_status(c: &Call) -> OpResult {
     let total = c
         .service
         .list(
@@ -659,4 +547,9 @@ async fn get_service_status(c: &Call<'_>) -> OpResult {
         "TotalCount": total,
         "ResourceRegion": c.region_id,
     })))
+}
+
+/// The region ids this endpoint answers for (the same for every caller).
+pub fn get_regions(c: &Call) -> OpResult {
+    Ok(obj(json!({ "Regions": c.region_ids() })))
 }

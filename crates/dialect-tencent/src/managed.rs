@@ -6,19 +6,18 @@
 use coffer_core::database::{Grant, GrantLevel};
 use coffer_core::service::{NewProductSecret, TaskView};
 use coffer_core::{
-    CredentialFormat, DbCredentials, DbEngine, Error, RotationTask, SecretKind, SecretRecord,
-    TaskKind, TaskStatus, Timestamp,
+    CredentialFormat, DbEngine, Error, RotationTask, SecretRecord, Tag, TaskKind, TaskStatus,
+    Timestamp,
 };
 use serde_json::{json, Map, Value};
 
-use crate::error::ApiError;
-use crate::ops::{name, obj, tags};
+use crate::errors::ApiError;
 use crate::params::{self, Params};
-use crate::Call;
+use crate::render::{account_info, obj, product_config, task_status, DAY_SECS};
+use crate::request::Call;
 
 type OpResult = Result<Map<String, Value>, ApiError>;
 
-const DAY_SECS: i64 = 86_400;
 /// UpdateRotationStatus's `Frequency`, in days.
 const MIN_FREQUENCY_DAYS: i64 = 30;
 const MAX_FREQUENCY_DAYS: i64 = 365;
@@ -121,40 +120,15 @@ fn user_prefix(prefix: &str) -> Result<(), ApiError> {
     }
 }
 
-/// What Tencent keeps about a product secret beside coffer's own model, in the secret's
-/// extended configuration.
-fn product_config(product: &str, hosts: &[String]) -> String {
-    json!({ "ProductName": product, "Domains": hosts }).to_string()
-}
-
-fn product_name(s: &SecretRecord) -> String {
-    s.extended_config
-        .as_deref()
-        .and_then(|t| serde_json::from_str::<Value>(t).ok())
-        .and_then(|v| {
-            v.get("ProductName")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .unwrap_or_default()
-}
-
-fn domains(s: &SecretRecord) -> Vec<String> {
-    s.extended_config
-        .as_deref()
-        .and_then(|t| serde_json::from_str::<Value>(t).ok())
-        .and_then(|v| {
-            v.get("Domains")?
-                .as_array()?
-                .iter()
-                .map(|d| d.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The database products CreateProductSecret accepts (the same for every caller).
+pub fn describe_supported_products() -> OpResult {
+    Ok(obj(
+        json!({ "Products": ["Mysql", "MariaDB", "PostgreSQL"], "TotalCount": 3 }),
+    ))
 }
 
 /// Starts driving a task in the background (the client polls its FlowID).
-fn drive_later(c: &Call<'_>, task: RotationTask) {
+fn drive_later(c: &Call, task: RotationTask) {
     let service = c.service.clone();
     tokio::spawn(async move {
         let id = task.id;
@@ -164,9 +138,8 @@ fn drive_later(c: &Call<'_>, task: RotationTask) {
     });
 }
 
-pub(crate) async fn create_product_secret(c: &Call<'_>) -> OpResult {
+pub async fn create_product_secret(c: &Call, name: String, tags: Vec<Tag>) -> OpResult {
     let p = &c.params;
-    let name = name(c)?;
     let prefix = p.required_str("UserNamePrefix")?;
     user_prefix(prefix)?;
     let product = p.required_str("ProductName")?;
@@ -232,7 +205,7 @@ pub(crate) async fn create_product_secret(c: &Call<'_>) -> OpResult {
                 name: name.clone(),
                 description: description.to_string(),
                 key,
-                tags: tags(p)?,
+                tags,
                 version_id: uuid_like(),
                 extended_config: Some(product_config(product, &hosts)),
                 instance: instance.to_string(),
@@ -260,15 +233,6 @@ fn uuid_like() -> String {
     format!("SSM_{}", uuid::Uuid::new_v4().simple())
 }
 
-/// 0 running, 1 done, 2 failed (also while a failed step waits to be retried).
-fn task_status(t: &RotationTask) -> i64 {
-    match (t.status, &t.last_error) {
-        (TaskStatus::Succeeded, _) => 1,
-        (TaskStatus::Failed, _) | (TaskStatus::Running, Some(_)) => 2,
-        (TaskStatus::Running, None) => 0,
-    }
-}
-
 fn task_description(v: &TaskView) -> String {
     let what = match v.task.kind {
         TaskKind::Provision { .. } => "create the database account",
@@ -288,7 +252,7 @@ fn task_description(v: &TaskView) -> String {
     }
 }
 
-pub(crate) async fn describe_async_request_info(c: &Call<'_>) -> OpResult {
+pub async fn describe_async_request_info(c: &Call) -> OpResult {
     let id = c
         .params
         .int("FlowID")?
@@ -309,7 +273,7 @@ pub(crate) async fn describe_async_request_info(c: &Call<'_>) -> OpResult {
     })))
 }
 
-async fn product_secret(c: &Call<'_>, name: &str) -> Result<SecretRecord, ApiError> {
+async fn product_secret(c: &Call, name: &str) -> Result<SecretRecord, ApiError> {
     let s = c.service.describe(&c.scope, name).await?;
     if !s.kind.is_managed() {
         return Err(ApiError::new(
@@ -320,8 +284,7 @@ async fn product_secret(c: &Call<'_>, name: &str) -> Result<SecretRecord, ApiErr
     Ok(s)
 }
 
-pub(crate) async fn rotate_product_secret(c: &Call<'_>) -> OpResult {
-    let name = name(c)?;
+pub async fn rotate_product_secret(c: &Call, name: String) -> OpResult {
     product_secret(c, &name).await?;
     let task = c.service.start_rotation(&c.scope, &name, None).await?;
     let flow = task.id;
@@ -329,9 +292,8 @@ pub(crate) async fn rotate_product_secret(c: &Call<'_>) -> OpResult {
     Ok(obj(json!({ "FlowID": flow })))
 }
 
-pub(crate) async fn update_rotation_status(c: &Call<'_>) -> OpResult {
+pub async fn update_rotation_status(c: &Call, name: String) -> OpResult {
     let p = &c.params;
-    let name = name(c)?;
     let enable =
         bool_param(p, "EnableRotation")?.ok_or_else(|| ApiError::missing("EnableRotation"))?;
     let secret = product_secret(c, &name).await?;
@@ -356,8 +318,7 @@ pub(crate) async fn update_rotation_status(c: &Call<'_>) -> OpResult {
     Ok(Map::new())
 }
 
-pub(crate) async fn describe_rotation_detail(c: &Call<'_>) -> OpResult {
-    let name = name(c)?;
+pub async fn describe_rotation_detail(c: &Call, name: String) -> OpResult {
     let s = product_secret(c, &name).await?;
     let r = &s.rotation;
     Ok(obj(json!({
@@ -368,8 +329,7 @@ pub(crate) async fn describe_rotation_detail(c: &Call<'_>) -> OpResult {
     })))
 }
 
-pub(crate) async fn describe_rotation_history(c: &Call<'_>) -> OpResult {
-    let name = name(c)?;
+pub async fn describe_rotation_history(c: &Call, name: String) -> OpResult {
     product_secret(c, &name).await?;
     let (secret, tasks) = c.service.secret_tasks(&c.scope, &name, 50).await?;
     let versions: Vec<&str> = tasks
@@ -384,97 +344,6 @@ pub(crate) async fn describe_rotation_history(c: &Call<'_>) -> OpResult {
         "TotalCount": versions.len(),
         "AccountInfoList": account_info(c, &secret).await?,
     })))
-}
-
-/// The accounts a product secret's `Current` and `Previous` versions hold.
-pub(crate) async fn account_info(c: &Call<'_>, s: &SecretRecord) -> Result<Vec<Value>, ApiError> {
-    if !s.kind.is_managed() || s.is_pending_delete() || s.state != coffer_core::SecretState::Enabled
-    {
-        return Ok(vec![]);
-    }
-    let hosts = domains(s);
-    let mut out = vec![];
-    for (stage, label) in [
-        (coffer_core::Stage::Current, "Current"),
-        (coffer_core::Stage::Previous, "Previous"),
-    ] {
-        let Some(v) = s.version_with_stage(&stage) else {
-            continue;
-        };
-        let sel = coffer_core::service::VersionSelector {
-            version_id: Some(v.version_id.clone()),
-            stage: None,
-        };
-        let read = c.service.get_value(&c.scope, &s.name, &sel).await?;
-        let text = std::str::from_utf8(read.value.as_bytes()).unwrap_or_default();
-        if let Some(creds) = DbCredentials::decode(text) {
-            out.push(json!({
-                "AccountName": creds.account,
-                "Host": hosts,
-                "Version": label,
-                "RotatedTime": v.created_at.to_datetime_text(),
-            }));
-        }
-    }
-    Ok(out)
-}
-
-/// DescribeSecret's fields for a product secret: product, instance, rotation and status
-/// (`Creating` while its account is being made, `Failed` when that failed).
-pub(crate) async fn describe_fields(
-    c: &Call<'_>,
-    s: &SecretRecord,
-    out: &mut Map<String, Value>,
-) -> Result<(), ApiError> {
-    let SecretKind::Database { instance, .. } = &s.kind else {
-        return Ok(());
-    };
-    let r = &s.rotation;
-    out.insert("ProductName".into(), product_name(s).into());
-    out.insert("ResourceID".into(), instance.clone().into());
-    out.insert("RotationStatus".into(), r.enabled.into());
-    out.insert(
-        "RotationFrequency".into(),
-        r.interval_secs.map_or(0, |i| i / DAY_SECS).into(),
-    );
-    out.insert(
-        "NextRotationTime".into(),
-        if r.enabled {
-            r.next.map(Timestamp::to_datetime_text).unwrap_or_default()
-        } else {
-            String::new()
-        }
-        .into(),
-    );
-    if let Some(status) = creation_status(c, s).await? {
-        out.insert("Status".into(), status.into());
-    }
-    out.insert("AccountInfoList".into(), account_info(c, s).await?.into());
-    Ok(())
-}
-
-/// `Creating` or `Failed` while the secret's newest task is the creation of its account,
-/// still running or failed. Generic secrets cost no read.
-pub(crate) async fn creation_status(
-    c: &Call<'_>,
-    s: &SecretRecord,
-) -> Result<Option<&'static str>, ApiError> {
-    if !s.kind.is_managed() {
-        return Ok(None);
-    }
-    Ok(match c.service.latest_task(s).await?.as_ref() {
-        Some(t) if matches!(t.kind, TaskKind::Provision { .. }) => match task_status(t) {
-            0 => Some("Creating"),
-            2 => Some("Failed"),
-            _ => None,
-        },
-        _ => None,
-    })
-}
-
-/// A managed version's value in Tencent's spelling, whichever cloud's client wrote it.
-pub(crate) fn render_credentials(text: &str) -> Option<String> {
-    DbCredentials::decode(text).map(|c| c.encode(CredentialFormat::Tencent).to_string())
 }
 
 #[cfg(test)]
@@ -526,30 +395,5 @@ mod tests {
             Some(&[DbEngine::Postgres][..])
         );
         assert_eq!(product_engine("Redis"), None);
-    }
-
-    #[test]
-    fn task_states_follow_the_sdk_numbers() {
-        let mut t = RotationTask::start(
-            1,
-            coffer_core::Scope {
-                account: coffer_core::AccountId(1),
-                region: "r".into(),
-            },
-            uuid::Uuid::nil(),
-            TaskKind::Rotate,
-            "v".into(),
-            Timestamp(0),
-        );
-        assert_eq!(task_status(&t), 0);
-        t.last_error = Some("unreachable".into());
-        assert_eq!(
-            task_status(&t),
-            2,
-            "a failed attempt shows as failed while it waits"
-        );
-        t.status = TaskStatus::Succeeded;
-        t.last_error = None;
-        assert_eq!(task_status(&t), 1);
     }
 }
