@@ -1,6 +1,7 @@
 //! Huawei's error bodies and codes (reference: huawei.md section 6) and the mapping from
 //! coffer's neutral errors.
 
+use coffer_auth::AuthError;
 use coffer_core::error::Resource;
 use coffer_core::Error;
 
@@ -147,5 +148,18 @@ impl From<Error> for ApiError {
                 ApiError::new(500, "CSMS.0500", "An internal error occurred.")
             }
         }
+    }
+}
+
+/// A signature that is missing, malformed or wrong, in the gateway's words.
+pub fn auth_error(e: AuthError) -> ApiError {
+    match e {
+        AuthError::SignatureMismatch { .. } => ApiError::auth("verify aksk signature fail"),
+        AuthError::BadTimestampFormat => {
+            ApiError::auth("X-Sdk-Date is not formatted as YYYYMMDDTHHMMSSZ")
+        }
+        other => ApiError::auth(format!(
+            "the request signature is missing or malformed: {other}"
+        )),
     }
 }

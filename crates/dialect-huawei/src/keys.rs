@@ -16,9 +16,9 @@ use coffer_core::{Error, KeyRecord, KeyState, PageRequest};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
-use crate::ops::{ok, str_field, OpResult};
-use crate::Call;
+use crate::errors::ApiError;
+use crate::params::str_field;
+use crate::request::{ok, Call, OpResult};
 
 /// How the default key is named in KMS answers, as CSMS names it.
 const HW_DEFAULT_ALIAS: &str = "csms/default";
@@ -35,46 +35,6 @@ const DEFAULT_ROTATION_DAYS: i64 = 365;
 /// `create-datakey` sizes in bits.
 const MAX_DATAKEY_BITS: usize = 8192;
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-pub(crate) async fn route(c: &Call<'_>) -> OpResult {
-    let seg: Vec<&str> = c.segments.iter().map(String::as_str).collect();
-    match (c.method, seg.as_slice()) {
-        ("POST", ["kms", "create-key"]) => create_key(c).await,
-        ("POST", ["kms", "describe-key"]) => describe_key(c).await,
-        ("POST", ["kms", "list-keys"]) => list_keys(c).await,
-        ("POST", ["kms", "enable-key"]) => set_enabled(c, true).await,
-        ("POST", ["kms", "disable-key"]) => set_enabled(c, false).await,
-        ("POST", ["kms", "schedule-key-deletion"]) => schedule_deletion(c).await,
-        ("POST", ["kms", "cancel-key-deletion"]) => cancel_deletion(c).await,
-        ("POST", ["kms", "update-key-alias"]) => update_key_alias(c).await,
-        ("POST", ["kms", "update-key-description"]) => update_description(c).await,
-        ("POST", ["kms", "encrypt-data"]) => encrypt_data(c).await,
-        ("POST", ["kms", "decrypt-data"]) => decrypt_data(c).await,
-        ("POST", ["kms", "create-datakey"]) => create_datakey(c, true).await,
-        ("POST", ["kms", "create-datakey-without-plaintext"]) => create_datakey(c, false).await,
-        ("POST", ["kms", "encrypt-datakey"]) => encrypt_datakey(c).await,
-        ("POST", ["kms", "decrypt-datakey"]) => decrypt_datakey(c).await,
-        ("POST", ["kms", "re-encrypt"]) => re_encrypt(c).await,
-        ("POST", ["kms", "enable-key-rotation"]) => set_rotation(c, Some(true), None).await,
-        ("POST", ["kms", "disable-key-rotation"]) => set_rotation(c, Some(false), None).await,
-        ("POST", ["kms", "update-key-rotation-interval"]) => update_rotation_interval(c).await,
-        ("POST", ["kms", "get-key-rotation-status"]) => rotation_status(c).await,
-        ("POST", ["kms", "rotate-on-demand"]) => rotate_on_demand(c).await,
-        ("POST", ["kms", "aliases"]) => create_alias(c).await,
-        ("GET", ["kms", "aliases"]) => list_aliases(c).await,
-        ("DELETE", ["kms", "aliases"]) => delete_aliases(c).await,
-        ("POST", ["kms", "alias", "associate"]) => associate_alias(c).await,
-        _ => Err(kms_err(
-            400,
-            "KMS.0201",
-            format!(
-                "There is no KMS operation {} /v1.0/{{project_id}}/{}.",
-                c.method,
-                c.segments.join("/")
-            ),
-        )),
-    }
-}
 
 // --- errors -----------------------------------------------------------------------------------
 //
@@ -139,7 +99,7 @@ fn state_of(k: &KeyRecord) -> ApiError {
 }
 
 /// The core's errors in KMS terms.
-pub(crate) fn kms_error(e: Error) -> ApiError {
+fn kms_error(e: Error) -> ApiError {
     match e {
         Error::NotFound {
             what: Resource::Key,
@@ -189,14 +149,14 @@ pub(crate) fn kms_error(e: Error) -> ApiError {
 
 /// A result of an operation that uses a key: a key that is not enabled is told apart as
 /// disabled (KMS.0209) or pending deletion (KMS.0210).
-async fn usable<T>(c: &Call<'_>, r: Result<T, Error>) -> Result<T, ApiError> {
+async fn usable<T>(c: &Call, r: Result<T, Error>) -> Result<T, ApiError> {
     match r {
         Ok(v) => Ok(v),
         Err(e) => Err(unusable(c, e).await),
     }
 }
 
-async fn unusable(c: &Call<'_>, e: Error) -> ApiError {
+async fn unusable(c: &Call, e: Error) -> ApiError {
     if let Error::Disabled {
         what: Resource::Key,
         name,
@@ -209,20 +169,9 @@ async fn unusable(c: &Call<'_>, e: Error) -> ApiError {
     kms_error(e)
 }
 
-/// Wraps an answer's error in the KMS body shape (`{"error": {...}}`); the SDK reads both.
-pub(crate) fn error_body(e: &ApiError, request_id: &str) -> Value {
-    json!({
-        "error": {
-            "error_code": e.code,
-            "error_msg": e.message,
-            "request_id": request_id,
-        }
-    })
-}
-
 // --- request fields ---------------------------------------------------------------------------
 
-fn body(c: &Call<'_>) -> Result<Map<String, Value>, ApiError> {
+fn body(c: &Call) -> Result<&Map<String, Value>, ApiError> {
     c.json().map_err(|e| {
         kms_err(
             400,
@@ -369,7 +318,7 @@ fn shown_alias(k: &KeyRecord) -> String {
         .to_string()
 }
 
-fn details(c: &Call<'_>, k: &KeyRecord) -> Value {
+fn details(c: &Call, k: &KeyRecord) -> Value {
     json!({
         "key_id": k.id,
         "domain_id": c.scope.account.to_string(),
@@ -398,16 +347,16 @@ fn status_info(k: &KeyRecord) -> Value {
     json!({ "key_info": { "key_id": k.id, "key_state": state_code(k) } })
 }
 
-async fn find(c: &Call<'_>, id: &str) -> Result<KeyRecord, ApiError> {
+async fn find(c: &Call, id: &str) -> Result<KeyRecord, ApiError> {
     c.service.find_key(&c.scope, id).await.map_err(kms_error)
 }
 
 // --- key lifecycle ----------------------------------------------------------------------------
 
-async fn create_key(c: &Call<'_>) -> OpResult {
+pub async fn create_key(c: &Call) -> OpResult {
     let b = body(c)?;
-    let alias = key_alias(required(&b, "key_alias")?, "key_alias")?;
-    match text(&b, "key_spec")? {
+    let alias = key_alias(required(b, "key_alias")?, "key_alias")?;
+    match text(b, "key_spec")? {
         None | Some("") | Some("AES_256") => {}
         Some(other) => {
             return Err(unsupported(
@@ -416,7 +365,7 @@ async fn create_key(c: &Call<'_>) -> OpResult {
             ))
         }
     }
-    match text(&b, "key_usage")? {
+    match text(b, "key_usage")? {
         None | Some("") | Some("ENCRYPT_DECRYPT") => {}
         Some(other) => {
             return Err(unsupported(
@@ -425,7 +374,7 @@ async fn create_key(c: &Call<'_>) -> OpResult {
             ))
         }
     }
-    match text(&b, "origin")? {
+    match text(b, "origin")? {
         None | Some("") | Some("kms") => {}
         Some(other) => {
             return Err(unsupported(
@@ -439,7 +388,7 @@ async fn create_key(c: &Call<'_>) -> OpResult {
         .create_key(
             &c.scope,
             NewKey {
-                description: description(&b)?.unwrap_or_default(),
+                description: description(b)?.unwrap_or_default(),
                 aliases: vec![alias],
                 rotation_interval_secs: None,
             },
@@ -455,14 +404,14 @@ async fn create_key(c: &Call<'_>) -> OpResult {
     }))
 }
 
-async fn describe_key(c: &Call<'_>) -> OpResult {
+pub async fn describe_key(c: &Call) -> OpResult {
     let b = body(c)?;
-    let key = find(c, &key_id(&b)?).await?;
+    let key = find(c, &key_id(b)?).await?;
     ok(json!({ "key_info": details(c, &key) }))
 }
 
 /// Every key of the scope, in creation order (the default key first, as it is made first).
-async fn all_keys(c: &Call<'_>) -> Result<Vec<KeyRecord>, ApiError> {
+async fn all_keys(c: &Call) -> Result<Vec<KeyRecord>, ApiError> {
     let mut out = Vec::new();
     loop {
         let page = c
@@ -509,16 +458,16 @@ fn list_limit(v: Option<i64>, field: &str) -> Result<usize, ApiError> {
     }
 }
 
-async fn list_keys(c: &Call<'_>) -> OpResult {
+pub async fn list_keys(c: &Call) -> OpResult {
     let b = body(c)?;
-    let limit = list_limit(int(&b, "limit")?, "limit")?;
-    let from = marker(&b)?;
-    let wanted_state = match text(&b, "key_state")? {
+    let limit = list_limit(int(b, "limit")?, "limit")?;
+    let from = marker(b)?;
+    let wanted_state = match text(b, "key_state")? {
         None | Some("") => None,
         Some(s @ ("1" | "2" | "3" | "4" | "5")) => Some(s.to_string()),
         Some(_) => return Err(invalid("key_state", "it must be one of 1, 2, 3, 4, 5")),
     };
-    match text(&b, "key_spec")? {
+    match text(b, "key_spec")? {
         None | Some("") | Some("AES_256") => {}
         // No key of another spec exists here: an empty list.
         Some(_) => {
@@ -547,9 +496,9 @@ async fn list_keys(c: &Call<'_>) -> OpResult {
 
 /// Enabling needs a disabled key (KMS.1201), disabling an enabled one (KMS.1301), as in
 /// Huawei's KMS; the default key stays enabled.
-async fn set_enabled(c: &Call<'_>, enabled: bool) -> OpResult {
+pub async fn set_enabled(c: &Call, enabled: bool) -> OpResult {
     let b = body(c)?;
-    let key = find(c, &key_id(&b)?).await?;
+    let key = find(c, &key_id(b)?).await?;
     if key.is_default {
         return Err(kms_err(
             400,
@@ -582,10 +531,10 @@ async fn set_enabled(c: &Call<'_>, enabled: bool) -> OpResult {
     ok(status_info(&key))
 }
 
-async fn schedule_deletion(c: &Call<'_>) -> OpResult {
+pub async fn schedule_deletion(c: &Call) -> OpResult {
     let b = body(c)?;
-    let id = key_id(&b)?;
-    let days = int(&b, "pending_days")?.ok_or_else(|| missing("pending_days"))?;
+    let id = key_id(b)?;
+    let days = int(b, "pending_days")?.ok_or_else(|| missing("pending_days"))?;
     if !(7..=1096).contains(&days) {
         return Err(invalid_as(
             "KMS.1401",
@@ -610,21 +559,21 @@ async fn schedule_deletion(c: &Call<'_>) -> OpResult {
 }
 
 /// A key whose deletion is cancelled comes back disabled, as in Huawei's KMS.
-async fn cancel_deletion(c: &Call<'_>) -> OpResult {
+pub async fn cancel_deletion(c: &Call) -> OpResult {
     let b = body(c)?;
     let key = c
         .service
-        .cancel_key_deletion(&c.scope, &key_id(&b)?, KeyState::Disabled)
+        .cancel_key_deletion(&c.scope, &key_id(b)?, KeyState::Disabled)
         .await
         .map_err(kms_error)?;
     ok(json!({ "key_id": key.id, "key_state": state_code(&key) }))
 }
 
 /// Renames the key: its `key_alias` becomes the new one (the old one is freed).
-async fn update_key_alias(c: &Call<'_>) -> OpResult {
+pub async fn update_key_alias(c: &Call) -> OpResult {
     let b = body(c)?;
-    let id = key_id(&b)?;
-    let new_alias = key_alias(required(&b, "key_alias")?, "key_alias")?;
+    let id = key_id(b)?;
+    let new_alias = key_alias(required(b, "key_alias")?, "key_alias")?;
     let key = find(c, &id).await?;
     if key.is_default {
         return Err(kms_err(
@@ -650,10 +599,10 @@ async fn update_key_alias(c: &Call<'_>) -> OpResult {
     ok(json!({ "key_info": { "key_id": key.id, "key_alias": shown_alias(&key) } }))
 }
 
-async fn update_description(c: &Call<'_>) -> OpResult {
+pub async fn update_description(c: &Call) -> OpResult {
     let b = body(c)?;
-    let id = key_id(&b)?;
-    let d = description(&b)?.ok_or_else(|| missing("key_description"))?;
+    let id = key_id(b)?;
+    let d = description(b)?.ok_or_else(|| missing("key_description"))?;
     let key = c
         .service
         .update_key_description(&c.scope, &id, d)
@@ -664,9 +613,9 @@ async fn update_description(c: &Call<'_>) -> OpResult {
 
 // --- rotation ---------------------------------------------------------------------------------
 
-async fn set_rotation(c: &Call<'_>, enabled: Option<bool>, days: Option<i64>) -> OpResult {
+pub async fn set_rotation(c: &Call, enabled: Option<bool>, days: Option<i64>) -> OpResult {
     let b = body(c)?;
-    let id = key_id(&b)?;
+    let id = key_id(b)?;
     let key = find(c, &id).await?;
     // Turning rotation on for the first time uses a year unless an interval was set.
     let interval = days.map(|d| d * 86_400).or_else(|| {
@@ -680,9 +629,9 @@ async fn set_rotation(c: &Call<'_>, enabled: Option<bool>, days: Option<i64>) ->
     ok(json!({}))
 }
 
-async fn update_rotation_interval(c: &Call<'_>) -> OpResult {
+pub async fn update_rotation_interval(c: &Call) -> OpResult {
     let b = body(c)?;
-    let days = int(&b, "rotation_interval")?.ok_or_else(|| missing("rotation_interval"))?;
+    let days = int(b, "rotation_interval")?.ok_or_else(|| missing("rotation_interval"))?;
     if !(MIN_ROTATION_DAYS..=MAX_ROTATION_DAYS).contains(&days) {
         return Err(invalid(
             "rotation_interval",
@@ -692,9 +641,9 @@ async fn update_rotation_interval(c: &Call<'_>) -> OpResult {
     set_rotation(c, None, Some(days)).await
 }
 
-async fn rotation_status(c: &Call<'_>) -> OpResult {
+pub async fn rotation_status(c: &Call) -> OpResult {
     let b = body(c)?;
-    let key = find(c, &key_id(&b)?).await?;
+    let key = find(c, &key_id(b)?).await?;
     ok(json!({
         "key_rotation_enabled": key.rotation.enabled,
         "rotation_interval": key.rotation.interval_secs / 86_400,
@@ -703,11 +652,11 @@ async fn rotation_status(c: &Call<'_>) -> OpResult {
     }))
 }
 
-async fn rotate_on_demand(c: &Call<'_>) -> OpResult {
+pub async fn rotate_on_demand(c: &Call) -> OpResult {
     let b = body(c)?;
     let key = usable(
         c,
-        c.service.rotate_key_material(&c.scope, &key_id(&b)?).await,
+        c.service.rotate_key_material(&c.scope, &key_id(b)?).await,
     )
     .await?;
     ok(json!({ "key_id": key.id }))
@@ -715,11 +664,11 @@ async fn rotate_on_demand(c: &Call<'_>) -> OpResult {
 
 // --- aliases ----------------------------------------------------------------------------------
 
-fn alias_urn(c: &Call<'_>, alias: &str) -> String {
+fn alias_urn(c: &Call, alias: &str) -> String {
     format!("kms:{}:{}:{alias}", c.scope.region, c.scope.account)
 }
 
-fn alias_entity(c: &Call<'_>, key: &KeyRecord, alias: &str) -> Value {
+fn alias_entity(c: &Call, key: &KeyRecord, alias: &str) -> Value {
     json!({
         "domain_id": c.scope.account.to_string(),
         "key_id": key.id,
@@ -730,10 +679,10 @@ fn alias_entity(c: &Call<'_>, key: &KeyRecord, alias: &str) -> Value {
     })
 }
 
-async fn create_alias(c: &Call<'_>) -> OpResult {
+pub async fn create_alias(c: &Call) -> OpResult {
     let b = body(c)?;
-    let id = key_id(&b)?;
-    let alias = alias_name(required(&b, "alias")?, "alias")?;
+    let id = key_id(b)?;
+    let alias = alias_name(required(b, "alias")?, "alias")?;
     let key = c
         .service
         .set_alias(&c.scope, &alias, &id, false)
@@ -743,10 +692,10 @@ async fn create_alias(c: &Call<'_>) -> OpResult {
 }
 
 /// Moves an existing alias to another key.
-async fn associate_alias(c: &Call<'_>) -> OpResult {
+pub async fn associate_alias(c: &Call) -> OpResult {
     let b = body(c)?;
-    let alias = alias_name(required(&b, "alias")?, "alias")?;
-    let target = required(&b, "target_key_id")?;
+    let alias = alias_name(required(b, "alias")?, "alias")?;
+    let target = required(b, "target_key_id")?;
     let key = c
         .service
         .set_alias(&c.scope, &alias, target, true)
@@ -755,7 +704,7 @@ async fn associate_alias(c: &Call<'_>) -> OpResult {
     ok(alias_entity(c, &key, &alias))
 }
 
-async fn list_aliases(c: &Call<'_>) -> OpResult {
+pub async fn list_aliases(c: &Call) -> OpResult {
     let keys = match c.query("key_id").filter(|k| !k.is_empty()) {
         Some(id) => vec![find(c, id).await?],
         None => all_keys(c).await?,
@@ -797,9 +746,9 @@ async fn list_aliases(c: &Call<'_>) -> OpResult {
     }))
 }
 
-async fn delete_aliases(c: &Call<'_>) -> OpResult {
+pub async fn delete_aliases(c: &Call) -> OpResult {
     let b = body(c)?;
-    let id = key_id(&b)?;
+    let id = key_id(b)?;
     let names = match b.get("aliases") {
         Some(Value::Array(a)) if !a.is_empty() => a
             .iter()
@@ -834,18 +783,18 @@ async fn delete_aliases(c: &Call<'_>) -> OpResult {
 
 // --- crypto -----------------------------------------------------------------------------------
 
-async fn encrypt_data(c: &Call<'_>) -> OpResult {
+pub async fn encrypt_data(c: &Call) -> OpResult {
     let b = body(c)?;
-    let id = key_id(&b)?;
-    symmetric_only(&b, "encryption_algorithm")?;
-    let plain = required(&b, "plain_text")?;
+    let id = key_id(b)?;
+    symmetric_only(b, "encryption_algorithm")?;
+    let plain = required(b, "plain_text")?;
     if plain.len() > MAX_PLAINTEXT {
         return Err(invalid(
             "plain_text",
             format!("it is longer than {MAX_PLAINTEXT} bytes"),
         ));
     }
-    let context = aad(&b, "additional_authenticated_data")?;
+    let context = aad(b, "additional_authenticated_data")?;
     let (key, blob) = usable(
         c,
         c.service
@@ -858,7 +807,7 @@ async fn encrypt_data(c: &Call<'_>) -> OpResult {
 
 /// Opens a base64 data ciphertext; `key_id`, when given, must be the key that made it.
 async fn open_data(
-    c: &Call<'_>,
+    c: &Call,
     b: &Map<String, Value>,
     field: &str,
     aad_field: &str,
@@ -874,13 +823,13 @@ async fn open_data(
     Ok(opened)
 }
 
-async fn decrypt_data(c: &Call<'_>) -> OpResult {
+pub async fn decrypt_data(c: &Call) -> OpResult {
     let b = body(c)?;
-    symmetric_only(&b, "encryption_algorithm")?;
-    let expected = text(&b, "key_id")?.filter(|k| !k.is_empty());
+    symmetric_only(b, "encryption_algorithm")?;
+    let expected = text(b, "key_id")?.filter(|k| !k.is_empty());
     let opened = open_data(
         c,
-        &b,
+        b,
         "cipher_text",
         "additional_authenticated_data",
         expected,
@@ -916,11 +865,11 @@ fn datakey_bytes(b: &Map<String, Value>) -> Result<usize, ApiError> {
     }
 }
 
-async fn create_datakey(c: &Call<'_>, with_plaintext: bool) -> OpResult {
+pub async fn create_datakey(c: &Call, with_plaintext: bool) -> OpResult {
     let b = body(c)?;
-    let id = key_id(&b)?;
-    let len = datakey_bytes(&b)?;
-    let context = aad(&b, "additional_authenticated_data")?;
+    let id = key_id(b)?;
+    let len = datakey_bytes(b)?;
+    let context = aad(b, "additional_authenticated_data")?;
     let (key, data_key, blob) = usable(
         c,
         c.service
@@ -937,10 +886,10 @@ async fn create_datakey(c: &Call<'_>, with_plaintext: bool) -> OpResult {
 
 /// Seals a caller's data key: `plain_text` is the key in hex followed by the hex SHA-256 of the
 /// key, `datakey_plain_length` its length in bytes.
-async fn encrypt_datakey(c: &Call<'_>) -> OpResult {
+pub async fn encrypt_datakey(c: &Call) -> OpResult {
     let b = body(c)?;
-    let id = key_id(&b)?;
-    let len = int(&b, "datakey_plain_length")?.ok_or_else(|| missing("datakey_plain_length"))?;
+    let id = key_id(b)?;
+    let len = int(b, "datakey_plain_length")?.ok_or_else(|| missing("datakey_plain_length"))?;
     if !(1..=(MAX_DATAKEY_BITS / 8) as i64).contains(&len) {
         return Err(invalid_as(
             "KMS.2102",
@@ -948,7 +897,7 @@ async fn encrypt_datakey(c: &Call<'_>) -> OpResult {
             format!("it must be from 1 to {}", MAX_DATAKEY_BITS / 8),
         ));
     }
-    let raw = hex::decode(required(&b, "plain_text")?)
+    let raw = hex::decode(required(b, "plain_text")?)
         .map_err(|_| invalid_as("KMS.2101", "plain_text", "it must be hexadecimal"))?;
     let len = len as usize;
     if raw.len() != len + 32 {
@@ -966,7 +915,7 @@ async fn encrypt_datakey(c: &Call<'_>) -> OpResult {
             "Hash verification of the data key failed: the SHA-256 digest in plain_text does not match the key.",
         ));
     }
-    let context = aad(&b, "additional_authenticated_data")?;
+    let context = aad(b, "additional_authenticated_data")?;
     let (key, blob) = usable(
         c,
         c.service.encrypt(&c.scope, &id, data_key, &context).await,
@@ -980,16 +929,16 @@ async fn encrypt_datakey(c: &Call<'_>) -> OpResult {
 }
 
 /// Opens a hex data key ciphertext; returns the key, its hex and its digest.
-async fn decrypt_datakey(c: &Call<'_>) -> OpResult {
+pub async fn decrypt_datakey(c: &Call) -> OpResult {
     let b = body(c)?;
-    let id = key_id(&b)?;
-    let blob = hex::decode(required(&b, "cipher_text")?).map_err(|_| bad_ciphertext())?;
-    let context = aad(&b, "additional_authenticated_data")?;
+    let id = key_id(b)?;
+    let blob = hex::decode(required(b, "cipher_text")?).map_err(|_| bad_ciphertext())?;
+    let context = aad(b, "additional_authenticated_data")?;
     let opened = usable(c, c.service.decrypt(&c.scope, &blob, &context).await).await?;
     if opened.key.id != id {
         return Err(bad_ciphertext());
     }
-    if let Some(len) = int(&b, "datakey_cipher_length")? {
+    if let Some(len) = int(b, "datakey_cipher_length")? {
         if len as usize != opened.plaintext.len() {
             return Err(invalid_as(
                 "KMS.2202",
@@ -1007,24 +956,24 @@ async fn decrypt_datakey(c: &Call<'_>) -> OpResult {
 
 /// Re-encrypts under another key: a data key ciphertext (hex, with `datakey_cipher_length`)
 /// stays hex, a data ciphertext (base64) stays base64.
-async fn re_encrypt(c: &Call<'_>) -> OpResult {
+pub async fn re_encrypt(c: &Call) -> OpResult {
     let b = body(c)?;
-    symmetric_only(&b, "source_encryption_algorithm")?;
-    symmetric_only(&b, "destination_encryption_algorithm")?;
-    let destination = required(&b, "destination_key_id")?.to_string();
-    let text = required(&b, "cipher_text")?;
-    let hex_form = int(&b, "datakey_cipher_length")?.is_some();
+    symmetric_only(b, "source_encryption_algorithm")?;
+    symmetric_only(b, "destination_encryption_algorithm")?;
+    let destination = required(b, "destination_key_id")?.to_string();
+    let text = required(b, "cipher_text")?;
+    let hex_form = int(b, "datakey_cipher_length")?.is_some();
     let blob = if hex_form {
         hex::decode(text).map_err(|_| bad_ciphertext())?
     } else {
         B64.decode(text).map_err(|_| bad_ciphertext())?
     };
-    let source_context = aad(&b, "source_additional_authenticated_data")?;
+    let source_context = aad(b, "source_additional_authenticated_data")?;
     let opened = usable(c, c.service.decrypt(&c.scope, &blob, &source_context).await).await?;
-    if text_key_mismatch(&b, &opened.key.id)? {
+    if text_key_mismatch(b, &opened.key.id)? {
         return Err(bad_ciphertext());
     }
-    let dest_context = aad(&b, "destination_additional_authenticated_data")?;
+    let dest_context = aad(b, "destination_additional_authenticated_data")?;
     let (key, sealed) = usable(
         c,
         c.service

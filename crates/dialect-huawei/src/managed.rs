@@ -5,65 +5,20 @@
 
 use coffer_core::service::NewDatabaseSecret;
 use coffer_core::{
-    CredentialFormat, DbCredentials, DbSubType, Error, RotationTask, SecretKind, SecretRecord,
-    TaskKind, TaskStatus,
+    CredentialFormat, DbCredentials, DbSubType, Error, RotationTask, SecretKind, TaskKind,
+    TaskStatus,
 };
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
-use crate::error::ApiError;
-use crate::ops::{ok, str_field, OpResult};
-use crate::Call;
+use crate::errors::ApiError;
+use crate::params::{auto_rotation, rotation_period, str_field, NewSecret};
+use crate::render::{secret_json, secret_type};
+use crate::request::{limit, load, next_version_id, not_enabled, ok, Call, OpResult};
 
-/// `rotation_period` bounds. Coffer decision: 4 h to 8760 h, as the managed-credentials
-/// issue states (the reference notes 6 h for COMMON-era docs).
-const MIN_PERIOD_SECS: i64 = 4 * 3600;
-const MAX_PERIOD_SECS: i64 = 8760 * 3600;
 const MAX_ROTATION_CONFIG: usize = 1024;
 /// Most tasks a task listing looks through.
 const MAX_TASKS: u32 = 1000;
-
-/// `Integer[unit]` with unit `d`, `h`, `m` or `s` (seconds when none).
-pub(crate) fn rotation_period(text: &str) -> Result<i64, ApiError> {
-    let bad = || {
-        ApiError::invalid(
-            "rotation_period",
-            "it must be an integer with a unit d, h, m or s (such as 30d), from 4h to 8760h",
-        )
-    };
-    if text.len() > 50 {
-        return Err(bad());
-    }
-    let (digits, factor) = match text.chars().last() {
-        Some('d') => (&text[..text.len() - 1], 86_400),
-        Some('h') => (&text[..text.len() - 1], 3_600),
-        Some('m') => (&text[..text.len() - 1], 60),
-        Some('s') => (&text[..text.len() - 1], 1),
-        _ => (text, 1),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let secs = digits
-        .parse::<i64>()
-        .ok()
-        .and_then(|n| n.checked_mul(factor))
-        .ok_or_else(bad)?;
-    if !(MIN_PERIOD_SECS..=MAX_PERIOD_SECS).contains(&secs) {
-        return Err(bad());
-    }
-    Ok(secs)
-}
-
-/// The period in the largest unit that divides it.
-pub(crate) fn period_text(secs: i64) -> String {
-    for (unit, n) in [('d', 86_400), ('h', 3_600), ('m', 60)] {
-        if secs % n == 0 {
-            return format!("{}{unit}", secs / n);
-        }
-    }
-    format!("{secs}s")
-}
 
 /// `{"InstanceId": .., "SecretSubType": "SingleUser" | "MultiUser"}`, normalised.
 fn rotation_config(text: &str) -> Result<(String, DbSubType, String), ApiError> {
@@ -95,27 +50,17 @@ fn rotation_config(text: &str) -> Result<(String, DbSubType, String), ApiError> 
     Ok((instance.to_string(), sub, normal))
 }
 
-fn auto_rotation(body: &Map<String, Value>) -> Result<Option<bool>, ApiError> {
-    match body.get("auto_rotation") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(ApiError::invalid(
-            "auto_rotation",
-            "it must be a JSON boolean",
-        )),
-    }
-}
-
 /// Creates an RDS secret: `secret_string` holds the account's credentials
 /// (`{"username": .., "password": ..}`; the other clouds' spellings are read too).
-pub(crate) async fn create(
-    c: &Call<'_>,
-    body: &Map<String, Value>,
-    name: &str,
-    description: String,
-    key: Option<String>,
-    subscriptions: Vec<String>,
-) -> OpResult {
+pub async fn create_secret(c: &Call, new: NewSecret<'_>) -> OpResult {
+    let NewSecret {
+        body,
+        name,
+        managed: _,
+        description,
+        key,
+        subscriptions,
+    } = new;
     let config = str_field(body, "rotation_config")?.ok_or_else(|| {
         ApiError::invalid("rotation_config", "RDS secrets need a rotation_config")
     })?;
@@ -177,51 +122,24 @@ pub(crate) async fn create(
             },
         )
         .await?;
-    ok(json!({ "secret": crate::ops::secret_json(&record) }))
+    ok(json!({ "secret": secret_json(&record) }))
 }
 
-/// `auto_rotation` and `rotation_period` of an update, for an RDS secret.
-pub(crate) async fn update_policy(
-    c: &Call<'_>,
-    s: &SecretRecord,
-    body: &Map<String, Value>,
-) -> Result<(), ApiError> {
-    let enabled = auto_rotation(body)?;
-    let period = str_field(body, "rotation_period")?
-        .filter(|p| !p.is_empty())
-        .map(rotation_period)
-        .transpose()?;
-    if enabled.is_none() && period.is_none() {
-        return Ok(());
-    }
-    let enabled = enabled.unwrap_or(s.rotation.enabled);
-    c.service
-        .set_rotation_policy(&c.scope, &s.name, enabled, period, None)
-        .await?;
-    Ok(())
-}
-
-/// The rotation fields of a secret.
-pub(crate) fn fields(s: &SecretRecord, out: &mut Value) {
+/// `POST secrets/{name}/rotate`: a new version with a new password, set on the database first.
+pub async fn rotate_secret(c: &Call, name: &str) -> OpResult {
+    let s = load(c, name).await?;
     if !s.kind.is_managed() {
-        return;
+        return Err(ApiError::invalid(
+            "secret_type",
+            format!("rotation is not supported for {} secrets", secret_type(&s)),
+        ));
     }
-    let r = &s.rotation;
-    out["auto_rotation"] = Value::Bool(r.enabled);
-    out["rotation_period"] = Value::String(r.interval_secs.map(period_text).unwrap_or_default());
-    out["rotation_config"] = Value::String(s.extended_config.clone().unwrap_or_default());
-    if let Some(t) = r.last {
-        out["rotation_time"] = json!(t.as_millis());
+    if let Some(e) = not_enabled(&s) {
+        return Err(e);
     }
-    if let (true, Some(t)) = (r.enabled, r.next) {
-        out["next_rotation_time"] = json!(t.as_millis());
-    }
-}
-
-pub(crate) async fn rotate(c: &Call<'_>, s: &SecretRecord, version_id: String) -> OpResult {
     let task = c
         .service
-        .rotate(&c.scope, &s.name, Some(version_id))
+        .rotate(&c.scope, &s.name, Some(next_version_id(&s)))
         .await?;
     let instance = match &s.kind {
         SecretKind::Database { instance, .. } => instance.clone(),
@@ -274,8 +192,8 @@ fn task_json(t: &RotationTask, secret: &str) -> Value {
 }
 
 /// `GET csms/tasks`: rotation tasks, newest first, by secret, status or id.
-pub(crate) async fn list_tasks(c: &Call<'_>) -> OpResult {
-    let limit = crate::ops::limit(c, 50)? as usize;
+pub async fn list_tasks(c: &Call) -> OpResult {
+    let limit = limit(c, 50)? as usize;
     let status = c.query("status").filter(|s| !s.is_empty());
     if let Some(s) = status {
         if !matches!(s, "SUCCESS" | "FAILED" | "RUNNING") {
@@ -309,28 +227,17 @@ pub(crate) async fn list_tasks(c: &Call<'_>) -> OpResult {
         .take(limit)
         .map(|(t, n)| task_json(t, n))
         .collect();
-    let next = (total > limit).then(|| found[limit - 1].0.id.to_string());
+    // The marker of the next page is the last task of this one.
+    let next = (total > limit)
+        .then(|| limit.checked_sub(1).and_then(|i| found.get(i)))
+        .flatten()
+        .map(|(t, _)| t.id.to_string());
     ok(json!({ "total": total, "tasks": page, "next_marker": next }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn periods_have_units_and_bounds() {
-        assert_eq!(rotation_period("4h").unwrap(), 14_400);
-        assert_eq!(rotation_period("1d").unwrap(), 86_400);
-        assert_eq!(rotation_period("8760h").unwrap(), 8760 * 3600);
-        assert_eq!(rotation_period("86400").unwrap(), 86_400);
-        for bad in ["3h", "8761h", "", "h", "1.5d", "7w", "-1d"] {
-            assert!(rotation_period(bad).is_err(), "{bad:?}");
-        }
-        assert_eq!(period_text(86_400 * 30), "30d");
-        assert_eq!(period_text(14_400), "4h");
-        assert_eq!(period_text(14_460), "241m");
-        assert_eq!(period_text(14_401), "14401s");
-    }
 
     #[test]
     fn rotation_config_names_instance_and_sub_type() {

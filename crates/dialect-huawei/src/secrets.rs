@@ -1,5 +1,6 @@
-//! CSMS routes (reference: huawei.md sections 2 and 4). Each returns the HTTP status and the
-//! JSON body (none for 204s and immediate deletes).
+//! Secret routes of CSMS (reference: huawei.md sections 2 and 4): the lifecycle of a secret,
+//! its versions, stages and tags, and the project-wide listings. Each returns the HTTP status
+//! and the JSON body (none for 204s and immediate deletes).
 
 use base64::Engine;
 use coffer_core::service::{
@@ -12,197 +13,20 @@ use coffer_core::{
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
-use crate::error::ApiError;
-use crate::rotation;
-use crate::{events, Call};
-
-pub(crate) type OpResult = Result<(u16, Option<Value>), ApiError>;
+use crate::errors::ApiError;
+use crate::params::{
+    description, key_ref, refuse_unsupported, rotation_change, secret_name, stage_of, str_field,
+    subscriptions, valid_name, NewSecret,
+};
+use crate::render::{page_info, secret_json, stage_name, tags_json, version_json};
+use crate::request::{
+    limit, load, next_version_id, no_content, not_enabled, ok, Call, OpResult, SecretById,
+};
 
 const MAX_VALUE: usize = 32_768;
-const MAX_DESCRIPTION_BYTES: usize = 2_048;
 const MAX_VERSIONS: usize = 20;
 const MAX_STAGES: usize = 12;
 const MAX_TAGS: usize = 20;
-const MAX_SUBSCRIPTIONS: usize = 1;
-const DEFAULT_KEY_ALIAS: &str = "csms/default";
-const SYSCURRENT: &str = "SYSCURRENT";
-const SYSPREVIOUS: &str = "SYSPREVIOUS";
-
-pub(crate) fn ok(v: Value) -> OpResult {
-    Ok((200, Some(v)))
-}
-
-pub(crate) fn no_content() -> OpResult {
-    Ok((204, None))
-}
-
-pub(crate) async fn route(c: &Call<'_>) -> OpResult {
-    let seg: Vec<&str> = c.segments.iter().map(String::as_str).collect();
-    match (c.method, seg.as_slice()) {
-        ("POST", ["secrets"]) => create_secret(c).await,
-        ("GET", ["secrets"]) => list_secrets(c).await,
-        ("POST", ["secrets", "batch-get-secret-value"]) => batch_get(c).await,
-        ("GET", ["secrets", name]) => show_secret(c, name).await,
-        ("PUT", ["secrets", name]) => update_secret(c, name).await,
-        ("DELETE", ["secrets", name]) => delete_secret(c, name).await,
-        ("POST", ["secrets", name, "scheduled-deleted-tasks", "create"]) => {
-            schedule_delete(c, name).await
-        }
-        ("POST", ["secrets", name, "scheduled-deleted-tasks", "cancel"]) => {
-            cancel_delete(c, name).await
-        }
-        ("POST", ["secrets", name, "versions"]) => create_version(c, name).await,
-        ("GET", ["secrets", name, "versions"]) => list_versions(c, name).await,
-        ("GET", ["secrets", name, "versions", version]) => show_version(c, name, version).await,
-        ("PUT", ["secrets", name, "versions", version]) => update_version(c, name, version).await,
-        ("PUT", ["secrets", name, "stages", stage]) => put_stage(c, name, stage).await,
-        ("GET", ["secrets", name, "stages", stage]) => show_stage(c, name, stage).await,
-        ("DELETE", ["secrets", name, "stages", stage]) => delete_stage(c, name, stage).await,
-        ("POST", ["secrets", name, "rotate"]) => {
-            let s = load(c, name).await?;
-            if !s.kind.is_managed() {
-                return Err(ApiError::invalid(
-                    "secret_type",
-                    format!("rotation is not supported for {} secrets", secret_type(&s)),
-                ));
-            }
-            if let Some(e) = not_enabled(&s) {
-                return Err(e);
-            }
-            rotation::rotate(c, &s, next_version_id(&s)).await
-        }
-        ("GET", ["csms", "tasks"]) => rotation::list_tasks(c).await,
-        ("GET", ["csms", "tags"]) => project_tags(c).await,
-        ("POST", ["csms", "resource_instances", "action"]) => resource_instances(c).await,
-        ("POST", ["csms", "events"]) => events::create(c).await,
-        ("GET", ["csms", "events"]) => events::list(c).await,
-        ("GET", ["csms", "events", name]) => events::show(c, name).await,
-        ("PUT", ["csms", "events", name]) => events::update(c, name).await,
-        ("DELETE", ["csms", "events", name]) => events::delete(c, name).await,
-        ("GET", ["csms", "notification-records"]) => {
-            // coffer sends no event notifications yet, so there is nothing to list.
-            ok(
-                json!({"records": [], "page_info": {"next_marker": null, "previous_marker": null, "current_count": 0}}),
-            )
-        }
-        ("POST", ["csms", id, "tags"]) => create_tag(c, id).await,
-        ("GET", ["csms", id, "tags"]) => list_tags(c, id).await,
-        ("POST", ["csms", id, "tags", "action"]) => batch_tags(c, id).await,
-        ("DELETE", ["csms", id, "tags", key]) => delete_tag(c, id, key).await,
-        _ => Err(ApiError::bad_request(format!(
-            "no operation {} /v1/{{project_id}}/{}",
-            c.method,
-            c.segments.join("/")
-        ))),
-    }
-}
-
-// --- shared helpers -------------------------------------------------------------------------
-
-pub(crate) fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn secret_name(name: &str) -> Result<(), ApiError> {
-    if valid_name(name) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "name",
-            "it must match ^[a-zA-Z0-9_-]{1,64}$",
-        ))
-    }
-}
-
-fn stage_of(name: &str) -> Result<Stage, ApiError> {
-    if !valid_name(name) {
-        return Err(ApiError::invalid(
-            "stage_name",
-            "it must match ^[a-zA-Z0-9_-]{1,64}$",
-        ));
-    }
-    Ok(match name {
-        SYSCURRENT => Stage::Current,
-        SYSPREVIOUS => Stage::Previous,
-        other => Stage::Custom(other.to_string()),
-    })
-}
-
-fn stage_name(stage: &Stage) -> String {
-    match stage {
-        Stage::Current => SYSCURRENT.into(),
-        Stage::Previous => SYSPREVIOUS.into(),
-        Stage::Pending => "SYSPENDING".into(),
-        Stage::Custom(s) => s.clone(),
-    }
-}
-
-async fn load(c: &Call<'_>, name: &str) -> Result<SecretRecord, ApiError> {
-    secret_name(name)?;
-    Ok(c.service.describe(&c.scope, name).await?)
-}
-
-fn secret_type(s: &SecretRecord) -> &'static str {
-    match s.kind {
-        SecretKind::Generic => "COMMON",
-        SecretKind::Database { .. } => "RDS-FG",
-    }
-}
-
-fn state(s: &SecretRecord) -> &'static str {
-    match s.state {
-        SecretState::Enabled => "ENABLED",
-        SecretState::Disabled => "DISABLED",
-        SecretState::PendingDelete { .. } => "PENDING_DELETE",
-    }
-}
-
-pub(crate) fn secret_json(s: &SecretRecord) -> Value {
-    let mut out = json!({
-        "id": s.id.to_string(),
-        "name": s.name,
-        "state": state(s),
-        "kms_key_id": s.key_id,
-        "description": s.description,
-        "create_time": s.created_at.as_millis(),
-        "update_time": s.updated_at.as_millis(),
-        "scheduled_delete_time": s.state.purge_at().map(|t| t.as_millis()),
-        "secret_type": secret_type(s),
-        "auto_rotation": false,
-        "rotation_period": "",
-        "rotation_config": "",
-        "event_subscriptions": s.subscriptions,
-        "enterprise_project_id": "0",
-        "rotation_func_urn": "",
-    });
-    rotation::fields(s, &mut out);
-    out
-}
-
-fn version_json(s: &SecretRecord, v: &VersionRecord) -> Value {
-    json!({
-        "id": v.version_id,
-        "create_time": v.created_at.as_millis(),
-        "expire_time": v.expires_at.map(|t| t.as_millis()),
-        "kms_key_id": s.key_id,
-        "secret_name": s.name,
-        "version_stages": v.stages.iter().map(stage_name).collect::<Vec<_>>(),
-    })
-}
-
-pub(crate) fn str_field<'a>(
-    body: &'a Map<String, Value>,
-    name: &str,
-) -> Result<Option<&'a str>, ApiError> {
-    match body.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ApiError::invalid(name, "it must be a string")),
-    }
-}
 
 /// Exactly one of `secret_string` and `secret_binary` (base64).
 fn value_of(body: &Map<String, Value>) -> Result<SecretValue, ApiError> {
@@ -237,186 +61,19 @@ fn value_of(body: &Map<String, Value>) -> Result<SecretValue, ApiError> {
     }
 }
 
-fn description(body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
-    let d = str_field(body, "description")?;
-    if d.is_some_and(|d| d.len() > MAX_DESCRIPTION_BYTES) {
-        return Err(ApiError::invalid(
-            "description",
-            format!("longer than {MAX_DESCRIPTION_BYTES} bytes"),
-        ));
-    }
-    Ok(d.map(str::to_string))
-}
-
-/// Rotation arrives with managed secrets; until then it is refused by name rather than
-/// ignored.
-fn refuse_unsupported(body: &Map<String, Value>) -> Result<(), ApiError> {
-    match body.get("auto_rotation") {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => {}
-        Some(Value::Bool(true)) => {
-            return Err(ApiError::invalid(
-                "auto_rotation",
-                "rotation is not supported for COMMON secrets",
-            ))
-        }
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "auto_rotation",
-                "it must be a JSON boolean",
-            ))
-        }
-    }
-    for f in ["rotation_period", "rotation_config", "rotation_func_urn"] {
-        if str_field(body, f)?.is_some_and(|s| !s.is_empty()) {
-            return Err(ApiError::invalid(
-                f,
-                "rotation is not supported for COMMON secrets",
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// `event_subscriptions`: at most one event name; `None` when the field is absent.
-fn subscriptions(body: &Map<String, Value>) -> Result<Option<Vec<String>>, ApiError> {
-    let items = match body.get("event_subscriptions") {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Array(a)) => a,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "event_subscriptions",
-                "it must be a list",
-            ))
-        }
-    };
-    if items.len() > MAX_SUBSCRIPTIONS {
-        return Err(ApiError::invalid(
-            "event_subscriptions",
-            format!("a secret subscribes to at most {MAX_SUBSCRIPTIONS} event"),
-        ));
-    }
-    items
-        .iter()
-        .map(|v| match v.as_str() {
-            Some(n) if valid_name(n) => Ok(n.to_string()),
-            _ => Err(ApiError::invalid(
-                "event_subscriptions",
-                "each entry must be an event name matching ^[a-zA-Z0-9_-]{1,64}$",
-            )),
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
-}
-
-fn key_ref(k: &str) -> String {
-    if k == DEFAULT_KEY_ALIAS {
-        coffer_core::service::DEFAULT_KEY_ALIAS.to_string()
-    } else {
-        k.to_string()
-    }
-}
-
-pub(crate) fn limit(c: &Call<'_>, default: u32) -> Result<u32, ApiError> {
-    match c.query("limit") {
-        None | Some("") => Ok(default),
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "it must be an integer from 1 to 1000")),
-    }
-}
-
-pub(crate) fn page_info(
-    first: Option<&str>,
-    last: Option<&str>,
-    count: usize,
-    more: bool,
-) -> Value {
-    json!({
-        "next_marker": if more { last } else { None },
-        "previous_marker": first,
-        "current_count": count,
-    })
-}
-
-/// The next server-assigned version id: one past the highest `vN` the secret has.
-fn next_version_id(s: &SecretRecord) -> String {
-    let n = s
-        .versions
-        .iter()
-        .filter_map(|v| {
-            v.version_id
-                .strip_prefix('v')
-                .and_then(|d| d.parse::<u64>().ok())
-        })
-        .max()
-        .unwrap_or(0);
-    format!("v{}", n + 1)
-}
-
-fn not_enabled(s: &SecretRecord) -> Option<ApiError> {
-    match s.state {
-        SecretState::Enabled => None,
-        SecretState::PendingDelete { .. } => Some(
-            Error::InDeleteWindow {
-                name: s.name.clone(),
-            }
-            .into(),
-        ),
-        SecretState::Disabled => Some(
-            Error::Disabled {
-                what: coffer_core::error::Resource::Secret,
-                name: s.name.clone(),
-            }
-            .into(),
-        ),
-    }
-}
-
 // --- secrets --------------------------------------------------------------------------------
 
-async fn create_secret(c: &Call<'_>) -> OpResult {
-    let body = c.json()?;
-    let name = str_field(&body, "name")?
-        .ok_or_else(|| ApiError::invalid("name", "the parameter is required"))?;
-    secret_name(name)?;
-    let managed = match str_field(&body, "secret_type")? {
-        None | Some("COMMON") => false,
-        Some("RDS-FG" | "RDS") => true,
-        Some(t @ "GaussDB-FG") => {
-            return Err(ApiError::invalid(
-                "secret_type",
-                format!("{t} secrets are not supported by this server; use COMMON or RDS-FG"),
-            ))
-        }
-        Some(t) => {
-            return Err(ApiError::invalid(
-                "secret_type",
-                format!("unknown type {t:?}"),
-            ))
-        }
-    };
-    if !managed {
-        refuse_unsupported(&body)?;
-    }
-    let subscriptions = subscriptions(&body)?.unwrap_or_default();
-    if let Some(ep) = str_field(&body, "enterprise_project_id")? {
-        if ep != "0" && !ep.is_empty() {
-            return Err(ApiError::invalid(
-                "enterprise_project_id",
-                "only the default enterprise project \"0\" exists",
-            ));
-        }
-    }
-    let description = description(&body)?.unwrap_or_default();
-    let key = str_field(&body, "kms_key_id")?
-        .filter(|k| !k.is_empty())
-        .map(key_ref);
-    if managed {
-        return rotation::create(c, &body, name, description, key, subscriptions).await;
-    }
-    let value = value_of(&body)?;
+/// Creates a COMMON secret; the fields every create shares are already checked.
+pub async fn create_secret(c: &Call, new: NewSecret<'_>) -> OpResult {
+    let NewSecret {
+        body,
+        name,
+        managed: _,
+        description,
+        key,
+        subscriptions,
+    } = new;
+    let value = value_of(body)?;
     let created = c
         .service
         .create_secret(
@@ -448,7 +105,7 @@ async fn create_secret(c: &Call<'_>) -> OpResult {
 }
 
 /// Pages in creation order; `marker` is the name of the last secret of the previous page.
-async fn list_secrets(c: &Call<'_>) -> OpResult {
+pub async fn list_secrets(c: &Call) -> OpResult {
     let limit = limit(c, 50)?;
     let marker = c.query("marker").filter(|m| !m.is_empty());
     if let Some(m) = marker {
@@ -525,24 +182,30 @@ async fn list_secrets(c: &Call<'_>) -> OpResult {
     ok(json!({ "secrets": secrets, "page_info": info }))
 }
 
-async fn show_secret(c: &Call<'_>, name: &str) -> OpResult {
+pub async fn show_secret(c: &Call, name: &str) -> OpResult {
     let s = load(c, name).await?;
     ok(json!({ "secret": secret_json(&s) }))
 }
 
-async fn update_secret(c: &Call<'_>, name: &str) -> OpResult {
+pub async fn update_secret(c: &Call, name: &str) -> OpResult {
     let body = c.json()?;
-    let description = description(&body)?;
+    let description = description(body)?;
     let s = load(c, name).await?;
     if s.is_pending_delete() {
         return Err(Error::InDeleteWindow { name: s.name }.into());
     }
     if s.kind.is_managed() {
-        rotation::update_policy(c, &s, &body).await?;
+        // An RDS secret's rotation policy is part of its metadata.
+        if let Some(change) = rotation_change(body)? {
+            let enabled = change.enabled.unwrap_or(s.rotation.enabled);
+            c.service
+                .set_rotation_policy(&c.scope, &s.name, enabled, change.period, None)
+                .await?;
+        }
     } else {
-        refuse_unsupported(&body)?;
+        refuse_unsupported(body)?;
     }
-    let new_key = str_field(&body, "kms_key_id")?
+    let new_key = str_field(body, "kms_key_id")?
         .filter(|k| !k.is_empty())
         .map(key_ref);
     // Checked before anything changes, so a bad key leaves the secret as it was.
@@ -551,7 +214,7 @@ async fn update_secret(c: &Call<'_>, name: &str) -> OpResult {
     }
     let change = MetadataChange {
         description,
-        subscriptions: subscriptions(&body)?,
+        subscriptions: subscriptions(body)?,
     };
     let mut updated = if change.description.is_none() && change.subscriptions.is_none() {
         c.service.describe(&c.scope, name).await?
@@ -565,7 +228,7 @@ async fn update_secret(c: &Call<'_>, name: &str) -> OpResult {
     ok(json!({ "secret": secret_json(&updated) }))
 }
 
-async fn delete_secret(c: &Call<'_>, name: &str) -> OpResult {
+pub async fn delete_secret(c: &Call, name: &str) -> OpResult {
     secret_name(name)?;
     c.service
         .delete(&c.scope, name, DeleteMode::Immediate, |_| Ok(()))
@@ -573,7 +236,7 @@ async fn delete_secret(c: &Call<'_>, name: &str) -> OpResult {
     Ok((200, None))
 }
 
-async fn schedule_delete(c: &Call<'_>, name: &str) -> OpResult {
+pub async fn schedule_delete(c: &Call, name: &str) -> OpResult {
     secret_name(name)?;
     let body = c.json()?;
     let days = match body.get("recovery_window_in_days") {
@@ -619,7 +282,7 @@ async fn schedule_delete(c: &Call<'_>, name: &str) -> OpResult {
     ok(json!({ "secret": secret_json(&s) }))
 }
 
-async fn cancel_delete(c: &Call<'_>, name: &str) -> OpResult {
+pub async fn cancel_delete(c: &Call, name: &str) -> OpResult {
     secret_name(name)?;
     match c
         .service
@@ -638,10 +301,10 @@ async fn cancel_delete(c: &Call<'_>, name: &str) -> OpResult {
 
 // --- versions -------------------------------------------------------------------------------
 
-async fn create_version(c: &Call<'_>, name: &str) -> OpResult {
+pub async fn create_version(c: &Call, name: &str) -> OpResult {
     let body = c.json()?;
-    let value = value_of(&body)?;
-    let expires_at = expire_time(&body, false)?;
+    let value = value_of(body)?;
+    let expires_at = expire_time(body, false)?;
     let stages = match body.get("version_stages") {
         None | Some(Value::Null) => None,
         Some(Value::Array(items)) => {
@@ -727,9 +390,9 @@ fn expire_time(body: &Map<String, Value>, required: bool) -> Result<Option<Times
     }
 }
 
-async fn update_version(c: &Call<'_>, name: &str, version: &str) -> OpResult {
+pub async fn update_version(c: &Call, name: &str, version: &str) -> OpResult {
     let body = c.json()?;
-    let expires_at = expire_time(&body, true)?;
+    let expires_at = expire_time(body, true)?;
     let s = load(c, name).await?;
     if let Some(e) = not_enabled(&s) {
         return Err(e);
@@ -741,7 +404,7 @@ async fn update_version(c: &Call<'_>, name: &str, version: &str) -> OpResult {
     ok(json!({ "version_metadata": version_json(&s, &v) }))
 }
 
-async fn list_versions(c: &Call<'_>, name: &str) -> OpResult {
+pub async fn list_versions(c: &Call, name: &str) -> OpResult {
     let limit = limit(c, 50)? as usize;
     let s = load(c, name).await?;
     let start = match c.query("marker").filter(|m| !m.is_empty()) {
@@ -785,7 +448,7 @@ fn value_json(s: &SecretRecord, v: &VersionRecord, value: &SecretValue) -> Value
     out
 }
 
-async fn show_version(c: &Call<'_>, name: &str, version: &str) -> OpResult {
+pub async fn show_version(c: &Call, name: &str, version: &str) -> OpResult {
     secret_name(name)?;
     let selector = if version == "latest" {
         VersionSelector {
@@ -817,7 +480,7 @@ async fn show_version(c: &Call<'_>, name: &str, version: &str) -> OpResult {
     ok(json!({ "version": value_json(&read.secret, &read.version, &read.value) }))
 }
 
-async fn batch_get(c: &Call<'_>) -> OpResult {
+pub async fn batch_get(c: &Call) -> OpResult {
     let body = c.json()?;
     let names = match body.get("secret_name_list") {
         Some(Value::Array(a)) if !a.is_empty() && a.len() <= 20 => a,
@@ -864,11 +527,11 @@ fn stage_json(s: &SecretRecord, stage: &Stage, version_id: &str) -> Value {
     })
 }
 
-async fn put_stage(c: &Call<'_>, name: &str, stage: &str) -> OpResult {
+pub async fn put_stage(c: &Call, name: &str, stage: &str) -> OpResult {
     secret_name(name)?;
     let stage = stage_of(stage)?;
     let body = c.json()?;
-    let version = str_field(&body, "version_id")?
+    let version = str_field(body, "version_id")?
         .ok_or_else(|| ApiError::invalid("version_id", "the parameter is required"))?;
     let s = c
         .service
@@ -892,7 +555,7 @@ async fn put_stage(c: &Call<'_>, name: &str, stage: &str) -> OpResult {
     ok(json!({ "stage": stage_json(&s, &stage, version) }))
 }
 
-async fn show_stage(c: &Call<'_>, name: &str, stage: &str) -> OpResult {
+pub async fn show_stage(c: &Call, name: &str, stage: &str) -> OpResult {
     let st = stage_of(stage)?;
     let s = load(c, name).await?;
     let v = s
@@ -901,7 +564,7 @@ async fn show_stage(c: &Call<'_>, name: &str, stage: &str) -> OpResult {
     ok(json!({ "stage": stage_json(&s, &st, &v.version_id) }))
 }
 
-async fn delete_stage(c: &Call<'_>, name: &str, stage: &str) -> OpResult {
+pub async fn delete_stage(c: &Call, name: &str, stage: &str) -> OpResult {
     let st = stage_of(stage)?;
     if matches!(st, Stage::Current | Stage::Previous) {
         return Err(ApiError::new(
@@ -923,18 +586,6 @@ async fn delete_stage(c: &Call<'_>, name: &str, stage: &str) -> OpResult {
 }
 
 // --- tags -----------------------------------------------------------------------------------
-
-async fn by_id(c: &Call<'_>, id: &str) -> Result<SecretRecord, ApiError> {
-    let uuid = uuid::Uuid::parse_str(id)
-        .map_err(|_| ApiError::not_found(&format!("the secret id {id:?}")))?;
-    c.service
-        .describe_by_id(&c.scope, uuid)
-        .await
-        .map_err(|e| match e {
-            Error::NotFound { .. } => ApiError::not_found(&format!("the secret id {id:?}")),
-            other => other.into(),
-        })
-}
 
 fn tag_of(v: &Value, field: &str) -> Result<Tag, ApiError> {
     let o = v
@@ -979,31 +630,23 @@ fn tag_of(v: &Value, field: &str) -> Result<Tag, ApiError> {
     })
 }
 
-async fn create_tag(c: &Call<'_>, id: &str) -> OpResult {
+pub async fn create_tag(c: &Call, secret: SecretById) -> OpResult {
     let body = c.json()?;
     let tag = tag_of(body.get("tag").unwrap_or(&Value::Null), "tag")?;
-    let s = by_id(c, id).await?;
+    let s = secret.secret(c).await?;
     c.service
         .tag(&c.scope, &s.name, vec![tag], MAX_TAGS)
         .await?;
     no_content()
 }
 
-fn tags_json(tags: &[Tag]) -> Value {
-    Value::Array(
-        tags.iter()
-            .map(|t| json!({"key": t.key, "value": t.value}))
-            .collect(),
-    )
-}
-
-async fn list_tags(c: &Call<'_>, id: &str) -> OpResult {
-    let s = by_id(c, id).await?;
+pub async fn list_tags(c: &Call, secret: SecretById) -> OpResult {
+    let s = secret.secret(c).await?;
     ok(json!({ "tags": tags_json(&s.tags), "sys_tags": [] }))
 }
 
-async fn delete_tag(c: &Call<'_>, id: &str, key: &str) -> OpResult {
-    let s = by_id(c, id).await?;
+pub async fn delete_tag(c: &Call, secret: SecretById, key: &str) -> OpResult {
+    let s = secret.secret(c).await?;
     if !s.tags.iter().any(|t| t.key == key) {
         return Err(ApiError::not_found(&format!("the tag {key:?}")));
     }
@@ -1013,14 +656,14 @@ async fn delete_tag(c: &Call<'_>, id: &str, key: &str) -> OpResult {
     no_content()
 }
 
-async fn batch_tags(c: &Call<'_>, id: &str) -> OpResult {
+pub async fn batch_tags(c: &Call, secret: SecretById) -> OpResult {
     let body = c.json()?;
-    let action = str_field(&body, "action")?
+    let action = str_field(body, "action")?
         .ok_or_else(|| ApiError::invalid("action", "the parameter is required"))?;
     if !matches!(action, "create" | "delete") {
         return Err(ApiError::invalid("action", "it must be create or delete"));
     }
-    sequence(&body)?;
+    sequence(body)?;
     let tags = match body.get("tags") {
         Some(Value::Array(a)) if !a.is_empty() && a.len() <= MAX_TAGS => a
             .iter()
@@ -1033,7 +676,7 @@ async fn batch_tags(c: &Call<'_>, id: &str) -> OpResult {
             ))
         }
     };
-    let s = by_id(c, id).await?;
+    let s = secret.secret(c).await?;
     match action {
         "create" => {
             c.service.tag(&c.scope, &s.name, tags, MAX_TAGS).await?;
@@ -1063,7 +706,7 @@ fn sequence(body: &Map<String, Value>) -> Result<(), ApiError> {
 /// How many secrets a project-wide tag query reads at most.
 const TAG_SCAN_LIMIT: u32 = 10_000;
 
-async fn project_tags(c: &Call<'_>) -> OpResult {
+pub async fn project_tags(c: &Call) -> OpResult {
     let all = c
         .service
         .list(
@@ -1093,9 +736,9 @@ async fn project_tags(c: &Call<'_>) -> OpResult {
     ok(json!({ "tags": tags }))
 }
 
-async fn resource_instances(c: &Call<'_>) -> OpResult {
+pub async fn resource_instances(c: &Call) -> OpResult {
     let body = c.json()?;
-    let action = str_field(&body, "action")?
+    let action = str_field(body, "action")?
         .ok_or_else(|| ApiError::invalid("action", "the parameter is required"))?;
     let int_text = |name: &str, default: u64, max: u64| -> Result<u64, ApiError> {
         match body.get(name) {
@@ -1111,7 +754,7 @@ async fn resource_instances(c: &Call<'_>) -> OpResult {
             Some(_) => Err(ApiError::invalid(name, "it must be an integer")),
         }
     };
-    sequence(&body)?;
+    sequence(body)?;
     let limit = int_text("limit", 10, 1000)?;
     if limit == 0 {
         return Err(ApiError::invalid(
