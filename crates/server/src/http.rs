@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use coffer_auth::RequestParts;
+use coffer_api::{handle, Dialect, Handled, HttpRequest, Reply};
 use coffer_core::{AuditEntry, AuditFacts, AuditSink, Service};
 use coffer_dialect_alibaba::Alibaba;
 use coffer_dialect_huawei::Huawei;
@@ -69,78 +69,56 @@ async fn dispatch(
         let started = std::time::Instant::now();
         let arrived = state.service.now();
         let pairs = header_pairs(&headers);
-        let raw_query = uri.query().unwrap_or("");
-        let is_form = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.to_ascii_lowercase()
-                    .starts_with("application/x-www-form-urlencoded")
-            });
-        let form = is_form.then_some(&body[..]);
-        let parts = RequestParts {
+        let req = HttpRequest {
             method: method.as_str(),
-            raw_query,
+            path: uri.path(),
+            raw_query: uri.query().unwrap_or(""),
             headers: &pairs,
             body: &body,
+            request_id: &request_id,
         };
-        // Tencent first: its legacy signature also sends an `Action` field, which the
-        // Alibaba dialect would otherwise claim.
-        let (dialect, facts, response) = if uri.path() == "/"
-            && coffer_dialect_tencent::matches(&pairs, raw_query, form)
-        {
-            let (body, facts) = state.tencent.handle(&parts, &request_id).await;
-            let mut resp = Response::new(Body::from(body));
-            resp.headers_mut().insert(
-                "content-type",
-                HeaderValue::from_static(coffer_dialect_tencent::CONTENT_TYPE),
-            );
-            ("tencent", facts, resp)
-        } else if uri.path() == "/" && coffer_dialect_alibaba::matches(&pairs, raw_query, form) {
-            let host = headers
-                .get("host")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            let r = state.alibaba.handle(&parts, &request_id, host).await;
-            let mut resp = Response::new(Body::from(r.body));
-            *resp.status_mut() =
-                StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            resp.headers_mut()
-                .insert("content-type", HeaderValue::from_static(r.content_type));
-            if let Ok(v) = HeaderValue::from_str(&request_id) {
-                resp.headers_mut().insert("x-acs-request-id", v);
-            }
-            ("alibaba", r.audit, resp)
-        } else if coffer_dialect_huawei::matches(uri.path()) {
-            // Huawei's request ids are 32 hex digits, in the body and the X-Request-Id header.
-            let huawei_id = request_id.replace('-', "");
-            let r = state.huawei.handle(&parts, uri.path(), &huawei_id).await;
-            let mut resp = Response::new(Body::from(r.body));
-            *resp.status_mut() =
-                StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            resp.headers_mut()
-                .insert("content-type", HeaderValue::from_static("application/json"));
-            if let Ok(v) = HeaderValue::from_str(&huawei_id) {
-                resp.headers_mut().insert("x-request-id", v);
-            }
-            ("huawei", r.audit, resp)
-        } else if coffer_dialect_native::matches(uri.path()) {
-            let r = state.native.handle(&parts, uri.path(), &request_id).await;
-            let mut resp = Response::new(Body::from(r.body));
-            *resp.status_mut() =
-                StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            resp.headers_mut()
-                .insert("content-type", HeaderValue::from_static("application/json"));
-            ("native", r.audit, resp)
+        // The order in which dialects are asked, and why:
+        // 1. Tencent before Alibaba: Tencent's legacy signature also sends an `Action`
+        //    field on `/`, which Alibaba would otherwise claim; Tencent claims it only when
+        //    `Version` is one of its own, so Alibaba still gets every other `Action`.
+        // 2. Alibaba: `x-acs-action`, or any `Action` on `/` (a wrong version then gets
+        //    Alibaba's own error instead of a 404).
+        // 3. Huawei and the admin API by path prefix (`/v1/`, `/v1.0/`; `/coffer/v1`),
+        //    which no request of the first two has.
+        let (dialect, handled) = if state.tencent.recognises(&req) {
+            (Tencent::NAME, handle(&state.tencent, &req).await)
+        } else if state.alibaba.recognises(&req) {
+            (Alibaba::NAME, handle(&state.alibaba, &req).await)
+        } else if state.huawei.recognises(&req) {
+            (Huawei::NAME, handle(&state.huawei, &req).await)
+        } else if state.native.recognises(&req) {
+            (Native::NAME, handle(&state.native, &req).await)
         } else {
-            let facts = AuditFacts {
+            let audit = AuditFacts {
                 operation: format!("{method} {}", uri.path()),
                 result: "UnknownApi".into(),
                 ..Default::default()
             };
-            ("unknown", facts, not_found(&request_id))
+            (
+                "unknown",
+                Handled {
+                    reply: not_found(&request_id),
+                    audit,
+                },
+            )
         };
-        let mut response = response;
+        let Handled { reply, audit: facts } = handled;
+        let mut response = Response::new(Body::from(reply.body));
+        *response.status_mut() =
+            StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        response
+            .headers_mut()
+            .insert("content-type", HeaderValue::from_static(reply.content_type));
+        for (name, value) in reply.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, v);
+            }
+        }
         if !response.headers().contains_key("x-request-id") {
             if let Ok(v) = HeaderValue::from_str(&request_id) {
                 response.headers_mut().insert("x-request-id", v);
@@ -192,7 +170,7 @@ fn audit_failure(request_id: &str) -> Response {
     resp
 }
 
-fn not_found(request_id: &str) -> Response {
+fn not_found(request_id: &str) -> Reply {
     let body = serde_json::json!({
         "Code": "UnknownApi",
         "Message": "This request matches no API that coffer speaks. Supported: Alibaba Cloud KMS \
@@ -201,9 +179,5 @@ fn not_found(request_id: &str) -> Response {
                     (/v1/{project_id}/...), and coffer's admin API (/coffer/v1/...).",
         "RequestId": request_id,
     });
-    let mut resp = Response::new(Body::from(body.to_string()));
-    *resp.status_mut() = StatusCode::NOT_FOUND;
-    resp.headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
-    resp
+    Reply::new(404, "application/json", body.to_string().into_bytes())
 }
