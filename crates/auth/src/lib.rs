@@ -13,7 +13,6 @@
 //! - [`tencent`]: Tencent Cloud API 3.0 signatures (TC3-HMAC-SHA256 and legacy v1 HmacSHA1 /
 //!   HmacSHA256).
 //! - [`nonce`]: a bounded, time-bucketed replay cache.
-//! - [`policy`]: access policies (which actions on which resources) and their evaluation.
 //! - [`skew`]: the clock-skew window check.
 //! - [`encoding`]: the RFC 3986 / form encodings the signature schemes are built on.
 
@@ -22,7 +21,6 @@ pub mod encoding;
 mod hmac_request;
 pub mod huawei;
 pub mod nonce;
-pub mod policy;
 pub mod sigv4;
 pub mod skew;
 pub mod tencent;

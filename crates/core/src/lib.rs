@@ -10,6 +10,7 @@ pub mod error;
 pub mod keyring;
 pub mod model;
 pub mod password;
+pub mod policy;
 pub mod region;
 pub mod service;
 pub mod store;

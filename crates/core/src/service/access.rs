@@ -1,15 +1,29 @@
 //! Accounts, access keys, policies and the authorization check every dialect runs before an
-//! operation. Policies are parsed and evaluated by `coffer_auth::policy`; this module decides
+//! operation. Policies are parsed and evaluated by [`crate::policy`]; this module decides
 //! whose policies apply and where the tags of a condition come from.
 
-use coffer_auth::policy::{self, Decision, Policy};
+use std::sync::Arc;
+
 use rand::Rng;
 use zeroize::Zeroizing;
 
-use super::{generate_access_key_id, generate_access_key_secret, AuthenticatedKey, Service};
+use super::{Service, ACCESS_KEY_TTL_MS};
 use crate::access::{Action, Permission, Target};
 use crate::error::{Error, Resource, Result};
 use crate::model::*;
+use crate::policy::{self, Decision, Policy};
+
+/// A verified caller's identity, as the dialect's signature check established it.
+#[derive(Clone, Debug)]
+pub struct AuthenticatedKey {
+    pub id: String,
+    pub account: AccountId,
+    pub secret: Zeroizing<Vec<u8>>,
+    pub enabled: bool,
+    pub admin: bool,
+    /// The policies attached to the key, parsed.
+    pub policies: Vec<Policy>,
+}
 
 /// Policy names: what a CLI argument and a URL segment carry without quoting.
 fn check_policy_name(name: &str) -> Result<()> {
@@ -40,7 +54,7 @@ fn check_account_name(name: &str) -> Result<()> {
 impl Service {
     /// Parsed policies of a key, for [`AuthenticatedKey`]. A stored document that no longer
     /// parses (it was checked when it was put) is a server fault, not a silent allow.
-    pub(super) async fn load_key_policies(&self, key_id: &str) -> Result<Vec<Policy>> {
+    async fn load_key_policies(&self, key_id: &str) -> Result<Vec<Policy>> {
         self.store
             .key_policies(key_id)
             .await?
@@ -88,8 +102,7 @@ impl Service {
             }
             Permission::AccountAdmin(account) => {
                 let allowed = caller.admin
-                    && (caller.account == *account
-                        || self.account(caller.account).await?.operator);
+                    && (caller.account == *account || self.account(caller.account).await?.operator);
                 if allowed {
                     Ok(())
                 } else {
@@ -225,6 +238,53 @@ impl Service {
     }
 
     // --- access keys ------------------------------------------------------------------------
+
+    /// Finds an access key and opens its secret, for signature verification. Results are
+    /// cached briefly; unknown keys are not cached so a new key works at once.
+    pub async fn access_key(&self, id: &str) -> Result<Arc<AuthenticatedKey>> {
+        let now = self.now();
+        if let Some((at, k)) = self
+            .access_keys
+            .lock()
+            .ok()
+            .and_then(|m| m.get(id).cloned())
+        {
+            if now.0 - at.0 < ACCESS_KEY_TTL_MS {
+                return Ok(k);
+            }
+        }
+        let rec = self
+            .store
+            .get_access_key(id)
+            .await?
+            .ok_or_else(|| Error::not_found(Resource::AccessKey, id))?;
+        let policies = self.load_key_policies(&rec.id).await?;
+        let key = Arc::new(AuthenticatedKey {
+            secret: self
+                .keyring
+                .open_access_secret(&rec.id, &rec.sealed_secret)?,
+            id: rec.id,
+            account: rec.account,
+            enabled: rec.enabled,
+            admin: rec.admin,
+            policies,
+        });
+        if let Ok(mut m) = self.access_keys.lock() {
+            if m.len() > 100_000 {
+                m.clear();
+            }
+            m.insert(id.to_string(), (now, key.clone()));
+        }
+        Ok(key)
+    }
+
+    pub async fn set_access_key_enabled(&self, id: &str, enabled: bool) -> Result<()> {
+        self.store.set_access_key_enabled(id, enabled).await?;
+        if let Ok(mut m) = self.access_keys.lock() {
+            m.remove(id);
+        }
+        Ok(())
+    }
 
     /// A new key of `account`. The secret is returned once and stored only sealed.
     pub async fn create_access_key(
@@ -375,5 +435,39 @@ impl Service {
             .into_iter()
             .map(|p| p.name)
             .collect())
+    }
+}
+
+/// Access key ids look like the clouds' own: a prefix and 20 upper-case letters and digits.
+pub fn generate_access_key_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::rngs::OsRng;
+    let body: String = (0..20)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("CFK{body}")
+}
+
+/// 40 characters from a 62-letter alphabet: about 238 bits.
+pub fn generate_access_key_secret() -> Zeroizing<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rngs::OsRng;
+    Zeroizing::new(
+        (0..40)
+            .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_credentials_have_expected_shape() {
+        let id = generate_access_key_id();
+        assert_eq!(id.len(), 23);
+        assert!(id.starts_with("CFK"));
+        assert_eq!(generate_access_key_secret().len(), 40);
     }
 }

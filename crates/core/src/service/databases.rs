@@ -8,7 +8,9 @@ use std::sync::Arc;
 use rand::Rng;
 use zeroize::Zeroizing;
 
-use super::{NewRecord, Service};
+use super::common::name_taken;
+use super::secrets::NewRecord;
+use super::Service;
 use crate::database::{DatabaseDriver, DbTarget, Grant};
 use crate::error::{Error, Resource, Result};
 use crate::model::*;
@@ -224,7 +226,7 @@ impl Service {
     /// instance exists and its admin may manage accounts.
     async fn checked_target(&self, scope: &Scope, name: &str, id: &str) -> Result<DbTarget> {
         if let Some(existing) = self.store.get_secret(scope, name).await? {
-            return Err(super::name_taken(existing));
+            return Err(name_taken(existing));
         }
         let instance = self.db_instance(scope, id).await?;
         let target = self.db_target(&instance).await?;

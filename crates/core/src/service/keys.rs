@@ -2,12 +2,19 @@
 //! aliases. Dialects check their own wire rules (alias prefixes, window bounds) before
 //! calling; the service keeps the invariants: a key that protects secrets is not deleted, the
 //! default key stays, and a key that is not enabled opens and seals nothing.
+//!
+//! Also here: the default key each scope gets on first use, and the short-lived record of
+//! which keys were seen enabled, which lets reads of values skip loading their key.
 
+use coffer_crypto::SecretKey;
 use uuid::Uuid;
 
-use super::{Service, DEFAULT_KEY_ALIAS};
+use super::{Service, KEY_STATE_TTL_MS};
 use crate::error::{Error, Resource, Result};
 use crate::model::*;
+
+/// Alias of the key each scope creates on first use for secrets that name no key.
+pub const DEFAULT_KEY_ALIAS: &str = "alias/acs/secrets-manager";
 
 /// A new symmetric key.
 #[derive(Debug, Default)]
@@ -345,6 +352,120 @@ impl Service {
         })
         .await?;
         Ok(())
+    }
+}
+
+// The default key, and what values are read and written under: the key-state cache that lets
+// reads skip loading a key seen enabled a moment ago.
+impl Service {
+    /// The scope's default key, created on first use. Two racing creators both end up with the
+    /// one that the store accepted.
+    pub async fn default_key(&self, scope: &Scope) -> Result<KeyRecord> {
+        if let Some(k) = self.store.get_default_key(scope).await? {
+            return Ok(k);
+        }
+        let id = Uuid::new_v4().to_string();
+        let version = Uuid::new_v4().to_string();
+        let now = self.now();
+        let key = KeyRecord {
+            id: id.clone(),
+            scope: scope.clone(),
+            aliases: vec![DEFAULT_KEY_ALIAS.to_string()],
+            description: "Default key for secrets that name no key".into(),
+            state: KeyState::Enabled,
+            is_default: true,
+            created_at: now,
+            primary_version: version.clone(),
+            versions: vec![KeyVersion {
+                wrapped_material: self.keyring.new_key_material(scope, &id, &version),
+                id: version,
+                created_at: now,
+            }],
+            rotation: KeyRotation::default(),
+        };
+        match self.store.create_key(&key).await {
+            Ok(()) => Ok(key),
+            Err(Error::AlreadyExists { .. }) => self
+                .store
+                .get_default_key(scope)
+                .await?
+                .ok_or_else(|| Error::internal("default key vanished after a create race")),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Resolves a key reference (a key id or an alias, `alias/...`) to a key that may be used.
+    /// The default key's alias resolves even before the key exists, creating it.
+    pub async fn resolve_key(&self, scope: &Scope, reference: &str) -> Result<KeyRecord> {
+        let key = self.find_key(scope, reference).await?;
+        match key.state {
+            KeyState::Enabled => Ok(key),
+            KeyState::Disabled | KeyState::PendingDeletion { .. } => Err(Error::Disabled {
+                what: Resource::Key,
+                name: key.id,
+            }),
+        }
+    }
+
+    /// The key a secret is encrypted under, refused unless it is enabled: a disabled key (or
+    /// one pending deletion) neither opens nor seals values.
+    pub(super) async fn usable_key(&self, scope: &Scope, id: &str) -> Result<KeyRecord> {
+        let key = self
+            .store
+            .get_key(scope, id)
+            .await?
+            .ok_or_else(|| Error::internal(format!("key {id} of a stored value is missing")))?;
+        self.note_key_state(&key);
+        match key.state {
+            KeyState::Enabled => Ok(key),
+            _ => Err(Error::Disabled {
+                what: Resource::Key,
+                name: key.id,
+            }),
+        }
+    }
+
+    fn note_key_state(&self, key: &KeyRecord) {
+        if let Ok(mut m) = self.enabled_keys.lock() {
+            if key.state == KeyState::Enabled {
+                if m.len() > 100_000 {
+                    m.clear();
+                }
+                m.insert(key.id.clone(), self.now());
+            } else {
+                m.remove(&key.id);
+            }
+        }
+    }
+
+    pub(super) fn forget_key_state(&self, key_id: &str) {
+        if let Ok(mut m) = self.enabled_keys.lock() {
+            m.remove(key_id);
+        }
+        self.keyring.evict(key_id);
+    }
+
+    /// The material that opens a stored value. Reads are the hot path: a key seen enabled a
+    /// moment ago and already unwrapped is used without loading it again.
+    pub(super) async fn read_material(
+        &self,
+        scope: &Scope,
+        key_id: &str,
+        version: &str,
+    ) -> Result<SecretKey> {
+        let fresh = self
+            .enabled_keys
+            .lock()
+            .ok()
+            .and_then(|m| m.get(key_id).copied())
+            .is_some_and(|at| self.now().0 - at.0 < KEY_STATE_TTL_MS);
+        if fresh {
+            if let Some(m) = self.keyring.cached_material(key_id, version) {
+                return Ok(m);
+            }
+        }
+        let key = self.usable_key(scope, key_id).await?;
+        self.keyring.material(&key, version)
     }
 }
 

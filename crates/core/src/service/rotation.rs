@@ -15,7 +15,8 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use super::{attach_stage, prune_versions, Service, VersionSelector, MAX_RETRIES};
+use super::common::{attach_stage, prune_versions};
+use super::{Service, VersionSelector, MAX_RETRIES};
 use crate::database::DbFailure;
 use crate::error::{Error, Resource, Result};
 use crate::model::*;

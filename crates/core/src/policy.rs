@@ -1,5 +1,8 @@
 //! Access policies: which actions an identity may perform on which resources.
 //!
+//! This is authorization, so it lives in core beside the service's access check that applies
+//! it; `coffer-auth` only establishes which key signed a request.
+//!
 //! A policy is a JSON document in coffer's own format, modelled on AWS IAM but deliberately
 //! smaller:
 //!
