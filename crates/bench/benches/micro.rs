@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use coffer_bench::requests::{server_verifies, Dialect, Op, Signer};
 use coffer_core::service::{CreateSecret, VersionSelector};
-use coffer_core::{Limits, Scope, SecretKind, SecretValue, Service, Store, SystemClock};
+use coffer_core::{Limits, Scope, SecretKind, SecretStore, SecretValue, Service, SystemClock};
 use coffer_crypto::SecretKey;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use zeroize::Zeroizing;

@@ -11,7 +11,9 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 use coffer_core::service::{CreateSecret, PutValue, WhenFull};
-use coffer_core::{Limits, Scope, SecretKind, SecretValue, Service, Store, SystemClock, Tag};
+use coffer_core::{
+    AccountStore, Limits, Scope, SecretKind, SecretValue, Service, SystemClock, Tag,
+};
 use coffer_crypto::SecretKey;
 use zeroize::Zeroizing;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use coffer_bench::seed::{seed, SeedArgs};
 use coffer_core::service::VersionSelector;
 use coffer_core::{
-    Limits, PageRequest, Scope, SecretFilter, SecretValue, Service, Stage, Store, SystemClock,
+    Limits, PageRequest, Scope, SecretFilter, SecretStore, SecretValue, Service, Stage, SystemClock,
 };
 use coffer_crypto::SecretKey;
 

@@ -23,4 +23,6 @@ pub use error::{Error, Result};
 pub use model::*;
 pub use region::RegionMap;
 pub use service::{Limits, Service};
-pub use store::Store;
+pub use store::{
+    AccountStore, EventRuleStore, KeyStore, RewrapStore, RotationStore, SecretStore, Store,
+};

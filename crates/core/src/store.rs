@@ -1,6 +1,21 @@
 //! The persistence contract. The core decides; a store records. Every write either commits
 //! whole or not at all, and is durable before the call returns.
 //!
+//! The contract comes in areas, one trait each, so that a store is written (and read) one
+//! area at a time:
+//!
+//! - [`AccountStore`]: accounts, their access keys, policies and projects;
+//! - [`KeyStore`]: customer master keys, their purge and their rotation schedule;
+//! - [`SecretStore`]: secrets with their versions and values, listing, writes and purge;
+//! - [`EventRuleStore`]: the event rules secrets subscribe to;
+//! - [`RotationStore`]: database instances, rotation tasks and the secrets due for rotation;
+//! - [`RewrapStore`]: walking everything the root key wraps, and compare-and-swap rewrites.
+//!
+//! [`Store`] is all of them together; every type that implements the six is a `Store`, and the
+//! core holds an `Arc<dyn Store>`, through which every area's methods can be called. Calling
+//! them on a concrete store (a `SqliteStore`) needs the area's trait in scope:
+//! `use coffer_core::store::prelude::*;` brings them all.
+//!
 //! Concurrency: writers read a [`SecretRecord`], compute the new one and write it back with
 //! the revision they read. A store commits an update only if the stored revision still equals
 //! it (and then stores `revision + 1`); otherwise it returns [`Error::Conflict`] and the core
@@ -38,9 +53,10 @@ pub enum SecretWrite {
     Delete { id: Uuid, revision: i64 },
 }
 
+/// Accounts, their access keys, the policies attached to those keys, and the projects that
+/// map an id to an account and region.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    // --- accounts and access keys -------------------------------------------------------
+pub trait AccountStore: Send + Sync + 'static {
     async fn create_account(&self, account: &Account) -> Result<()>;
     async fn get_account(&self, id: AccountId) -> Result<Option<Account>>;
     async fn count_accounts(&self) -> Result<u64>;
@@ -83,8 +99,12 @@ pub trait Store: Send + Sync + 'static {
     async fn get_project(&self, id: &str) -> Result<Option<Project>>;
     /// The account's projects, one per region, ordered by region.
     async fn list_projects(&self, account: AccountId) -> Result<Vec<Project>>;
+}
 
-    // --- keys (CMKs) -------------------------------------------------------------------
+/// Customer master keys (CMKs): their records, aliases and versions, the purge of keys whose
+/// deletion date has come, and automatic rotation's schedule.
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
     /// Fails with `AlreadyExists` when the id or an alias is taken in the scope, or when
     /// `is_default` is set and the scope already has a default key.
     async fn create_key(&self, key: &KeyRecord) -> Result<()>;
@@ -105,52 +125,12 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` enabled keys with automatic rotation on and due at or before `now`,
     /// soonest first.
     async fn due_key_rotations(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>>;
+}
 
-    // --- rewrap: walking everything the root key and the keys protect ---------------------
-    /// How many key versions, access keys and secrets the store holds.
-    async fn rewrap_counts(&self) -> Result<RewrapCounts>;
-    /// Up to `limit` keys of every scope with ids after `after`, by id.
-    async fn keys_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<KeyRecord>>;
-    /// Replaces a key version's wrapped material if it is still `old`; `false` when it is not
-    /// (or the version is gone), so that a concurrent change is never overwritten.
-    async fn replace_key_material(
-        &self,
-        key_id: &str,
-        version: &str,
-        old: &[u8],
-        new: &[u8],
-    ) -> Result<bool>;
-    /// Up to `limit` access keys of every account with ids after `after`, by id.
-    async fn access_keys_after(
-        &self,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<AccessKeyRecord>>;
-    /// Replaces an access key's sealed secret if it is still `old`; `false` otherwise.
-    async fn replace_access_secret(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool>;
-    /// Up to `limit` secrets of every scope (in any state) with ids after `after`, by id.
-    async fn secrets_after(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<(Scope, Uuid)>>;
-
-    // --- event rules ---------------------------------------------------------------------
-    /// Fails with `AlreadyExists` when the scope has a rule of that name.
-    async fn create_event_rule(&self, rule: &EventRule) -> Result<()>;
-    async fn get_event_rule(&self, scope: &Scope, name: &str) -> Result<Option<EventRule>>;
-    /// Up to `limit` rules of the scope in creation order, starting after the rule named
-    /// `after` (none when that rule does not exist).
-    async fn list_event_rules(
-        &self,
-        scope: &Scope,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<EventRule>>;
-    /// Replaces the rule's events, state, target and update time (found by scope and name).
-    /// Returns `NotFound` when there is no such rule.
-    async fn update_event_rule(&self, rule: &EventRule) -> Result<()>;
-    /// Returns `NotFound` when there is no such rule and `InvalidState` while a secret
-    /// (live or pending deletion) subscribes to it; the check and the delete are one step.
-    async fn delete_event_rule(&self, scope: &Scope, name: &str) -> Result<()>;
-
-    // --- secrets -------------------------------------------------------------------------
+/// Secrets: records with their tags, subscriptions and version metadata, sealed values, listing,
+/// atomic writes, and the purge of secrets whose deletion window has ended.
+#[async_trait]
+pub trait SecretStore: Send + Sync + 'static {
     /// The secret with this name in the scope, with all version metadata.
     async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>>;
     /// The secret with this id, if it belongs to the scope.
@@ -183,15 +163,37 @@ pub trait Store: Send + Sync + 'static {
         Ok(Some((secret, sealed)))
     }
     async fn write_secret(&self, write: SecretWrite) -> Result<()>;
-    /// Up to `limit` enabled secrets with automatic rotation on and due at or before `now`,
-    /// soonest first.
-    async fn due_secret_rotations(
-        &self,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<(Scope, String)>>;
+    /// Deletes up to `limit` secrets whose deletion window ended at or before `now`.
+    /// Returns the names purged, with their scopes.
+    async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>>;
+}
 
-    // --- database instances and rotation tasks ---------------------------------------------
+/// The event rules of a scope, which secrets subscribe to by name.
+#[async_trait]
+pub trait EventRuleStore: Send + Sync + 'static {
+    /// Fails with `AlreadyExists` when the scope has a rule of that name.
+    async fn create_event_rule(&self, rule: &EventRule) -> Result<()>;
+    async fn get_event_rule(&self, scope: &Scope, name: &str) -> Result<Option<EventRule>>;
+    /// Up to `limit` rules of the scope in creation order, starting after the rule named
+    /// `after` (none when that rule does not exist).
+    async fn list_event_rules(
+        &self,
+        scope: &Scope,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<EventRule>>;
+    /// Replaces the rule's events, state, target and update time (found by scope and name).
+    /// Returns `NotFound` when there is no such rule.
+    async fn update_event_rule(&self, rule: &EventRule) -> Result<()>;
+    /// Returns `NotFound` when there is no such rule and `InvalidState` while a secret
+    /// (live or pending deletion) subscribes to it; the check and the delete are one step.
+    async fn delete_event_rule(&self, scope: &Scope, name: &str) -> Result<()>;
+}
+
+/// What automatic rotation of secrets needs: the database instances managed secrets live on,
+/// rotation tasks, and which secrets are due.
+#[async_trait]
+pub trait RotationStore: Send + Sync + 'static {
     /// Fails with `AlreadyExists` when the scope has an instance with the id.
     async fn create_db_instance(&self, instance: &DbInstance) -> Result<()>;
     async fn get_db_instance(&self, scope: &Scope, id: &str) -> Result<Option<DbInstance>>;
@@ -211,7 +213,60 @@ pub trait Store: Send + Sync + 'static {
     async fn scope_tasks(&self, scope: &Scope, limit: u32) -> Result<Vec<(RotationTask, String)>>;
     /// Up to `limit` running tasks whose next attempt is at or before `now`, oldest first.
     async fn due_tasks(&self, now: Timestamp, limit: u32) -> Result<Vec<RotationTask>>;
-    /// Deletes up to `limit` secrets whose deletion window ended at or before `now`.
-    /// Returns the names purged, with their scopes.
-    async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>>;
+    /// Up to `limit` enabled secrets with automatic rotation on and due at or before `now`,
+    /// soonest first.
+    async fn due_secret_rotations(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(Scope, String)>>;
+}
+
+/// Rewrap: walking every key version, access key and secret in id order, and replacing what
+/// the root key wraps only while it is still what was read.
+#[async_trait]
+pub trait RewrapStore: Send + Sync + 'static {
+    /// How many key versions, access keys and secrets the store holds.
+    async fn rewrap_counts(&self) -> Result<RewrapCounts>;
+    /// Up to `limit` keys of every scope with ids after `after`, by id.
+    async fn keys_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<KeyRecord>>;
+    /// Replaces a key version's wrapped material if it is still `old`; `false` when it is not
+    /// (or the version is gone), so that a concurrent change is never overwritten.
+    async fn replace_key_material(
+        &self,
+        key_id: &str,
+        version: &str,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool>;
+    /// Up to `limit` access keys of every account with ids after `after`, by id.
+    async fn access_keys_after(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AccessKeyRecord>>;
+    /// Replaces an access key's sealed secret if it is still `old`; `false` otherwise.
+    async fn replace_access_secret(&self, id: &str, old: &[u8], new: &[u8]) -> Result<bool>;
+    /// Up to `limit` secrets of every scope (in any state) with ids after `after`, by id.
+    async fn secrets_after(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<(Scope, Uuid)>>;
+}
+
+/// The whole contract: every area. Implemented for every type that implements all of them;
+/// the core holds an `Arc<dyn Store>`.
+pub trait Store:
+    AccountStore + KeyStore + SecretStore + EventRuleStore + RotationStore + RewrapStore
+{
+}
+
+impl<T> Store for T where
+    T: AccountStore + KeyStore + SecretStore + EventRuleStore + RotationStore + RewrapStore
+{
+}
+
+/// Every area trait and [`Store`], for `use coffer_core::store::prelude::*;` wherever a store's
+/// methods are called.
+pub mod prelude {
+    pub use super::{
+        AccountStore, EventRuleStore, KeyStore, RewrapStore, RotationStore, SecretStore, Store,
+    };
 }

@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
 
 /// Prints every account's Huawei project ids, straight from the database.
 async fn list_projects(data_dir: &Path, json: bool) -> anyhow::Result<()> {
-    use coffer_core::Store;
+    use coffer_core::AccountStore;
     let db = data_dir.join("coffer.db");
     if !db.exists() {
         bail!(

@@ -17,7 +17,7 @@ use std::time::Duration;
 use coffer_core::{Error, Result};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::sqlite::internal;
+use crate::sqlite::rows::internal;
 
 /// How often the log is folded back.
 const EVERY: Duration = Duration::from_millis(100);

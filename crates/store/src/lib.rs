@@ -8,16 +8,12 @@
 //! [`conformance`] holds the contract tests every store must pass; each store's own tests
 //! call them with fresh instances.
 
-mod access;
 pub mod audit;
 mod batch;
 mod cache;
 mod checkpoint;
 pub mod conformance;
 mod readers;
-mod rewrap;
-mod rotation;
-mod schema;
 mod sqlite;
 pub mod testkit;
 mod writer;

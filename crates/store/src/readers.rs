@@ -16,7 +16,7 @@ use std::time::Duration;
 use coffer_core::Result;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::sqlite::internal;
+use crate::sqlite::rows::internal;
 
 /// Idle connections kept beyond this are closed instead of pooled.
 const MAX_IDLE: usize = 16;

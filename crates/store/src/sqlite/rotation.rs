@@ -1,12 +1,18 @@
-//! SQLite side of managed secrets: registered database instances and rotation tasks. Each
-//! function runs on the connection it is given, inside the transaction (writes) or snapshot
-//! (reads) the store opened for it.
+//! The rotation area on SQLite: registered database instances, rotation tasks (written in one
+//! transaction with the secret change they stand for), and the secrets and tasks that are due.
+//! The free functions run on the connection they are given, inside the transaction (writes) or
+//! snapshot (reads) the store opened for them.
 
+use async_trait::async_trait;
 use coffer_core::error::Resource;
+use coffer_core::store::{RotationStore, SecretWrite};
 use coffer_core::*;
 use rusqlite::{params, Connection, OptionalExtension};
+use uuid::Uuid;
 
-use crate::sqlite::{account_from_sql, account_sql, internal, is_unique_violation};
+use super::rows::{account_from_sql, account_sql, internal, is_unique_violation};
+use super::secret_writes::apply_secret_write;
+use super::SqliteStore;
 
 const INSTANCE_COLUMNS: &str = "account, region, id, engine, host, port, admin_user, key_id, \
      key_version, wrapped_data_key, ciphertext, created_at";
@@ -41,7 +47,7 @@ fn instance_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<DbInstance>> {
     }))
 }
 
-pub(crate) fn create_instance(c: &Connection, i: &DbInstance) -> Result<()> {
+fn create_instance(c: &Connection, i: &DbInstance) -> Result<()> {
     let sealed = &i.admin_password;
     c.prepare_cached(&format!(
         "INSERT INTO db_instances ({INSTANCE_COLUMNS}) \
@@ -76,7 +82,7 @@ pub(crate) fn create_instance(c: &Connection, i: &DbInstance) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn get_instance(c: &Connection, scope: &Scope, id: &str) -> Result<Option<DbInstance>> {
+fn get_instance(c: &Connection, scope: &Scope, id: &str) -> Result<Option<DbInstance>> {
     c.prepare_cached(&format!(
         "SELECT {INSTANCE_COLUMNS} FROM db_instances WHERE account = ?1 AND region = ?2 AND id = ?3"
     ))
@@ -91,7 +97,7 @@ pub(crate) fn get_instance(c: &Connection, scope: &Scope, id: &str) -> Result<Op
     .transpose()
 }
 
-pub(crate) fn list_instances(c: &Connection, scope: &Scope) -> Result<Vec<DbInstance>> {
+fn list_instances(c: &Connection, scope: &Scope) -> Result<Vec<DbInstance>> {
     c.prepare_cached(&format!(
         "SELECT {INSTANCE_COLUMNS} FROM db_instances WHERE account = ?1 AND region = ?2 ORDER BY id"
     ))
@@ -107,7 +113,7 @@ pub(crate) fn list_instances(c: &Connection, scope: &Scope) -> Result<Vec<DbInst
     .collect()
 }
 
-pub(crate) fn delete_instance(c: &Connection, scope: &Scope, id: &str) -> Result<()> {
+fn delete_instance(c: &Connection, scope: &Scope, id: &str) -> Result<()> {
     let account = account_sql(scope.account);
     let user: Option<String> = c
         .prepare_cached(
@@ -236,7 +242,7 @@ fn query_tasks(
         .collect()
 }
 
-pub(crate) fn put_task(c: &Connection, t: &RotationTask) -> Result<()> {
+fn put_task(c: &Connection, t: &RotationTask) -> Result<()> {
     c.prepare_cached(&format!(
         "INSERT INTO rotation_tasks ({TASK_COLUMNS}) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
@@ -271,7 +277,7 @@ fn to_sql_error(e: Error) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(Box::new(e))
 }
 
-pub(crate) fn get_task(c: &Connection, scope: &Scope, id: i64) -> Result<Option<RotationTask>> {
+fn get_task(c: &Connection, scope: &Scope, id: i64) -> Result<Option<RotationTask>> {
     let sql = format!(
         "SELECT {TASK_COLUMNS} FROM rotation_tasks WHERE id = ?1 AND account = ?2 AND region = ?3"
     );
@@ -284,11 +290,7 @@ pub(crate) fn get_task(c: &Connection, scope: &Scope, id: i64) -> Result<Option<
     .next())
 }
 
-pub(crate) fn secret_tasks(
-    c: &Connection,
-    secret_id: &str,
-    limit: u32,
-) -> Result<Vec<RotationTask>> {
+fn secret_tasks(c: &Connection, secret_id: &str, limit: u32) -> Result<Vec<RotationTask>> {
     let sql = format!(
         "SELECT {TASK_COLUMNS} FROM rotation_tasks WHERE secret_id = ?1 \
          ORDER BY created_at DESC, rowid DESC LIMIT ?2"
@@ -297,11 +299,7 @@ pub(crate) fn secret_tasks(
 }
 
 /// The scope's tasks with their secrets' names, newest first.
-pub(crate) fn scope_tasks(
-    c: &Connection,
-    scope: &Scope,
-    limit: u32,
-) -> Result<Vec<(RotationTask, String)>> {
+fn scope_tasks(c: &Connection, scope: &Scope, limit: u32) -> Result<Vec<(RotationTask, String)>> {
     let columns: Vec<String> = TASK_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect();
     let sql = format!(
         "SELECT {}, s.name FROM rotation_tasks t JOIN secrets s ON s.id = t.secret_id \
@@ -322,7 +320,7 @@ pub(crate) fn scope_tasks(
         .collect()
 }
 
-pub(crate) fn due_tasks(c: &Connection, now: Timestamp, limit: u32) -> Result<Vec<RotationTask>> {
+fn due_tasks(c: &Connection, now: Timestamp, limit: u32) -> Result<Vec<RotationTask>> {
     let sql = format!(
         "SELECT {TASK_COLUMNS} FROM rotation_tasks WHERE status = 'running' AND next_attempt <= ?1 \
          ORDER BY next_attempt LIMIT ?2"
@@ -330,7 +328,7 @@ pub(crate) fn due_tasks(c: &Connection, now: Timestamp, limit: u32) -> Result<Ve
     query_tasks(c, &sql, params![now.0, limit])
 }
 
-pub(crate) fn due_secret_rotations(
+fn due_secret_rotations(
     c: &Connection,
     now: Timestamp,
     limit: u32,
@@ -354,17 +352,60 @@ pub(crate) fn due_secret_rotations(
     .map_err(|e| internal("find secrets due for rotation", e))
 }
 
-/// The columns a secret row keeps for the scheduler and the instance-in-use check: when its
-/// next automatic rotation is due (only while it is enabled and rotation is on) and the
-/// instance a managed secret lives on.
-pub(crate) fn schedule_columns(record: &SecretRecord) -> (Option<i64>, Option<&str>) {
-    let next = match (record.state, record.rotation.enabled) {
-        (SecretState::Enabled, true) => record.rotation.next.map(|t| t.0),
-        _ => None,
-    };
-    let instance = match &record.kind {
-        SecretKind::Database { instance, .. } => Some(instance.as_str()),
-        SecretKind::Generic => None,
-    };
-    (next, instance)
+#[async_trait]
+impl RotationStore for SqliteStore {
+    async fn due_secret_rotations(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(Scope, String)>> {
+        self.read(move |c| due_secret_rotations(c, now, limit))
+            .await
+    }
+
+    async fn create_db_instance(&self, instance: &DbInstance) -> Result<()> {
+        let instance = instance.clone();
+        self.write(move |c| create_instance(c, &instance)).await
+    }
+
+    async fn get_db_instance(&self, scope: &Scope, id: &str) -> Result<Option<DbInstance>> {
+        self.read(|c| get_instance(c, scope, id)).await
+    }
+
+    async fn list_db_instances(&self, scope: &Scope) -> Result<Vec<DbInstance>> {
+        self.read(|c| list_instances(c, scope)).await
+    }
+
+    async fn delete_db_instance(&self, scope: &Scope, id: &str) -> Result<()> {
+        let (scope, id) = (scope.clone(), id.to_string());
+        self.write(move |c| delete_instance(c, &scope, &id)).await
+    }
+
+    async fn write_task(&self, task: &RotationTask, secret: Option<SecretWrite>) -> Result<()> {
+        let task = task.clone();
+        self.write(move |c| {
+            if let Some(w) = secret {
+                apply_secret_write(c, w)?;
+            }
+            put_task(c, &task)
+        })
+        .await
+    }
+
+    async fn get_task(&self, scope: &Scope, id: i64) -> Result<Option<RotationTask>> {
+        self.read(|c| get_task(c, scope, id)).await
+    }
+
+    async fn secret_tasks(&self, secret_id: Uuid, limit: u32) -> Result<Vec<RotationTask>> {
+        let id = secret_id.to_string();
+        self.read(move |c| secret_tasks(c, &id, limit)).await
+    }
+
+    async fn scope_tasks(&self, scope: &Scope, limit: u32) -> Result<Vec<(RotationTask, String)>> {
+        self.read(|c| scope_tasks(c, scope, limit)).await
+    }
+
+    async fn due_tasks(&self, now: Timestamp, limit: u32) -> Result<Vec<RotationTask>> {
+        self.read(move |c| due_tasks(c, now, limit)).await
+    }
 }

@@ -1,6 +1,12 @@
 //! Numbered migrations. Each runs once, in order, inside the transaction that records it;
 //! `PRAGMA user_version` holds the number of the last one applied. A migration that has
-//! shipped is never edited: changes go into a new one.
+//! shipped is never edited: changes go into a new one. [`migrate`] applies the ones a
+//! database has not seen yet when the store opens it.
+
+use coffer_core::{Error, Result};
+use rusqlite::Connection;
+
+use super::rows::internal;
 
 pub const MIGRATIONS: &[&str] = &[
     // 1: everything the foundation needs.
@@ -244,3 +250,107 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX rotation_tasks_due ON rotation_tasks(next_attempt) WHERE status = 'running';
     "#,
 ];
+
+/// Applies the migrations the database has not seen yet, each in its own transaction with
+/// the `user_version` that records it.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| internal("read schema version", e))?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known || current < 0 {
+        return Err(Error::internal(format!(
+            "sqlite: the database has schema version {current}; this coffer knows versions up to {known}"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let number = i + 1;
+        let tx = conn
+            .transaction()
+            .map_err(|e| internal("begin migration", e))?;
+        tx.execute_batch(sql)
+            .map_err(|e| internal(&format!("migration {number}"), e))?;
+        tx.execute_batch(&format!("PRAGMA user_version = {number}"))
+            .map_err(|e| internal("record migration", e))?;
+        tx.commit()
+            .map_err(|e| internal(&format!("commit migration {number}"), e))?;
+        tracing::info!(migration = number, "applied sqlite schema migration");
+    }
+    Ok(())
+}
+
+/// Helpers for the tests of the SQLite modules: a migrated database in memory, and the plan
+/// SQLite picks for a query.
+#[cfg(test)]
+pub(crate) mod testing {
+    use rusqlite::types::Value;
+    use rusqlite::{params_from_iter, Connection};
+
+    use super::migrate;
+
+    pub(crate) fn migrated() -> Connection {
+        let mut c = Connection::open_in_memory().expect("memory db");
+        migrate(&mut c).expect("migrate");
+        c
+    }
+
+    pub(crate) fn plan(c: &Connection, sql: &str, args: &[Value]) -> String {
+        let mut st = c
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("prepare");
+        let rows = st
+            .query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(3))
+            .expect("plan");
+        rows.map(|r| r.expect("row")).collect::<Vec<_>>().join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::types::Value;
+
+    use super::testing::{migrated, plan};
+    use super::*;
+    use crate::sqlite::rows::load_key;
+
+    #[test]
+    fn migrations_are_numbered_and_refuse_a_newer_database() {
+        let mut c = migrated();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        migrate(&mut c).expect("a second run applies nothing");
+        c.execute_batch(&format!("PRAGMA user_version = {}", MIGRATIONS.len() + 1))
+            .expect("bump");
+        assert!(matches!(migrate(&mut c), Err(Error::Internal(_))));
+    }
+
+    #[test]
+    fn a_version_1_database_upgrades_in_place() {
+        let mut c = Connection::open_in_memory().expect("memory db");
+        c.execute_batch(MIGRATIONS[0]).expect("migration 1");
+        c.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO keys (id, account, region, description, state, is_default, created_at,
+                               primary_version)
+                 VALUES ('k1', 1, 'r', '', 'enabled', 1, 1, 'kv1');
+             INSERT INTO key_aliases (account, region, alias, key_id) VALUES (1, 'r', 'alias/a', 'k1');
+             INSERT INTO secret_counts (account, region, n) VALUES (1, 'r', 0);",
+        )
+        .expect("version 1 data");
+        migrate(&mut c).expect("upgrade");
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        let key = load_key(&c, "k1").expect("load").expect("exists");
+        assert_eq!(key.aliases, vec!["alias/a".to_string()]);
+        let p = plan(
+            &c,
+            "SELECT alias FROM key_aliases WHERE key_id = ?1 ORDER BY rowid",
+            &[Value::Text("k1".into())],
+        );
+        assert!(p.contains("key_aliases_by_key"), "{p}");
+    }
+}

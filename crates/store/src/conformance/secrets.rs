@@ -1,0 +1,917 @@
+//! Checks of [`SecretStore`]: round trips, unique names, atomic and revision-checked writes,
+//! stages, tags and versions, deletes, listing with its pages, totals and filters, the purge,
+//! and reads that see every acknowledged write (whatever the store caches).
+
+use std::sync::Arc;
+
+use coffer_core::error::Resource;
+use coffer_core::store::SecretWrite;
+use coffer_core::*;
+use uuid::Uuid;
+
+use super::fixtures::*;
+
+/// The checks of this area, by name.
+pub const CHECKS: &[(&str, Check)] = &[
+    ("secrets_round_trip", |s| Box::pin(secrets_round_trip(s))),
+    ("names_are_unique_per_scope", |s| {
+        Box::pin(names_are_unique_per_scope(s))
+    }),
+    ("failed_writes_leave_nothing", |s| {
+        Box::pin(failed_writes_leave_nothing(s))
+    }),
+    ("updates_are_revision_checked", |s| {
+        Box::pin(updates_are_revision_checked(s))
+    }),
+    ("racing_updates_have_one_winner", |s| {
+        Box::pin(racing_updates_have_one_winner(s))
+    }),
+    ("stages_mark_one_version", |s| {
+        Box::pin(stages_mark_one_version(s))
+    }),
+    ("tags_are_replaced", |s| Box::pin(tags_are_replaced(s))),
+    ("versions_are_added_and_removed", |s| {
+        Box::pin(versions_are_added_and_removed(s))
+    }),
+    ("delete_is_revision_checked", |s| {
+        Box::pin(delete_is_revision_checked(s))
+    }),
+    ("listing_pages_and_totals", |s| {
+        Box::pin(listing_pages_and_totals(s))
+    }),
+    ("state_and_tag_pair_filters", |s| {
+        Box::pin(state_and_tag_pair_filters(s))
+    }),
+    ("listing_filters", |s| Box::pin(listing_filters(s))),
+    ("purge_respects_cutoff_and_limit", |s| {
+        Box::pin(purge_respects_cutoff_and_limit(s))
+    }),
+    ("reads_after_writes_see_them", |s| {
+        Box::pin(reads_after_writes_see_them(s))
+    }),
+];
+
+/// Everything a record holds comes back as written; scopes do not see each other.
+pub async fn secrets_round_trip(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let mut rec = secret(&s, "alpha", 10);
+    rec.description = "a long description, with ünïcode".into();
+    rec.tags = vec![tag("zeta", "1"), tag("alpha", ""), tag("zeta", "2")];
+    rec.state = SecretState::Disabled;
+    rec.rotation = RotationPolicy {
+        enabled: true,
+        interval_secs: Some(86_400),
+        next: Some(Timestamp(99_000)),
+        last: Some(Timestamp(9_000)),
+        last_error: Some("the account \"app\" does not exist".into()),
+        failures: 2,
+    };
+    rec.extended_config = Some(r#"{"SecretSubType":"x"}"#.into());
+    rec.policy = Some(r#"{"Version":"1","Statement":[]}"#.into());
+    rec.updated_at = Timestamp(11);
+    rec.versions = vec![
+        version("v1", 10, &[Stage::Previous]),
+        VersionRecord {
+            kind: ValueKind::Binary,
+            ..version(
+                "v2",
+                11,
+                &[
+                    Stage::Current,
+                    Stage::Pending,
+                    Stage::Custom("blue".into()),
+                    Stage::Custom("@current".into()),
+                ],
+            )
+        },
+        version("v0", 12, &[]),
+    ];
+    create(&store, &rec).await.expect("create");
+    assert_eq!(get(&store, &s, "alpha").await, Some(sorted(&rec)));
+    assert_eq!(
+        store.read_value(rec.id, "v1").await.expect("read"),
+        Some(sealed(1))
+    );
+    assert_eq!(
+        store.read_value(rec.id, "v2").await.expect("read"),
+        Some(sealed(2))
+    );
+    assert_eq!(
+        store.read_value(rec.id, "v0").await.expect("read"),
+        Some(sealed(3))
+    );
+    assert_eq!(store.read_value(rec.id, "v9").await.expect("read"), None);
+    assert_eq!(
+        store.read_value(Uuid::new_v4(), "v1").await.expect("read"),
+        None
+    );
+    // Names are exact.
+    assert!(get(&store, &s, "Alpha").await.is_none());
+    assert!(get(&store, &s, "alph").await.is_none());
+    // Another account or region does not see it.
+    assert!(get(&store, &scope(2), "alpha").await.is_none());
+    let other_region = Scope {
+        account: AccountId(1),
+        region: "other".into(),
+    };
+    assert!(get(&store, &other_region, "alpha").await.is_none());
+    // Large account ids survive.
+    let big = scope(u64::MAX);
+    let rec = secret(&big, "big", 1);
+    create(&store, &rec).await.expect("create");
+    assert_eq!(get(&store, &big, "big").await, Some(rec));
+    assert_eq!(total(&store, &big, SecretFilter::default()).await, 1);
+}
+
+/// A name is taken in its scope by live secrets and by those waiting for deletion.
+pub async fn names_are_unique_per_scope(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let rec = secret(&s, "alpha", 10);
+    create(&store, &rec).await.expect("create");
+    let dup = create(&store, &secret(&s, "alpha", 11)).await;
+    assert!(already_exists(&dup, Resource::Secret, "alpha"), "{dup:?}");
+    assert_eq!(
+        must_get(&store, &s, "alpha").await,
+        rec,
+        "the loser changed it"
+    );
+
+    let mut pending = rec.clone();
+    pending.state = SecretState::PendingDelete {
+        purge_at: Timestamp(1000),
+    };
+    update(&store, &pending, vec![], vec![])
+        .await
+        .expect("schedule deletion");
+    let dup = create(&store, &secret(&s, "alpha", 12)).await;
+    assert!(already_exists(&dup, Resource::Secret, "alpha"), "{dup:?}");
+    assert_eq!(must_get(&store, &s, "alpha").await, bumped(&pending));
+    // The same name in another account or region is another secret.
+    create(&store, &secret(&scope(2), "alpha", 13))
+        .await
+        .expect("other account");
+    let other_region = Scope {
+        account: AccountId(1),
+        region: "elsewhere".into(),
+    };
+    create(&store, &secret(&other_region, "alpha", 14))
+        .await
+        .expect("other region");
+    assert_eq!(total(&store, &s, SecretFilter::default()).await, 1);
+}
+
+/// A write that fails part-way leaves no trace.
+pub async fn failed_writes_leave_nothing(store: Arc<dyn Store>) {
+    let s = scope(1);
+    create(&store, &secret(&s, "keep", 1))
+        .await
+        .expect("create");
+    // Tags and a first version are written before the stage clash is found.
+    let mut bad = secret(&s, "broken", 2);
+    bad.tags.push(tag("more", "tags"));
+    bad.versions.push(version("v2", 2, &[Stage::Current]));
+    let r = create(&store, &bad).await;
+    assert!(r.is_err(), "a stage on two versions was accepted");
+    assert!(get(&store, &s, "broken").await.is_none());
+    assert_eq!(store.read_value(bad.id, "v1").await.expect("read"), None);
+    assert_eq!(total(&store, &s, SecretFilter::default()).await, 1);
+    let (listed, _) = names(&store, &s, SecretFilter::default(), first(10)).await;
+    assert_eq!(listed, vec!["keep"]);
+    // The name is free.
+    create(&store, &secret(&s, "broken", 3))
+        .await
+        .expect("create after a failed create");
+    assert_eq!(total(&store, &s, SecretFilter::default()).await, 2);
+}
+
+/// An update commits only at the revision it read, and bumps it.
+pub async fn updates_are_revision_checked(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let rec = secret(&s, "beta", 10);
+    create(&store, &rec).await.expect("create");
+    let mut next = rec.clone();
+    next.description = "changed".into();
+    next.key_id = "k2".into();
+    next.updated_at = Timestamp(20);
+    next.rotation.enabled = true;
+    next.extended_config = Some("{}".into());
+    next.policy = Some("p".into());
+    update(&store, &next, vec![], vec![]).await.expect("update");
+    let got = must_get(&store, &s, "beta").await;
+    assert_eq!(got, bumped(&next));
+    assert_eq!(got.revision, 1);
+    assert_eq!(got.created_at, rec.created_at);
+
+    // A writer that read revision 0 loses and changes nothing.
+    let mut stale = rec.clone();
+    stale.description = "stale".into();
+    let r = update(&store, &stale, vec![], vec![]).await;
+    assert!(matches!(r, Err(Error::Conflict)), "{r:?}");
+    let r = update(
+        &store,
+        &stale,
+        vec![("v9".into(), sealed(9))],
+        vec!["v1".into()],
+    )
+    .await;
+    assert!(matches!(r, Err(Error::Conflict)), "{r:?}");
+    assert_eq!(must_get(&store, &s, "beta").await, got);
+    assert_eq!(
+        store.read_value(rec.id, "v1").await.expect("read"),
+        Some(sealed(1))
+    );
+    // A revision from the future loses too.
+    let mut ahead = got.clone();
+    ahead.revision = 7;
+    let r = update(&store, &ahead, vec![], vec![]).await;
+    assert!(matches!(r, Err(Error::Conflict)), "{r:?}");
+    // The fresh revision wins.
+    let mut fresh = got.clone();
+    fresh.state = SecretState::Enabled;
+    fresh.description = "fresh".into();
+    update(&store, &fresh, vec![], vec![])
+        .await
+        .expect("update at the current revision");
+    assert_eq!(must_get(&store, &s, "beta").await.revision, 2);
+}
+
+/// Writers racing from one revision: exactly one commits.
+pub async fn racing_updates_have_one_winner(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let rec = secret(&s, "race", 10);
+    create(&store, &rec).await.expect("create");
+    let mut tasks = vec![];
+    for i in 0..8 {
+        let store = store.clone();
+        let mut mine = rec.clone();
+        mine.description = format!("writer {i}");
+        tasks.push(tokio::spawn(async move {
+            update(&store, &mine, vec![], vec![]).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(()) => won += 1,
+            Err(Error::Conflict) => {}
+            Err(e) => panic!("a racing update failed with {e:?}, not Conflict"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(must_get(&store, &s, "race").await.revision, 1);
+}
+
+/// A stage marks at most one version; moving stages between versions is one update.
+pub async fn stages_mark_one_version(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let rec = secret(&s, "gamma", 10);
+    create(&store, &rec).await.expect("create");
+    // Put a new value: Current moves to v2, Previous to v1.
+    let mut next = rec.clone();
+    next.versions = vec![
+        version("v1", 10, &[Stage::Previous]),
+        version("v2", 20, &[Stage::Current, Stage::Custom("blue".into())]),
+    ];
+    update(&store, &next, vec![("v2".into(), sealed(2))], vec![])
+        .await
+        .expect("move stages");
+    let got = must_get(&store, &s, "gamma").await;
+    assert_eq!(got, bumped(&next));
+    assert_eq!(
+        got.version_with_stage(&Stage::Current)
+            .map(|v| v.version_id.as_str()),
+        Some("v2")
+    );
+    // The same label on two versions is refused, for built-ins and custom labels alike.
+    for stage in [Stage::Current, Stage::Custom("blue".into())] {
+        let mut bad = got.clone();
+        bad.versions[0].stages.push(stage.clone());
+        let r = update(&store, &bad, vec![], vec![]).await;
+        assert!(r.is_err(), "{stage:?} on two versions was accepted");
+        assert_eq!(
+            must_get(&store, &s, "gamma").await,
+            got,
+            "a failed write changed something"
+        );
+    }
+    // A custom label spelled like a built-in is its own stage.
+    let mut custom = got.clone();
+    custom.versions[0].stages = vec![Stage::Custom("@current".into()), Stage::Previous];
+    update(&store, &custom, vec![], vec![])
+        .await
+        .expect("custom label");
+    let got = must_get(&store, &s, "gamma").await;
+    assert_eq!(got, bumped(&custom));
+    // Unstaging a version keeps it.
+    let mut unstaged = got.clone();
+    unstaged.versions[0].stages.clear();
+    update(&store, &unstaged, vec![], vec![])
+        .await
+        .expect("unstage");
+    assert_eq!(must_get(&store, &s, "gamma").await, bumped(&unstaged));
+}
+
+/// An update replaces the whole tag list, order included.
+pub async fn tags_are_replaced(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let mut rec = secret(&s, "delta", 10);
+    rec.tags = vec![tag("a", "1"), tag("b", "2"), tag("c", "3")];
+    create(&store, &rec).await.expect("create");
+    let mut next = rec.clone();
+    next.tags = vec![tag("c", "30"), tag("a", "1")];
+    update(&store, &next, vec![], vec![]).await.expect("retag");
+    let got = must_get(&store, &s, "delta").await;
+    assert_eq!(got.tags, next.tags);
+    let by_key = |k: &str| SecretFilter {
+        tag_keys: vec![k.into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        total(&store, &s, by_key("b")).await,
+        0,
+        "an old tag still matches"
+    );
+    assert_eq!(total(&store, &s, by_key("c")).await, 1);
+    let listed = store
+        .list_secrets(&s, &SecretFilter::default(), first(10))
+        .await
+        .expect("list");
+    assert_eq!(listed.items[0].tags, next.tags);
+    let mut none = got.clone();
+    none.tags.clear();
+    update(&store, &none, vec![], vec![]).await.expect("untag");
+    assert!(must_get(&store, &s, "delta").await.tags.is_empty());
+    assert_eq!(total(&store, &s, by_key("c")).await, 0);
+}
+
+/// Versions come and go with their values; reads list them oldest first.
+pub async fn versions_are_added_and_removed(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let rec = secret(&s, "eps", 10);
+    create(&store, &rec).await.expect("create");
+    let mut next = rec.clone();
+    next.versions = vec![
+        version("v1", 10, &[]),
+        version("v2", 20, &[Stage::Previous]),
+        VersionRecord {
+            kind: ValueKind::Binary,
+            ..version("v3", 30, &[Stage::Current])
+        },
+    ];
+    update(
+        &store,
+        &next,
+        vec![("v2".into(), sealed(2)), ("v3".into(), sealed(3))],
+        vec![],
+    )
+    .await
+    .expect("add two versions");
+    let got = must_get(&store, &s, "eps").await;
+    assert_eq!(got, bumped(&next));
+    assert_eq!(
+        store.read_value(rec.id, "v3").await.expect("read"),
+        Some(sealed(3))
+    );
+    // Adding a version id the secret already has fails and changes nothing.
+    let mut dup = got.clone();
+    dup.versions.push(version("v2", 40, &[]));
+    let r = update(&store, &dup, vec![("v2".into(), sealed(9))], vec![]).await;
+    assert!(r.is_err(), "a second v2 was accepted");
+    assert_eq!(must_get(&store, &s, "eps").await, got);
+    assert_eq!(
+        store.read_value(rec.id, "v2").await.expect("read"),
+        Some(sealed(2))
+    );
+    // Removing a version removes its value; a new one is added at the end.
+    let mut pruned = got.clone();
+    pruned.versions.remove(0);
+    pruned.versions.push(version("v4", 40, &[Stage::Pending]));
+    update(
+        &store,
+        &pruned,
+        vec![("v4".into(), sealed(4))],
+        vec!["v1".into()],
+    )
+    .await
+    .expect("prune and add");
+    assert_eq!(store.read_value(rec.id, "v1").await.expect("read"), None);
+    let got = must_get(&store, &s, "eps").await;
+    assert_eq!(got, bumped(&pruned));
+    let ids: Vec<_> = got.versions.iter().map(|v| v.version_id.as_str()).collect();
+    assert_eq!(ids, vec!["v2", "v3", "v4"]);
+}
+
+/// Delete checks the revision, then removes the secret with all it holds.
+pub async fn delete_is_revision_checked(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let rec = secret(&s, "zeta", 10);
+    create(&store, &rec).await.expect("create");
+    create(&store, &secret(&s, "other", 11))
+        .await
+        .expect("create");
+    let mut next = rec.clone();
+    next.versions.push(version("v2", 20, &[Stage::Pending]));
+    update(&store, &next, vec![("v2".into(), sealed(2))], vec![])
+        .await
+        .expect("update");
+    let stale = store
+        .write_secret(SecretWrite::Delete {
+            id: rec.id,
+            revision: 0,
+        })
+        .await;
+    assert!(matches!(stale, Err(Error::Conflict)), "{stale:?}");
+    assert!(get(&store, &s, "zeta").await.is_some());
+    store
+        .write_secret(SecretWrite::Delete {
+            id: rec.id,
+            revision: 1,
+        })
+        .await
+        .expect("delete");
+    assert!(get(&store, &s, "zeta").await.is_none());
+    for v in ["v1", "v2"] {
+        assert_eq!(store.read_value(rec.id, v).await.expect("read"), None);
+    }
+    assert_eq!(total(&store, &s, SecretFilter::default()).await, 1);
+    assert_eq!(
+        total(
+            &store,
+            &s,
+            SecretFilter {
+                tag_keys: vec!["env".into()],
+                ..Default::default()
+            }
+        )
+        .await,
+        1
+    );
+    // Deleting it again finds nothing at that revision.
+    let again = store
+        .write_secret(SecretWrite::Delete {
+            id: rec.id,
+            revision: 1,
+        })
+        .await;
+    assert!(again.is_err());
+    // The name is free.
+    create(&store, &secret(&s, "zeta", 30))
+        .await
+        .expect("re-create");
+}
+
+/// Pages follow creation time (then id), in both directions, with the total of all matches.
+pub async fn listing_pages_and_totals(store: Arc<dyn Store>) {
+    let s = scope(7);
+    // Created out of order, so that order must come from created_at, not insertion.
+    for i in (0..25).rev() {
+        create(&store, &secret(&s, &format!("svc-{i:02}"), 100 + i))
+            .await
+            .expect("create");
+    }
+    create(&store, &secret(&scope(8), "svc-other", 1))
+        .await
+        .expect("create");
+    // The same account in another region is another scope.
+    let elsewhere = Scope {
+        account: AccountId(7),
+        region: "elsewhere".into(),
+    };
+    create(&store, &secret(&elsewhere, "svc-elsewhere", 105))
+        .await
+        .expect("create");
+    let (page, total_) = names(
+        &store,
+        &s,
+        SecretFilter::default(),
+        PageRequest {
+            offset: 10,
+            limit: 10,
+            newest_first: false,
+        },
+    )
+    .await;
+    assert_eq!(total_, 25);
+    let expected: Vec<_> = (10..20).map(|i| format!("svc-{i:02}")).collect();
+    assert_eq!(page, expected);
+    let (page, _) = names(
+        &store,
+        &s,
+        SecretFilter::default(),
+        PageRequest {
+            offset: 20,
+            limit: 10,
+            newest_first: true,
+        },
+    )
+    .await;
+    let expected: Vec<_> = (0..5).rev().map(|i| format!("svc-{i:02}")).collect();
+    assert_eq!(page, expected);
+    let full = store
+        .list_secrets(&s, &SecretFilter::default(), first(100))
+        .await
+        .expect("list");
+    assert_eq!(full.items.len(), 25);
+    for r in &full.items {
+        assert!(r.versions.is_empty(), "a list result carries versions");
+        assert_eq!(r.tags, vec![tag("env", "dev")]);
+        assert_eq!(r.scope, s);
+    }
+    // Past the end: no items, same total.
+    let (page, total_) = names(
+        &store,
+        &s,
+        SecretFilter::default(),
+        PageRequest {
+            offset: 100,
+            limit: 10,
+            newest_first: false,
+        },
+    )
+    .await;
+    assert!(page.is_empty());
+    assert_eq!(total_, 25);
+    // A limit of zero counts only.
+    let p = store
+        .list_secrets(&s, &SecretFilter::default(), first(0))
+        .await
+        .expect("count");
+    assert_eq!((p.items.len(), p.total), (0, 25));
+    assert_eq!(total(&store, &scope(9), SecretFilter::default()).await, 0);
+    // Equal creation times are ordered by id.
+    let t = scope(10);
+    let mut same: Vec<SecretRecord> = (0..6)
+        .map(|i| secret(&t, &format!("same-{i}"), 500))
+        .collect();
+    for r in &same {
+        create(&store, r).await.expect("create");
+    }
+    same.sort_by_key(|r| r.id.to_string());
+    let want: Vec<_> = same.iter().map(|r| r.name.clone()).collect();
+    let (got, _) = names(&store, &t, SecretFilter::default(), first(10)).await;
+    assert_eq!(got, want);
+    let (mut got, _) = names(
+        &store,
+        &t,
+        SecretFilter::default(),
+        PageRequest {
+            offset: 0,
+            limit: 10,
+            newest_first: true,
+        },
+    )
+    .await;
+    got.reverse();
+    assert_eq!(got, want);
+}
+
+/// State filters, and tag conditions that pair a key with its allowed values (every
+/// condition must hold; no values means the key is enough).
+pub async fn state_and_tag_pair_filters(store: Arc<dyn Store>) {
+    let s = scope(9);
+    let states = [
+        SecretState::Enabled,
+        SecretState::Disabled,
+        SecretState::PendingDelete {
+            purge_at: Timestamp(500),
+        },
+    ];
+    for i in 0..9 {
+        let mut rec = secret(&s, &format!("st-{i}"), i);
+        rec.state = states[(i % 3) as usize];
+        rec.tags = vec![
+            tag("env", if i < 5 { "dev" } else { "prod" }),
+            tag(&format!("n{}", i % 2), "x"),
+        ];
+        create(&store, &rec).await.expect("create");
+    }
+    let count = |f: SecretFilter| {
+        let store = store.clone();
+        let s = s.clone();
+        async move { total(&store, &s, f).await }
+    };
+    let live = |disabled| SecretFilter {
+        pending_delete: Some(false),
+        disabled: Some(disabled),
+        ..Default::default()
+    };
+    assert_eq!(count(live(false)).await, 3, "enabled");
+    assert_eq!(count(live(true)).await, 3, "disabled");
+    let cond = |k: &str, v: &[&str]| TagCondition {
+        key: k.into(),
+        values: v.iter().map(|x| x.to_string()).collect(),
+    };
+    let tags = |c: Vec<TagCondition>| SecretFilter {
+        tags: c,
+        ..Default::default()
+    };
+    assert_eq!(count(tags(vec![cond("env", &["dev"])])).await, 5);
+    assert_eq!(count(tags(vec![cond("env", &["dev", "prod"])])).await, 9);
+    assert_eq!(count(tags(vec![cond("env", &[])])).await, 9);
+    assert_eq!(
+        count(tags(vec![cond("env", &["prod"]), cond("n0", &[])])).await,
+        2,
+        "i = 6, 8"
+    );
+    assert_eq!(
+        count(tags(vec![cond("env", &["dev"]), cond("n1", &["x"])])).await,
+        2,
+        "i = 1, 3"
+    );
+    assert_eq!(
+        count(tags(vec![cond("n1", &["dev"])])).await,
+        0,
+        "a value of another key does not match"
+    );
+    let f = SecretFilter {
+        disabled: Some(true),
+        tags: vec![cond("env", &["dev"])],
+        ..Default::default()
+    };
+    assert_eq!(count(f).await, 2, "i = 1, 4");
+}
+
+/// Values within a filter field are alternatives; fields must all hold. Text matches exactly.
+pub async fn listing_filters(store: Arc<dyn Store>) {
+    let s = scope(7);
+    for i in 0..25 {
+        let mut rec = secret(&s, &format!("svc-{i:02}"), 100 + i);
+        rec.tags = vec![tag(&format!("k{}", i % 3), &format!("v{}", i % 5))];
+        if i % 10 == 0 {
+            rec.state = SecretState::PendingDelete {
+                purge_at: Timestamp(10_000),
+            };
+        }
+        create(&store, &rec).await.expect("create");
+    }
+    for name in ["a_b", "axb", "100%", "1000", "Svc-01"] {
+        create(&store, &secret(&s, name, 1)).await.expect("create");
+    }
+    // Twins in another account and in another region of the same account match every
+    // filter below and must never be counted.
+    for sc in [
+        scope(8),
+        Scope {
+            account: AccountId(7),
+            region: "elsewhere".into(),
+        },
+    ] {
+        let mut twin = secret(&sc, "svc-15", 115);
+        twin.tags = vec![tag("k0", "v0")];
+        create(&store, &twin).await.expect("create");
+        let mut twin = secret(&sc, "svc-20", 120);
+        twin.tags = vec![tag("k2", "v0")];
+        twin.state = SecretState::PendingDelete {
+            purge_at: Timestamp(10_000),
+        };
+        create(&store, &twin).await.expect("create");
+    }
+
+    let count = |f: SecretFilter| {
+        let store = store.clone();
+        let s = s.clone();
+        async move { total(&store, &s, f).await }
+    };
+    assert_eq!(count(SecretFilter::default()).await, 30);
+    let f = SecretFilter {
+        names: vec!["svc-03".into(), "svc-04".into(), "nope".into()],
+        ..Default::default()
+    };
+    assert_eq!(count(f.clone()).await, 2);
+    let (got, _) = names(&store, &s, f, first(10)).await;
+    assert_eq!(got, vec!["svc-03", "svc-04"]);
+    let contains = |t: &str| SecretFilter {
+        name_contains: Some(t.into()),
+        ..Default::default()
+    };
+    assert_eq!(count(contains("-1")).await, 10);
+    assert_eq!(
+        count(contains("svc")).await,
+        25,
+        "name_contains is case-sensitive"
+    );
+    assert_eq!(count(contains("_")).await, 1, "`_` is not a wildcard");
+    assert_eq!(count(contains("%")).await, 1, "`%` is not a wildcard");
+    assert_eq!(count(contains("100")).await, 2);
+    assert_eq!(count(contains("")).await, 30);
+    let (got, _) = names(&store, &s, contains("_"), first(10)).await;
+    assert_eq!(got, vec!["a_b"]);
+    assert_eq!(
+        count(SecretFilter {
+            descriptions: vec!["about svc-05".into(), "about svc-06".into()],
+            ..Default::default()
+        })
+        .await,
+        2
+    );
+    let keys = |k: &[&str]| k.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        count(SecretFilter {
+            tag_keys: keys(&["k0"]),
+            ..Default::default()
+        })
+        .await,
+        9
+    );
+    assert_eq!(
+        count(SecretFilter {
+            tag_keys: keys(&["k0", "k1"]),
+            ..Default::default()
+        })
+        .await,
+        17
+    );
+    assert_eq!(
+        count(SecretFilter {
+            tag_values: keys(&["v0"]),
+            ..Default::default()
+        })
+        .await,
+        5
+    );
+    let f = SecretFilter {
+        tag_keys: keys(&["k0"]),
+        tag_values: keys(&["v0"]),
+        ..Default::default()
+    };
+    assert_eq!(count(f.clone()).await, 2); // i = 0, 15
+    let (got, _) = names(&store, &s, f, first(10)).await;
+    assert_eq!(got, vec!["svc-00", "svc-15"]);
+    assert_eq!(
+        count(SecretFilter {
+            kinds: keys(&["Generic"]),
+            ..Default::default()
+        })
+        .await,
+        30
+    );
+    assert_eq!(
+        count(SecretFilter {
+            kinds: keys(&["Rds"]),
+            ..Default::default()
+        })
+        .await,
+        0
+    );
+    let pending = |p: bool| SecretFilter {
+        pending_delete: Some(p),
+        ..Default::default()
+    };
+    assert_eq!(count(pending(true)).await, 3);
+    assert_eq!(count(pending(false)).await, 27);
+    let (got, _) = names(&store, &s, pending(true), first(10)).await;
+    assert_eq!(got, vec!["svc-00", "svc-10", "svc-20"]);
+    // Every field at once.
+    let f = SecretFilter {
+        names: keys(&["svc-15", "svc-20", "svc-21"]),
+        name_contains: Some("svc-".into()),
+        descriptions: keys(&["about svc-15", "about svc-20", "about svc-21"]),
+        tag_keys: keys(&["k0", "k2"]),
+        tag_values: keys(&["v0", "v1"]),
+        kinds: keys(&["Generic"]),
+        pending_delete: Some(false),
+        disabled: Some(false),
+        tags: vec![TagCondition {
+            key: "k0".into(),
+            values: vec![],
+        }],
+        subscribed_to: None,
+    };
+    // 15: k0/v0 live; 20: k2/v0 pending; 21: k0/v1 live.
+    let (got, t) = names(&store, &s, f, first(10)).await;
+    assert_eq!((got, t), (vec!["svc-15".to_string(), "svc-21".into()], 2));
+    // Filtered pages page too.
+    let (got, t) = names(
+        &store,
+        &s,
+        contains("-1"),
+        PageRequest {
+            offset: 8,
+            limit: 5,
+            newest_first: false,
+        },
+    )
+    .await;
+    assert_eq!((got, t), (vec!["svc-18".to_string(), "svc-19".into()], 10));
+}
+
+/// Purge deletes what is due at the cutoff, at most `limit` per call, in every scope.
+pub async fn purge_respects_cutoff_and_limit(store: Arc<dyn Store>) {
+    let s = scope(3);
+    let t = scope(4);
+    for (sc, name, purge_at) in [
+        (&s, "p1", 100),
+        (&s, "p2", 200),
+        (&s, "p3", 300),
+        (&t, "q1", 150),
+    ] {
+        let mut rec = secret(sc, name, 1);
+        rec.state = SecretState::PendingDelete {
+            purge_at: Timestamp(purge_at),
+        };
+        create(&store, &rec).await.expect("create");
+    }
+    create(&store, &secret(&s, "kept", 1))
+        .await
+        .expect("create");
+    assert!(store
+        .purge_due(Timestamp(99), 10)
+        .await
+        .expect("purge")
+        .is_empty());
+    let one = store.purge_due(Timestamp(200), 1).await.expect("purge");
+    assert_eq!(one.len(), 1, "limit ignored: {one:?}");
+    let rest = store.purge_due(Timestamp(200), 10).await.expect("purge");
+    let mut purged: Vec<_> = one.into_iter().chain(rest).collect();
+    purged.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        purged,
+        vec![
+            (s.clone(), "p1".to_string()),
+            (s.clone(), "p2".to_string()),
+            (t.clone(), "q1".to_string())
+        ]
+    );
+    assert!(store
+        .purge_due(Timestamp(200), 10)
+        .await
+        .expect("purge")
+        .is_empty());
+    assert!(get(&store, &s, "p1").await.is_none());
+    assert!(get(&store, &s, "p3").await.is_some());
+    assert!(get(&store, &s, "kept").await.is_some());
+    assert_eq!(total(&store, &s, SecretFilter::default()).await, 2);
+    assert_eq!(total(&store, &t, SecretFilter::default()).await, 0);
+    // The name is free again.
+    create(&store, &secret(&s, "p1", 5))
+        .await
+        .expect("re-create");
+}
+
+/// A store may keep what it read (the SQLite store caches secrets): a read that follows an
+/// acknowledged write must still see that write, through every read path.
+async fn reads_after_writes_see_them(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let current = |r: &SecretRecord| {
+        r.version_with_stage(&Stage::Current)
+            .map(|v| v.version_id.clone())
+    };
+    let mut rec = secret(&s, "hot", 1_000);
+    create(&store, &rec).await.expect("create");
+    // Read twice, so that the second read may come from whatever the store kept.
+    for _ in 0..2 {
+        let (read, sealed_v1) = store
+            .get_secret_with_value(&s, "hot", &current)
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(read, sorted(&rec));
+        assert_eq!(sealed_v1, Some(sealed(1)));
+    }
+    rec = must_get(&store, &s, "hot").await;
+    // A new current version moves the stage: the next read returns it and its value.
+    let mut next = rec.clone();
+    next.versions[0].stages.clear();
+    next.versions[0].stages.push(Stage::Previous);
+    next.versions.push(version("v2", 2_000, &[Stage::Current]));
+    next.description = "changed".into();
+    update(&store, &next, vec![("v2".into(), sealed(9))], vec![])
+        .await
+        .expect("update");
+    let (read, value) = store
+        .get_secret_with_value(&s, "hot", &current)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(read.description, "changed");
+    assert_eq!(
+        value,
+        Some(sealed(9)),
+        "the value of the new current version"
+    );
+    assert_eq!(must_get(&store, &s, "hot").await.description, "changed");
+    // Asking for the older version still finds it.
+    let (_, old) = store
+        .get_secret_with_value(&s, "hot", &|_: &SecretRecord| Some("v1".to_string()))
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(old, Some(sealed(1)));
+    // Deleted: gone for every read path.
+    delete_current(&store, &s, "hot").await;
+    assert!(get(&store, &s, "hot").await.is_none());
+    assert!(store
+        .get_secret_with_value(&s, "hot", &current)
+        .await
+        .expect("read")
+        .is_none());
+    // Purged by the deletion window: gone too.
+    let mut doomed = secret(&s, "doomed", 1_000);
+    doomed.state = SecretState::PendingDelete {
+        purge_at: Timestamp(5_000),
+    };
+    create(&store, &doomed).await.expect("create");
+    assert!(get(&store, &s, "doomed").await.is_some());
+    store.purge_due(Timestamp(6_000), 10).await.expect("purge");
+    assert!(get(&store, &s, "doomed").await.is_none());
+}

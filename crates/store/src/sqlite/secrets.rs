@@ -1,0 +1,295 @@
+//! The secrets area on SQLite: a secret by name or id with its versions, sealed values, the
+//! read cache in front of name lookups, writes (which make the cache forget), listing (see
+//! [`list`](super::list)) and the purge of secrets whose deletion window has ended.
+
+use async_trait::async_trait;
+use coffer_core::store::{SecretStore, SecretWrite};
+use coffer_core::*;
+use rusqlite::{params, Connection, OptionalExtension};
+use uuid::Uuid;
+
+use super::list::list_secrets;
+use super::rows::{
+    account_sql, internal, load_subscriptions, load_tags, secret_row, SECRET_COLUMNS,
+};
+use super::secret_writes::{apply_secret_write, delete_secret};
+use super::SqliteStore;
+use crate::cache::Cached;
+
+fn load_versions(conn: &Connection, secret_id: &str) -> Result<Vec<VersionRecord>> {
+    let mut st = conn
+        .prepare_cached(
+            "SELECT version_id, created_at, kind, expires_at FROM versions \
+             INDEXED BY versions_by_seq WHERE secret_id = ?1 ORDER BY seq",
+        )
+        .map_err(|e| internal("prepare versions", e))?;
+    let rows = st
+        .query_map([secret_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+            ))
+        })
+        .map_err(|e| internal("query versions", e))?;
+    let mut versions = vec![];
+    for row in rows {
+        let (version_id, created_at, kind, expires_at) =
+            row.map_err(|e| internal("read version", e))?;
+        versions.push(VersionRecord {
+            version_id,
+            created_at: Timestamp(created_at),
+            kind: ValueKind::parse_stored(&kind)
+                .ok_or_else(|| Error::internal(format!("sqlite: unknown value kind {kind:?}")))?,
+            stages: vec![],
+            expires_at: expires_at.map(Timestamp),
+        });
+    }
+    let mut st = conn
+        .prepare_cached("SELECT stage, version_id FROM stages WHERE secret_id = ?1")
+        .map_err(|e| internal("prepare stages", e))?;
+    let rows = st
+        .query_map([secret_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(|e| internal("query stages", e))?;
+    for row in rows {
+        let (stage, version_id) = row.map_err(|e| internal("read stage", e))?;
+        let stage = Stage::from_stored(&stage)
+            .ok_or_else(|| Error::internal(format!("sqlite: unknown stage {stage:?}")))?;
+        if let Some(v) = versions.iter_mut().find(|v| v.version_id == version_id) {
+            v.stages.push(stage);
+        }
+    }
+    // Built-ins first, then custom labels by name: one order whatever the storage order.
+    for v in &mut versions {
+        v.stages.sort();
+    }
+    Ok(versions)
+}
+
+fn secret_by_name(c: &Connection, scope: &Scope, name: &str) -> Result<Option<SecretRecord>> {
+    load_secret(
+        c,
+        "s.account = ?1 AND s.region = ?2 AND s.name = ?3",
+        params![account_sql(scope.account), scope.region, name],
+    )
+}
+
+/// The secret `filter` (a condition on `secrets s`) finds, with its tags, subscriptions and
+/// versions.
+fn load_secret(
+    c: &Connection,
+    filter: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<SecretRecord>> {
+    let row = c
+        .prepare_cached(&format!(
+            "SELECT {SECRET_COLUMNS} FROM secrets s WHERE {filter}"
+        ))
+        .and_then(|mut st| st.query_row(params, secret_row).optional())
+        .map_err(|e| internal("read secret", e))?;
+    let Some(row) = row else { return Ok(None) };
+    let (id, mut record) = row.into_record()?;
+    record.tags = load_tags(c, &id)?;
+    record.subscriptions = load_subscriptions(c, &id)?;
+    record.versions = load_versions(c, &id)?;
+    Ok(Some(record))
+}
+
+fn sealed_value(c: &Connection, secret_id: &str, version_id: &str) -> Result<Option<SealedValue>> {
+    c.prepare_cached(
+        "SELECT key_id, key_version, wrapped_data_key, ciphertext FROM versions \
+         WHERE secret_id = ?1 AND version_id = ?2",
+    )
+    .and_then(|mut st| {
+        st.query_row(params![secret_id, version_id], |r| {
+            Ok(SealedValue {
+                key_id: r.get(0)?,
+                key_version: r.get(1)?,
+                envelope: coffer_crypto::Envelope {
+                    wrapped_data_key: r.get(2)?,
+                    ciphertext: r.get(3)?,
+                },
+            })
+        })
+        .optional()
+    })
+    .map_err(|e| internal("read value", e))
+}
+
+#[async_trait]
+impl SecretStore for SqliteStore {
+    async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>> {
+        if let Some(hit) = self.cache.get(scope, name) {
+            return Ok(Some(hit.record));
+        }
+        let generation = self.cache.generation();
+        let record = self.read(|c| secret_by_name(c, scope, name)).await?;
+        if let Some(record) = &record {
+            self.cache.fill(
+                generation,
+                Cached {
+                    record: record.clone(),
+                    value: None,
+                },
+            );
+        }
+        Ok(record)
+    }
+
+    async fn get_secret_with_value(
+        &self,
+        scope: &Scope,
+        name: &str,
+        pick: &(dyn for<'s> Fn(&'s SecretRecord) -> Option<String> + Send + Sync),
+    ) -> Result<Option<(SecretRecord, Option<SealedValue>)>> {
+        if let Some(hit) = self.cache.get(scope, name) {
+            match (pick(&hit.record), hit.value) {
+                (None, _) => return Ok(Some((hit.record, None))),
+                (Some(wanted), Some((cached, sealed))) if wanted == cached => {
+                    return Ok(Some((hit.record, Some(sealed))))
+                }
+                // Another version than the one cached: read both again.
+                _ => {}
+            }
+        }
+        let generation = self.cache.generation();
+        let found = self
+            .read(|c| {
+                let Some(secret) = secret_by_name(c, scope, name)? else {
+                    return Ok(None);
+                };
+                let sealed = match pick(&secret) {
+                    Some(version_id) => sealed_value(c, &secret.id.to_string(), &version_id)?
+                        .map(|sealed| (version_id, sealed)),
+                    None => None,
+                };
+                Ok(Some((secret, sealed)))
+            })
+            .await?;
+        let Some((secret, sealed)) = found else {
+            return Ok(None);
+        };
+        self.cache.fill(
+            generation,
+            Cached {
+                record: secret.clone(),
+                value: sealed.clone(),
+            },
+        );
+        Ok(Some((secret, sealed.map(|(_, s)| s))))
+    }
+
+    async fn get_secret_by_id(&self, scope: &Scope, id: Uuid) -> Result<Option<SecretRecord>> {
+        self.read(move |c| {
+            load_secret(
+                c,
+                "s.id = ?1 AND s.account = ?2 AND s.region = ?3",
+                params![id.to_string(), account_sql(scope.account), scope.region],
+            )
+        })
+        .await
+    }
+
+    async fn list_secrets(
+        &self,
+        scope: &Scope,
+        filter: &SecretFilter,
+        page: PageRequest,
+    ) -> Result<Page<SecretRecord>> {
+        self.read(move |c| list_secrets(c, scope, filter, page))
+            .await
+    }
+
+    async fn read_value(&self, secret_id: Uuid, version_id: &str) -> Result<Option<SealedValue>> {
+        self.read(|c| sealed_value(c, &secret_id.to_string(), version_id))
+            .await
+    }
+
+    async fn write_secret(&self, write: SecretWrite) -> Result<()> {
+        // Creates and updates name their secret, so the cache forgets that one alone.
+        let named = match &write {
+            SecretWrite::Create { record, .. } | SecretWrite::Update { record, .. } => {
+                Some((record.scope.clone(), record.name.clone()))
+            }
+            SecretWrite::Delete { .. } => None,
+        };
+        let result = self
+            .writer
+            .submit(move |c| apply_secret_write(c, write))
+            .await;
+        match named {
+            Some((scope, name)) => self.cache.forget(&scope, &name),
+            None => self.cache.forget_all(),
+        }
+        result
+    }
+
+    async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>> {
+        self.write(move |c| {
+            let due: Vec<(String, String)> = c
+                .prepare_cached(
+                    "SELECT id, name FROM secrets WHERE purge_at IS NOT NULL AND purge_at <= ?1 \
+                     ORDER BY purge_at LIMIT ?2",
+                )
+                .and_then(|mut st| {
+                    st.query_map(params![now.0, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<_>>()
+                })
+                .map_err(|e| internal("find due secrets", e))?;
+            let mut purged = Vec::with_capacity(due.len());
+            for (id, name) in due {
+                if let Some(scope) = delete_secret(c, &id, None)? {
+                    purged.push((scope, name));
+                }
+            }
+            Ok(purged)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::types::Value;
+
+    use super::*;
+    use crate::sqlite::schema::testing::{migrated, plan};
+
+    #[test]
+    fn purge_and_name_lookups_use_their_indexes() {
+        let c = migrated();
+        let p = plan(
+            &c,
+            "SELECT id, name FROM secrets WHERE purge_at IS NOT NULL AND purge_at <= ?1 \
+             ORDER BY purge_at LIMIT ?2",
+            &[Value::Integer(1), Value::Integer(10)],
+        );
+        assert!(p.contains("secrets_by_purge"), "{p}");
+        let p = plan(
+            &c,
+            "SELECT id FROM secrets s WHERE s.account = ?1 AND s.region = ?2 AND s.name = ?3",
+            &[
+                Value::Integer(1),
+                Value::Text("r".into()),
+                Value::Text("n".into()),
+            ],
+        );
+        assert!(p.contains("secrets_by_name"), "{p}");
+    }
+
+    #[test]
+    fn stage_text_round_trips_through_the_stages_table() {
+        for s in [
+            Stage::Current,
+            Stage::Previous,
+            Stage::Pending,
+            Stage::Custom("@current".into()),
+            Stage::Custom(String::new()),
+        ] {
+            assert_eq!(Stage::from_stored(&s.to_stored()), Some(s));
+        }
+    }
+}
