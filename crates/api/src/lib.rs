@@ -68,10 +68,13 @@ pub trait Dialect: Send + Sync + 'static {
     ) -> Result<Self::Signed, Self::Error>;
 
     /// Checks the signature, the clock window and replay, and returns the verified caller.
+    /// A dialect may record the account in `audit` as soon as the signature proves it, so
+    /// that a request refused later in the checks is still audited under its account.
     fn authenticate(
         &self,
         req: &HttpRequest<'_>,
         signed: &Self::Signed,
+        audit: &mut AuditFacts,
     ) -> impl Future<Output = Result<Arc<AuthenticatedKey>, Self::Error>> + Send;
 
     /// Resolves the caller's scope and parses the operation with its parameters.

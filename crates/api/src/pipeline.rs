@@ -36,7 +36,7 @@ async fn run<D: Dialect>(
     audit: &mut AuditFacts,
 ) -> Result<D::Output, D::Error> {
     let signed = dialect.parse(req, audit)?;
-    let caller = dialect.authenticate(req, &signed).await?;
+    let caller = dialect.authenticate(req, &signed, audit).await?;
     audit.account = Some(caller.account.0);
     let (call, op) = dialect.operation(req, signed, &caller).await?;
     let scope = D::scope(&call);

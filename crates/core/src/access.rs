@@ -140,7 +140,10 @@ impl Target {
 pub enum Permission {
     /// `action` on every one of `targets`, in the request's scope (policies decide; an admin
     /// key may do what no policy of its own denies).
-    Act { action: Action, targets: Vec<Target> },
+    Act {
+        action: Action,
+        targets: Vec<Target>,
+    },
     /// Answers the same to every authenticated caller and touches no account's data
     /// (Tencent's GetRegions, say).
     Public,

@@ -102,6 +102,7 @@ impl Dialect for Alibaba {
         &self,
         _req: &HttpRequest<'_>,
         parsed: &AlibabaRequest,
+        _audit: &mut AuditFacts,
     ) -> Result<Arc<AuthenticatedKey>, ApiError> {
         // coffer issues no temporary (STS) credentials, so a request carrying a security
         // token cannot be one of ours; Alibaba reports unknown and expired tokens this way.

@@ -79,6 +79,7 @@ impl Dialect for Huawei {
         &self,
         req: &HttpRequest<'_>,
         signed: &HuaweiRequest,
+        audit: &mut AuditFacts,
     ) -> Result<Arc<AuthenticatedKey>, ApiError> {
         let key = match self.service.access_key(&signed.access_key_id).await {
             Ok(k) => k,
@@ -91,6 +92,9 @@ impl Dialect for Huawei {
         if !key.enabled {
             return Err(ApiError::auth("the access key is disabled"));
         }
+        // Known from here on: a refusal for the clock, an unsigned body or a token is audited
+        // under the account whose key signed it.
+        audit.account = Some(key.account.0);
         let now = self.service.now().as_secs();
         if !coffer_auth::skew::within_window(signed.timestamp, now, CLOCK_SKEW_SECS) {
             return Err(ApiError::auth(

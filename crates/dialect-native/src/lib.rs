@@ -94,6 +94,7 @@ impl Dialect for Native {
         &self,
         req: &HttpRequest<'_>,
         signed: &Signed,
+        _audit: &mut AuditFacts,
     ) -> Result<Arc<AuthenticatedKey>, ApiError> {
         let parsed = &signed.sig;
         if parsed.service != SERVICE {

@@ -90,6 +90,7 @@ impl Dialect for Tencent {
         &self,
         _req: &HttpRequest<'_>,
         signed: &TencentRequest,
+        _audit: &mut AuditFacts,
     ) -> Result<Arc<AuthenticatedKey>, ApiError> {
         request::authenticate(&self.service, &self.nonces, signed).await
     }

@@ -107,7 +107,10 @@ async fn dispatch(
                 },
             )
         };
-        let Handled { reply, audit: facts } = handled;
+        let Handled {
+            reply,
+            audit: facts,
+        } = handled;
         let mut response = Response::new(Body::from(reply.body));
         *response.status_mut() =
             StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

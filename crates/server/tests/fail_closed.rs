@@ -14,10 +14,10 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use coffer_api::strum::IntoEnumIterator;
 use coffer_auth::alibaba::RpcV1Client;
 use common::{Server, AK, SK};
 use serde_json::{json, Value};
-use strum::IntoEnumIterator;
 
 const PROJECT: &str = "0123456789abcdef0123456789abcdef";
 /// Text that only the owner's resources carry: no answer to the intruder may contain it.
@@ -53,6 +53,11 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// A secret name no account has.
+fn fresh_name() -> String {
+    format!("n-{}", uuid::Uuid::new_v4().simple())
+}
+
 fn nonce() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
@@ -80,8 +85,7 @@ fn send(
     let json = if text.trim().is_empty() {
         Value::Null
     } else {
-        serde_json::from_str(&text)
-            .unwrap_or_else(|_| panic!("not JSON (status {status}): {text}"))
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON (status {status}): {text}"))
     };
     (status, json)
 }
@@ -132,8 +136,9 @@ impl World {
             timestamp: &ts,
             nonce: &n,
         };
-        let query = coffer_auth::alibaba::rpc_v1_query("POST", action, "2016-01-20", &params, &client)
-            .expect("sign");
+        let query =
+            coffer_auth::alibaba::rpc_v1_query("POST", action, "2016-01-20", &params, &client)
+                .expect("sign");
         send(&self.server, "POST", &format!("/?{query}"), &[], &[])
     }
 
@@ -152,17 +157,8 @@ impl World {
         send(&self.server, "POST", "/", &headers, &body)
     }
 
-    /// `route` is the path after `/v1/{project}` or `/v1.0/{project}` (`v` picks which).
-    fn huawei(
-        &self,
-        key: &Key,
-        project: &str,
-        method: &str,
-        v: &str,
-        route: &str,
-        query: &str,
-        body: &Value,
-    ) -> (u16, Value) {
+    fn huawei(&self, key: &Key, project: &str, r: &HuaweiRequest) -> (u16, Value) {
+        let (method, v, route, query, body) = (r.method, r.v, &r.route, r.query, &r.body);
         let body = if body.is_null() {
             vec![]
         } else {
@@ -204,7 +200,9 @@ impl World {
             .expect("list tables");
         let mut dump = BTreeMap::new();
         for t in tables {
-            let mut stmt = db.prepare(&format!("SELECT * FROM \"{t}\"")).expect("select");
+            let mut stmt = db
+                .prepare(&format!("SELECT * FROM \"{t}\""))
+                .expect("select");
             let n = stmt.column_count();
             let mut rows: Vec<String> = stmt
                 .query_map([], |r| {
@@ -310,36 +308,31 @@ fn setup() -> World {
             ("SecretData", format!("value {MARKER}")),
             ("Description", format!("secret {MARKER}")),
             ("EncryptionKeyId", w.key_id.clone()),
-            ("Tags", r#"[{"Key":"team","Value":"a"}]"#.into()),
+            ("Tags", r#"[{"TagKey":"team","TagValue":"a"}]"#.into()),
         ],
     );
     assert_eq!(s, 200, "{created}");
     let (s, shown) = w.huawei(
         &owner_admin,
         PROJECT,
-        "GET",
-        "v1",
-        "/secrets/fc-secret",
-        "",
-        &Value::Null,
+        &HuaweiRequest::new("GET", "v1", "/secrets/fc-secret", Value::Null),
     );
     assert_eq!(s, 200, "{shown}");
     w.secret_id = shown["secret"]["id"].as_str().unwrap_or_default().into();
     let (s, ev) = w.huawei(
         &owner_admin,
         PROJECT,
-        "POST",
-        "v1",
-        "/csms/events",
-        "",
-        &json!({"name": "fc-event", "event_types": ["SECRET_VERSION_CREATED"], "state": "ENABLED",
-                "notification": {"target_type": "SMN", "target_id": "t", "target_name": "n"}}),
+        &HuaweiRequest::new("POST", "v1", "/csms/events", json!({"name": "fc-event", "event_types": ["SECRET_VERSION_CREATED"], "state": "ENABLED",
+                "notification": {"target_type": "SMN", "target_id": "t", "target_name": "n"}})),
     );
     assert_eq!(s, 200, "{ev}");
     let (s, enc) = w.alibaba(
         &owner_admin,
         "Encrypt",
-        &[("KeyId", w.key_id.clone()), ("Plaintext", "aGVsbG8=".into())],
+        &[
+            ("KeyId", w.key_id.clone()),
+            ("Plaintext", "aGVsbG8=".into()),
+        ],
     );
     assert_eq!(s, 200, "{enc}");
     w.blob = enc["CiphertextBlob"].as_str().unwrap_or_default().into();
@@ -359,14 +352,22 @@ fn owner_view(w: &World) -> String {
     let (_, v) = w.alibaba(k, "GetSecretValue", &[("SecretName", "fc-secret".into())]);
     view.push(v["SecretData"].to_string());
     view.push(v["VersionStages"].to_string());
-    let (_, vs) = w.alibaba(k, "ListSecretVersionIds", &[("SecretName", "fc-secret".into())]);
+    let (_, vs) = w.alibaba(
+        k,
+        "ListSecretVersionIds",
+        &[("SecretName", "fc-secret".into())],
+    );
     view.push(vs["VersionIds"].to_string());
     let (_, key) = w.alibaba(k, "DescribeKey", &[("KeyId", w.key_id.clone())]);
     view.push(key["KeyMetadata"]["KeyState"].to_string());
     view.push(key["KeyMetadata"]["Description"].to_string());
     let (_, aliases) = w.alibaba(k, "ListAliases", &[]);
     view.push(aliases["Aliases"].to_string());
-    let (_, events) = w.huawei(k, PROJECT, "GET", "v1", "/csms/events", "", &Value::Null);
+    let (_, events) = w.huawei(
+        k,
+        PROJECT,
+        &HuaweiRequest::new("GET", "v1", "/csms/events", Value::Null),
+    );
     view.push(events["events"].to_string());
     let (_, keys) = w.admin_api(
         k,
@@ -402,8 +403,14 @@ fn code_of(status: u16, body: &Value) -> String {
 /// What the intruder's answers must never contain: the owner's marked texts and plaintext.
 fn assert_no_leak(what: &str, body: &Value) {
     let text = body.to_string();
-    assert!(!text.contains(MARKER), "{what} leaked the owner's data: {text}");
-    assert!(!text.contains("aGVsbG8="), "{what} leaked a plaintext: {text}");
+    assert!(
+        !text.contains(MARKER),
+        "{what} leaked the owner's data: {text}"
+    );
+    assert!(
+        !text.contains("aGVsbG8="),
+        "{what} leaked a plaintext: {text}"
+    );
 }
 
 // --- Alibaba ------------------------------------------------------------------------------
@@ -415,7 +422,10 @@ struct Names {
     blob: String,
 }
 
-fn alibaba_sample(kind: coffer_dialect_alibaba::OperationKind, n: &Names) -> Vec<(&'static str, String)> {
+fn alibaba_sample(
+    kind: coffer_dialect_alibaba::OperationKind,
+    n: &Names,
+) -> Vec<(&'static str, String)> {
     use coffer_dialect_alibaba::OperationKind as K;
     let secret = || vec![("SecretName", n.secret.clone())];
     let key = || vec![("KeyId", n.key.clone())];
@@ -507,7 +517,7 @@ fn every_operation_of_every_dialect_fails_closed() {
     }
     for kind in coffer_dialect_huawei::OperationKind::iter() {
         let r = huawei_sample(kind, "fc-secret", &w.secret_id, &w.key_id);
-        let (status, body) = w.huawei(&w.plain, PROJECT, r.method, r.v, &r.route, r.query, &r.body);
+        let (status, body) = w.huawei(&w.plain, PROJECT, &r);
         assert_eq!(
             code_of(status, &body),
             huawei_denied(r.v),
@@ -526,7 +536,11 @@ fn every_operation_of_every_dialect_fails_closed() {
         );
         *counts.entry("native").or_insert(0) += 1;
     }
-    assert_eq!(w.store_dump(), before, "a refused request changed the store");
+    assert_eq!(
+        w.store_dump(),
+        before,
+        "a refused request changed the store"
+    );
 
     // An admin key of another account, naming the owner's resources as directly as each
     // API allows: the same answer as for resources that exist nowhere, no leak, no change.
@@ -548,38 +562,60 @@ fn every_operation_of_every_dialect_fails_closed() {
         let (s1, b1) = w.alibaba(&w.intruder, action, &alibaba_sample(kind, &owner_arns));
         let (s2, b2) = w.alibaba(&w.intruder, action, &alibaba_sample(kind, &ghost_arns));
         assert_no_leak(action, &b1);
-        assert_eq!(code_of(s1, &b1), code_of(s2, &b2), "alibaba {action}: {b1} / {b2}");
+        assert_eq!(
+            code_of(s1, &b1),
+            code_of(s2, &b2),
+            "alibaba {action}: {b1} / {b2}"
+        );
     }
     for kind in coffer_dialect_tencent::OperationKind::iter() {
+        // Tencent names secrets only inside the caller's scope, so a name is always the
+        // intruder's own: each call gets a name used nowhere, and the keys and blobs (which
+        // are global ids) are the owner's in one call and nobody's in the other.
         let send = |key: &str| {
             w.tencent(
                 &w.intruder,
                 coffer_dialect_tencent::api_version(kind),
                 coffer_dialect_tencent::wire_name(kind),
-                &tencent_sample(kind, "fc-secret", key, &w.blob),
+                &tencent_sample(kind, &fresh_name(), key, &w.blob),
             )
         };
         let (s1, b1) = send(&w.key_id);
         let (s2, b2) = send(&ghost_key);
         assert_no_leak(coffer_dialect_tencent::wire_name(kind), &b1);
-        assert_eq!(code_of(s1, &b1), code_of(s2, &b2), "tencent {kind:?}: {b1} / {b2}");
+        assert_eq!(
+            code_of(s1, &b1),
+            code_of(s2, &b2),
+            "tencent {kind:?}: {b1} / {b2}"
+        );
     }
     let ghost_id = uuid::Uuid::new_v4().to_string();
     for kind in coffer_dialect_huawei::OperationKind::iter() {
         let name = coffer_dialect_huawei::wire_name(kind);
         // The owner's project in the path: refused as not the caller's.
         let r = huawei_sample(kind, "fc-secret", &w.secret_id, &w.key_id);
-        let (s1, b1) = w.huawei(&w.intruder, PROJECT, r.method, r.v, &r.route, r.query, &r.body);
+        let (s1, b1) = w.huawei(&w.intruder, PROJECT, &r);
         let g = huawei_sample(kind, "ghost-secret", &ghost_id, &ghost_key);
-        let (s2, b2) = w.huawei(&w.intruder, PROJECT, g.method, g.v, &g.route, g.query, &g.body);
+        let (s2, b2) = w.huawei(&w.intruder, PROJECT, &g);
         assert_no_leak(name, &b1);
-        assert_eq!(code_of(s1, &b1), code_of(s2, &b2), "huawei {name}: {b1} / {b2}");
-        // Its own project, with the owner's ids (secret id, key id) in the request.
+        assert_eq!(
+            code_of(s1, &b1),
+            code_of(s2, &b2),
+            "huawei {name}: {b1} / {b2}"
+        );
+        // Its own project, with the owner's ids (secret id, key id) in the request; names
+        // there are the intruder's own, so each call gets a name used nowhere.
         let p = &w.intruder_project;
-        let (s1, b1) = w.huawei(&w.intruder, p, r.method, r.v, &r.route, r.query, &r.body);
-        let (s2, b2) = w.huawei(&w.intruder, p, g.method, g.v, &g.route, g.query, &g.body);
+        let r = huawei_sample(kind, &fresh_name(), &w.secret_id, &w.key_id);
+        let g = huawei_sample(kind, &fresh_name(), &ghost_id, &ghost_key);
+        let (s1, b1) = w.huawei(&w.intruder, p, &r);
+        let (s2, b2) = w.huawei(&w.intruder, p, &g);
         assert_no_leak(name, &b1);
-        assert_eq!(code_of(s1, &b1), code_of(s2, &b2), "huawei {name} (own project): {b1} / {b2}");
+        assert_eq!(
+            code_of(s1, &b1),
+            code_of(s2, &b2),
+            "huawei {name} (own project): {b1} / {b2}"
+        );
     }
     let ghost_account = 4_242_424_242_424_242;
     for kind in coffer_dialect_native::OperationKind::iter() {
@@ -588,12 +624,23 @@ fn every_operation_of_every_dialect_fails_closed() {
         let (method, path, body) = native_sample(kind, ghost_account, "AKghost000000000000");
         let (s2, b2) = w.admin_api(&w.intruder, method, &path, body);
         assert_no_leak(&format!("{kind:?}"), &b1);
-        assert_eq!(code_of(s1, &b1), code_of(s2, &b2), "native {kind:?}: {b1} / {b2}");
+        assert_eq!(
+            code_of(s1, &b1),
+            code_of(s2, &b2),
+            "native {kind:?}: {b1} / {b2}"
+        );
     }
-    assert_eq!(owner_view(&w), view, "the intruder changed the owner's resources");
+    assert_eq!(
+        owner_view(&w),
+        view,
+        "the intruder changed the owner's resources"
+    );
 
     // The counts, for the record: every operation of every dialect was tried.
-    assert_eq!(counts["alibaba"], coffer_dialect_alibaba::OperationKind::iter().count());
+    assert_eq!(
+        counts["alibaba"],
+        coffer_dialect_alibaba::OperationKind::iter().count()
+    );
     eprintln!("fail-closed operations tested: {counts:?}");
 }
 
@@ -608,17 +655,21 @@ fn tencent_public(kind: coffer_dialect_tencent::OperationKind) -> bool {
     )
 }
 
-fn tencent_sample(kind: coffer_dialect_tencent::OperationKind, secret: &str, key: &str, blob: &str) -> Value {
+fn tencent_sample(
+    kind: coffer_dialect_tencent::OperationKind,
+    secret: &str,
+    key: &str,
+    blob: &str,
+) -> Value {
     use coffer_dialect_tencent::OperationKind as K;
     match kind {
         K::CreateSecret => json!({"SecretName": secret, "VersionId": "v9", "SecretString": "x"}),
         K::CreateProductSecret => json!({"SecretName": secret, "UserNamePrefix": "fc",
             "ProductName": "Mysql", "InstanceID": "db", "Domains": ["%"],
             "PrivilegesList": [], "EnableRotation": false}),
-        K::GetSecretValue
-        | K::PutSecretValue
-        | K::UpdateSecret
-        | K::DeleteSecretVersion => json!({"SecretName": secret, "VersionId": "v1"}),
+        K::GetSecretValue | K::PutSecretValue | K::UpdateSecret | K::DeleteSecretVersion => {
+            json!({"SecretName": secret, "VersionId": "v1"})
+        }
         K::UpdateDescription
         | K::DescribeSecret
         | K::ListSecretVersionIds
@@ -696,4 +747,76 @@ fn native_sample(
         K::StartRewrap => ("POST", format!("{base}/rewrap"), json!({})),
         K::ShowRewrap => ("GET", format!("{base}/rewrap"), Value::Null),
     }
+}
+
+// --- Huawei -------------------------------------------------------------------------------
+
+/// A Huawei request: method, API version segment (`v1` or `v1.0`), route after the
+/// project, query, body.
+struct HuaweiRequest {
+    method: &'static str,
+    v: &'static str,
+    route: String,
+    query: &'static str,
+    body: Value,
+}
+
+impl HuaweiRequest {
+    fn new(method: &'static str, v: &'static str, route: &str, body: Value) -> Self {
+        Self {
+            method,
+            v,
+            route: route.to_string(),
+            query: "",
+            body,
+        }
+    }
+}
+
+/// The sample of a Huawei operation, built from its documented route (`wire_name`, itself an
+/// exhaustive match in the dialect) with the placeholders filled in. Bodies carry every field
+/// a permission may name; the rest is read only after authorization.
+fn huawei_sample(
+    kind: coffer_dialect_huawei::OperationKind,
+    secret: &str,
+    secret_id: &str,
+    key: &str,
+) -> HuaweiRequest {
+    let wire = coffer_dialect_huawei::wire_name(kind);
+    let (method, path) = wire.split_once(' ').unwrap_or(("GET", wire));
+    let method = match method {
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        _ => "GET",
+    };
+    let (v, route) = match path.strip_prefix("/v1.0/{project_id}") {
+        Some(route) => ("v1.0", route),
+        None => ("v1", path.trim_start_matches("/v1/{project_id}")),
+    };
+    let route = route
+        .replace("{secret_name}", secret)
+        .replace("{version_id}", "v1")
+        .replace("{stage_name}", "SYSCURRENT")
+        .replace("{event_name}", "fc-event")
+        .replace("{secret_id}", secret_id)
+        .replace("{tag_key}", "team");
+    let body = if method == "GET" {
+        Value::Null
+    } else {
+        json!({"name": secret, "secret_name_list": [secret], "key_id": key,
+               "destination_key_id": key, "target_key_id": key})
+    };
+    HuaweiRequest {
+        method,
+        v,
+        route,
+        query: "",
+        body,
+    }
+}
+
+/// Huawei's access-denied answer: CSMS and KMS routes share the code, in their two body shapes.
+fn huawei_denied(_v: &str) -> &'static str {
+    "403 CSMS.0403"
 }
