@@ -1,4 +1,4 @@
-//! Alibaba's error codes and statuses (reference: alibaba.md section 7), and the mappings to
+//! Alibaba's error codes and statuses (Alibaba's KMS API reference), and the mappings to
 //! them from coffer's neutral errors and from signature failures.
 
 use coffer_auth::AuthError;

@@ -1,4 +1,4 @@
-//! KMS key operations of API 2016-01-20 (reference alibaba.md section 5): symmetric customer
+//! KMS key operations of API 2016-01-20 (Alibaba's KMS API reference): symmetric customer
 //! master keys, their aliases and states, and Encrypt / Decrypt / data keys under them. Keys
 //! are `Aliyun_AES_256` for `ENCRYPT/DECRYPT`; other specs are refused by name.
 
@@ -106,7 +106,7 @@ fn automatic_rotation(k: &KeyRecord) -> &'static str {
     }
 }
 
-/// Automatic rotation of key material: 7 to 730 days (reference alibaba.md section 5).
+/// Automatic rotation of key material: 7 to 730 days (Alibaba's KMS API reference).
 const MIN_KEY_ROTATION_SECS: i64 = 7 * 86_400;
 const MAX_KEY_ROTATION_SECS: i64 = 730 * 86_400;
 

@@ -3,8 +3,9 @@
 //! A request is authenticated (RPC v1 HMAC-SHA1 or ACS3-HMAC-SHA256, see `coffer-auth`),
 //! its action is looked up, its parameters are checked against Alibaba's rules, and the
 //! operation runs on the neutral [`Service`]. Results and errors are written the way Alibaba
-//! writes them (reference: `alibaba.md`). The steps run in `coffer_api::handle`; this file
-//! only says what each step is for Alibaba.
+//! writes them (Alibaba's KMS API reference,
+//! https://www.alibabacloud.com/help/en/kms/developer-reference/api-kms-2016-01-20-overview).
+//! The steps run in `coffer_api::handle`; this file only says what each step is for Alibaba.
 
 mod errors;
 mod keys;

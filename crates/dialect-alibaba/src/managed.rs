@@ -1,7 +1,7 @@
 //! Managed ApsaraDB RDS secrets (`SecretType=Rds`): creation over existing database accounts,
-//! rotation on the registered instance and the rotation policy (reference: alibaba.md 3.1,
-//! 3.3, 4.1, 4.11, 4.12; seed 001). The rotation fields every secret's answers carry are
-//! written by `render`, and UpdateSecret's custom data by `secrets`.
+//! rotation on the registered instance and the rotation policy (Alibaba's KMS API
+//! reference). The rotation fields every secret's answers carry are written by `render`, and
+//! UpdateSecret's custom data by `secrets`.
 
 use coffer_core::service::NewDatabaseSecret;
 use coffer_core::{CredentialFormat, DbCredentials, DbSubType, Error, SecretKind, TaskStatus};

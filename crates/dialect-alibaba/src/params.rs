@@ -1,4 +1,4 @@
-//! Typed access to request parameters and Alibaba's value rules (alibaba.md sections 1, 3, 6).
+//! Typed access to request parameters and Alibaba's value rules (Alibaba's KMS API reference).
 
 use std::collections::HashMap;
 
@@ -389,8 +389,9 @@ pub fn extended_config(param: &str, text: &str) -> Result<String, ApiError> {
     }
 }
 
-/// A secret policy is kept as the JSON text the client sent (alibaba.md 3.6): it must parse
-/// and fit 32768 bytes; coffer's own access control decides who may do what.
+/// A secret policy is kept as the JSON text the client sent (SetSecretPolicy in Alibaba's KMS
+/// API reference): it must parse and fit 32768 bytes; coffer's own access control decides who
+/// may do what.
 pub fn policy_document(param: &str, text: &str) -> Result<String, ApiError> {
     if text.len() > MAX_POLICY_BYTES {
         return Err(ApiError::invalid(

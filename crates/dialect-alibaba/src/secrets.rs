@@ -1,5 +1,5 @@
 //! Secret operations: lifecycle, values and stages, description, listing, policies and tags
-//! (reference: alibaba.md section 4). Each reads its own parameters after the authorization
+//! (Alibaba's KMS API reference). Each reads its own parameters after the authorization
 //! check (its target was read with the operation), calls the service and lays out the result
 //! fields. Managed Rds secrets share CreateSecret's first checks and have their own module.
 

@@ -1,4 +1,4 @@
-//! Huawei's error bodies and codes (reference: huawei.md section 6) and the mapping from
+//! Huawei's error bodies and codes (Huawei's CSMS API reference) and the mapping from
 //! coffer's neutral errors.
 
 use coffer_auth::AuthError;

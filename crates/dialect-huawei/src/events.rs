@@ -1,4 +1,4 @@
-//! Secret events (reference: huawei.md sections 3 "Event" and 4.15): named rules that say
+//! Secret events (Huawei's CSMS API reference): named rules that say
 //! which events of their subscribed secrets are announced to which SMN topic. Secrets
 //! subscribe by name through `event_subscriptions`; a rule in use cannot be deleted.
 

@@ -4,8 +4,8 @@
 //! (KMS) and signed with SDK-HMAC-SHA256. The project id names the account and the region at
 //! once: it must be a project of the calling account, and the signed `X-Project-Id` header,
 //! when present, must repeat it. Routes map onto the neutral [`Service`];
-//! `SYSCURRENT`/`SYSPREVIOUS` are the core's `Current`/`Previous` stages (reference:
-//! `huawei.md`).
+//! `SYSCURRENT`/`SYSPREVIOUS` are the core's `Current`/`Previous` stages (Huawei's CSMS API
+//! reference, https://support.huaweicloud.com/intl/en-us/api-dew/dew_02_0001.html).
 //!
 //! Modules: `operation` parses a route into one [`Operation`], names its permission and
 //! dispatches it; `secrets`, `managed` (RDS secrets and rotation), `events` and `keys` (KMS)

@@ -1,7 +1,7 @@
 //! RDS secrets (`secret_type` `RDS-FG`, or the older `RDS`): created over an existing
 //! database account on a registered instance named by `rotation_config`, rotated by coffer
 //! itself (where Huawei hands rotation to a FunctionGraph function), and reported through the
-//! secret's rotation fields and the task list (reference: huawei.md 3, 4.14, 4.15).
+//! secret's rotation fields and the task list (Huawei's CSMS API reference).
 
 use coffer_core::service::NewDatabaseSecret;
 use coffer_core::{

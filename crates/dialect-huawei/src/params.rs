@@ -1,4 +1,4 @@
-//! Reading and checking CSMS request fields (reference: huawei.md sections 2 and 4): names,
+//! Reading and checking CSMS request fields (Huawei's CSMS API reference): names,
 //! stages, descriptions, subscriptions, rotation settings, and the fields every secret create
 //! shares whichever its type.
 

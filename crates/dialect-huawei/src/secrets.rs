@@ -1,4 +1,4 @@
-//! Secret routes of CSMS (reference: huawei.md sections 2 and 4): the lifecycle of a secret,
+//! Secret routes of CSMS (Huawei's CSMS API reference): the lifecycle of a secret,
 //! its versions, stages and tags, and the project-wide listings. Each returns the HTTP status
 //! and the JSON body (none for 204s and immediate deletes).
 

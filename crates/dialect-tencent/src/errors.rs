@@ -1,4 +1,4 @@
-//! Tencent's error codes (reference: tencent.md section 5) and the mapping from coffer's
+//! Tencent's error codes (Tencent's SSM API reference) and the mapping from coffer's
 //! neutral errors. Tencent answers every error with HTTP 200 and the code in the body; any
 //! other status makes the SDK lose the code.
 

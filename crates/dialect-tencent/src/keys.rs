@@ -1,5 +1,5 @@
-//! Tencent Cloud KMS 2019-01-18 (service `kms`, same endpoint as SSM; reference tencent.md
-//! section 9): symmetric keys, their states and one alias each, and Encrypt / Decrypt / data
+//! Tencent Cloud KMS 2019-01-18 (service `kms`, same endpoint as SSM; Tencent's KMS API
+//! reference): symmetric keys, their states and one alias each, and Encrypt / Decrypt / data
 //! keys. A Tencent alias `name` is the core alias `alias/name`, so the key is the same key under
 //! the same alias through Alibaba's API.
 //! Operations that act on one key get its `KeyId` as the request sent it, already read.

@@ -4,7 +4,7 @@
 //! Requests are authenticated with TC3-HMAC-SHA256 (or the legacy HmacSHA1/HmacSHA256 form
 //! signature), mapped onto the neutral [`Service`], and answered the way Tencent answers:
 //! always HTTP 200, `{"Response": {...}}`, errors inside `Response.Error`
-//! (reference: `tencent.md`).
+//! (Tencent's SSM API reference, https://www.tencentcloud.com/document/api/1140).
 //!
 //! Names map to the core as follows: Tencent has no stages on its wire, so PutSecretValue
 //! moves the core's `Current` stage to the new version (the previous current becomes

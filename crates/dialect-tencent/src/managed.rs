@@ -1,4 +1,4 @@
-//! Cloud-product (database) secrets, SecretType 1 (reference: tencent.md section 4): coffer
+//! Cloud-product (database) secrets, SecretType 1 (Tencent's SSM API reference): coffer
 //! creates the account on the registered instance as an asynchronous task, rotates it on
 //! request or on schedule, and reports both through `DescribeAsyncRequestInfo`. The
 //! secret's value is `{"UserName": .., "Password": ..}`.

@@ -1,5 +1,5 @@
 //! The SSM actions on secrets: lifecycle, values, listing and service information
-//! (reference: tencent.md section 4). Each checks its remaining fields (the secret's name
+//! (Tencent's SSM API reference). Each checks its remaining fields (the secret's name
 //! and a create's tags arrive parsed), calls the neutral service and returns the `Response`
 //! fields (RequestId is added when the answer is rendered).
 

@@ -46,7 +46,7 @@ fn canonical_query_sorts_decoded_pairs() {
 
 #[test]
 fn published_worked_example() {
-    // huawei.md section 7.1, request 1 of the captures.
+    // Request 1 of the captured SDK requests.
     let body =
         br#"{"name": "demo-secret_1", "description": "first", "secret_string": "hello world"}"#;
     let hash = sign::sha256_hex(body);

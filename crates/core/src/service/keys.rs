@@ -488,7 +488,7 @@ pub fn parse_encryption_context(text: &str) -> Option<Vec<(String, String)>> {
 const BLOB_MAGIC: &[u8; 4] = b"cfk1";
 
 /// A ciphertext blob as the KMS operations hand it out: it names the key and key version that
-/// made it, so Decrypt needs no key id (reference alibaba.md 5):
+/// made it, so Decrypt needs no key id (Alibaba's KMS API reference):
 /// `cfk1 | len | key id | len | version id | AES-256-GCM(nonce, ciphertext, tag)`.
 fn encode_blob(key_id: &str, version: &str, sealed: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(6 + key_id.len() + version.len() + sealed.len());
