@@ -391,3 +391,56 @@ async fn accounts_are_deleted_only_when_empty_and_the_operator_keeps_a_key() {
         Err(Error::InvalidState { .. })
     ));
 }
+
+/// The pipeline's one check: every target is judged, a rule naming nothing is refused, and
+/// the admin API's rules admit only admin keys of the right account.
+#[tokio::test]
+async fn permissions_are_checked_target_by_target_and_fail_closed() {
+    let (_d, svc) = service().await;
+    let (acct, _) = svc
+        .create_account("team", "default")
+        .await
+        .expect("account");
+    let (other, _) = svc
+        .create_account("other", "default")
+        .await
+        .expect("account");
+    let s = scope(acct.id);
+    let (admin, _) = svc.create_access_key(acct.id, true).await.expect("admin");
+    let admin = svc.access_key(&admin.id).await.expect("caller");
+    let reader = key_with(
+        &svc,
+        acct.id,
+        &[r#"{"Statement":{"Effect":"Allow","Action":"secrets:GetValue","Resource":"crn:coffer:*:*:secret/app/*"}}"#],
+    )
+    .await;
+    let reader = svc.access_key(&reader).await.expect("caller");
+    let get = |names: &[&str]| {
+        Permission::each(
+            Action::SecretsGetValue,
+            names.iter().map(|n| Target::secret(*n)).collect(),
+        )
+    };
+    let ok = |r: Result<()>| r.is_ok();
+    assert!(ok(svc
+        .authorize_permission(&reader, &s, &get(&["app/a", "app/b"]))
+        .await));
+    // One target outside the policy refuses the whole request.
+    assert!(!ok(svc
+        .authorize_permission(&reader, &s, &get(&["app/a", "db/x"]))
+        .await));
+    // No target at all is refused, even for an admin key.
+    assert!(!ok(svc.authorize_permission(&admin, &s, &get(&[])).await));
+    assert!(ok(svc
+        .authorize_permission(&reader, &s, &Permission::Public)
+        .await));
+    // The admin API's rules: the account's admin keys, not its other keys nor another's.
+    let own = Permission::AccountAdmin(acct.id);
+    assert!(ok(svc.authorize_permission(&admin, &s, &own).await));
+    assert!(!ok(svc.authorize_permission(&reader, &s, &own).await));
+    let theirs = Permission::AccountAdmin(other.id);
+    assert!(!ok(svc.authorize_permission(&admin, &s, &theirs).await));
+    assert!(!ok(svc
+        .authorize_permission(&admin, &s, &Permission::Operator)
+        .await));
+}

@@ -84,6 +84,13 @@ impl Service {
     ) -> Result<()> {
         match permission {
             Permission::Act { action, targets } => {
+                // A rule that names nothing proves nothing: refused rather than passed.
+                if targets.is_empty() {
+                    return Err(Error::AccessDenied {
+                        action: action.to_string(),
+                        resource: Target::Scope.resource(scope),
+                    });
+                }
                 for target in targets {
                     self.authorize(caller, *action, scope, target).await?;
                 }
