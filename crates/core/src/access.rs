@@ -36,6 +36,8 @@ pub enum Action {
     KeysEncrypt,
     KeysDecrypt,
     KeysGenerateDataKey,
+    /// Making or changing database accounts on a registered instance (managed secrets).
+    DatabasesUse,
 }
 
 impl Action {
@@ -65,6 +67,7 @@ impl Action {
             Action::KeysEncrypt => "keys:Encrypt",
             Action::KeysDecrypt => "keys:Decrypt",
             Action::KeysGenerateDataKey => "keys:GenerateDataKey",
+            Action::DatabasesUse => "databases:Use",
         }
     }
 
@@ -105,6 +108,8 @@ pub enum Target {
     AllKeys,
     Event(String),
     AllEvents,
+    /// A registered database instance, by id.
+    Instance(String),
     /// The scope itself (random passwords, service information).
     Scope,
 }
@@ -127,6 +132,7 @@ impl Target {
             Target::AllKeys => format!("{base}key/*"),
             Target::Event(name) => format!("{base}event/{name}"),
             Target::AllEvents => format!("{base}event/*"),
+            Target::Instance(id) => format!("{base}instance/{id}"),
             Target::Scope => format!("{base}*"),
         }
     }
@@ -151,6 +157,9 @@ pub enum Permission {
     Operator,
     /// Admin keys of this account, or of the operator account (the admin API's account routes).
     AccountAdmin(crate::model::AccountId),
+    /// Every one of these (an operation that touches several things in different ways, such
+    /// as ReEncrypt: decrypt with one key, encrypt with another). Empty is refused.
+    All(Vec<Permission>),
 }
 
 impl Permission {
@@ -167,25 +176,29 @@ impl Permission {
         Permission::Act { action, targets }
     }
 
-    /// The neutral action, for the audit entry.
+    /// The neutral action, for the audit entry: the first one a conjunction names.
     pub fn action(&self) -> Option<Action> {
         match self {
             Permission::Act { action, .. } => Some(*action),
+            Permission::All(parts) => parts.iter().find_map(Permission::action),
             _ => None,
         }
     }
 
     /// The resources named, comma-separated, for the audit entry.
     pub fn resources(&self, scope: &Scope) -> Option<String> {
+        let mut names = Vec::new();
+        self.collect_resources(scope, &mut names);
+        (!names.is_empty()).then(|| names.join(","))
+    }
+
+    fn collect_resources(&self, scope: &Scope, into: &mut Vec<String>) {
         match self {
-            Permission::Act { targets, .. } => Some(
-                targets
-                    .iter()
-                    .map(|t| t.resource(scope))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            _ => None,
+            Permission::Act { targets, .. } => {
+                into.extend(targets.iter().map(|t| t.resource(scope)))
+            }
+            Permission::All(parts) => parts.iter().for_each(|p| p.collect_resources(scope, into)),
+            Permission::Public | Permission::Operator | Permission::AccountAdmin(_) => {}
         }
     }
 }

@@ -107,6 +107,18 @@ impl Service {
                     })
                 }
             }
+            Permission::All(parts) => {
+                if parts.is_empty() {
+                    return Err(Error::AccessDenied {
+                        action: "coffer:Nothing".into(),
+                        resource: Target::Scope.resource(scope),
+                    });
+                }
+                for part in parts {
+                    Box::pin(self.authorize_permission(caller, scope, part)).await?;
+                }
+                Ok(())
+            }
             Permission::AccountAdmin(account) => {
                 let allowed = caller.admin
                     && (caller.account == *account || self.account(caller.account).await?.operator);
