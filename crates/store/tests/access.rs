@@ -434,6 +434,13 @@ async fn permissions_are_checked_target_by_target_and_fail_closed() {
     assert!(ok(svc
         .authorize_permission(&reader, &s, &Permission::Public)
         .await));
+    // A conjunction needs every part, and an empty one proves nothing.
+    let both = Permission::All(vec![get(&["app/a"]), get(&["db/x"])]);
+    assert!(!ok(svc.authorize_permission(&reader, &s, &both).await));
+    let fine = Permission::All(vec![get(&["app/a"]), Permission::Public]);
+    assert!(ok(svc.authorize_permission(&reader, &s, &fine).await));
+    let none = Permission::All(vec![]);
+    assert!(!ok(svc.authorize_permission(&admin, &s, &none).await));
     // The admin API's rules: the account's admin keys, not its other keys nor another's.
     let own = Permission::AccountAdmin(acct.id);
     assert!(ok(svc.authorize_permission(&admin, &s, &own).await));
