@@ -4,10 +4,15 @@
 //! `crn:coffer:<region>:<account>:secret/<name>`, `.../key/<id>` and `.../event/<name>`, with
 //! the coffer region (after the region map), so a cloud's ARN and a plain name that address the
 //! same secret are the same resource.
+//!
+//! The admin API's operations are actions too (`admin:CreateAccessKey`, ...), on resources
+//! that name their account themselves (`crn:coffer:*:<account>:access-key/<id>`), so that the
+//! policies attached to an admin key restrict what it may administer as they restrict what it
+//! may read.
 
 use std::fmt;
 
-use crate::model::{Scope, Tag};
+use crate::model::{AccountId, Scope, Tag};
 
 /// A neutral action. Its text form (`secrets:GetValue`) is what policies name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,6 +43,31 @@ pub enum Action {
     KeysGenerateDataKey,
     /// Making or changing database accounts on a registered instance (managed secrets).
     DatabasesUse,
+    // The admin API (`/coffer/v1`): one action per operation. Creating an admin key is an
+    // action of its own, so that a policy can let a key make plain keys but not admin keys.
+    AdminCreateAccount,
+    AdminListAccounts,
+    AdminShowAccount,
+    AdminDeleteAccount,
+    AdminCreateAccessKey,
+    AdminCreateAdminAccessKey,
+    AdminListAccessKeys,
+    AdminDisableAccessKey,
+    AdminEnableAccessKey,
+    AdminDeleteAccessKey,
+    AdminPutPolicy,
+    AdminGetPolicy,
+    AdminListPolicies,
+    AdminDeletePolicy,
+    AdminAttachPolicy,
+    AdminDetachPolicy,
+    AdminTailAudit,
+    AdminAddDbInstance,
+    AdminListDbInstances,
+    AdminShowDbInstance,
+    AdminRemoveDbInstance,
+    AdminStartRewrap,
+    AdminShowRewrap,
 }
 
 impl Action {
@@ -68,7 +98,47 @@ impl Action {
             Action::KeysDecrypt => "keys:Decrypt",
             Action::KeysGenerateDataKey => "keys:GenerateDataKey",
             Action::DatabasesUse => "databases:Use",
+            Action::AdminCreateAccount => "admin:CreateAccount",
+            Action::AdminListAccounts => "admin:ListAccounts",
+            Action::AdminShowAccount => "admin:ShowAccount",
+            Action::AdminDeleteAccount => "admin:DeleteAccount",
+            Action::AdminCreateAccessKey => "admin:CreateAccessKey",
+            Action::AdminCreateAdminAccessKey => "admin:CreateAdminAccessKey",
+            Action::AdminListAccessKeys => "admin:ListAccessKeys",
+            Action::AdminDisableAccessKey => "admin:DisableAccessKey",
+            Action::AdminEnableAccessKey => "admin:EnableAccessKey",
+            Action::AdminDeleteAccessKey => "admin:DeleteAccessKey",
+            Action::AdminPutPolicy => "admin:PutPolicy",
+            Action::AdminGetPolicy => "admin:GetPolicy",
+            Action::AdminListPolicies => "admin:ListPolicies",
+            Action::AdminDeletePolicy => "admin:DeletePolicy",
+            Action::AdminAttachPolicy => "admin:AttachPolicy",
+            Action::AdminDetachPolicy => "admin:DetachPolicy",
+            Action::AdminTailAudit => "admin:TailAudit",
+            Action::AdminAddDbInstance => "admin:AddDbInstance",
+            Action::AdminListDbInstances => "admin:ListDbInstances",
+            Action::AdminShowDbInstance => "admin:ShowDbInstance",
+            Action::AdminRemoveDbInstance => "admin:RemoveDbInstance",
+            Action::AdminStartRewrap => "admin:StartRewrap",
+            Action::AdminShowRewrap => "admin:ShowRewrap",
         }
+    }
+
+    /// The admin actions that can leave some access key able to do more than before:
+    /// a new admin key, a key enabled again, a policy attached (its Allows), detached (its
+    /// Denies) or rewritten (for every key that carries it). A caller restricted by a policy
+    /// may run these only where a policy of its own explicitly allows them, so that it
+    /// cannot hand itself, or a key it makes, the rights its policies withhold (DESIGN.md,
+    /// "Admin keys under policies").
+    pub fn grants_rights(self) -> bool {
+        matches!(
+            self,
+            Action::AdminCreateAdminAccessKey
+                | Action::AdminEnableAccessKey
+                | Action::AdminPutPolicy
+                | Action::AdminAttachPolicy
+                | Action::AdminDetachPolicy
+        )
     }
 
     /// Whether the audit entry of this action must be on disk before the response leaves:
@@ -112,6 +182,34 @@ pub enum Target {
     Instance(String),
     /// The scope itself (random passwords, service information).
     Scope,
+    // Admin API resources. Accounts, access keys and policies belong to no region, so their
+    // region is `*`; each names its account itself, because an operator names any account
+    // and the request's scope is only the caller's own.
+    /// One account (`crn:coffer:*:<account>:account`).
+    Account(AccountId),
+    /// Every account (`crn:coffer:*:*:account`): listing them, making a new one.
+    AllAccounts,
+    /// One access key (`crn:coffer:*:<account>:access-key/<id>`).
+    AccessKey {
+        account: AccountId,
+        id: String,
+    },
+    /// Every access key of an account (listing them, making a new one).
+    AllAccessKeys(AccountId),
+    /// One policy (`crn:coffer:*:<account>:policy/<name>`).
+    Policy {
+        account: AccountId,
+        name: String,
+    },
+    /// Every policy of an account (listing them).
+    AllPolicies(AccountId),
+    /// A database instance of the given account and region, or every one of them (`None`).
+    DbInstance {
+        scope: Scope,
+        id: Option<String>,
+    },
+    /// The server itself: its audit log and its root key (`crn:coffer:*:*:server`).
+    Server,
 }
 
 impl Target {
@@ -134,8 +232,30 @@ impl Target {
             Target::AllEvents => format!("{base}event/*"),
             Target::Instance(id) => format!("{base}instance/{id}"),
             Target::Scope => format!("{base}*"),
+            Target::Account(account) => format!("crn:coffer:*:{account}:account"),
+            Target::AllAccounts => "crn:coffer:*:*:account".into(),
+            Target::AccessKey { account, id } => format!("crn:coffer:*:{account}:access-key/{id}"),
+            Target::AllAccessKeys(account) => format!("crn:coffer:*:{account}:access-key/*"),
+            Target::Policy { account, name } => format!("crn:coffer:*:{account}:policy/{name}"),
+            Target::AllPolicies(account) => format!("crn:coffer:*:{account}:policy/*"),
+            Target::DbInstance { scope, id } => format!(
+                "crn:coffer:{}:{}:instance/{}",
+                scope.region,
+                scope.account,
+                id.as_deref().unwrap_or("*")
+            ),
+            Target::Server => "crn:coffer:*:*:server".into(),
         }
     }
+}
+
+/// Who may call an admin API operation at all, before the caller's policies are asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminRole {
+    /// Admin keys of the operator account (server-wide operations).
+    Operator,
+    /// Admin keys of this account, or of the operator account.
+    AccountAdmin(AccountId),
 }
 
 /// What a caller must be allowed before an operation runs. Every operation of every dialect
@@ -153,10 +273,16 @@ pub enum Permission {
     /// Answers the same to every authenticated caller and touches no account's data
     /// (Tencent's GetRegions, say).
     Public,
-    /// Admin keys of the operator account only (the admin API's server-wide routes).
-    Operator,
-    /// Admin keys of this account, or of the operator account (the admin API's account routes).
-    AccountAdmin(crate::model::AccountId),
+    /// An admin API operation: the caller must hold `role`, and then its own policies are
+    /// asked about `action` on every one of `targets` like any other action: an explicit Deny
+    /// wins, an admin key without a policy may do everything its role allows, and a key with
+    /// a policy needs an explicit Allow for the actions that [grant rights]
+    /// (Action::grants_rights).
+    Admin {
+        role: AdminRole,
+        action: Action,
+        targets: Vec<Target>,
+    },
     /// Every one of these (an operation that touches several things in different ways, such
     /// as ReEncrypt: decrypt with one key, encrypt with another). Empty is refused.
     All(Vec<Permission>),
@@ -176,10 +302,19 @@ impl Permission {
         Permission::Act { action, targets }
     }
 
+    /// An admin API operation: `action` on `target`, for callers holding `role`.
+    pub fn admin(role: AdminRole, action: Action, target: Target) -> Self {
+        Permission::Admin {
+            role,
+            action,
+            targets: vec![target],
+        }
+    }
+
     /// The neutral action, for the audit entry: the first one a conjunction names.
     pub fn action(&self) -> Option<Action> {
         match self {
-            Permission::Act { action, .. } => Some(*action),
+            Permission::Act { action, .. } | Permission::Admin { action, .. } => Some(*action),
             Permission::All(parts) => parts.iter().find_map(Permission::action),
             _ => None,
         }
@@ -194,11 +329,11 @@ impl Permission {
 
     fn collect_resources(&self, scope: &Scope, into: &mut Vec<String>) {
         match self {
-            Permission::Act { targets, .. } => {
+            Permission::Act { targets, .. } | Permission::Admin { targets, .. } => {
                 into.extend(targets.iter().map(|t| t.resource(scope)))
             }
             Permission::All(parts) => parts.iter().for_each(|p| p.collect_resources(scope, into)),
-            Permission::Public | Permission::Operator | Permission::AccountAdmin(_) => {}
+            Permission::Public => {}
         }
     }
 }

@@ -48,7 +48,7 @@ const RESOURCE_PREFIX: &str = "crn:coffer:";
 /// The only supported condition key family; the tag key follows the slash.
 const TAG_KEY_PREFIX: &str = "coffer:ResourceTag/";
 /// Services an action pattern may name (compared in lower case).
-const SERVICES: &[&str] = &["secrets", "keys"];
+const SERVICES: &[&str] = &["secrets", "keys", "admin"];
 
 /// Why a policy document was refused.
 ///
@@ -412,7 +412,7 @@ fn parse_action(path: &str, value: &str) -> Result<ActionPattern, PolicyError> {
         return Err(invalid(
             path,
             format!(
-                "{}: unknown service; expected \"secrets\", \"keys\" or \"*\"",
+                "{}: unknown service; expected \"secrets\", \"keys\", \"admin\" or \"*\"",
                 quote(value)
             ),
         ));
@@ -896,7 +896,7 @@ mod tests {
             (
                 r#"["secrets:GetValue", "kms:Decrypt"]"#,
                 "*",
-                r#"Statement[0].Action[1]: "kms:Decrypt": unknown service; expected "secrets", "keys" or "*""#,
+                r#"Statement[0].Action[1]: "kms:Decrypt": unknown service; expected "secrets", "keys", "admin" or "*""#,
             ),
             (
                 r#""secrets:""#,

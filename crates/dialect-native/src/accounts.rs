@@ -85,13 +85,8 @@ pub(crate) async fn delete_account(c: &Call, id: AccountId) -> Answer {
     Ok((200, json!({})))
 }
 
-pub(crate) async fn create_key(c: &Call, account: AccountId) -> Answer {
-    let body = c.json()?;
-    let admin = match body.get("Admin") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(ApiError::invalid("Admin", "it must be true or false")),
-    };
+/// `admin` was read from the body with the route, because the permission depends on it.
+pub(crate) async fn create_key(c: &Call, account: AccountId, admin: bool) -> Answer {
     let (rec, secret) = c.service.create_access_key(account, admin).await?;
     let mut out = key_json(&rec, vec![]);
     if let Value::Object(m) = &mut out {

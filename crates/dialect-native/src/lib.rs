@@ -156,6 +156,7 @@ impl Dialect for Native {
             req.method,
             &signed.segments,
             req.raw_query,
+            req.body,
         )
         .await?;
         let call = Call {

@@ -3,10 +3,10 @@
 //! route cannot exist without a rule.
 
 use coffer_core::service::AuthenticatedKey;
-use coffer_core::{AccountId, Permission, Scope, Service};
+use coffer_core::{AccountId, Action, AdminRole, Permission, Scope, Service, Target};
 
 use crate::errors::ApiError;
-use crate::request::{account_id, query_value, Answer, Call};
+use crate::request::{account_id, bool_field, json_body, query_value, Answer, Call};
 use crate::{accounts, databases, server};
 
 /// One admin operation with the identifiers its route names. An access key's account is
@@ -27,6 +27,8 @@ pub enum Operation {
     },
     CreateAccessKey {
         account: AccountId,
+        /// Whether the new key is an admin key (the body's `Admin`): a permission of its own.
+        admin: bool,
     },
     ListAccessKeys {
         account: AccountId,
@@ -127,13 +129,14 @@ pub(crate) struct Caller<'a> {
     pub default_region: &'a str,
 }
 
-/// Reads the route into an operation.
+/// Reads the route into an operation (and, where the permission depends on it, the body).
 pub(crate) async fn parse(
     service: &Service,
     caller: &Caller<'_>,
     method: &str,
     seg: &[String],
     query: &str,
+    body: &[u8],
 ) -> Result<Operation, ApiError> {
     use Operation as O;
     let seg: Vec<&str> = seg.iter().map(String::as_str).collect();
@@ -149,6 +152,7 @@ pub(crate) async fn parse(
         },
         ("POST", ["accounts", id, "access-keys"]) => O::CreateAccessKey {
             account: account_id(id)?,
+            admin: bool_field(&json_body(body)?, "Admin", false)?,
         },
         ("GET", ["accounts", id, "access-keys"]) => O::ListAccessKeys {
             account: account_id(id)?,
@@ -263,33 +267,131 @@ fn instance_scope(caller: &Caller<'_>, query: &str) -> Result<Scope, ApiError> {
     Ok(Scope { account, region })
 }
 
-/// Who may run an operation: the operator's admin keys for server-wide operations, an
-/// account's (or the operator's) admin keys for that account's.
+/// Who may run an operation: the role (the operator's admin keys for server-wide operations,
+/// an account's or the operator's admin keys for that account's), and the `admin:` action and
+/// resources the caller's own policies are asked about.
 pub(crate) fn permission(op: &Operation) -> Permission {
+    use AdminRole::{AccountAdmin, Operator};
     use Operation as O;
+    let admin = Permission::admin;
+    let key = |account: &AccountId, id: &str| Target::AccessKey {
+        account: *account,
+        id: id.to_string(),
+    };
+    let policy = |account: &AccountId, name: &str| Target::Policy {
+        account: *account,
+        name: name.to_string(),
+    };
+    let instance = |scope: &Scope, id: Option<&String>| Target::DbInstance {
+        scope: scope.clone(),
+        id: id.cloned(),
+    };
     match op {
-        O::CreateAccount
-        | O::ListAccounts
-        | O::DeleteAccount { .. }
-        | O::TailAudit
-        | O::StartRewrap
-        | O::ShowRewrap => Permission::Operator,
-        O::ShowAccount { account }
-        | O::CreateAccessKey { account }
-        | O::ListAccessKeys { account }
-        | O::DisableAccessKey { account, .. }
-        | O::EnableAccessKey { account, .. }
-        | O::DeleteAccessKey { account, .. }
-        | O::PutPolicy { account, .. }
-        | O::GetPolicy { account, .. }
-        | O::ListPolicies { account }
-        | O::DeletePolicy { account, .. }
-        | O::AttachPolicy { account, .. }
-        | O::DetachPolicy { account, .. } => Permission::AccountAdmin(*account),
-        O::AddDbInstance { scope }
-        | O::ListDbInstances { scope }
-        | O::ShowDbInstance { scope, .. }
-        | O::RemoveDbInstance { scope, .. } => Permission::AccountAdmin(scope.account),
+        O::CreateAccount => admin(Operator, Action::AdminCreateAccount, Target::AllAccounts),
+        O::ListAccounts => admin(Operator, Action::AdminListAccounts, Target::AllAccounts),
+        O::ShowAccount { account } => admin(
+            AccountAdmin(*account),
+            Action::AdminShowAccount,
+            Target::Account(*account),
+        ),
+        O::DeleteAccount { account } => admin(
+            Operator,
+            Action::AdminDeleteAccount,
+            Target::Account(*account),
+        ),
+        O::CreateAccessKey { account, admin: a } => admin(
+            AccountAdmin(*account),
+            if *a {
+                Action::AdminCreateAdminAccessKey
+            } else {
+                Action::AdminCreateAccessKey
+            },
+            Target::AllAccessKeys(*account),
+        ),
+        O::ListAccessKeys { account } => admin(
+            AccountAdmin(*account),
+            Action::AdminListAccessKeys,
+            Target::AllAccessKeys(*account),
+        ),
+        O::DisableAccessKey { key: k, account } => admin(
+            AccountAdmin(*account),
+            Action::AdminDisableAccessKey,
+            key(account, k),
+        ),
+        O::EnableAccessKey { key: k, account } => admin(
+            AccountAdmin(*account),
+            Action::AdminEnableAccessKey,
+            key(account, k),
+        ),
+        O::DeleteAccessKey { key: k, account } => admin(
+            AccountAdmin(*account),
+            Action::AdminDeleteAccessKey,
+            key(account, k),
+        ),
+        O::PutPolicy { account, name } => admin(
+            AccountAdmin(*account),
+            Action::AdminPutPolicy,
+            policy(account, name),
+        ),
+        O::GetPolicy { account, name } => admin(
+            AccountAdmin(*account),
+            Action::AdminGetPolicy,
+            policy(account, name),
+        ),
+        O::ListPolicies { account } => admin(
+            AccountAdmin(*account),
+            Action::AdminListPolicies,
+            Target::AllPolicies(*account),
+        ),
+        O::DeletePolicy { account, name } => admin(
+            AccountAdmin(*account),
+            Action::AdminDeletePolicy,
+            policy(account, name),
+        ),
+        // Both the key and the policy: a policy may guard either.
+        O::AttachPolicy {
+            key: k,
+            account,
+            name,
+        } => Permission::Admin {
+            role: AccountAdmin(*account),
+            action: Action::AdminAttachPolicy,
+            targets: vec![key(account, k), policy(account, name)],
+        },
+        O::DetachPolicy {
+            key: k,
+            account,
+            name,
+        } => Permission::Admin {
+            role: AccountAdmin(*account),
+            action: Action::AdminDetachPolicy,
+            targets: vec![key(account, k), policy(account, name)],
+        },
+        O::TailAudit => admin(Operator, Action::AdminTailAudit, Target::Server),
+        O::StartRewrap => admin(Operator, Action::AdminStartRewrap, Target::Server),
+        O::ShowRewrap => admin(Operator, Action::AdminShowRewrap, Target::Server),
+        // A new instance's id is in the body, read by the operation: like CreateKey, adding
+        // one is an action on every instance of the scope.
+        O::AddDbInstance { scope } => admin(
+            AccountAdmin(scope.account),
+            Action::AdminAddDbInstance,
+            instance(scope, None),
+        ),
+        O::ListDbInstances { scope } => admin(
+            AccountAdmin(scope.account),
+            Action::AdminListDbInstances,
+            instance(scope, None),
+        ),
+        O::ShowDbInstance { scope, id } => admin(
+            AccountAdmin(scope.account),
+            Action::AdminShowDbInstance,
+            instance(scope, Some(id)),
+        ),
+        O::RemoveDbInstance { scope, id } => admin(
+            AccountAdmin(scope.account),
+            Action::AdminRemoveDbInstance,
+            instance(scope, Some(id)),
+        ),
     }
 }
 
@@ -300,7 +402,7 @@ pub(crate) async fn execute(c: &Call, op: Operation) -> Answer {
         O::ListAccounts => accounts::list_accounts(c).await,
         O::ShowAccount { account } => accounts::show_account(c, account).await,
         O::DeleteAccount { account } => accounts::delete_account(c, account).await,
-        O::CreateAccessKey { account } => accounts::create_key(c, account).await,
+        O::CreateAccessKey { account, admin } => accounts::create_key(c, account, admin).await,
         O::ListAccessKeys { account } => accounts::list_keys(c, account).await,
         O::DisableAccessKey { key, .. } => accounts::set_key_enabled(c, &key, false).await,
         O::EnableAccessKey { key, .. } => accounts::set_key_enabled(c, &key, true).await,
@@ -333,6 +435,7 @@ mod tests {
     /// does not compile here until its rule is written down.
     #[test]
     fn every_operation_has_the_rule_of_its_kind() {
+        use AdminRole::{AccountAdmin, Operator};
         let a = AccountId(42);
         let scope = Scope {
             account: AccountId(7),
@@ -340,68 +443,136 @@ mod tests {
         };
         let key = || "AK1".to_string();
         let name = || "p".to_string();
+        let ak = Target::AccessKey {
+            account: a,
+            id: key(),
+        };
+        let pol = Target::Policy {
+            account: a,
+            name: name(),
+        };
+        let one = Permission::admin;
+        let db = |id: Option<&str>| Target::DbInstance {
+            scope: scope.clone(),
+            id: id.map(str::to_string),
+        };
         let mut seen = HashSet::new();
         for kind in OperationKind::iter() {
+            use Action as X;
             use Operation as O;
             use OperationKind as K;
             let (op, rule) = match kind {
-                K::CreateAccount => (O::CreateAccount, Permission::Operator),
-                K::ListAccounts => (O::ListAccounts, Permission::Operator),
-                K::DeleteAccount => (O::DeleteAccount { account: a }, Permission::Operator),
-                K::TailAudit => (O::TailAudit, Permission::Operator),
-                K::StartRewrap => (O::StartRewrap, Permission::Operator),
-                K::ShowRewrap => (O::ShowRewrap, Permission::Operator),
-                K::ShowAccount => (O::ShowAccount { account: a }, Permission::AccountAdmin(a)),
-                K::CreateAccessKey => (
-                    O::CreateAccessKey { account: a },
-                    Permission::AccountAdmin(a),
+                K::CreateAccount => (
+                    O::CreateAccount,
+                    one(Operator, X::AdminCreateAccount, Target::AllAccounts),
                 ),
+                K::ListAccounts => (
+                    O::ListAccounts,
+                    one(Operator, X::AdminListAccounts, Target::AllAccounts),
+                ),
+                K::DeleteAccount => (
+                    O::DeleteAccount { account: a },
+                    one(Operator, X::AdminDeleteAccount, Target::Account(a)),
+                ),
+                K::TailAudit => (
+                    O::TailAudit,
+                    one(Operator, X::AdminTailAudit, Target::Server),
+                ),
+                K::StartRewrap => (
+                    O::StartRewrap,
+                    one(Operator, X::AdminStartRewrap, Target::Server),
+                ),
+                K::ShowRewrap => (
+                    O::ShowRewrap,
+                    one(Operator, X::AdminShowRewrap, Target::Server),
+                ),
+                K::ShowAccount => (
+                    O::ShowAccount { account: a },
+                    one(AccountAdmin(a), X::AdminShowAccount, Target::Account(a)),
+                ),
+                K::CreateAccessKey => {
+                    // An admin key is a permission of its own.
+                    let admin_key = O::CreateAccessKey {
+                        account: a,
+                        admin: true,
+                    };
+                    assert_eq!(
+                        permission(&admin_key),
+                        one(
+                            AccountAdmin(a),
+                            X::AdminCreateAdminAccessKey,
+                            Target::AllAccessKeys(a)
+                        )
+                    );
+                    (
+                        O::CreateAccessKey {
+                            account: a,
+                            admin: false,
+                        },
+                        one(
+                            AccountAdmin(a),
+                            X::AdminCreateAccessKey,
+                            Target::AllAccessKeys(a),
+                        ),
+                    )
+                }
                 K::ListAccessKeys => (
                     O::ListAccessKeys { account: a },
-                    Permission::AccountAdmin(a),
+                    one(
+                        AccountAdmin(a),
+                        X::AdminListAccessKeys,
+                        Target::AllAccessKeys(a),
+                    ),
                 ),
                 K::DisableAccessKey => (
                     O::DisableAccessKey {
                         key: key(),
                         account: a,
                     },
-                    Permission::AccountAdmin(a),
+                    one(AccountAdmin(a), X::AdminDisableAccessKey, ak.clone()),
                 ),
                 K::EnableAccessKey => (
                     O::EnableAccessKey {
                         key: key(),
                         account: a,
                     },
-                    Permission::AccountAdmin(a),
+                    one(AccountAdmin(a), X::AdminEnableAccessKey, ak.clone()),
                 ),
                 K::DeleteAccessKey => (
                     O::DeleteAccessKey {
                         key: key(),
                         account: a,
                     },
-                    Permission::AccountAdmin(a),
+                    one(AccountAdmin(a), X::AdminDeleteAccessKey, ak.clone()),
                 ),
                 K::PutPolicy => (
                     O::PutPolicy {
                         account: a,
                         name: name(),
                     },
-                    Permission::AccountAdmin(a),
+                    one(AccountAdmin(a), X::AdminPutPolicy, pol.clone()),
                 ),
                 K::GetPolicy => (
                     O::GetPolicy {
                         account: a,
                         name: name(),
                     },
-                    Permission::AccountAdmin(a),
+                    one(AccountAdmin(a), X::AdminGetPolicy, pol.clone()),
                 ),
-                K::ListPolicies => (O::ListPolicies { account: a }, Permission::AccountAdmin(a)),
+                K::ListPolicies => (
+                    O::ListPolicies { account: a },
+                    one(
+                        AccountAdmin(a),
+                        X::AdminListPolicies,
+                        Target::AllPolicies(a),
+                    ),
+                ),
                 K::DeletePolicy => (
                     O::DeletePolicy {
                         account: a,
                         name: name(),
                     },
-                    Permission::AccountAdmin(a),
+                    one(AccountAdmin(a), X::AdminDeletePolicy, pol.clone()),
                 ),
                 K::AttachPolicy => (
                     O::AttachPolicy {
@@ -409,7 +580,11 @@ mod tests {
                         account: a,
                         name: name(),
                     },
-                    Permission::AccountAdmin(a),
+                    Permission::Admin {
+                        role: AccountAdmin(a),
+                        action: X::AdminAttachPolicy,
+                        targets: vec![ak.clone(), pol.clone()],
+                    },
                 ),
                 K::DetachPolicy => (
                     O::DetachPolicy {
@@ -417,33 +592,49 @@ mod tests {
                         account: a,
                         name: name(),
                     },
-                    Permission::AccountAdmin(a),
+                    Permission::Admin {
+                        role: AccountAdmin(a),
+                        action: X::AdminDetachPolicy,
+                        targets: vec![ak.clone(), pol.clone()],
+                    },
                 ),
                 K::AddDbInstance => (
                     O::AddDbInstance {
                         scope: scope.clone(),
                     },
-                    Permission::AccountAdmin(scope.account),
+                    one(AccountAdmin(scope.account), X::AdminAddDbInstance, db(None)),
                 ),
                 K::ListDbInstances => (
                     O::ListDbInstances {
                         scope: scope.clone(),
                     },
-                    Permission::AccountAdmin(scope.account),
+                    one(
+                        AccountAdmin(scope.account),
+                        X::AdminListDbInstances,
+                        db(None),
+                    ),
                 ),
                 K::ShowDbInstance => (
                     O::ShowDbInstance {
                         scope: scope.clone(),
                         id: "db".into(),
                     },
-                    Permission::AccountAdmin(scope.account),
+                    one(
+                        AccountAdmin(scope.account),
+                        X::AdminShowDbInstance,
+                        db(Some("db")),
+                    ),
                 ),
                 K::RemoveDbInstance => (
                     O::RemoveDbInstance {
                         scope: scope.clone(),
                         id: "db".into(),
                     },
-                    Permission::AccountAdmin(scope.account),
+                    one(
+                        AccountAdmin(scope.account),
+                        X::AdminRemoveDbInstance,
+                        db(Some("db")),
+                    ),
                 ),
             };
             assert_eq!(OperationKind::from(&op), kind);
@@ -451,6 +642,43 @@ mod tests {
             seen.insert(kind);
         }
         assert_eq!(seen.len(), OperationKind::iter().count());
+    }
+
+    /// The resources of the admin API, as policies name them.
+    #[test]
+    fn admin_resources_name_their_account() {
+        let op = Operation::DetachPolicy {
+            key: "CFKX".into(),
+            account: AccountId(42),
+            name: "guard".into(),
+        };
+        let caller = Scope {
+            account: AccountId(1),
+            region: "default".into(),
+        };
+        let p = permission(&op);
+        assert_eq!(p.action().map(Action::as_str), Some("admin:DetachPolicy"));
+        assert_eq!(
+            p.resources(&caller).as_deref(),
+            Some("crn:coffer:*:42:access-key/CFKX,crn:coffer:*:42:policy/guard")
+        );
+        let show = permission(&Operation::ShowDbInstance {
+            scope: Scope {
+                account: AccountId(42),
+                region: "eu".into(),
+            },
+            id: "db1".into(),
+        });
+        assert_eq!(
+            show.resources(&caller).as_deref(),
+            Some("crn:coffer:eu:42:instance/db1")
+        );
+        assert_eq!(
+            permission(&Operation::ListAccounts)
+                .resources(&caller)
+                .as_deref(),
+            Some("crn:coffer:*:*:account")
+        );
     }
 
     /// The audit name of every route is its operation's name.

@@ -22,21 +22,26 @@ pub struct Call {
 impl Call {
     /// The JSON body as an object; an empty body counts as `{}`.
     pub(crate) fn json(&self) -> Result<Map<String, Value>, ApiError> {
-        if self.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Map::new());
-        }
-        match serde_json::from_slice(&self.body) {
-            Ok(Value::Object(m)) => Ok(m),
-            Ok(_) => Err(ApiError::invalid("body", "it must be a JSON object")),
-            Err(e) => Err(ApiError::invalid(
-                "body",
-                format!("it is not valid JSON ({e})"),
-            )),
-        }
+        json_body(&self.body)
     }
 
     pub(crate) fn query(&self, name: &str) -> Option<String> {
         query_value(&self.query, name)
+    }
+}
+
+/// A request body as a JSON object; an empty body counts as `{}`.
+pub(crate) fn json_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::invalid("body", "it must be a JSON object")),
+        Err(e) => Err(ApiError::invalid(
+            "body",
+            format!("it is not valid JSON ({e})"),
+        )),
     }
 }
 

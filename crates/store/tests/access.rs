@@ -442,12 +442,206 @@ async fn permissions_are_checked_target_by_target_and_fail_closed() {
     let none = Permission::All(vec![]);
     assert!(!ok(svc.authorize_permission(&admin, &s, &none).await));
     // The admin API's rules: the account's admin keys, not its other keys nor another's.
-    let own = Permission::AccountAdmin(acct.id);
+    let list = |a: AccountId| {
+        Permission::admin(
+            AdminRole::AccountAdmin(a),
+            Action::AdminListAccessKeys,
+            Target::AllAccessKeys(a),
+        )
+    };
+    let own = list(acct.id);
     assert!(ok(svc.authorize_permission(&admin, &s, &own).await));
     assert!(!ok(svc.authorize_permission(&reader, &s, &own).await));
-    let theirs = Permission::AccountAdmin(other.id);
+    let theirs = list(other.id);
     assert!(!ok(svc.authorize_permission(&admin, &s, &theirs).await));
-    assert!(!ok(svc
-        .authorize_permission(&admin, &s, &Permission::Operator)
-        .await));
+    let operate = Permission::admin(
+        AdminRole::Operator,
+        Action::AdminListAccounts,
+        Target::AllAccounts,
+    );
+    assert!(!ok(svc.authorize_permission(&admin, &s, &operate).await));
+}
+
+/// An admin key of `account` carrying `policies` (documents).
+async fn admin_with(svc: &Service, account: AccountId, policies: &[&str]) -> String {
+    let (k, _) = svc.create_access_key(account, true).await.expect("key");
+    for (i, doc) in policies.iter().enumerate() {
+        let name = format!("a{i}-{}", k.id);
+        svc.put_policy(account, &name, doc).await.expect("policy");
+        svc.attach_policy(&k.id, &name).await.expect("attach");
+    }
+    k.id
+}
+
+/// Admin operations obey the caller's own policies: an explicit Deny wins over the role, an
+/// admin key without a policy may do what its role allows, and a key with a policy needs an
+/// explicit Allow for the actions that can give a key more rights.
+#[tokio::test]
+async fn admin_operations_obey_the_callers_policies() {
+    let (_d, svc) = service().await;
+    let (acct, _) = svc
+        .create_account("team", "default")
+        .await
+        .expect("account");
+    let a = acct.id;
+    let s = scope(a);
+    let check = |key: String, action: Action, targets: Vec<Target>| {
+        let (svc, s) = (svc.clone(), s.clone());
+        async move {
+            let caller = svc.access_key(&key).await.expect("caller");
+            let p = Permission::Admin {
+                role: AdminRole::AccountAdmin(a),
+                action,
+                targets,
+            };
+            svc.authorize_permission(&caller, &s, &p).await.is_ok()
+        }
+    };
+    let key_t = |id: &str| Target::AccessKey {
+        account: a,
+        id: id.into(),
+    };
+    let pol_t = |name: &str| Target::Policy {
+        account: a,
+        name: name.into(),
+    };
+    let plain = admin_with(&svc, a, &[]).await;
+    // Restricted only on a secret: no admin action denied, but none that grants rights.
+    let narrow = admin_with(
+        &svc,
+        a,
+        &[r#"{"Statement":{"Effect":"Deny","Action":"secrets:GetValue","Resource":"crn:coffer:*:*:secret/prod/*"}}"#],
+    )
+    .await;
+    // Denies detaching anything from itself.
+    let guarded = admin_with(
+        &svc,
+        a,
+        &[r#"{"Statement":{"Effect":"Deny","Action":"admin:DetachPolicy","Resource":"*"}}"#],
+    )
+    .await;
+    // Explicitly allowed to make admin keys and attach one policy, but not to enable keys.
+    let delegated = admin_with(
+        &svc,
+        a,
+        &[r#"{"Statement":[
+            {"Effect":"Allow","Action":"admin:CreateAdminAccessKey","Resource":"*"},
+            {"Effect":"Allow","Action":"admin:AttachPolicy","Resource":["crn:coffer:*:*:access-key/*","crn:coffer:*:*:policy/readers"]},
+            {"Effect":"Deny","Action":"admin:EnableAccessKey","Resource":"*"}]}"#],
+    )
+    .await;
+    let all_keys = || vec![Target::AllAccessKeys(a)];
+    let attach = |k: &str, p: &str| vec![key_t(k), pol_t(p)];
+
+    // The key without a policy: everything its role allows.
+    for (action, targets) in [
+        (Action::AdminCreateAdminAccessKey, all_keys()),
+        (Action::AdminEnableAccessKey, vec![key_t("K")]),
+        (Action::AdminPutPolicy, vec![pol_t("p")]),
+        (Action::AdminAttachPolicy, attach("K", "p")),
+        (Action::AdminDetachPolicy, attach(&plain, "p")),
+    ] {
+        assert!(check(plain.clone(), action, targets).await, "{action}");
+    }
+    // The narrow key: what takes rights away or reads, yes; what grants them, no.
+    for (action, targets, expected) in [
+        (Action::AdminListAccessKeys, all_keys(), true),
+        (Action::AdminCreateAccessKey, all_keys(), true),
+        (Action::AdminDisableAccessKey, vec![key_t("K")], true),
+        (Action::AdminDeleteAccessKey, vec![key_t("K")], true),
+        (Action::AdminDeletePolicy, vec![pol_t("p")], true),
+        (Action::AdminGetPolicy, vec![pol_t("p")], true),
+        (Action::AdminCreateAdminAccessKey, all_keys(), false),
+        (Action::AdminEnableAccessKey, vec![key_t("K")], false),
+        (Action::AdminPutPolicy, vec![pol_t("p")], false),
+        (Action::AdminAttachPolicy, attach("K", "p"), false),
+        (Action::AdminDetachPolicy, attach(&narrow, "p"), false),
+    ] {
+        assert_eq!(
+            check(narrow.clone(), action, targets).await,
+            expected,
+            "{action}"
+        );
+    }
+    // An explicit Deny of an admin action refuses it; other admin actions stay open.
+    assert!(
+        !check(
+            guarded.clone(),
+            Action::AdminDetachPolicy,
+            attach(&guarded, "p")
+        )
+        .await
+    );
+    assert!(
+        check(
+            guarded.clone(),
+            Action::AdminShowAccount,
+            vec![Target::Account(a)]
+        )
+        .await
+    );
+    // An explicit Allow opens a granting action, on the resources it names only; every
+    // target of the request must be allowed.
+    assert!(
+        check(
+            delegated.clone(),
+            Action::AdminCreateAdminAccessKey,
+            all_keys()
+        )
+        .await
+    );
+    assert!(
+        check(
+            delegated.clone(),
+            Action::AdminAttachPolicy,
+            attach("K", "readers")
+        )
+        .await
+    );
+    assert!(
+        !check(
+            delegated.clone(),
+            Action::AdminAttachPolicy,
+            attach("K", "writers")
+        )
+        .await
+    );
+    assert!(
+        !check(
+            delegated.clone(),
+            Action::AdminEnableAccessKey,
+            vec![key_t("K")]
+        )
+        .await
+    );
+    // No target proves nothing, even for the key without a policy.
+    assert!(!check(plain.clone(), Action::AdminListAccessKeys, vec![]).await);
+    // A key that is no admin gets nothing from a policy that allows every admin action.
+    let non_admin = key_with(
+        &svc,
+        a,
+        &[r#"{"Statement":{"Effect":"Allow","Action":"admin:*","Resource":"*"}}"#],
+    )
+    .await;
+    assert!(!check(non_admin, Action::AdminListAccessKeys, all_keys()).await);
+    // A refusal names the admin action and the resource.
+    let caller = svc.access_key(&narrow).await.expect("caller");
+    let err = svc
+        .authorize_permission(
+            &caller,
+            &s,
+            &Permission::admin(
+                AdminRole::AccountAdmin(a),
+                Action::AdminCreateAdminAccessKey,
+                Target::AllAccessKeys(a),
+            ),
+        )
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&err, Error::AccessDenied { action, resource }
+            if action == "admin:CreateAdminAccessKey"
+                && *resource == format!("crn:coffer:*:{a}:access-key/*")),
+        "{err:?}"
+    );
 }

@@ -8,13 +8,14 @@ use rand::Rng;
 use zeroize::Zeroizing;
 
 use super::{Service, ACCESS_KEY_TTL_MS};
-use crate::access::{Action, Permission, Target};
+use crate::access::{Action, AdminRole, Permission, Target};
 use crate::error::{Error, Resource, Result};
 use crate::model::*;
 use crate::policy::{self, Decision, Policy};
 
-/// A verified caller's identity, as the dialect's signature check established it.
-#[derive(Clone, Debug)]
+/// A verified caller's identity, as the dialect's signature check established it. It holds the
+/// key's secret, so its `Debug` prints everything but that.
+#[derive(Clone)]
 pub struct AuthenticatedKey {
     pub id: String,
     pub account: AccountId,
@@ -23,6 +24,18 @@ pub struct AuthenticatedKey {
     pub admin: bool,
     /// The policies attached to the key, parsed.
     pub policies: Vec<Policy>,
+}
+
+impl std::fmt::Debug for AuthenticatedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthenticatedKey")
+            .field("id", &self.id)
+            .field("account", &self.account)
+            .field("enabled", &self.enabled)
+            .field("admin", &self.admin)
+            .field("policies", &self.policies.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Policy names: what a CLI argument and a URL segment carry without quoting.
@@ -97,16 +110,6 @@ impl Service {
                 Ok(())
             }
             Permission::Public => Ok(()),
-            Permission::Operator => {
-                if caller.admin && self.account(caller.account).await?.operator {
-                    Ok(())
-                } else {
-                    Err(Error::AccessDenied {
-                        action: "coffer:Operate".into(),
-                        resource: "crn:coffer:*".into(),
-                    })
-                }
-            }
             Permission::All(parts) => {
                 if parts.is_empty() {
                     return Err(Error::AccessDenied {
@@ -119,19 +122,68 @@ impl Service {
                 }
                 Ok(())
             }
-            Permission::AccountAdmin(account) => {
-                let allowed = caller.admin
-                    && (caller.account == *account || self.account(caller.account).await?.operator);
-                if allowed {
-                    Ok(())
-                } else {
-                    Err(Error::AccessDenied {
-                        action: "coffer:Administer".into(),
-                        resource: format!("crn:coffer:*:{account}:*"),
-                    })
-                }
+            Permission::Admin {
+                role,
+                action,
+                targets,
+            } => {
+                self.authorize_admin(caller, scope, role, *action, targets)
+                    .await
             }
         }
+    }
+
+    /// An admin API operation: first the role (an admin key of the operator account, or of
+    /// the account the operation is about), then the caller's own policies on every target.
+    /// A role refusal names the action and the first resource, and says nothing about
+    /// whether the resource exists.
+    async fn authorize_admin(
+        &self,
+        caller: &AuthenticatedKey,
+        scope: &Scope,
+        role: &AdminRole,
+        action: Action,
+        targets: &[Target],
+    ) -> Result<()> {
+        let denied = |target: &Target| Error::AccessDenied {
+            action: action.to_string(),
+            resource: target.resource(scope),
+        };
+        // As for any action: a rule that names nothing proves nothing.
+        let Some(first) = targets.first() else {
+            return Err(denied(&Target::Scope));
+        };
+        let in_role = caller.admin
+            && match role {
+                AdminRole::Operator => self.account(caller.account).await?.operator,
+                AdminRole::AccountAdmin(account) => {
+                    caller.account == *account || self.account(caller.account).await?.operator
+                }
+            };
+        if !in_role {
+            return Err(denied(first));
+        }
+        if caller.policies.is_empty() {
+            return Ok(());
+        }
+        for target in targets {
+            // Admin resources carry no tags: a tag condition is judged on none.
+            let decision = policy::evaluate(
+                &caller.policies,
+                action.as_str(),
+                &target.resource(scope),
+                Some(&[]),
+            );
+            let allowed = match decision {
+                Decision::Allow => true,
+                Decision::Deny => false,
+                Decision::NotAllowed | Decision::NeedTags => !action.grants_rights(),
+            };
+            if !allowed {
+                return Err(denied(target));
+            }
+        }
+        Ok(())
     }
 
     /// Checks that `caller` may perform `action` on `target` in `scope` and returns the
@@ -481,6 +533,27 @@ pub fn generate_access_key_secret() -> Zeroizing<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key in a log line or a panic message must not carry its secret, in any form `Debug`
+    /// could print it.
+    #[test]
+    fn debug_of_an_authenticated_key_hides_the_secret() {
+        let secret = generate_access_key_secret();
+        let key = AuthenticatedKey {
+            id: "CFKDEBUGTEST".into(),
+            account: AccountId(7),
+            secret: Zeroizing::new(secret.as_bytes().to_vec()),
+            enabled: true,
+            admin: true,
+            policies: vec![],
+        };
+        let shown = format!("{key:?} {key:#?}");
+        assert!(shown.contains("CFKDEBUGTEST"), "{shown}");
+        assert!(!shown.contains(secret.as_str()), "{shown}");
+        let bytes = format!("{:?}", secret.as_bytes());
+        assert!(!shown.contains(&bytes[1..bytes.len() - 1]), "{shown}");
+        assert!(!shown.contains("secret"), "{shown}");
+    }
 
     #[test]
     fn generated_credentials_have_expected_shape() {
