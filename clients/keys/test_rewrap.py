@@ -138,9 +138,11 @@ def test_a_rotation_left_unfinished_is_resumed(tmp_path):
     node.start()
     key, blob = seed(node)
     node.stop()
-    # A rotation that died right after writing its new key file, before moving anything.
+    # A rotation that died right after writing its new key file, before moving anything. The
+    # server writes it 0600 like root.key, and trusts it only with root.key's owner and mode.
     nxt = base64.b64encode(os.urandom(32))
     (node.data / "root.key.next").write_bytes(nxt)
+    os.chmod(node.data / "root.key.next", 0o600)
     node.start()
     assert "left unfinished" in node.srv.log_text()
     assert node.cli("admin", "rewrap-status")["RootRotationPending"] is True

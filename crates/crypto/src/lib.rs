@@ -133,25 +133,25 @@ impl SecretKey {
     }
 
     /// Reads a root key file (base64 text or 32 raw bytes), or creates one with mode 0600 when
-    /// it does not exist. Returns the key and whether it was created.
+    /// it does not exist. Returns the key and whether it was created. An existing file that
+    /// group or others may read or write is refused (see [`read_key_file`]).
     pub fn load_or_create_file(path: &Path) -> Result<(Self, bool), CryptoError> {
-        match std::fs::read(path) {
-            Ok(bytes) => Ok((Self::from_file_bytes(&bytes)?, false)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        match read_key_file(path)? {
+            Some(key) => Ok((key, false)),
+            None => {
                 let key = Self::generate();
                 write_private_file(path, key.to_base64().as_bytes())
                     .map_err(|e| CryptoError::RootKeyFile(format!("{}: {e}", path.display())))?;
                 Ok((key, true))
             }
-            Err(e) => Err(CryptoError::RootKeyFile(format!("{}: {e}", path.display()))),
         }
     }
 
-    /// Reads an existing key file; a missing file is an error.
+    /// Reads an existing key file; a missing file is an error, and so is one that group or
+    /// others may read or write.
     pub fn load_file(path: &Path) -> Result<Self, CryptoError> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| CryptoError::RootKeyFile(format!("{}: {e}", path.display())))?;
-        Self::from_file_bytes(&bytes)
+        read_key_file(path)?
+            .ok_or_else(|| CryptoError::RootKeyFile(format!("{}: no such file", path.display())))
     }
 
     fn from_file_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
@@ -190,14 +190,37 @@ impl RootKeyFile {
         PathBuf::from(name)
     }
 
-    /// The key of an unfinished rotation, if one was begun.
+    /// The key of an unfinished rotation, if one was begun. Whoever can write the directory
+    /// could have left a `.next` there, and the server would then wrap every key under it; so
+    /// it is trusted only when it has the same owner and mode as the root key file, and like
+    /// that file it must be private.
     pub fn load_next(&self) -> Result<Option<SecretKey>, CryptoError> {
         let next = self.next_path();
-        match std::fs::read(&next) {
-            Ok(bytes) => SecretKey::from_file_bytes(&bytes).map(Some),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(CryptoError::RootKeyFile(format!("{}: {e}", next.display()))),
+        let Some((key, meta)) = open_key_file(&next)? else {
+            return Ok(None);
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let root = std::fs::metadata(&self.path)
+                .map_err(|e| CryptoError::RootKeyFile(format!("{}: {e}", self.path.display())))?;
+            let (next_mode, root_mode) = (meta.mode() & 0o7777, root.mode() & 0o7777);
+            if meta.uid() != root.uid() || next_mode != root_mode {
+                return Err(CryptoError::RootKeyFile(format!(
+                    "{} (owner uid {}, mode {next_mode:04o}) does not match {} (owner uid {}, \
+                     mode {root_mode:04o}); the key of an unfinished rotation is used only when \
+                     its file has the root key file's owner and mode. If this rotation is yours, \
+                     give it the same owner and `chmod 600` both; otherwise remove it",
+                    next.display(),
+                    meta.uid(),
+                    self.path.display(),
+                    root.uid(),
+                )));
+            }
         }
+        #[cfg(not(unix))]
+        let _ = meta;
+        Ok(Some(key))
     }
 
     /// The next root key: the one an unfinished rotation began with, else a new one, written
@@ -221,6 +244,51 @@ impl RootKeyFile {
             .and_then(|()| sync_parent(&self.path))
             .map_err(|e| CryptoError::RootKeyFile(format!("{}: {e}", self.path.display())))
     }
+}
+
+/// Reads a key file, or `None` when it does not exist. The mode is read from the opened file,
+/// so the file checked is the file read.
+fn read_key_file(path: &Path) -> Result<Option<SecretKey>, CryptoError> {
+    Ok(open_key_file(path)?.map(|(key, _)| key))
+}
+
+fn open_key_file(path: &Path) -> Result<Option<(SecretKey, std::fs::Metadata)>, CryptoError> {
+    use std::io::Read;
+    let fail = |e: std::io::Error| CryptoError::RootKeyFile(format!("{}: {e}", path.display()));
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(fail(e)),
+    };
+    let meta = file.metadata().map_err(fail)?;
+    check_private(path, &meta)?;
+    let mut bytes = Zeroizing::new(Vec::with_capacity(64));
+    file.read_to_end(&mut bytes).map_err(fail)?;
+    Ok(Some((SecretKey::from_file_bytes(&bytes)?, meta)))
+}
+
+/// Refuses a key file that group or others may read or write: readable, the key may already
+/// have been copied; writable, anybody in the group could put their own key there. Fixing the
+/// mode is the operator's call (and perhaps a rewrap to a new root key), not something to do
+/// quietly.
+fn check_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), CryptoError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o066 != 0 {
+            return Err(CryptoError::RootKeyFile(format!(
+                "{} has mode {mode:04o}: group or others may read or write this root key file; \
+                 run `chmod 600 {}` (and, if others may have read it, rewrap to a new root key \
+                 with `coffer admin rewrap`)",
+                path.display(),
+                path.display()
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, meta);
+    Ok(())
 }
 
 /// Syncs the directory holding `path`, so that a created or renamed file survives a crash.
@@ -347,6 +415,51 @@ mod tests {
         assert!(!created);
         let blob = k1.encrypt(b"", b"x");
         assert_eq!(&k2.decrypt(b"", &blob).unwrap()[..], b"x");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_files_others_may_read_or_write_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("root.key");
+        SecretKey::load_or_create_file(&path).unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o620, 0o602] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = SecretKey::load_file(&path).unwrap_err().to_string();
+            assert!(err.contains(&format!("{mode:04o}")), "{err}");
+            assert!(err.contains("chmod 600"), "{err}");
+            assert!(SecretKey::load_or_create_file(&path).is_err());
+        }
+        for mode in [0o600, 0o400] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert!(SecretKey::load_file(&path).is_ok(), "{mode:o}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_next_key_is_trusted_only_with_the_root_key_files_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = RootKeyFile::new(dir.path().join("root.key"));
+        SecretKey::load_or_create_file(file.path()).unwrap();
+        assert!(file.load_next().unwrap().is_none());
+        let next = file.prepare_next().unwrap();
+        assert!(file.load_next().unwrap().unwrap().ct_eq(&next));
+        std::fs::set_permissions(file.next_path(), std::fs::Permissions::from_mode(0o400)).unwrap();
+        let err = file.load_next().unwrap_err().to_string();
+        assert!(
+            err.contains("root.key.next") && err.contains("0400"),
+            "{err}"
+        );
+        assert!(file.prepare_next().is_err());
+        std::fs::set_permissions(file.next_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(file
+            .load_next()
+            .unwrap_err()
+            .to_string()
+            .contains("chmod 600"));
     }
 
     #[test]

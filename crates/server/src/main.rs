@@ -3,6 +3,7 @@
 mod admin_cli;
 mod config;
 mod http;
+mod private;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,12 +26,34 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
+            // Before anything is created, and before any thread exists (see
+            // `private::take_env_secret`).
+            private::restrict_umask();
+            let secrets = EnvSecrets {
+                root_key: private::take_env_secret("COFFER_ROOT_KEY")?,
+                bootstrap_secret: private::take_env_secret("COFFER_BOOTSTRAP_ACCESS_KEY_SECRET")?,
+            };
             init_logging(args.log_format, &args.log)?;
+            for (name, taken) in [
+                ("COFFER_ROOT_KEY", &secrets.root_key),
+                (
+                    "COFFER_BOOTSTRAP_ACCESS_KEY_SECRET",
+                    &secrets.bootstrap_secret,
+                ),
+            ] {
+                if let Some(why) = taken.as_ref().and_then(|t| t.left_behind.as_ref()) {
+                    tracing::warn!(
+                        variable = name,
+                        reason = %why,
+                        "removed from the environment, but the copy the process started with could not be wiped: processes of the same user can read it in /proc/<pid>/environ"
+                    );
+                }
+            }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            rt.block_on(serve(args))
+            rt.block_on(serve(args, secrets))
         }
         Command::Project(ProjectCommand::List { data_dir, json }) => {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -110,6 +133,12 @@ fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Secrets the server was given in its environment, taken out of it before anything else.
+struct EnvSecrets {
+    root_key: Option<private::EnvSecret>,
+    bootstrap_secret: Option<private::EnvSecret>,
+}
+
 /// Where the root key came from: a file (which a root key rotation may replace; with the key
 /// of a rotation left unfinished, if any) or the environment.
 struct RootKey {
@@ -118,19 +147,23 @@ struct RootKey {
 }
 
 /// The root key: `--root-key-file`, else `COFFER_ROOT_KEY` (base64), else `<data-dir>/root.key`
-/// created with mode 0600 on first start.
-fn load_root_key(args: &ServeArgs) -> anyhow::Result<RootKey> {
+/// created with mode 0600 on first start. A key file that group or others may read or write
+/// is refused, and so is a `.next` whose owner or mode differ from the key file's.
+fn load_root_key(
+    args: &ServeArgs,
+    from_env: Option<&private::EnvSecret>,
+) -> anyhow::Result<RootKey> {
     let file = if let Some(path) = &args.root_key_file {
         let key = SecretKey::load_file(path).context("reading --root-key-file")?;
         (key, RootKeyFile::new(path))
-    } else if let Ok(text) = std::env::var("COFFER_ROOT_KEY") {
-        let text = Zeroizing::new(text);
-        let key =
-            SecretKey::from_base64(&text).context("COFFER_ROOT_KEY must be base64 of 32 bytes")?;
+    } else if let Some(text) = from_env {
+        let key = SecretKey::from_base64(&text.value)
+            .context("COFFER_ROOT_KEY must be base64 of 32 bytes")?;
         return Ok(RootKey { key, file: None });
     } else {
         let path = args.data_dir.join("root.key");
-        let (key, created) = SecretKey::load_or_create_file(&path)?;
+        let (key, created) =
+            SecretKey::load_or_create_file(&path).context("reading the root key")?;
         if created {
             tracing::info!(path = %path.display(), "created a new root key");
         }
@@ -165,9 +198,10 @@ fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("creating data dir {}", dir.display()))
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     create_data_dir(&args.data_dir)?;
-    let root_key = load_root_key(&args)?;
+    private::tighten_data_dir(&args.data_dir)?;
+    let root_key = load_root_key(&args, secrets.root_key.as_ref())?;
     let mut regions = RegionMap::new(args.default_region.clone());
     for spec in &args.regions {
         if let Err(e) = regions.add_spec(spec) {
@@ -204,7 +238,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     service.check_root_key().await.context(
         "the root key does not fit this data dir; start with the root key file this store was last rewrapped with",
     )?;
-    bootstrap(&service, &args.data_dir, &args.default_region).await?;
+    bootstrap(
+        &service,
+        &args.data_dir,
+        &args.default_region,
+        secrets.bootstrap_secret.map(|s| s.value),
+    )
+    .await?;
     let audit_path = args.data_dir.join("audit.log");
     let audit = Arc::new(
         coffer_store::FileAuditLog::open(&audit_path)
@@ -256,15 +296,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// First start: create the admin account and key. Generated credentials are written to
 /// `<data-dir>/bootstrap-credentials` (0600) and printed once; credentials given through the
-/// environment are neither written nor printed.
-async fn bootstrap(service: &Service, data_dir: &Path, region: &str) -> anyhow::Result<()> {
+/// environment are neither written nor printed. `secret` is `COFFER_BOOTSTRAP_ACCESS_KEY_SECRET`,
+/// already taken out of the environment.
+async fn bootstrap(
+    service: &Service,
+    data_dir: &Path,
+    region: &str,
+    secret: Option<Zeroizing<String>>,
+) -> anyhow::Result<()> {
     let id = std::env::var("COFFER_BOOTSTRAP_ACCESS_KEY_ID")
         .ok()
         .filter(|s| !s.is_empty());
-    let secret = std::env::var("COFFER_BOOTSTRAP_ACCESS_KEY_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .map(Zeroizing::new);
+    let secret = secret.filter(|s| !s.is_empty());
     if id.is_some() != secret.is_some() {
         bail!("set both COFFER_BOOTSTRAP_ACCESS_KEY_ID and COFFER_BOOTSTRAP_ACCESS_KEY_SECRET, or neither");
     }

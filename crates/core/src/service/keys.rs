@@ -533,11 +533,21 @@ fn data_aad(key: &KeyRecord, version: &str, context: &[(String, String)]) -> Vec
 }
 
 /// The result of a decrypt: the key and version that opened the blob, and the plaintext.
-#[derive(Debug)]
+/// `Debug` leaves the plaintext out.
 pub struct Opened {
     pub key: KeyRecord,
     pub version: String,
     pub plaintext: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("key", &self.key.id)
+            .field("version", &self.version)
+            .field("plaintext_len", &self.plaintext.len())
+            .finish_non_exhaustive()
+    }
 }
 
 fn bad_blob() -> Error {
@@ -635,5 +645,35 @@ mod tests {
         ] {
             assert!(decode_blob(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn debug_of_a_decrypt_result_hides_the_plaintext() {
+        let opened = Opened {
+            key: KeyRecord {
+                id: "key-1".into(),
+                scope: Scope {
+                    account: AccountId(1),
+                    region: "r".into(),
+                },
+                aliases: vec![],
+                description: String::new(),
+                state: KeyState::Enabled,
+                is_default: false,
+                created_at: Timestamp(0),
+                primary_version: "v".into(),
+                versions: vec![],
+                rotation: KeyRotation::default(),
+            },
+            version: "v".into(),
+            plaintext: zeroize::Zeroizing::new(b"plain-marker".to_vec()),
+        };
+        let shown = format!("{opened:?}");
+        assert!(shown.contains("key-1"), "{shown}");
+        assert!(!shown.contains("plain-marker"), "{shown}");
+        assert!(
+            !shown.contains(&format!("{:?}", b"plain-marker")[1..20]),
+            "{shown}"
+        );
     }
 }
