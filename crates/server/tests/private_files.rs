@@ -286,6 +286,20 @@ fn a_next_root_key_is_trusted_only_with_the_root_key_files_owner_and_mode() {
         err.contains("root.key.next") && err.contains("chmod 600"),
         "{err}"
     );
+    // Same mode but another owner (only root may give a file away; elsewhere this part is
+    // skipped): refused, naming both owners.
+    chmod(&next, 0o600);
+    if std::os::unix::fs::chown(&next, Some(65534), None).is_ok() {
+        let err = start_refused(&data, &[], &[]);
+        assert!(
+            err.contains("root.key.next") && err.contains("uid 65534"),
+            "{err}"
+        );
+        let own = std::fs::metadata(data.join("root.key"))
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+            .expect("root.key");
+        std::os::unix::fs::chown(&next, Some(own), None).expect("chown back");
+    }
     // With the root key file's mode (and owner) it is trusted: the server resumes the
     // rotation with both keys and still reads what the old key wrapped.
     chmod(&next, 0o600);
