@@ -358,7 +358,7 @@ fn context(c: &Call, param: &str) -> Result<Vec<(String, String)>, ApiError> {
     })
 }
 
-fn ciphertext(c: &Call) -> Result<Vec<u8>, ApiError> {
+pub fn ciphertext(c: &Call) -> Result<Vec<u8>, ApiError> {
     B64.decode(c.params.required_str("CiphertextBlob")?)
         .map_err(|_| ApiError::invalid_value("CiphertextBlob", "it is not valid base64"))
 }
@@ -431,7 +431,8 @@ pub async fn data_key(c: &Call, key: String) -> OpResult {
     })))
 }
 
-pub async fn re_encrypt(c: &Call) -> OpResult {
+/// `destination` is the `DestinationKeyId` named by the id the permission judged it by.
+pub async fn re_encrypt(c: &Call, destination: Option<String>) -> OpResult {
     let blob = ciphertext(c)?;
     let opened = c
         .service
@@ -439,8 +440,8 @@ pub async fn re_encrypt(c: &Call) -> OpResult {
         .await
         .map_err(key_error)?;
     // Without a destination the blob is re-encrypted under its own key's newest material.
-    let destination = match c.params.str("DestinationKeyId")? {
-        Some(d) if !d.is_empty() => d.to_string(),
+    let destination = match c.params.str("DestinationKeyId")?.and(destination) {
+        Some(d) if !d.is_empty() => d,
         _ => opened.key.id.clone(),
     };
     let (k, new_blob) = c
