@@ -97,6 +97,10 @@ def test_tencent_keys_by_alias_and_blob(cast, keys):
         kms.call("Decrypt", CiphertextBlob=blob(cast, b))
     with expect_tc_error("UnauthorizedOperation", "keys:Encrypt", "key/" + b):
         kms.call("ReEncrypt", CiphertextBlob=e["CiphertextBlob"], DestinationKeyId=b)
+    # A batch describes each key it names.
+    with expect_tc_error("UnauthorizedOperation", "keys:Describe", "key/" + b):
+        kms.call("DescribeKeys", KeyIds=[a, b_alias])
+    assert [m["KeyId"] for m in kms.call("DescribeKeys", KeyIds=[a_alias, a2])["KeyMetadatas"]] == [a, a2]
     with expect_tc_error("UnauthorizedOperation", "keys:Encrypt", "key/" + b):
         user.tc().call("CreateSecret", SecretName="kp-" + uuid.uuid4().hex[:8], VersionId="v1",
                        SecretString="x", KmsKeyId=b_alias)

@@ -283,6 +283,9 @@ mod tests {
             name: "app/db".into(),
             change: TagChange::RemoveAll,
         };
-        assert_eq!(retag.resource(&scope), Target::secret("app/db").resource(&scope));
+        assert_eq!(
+            retag.resource(&scope),
+            Target::secret("app/db").resource(&scope)
+        );
     }
 }

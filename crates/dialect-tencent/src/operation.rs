@@ -99,7 +99,11 @@ pub enum Operation {
     DescribeKey {
         key: String,
     },
-    DescribeKeys,
+    /// The string entries of `KeyIds`, each judged as the key it names; none when the list
+    /// is missing or too long (the operation refuses it).
+    DescribeKeys {
+        keys: Vec<String>,
+    },
     ListKeys,
     EnableKey {
         key: String,
@@ -296,7 +300,15 @@ pub fn parse(version: &str, action: &str, p: &Params) -> Result<Operation, ApiEr
         K::DescribeRotationHistory => O::DescribeRotationHistory { name: name()? },
         K::CreateKey => O::CreateKey,
         K::DescribeKey => O::DescribeKey { key: key()? },
-        K::DescribeKeys => O::DescribeKeys,
+        K::DescribeKeys => O::DescribeKeys {
+            keys: match p.array("KeyIds") {
+                Ok(Some(ids)) if ids.len() <= keys::MAX_DESCRIBE_KEYS => ids
+                    .iter()
+                    .filter_map(|id| id.as_str().map(str::to_string))
+                    .collect(),
+                _ => vec![],
+            },
+        },
         K::ListKeys => O::ListKeys,
         K::EnableKey => O::EnableKey { key: key()? },
         K::DisableKey => O::DisableKey { key: key()? },
@@ -376,9 +388,14 @@ pub async fn resolve(c: &Call, mut op: Operation) -> Result<Operation, ApiError>
         | O::DescribeRotationDetail { .. }
         | O::DescribeRotationHistory { .. }
         | O::CreateKey
-        | O::DescribeKeys
+        | O::DescribeKeys { .. }
         | O::ListKeys
         | O::KmsGetServiceStatus => {}
+    }
+    if let O::DescribeKeys { keys } = &mut op {
+        for k in keys.iter_mut() {
+            *k = id(std::mem::take(k)).await?;
+        }
     }
     if let O::Decrypt { key } | O::ReEncrypt { source: key, .. } = &mut op {
         let blob = keys::ciphertext(c).unwrap_or_default();
@@ -464,7 +481,16 @@ pub fn permission(op: &Operation) -> Permission {
         // These answer the same to every caller and read no account's data.
         O::GetRegions | O::DescribeSupportedProducts | O::KmsGetServiceStatus => Permission::Public,
         O::CreateKey => Permission::one(Action::KeysCreate, Target::AllKeys),
-        O::ListKeys | O::DescribeKeys => Permission::one(Action::KeysList, Target::AllKeys),
+        O::ListKeys => Permission::one(Action::KeysList, Target::AllKeys),
+        // Describing keys by id is describing each: a key the caller may not describe is not
+        // described in a batch either. Without ids it is judged on every key.
+        O::DescribeKeys { keys } if keys.is_empty() => {
+            Permission::one(Action::KeysDescribe, Target::AllKeys)
+        }
+        O::DescribeKeys { keys } => Permission::each(
+            Action::KeysDescribe,
+            keys.iter().map(|k| Target::Key(k.clone())).collect(),
+        ),
         O::DescribeKey { key: k } | O::GetKeyRotationStatus { key: k } => {
             key(Action::KeysDescribe, k)
         }
@@ -522,7 +548,7 @@ pub async fn execute(c: &Call, op: Operation) -> Result<Map<String, Value>, ApiE
         O::DescribeRotationHistory { name } => managed::describe_rotation_history(c, name).await,
         O::CreateKey => keys::create_key(c).await,
         O::DescribeKey { key } => keys::describe_key(c, key).await,
-        O::DescribeKeys => keys::describe_keys(c).await,
+        O::DescribeKeys { keys } => keys::describe_keys(c, keys).await,
         O::ListKeys => keys::list_keys(c).await,
         O::EnableKey { key } => keys::set_enabled(c, key, true).await,
         O::DisableKey { key } => keys::set_enabled(c, key, false).await,
@@ -661,8 +687,13 @@ mod tests {
             ),
             K::DescribeKey => (O::DescribeKey { key: k() }, key(Action::KeysDescribe)),
             K::DescribeKeys => (
-                O::DescribeKeys,
-                Permission::one(Action::KeysList, Target::AllKeys),
+                O::DescribeKeys {
+                    keys: vec![KEY.into(), DEST.into()],
+                },
+                Permission::each(
+                    Action::KeysDescribe,
+                    vec![Target::Key(KEY.into()), Target::Key(DEST.into())],
+                ),
             ),
             K::ListKeys => (
                 O::ListKeys,
@@ -718,6 +749,7 @@ mod tests {
             "KeyId": KEY,
             "KmsKeyId": KEY,
             "DestinationKeyId": DEST,
+            "KeyIds": [KEY, DEST],
             "Tags": [{"TagKey": "team", "TagValue": "a"}],
         }))
         .unwrap()
@@ -796,6 +828,24 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn describe_keys_without_a_usable_list_is_judged_on_every_key() {
+        let too_many: Vec<String> = (0..=keys::MAX_DESCRIBE_KEYS)
+            .map(|i| i.to_string())
+            .collect();
+        for p in [
+            json!({}),
+            json!({"KeyIds": "k"}),
+            json!({"KeyIds": too_many}),
+        ] {
+            let op = parse(KMS_VERSION, "DescribeKeys", &Params::new(p).unwrap()).unwrap();
+            assert_eq!(
+                permission(&op),
+                Permission::one(Action::KeysDescribe, Target::AllKeys)
+            );
+        }
     }
 
     #[test]

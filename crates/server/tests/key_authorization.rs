@@ -35,7 +35,10 @@ fn now() -> i64 {
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 fn send(
@@ -265,10 +268,7 @@ impl World {
             "Encrypt",
             &[("KeyId", key), ("Plaintext", B64_HELLO)],
         );
-        e["CiphertextBlob"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        e["CiphertextBlob"].as_str().unwrap_or_default().to_string()
     }
 
     /// The key an alias names, as the admin sees it.
@@ -340,7 +340,11 @@ fn a_deny_on_a_key_holds_however_the_key_is_named() {
     let r = expect("re-encrypt A to A2", re(&blob_a, &a2), "OK");
     assert_eq!(r["KeyId"], a2.as_str());
     expect("re-encrypt A to B", re(&blob_a, &b), ALI_DENIED);
-    expect("re-encrypt A to alias/kb", re(&blob_a, "alias/kb"), ALI_DENIED);
+    expect(
+        "re-encrypt A to alias/kb",
+        re(&blob_a, "alias/kb"),
+        ALI_DENIED,
+    );
     expect("re-encrypt B to A2", re(&blob_b, &a2), ALI_DENIED);
     // A blob that names no key of the scope fails as before.
     expect(
@@ -402,11 +406,7 @@ fn a_deny_on_a_key_holds_however_the_key_is_named() {
         "OK",
     );
     assert_eq!(w.holder_of("alias/kc"), a2);
-    expect(
-        "delete it",
-        alias_op("DeleteAlias", "alias/kc", None),
-        "OK",
-    );
+    expect("delete it", alias_op("DeleteAlias", "alias/kc", None), "OK");
 
     // --- Tencent -------------------------------------------------------------------------
     let tc = |version: &str, action: &str, body: Value| w.tencent(&k, version, action, body);
@@ -428,6 +428,20 @@ fn a_deny_on_a_key_holds_however_the_key_is_named() {
             TC_DENIED,
         );
     }
+    let described = |ids: Value| tc(KMS, "DescribeKeys", json!({ "KeyIds": ids }));
+    expect("tencent describe B", described(json!([a, b])), TC_DENIED);
+    expect(
+        "tencent describe B's alias",
+        described(json!(["alias/kb"])),
+        TC_DENIED,
+    );
+    let d = expect(
+        "tencent describe A",
+        described(json!(["alias/ka", a2])),
+        "OK",
+    );
+    assert_eq!(d["Response"]["KeyMetadatas"][0]["KeyId"], a.as_str());
+    assert_eq!(d["Response"]["KeyMetadatas"][1]["KeyId"], a2.as_str());
     expect(
         "tencent encrypt alias/ka",
         tc(
@@ -467,7 +481,11 @@ fn a_deny_on_a_key_holds_however_the_key_is_named() {
     expect("tencent A to A2", re(&blob_a, Some(&a2)), "OK");
     expect("tencent A to itself", re(&blob_a, None), "OK");
     expect("tencent A to B", re(&blob_a, Some(&b)), TC_DENIED);
-    expect("tencent A to alias/kb", re(&blob_a, Some("alias/kb")), TC_DENIED);
+    expect(
+        "tencent A to alias/kb",
+        re(&blob_a, Some("alias/kb")),
+        TC_DENIED,
+    );
     expect("tencent B to itself", re(&blob_b, None), TC_DENIED);
     expect("tencent B to A", re(&blob_b, Some(&a)), TC_DENIED);
 
@@ -510,21 +528,13 @@ fn a_deny_on_a_key_holds_however_the_key_is_named() {
     );
     let r = expect(
         "huawei decrypt A",
-        hw(
-            "POST",
-            &kms("decrypt-data"),
-            json!({"cipher_text": blob_a}),
-        ),
+        hw("POST", &kms("decrypt-data"), json!({"cipher_text": blob_a})),
         "OK",
     );
     assert_eq!(r["plain_text"], "hello");
     expect(
         "huawei decrypt B",
-        hw(
-            "POST",
-            &kms("decrypt-data"),
-            json!({"cipher_text": blob_b}),
-        ),
+        hw("POST", &kms("decrypt-data"), json!({"cipher_text": blob_b})),
         HW_DENIED,
     );
     let re = |blob: &str, dest: &str| {
@@ -554,7 +564,11 @@ fn a_deny_on_a_key_holds_however_the_key_is_named() {
         hw("PUT", &path, json!({"kms_key_id": "alias/kb"})),
         HW_DENIED,
     );
-    let moved = expect("move to A2", hw("PUT", &path, json!({"kms_key_id": a2})), "OK");
+    let moved = expect(
+        "move to A2",
+        hw("PUT", &path, json!({"kms_key_id": a2})),
+        "OK",
+    );
     assert_eq!(moved["secret"]["kms_key_id"], a2.as_str());
     // Aliases: moving B's alias away, adding one to B, deleting B's.
     expect(
@@ -663,7 +677,10 @@ fn a_tag_condition_holds_before_and_after_the_change() {
     };
     expect(
         "TagResources team=b",
-        batch("TagResources", &[("Tag.1.Key", "team"), ("Tag.1.Value", "b")]),
+        batch(
+            "TagResources",
+            &[("Tag.1.Key", "team"), ("Tag.1.Value", "b")],
+        ),
         ALI_DENIED,
     );
     expect(
@@ -681,7 +698,10 @@ fn a_tag_condition_holds_before_and_after_the_change() {
     expect("untag a env", untag(&sa, "env"), "OK");
     expect(
         "TagResources env",
-        batch("TagResources", &[("Tag.1.Key", "env"), ("Tag.1.Value", "y")]),
+        batch(
+            "TagResources",
+            &[("Tag.1.Key", "env"), ("Tag.1.Value", "y")],
+        ),
         "OK",
     );
     expect(

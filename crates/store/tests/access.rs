@@ -471,8 +471,10 @@ async fn a_tag_change_is_judged_before_and_after() {
     let team_a = key_with(
         &svc,
         acct.id,
-        &[r#"{"Statement":{"Effect":"Allow","Action":"secrets:Tag","Resource":"*",
-              "Condition":{"StringEquals":{"coffer:ResourceTag/team":"a"}}}}"#],
+        &[
+            r#"{"Statement":{"Effect":"Allow","Action":"secrets:Tag","Resource":"*",
+              "Condition":{"StringEquals":{"coffer:ResourceTag/team":"a"}}}}"#,
+        ],
     )
     .await;
     let tag = |k: &str, v: &str| Tag {
@@ -498,8 +500,10 @@ async fn a_tag_change_is_judged_before_and_after() {
 
     // A Deny on the tags after the change holds too, even for an admin key.
     let (admin, _) = svc.create_access_key(acct.id, true).await.expect("admin");
-    for (i, doc) in [r#"{"Statement":{"Effect":"Deny","Action":"secrets:Tag","Resource":"*",
-              "Condition":{"StringEquals":{"coffer:ResourceTag/team":"root"}}}}"#]
+    for (i, doc) in [
+        r#"{"Statement":{"Effect":"Deny","Action":"secrets:Tag","Resource":"*",
+              "Condition":{"StringEquals":{"coffer:ResourceTag/team":"root"}}}}"#,
+    ]
     .iter()
     .enumerate()
     {

@@ -473,7 +473,10 @@ async fn a_put_that_may_not_compare_refuses_an_existing_version() {
         .expect("secret");
     assert!(svc.version_exists(&scope, "s", "v1").await.expect("v1"));
     assert!(!svc.version_exists(&scope, "s", "v2").await.expect("v2"));
-    assert!(!svc.version_exists(&scope, "none", "v1").await.expect("none"));
+    assert!(!svc
+        .version_exists(&scope, "none", "v1")
+        .await
+        .expect("none"));
     let stored = svc
         .get_value(&scope, "s", &VersionSelector::default())
         .await
@@ -491,7 +494,13 @@ async fn a_put_that_may_not_compare_refuses_an_existing_version() {
             .put_value(&scope, "s", again(value, WhenExists::Refuse))
             .await;
         assert!(
-            matches!(r, Err(Error::AlreadyExists { what: Resource::Version, .. })),
+            matches!(
+                r,
+                Err(Error::AlreadyExists {
+                    what: Resource::Version,
+                    ..
+                })
+            ),
             "{r:?}"
         );
     }

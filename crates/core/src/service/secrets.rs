@@ -310,7 +310,12 @@ impl Service {
     /// Whether the secret `name` has a version `version_id` (false when there is no such
     /// secret). Dialects ask before authorizing a put with a client-chosen version id: a put
     /// that would compare values needs the right to read them (see [`WhenExists`]).
-    pub async fn version_exists(&self, scope: &Scope, name: &str, version_id: &str) -> Result<bool> {
+    pub async fn version_exists(
+        &self,
+        scope: &Scope,
+        name: &str,
+        version_id: &str,
+    ) -> Result<bool> {
         Ok(self
             .store
             .get_secret(scope, name)
