@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use coffer_core::service::{CreateSecret, PutValue, WhenFull};
+use coffer_core::service::{CreateSecret, PutValue, WhenExists, WhenFull};
 use coffer_core::{
     AccountStore, Limits, Scope, SecretKind, SecretValue, Service, SystemClock, Tag,
 };
@@ -187,6 +187,7 @@ async fn seed_one(service: &Service, scope: &Scope, args: &SeedArgs, i: u64) -> 
                     max_versions: 100,
                     max_stages: 100,
                     expires_at: None,
+                    when_exists: WhenExists::CompareValue,
                 },
             )
             .await

@@ -172,8 +172,18 @@ pub enum Target {
         name: String,
         tags: Option<Vec<Tag>>,
     },
+    /// One secret whose tags the request changes. A tag condition must hold for the tags the
+    /// secret has before the change and for those it would have after it, so that a caller
+    /// can neither tag a secret into the set its policy lets it tag nor tag one out of it.
+    SecretRetag {
+        name: String,
+        change: TagChange,
+    },
     /// Every secret of the scope (lists, batch reads by filter).
     AllSecrets,
+    /// One key, by id. Dialects resolve aliases and ARNs to the id before they name a key
+    /// here, so that a policy on `key/<id>` holds however a request names the key; a
+    /// reference that names no key of the scope stays as it was written.
     Key(String),
     AllKeys,
     Event(String),
@@ -224,7 +234,9 @@ impl Target {
     pub fn resource(&self, scope: &Scope) -> String {
         let base = format!("crn:coffer:{}:{}:", scope.region, scope.account);
         match self {
-            Target::Secret { name, .. } => format!("{base}secret/{name}"),
+            Target::Secret { name, .. } | Target::SecretRetag { name, .. } => {
+                format!("{base}secret/{name}")
+            }
             Target::AllSecrets => format!("{base}secret/*"),
             Target::Key(id) => format!("{base}key/{id}"),
             Target::AllKeys => format!("{base}key/*"),
@@ -256,6 +268,37 @@ pub enum AdminRole {
     Operator,
     /// Admin keys of this account, or of the operator account.
     AccountAdmin(AccountId),
+}
+
+/// A change a request makes to a secret's tags, as [`Target::SecretRetag`] carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TagChange {
+    /// Adds these tags, replacing the value of a key the secret already has.
+    Set(Vec<Tag>),
+    /// Removes the tags with these keys (keys the secret lacks are ignored).
+    Remove(Vec<String>),
+    /// Removes every tag.
+    RemoveAll,
+}
+
+impl TagChange {
+    /// `tags` after the change, in the order the service keeps them.
+    pub fn apply(&self, tags: &[Tag]) -> Vec<Tag> {
+        let mut out = tags.to_vec();
+        match self {
+            TagChange::Set(new) => {
+                for t in new {
+                    match out.iter_mut().find(|x| x.key == t.key) {
+                        Some(existing) => existing.value = t.value.clone(),
+                        None => out.push(t.clone()),
+                    }
+                }
+            }
+            TagChange::Remove(keys) => out.retain(|t| !keys.contains(&t.key)),
+            TagChange::RemoveAll => out.clear(),
+        }
+        out
+    }
 }
 
 /// What a caller must be allowed before an operation runs. Every operation of every dialect
@@ -335,5 +378,49 @@ impl Permission {
             Permission::All(parts) => parts.iter().for_each(|p| p.collect_resources(scope, into)),
             Permission::Public => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> Vec<Tag> {
+        pairs
+            .iter()
+            .map(|(k, v)| Tag {
+                key: k.to_string(),
+                value: v.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_tag_change_gives_the_tags_after_it() {
+        let before = tags(&[("team", "a"), ("env", "x")]);
+        let set = TagChange::Set(tags(&[("team", "b"), ("new", "1")]));
+        assert_eq!(
+            set.apply(&before),
+            tags(&[("team", "b"), ("env", "x"), ("new", "1")])
+        );
+        let remove = TagChange::Remove(vec!["team".into(), "absent".into()]);
+        assert_eq!(remove.apply(&before), tags(&[("env", "x")]));
+        assert_eq!(TagChange::RemoveAll.apply(&before), vec![]);
+    }
+
+    #[test]
+    fn a_retagged_secret_is_the_secret_resource() {
+        let scope = Scope {
+            account: crate::model::AccountId(7),
+            region: "r".into(),
+        };
+        let retag = Target::SecretRetag {
+            name: "app/db".into(),
+            change: TagChange::RemoveAll,
+        };
+        assert_eq!(
+            retag.resource(&scope),
+            Target::secret("app/db").resource(&scope)
+        );
     }
 }

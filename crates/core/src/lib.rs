@@ -15,7 +15,7 @@ pub mod region;
 pub mod service;
 pub mod store;
 
-pub use access::{Action, AdminRole, Permission, Target};
+pub use access::{Action, AdminRole, Permission, TagChange, Target};
 pub use audit::{AuditEntry, AuditFacts, AuditSink};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use database::{DatabaseDriver, DbFailure, DbTarget};

@@ -36,12 +36,13 @@ mod secrets;
 pub use access::{generate_access_key_id, generate_access_key_secret, AuthenticatedKey};
 pub use databases::{NewDatabaseSecret, NewDbInstance, NewProductSecret};
 pub use events::{EventRuleChange, NewEventRule};
-pub use keys::{parse_encryption_context, NewKey, Opened, DEFAULT_KEY_ALIAS};
+pub use keys::{parse_encryption_context, NewKey, Opened, DEFAULT_KEY_ALIAS, UNKNOWN_KEY_ID};
 pub use projects::is_project_id;
 pub use rewrap::{RewrapOptions, RewrapState, RewrapStatus};
 pub use rotation::{HaltPoint, RotationOutcome, TaskView};
 pub use secrets::{
-    CreateSecret, DeleteMode, MetadataChange, PutValue, ReadValue, VersionSelector, WhenFull,
+    CreateSecret, DeleteMode, MetadataChange, PutValue, ReadValue, VersionSelector, WhenExists,
+    WhenFull,
 };
 
 /// How many times an operation re-reads and retries after losing a race to another writer.

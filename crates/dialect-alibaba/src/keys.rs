@@ -457,7 +457,7 @@ fn context(c: &Call, param: &str) -> Result<Vec<(String, String)>, ApiError> {
     })
 }
 
-fn blob(c: &Call, param: &str) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn blob(c: &Call, param: &str) -> Result<Vec<u8>, ApiError> {
     let text = c.params.required(param)?;
     if text.len() > MAX_CIPHERTEXT_CHARS {
         return Err(ApiError::invalid(
@@ -542,9 +542,11 @@ pub(crate) async fn data_key(c: &Call, key: String, with_plaintext: bool) -> OpR
     Ok(out)
 }
 
-pub(crate) async fn re_encrypt(c: &Call) -> OpResult {
+/// `destination` is the `DestinationKeyId` named by the id the permission judged it by.
+pub(crate) async fn re_encrypt(c: &Call, destination: Option<String>) -> OpResult {
     let blob = blob(c, "CiphertextBlob")?;
-    let destination = request::key_ref(c, c.params.required("DestinationKeyId")?)?;
+    let given = request::key_ref(c, c.params.required("DestinationKeyId")?)?;
+    let destination = destination.unwrap_or(given);
     let source_ctx = context(c, "SourceEncryptionContext")?;
     let dest_ctx = context(c, "DestinationEncryptionContext")?;
     let opened = c

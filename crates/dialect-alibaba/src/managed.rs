@@ -110,7 +110,7 @@ fn accounts(data: &str) -> Result<Vec<DbCredentials>, ApiError> {
 /// CreateSecret of an Rds secret; `new` holds the checks every type shares.
 pub(crate) async fn create_rds_secret(c: &Call, new: NewSecret) -> Result<Fields, ApiError> {
     request::refuse_unsupported(c, &["DKMSInstanceId"])?;
-    let key = request::encryption_key(c)?;
+    let key = request::encryption_key(c, &new)?;
     let policy = request::initial_policy(c)?;
     if let Some(t) = c.params.optional("SecretDataType") {
         if t != "text" {

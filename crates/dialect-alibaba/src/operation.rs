@@ -5,8 +5,14 @@
 //! Targets are resolved with the operations' own parameter rules, so a name given as an ARN
 //! and a plain name are the same resource. Only the targets are read here, before the
 //! authorization check; every other parameter is read by the operation after it, as before.
+//!
+//! Keys are then named by their ids ([`resolve`], once the caller's scope is known): an alias,
+//! an ARN and an id of one key are one resource, so a policy on `key/<id>` holds however a
+//! request names the key, and the operation runs on the key that was authorized even if an
+//! alias moves meanwhile. A ciphertext is judged by the key inside it.
 
-use coffer_core::{Action, Permission, Tag, Target};
+use coffer_core::service::UNKNOWN_KEY_ID;
+use coffer_core::{Action, Permission, Tag, TagChange, Target};
 use strum::IntoEnumIterator;
 
 use crate::errors::ApiError;
@@ -28,12 +34,17 @@ pub enum Operation {
         name: String,
         /// The tags the create asks for, which a policy's tag conditions see.
         tags: Vec<Tag>,
+        /// `EncryptionKeyId`, the key the secret is put under; `None` for the default key.
+        key: Option<String>,
     },
     GetSecretValue {
         name: String,
     },
     PutSecretValue {
         name: String,
+        /// Whether `VersionId` is already a version of the secret: the put then compares the
+        /// stored value with the new one, and its answer tells whether they are equal.
+        version_exists: bool,
     },
     UpdateSecret {
         name: String,
@@ -55,17 +66,22 @@ pub enum Operation {
         name: String,
     },
     GetRandomPassword,
+    /// `change` is what the request does to the tags, which a tag condition judges too.
     TagResource {
         name: String,
+        change: TagChange,
     },
     UntagResource {
         name: String,
+        change: TagChange,
     },
     TagResources {
         names: Vec<String>,
+        change: TagChange,
     },
     UntagResources {
         names: Vec<String>,
+        change: TagChange,
     },
     /// No names: the query goes by tags over every secret of the scope.
     ListTagResources {
@@ -108,11 +124,15 @@ pub enum Operation {
     CreateAlias {
         key: String,
     },
+    /// The alias moves from `holder` (the key that has it) to `key`: both change.
     UpdateAlias {
         key: String,
+        holder: String,
     },
-    /// The alias names its key only once it is looked up, so the check is on every key.
-    DeleteAlias,
+    /// `holder` is the key that has the alias.
+    DeleteAlias {
+        holder: String,
+    },
     ListAliases,
     ListAliasesByKeyId {
         key: String,
@@ -120,16 +140,22 @@ pub enum Operation {
     Encrypt {
         key: String,
     },
-    /// The key is named inside the blob; the operation checks it belongs to the caller.
-    Decrypt,
+    /// `key` is the key the blob names (see [`resolve`]).
+    Decrypt {
+        key: String,
+    },
     GenerateDataKey {
         key: String,
     },
     GenerateDataKeyWithoutPlaintext {
         key: String,
     },
-    /// Like Decrypt, on every key; the destination key is read by the operation.
-    ReEncrypt,
+    /// Decrypts with `source` (the key the blob names) and encrypts with `destination`
+    /// (`None` when the request names none: the operation then refuses it).
+    ReEncrypt {
+        source: String,
+        destination: Option<String>,
+    },
     UpdateRotationPolicy {
         key: String,
     },
@@ -160,6 +186,21 @@ fn key(c: &Call) -> Result<String, ApiError> {
     request::key_ref(c, c.params.required("KeyId")?)
 }
 
+/// A key parameter that the operation checks only after authorization: an ARN that is not
+/// the caller's stays as written (so it is judged as a key of that name), and the operation
+/// reports it as before.
+fn lenient_key(c: &Call, raw: &str) -> String {
+    request::key_ref(c, raw).unwrap_or_else(|_| raw.to_string())
+}
+
+/// `AliasName`, as written (the operation checks it); until [`resolve`], the alias itself.
+fn alias(c: &Call) -> String {
+    c.params
+        .optional("AliasName")
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Parses `action` and the parameters naming its targets. An unknown action is Alibaba's
 /// `InvalidAction.NotFound`.
 pub(crate) fn parse(action: &str, c: &Call) -> Result<Operation, ApiError> {
@@ -182,10 +223,17 @@ pub(crate) fn parse(action: &str, c: &Call) -> Result<Operation, ApiError> {
             Operation::CreateSecret {
                 name: name.to_string(),
                 tags,
+                key: c
+                    .params
+                    .optional("EncryptionKeyId")
+                    .map(|k| lenient_key(c, k)),
             }
         }
         K::GetSecretValue => Operation::GetSecretValue { name: secret(c)? },
-        K::PutSecretValue => Operation::PutSecretValue { name: secret(c)? },
+        K::PutSecretValue => Operation::PutSecretValue {
+            name: secret(c)?,
+            version_exists: false,
+        },
         K::UpdateSecret => Operation::UpdateSecret { name: secret(c)? },
         K::UpdateSecretVersionStage => Operation::UpdateSecretVersionStage { name: secret(c)? },
         K::DescribeSecret => Operation::DescribeSecret { name: secret(c)? },
@@ -194,17 +242,42 @@ pub(crate) fn parse(action: &str, c: &Call) -> Result<Operation, ApiError> {
         K::DeleteSecret => Operation::DeleteSecret { name: secret(c)? },
         K::RestoreSecret => Operation::RestoreSecret { name: secret(c)? },
         K::GetRandomPassword => Operation::GetRandomPassword,
+        // The tag changes are read leniently: a change that does not parse is refused by the
+        // operation after authorization, and until then changes nothing.
         K::TagResource => Operation::TagResource {
             name: request::single_tag_target(c)?,
+            change: TagChange::Set(
+                c.params
+                    .optional("Tags")
+                    .and_then(|t| params::tags_json("Tags", t).ok())
+                    .unwrap_or_default(),
+            ),
         },
         K::UntagResource => Operation::UntagResource {
             name: request::single_tag_target(c)?,
+            change: TagChange::Remove(
+                c.params
+                    .optional("TagKeys")
+                    .and_then(|t| params::tag_keys("TagKeys", t).ok())
+                    .unwrap_or_default(),
+            ),
         },
         K::TagResources => Operation::TagResources {
             names: request::resource_ids(c, true)?,
+            change: TagChange::Set(secrets::flattened_tags(c, true).unwrap_or_default()),
         },
         K::UntagResources => Operation::UntagResources {
             names: request::resource_ids(c, true)?,
+            change: if c.params.bool("All", false).unwrap_or(false) {
+                TagChange::RemoveAll
+            } else {
+                TagChange::Remove(
+                    c.params
+                        .indexed("TagKey")
+                        .map(|keys| keys.into_iter().map(|(_, k)| k.to_string()).collect())
+                        .unwrap_or_default(),
+                )
+            },
         },
         K::ListTagResources => Operation::ListTagResources {
             names: request::resource_ids(c, false)?,
@@ -222,22 +295,122 @@ pub(crate) fn parse(action: &str, c: &Call) -> Result<Operation, ApiError> {
         K::CancelKeyDeletion => Operation::CancelKeyDeletion { key: key(c)? },
         K::UpdateKeyDescription => Operation::UpdateKeyDescription { key: key(c)? },
         K::CreateAlias => Operation::CreateAlias { key: key(c)? },
-        K::UpdateAlias => Operation::UpdateAlias { key: key(c)? },
-        K::DeleteAlias => Operation::DeleteAlias,
+        K::UpdateAlias => Operation::UpdateAlias {
+            key: key(c)?,
+            holder: alias(c),
+        },
+        K::DeleteAlias => Operation::DeleteAlias { holder: alias(c) },
         K::ListAliases => Operation::ListAliases,
         K::ListAliasesByKeyId => Operation::ListAliasesByKeyId { key: key(c)? },
         K::Encrypt => Operation::Encrypt { key: key(c)? },
-        K::Decrypt => Operation::Decrypt,
+        K::Decrypt => Operation::Decrypt {
+            key: UNKNOWN_KEY_ID.to_string(),
+        },
         K::GenerateDataKey => Operation::GenerateDataKey { key: key(c)? },
         K::GenerateDataKeyWithoutPlaintext => {
             Operation::GenerateDataKeyWithoutPlaintext { key: key(c)? }
         }
-        K::ReEncrypt => Operation::ReEncrypt,
+        K::ReEncrypt => Operation::ReEncrypt {
+            source: UNKNOWN_KEY_ID.to_string(),
+            destination: c
+                .params
+                .optional("DestinationKeyId")
+                .map(|k| lenient_key(c, k)),
+        },
         K::UpdateRotationPolicy => Operation::UpdateRotationPolicy { key: key(c)? },
         K::CreateKeyVersion => Operation::CreateKeyVersion { key: key(c)? },
         K::ListKeyVersions => Operation::ListKeyVersions { key: key(c)? },
         K::DescribeKeyVersion => Operation::DescribeKeyVersion { key: key(c)? },
     })
+}
+
+/// Names the keys of `op` by their ids, now that the caller's scope is known (see the module
+/// documentation), and asks whether a put's version exists. Runs after [`parse`] and before
+/// [`permission`]; every operation is listed, so a new one must say what it resolves.
+pub(crate) async fn resolve(c: &Call, mut op: Operation) -> Result<Operation, ApiError> {
+    use Operation as O;
+    match &mut op {
+        O::CreateSecret { key: Some(key), .. }
+        | O::DescribeKey { key }
+        | O::EnableKey { key }
+        | O::DisableKey { key }
+        | O::ScheduleKeyDeletion { key }
+        | O::CancelKeyDeletion { key }
+        | O::UpdateKeyDescription { key }
+        | O::CreateAlias { key }
+        | O::ListAliasesByKeyId { key }
+        | O::Encrypt { key }
+        | O::GenerateDataKey { key }
+        | O::GenerateDataKeyWithoutPlaintext { key }
+        | O::UpdateRotationPolicy { key }
+        | O::CreateKeyVersion { key }
+        | O::ListKeyVersions { key }
+        | O::DescribeKeyVersion { key }
+        | O::ReEncrypt {
+            destination: Some(key),
+            ..
+        } => *key = key_id(c, key).await?,
+        O::UpdateAlias { key, holder } => {
+            *key = key_id(c, key).await?;
+            *holder = alias_holder(c, holder).await?;
+        }
+        O::DeleteAlias { holder } => *holder = alias_holder(c, holder).await?,
+        O::CreateSecret { key: None, .. }
+        | O::ReEncrypt {
+            destination: None, ..
+        } => {}
+        O::PutSecretValue {
+            name,
+            version_exists,
+        } => {
+            *version_exists = match c.params.optional("VersionId") {
+                Some(v) => c.service.version_exists(&c.scope, name, v).await?,
+                None => false,
+            }
+        }
+        O::GetSecretValue { .. }
+        | O::UpdateSecret { .. }
+        | O::UpdateSecretVersionStage { .. }
+        | O::DescribeSecret { .. }
+        | O::ListSecrets
+        | O::ListSecretVersionIds { .. }
+        | O::DeleteSecret { .. }
+        | O::RestoreSecret { .. }
+        | O::GetRandomPassword
+        | O::TagResource { .. }
+        | O::UntagResource { .. }
+        | O::TagResources { .. }
+        | O::UntagResources { .. }
+        | O::ListTagResources { .. }
+        | O::GetSecretPolicy { .. }
+        | O::SetSecretPolicy { .. }
+        | O::RotateSecret { .. }
+        | O::UpdateSecretRotationPolicy { .. }
+        | O::CreateKey
+        | O::ListKeys
+        | O::ListAliases
+        | O::Decrypt { .. } => {}
+    }
+    // The key a blob names, whatever the operation (the only ones with blobs are these).
+    if let O::Decrypt { key } | O::ReEncrypt { source: key, .. } = &mut op {
+        let blob = keys::blob(c, "CiphertextBlob").unwrap_or_default();
+        *key = c.service.blob_key_id_to_authorize(&c.scope, &blob).await?;
+    }
+    Ok(op)
+}
+
+/// The id of the key `reference` names in the caller's scope, or the reference itself.
+async fn key_id(c: &Call, reference: &str) -> Result<String, ApiError> {
+    Ok(c.service.key_id_to_authorize(&c.scope, reference).await?)
+}
+
+/// The key that has `alias`, or the alias itself when no key has it (or it is no alias).
+async fn alias_holder(c: &Call, alias: &str) -> Result<String, ApiError> {
+    if alias.starts_with("alias/") {
+        key_id(c, alias).await
+    } else {
+        Ok(alias.to_string())
+    }
 }
 
 fn on_secret(action: Action, name: &str) -> Permission {
@@ -252,19 +425,44 @@ fn on_key(action: Action, key: &str) -> Permission {
     Permission::one(action, Target::Key(key.to_string()))
 }
 
+fn retag(name: &str, change: &TagChange) -> Target {
+    Target::SecretRetag {
+        name: name.to_string(),
+        change: change.clone(),
+    }
+}
+
 /// Which neutral action each operation is, and on which resources.
 pub(crate) fn permission(op: &Operation) -> Permission {
     use Operation as O;
     match op {
-        O::CreateSecret { name, tags } => Permission::one(
-            Action::SecretsCreate,
-            Target::Secret {
-                name: name.clone(),
-                tags: Some(tags.clone()),
-            },
-        ),
+        O::CreateSecret { name, tags, key } => {
+            let create = Permission::one(
+                Action::SecretsCreate,
+                Target::Secret {
+                    name: name.clone(),
+                    tags: Some(tags.clone()),
+                },
+            );
+            match key {
+                // Putting a secret under a key encrypts with the key.
+                Some(key) => Permission::All(vec![create, on_key(Action::KeysEncrypt, key)]),
+                None => create,
+            }
+        }
         O::GetSecretValue { name } => on_secret(Action::SecretsGetValue, name),
-        O::PutSecretValue { name } => on_secret(Action::SecretsPutValue, name),
+        // A retry with an existing version id compares values: only for readers of the value.
+        O::PutSecretValue {
+            name,
+            version_exists: true,
+        } => Permission::All(vec![
+            on_secret(Action::SecretsPutValue, name),
+            on_secret(Action::SecretsGetValue, name),
+        ]),
+        O::PutSecretValue {
+            name,
+            version_exists: false,
+        } => on_secret(Action::SecretsPutValue, name),
         O::UpdateSecret { name } | O::UpdateSecretRotationPolicy { name } => {
             on_secret(Action::SecretsUpdate, name)
         }
@@ -279,9 +477,14 @@ pub(crate) fn permission(op: &Operation) -> Permission {
         O::SetSecretPolicy { name } => on_secret(Action::SecretsPutPolicy, name),
         O::ListSecrets => Permission::one(Action::SecretsList, Target::AllSecrets),
         O::GetRandomPassword => Permission::one(Action::SecretsGetRandomPassword, Target::Scope),
-        O::TagResource { name } | O::UntagResource { name } => on_secret(Action::SecretsTag, name),
-        O::TagResources { names } | O::UntagResources { names } => {
-            on_secrets(Action::SecretsTag, names)
+        O::TagResource { name, change } | O::UntagResource { name, change } => {
+            Permission::one(Action::SecretsTag, retag(name, change))
+        }
+        O::TagResources { names, change } | O::UntagResources { names, change } => {
+            Permission::each(
+                Action::SecretsTag,
+                names.iter().map(|n| retag(n, change)).collect(),
+            )
         }
         O::ListTagResources { names } if names.is_empty() => {
             Permission::one(Action::SecretsDescribe, Target::AllSecrets)
@@ -297,10 +500,13 @@ pub(crate) fn permission(op: &Operation) -> Permission {
         | O::DisableKey { key }
         | O::UpdateKeyDescription { key }
         | O::CreateAlias { key }
-        | O::UpdateAlias { key }
         | O::UpdateRotationPolicy { key }
         | O::CreateKeyVersion { key } => on_key(Action::KeysUpdate, key),
-        O::DeleteAlias => Permission::one(Action::KeysUpdate, Target::AllKeys),
+        O::UpdateAlias { key, holder } => Permission::each(
+            Action::KeysUpdate,
+            vec![Target::Key(key.clone()), Target::Key(holder.clone())],
+        ),
+        O::DeleteAlias { holder } => on_key(Action::KeysUpdate, holder),
         O::ScheduleKeyDeletion { key } | O::CancelKeyDeletion { key } => {
             on_key(Action::KeysDelete, key)
         }
@@ -308,7 +514,17 @@ pub(crate) fn permission(op: &Operation) -> Permission {
         O::GenerateDataKey { key } | O::GenerateDataKeyWithoutPlaintext { key } => {
             on_key(Action::KeysGenerateDataKey, key)
         }
-        O::Decrypt | O::ReEncrypt => Permission::one(Action::KeysDecrypt, Target::AllKeys),
+        O::Decrypt { key } => on_key(Action::KeysDecrypt, key),
+        O::ReEncrypt {
+            source,
+            destination,
+        } => {
+            let decrypt = on_key(Action::KeysDecrypt, source);
+            match destination {
+                Some(d) => Permission::All(vec![decrypt, on_key(Action::KeysEncrypt, d)]),
+                None => decrypt,
+            }
+        }
     }
 }
 
@@ -316,17 +532,20 @@ pub(crate) fn permission(op: &Operation) -> Permission {
 pub(crate) async fn execute(c: &Call, op: Operation) -> Result<Fields, ApiError> {
     use Operation as O;
     match op {
-        O::CreateSecret { name, tags } => {
+        O::CreateSecret { name, tags, key } => {
             // The shared parameters are checked before the type picks the module, in the
             // order Alibaba reports them.
-            let new = request::new_secret(c, name, tags)?;
+            let new = request::new_secret(c, name, tags, key)?;
             match new.requested {
                 RequestedType::Generic => secrets::create_secret(c, new).await,
                 RequestedType::Rds => managed::create_rds_secret(c, new).await,
             }
         }
         O::GetSecretValue { name } => secrets::get_secret_value(c, name).await,
-        O::PutSecretValue { name } => secrets::put_secret_value(c, name).await,
+        O::PutSecretValue {
+            name,
+            version_exists,
+        } => secrets::put_secret_value(c, name, version_exists).await,
         O::UpdateSecret { name } => secrets::update_secret(c, name).await,
         O::UpdateSecretVersionStage { name } => secrets::update_secret_version_stage(c, name).await,
         O::DescribeSecret { name } => secrets::describe_secret(c, name).await,
@@ -335,10 +554,10 @@ pub(crate) async fn execute(c: &Call, op: Operation) -> Result<Fields, ApiError>
         O::DeleteSecret { name } => secrets::delete_secret(c, name).await,
         O::RestoreSecret { name } => secrets::restore_secret(c, name).await,
         O::GetRandomPassword => secrets::get_random_password(c),
-        O::TagResource { name } => secrets::tag_resource(c, name).await,
-        O::UntagResource { name } => secrets::untag_resource(c, name).await,
-        O::TagResources { names } => secrets::tag_resources(c, names).await,
-        O::UntagResources { names } => secrets::untag_resources(c, names).await,
+        O::TagResource { name, .. } => secrets::tag_resource(c, name).await,
+        O::UntagResource { name, .. } => secrets::untag_resource(c, name).await,
+        O::TagResources { names, .. } => secrets::tag_resources(c, names).await,
+        O::UntagResources { names, .. } => secrets::untag_resources(c, names).await,
         O::ListTagResources { names } => secrets::list_tag_resources(c, names).await,
         O::GetSecretPolicy { name } => secrets::get_secret_policy(c, name).await,
         O::SetSecretPolicy { name } => secrets::set_secret_policy(c, name).await,
@@ -353,15 +572,15 @@ pub(crate) async fn execute(c: &Call, op: Operation) -> Result<Fields, ApiError>
         O::CancelKeyDeletion { key } => keys::cancel_deletion(c, key).await,
         O::UpdateKeyDescription { key } => keys::update_description(c, key).await,
         O::CreateAlias { key } => keys::set_alias(c, key, false).await,
-        O::UpdateAlias { key } => keys::set_alias(c, key, true).await,
-        O::DeleteAlias => keys::delete_alias(c).await,
+        O::UpdateAlias { key, .. } => keys::set_alias(c, key, true).await,
+        O::DeleteAlias { .. } => keys::delete_alias(c).await,
         O::ListAliases => keys::list_aliases(c, None).await,
         O::ListAliasesByKeyId { key } => keys::list_aliases(c, Some(key)).await,
         O::Encrypt { key } => keys::encrypt(c, key).await,
-        O::Decrypt => keys::decrypt(c).await,
+        O::Decrypt { .. } => keys::decrypt(c).await,
         O::GenerateDataKey { key } => keys::data_key(c, key, true).await,
         O::GenerateDataKeyWithoutPlaintext { key } => keys::data_key(c, key, false).await,
-        O::ReEncrypt => keys::re_encrypt(c).await,
+        O::ReEncrypt { destination, .. } => keys::re_encrypt(c, destination).await,
         O::UpdateRotationPolicy { key } => keys::update_rotation_policy(c, key).await,
         O::CreateKeyVersion { key } => keys::create_key_version(c, key).await,
         O::ListKeyVersions { key } => keys::list_key_versions(c, key).await,
@@ -388,17 +607,29 @@ mod tests {
         Target::secret(name)
     }
 
+    /// Keys are named by their ids once resolved, however the request named them.
     fn key_target() -> Target {
-        Target::Key("alias/k".into())
+        Target::Key("key-1".into())
+    }
+
+    fn on(action: Action, key: &str) -> Permission {
+        Permission::one(action, Target::Key(key.into()))
+    }
+
+    fn retag(name: &str, change: TagChange) -> Target {
+        Target::SecretRetag {
+            name: name.into(),
+            change,
+        }
     }
 
     /// A sample of every operation and the permission it must need: the table of DESIGN.md,
     /// written out independently of [`permission`]. The match has no `_` arm, so a new
     /// operation does not compile until it is added here.
-    fn sample(kind: OperationKind) -> (Operation, Action, Vec<Target>) {
+    fn sample(kind: OperationKind) -> (Operation, Permission) {
         use OperationKind as K;
         let name = || "s".to_string();
-        let key = || "alias/k".to_string();
+        let key = || "key-1".to_string();
         let s = || vec![secret_target("s")];
         let k = || vec![key_target()];
         let ab = || vec![secret_target("a"), secret_target("b")];
@@ -407,205 +638,229 @@ mod tests {
                 Operation::CreateSecret {
                     name: name(),
                     tags: vec![tag()],
+                    key: Some("key-2".into()),
                 },
-                Action::SecretsCreate,
-                vec![Target::Secret {
-                    name: "s".into(),
-                    tags: Some(vec![tag()]),
-                }],
+                Permission::All(vec![
+                    Permission::each(
+                        Action::SecretsCreate,
+                        vec![Target::Secret {
+                            name: "s".into(),
+                            tags: Some(vec![tag()]),
+                        }],
+                    ),
+                    on(Action::KeysEncrypt, "key-2"),
+                ]),
             ),
             K::GetSecretValue => (
                 Operation::GetSecretValue { name: name() },
-                Action::SecretsGetValue,
-                s(),
+                Permission::each(Action::SecretsGetValue, s()),
             ),
             K::PutSecretValue => (
-                Operation::PutSecretValue { name: name() },
-                Action::SecretsPutValue,
-                s(),
+                Operation::PutSecretValue {
+                    name: name(),
+                    version_exists: true,
+                },
+                Permission::All(vec![
+                    Permission::each(Action::SecretsPutValue, s()),
+                    Permission::each(Action::SecretsGetValue, s()),
+                ]),
             ),
             K::UpdateSecret => (
                 Operation::UpdateSecret { name: name() },
-                Action::SecretsUpdate,
-                s(),
+                Permission::each(Action::SecretsUpdate, s()),
             ),
             K::UpdateSecretVersionStage => (
                 Operation::UpdateSecretVersionStage { name: name() },
-                Action::SecretsUpdateStage,
-                s(),
+                Permission::each(Action::SecretsUpdateStage, s()),
             ),
             K::DescribeSecret => (
                 Operation::DescribeSecret { name: name() },
-                Action::SecretsDescribe,
-                s(),
+                Permission::each(Action::SecretsDescribe, s()),
             ),
             K::ListSecrets => (
                 Operation::ListSecrets,
-                Action::SecretsList,
-                vec![Target::AllSecrets],
+                Permission::each(Action::SecretsList, vec![Target::AllSecrets]),
             ),
             K::ListSecretVersionIds => (
                 Operation::ListSecretVersionIds { name: name() },
-                Action::SecretsDescribe,
-                s(),
+                Permission::each(Action::SecretsDescribe, s()),
             ),
             K::DeleteSecret => (
                 Operation::DeleteSecret { name: name() },
-                Action::SecretsDelete,
-                s(),
+                Permission::each(Action::SecretsDelete, s()),
             ),
             K::RestoreSecret => (
                 Operation::RestoreSecret { name: name() },
-                Action::SecretsRestore,
-                s(),
+                Permission::each(Action::SecretsRestore, s()),
             ),
             K::GetRandomPassword => (
                 Operation::GetRandomPassword,
-                Action::SecretsGetRandomPassword,
-                vec![Target::Scope],
+                Permission::each(Action::SecretsGetRandomPassword, vec![Target::Scope]),
             ),
             K::TagResource => (
-                Operation::TagResource { name: name() },
-                Action::SecretsTag,
-                s(),
+                Operation::TagResource {
+                    name: name(),
+                    change: TagChange::Set(vec![tag()]),
+                },
+                Permission::one(Action::SecretsTag, retag("s", TagChange::Set(vec![tag()]))),
             ),
             K::UntagResource => (
-                Operation::UntagResource { name: name() },
-                Action::SecretsTag,
-                s(),
+                Operation::UntagResource {
+                    name: name(),
+                    change: TagChange::Remove(vec!["env".into()]),
+                },
+                Permission::one(
+                    Action::SecretsTag,
+                    retag("s", TagChange::Remove(vec!["env".into()])),
+                ),
             ),
             K::TagResources => (
-                Operation::TagResources { names: names() },
-                Action::SecretsTag,
-                ab(),
+                Operation::TagResources {
+                    names: names(),
+                    change: TagChange::Set(vec![tag()]),
+                },
+                Permission::each(
+                    Action::SecretsTag,
+                    vec![
+                        retag("a", TagChange::Set(vec![tag()])),
+                        retag("b", TagChange::Set(vec![tag()])),
+                    ],
+                ),
             ),
             K::UntagResources => (
-                Operation::UntagResources { names: names() },
-                Action::SecretsTag,
-                ab(),
+                Operation::UntagResources {
+                    names: names(),
+                    change: TagChange::RemoveAll,
+                },
+                Permission::each(
+                    Action::SecretsTag,
+                    vec![
+                        retag("a", TagChange::RemoveAll),
+                        retag("b", TagChange::RemoveAll),
+                    ],
+                ),
             ),
             K::ListTagResources => (
                 Operation::ListTagResources { names: names() },
-                Action::SecretsDescribe,
-                ab(),
+                Permission::each(Action::SecretsDescribe, ab()),
             ),
             K::GetSecretPolicy => (
                 Operation::GetSecretPolicy { name: name() },
-                Action::SecretsGetPolicy,
-                s(),
+                Permission::each(Action::SecretsGetPolicy, s()),
             ),
             K::SetSecretPolicy => (
                 Operation::SetSecretPolicy { name: name() },
-                Action::SecretsPutPolicy,
-                s(),
+                Permission::each(Action::SecretsPutPolicy, s()),
             ),
             K::RotateSecret => (
                 Operation::RotateSecret { name: name() },
-                Action::SecretsRotate,
-                s(),
+                Permission::each(Action::SecretsRotate, s()),
             ),
             K::UpdateSecretRotationPolicy => (
                 Operation::UpdateSecretRotationPolicy { name: name() },
-                Action::SecretsUpdate,
-                s(),
+                Permission::each(Action::SecretsUpdate, s()),
             ),
             K::CreateKey => (
                 Operation::CreateKey,
-                Action::KeysCreate,
-                vec![Target::AllKeys],
+                Permission::each(Action::KeysCreate, vec![Target::AllKeys]),
             ),
             K::DescribeKey => (
                 Operation::DescribeKey { key: key() },
-                Action::KeysDescribe,
-                k(),
+                Permission::each(Action::KeysDescribe, k()),
             ),
-            K::ListKeys => (Operation::ListKeys, Action::KeysList, vec![Target::AllKeys]),
-            K::EnableKey => (Operation::EnableKey { key: key() }, Action::KeysUpdate, k()),
+            K::ListKeys => (
+                Operation::ListKeys,
+                Permission::each(Action::KeysList, vec![Target::AllKeys]),
+            ),
+            K::EnableKey => (
+                Operation::EnableKey { key: key() },
+                Permission::each(Action::KeysUpdate, k()),
+            ),
             K::DisableKey => (
                 Operation::DisableKey { key: key() },
-                Action::KeysUpdate,
-                k(),
+                Permission::each(Action::KeysUpdate, k()),
             ),
             K::ScheduleKeyDeletion => (
                 Operation::ScheduleKeyDeletion { key: key() },
-                Action::KeysDelete,
-                k(),
+                Permission::each(Action::KeysDelete, k()),
             ),
             K::CancelKeyDeletion => (
                 Operation::CancelKeyDeletion { key: key() },
-                Action::KeysDelete,
-                k(),
+                Permission::each(Action::KeysDelete, k()),
             ),
             K::UpdateKeyDescription => (
                 Operation::UpdateKeyDescription { key: key() },
-                Action::KeysUpdate,
-                k(),
+                Permission::each(Action::KeysUpdate, k()),
             ),
             K::CreateAlias => (
                 Operation::CreateAlias { key: key() },
-                Action::KeysUpdate,
-                k(),
+                Permission::each(Action::KeysUpdate, k()),
             ),
             K::UpdateAlias => (
-                Operation::UpdateAlias { key: key() },
-                Action::KeysUpdate,
-                k(),
+                Operation::UpdateAlias {
+                    key: key(),
+                    holder: "key-2".into(),
+                },
+                Permission::each(
+                    Action::KeysUpdate,
+                    vec![key_target(), Target::Key("key-2".into())],
+                ),
             ),
             K::DeleteAlias => (
-                Operation::DeleteAlias,
-                Action::KeysUpdate,
-                vec![Target::AllKeys],
+                Operation::DeleteAlias {
+                    holder: "key-2".into(),
+                },
+                on(Action::KeysUpdate, "key-2"),
             ),
             K::ListAliases => (
                 Operation::ListAliases,
-                Action::KeysList,
-                vec![Target::AllKeys],
+                Permission::each(Action::KeysList, vec![Target::AllKeys]),
             ),
             K::ListAliasesByKeyId => (
                 Operation::ListAliasesByKeyId { key: key() },
-                Action::KeysDescribe,
-                k(),
+                Permission::each(Action::KeysDescribe, k()),
             ),
-            K::Encrypt => (Operation::Encrypt { key: key() }, Action::KeysEncrypt, k()),
+            K::Encrypt => (
+                Operation::Encrypt { key: key() },
+                Permission::each(Action::KeysEncrypt, k()),
+            ),
             K::Decrypt => (
-                Operation::Decrypt,
-                Action::KeysDecrypt,
-                vec![Target::AllKeys],
+                Operation::Decrypt { key: key() },
+                Permission::each(Action::KeysDecrypt, k()),
             ),
             K::GenerateDataKey => (
                 Operation::GenerateDataKey { key: key() },
-                Action::KeysGenerateDataKey,
-                k(),
+                Permission::each(Action::KeysGenerateDataKey, k()),
             ),
             K::GenerateDataKeyWithoutPlaintext => (
                 Operation::GenerateDataKeyWithoutPlaintext { key: key() },
-                Action::KeysGenerateDataKey,
-                k(),
+                Permission::each(Action::KeysGenerateDataKey, k()),
             ),
             K::ReEncrypt => (
-                Operation::ReEncrypt,
-                Action::KeysDecrypt,
-                vec![Target::AllKeys],
+                Operation::ReEncrypt {
+                    source: key(),
+                    destination: Some("key-2".into()),
+                },
+                Permission::All(vec![
+                    on(Action::KeysDecrypt, "key-1"),
+                    on(Action::KeysEncrypt, "key-2"),
+                ]),
             ),
             K::UpdateRotationPolicy => (
                 Operation::UpdateRotationPolicy { key: key() },
-                Action::KeysUpdate,
-                k(),
+                Permission::each(Action::KeysUpdate, k()),
             ),
             K::CreateKeyVersion => (
                 Operation::CreateKeyVersion { key: key() },
-                Action::KeysUpdate,
-                k(),
+                Permission::each(Action::KeysUpdate, k()),
             ),
             K::ListKeyVersions => (
                 Operation::ListKeyVersions { key: key() },
-                Action::KeysDescribe,
-                k(),
+                Permission::each(Action::KeysDescribe, k()),
             ),
             K::DescribeKeyVersion => (
                 Operation::DescribeKeyVersion { key: key() },
-                Action::KeysDescribe,
-                k(),
+                Permission::each(Action::KeysDescribe, k()),
             ),
         }
     }
@@ -614,17 +869,47 @@ mod tests {
     fn every_operation_needs_its_permission() {
         let mut tested = 0;
         for kind in OperationKind::iter() {
-            let (op, action, targets) = sample(kind);
+            let (op, expected) = sample(kind);
             assert_eq!(OperationKind::from(&op), kind);
-            assert_eq!(
-                permission(&op),
-                Permission::each(action, targets),
-                "{}",
-                <&'static str>::from(kind)
-            );
+            assert_eq!(permission(&op), expected, "{}", <&'static str>::from(kind));
             tested += 1;
         }
         assert_eq!(tested, OperationKind::iter().count());
+    }
+
+    #[test]
+    fn the_other_shapes_of_operations_with_a_conjunction() {
+        // No key: the default key, which the create alone may use.
+        let create = Operation::CreateSecret {
+            name: "s".into(),
+            tags: vec![],
+            key: None,
+        };
+        assert_eq!(
+            permission(&create),
+            Permission::one(
+                Action::SecretsCreate,
+                Target::Secret {
+                    name: "s".into(),
+                    tags: Some(vec![]),
+                }
+            )
+        );
+        // A new version id compares nothing.
+        let put = Operation::PutSecretValue {
+            name: "s".into(),
+            version_exists: false,
+        };
+        assert_eq!(
+            permission(&put),
+            Permission::one(Action::SecretsPutValue, Target::secret("s"))
+        );
+        // Without a destination the operation refuses the request; the source is judged.
+        let re = Operation::ReEncrypt {
+            source: UNKNOWN_KEY_ID.into(),
+            destination: None,
+        };
+        assert_eq!(permission(&re), on(Action::KeysDecrypt, UNKNOWN_KEY_ID));
     }
 
     #[test]

@@ -202,11 +202,18 @@ pub(crate) struct NewSecret {
     pub requested: RequestedType,
     pub description: String,
     pub tags: Vec<Tag>,
+    /// The `EncryptionKeyId`, named by the id the permission judged it by.
+    pub key: Option<String>,
 }
 
 /// Reads CreateSecret's shared parameters in the order errors are reported: the version id,
 /// the type, then the description. `name` and `tags` were checked with the operation.
-pub(crate) fn new_secret(c: &Call, name: String, tags: Vec<Tag>) -> Result<NewSecret, ApiError> {
+pub(crate) fn new_secret(
+    c: &Call,
+    name: String,
+    tags: Vec<Tag>,
+    key: Option<String>,
+) -> Result<NewSecret, ApiError> {
     let version_id = c.params.get("VersionId").unwrap_or("");
     params::version_id("VersionId", version_id)?;
     let requested = requested_type(c)?;
@@ -218,15 +225,19 @@ pub(crate) fn new_secret(c: &Call, name: String, tags: Vec<Tag>) -> Result<NewSe
         requested,
         description: description.to_string(),
         tags,
+        key,
     })
 }
 
-/// The optional `EncryptionKeyId` of a new secret.
-pub(crate) fn encryption_key(c: &Call) -> Result<Option<String>, ApiError> {
-    c.params
+/// The optional `EncryptionKeyId` of a new secret, checked. The key used is the one the
+/// permission judged: `new.key`, the same reference named by its id.
+pub(crate) fn encryption_key(c: &Call, new: &NewSecret) -> Result<Option<String>, ApiError> {
+    let given = c
+        .params
         .optional("EncryptionKeyId")
         .map(|k| key_ref(c, k))
-        .transpose()
+        .transpose()?;
+    Ok(given.and(new.key.clone()))
 }
 
 /// The optional `Policy` of a new secret.

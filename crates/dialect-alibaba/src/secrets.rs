@@ -5,7 +5,9 @@
 
 use base64::Engine;
 use coffer_core::password::PasswordOptions;
-use coffer_core::service::{CreateSecret, DeleteMode, PutValue, VersionSelector, WhenFull};
+use coffer_core::service::{
+    CreateSecret, DeleteMode, PutValue, VersionSelector, WhenExists, WhenFull,
+};
 use coffer_core::{
     CredentialFormat, DbCredentials, Error, PageRequest, SecretFilter, SecretKind, SecretRecord,
     SecretState, SecretValue, Stage, Tag, ValueKind, VersionRecord,
@@ -151,7 +153,7 @@ pub(crate) async fn create_secret(c: &Call, new: NewSecret) -> OpResult {
     }
     request::refuse_unsupported(c, &["DKMSInstanceId"])?;
     let policy = request::initial_policy(c)?;
-    let key = request::encryption_key(c)?;
+    let key = request::encryption_key(c, &new)?;
     let record = c
         .service
         .create_secret(
@@ -221,7 +223,9 @@ pub(crate) async fn get_secret_value(c: &Call, name: String) -> OpResult {
     Ok(out)
 }
 
-pub(crate) async fn put_secret_value(c: &Call, name: String) -> OpResult {
+/// `version_exists` says whether the caller was authorized to compare values (it then also
+/// holds `secrets:GetValue`); a version that appeared since is refused whatever its value.
+pub(crate) async fn put_secret_value(c: &Call, name: String, version_exists: bool) -> OpResult {
     let version_id = c.params.get("VersionId").unwrap_or("");
     params::version_id("VersionId", version_id)?;
     let value = secret_value(c)?;
@@ -243,6 +247,11 @@ pub(crate) async fn put_secret_value(c: &Call, name: String) -> OpResult {
                 max_versions: params::MAX_VERSIONS,
                 max_stages: params::MAX_STAGES,
                 expires_at: None,
+                when_exists: if version_exists {
+                    WhenExists::CompareValue
+                } else {
+                    WhenExists::Refuse
+                },
             },
         )
         .await?;
@@ -608,7 +617,7 @@ fn resource_type(c: &Call) -> Result<(), ApiError> {
 }
 
 /// `Tag.N.Key` / `Tag.N.Value` pairs.
-fn flattened_tags(c: &Call, require_value: bool) -> Result<Vec<Tag>, ApiError> {
+pub(crate) fn flattened_tags(c: &Call, require_value: bool) -> Result<Vec<Tag>, ApiError> {
     let keys = c.params.indexed_with_suffix("Tag", ".Key")?;
     let values = c.params.indexed_with_suffix("Tag", ".Value")?;
     if let Some((n, _)) = values

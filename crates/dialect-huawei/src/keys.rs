@@ -219,6 +219,13 @@ fn key_id(b: &Map<String, Value>) -> Result<String, ApiError> {
     Ok(id.to_string())
 }
 
+/// `key_id`, checked, as the key `resolved` names it: the id the permission judged the key
+/// by (the body's reference resolved in the scope), so the operation acts on that key.
+fn key_id_as(b: &Map<String, Value>, resolved: &str) -> Result<String, ApiError> {
+    key_id(b)?;
+    Ok(resolved.to_string())
+}
+
 /// `additional_authenticated_data`: any text up to 128 bytes, bound to the ciphertext as its
 /// encryption context.
 fn aad(b: &Map<String, Value>, field: &str) -> Result<Vec<(String, String)>, ApiError> {
@@ -404,9 +411,9 @@ pub async fn create_key(c: &Call) -> OpResult {
     }))
 }
 
-pub async fn describe_key(c: &Call) -> OpResult {
+pub async fn describe_key(c: &Call, resolved: &str) -> OpResult {
     let b = body(c)?;
-    let key = find(c, &key_id(b)?).await?;
+    let key = find(c, &key_id_as(b, resolved)?).await?;
     ok(json!({ "key_info": details(c, &key) }))
 }
 
@@ -496,9 +503,9 @@ pub async fn list_keys(c: &Call) -> OpResult {
 
 /// Enabling needs a disabled key (KMS.1201), disabling an enabled one (KMS.1301), as in
 /// Huawei's KMS; the default key stays enabled.
-pub async fn set_enabled(c: &Call, enabled: bool) -> OpResult {
+pub async fn set_enabled(c: &Call, resolved: &str, enabled: bool) -> OpResult {
     let b = body(c)?;
-    let key = find(c, &key_id(b)?).await?;
+    let key = find(c, &key_id_as(b, resolved)?).await?;
     if key.is_default {
         return Err(kms_err(
             400,
@@ -531,9 +538,9 @@ pub async fn set_enabled(c: &Call, enabled: bool) -> OpResult {
     ok(status_info(&key))
 }
 
-pub async fn schedule_deletion(c: &Call) -> OpResult {
+pub async fn schedule_deletion(c: &Call, resolved: &str) -> OpResult {
     let b = body(c)?;
-    let id = key_id(b)?;
+    let id = key_id_as(b, resolved)?;
     let days = int(b, "pending_days")?.ok_or_else(|| missing("pending_days"))?;
     if !(7..=1096).contains(&days) {
         return Err(invalid_as(
@@ -559,20 +566,20 @@ pub async fn schedule_deletion(c: &Call) -> OpResult {
 }
 
 /// A key whose deletion is cancelled comes back disabled, as in Huawei's KMS.
-pub async fn cancel_deletion(c: &Call) -> OpResult {
+pub async fn cancel_deletion(c: &Call, resolved: &str) -> OpResult {
     let b = body(c)?;
     let key = c
         .service
-        .cancel_key_deletion(&c.scope, &key_id(b)?, KeyState::Disabled)
+        .cancel_key_deletion(&c.scope, &key_id_as(b, resolved)?, KeyState::Disabled)
         .await
         .map_err(kms_error)?;
     ok(json!({ "key_id": key.id, "key_state": state_code(&key) }))
 }
 
 /// Renames the key: its `key_alias` becomes the new one (the old one is freed).
-pub async fn update_key_alias(c: &Call) -> OpResult {
+pub async fn update_key_alias(c: &Call, resolved: &str) -> OpResult {
     let b = body(c)?;
-    let id = key_id(b)?;
+    let id = key_id_as(b, resolved)?;
     let new_alias = key_alias(required(b, "key_alias")?, "key_alias")?;
     let key = find(c, &id).await?;
     if key.is_default {
@@ -599,9 +606,9 @@ pub async fn update_key_alias(c: &Call) -> OpResult {
     ok(json!({ "key_info": { "key_id": key.id, "key_alias": shown_alias(&key) } }))
 }
 
-pub async fn update_description(c: &Call) -> OpResult {
+pub async fn update_description(c: &Call, resolved: &str) -> OpResult {
     let b = body(c)?;
-    let id = key_id(b)?;
+    let id = key_id_as(b, resolved)?;
     let d = description(b)?.ok_or_else(|| missing("key_description"))?;
     let key = c
         .service
@@ -613,9 +620,14 @@ pub async fn update_description(c: &Call) -> OpResult {
 
 // --- rotation ---------------------------------------------------------------------------------
 
-pub async fn set_rotation(c: &Call, enabled: Option<bool>, days: Option<i64>) -> OpResult {
+pub async fn set_rotation(
+    c: &Call,
+    resolved: &str,
+    enabled: Option<bool>,
+    days: Option<i64>,
+) -> OpResult {
     let b = body(c)?;
-    let id = key_id(b)?;
+    let id = key_id_as(b, resolved)?;
     let key = find(c, &id).await?;
     // Turning rotation on for the first time uses a year unless an interval was set.
     let interval = days.map(|d| d * 86_400).or_else(|| {
@@ -629,7 +641,7 @@ pub async fn set_rotation(c: &Call, enabled: Option<bool>, days: Option<i64>) ->
     ok(json!({}))
 }
 
-pub async fn update_rotation_interval(c: &Call) -> OpResult {
+pub async fn update_rotation_interval(c: &Call, resolved: &str) -> OpResult {
     let b = body(c)?;
     let days = int(b, "rotation_interval")?.ok_or_else(|| missing("rotation_interval"))?;
     if !(MIN_ROTATION_DAYS..=MAX_ROTATION_DAYS).contains(&days) {
@@ -638,12 +650,12 @@ pub async fn update_rotation_interval(c: &Call) -> OpResult {
             format!("it must be from {MIN_ROTATION_DAYS} to {MAX_ROTATION_DAYS} days"),
         ));
     }
-    set_rotation(c, None, Some(days)).await
+    set_rotation(c, resolved, None, Some(days)).await
 }
 
-pub async fn rotation_status(c: &Call) -> OpResult {
+pub async fn rotation_status(c: &Call, resolved: &str) -> OpResult {
     let b = body(c)?;
-    let key = find(c, &key_id(b)?).await?;
+    let key = find(c, &key_id_as(b, resolved)?).await?;
     ok(json!({
         "key_rotation_enabled": key.rotation.enabled,
         "rotation_interval": key.rotation.interval_secs / 86_400,
@@ -652,11 +664,13 @@ pub async fn rotation_status(c: &Call) -> OpResult {
     }))
 }
 
-pub async fn rotate_on_demand(c: &Call) -> OpResult {
+pub async fn rotate_on_demand(c: &Call, resolved: &str) -> OpResult {
     let b = body(c)?;
     let key = usable(
         c,
-        c.service.rotate_key_material(&c.scope, &key_id(b)?).await,
+        c.service
+            .rotate_key_material(&c.scope, &key_id_as(b, resolved)?)
+            .await,
     )
     .await?;
     ok(json!({ "key_id": key.id }))
@@ -679,9 +693,9 @@ fn alias_entity(c: &Call, key: &KeyRecord, alias: &str) -> Value {
     })
 }
 
-pub async fn create_alias(c: &Call) -> OpResult {
+pub async fn create_alias(c: &Call, resolved: &str) -> OpResult {
     let b = body(c)?;
-    let id = key_id(b)?;
+    let id = key_id_as(b, resolved)?;
     let alias = alias_name(required(b, "alias")?, "alias")?;
     let key = c
         .service
@@ -692,10 +706,11 @@ pub async fn create_alias(c: &Call) -> OpResult {
 }
 
 /// Moves an existing alias to another key.
-pub async fn associate_alias(c: &Call) -> OpResult {
+/// `target` is `target_key_id` named by the id the permission judged it by.
+pub async fn associate_alias(c: &Call, target: &str) -> OpResult {
     let b = body(c)?;
     let alias = alias_name(required(b, "alias")?, "alias")?;
-    let target = required(b, "target_key_id")?;
+    required(b, "target_key_id")?;
     let key = c
         .service
         .set_alias(&c.scope, &alias, target, true)
@@ -746,9 +761,9 @@ pub async fn list_aliases(c: &Call) -> OpResult {
     }))
 }
 
-pub async fn delete_aliases(c: &Call) -> OpResult {
+pub async fn delete_aliases(c: &Call, resolved: &str) -> OpResult {
     let b = body(c)?;
-    let id = key_id(b)?;
+    let id = key_id_as(b, resolved)?;
     let names = match b.get("aliases") {
         Some(Value::Array(a)) if !a.is_empty() => a
             .iter()
@@ -783,9 +798,9 @@ pub async fn delete_aliases(c: &Call) -> OpResult {
 
 // --- crypto -----------------------------------------------------------------------------------
 
-pub async fn encrypt_data(c: &Call) -> OpResult {
+pub async fn encrypt_data(c: &Call, resolved: &str) -> OpResult {
     let b = body(c)?;
-    let id = key_id(b)?;
+    let id = key_id_as(b, resolved)?;
     symmetric_only(b, "encryption_algorithm")?;
     let plain = required(b, "plain_text")?;
     if plain.len() > MAX_PLAINTEXT {
@@ -865,9 +880,9 @@ fn datakey_bytes(b: &Map<String, Value>) -> Result<usize, ApiError> {
     }
 }
 
-pub async fn create_datakey(c: &Call, with_plaintext: bool) -> OpResult {
+pub async fn create_datakey(c: &Call, resolved: &str, with_plaintext: bool) -> OpResult {
     let b = body(c)?;
-    let id = key_id(b)?;
+    let id = key_id_as(b, resolved)?;
     let len = datakey_bytes(b)?;
     let context = aad(b, "additional_authenticated_data")?;
     let (key, data_key, blob) = usable(
@@ -886,9 +901,9 @@ pub async fn create_datakey(c: &Call, with_plaintext: bool) -> OpResult {
 
 /// Seals a caller's data key: `plain_text` is the key in hex followed by the hex SHA-256 of the
 /// key, `datakey_plain_length` its length in bytes.
-pub async fn encrypt_datakey(c: &Call) -> OpResult {
+pub async fn encrypt_datakey(c: &Call, resolved: &str) -> OpResult {
     let b = body(c)?;
-    let id = key_id(b)?;
+    let id = key_id_as(b, resolved)?;
     let len = int(b, "datakey_plain_length")?.ok_or_else(|| missing("datakey_plain_length"))?;
     if !(1..=(MAX_DATAKEY_BITS / 8) as i64).contains(&len) {
         return Err(invalid_as(
@@ -956,11 +971,12 @@ pub async fn decrypt_datakey(c: &Call) -> OpResult {
 
 /// Re-encrypts under another key: a data key ciphertext (hex, with `datakey_cipher_length`)
 /// stays hex, a data ciphertext (base64) stays base64.
-pub async fn re_encrypt(c: &Call) -> OpResult {
+/// `destination` is `destination_key_id` named by the id the permission judged it by.
+pub async fn re_encrypt(c: &Call, destination: &str) -> OpResult {
     let b = body(c)?;
     symmetric_only(b, "source_encryption_algorithm")?;
     symmetric_only(b, "destination_encryption_algorithm")?;
-    let destination = required(b, "destination_key_id")?.to_string();
+    required(b, "destination_key_id")?;
     let text = required(b, "cipher_text")?;
     let hex_form = int(b, "datakey_cipher_length")?.is_some();
     let blob = if hex_form {
@@ -977,7 +993,7 @@ pub async fn re_encrypt(c: &Call) -> OpResult {
     let (key, sealed) = usable(
         c,
         c.service
-            .encrypt(&c.scope, &destination, &opened.plaintext, &dest_context)
+            .encrypt(&c.scope, destination, &opened.plaintext, &dest_context)
             .await,
     )
     .await?;

@@ -7,8 +7,16 @@
 //! string names the empty string, a list keeps its string entries): the operation itself checks
 //! the body after authorization and reports a bad field with the code the wire promises, so an
 //! unauthorized caller learns nothing about which bodies would be accepted.
+//!
+//! Keys are then named by their ids in the caller's scope ([`operation`] resolves them before
+//! the permission is checked): an alias and an id of one key are one resource, so a policy on
+//! `key/<id>` holds however a request names the key, and the operation acts on the key that
+//! was authorized. A ciphertext is judged by the key inside it; a tag change by the tags
+//! before and after it.
 
-use coffer_core::{Action, Permission, Target};
+use base64::Engine;
+use coffer_core::service::UNKNOWN_KEY_ID;
+use coffer_core::{Action, Permission, Tag, TagChange, Target};
 use serde_json::{Map, Value};
 
 use crate::errors::ApiError;
@@ -23,9 +31,10 @@ use crate::{events, keys, managed, params, secrets};
 )]
 pub enum Operation {
     // --- CSMS secrets -------------------------------------------------------------------------
-    /// `name` from the body.
+    /// `name` and `kms_key_id` (the key the secret is put under) from the body.
     CreateSecret {
         name: String,
+        kms_key_id: Option<String>,
     },
     ListSecrets,
     /// The string entries of the body's `secret_name_list`.
@@ -35,8 +44,10 @@ pub enum Operation {
     ShowSecret {
         secret_name: String,
     },
+    /// `kms_key_id`, when the body names one, is the key the secret moves to.
     UpdateSecret {
         secret_name: String,
+        kms_key_id: Option<String>,
     },
     DeleteSecret {
         secret_name: String,
@@ -101,11 +112,14 @@ pub enum Operation {
     ListSecretTags {
         secret: SecretById,
     },
+    /// `change` is what the body does to the tags, which a tag condition judges too.
     CreateSecretTag {
         secret: SecretById,
+        change: TagChange,
     },
     BatchCreateOrDeleteTags {
         secret: SecretById,
+        change: TagChange,
     },
     DeleteSecretTag {
         secret: SecretById,
@@ -138,8 +152,10 @@ pub enum Operation {
     EncryptData {
         key_id: String,
     },
-    /// The key is named inside the ciphertext; the operation checks it is the project's.
-    DecryptData,
+    /// `key_id` is the key the ciphertext names.
+    DecryptData {
+        key_id: String,
+    },
     CreateDatakey {
         key_id: String,
     },
@@ -149,8 +165,12 @@ pub enum Operation {
     EncryptDatakey {
         key_id: String,
     },
-    DecryptDatakey,
+    DecryptDatakey {
+        key_id: String,
+    },
+    /// `key_id` is the key the ciphertext names.
     ReEncrypt {
+        key_id: String,
         destination_key_id: String,
     },
     EnableKeyRotation {
@@ -175,9 +195,10 @@ pub enum Operation {
     DeleteAlias {
         key_id: String,
     },
-    /// The alias moves to `target_key_id`.
+    /// The alias moves from `holder` (the key that has it) to `target_key_id`.
     AssociateAlias {
         target_key_id: String,
+        holder: String,
     },
 }
 
@@ -272,10 +293,158 @@ pub async fn operation(
     } else {
         csms_route(method, segments, body)?
     };
-    Ok(match route {
+    let op = match route {
         Route::Ready(op) => op,
         Route::ById { id, build } => build(SecretById::resolve(call, id).await),
-    })
+    };
+    resolve_keys(call, op, body).await
+}
+
+/// Names the keys of `op` by their ids in the caller's scope (a reference that names no key of
+/// the scope stays as written, so it is judged as a key of that name), and reads the key a
+/// ciphertext names. Every operation is listed, so a new one must say what it resolves.
+async fn resolve_keys(
+    c: &Call,
+    mut op: Operation,
+    body: Option<&Map<String, Value>>,
+) -> Result<Operation, ApiError> {
+    use Operation::*;
+    let id = |reference: String| async move {
+        c.service
+            .key_id_to_authorize(&c.scope, &reference)
+            .await
+            .map_err(ApiError::from)
+    };
+    match &mut op {
+        CreateSecret {
+            kms_key_id: Some(k),
+            ..
+        }
+        | UpdateSecret {
+            kms_key_id: Some(k),
+            ..
+        }
+        | DescribeKey { key_id: k }
+        | EnableKey { key_id: k }
+        | DisableKey { key_id: k }
+        | ScheduleKeyDeletion { key_id: k }
+        | CancelKeyDeletion { key_id: k }
+        | UpdateKeyAlias { key_id: k }
+        | UpdateKeyDescription { key_id: k }
+        | EncryptData { key_id: k }
+        | CreateDatakey { key_id: k }
+        | CreateDatakeyWithoutPlaintext { key_id: k }
+        | EncryptDatakey { key_id: k }
+        | ReEncrypt {
+            destination_key_id: k,
+            ..
+        }
+        | EnableKeyRotation { key_id: k }
+        | DisableKeyRotation { key_id: k }
+        | UpdateKeyRotationInterval { key_id: k }
+        | ShowKeyRotationStatus { key_id: k }
+        | RotateKeyOnDemand { key_id: k }
+        | CreateAlias { key_id: k }
+        | DeleteAlias { key_id: k } => *k = id(std::mem::take(k)).await?,
+        AssociateAlias {
+            target_key_id,
+            holder,
+        } => {
+            *target_key_id = id(std::mem::take(target_key_id)).await?;
+            if holder.starts_with("alias/") {
+                *holder = id(std::mem::take(holder)).await?;
+            }
+        }
+        CreateSecret {
+            kms_key_id: None, ..
+        }
+        | UpdateSecret {
+            kms_key_id: None, ..
+        }
+        | DecryptData { .. }
+        | DecryptDatakey { .. }
+        | ListSecrets
+        | BatchGetSecretValue { .. }
+        | ShowSecret { .. }
+        | DeleteSecret { .. }
+        | CreateSecretForSchedule { .. }
+        | RestoreSecret { .. }
+        | CreateSecretVersion { .. }
+        | ListSecretVersions { .. }
+        | ShowSecretVersion { .. }
+        | UpdateVersion { .. }
+        | UpdateSecretStage { .. }
+        | ShowSecretStage { .. }
+        | DeleteSecretStage { .. }
+        | RotateSecret { .. }
+        | ListSecretTasks
+        | ListProjectSecretsTags
+        | ListResourceInstances
+        | ListNotificationRecords
+        | CreateSecretEvent { .. }
+        | ListSecretEvents
+        | ShowSecretEvent { .. }
+        | UpdateSecretEvent { .. }
+        | DeleteSecretEvent { .. }
+        | ListSecretTags { .. }
+        | CreateSecretTag { .. }
+        | BatchCreateOrDeleteTags { .. }
+        | DeleteSecretTag { .. }
+        | CreateKey
+        | ListKeys
+        | ListAliases => {}
+    }
+    // The key a ciphertext names. Data ciphertexts are base64, data key ciphertexts hex (and
+    // ReEncrypt's are hex when it is given `datakey_cipher_length`), as the operations read them.
+    let hex_form = matches!(op, DecryptDatakey { .. })
+        || (matches!(op, ReEncrypt { .. })
+            && body
+                .and_then(|b| b.get("datakey_cipher_length"))
+                .is_some_and(|v| !v.is_null()));
+    if let DecryptData { key_id } | DecryptDatakey { key_id } | ReEncrypt { key_id, .. } = &mut op {
+        let text = text(body, "cipher_text");
+        let blob = if hex_form {
+            hex::decode(&text).unwrap_or_default()
+        } else {
+            B64.decode(&text).unwrap_or_default()
+        };
+        *key_id = c.service.blob_key_id_to_authorize(&c.scope, &blob).await?;
+    }
+    Ok(op)
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// The tags a tag route's body adds, or the keys it removes, read leniently: a body that does
+/// not parse changes nothing here, and the operation refuses it after authorization.
+fn tag_change(route: &str, body: Option<&Map<String, Value>>) -> TagChange {
+    let tag = |v: &Value| secrets::tag_of(v, "tags").ok();
+    let tags = || -> Vec<Tag> {
+        match body.and_then(|b| b.get("tags")) {
+            Some(Value::Array(a)) => a.iter().filter_map(tag).collect(),
+            _ => vec![],
+        }
+    };
+    match route {
+        "tag" => TagChange::Set(
+            body.and_then(|b| b.get("tag"))
+                .and_then(tag)
+                .into_iter()
+                .collect(),
+        ),
+        _ => match body.and_then(|b| b.get("action")).and_then(Value::as_str) {
+            Some("delete") => TagChange::Remove(tags().into_iter().map(|t| t.key).collect()),
+            Some("create") => TagChange::Set(tags()),
+            _ => TagChange::Set(vec![]),
+        },
+    }
+}
+
+/// `kms_key_id` of a secret's body, as the core names it; `None` when it names none.
+fn kms_key_id(body: Option<&Map<String, Value>>) -> Option<String> {
+    Some(text(body, "kms_key_id"))
+        .filter(|k| !k.is_empty())
+        .map(|k| params::key_ref(&k))
 }
 
 /// A string field of the body, or the empty string (see the module documentation).
@@ -303,6 +472,7 @@ fn csms_route(
     let op = match (method, seg.as_slice()) {
         ("POST", ["secrets"]) => CreateSecret {
             name: text(body, "name"),
+            kms_key_id: kms_key_id(body),
         },
         ("GET", ["secrets"]) => ListSecrets,
         ("POST", ["secrets", "batch-get-secret-value"]) => BatchGetSecretValue {
@@ -320,6 +490,7 @@ fn csms_route(
         },
         ("PUT", ["secrets", n]) => UpdateSecret {
             secret_name: name(n),
+            kms_key_id: kms_key_id(body),
         },
         ("DELETE", ["secrets", n]) => DeleteSecret {
             secret_name: name(n),
@@ -378,13 +549,18 @@ fn csms_route(
         },
         ("GET", ["csms", "notification-records"]) => ListNotificationRecords,
         ("POST", ["csms", id, "tags"]) => {
-            return by_id(id, Box::new(|secret| CreateSecretTag { secret }))
+            let change = tag_change("tag", body);
+            return by_id(id, Box::new(|secret| CreateSecretTag { secret, change }));
         }
         ("GET", ["csms", id, "tags"]) => {
             return by_id(id, Box::new(|secret| ListSecretTags { secret }))
         }
         ("POST", ["csms", id, "tags", "action"]) => {
-            return by_id(id, Box::new(|secret| BatchCreateOrDeleteTags { secret }))
+            let change = tag_change("batch", body);
+            return by_id(
+                id,
+                Box::new(|secret| BatchCreateOrDeleteTags { secret, change }),
+            );
         }
         ("DELETE", ["csms", id, "tags", key]) => {
             let tag_key = name(key);
@@ -422,14 +598,19 @@ fn kms_route(
         ("POST", ["kms", "update-key-alias"]) => UpdateKeyAlias { key_id: key_id() },
         ("POST", ["kms", "update-key-description"]) => UpdateKeyDescription { key_id: key_id() },
         ("POST", ["kms", "encrypt-data"]) => EncryptData { key_id: key_id() },
-        ("POST", ["kms", "decrypt-data"]) => DecryptData,
+        ("POST", ["kms", "decrypt-data"]) => DecryptData {
+            key_id: UNKNOWN_KEY_ID.to_string(),
+        },
         ("POST", ["kms", "create-datakey"]) => CreateDatakey { key_id: key_id() },
         ("POST", ["kms", "create-datakey-without-plaintext"]) => {
             CreateDatakeyWithoutPlaintext { key_id: key_id() }
         }
         ("POST", ["kms", "encrypt-datakey"]) => EncryptDatakey { key_id: key_id() },
-        ("POST", ["kms", "decrypt-datakey"]) => DecryptDatakey,
+        ("POST", ["kms", "decrypt-datakey"]) => DecryptDatakey {
+            key_id: UNKNOWN_KEY_ID.to_string(),
+        },
         ("POST", ["kms", "re-encrypt"]) => ReEncrypt {
+            key_id: UNKNOWN_KEY_ID.to_string(),
             destination_key_id: text(body, "destination_key_id"),
         },
         ("POST", ["kms", "enable-key-rotation"]) => EnableKeyRotation { key_id: key_id() },
@@ -444,6 +625,7 @@ fn kms_route(
         ("DELETE", ["kms", "aliases"]) => DeleteAlias { key_id: key_id() },
         ("POST", ["kms", "alias", "associate"]) => AssociateAlias {
             target_key_id: text(body, "target_key_id"),
+            holder: text(body, "alias"),
         },
         _ => {
             return Err(ApiError::new(
@@ -465,14 +647,31 @@ pub fn permission(op: &Operation) -> Permission {
     use Operation::*;
     let secret = |action: Action, name: &str| Permission::one(action, Target::secret(name));
     let key = |action: Action, id: &str| Permission::one(action, Target::Key(id.to_string()));
-    match op {
-        CreateSecret { name } => Permission::one(
-            SecretsCreate,
-            // CSMS creates carry no tags; a condition sees none.
-            Target::Secret {
-                name: name.clone(),
-                tags: Some(vec![]),
+    // Putting a secret under a key (or moving it to one) encrypts with the key.
+    let with_key = |p: Permission, kms_key_id: &Option<String>| match kms_key_id {
+        Some(k) => Permission::All(vec![p, key(KeysEncrypt, k)]),
+        None => p,
+    };
+    let retag = |s: &SecretById, change: TagChange| {
+        Permission::one(
+            SecretsTag,
+            Target::SecretRetag {
+                name: s.name().to_string(),
+                change,
             },
+        )
+    };
+    match op {
+        CreateSecret { name, kms_key_id } => with_key(
+            Permission::one(
+                SecretsCreate,
+                // CSMS creates carry no tags; a condition sees none.
+                Target::Secret {
+                    name: name.clone(),
+                    tags: Some(vec![]),
+                },
+            ),
+            kms_key_id,
         ),
         ListSecrets | ListSecretTasks | ListProjectSecretsTags | ListResourceInstances => {
             Permission::one(SecretsList, Target::AllSecrets)
@@ -488,9 +687,11 @@ pub fn permission(op: &Operation) -> Permission {
         ShowSecret { secret_name }
         | ListSecretVersions { secret_name }
         | ShowSecretStage { secret_name, .. } => secret(SecretsDescribe, secret_name),
-        UpdateSecret { secret_name } | UpdateVersion { secret_name, .. } => {
-            secret(SecretsUpdate, secret_name)
-        }
+        UpdateSecret {
+            secret_name,
+            kms_key_id,
+        } => with_key(secret(SecretsUpdate, secret_name), kms_key_id),
+        UpdateVersion { secret_name, .. } => secret(SecretsUpdate, secret_name),
         DeleteSecret { secret_name } | CreateSecretForSchedule { secret_name } => {
             secret(SecretsDelete, secret_name)
         }
@@ -513,9 +714,12 @@ pub fn permission(op: &Operation) -> Permission {
             Permission::one(SecretsManageEvents, Target::Event(event_name.clone()))
         }
         ListSecretTags { secret: s } => secret(SecretsDescribe, s.name()),
-        CreateSecretTag { secret: s }
-        | BatchCreateOrDeleteTags { secret: s }
-        | DeleteSecretTag { secret: s, .. } => secret(SecretsTag, s.name()),
+        CreateSecretTag { secret: s, change } | BatchCreateOrDeleteTags { secret: s, change } => {
+            retag(s, change.clone())
+        }
+        DeleteSecretTag { secret: s, tag_key } => {
+            retag(s, TagChange::Remove(vec![tag_key.clone()]))
+        }
         CreateKey => Permission::one(KeysCreate, Target::AllKeys),
         ListKeys | ListAliases => Permission::one(KeysList, Target::AllKeys),
         DescribeKey { key_id } | ShowKeyRotationStatus { key_id } => key(KeysDescribe, key_id),
@@ -529,18 +733,31 @@ pub fn permission(op: &Operation) -> Permission {
         | RotateKeyOnDemand { key_id }
         | CreateAlias { key_id }
         | DeleteAlias { key_id } => key(KeysUpdate, key_id),
-        AssociateAlias { target_key_id } => key(KeysUpdate, target_key_id),
+        // Both keys change: the one that loses the alias and the one that gets it.
+        AssociateAlias {
+            target_key_id,
+            holder,
+        } => Permission::each(
+            KeysUpdate,
+            vec![
+                Target::Key(target_key_id.clone()),
+                Target::Key(holder.clone()),
+            ],
+        ),
         ScheduleKeyDeletion { key_id } | CancelKeyDeletion { key_id } => key(KeysDelete, key_id),
         EncryptData { key_id } | EncryptDatakey { key_id } => key(KeysEncrypt, key_id),
         CreateDatakey { key_id } | CreateDatakeyWithoutPlaintext { key_id } => {
             key(KeysGenerateDataKey, key_id)
         }
-        // The key is inside the ciphertext: the operation checks it is one of the project's.
-        DecryptData | DecryptDatakey => Permission::one(KeysDecrypt, Target::AllKeys),
-        ReEncrypt { destination_key_id } => Permission::each(
-            KeysDecrypt,
-            vec![Target::AllKeys, Target::Key(destination_key_id.clone())],
-        ),
+        // The key is the one the ciphertext names.
+        DecryptData { key_id } | DecryptDatakey { key_id } => key(KeysDecrypt, key_id),
+        ReEncrypt {
+            key_id,
+            destination_key_id,
+        } => Permission::All(vec![
+            key(KeysDecrypt, key_id),
+            key(KeysEncrypt, destination_key_id),
+        ]),
     }
 }
 
@@ -548,11 +765,17 @@ pub fn permission(op: &Operation) -> Permission {
 pub async fn execute(c: &Call, op: Operation) -> OpResult {
     use Operation::*;
     match op {
-        CreateSecret { name: _ } => create_secret(c).await,
+        CreateSecret {
+            name: _,
+            kms_key_id,
+        } => create_secret(c, kms_key_id).await,
         ListSecrets => secrets::list_secrets(c).await,
         BatchGetSecretValue { secret_names: _ } => secrets::batch_get(c).await,
         ShowSecret { secret_name } => secrets::show_secret(c, &secret_name).await,
-        UpdateSecret { secret_name } => secrets::update_secret(c, &secret_name).await,
+        UpdateSecret {
+            secret_name,
+            kms_key_id,
+        } => secrets::update_secret(c, &secret_name, kms_key_id).await,
         DeleteSecret { secret_name } => secrets::delete_secret(c, &secret_name).await,
         CreateSecretForSchedule { secret_name } => secrets::schedule_delete(c, &secret_name).await,
         RestoreSecret { secret_name } => secrets::cancel_delete(c, &secret_name).await,
@@ -589,43 +812,46 @@ pub async fn execute(c: &Call, op: Operation) -> OpResult {
         UpdateSecretEvent { event_name } => events::update(c, &event_name).await,
         DeleteSecretEvent { event_name } => events::delete(c, &event_name).await,
         ListSecretTags { secret } => secrets::list_tags(c, secret).await,
-        CreateSecretTag { secret } => secrets::create_tag(c, secret).await,
-        BatchCreateOrDeleteTags { secret } => secrets::batch_tags(c, secret).await,
+        CreateSecretTag { secret, .. } => secrets::create_tag(c, secret).await,
+        BatchCreateOrDeleteTags { secret, .. } => secrets::batch_tags(c, secret).await,
         DeleteSecretTag { secret, tag_key } => secrets::delete_tag(c, secret, &tag_key).await,
         CreateKey => keys::create_key(c).await,
-        DescribeKey { key_id: _ } => keys::describe_key(c).await,
+        // Key operations act on the key the permission judged (`key_id` resolved).
+        DescribeKey { key_id } => keys::describe_key(c, &key_id).await,
         ListKeys => keys::list_keys(c).await,
-        EnableKey { key_id: _ } => keys::set_enabled(c, true).await,
-        DisableKey { key_id: _ } => keys::set_enabled(c, false).await,
-        ScheduleKeyDeletion { key_id: _ } => keys::schedule_deletion(c).await,
-        CancelKeyDeletion { key_id: _ } => keys::cancel_deletion(c).await,
-        UpdateKeyAlias { key_id: _ } => keys::update_key_alias(c).await,
-        UpdateKeyDescription { key_id: _ } => keys::update_description(c).await,
-        EncryptData { key_id: _ } => keys::encrypt_data(c).await,
-        DecryptData => keys::decrypt_data(c).await,
-        CreateDatakey { key_id: _ } => keys::create_datakey(c, true).await,
-        CreateDatakeyWithoutPlaintext { key_id: _ } => keys::create_datakey(c, false).await,
-        EncryptDatakey { key_id: _ } => keys::encrypt_datakey(c).await,
-        DecryptDatakey => keys::decrypt_datakey(c).await,
+        EnableKey { key_id } => keys::set_enabled(c, &key_id, true).await,
+        DisableKey { key_id } => keys::set_enabled(c, &key_id, false).await,
+        ScheduleKeyDeletion { key_id } => keys::schedule_deletion(c, &key_id).await,
+        CancelKeyDeletion { key_id } => keys::cancel_deletion(c, &key_id).await,
+        UpdateKeyAlias { key_id } => keys::update_key_alias(c, &key_id).await,
+        UpdateKeyDescription { key_id } => keys::update_description(c, &key_id).await,
+        EncryptData { key_id } => keys::encrypt_data(c, &key_id).await,
+        DecryptData { .. } => keys::decrypt_data(c).await,
+        CreateDatakey { key_id } => keys::create_datakey(c, &key_id, true).await,
+        CreateDatakeyWithoutPlaintext { key_id } => keys::create_datakey(c, &key_id, false).await,
+        EncryptDatakey { key_id } => keys::encrypt_datakey(c, &key_id).await,
+        DecryptDatakey { .. } => keys::decrypt_datakey(c).await,
         ReEncrypt {
-            destination_key_id: _,
-        } => keys::re_encrypt(c).await,
-        EnableKeyRotation { key_id: _ } => keys::set_rotation(c, Some(true), None).await,
-        DisableKeyRotation { key_id: _ } => keys::set_rotation(c, Some(false), None).await,
-        UpdateKeyRotationInterval { key_id: _ } => keys::update_rotation_interval(c).await,
-        ShowKeyRotationStatus { key_id: _ } => keys::rotation_status(c).await,
-        RotateKeyOnDemand { key_id: _ } => keys::rotate_on_demand(c).await,
-        CreateAlias { key_id: _ } => keys::create_alias(c).await,
+            destination_key_id, ..
+        } => keys::re_encrypt(c, &destination_key_id).await,
+        EnableKeyRotation { key_id } => keys::set_rotation(c, &key_id, Some(true), None).await,
+        DisableKeyRotation { key_id } => keys::set_rotation(c, &key_id, Some(false), None).await,
+        UpdateKeyRotationInterval { key_id } => keys::update_rotation_interval(c, &key_id).await,
+        ShowKeyRotationStatus { key_id } => keys::rotation_status(c, &key_id).await,
+        RotateKeyOnDemand { key_id } => keys::rotate_on_demand(c, &key_id).await,
+        CreateAlias { key_id } => keys::create_alias(c, &key_id).await,
         ListAliases => keys::list_aliases(c).await,
-        DeleteAlias { key_id: _ } => keys::delete_aliases(c).await,
-        AssociateAlias { target_key_id: _ } => keys::associate_alias(c).await,
+        DeleteAlias { key_id } => keys::delete_aliases(c, &key_id).await,
+        AssociateAlias { target_key_id, .. } => keys::associate_alias(c, &target_key_id).await,
     }
 }
 
 /// A create's type decides which module makes the secret; the fields both types share are
 /// checked first, in the order the wire reports them.
-async fn create_secret(c: &Call) -> OpResult {
-    let new = params::new_secret(c.json()?)?;
+/// `kms_key_id` is the body's key named by the id the permission judged it by.
+async fn create_secret(c: &Call, kms_key_id: Option<String>) -> OpResult {
+    let mut new = params::new_secret(c.json()?)?;
+    new.key = new.key.and(kms_key_id);
     if new.managed {
         managed::create_secret(c, new).await
     } else {
@@ -649,16 +875,30 @@ mod tests {
         let on_secret = |action| Permission::one(action, Target::secret("s1"));
         let on_key = |action, id: &str| Permission::one(action, Target::Key(id.to_string()));
         let by_id = || SecretById::resolved(ID, "tagged");
+        let team_a = || Tag {
+            key: "team".into(),
+            value: "a".into(),
+        };
+        let retag = |change| Target::SecretRetag {
+            name: "tagged".into(),
+            change,
+        };
         match kind {
             K::CreateSecret => (
-                Operation::CreateSecret { name: s() },
-                Permission::one(
-                    SecretsCreate,
-                    Target::Secret {
-                        name: "s1".into(),
-                        tags: Some(vec![]),
-                    },
-                ),
+                Operation::CreateSecret {
+                    name: s(),
+                    kms_key_id: Some("k2".into()),
+                },
+                Permission::All(vec![
+                    Permission::one(
+                        SecretsCreate,
+                        Target::Secret {
+                            name: "s1".into(),
+                            tags: Some(vec![]),
+                        },
+                    ),
+                    on_key(KeysEncrypt, "k2"),
+                ]),
             ),
             K::ListSecrets => (
                 Operation::ListSecrets,
@@ -678,8 +918,11 @@ mod tests {
                 on_secret(SecretsDescribe),
             ),
             K::UpdateSecret => (
-                Operation::UpdateSecret { secret_name: s() },
-                on_secret(SecretsUpdate),
+                Operation::UpdateSecret {
+                    secret_name: s(),
+                    kms_key_id: Some("k2".into()),
+                },
+                Permission::All(vec![on_secret(SecretsUpdate), on_key(KeysEncrypt, "k2")]),
             ),
             K::DeleteSecret => (
                 Operation::DeleteSecret { secret_name: s() },
@@ -789,19 +1032,25 @@ mod tests {
                 Permission::one(SecretsDescribe, Target::secret("tagged")),
             ),
             K::CreateSecretTag => (
-                Operation::CreateSecretTag { secret: by_id() },
-                Permission::one(SecretsTag, Target::secret("tagged")),
+                Operation::CreateSecretTag {
+                    secret: by_id(),
+                    change: TagChange::Set(vec![team_a()]),
+                },
+                Permission::one(SecretsTag, retag(TagChange::Set(vec![team_a()]))),
             ),
             K::BatchCreateOrDeleteTags => (
-                Operation::BatchCreateOrDeleteTags { secret: by_id() },
-                Permission::one(SecretsTag, Target::secret("tagged")),
+                Operation::BatchCreateOrDeleteTags {
+                    secret: by_id(),
+                    change: TagChange::Remove(vec!["team".into()]),
+                },
+                Permission::one(SecretsTag, retag(TagChange::Remove(vec!["team".into()]))),
             ),
             K::DeleteSecretTag => (
                 Operation::DeleteSecretTag {
                     secret: by_id(),
                     tag_key: "team".into(),
                 },
-                Permission::one(SecretsTag, Target::secret("tagged")),
+                Permission::one(SecretsTag, retag(TagChange::Remove(vec!["team".into()]))),
             ),
             K::CreateKey => (
                 Operation::CreateKey,
@@ -860,8 +1109,10 @@ mod tests {
                 on_key(KeysEncrypt, "k1"),
             ),
             K::DecryptData => (
-                Operation::DecryptData,
-                Permission::one(KeysDecrypt, Target::AllKeys),
+                Operation::DecryptData {
+                    key_id: "k1".into(),
+                },
+                on_key(KeysDecrypt, "k1"),
             ),
             K::CreateDatakey => (
                 Operation::CreateDatakey {
@@ -882,14 +1133,17 @@ mod tests {
                 on_key(KeysEncrypt, "k1"),
             ),
             K::DecryptDatakey => (
-                Operation::DecryptDatakey,
-                Permission::one(KeysDecrypt, Target::AllKeys),
+                Operation::DecryptDatakey {
+                    key_id: "k1".into(),
+                },
+                on_key(KeysDecrypt, "k1"),
             ),
             K::ReEncrypt => (
                 Operation::ReEncrypt {
+                    key_id: "k1".into(),
                     destination_key_id: "k2".into(),
                 },
-                Permission::each(KeysDecrypt, vec![Target::AllKeys, Target::Key("k2".into())]),
+                Permission::All(vec![on_key(KeysDecrypt, "k1"), on_key(KeysEncrypt, "k2")]),
             ),
             K::EnableKeyRotation => (
                 Operation::EnableKeyRotation {
@@ -940,8 +1194,12 @@ mod tests {
             K::AssociateAlias => (
                 Operation::AssociateAlias {
                     target_key_id: "k3".into(),
+                    holder: "k1".into(),
                 },
-                on_key(KeysUpdate, "k3"),
+                Permission::each(
+                    KeysUpdate,
+                    vec![Target::Key("k3".into()), Target::Key("k1".into())],
+                ),
             ),
         }
     }
@@ -1034,10 +1292,10 @@ mod tests {
             "secrets",
             &body(json!({"name": "n1"})),
         ));
-        assert!(matches!(op, Operation::CreateSecret { ref name } if name == "n1"));
+        assert!(matches!(op, Operation::CreateSecret { ref name, .. } if name == "n1"));
         // A name that is not a string names nothing; the create reports the field later.
         let op = ready(route("POST", false, "secrets", &body(json!({"name": 5}))));
-        assert!(matches!(op, Operation::CreateSecret { ref name } if name.is_empty()));
+        assert!(matches!(op, Operation::CreateSecret { ref name, .. } if name.is_empty()));
         let op = ready(route(
             "POST",
             false,
@@ -1094,7 +1352,7 @@ mod tests {
         ));
         assert!(matches!(
             op,
-            Operation::ReEncrypt { ref destination_key_id } if destination_key_id == "k2"
+            Operation::ReEncrypt { ref destination_key_id, .. } if destination_key_id == "k2"
         ));
         let op = ready(route(
             "POST",
@@ -1104,7 +1362,64 @@ mod tests {
         ));
         assert!(matches!(
             op,
-            Operation::AssociateAlias { ref target_key_id } if target_key_id == "k3"
+            Operation::AssociateAlias { ref target_key_id, ref holder }
+                if target_key_id == "k3" && holder.is_empty()
+        ));
+    }
+
+    #[test]
+    fn tag_routes_carry_their_change_and_secret_routes_their_key() {
+        let body = |v: Value| match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let tag = |k: &str, v: &str| Tag {
+            key: k.into(),
+            value: v.into(),
+        };
+        let one = body(json!({"tag": {"key": "team", "value": "b"}}));
+        assert_eq!(
+            tag_change("tag", Some(&one)),
+            TagChange::Set(vec![tag("team", "b")])
+        );
+        let create = body(json!({"action": "create", "tags": [{"key": "a", "value": "1"}]}));
+        assert_eq!(
+            tag_change("batch", Some(&create)),
+            TagChange::Set(vec![tag("a", "1")])
+        );
+        let delete = body(json!({"action": "delete", "tags": [{"key": "a", "value": "1"}]}));
+        assert_eq!(
+            tag_change("batch", Some(&delete)),
+            TagChange::Remove(vec!["a".into()])
+        );
+        // What does not parse changes nothing (the operation refuses it later).
+        let bad = body(json!({"action": "rename", "tags": 5}));
+        assert_eq!(tag_change("batch", Some(&bad)), TagChange::Set(vec![]));
+        assert_eq!(tag_change("tag", None), TagChange::Set(vec![]));
+
+        let op = ready(route(
+            "PUT",
+            false,
+            "secrets/s1",
+            &body(json!({"kms_key_id": "csms/default"})),
+        ));
+        assert!(matches!(
+            op,
+            Operation::UpdateSecret { kms_key_id: Some(ref k), .. }
+                if k == coffer_core::service::DEFAULT_KEY_ALIAS
+        ));
+        let op = ready(route(
+            "POST",
+            false,
+            "secrets",
+            &body(json!({"name": "n", "kms_key_id": ""})),
+        ));
+        assert!(matches!(
+            op,
+            Operation::CreateSecret {
+                kms_key_id: None,
+                ..
+            }
         ));
     }
 

@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use coffer_core::service::{
-    CreateSecret, DeleteMode, MetadataChange, PutValue, VersionSelector, WhenFull,
+    CreateSecret, DeleteMode, MetadataChange, PutValue, VersionSelector, WhenExists, WhenFull,
 };
 use coffer_core::{
     Error, PageRequest, SecretFilter, SecretKind, SecretRecord, SecretState, SecretValue, Stage,
@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::errors::ApiError;
 use crate::params::{
-    description, key_ref, refuse_unsupported, rotation_change, secret_name, stage_of, str_field,
+    description, refuse_unsupported, rotation_change, secret_name, stage_of, str_field,
     subscriptions, valid_name, NewSecret,
 };
 use crate::render::{page_info, secret_json, stage_name, tags_json, version_json};
@@ -187,7 +187,8 @@ pub async fn show_secret(c: &Call, name: &str) -> OpResult {
     ok(json!({ "secret": secret_json(&s) }))
 }
 
-pub async fn update_secret(c: &Call, name: &str) -> OpResult {
+/// `kms_key_id` is the body's key named by the id the permission judged it by.
+pub async fn update_secret(c: &Call, name: &str, kms_key_id: Option<String>) -> OpResult {
     let body = c.json()?;
     let description = description(body)?;
     let s = load(c, name).await?;
@@ -207,7 +208,7 @@ pub async fn update_secret(c: &Call, name: &str) -> OpResult {
     }
     let new_key = str_field(body, "kms_key_id")?
         .filter(|k| !k.is_empty())
-        .map(key_ref);
+        .and(kms_key_id);
     // Checked before anything changes, so a bad key leaves the secret as it was.
     if let Some(k) = &new_key {
         c.service.resolve_key(&c.scope, k).await?;
@@ -351,6 +352,9 @@ pub async fn create_version(c: &Call, name: &str) -> OpResult {
                 max_versions: MAX_VERSIONS,
                 max_stages: MAX_STAGES,
                 expires_at,
+                // The version id is the server's; one that appeared meanwhile is refused
+                // alike, whatever its value.
+                when_exists: WhenExists::Refuse,
             },
         )
         .await
@@ -587,7 +591,7 @@ pub async fn delete_stage(c: &Call, name: &str, stage: &str) -> OpResult {
 
 // --- tags -----------------------------------------------------------------------------------
 
-fn tag_of(v: &Value, field: &str) -> Result<Tag, ApiError> {
+pub fn tag_of(v: &Value, field: &str) -> Result<Tag, ApiError> {
     let o = v
         .as_object()
         .ok_or_else(|| ApiError::invalid(field, "a tag is {\"key\": ..., \"value\": ...}"))?;

@@ -218,17 +218,24 @@ pub async fn describe_key(c: &Call, key: String) -> OpResult {
     Ok(obj(json!({ "KeyMetadata": metadata(c, &key) })))
 }
 
-pub async fn describe_keys(c: &Call) -> OpResult {
+/// How many key ids one DescribeKeys takes.
+pub const MAX_DESCRIBE_KEYS: usize = 100;
+
+/// `keys` are the `KeyIds`, each named by the id the permission judged it by.
+pub async fn describe_keys(c: &Call, keys: Vec<String>) -> OpResult {
     let ids = c
         .params
         .array("KeyIds")?
-        .filter(|a| !a.is_empty() && a.len() <= 100)
+        .filter(|a| !a.is_empty() && a.len() <= MAX_DESCRIBE_KEYS)
         .ok_or_else(|| ApiError::invalid_value("KeyIds", "give 1 to 100 key ids"))?;
+    if ids.iter().any(|id| !id.is_string()) {
+        return Err(ApiError::invalid_value(
+            "KeyIds",
+            "each id must be a string",
+        ));
+    }
     let mut out = vec![];
-    for id in ids {
-        let id = id
-            .as_str()
-            .ok_or_else(|| ApiError::invalid_value("KeyIds", "each id must be a string"))?;
+    for id in &keys {
         // Ids that name no key are left out, as the cloud does.
         match c.service.find_key(&c.scope, id).await {
             Ok(k) => out.push(metadata(c, &k)),
@@ -358,7 +365,7 @@ fn context(c: &Call, param: &str) -> Result<Vec<(String, String)>, ApiError> {
     })
 }
 
-fn ciphertext(c: &Call) -> Result<Vec<u8>, ApiError> {
+pub fn ciphertext(c: &Call) -> Result<Vec<u8>, ApiError> {
     B64.decode(c.params.required_str("CiphertextBlob")?)
         .map_err(|_| ApiError::invalid_value("CiphertextBlob", "it is not valid base64"))
 }
@@ -431,7 +438,8 @@ pub async fn data_key(c: &Call, key: String) -> OpResult {
     })))
 }
 
-pub async fn re_encrypt(c: &Call) -> OpResult {
+/// `destination` is the `DestinationKeyId` named by the id the permission judged it by.
+pub async fn re_encrypt(c: &Call, destination: Option<String>) -> OpResult {
     let blob = ciphertext(c)?;
     let opened = c
         .service
@@ -439,8 +447,8 @@ pub async fn re_encrypt(c: &Call) -> OpResult {
         .await
         .map_err(key_error)?;
     // Without a destination the blob is re-encrypted under its own key's newest material.
-    let destination = match c.params.str("DestinationKeyId")? {
-        Some(d) if !d.is_empty() => d.to_string(),
+    let destination = match c.params.str("DestinationKeyId")?.and(destination) {
+        Some(d) if !d.is_empty() => d,
         _ => opened.key.id.clone(),
     };
     let (k, new_blob) = c

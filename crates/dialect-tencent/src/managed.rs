@@ -138,7 +138,13 @@ fn drive_later(c: &Call, task: RotationTask) {
     });
 }
 
-pub async fn create_product_secret(c: &Call, name: String, tags: Vec<Tag>) -> OpResult {
+/// `key` is the `KmsKeyId` named by the id the permission judged it by.
+pub async fn create_product_secret(
+    c: &Call,
+    name: String,
+    tags: Vec<Tag>,
+    key: Option<String>,
+) -> OpResult {
     let p = &c.params;
     let prefix = p.required_str("UserNamePrefix")?;
     user_prefix(prefix)?;
@@ -193,10 +199,7 @@ pub async fn create_product_secret(c: &Call, name: String, tags: Vec<Tag>) -> Op
     } else {
         None
     };
-    let key = p
-        .str("KmsKeyId")?
-        .filter(|k| !k.is_empty())
-        .map(str::to_string);
+    let key = p.str("KmsKeyId")?.filter(|k| !k.is_empty()).and(key);
     let (record, task) = c
         .service
         .create_product_secret(

@@ -5,7 +5,13 @@
 //! The two APIs share one endpoint and one flat enum. Their wire names overlap only in
 //! `GetServiceStatus`, whose KMS variant is [`Operation::KmsGetServiceStatus`]; [`wire_name`]
 //! and [`api_version`] give each kind's action and API.
+//!
+//! Keys are named by their ids before the permission is checked ([`resolve`], once the scope
+//! is known): an alias and an id of one key are one resource, so a policy on `key/<id>` holds
+//! however a request names the key, and the operation runs on the key that was authorized.
+//! A ciphertext is judged by the key inside it.
 
+use coffer_core::service::UNKNOWN_KEY_ID;
 use coffer_core::{Action, Permission, Tag, Target};
 use serde_json::{Map, Value};
 use strum::IntoEnumIterator;
@@ -16,7 +22,8 @@ use crate::request::{self, Call, API_VERSION, KMS_VERSION};
 use crate::{keys, managed, secrets};
 
 /// One SSM or KMS action with the parameters that name what it acts on (`name` a valid
-/// `SecretName`, `key` the `KeyId` as sent, `tags` a create's valid `Tags`). The rest of an
+/// `SecretName`, `key` the `KeyId` named by its id (see [`resolve`]), `tags` a create's valid
+/// `Tags`, a create's `key` its `KmsKeyId`). The rest of an
 /// action's parameters stay in [`Call::params`]: they are checked when it runs, after the
 /// permission, as they always were.
 #[derive(Debug, strum::EnumDiscriminants)]
@@ -26,47 +33,121 @@ use crate::{keys, managed, secrets};
 )]
 pub enum Operation {
     // SSM 2019-09-23: secrets.
-    CreateSecret { name: String, tags: Vec<Tag> },
-    GetSecretValue { name: String },
-    PutSecretValue { name: String },
-    UpdateSecret { name: String },
-    UpdateDescription { name: String },
-    DescribeSecret { name: String },
+    CreateSecret {
+        name: String,
+        tags: Vec<Tag>,
+        key: Option<String>,
+    },
+    GetSecretValue {
+        name: String,
+    },
+    PutSecretValue {
+        name: String,
+    },
+    UpdateSecret {
+        name: String,
+    },
+    UpdateDescription {
+        name: String,
+    },
+    DescribeSecret {
+        name: String,
+    },
     ListSecrets,
-    ListSecretVersionIds { name: String },
-    DeleteSecretVersion { name: String },
-    EnableSecret { name: String },
-    DisableSecret { name: String },
-    DeleteSecret { name: String },
-    RestoreSecret { name: String },
+    ListSecretVersionIds {
+        name: String,
+    },
+    DeleteSecretVersion {
+        name: String,
+    },
+    EnableSecret {
+        name: String,
+    },
+    DisableSecret {
+        name: String,
+    },
+    DeleteSecret {
+        name: String,
+    },
+    RestoreSecret {
+        name: String,
+    },
     GetServiceStatus,
     GetRegions,
     // SSM 2019-09-23: cloud-product (database) secrets.
     DescribeSupportedProducts,
-    CreateProductSecret { name: String, tags: Vec<Tag> },
-    RotateProductSecret { name: String },
+    CreateProductSecret {
+        name: String,
+        tags: Vec<Tag>,
+        key: Option<String>,
+    },
+    RotateProductSecret {
+        name: String,
+    },
     DescribeAsyncRequestInfo,
-    UpdateRotationStatus { name: String },
-    DescribeRotationDetail { name: String },
-    DescribeRotationHistory { name: String },
+    UpdateRotationStatus {
+        name: String,
+    },
+    DescribeRotationDetail {
+        name: String,
+    },
+    DescribeRotationHistory {
+        name: String,
+    },
     // KMS 2019-01-18.
     CreateKey,
-    DescribeKey { key: String },
-    DescribeKeys,
+    DescribeKey {
+        key: String,
+    },
+    /// The string entries of `KeyIds`, each judged as the key it names; none when the list
+    /// is missing or too long (the operation refuses it).
+    DescribeKeys {
+        keys: Vec<String>,
+    },
     ListKeys,
-    EnableKey { key: String },
-    DisableKey { key: String },
-    ScheduleKeyDeletion { key: String },
-    CancelKeyDeletion { key: String },
-    UpdateAlias { key: String },
-    UpdateKeyDescription { key: String },
-    Encrypt { key: String },
-    Decrypt,
-    GenerateDataKey { key: String },
-    ReEncrypt,
-    EnableKeyRotation { key: String },
-    DisableKeyRotation { key: String },
-    GetKeyRotationStatus { key: String },
+    EnableKey {
+        key: String,
+    },
+    DisableKey {
+        key: String,
+    },
+    ScheduleKeyDeletion {
+        key: String,
+    },
+    CancelKeyDeletion {
+        key: String,
+    },
+    UpdateAlias {
+        key: String,
+    },
+    UpdateKeyDescription {
+        key: String,
+    },
+    Encrypt {
+        key: String,
+    },
+    /// `key` is the key the blob names.
+    Decrypt {
+        key: String,
+    },
+    GenerateDataKey {
+        key: String,
+    },
+    /// Decrypts with `source` (the key the blob names) and encrypts with `destination`, or
+    /// with the source key again when the request names none.
+    ReEncrypt {
+        source: String,
+        destination: Option<String>,
+    },
+    EnableKeyRotation {
+        key: String,
+    },
+    DisableKeyRotation {
+        key: String,
+    },
+    GetKeyRotationStatus {
+        key: String,
+    },
     KmsGetServiceStatus,
 }
 
@@ -176,12 +257,21 @@ pub fn parse(version: &str, action: &str, p: &Params) -> Result<Operation, ApiEr
     };
     let name = || request::secret_name(p);
     let key = || request::key_id(p);
+    // A key parameter the operation checks after authorization; empty names none.
+    let optional_key = |field: &str| {
+        p.str(field)
+            .ok()
+            .flatten()
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+    };
     Ok(match kind {
         // The name is checked before the tags, as the answer to a request wrong in both
         // always named the name.
         K::CreateSecret => O::CreateSecret {
             name: name()?,
             tags: request::tags(p)?,
+            key: optional_key("KmsKeyId"),
         },
         K::GetSecretValue => O::GetSecretValue { name: name()? },
         K::PutSecretValue => O::PutSecretValue { name: name()? },
@@ -201,6 +291,7 @@ pub fn parse(version: &str, action: &str, p: &Params) -> Result<Operation, ApiEr
         K::CreateProductSecret => O::CreateProductSecret {
             name: name()?,
             tags: request::tags(p)?,
+            key: optional_key("KmsKeyId"),
         },
         K::RotateProductSecret => O::RotateProductSecret { name: name()? },
         K::DescribeAsyncRequestInfo => O::DescribeAsyncRequestInfo,
@@ -209,7 +300,15 @@ pub fn parse(version: &str, action: &str, p: &Params) -> Result<Operation, ApiEr
         K::DescribeRotationHistory => O::DescribeRotationHistory { name: name()? },
         K::CreateKey => O::CreateKey,
         K::DescribeKey => O::DescribeKey { key: key()? },
-        K::DescribeKeys => O::DescribeKeys,
+        K::DescribeKeys => O::DescribeKeys {
+            keys: match p.array("KeyIds") {
+                Ok(Some(ids)) if ids.len() <= keys::MAX_DESCRIBE_KEYS => ids
+                    .iter()
+                    .filter_map(|id| id.as_str().map(str::to_string))
+                    .collect(),
+                _ => vec![],
+            },
+        },
         K::ListKeys => O::ListKeys,
         K::EnableKey => O::EnableKey { key: key()? },
         K::DisableKey => O::DisableKey { key: key()? },
@@ -218,14 +317,91 @@ pub fn parse(version: &str, action: &str, p: &Params) -> Result<Operation, ApiEr
         K::UpdateAlias => O::UpdateAlias { key: key()? },
         K::UpdateKeyDescription => O::UpdateKeyDescription { key: key()? },
         K::Encrypt => O::Encrypt { key: key()? },
-        K::Decrypt => O::Decrypt,
+        K::Decrypt => O::Decrypt {
+            key: UNKNOWN_KEY_ID.to_string(),
+        },
         K::GenerateDataKey => O::GenerateDataKey { key: key()? },
-        K::ReEncrypt => O::ReEncrypt,
+        K::ReEncrypt => O::ReEncrypt {
+            source: UNKNOWN_KEY_ID.to_string(),
+            destination: optional_key("DestinationKeyId"),
+        },
         K::EnableKeyRotation => O::EnableKeyRotation { key: key()? },
         K::DisableKeyRotation => O::DisableKeyRotation { key: key()? },
         K::GetKeyRotationStatus => O::GetKeyRotationStatus { key: key()? },
         K::KmsGetServiceStatus => O::KmsGetServiceStatus,
     })
+}
+
+/// Names the keys of `op` by their ids in the caller's scope (a reference that names no key
+/// of the scope stays as written, so it is judged as a key of that name) and reads the key a
+/// blob names. Runs after [`parse`] and before [`permission`]; every operation is listed.
+pub async fn resolve(c: &Call, mut op: Operation) -> Result<Operation, ApiError> {
+    let id = |reference: String| async move {
+        c.service
+            .key_id_to_authorize(&c.scope, &reference)
+            .await
+            .map_err(ApiError::from)
+    };
+    match &mut op {
+        O::CreateSecret { key: Some(k), .. }
+        | O::CreateProductSecret { key: Some(k), .. }
+        | O::DescribeKey { key: k }
+        | O::EnableKey { key: k }
+        | O::DisableKey { key: k }
+        | O::ScheduleKeyDeletion { key: k }
+        | O::CancelKeyDeletion { key: k }
+        | O::UpdateAlias { key: k }
+        | O::UpdateKeyDescription { key: k }
+        | O::Encrypt { key: k }
+        | O::GenerateDataKey { key: k }
+        | O::EnableKeyRotation { key: k }
+        | O::DisableKeyRotation { key: k }
+        | O::GetKeyRotationStatus { key: k }
+        | O::ReEncrypt {
+            destination: Some(k),
+            ..
+        } => *k = id(std::mem::take(k)).await?,
+        O::CreateSecret { key: None, .. }
+        | O::CreateProductSecret { key: None, .. }
+        | O::ReEncrypt {
+            destination: None, ..
+        }
+        | O::Decrypt { .. }
+        | O::GetSecretValue { .. }
+        | O::PutSecretValue { .. }
+        | O::UpdateSecret { .. }
+        | O::UpdateDescription { .. }
+        | O::DescribeSecret { .. }
+        | O::ListSecrets
+        | O::ListSecretVersionIds { .. }
+        | O::DeleteSecretVersion { .. }
+        | O::EnableSecret { .. }
+        | O::DisableSecret { .. }
+        | O::DeleteSecret { .. }
+        | O::RestoreSecret { .. }
+        | O::GetServiceStatus
+        | O::GetRegions
+        | O::DescribeSupportedProducts
+        | O::RotateProductSecret { .. }
+        | O::DescribeAsyncRequestInfo
+        | O::UpdateRotationStatus { .. }
+        | O::DescribeRotationDetail { .. }
+        | O::DescribeRotationHistory { .. }
+        | O::CreateKey
+        | O::DescribeKeys { .. }
+        | O::ListKeys
+        | O::KmsGetServiceStatus => {}
+    }
+    if let O::DescribeKeys { keys } = &mut op {
+        for k in keys.iter_mut() {
+            *k = id(std::mem::take(k)).await?;
+        }
+    }
+    if let O::Decrypt { key } | O::ReEncrypt { source: key, .. } = &mut op {
+        let blob = keys::ciphertext(c).unwrap_or_default();
+        *key = c.service.blob_key_id_to_authorize(&c.scope, &blob).await?;
+    }
+    Ok(op)
 }
 
 /// SSH key-pair secrets are real SSM actions this server does not keep, so they are
@@ -250,20 +426,35 @@ fn unknown_action(version: &str, action: &str) -> ApiError {
 }
 
 /// What each operation needs (the table is in DESIGN.md, "Actions of every operation").
-/// Keys are the resource the request names them by; Decrypt and ReEncrypt find their key
-/// inside the blob, so they need the right on every key.
+/// Keys are judged by their ids ([`resolve`]); Decrypt and ReEncrypt by the key the blob names.
 pub fn permission(op: &Operation) -> Permission {
     let secret = |action: Action, name: &str| Permission::one(action, Target::secret(name));
     let key = |action: Action, key: &str| Permission::one(action, Target::Key(key.to_string()));
     match op {
-        // A create's tag conditions see the tags it asks for.
-        O::CreateSecret { name, tags } | O::CreateProductSecret { name, tags } => Permission::one(
-            Action::SecretsCreate,
-            Target::Secret {
-                name: name.clone(),
-                tags: Some(tags.clone()),
-            },
-        ),
+        // A create's tag conditions see the tags it asks for; a secret put under a key
+        // encrypts with the key.
+        O::CreateSecret {
+            name,
+            tags,
+            key: kms_key,
+        }
+        | O::CreateProductSecret {
+            name,
+            tags,
+            key: kms_key,
+        } => {
+            let create = Permission::one(
+                Action::SecretsCreate,
+                Target::Secret {
+                    name: name.clone(),
+                    tags: Some(tags.clone()),
+                },
+            );
+            match kms_key {
+                Some(k) => Permission::All(vec![create, key(Action::KeysEncrypt, k)]),
+                None => create,
+            }
+        }
         O::GetSecretValue { name } => secret(Action::SecretsGetValue, name),
         // UpdateSecret replaces a version's value in place.
         O::PutSecretValue { name } | O::UpdateSecret { name } => {
@@ -290,7 +481,16 @@ pub fn permission(op: &Operation) -> Permission {
         // These answer the same to every caller and read no account's data.
         O::GetRegions | O::DescribeSupportedProducts | O::KmsGetServiceStatus => Permission::Public,
         O::CreateKey => Permission::one(Action::KeysCreate, Target::AllKeys),
-        O::ListKeys | O::DescribeKeys => Permission::one(Action::KeysList, Target::AllKeys),
+        O::ListKeys => Permission::one(Action::KeysList, Target::AllKeys),
+        // Describing keys by id is describing each: a key the caller may not describe is not
+        // described in a batch either. Without ids it is judged on every key.
+        O::DescribeKeys { keys } if keys.is_empty() => {
+            Permission::one(Action::KeysDescribe, Target::AllKeys)
+        }
+        O::DescribeKeys { keys } => Permission::each(
+            Action::KeysDescribe,
+            keys.iter().map(|k| Target::Key(k.clone())).collect(),
+        ),
         O::DescribeKey { key: k } | O::GetKeyRotationStatus { key: k } => {
             key(Action::KeysDescribe, k)
         }
@@ -305,14 +505,24 @@ pub fn permission(op: &Operation) -> Permission {
         }
         O::Encrypt { key: k } => key(Action::KeysEncrypt, k),
         O::GenerateDataKey { key: k } => key(Action::KeysGenerateDataKey, k),
-        O::Decrypt | O::ReEncrypt => Permission::one(Action::KeysDecrypt, Target::AllKeys),
+        O::Decrypt { key: k } => key(Action::KeysDecrypt, k),
+        O::ReEncrypt {
+            source,
+            destination,
+        } => Permission::All(vec![
+            key(Action::KeysDecrypt, source),
+            key(
+                Action::KeysEncrypt,
+                destination.as_deref().unwrap_or(source),
+            ),
+        ]),
     }
 }
 
 /// Runs `op`; its answer's fields, without the request id.
 pub async fn execute(c: &Call, op: Operation) -> Result<Map<String, Value>, ApiError> {
     match op {
-        O::CreateSecret { name, tags } => secrets::create_secret(c, name, tags).await,
+        O::CreateSecret { name, tags, key } => secrets::create_secret(c, name, tags, key).await,
         O::GetSecretValue { name } => secrets::get_secret_value(c, name).await,
         O::PutSecretValue { name } => secrets::put_secret_value(c, name).await,
         O::UpdateSecret { name } => secrets::update_secret(c, name).await,
@@ -328,8 +538,8 @@ pub async fn execute(c: &Call, op: Operation) -> Result<Map<String, Value>, ApiE
         O::GetServiceStatus => secrets::get_service_status(c).await,
         O::GetRegions => secrets::get_regions(c),
         O::DescribeSupportedProducts => managed::describe_supported_products(),
-        O::CreateProductSecret { name, tags } => {
-            managed::create_product_secret(c, name, tags).await
+        O::CreateProductSecret { name, tags, key } => {
+            managed::create_product_secret(c, name, tags, key).await
         }
         O::RotateProductSecret { name } => managed::rotate_product_secret(c, name).await,
         O::DescribeAsyncRequestInfo => managed::describe_async_request_info(c).await,
@@ -338,7 +548,7 @@ pub async fn execute(c: &Call, op: Operation) -> Result<Map<String, Value>, ApiE
         O::DescribeRotationHistory { name } => managed::describe_rotation_history(c, name).await,
         O::CreateKey => keys::create_key(c).await,
         O::DescribeKey { key } => keys::describe_key(c, key).await,
-        O::DescribeKeys => keys::describe_keys(c).await,
+        O::DescribeKeys { keys } => keys::describe_keys(c, keys).await,
         O::ListKeys => keys::list_keys(c).await,
         O::EnableKey { key } => keys::set_enabled(c, key, true).await,
         O::DisableKey { key } => keys::set_enabled(c, key, false).await,
@@ -347,9 +557,9 @@ pub async fn execute(c: &Call, op: Operation) -> Result<Map<String, Value>, ApiE
         O::UpdateAlias { key } => keys::update_alias(c, key).await,
         O::UpdateKeyDescription { key } => keys::update_description(c, key).await,
         O::Encrypt { key } => keys::encrypt(c, key).await,
-        O::Decrypt => keys::decrypt(c).await,
+        O::Decrypt { .. } => keys::decrypt(c).await,
         O::GenerateDataKey { key } => keys::data_key(c, key).await,
-        O::ReEncrypt => keys::re_encrypt(c).await,
+        O::ReEncrypt { destination, .. } => keys::re_encrypt(c, destination).await,
         O::EnableKeyRotation { key } => keys::set_rotation(c, key, true).await,
         O::DisableKeyRotation { key } => keys::set_rotation(c, key, false).await,
         O::GetKeyRotationStatus { key } => keys::rotation_status(c, key).await,
@@ -367,6 +577,7 @@ mod tests {
 
     const NAME: &str = "s1";
     const KEY: &str = "alias/app";
+    const DEST: &str = "key-2";
 
     fn tag() -> Tag {
         Tag {
@@ -382,19 +593,24 @@ mod tests {
         let k = || KEY.to_string();
         let secret = |a: Action| Permission::one(a, Target::secret(NAME));
         let key = |a: Action| Permission::one(a, Target::Key(KEY.to_string()));
-        let create = Permission::one(
-            Action::SecretsCreate,
-            Target::Secret {
-                name: NAME.into(),
-                tags: Some(vec![tag()]),
-            },
-        );
+        // A create that names a key encrypts with it.
+        let create = Permission::All(vec![
+            Permission::one(
+                Action::SecretsCreate,
+                Target::Secret {
+                    name: NAME.into(),
+                    tags: Some(vec![tag()]),
+                },
+            ),
+            key(Action::KeysEncrypt),
+        ]);
         let all_secrets = Permission::one(Action::SecretsList, Target::AllSecrets);
         match kind {
             K::CreateSecret => (
                 O::CreateSecret {
                     name: n(),
                     tags: vec![tag()],
+                    key: Some(k()),
                 },
                 create,
             ),
@@ -444,6 +660,7 @@ mod tests {
                 O::CreateProductSecret {
                     name: n(),
                     tags: vec![tag()],
+                    key: Some(k()),
                 },
                 create,
             ),
@@ -470,8 +687,13 @@ mod tests {
             ),
             K::DescribeKey => (O::DescribeKey { key: k() }, key(Action::KeysDescribe)),
             K::DescribeKeys => (
-                O::DescribeKeys,
-                Permission::one(Action::KeysList, Target::AllKeys),
+                O::DescribeKeys {
+                    keys: vec![KEY.into(), DEST.into()],
+                },
+                Permission::each(
+                    Action::KeysDescribe,
+                    vec![Target::Key(KEY.into()), Target::Key(DEST.into())],
+                ),
             ),
             K::ListKeys => (
                 O::ListKeys,
@@ -489,17 +711,26 @@ mod tests {
                 key(Action::KeysUpdate),
             ),
             K::Encrypt => (O::Encrypt { key: k() }, key(Action::KeysEncrypt)),
+            // Until `resolve` reads the blob, its key is the unknown one.
             K::Decrypt => (
-                O::Decrypt,
-                Permission::one(Action::KeysDecrypt, Target::AllKeys),
+                O::Decrypt {
+                    key: UNKNOWN_KEY_ID.into(),
+                },
+                Permission::one(Action::KeysDecrypt, Target::Key(UNKNOWN_KEY_ID.into())),
             ),
             K::GenerateDataKey => (
                 O::GenerateDataKey { key: k() },
                 key(Action::KeysGenerateDataKey),
             ),
             K::ReEncrypt => (
-                O::ReEncrypt,
-                Permission::one(Action::KeysDecrypt, Target::AllKeys),
+                O::ReEncrypt {
+                    source: UNKNOWN_KEY_ID.into(),
+                    destination: Some(DEST.into()),
+                },
+                Permission::All(vec![
+                    Permission::one(Action::KeysDecrypt, Target::Key(UNKNOWN_KEY_ID.into())),
+                    Permission::one(Action::KeysEncrypt, Target::Key(DEST.into())),
+                ]),
             ),
             K::EnableKeyRotation => (O::EnableKeyRotation { key: k() }, key(Action::KeysUpdate)),
             K::DisableKeyRotation => (O::DisableKeyRotation { key: k() }, key(Action::KeysUpdate)),
@@ -516,6 +747,9 @@ mod tests {
         Params::new(json!({
             "SecretName": NAME,
             "KeyId": KEY,
+            "KmsKeyId": KEY,
+            "DestinationKeyId": DEST,
+            "KeyIds": [KEY, DEST],
             "Tags": [{"TagKey": "team", "TagValue": "a"}],
         }))
         .unwrap()
@@ -548,6 +782,70 @@ mod tests {
             assert_eq!(permission(&op), sample(kind).1, "{kind:?}");
         }
         assert_eq!(seen.len(), 40);
+    }
+
+    #[test]
+    fn the_other_shapes_of_key_permissions() {
+        // A create without a key uses the default key: the create alone.
+        let op = O::CreateSecret {
+            name: NAME.into(),
+            tags: vec![],
+            key: None,
+        };
+        assert_eq!(
+            permission(&op),
+            Permission::one(
+                Action::SecretsCreate,
+                Target::Secret {
+                    name: NAME.into(),
+                    tags: Some(vec![]),
+                }
+            )
+        );
+        // ReEncrypt without a destination encrypts with the source key again.
+        let op = O::ReEncrypt {
+            source: "key-1".into(),
+            destination: None,
+        };
+        assert_eq!(
+            permission(&op),
+            Permission::All(vec![
+                Permission::one(Action::KeysDecrypt, Target::Key("key-1".into())),
+                Permission::one(Action::KeysEncrypt, Target::Key("key-1".into())),
+            ])
+        );
+        // An empty key parameter names no key.
+        let p = Params::new(json!({"SecretName": NAME, "KmsKeyId": "", "DestinationKeyId": ""}))
+            .unwrap();
+        assert!(matches!(
+            parse(API_VERSION, "CreateSecret", &p),
+            Ok(O::CreateSecret { key: None, .. })
+        ));
+        assert!(matches!(
+            parse(KMS_VERSION, "ReEncrypt", &p),
+            Ok(O::ReEncrypt {
+                destination: None,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn describe_keys_without_a_usable_list_is_judged_on_every_key() {
+        let too_many: Vec<String> = (0..=keys::MAX_DESCRIBE_KEYS)
+            .map(|i| i.to_string())
+            .collect();
+        for p in [
+            json!({}),
+            json!({"KeyIds": "k"}),
+            json!({"KeyIds": too_many}),
+        ] {
+            let op = parse(KMS_VERSION, "DescribeKeys", &Params::new(p).unwrap()).unwrap();
+            assert_eq!(
+                permission(&op),
+                Permission::one(Action::KeysDescribe, Target::AllKeys)
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! fields (RequestId is added when the answer is rendered).
 
 use base64::Engine;
-use coffer_core::service::{CreateSecret, DeleteMode, PutValue, VersionSelector, WhenFull};
+use coffer_core::service::{
+    CreateSecret, DeleteMode, PutValue, VersionSelector, WhenExists, WhenFull,
+};
 use coffer_core::{
     Error, PageRequest, SecretFilter, SecretKind, SecretRecord, SecretState, SecretValue, Stage,
     Tag, TagCondition,
@@ -91,7 +93,13 @@ fn secret_type(s: &SecretRecord) -> i64 {
     }
 }
 
-pub async fn create_secret(c: &Call, name: String, tags: Vec<Tag>) -> OpResult {
+/// `key` is the `KmsKeyId` named by the id the permission judged it by.
+pub async fn create_secret(
+    c: &Call,
+    name: String,
+    tags: Vec<Tag>,
+    key: Option<String>,
+) -> OpResult {
     let p = &c.params;
     let version_id = match p.str("VersionId")?.filter(|v| !v.is_empty()) {
         Some(v) => {
@@ -134,10 +142,7 @@ pub async fn create_secret(c: &Call, name: String, tags: Vec<Tag>) -> OpResult {
         ));
     }
     let value = value(p)?;
-    let key = p
-        .str("KmsKeyId")?
-        .filter(|k| !k.is_empty())
-        .map(str::to_string);
+    let key = p.str("KmsKeyId")?.filter(|k| !k.is_empty()).and(key);
     let created = c
         .service
         .create_secret(
@@ -236,6 +241,8 @@ pub async fn put_secret_value(c: &Call, name: String) -> OpResult {
                 // stay), so only the server's quota applies.
                 max_stages: usize::MAX,
                 expires_at: None,
+                // A version that appeared since the check above is refused alike.
+                when_exists: WhenExists::Refuse,
             },
         )
         .await?;

@@ -645,3 +645,67 @@ async fn admin_operations_obey_the_callers_policies() {
         "{err:?}"
     );
 }
+
+/// A tag change is judged on the secret's tags before it and after it: a key allowed to tag
+/// only `team=a` secrets can neither retag one out of that set nor tag another into it.
+#[tokio::test]
+async fn a_tag_change_is_judged_before_and_after() {
+    let (_d, svc) = service().await;
+    let (acct, _) = svc
+        .create_account("team", "default")
+        .await
+        .expect("account");
+    let s = scope(acct.id);
+    svc.create_secret(&s, new_secret("a", &[("team", "a")]))
+        .await
+        .expect("secret");
+    svc.create_secret(&s, new_secret("b", &[("team", "b")]))
+        .await
+        .expect("secret");
+    let team_a = key_with(
+        &svc,
+        acct.id,
+        &[
+            r#"{"Statement":{"Effect":"Allow","Action":"secrets:Tag","Resource":"*",
+              "Condition":{"StringEquals":{"coffer:ResourceTag/team":"a"}}}}"#,
+        ],
+    )
+    .await;
+    let tag = |k: &str, v: &str| Tag {
+        key: k.into(),
+        value: v.into(),
+    };
+    let retag = |name: &str, change: TagChange| Target::SecretRetag {
+        name: name.into(),
+        change,
+    };
+    let may = |t: Target| allowed(&svc, &team_a, Action::SecretsTag, &s, t);
+    // Within the set: other tags come and go.
+    assert!(may(retag("a", TagChange::Set(vec![tag("env", "x")]))).await);
+    assert!(may(retag("a", TagChange::Set(vec![tag("team", "a")]))).await);
+    assert!(may(retag("a", TagChange::Remove(vec!["env".into()]))).await);
+    // Out of it: retagging, removing the tag, removing every tag.
+    assert!(!may(retag("a", TagChange::Set(vec![tag("team", "b")]))).await);
+    assert!(!may(retag("a", TagChange::Remove(vec!["team".into()]))).await);
+    assert!(!may(retag("a", TagChange::RemoveAll)).await);
+    // Into it: a secret of another team, and one that does not exist.
+    assert!(!may(retag("b", TagChange::Set(vec![tag("team", "a")]))).await);
+    assert!(!may(retag("nowhere", TagChange::Set(vec![tag("team", "a")]))).await);
+
+    // A Deny on the tags after the change holds too, even for an admin key.
+    let (admin, _) = svc.create_access_key(acct.id, true).await.expect("admin");
+    for (i, doc) in [
+        r#"{"Statement":{"Effect":"Deny","Action":"secrets:Tag","Resource":"*",
+              "Condition":{"StringEquals":{"coffer:ResourceTag/team":"root"}}}}"#,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let name = format!("d{i}");
+        svc.put_policy(acct.id, &name, doc).await.expect("policy");
+        svc.attach_policy(&admin.id, &name).await.expect("attach");
+    }
+    let admin_may = |t: Target| allowed(&svc, &admin.id, Action::SecretsTag, &s, t);
+    assert!(admin_may(retag("a", TagChange::Set(vec![tag("env", "x")]))).await);
+    assert!(!admin_may(retag("a", TagChange::Set(vec![tag("team", "root")]))).await);
+}

@@ -1,7 +1,7 @@
 //! Key lifecycle on a real service and store, and its effect on the secrets a key protects.
 
 use coffer_core::error::Resource;
-use coffer_core::service::{CreateSecret, NewKey, PutValue, VersionSelector, WhenFull};
+use coffer_core::service::{CreateSecret, NewKey, PutValue, VersionSelector, WhenExists, WhenFull};
 use coffer_core::*;
 use zeroize::Zeroizing;
 
@@ -33,6 +33,7 @@ fn put(version: &str) -> PutValue {
         max_versions: 20,
         max_stages: 12,
         expires_at: None,
+        when_exists: WhenExists::CompareValue,
     }
 }
 
@@ -366,4 +367,148 @@ async fn a_secret_moves_to_another_key_with_every_version() {
     let r = svc.change_secret_key(&scope, "m", &old.id).await;
     assert!(key_disabled(&r, &old.id), "{r:?}");
     assert_eq!(svc.describe(&scope, "m").await.expect("d").key_id, new.id);
+}
+
+/// What a policy judges a key by: its id, however the request names it; a reference that
+/// names nothing stays as written; a blob is judged by the key of the scope that made it.
+#[tokio::test]
+async fn keys_are_judged_by_their_ids() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (svc, _) = coffer_store::testkit::clocked_service(dir.path(), "OPKEY", "op-secret")
+        .await
+        .expect("service");
+    let scope = Scope {
+        account: svc.access_key("OPKEY").await.expect("key").account,
+        region: "default".into(),
+    };
+    let (other, _) = svc
+        .create_account("other", "default")
+        .await
+        .expect("account");
+    let other = Scope {
+        account: other.id,
+        region: "default".into(),
+    };
+    let key = svc
+        .create_key(
+            &scope,
+            NewKey {
+                description: String::new(),
+                aliases: vec!["alias/app".into()],
+                rotation_interval_secs: None,
+            },
+        )
+        .await
+        .expect("create key");
+    let judged = |r: &'static str| svc.key_id_to_authorize(&scope, r);
+    assert_eq!(judged("alias/app").await.expect("alias"), key.id);
+    assert_eq!(
+        svc.key_id_to_authorize(&scope, &key.id).await.expect("id"),
+        key.id
+    );
+    assert_eq!(judged("alias/none").await.expect("none"), "alias/none");
+    assert_eq!(
+        svc.key_id_to_authorize(&other, &key.id)
+            .await
+            .expect("other scope"),
+        key.id,
+        "another scope's key id is judged as written"
+    );
+    // The default key is not created by a lookup.
+    assert_eq!(
+        judged(service::DEFAULT_KEY_ALIAS).await.expect("default"),
+        service::DEFAULT_KEY_ALIAS
+    );
+    let default = svc.default_key(&scope).await.expect("default");
+    assert_eq!(
+        judged(service::DEFAULT_KEY_ALIAS).await.expect("default"),
+        default.id
+    );
+    // A disabled key is still judged by its id.
+    svc.set_key_enabled(&scope, &key.id, false)
+        .await
+        .expect("disable");
+    assert_eq!(judged("alias/app").await.expect("alias"), key.id);
+    svc.set_key_enabled(&scope, &key.id, true)
+        .await
+        .expect("enable");
+
+    let (_, blob) = svc
+        .encrypt(&scope, "alias/app", b"x", &[])
+        .await
+        .expect("encrypt");
+    let blob_key = |s: &Scope, b: Vec<u8>| {
+        let svc = svc.clone();
+        let s = s.clone();
+        async move { svc.blob_key_id_to_authorize(&s, &b).await.expect("blob") }
+    };
+    assert_eq!(blob_key(&scope, blob.clone()).await, key.id);
+    assert_eq!(
+        blob_key(&other, blob.clone()).await,
+        service::UNKNOWN_KEY_ID
+    );
+    assert_eq!(
+        blob_key(&scope, b"not a blob".to_vec()).await,
+        service::UNKNOWN_KEY_ID
+    );
+    let mut tampered = blob;
+    tampered[6] ^= 1;
+    assert_eq!(blob_key(&scope, tampered).await, service::UNKNOWN_KEY_ID);
+}
+
+/// A put whose version id exists answers the same whatever the stored value is, unless the
+/// caller may compare values.
+#[tokio::test]
+async fn a_put_that_may_not_compare_refuses_an_existing_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (svc, _) = coffer_store::testkit::clocked_service(dir.path(), "OPKEY", "op-secret")
+        .await
+        .expect("service");
+    let scope = Scope {
+        account: svc.access_key("OPKEY").await.expect("key").account,
+        region: "default".into(),
+    };
+    svc.create_secret(&scope, secret_under("s", service::DEFAULT_KEY_ALIAS))
+        .await
+        .expect("secret");
+    assert!(svc.version_exists(&scope, "s", "v1").await.expect("v1"));
+    assert!(!svc.version_exists(&scope, "s", "v2").await.expect("v2"));
+    assert!(!svc
+        .version_exists(&scope, "none", "v1")
+        .await
+        .expect("none"));
+    let stored = svc
+        .get_value(&scope, "s", &VersionSelector::default())
+        .await
+        .expect("read")
+        .value;
+    let again = |value: SecretValue, when_exists: WhenExists| PutValue {
+        version_id: "v1".into(),
+        value,
+        when_exists,
+        ..put("v1")
+    };
+    let other = SecretValue::Text(Zeroizing::new("a guess".into()));
+    for value in [stored.clone(), other.clone()] {
+        let r = svc
+            .put_value(&scope, "s", again(value, WhenExists::Refuse))
+            .await;
+        assert!(
+            matches!(
+                r,
+                Err(Error::AlreadyExists {
+                    what: Resource::Version,
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+    }
+    svc.put_value(&scope, "s", again(stored, WhenExists::CompareValue))
+        .await
+        .expect("the same value again");
+    let r = svc
+        .put_value(&scope, "s", again(other, WhenExists::CompareValue))
+        .await;
+    assert!(matches!(r, Err(Error::AlreadyExists { .. })), "{r:?}");
 }

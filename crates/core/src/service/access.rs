@@ -38,6 +38,13 @@ impl std::fmt::Debug for AuthenticatedKey {
     }
 }
 
+/// Tags as the policy evaluator reads them.
+fn pairs(tags: &[Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect()
+}
+
 /// Policy names: what a CLI argument and a URL segment carry without quoting.
 fn check_policy_name(name: &str) -> Result<()> {
     let ok = (1..=128).contains(&name.len())
@@ -206,10 +213,25 @@ impl Service {
         if caller.admin && caller.policies.is_empty() {
             return Ok(resource);
         }
+        let judge = |tags: &[(String, String)]| {
+            policy::evaluate(&caller.policies, action.as_str(), &resource, Some(tags))
+        };
         let mut decision = policy::evaluate(&caller.policies, action.as_str(), &resource, None);
         if decision == Decision::NeedTags {
-            let tags = self.target_tags(scope, target).await?;
-            decision = policy::evaluate(&caller.policies, action.as_str(), &resource, Some(&tags));
+            decision = match target {
+                // A tag change is judged on the tags before it and on those after it: allowed
+                // only if both are, denied if either is.
+                Target::SecretRetag { name, change } => {
+                    let before = self.stored_tags(scope, name).await?;
+                    let after = change.apply(&before);
+                    match (judge(&pairs(&before)), judge(&pairs(&after))) {
+                        (Decision::Deny, _) | (_, Decision::Deny) => Decision::Deny,
+                        (Decision::Allow, Decision::Allow) => Decision::Allow,
+                        _ => Decision::NotAllowed,
+                    }
+                }
+                _ => judge(&self.target_tags(scope, target).await?),
+            };
         }
         let allowed = match decision {
             Decision::Allow => true,
@@ -230,23 +252,25 @@ impl Service {
     /// secret's (none when it does not exist, so a missing secret and an untagged one are
     /// judged alike and the answer reveals nothing).
     async fn target_tags(&self, scope: &Scope, target: &Target) -> Result<Vec<(String, String)>> {
-        let pairs = |tags: &[Tag]| {
-            tags.iter()
-                .map(|t| (t.key.clone(), t.value.clone()))
-                .collect()
-        };
         Ok(match target {
             Target::Secret {
                 tags: Some(tags), ..
             } => pairs(tags),
-            Target::Secret { name, tags: None } => self
-                .store
-                .get_secret(scope, name)
-                .await?
-                .map(|s| pairs(&s.tags))
-                .unwrap_or_default(),
+            Target::Secret { name, tags: None } | Target::SecretRetag { name, .. } => {
+                pairs(&self.stored_tags(scope, name).await?)
+            }
             _ => vec![],
         })
+    }
+
+    /// A secret's stored tags; none when there is no such secret.
+    async fn stored_tags(&self, scope: &Scope, name: &str) -> Result<Vec<Tag>> {
+        Ok(self
+            .store
+            .get_secret(scope, name)
+            .await?
+            .map(|s| s.tags)
+            .unwrap_or_default())
     }
 
     // --- accounts ---------------------------------------------------------------------------

@@ -16,6 +16,11 @@ use crate::model::*;
 /// Alias of the key each scope creates on first use for secrets that name no key.
 pub const DEFAULT_KEY_ALIAS: &str = "alias/acs/secrets-manager";
 
+/// The key id a ciphertext is judged under when it names no key of the caller's scope (it
+/// does not parse, or its key is another scope's or gone). Key ids are UUIDs, so no key has
+/// it; a policy that allows every key lets the operation go on and fail as it would have.
+pub const UNKNOWN_KEY_ID: &str = "unknown";
+
 /// A new symmetric key.
 #[derive(Debug, Default)]
 pub struct NewKey {
@@ -46,6 +51,34 @@ impl Service {
             self.store.get_key(scope, reference).await?
         };
         found.ok_or_else(|| Error::not_found(Resource::Key, reference))
+    }
+
+    /// The id a policy judges a key reference by (a key id or an alias, `alias/...`): the id
+    /// of the key of the scope it names, in whatever state, so that a policy on `key/<id>`
+    /// holds however a request names the key. A reference that names no key of the scope is
+    /// returned as it is, and so judged as a key of that name: the answer depends on the
+    /// policy, not on what exists. Nothing is created (not even the default key).
+    pub async fn key_id_to_authorize(&self, scope: &Scope, reference: &str) -> Result<String> {
+        let found = if reference == DEFAULT_KEY_ALIAS {
+            self.store.get_default_key(scope).await?
+        } else if reference.starts_with("alias/") {
+            self.store.get_key_by_alias(scope, reference).await?
+        } else {
+            self.store.get_key(scope, reference).await?
+        };
+        Ok(found.map_or_else(|| reference.to_string(), |k| k.id))
+    }
+
+    /// The id a policy judges a ciphertext blob by: the key of the scope that made it, or
+    /// [`UNKNOWN_KEY_ID`] when the blob does not parse or names no key of the scope.
+    pub async fn blob_key_id_to_authorize(&self, scope: &Scope, blob: &[u8]) -> Result<String> {
+        let Some((key_id, _, _)) = decode_blob(blob) else {
+            return Ok(UNKNOWN_KEY_ID.to_string());
+        };
+        Ok(match self.store.get_key(scope, &key_id).await? {
+            Some(k) => k.id,
+            None => UNKNOWN_KEY_ID.to_string(),
+        })
     }
 
     pub async fn create_key(&self, scope: &Scope, req: NewKey) -> Result<KeyRecord> {

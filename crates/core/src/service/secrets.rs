@@ -69,6 +69,20 @@ pub struct PutValue {
     pub max_versions: usize,
     pub max_stages: usize,
     pub expires_at: Option<Timestamp>,
+    /// What to answer when the version id already exists.
+    pub when_exists: WhenExists,
+}
+
+/// What a put answers when its version id already exists. Comparing the stored value with the
+/// new one tells the caller whether a guessed value is right, so only a caller allowed to
+/// read the value may have the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenExists {
+    /// The same value succeeds without change and another value fails: the clouds' idempotent
+    /// retry, for a caller that may also read the value.
+    CompareValue,
+    /// Fails whatever the stored value is, so the answer says nothing about it.
+    Refuse,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,9 +307,26 @@ impl Service {
         })
     }
 
+    /// Whether the secret `name` has a version `version_id` (false when there is no such
+    /// secret). Dialects ask before authorizing a put with a client-chosen version id: a put
+    /// that would compare values needs the right to read them (see [`WhenExists`]).
+    pub async fn version_exists(
+        &self,
+        scope: &Scope,
+        name: &str,
+        version_id: &str,
+    ) -> Result<bool> {
+        Ok(self
+            .store
+            .get_secret(scope, name)
+            .await?
+            .is_some_and(|s| s.version(version_id).is_some()))
+    }
+
     /// Adds a version. Its stages (default `[Current]`) move to it from wherever they were;
     /// when `Current` moves, the version that had it becomes `Previous`. Re-sending an existing
-    /// version id with the same value succeeds without change; with another value it fails.
+    /// version id fails, unless `when_exists` lets the value be compared: then the same value
+    /// succeeds without change and another value fails.
     pub async fn put_value(
         &self,
         scope: &Scope,
@@ -310,6 +341,12 @@ impl Service {
             let mut secret = self.load_active(scope, name).await?;
             refuse_managed(&secret)?;
             if let Some(existing) = secret.version(&req.version_id).cloned() {
+                if req.when_exists == WhenExists::Refuse {
+                    return Err(Error::AlreadyExists {
+                        what: Resource::Version,
+                        name: req.version_id,
+                    });
+                }
                 let sel = VersionSelector {
                     version_id: Some(req.version_id.clone()),
                     stage: None,
@@ -502,13 +539,10 @@ impl Service {
         max_tags: usize,
     ) -> Result<SecretRecord> {
         let max = max_tags.min(self.limits.max_tags_per_secret);
+        // The same change the authorization of a tag request judged (`Target::SecretRetag`).
+        let change = crate::access::TagChange::Set(tags);
         self.modify(scope, name, true, |s| {
-            for t in &tags {
-                match s.tags.iter_mut().find(|x| x.key == t.key) {
-                    Some(existing) => existing.value = t.value.clone(),
-                    None => s.tags.push(t.clone()),
-                }
-            }
+            s.tags = change.apply(&s.tags);
             if s.tags.len() > max {
                 return Err(Error::invalid(
                     "Tags",
@@ -527,12 +561,13 @@ impl Service {
         name: &str,
         keys: Option<Vec<String>>,
     ) -> Result<SecretRecord> {
+        let change = match keys {
+            Some(keys) => crate::access::TagChange::Remove(keys),
+            None => crate::access::TagChange::RemoveAll,
+        };
         self.modify(scope, name, true, |s| {
             let before = s.tags.len();
-            match &keys {
-                Some(keys) => s.tags.retain(|t| !keys.contains(&t.key)),
-                None => s.tags.clear(),
-            }
+            s.tags = change.apply(&s.tags);
             Ok(s.tags.len() != before)
         })
         .await
