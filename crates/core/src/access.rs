@@ -185,6 +185,17 @@ impl Permission {
         }
     }
 
+    /// Whether the operation's audit entry must be durable before it is answered: when any
+    /// action it needs does ([`Action::audit_durably`]), and for the permissions that name no
+    /// action (the admin API's routes, the public ones), whose entries are durable too.
+    pub fn audit_durably(&self) -> bool {
+        match self {
+            Permission::Act { action, .. } => action.audit_durably(),
+            Permission::All(parts) => parts.iter().any(Permission::audit_durably),
+            Permission::Public | Permission::Operator | Permission::AccountAdmin(_) => true,
+        }
+    }
+
     /// The resources named, comma-separated, for the audit entry.
     pub fn resources(&self, scope: &Scope) -> Option<String> {
         let mut names = Vec::new();
