@@ -1,5 +1,5 @@
 """The audit log: entries for reads, writes and denials with who, what and how it ended; never a
-value or a key secret; a hash chain that `coffer audit verify` checks offline."""
+value or a key secret; a chain keyed by the root key that `coffer audit verify` checks offline."""
 import json
 import shutil
 import subprocess
@@ -60,6 +60,8 @@ def test_verify_detects_tampering(cli, cast, coffer, tmp_path):
 
     copy = tmp_path / "copy"
     copy.mkdir()
+    # The log is keyed by the root key: verify reads it from the data dir, like the server.
+    shutil.copy(coffer.data_dir / "root.key", copy / "root.key")
     lines = live.read_text().splitlines(keepends=True)
     assert len(lines) >= 5
 

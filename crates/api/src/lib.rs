@@ -4,8 +4,9 @@
 //! [`Dialect`]: it recognises its requests, reads the signed envelope, authenticates it,
 //! turns it into one value of its own operation enum, names the permission that operation
 //! needs, executes it and renders the answer in its cloud's wire format. [`handle`] is the one
-//! pipeline that runs those steps in the same order for every API, so authorization, and
-//! later throttling, quotas and metrics, are written once.
+//! pipeline that runs those steps in the same order for every API, so authorization and the
+//! server's admission of an operation (the audit log's health, later throttling, quotas and
+//! metrics) are written once.
 //!
 //! Authorization fails closed by construction: [`Dialect::permission`] returns a
 //! [`Permission`] for every operation (an exhaustive `match` on the dialect's enum, with no
@@ -21,7 +22,7 @@ use std::sync::Arc;
 pub use coffer_core::service::AuthenticatedKey;
 use coffer_core::Service;
 pub use coffer_core::{Action, AuditFacts, Permission, Scope, Target};
-pub use pipeline::{handle, Handled};
+pub use pipeline::{handle, Admission, Admit, AdmitAll, Handled};
 pub use request::{HttpRequest, Reply};
 
 /// One API that coffer speaks. The server asks each dialect in a fixed order whether a request
@@ -37,8 +38,9 @@ pub use request::{HttpRequest, Reply};
 ///    parameters. It runs after authentication so that an unsigned request learns nothing
 ///    about which parameters would have been accepted.
 /// 5. [`permission`](Dialect::permission), checked by the pipeline for every target.
-/// 6. [`execute`](Dialect::execute).
-/// 7. [`render`](Dialect::render) the result or the first error, in the cloud's format.
+/// 6. The server's [`Admission`] (audit log health; later throttling and quotas).
+/// 7. [`execute`](Dialect::execute).
+/// 8. [`render`](Dialect::render) the result or the first error, in the cloud's format.
 pub trait Dialect: Send + Sync + 'static {
     /// The dialect's name in audit entries and logs (`alibaba`, `tencent`, ...).
     const NAME: &'static str;

@@ -1,21 +1,77 @@
-//! The one request pipeline: authenticate → scope → authorize every target → execute →
-//! render, the same for every API. The server adds what surrounds it (dispatch, the audit
-//! entry, HTTP).
+//! The one request pipeline: authenticate → scope → authorize every target → admit →
+//! execute → render, the same for every API. The server adds what surrounds it (dispatch,
+//! the audit entry, HTTP) and decides admission.
+
+use std::future::Future;
+
+use coffer_core::service::AuthenticatedKey;
+use coffer_core::{Permission, Scope};
 
 use crate::{AuditFacts, Dialect, HttpRequest, Reply};
+
+/// An authorized operation about to run, as [`Admission`] sees it. (No `Debug`: the caller
+/// carries its key's secret.)
+#[derive(Clone, Copy)]
+pub struct Admit<'a> {
+    /// The dialect's name (`alibaba`, `tencent`, `huawei`, `native`).
+    pub dialect: &'static str,
+    pub caller: &'a AuthenticatedKey,
+    pub scope: &'a Scope,
+    /// What the operation was authorized for: its action(s) and targets.
+    pub permission: &'a Permission,
+}
+
+/// The server's last word on an operation the caller is allowed: after authorization and
+/// before [`Dialect::execute`], for every request of every dialect. It is where conditions of
+/// the server rather than of the caller's rights refuse an operation: the audit log that
+/// cannot record it, and later throttling and quotas. A refusal is a `coffer_core::Error`
+/// ([`Unavailable`](coffer_core::Error::Unavailable), `Throttled`, `LimitExceeded`), which the
+/// dialect renders in its cloud's format like any other error; the operation does not run.
+pub trait Admission: Send + Sync {
+    fn admit(
+        &self,
+        request: &Admit<'_>,
+    ) -> impl Future<Output = Result<(), coffer_core::Error>> + Send;
+}
+
+/// Admits every operation: for tests and tools that run a dialect without a server around it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AdmitAll;
+
+impl Admission for AdmitAll {
+    async fn admit(&self, _request: &Admit<'_>) -> Result<(), coffer_core::Error> {
+        Ok(())
+    }
+}
 
 /// A request's answer and what its audit entry records.
 #[derive(Debug)]
 pub struct Handled {
     pub reply: Reply,
     pub audit: AuditFacts,
+    /// The server's [`Admission`] refused the operation (it was authorized but did not run);
+    /// the reply is that refusal in the dialect's format.
+    pub refused_at_admission: bool,
 }
 
-/// Runs one request through `dialect`. The answer is always rendered by the dialect; the
-/// audit facts carry the result code the client saw.
-pub async fn handle<D: Dialect>(dialect: &D, req: &HttpRequest<'_>) -> Handled {
+/// Runs one request through `dialect`, asking `admission` before the operation executes. The
+/// answer is always rendered by the dialect; the audit facts carry the result code the client
+/// saw.
+pub async fn handle<D: Dialect, A: Admission>(
+    dialect: &D,
+    admission: &A,
+    req: &HttpRequest<'_>,
+) -> Handled {
     let mut audit = AuditFacts::default();
-    let outcome = run(dialect, req, &mut audit).await;
+    let mut refused_at_admission = false;
+    let outcome = run(
+        dialect,
+        admission,
+        req,
+        &mut audit,
+        &mut refused_at_admission,
+    )
+    .await;
     match &outcome {
         Ok(_) => audit.result = "OK".into(),
         Err(e) => {
@@ -27,13 +83,16 @@ pub async fn handle<D: Dialect>(dialect: &D, req: &HttpRequest<'_>) -> Handled {
     Handled {
         reply: dialect.render(req, outcome),
         audit,
+        refused_at_admission,
     }
 }
 
-async fn run<D: Dialect>(
+async fn run<D: Dialect, A: Admission>(
     dialect: &D,
+    admission: &A,
     req: &HttpRequest<'_>,
     audit: &mut AuditFacts,
+    refused_at_admission: &mut bool,
 ) -> Result<D::Output, D::Error> {
     let signed = dialect.parse(req, audit)?;
     let caller = dialect.authenticate(req, &signed, audit).await?;
@@ -44,9 +103,20 @@ async fn run<D: Dialect>(
     // Named before the check, so that a denial is audited with what it refused.
     audit.action = permission.action();
     audit.resource = permission.resources(scope);
+    audit.durable_permission = Some(permission.audit_durably());
     dialect
         .service()
         .authorize_permission(&caller, scope, &permission)
         .await?;
+    let admit = Admit {
+        dialect: D::NAME,
+        caller: &caller,
+        scope,
+        permission: &permission,
+    };
+    if let Err(e) = admission.admit(&admit).await {
+        *refused_at_admission = true;
+        return Err(e.into());
+    }
     dialect.execute(&call, op).await
 }

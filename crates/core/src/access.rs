@@ -363,6 +363,17 @@ impl Permission {
         }
     }
 
+    /// Whether the operation's audit entry must be durable before it is answered: when any
+    /// action it needs does ([`Action::audit_durably`]); the admin API's operations and the
+    /// public ones are always durable, as every admin request was before it had actions.
+    pub fn audit_durably(&self) -> bool {
+        match self {
+            Permission::Act { action, .. } => action.audit_durably(),
+            Permission::All(parts) => parts.iter().any(Permission::audit_durably),
+            Permission::Public | Permission::Admin { .. } => true,
+        }
+    }
+
     /// The resources named, comma-separated, for the audit entry.
     pub fn resources(&self, scope: &Scope) -> Option<String> {
         let mut names = Vec::new();

@@ -92,6 +92,12 @@ pub enum Error {
     #[error("access denied: {action} on {resource}")]
     AccessDenied { action: String, resource: String },
 
+    /// The server cannot take this request now, and did not perform it: something it needs
+    /// first (the audit log, for an operation whose entry must be durable) is not working.
+    /// A retry later may succeed. The reason is for the client and names no secret.
+    #[error("service unavailable: {reason}")]
+    Unavailable { reason: String },
+
     /// A concurrent change won the race; retry with fresh state.
     #[error("the resource was changed concurrently")]
     Conflict,

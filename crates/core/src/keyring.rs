@@ -96,7 +96,7 @@ impl Keyring {
         }
     }
 
-    fn current_root(&self) -> SecretKey {
+    pub(crate) fn current_root(&self) -> SecretKey {
         match self.roots.read() {
             Ok(r) => r.current.clone(),
             Err(poisoned) => poisoned.into_inner().current.clone(),

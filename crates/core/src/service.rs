@@ -97,6 +97,9 @@ pub struct Service {
     running_tasks: Mutex<std::collections::HashSet<i64>>,
     /// Crash tests only: rotations stop for good once this step is recorded.
     halt_after: Option<rotation::HaltPoint>,
+    /// The audit log, told when a root key rotation begins (its chain is keyed by a key
+    /// derived from the root key).
+    audit: Option<Arc<dyn crate::AuditSink>>,
 }
 
 impl Service {
@@ -118,7 +121,15 @@ impl Service {
             driver: None,
             running_tasks: Mutex::new(Default::default()),
             halt_after: None,
+            audit: None,
         }
+    }
+
+    /// The audit log whose key follows the root key: a rewrap that replaces the root key
+    /// moves the log to the new key before it moves anything else.
+    pub fn with_audit(mut self, audit: Arc<dyn crate::AuditSink>) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     /// The root key came from `file`, which a rewrap may replace. When `next` (the key of a

@@ -149,6 +149,15 @@ impl From<Error> for ApiError {
                 "ServiceUnavailableTemporary",
                 "The resource is being changed by other requests; retry.",
             ),
+            // Alibaba's common code for a temporary failure of the server (HTTP 503): the
+            // operation was not performed and may be retried.
+            Error::Unavailable { reason } => ApiError::new(
+                503,
+                "ServiceUnavailable",
+                format!(
+                    "The request has failed due to a temporary failure of the server: {reason}"
+                ),
+            ),
             Error::Internal(detail) => {
                 tracing::error!(error = %detail, "internal failure");
                 ApiError::new(500, "InternalFailure", "An internal error occurred.")

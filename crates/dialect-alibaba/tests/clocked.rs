@@ -69,7 +69,9 @@ impl Harness {
             body: b"",
             request_id: "req-1",
         };
-        coffer_api::handle(&self.dialect, &req).await.reply
+        coffer_api::handle(&self.dialect, &coffer_api::AdmitAll, &req)
+            .await
+            .reply
     }
 
     fn now(&self) -> i64 {
@@ -208,7 +210,7 @@ async fn answers_carry_the_request_id_and_errors_echo_the_host() {
         request_id: "req-2",
     };
     assert!(h.dialect.recognises(&req));
-    let handled = coffer_api::handle(&h.dialect, &req).await;
+    let handled = coffer_api::handle(&h.dialect, &coffer_api::AdmitAll, &req).await;
     let r = handled.reply;
     assert_eq!(r.status, 400);
     assert_eq!(r.content_type, "text/xml;charset=utf-8");

@@ -143,6 +143,13 @@ impl From<Error> for ApiError {
                 "CSMS.0409",
                 "The secret is being changed by other requests; retry.",
             ),
+            // 503 with the service's code for it, as for an unreachable database: the
+            // operation was not performed and may be retried.
+            Error::Unavailable { reason } => ApiError::new(
+                503,
+                "CSMS.0503",
+                format!("The service is temporarily unavailable: {reason}"),
+            ),
             Error::Internal(detail) => {
                 tracing::error!(error = %detail, "internal failure");
                 ApiError::new(500, "CSMS.0500", "An internal error occurred.")

@@ -68,7 +68,7 @@ impl Harness {
             request_id: REQUEST_ID,
         };
         assert!(self.dialect.recognises(&req));
-        coffer_api::handle(&self.dialect, &req).await
+        coffer_api::handle(&self.dialect, &coffer_api::AdmitAll, &req).await
     }
 }
 
@@ -231,7 +231,7 @@ async fn a_bad_signature_is_refused_before_anything_is_read() {
         body: b"",
         request_id: REQUEST_ID,
     };
-    let refused = coffer_api::handle(&h.dialect, &req).await;
+    let refused = coffer_api::handle(&h.dialect, &coffer_api::AdmitAll, &req).await;
     assert_eq!(refused.reply.status, 401);
     assert_eq!(json_of(&refused)["error_code"], "APIGW.0301");
     assert_eq!(refused.audit.operation, "GET /v1/{project_id}/secrets");

@@ -73,6 +73,11 @@ impl From<coffer_core::Error> for ApiError {
                 "DatabaseUnreachable",
                 format!("The database instance {instance:?} cannot be reached: {reason}."),
             ),
+            E::Unavailable { reason } => ApiError::new(
+                503,
+                "ServiceUnavailable",
+                format!("The service is temporarily unavailable: {reason}"),
+            ),
             E::Internal(detail) => {
                 tracing::error!(error = %detail, "internal failure");
                 ApiError::new(500, "InternalError", "An internal error occurred.")

@@ -119,6 +119,13 @@ impl From<Error> for ApiError {
                 "FailedOperation",
                 "The secret is being changed by other requests; retry.",
             ),
+            // Tencent's common code `FailedOperation` ("the operation failed"; Tencent's
+            // API 3.0 common error codes): the operation was not performed. Like every
+            // Tencent error it travels with HTTP 200.
+            Error::Unavailable { reason } => ApiError::new(
+                "FailedOperation",
+                format!("The operation was not performed: {reason}"),
+            ),
             Error::Internal(detail) => {
                 tracing::error!(error = %detail, "internal failure");
                 ApiError::new("InternalError", "An internal error occurred.")

@@ -70,7 +70,7 @@ impl Harness {
             body: body.as_bytes(),
             request_id: "req",
         };
-        let handled = coffer_api::handle(&self.dialect, &req).await;
+        let handled = coffer_api::handle(&self.dialect, &coffer_api::AdmitAll, &req).await;
         let v: Value = serde_json::from_slice(&handled.reply.body).expect("json");
         v["Response"].clone()
     }

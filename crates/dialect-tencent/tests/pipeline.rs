@@ -95,7 +95,7 @@ async fn answers_and_audit_facts() {
     let h = harness().await;
     let body = json!({"SecretName": "s1", "VersionId": "SSM_Current"}).to_string();
     let hs = headers("GetSecretValue", API_VERSION, &body, h.now);
-    let out = coffer_api::handle(&h.dialect, &post(&hs, &body)).await;
+    let out = coffer_api::handle(&h.dialect, &coffer_api::AdmitAll, &post(&hs, &body)).await;
     assert_eq!(out.reply.status, 200);
     assert_eq!(out.reply.content_type, "application/json");
     assert!(out.reply.headers.is_empty());
@@ -117,7 +117,7 @@ async fn answers_and_audit_facts() {
 
     // Answers the same to everybody: no action, no resource.
     let hs = headers("GetRegions", API_VERSION, "{}", h.now);
-    let out = coffer_api::handle(&h.dialect, &post(&hs, "{}")).await;
+    let out = coffer_api::handle(&h.dialect, &coffer_api::AdmitAll, &post(&hs, "{}")).await;
     let r = response(&out.reply.body);
     assert_eq!(r["Regions"], json!(["ap-guangzhou"]), "{r}");
     assert_eq!((out.audit.action, out.audit.resource), (None, None));
@@ -134,7 +134,7 @@ async fn answers_and_audit_facts() {
         b"not-the-secret-key",
         h.now,
     );
-    let out = coffer_api::handle(&h.dialect, &post(&hs, &body)).await;
+    let out = coffer_api::handle(&h.dialect, &coffer_api::AdmitAll, &post(&hs, &body)).await;
     assert_eq!(out.audit.result, "AuthFailure.SignatureFailure");
     assert_eq!(out.audit.operation, "GetSecretValue");
     assert_eq!((out.audit.account, out.audit.action), (None, None));
@@ -157,7 +157,7 @@ async fn the_version_picks_ssm_or_kms_and_the_scope_must_agree() {
             .collect();
         let dialect = &h.dialect;
         async move {
-            let out = coffer_api::handle(dialect, &post(&hs, "{}")).await;
+            let out = coffer_api::handle(dialect, &coffer_api::AdmitAll, &post(&hs, "{}")).await;
             (response(&out.reply.body), out.audit)
         }
     };

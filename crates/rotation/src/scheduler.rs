@@ -38,6 +38,13 @@ pub fn spawn_scheduler(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            // A rotation changes a secret and a database password; its entry must be durable.
+            // While the audit log cannot take entries, rotations wait for it rather than run
+            // unrecorded (the same rule the server applies to requests).
+            if let Err(e) = audit.health() {
+                tracing::warn!(error = %e, "rotation scheduler pass skipped");
+                continue;
+            }
             let started = Instant::now();
             match service.run_due_rotations(options.batch).await {
                 Ok(outcomes) => {

@@ -1,6 +1,7 @@
 //! The admin subcommands (`coffer account|access-key|policy|audit`): each is one signed call
 //! to the admin API (`/coffer/v1/`, SigV4 with service `coffer`), printed as a table or, with
-//! `--json`, as the API's JSON. `audit verify` is the exception: it reads the data dir.
+//! `--json`, as the API's JSON. `audit verify` and `audit anchor` are the exceptions: they
+//! read the data dir and the root key.
 
 use std::io::Read;
 use std::path::Path;
@@ -9,9 +10,12 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
+use coffer_crypto::{RootKeyFile, SecretKey};
+use coffer_store::audit::{self, Anchor, LogKey};
+
 use crate::config::{
     AccessKeyCommand, AccountCommand, AdminCommand, AuditCommand, ClientArgs, DbInstanceCommand,
-    EngineArg, InstanceScope, PolicyCommand,
+    EngineArg, InstanceScope, PolicyCommand, RootKeyArgs,
 };
 
 /// The region in the signature's scope; the admin API is not regional.
@@ -566,7 +570,8 @@ fn print_rewrap(v: &Value) {
     );
 }
 
-/// Returns the process exit code: `audit verify` fails with 1 when the chain is broken.
+/// Returns the process exit code: `audit verify` and `audit anchor` fail with 1 when the log
+/// is broken (or does not reach the anchor).
 pub fn audit(args: &ClientArgs, cmd: &AuditCommand) -> anyhow::Result<i32> {
     match cmd {
         AuditCommand::Tail { n } => {
@@ -591,11 +596,68 @@ pub fn audit(args: &ClientArgs, cmd: &AuditCommand) -> anyhow::Result<i32> {
             });
             Ok(0)
         }
-        AuditCommand::Verify => verify(&args.data_dir, args.json),
+        AuditCommand::Verify {
+            key,
+            anchor,
+            anchor_file,
+        } => {
+            let anchor = match (anchor, anchor_file) {
+                (Some(text), _) => Some(parse_anchor(text, "--anchor")?),
+                (None, Some(file)) => {
+                    let text = std::fs::read_to_string(file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    Some(parse_anchor(&text, &file.display().to_string())?)
+                }
+                (None, None) => None,
+            };
+            verify(&args.data_dir, key, anchor.as_ref(), args.json, false)
+        }
+        AuditCommand::Anchor { key } => verify(&args.data_dir, key, None, args.json, true),
     }
 }
 
-fn verify(data_dir: &Path, json_out: bool) -> anyhow::Result<i32> {
+fn parse_anchor(text: &str, from: &str) -> anyhow::Result<Anchor> {
+    text.parse::<Anchor>()
+        .map_err(|e| anyhow::anyhow!("{from}: {e}"))
+}
+
+/// The log keys to try: the root key's, and during a rotation left unfinished (a
+/// `<root key file>.next` beside the file) the new key's first, since the log moves to it as
+/// soon as the rotation begins.
+fn log_keys(data_dir: &Path, args: &RootKeyArgs) -> anyhow::Result<Vec<LogKey>> {
+    let file = if let Some(path) = &args.root_key_file {
+        path.clone()
+    } else if let Ok(text) = std::env::var("COFFER_ROOT_KEY") {
+        let text = Zeroizing::new(text);
+        let key =
+            SecretKey::from_base64(&text).context("COFFER_ROOT_KEY must be base64 of 32 bytes")?;
+        return Ok(vec![LogKey::from_root(&key)]);
+    } else {
+        data_dir.join("root.key")
+    };
+    let key = SecretKey::load_file(&file).with_context(|| {
+        format!(
+            "the audit log is keyed by the root key: give it with --root-key-file or \
+             COFFER_ROOT_KEY, or keep it at {}",
+            file.display()
+        )
+    })?;
+    let root_file = RootKeyFile::new(&file);
+    let next = root_file
+        .load_next()
+        .with_context(|| format!("reading {}", root_file.next_path().display()))?;
+    let mut keys: Vec<LogKey> = next.iter().map(LogKey::from_root).collect();
+    keys.push(LogKey::from_root(&key));
+    Ok(keys)
+}
+
+fn verify(
+    data_dir: &Path,
+    key: &RootKeyArgs,
+    anchor: Option<&Anchor>,
+    json_out: bool,
+    print_anchor: bool,
+) -> anyhow::Result<i32> {
     let path = data_dir.join("audit.log");
     if !path.exists() {
         bail!(
@@ -603,15 +665,34 @@ fn verify(data_dir: &Path, json_out: bool) -> anyhow::Result<i32> {
             path.display()
         );
     }
-    match coffer_store::audit::verify(&path) {
+    let keys = log_keys(data_dir, key)?;
+    match audit::verify_with(&path, &keys, anchor) {
         Ok(report) => {
+            let last = report.anchor().map(|a| a.to_string());
             if json_out {
                 println!(
                     "{}",
-                    json!({"Intact": true, "Entries": report.entries, "LastHash": report.last_hash})
+                    json!({"Intact": true, "Entries": report.entries, "LastHash": report.last_hash,
+                           "Anchor": last, "Anchored": report.anchored,
+                           "UnkeyedLines": report.unkeyed, "KeyChanges": report.key_changes})
                 );
+            } else if print_anchor {
+                match &last {
+                    Some(anchor) => println!("{anchor}"),
+                    None => eprintln!("{}: empty, no anchor yet", path.display()),
+                }
             } else {
                 println!("{}: intact, {} entries", path.display(), report.entries);
+                if let Some(a) = anchor {
+                    println!("reaches the anchor {a}");
+                }
+                if report.unkeyed > 0 {
+                    println!(
+                        "the first {} lines were written before the log was keyed; the keyed \
+                         line after them covers them",
+                        report.unkeyed
+                    );
+                }
             }
             Ok(0)
         }

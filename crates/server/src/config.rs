@@ -317,8 +317,35 @@ pub enum AuditCommand {
         #[arg(short = 'n', default_value_t = 20)]
         n: usize,
     },
-    /// Check the hash chain of the audit log in a data dir (offline); exit 0 only when intact.
-    Verify,
+    /// Check the audit log in a data dir (offline): every line's MAC under the key derived
+    /// from the root key, and the chain; exit 0 only when intact (and, with an anchor, when
+    /// the log still reaches it).
+    Verify {
+        #[command(flatten)]
+        key: RootKeyArgs,
+        /// An anchor kept elsewhere (`SEQ:MAC`, as `coffer audit anchor` prints it): the log
+        /// must still hold that line unchanged, which catches lines cut off its end.
+        #[arg(long, conflicts_with = "anchor_file")]
+        anchor: Option<String>,
+        /// A file holding such an anchor.
+        #[arg(long)]
+        anchor_file: Option<PathBuf>,
+    },
+    /// Verify the audit log in a data dir (offline) and print its anchor, `SEQ:MAC` of its
+    /// last line, to keep somewhere the server cannot write.
+    Anchor {
+        #[command(flatten)]
+        key: RootKeyArgs,
+    },
+}
+
+/// The root key, from the same places `serve` reads it: `--root-key-file`, else
+/// `COFFER_ROOT_KEY`, else `<data-dir>/root.key` (never created here).
+#[derive(Args, Debug)]
+pub struct RootKeyArgs {
+    /// File holding the root key (base64 or 32 raw bytes).
+    #[arg(long, env = "COFFER_ROOT_KEY_FILE")]
+    pub root_key_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

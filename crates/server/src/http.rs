@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use coffer_api::{handle, Dialect, Handled, HttpRequest, Reply};
+use coffer_api::{handle, Admission, Admit, Dialect, Handled, HttpRequest, Reply};
 use coffer_core::{AuditEntry, AuditFacts, AuditSink, Service};
 use coffer_dialect_alibaba::Alibaba;
 use coffer_dialect_huawei::Huawei;
@@ -25,6 +25,41 @@ pub struct AppState {
     pub native: Native,
     pub service: Arc<Service>,
     pub audit: Arc<dyn AuditSink>,
+    pub gate: Gate,
+}
+
+/// The server's admission of an authorized operation, asked by the pipeline just before it
+/// executes (see [`coffer_api::Admission`]). Today it guards the audit log; throttling and
+/// quotas join it here.
+pub struct Gate {
+    audit: Arc<dyn AuditSink>,
+}
+
+impl Gate {
+    pub fn new(audit: Arc<dyn AuditSink>) -> Self {
+        Self { audit }
+    }
+}
+
+impl Admission for Gate {
+    async fn admit(&self, request: &Admit<'_>) -> Result<(), coffer_core::Error> {
+        // An operation whose entry must be durable (a change, a value read) runs only while
+        // the audit log takes entries: once it cannot, such an operation is refused before it
+        // runs instead of being performed and left unrecorded. Reads whose entries need not
+        // be durable go on. The refusal is itself offered to the log like any answer.
+        if request.permission.audit_durably() {
+            if let Err(e) = self.audit.health() {
+                tracing::warn!(
+                    dialect = request.dialect,
+                    account = %request.caller.account,
+                    error = %e,
+                    "refused an operation the audit log cannot record"
+                );
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
 }
 
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
@@ -85,14 +120,15 @@ async fn dispatch(
         //    Alibaba's own error instead of a 404).
         // 3. Huawei and the admin API by path prefix (`/v1/`, `/v1.0/`; `/coffer/v1`),
         //    which no request of the first two has.
+        let gate = &state.gate;
         let (dialect, handled) = if state.tencent.recognises(&req) {
-            (Tencent::NAME, handle(&state.tencent, &req).await)
+            (Tencent::NAME, handle(&state.tencent, gate, &req).await)
         } else if state.alibaba.recognises(&req) {
-            (Alibaba::NAME, handle(&state.alibaba, &req).await)
+            (Alibaba::NAME, handle(&state.alibaba, gate, &req).await)
         } else if state.huawei.recognises(&req) {
-            (Huawei::NAME, handle(&state.huawei, &req).await)
+            (Huawei::NAME, handle(&state.huawei, gate, &req).await)
         } else if state.native.recognises(&req) {
-            (Native::NAME, handle(&state.native, &req).await)
+            (Native::NAME, handle(&state.native, gate, &req).await)
         } else {
             let audit = AuditFacts {
                 operation: format!("{method} {}", uri.path()),
@@ -104,12 +140,14 @@ async fn dispatch(
                 Handled {
                     reply: not_found(&request_id),
                     audit,
+                    refused_at_admission: false,
                 },
             )
         };
         let Handled {
             reply,
             audit: facts,
+            refused_at_admission,
         } = handled;
         let mut response = Response::new(Body::from(reply.body));
         *response.status_mut() =
@@ -145,10 +183,12 @@ async fn dispatch(
             latency_us,
         };
         // Writes and value reads are answered only once their entry is on disk: a response
-        // that the audit log cannot account for is not sent.
+        // that the audit log cannot account for is not sent. A refusal by the gate (the log
+        // was already failing, nothing was performed) keeps its own answer: it is that same
+        // condition in the dialect's format.
         if let Err(e) = state.audit.append(entry, durable).await {
             tracing::error!(error = %e, "the audit log refused an entry");
-            if durable {
+            if durable && !refused_at_admission {
                 return audit_failure(&request_id);
             }
         }

@@ -213,6 +213,15 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         coffer_store::SqliteStore::open(&db_path, coffer_store::SqliteOptions::default())
             .with_context(|| format!("opening {}", db_path.display()))?,
     );
+    // The audit log is keyed by a key derived from the root key in use; during a rotation left
+    // unfinished that is the new one, and the log may still be under the old one.
+    let (log_key, previous_log_key) = match &root_key.file {
+        Some((_, Some(next))) => (
+            coffer_store::audit::LogKey::from_root(next),
+            Some(coffer_store::audit::LogKey::from_root(&root_key.key)),
+        ),
+        _ => (coffer_store::audit::LogKey::from_root(&root_key.key), None),
+    };
     let mut service = Service::new(
         store.clone(),
         root_key.key,
@@ -234,10 +243,15 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     if let Some((file, next)) = root_key.file {
         service = service.with_root_key_file(file, next);
     }
-    let service = Arc::new(service);
     service.check_root_key().await.context(
         "the root key does not fit this data dir; start with the root key file this store was last rewrapped with",
     )?;
+    let audit_path = args.data_dir.join("audit.log");
+    let audit = Arc::new(
+        coffer_store::FileAuditLog::open(&audit_path, log_key, previous_log_key)
+            .with_context(|| format!("opening the audit log {}", audit_path.display()))?,
+    );
+    let service = Arc::new(service.with_audit(audit.clone()));
     bootstrap(
         &service,
         &args.data_dir,
@@ -245,11 +259,6 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         secrets.bootstrap_secret.map(|s| s.value),
     )
     .await?;
-    let audit_path = args.data_dir.join("audit.log");
-    let audit = Arc::new(
-        coffer_store::FileAuditLog::open(&audit_path)
-            .with_context(|| format!("opening the audit log {}", audit_path.display()))?,
-    );
 
     let state = Arc::new(http::AppState {
         alibaba: coffer_dialect_alibaba::Alibaba::new(service.clone(), regions.clone()),
@@ -262,6 +271,7 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         ),
         service: service.clone(),
         audit: audit.clone(),
+        gate: http::Gate::new(audit.clone()),
     });
     let app = http::router(state, args.max_body_bytes)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -288,7 +298,15 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     purge.abort();
     rotations.abort();
     tracing::info!("in-flight requests done; flushing the audit log and the store");
-    audit.close().await;
+    match audit.close().await {
+        // Kept outside the data dir, this lets `coffer audit verify --anchor` tell whether
+        // lines were later cut off the end of the log, which the file alone cannot show.
+        Some(anchor) => tracing::info!(
+            anchor = %anchor,
+            "audit log closed; its anchor (keep it elsewhere; check with `coffer audit verify --anchor`)"
+        ),
+        None => tracing::info!("audit log closed; it is empty"),
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

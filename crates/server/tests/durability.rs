@@ -64,7 +64,10 @@ fn acknowledged_writes_survive_sigkill() {
 
     // Each acknowledged create has its audit entry, and the chain is intact after the kill.
     let audit = data.join("audit.log");
-    let report = coffer_store::audit::verify(&audit).expect("the audit chain survives SIGKILL");
+    let root = coffer_crypto::SecretKey::load_file(&data.join("root.key")).expect("root key");
+    let key = coffer_store::audit::LogKey::from_root(&root);
+    let report =
+        coffer_store::audit::verify(&audit, &key).expect("the audit chain survives SIGKILL");
     let text = std::fs::read_to_string(&audit).expect("audit log");
     assert_eq!(report.entries as usize, text.lines().count());
     let created: std::collections::HashSet<String> = text

@@ -1,31 +1,54 @@
 //! The tamper-evident audit log: [`FileAuditLog`] appends [`AuditEntry`]s to one text file
 //! (`<data-dir>/audit.log`), one JSON object per `\n`-terminated line, each line chained to the
-//! one before it by a SHA-256 hash. A line is exactly
+//! one before it and authenticated by a key only the holder of the root key can derive. A line
+//! is exactly
 //!
 //! ```text
-//! {"seq":N,"prev":"<64 hex>",<the entry's fields as serde_json writes them>,"hash":"<64 hex>"}
+//! {"seq":N,"prev":"<64 hex>",<the entry's fields as serde_json writes them>,"mac":"<64 hex>"}
 //! ```
 //!
-//! `seq` counts from 1; `prev` is the previous line's `hash` (64 zeros on line 1); `hash` is
-//! the SHA-256 of the line's bytes from its first byte up to, not including, the `,"hash":"`.
-//! The hash covers the raw bytes, not a re-serialization, so any edited byte shows; `prev` is
-//! among them, so a removed or reordered line shows too. [`verify`] checks a whole file,
-//! [`tail`] reads its last lines.
+//! `seq` counts from 1; `prev` is the previous line's `mac` (64 zeros on line 1); `mac` is the
+//! HMAC-SHA256, under the log key, of the line's bytes from its first byte up to, not
+//! including, the `,"mac":"`. The log key is derived from the root key
+//! ([`LogKey::from_root`]) and never written anywhere. The MAC covers the raw bytes, not a
+//! re-serialization, so any edited byte shows; `prev` is among them, so a removed or reordered
+//! line shows too; and without the root key nobody can compute the MAC of an edited line, so
+//! rewriting the tail of the file and re-chaining it shows as well. [`verify`] checks a whole
+//! file, [`tail`] reads its last lines. What the file alone cannot show is a tail cut off: an
+//! operator keeps an [`Anchor`] (the last line's seq and MAC, printed by `coffer audit anchor`
+//! and logged at shutdown) and [`verify_with`] checks the log still reaches it.
+//!
+//! **Root key rotation.** When the root key changes, the log key changes with it. The writer
+//! then appends a *key change* line: an ordinary line, MAC'd under the old log key, carrying a
+//! `"rekey"` field (after `prev`) that holds the old log key encrypted under the new one. Lines
+//! after it are MAC'd under the new key. So the newest root key recovers every earlier log key,
+//! one key change at a time, and the whole log stays verifiable after the old root key is gone.
+//!
+//! **Logs from before the key.** Earlier versions chained lines with plain SHA-256 and ended
+//! them with `"hash"` instead of `"mac"`. Such lines are accepted only as the start of a log:
+//! when the server opens a log whose last line is one, it appends a keyed line at once (its
+//! `prev` is that line's hash, so its MAC covers every line before it), and from then on only
+//! keyed lines may follow. A log with no keyed line at all fails [`verify`]: it was written
+//! before keying and never opened since, or rewritten by someone without the key.
 //!
 //! One thread owns the file, like the SQLite writer: appends queue on a channel, the thread
 //! takes everything waiting (see [`crate::batch`]), chains the entries in arrival order,
 //! writes them with one `write_all`, calls `sync_data` once if any of them is durable, and
-//! only then answers the durable callers. Non-durable appends return once queued; the next sync covers them. After
-//! a failed write or sync the file's end is unknown, so the log takes no more appends.
+//! only then answers the durable callers. Non-durable appends return once queued; the next sync
+//! covers them. After a failed write or sync the file's end is unknown, so the log takes no
+//! more appends, and [`AuditSink::health`] says so.
 
+use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use coffer_core::{AuditEntry, AuditSink, Error, Result};
+use coffer_crypto::SecretKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
@@ -34,19 +57,118 @@ use crate::batch::fill as fill_batch;
 
 /// The `prev` of line 1.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-/// What precedes the hash at the end of every line.
+/// What precedes the MAC at the end of every keyed line.
+const MAC_FIELD: &[u8] = b",\"mac\":\"";
+/// What precedes the hash at the end of a line written before the log was keyed.
 const HASH_FIELD: &[u8] = b",\"hash\":\"";
-/// `,"hash":"`, 64 hex digits, `"}`.
-const TRAILER: usize = HASH_FIELD.len() + 64 + 2;
+/// How a key change line names the previous log key (encrypted); only this field can hold
+/// these bytes unescaped.
+const REKEY_FIELD: &[u8] = b",\"rekey\":\"";
+/// The label the log key is derived from the root key with.
+const KEY_LABEL: &[u8] = b"coffer/audit-log/hmac-sha256/v1";
+/// The associated data of a key change's encrypted key: its domain and seq.
+const REKEY_AAD: &str = "coffer/audit-log/rekey/v1";
 /// Longest line (without its `\n`) the writer produces and the readers accept. Entries are a
-/// few hundred bytes; the cap keeps a damaged file from making a reader buffer gigabytes.
+/// few hundred bytes and their fields are bounded; the cap keeps a damaged file from making a
+/// reader buffer gigabytes.
 pub const MAX_LINE: usize = 1 << 20;
 /// Most entries written (and synced) together.
 const MAX_BATCH: usize = 1024;
 /// How much the backward readers read at a time.
 const CHUNK: usize = 64 * 1024;
 
-/// The log as seen from its end: the last line's seq and hash.
+/// The key that authenticates the log's lines: HMAC-SHA256 under a key derived from the root
+/// key. Held in memory only.
+#[derive(Clone)]
+pub struct LogKey(SecretKey);
+
+impl fmt::Debug for LogKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LogKey(..)")
+    }
+}
+
+impl LogKey {
+    /// The log key of a root key.
+    pub fn from_root(root: &SecretKey) -> LogKey {
+        LogKey(root.derive(KEY_LABEL))
+    }
+
+    fn mac_hex(&self, body: &[u8]) -> String {
+        hex::encode(self.0.mac(&[body]))
+    }
+
+    /// Whether `tag` (64 hex digits) is the MAC of `body`, in constant time.
+    fn verifies(&self, body: &[u8], tag: &[u8]) -> bool {
+        match hex::decode(tag) {
+            Ok(raw) => self.0.verify_mac(&[body], &raw),
+            Err(_) => false,
+        }
+    }
+
+    fn same(&self, other: &LogKey) -> bool {
+        self.0.ct_eq(&other.0)
+    }
+
+    /// This key, encrypted under `next` for the key change line `seq`.
+    fn sealed_under(&self, next: &LogKey, seq: u64) -> String {
+        hex::encode(next.0.wrap(&rekey_aad(seq), &self.0))
+    }
+
+    /// The key a key change line `seq` carries, opened with the key that follows it.
+    fn opened_from(blob: &str, next: &LogKey, seq: u64) -> Option<LogKey> {
+        let raw = hex::decode(blob).ok()?;
+        next.0.unwrap_key(&rekey_aad(seq), &raw).ok().map(LogKey)
+    }
+}
+
+fn rekey_aad(seq: u64) -> Vec<u8> {
+    let seq = seq.to_string();
+    let mut out = Vec::with_capacity(REKEY_AAD.len() + seq.len() + 1);
+    out.extend_from_slice(REKEY_AAD.as_bytes());
+    out.push(0);
+    out.extend_from_slice(seq.as_bytes());
+    out
+}
+
+/// A point of the chain kept outside the log: a line's seq and MAC. A log that still holds
+/// that line unchanged reaches the anchor; one cut short before it, or rewritten, does not.
+/// Written and read as `SEQ:MAC`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Anchor {
+    pub seq: u64,
+    pub mac: String,
+}
+
+impl fmt::Display for Anchor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.seq, self.mac)
+    }
+}
+
+impl std::str::FromStr for Anchor {
+    type Err = String;
+
+    /// `SEQ:MAC` as [`Anchor`] prints it (surrounding whitespace ignored).
+    fn from_str(s: &str) -> std::result::Result<Anchor, String> {
+        let s = s.trim();
+        let (seq, mac) = s.split_once(':').ok_or_else(|| {
+            format!("an anchor is SEQ:MAC (as `coffer audit anchor` prints it), not {s:?}")
+        })?;
+        let seq: u64 = seq
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("the anchor's seq {seq:?} is not a line number"))?;
+        let mac = mac.to_ascii_lowercase();
+        if mac.len() != 64 || !mac.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("the anchor's MAC {mac:?} is not 64 hex digits"));
+        }
+        Ok(Anchor { seq, mac })
+    }
+}
+
+/// The log as seen from its end: the last line's seq and MAC (or hash).
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Chain {
     seq: u64,
@@ -60,46 +182,92 @@ impl Chain {
             hash: GENESIS.to_string(),
         }
     }
+
+    fn anchor(&self) -> Option<Anchor> {
+        (self.seq > 0).then(|| Anchor {
+            seq: self.seq,
+            mac: self.hash.clone(),
+        })
+    }
 }
 
-/// The hashed part of a line.
+/// The MAC'd part of a line.
 #[derive(Serialize)]
 struct Head<'a> {
     seq: u64,
     prev: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rekey: Option<&'a str>,
     #[serde(flatten)]
     entry: &'a AuditEntry,
 }
 
-/// A line as read back; the hash is checked on the raw bytes, not here.
+/// A line as read back; the MAC is checked on the raw bytes, not here.
 #[derive(Deserialize)]
 struct Stored {
     seq: u64,
     prev: String,
+    #[serde(default)]
+    rekey: Option<String>,
     #[serde(flatten)]
     _entry: AuditEntry,
 }
 
-/// Appends the line for `entry`, `\n` included, to `out` and returns its hash. On error `out`
+/// An entry the log writes about itself (a key change, the start of keying).
+fn own_entry(operation: &str) -> AuditEntry {
+    let time_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    AuditEntry {
+        time_ms,
+        request_id: uuid::Uuid::new_v4().to_string(),
+        account: None,
+        access_key_id: None,
+        dialect: "server".into(),
+        operation: operation.into(),
+        action: None,
+        resource: None,
+        source: "coffer".into(),
+        status: 200,
+        result: "OK".into(),
+        latency_us: 0,
+    }
+}
+
+/// Appends the line for `entry`, `\n` included, to `out` and returns its MAC. On error `out`
 /// is left as it was.
-fn format_line(seq: u64, prev: &str, entry: &AuditEntry, out: &mut Vec<u8>) -> Result<String> {
+fn format_line(
+    seq: u64,
+    prev: &str,
+    rekey: Option<&str>,
+    entry: &AuditEntry,
+    key: &LogKey,
+    out: &mut Vec<u8>,
+) -> Result<String> {
     let start = out.len();
-    if let Err(e) = serde_json::to_writer(&mut *out, &Head { seq, prev, entry }) {
+    let head = Head {
+        seq,
+        prev,
+        rekey,
+        entry,
+    };
+    if let Err(e) = serde_json::to_writer(&mut *out, &head) {
         out.truncate(start);
         return Err(Error::internal(format!(
             "audit log: serializing an entry: {e}"
         )));
     }
-    // serde_json wrote one object; the hash field goes before its closing brace.
+    // serde_json wrote one object; the MAC field goes before its closing brace.
     if out.pop() != Some(b'}') {
         out.truncate(start);
         return Err(Error::internal(
             "audit log: an entry did not serialize as an object",
         ));
     }
-    let hash = hex::encode(Sha256::digest(&out[start..]));
-    out.extend_from_slice(HASH_FIELD);
-    out.extend_from_slice(hash.as_bytes());
+    let mac = key.mac_hex(&out[start..]);
+    out.extend_from_slice(MAC_FIELD);
+    out.extend_from_slice(mac.as_bytes());
     out.extend_from_slice(b"\"}\n");
     let len = out.len() - start - 1;
     if len > MAX_LINE {
@@ -108,48 +276,89 @@ fn format_line(seq: u64, prev: &str, entry: &AuditEntry, out: &mut Vec<u8>) -> R
             "audit log: an entry's line would be {len} bytes, more than the limit of {MAX_LINE}"
         )));
     }
-    Ok(hash)
+    Ok(mac)
 }
 
 /// Why one line (without its `\n`) is not a sound link.
 #[derive(Debug, PartialEq, Eq)]
 enum Fault {
     Invalid(String),
+    /// The hash or MAC does not match the line's content.
     Hash,
 }
 
-/// What a line whose hash matches its content says about itself.
-#[derive(Debug)]
-struct Link {
-    seq: u64,
-    prev: String,
-    hash: String,
+/// How a line is authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// HMAC-SHA256 under the log key.
+    Keyed,
+    /// Plain SHA-256, from before the log was keyed.
+    Legacy,
 }
 
-/// Checks one line on its own: its shape, its hash, and that it holds an entry.
-fn check_line(line: &[u8]) -> Result<Link, Fault> {
-    let Some(split) = line.len().checked_sub(TRAILER).filter(|&s| s > 0) else {
+/// What a line says about itself. A legacy line's hash is checked already; a keyed line's MAC
+/// needs the key ([`Link::mac_ok`]).
+#[derive(Debug)]
+struct Link {
+    kind: Kind,
+    seq: u64,
+    prev: String,
+    /// The line's MAC (or hash): 64 lowercase hex digits.
+    hash: String,
+    rekey: Option<String>,
+    /// Length of the authenticated part of the line.
+    body: usize,
+}
+
+impl Link {
+    fn mac_ok(&self, line: &[u8], key: &LogKey) -> bool {
+        key.verifies(&line[..self.body], self.hash.as_bytes())
+    }
+}
+
+/// Checks one line's shape and reads it: the trailer says whether it is keyed, a legacy
+/// line's SHA-256 is checked, and the line must hold an entry.
+fn parse_line(line: &[u8]) -> Result<Link, Fault> {
+    const END: usize = 64 + 2;
+    let Some(tag_at) = line.len().checked_sub(END) else {
         return Err(Fault::Invalid("too short to hold an entry".into()));
     };
-    let (body, trailer) = line.split_at(split);
-    let hash = &trailer[HASH_FIELD.len()..HASH_FIELD.len() + 64];
-    if !trailer.starts_with(HASH_FIELD) || !trailer.ends_with(b"\"}") {
-        return Err(Fault::Invalid("it does not end with the hash field".into()));
+    if !line.ends_with(b"\"}") {
+        return Err(Fault::Invalid("it does not end with the MAC field".into()));
     }
-    if !hash.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    let (kind, body) = if line[..tag_at].ends_with(MAC_FIELD) {
+        (Kind::Keyed, tag_at - MAC_FIELD.len())
+    } else if line[..tag_at].ends_with(HASH_FIELD) {
+        (Kind::Legacy, tag_at - HASH_FIELD.len())
+    } else {
+        return Err(Fault::Invalid("it does not end with the MAC field".into()));
+    };
+    if body == 0 {
+        return Err(Fault::Invalid("too short to hold an entry".into()));
+    }
+    let tag = &line[tag_at..tag_at + 64];
+    if !tag.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Err(Fault::Invalid(
-            "the hash is not 64 lowercase hex digits".into(),
+            "the MAC is not 64 lowercase hex digits".into(),
         ));
     }
-    if hex::encode(Sha256::digest(body)).as_bytes() != hash {
+    if kind == Kind::Legacy && hex::encode(Sha256::digest(&line[..body])).as_bytes() != tag {
         return Err(Fault::Hash);
     }
     let stored: Stored = serde_json::from_slice(line).map_err(|e| Fault::Invalid(e.to_string()))?;
+    if stored.rekey.is_some() && kind == Kind::Legacy {
+        return Err(Fault::Invalid(
+            "a key change in a line that is not keyed".into(),
+        ));
+    }
     Ok(Link {
+        kind,
         seq: stored.seq,
         prev: stored.prev,
         // Checked above: ASCII hex.
-        hash: String::from_utf8_lossy(hash).into_owned(),
+        hash: String::from_utf8_lossy(tag).into_owned(),
+        rekey: stored.rekey,
+        body,
     })
 }
 
@@ -171,15 +380,31 @@ struct Append {
     reply: Option<oneshot::Sender<Result<()>>>,
 }
 
-impl Append {
+/// What the writer thread is asked to do. Appends are nearly every message and the large
+/// variant; boxing them would cost an allocation per entry to save bytes on a rare rekey.
+#[allow(clippy::large_enum_variant)]
+enum Msg {
+    Append(Append),
+    /// Write a key change line and MAC every later line under `key`; answered once durable.
+    Rekey {
+        key: LogKey,
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+impl Msg {
     fn fail(self, why: &str) {
-        match self.reply {
+        let err = || Error::internal(format!("audit log: {why}"));
+        match self {
             // The caller may have gone away (cancelled future); nothing else to do.
-            Some(reply) => {
-                let _ = reply.send(Err(Error::internal(format!("audit log: {why}"))));
+            Msg::Append(Append {
+                reply: Some(reply), ..
+            })
+            | Msg::Rekey { reply, .. } => {
+                let _ = reply.send(Err(err()));
             }
-            None => tracing::error!(
-                request_id = %self.entry.request_id,
+            Msg::Append(Append { entry, reply: None }) => tracing::error!(
+                request_id = %entry.request_id,
                 error = %why,
                 "a non-durable audit entry was lost"
             ),
@@ -187,19 +412,78 @@ impl Append {
     }
 }
 
-/// [`AuditSink`] on a hash-chained file. See the module docs.
+/// Where the writer stands: the end of the chain and the key of the next line.
+struct State {
+    chain: Chain,
+    key: LogKey,
+}
+
+/// Whether the log takes entries, shared by the log and its writer thread. The server asks
+/// before every operation whose entry must be durable, so the answer is one atomic load; the
+/// reason (for the client: no path, no I/O detail) is read only when the log is down.
+#[derive(Default)]
+struct Health {
+    down: AtomicBool,
+    why: Mutex<Option<&'static str>>,
+}
+
+impl Health {
+    /// Marks the log down for good; the first reason given stays.
+    fn fail(&self, why: &'static str) {
+        if let Ok(mut w) = self.why.lock() {
+            w.get_or_insert(why);
+        }
+        self.down.store(true, Ordering::Release);
+    }
+
+    fn check(&self) -> Result<()> {
+        if !self.down.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let why = self
+            .why
+            .lock()
+            .ok()
+            .and_then(|w| *w)
+            .unwrap_or("it is down");
+        Err(Error::Unavailable {
+            reason: format!(
+                "the audit log cannot record this operation ({why}), so it was not performed; \
+                 retry later"
+            ),
+        })
+    }
+}
+
+/// Marks the log down when the writer thread ends, however it ends (a panic included).
+struct DownOnExit(Arc<Health>);
+
+impl Drop for DownOnExit {
+    fn drop(&mut self) {
+        self.0.fail("its writer stopped");
+    }
+}
+
+/// [`AuditSink`] on a keyed, chained file. See the module docs.
 pub struct FileAuditLog {
     path: PathBuf,
-    sender: Mutex<Option<mpsc::Sender<Append>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    sender: Mutex<Option<mpsc::Sender<Msg>>>,
+    thread: Mutex<Option<JoinHandle<Chain>>>,
+    health: Arc<Health>,
 }
 
 impl FileAuditLog {
     /// Opens the log at `path`, creating it (mode 0600) when missing, and continues the chain
-    /// from its last complete line. A final line without its `\n` is a write torn by a crash;
-    /// it was never acknowledged and is cut off. A last complete line that is not a sound
-    /// entry is an error: the log is damaged and the operator runs [`verify`].
-    pub fn open(path: &Path) -> Result<FileAuditLog> {
+    /// from its last complete line under `key`, the log key of the root key in use.
+    /// `previous` is the log key of the root key a rotation left unfinished is replacing: when
+    /// the log's last line is under it, a key change line moves the log to `key` first.
+    ///
+    /// A final line without its `\n` is a write torn by a crash; it was never acknowledged
+    /// and is cut off. A last line from before the log was keyed is sealed by a keyed line
+    /// at once. A last complete line that is not a sound entry under one of the keys is an
+    /// error: the log is damaged or belongs to another root key, and the operator runs
+    /// [`verify`].
+    pub fn open(path: &Path, key: LogKey, previous: Option<LogKey>) -> Result<FileAuditLog> {
         let io = |what: &str, e: io::Error| {
             Error::internal(format!("audit log {}: {what}: {e}", path.display()))
         };
@@ -231,54 +515,117 @@ impl FileAuditLog {
                 .map_err(|e| io("cutting off a torn final line", e))?;
         }
         let last = lines_before(&mut file, end, 1).map_err(|e| io("reading its last line", e))?;
-        let chain = match last.last() {
-            None => Chain::genesis(),
-            Some(line) => match check_line(line) {
-                Ok(link) => Chain {
-                    seq: link.seq,
-                    hash: link.hash,
-                },
-                Err(fault) => {
-                    let why = match fault {
-                        Fault::Hash => "its hash does not match its content".to_string(),
-                        Fault::Invalid(why) => why,
-                    };
-                    return Err(Error::internal(format!(
-                        "audit log {}: the last line is damaged ({why}); run verify on it",
-                        path.display()
-                    )));
-                }
-            },
+        let damaged = |why: String| {
+            Error::internal(format!(
+                "audit log {}: the last line is damaged ({why}); run `coffer audit verify` on it",
+                path.display()
+            ))
         };
-        Self::start(path.to_path_buf(), file, chain)
+        let mut state = State {
+            chain: Chain::genesis(),
+            key,
+        };
+        // A line to write before anything else: the start of keying, or a key change.
+        let mut first: Option<(Option<String>, &str, LogKey)> = None;
+        if let Some(line) = last.last() {
+            let link = parse_line(line).map_err(|fault| match fault {
+                Fault::Hash => damaged("its hash does not match its content".into()),
+                Fault::Invalid(why) => damaged(why),
+            })?;
+            state.chain = Chain {
+                seq: link.seq,
+                hash: link.hash.clone(),
+            };
+            match link.kind {
+                Kind::Legacy => {
+                    tracing::warn!(
+                        path = %path.display(),
+                        lines = link.seq,
+                        "audit log: written before lines were keyed; sealing it with a keyed line, and keying every line from now on"
+                    );
+                    first = Some((None, "AuditLogKeyed", state.key.clone()));
+                }
+                Kind::Keyed if link.mac_ok(line, &state.key) => {}
+                Kind::Keyed => match previous.filter(|p| link.mac_ok(line, p)) {
+                    Some(previous) => {
+                        tracing::info!(
+                            path = %path.display(),
+                            "audit log: under the previous root key; moving it to the new one"
+                        );
+                        let sealed = previous.sealed_under(&state.key, link.seq + 1);
+                        first = Some((Some(sealed), "AuditLogKeyChanged", previous));
+                    }
+                    None => {
+                        return Err(Error::internal(format!(
+                            "audit log {}: the last line's MAC does not match this root key: the \
+                             log was written under another root key, or the line was edited; \
+                             run `coffer audit verify` on it",
+                            path.display()
+                        )))
+                    }
+                },
+            }
+        }
+        if let Some((rekey, operation, mac_key)) = first {
+            let mut buf = Vec::new();
+            let mac = format_line(
+                state.chain.seq + 1,
+                &state.chain.hash,
+                rekey.as_deref(),
+                &own_entry(operation),
+                &mac_key,
+                &mut buf,
+            )?;
+            file.write_all(&buf)
+                .and_then(|()| file.sync_data())
+                .map_err(|e| io("writing its first keyed line", e))?;
+            state.chain = Chain {
+                seq: state.chain.seq + 1,
+                hash: mac,
+            };
+        }
+        Self::start(path.to_path_buf(), file, state)
     }
 
-    /// Starts the writer thread on `file`, whose last line is `chain`.
-    fn start(path: PathBuf, file: impl LogFile, chain: Chain) -> Result<FileAuditLog> {
-        let (tx, rx) = mpsc::channel::<Append>();
+    /// Starts the writer thread on `file`, whose last line and key are `state`.
+    fn start(path: PathBuf, file: impl LogFile, state: State) -> Result<FileAuditLog> {
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let health = Arc::new(Health::default());
+        let for_writer = health.clone();
         let thread = std::thread::Builder::new()
             .name("coffer-audit-writer".into())
-            .spawn(move || writer_loop(file, rx, chain))
+            .spawn(move || {
+                let _down_on_exit = DownOnExit(for_writer.clone());
+                writer_loop(file, rx, state, &for_writer)
+            })
             .map_err(|e| Error::internal(format!("audit log: starting the writer thread: {e}")))?;
         Ok(FileAuditLog {
             path,
             sender: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
+            health,
         })
     }
 
     /// Stops accepting appends, lets the thread write and sync everything already queued,
-    /// and waits for it to finish. Idempotent; appends after it fail.
-    pub async fn close(&self) {
+    /// and waits for it to finish. Returns the anchor of the last line written (`None` for an
+    /// empty log, or when this was closed before). Idempotent; appends after it fail.
+    pub async fn close(&self) -> Option<Anchor> {
+        self.health.fail("it is closed");
         if let Ok(mut sender) = self.sender.lock() {
             sender.take();
         }
         let thread = self.thread.lock().ok().and_then(|mut t| t.take());
-        if let Some(thread) = thread {
-            match tokio::task::spawn_blocking(move || thread.join()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => tracing::error!("the audit writer thread panicked"),
-                Err(e) => tracing::error!(error = %e, "waiting for the audit writer failed"),
+        let thread = thread?;
+        match tokio::task::spawn_blocking(move || thread.join()).await {
+            Ok(Ok(chain)) => chain.anchor(),
+            Ok(Err(_)) => {
+                tracing::error!("the audit writer thread panicked");
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "waiting for the audit writer failed");
+                None
             }
         }
     }
@@ -286,29 +633,34 @@ impl FileAuditLog {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    fn send(&self, msg: Msg) -> Result<()> {
+        let guard = self
+            .sender
+            .lock()
+            .map_err(|_| Error::internal("audit log: lock poisoned"))?;
+        let sender = guard
+            .as_ref()
+            .ok_or_else(|| Error::internal("audit log: the log is closed"))?;
+        sender
+            .send(msg)
+            .map_err(|_| Error::internal("audit log: the writer stopped after a failed write"))
+    }
 }
 
 #[async_trait]
 impl AuditSink for FileAuditLog {
     async fn append(&self, entry: AuditEntry, durable: bool) -> Result<()> {
+        // Bounded here, the one place every entry passes: whatever a request sent, its
+        // entry fits in a line.
+        let entry = entry.bounded();
         let (reply, answer) = if durable {
             let (reply, answer) = oneshot::channel();
             (Some(reply), Some(answer))
         } else {
             (None, None)
         };
-        {
-            let guard = self
-                .sender
-                .lock()
-                .map_err(|_| Error::internal("audit log: lock poisoned"))?;
-            let sender = guard
-                .as_ref()
-                .ok_or_else(|| Error::internal("audit log: the log is closed"))?;
-            sender.send(Append { entry, reply }).map_err(|_| {
-                Error::internal("audit log: the writer stopped after a failed write")
-            })?;
-        }
+        self.send(Msg::Append(Append { entry, reply }))?;
         match answer {
             None => Ok(()),
             Some(answer) => answer
@@ -325,23 +677,50 @@ impl AuditSink for FileAuditLog {
             .await
             .map_err(|e| Error::internal(format!("audit log: tail: {e}")))?
     }
+
+    fn health(&self) -> Result<()> {
+        self.health.check()
+    }
+
+    async fn root_key_changed(&self, new_root: &SecretKey) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Msg::Rekey {
+            key: LogKey::from_root(new_root),
+            reply,
+        })?;
+        answer
+            .await
+            .map_err(|_| Error::internal("audit log: the key change was dropped unanswered"))?
+    }
 }
 
-fn writer_loop(mut file: impl LogFile, rx: mpsc::Receiver<Append>, mut chain: Chain) {
+fn writer_loop(
+    mut file: impl LogFile,
+    rx: mpsc::Receiver<Msg>,
+    mut state: State,
+    health: &Health,
+) -> Chain {
     let mut buf: Vec<u8> = Vec::new();
     // Lines written since the last sync.
     let mut unsynced = false;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         fill_batch(&rx, &mut batch, MAX_BATCH);
-        if let Err(why) = write_batch(&mut file, &mut chain, batch, &mut buf, &mut unsynced) {
+        if let Err(why) = write_batch(
+            &mut file,
+            &mut state,
+            batch,
+            &mut buf,
+            &mut unsynced,
+            health,
+        ) {
             // Part of the batch may be in the file: where the chain stands is unknown, so
             // nothing more may be appended. What is queued fails; later sends find no thread.
             let why = format!("an earlier write failed ({why}); the log takes no more appends");
-            for append in rx.try_iter() {
-                append.fail(&why);
+            for msg in rx.try_iter() {
+                msg.fail(&why);
             }
-            return;
+            return state.chain;
         }
     }
     // Every sender is gone and the queue is empty: closed. Non-durable lines still need a sync.
@@ -350,37 +729,77 @@ fn writer_loop(mut file: impl LogFile, rx: mpsc::Receiver<Append>, mut chain: Ch
             tracing::error!(error = %e, "audit log: the final sync at close failed");
         }
     }
+    state.chain
 }
 
-/// Formats, chains and writes one batch, syncs it if any entry is durable, and answers the
-/// durable callers. `Err`: the write or sync failed (every caller of the batch was told).
+/// Formats, chains and writes one batch, syncs it if any line is durable, and answers the
+/// durable callers. `Err`: the write or sync failed, `health` says so, every waiting caller
+/// of the batch was told, and `state` is as before the batch.
 fn write_batch(
     file: &mut impl LogFile,
-    chain: &mut Chain,
-    batch: Vec<Append>,
+    state: &mut State,
+    batch: Vec<Msg>,
     buf: &mut Vec<u8>,
     unsynced: &mut bool,
+    health: &Health,
 ) -> Result<(), String> {
     buf.clear();
-    let mut next = chain.clone();
+    let mut next = state.chain.clone();
+    let mut key = state.key.clone();
     let mut waiters = Vec::new();
     let mut lost = 0usize;
-    for append in batch {
-        match format_line(next.seq + 1, &next.hash, &append.entry, buf) {
+    for msg in batch {
+        let (rekey, entry, reply, next_key) = match msg {
+            Msg::Append(Append { entry, reply }) => (None, entry, reply, None),
+            Msg::Rekey { key: new, reply } => {
+                if new.same(&key) {
+                    // Already under this key (a resumed rotation): nothing to record.
+                    let _ = reply.send(Ok(()));
+                    continue;
+                }
+                let sealed = key.sealed_under(&new, next.seq + 1);
+                (
+                    Some(sealed),
+                    own_entry("AuditLogKeyChanged"),
+                    Some(reply),
+                    Some(new),
+                )
+            }
+        };
+        match format_line(
+            next.seq + 1,
+            &next.hash,
+            rekey.as_deref(),
+            &entry,
+            &key,
+            buf,
+        ) {
             Ok(hash) => {
                 next = Chain {
                     seq: next.seq + 1,
                     hash,
                 };
+                if let Some(new) = next_key {
+                    key = new;
+                }
             }
-            // This entry alone is refused; the chain goes on without it.
+            // This entry alone is refused; the chain goes on without it. With bounded
+            // fields this does not happen; the check stays as a last guard.
             Err(e) => {
-                tracing::error!(request_id = %append.entry.request_id, error = %e, "audit entry refused");
-                append.fail(&e.to_string());
+                tracing::error!(request_id = %entry.request_id, error = %e, "audit entry refused");
+                match reply {
+                    Some(reply) => {
+                        let _ = reply.send(Err(e));
+                    }
+                    None => tracing::error!(
+                        request_id = %entry.request_id,
+                        "a non-durable audit entry was lost"
+                    ),
+                }
                 continue;
             }
         }
-        match append.reply {
+        match reply {
             Some(reply) => waiters.push(reply),
             None => lost += 1,
         }
@@ -396,7 +815,8 @@ fn write_batch(
     };
     match outcome {
         Ok(()) => {
-            *chain = next;
+            state.chain = next;
+            state.key = key;
             *unsynced = !durable;
             for reply in waiters {
                 // The caller may have gone away (cancelled future); the entry stands regardless.
@@ -411,6 +831,9 @@ fn write_batch(
                 non_durable = lost,
                 "audit log write failed; the log takes no more appends"
             );
+            // Recorded before any caller hears of the failure: a caller told "not recorded"
+            // must find the log unhealthy when it sends its next request.
+            health.fail("a write to it failed");
             for reply in waiters {
                 let _ = reply.send(Err(Error::internal(format!("audit log: {why}"))));
             }
@@ -508,9 +931,27 @@ pub fn tail(path: &Path, n: usize) -> Result<Vec<String>> {
 pub struct VerifyReport {
     /// Lines (entries) in the log.
     pub entries: u64,
-    /// The last line's hash; 64 zeros for an empty log. Recording it elsewhere lets a later
-    /// check notice a log cut short or rewritten as a whole.
+    /// The last line's MAC; 64 zeros for an empty log. Recording it elsewhere (with
+    /// [`VerifyReport::anchor`]) lets a later check notice a log cut short.
     pub last_hash: String,
+    /// Lines at the start that were written before the log was keyed (covered by the MAC of
+    /// the first keyed line after them).
+    pub unkeyed: u64,
+    /// Key change lines (root key rotations).
+    pub key_changes: u64,
+    /// Whether the log reaches the anchor it was checked against (`false` when none was
+    /// given).
+    pub anchored: bool,
+}
+
+impl VerifyReport {
+    /// The anchor of the last line, to keep outside the log; `None` for an empty log.
+    pub fn anchor(&self) -> Option<Anchor> {
+        (self.entries > 0).then(|| Anchor {
+            seq: self.entries,
+            mac: self.last_hash.clone(),
+        })
+    }
 }
 
 /// Where and how a log's chain is broken. Lines count from 1.
@@ -530,6 +971,38 @@ pub enum VerifyError {
     Invalid { line: u64, reason: String },
     #[error("line {line}: missing final newline")]
     MissingNewline { line: u64 },
+    /// A line authenticated by plain SHA-256 after keyed lines: anyone can compute that, so
+    /// the line was rewritten by someone without the key.
+    #[error(
+        "line {line}: not keyed (a plain SHA-256 hash after keyed lines): rewritten by someone \
+         without the key"
+    )]
+    NotKeyed { line: u64 },
+    /// No line is keyed: written before coffer keyed its audit log and never opened by a
+    /// server since, or rewritten wholesale by someone without the key.
+    #[error(
+        "none of the {lines} lines is keyed: the log was written by a coffer that did not key \
+         its audit log and no server has opened it since (start the server on this data dir \
+         once to seal it), or it was rewritten by someone without the key"
+    )]
+    NoKeyedLine { lines: u64 },
+    /// The log key of a line could not be recovered: the key change line that carries it does
+    /// not open with the root key given.
+    #[error(
+        "line {line}: its key cannot be recovered: the key change at line {change} does not \
+         open with this root key (another root key's log, or the line was edited)"
+    )]
+    Rekey { line: u64, change: u64 },
+    #[error(
+        "the log ends at line {entries}, before the anchor at line {seq}: lines were cut off \
+         its end"
+    )]
+    AnchorBeyondEnd { seq: u64, entries: u64 },
+    #[error(
+        "line {seq}: its MAC is not the anchor's: the log was rewritten from this line or \
+         earlier"
+    )]
+    AnchorMismatch { seq: u64 },
     #[error("reading the audit log: {0}")]
     Io(#[from] io::Error),
 }
@@ -542,35 +1015,43 @@ fn previous_hash(line: &u64) -> String {
 }
 
 impl VerifyError {
-    /// The line the chain breaks at; `None` for an I/O error.
+    /// The line the chain breaks at; `None` for an I/O error and a log with no keyed line.
     pub fn line(&self) -> Option<u64> {
         match self {
             VerifyError::Hash { line }
             | VerifyError::Prev { line }
             | VerifyError::Seq { line, .. }
             | VerifyError::Invalid { line, .. }
-            | VerifyError::MissingNewline { line } => Some(*line),
-            VerifyError::Io(_) => None,
+            | VerifyError::MissingNewline { line }
+            | VerifyError::NotKeyed { line }
+            | VerifyError::Rekey { line, .. } => Some(*line),
+            VerifyError::AnchorBeyondEnd { seq, .. } | VerifyError::AnchorMismatch { seq } => {
+                Some(*seq)
+            }
+            VerifyError::NoKeyedLine { .. } | VerifyError::Io(_) => None,
         }
     }
 }
 
-/// Checks the whole chain of the log at `path`, streaming it line by line: every line sound,
-/// hashed as it reads, numbered in order and naming its predecessor's hash, the last one
-/// ending with `\n`.
-pub fn verify(path: &Path) -> Result<VerifyReport, VerifyError> {
+/// Reads the log at `path` line by line (each without its `\n`), calling `each` with the line
+/// number; stops at the first error. A last line without `\n`, or one longer than
+/// [`MAX_LINE`], is an error.
+fn for_each_line(
+    path: &Path,
+    mut each: impl FnMut(u64, &[u8]) -> Result<(), VerifyError>,
+) -> Result<u64, VerifyError> {
     let mut reader = BufReader::with_capacity(CHUNK, File::open(path)?);
-    let mut chain = Chain::genesis();
     let mut buf: Vec<u8> = Vec::new();
+    let mut line = 0u64;
     loop {
         buf.clear();
         let read = (&mut reader)
             .take(MAX_LINE as u64 + 1)
             .read_until(b'\n', &mut buf)?;
         if read == 0 {
-            break;
+            return Ok(line);
         }
-        let line = chain.seq + 1;
+        line += 1;
         if buf.pop() != Some(b'\n') {
             if buf.len() >= MAX_LINE {
                 return Err(VerifyError::Invalid {
@@ -580,10 +1061,108 @@ pub fn verify(path: &Path) -> Result<VerifyReport, VerifyError> {
             }
             return Err(VerifyError::MissingNewline { line });
         }
-        let link = check_line(&buf).map_err(|fault| match fault {
+        each(line, &buf)?;
+    }
+}
+
+/// The encrypted previous key of a key change line, found without parsing the line: the
+/// field's opening bytes cannot occur unescaped anywhere else in a line.
+fn rekey_blob(line: &[u8]) -> Option<String> {
+    let at = line
+        .windows(REKEY_FIELD.len())
+        .position(|w| w == REKEY_FIELD)?
+        + REKEY_FIELD.len();
+    let len = line[at..].iter().position(|&b| b == b'"')?;
+    Some(String::from_utf8_lossy(&line[at..at + len]).into_owned())
+}
+
+/// Checks the whole log at `path` under the log key of the root key in use: every line sound,
+/// authenticated, numbered in order and naming its predecessor's MAC, the last one ending with
+/// `\n`. Streams the file (twice: once for the key changes, once to check).
+pub fn verify(path: &Path, key: &LogKey) -> Result<VerifyReport, VerifyError> {
+    verify_with(path, std::slice::from_ref(key), None)
+}
+
+/// [`verify`], trying each of `keys` (the root key, and the one of a rotation left unfinished)
+/// and, with `anchor`, also checking that the log still holds the anchor's line unchanged. When
+/// no key verifies, the error is the one found farthest into the log.
+pub fn verify_with(
+    path: &Path,
+    keys: &[LogKey],
+    anchor: Option<&Anchor>,
+) -> Result<VerifyReport, VerifyError> {
+    let mut worst: Option<VerifyError> = None;
+    for key in keys {
+        match verify_one(path, key, anchor) {
+            Ok(report) => return Ok(report),
+            Err(e @ VerifyError::Io(_)) => return Err(e),
+            Err(e) => {
+                if worst.as_ref().is_none_or(|w| e.line() > w.line()) {
+                    worst = Some(e);
+                }
+            }
+        }
+    }
+    Err(worst.unwrap_or_else(|| VerifyError::Io(io::Error::other("no key to verify with"))))
+}
+
+fn verify_one(
+    path: &Path,
+    key: &LogKey,
+    anchor: Option<&Anchor>,
+) -> Result<VerifyReport, VerifyError> {
+    // Pass 1: the key changes, newest last.
+    let mut changes: Vec<(u64, String)> = Vec::new();
+    for_each_line(path, |line, bytes| {
+        if let Some(blob) = rekey_blob(bytes) {
+            changes.push((line, blob));
+        }
+        Ok(())
+    })?;
+    // The key of each segment, from the newest back: the key given MACs the last segment, and
+    // each key change holds the key of the segment it ends, sealed under the next one. `None`
+    // from a change that does not open on.
+    let mut keys: Vec<Option<LogKey>> = vec![Some(key.clone())];
+    let mut failed_at: Option<u64> = None;
+    for (seq, blob) in changes.iter().rev() {
+        let older = keys
+            .last()
+            .and_then(|k| k.as_ref())
+            .and_then(|next| LogKey::opened_from(blob, next, *seq));
+        if older.is_none() && failed_at.is_none() {
+            failed_at = Some(*seq);
+        }
+        keys.push(older);
+    }
+    keys.reverse();
+
+    // Pass 2: every line in order.
+    let mut chain = Chain::genesis();
+    let mut segment = 0usize;
+    let mut keyed = false;
+    let mut unkeyed = 0u64;
+    let mut anchored = false;
+    let entries = for_each_line(path, |line, bytes| {
+        let link = parse_line(bytes).map_err(|fault| match fault {
             Fault::Hash => VerifyError::Hash { line },
             Fault::Invalid(reason) => VerifyError::Invalid { line, reason },
         })?;
+        match link.kind {
+            Kind::Legacy if keyed => return Err(VerifyError::NotKeyed { line }),
+            Kind::Legacy => unkeyed += 1,
+            Kind::Keyed => {
+                keyed = true;
+                let Some(Some(key)) = keys.get(segment) else {
+                    return Err(VerifyError::Rekey {
+                        line,
+                        change: failed_at.unwrap_or(line),
+                    });
+                };
+                if !link.mac_ok(bytes, key) {
+                    return Err(VerifyError::Hash { line });
+                }
+            }
+        }
         if link.seq != line {
             return Err(VerifyError::Seq {
                 line,
@@ -594,14 +1173,36 @@ pub fn verify(path: &Path) -> Result<VerifyReport, VerifyError> {
         if link.prev != chain.hash {
             return Err(VerifyError::Prev { line });
         }
+        if link.rekey.is_some() {
+            segment += 1;
+        }
+        if let Some(a) = anchor.filter(|a| a.seq == line) {
+            if a.mac != link.hash {
+                return Err(VerifyError::AnchorMismatch { seq: line });
+            }
+            anchored = true;
+        }
         chain = Chain {
             seq: line,
             hash: link.hash,
         };
+        Ok(())
+    })?;
+    if entries > 0 && !keyed {
+        return Err(VerifyError::NoKeyedLine { lines: entries });
+    }
+    if let Some(a) = anchor.filter(|_| !anchored) {
+        return Err(VerifyError::AnchorBeyondEnd {
+            seq: a.seq,
+            entries,
+        });
     }
     Ok(VerifyReport {
-        entries: chain.seq,
+        entries,
         last_hash: chain.hash,
+        unkeyed,
+        key_changes: changes.len() as u64,
+        anchored,
     })
 }
 
@@ -611,6 +1212,10 @@ mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::time::Duration;
+
+    fn key() -> LogKey {
+        LogKey::from_root(&SecretKey::from_slice(&[9u8; 32]).expect("key"))
+    }
 
     fn entry(i: u64) -> AuditEntry {
         AuditEntry {
@@ -630,26 +1235,83 @@ mod tests {
     }
 
     #[test]
-    fn a_formatted_line_checks_and_its_hash_covers_the_bytes_before_it() {
+    fn a_formatted_line_checks_and_its_mac_covers_the_bytes_before_it() {
         let mut out = Vec::new();
-        let h1 = format_line(1, GENESIS, &entry(1), &mut out).expect("line 1");
+        let h1 = format_line(1, GENESIS, None, &entry(1), &key(), &mut out).expect("line 1");
         let first_len = out.len();
-        let h2 = format_line(2, &h1, &entry(2), &mut out).expect("line 2");
+        let h2 = format_line(2, &h1, None, &entry(2), &key(), &mut out).expect("line 2");
         let text = String::from_utf8(out.clone()).expect("utf-8");
         let lines: Vec<&str> = text.split_terminator('\n').collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(first_len, lines[0].len() + 1);
-        let cut = lines[1].rfind(",\"hash\":\"").expect("hash field");
-        assert_eq!(hex::encode(Sha256::digest(&lines[1].as_bytes()[..cut])), h2);
-        let link = check_line(lines[1].as_bytes()).expect("sound");
-        assert_eq!((link.seq, link.prev, link.hash), (2, h1, h2));
+        let cut = lines[1].rfind(",\"mac\":\"").expect("mac field");
+        assert_eq!(key().mac_hex(&lines[1].as_bytes()[..cut]), h2);
+        let link = parse_line(lines[1].as_bytes()).expect("sound");
+        assert!(link.mac_ok(lines[1].as_bytes(), &key()));
+        let other = LogKey::from_root(&SecretKey::from_slice(&[8u8; 32]).expect("key"));
+        assert!(!link.mac_ok(lines[1].as_bytes(), &other));
+        assert_eq!(
+            (link.kind, link.seq, link.prev, link.hash),
+            (Kind::Keyed, 2, h1, h2)
+        );
         assert!(lines[0].starts_with(&format!("{{\"seq\":1,\"prev\":\"{GENESIS}\",\"time_ms\":")));
 
         let mut edited = lines[1].as_bytes().to_vec();
-        edited[cut - 3] ^= 1;
-        assert_eq!(check_line(&edited).map(|_| ()), Err(Fault::Hash));
-        assert!(matches!(check_line(b"{}"), Err(Fault::Invalid(_))));
-        assert!(matches!(check_line(&[b'x'; 200]), Err(Fault::Invalid(_))));
+        // The entry's last digit (latency_us), so the JSON stays valid.
+        edited[cut - 1] ^= 1;
+        let link = parse_line(&edited).expect("still parses");
+        assert!(!link.mac_ok(&edited, &key()));
+        assert!(matches!(parse_line(b"{}"), Err(Fault::Invalid(_))));
+        assert!(matches!(parse_line(&[b'x'; 200]), Err(Fault::Invalid(_))));
+    }
+
+    #[test]
+    fn a_key_change_carries_the_old_key_sealed_under_the_new_one() {
+        let old = key();
+        let new = LogKey::from_root(&SecretKey::from_slice(&[8u8; 32]).expect("key"));
+        let blob = old.sealed_under(&new, 5);
+        assert!(LogKey::opened_from(&blob, &new, 5).is_some_and(|k| k.same(&old)));
+        assert!(
+            LogKey::opened_from(&blob, &new, 6).is_none(),
+            "bound to its seq"
+        );
+        assert!(LogKey::opened_from(&blob, &old, 5).is_none());
+        let mut out = Vec::new();
+        format_line(5, GENESIS, Some(&blob), &entry(5), &old, &mut out).expect("line");
+        let line = &out[..out.len() - 1];
+        assert_eq!(rekey_blob(line), Some(blob.clone()));
+        let link = parse_line(line).expect("sound");
+        assert_eq!(link.rekey, Some(blob));
+        assert_eq!(
+            rekey_blob(b"{\"seq\":1,\"operation\":\"x\\\",\\\"rekey\\\":\\\"\"}"),
+            None
+        );
+    }
+
+    #[test]
+    fn anchors_read_and_print_as_seq_colon_mac() {
+        let mac = "ab".repeat(32);
+        let a: Anchor = format!(" 12:{} \n", mac.to_uppercase())
+            .parse()
+            .expect("anchor");
+        assert_eq!(
+            a,
+            Anchor {
+                seq: 12,
+                mac: mac.clone()
+            }
+        );
+        assert_eq!(a.to_string(), format!("12:{mac}"));
+        for bad in [
+            "",
+            "12",
+            &mac,
+            &format!("0:{mac}"),
+            &format!("x:{mac}"),
+            "3:abc",
+        ] {
+            assert!(bad.parse::<Anchor>().is_err(), "{bad:?}");
+        }
     }
 
     /// A file whose writes and syncs the test controls.
@@ -705,8 +1367,15 @@ mod tests {
         }
     }
 
+    fn genesis() -> State {
+        State {
+            chain: Chain::genesis(),
+            key: key(),
+        }
+    }
+
     fn start(fake: &Fake) -> Arc<FileAuditLog> {
-        let log = FileAuditLog::start("fake".into(), fake.clone(), Chain::genesis());
+        let log = FileAuditLog::start("fake".into(), fake.clone(), genesis());
         Arc::new(log.expect("start"))
     }
 
@@ -740,7 +1409,9 @@ mod tests {
         // Entry 2 is written unsynced; close syncs it.
         wait_for("the second line", || fake.lines() == 2).await;
         drop(gate);
+        assert!(log.health().is_ok());
         log.close().await;
+        assert!(matches!(log.health(), Err(Error::Unavailable { .. })));
         assert_eq!(fake.syncs.load(Ordering::SeqCst), 2);
         assert!(log.append(entry(3), false).await.is_err());
         assert!(log.append(entry(3), true).await.is_err());
@@ -770,6 +1441,7 @@ mod tests {
         drop(gate);
         let log = start(&fake);
         log.append(entry(1), true).await.expect("append");
+        assert!(log.health().is_ok());
         fake.fail_write.store(true, Ordering::SeqCst);
         let failed = log.append(entry(2), true).await;
         assert!(
@@ -789,11 +1461,20 @@ mod tests {
         .await;
         assert!(log.append(entry(3), false).await.is_err());
         assert!(log.append(entry(3), true).await.is_err());
-        log.close().await;
+        // The server asks this before every operation that needs the log: it says why not.
+        let health = log.health();
+        assert!(
+            matches!(&health, Err(Error::Unavailable { reason }) if reason.contains("a write to it failed")),
+            "{health:?}"
+        );
+        let root = SecretKey::from_slice(&[5u8; 32]).expect("key");
+        assert!(log.root_key_changed(&root).await.is_err());
+        // The anchor at close is the last line written.
+        assert_eq!(log.close().await.map(|a| a.seq), Some(1));
         assert_eq!(fake.lines(), 1);
     }
 
-    fn queued(i: u64, durable: bool) -> (Append, Option<oneshot::Receiver<Result<()>>>) {
+    fn queued(i: u64, durable: bool) -> (Msg, Option<oneshot::Receiver<Result<()>>>) {
         let (reply, answer) = if durable {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))
@@ -801,10 +1482,10 @@ mod tests {
             (None, None)
         };
         (
-            Append {
+            Msg::Append(Append {
                 entry: entry(i),
                 reply,
-            },
+            }),
             answer,
         )
     }
@@ -813,28 +1494,49 @@ mod tests {
     fn a_failed_sync_fails_every_waiter_of_its_batch_and_keeps_the_chain() {
         let (mut fake, gate) = Fake::new();
         drop(gate);
-        let mut chain = Chain::genesis();
+        let mut state = genesis();
         let mut buf = Vec::new();
         let mut unsynced = false;
         let (batch, answers): (Vec<_>, Vec<_>) = [(1, true), (2, false), (3, true)]
             .map(|(i, d)| queued(i, d))
             .into_iter()
             .unzip();
-        write_batch(&mut fake, &mut chain, batch, &mut buf, &mut unsynced).expect("batch 1");
-        assert_eq!(chain.seq, 3);
+        write_batch(
+            &mut fake,
+            &mut state,
+            batch,
+            &mut buf,
+            &mut unsynced,
+            &Health::default(),
+        )
+        .expect("batch 1");
+        assert_eq!(state.chain.seq, 3);
         assert!(!unsynced);
         for mut a in answers.into_iter().flatten() {
             assert!(matches!(a.try_recv(), Ok(Ok(()))));
         }
-        let before = chain.clone();
+        let before = state.chain.clone();
 
         fake.fail_sync.store(true, Ordering::SeqCst);
         let (batch, answers): (Vec<_>, Vec<_>) = [(4, true), (5, false), (6, true)]
             .map(|(i, d)| queued(i, d))
             .into_iter()
             .unzip();
-        let failed = write_batch(&mut fake, &mut chain, batch, &mut buf, &mut unsynced);
+        let health = Health::default();
+        assert!(health.check().is_ok());
+        let failed = write_batch(
+            &mut fake,
+            &mut state,
+            batch,
+            &mut buf,
+            &mut unsynced,
+            &health,
+        );
         assert!(failed.is_err());
+        // Recorded by the time the waiters are answered.
+        assert!(
+            matches!(health.check(), Err(Error::Unavailable { reason }) if reason.contains("a write to it failed"))
+        );
         let answers: Vec<_> = answers.into_iter().flatten().collect();
         assert_eq!(answers.len(), 2);
         for mut a in answers {
@@ -844,20 +1546,28 @@ mod tests {
                 "{r:?}"
             );
         }
-        assert_eq!(chain, before, "a failed batch moved the chain");
+        assert_eq!(state.chain, before, "a failed batch moved the chain");
     }
 
     #[test]
     fn a_non_durable_batch_is_written_but_not_synced() {
         let (mut fake, gate) = Fake::new();
         drop(gate);
-        let mut chain = Chain::genesis();
+        let mut state = genesis();
         let mut buf = Vec::new();
         let mut unsynced = false;
         let batch = vec![queued(1, false).0, queued(2, false).0];
-        write_batch(&mut fake, &mut chain, batch, &mut buf, &mut unsynced).expect("batch");
+        write_batch(
+            &mut fake,
+            &mut state,
+            batch,
+            &mut buf,
+            &mut unsynced,
+            &Health::default(),
+        )
+        .expect("batch");
         assert_eq!((fake.lines(), fake.syncs.load(Ordering::SeqCst)), (2, 0));
         assert!(unsynced);
-        assert_eq!(chain.seq, 2);
+        assert_eq!(state.chain.seq, 2);
     }
 }

@@ -159,6 +159,11 @@ impl Service {
             self.renew_all_key_material().await?;
         }
         if self.keyring.rotating_root() {
+            // The audit log first: once the rotation finishes, the old root key (and the log
+            // key derived from it) is gone, so the log must already be keyed from the new one.
+            if let Some(audit) = &self.audit {
+                audit.root_key_changed(&self.keyring.current_root()).await?;
+            }
             self.move_root_wrapped().await?;
         }
         self.move_all_data_keys().await?;
