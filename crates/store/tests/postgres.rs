@@ -531,13 +531,26 @@ async fn an_unreachable_database_is_a_clear_error() {
     )
     .await;
     match r {
-        Err(Error::Internal(m)) => assert!(m.starts_with("postgres unavailable"), "{m}"),
+        Err(Error::Internal(m)) => assert!(
+            m.starts_with("postgres unavailable") && m.to_lowercase().contains("refused"),
+            "the message should say why: {m}"
+        ),
         Err(e) => panic!("unexpected error {e:?}"),
         Ok(_) => panic!("opened a store on a closed port"),
     }
     assert!(started.elapsed() < Duration::from_secs(5));
     let r = PgStore::open("postgres://[not a url", PgOptions::default()).await;
     assert!(matches!(r, Err(Error::Internal(_))), "{:?}", r.err());
+    // TLS is not spoken yet: said plainly, before any connection is tried.
+    let r = PgStore::open(
+        "postgres://postgres@127.0.0.1:5432/postgres?sslmode=require",
+        PgOptions::default(),
+    )
+    .await;
+    match r {
+        Err(Error::Internal(m)) => assert!(m.contains("sslmode=require"), "{m}"),
+        other => panic!("sslmode=require answered {:?}", other.err()),
+    }
 }
 
 /// Text PostgreSQL cannot store (a NUL character, which SQLite keeps) is the client's error,

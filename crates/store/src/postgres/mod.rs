@@ -121,6 +121,13 @@ impl PgStore {
             // The parser's message names the part it could not read, never the password.
             Error::internal(format!("postgres: the database URL is not valid: {e}"))
         })?;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            // Said up front: the handshake error alone would not tell why.
+            return Err(Error::internal(
+                "postgres: the database URL asks for TLS (sslmode=require), which coffer does \
+                 not speak to PostgreSQL yet; use sslmode=disable or prefer on a trusted network",
+            ));
+        }
         config.connect_timeout(options.connect_timeout);
         // A peer that vanished (a partition, a dead host) is noticed in seconds, not after
         // the kernel's two hours of keepalive silence.

@@ -40,7 +40,7 @@ pub(crate) fn internal(context: &str, e: impl std::fmt::Display) -> Error {
 pub(crate) fn pg_error(context: &str, e: PgError) -> Error {
     let Some(db) = e.as_db_error() else {
         // No answer from the server: the connection broke, closed or never opened.
-        return unavailable(context, e);
+        return unavailable(context, with_causes(&e));
     };
     let code = db.code();
     if *code == SqlState::QUERY_CANCELED {
@@ -71,6 +71,22 @@ pub(crate) fn pg_error(context: &str, e: PgError) -> Error {
         return unavailable(context, format!("{} ({})", db.message(), code.code()));
     }
     internal(context, format!("{} ({})", db.message(), code.code()))
+}
+
+/// An error's message followed by its causes' ("error connecting to server: Connection
+/// refused"): tokio-postgres keeps the telling part in the cause.
+pub(crate) fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// A constraint a statement broke.
@@ -120,7 +136,10 @@ pub(crate) async fn finish<T>(tx: Transaction<'_>, result: Result<T>) -> Result<
                 if e.as_db_error().is_some() {
                     pg_error("commit", e)
                 } else {
-                    unavailable("commit; the write may or may not have been applied", e)
+                    unavailable(
+                        "commit; the write may or may not have been applied",
+                        with_causes(&e),
+                    )
                 }
             })?;
             Ok(value)
