@@ -1,4 +1,5 @@
-"""Shared by every suite: when a test fails, attach what its suite's server logged meanwhile."""
+"""Shared by every suite: when a test fails, attach what its suite's server logged meanwhile; at
+the end, drop the PostgreSQL databases that COFFER_TEST_DATABASE_URL made servers use."""
 import sys
 from pathlib import Path
 
@@ -8,7 +9,7 @@ _ALIBABA = str(Path(__file__).resolve().parent / "alibaba")
 if _ALIBABA not in sys.path:
     sys.path.insert(0, _ALIBABA)
 
-from coffer_helpers import ACTIVE_SERVERS, tail  # noqa: E402
+from coffer_helpers import ACTIVE_SERVERS, drop_test_databases, tail  # noqa: E402
 
 _LOG_OFFSET = pytest.StashKey[int]()
 
@@ -33,3 +34,7 @@ def pytest_runtest_makereport(item, call):
         text = srv.log_text(item.stash.get(_LOG_OFFSET, 0))
         if text.strip():
             rep.sections.append(("coffer server log during this test", tail(text, 8000)))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    drop_test_databases()

@@ -10,6 +10,7 @@ Everything here talks to a real `coffer` server through one of:
 Every call either returns the decoded response or raises ``ApiError`` with the HTTP status,
 error code, message and request id as the SDK (or the raw response) reported them.
 """
+import atexit
 import base64
 import hashlib
 import hmac
@@ -24,7 +25,7 @@ import time
 import uuid
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
-from urllib.parse import unquote_plus, urlencode
+from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
@@ -491,6 +492,74 @@ def coffer_binary():
     return binary
 
 
+# ----------------------------------------------------------------------------- PostgreSQL-backed servers
+# COFFER_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/ (a server; its database part is
+# ignored) makes every server these helpers start keep its store in a fresh throwaway database
+# there, through `coffer serve --database-url`: one database per data dir, so that a restart on the
+# same data dir finds its store again. They are dropped when the session ends (clients/conftest.py,
+# and at exit should the session die first). Unset: the embedded SQLite store, as always.
+PG_SERVER_ENV = "COFFER_TEST_DATABASE_URL"
+_PG_DATABASES = {}  # resolved data dir -> database name
+
+
+def pg_server():
+    """`postgres://user@host:port` of the test PostgreSQL server, or None when not asked for."""
+    url = os.environ.get(PG_SERVER_ENV, "").strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+
+
+def _psql(database, sql):
+    r = subprocess.run(["psql", "-d", "%s/%s" % (pg_server(), database), "-v", "ON_ERROR_STOP=1", "-qAt",
+                        "-c", sql], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("psql %s: %s" % (sql, r.stderr.strip()))
+    return r.stdout
+
+
+def database_url_for(data_dir):
+    """The database URL of the server on `data_dir` (made on first use), or None without
+    COFFER_TEST_DATABASE_URL."""
+    server = pg_server()
+    if server is None:
+        return None
+    key = str(Path(data_dir).resolve())
+    name = _PG_DATABASES.get(key)
+    if name is None:
+        name = "coffer_test_" + uuid.uuid4().hex
+        _psql("postgres", "CREATE DATABASE %s" % name)
+        _PG_DATABASES[key] = name
+    return "%s/%s" % (server, name)
+
+
+def database_dump_contains(data_dir, needle):
+    """Whether the PostgreSQL store of the server on `data_dir` holds `needle` (text, or bytes
+    shown in hex as pg_dump shows bytea) anywhere; False when that server has no such store."""
+    name = _PG_DATABASES.get(str(Path(data_dir).resolve()))
+    if name is None:
+        return False
+    r = subprocess.run(["pg_dump", "--data-only", "-d", "%s/%s" % (pg_server(), name)], capture_output=True,
+                       timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError("pg_dump: %s" % r.stderr.decode("utf-8", "replace").strip())
+    return needle.encode() in r.stdout or needle.encode().hex().encode() in r.stdout
+
+
+def drop_test_databases():
+    """Drops every database made for this session's servers (connections and all)."""
+    for name in list(_PG_DATABASES.values()):
+        try:
+            _psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            print("could not drop the test database %s: %s" % (name, e))
+    _PG_DATABASES.clear()
+
+
+atexit.register(drop_test_databases)
+
+
 def spawn_coffer(binary, data_dir, log_path, ak, sk, extra_args=(), env=None):
     """Starts `coffer serve --data-dir D --listen 127.0.0.1:P` with the bootstrap admin key and
     returns its CofferServer at once. `env` replaces the inherited environment when given."""
@@ -500,6 +569,11 @@ def spawn_coffer(binary, data_dir, log_path, ak, sk, extra_args=(), env=None):
     env["COFFER_BOOTSTRAP_ACCESS_KEY_ID"] = ak
     env["COFFER_BOOTSTRAP_ACCESS_KEY_SECRET"] = sk
     env.setdefault("RUST_BACKTRACE", "1")
+    database_url = database_url_for(data_dir)
+    if database_url is None:
+        env.pop("COFFER_DATABASE_URL", None)
+    else:
+        env["COFFER_DATABASE_URL"] = database_url
     log = open(log_path, "ab")
     args = [str(binary), "serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:%d" % port, *extra_args]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -600,6 +674,8 @@ def session_server(suite, start):
         plain = files_containing(srv.data_dir, SENTINEL.encode())
         if plain:
             problems.append("secret values stored in plaintext in %s" % plain)
+        if database_dump_contains(srv.data_dir, SENTINEL):
+            problems.append("secret values stored in plaintext in the PostgreSQL store")
         if problems:
             import pytest
             pytest.fail("; ".join(problems) + "\n--- server log (tail) ---\n" + tail(text, 12000), pytrace=False)

@@ -30,7 +30,8 @@ from urllib.parse import quote, unquote
 import pytest
 import requests
 
-from coffer_helpers import SENTINEL, CofferServer, free_port, spawn_coffer, tail, wait_ready  # noqa: F401  (re-exported)
+from coffer_helpers import (SENTINEL, CofferServer, database_url_for, free_port, spawn_coffer, tail,  # noqa: F401
+                            wait_ready)  # (re-exported)
 
 # The Huawei region id the tests hand to the SDK where one is needed: any id works, every region id
 # maps to the server's default region unless `--region` maps it.
@@ -507,8 +508,12 @@ def stop_quietly(srv, timeout=15):
 
 
 def project_list(binary, data_dir):
-    """`coffer project list --json --data-dir D` -> list of {"AccountId","Region","ProjectId"}."""
+    """`coffer project list --json --data-dir D` -> list of {"AccountId","Region","ProjectId"}
+    (with the server's --database-url when its store is in PostgreSQL)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COFFER_")}
+    database_url = database_url_for(data_dir)
+    if database_url is not None:
+        env["COFFER_DATABASE_URL"] = database_url
     p = subprocess.run([str(binary), "project", "list", "--json", "--data-dir", str(data_dir)],
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=60)
     assert p.returncode == 0, "coffer project list failed (%s): %s %s" % (p.returncode, p.stdout, p.stderr)

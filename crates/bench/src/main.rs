@@ -34,6 +34,8 @@ enum Command {
     Populate(PopulateArgs),
     /// Fill a stopped server's data dir with many secrets (versions and tags included),
     /// straight through the core service: how the million-secret figures are set up.
+    /// SQLite only: it cannot fill a server's PostgreSQL database (`--database-url`); use
+    /// `populate` through the API for that.
     Seed(seed::SeedArgs),
     /// The ceiling: the smallest HTTP server answering a fixed body, on the same runtime
     /// settings as coffer.

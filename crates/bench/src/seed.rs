@@ -1,7 +1,9 @@
 //! `coffer-bench seed`: fills a stopped server's data dir with secrets, straight through the
 //! core service (so every value is encrypted and every row written exactly as the API would
 //! write it) but without HTTP, signatures or the audit log in the way. Many creates are in
-//! flight at once so that the store's group commit batches them.
+//! flight at once so that the store's group commit batches them. It opens the embedded SQLite
+//! store only; a server on PostgreSQL (`--database-url`) is filled through the API
+//! (`coffer-bench populate`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,7 +54,8 @@ pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
     let db = args.data_dir.join("coffer.db");
     if !db.exists() {
         bail!(
-            "no database at {} (start coffer once with this --data-dir, then stop it)",
+            "no database at {} (start coffer once with this --data-dir, then stop it; \
+             seed fills the embedded SQLite store only, not a PostgreSQL database)",
             db.display()
         );
     }

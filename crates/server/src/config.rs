@@ -10,8 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "coffer",
     version,
     about = "A self-hosted secrets manager that speaks the Alibaba Cloud, Tencent Cloud and Huawei Cloud secrets manager APIs",
-    long_about = "coffer keeps secrets encrypted, versioned and staged in an embedded store, and \
-                  answers the wire protocol of cloud secrets managers so that their official SDKs \
+    long_about = "coffer keeps secrets encrypted, versioned and staged in an embedded store (or in \
+                  PostgreSQL, shared by several coffer nodes), and answers the wire protocol of cloud secrets managers so that their official SDKs \
                   work against it after an endpoint and key change."
 )]
 pub struct Cli {
@@ -350,11 +350,15 @@ pub struct RootKeyArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ProjectCommand {
-    /// List every account's project ids (reads the data dir; the server may be running).
+    /// List every account's project ids (reads the store directly: the data dir's database, or
+    /// the PostgreSQL database of --database-url; the server may be running).
     List {
         /// The server's data directory.
         #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
         data_dir: PathBuf,
+        /// Read the server's PostgreSQL database instead of the data dir.
+        #[arg(long, env = "COFFER_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -371,10 +375,17 @@ pub enum LogFormat {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Directory for the database, the root key (unless given elsewhere) and the bootstrap
-    /// credentials. Created when missing.
+    /// Directory for the database (unless --database-url), the audit log, the root key
+    /// (unless given elsewhere) and the bootstrap credentials. Created when missing.
     #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
     pub data_dir: PathBuf,
+
+    /// Keep secrets, keys and accounts in this PostgreSQL database instead of the embedded
+    /// SQLite file, e.g. postgres://coffer:PASSWORD@db.internal:5432/coffer. Several coffer
+    /// nodes may share it; each applies pending schema migrations at start (one at a time).
+    /// The audit log and the root key stay in the data dir. Plain TCP only for now (no TLS).
+    #[arg(long, env = "COFFER_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 
     /// Address and port to listen on.
     #[arg(long, env = "COFFER_LISTEN", default_value = "127.0.0.1:7080")]

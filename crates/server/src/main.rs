@@ -55,12 +55,16 @@ fn main() -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             rt.block_on(serve(args, secrets))
         }
-        Command::Project(ProjectCommand::List { data_dir, json }) => {
+        Command::Project(ProjectCommand::List {
+            data_dir,
+            database_url,
+            json,
+        }) => {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            rt.block_on(list_projects(&data_dir, json))
+            rt.block_on(list_projects(&data_dir, database_url.as_deref(), json))
         }
         Command::Account { client, command } => admin_cli::account(&client, &command),
         Command::AccessKey { client, command } => admin_cli::access_key(&client, &command),
@@ -77,14 +81,63 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// The store a command opened: the embedded SQLite file or a shared PostgreSQL database.
+enum OpenStore {
+    Sqlite(Arc<coffer_store::SqliteStore>),
+    Postgres(Arc<coffer_store::PgStore>),
+}
+
+impl OpenStore {
+    /// Opens PostgreSQL when a database URL is given, else `<data-dir>/coffer.db` with
+    /// `sqlite` options.
+    async fn open(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        sqlite: coffer_store::SqliteOptions,
+    ) -> anyhow::Result<Self> {
+        match database_url {
+            Some(url) => {
+                let store = coffer_store::PgStore::open(url, coffer_store::PgOptions::default())
+                    .await
+                    .context("opening the PostgreSQL store (--database-url)")?;
+                Ok(Self::Postgres(Arc::new(store)))
+            }
+            None => {
+                let db = data_dir.join("coffer.db");
+                let store = coffer_store::SqliteStore::open(&db, sqlite)
+                    .with_context(|| format!("opening {}", db.display()))?;
+                Ok(Self::Sqlite(Arc::new(store)))
+            }
+        }
+    }
+
+    fn store(&self) -> Arc<dyn coffer_core::Store> {
+        match self {
+            Self::Sqlite(s) => s.clone(),
+            Self::Postgres(s) => s.clone(),
+        }
+    }
+
+    /// Commits what is queued (SQLite) or closes the pool (PostgreSQL).
+    async fn close(&self) {
+        match self {
+            Self::Sqlite(s) => s.close().await,
+            Self::Postgres(s) => s.close().await,
+        }
+    }
+}
+
 /// Prints every account's Huawei project ids, straight from the database.
-async fn list_projects(data_dir: &Path, json: bool) -> anyhow::Result<()> {
-    use coffer_core::AccountStore;
-    let db = data_dir.join("coffer.db");
-    if !db.exists() {
+async fn list_projects(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    if database_url.is_none() && !data_dir.join("coffer.db").exists() {
         bail!(
-            "no database at {} (has the server run with this --data-dir?)",
-            db.display()
+            "no database at {} (has the server run with this --data-dir? A server on \
+             PostgreSQL needs --database-url here too)",
+            data_dir.join("coffer.db").display()
         );
     }
     // Only reads, and usually beside a running server: no exclusive lock.
@@ -92,15 +145,15 @@ async fn list_projects(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         exclusive: false,
         ..Default::default()
     };
-    let store = coffer_store::SqliteStore::open(&db, options)
-        .with_context(|| format!("opening {}", db.display()))?;
+    let opened = OpenStore::open(data_dir, database_url, options).await?;
+    let store = opened.store();
     let mut rows = vec![];
     for account in store.list_accounts().await? {
         for p in store.list_projects(account.id).await? {
             rows.push((account.id, p.scope.region, p.id));
         }
     }
-    store.close().await;
+    opened.close().await;
     if json {
         let items: Vec<_> = rows
             .iter()
@@ -208,11 +261,12 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
             bail!("--region: {e}");
         }
     }
-    let db_path = args.data_dir.join("coffer.db");
-    let store = Arc::new(
-        coffer_store::SqliteStore::open(&db_path, coffer_store::SqliteOptions::default())
-            .with_context(|| format!("opening {}", db_path.display()))?,
-    );
+    let store = OpenStore::open(
+        &args.data_dir,
+        args.database_url.as_deref(),
+        coffer_store::SqliteOptions::default(),
+    )
+    .await?;
     // The audit log is keyed by a key derived from the root key in use; during a rotation left
     // unfinished that is the new one, and the log may still be under the old one.
     let (log_key, previous_log_key) = match &root_key.file {
@@ -223,7 +277,7 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         _ => (coffer_store::audit::LogKey::from_root(&root_key.key), None),
     };
     let mut service = Service::new(
-        store.clone(),
+        store.store(),
         root_key.key,
         Arc::new(SystemClock),
         Limits {
@@ -290,7 +344,11 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
             ..Default::default()
         },
     );
-    tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "coffer is ready");
+    let database = match &store {
+        OpenStore::Sqlite(s) => s.path().display().to_string(),
+        OpenStore::Postgres(s) => s.database().to_string(),
+    };
+    tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), %database, "coffer is ready");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -1,5 +1,6 @@
 //! A real service on a real store, for the tests of the crates above this one: a fresh
-//! SQLite database, a clock the test moves, and one admin access key.
+//! SQLite database, a clock the test moves, and one admin access key; and [`pg`], throwaway
+//! PostgreSQL databases for the tests of the PostgreSQL store.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -37,3 +38,5 @@ pub async fn clocked_service(
         .await?;
     Ok((service, clock))
 }
+
+pub mod pg;

@@ -48,6 +48,7 @@ impl Server {
             .env_remove("COFFER_ROOT_KEY")
             .env_remove("COFFER_BOOTSTRAP_ACCESS_KEY_ID")
             .env_remove("COFFER_BOOTSTRAP_ACCESS_KEY_SECRET")
+            .env_remove("COFFER_DATABASE_URL")
             .stdout(Stdio::piped())
             .stderr(log_file);
         for (k, v) in env {

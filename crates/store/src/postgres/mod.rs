@@ -1,0 +1,251 @@
+//! The PostgreSQL store, for several coffer nodes that share one database and all serve
+//! reads and writes.
+//!
+//! - Connections come from a pool (deadpool-postgres). Opening the store applies pending
+//!   migrations under an advisory lock (see [`schema`]), so nodes that start together
+//!   migrate once.
+//! - Every write is one transaction; its call returns after `COMMIT`, which is durable
+//!   (coffer's sessions run with `synchronous_commit = on` unless the URL says otherwise).
+//!   Uniqueness (names, aliases, the default key, one version per stage) is enforced by
+//!   constraints; a secret update carries the revision it read and changes nothing when the
+//!   row has moved on (`Error::Conflict`, and the core retries on fresh state), exactly as
+//!   in the SQLite store. Two nodes racing on one secret therefore cannot both win.
+//! - Reads are single statements (each one snapshot), or a revision-checked pair for a value
+//!   read (see `secrets`).
+//! - Nothing waits forever: connecting and taking a pooled connection are bounded, every
+//!   statement runs under `statement_timeout`, a session idle inside a transaction is ended
+//!   by the server, and each call as a whole is bounded on this side too (a database that
+//!   stops answering is an error after [`PgOptions::operation_timeout`], not a hung request).
+//!   Failures to reach the database are `Error::Internal` messages that start with
+//!   "postgres unavailable".
+//!
+//! **No cache.** Every read goes to the database, which is what keeps several nodes correct
+//! today. The SQLite store's read cache (`crate::cache`) is coherent only because its process
+//! is the only writer. A cross-node cache would plug in here, in front of `get_secret`,
+//! `get_secret_with_value`, `get_key` and `get_default_key` (the SQLite store's cached
+//! paths): each write would bump a change counter (or `NOTIFY coffer_changes, '<secret id>'`)
+//! in its transaction, and every node would forget what the counter or a `LISTEN`
+//! connection says changed before trusting a cached entry, dropping the whole cache when
+//! that connection is lost.
+//!
+//! Each area of the contract is implemented in its own module, like the SQLite store's:
+//! [`accounts`], [`keys`], [`secrets`] (with [`list`] and [`secret_writes`]), [`events`],
+//! [`rotation`] and [`rewrap`]. [`rows`] holds what they share; [`schema`] the migrations.
+
+mod accounts;
+mod events;
+mod keys;
+mod list;
+mod rewrap;
+mod rotation;
+pub(crate) mod rows;
+mod schema;
+mod secret_writes;
+mod secrets;
+
+use std::future::Future;
+use std::time::Duration;
+
+use coffer_core::*;
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+};
+use tokio_postgres::NoTls;
+
+use rows::unavailable;
+
+pub use schema::MIGRATIONS as POSTGRES_MIGRATIONS;
+
+/// How to open a [`PgStore`].
+#[derive(Clone, Debug)]
+pub struct PgOptions {
+    /// Most connections the pool keeps open to the database.
+    pub max_connections: usize,
+    /// How long opening a connection may take.
+    pub connect_timeout: Duration,
+    /// How long a call waits for a pooled connection when all are busy.
+    pub acquire_timeout: Duration,
+    /// The server-side `statement_timeout` of every statement (lock waits included).
+    pub statement_timeout: Duration,
+    /// The most one store call (all its statements and its commit) may take, measured here:
+    /// the bound that holds even when the database stops answering altogether.
+    pub operation_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// [`Store`] on a PostgreSQL database that several coffer nodes may share. See the module
+/// docs.
+pub struct PgStore {
+    pool: Pool,
+    options: PgOptions,
+    /// The URL without its password, for messages.
+    display: String,
+}
+
+/// `postgres://user@host:port/db` without the password, for logs and errors.
+fn describe(config: &tokio_postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}@{host}:{port}/{}",
+        config.get_user().unwrap_or(""),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/db`, or
+    /// key=value form), applies pending migrations and returns the store. Fails, without
+    /// waiting longer than the connect timeout, when the database cannot be reached.
+    pub async fn open(url: &str, options: PgOptions) -> Result<Self> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+            // The parser's message names the part it could not read, never the password.
+            Error::internal(format!("postgres: the database URL is not valid: {e}"))
+        })?;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            // Said up front: the handshake error alone would not tell why.
+            return Err(Error::internal(
+                "postgres: the database URL asks for TLS (sslmode=require), which coffer does \
+                 not speak to PostgreSQL yet; use sslmode=disable or prefer on a trusted network",
+            ));
+        }
+        config.connect_timeout(options.connect_timeout);
+        // A peer that vanished (a partition, a dead host) is noticed in seconds, not after
+        // the kernel's two hours of keepalive silence.
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(30));
+        #[cfg(target_os = "linux")]
+        config.tcp_user_timeout(options.operation_timeout);
+        if config.get_application_name().is_none() {
+            config.application_name("coffer");
+        }
+        // Session settings ahead of the URL's own `options`, so that an operator's explicit
+        // choice (given later) wins. `synchronous_commit = on`: an acknowledged write is on
+        // disk whatever the server's default.
+        let statement_ms = options.statement_timeout.as_millis();
+        let idle_ms = options.operation_timeout.as_millis() * 2;
+        let ours = format!(
+            "-c statement_timeout={statement_ms} -c idle_in_transaction_session_timeout={idle_ms} \
+             -c synchronous_commit=on"
+        );
+        let session = match config.get_options() {
+            Some(theirs) if !theirs.trim().is_empty() => format!("{ours} {theirs}"),
+            _ => ours,
+        };
+        config.options(session);
+        let display = describe(&config);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                // A connection the server closed is noticed (is_closed) and replaced; no extra
+                // round trip per call to prove a healthy one healthy.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.acquire_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .recycle_timeout(Some(options.connect_timeout))
+            .build()
+            .map_err(|e| Error::internal(format!("postgres: building the pool: {e}")))?;
+        let store = Self {
+            pool,
+            options,
+            display,
+        };
+        let mut conn = store.conn().await?;
+        schema::migrate(&mut conn).await?;
+        drop(conn);
+        tracing::info!(database = %store.display, "opened the postgres store");
+        Ok(store)
+    }
+
+    /// Closes the pool: connections are closed as calls give them back, and later calls
+    /// fail. Idempotent.
+    pub async fn close(&self) {
+        self.pool.close();
+    }
+
+    /// The database this store uses, without its password.
+    pub fn database(&self) -> &str {
+        &self.display
+    }
+
+    /// A pooled connection, or a clear error when none can be had in time.
+    async fn conn(&self) -> Result<Object> {
+        self.pool.get().await.map_err(|e| match e {
+            PoolError::Timeout(_) => unavailable(
+                "connect",
+                format!(
+                    "no connection to {} within {:?}",
+                    self.display, self.options.acquire_timeout
+                ),
+            ),
+            PoolError::Backend(e) => rows::pg_error("connect", e),
+            PoolError::Closed => unavailable("connect", "the store is closed"),
+            other => unavailable("connect", other),
+        })
+    }
+
+    /// Runs one store call with the [`PgOptions::operation_timeout`] bound.
+    async fn bounded<T>(&self, what: &str, call: impl Future<Output = Result<T>>) -> Result<T> {
+        match tokio::time::timeout(self.options.operation_timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(unavailable(
+                what,
+                format!(
+                    "{} did not answer within {:?}",
+                    self.display, self.options.operation_timeout
+                ),
+            )),
+        }
+    }
+}
+
+/// `pg_read!(store, "what", |c| future)`: runs `future`, which reads through `c`, a pooled
+/// connection (each statement its own snapshot), bounded like every call.
+macro_rules! pg_read {
+    ($store:expr, $what:expr, |$c:ident| $body:expr) => {
+        $store.bounded($what, async {
+            let $c = $store.conn().await?;
+            $body.await
+        })
+    };
+}
+
+/// `pg_write!(store, "what", |tx| future)`: runs `future` in a transaction `tx`, committing when
+/// it succeeds and rolling back when it fails, bounded like every call.
+macro_rules! pg_write {
+    ($store:expr, $what:expr, |$tx:ident| $body:expr) => {
+        $store.bounded($what, async {
+            let mut conn = $store.conn().await?;
+            let $tx = $crate::postgres::rows::begin(&mut conn).await?;
+            let result = $body.await;
+            $crate::postgres::rows::finish($tx, result).await
+        })
+    };
+}
+
+pub(crate) use {pg_read, pg_write};

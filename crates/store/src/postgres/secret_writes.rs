@@ -1,0 +1,562 @@
+//! One secret write (create, update at a revision, delete at a revision) applied inside the
+//! transaction its caller opened. Both the secrets area and rotation tasks (which commit a
+//! version change with their task) write secrets through here.
+//!
+//! How races between nodes end:
+//! - two creates of one name: the unique index `secrets_by_name` lets the first commit and
+//!   fails the second (`AlreadyExists`) once the first has committed;
+//! - two updates from one revision: the first `UPDATE ... WHERE revision = $read` takes the
+//!   row lock; the second waits, re-reads the committed row, finds another revision and
+//!   changes nothing (`Conflict`), so the core retries it on fresh state;
+//! - stage moves and version lists are written under that same row lock, so no other write
+//!   to the secret can interleave with them.
+
+use std::collections::{HashMap, HashSet};
+
+use coffer_core::error::Resource;
+use coffer_core::store::SecretWrite;
+use coffer_core::*;
+use deadpool_postgres::Transaction;
+use uuid::Uuid;
+
+use super::rows::{
+    account_from_sql, account_sql, col, exec, is_unique, lock_account, opt, pg_error, state_parts,
+    violation, Violation,
+};
+
+/// Which of the scope's 16 count rows a secret is counted in. Creates and deletes of one
+/// secret use the same row, so no row goes negative; concurrent creates mostly lock
+/// different rows.
+pub(crate) fn count_shard(id: &Uuid) -> i16 {
+    i16::from(id.as_bytes()[15] % 16)
+}
+
+async fn adjust_count(
+    tx: &Transaction<'_>,
+    account: i64,
+    region: &str,
+    shard: i16,
+    delta: i64,
+) -> Result<()> {
+    exec(
+        tx,
+        "INSERT INTO secret_counts (account, region, shard, n) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (account, region, shard) DO UPDATE SET n = secret_counts.n + excluded.n",
+        &[&account, &region, &shard, &delta],
+    )
+    .await
+    .map_err(|e| pg_error("count secrets", e))?;
+    Ok(())
+}
+
+async fn write_tags(tx: &Transaction<'_>, id: &Uuid, tags: &[Tag], clear: bool) -> Result<()> {
+    if clear {
+        exec(tx, "DELETE FROM secret_tags WHERE secret_id = $1", &[id])
+            .await
+            .map_err(|e| pg_error("clear tags", e))?;
+    }
+    if tags.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
+    let values: Vec<&str> = tags.iter().map(|t| t.value.as_str()).collect();
+    exec(
+        tx,
+        "INSERT INTO secret_tags (secret_id, position, key, value) \
+         SELECT $1, (t.p - 1)::int, t.k, t.v \
+         FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(k, v, p)",
+        &[id, &keys, &values],
+    )
+    .await
+    .map_err(|e| pg_error("insert tags", e))?;
+    Ok(())
+}
+
+/// Replaces the secret's subscriptions. The foreign key on the rule refuses a name that no
+/// rule of the scope has; one insert per name, so that the error names it.
+async fn write_subscriptions(
+    tx: &Transaction<'_>,
+    id: &Uuid,
+    record: &SecretRecord,
+    clear: bool,
+) -> Result<()> {
+    if clear {
+        exec(
+            tx,
+            "DELETE FROM secret_subscriptions WHERE secret_id = $1",
+            &[id],
+        )
+        .await
+        .map_err(|e| pg_error("clear subscriptions", e))?;
+    }
+    let account = account_sql(record.scope.account);
+    for (i, name) in record.subscriptions.iter().enumerate() {
+        let position = i32::try_from(i).unwrap_or(i32::MAX);
+        exec(
+            tx,
+            "INSERT INTO secret_subscriptions (secret_id, position, account, region, rule_name) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[id, &position, &account, &record.scope.region, name],
+        )
+        .await
+        .map_err(|e| match violation(&e) {
+            Some((Violation::ForeignKey, _)) => Error::not_found(Resource::EventRule, name.clone()),
+            _ => pg_error("insert subscription", e),
+        })?;
+    }
+    Ok(())
+}
+
+/// A version to insert with its value.
+struct NewVersion<'a> {
+    meta: &'a VersionRecord,
+    sealed: SealedValue,
+}
+
+/// Inserts versions with their sealed values, numbered after `last_seq` in the record's order
+/// (the order reads return).
+async fn insert_versions(
+    tx: &Transaction<'_>,
+    id: &Uuid,
+    last_seq: i64,
+    new: Vec<NewVersion<'_>>,
+) -> Result<()> {
+    if new.is_empty() {
+        return Ok(());
+    }
+    let n = new.len();
+    let (mut ids, mut seqs, mut created, mut kinds) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut key_ids, mut key_versions, mut data_keys, mut ciphertexts, mut expires) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (i, v) in new.into_iter().enumerate() {
+        ids.push(v.meta.version_id.as_str());
+        seqs.push(last_seq + 1 + i as i64);
+        created.push(v.meta.created_at.0);
+        kinds.push(v.meta.kind.as_str());
+        expires.push(v.meta.expires_at.map(|t| t.0));
+        key_ids.push(v.sealed.key_id);
+        key_versions.push(v.sealed.key_version);
+        data_keys.push(v.sealed.envelope.wrapped_data_key);
+        ciphertexts.push(v.sealed.envelope.ciphertext);
+    }
+    let first = ids.first().map(|s| s.to_string()).unwrap_or_default();
+    exec(
+        tx,
+        "INSERT INTO versions (secret_id, version_id, seq, created_at, kind, key_id, \
+         key_version, wrapped_data_key, ciphertext, expires_at) \
+         SELECT $1, v.* FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], \
+         $6::text[], $7::text[], $8::bytea[], $9::bytea[], $10::bigint[]) AS v",
+        &[
+            id,
+            &ids,
+            &seqs,
+            &created,
+            &kinds,
+            &key_ids,
+            &key_versions,
+            &data_keys,
+            &ciphertexts,
+            &expires,
+        ],
+    )
+    .await
+    .map_err(|e| {
+        if is_unique(&e) {
+            // The callers check for taken ids first; this is the backstop.
+            Error::AlreadyExists {
+                what: Resource::Version,
+                name: first,
+            }
+        } else {
+            pg_error("insert versions", e)
+        }
+    })?;
+    Ok(())
+}
+
+/// The record's stages, one row per (stage, version). The primary key refuses a stage on two
+/// versions.
+async fn insert_stages(tx: &Transaction<'_>, id: &Uuid, record: &SecretRecord) -> Result<()> {
+    let mut stages = vec![];
+    let mut versions = vec![];
+    for v in &record.versions {
+        for s in &v.stages {
+            stages.push(s.to_stored());
+            versions.push(v.version_id.as_str());
+        }
+    }
+    if stages.is_empty() {
+        return Ok(());
+    }
+    exec(
+        tx,
+        "INSERT INTO stages (secret_id, stage, version_id) \
+         SELECT $1, g.s, g.v FROM unnest($2::text[], $3::text[]) AS g(s, v)",
+        &[id, &stages, &versions],
+    )
+    .await
+    .map_err(|e| {
+        if is_unique(&e) {
+            Error::invalid("VersionStage", "a stage may mark only one version")
+        } else {
+            pg_error("insert stages", e)
+        }
+    })?;
+    Ok(())
+}
+
+/// Splits the record's versions into those that arrive with a value (to insert) and those
+/// that must already be stored, pairing each value with its version. `taken` holds the ids
+/// stored now; a value for one of them is refused as the SQLite store refuses it.
+fn pair_values<'r>(
+    record: &'r SecretRecord,
+    mut values: Vec<(String, SealedValue)>,
+    taken: &HashSet<&str>,
+) -> Result<(Vec<NewVersion<'r>>, Vec<&'r VersionRecord>)> {
+    let mut new = vec![];
+    let mut kept = vec![];
+    let mut seen = HashSet::new();
+    for v in &record.versions {
+        match values.iter().position(|(id, _)| *id == v.version_id) {
+            Some(i) => {
+                let (_, sealed) = values.swap_remove(i);
+                if taken.contains(v.version_id.as_str()) || !seen.insert(v.version_id.as_str()) {
+                    return Err(Error::AlreadyExists {
+                        what: Resource::Version,
+                        name: v.version_id.clone(),
+                    });
+                }
+                new.push(NewVersion { meta: v, sealed });
+            }
+            None => kept.push(v),
+        }
+    }
+    if let Some((id, _)) = values.first() {
+        return Err(Error::internal(format!(
+            "postgres: a value for version {id:?}, which the record does not list"
+        )));
+    }
+    Ok((new, kept))
+}
+
+/// The columns a secret row keeps for the scheduler and the instance-in-use check: when its
+/// next automatic rotation is due (only while it is enabled and rotation is on) and the
+/// instance a managed secret lives on.
+fn schedule_columns(record: &SecretRecord) -> (Option<i64>, Option<&str>) {
+    let next = match (record.state, record.rotation.enabled) {
+        (SecretState::Enabled, true) => record.rotation.next.map(|t| t.0),
+        _ => None,
+    };
+    let instance = match &record.kind {
+        SecretKind::Database { instance, .. } => Some(instance.as_str()),
+        SecretKind::Generic => None,
+    };
+    (next, instance)
+}
+
+async fn create_secret(
+    tx: &Transaction<'_>,
+    record: SecretRecord,
+    values: Vec<(String, SealedValue)>,
+) -> Result<()> {
+    let (state, purge_at) = state_parts(record.state);
+    let kind = serde_json::to_string(&record.kind)
+        .map_err(|e| Error::internal(format!("encode kind: {e}")))?;
+    let rotation = serde_json::to_string(&record.rotation)
+        .map_err(|e| Error::internal(format!("encode rotation: {e}")))?;
+    let account = account_sql(record.scope.account);
+    let (next_rotation, db_instance) = schedule_columns(&record);
+    // Held until commit, so that deleting the account (or an instance) on another node
+    // waits for this create instead of missing it.
+    lock_account(tx, record.scope.account, false).await?;
+    exec(
+        tx,
+        "INSERT INTO secrets (id, account, region, name, kind, kind_name, description, key_id, \
+         state, purge_at, rotation, extended_config, policy, created_at, updated_at, revision, \
+         next_rotation, db_instance) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        &[
+            &record.id,
+            &account,
+            &record.scope.region,
+            &record.name,
+            &kind,
+            &record.kind.type_name(),
+            &record.description,
+            &record.key_id,
+            &state,
+            &purge_at,
+            &rotation,
+            &record.extended_config,
+            &record.policy,
+            &record.created_at.0,
+            &record.updated_at.0,
+            &record.revision,
+            &next_rotation,
+            &db_instance,
+        ],
+    )
+    .await
+    .map_err(|e| {
+        if is_unique(&e) {
+            Error::AlreadyExists {
+                what: Resource::Secret,
+                name: record.name.clone(),
+            }
+        } else {
+            pg_error("insert secret", e)
+        }
+    })?;
+    adjust_count(
+        tx,
+        account,
+        &record.scope.region,
+        count_shard(&record.id),
+        1,
+    )
+    .await?;
+    write_tags(tx, &record.id, &record.tags, false).await?;
+    write_subscriptions(tx, &record.id, &record, false).await?;
+    let (new, kept) = pair_values(&record, values, &HashSet::new())?;
+    if let Some(v) = kept.first() {
+        return Err(Error::internal(format!(
+            "postgres: version {:?} of a new secret comes without a value",
+            v.version_id
+        )));
+    }
+    insert_versions(tx, &record.id, 0, new).await?;
+    insert_stages(tx, &record.id, &record).await
+}
+
+/// What a secret holds beside its row, read under the row lock an update took.
+struct Stored {
+    tags: Vec<Tag>,
+    subscriptions: Vec<String>,
+    /// Version id to (created_at, kind, expires_at).
+    versions: HashMap<String, (i64, String, Option<i64>)>,
+    last_seq: i64,
+}
+
+async fn read_stored(tx: &Transaction<'_>, id: &Uuid) -> Result<Stored> {
+    let row = opt(
+        tx,
+        "SELECT t.keys, t.vals, x.rules, v.ids, v.created, v.kinds, v.expires, v.last_seq \
+         FROM (SELECT COALESCE(array_agg(key ORDER BY position), '{}') AS keys, \
+                      COALESCE(array_agg(value ORDER BY position), '{}') AS vals \
+               FROM secret_tags WHERE secret_id = $1) t, \
+              (SELECT COALESCE(array_agg(rule_name ORDER BY position), '{}') AS rules \
+               FROM secret_subscriptions WHERE secret_id = $1) x, \
+              (SELECT COALESCE(array_agg(version_id ORDER BY seq), '{}') AS ids, \
+                      COALESCE(array_agg(created_at ORDER BY seq), '{}') AS created, \
+                      COALESCE(array_agg(kind ORDER BY seq), '{}') AS kinds, \
+                      COALESCE(array_agg(expires_at ORDER BY seq), '{}') AS expires, \
+                      COALESCE(MAX(seq), 0) AS last_seq \
+               FROM versions WHERE secret_id = $1) v",
+        &[id],
+    )
+    .await
+    .map_err(|e| pg_error("read stored secret", e))?
+    .ok_or_else(|| Error::internal("postgres: reading a stored secret returned no row"))?;
+    let keys: Vec<String> = col(&row, 0)?;
+    let vals: Vec<String> = col(&row, 1)?;
+    let ids: Vec<String> = col(&row, 3)?;
+    let created: Vec<i64> = col(&row, 4)?;
+    let kinds: Vec<String> = col(&row, 5)?;
+    let expires: Vec<Option<i64>> = col(&row, 6)?;
+    Ok(Stored {
+        tags: keys
+            .into_iter()
+            .zip(vals)
+            .map(|(key, value)| Tag { key, value })
+            .collect(),
+        subscriptions: col(&row, 2)?,
+        versions: ids
+            .into_iter()
+            .zip(created.into_iter().zip(kinds).zip(expires))
+            .map(|(id, ((c, k), e))| (id, (c, k, e)))
+            .collect(),
+        last_seq: col(&row, 7)?,
+    })
+}
+
+async fn update_secret(
+    tx: &Transaction<'_>,
+    record: SecretRecord,
+    new_values: Vec<(String, SealedValue)>,
+    removed_versions: Vec<String>,
+) -> Result<()> {
+    let (state, purge_at) = state_parts(record.state);
+    let kind = serde_json::to_string(&record.kind)
+        .map_err(|e| Error::internal(format!("encode kind: {e}")))?;
+    let rotation = serde_json::to_string(&record.rotation)
+        .map_err(|e| Error::internal(format!("encode rotation: {e}")))?;
+    let id = record.id;
+    let (next_rotation, db_instance) = schedule_columns(&record);
+    if db_instance.is_some() {
+        // Naming an instance: an instance delete on another node must see this secret.
+        lock_account(tx, record.scope.account, false).await?;
+    }
+    // The revision check and the bump are one statement, and it takes the row lock that
+    // every other writer of this secret needs: a writer that read an older revision changes
+    // nothing. Identity (scope, name, creation time) never changes.
+    let changed = exec(
+        tx,
+        "UPDATE secrets SET kind = $1, kind_name = $2, description = $3, key_id = $4, \
+         state = $5, purge_at = $6, rotation = $7, extended_config = $8, policy = $9, \
+         updated_at = $10, revision = revision + 1, next_rotation = $13, db_instance = $14 \
+         WHERE id = $11 AND revision = $12",
+        &[
+            &kind,
+            &record.kind.type_name(),
+            &record.description,
+            &record.key_id,
+            &state,
+            &purge_at,
+            &rotation,
+            &record.extended_config,
+            &record.policy,
+            &record.updated_at.0,
+            &id,
+            &record.revision,
+            &next_rotation,
+            &db_instance,
+        ],
+    )
+    .await
+    .map_err(|e| pg_error("update secret", e))?;
+    if changed == 0 {
+        return Err(Error::Conflict);
+    }
+    // Read after the lock, so this statement sees every write committed before it.
+    let stored = read_stored(tx, &id).await?;
+    // Tags and subscriptions are rewritten only when they changed: most updates (a new
+    // version, a description) leave them alone, and each rewrite leaves dead index entries.
+    if stored.tags != record.tags {
+        write_tags(tx, &id, &record.tags, true).await?;
+    }
+    if stored.subscriptions != record.subscriptions {
+        write_subscriptions(tx, &id, &record, true).await?;
+    }
+    // Stages go first so that no stage points at a version while it is removed.
+    exec(tx, "DELETE FROM stages WHERE secret_id = $1", &[&id])
+        .await
+        .map_err(|e| pg_error("clear stages", e))?;
+    if !removed_versions.is_empty() {
+        exec(
+            tx,
+            "DELETE FROM versions WHERE secret_id = $1 AND version_id = ANY($2)",
+            &[&id, &removed_versions],
+        )
+        .await
+        .map_err(|e| pg_error("delete versions", e))?;
+    }
+    let removed: HashSet<&str> = removed_versions.iter().map(String::as_str).collect();
+    let taken: HashSet<&str> = stored
+        .versions
+        .keys()
+        .map(String::as_str)
+        .filter(|v| !removed.contains(v))
+        .collect();
+    let (new, kept) = pair_values(&record, new_values, &taken)?;
+    // Versions already stored are rewritten only when their metadata changed.
+    let (mut ids, mut created, mut kinds, mut expires) = (vec![], vec![], vec![], vec![]);
+    for v in kept {
+        let wanted = (
+            v.created_at.0,
+            v.kind.as_str().to_string(),
+            v.expires_at.map(|t| t.0),
+        );
+        match stored.versions.get(&v.version_id) {
+            Some(_) if !taken.contains(v.version_id.as_str()) => {
+                return Err(Error::internal(format!(
+                    "postgres: version {:?} is kept and removed at once",
+                    v.version_id
+                )))
+            }
+            Some(meta) if *meta == wanted => {}
+            Some(_) => {
+                ids.push(v.version_id.as_str());
+                created.push(wanted.0);
+                kinds.push(v.kind.as_str());
+                expires.push(wanted.2);
+            }
+            None => {
+                return Err(Error::internal(format!(
+                    "postgres: version {:?} is neither stored nor written with a value",
+                    v.version_id
+                )))
+            }
+        }
+    }
+    if !ids.is_empty() {
+        exec(
+            tx,
+            "UPDATE versions v SET created_at = u.c, kind = u.k, expires_at = u.e \
+             FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[]) AS u(id, c, k, e) \
+             WHERE v.secret_id = $1 AND v.version_id = u.id",
+            &[&id, &ids, &created, &kinds, &expires],
+        )
+        .await
+        .map_err(|e| pg_error("update versions", e))?;
+    }
+    insert_versions(tx, &id, stored.last_seq, new).await?;
+    insert_stages(tx, &id, &record).await
+}
+
+/// Deletes a secret with its tags, versions, values, stages, subscriptions and tasks (by
+/// cascade). With `revision`, only if the stored revision equals it. Returns the scope and
+/// name deleted.
+pub(crate) async fn delete_secret(
+    tx: &Transaction<'_>,
+    id: &Uuid,
+    revision: Option<i64>,
+) -> Result<Option<(Scope, String)>> {
+    let deleted = opt(
+        tx,
+        "DELETE FROM secrets WHERE id = $1 AND ($2::bigint IS NULL OR revision = $2) \
+         RETURNING account, region, name",
+        &[id, &revision],
+    )
+    .await
+    .map_err(|e| pg_error("delete secret", e))?;
+    let Some(row) = deleted else {
+        return Ok(None);
+    };
+    let account: i64 = col(&row, 0)?;
+    let region: String = col(&row, 1)?;
+    adjust_count(tx, account, &region, count_shard(id), -1).await?;
+    Ok(Some((
+        Scope {
+            account: account_from_sql(account),
+            region,
+        },
+        col(&row, 2)?,
+    )))
+}
+
+pub(crate) async fn apply_secret_write(tx: &Transaction<'_>, write: SecretWrite) -> Result<()> {
+    match write {
+        SecretWrite::Create { record, values } => create_secret(tx, record, values).await,
+        SecretWrite::Update {
+            record,
+            new_values,
+            removed_versions,
+        } => update_secret(tx, record, new_values, removed_versions).await,
+        SecretWrite::Delete { id, revision } => match delete_secret(tx, &id, Some(revision)).await?
+        {
+            Some(_) => Ok(()),
+            // Gone or changed since it was read: the caller retries on fresh state.
+            None => Err(Error::Conflict),
+        },
+    }
+}

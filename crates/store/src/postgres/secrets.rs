@@ -1,0 +1,238 @@
+//! The secrets area on PostgreSQL: a secret by name or id with its versions, sealed values,
+//! writes (see [`secret_writes`](super::secret_writes)), listing (see [`list`](super::list))
+//! and the purge of secrets whose deletion window has ended. No read cache: see the module
+//! docs of [`postgres`](super).
+
+use async_trait::async_trait;
+use coffer_core::store::{SecretStore, SecretWrite};
+use coffer_core::*;
+use deadpool_postgres::{GenericClient, Object};
+use tokio_postgres::IsolationLevel;
+use uuid::Uuid;
+
+use super::list::list_secrets;
+use super::rows::{
+    account_sql, col, limit_sql, opt, pg_error, rows, secret_row, SECRET_SELECT_FULL,
+};
+use super::secret_writes::{apply_secret_write, count_shard, delete_secret};
+use super::{pg_read, pg_write, PgStore};
+
+async fn secret_by_name<C: GenericClient>(
+    c: &C,
+    scope: &Scope,
+    name: &str,
+) -> Result<Option<SecretRecord>> {
+    opt(
+        c,
+        &format!("{SECRET_SELECT_FULL} WHERE s.account = $1 AND s.region = $2 AND s.name = $3"),
+        &[&account_sql(scope.account), &scope.region, &name],
+    )
+    .await
+    .map_err(|e| pg_error("read secret", e))?
+    .map(|r| secret_row(&r, true))
+    .transpose()
+}
+
+fn sealed_from(r: &tokio_postgres::Row, first: usize) -> Result<Option<SealedValue>> {
+    let key_id: Option<String> = col(r, first)?;
+    let Some(key_id) = key_id else {
+        return Ok(None);
+    };
+    Ok(Some(SealedValue {
+        key_id,
+        key_version: col(r, first + 1)?,
+        envelope: coffer_crypto::Envelope {
+            wrapped_data_key: col(r, first + 2)?,
+            ciphertext: col(r, first + 3)?,
+        },
+    }))
+}
+
+async fn sealed_value<C: GenericClient>(
+    c: &C,
+    secret_id: &Uuid,
+    version_id: &str,
+) -> Result<Option<SealedValue>> {
+    let row = opt(
+        c,
+        "SELECT key_id, key_version, wrapped_data_key, ciphertext FROM versions \
+         WHERE secret_id = $1 AND version_id = $2",
+        &[secret_id, &version_id],
+    )
+    .await
+    .map_err(|e| pg_error("read value", e))?;
+    match row {
+        Some(r) => sealed_from(&r, 0),
+        None => Ok(None),
+    }
+}
+
+/// What a value read returns: the secret and, when `pick` chose a version, its sealed value.
+type ValueRead = Option<(SecretRecord, Option<SealedValue>)>;
+
+/// Optimistic attempts at a value read before it takes a snapshot transaction.
+const OPTIMISTIC_VALUE_READS: usize = 2;
+
+/// A value read as one snapshot without a transaction: the secret, then the picked version's
+/// value only if the secret's revision is still the one read. Every change to a secret's
+/// versions bumps its revision (under the row lock), so a matching revision means the value
+/// belongs to the record returned. `None` from the outer option: the secret moved on
+/// meanwhile; try again.
+async fn value_read_at_revision(
+    c: &Object,
+    scope: &Scope,
+    name: &str,
+    pick: &(dyn for<'s> Fn(&'s SecretRecord) -> Option<String> + Send + Sync),
+) -> Result<Option<ValueRead>> {
+    let Some(secret) = secret_by_name(c, scope, name).await? else {
+        return Ok(Some(None));
+    };
+    let Some(version_id) = pick(&secret) else {
+        return Ok(Some(Some((secret, None))));
+    };
+    let row = opt(
+        c,
+        "SELECT s.revision, v.key_id, v.key_version, v.wrapped_data_key, v.ciphertext \
+         FROM secrets s LEFT JOIN versions v ON v.secret_id = s.id AND v.version_id = $2 \
+         WHERE s.id = $1",
+        &[&secret.id, &version_id],
+    )
+    .await
+    .map_err(|e| pg_error("read value", e))?;
+    match row {
+        Some(r) if col::<i64>(&r, 0)? == secret.revision => {
+            let sealed = sealed_from(&r, 1)?;
+            Ok(Some(Some((secret, sealed))))
+        }
+        // Deleted or changed since the first statement.
+        _ => Ok(None),
+    }
+}
+
+/// The same read in a REPEATABLE READ transaction: one snapshot for both statements,
+/// whatever writes meanwhile. Used when a secret changes too often for the optimistic read.
+async fn value_read_in_snapshot(
+    c: &mut Object,
+    scope: &Scope,
+    name: &str,
+    pick: &(dyn for<'s> Fn(&'s SecretRecord) -> Option<String> + Send + Sync),
+) -> Result<ValueRead> {
+    let tx = c
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(|e| pg_error("begin snapshot", e))?;
+    let result = async {
+        let Some(secret) = secret_by_name(&tx, scope, name).await? else {
+            return Ok(None);
+        };
+        let sealed = match pick(&secret) {
+            Some(version_id) => sealed_value(&tx, &secret.id, &version_id).await?,
+            None => None,
+        };
+        Ok(Some((secret, sealed)))
+    }
+    .await;
+    super::rows::finish(tx, result).await
+}
+
+#[async_trait]
+impl SecretStore for PgStore {
+    async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>> {
+        pg_read!(self, "read secret", |c| secret_by_name(&c, scope, name)).await
+    }
+
+    async fn get_secret_with_value(
+        &self,
+        scope: &Scope,
+        name: &str,
+        pick: &(dyn for<'s> Fn(&'s SecretRecord) -> Option<String> + Send + Sync),
+    ) -> Result<Option<(SecretRecord, Option<SealedValue>)>> {
+        self.bounded("read value", async {
+            let mut c = self.conn().await?;
+            for _ in 0..OPTIMISTIC_VALUE_READS {
+                if let Some(found) = value_read_at_revision(&c, scope, name, pick).await? {
+                    return Ok(found);
+                }
+            }
+            value_read_in_snapshot(&mut c, scope, name, pick).await
+        })
+        .await
+    }
+
+    async fn get_secret_by_id(&self, scope: &Scope, id: Uuid) -> Result<Option<SecretRecord>> {
+        pg_read!(self, "read secret", |c| async {
+            opt(
+                &c,
+                &format!(
+                    "{SECRET_SELECT_FULL} WHERE s.id = $1 AND s.account = $2 AND s.region = $3"
+                ),
+                &[&id, &account_sql(scope.account), &scope.region],
+            )
+            .await
+            .map_err(|e| pg_error("read secret", e))?
+            .map(|r| secret_row(&r, true))
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_secrets(
+        &self,
+        scope: &Scope,
+        filter: &SecretFilter,
+        page: PageRequest,
+    ) -> Result<Page<SecretRecord>> {
+        pg_read!(self, "list secrets", |c| list_secrets(
+            &c, scope, filter, page
+        ))
+        .await
+    }
+
+    async fn read_value(&self, secret_id: Uuid, version_id: &str) -> Result<Option<SealedValue>> {
+        pg_read!(self, "read value", |c| sealed_value(
+            &c, &secret_id, version_id
+        ))
+        .await
+    }
+
+    async fn write_secret(&self, write: SecretWrite) -> Result<()> {
+        pg_write!(self, "write secret", |tx| apply_secret_write(&tx, write)).await
+    }
+
+    async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>> {
+        pg_write!(self, "purge secrets", |tx| async {
+            // SKIP LOCKED: nodes purging at once take different secrets, and a secret that is
+            // being restored right now waits for the next sweep instead of blocking this one.
+            let due = rows(
+                &tx,
+                "SELECT id, account, region FROM secrets \
+                 WHERE purge_at IS NOT NULL AND purge_at <= $1 \
+                 ORDER BY purge_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                &[&now.0, &limit_sql(limit)],
+            )
+            .await
+            .map_err(|e| pg_error("find due secrets", e))?;
+            let mut ids = Vec::with_capacity(due.len());
+            for r in &due {
+                let id: Uuid = col(r, 0)?;
+                let account: i64 = col(r, 1)?;
+                let region: String = col(r, 2)?;
+                ids.push((account, region, count_shard(&id), id));
+            }
+            // Count rows are updated in one order on every node, so two purges never wait
+            // for each other in a cycle.
+            ids.sort();
+            let mut purged = Vec::with_capacity(ids.len());
+            for (_, _, _, id) in ids {
+                if let Some(gone) = delete_secret(&tx, &id, None).await? {
+                    purged.push(gone);
+                }
+            }
+            Ok(purged)
+        })
+        .await
+    }
+}

@@ -1,0 +1,572 @@
+//! The PostgreSQL store on the machine's PostgreSQL (see `coffer_store::testkit::pg` for which
+//! server; every test makes a throwaway database and drops it at the end, also on failure):
+//! the whole store contract, migrations when nodes start together, races between two stores
+//! (two nodes) on one database, and failures that must be clean errors, not hangs or panics.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use coffer_core::error::Resource;
+use coffer_core::service::{CreateSecret, PutValue, VersionSelector, WhenExists, WhenFull};
+use coffer_core::store::SecretWrite;
+use coffer_core::*;
+use coffer_store::conformance::{sealed, secret};
+use coffer_store::postgres::POSTGRES_MIGRATIONS;
+use coffer_store::testkit::pg::TestDatabase;
+use coffer_store::{PgOptions, PgStore};
+use tokio::sync::Barrier;
+
+fn scope() -> Scope {
+    Scope {
+        account: AccountId(1),
+        region: "default".into(),
+    }
+}
+
+fn database() -> TestDatabase {
+    TestDatabase::create().unwrap_or_else(|e| panic!("creating a test database: {e}"))
+}
+
+async fn open(url: &str) -> Arc<PgStore> {
+    Arc::new(
+        PgStore::open(url, PgOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("opening the store: {e}")),
+    )
+}
+
+async fn create(store: &PgStore, rec: &SecretRecord) -> Result<()> {
+    store
+        .write_secret(SecretWrite::Create {
+            record: rec.clone(),
+            values: vec![("v1".into(), sealed(1))],
+        })
+        .await
+}
+
+/// Every conformance check, each on a fresh schema of one throwaway database (a schema is
+/// much cheaper to make than a database, and just as empty).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_keeps_the_store_contract() {
+    let db = database();
+    let started = Instant::now();
+    let mut n = 0;
+    let db_ref = &db;
+    coffer_store::conformance::run_all(|| {
+        n += 1;
+        let schema = format!("check_{n}");
+        async move {
+            db_ref
+                .execute(&format!("CREATE SCHEMA {schema}"))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            open(&db_ref.url_with_schema(&schema)).await as Arc<dyn Store>
+        }
+    })
+    .await;
+    eprintln!(
+        "{n} conformance checks on postgres in {:?}",
+        started.elapsed()
+    );
+}
+
+/// Nodes that start together on an empty database: one migrates, the others wait for it and
+/// apply nothing; every one of them works afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_opening_together_migrate_once() {
+    let db = database();
+    let url = db.url();
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PgStore::open(&url, PgOptions::default()).await })
+        })
+        .collect();
+    let mut stores = vec![];
+    for o in opens {
+        stores.push(o.await.expect("task").expect("every node opens"));
+    }
+    let known = POSTGRES_MIGRATIONS.len();
+    let recorded = db
+        .query("SELECT COUNT(*) || '/' || MAX(version) FROM schema_migrations")
+        .await
+        .expect("query");
+    assert_eq!(recorded, Some(format!("{known}/{known}")));
+    // What one node writes, every other reads.
+    let rec = secret(&scope(), "shared", 1);
+    create(&stores[0], &rec).await.expect("create");
+    for s in &stores[1..] {
+        assert_eq!(
+            s.get_secret(&scope(), "shared").await.expect("read"),
+            Some(rec.clone())
+        );
+    }
+    // Opening again applies nothing.
+    let again = open(&url).await;
+    assert!(again
+        .get_secret(&scope(), "shared")
+        .await
+        .expect("read")
+        .is_some());
+    let recorded = db
+        .query("SELECT COUNT(*) FROM schema_migrations")
+        .await
+        .expect("query");
+    assert_eq!(recorded, Some(known.to_string()));
+}
+
+/// A database that a newer coffer migrated is refused, not half-used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_schema_is_refused() {
+    let db = database();
+    drop(open(&db.url()).await);
+    db.execute("INSERT INTO schema_migrations (version) VALUES (9999)")
+        .await
+        .expect("pretend a newer coffer ran");
+    match PgStore::open(&db.url(), PgOptions::default()).await {
+        Err(Error::Internal(m)) => assert!(m.contains("schema version 9999"), "{m}"),
+        Err(e) => panic!("unexpected error {e:?}"),
+        Ok(_) => panic!("a newer schema was accepted"),
+    }
+}
+
+/// Two nodes create the same name at the same moment, many times: exactly one wins each time
+/// and the other hears `AlreadyExists`; the winner's secret is what both then read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_creates_on_two_nodes_have_one_winner() {
+    let db = database();
+    let nodes = [open(&db.url()).await, open(&db.url()).await];
+    const ROUNDS: usize = 25;
+    let barrier = Arc::new(Barrier::new(2));
+    let tasks: Vec<_> = nodes
+        .iter()
+        .enumerate()
+        .map(|(node, store)| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let mut results = vec![];
+                for round in 0..ROUNDS {
+                    let mut rec = secret(&scope(), &format!("race-{round}"), round as i64);
+                    rec.description = format!("node {node}");
+                    barrier.wait().await;
+                    results.push((rec.clone(), create(&store, &rec).await));
+                }
+                results
+            })
+        })
+        .collect();
+    let mut per_node = vec![];
+    for t in tasks {
+        per_node.push(t.await.expect("task"));
+    }
+    for round in 0..ROUNDS {
+        let name = format!("race-{round}");
+        let outcomes: Vec<&(SecretRecord, Result<()>)> =
+            per_node.iter().map(|results| &results[round]).collect();
+        let winners: Vec<&SecretRecord> = outcomes
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(rec, _)| rec)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: {outcomes:?}");
+        for (_, r) in &outcomes {
+            match r {
+                Ok(()) => {}
+                Err(Error::AlreadyExists {
+                    what: Resource::Secret,
+                    name: n,
+                }) if *n == name => {}
+                Err(e) => panic!("the loser of {name} heard {e:?}, not AlreadyExists"),
+            }
+        }
+        for store in &nodes {
+            let got = store.get_secret(&scope(), &name).await.expect("read");
+            assert_eq!(got.as_ref(), Some(winners[0]), "{name}");
+        }
+    }
+    let total = nodes[1]
+        .list_secrets(
+            &scope(),
+            &SecretFilter::default(),
+            PageRequest {
+                offset: 0,
+                limit: 0,
+                newest_first: false,
+            },
+        )
+        .await
+        .expect("count")
+        .total;
+    assert_eq!(total, ROUNDS as u64, "the losers were counted");
+}
+
+/// Two nodes update one secret from the same revision, many times: one commits, the other
+/// hears `Conflict` and changed nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_updates_on_two_nodes_have_one_winner() {
+    let db = database();
+    let nodes = [open(&db.url()).await, open(&db.url()).await];
+    create(&nodes[0], &secret(&scope(), "contended", 1))
+        .await
+        .expect("create");
+    for round in 0..25 {
+        let read = nodes[0]
+            .get_secret(&scope(), "contended")
+            .await
+            .expect("read")
+            .expect("exists");
+        let barrier = Arc::new(Barrier::new(2));
+        let tasks: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .map(|(node, store)| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                let mut mine = read.clone();
+                mine.description = format!("node {node} round {round}");
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let r = store
+                        .write_secret(SecretWrite::Update {
+                            record: mine.clone(),
+                            new_values: vec![],
+                            removed_versions: vec![],
+                        })
+                        .await;
+                    (mine.description, r)
+                })
+            })
+            .collect();
+        let mut won = vec![];
+        for t in tasks {
+            match t.await.expect("task") {
+                (d, Ok(())) => won.push(d),
+                (_, Err(Error::Conflict)) => {}
+                (_, Err(e)) => panic!("a racing update failed with {e:?}, not Conflict"),
+            }
+        }
+        assert_eq!(won.len(), 1, "round {round}");
+        let now = nodes[1]
+            .get_secret(&scope(), "contended")
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(
+            (now.revision, &now.description),
+            (read.revision + 1, &won[0])
+        );
+    }
+}
+
+fn text(s: &str) -> SecretValue {
+    SecretValue::Text(s.to_string().into())
+}
+
+fn service(store: Arc<PgStore>, root: &coffer_crypto::SecretKey) -> Service {
+    Service::new(
+        store,
+        coffer_crypto::SecretKey::from_base64(&root.to_base64()).expect("copy the root key"),
+        Arc::new(SystemClock),
+        Limits {
+            max_versions_per_secret: 100,
+            ..Limits::default()
+        },
+    )
+}
+
+/// Writers on two nodes put values into one secret at once, through the core (which retries
+/// a lost race on fresh state): every version a writer was told is stored is there with its
+/// value, readable from both nodes, and exactly one version is Current (one Previous).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_puts_on_two_nodes_keep_every_acknowledged_version() {
+    let db = database();
+    let root = coffer_crypto::SecretKey::generate();
+    let nodes = [
+        Arc::new(service(open(&db.url()).await, &root)),
+        Arc::new(service(open(&db.url()).await, &root)),
+    ];
+    let s = scope();
+    nodes[0]
+        .create_secret(
+            &s,
+            CreateSecret {
+                name: "busy".into(),
+                description: String::new(),
+                kind: SecretKind::Generic,
+                key: None,
+                tags: vec![],
+                version_id: "v0".into(),
+                value: text("v0"),
+                extended_config: None,
+                policy: None,
+                subscriptions: vec![],
+            },
+        )
+        .await
+        .expect("create");
+    let barrier = Arc::new(Barrier::new(6));
+    let mut tasks = vec![];
+    for (n, node) in nodes.iter().enumerate() {
+        for t in 0..3 {
+            let (node, barrier, s) = (node.clone(), barrier.clone(), s.clone());
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let mut acked = vec![];
+                for i in 0..4 {
+                    let id = format!("n{n}-t{t}-{i}");
+                    let put = PutValue {
+                        version_id: id.clone(),
+                        value: text(&format!("value of {id}")),
+                        stages: None,
+                        when_full: WhenFull::PruneUnstaged,
+                        max_versions: 100,
+                        max_stages: 12,
+                        expires_at: None,
+                        when_exists: WhenExists::Refuse,
+                    };
+                    match node.put_value(&s, "busy", put).await {
+                        Ok(_) => acked.push(id),
+                        // Lost every retry to the other writers: not acknowledged, so not
+                        // promised. Anything else is a failure.
+                        Err(Error::Conflict) => {}
+                        Err(e) => panic!("put {id}: {e:?}"),
+                    }
+                }
+                acked
+            }));
+        }
+    }
+    let mut acked = vec![];
+    for t in tasks {
+        acked.extend(t.await.expect("task"));
+    }
+    assert!(
+        acked.len() >= 12,
+        "most puts should win eventually: {acked:?}"
+    );
+    for node in &nodes {
+        let rec = node.describe(&s, "busy").await.expect("describe");
+        let with = |stage: &Stage| rec.versions.iter().filter(|v| v.has_stage(stage)).count();
+        assert_eq!(with(&Stage::Current), 1, "{:?}", rec.versions);
+        assert_eq!(with(&Stage::Previous), 1, "{:?}", rec.versions);
+        let current = rec
+            .version_with_stage(&Stage::Current)
+            .map(|v| v.version_id.clone())
+            .expect("a current version");
+        assert!(acked.contains(&current), "{current} was never acknowledged");
+        for id in &acked {
+            assert!(rec.version(id).is_some(), "acknowledged {id} is missing");
+            let read = node
+                .get_value(
+                    &s,
+                    "busy",
+                    &VersionSelector {
+                        version_id: Some(id.clone()),
+                        stage: None,
+                    },
+                )
+                .await
+                .expect("read");
+            assert!(
+                read.value.ct_eq(&text(&format!("value of {id}"))),
+                "{id} holds another value"
+            );
+        }
+    }
+}
+
+/// Many writers on two nodes: every create commits, is readable on the other node at once
+/// (no cache to go stale), and the totals (kept in count rows split per scope) add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_writers_on_two_nodes_all_commit_and_are_readable() {
+    let db = database();
+    let nodes = [open(&db.url()).await, open(&db.url()).await];
+    let mut tasks = vec![];
+    for t in 0..16 {
+        let (writer, reader) = (nodes[t % 2].clone(), nodes[(t + 1) % 2].clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..4 {
+                let name = format!("s-{t}-{i}");
+                create(&writer, &secret(&scope(), &name, (t * 10 + i) as i64))
+                    .await
+                    .expect("create");
+                assert!(reader
+                    .get_secret(&scope(), &name)
+                    .await
+                    .expect("read")
+                    .is_some());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let mut listed = vec![];
+    for offset in (0..64).step_by(10) {
+        let page = nodes[0]
+            .list_secrets(
+                &scope(),
+                &SecretFilter::default(),
+                PageRequest {
+                    offset,
+                    limit: 10,
+                    newest_first: false,
+                },
+            )
+            .await
+            .expect("list");
+        assert_eq!(page.total, 64);
+        listed.extend(page.items.into_iter().map(|r| r.name));
+    }
+    listed.sort();
+    listed.dedup();
+    assert_eq!(listed.len(), 64);
+    // Purged on one node: gone from the other's total.
+    let doomed = nodes[1]
+        .get_secret(&scope(), "s-0-0")
+        .await
+        .expect("read")
+        .expect("exists");
+    let mut pending = doomed.clone();
+    pending.state = SecretState::PendingDelete {
+        purge_at: Timestamp(5),
+    };
+    nodes[1]
+        .write_secret(SecretWrite::Update {
+            record: pending,
+            new_values: vec![],
+            removed_versions: vec![],
+        })
+        .await
+        .expect("schedule deletion");
+    let purged = nodes[0].purge_due(Timestamp(10), 10).await.expect("purge");
+    assert_eq!(purged, vec![(scope(), "s-0-0".to_string())]);
+    let total = nodes[1]
+        .list_secrets(
+            &scope(),
+            &SecretFilter::default(),
+            PageRequest {
+                offset: 0,
+                limit: 0,
+                newest_first: false,
+            },
+        )
+        .await
+        .expect("count")
+        .total;
+    assert_eq!(total, 63);
+}
+
+/// A statement stuck behind another session's lock ends at the statement timeout with a
+/// clear error, and the store works again once the lock is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_stuck_on_a_lock_times_out_cleanly() {
+    let db = database();
+    let store = PgStore::open(
+        &db.url(),
+        PgOptions {
+            statement_timeout: Duration::from_millis(300),
+            ..PgOptions::default()
+        },
+    )
+    .await
+    .expect("open");
+    let rec = secret(&scope(), "locked", 1);
+    create(&store, &rec).await.expect("create");
+    // Another session holds the row lock in an open transaction.
+    let (holder, conn) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let conn = tokio::spawn(conn);
+    holder
+        .batch_execute("BEGIN; SELECT 1 FROM secrets FOR UPDATE")
+        .await
+        .expect("lock");
+    let mut next = rec.clone();
+    next.description = "changed".into();
+    let update = SecretWrite::Update {
+        record: next.clone(),
+        new_values: vec![],
+        removed_versions: vec![],
+    };
+    let started = Instant::now();
+    match store.write_secret(update.clone()).await {
+        Err(Error::Internal(m)) => assert!(
+            m.starts_with("postgres unavailable") && m.contains("timed out"),
+            "{m}"
+        ),
+        other => panic!("a blocked write answered {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    holder.batch_execute("ROLLBACK").await.expect("unlock");
+    store
+        .write_secret(update)
+        .await
+        .expect("update after the lock");
+    assert_eq!(
+        store
+            .get_secret(&scope(), "locked")
+            .await
+            .expect("read")
+            .map(|r| r.description),
+        Some("changed".to_string())
+    );
+    drop(holder);
+    let _ = conn.await;
+}
+
+/// A database that cannot be reached is a prompt, clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_is_a_clear_error() {
+    let started = Instant::now();
+    // Nothing listens on port 1 of the loopback address.
+    let r = PgStore::open(
+        "postgres://postgres@127.0.0.1:1/coffer",
+        PgOptions {
+            connect_timeout: Duration::from_secs(2),
+            ..PgOptions::default()
+        },
+    )
+    .await;
+    match r {
+        Err(Error::Internal(m)) => assert!(
+            m.starts_with("postgres unavailable") && m.to_lowercase().contains("refused"),
+            "the message should say why: {m}"
+        ),
+        Err(e) => panic!("unexpected error {e:?}"),
+        Ok(_) => panic!("opened a store on a closed port"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let r = PgStore::open("postgres://[not a url", PgOptions::default()).await;
+    assert!(matches!(r, Err(Error::Internal(_))), "{:?}", r.err());
+    // TLS is not spoken yet: said plainly, before any connection is tried.
+    let r = PgStore::open(
+        "postgres://postgres@127.0.0.1:5432/postgres?sslmode=require",
+        PgOptions::default(),
+    )
+    .await;
+    match r {
+        Err(Error::Internal(m)) => assert!(m.contains("sslmode=require"), "{m}"),
+        other => panic!("sslmode=require answered {:?}", other.err()),
+    }
+}
+
+/// Text PostgreSQL cannot store (a NUL character, which SQLite keeps) is the client's error,
+/// not the server's, and leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_postgres_cannot_store_is_an_invalid_parameter() {
+    let db = database();
+    let store = open(&db.url()).await;
+    let mut rec = secret(&scope(), "nul", 1);
+    rec.description = "before\0after".into();
+    let r = create(&store, &rec).await;
+    assert!(matches!(r, Err(Error::InvalidParameter { .. })), "{r:?}");
+    assert!(store
+        .get_secret(&scope(), "nul")
+        .await
+        .expect("read")
+        .is_none());
+}
