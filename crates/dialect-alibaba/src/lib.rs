@@ -200,6 +200,7 @@ impl Dialect for Alibaba {
         let format = render::requested_format(req);
         tracing::debug!(action, ?format, "alibaba operation");
         let op = operation::parse(action, &call)?;
+        let op = operation::resolve(op, &call).await;
         Ok((call, op))
     }
 

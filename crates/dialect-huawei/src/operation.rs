@@ -23,9 +23,11 @@ use crate::{events, keys, managed, params, secrets};
 )]
 pub enum Operation {
     // --- CSMS secrets -------------------------------------------------------------------------
-    /// `name` from the body.
+    /// `name` from the body; `instance` the `rotation_config` InstanceId of an RDS secret,
+    /// whose account is checked and later changed on that instance.
     CreateSecret {
         name: String,
+        instance: Option<String>,
     },
     ListSecrets,
     /// The string entries of the body's `secret_name_list`.
@@ -35,8 +37,10 @@ pub enum Operation {
     ShowSecret {
         secret_name: String,
     },
+    /// `instance`: the secret's stored instance when the body turns automatic rotation on.
     UpdateSecret {
         secret_name: String,
+        instance: Option<String>,
     },
     DeleteSecret {
         secret_name: String,
@@ -75,8 +79,10 @@ pub enum Operation {
         secret_name: String,
         stage_name: String,
     },
+    /// `instance`: the secret's stored instance (the database changes an account there).
     RotateSecret {
         secret_name: String,
+        instance: Option<String>,
     },
     ListSecretTasks,
     ListProjectSecretsTags,
@@ -272,10 +278,62 @@ pub async fn operation(
     } else {
         csms_route(method, segments, body)?
     };
-    Ok(match route {
+    let op = match route {
         Route::Ready(op) => op,
         Route::ById { id, build } => build(SecretById::resolve(call, id).await),
-    })
+    };
+    Ok(resolve_instance(call, op, body).await)
+}
+
+/// Fills in the stored instance of the managed secret a rotation is about, or whose
+/// automatic rotation an update turns on: the database changes an account there. Read in
+/// the caller's project.
+async fn resolve_instance(
+    call: &Call,
+    op: Operation,
+    body: Option<&Map<String, Value>>,
+) -> Operation {
+    use Operation::*;
+    match op {
+        RotateSecret { secret_name, .. } => RotateSecret {
+            instance: call
+                .service
+                .secret_instance(&call.scope, &secret_name)
+                .await,
+            secret_name,
+        },
+        UpdateSecret { secret_name, .. }
+            if body.and_then(|b| b.get("auto_rotation")) == Some(&Value::Bool(true)) =>
+        {
+            UpdateSecret {
+                instance: call
+                    .service
+                    .secret_instance(&call.scope, &secret_name)
+                    .await,
+                secret_name,
+            }
+        }
+        other => other,
+    }
+}
+
+/// The InstanceId of an RDS create's `rotation_config`, read leniently.
+fn rds_instance(body: Option<&Map<String, Value>>) -> Option<String> {
+    let body = body?;
+    let rds = matches!(
+        body.get("secret_type").and_then(Value::as_str),
+        Some("RDS-FG" | "RDS")
+    );
+    if !rds {
+        return None;
+    }
+    let config: Map<String, Value> =
+        serde_json::from_str(body.get("rotation_config")?.as_str()?).ok()?;
+    config
+        .get("InstanceId")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// A string field of the body, or the empty string (see the module documentation).
@@ -303,6 +361,7 @@ fn csms_route(
     let op = match (method, seg.as_slice()) {
         ("POST", ["secrets"]) => CreateSecret {
             name: text(body, "name"),
+            instance: rds_instance(body),
         },
         ("GET", ["secrets"]) => ListSecrets,
         ("POST", ["secrets", "batch-get-secret-value"]) => BatchGetSecretValue {
@@ -320,6 +379,7 @@ fn csms_route(
         },
         ("PUT", ["secrets", n]) => UpdateSecret {
             secret_name: name(n),
+            instance: None,
         },
         ("DELETE", ["secrets", n]) => DeleteSecret {
             secret_name: name(n),
@@ -358,6 +418,7 @@ fn csms_route(
         },
         ("POST", ["secrets", n, "rotate"]) => RotateSecret {
             secret_name: name(n),
+            instance: None,
         },
         ("GET", ["csms", "tasks"]) => ListSecretTasks,
         ("GET", ["csms", "tags"]) => ListProjectSecretsTags,
@@ -466,14 +527,15 @@ pub fn permission(op: &Operation) -> Permission {
     let secret = |action: Action, name: &str| Permission::one(action, Target::secret(name));
     let key = |action: Action, id: &str| Permission::one(action, Target::Key(id.to_string()));
     match op {
-        CreateSecret { name } => Permission::one(
+        CreateSecret { name, instance } => Permission::one(
             SecretsCreate,
             // CSMS creates carry no tags; a condition sees none.
             Target::Secret {
                 name: name.clone(),
                 tags: Some(vec![]),
             },
-        ),
+        )
+        .and_instance(instance.as_deref()),
         ListSecrets | ListSecretTasks | ListProjectSecretsTags | ListResourceInstances => {
             Permission::one(SecretsList, Target::AllSecrets)
         }
@@ -488,9 +550,11 @@ pub fn permission(op: &Operation) -> Permission {
         ShowSecret { secret_name }
         | ListSecretVersions { secret_name }
         | ShowSecretStage { secret_name, .. } => secret(SecretsDescribe, secret_name),
-        UpdateSecret { secret_name } | UpdateVersion { secret_name, .. } => {
-            secret(SecretsUpdate, secret_name)
-        }
+        UpdateSecret {
+            secret_name,
+            instance,
+        } => secret(SecretsUpdate, secret_name).and_instance(instance.as_deref()),
+        UpdateVersion { secret_name, .. } => secret(SecretsUpdate, secret_name),
         DeleteSecret { secret_name } | CreateSecretForSchedule { secret_name } => {
             secret(SecretsDelete, secret_name)
         }
@@ -500,7 +564,10 @@ pub fn permission(op: &Operation) -> Permission {
         UpdateSecretStage { secret_name, .. } | DeleteSecretStage { secret_name, .. } => {
             secret(SecretsUpdateStage, secret_name)
         }
-        RotateSecret { secret_name } => secret(SecretsRotate, secret_name),
+        RotateSecret {
+            secret_name,
+            instance,
+        } => secret(SecretsRotate, secret_name).and_instance(instance.as_deref()),
         ListNotificationRecords | ListSecretEvents => {
             Permission::one(SecretsListEvents, Target::AllEvents)
         }
@@ -548,11 +615,11 @@ pub fn permission(op: &Operation) -> Permission {
 pub async fn execute(c: &Call, op: Operation) -> OpResult {
     use Operation::*;
     match op {
-        CreateSecret { name: _ } => create_secret(c).await,
+        CreateSecret { .. } => create_secret(c).await,
         ListSecrets => secrets::list_secrets(c).await,
         BatchGetSecretValue { secret_names: _ } => secrets::batch_get(c).await,
         ShowSecret { secret_name } => secrets::show_secret(c, &secret_name).await,
-        UpdateSecret { secret_name } => secrets::update_secret(c, &secret_name).await,
+        UpdateSecret { secret_name, .. } => secrets::update_secret(c, &secret_name).await,
         DeleteSecret { secret_name } => secrets::delete_secret(c, &secret_name).await,
         CreateSecretForSchedule { secret_name } => secrets::schedule_delete(c, &secret_name).await,
         RestoreSecret { secret_name } => secrets::cancel_delete(c, &secret_name).await,
@@ -578,7 +645,7 @@ pub async fn execute(c: &Call, op: Operation) -> OpResult {
             secret_name,
             stage_name,
         } => secrets::delete_stage(c, &secret_name, &stage_name).await,
-        RotateSecret { secret_name } => managed::rotate_secret(c, &secret_name).await,
+        RotateSecret { secret_name, .. } => managed::rotate_secret(c, &secret_name).await,
         ListSecretTasks => managed::list_tasks(c).await,
         ListProjectSecretsTags => secrets::project_tags(c).await,
         ListResourceInstances => secrets::resource_instances(c).await,
@@ -651,7 +718,10 @@ mod tests {
         let by_id = || SecretById::resolved(ID, "tagged");
         match kind {
             K::CreateSecret => (
-                Operation::CreateSecret { name: s() },
+                Operation::CreateSecret {
+                    name: s(),
+                    instance: None,
+                },
                 Permission::one(
                     SecretsCreate,
                     Target::Secret {
@@ -678,7 +748,10 @@ mod tests {
                 on_secret(SecretsDescribe),
             ),
             K::UpdateSecret => (
-                Operation::UpdateSecret { secret_name: s() },
+                Operation::UpdateSecret {
+                    secret_name: s(),
+                    instance: None,
+                },
                 on_secret(SecretsUpdate),
             ),
             K::DeleteSecret => (
@@ -737,7 +810,10 @@ mod tests {
                 on_secret(SecretsUpdateStage),
             ),
             K::RotateSecret => (
-                Operation::RotateSecret { secret_name: s() },
+                Operation::RotateSecret {
+                    secret_name: s(),
+                    instance: None,
+                },
                 on_secret(SecretsRotate),
             ),
             K::ListSecretTasks => (
@@ -1034,10 +1110,41 @@ mod tests {
             "secrets",
             &body(json!({"name": "n1"})),
         ));
-        assert!(matches!(op, Operation::CreateSecret { ref name } if name == "n1"));
+        assert!(matches!(op, Operation::CreateSecret { ref name, .. } if name == "n1"));
         // A name that is not a string names nothing; the create reports the field later.
         let op = ready(route("POST", false, "secrets", &body(json!({"name": 5}))));
-        assert!(matches!(op, Operation::CreateSecret { ref name } if name.is_empty()));
+        assert!(matches!(op, Operation::CreateSecret { ref name, .. } if name.is_empty()));
+        // An RDS create names its instance, which the permission covers too.
+        let op = ready(route(
+            "POST",
+            false,
+            "secrets",
+            &body(json!({"name": "n1", "secret_type": "RDS-FG",
+                         "rotation_config": "{\"InstanceId\":\"rds-1\"}"})),
+        ));
+        assert!(
+            matches!(op, Operation::CreateSecret { ref instance, .. } if instance.as_deref() == Some("rds-1"))
+        );
+        assert_eq!(
+            permission(&op),
+            Permission::All(vec![
+                Permission::one(
+                    Action::SecretsCreate,
+                    Target::Secret {
+                        name: "n1".into(),
+                        tags: Some(vec![])
+                    }
+                ),
+                Permission::one(Action::DatabasesUse, Target::Instance("rds-1".into())),
+            ])
+        );
+        let op = ready(route(
+            "POST",
+            false,
+            "secrets",
+            &body(json!({"name": "n1", "rotation_config": "{\"InstanceId\":\"rds-1\"}"})),
+        ));
+        assert!(matches!(op, Operation::CreateSecret { instance: None, .. }));
         let op = ready(route(
             "POST",
             false,

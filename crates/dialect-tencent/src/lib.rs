@@ -103,6 +103,7 @@ impl Dialect for Tencent {
     ) -> Result<(request::Call, Operation), ApiError> {
         let resolved = request::resolve(&self.service, &self.regions, signed, caller)?;
         let op = operation::parse(resolved.version, &resolved.action, &resolved.call.params)?;
+        let op = operation::resolve(op, &resolved.call).await;
         Ok((resolved.call, op))
     }
 

@@ -26,47 +26,113 @@ use crate::{keys, managed, secrets};
 )]
 pub enum Operation {
     // SSM 2019-09-23: secrets.
-    CreateSecret { name: String, tags: Vec<Tag> },
-    GetSecretValue { name: String },
-    PutSecretValue { name: String },
-    UpdateSecret { name: String },
-    UpdateDescription { name: String },
-    DescribeSecret { name: String },
+    CreateSecret {
+        name: String,
+        tags: Vec<Tag>,
+    },
+    GetSecretValue {
+        name: String,
+    },
+    PutSecretValue {
+        name: String,
+    },
+    UpdateSecret {
+        name: String,
+    },
+    UpdateDescription {
+        name: String,
+    },
+    DescribeSecret {
+        name: String,
+    },
     ListSecrets,
-    ListSecretVersionIds { name: String },
-    DeleteSecretVersion { name: String },
-    EnableSecret { name: String },
-    DisableSecret { name: String },
-    DeleteSecret { name: String },
-    RestoreSecret { name: String },
+    ListSecretVersionIds {
+        name: String,
+    },
+    DeleteSecretVersion {
+        name: String,
+    },
+    EnableSecret {
+        name: String,
+    },
+    DisableSecret {
+        name: String,
+    },
+    DeleteSecret {
+        name: String,
+    },
+    RestoreSecret {
+        name: String,
+    },
     GetServiceStatus,
     GetRegions,
     // SSM 2019-09-23: cloud-product (database) secrets.
     DescribeSupportedProducts,
-    CreateProductSecret { name: String, tags: Vec<Tag> },
-    RotateProductSecret { name: String },
+    /// `instance`: the `InstanceID` the account is created on.
+    CreateProductSecret {
+        name: String,
+        tags: Vec<Tag>,
+        instance: Option<String>,
+    },
+    /// `instance`: the secret's stored instance (see [`resolve`]).
+    RotateProductSecret {
+        name: String,
+        instance: Option<String>,
+    },
     DescribeAsyncRequestInfo,
-    UpdateRotationStatus { name: String },
-    DescribeRotationDetail { name: String },
-    DescribeRotationHistory { name: String },
+    /// `instance`: the secret's stored instance when this turns rotation on.
+    UpdateRotationStatus {
+        name: String,
+        instance: Option<String>,
+    },
+    DescribeRotationDetail {
+        name: String,
+    },
+    DescribeRotationHistory {
+        name: String,
+    },
     // KMS 2019-01-18.
     CreateKey,
-    DescribeKey { key: String },
+    DescribeKey {
+        key: String,
+    },
     DescribeKeys,
     ListKeys,
-    EnableKey { key: String },
-    DisableKey { key: String },
-    ScheduleKeyDeletion { key: String },
-    CancelKeyDeletion { key: String },
-    UpdateAlias { key: String },
-    UpdateKeyDescription { key: String },
-    Encrypt { key: String },
+    EnableKey {
+        key: String,
+    },
+    DisableKey {
+        key: String,
+    },
+    ScheduleKeyDeletion {
+        key: String,
+    },
+    CancelKeyDeletion {
+        key: String,
+    },
+    UpdateAlias {
+        key: String,
+    },
+    UpdateKeyDescription {
+        key: String,
+    },
+    Encrypt {
+        key: String,
+    },
     Decrypt,
-    GenerateDataKey { key: String },
+    GenerateDataKey {
+        key: String,
+    },
     ReEncrypt,
-    EnableKeyRotation { key: String },
-    DisableKeyRotation { key: String },
-    GetKeyRotationStatus { key: String },
+    EnableKeyRotation {
+        key: String,
+    },
+    DisableKeyRotation {
+        key: String,
+    },
+    GetKeyRotationStatus {
+        key: String,
+    },
     KmsGetServiceStatus,
 }
 
@@ -201,10 +267,23 @@ pub fn parse(version: &str, action: &str, p: &Params) -> Result<Operation, ApiEr
         K::CreateProductSecret => O::CreateProductSecret {
             name: name()?,
             tags: request::tags(p)?,
+            // Read leniently: the operation reports a missing or bad one after
+            // authorization.
+            instance: p
+                .raw("InstanceID")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
         },
-        K::RotateProductSecret => O::RotateProductSecret { name: name()? },
+        K::RotateProductSecret => O::RotateProductSecret {
+            name: name()?,
+            instance: None,
+        },
         K::DescribeAsyncRequestInfo => O::DescribeAsyncRequestInfo,
-        K::UpdateRotationStatus => O::UpdateRotationStatus { name: name()? },
+        K::UpdateRotationStatus => O::UpdateRotationStatus {
+            name: name()?,
+            instance: None,
+        },
         K::DescribeRotationDetail => O::DescribeRotationDetail { name: name()? },
         K::DescribeRotationHistory => O::DescribeRotationHistory { name: name()? },
         K::CreateKey => O::CreateKey,
@@ -226,6 +305,34 @@ pub fn parse(version: &str, action: &str, p: &Params) -> Result<Operation, ApiEr
         K::GetKeyRotationStatus => O::GetKeyRotationStatus { key: key()? },
         K::KmsGetServiceStatus => O::KmsGetServiceStatus,
     })
+}
+
+/// Fills in the stored instance of the product secret a rotation is about (or whose
+/// rotation this turns on), for the permission: the database changes an account there. Read
+/// in the caller's scope.
+pub async fn resolve(op: Operation, c: &Call) -> Operation {
+    match op {
+        O::RotateProductSecret { name, .. } => O::RotateProductSecret {
+            instance: c.service.secret_instance(&c.scope, &name).await,
+            name,
+        },
+        O::UpdateRotationStatus { name, .. } if turns_rotation_on(&c.params) => {
+            O::UpdateRotationStatus {
+                instance: c.service.secret_instance(&c.scope, &name).await,
+                name,
+            }
+        }
+        other => other,
+    }
+}
+
+/// `EnableRotation` true (a JSON boolean or the text `true`), read leniently.
+fn turns_rotation_on(p: &Params) -> bool {
+    match p.raw("EnableRotation") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
 }
 
 /// SSH key-pair secrets are real SSM actions this server does not keep, so they are
@@ -257,22 +364,37 @@ pub fn permission(op: &Operation) -> Permission {
     let key = |action: Action, key: &str| Permission::one(action, Target::Key(key.to_string()));
     match op {
         // A create's tag conditions see the tags it asks for.
-        O::CreateSecret { name, tags } | O::CreateProductSecret { name, tags } => Permission::one(
+        O::CreateSecret { name, tags } => Permission::one(
             Action::SecretsCreate,
             Target::Secret {
                 name: name.clone(),
                 tags: Some(tags.clone()),
             },
         ),
+        // The account is created on the instance: that needs databases:Use there too.
+        O::CreateProductSecret {
+            name,
+            tags,
+            instance,
+        } => Permission::one(
+            Action::SecretsCreate,
+            Target::Secret {
+                name: name.clone(),
+                tags: Some(tags.clone()),
+            },
+        )
+        .and_instance(instance.as_deref()),
         O::GetSecretValue { name } => secret(Action::SecretsGetValue, name),
         // UpdateSecret replaces a version's value in place.
         O::PutSecretValue { name } | O::UpdateSecret { name } => {
             secret(Action::SecretsPutValue, name)
         }
-        O::UpdateDescription { name }
-        | O::EnableSecret { name }
-        | O::DisableSecret { name }
-        | O::UpdateRotationStatus { name } => secret(Action::SecretsUpdate, name),
+        O::UpdateDescription { name } | O::EnableSecret { name } | O::DisableSecret { name } => {
+            secret(Action::SecretsUpdate, name)
+        }
+        O::UpdateRotationStatus { name, instance } => {
+            secret(Action::SecretsUpdate, name).and_instance(instance.as_deref())
+        }
         O::DescribeSecret { name }
         | O::ListSecretVersionIds { name }
         | O::DescribeRotationDetail { name }
@@ -281,7 +403,9 @@ pub fn permission(op: &Operation) -> Permission {
             secret(Action::SecretsDelete, name)
         }
         O::RestoreSecret { name } => secret(Action::SecretsRestore, name),
-        O::RotateProductSecret { name } => secret(Action::SecretsRotate, name),
+        O::RotateProductSecret { name, instance } => {
+            secret(Action::SecretsRotate, name).and_instance(instance.as_deref())
+        }
         // A task id names no secret up front: reading task states is a listing right, and so
         // is the service status, which counts the scope's secrets.
         O::ListSecrets | O::GetServiceStatus | O::DescribeAsyncRequestInfo => {
@@ -328,12 +452,12 @@ pub async fn execute(c: &Call, op: Operation) -> Result<Map<String, Value>, ApiE
         O::GetServiceStatus => secrets::get_service_status(c).await,
         O::GetRegions => secrets::get_regions(c),
         O::DescribeSupportedProducts => managed::describe_supported_products(),
-        O::CreateProductSecret { name, tags } => {
+        O::CreateProductSecret { name, tags, .. } => {
             managed::create_product_secret(c, name, tags).await
         }
-        O::RotateProductSecret { name } => managed::rotate_product_secret(c, name).await,
+        O::RotateProductSecret { name, .. } => managed::rotate_product_secret(c, name).await,
         O::DescribeAsyncRequestInfo => managed::describe_async_request_info(c).await,
-        O::UpdateRotationStatus { name } => managed::update_rotation_status(c, name).await,
+        O::UpdateRotationStatus { name, .. } => managed::update_rotation_status(c, name).await,
         O::DescribeRotationDetail { name } => managed::describe_rotation_detail(c, name).await,
         O::DescribeRotationHistory { name } => managed::describe_rotation_history(c, name).await,
         O::CreateKey => keys::create_key(c).await,
@@ -444,16 +568,23 @@ mod tests {
                 O::CreateProductSecret {
                     name: n(),
                     tags: vec![tag()],
+                    instance: None,
                 },
                 create,
             ),
             K::RotateProductSecret => (
-                O::RotateProductSecret { name: n() },
+                O::RotateProductSecret {
+                    name: n(),
+                    instance: None,
+                },
                 secret(Action::SecretsRotate),
             ),
             K::DescribeAsyncRequestInfo => (O::DescribeAsyncRequestInfo, all_secrets),
             K::UpdateRotationStatus => (
-                O::UpdateRotationStatus { name: n() },
+                O::UpdateRotationStatus {
+                    name: n(),
+                    instance: None,
+                },
                 secret(Action::SecretsUpdate),
             ),
             K::DescribeRotationDetail => (
@@ -548,6 +679,47 @@ mod tests {
             assert_eq!(permission(&op), sample(kind).1, "{kind:?}");
         }
         assert_eq!(seen.len(), 40);
+    }
+
+    /// Creating a product secret, rotating one, and turning its rotation on make the
+    /// database create or change an account: `databases:Use` on the instance as well.
+    #[test]
+    fn product_operations_also_need_the_instance() {
+        let db = || Permission::one(Action::DatabasesUse, Target::Instance("cdb-1".into()));
+        let p = Params::new(json!({"SecretName": NAME, "InstanceID": "cdb-1"})).unwrap();
+        let op = parse(API_VERSION, "CreateProductSecret", &p).unwrap();
+        let create = Permission::one(
+            Action::SecretsCreate,
+            Target::Secret {
+                name: NAME.into(),
+                tags: Some(vec![]),
+            },
+        );
+        assert_eq!(permission(&op), Permission::All(vec![create, db()]));
+        assert_eq!(permission(&op).action(), Some(Action::SecretsCreate));
+        let secret = |a| Permission::one(a, Target::secret(NAME));
+        let rotate = O::RotateProductSecret {
+            name: NAME.into(),
+            instance: Some("cdb-1".into()),
+        };
+        assert_eq!(
+            permission(&rotate),
+            Permission::All(vec![secret(Action::SecretsRotate), db()])
+        );
+        let on = O::UpdateRotationStatus {
+            name: NAME.into(),
+            instance: Some("cdb-1".into()),
+        };
+        assert_eq!(
+            permission(&on),
+            Permission::All(vec![secret(Action::SecretsUpdate), db()])
+        );
+        assert!(turns_rotation_on(
+            &Params::new(json!({"EnableRotation": true})).unwrap()
+        ));
+        assert!(!turns_rotation_on(
+            &Params::new(json!({"EnableRotation": "false"})).unwrap()
+        ));
     }
 
     #[test]

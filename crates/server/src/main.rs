@@ -174,6 +174,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             bail!("--region: {e}");
         }
     }
+    let db_hosts = coffer_dialect_native::DbHostAllowList::parse(&args.db_hosts_allowed)
+        .map_err(|e| anyhow::anyhow!("--db-hosts-allowed: {e}"))?;
     let db_path = args.data_dir.join("coffer.db");
     let store = Arc::new(
         coffer_store::SqliteStore::open(&db_path, coffer_store::SqliteOptions::default())
@@ -219,7 +221,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             service.clone(),
             audit.clone(),
             args.default_region.clone(),
-        ),
+        )
+        .with_db_hosts(db_hosts),
         service: service.clone(),
         audit: audit.clone(),
     });
