@@ -115,7 +115,7 @@ impl DbHostAllowList {
                 .any(|(net, prefix)| in_net(ip, *net, *prefix));
         }
         let name = host.trim_end_matches('.').to_ascii_lowercase();
-        self.names.iter().any(|n| *n == name)
+        self.names.contains(&name)
             || self
                 .suffixes
                 .iter()

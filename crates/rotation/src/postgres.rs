@@ -19,8 +19,24 @@ fn failure(e: tokio_postgres::Error) -> DbFailure {
     match e.as_db_error() {
         // The server answered: the statement was refused and changed nothing.
         Some(db) => DbFailure::Refused(format!("{} ({})", db.message(), db.code().code())),
-        None => DbFailure::Unreachable(e.to_string()),
+        None => DbFailure::Unreachable(with_causes(&e)),
     }
+}
+
+/// The error and its causes: tokio-postgres says "error performing TLS handshake" and keeps
+/// why (an unknown issuer, a wrong name) in the source.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Connects over TCP, with TLS as the instance's mode says, and with the cleartext-password

@@ -57,7 +57,7 @@ async fn postgres_verify_full_trusts_the_instance_ca_and_nothing_else() {
 }
 
 #[tokio::test]
-async fn a_tls_connection_is_really_tls_and_rotates() {
+async fn passwords_change_over_verified_tls() {
     let d = Databases;
     let t = pg_with(TlsMode::VerifyFull, Some("ca.pem"));
     let app = format!("ct_tls_{}", suffix());

@@ -450,6 +450,7 @@ pub fn db_instance(args: &ClientArgs, cmd: &DbInstanceCommand) -> anyhow::Result
         ("HOST", "Host"),
         ("PORT", "Port"),
         ("ADMIN USER", "AdminUser"),
+        ("TLS", "Tls"),
         ("ACCOUNT ID", "AccountId"),
         ("REGION", "Region"),
         ("CREATED", "CreatedAt"),

@@ -83,7 +83,8 @@ fn maria(sql: &str) {
     );
 }
 
-fn maria_user_exists(name: &str) -> bool {
+/// Whether an account whose name starts with `prefix` (taken literally) exists.
+fn maria_user_exists(prefix: &str) -> bool {
     let out = Command::new("mysql")
         .args([
             "-h127.0.0.1",
@@ -92,7 +93,10 @@ fn maria_user_exists(name: &str) -> bool {
             "--protocol=TCP",
             "-N",
             "-e",
-            &format!("SELECT COUNT(*) FROM mysql.user WHERE User LIKE '{name}%'"),
+            &format!(
+                "SELECT COUNT(*) FROM mysql.user WHERE User LIKE '{}%'",
+                prefix.replace('_', "\\_")
+            ),
         ])
         .output()
         .expect("mysql client");
@@ -353,8 +357,9 @@ fn pg_instance(id: &str) -> Value {
            "AdminUser": "postgres", "AdminPassword": ""})
 }
 
-fn product_secret(name: &str, instance: &str, privileges: Value) -> Value {
-    json!({"SecretName": name, "UserNamePrefix": "e2e", "ProductName": "MariaDB",
+/// A Tencent product secret whose account is `<prefix>_<random>`.
+fn product_secret(name: &str, prefix: &str, instance: &str, privileges: Value) -> Value {
+    json!({"SecretName": name, "UserNamePrefix": prefix, "ProductName": "MariaDB",
            "InstanceID": instance, "Domains": ["127.0.0.1"], "PrivilegesList": privileges,
            "EnableRotation": false})
 }
@@ -411,7 +416,7 @@ fn managed_secrets_need_databases_use_on_the_instance() {
     let (s, b) = w.tencent(
         &secrets_only,
         "CreateProductSecret",
-        &product_secret("tc-denied", maria_id, select.clone()),
+        &product_secret("tc-denied", "e2etc", maria_id, select.clone()),
     );
     assert_eq!(s, 200);
     assert_eq!(
@@ -444,7 +449,7 @@ fn managed_secrets_need_databases_use_on_the_instance() {
         let (_, d) = w.alibaba(&w.admin, "DescribeSecret", &[("SecretName", name)]);
         assert_eq!(d["Code"], "Forbidden.ResourceNotFound", "{name}: {d}");
     }
-    assert!(!maria_user_exists("e2e_"), "no database account was made");
+    assert!(!maria_user_exists("e2etc_"), "no database account was made");
 
     // databases:Use on another instance is not enough.
     let (_, b) = w.tencent(
@@ -452,6 +457,7 @@ fn managed_secrets_need_databases_use_on_the_instance() {
         "CreateProductSecret",
         &product_secret(
             "tc-other",
+            "e2etc",
             pg_id,
             json!([{"PrivilegeName": "DatabasePrivileges",
             "Database": "postgres", "Privileges": ["CONNECT"]}]),
@@ -466,7 +472,7 @@ fn managed_secrets_need_databases_use_on_the_instance() {
     let (_, b) = w.tencent(
         &with_db,
         "CreateProductSecret",
-        &product_secret("tc-ok", maria_id, select.clone()),
+        &product_secret("tc-ok", "e2etc", maria_id, select.clone()),
     );
     assert!(b["Response"]["Error"].is_null(), "{b}");
     let (s, b) = w.alibaba(
@@ -543,7 +549,7 @@ fn managed_secrets_need_databases_use_on_the_instance() {
             "--protocol=TCP",
             "-N",
             "-e",
-            "SELECT CONCAT('DROP USER `', User, '`@`', Host, '`;') FROM mysql.user WHERE User LIKE 'e2e\\_%'",
+            "SELECT CONCAT('DROP USER `', User, '`@`', Host, '`;') FROM mysql.user WHERE User LIKE 'e2etc\\_%'",
         ])
         .output()
         .expect("mysql");
@@ -593,7 +599,7 @@ fn privileges_outside_the_allow_list_are_refused() {
         let (_, b) = w.tencent(
             &w.admin,
             "CreateProductSecret",
-            &product_secret("tc-wide", "maria-default", privileges),
+            &product_secret("tc-wide", "e2epv", "maria-default", privileges),
         );
         let e = &b["Response"]["Error"];
         assert_eq!(e["Code"], "InvalidParameterValue", "{b}");
@@ -604,7 +610,7 @@ fn privileges_outside_the_allow_list_are_refused() {
         );
         assert!(msg.contains("maria-default"), "{msg}");
     }
-    assert!(!maria_user_exists("e2e_"), "no account was made");
+    assert!(!maria_user_exists("e2epv_"), "no account was made");
 
     // The operator's own list: only what it names.
     let mut body = maria_instance("maria-narrow");
@@ -617,6 +623,7 @@ fn privileges_outside_the_allow_list_are_refused() {
         "CreateProductSecret",
         &product_secret(
             "tc-insert",
+            "e2epv",
             "maria-narrow",
             json!([{"PrivilegeName": "DatabasePrivileges",
             "Database": "test", "Privileges": ["SELECT", "INSERT"]}]),
@@ -756,7 +763,7 @@ fn postgres_over_tls_with_the_instance_ca_only() {
     let w = World::start(&[]);
     let dir = tls_dir();
     let (ca, other) = (dir.join("ca.pem"), dir.join("other-ca.pem"));
-    let add = |id: &str, extra: &[&str]| {
+    fn add<'a>(id: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
             "db-instance",
             "add",
@@ -772,7 +779,7 @@ fn postgres_over_tls_with_the_instance_ca_only() {
         ];
         args.extend_from_slice(extra);
         args
-    };
+    }
     let password_file = tempfile::NamedTempFile::new().expect("temp file");
     std::fs::write(password_file.path(), "\n").expect("write");
     let file = password_file.path().to_str().expect("utf-8 path");
