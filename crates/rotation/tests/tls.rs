@@ -121,7 +121,8 @@ async fn a_cleartext_password_goes_only_to_a_verified_server_or_when_allowed() {
 }
 
 /// The machine's MariaDB has no TLS (turning it on needs a restart of a server other tests
-/// share): `require` and `verify-full` must refuse it rather than fall back to cleartext.
+/// share; the one with TLS is a second server on 3307): `require` and `verify-full` must
+/// refuse it rather than fall back to cleartext.
 #[tokio::test]
 async fn mariadb_without_tls_is_refused_when_tls_is_asked_for() {
     let d = Databases;
@@ -140,6 +141,61 @@ async fn mariadb_without_tls_is_refused_when_tls_is_asked_for() {
         );
     }
     d.check_admin(&mariadb()).await.unwrap();
+}
+
+/// The MariaDB with TLS that scripts/db-test-tls starts on 127.0.0.1:3307.
+fn maria_tls(tls: TlsMode, ca: Option<&str>) -> coffer_core::DbTarget {
+    let mut t = mariadb();
+    t.port = 3307;
+    t.tls = tls;
+    t.ca_pem = ca.map(test_pem);
+    t
+}
+
+#[tokio::test]
+async fn mariadb_verify_full_trusts_the_instance_ca_and_nothing_else() {
+    let d = Databases;
+    test_tls_dir();
+    d.check_admin(&maria_tls(TlsMode::VerifyFull, Some("ca.pem")))
+        .await
+        .unwrap();
+    // The certificate's other name: verified by name too.
+    let mut by_name = maria_tls(TlsMode::VerifyFull, Some("ca.pem"));
+    by_name.host = "localhost".into();
+    d.check_admin(&by_name).await.unwrap();
+    match d
+        .check_admin(&maria_tls(TlsMode::VerifyFull, Some("other-ca.pem")))
+        .await
+    {
+        Err(f) => assert!(
+            f.reason().to_ascii_lowercase().contains("certificate")
+                || f.reason().to_ascii_lowercase().contains("issuer"),
+            "{f:?}"
+        ),
+        Ok(()) => panic!("a certificate from another CA was accepted"),
+    }
+    d.check_admin(&maria_tls(TlsMode::Require, None))
+        .await
+        .unwrap();
+    d.check_admin(&maria_tls(TlsMode::Disable, None))
+        .await
+        .unwrap();
+
+    // A password changes over verified TLS.
+    let t = maria_tls(TlsMode::VerifyFull, Some("ca.pem"));
+    let app = format!("ct_mtls_{}", suffix());
+    let plain = maria_tls(TlsMode::Disable, None);
+    d.create_account(&t, &app, "Old-pw-1", &["%".into()], &[])
+        .await
+        .unwrap();
+    d.set_password(&t, &app, "New-pw-2!").await.unwrap();
+    d.login(&t, &app, "New-pw-2!").await.unwrap();
+    assert!(matches!(
+        d.login(&plain, &app, "Old-pw-1").await,
+        Err(DbFailure::Refused(_))
+    ));
+    d.login(&plain, &app, "New-pw-2!").await.unwrap();
+    // (The server on 3307 is a throwaway; its accounts go with it.)
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 //! - an account other than the operator registers instances only on the hosts the operator
 //!   allowed, is refused elsewhere before any connection, and learns nothing from a failed
 //!   check;
-//! - TLS to PostgreSQL with the instance's CA (and not another), set up by
+//! - TLS to PostgreSQL and MariaDB with the instance's CA (and not another), set up by
 //!   `coffer db-instance add` with the admin password from a file or standard input.
 //!
 //! Needs scripts/pg-test-auth and scripts/db-test-tls (run here on first use).
@@ -759,7 +759,7 @@ fn tenants_register_instances_only_on_allowed_hosts() {
 }
 
 #[test]
-fn postgres_over_tls_with_the_instance_ca_only() {
+fn tls_with_the_instance_ca_only() {
     let w = World::start(&[]);
     let dir = tls_dir();
     let (ca, other) = (dir.join("ca.pem"), dir.join("other-ca.pem"));
@@ -855,6 +855,42 @@ fn postgres_over_tls_with_the_instance_ca_only() {
         "",
     );
     assert!(!ok, "a MariaDB without TLS was accepted for --tls require");
+    // The MariaDB with TLS (scripts/db-test-tls, port 3307): verified with the CA, and not
+    // with another.
+    let maria = |id: &'static str, ca: &std::path::Path| {
+        let ca = ca.to_str().expect("path").to_string();
+        w.cli(
+            &[
+                "db-instance",
+                "add",
+                id,
+                "--engine",
+                "mariadb",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "3307",
+                "--admin-user",
+                "root",
+                "--tls",
+                "verify-full",
+                "--ca-file",
+                &ca,
+                "--admin-password-file",
+                file,
+            ],
+            "",
+        )
+    };
+    let (ok, out, err) = maria("maria-tls-ok", &ca);
+    assert!(ok, "{err}");
+    assert!(out.contains("verify-full"), "{out}");
+    let (ok, _, err) = maria("maria-tls-other", &other);
+    assert!(!ok);
+    assert!(
+        err.to_ascii_lowercase().contains("certificate") || err.contains("Issuer"),
+        "{err}"
+    );
 
     // A managed secret on the verified instance rotates over TLS.
     let role = unique("e2e_tls");
