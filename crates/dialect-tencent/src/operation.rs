@@ -26,118 +26,71 @@ use crate::{keys, managed, secrets};
 )]
 pub enum Operation {
     // SSM 2019-09-23: secrets.
-    CreateSecret {
-        name: String,
-        tags: Vec<Tag>,
-    },
-    GetSecretValue {
-        name: String,
-    },
-    PutSecretValue {
-        name: String,
-    },
-    UpdateSecret {
-        name: String,
-    },
-    UpdateDescription {
-        name: String,
-    },
-    DescribeSecret {
-        name: String,
-    },
+    CreateSecret { name: String, tags: Vec<Tag> },
+    GetSecretValue { name: String },
+    PutSecretValue { name: String },
+    UpdateSecret { name: String },
+    UpdateDescription { name: String },
+    DescribeSecret { name: String },
     ListSecrets,
-    ListSecretVersionIds {
-        name: String,
-    },
-    DeleteSecretVersion {
-        name: String,
-    },
-    EnableSecret {
-        name: String,
-    },
-    DisableSecret {
-        name: String,
-    },
-    DeleteSecret {
-        name: String,
-    },
-    RestoreSecret {
-        name: String,
-    },
+    ListSecretVersionIds { name: String },
+    DeleteSecretVersion { name: String },
+    EnableSecret { name: String },
+    DisableSecret { name: String },
+    DeleteSecret { name: String },
+    RestoreSecret { name: String },
     GetServiceStatus,
     GetRegions,
     // SSM 2019-09-23: cloud-product (database) secrets.
     DescribeSupportedProducts,
-    /// `instance`: the `InstanceID` the account is created on.
-    CreateProductSecret {
-        name: String,
-        tags: Vec<Tag>,
-        instance: Option<String>,
-    },
-    /// `instance`: the secret's stored instance (see [`resolve`]).
-    RotateProductSecret {
-        name: String,
-        instance: Option<String>,
-    },
+    CreateProductSecret { product: Product, tags: Vec<Tag> },
+    RotateProductSecret { product: Product },
     DescribeAsyncRequestInfo,
-    /// `instance`: the secret's stored instance when this turns rotation on.
-    UpdateRotationStatus {
-        name: String,
-        instance: Option<String>,
-    },
-    DescribeRotationDetail {
-        name: String,
-    },
-    DescribeRotationHistory {
-        name: String,
-    },
+    UpdateRotationStatus { product: Product },
+    DescribeRotationDetail { name: String },
+    DescribeRotationHistory { name: String },
     // KMS 2019-01-18.
     CreateKey,
-    DescribeKey {
-        key: String,
-    },
+    DescribeKey { key: String },
     DescribeKeys,
     ListKeys,
-    EnableKey {
-        key: String,
-    },
-    DisableKey {
-        key: String,
-    },
-    ScheduleKeyDeletion {
-        key: String,
-    },
-    CancelKeyDeletion {
-        key: String,
-    },
-    UpdateAlias {
-        key: String,
-    },
-    UpdateKeyDescription {
-        key: String,
-    },
-    Encrypt {
-        key: String,
-    },
+    EnableKey { key: String },
+    DisableKey { key: String },
+    ScheduleKeyDeletion { key: String },
+    CancelKeyDeletion { key: String },
+    UpdateAlias { key: String },
+    UpdateKeyDescription { key: String },
+    Encrypt { key: String },
     Decrypt,
-    GenerateDataKey {
-        key: String,
-    },
+    GenerateDataKey { key: String },
     ReEncrypt,
-    EnableKeyRotation {
-        key: String,
-    },
-    DisableKeyRotation {
-        key: String,
-    },
-    GetKeyRotationStatus {
-        key: String,
-    },
+    EnableKeyRotation { key: String },
+    DisableKeyRotation { key: String },
+    GetKeyRotationStatus { key: String },
     KmsGetServiceStatus,
 }
 
 use Operation as O;
 use OperationKind as K;
+
+/// A product secret an operation makes the database create or change an account for: its
+/// name, and the instance the account lives on (the request's `InstanceID` for a create,
+/// read leniently; the secret's stored instance for a rotation, or for turning rotation on,
+/// from [`resolve`]). `None` when there is none: the permission is then the secret's alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    pub name: String,
+    pub instance: Option<String>,
+}
+
+impl Product {
+    fn named(name: String) -> Self {
+        Product {
+            name,
+            instance: None,
+        }
+    }
+}
 
 /// The API a kind belongs to, as its `Version`: [`API_VERSION`] (SSM) or [`KMS_VERSION`].
 pub fn api_version(kind: OperationKind) -> &'static str {
@@ -265,24 +218,22 @@ pub fn parse(version: &str, action: &str, p: &Params) -> Result<Operation, ApiEr
         K::GetRegions => O::GetRegions,
         K::DescribeSupportedProducts => O::DescribeSupportedProducts,
         K::CreateProductSecret => O::CreateProductSecret {
-            name: name()?,
+            product: Product {
+                name: name()?,
+                instance: p
+                    .raw("InstanceID")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            },
             tags: request::tags(p)?,
-            // Read leniently: the operation reports a missing or bad one after
-            // authorization.
-            instance: p
-                .raw("InstanceID")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
         },
         K::RotateProductSecret => O::RotateProductSecret {
-            name: name()?,
-            instance: None,
+            product: Product::named(name()?),
         },
         K::DescribeAsyncRequestInfo => O::DescribeAsyncRequestInfo,
         K::UpdateRotationStatus => O::UpdateRotationStatus {
-            name: name()?,
-            instance: None,
+            product: Product::named(name()?),
         },
         K::DescribeRotationDetail => O::DescribeRotationDetail { name: name()? },
         K::DescribeRotationHistory => O::DescribeRotationHistory { name: name()? },
@@ -311,15 +262,19 @@ pub fn parse(version: &str, action: &str, p: &Params) -> Result<Operation, ApiEr
 /// rotation this turns on), for the permission: the database changes an account there. Read
 /// in the caller's scope.
 pub async fn resolve(op: Operation, c: &Call) -> Operation {
-    match op {
-        O::RotateProductSecret { name, .. } => O::RotateProductSecret {
+    let stored = |name: String| async {
+        Product {
             instance: c.service.secret_instance(&c.scope, &name).await,
             name,
+        }
+    };
+    match op {
+        O::RotateProductSecret { product } => O::RotateProductSecret {
+            product: stored(product.name).await,
         },
-        O::UpdateRotationStatus { name, .. } if turns_rotation_on(&c.params) => {
+        O::UpdateRotationStatus { product } if turns_rotation_on(&c.params) => {
             O::UpdateRotationStatus {
-                instance: c.service.secret_instance(&c.scope, &name).await,
-                name,
+                product: stored(product.name).await,
             }
         }
         other => other,
@@ -371,19 +326,15 @@ pub fn permission(op: &Operation) -> Permission {
                 tags: Some(tags.clone()),
             },
         ),
-        // The account is created on the instance: that needs databases:Use there too.
-        O::CreateProductSecret {
-            name,
-            tags,
-            instance,
-        } => Permission::one(
+        // The account is made on the instance: databases:Use there as well.
+        O::CreateProductSecret { product, tags } => Permission::one(
             Action::SecretsCreate,
             Target::Secret {
-                name: name.clone(),
+                name: product.name.clone(),
                 tags: Some(tags.clone()),
             },
         )
-        .and_instance(instance.as_deref()),
+        .and_instance(product.instance.as_deref()),
         O::GetSecretValue { name } => secret(Action::SecretsGetValue, name),
         // UpdateSecret replaces a version's value in place.
         O::PutSecretValue { name } | O::UpdateSecret { name } => {
@@ -392,8 +343,8 @@ pub fn permission(op: &Operation) -> Permission {
         O::UpdateDescription { name } | O::EnableSecret { name } | O::DisableSecret { name } => {
             secret(Action::SecretsUpdate, name)
         }
-        O::UpdateRotationStatus { name, instance } => {
-            secret(Action::SecretsUpdate, name).and_instance(instance.as_deref())
+        O::UpdateRotationStatus { product } => {
+            secret(Action::SecretsUpdate, &product.name).and_instance(product.instance.as_deref())
         }
         O::DescribeSecret { name }
         | O::ListSecretVersionIds { name }
@@ -403,8 +354,8 @@ pub fn permission(op: &Operation) -> Permission {
             secret(Action::SecretsDelete, name)
         }
         O::RestoreSecret { name } => secret(Action::SecretsRestore, name),
-        O::RotateProductSecret { name, instance } => {
-            secret(Action::SecretsRotate, name).and_instance(instance.as_deref())
+        O::RotateProductSecret { product } => {
+            secret(Action::SecretsRotate, &product.name).and_instance(product.instance.as_deref())
         }
         // A task id names no secret up front: reading task states is a listing right, and so
         // is the service status, which counts the scope's secrets.
@@ -452,12 +403,14 @@ pub async fn execute(c: &Call, op: Operation) -> Result<Map<String, Value>, ApiE
         O::GetServiceStatus => secrets::get_service_status(c).await,
         O::GetRegions => secrets::get_regions(c),
         O::DescribeSupportedProducts => managed::describe_supported_products(),
-        O::CreateProductSecret { name, tags, .. } => {
-            managed::create_product_secret(c, name, tags).await
+        O::CreateProductSecret { product, tags } => {
+            managed::create_product_secret(c, product.name, tags).await
         }
-        O::RotateProductSecret { name, .. } => managed::rotate_product_secret(c, name).await,
+        O::RotateProductSecret { product } => managed::rotate_product_secret(c, product.name).await,
         O::DescribeAsyncRequestInfo => managed::describe_async_request_info(c).await,
-        O::UpdateRotationStatus { name, .. } => managed::update_rotation_status(c, name).await,
+        O::UpdateRotationStatus { product } => {
+            managed::update_rotation_status(c, product.name).await
+        }
         O::DescribeRotationDetail { name } => managed::describe_rotation_detail(c, name).await,
         O::DescribeRotationHistory { name } => managed::describe_rotation_history(c, name).await,
         O::CreateKey => keys::create_key(c).await,
@@ -566,24 +519,21 @@ mod tests {
             K::DescribeSupportedProducts => (O::DescribeSupportedProducts, Permission::Public),
             K::CreateProductSecret => (
                 O::CreateProductSecret {
-                    name: n(),
+                    product: Product::named(n()),
                     tags: vec![tag()],
-                    instance: None,
                 },
                 create,
             ),
             K::RotateProductSecret => (
                 O::RotateProductSecret {
-                    name: n(),
-                    instance: None,
+                    product: Product::named(n()),
                 },
                 secret(Action::SecretsRotate),
             ),
             K::DescribeAsyncRequestInfo => (O::DescribeAsyncRequestInfo, all_secrets),
             K::UpdateRotationStatus => (
                 O::UpdateRotationStatus {
-                    name: n(),
-                    instance: None,
+                    product: Product::named(n()),
                 },
                 secret(Action::SecretsUpdate),
             ),
@@ -698,18 +648,16 @@ mod tests {
         assert_eq!(permission(&op), Permission::All(vec![create, db()]));
         assert_eq!(permission(&op).action(), Some(Action::SecretsCreate));
         let secret = |a| Permission::one(a, Target::secret(NAME));
-        let rotate = O::RotateProductSecret {
+        let stored = || Product {
             name: NAME.into(),
             instance: Some("cdb-1".into()),
         };
+        let rotate = O::RotateProductSecret { product: stored() };
         assert_eq!(
             permission(&rotate),
             Permission::All(vec![secret(Action::SecretsRotate), db()])
         );
-        let on = O::UpdateRotationStatus {
-            name: NAME.into(),
-            instance: Some("cdb-1".into()),
-        };
+        let on = O::UpdateRotationStatus { product: stored() };
         assert_eq!(
             permission(&on),
             Permission::All(vec![secret(Action::SecretsUpdate), db()])
