@@ -354,6 +354,19 @@ impl Permission {
         }
     }
 
+    /// `self` and, when the operation makes a database create or change an account on a
+    /// registered instance, `databases:Use` on that instance: a right over secrets alone is
+    /// no right over the database's accounts.
+    pub fn and_instance(self, instance: Option<&str>) -> Self {
+        match instance {
+            Some(id) => Permission::All(vec![
+                self,
+                Permission::one(Action::DatabasesUse, Target::Instance(id.to_string())),
+            ]),
+            None => self,
+        }
+    }
+
     /// The neutral action, for the audit entry: the first one a conjunction names.
     pub fn action(&self) -> Option<Action> {
         match self {

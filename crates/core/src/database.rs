@@ -6,9 +6,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::model::DbEngine;
+use crate::model::{DbEngine, TlsMode};
 
-/// Where a database is and how its administrator logs in.
+/// Where a database is, how its administrator logs in, how the connection is protected and
+/// what coffer may give accounts there.
 pub struct DbTarget {
     pub instance: String,
     pub engine: DbEngine,
@@ -16,6 +17,46 @@ pub struct DbTarget {
     pub port: u16,
     pub admin_user: String,
     pub admin_password: Zeroizing<String>,
+    pub tls: TlsMode,
+    /// PEM certificates `VerifyFull` trusts; `None`: the public web roots.
+    pub ca_pem: Option<String>,
+    /// Whether a PostgreSQL server may be sent a password in cleartext over a connection
+    /// that is not verified TLS.
+    pub allow_cleartext_password: bool,
+    /// Privileges (upper case) an account may be given or copied with.
+    pub allowed_privileges: Vec<String>,
+}
+
+impl DbTarget {
+    /// A target with coffer's defaults for everything but the address and the admin login
+    /// (TLS by host, the default privilege list).
+    pub fn new(
+        instance: impl Into<String>,
+        engine: DbEngine,
+        host: impl Into<String>,
+        port: u16,
+        admin_user: impl Into<String>,
+        admin_password: Zeroizing<String>,
+    ) -> Self {
+        let host = host.into();
+        DbTarget {
+            instance: instance.into(),
+            engine,
+            tls: TlsMode::default_for_host(&host),
+            host,
+            port,
+            admin_user: admin_user.into(),
+            admin_password,
+            ca_pem: None,
+            allow_cleartext_password: false,
+            allowed_privileges: default_allowed_privileges(),
+        }
+    }
+
+    /// Whether `privilege` (any case) may be given on this instance.
+    pub fn allows(&self, privilege: &str) -> bool {
+        privilege_allowed(&self.allowed_privileges, privilege)
+    }
 }
 
 impl std::fmt::Debug for DbTarget {
@@ -26,6 +67,9 @@ impl std::fmt::Debug for DbTarget {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("admin_user", &self.admin_user)
+            .field("tls", &self.tls)
+            .field("allow_cleartext_password", &self.allow_cleartext_password)
+            .field("allowed_privileges", &self.allowed_privileges)
             .finish_non_exhaustive()
     }
 }
@@ -75,6 +119,181 @@ pub enum GrantLevel {
     Global,
     Database(String),
     Table { database: String, table: String },
+}
+
+/// The privileges an instance lets coffer give accounts when its registration names none:
+/// what an application needs inside its own databases. Left out: everything that
+/// administers the server or other accounts (`ALL PRIVILEGES`, `GRANT OPTION`, `SUPER`,
+/// `CREATE USER`, `FILE`, `PROCESS`, `RELOAD`, `SHUTDOWN`, `SHOW DATABASES`, `REPLICATION ...`,
+/// `PROXY`; PostgreSQL's `SUPERUSER`, `CREATEROLE`, `CREATEDB`, `REPLICATION`, `BYPASSRLS`) and
+/// [`GLOBAL`].
+pub const DEFAULT_ALLOWED_PRIVILEGES: &[&str] = &[
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "CREATE",
+    "DROP",
+    "ALTER",
+    "INDEX",
+    "REFERENCES",
+    "CREATE VIEW",
+    "SHOW VIEW",
+    "CREATE TEMPORARY TABLES",
+    "LOCK TABLES",
+    "EXECUTE",
+    "TRIGGER",
+    "CREATE ROUTINE",
+    "ALTER ROUTINE",
+    "EVENT",
+    "TRUNCATE",
+    "CONNECT",
+    "TEMPORARY",
+];
+
+/// The allow-list entry that lets grants reach the whole server: MariaDB/MySQL's global
+/// level (`*.*`) and the system databases (`mysql`, `sys`, `performance_schema`,
+/// `information_schema`), where `INSERT` or `UPDATE` on the grant tables is a way to any
+/// privilege.
+pub const GLOBAL: &str = "GLOBAL";
+
+/// Every name an allow-list may hold: the privileges of both engines, PostgreSQL's role
+/// attributes, and [`GLOBAL`].
+pub const KNOWN_PRIVILEGES: &[&str] = &[
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "CREATE",
+    "DROP",
+    "ALTER",
+    "INDEX",
+    "REFERENCES",
+    "CREATE VIEW",
+    "SHOW VIEW",
+    "CREATE TEMPORARY TABLES",
+    "LOCK TABLES",
+    "EXECUTE",
+    "TRIGGER",
+    "CREATE ROUTINE",
+    "ALTER ROUTINE",
+    "EVENT",
+    "TRUNCATE",
+    "CONNECT",
+    "TEMPORARY",
+    "TEMP",
+    "USAGE",
+    "ALL PRIVILEGES",
+    "GRANT OPTION",
+    "SUPER",
+    "CREATE USER",
+    "FILE",
+    "PROCESS",
+    "RELOAD",
+    "SHUTDOWN",
+    "SHOW DATABASES",
+    "REPLICATION CLIENT",
+    "REPLICATION SLAVE",
+    "PROXY",
+    "CREATE TABLESPACE",
+    "SUPERUSER",
+    "CREATEROLE",
+    "CREATEDB",
+    "REPLICATION",
+    "BYPASSRLS",
+    GLOBAL,
+];
+
+pub fn default_allowed_privileges() -> Vec<String> {
+    DEFAULT_ALLOWED_PRIVILEGES
+        .iter()
+        .map(|p| p.to_string())
+        .collect()
+}
+
+/// A privilege name as allow-lists hold it: upper case, single spaces, `ALL` spelt
+/// `ALL PRIVILEGES` and `TEMP` spelt `TEMPORARY`.
+pub fn normalize_privilege(p: &str) -> String {
+    let upper = p
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_uppercase();
+    match upper.as_str() {
+        "ALL" => "ALL PRIVILEGES".into(),
+        "TEMP" => "TEMPORARY".into(),
+        _ => upper,
+    }
+}
+
+/// Parses an operator's allow-list (names separated by commas), refusing names that are no
+/// privilege either engine has. The reason names the first unknown one.
+pub fn parse_allowed_privileges(text: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = vec![];
+    for name in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let p = normalize_privilege(name);
+        if !KNOWN_PRIVILEGES.contains(&p.as_str()) {
+            return Err(format!(
+                "{name:?} is not a privilege coffer knows (known: {})",
+                KNOWN_PRIVILEGES.join(", ")
+            ));
+        }
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `privilege` is on `allowed`. `USAGE` (no privilege at all) always is.
+pub fn privilege_allowed(allowed: &[String], privilege: &str) -> bool {
+    let p = normalize_privilege(privilege);
+    p == "USAGE" || allowed.iter().any(|a| normalize_privilege(a) == p)
+}
+
+/// Whether a grant at `level` reaches the whole server on `engine` (see [`GLOBAL`]).
+pub fn reaches_server(engine: DbEngine, level: &GrantLevel) -> bool {
+    if !engine.is_mysql_family() {
+        return false;
+    }
+    let system = |db: &str| {
+        matches!(
+            db.to_ascii_lowercase().as_str(),
+            "mysql" | "sys" | "performance_schema" | "information_schema"
+        )
+    };
+    match level {
+        GrantLevel::Global => true,
+        GrantLevel::Database(d) => system(d),
+        GrantLevel::Table { database, .. } => system(database),
+    }
+}
+
+/// Whether every grant is within the instance's allow-list; the reason names the first
+/// privilege (or level) that is not, and the instance.
+pub fn check_grants_allowed(
+    target_allowed: &[String],
+    instance: &str,
+    engine: DbEngine,
+    grants: &[Grant],
+) -> Result<(), String> {
+    for g in grants {
+        if reaches_server(engine, &g.level) && !privilege_allowed(target_allowed, GLOBAL) {
+            return Err(format!(
+                "grants at the server level or on a system database reach the grant tables; the instance {instance:?} does not allow them (its allow-list lacks {GLOBAL})"
+            ));
+        }
+        for p in &g.privileges {
+            if !privilege_allowed(target_allowed, p) {
+                return Err(format!(
+                    "the privilege {:?} is not on the allow-list of the instance {instance:?} ({})",
+                    normalize_privilege(p),
+                    target_allowed.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[async_trait]

@@ -366,6 +366,63 @@ pub struct DbInstance {
     pub admin_user: String,
     pub admin_password: SealedValue,
     pub created_at: Timestamp,
+    /// How coffer's connections to the instance are protected.
+    pub tls: TlsMode,
+    /// The PEM certificates `VerifyFull` trusts; `None`: the public web roots.
+    pub ca_pem: Option<String>,
+    /// Whether a PostgreSQL server that is not verified may be sent a password in cleartext.
+    pub allow_cleartext_password: bool,
+    /// The privileges coffer may give an account on this instance (upper case), set by
+    /// whoever registered it; see [`crate::database::DEFAULT_ALLOWED_PRIVILEGES`].
+    pub allowed_privileges: Vec<String>,
+}
+
+/// How coffer connects to a registered database instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TlsMode {
+    /// No TLS: passwords and statements cross the network in the clear.
+    Disable,
+    /// TLS, with any certificate: safe from a listener, not from a man in the middle.
+    Require,
+    /// TLS with a certificate that a trusted CA issued for the instance's host.
+    VerifyFull,
+}
+
+impl TlsMode {
+    /// The operator's spelling (`disable`, `require`, `verify-full`, as libpq's sslmode).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Disable => "disable",
+            TlsMode::Require => "require",
+            TlsMode::VerifyFull => "verify-full",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "disable" => Some(TlsMode::Disable),
+            "require" => Some(TlsMode::Require),
+            "verify-full" => Some(TlsMode::VerifyFull),
+            _ => None,
+        }
+    }
+
+    /// What an instance gets when its registration names no mode: `verify-full`, except for
+    /// a loopback host (`localhost`, 127.0.0.0/8, ::1), whose traffic never leaves the machine
+    /// and where a database rarely has a certificate for the name.
+    pub fn default_for_host(host: &str) -> Self {
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            TlsMode::Disable
+        } else {
+            TlsMode::VerifyFull
+        }
+    }
 }
 
 /// What a rotation task does to the database.

@@ -48,7 +48,7 @@ const RESOURCE_PREFIX: &str = "crn:coffer:";
 /// The only supported condition key family; the tag key follows the slash.
 const TAG_KEY_PREFIX: &str = "coffer:ResourceTag/";
 /// Services an action pattern may name (compared in lower case).
-const SERVICES: &[&str] = &["secrets", "keys", "admin"];
+const SERVICES: &[&str] = &["secrets", "keys", "admin", "databases"];
 
 /// Why a policy document was refused.
 ///
@@ -412,7 +412,7 @@ fn parse_action(path: &str, value: &str) -> Result<ActionPattern, PolicyError> {
         return Err(invalid(
             path,
             format!(
-                "{}: unknown service; expected \"secrets\", \"keys\", \"admin\" or \"*\"",
+                "{}: unknown service; expected \"secrets\", \"keys\", \"admin\", \"databases\" or \"*\"",
                 quote(value)
             ),
         ));
@@ -896,7 +896,7 @@ mod tests {
             (
                 r#"["secrets:GetValue", "kms:Decrypt"]"#,
                 "*",
-                r#"Statement[0].Action[1]: "kms:Decrypt": unknown service; expected "secrets", "keys", "admin" or "*""#,
+                r#"Statement[0].Action[1]: "kms:Decrypt": unknown service; expected "secrets", "keys", "admin", "databases" or "*""#,
             ),
             (
                 r#""secrets:""#,
@@ -1084,6 +1084,23 @@ mod tests {
         assert!(allows(&any_service, "secrets:Describe", APP_DB));
         assert!(allows(&any_service, "keys:describe", APP_DB));
         assert!(!allows(&any_service, "keys:DescribeKey", APP_DB));
+
+        // databases:Use is named like the others, and `secrets:*` does not include it.
+        let instance = "crn:coffer:cn-hangzhou:123456:instance/rm-1";
+        let db = statement(
+            "Allow",
+            "databases:Use",
+            "crn:coffer:*:*:instance/rm-*",
+            None,
+        );
+        assert!(allows(&db, "databases:Use", instance));
+        assert!(!allows(
+            &db,
+            "databases:Use",
+            "crn:coffer:cn-hangzhou:123456:instance/pg-1"
+        ));
+        let secrets = statement("Allow", "secrets:*", "*", None);
+        assert!(!allows(&secrets, "databases:Use", instance));
 
         let one_char = statement("Allow", "keys:Encrypt?", "*", None);
         assert!(allows(&one_char, "keys:Encrypt2", APP_DB));

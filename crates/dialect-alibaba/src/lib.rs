@@ -201,6 +201,7 @@ impl Dialect for Alibaba {
         tracing::debug!(action, ?format, "alibaba operation");
         let op = operation::parse(action, &call)?;
         let op = operation::resolve(&call, op).await?;
+        let op = operation::resolve_instance(op, &call).await;
         Ok((call, op))
     }
 

@@ -36,6 +36,9 @@ pub enum Operation {
         tags: Vec<Tag>,
         /// `EncryptionKeyId`, the key the secret is put under; `None` for the default key.
         key: Option<String>,
+        /// An Rds secret's `DBInstanceId` (from `ExtendedConfig`): its accounts are checked
+        /// and later changed on that instance.
+        instance: Option<String>,
     },
     GetSecretValue {
         name: String,
@@ -94,11 +97,16 @@ pub enum Operation {
         name: String,
     },
     // --- managed secrets ---
+    /// `instance`: the stored instance of a managed secret (see [`resolve`]).
     RotateSecret {
         name: String,
+        instance: Option<String>,
     },
+    /// `instance`: the stored instance of a managed secret whose automatic rotation this
+    /// turns on (see [`resolve`]).
     UpdateSecretRotationPolicy {
         name: String,
+        instance: Option<String>,
     },
     // --- keys ---
     CreateKey,
@@ -227,6 +235,7 @@ pub(crate) fn parse(action: &str, c: &Call) -> Result<Operation, ApiError> {
                     .params
                     .optional("EncryptionKeyId")
                     .map(|k| lenient_key(c, k)),
+                instance: rds_instance(c),
             }
         }
         K::GetSecretValue => Operation::GetSecretValue { name: secret(c)? },
@@ -284,8 +293,14 @@ pub(crate) fn parse(action: &str, c: &Call) -> Result<Operation, ApiError> {
         },
         K::GetSecretPolicy => Operation::GetSecretPolicy { name: secret(c)? },
         K::SetSecretPolicy => Operation::SetSecretPolicy { name: secret(c)? },
-        K::RotateSecret => Operation::RotateSecret { name: secret(c)? },
-        K::UpdateSecretRotationPolicy => Operation::UpdateSecretRotationPolicy { name: secret(c)? },
+        K::RotateSecret => Operation::RotateSecret {
+            name: secret(c)?,
+            instance: None,
+        },
+        K::UpdateSecretRotationPolicy => Operation::UpdateSecretRotationPolicy {
+            name: secret(c)?,
+            instance: None,
+        },
         K::CreateKey => Operation::CreateKey,
         K::DescribeKey => Operation::DescribeKey { key: key(c)? },
         K::ListKeys => Operation::ListKeys,
@@ -413,6 +428,48 @@ async fn alias_holder(c: &Call, alias: &str) -> Result<String, ApiError> {
     }
 }
 
+/// The `DBInstanceId` of an Rds create, read leniently (the operation checks the
+/// configuration after authorization and reports it with its own codes).
+fn rds_instance(c: &Call) -> Option<String> {
+    let rds = c
+        .params
+        .optional("SecretType")
+        .is_some_and(|t| t.eq_ignore_ascii_case("Rds"));
+    if !rds {
+        return None;
+    }
+    let config: serde_json::Value =
+        serde_json::from_str(c.params.optional("ExtendedConfig")?).ok()?;
+    config
+        .get("DBInstanceId")
+        .and_then(serde_json::Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// Fills in what the permission of an operation that makes a database change an account
+/// needs from the store: the instance of the managed secret a rotation (or turning automatic
+/// rotation on) is about. Read in the caller's scope, so nothing of another account shows.
+pub(crate) async fn resolve_instance(op: Operation, c: &Call) -> Operation {
+    match op {
+        Operation::RotateSecret { name, .. } => Operation::RotateSecret {
+            instance: c.service.secret_instance(&c.scope, &name).await,
+            name,
+        },
+        Operation::UpdateSecretRotationPolicy { name, .. }
+            if c.params
+                .bool("EnableAutomaticRotation", false)
+                .unwrap_or(false) =>
+        {
+            Operation::UpdateSecretRotationPolicy {
+                instance: c.service.secret_instance(&c.scope, &name).await,
+                name,
+            }
+        }
+        other => other,
+    }
+}
+
 fn on_secret(action: Action, name: &str) -> Permission {
     Permission::one(action, Target::secret(name))
 }
@@ -436,7 +493,12 @@ fn retag(name: &str, change: &TagChange) -> Target {
 pub(crate) fn permission(op: &Operation) -> Permission {
     use Operation as O;
     match op {
-        O::CreateSecret { name, tags, key } => {
+        O::CreateSecret {
+            name,
+            tags,
+            key,
+            instance,
+        } => {
             let create = Permission::one(
                 Action::SecretsCreate,
                 Target::Secret {
@@ -444,11 +506,12 @@ pub(crate) fn permission(op: &Operation) -> Permission {
                     tags: Some(tags.clone()),
                 },
             );
-            match key {
+            let create = match key {
                 // Putting a secret under a key encrypts with the key.
                 Some(key) => Permission::All(vec![create, on_key(Action::KeysEncrypt, key)]),
                 None => create,
-            }
+            };
+            create.and_instance(instance.as_deref())
         }
         O::GetSecretValue { name } => on_secret(Action::SecretsGetValue, name),
         // A retry with an existing version id compares values: only for readers of the value.
@@ -463,8 +526,9 @@ pub(crate) fn permission(op: &Operation) -> Permission {
             name,
             version_exists: false,
         } => on_secret(Action::SecretsPutValue, name),
-        O::UpdateSecret { name } | O::UpdateSecretRotationPolicy { name } => {
-            on_secret(Action::SecretsUpdate, name)
+        O::UpdateSecret { name } => on_secret(Action::SecretsUpdate, name),
+        O::UpdateSecretRotationPolicy { name, instance } => {
+            on_secret(Action::SecretsUpdate, name).and_instance(instance.as_deref())
         }
         O::UpdateSecretVersionStage { name } => on_secret(Action::SecretsUpdateStage, name),
         O::DescribeSecret { name } | O::ListSecretVersionIds { name } => {
@@ -472,7 +536,9 @@ pub(crate) fn permission(op: &Operation) -> Permission {
         }
         O::DeleteSecret { name } => on_secret(Action::SecretsDelete, name),
         O::RestoreSecret { name } => on_secret(Action::SecretsRestore, name),
-        O::RotateSecret { name } => on_secret(Action::SecretsRotate, name),
+        O::RotateSecret { name, instance } => {
+            on_secret(Action::SecretsRotate, name).and_instance(instance.as_deref())
+        }
         O::GetSecretPolicy { name } => on_secret(Action::SecretsGetPolicy, name),
         O::SetSecretPolicy { name } => on_secret(Action::SecretsPutPolicy, name),
         O::ListSecrets => Permission::one(Action::SecretsList, Target::AllSecrets),
@@ -532,7 +598,9 @@ pub(crate) fn permission(op: &Operation) -> Permission {
 pub(crate) async fn execute(c: &Call, op: Operation) -> Result<Fields, ApiError> {
     use Operation as O;
     match op {
-        O::CreateSecret { name, tags, key } => {
+        O::CreateSecret {
+            name, tags, key, ..
+        } => {
             // The shared parameters are checked before the type picks the module, in the
             // order Alibaba reports them.
             let new = request::new_secret(c, name, tags, key)?;
@@ -561,8 +629,10 @@ pub(crate) async fn execute(c: &Call, op: Operation) -> Result<Fields, ApiError>
         O::ListTagResources { names } => secrets::list_tag_resources(c, names).await,
         O::GetSecretPolicy { name } => secrets::get_secret_policy(c, name).await,
         O::SetSecretPolicy { name } => secrets::set_secret_policy(c, name).await,
-        O::RotateSecret { name } => managed::rotate_secret(c, name).await,
-        O::UpdateSecretRotationPolicy { name } => managed::update_rotation_policy(c, name).await,
+        O::RotateSecret { name, .. } => managed::rotate_secret(c, name).await,
+        O::UpdateSecretRotationPolicy { name, .. } => {
+            managed::update_rotation_policy(c, name).await
+        }
         O::CreateKey => keys::create_key(c).await,
         O::DescribeKey { key } => keys::describe_key(c, key).await,
         O::ListKeys => keys::list_keys(c).await,
@@ -639,6 +709,7 @@ mod tests {
                     name: name(),
                     tags: vec![tag()],
                     key: Some("key-2".into()),
+                    instance: None,
                 },
                 Permission::All(vec![
                     Permission::each(
@@ -753,11 +824,17 @@ mod tests {
                 Permission::each(Action::SecretsPutPolicy, s()),
             ),
             K::RotateSecret => (
-                Operation::RotateSecret { name: name() },
+                Operation::RotateSecret {
+                    name: name(),
+                    instance: None,
+                },
                 Permission::each(Action::SecretsRotate, s()),
             ),
             K::UpdateSecretRotationPolicy => (
-                Operation::UpdateSecretRotationPolicy { name: name() },
+                Operation::UpdateSecretRotationPolicy {
+                    name: name(),
+                    instance: None,
+                },
                 Permission::each(Action::SecretsUpdate, s()),
             ),
             K::CreateKey => (
@@ -877,6 +954,52 @@ mod tests {
         assert_eq!(tested, OperationKind::iter().count());
     }
 
+    /// An operation that makes a database create or change an account needs `databases:Use`
+    /// on the instance as well as its secret action (the audit names the secret action).
+    #[test]
+    fn managed_operations_also_need_the_instance() {
+        let inst = || Some("rm-1".to_string());
+        let and_db = |action, target| {
+            Permission::All(vec![
+                Permission::one(action, target),
+                Permission::one(Action::DatabasesUse, Target::Instance("rm-1".into())),
+            ])
+        };
+        let create = Operation::CreateSecret {
+            name: "s".into(),
+            tags: vec![],
+            key: None,
+            instance: inst(),
+        };
+        assert_eq!(
+            permission(&create),
+            and_db(
+                Action::SecretsCreate,
+                Target::Secret {
+                    name: "s".into(),
+                    tags: Some(vec![])
+                }
+            )
+        );
+        assert_eq!(permission(&create).action(), Some(Action::SecretsCreate));
+        let rotate = Operation::RotateSecret {
+            name: "s".into(),
+            instance: inst(),
+        };
+        assert_eq!(
+            permission(&rotate),
+            and_db(Action::SecretsRotate, Target::secret("s"))
+        );
+        let policy = Operation::UpdateSecretRotationPolicy {
+            name: "s".into(),
+            instance: inst(),
+        };
+        assert_eq!(
+            permission(&policy),
+            and_db(Action::SecretsUpdate, Target::secret("s"))
+        );
+    }
+
     #[test]
     fn the_other_shapes_of_operations_with_a_conjunction() {
         // No key: the default key, which the create alone may use.
@@ -884,6 +1007,7 @@ mod tests {
             name: "s".into(),
             tags: vec![],
             key: None,
+            instance: None,
         };
         assert_eq!(
             permission(&create),

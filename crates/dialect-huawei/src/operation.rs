@@ -31,10 +31,13 @@ use crate::{events, keys, managed, params, secrets};
 )]
 pub enum Operation {
     // --- CSMS secrets -------------------------------------------------------------------------
-    /// `name` and `kms_key_id` (the key the secret is put under) from the body.
+    /// `name` and `kms_key_id` (the key the secret is put under) from the body; `instance`
+    /// the `rotation_config` InstanceId of an RDS secret, whose account is checked and later
+    /// changed on that instance.
     CreateSecret {
         name: String,
         kms_key_id: Option<String>,
+        instance: Option<String>,
     },
     ListSecrets,
     /// The string entries of the body's `secret_name_list`.
@@ -44,10 +47,12 @@ pub enum Operation {
     ShowSecret {
         secret_name: String,
     },
-    /// `kms_key_id`, when the body names one, is the key the secret moves to.
+    /// `kms_key_id`, when the body names one, is the key the secret moves to; `instance` the
+    /// secret's stored instance when the body turns automatic rotation on.
     UpdateSecret {
         secret_name: String,
         kms_key_id: Option<String>,
+        instance: Option<String>,
     },
     DeleteSecret {
         secret_name: String,
@@ -86,8 +91,10 @@ pub enum Operation {
         secret_name: String,
         stage_name: String,
     },
+    /// `instance`: the secret's stored instance (the database changes an account there).
     RotateSecret {
         secret_name: String,
+        instance: Option<String>,
     },
     ListSecretTasks,
     ListProjectSecretsTags,
@@ -297,7 +304,8 @@ pub async fn operation(
         Route::Ready(op) => op,
         Route::ById { id, build } => build(SecretById::resolve(call, id).await),
     };
-    resolve_keys(call, op, body).await
+    let op = resolve_keys(call, op, body).await?;
+    Ok(resolve_instance(call, op, body).await)
 }
 
 /// Names the keys of `op` by their ids in the caller's scope (a reference that names no key of
@@ -447,6 +455,60 @@ fn kms_key_id(body: Option<&Map<String, Value>>) -> Option<String> {
         .map(|k| params::key_ref(&k))
 }
 
+/// Fills in the stored instance of the managed secret a rotation is about, or whose
+/// automatic rotation an update turns on: the database changes an account there. Read in
+/// the caller's project.
+async fn resolve_instance(
+    call: &Call,
+    op: Operation,
+    body: Option<&Map<String, Value>>,
+) -> Operation {
+    use Operation::*;
+    match op {
+        RotateSecret { secret_name, .. } => RotateSecret {
+            instance: call
+                .service
+                .secret_instance(&call.scope, &secret_name)
+                .await,
+            secret_name,
+        },
+        UpdateSecret {
+            secret_name,
+            kms_key_id,
+            ..
+        } if body.and_then(|b| b.get("auto_rotation")) == Some(&Value::Bool(true)) => {
+            UpdateSecret {
+                instance: call
+                    .service
+                    .secret_instance(&call.scope, &secret_name)
+                    .await,
+                secret_name,
+                kms_key_id,
+            }
+        }
+        other => other,
+    }
+}
+
+/// The InstanceId of an RDS create's `rotation_config`, read leniently.
+fn rds_instance(body: Option<&Map<String, Value>>) -> Option<String> {
+    let body = body?;
+    let rds = matches!(
+        body.get("secret_type").and_then(Value::as_str),
+        Some("RDS-FG" | "RDS")
+    );
+    if !rds {
+        return None;
+    }
+    let config: Map<String, Value> =
+        serde_json::from_str(body.get("rotation_config")?.as_str()?).ok()?;
+    config
+        .get("InstanceId")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
 /// A string field of the body, or the empty string (see the module documentation).
 fn text(body: Option<&Map<String, Value>>, field: &str) -> String {
     body.and_then(|b| b.get(field))
@@ -473,6 +535,7 @@ fn csms_route(
         ("POST", ["secrets"]) => CreateSecret {
             name: text(body, "name"),
             kms_key_id: kms_key_id(body),
+            instance: rds_instance(body),
         },
         ("GET", ["secrets"]) => ListSecrets,
         ("POST", ["secrets", "batch-get-secret-value"]) => BatchGetSecretValue {
@@ -491,6 +554,7 @@ fn csms_route(
         ("PUT", ["secrets", n]) => UpdateSecret {
             secret_name: name(n),
             kms_key_id: kms_key_id(body),
+            instance: None,
         },
         ("DELETE", ["secrets", n]) => DeleteSecret {
             secret_name: name(n),
@@ -529,6 +593,7 @@ fn csms_route(
         },
         ("POST", ["secrets", n, "rotate"]) => RotateSecret {
             secret_name: name(n),
+            instance: None,
         },
         ("GET", ["csms", "tasks"]) => ListSecretTasks,
         ("GET", ["csms", "tags"]) => ListProjectSecretsTags,
@@ -662,7 +727,11 @@ pub fn permission(op: &Operation) -> Permission {
         )
     };
     match op {
-        CreateSecret { name, kms_key_id } => with_key(
+        CreateSecret {
+            name,
+            kms_key_id,
+            instance,
+        } => with_key(
             Permission::one(
                 SecretsCreate,
                 // CSMS creates carry no tags; a condition sees none.
@@ -672,7 +741,8 @@ pub fn permission(op: &Operation) -> Permission {
                 },
             ),
             kms_key_id,
-        ),
+        )
+        .and_instance(instance.as_deref()),
         ListSecrets | ListSecretTasks | ListProjectSecretsTags | ListResourceInstances => {
             Permission::one(SecretsList, Target::AllSecrets)
         }
@@ -690,7 +760,9 @@ pub fn permission(op: &Operation) -> Permission {
         UpdateSecret {
             secret_name,
             kms_key_id,
-        } => with_key(secret(SecretsUpdate, secret_name), kms_key_id),
+            instance,
+        } => with_key(secret(SecretsUpdate, secret_name), kms_key_id)
+            .and_instance(instance.as_deref()),
         UpdateVersion { secret_name, .. } => secret(SecretsUpdate, secret_name),
         DeleteSecret { secret_name } | CreateSecretForSchedule { secret_name } => {
             secret(SecretsDelete, secret_name)
@@ -701,7 +773,10 @@ pub fn permission(op: &Operation) -> Permission {
         UpdateSecretStage { secret_name, .. } | DeleteSecretStage { secret_name, .. } => {
             secret(SecretsUpdateStage, secret_name)
         }
-        RotateSecret { secret_name } => secret(SecretsRotate, secret_name),
+        RotateSecret {
+            secret_name,
+            instance,
+        } => secret(SecretsRotate, secret_name).and_instance(instance.as_deref()),
         ListNotificationRecords | ListSecretEvents => {
             Permission::one(SecretsListEvents, Target::AllEvents)
         }
@@ -765,16 +840,14 @@ pub fn permission(op: &Operation) -> Permission {
 pub async fn execute(c: &Call, op: Operation) -> OpResult {
     use Operation::*;
     match op {
-        CreateSecret {
-            name: _,
-            kms_key_id,
-        } => create_secret(c, kms_key_id).await,
+        CreateSecret { kms_key_id, .. } => create_secret(c, kms_key_id).await,
         ListSecrets => secrets::list_secrets(c).await,
         BatchGetSecretValue { secret_names: _ } => secrets::batch_get(c).await,
         ShowSecret { secret_name } => secrets::show_secret(c, &secret_name).await,
         UpdateSecret {
             secret_name,
             kms_key_id,
+            ..
         } => secrets::update_secret(c, &secret_name, kms_key_id).await,
         DeleteSecret { secret_name } => secrets::delete_secret(c, &secret_name).await,
         CreateSecretForSchedule { secret_name } => secrets::schedule_delete(c, &secret_name).await,
@@ -801,7 +874,7 @@ pub async fn execute(c: &Call, op: Operation) -> OpResult {
             secret_name,
             stage_name,
         } => secrets::delete_stage(c, &secret_name, &stage_name).await,
-        RotateSecret { secret_name } => managed::rotate_secret(c, &secret_name).await,
+        RotateSecret { secret_name, .. } => managed::rotate_secret(c, &secret_name).await,
         ListSecretTasks => managed::list_tasks(c).await,
         ListProjectSecretsTags => secrets::project_tags(c).await,
         ListResourceInstances => secrets::resource_instances(c).await,
@@ -888,6 +961,7 @@ mod tests {
                 Operation::CreateSecret {
                     name: s(),
                     kms_key_id: Some("k2".into()),
+                    instance: None,
                 },
                 Permission::All(vec![
                     Permission::one(
@@ -921,6 +995,7 @@ mod tests {
                 Operation::UpdateSecret {
                     secret_name: s(),
                     kms_key_id: Some("k2".into()),
+                    instance: None,
                 },
                 Permission::All(vec![on_secret(SecretsUpdate), on_key(KeysEncrypt, "k2")]),
             ),
@@ -980,7 +1055,10 @@ mod tests {
                 on_secret(SecretsUpdateStage),
             ),
             K::RotateSecret => (
-                Operation::RotateSecret { secret_name: s() },
+                Operation::RotateSecret {
+                    secret_name: s(),
+                    instance: None,
+                },
                 on_secret(SecretsRotate),
             ),
             K::ListSecretTasks => (
@@ -1296,6 +1374,37 @@ mod tests {
         // A name that is not a string names nothing; the create reports the field later.
         let op = ready(route("POST", false, "secrets", &body(json!({"name": 5}))));
         assert!(matches!(op, Operation::CreateSecret { ref name, .. } if name.is_empty()));
+        // An RDS create names its instance, which the permission covers too.
+        let op = ready(route(
+            "POST",
+            false,
+            "secrets",
+            &body(json!({"name": "n1", "secret_type": "RDS-FG",
+                         "rotation_config": "{\"InstanceId\":\"rds-1\"}"})),
+        ));
+        assert!(
+            matches!(op, Operation::CreateSecret { ref instance, .. } if instance.as_deref() == Some("rds-1"))
+        );
+        assert_eq!(
+            permission(&op),
+            Permission::All(vec![
+                Permission::one(
+                    Action::SecretsCreate,
+                    Target::Secret {
+                        name: "n1".into(),
+                        tags: Some(vec![])
+                    }
+                ),
+                Permission::one(Action::DatabasesUse, Target::Instance("rds-1".into())),
+            ])
+        );
+        let op = ready(route(
+            "POST",
+            false,
+            "secrets",
+            &body(json!({"name": "n1", "rotation_config": "{\"InstanceId\":\"rds-1\"}"})),
+        ));
+        assert!(matches!(op, Operation::CreateSecret { instance: None, .. }));
         let op = ready(route(
             "POST",
             false,

@@ -1,11 +1,11 @@
 //! Database instances that managed secrets rotate passwords on.
 
 use coffer_core::service::NewDbInstance;
-use coffer_core::{DbEngine, DbInstance, Scope};
+use coffer_core::{DbEngine, DbInstance, Error, Scope, TlsMode};
 use serde_json::{json, Value};
 
 use crate::errors::ApiError;
-use crate::request::{str_field, Answer, Call};
+use crate::request::{bool_field, str_field, Answer, Call};
 
 fn instance_json(i: &DbInstance) -> Value {
     json!({
@@ -14,6 +14,10 @@ fn instance_json(i: &DbInstance) -> Value {
         "Host": i.host,
         "Port": i.port,
         "AdminUser": i.admin_user,
+        "Tls": i.tls.as_str(),
+        "CustomCa": i.ca_pem.is_some(),
+        "AllowCleartextPassword": i.allow_cleartext_password,
+        "AllowedPrivileges": i.allowed_privileges,
         "AccountId": i.scope.account.to_string(),
         "Region": i.scope.region,
         "CreatedAt": i.created_at.to_iso8601_seconds(),
@@ -44,10 +48,53 @@ pub(crate) async fn add(c: &Call, scope: &Scope) -> Answer {
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(ApiError::invalid("Check", "it must be true or false")),
     };
+    let host = required("Host")?;
+    // Before anything else, and before any connection: an account other than the operator's
+    // may name only the hosts the operator allowed.
+    if !c.operator && !c.db_hosts.allows(&host) {
+        return Err(ApiError::new(
+            403,
+            "HostNotAllowed",
+            format!(
+                "The host {host:?} is not one this server lets accounts other than the operator register (the operator sets them with coffer serve --db-hosts-allowed)."
+            ),
+        ));
+    }
+    let tls = match str_field(&body, "Tls")? {
+        None => None,
+        Some(t) => Some(TlsMode::parse(t).ok_or_else(|| {
+            ApiError::invalid("Tls", "it must be verify-full, require or disable")
+        })?),
+    };
+    let ca_pem = str_field(&body, "CaPem")?
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let allowed_privileges = match body.get("AllowedPrivileges") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => {
+            let names = items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    ApiError::invalid("AllowedPrivileges", "it must be a list of privilege names")
+                })?;
+            Some(
+                coffer_core::database::parse_allowed_privileges(&names.join(","))
+                    .map_err(|reason| ApiError::invalid("AllowedPrivileges", reason))?,
+            )
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "AllowedPrivileges",
+                "it must be a list of privilege names",
+            ))
+        }
+    };
     let req = NewDbInstance {
         id: required("DBInstanceId")?,
         engine,
-        host: required("Host")?,
+        host,
         port,
         admin_user: required("AdminUser")?,
         // May be empty (a development database's root often has no password).
@@ -57,8 +104,30 @@ pub(crate) async fn add(c: &Call, scope: &Scope) -> Answer {
                 .to_string(),
         ),
         check,
+        tls,
+        ca_pem,
+        allow_cleartext_password: bool_field(&body, "AllowCleartextPassword", false)?,
+        allowed_privileges,
     };
-    let instance = c.service.add_db_instance(scope, req).await?;
+    let instance = match c.service.add_db_instance(scope, req).await {
+        Ok(i) => i,
+        // What the database said (refused, unreachable, closed port, TLS) stays in the log
+        // for others than the operator: one answer for every failure, so that registering
+        // is no way to learn what listens where.
+        Err(Error::Database {
+            instance, reason, ..
+        }) if !c.operator => {
+            tracing::warn!(%instance, %reason, account = %scope.account, "a database instance check failed");
+            return Err(ApiError::new(
+                400,
+                "DatabaseCheckFailed",
+                format!(
+                    "The database instance {instance:?} could not be checked (no answer, a refused admin login or a TLS failure); the server's log has the reason."
+                ),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok((200, instance_json(&instance)))
 }
 

@@ -10,6 +10,7 @@
 mod accounts;
 mod databases;
 mod errors;
+mod hosts;
 mod operation;
 mod request;
 mod server;
@@ -22,6 +23,7 @@ use coffer_core::{AuditSink, Scope, Service};
 use serde_json::{json, Value};
 
 pub use errors::ApiError;
+pub use hosts::DbHostAllowList;
 pub use operation::{Operation, OperationKind};
 use request::Call;
 
@@ -35,6 +37,8 @@ pub struct Native {
     audit: Arc<dyn AuditSink>,
     /// The region new accounts get their Huawei project in.
     default_region: String,
+    /// Hosts accounts other than the operator may register database instances on.
+    db_hosts: Arc<DbHostAllowList>,
 }
 
 impl Native {
@@ -43,7 +47,15 @@ impl Native {
             service,
             audit,
             default_region,
+            db_hosts: Arc::new(DbHostAllowList::default()),
         }
+    }
+
+    /// Lets accounts other than the operator register database instances on these hosts
+    /// (by default they may register none).
+    pub fn with_db_hosts(mut self, hosts: DbHostAllowList) -> Self {
+        self.db_hosts = Arc::new(hosts);
+        self
     }
 }
 
@@ -169,6 +181,8 @@ impl Dialect for Native {
             },
             query: req.raw_query.to_string(),
             body: req.body.to_vec(),
+            operator: who.operator,
+            db_hosts: self.db_hosts.clone(),
         };
         Ok((call, op))
     }

@@ -17,6 +17,9 @@ pub struct Call {
     pub(crate) scope: Scope,
     pub(crate) query: String,
     pub(crate) body: Vec<u8>,
+    /// Whether the caller is an admin key of the operator account.
+    pub(crate) operator: bool,
+    pub(crate) db_hosts: Arc<crate::hosts::DbHostAllowList>,
 }
 
 impl Call {

@@ -104,6 +104,7 @@ impl Dialect for Tencent {
         let resolved = request::resolve(&self.service, &self.regions, signed, caller)?;
         let op = operation::parse(resolved.version, &resolved.action, &resolved.call.params)?;
         let op = operation::resolve(&resolved.call, op).await?;
+        let op = operation::resolve_instance(op, &resolved.call).await;
         Ok((resolved.call, op))
     }
 

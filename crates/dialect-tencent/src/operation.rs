@@ -77,16 +77,16 @@ pub enum Operation {
     // SSM 2019-09-23: cloud-product (database) secrets.
     DescribeSupportedProducts,
     CreateProductSecret {
-        name: String,
+        product: Product,
         tags: Vec<Tag>,
         key: Option<String>,
     },
     RotateProductSecret {
-        name: String,
+        product: Product,
     },
     DescribeAsyncRequestInfo,
     UpdateRotationStatus {
-        name: String,
+        product: Product,
     },
     DescribeRotationDetail {
         name: String,
@@ -153,6 +153,25 @@ pub enum Operation {
 
 use Operation as O;
 use OperationKind as K;
+
+/// A product secret an operation makes the database create or change an account for: its
+/// name, and the instance the account lives on (the request's `InstanceID` for a create,
+/// read leniently; the secret's stored instance for a rotation, or for turning rotation on,
+/// from [`resolve`]). `None` when there is none: the permission is then the secret's alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    pub name: String,
+    pub instance: Option<String>,
+}
+
+impl Product {
+    fn named(name: String) -> Self {
+        Product {
+            name,
+            instance: None,
+        }
+    }
+}
 
 /// The API a kind belongs to, as its `Version`: [`API_VERSION`] (SSM) or [`KMS_VERSION`].
 pub fn api_version(kind: OperationKind) -> &'static str {
@@ -289,13 +308,24 @@ pub fn parse(version: &str, action: &str, p: &Params) -> Result<Operation, ApiEr
         K::GetRegions => O::GetRegions,
         K::DescribeSupportedProducts => O::DescribeSupportedProducts,
         K::CreateProductSecret => O::CreateProductSecret {
-            name: name()?,
+            product: Product {
+                name: name()?,
+                instance: p
+                    .raw("InstanceID")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            },
             tags: request::tags(p)?,
             key: optional_key("KmsKeyId"),
         },
-        K::RotateProductSecret => O::RotateProductSecret { name: name()? },
+        K::RotateProductSecret => O::RotateProductSecret {
+            product: Product::named(name()?),
+        },
         K::DescribeAsyncRequestInfo => O::DescribeAsyncRequestInfo,
-        K::UpdateRotationStatus => O::UpdateRotationStatus { name: name()? },
+        K::UpdateRotationStatus => O::UpdateRotationStatus {
+            product: Product::named(name()?),
+        },
         K::DescribeRotationDetail => O::DescribeRotationDetail { name: name()? },
         K::DescribeRotationHistory => O::DescribeRotationHistory { name: name()? },
         K::CreateKey => O::CreateKey,
@@ -404,6 +434,38 @@ pub async fn resolve(c: &Call, mut op: Operation) -> Result<Operation, ApiError>
     Ok(op)
 }
 
+/// Fills in the stored instance of the product secret a rotation is about (or whose
+/// rotation this turns on), for the permission: the database changes an account there. Read
+/// in the caller's scope.
+pub async fn resolve_instance(op: Operation, c: &Call) -> Operation {
+    let stored = |name: String| async {
+        Product {
+            instance: c.service.secret_instance(&c.scope, &name).await,
+            name,
+        }
+    };
+    match op {
+        O::RotateProductSecret { product } => O::RotateProductSecret {
+            product: stored(product.name).await,
+        },
+        O::UpdateRotationStatus { product } if turns_rotation_on(&c.params) => {
+            O::UpdateRotationStatus {
+                product: stored(product.name).await,
+            }
+        }
+        other => other,
+    }
+}
+
+/// `EnableRotation` true (a JSON boolean or the text `true`), read leniently.
+fn turns_rotation_on(p: &Params) -> bool {
+    match p.raw("EnableRotation") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
 /// SSH key-pair secrets are real SSM actions this server does not keep, so they are
 /// unsupported rather than unknown.
 fn unknown_action(version: &str, action: &str) -> ApiError {
@@ -437,11 +499,6 @@ pub fn permission(op: &Operation) -> Permission {
             name,
             tags,
             key: kms_key,
-        }
-        | O::CreateProductSecret {
-            name,
-            tags,
-            key: kms_key,
         } => {
             let create = Permission::one(
                 Action::SecretsCreate,
@@ -455,15 +512,36 @@ pub fn permission(op: &Operation) -> Permission {
                 None => create,
             }
         }
+        // The account is made on the instance: databases:Use there as well.
+        O::CreateProductSecret {
+            product,
+            tags,
+            key: kms_key,
+        } => {
+            let create = Permission::one(
+                Action::SecretsCreate,
+                Target::Secret {
+                    name: product.name.clone(),
+                    tags: Some(tags.clone()),
+                },
+            );
+            let create = match kms_key {
+                Some(k) => Permission::All(vec![create, key(Action::KeysEncrypt, k)]),
+                None => create,
+            };
+            create.and_instance(product.instance.as_deref())
+        }
         O::GetSecretValue { name } => secret(Action::SecretsGetValue, name),
         // UpdateSecret replaces a version's value in place.
         O::PutSecretValue { name } | O::UpdateSecret { name } => {
             secret(Action::SecretsPutValue, name)
         }
-        O::UpdateDescription { name }
-        | O::EnableSecret { name }
-        | O::DisableSecret { name }
-        | O::UpdateRotationStatus { name } => secret(Action::SecretsUpdate, name),
+        O::UpdateDescription { name } | O::EnableSecret { name } | O::DisableSecret { name } => {
+            secret(Action::SecretsUpdate, name)
+        }
+        O::UpdateRotationStatus { product } => {
+            secret(Action::SecretsUpdate, &product.name).and_instance(product.instance.as_deref())
+        }
         O::DescribeSecret { name }
         | O::ListSecretVersionIds { name }
         | O::DescribeRotationDetail { name }
@@ -472,7 +550,9 @@ pub fn permission(op: &Operation) -> Permission {
             secret(Action::SecretsDelete, name)
         }
         O::RestoreSecret { name } => secret(Action::SecretsRestore, name),
-        O::RotateProductSecret { name } => secret(Action::SecretsRotate, name),
+        O::RotateProductSecret { product } => {
+            secret(Action::SecretsRotate, &product.name).and_instance(product.instance.as_deref())
+        }
         // A task id names no secret up front: reading task states is a listing right, and so
         // is the service status, which counts the scope's secrets.
         O::ListSecrets | O::GetServiceStatus | O::DescribeAsyncRequestInfo => {
@@ -538,12 +618,14 @@ pub async fn execute(c: &Call, op: Operation) -> Result<Map<String, Value>, ApiE
         O::GetServiceStatus => secrets::get_service_status(c).await,
         O::GetRegions => secrets::get_regions(c),
         O::DescribeSupportedProducts => managed::describe_supported_products(),
-        O::CreateProductSecret { name, tags, key } => {
-            managed::create_product_secret(c, name, tags, key).await
+        O::CreateProductSecret { product, tags, key } => {
+            managed::create_product_secret(c, product.name, tags, key).await
         }
-        O::RotateProductSecret { name } => managed::rotate_product_secret(c, name).await,
+        O::RotateProductSecret { product } => managed::rotate_product_secret(c, product.name).await,
         O::DescribeAsyncRequestInfo => managed::describe_async_request_info(c).await,
-        O::UpdateRotationStatus { name } => managed::update_rotation_status(c, name).await,
+        O::UpdateRotationStatus { product } => {
+            managed::update_rotation_status(c, product.name).await
+        }
         O::DescribeRotationDetail { name } => managed::describe_rotation_detail(c, name).await,
         O::DescribeRotationHistory { name } => managed::describe_rotation_history(c, name).await,
         O::CreateKey => keys::create_key(c).await,
@@ -658,19 +740,23 @@ mod tests {
             K::DescribeSupportedProducts => (O::DescribeSupportedProducts, Permission::Public),
             K::CreateProductSecret => (
                 O::CreateProductSecret {
-                    name: n(),
+                    product: Product::named(n()),
                     tags: vec![tag()],
                     key: Some(k()),
                 },
                 create,
             ),
             K::RotateProductSecret => (
-                O::RotateProductSecret { name: n() },
+                O::RotateProductSecret {
+                    product: Product::named(n()),
+                },
                 secret(Action::SecretsRotate),
             ),
             K::DescribeAsyncRequestInfo => (O::DescribeAsyncRequestInfo, all_secrets),
             K::UpdateRotationStatus => (
-                O::UpdateRotationStatus { name: n() },
+                O::UpdateRotationStatus {
+                    product: Product::named(n()),
+                },
                 secret(Action::SecretsUpdate),
             ),
             K::DescribeRotationDetail => (
@@ -782,6 +868,45 @@ mod tests {
             assert_eq!(permission(&op), sample(kind).1, "{kind:?}");
         }
         assert_eq!(seen.len(), 40);
+    }
+
+    /// Creating a product secret, rotating one, and turning its rotation on make the
+    /// database create or change an account: `databases:Use` on the instance as well.
+    #[test]
+    fn product_operations_also_need_the_instance() {
+        let db = || Permission::one(Action::DatabasesUse, Target::Instance("cdb-1".into()));
+        let p = Params::new(json!({"SecretName": NAME, "InstanceID": "cdb-1"})).unwrap();
+        let op = parse(API_VERSION, "CreateProductSecret", &p).unwrap();
+        let create = Permission::one(
+            Action::SecretsCreate,
+            Target::Secret {
+                name: NAME.into(),
+                tags: Some(vec![]),
+            },
+        );
+        assert_eq!(permission(&op), Permission::All(vec![create, db()]));
+        assert_eq!(permission(&op).action(), Some(Action::SecretsCreate));
+        let secret = |a| Permission::one(a, Target::secret(NAME));
+        let stored = || Product {
+            name: NAME.into(),
+            instance: Some("cdb-1".into()),
+        };
+        let rotate = O::RotateProductSecret { product: stored() };
+        assert_eq!(
+            permission(&rotate),
+            Permission::All(vec![secret(Action::SecretsRotate), db()])
+        );
+        let on = O::UpdateRotationStatus { product: stored() };
+        assert_eq!(
+            permission(&on),
+            Permission::All(vec![secret(Action::SecretsUpdate), db()])
+        );
+        assert!(turns_rotation_on(
+            &Params::new(json!({"EnableRotation": true})).unwrap()
+        ));
+        assert!(!turns_rotation_on(
+            &Params::new(json!({"EnableRotation": "false"})).unwrap()
+        ));
     }
 
     #[test]

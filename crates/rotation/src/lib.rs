@@ -7,6 +7,7 @@ mod mysql;
 mod postgres;
 mod scheduler;
 mod sql;
+mod tls;
 
 use std::time::Duration;
 
@@ -102,6 +103,14 @@ impl DatabaseDriver for Databases {
     ) -> DbResult<()> {
         sql::check_literal("password", password)?;
         sql::check_grants(t.engine, grants).map_err(DbFailure::Refused)?;
+        // Checked again here, where the statements are made, whoever called.
+        coffer_core::database::check_grants_allowed(
+            &t.allowed_privileges,
+            &t.instance,
+            t.engine,
+            grants,
+        )
+        .map_err(DbFailure::Refused)?;
         bounded("creating the account", async {
             if t.engine.is_mysql_family() {
                 mysql::create_account(t, account, password, hosts, grants).await

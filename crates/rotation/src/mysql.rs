@@ -3,9 +3,9 @@
 //! of its hosts sees the same password.
 
 use coffer_core::database::{DbResult, Grant, GrantLevel};
-use coffer_core::{DbEngine, DbFailure, DbTarget};
+use coffer_core::{DbEngine, DbFailure, DbTarget, TlsMode};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder};
+use mysql_async::{Conn, OptsBuilder, SslOpts};
 use sha1::{Digest, Sha1};
 
 use crate::sql::{ident, literal, privilege_list, redact};
@@ -18,14 +18,40 @@ fn failure(e: mysql_async::Error) -> DbFailure {
     }
 }
 
+/// TLS as the instance's mode says. mysql_async verifies `verify-full` against the
+/// instance's CA and, always, the public web roots as well (its rustls layer adds them);
+/// `require` accepts any certificate. A server without TLS is refused in either mode. The
+/// cleartext password plugin stays off (mysql_async's default), so the login password is
+/// never sent as such; the statements that carry a MySQL password need TLS for that.
+fn ssl_opts(t: &DbTarget) -> Option<SslOpts> {
+    match t.tls {
+        TlsMode::Disable => None,
+        TlsMode::Require => Some(SslOpts::default().with_danger_accept_invalid_certs(true)),
+        TlsMode::VerifyFull => Some(
+            SslOpts::default().with_root_certs(
+                t.ca_pem
+                    .iter()
+                    .map(|pem| pem.as_bytes().to_vec().into())
+                    .collect(),
+            ),
+        ),
+    }
+}
+
 async fn connect(t: &DbTarget, user: &str, password: &str) -> DbResult<Conn> {
+    if let Some(pem) = &t.ca_pem {
+        // Checked here, where the reason can be told, rather than inside the driver.
+        crate::tls::pem_certificates(pem)?;
+    }
+    crate::tls::install_default_provider();
     let opts = OptsBuilder::default()
         .ip_or_hostname(t.host.clone())
         .tcp_port(t.port)
         .user(Some(user))
         .pass(Some(password))
+        .ssl_opts(ssl_opts(t))
         // Over TCP to the address given: a socket would log in as another account
-        // (`user@localhost` instead of `user@127.0.0.1`).
+        // (`user@localhost` instead of `user@127.0.0.1`), and would skip TLS.
         .prefer_socket(false);
     Conn::new(opts).await.map_err(failure)
 }
@@ -138,6 +164,74 @@ fn rewrite_grant(line: &str, account: &str, host: &str) -> DbResult<Option<Strin
     Ok(Some(out))
 }
 
+/// Whether a `SHOW GRANTS` line of `model` may be copied to the second account under the
+/// instance's allow-list: each privilege, `WITH GRANT OPTION`, and the level (the server
+/// level or a system database needs `GLOBAL`, unless the line grants nothing but `USAGE`).
+/// A role granted to the model is refused: what it holds is not on the line.
+fn check_grant_line(t: &DbTarget, model: &str, line: &str) -> DbResult<()> {
+    let upper = line.to_ascii_uppercase();
+    if !upper.starts_with("GRANT ") {
+        return Ok(());
+    }
+    let refuse = |what: String| {
+        Err(DbFailure::Refused(format!(
+            "the account {model:?} holds {what}, which the instance {:?} does not allow coffer to give the second account",
+            t.instance
+        )))
+    };
+    let Some(on) = upper.find(" ON ") else {
+        return refuse("a role".into());
+    };
+    let privileges = split_privileges(&line[6..on]);
+    for p in &privileges {
+        if !t.allows(p) {
+            return refuse(format!("the privilege {p}"));
+        }
+    }
+    if upper.contains("WITH GRANT OPTION") && !t.allows("GRANT OPTION") {
+        return refuse("GRANT OPTION".into());
+    }
+    let object = upper[on + 4..].trim_start();
+    let database = object
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .trim_matches('`');
+    let server_level = object.starts_with("*.*")
+        || matches!(
+            database.to_ascii_lowercase().as_str(),
+            "mysql" | "sys" | "performance_schema" | "information_schema"
+        );
+    let only_usage = privileges.iter().all(|p| p == "USAGE");
+    if server_level && !only_usage && !t.allows(coffer_core::database::GLOBAL) {
+        return refuse("privileges at the server level or on a system database".into());
+    }
+    Ok(())
+}
+
+/// `SELECT, INSERT (a, b), UPDATE` → `["SELECT", "INSERT", "UPDATE"]` (column lists dropped).
+fn split_privileges(list: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut depth = 0;
+    let mut current = String::new();
+    for ch in list.chars() {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(coffer_core::database::normalize_privilege(&current));
+                current.clear();
+            }
+            _ if depth == 0 => current.push(ch),
+            _ => {}
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(coffer_core::database::normalize_privilege(&current));
+    }
+    out
+}
+
 pub(crate) async fn clone_account(
     t: &DbTarget,
     model: &str,
@@ -159,11 +253,15 @@ pub(crate) async fn clone_account(
             run(&mut c, &format!("ALTER USER {target} {how}")).await?;
             continue;
         }
-        run(&mut c, &format!("CREATE USER {target} {how}")).await?;
         let grants: Vec<String> = c
             .query(format!("SHOW GRANTS FOR {}", account_at(model, host)?))
             .await
             .map_err(failure)?;
+        // Nothing is created unless every grant may be copied.
+        for line in &grants {
+            check_grant_line(t, model, line)?;
+        }
+        run(&mut c, &format!("CREATE USER {target} {how}")).await?;
         for line in grants {
             if let Some(stmt) = rewrite_grant(&line, account, host)? {
                 run(&mut c, &stmt).await?;
@@ -267,6 +365,51 @@ mod tests {
             rewrite_grant("SET DEFAULT ROLE r FOR app", "x", "%").unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn grant_lines_are_copied_only_within_the_allow_list() {
+        let t = DbTarget::new(
+            "maria",
+            DbEngine::MariaDb,
+            "127.0.0.1",
+            3306,
+            "root",
+            String::new().into(),
+        );
+        for ok in [
+            "GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*AB'",
+            "GRANT SELECT, INSERT (a, b), UPDATE ON `shop`.* TO `app`@`%`",
+            "SET DEFAULT ROLE NONE FOR `app`@`%`",
+        ] {
+            assert!(check_grant_line(&t, "app", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION",
+            "GRANT SELECT ON `shop`.* TO `app`@`%` WITH GRANT OPTION",
+            "GRANT SELECT ON *.* TO `app`@`%`",
+            "GRANT UPDATE ON `mysql`.`global_priv` TO `app`@`%`",
+            "GRANT SUPER ON *.* TO `app`@`%`",
+            "GRANT PROXY ON ''@'%' TO 'root'@'localhost' WITH GRANT OPTION",
+            "GRANT `dba` TO `app`@`%`",
+        ] {
+            assert!(
+                matches!(check_grant_line(&t, "app", bad), Err(DbFailure::Refused(_))),
+                "{bad}"
+            );
+        }
+        let mut wide = t;
+        wide.allowed_privileges = vec![
+            "ALL PRIVILEGES".into(),
+            "GRANT OPTION".into(),
+            "GLOBAL".into(),
+        ];
+        assert!(check_grant_line(
+            &wide,
+            "root",
+            "GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION"
+        )
+        .is_ok());
     }
 
     #[test]

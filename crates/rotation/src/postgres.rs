@@ -2,37 +2,116 @@
 //! itself never reaches the server (nor its statement log). Logins go to the `postgres`
 //! database, which every cluster has and every role may connect to by default.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use coffer_core::database::{DbResult, Grant, GrantLevel};
-use coffer_core::{DbFailure, DbTarget};
+use coffer_core::{DbFailure, DbTarget, TlsMode};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{Client, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::sql::{ident, literal, privilege_list, redact};
+use crate::tls;
 
 fn failure(e: tokio_postgres::Error) -> DbFailure {
     match e.as_db_error() {
         // The server answered: the statement was refused and changed nothing.
         Some(db) => DbFailure::Refused(format!("{} ({})", db.message(), db.code().code())),
-        None => DbFailure::Unreachable(e.to_string()),
+        None => DbFailure::Unreachable(with_causes(&e)),
     }
 }
 
+/// The error and its causes: tokio-postgres says "error performing TLS handshake" and keeps
+/// why (an unknown issuer, a wrong name) in the source.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// Connects over TCP, with TLS as the instance's mode says, and with the cleartext-password
+/// guard of [`crate::tls::AuthGuard`] above the TLS layer (or on the socket without TLS).
 async fn connect(t: &DbTarget, user: &str, password: &str) -> DbResult<Client> {
-    let (client, connection) = tokio_postgres::Config::new()
+    let mut config = tokio_postgres::Config::new();
+    config
         .host(&t.host)
         .port(t.port)
         .user(user)
         .password(password)
-        .dbname("postgres")
-        .connect_timeout(crate::CALL_TIMEOUT)
-        .connect(NoTls)
-        .await
-        .map_err(failure)?;
+        .dbname("postgres");
+    let tcp = tokio::time::timeout(
+        crate::CALL_TIMEOUT,
+        tokio::net::TcpStream::connect((t.host.as_str(), t.port)),
+    )
+    .await
+    .map_err(|_| DbFailure::Unreachable("connecting took too long".into()))?
+    .map_err(|e| DbFailure::Unreachable(format!("cannot connect: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    let refuse = tls::refuses_cleartext(t);
+    let refused = Arc::new(AtomicBool::new(false));
+    let failed = |e: tokio_postgres::Error| connect_failure(e, &refused);
+    let client = match t.tls {
+        TlsMode::Disable => {
+            config.ssl_mode(SslMode::Disable);
+            let stream = tls::AuthGuard::new(tcp, refuse, refused.clone());
+            let (client, connection) = config.connect_raw(stream, NoTls).await.map_err(failed)?;
+            spawn_connection(connection);
+            client
+        }
+        TlsMode::Require | TlsMode::VerifyFull => {
+            // A server without TLS answers the request for it with "no": refused, never
+            // continued in the clear.
+            config.ssl_mode(SslMode::Require);
+            let mut make = MakeRustlsConnect::new(tls::client_config(t)?);
+            let inner =
+                <MakeRustlsConnect as MakeTlsConnect<tokio::net::TcpStream>>::make_tls_connect(
+                    &mut make, &t.host,
+                )
+                .map_err(|e| DbFailure::Refused(format!("TLS setup for {:?}: {e}", t.host)))?;
+            let guarded = tls::GuardedTls {
+                inner,
+                refuse,
+                refused: refused.clone(),
+            };
+            let (client, connection) = config.connect_raw(tcp, guarded).await.map_err(failed)?;
+            spawn_connection(connection);
+            client
+        }
+    };
+    Ok(client)
+}
+
+fn spawn_connection<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "database connection ended");
         }
     });
-    Ok(client)
+}
+
+/// A failed connection: refused when the guard stopped a cleartext password (nothing was
+/// sent, and trying again will not help), else as [`failure`] says.
+fn connect_failure(e: tokio_postgres::Error, refused: &AtomicBool) -> DbFailure {
+    if refused.load(Ordering::SeqCst) {
+        return DbFailure::Refused(
+            "the server asked for the password in cleartext over a connection that is not verified TLS; coffer does not send it (register the instance with --tls verify-full, or allow it with --allow-cleartext-password)".into(),
+        );
+    }
+    failure(e)
 }
 
 pub(crate) async fn admin(t: &DbTarget) -> DbResult<Client> {
@@ -112,6 +191,7 @@ pub(crate) async fn clone_account(
             "the role {model:?} does not exist"
         )));
     }
+    check_model_allowed(t, &c, model).await?;
     let name = ident('"', role)?;
     let how = format!("WITH LOGIN PASSWORD {}", verifier(password)?);
     if role_exists(&c, role).await? {
@@ -123,6 +203,50 @@ pub(crate) async fn clone_account(
         )
         .await
     }
+}
+
+/// A member of a role may `SET ROLE` to it and to every role it belongs to, so the clone
+/// holds whatever any of them holds: each role attribute that administers the server (and
+/// membership in the roles that read or write server files or run programs, named `FILE`
+/// like MariaDB's privilege) must be on the instance's allow-list.
+async fn check_model_allowed(t: &DbTarget, c: &Client, model: &str) -> DbResult<()> {
+    let rows = c
+        .query(
+            "SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, \
+                    r.rolbypassrls \
+             FROM pg_roles r WHERE pg_has_role($1, r.oid, 'MEMBER')",
+            &[&model],
+        )
+        .await
+        .map_err(failure)?;
+    for row in rows {
+        let name: String = row.get(0);
+        let mut held = vec![];
+        for (i, attribute) in [
+            (1, "SUPERUSER"),
+            (2, "CREATEROLE"),
+            (3, "CREATEDB"),
+            (4, "REPLICATION"),
+            (5, "BYPASSRLS"),
+        ] {
+            if row.get::<_, bool>(i) {
+                held.push(attribute);
+            }
+        }
+        if matches!(
+            name.as_str(),
+            "pg_read_server_files" | "pg_write_server_files" | "pg_execute_server_program"
+        ) {
+            held.push("FILE");
+        }
+        if let Some(p) = held.into_iter().find(|p| !t.allows(p)) {
+            return Err(DbFailure::Refused(format!(
+                "the role {model:?} holds {p} (through {name:?}), which the instance {:?} does not allow coffer to give the second account",
+                t.instance
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) async fn create_account(

@@ -137,6 +137,10 @@ impl World {
                         admin_user: t.admin_user,
                         admin_password: t.admin_password,
                         check: true,
+                        tls: None,
+                        ca_pem: None,
+                        allow_cleartext_password: false,
+                        allowed_privileges: None,
                     },
                 )
                 .await
@@ -472,6 +476,10 @@ async fn creation_checks_the_instance_and_every_account_on_the_database() {
                 admin_user: "root".into(),
                 admin_password: Zeroizing::new("x".into()),
                 check: true,
+                tls: None,
+                ca_pem: None,
+                allow_cleartext_password: false,
+                allowed_privileges: None,
             },
         )
         .await

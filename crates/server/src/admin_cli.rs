@@ -15,7 +15,7 @@ use coffer_store::audit::{self, Anchor, LogKey};
 
 use crate::config::{
     AccessKeyCommand, AccountCommand, AdminCommand, AuditCommand, ClientArgs, DbInstanceCommand,
-    EngineArg, InstanceScope, PolicyCommand, RootKeyArgs,
+    EngineArg, InstanceScope, PolicyCommand, RootKeyArgs, TlsArg,
 };
 
 /// The region in the signature's scope; the admin API is not regional.
@@ -409,6 +409,43 @@ fn scope_query(scope: &InstanceScope) -> String {
     parts.join("&")
 }
 
+/// The admin password of `db-instance add`: from the flag or COFFER_DB_ADMIN_PASSWORD, a
+/// file, or standard input (one trailing newline dropped from the last two, as `echo` and
+/// editors leave one).
+fn admin_password_from(
+    given: Option<&str>,
+    file: Option<&Path>,
+    stdin: bool,
+) -> anyhow::Result<Zeroizing<String>> {
+    let strip = |mut s: String| {
+        if s.ends_with('\n') {
+            s.pop();
+            if s.ends_with('\r') {
+                s.pop();
+            }
+        }
+        Zeroizing::new(s)
+    };
+    if let Some(p) = given {
+        return Ok(Zeroizing::new(p.to_string()));
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --admin-password-file {}", path.display()))?;
+        return Ok(strip(text));
+    }
+    if stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the admin password from standard input")?;
+        return Ok(strip(text));
+    }
+    anyhow::bail!(
+        "give the admin password with --admin-password-file, --admin-password-stdin or COFFER_DB_ADMIN_PASSWORD (an empty one is allowed)"
+    )
+}
+
 pub fn db_instance(args: &ClientArgs, cmd: &DbInstanceCommand) -> anyhow::Result<()> {
     let c = Client::new(args)?;
     let columns: &[(&str, &str)] = &[
@@ -417,6 +454,7 @@ pub fn db_instance(args: &ClientArgs, cmd: &DbInstanceCommand) -> anyhow::Result
         ("HOST", "Host"),
         ("PORT", "Port"),
         ("ADMIN USER", "AdminUser"),
+        ("TLS", "Tls"),
         ("ACCOUNT ID", "AccountId"),
         ("REGION", "Region"),
         ("CREATED", "CreatedAt"),
@@ -429,6 +467,12 @@ pub fn db_instance(args: &ClientArgs, cmd: &DbInstanceCommand) -> anyhow::Result
             port,
             admin_user,
             admin_password,
+            admin_password_file,
+            admin_password_stdin,
+            tls,
+            ca_file,
+            allow_cleartext_password,
+            allowed_privileges,
             no_check,
             scope,
         } => {
@@ -437,15 +481,41 @@ pub fn db_instance(args: &ClientArgs, cmd: &DbInstanceCommand) -> anyhow::Result
                 EngineArg::Mysql => "mysql",
                 EngineArg::Postgres => "postgres",
             };
-            let body = json!({
+            let password = admin_password_from(
+                admin_password.as_deref(),
+                admin_password_file.as_deref(),
+                *admin_password_stdin,
+            )?;
+            let mut body = json!({
                 "DBInstanceId": id,
                 "Engine": engine,
                 "Host": host,
                 "Port": port,
                 "AdminUser": admin_user,
-                "AdminPassword": admin_password,
+                "AdminPassword": password.as_str(),
                 "Check": !no_check,
+                "AllowCleartextPassword": allow_cleartext_password,
             });
+            if let Some(t) = tls {
+                body["Tls"] = json!(match t {
+                    TlsArg::VerifyFull => "verify-full",
+                    TlsArg::Require => "require",
+                    TlsArg::Disable => "disable",
+                });
+            }
+            if let Some(path) = ca_file {
+                let pem = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading --ca-file {}", path.display()))?;
+                body["CaPem"] = json!(pem);
+            }
+            if let Some(list) = allowed_privileges {
+                let names: Vec<&str> = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                body["AllowedPrivileges"] = json!(names);
+            }
             let v = c.call("POST", &["db-instances"], &scope_query(scope), Some(body))?;
             c.print(&v, |v| table(std::slice::from_ref(v), columns));
         }

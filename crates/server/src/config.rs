@@ -172,6 +172,17 @@ pub enum EngineArg {
     Postgres,
 }
 
+/// How coffer connects to a database instance (as libpq's sslmode names them).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TlsArg {
+    /// TLS with a certificate a trusted CA issued for the host.
+    VerifyFull,
+    /// TLS with any certificate.
+    Require,
+    /// No TLS.
+    Disable,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum DbInstanceCommand {
     /// Register a database server. Its id is what requests name as DBInstanceId (Alibaba),
@@ -192,9 +203,44 @@ pub enum DbInstanceCommand {
         /// on *.*; PostgreSQL: superuser or CREATEROLE).
         #[arg(long)]
         admin_user: String,
-        /// Its password.
-        #[arg(long, env = "COFFER_DB_ADMIN_PASSWORD", hide_env_values = true)]
-        admin_password: String,
+        /// Its password on the command line, where other users of the machine can see it
+        /// (`ps`); prefer --admin-password-file, --admin-password-stdin or the environment.
+        #[arg(
+            long,
+            env = "COFFER_DB_ADMIN_PASSWORD",
+            hide_env_values = true,
+            conflicts_with_all = ["admin_password_file", "admin_password_stdin"]
+        )]
+        admin_password: Option<String>,
+        /// Read the admin password from this file (one trailing newline is dropped).
+        #[arg(long, conflicts_with = "admin_password_stdin")]
+        admin_password_file: Option<PathBuf>,
+        /// Read the admin password from standard input (one trailing newline is dropped).
+        #[arg(long)]
+        admin_password_stdin: bool,
+        /// How coffer's connections to the database are protected: verify-full (TLS with a
+        /// certificate a trusted CA issued for --host), require (TLS, any certificate: safe
+        /// from listeners, not from a man in the middle) or disable. Default: verify-full,
+        /// except disable for a loopback host (localhost, 127.0.0.0/8, ::1), whose traffic
+        /// never leaves the machine.
+        #[arg(long, value_enum)]
+        tls: Option<TlsArg>,
+        /// PEM file of the CA certificates verify-full trusts (default: the public web roots;
+        /// MariaDB/MySQL connections trust those as well).
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Let coffer send a PostgreSQL password in cleartext when the server asks for it
+        /// over a connection that is not verify-full TLS (refused by default: whoever sits
+        /// between could ask for it).
+        #[arg(long)]
+        allow_cleartext_password: bool,
+        /// Privileges coffer may give accounts on this instance (comma-separated, e.g.
+        /// SELECT,INSERT,UPDATE,DELETE). Default: what an application needs in its own
+        /// databases, nothing that administers the server (no ALL PRIVILEGES, GRANT OPTION,
+        /// SUPER, CREATE USER, FILE, PROCESS, ...). GLOBAL lets grants reach the server level
+        /// (*.*) and the system databases.
+        #[arg(long)]
+        allowed_privileges: Option<String>,
         /// Register without logging in to the database first.
         #[arg(long)]
         no_check: bool,
@@ -425,6 +471,14 @@ pub struct ServeArgs {
     /// Log line format.
     #[arg(long, env = "COFFER_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+
+    /// Hosts on which accounts other than the operator may register database instances
+    /// (comma-separated addresses, address/prefix ranges, host names or *.suffix names, e.g.
+    /// 10.0.0.0/8,db.internal). Registering makes the server connect there, so by default
+    /// (empty) only the operator registers instances. Names are matched as written, never
+    /// resolved.
+    #[arg(long, env = "COFFER_DB_HOSTS_ALLOWED", default_value = "")]
+    pub db_hosts_allowed: String,
 
     /// Log filter, e.g. `info` or `coffer=debug` (RUST_LOG syntax).
     #[arg(long, env = "COFFER_LOG", default_value = "info")]

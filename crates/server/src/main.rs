@@ -261,6 +261,8 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
             bail!("--region: {e}");
         }
     }
+    let db_hosts = coffer_dialect_native::DbHostAllowList::parse(&args.db_hosts_allowed)
+        .map_err(|e| anyhow::anyhow!("--db-hosts-allowed: {e}"))?;
     let store = OpenStore::open(
         &args.data_dir,
         args.database_url.as_deref(),
@@ -322,7 +324,8 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
             service.clone(),
             audit.clone(),
             args.default_region.clone(),
-        ),
+        )
+        .with_db_hosts(db_hosts),
         service: service.clone(),
         audit: audit.clone(),
         gate: http::Gate::new(audit.clone()),

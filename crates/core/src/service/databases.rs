@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use super::common::name_taken;
 use super::secrets::NewRecord;
 use super::Service;
-use crate::database::{DatabaseDriver, DbTarget, Grant};
+use crate::database::{self as db, DatabaseDriver, DbTarget, Grant};
 use crate::error::{Error, Resource, Result};
 use crate::model::*;
 
@@ -28,7 +28,18 @@ pub struct NewDbInstance {
     pub admin_password: Zeroizing<String>,
     /// Log in as the admin first and refuse an instance that does not answer.
     pub check: bool,
+    /// `None`: [`TlsMode::default_for_host`].
+    pub tls: Option<TlsMode>,
+    /// PEM certificates `verify-full` trusts (`None`: the public web roots).
+    pub ca_pem: Option<String>,
+    pub allow_cleartext_password: bool,
+    /// `None`: [`crate::database::DEFAULT_ALLOWED_PRIVILEGES`]. Already normalized
+    /// ([`crate::database::parse_allowed_privileges`]).
+    pub allowed_privileges: Option<Vec<String>>,
 }
+
+/// Largest CA bundle an instance keeps.
+const MAX_CA_PEM: usize = 64 * 1024;
 
 /// A managed secret over accounts that exist already (Alibaba Rds, Huawei RDS-FG).
 pub struct NewDatabaseSecret {
@@ -147,6 +158,35 @@ impl Service {
         }
         check_account_name("admin-user", &req.admin_user)?;
         check_password("admin-password", &req.admin_password)?;
+        let tls = req
+            .tls
+            .unwrap_or_else(|| TlsMode::default_for_host(&req.host));
+        if let Some(pem) = &req.ca_pem {
+            if tls != TlsMode::VerifyFull {
+                return Err(Error::invalid(
+                    "CaPem",
+                    "a CA is used only with TLS mode verify-full",
+                ));
+            }
+            if pem.len() > MAX_CA_PEM || !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(Error::invalid(
+                    "CaPem",
+                    format!("it must be PEM certificates, at most {MAX_CA_PEM} bytes"),
+                ));
+            }
+        }
+        let allowed = req
+            .allowed_privileges
+            .unwrap_or_else(db::default_allowed_privileges);
+        if let Some(bad) = allowed
+            .iter()
+            .find(|p| !db::KNOWN_PRIVILEGES.contains(&db::normalize_privilege(p).as_str()))
+        {
+            return Err(Error::invalid(
+                "AllowedPrivileges",
+                format!("{bad:?} is not a privilege coffer knows"),
+            ));
+        }
         if self.store.get_db_instance(scope, &req.id).await?.is_some() {
             return Err(Error::AlreadyExists {
                 what: Resource::DbInstance,
@@ -161,6 +201,10 @@ impl Service {
                 port: req.port,
                 admin_user: req.admin_user.clone(),
                 admin_password: req.admin_password.clone(),
+                tls,
+                ca_pem: req.ca_pem.clone(),
+                allow_cleartext_password: req.allow_cleartext_password,
+                allowed_privileges: allowed.clone(),
             };
             self.driver()?
                 .check_admin(&target)
@@ -183,6 +227,10 @@ impl Service {
             admin_user: req.admin_user,
             admin_password: sealed,
             created_at: self.now(),
+            tls,
+            ca_pem: req.ca_pem,
+            allow_cleartext_password: req.allow_cleartext_password,
+            allowed_privileges: allowed,
         };
         self.store.create_db_instance(&instance).await?;
         Ok(instance)
@@ -203,6 +251,19 @@ impl Service {
         self.store.delete_db_instance(scope, id).await
     }
 
+    /// The instance a managed secret lives on, for the permission of an operation that
+    /// makes its database change an account (a rotation); `None` for a generic secret or
+    /// none at all (the operation then answers as it does for those).
+    pub async fn secret_instance(&self, scope: &Scope, name: &str) -> Option<String> {
+        match self.store.get_secret(scope, name).await {
+            Ok(Some(SecretRecord {
+                kind: SecretKind::Database { instance, .. },
+                ..
+            })) => Some(instance),
+            _ => None,
+        }
+    }
+
     /// How to reach an instance, with its admin password opened.
     pub(crate) async fn db_target(&self, instance: &DbInstance) -> Result<DbTarget> {
         let sealed = &instance.admin_password;
@@ -219,6 +280,10 @@ impl Service {
             port: instance.port,
             admin_user: instance.admin_user.clone(),
             admin_password: Zeroizing::new(password),
+            tls: instance.tls,
+            ca_pem: instance.ca_pem.clone(),
+            allow_cleartext_password: instance.allow_cleartext_password,
+            allowed_privileges: instance.allowed_privileges.clone(),
         })
     }
 
@@ -350,6 +415,15 @@ impl Service {
         self.driver()?
             .check_grants(target.engine, &req.grants)
             .map_err(|reason| Error::invalid("PrivilegesList", reason))?;
+        // The operator's allow-list of the instance, so that a right to create secrets is
+        // never a right to mint an administrator.
+        db::check_grants_allowed(
+            &target.allowed_privileges,
+            &target.instance,
+            target.engine,
+            &req.grants,
+        )
+        .map_err(|reason| Error::invalid("PrivilegesList", reason))?;
         let suffix: String = {
             const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
             let mut rng = rand::thread_rng();

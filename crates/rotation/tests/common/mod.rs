@@ -17,25 +17,25 @@ pub fn suffix() -> String {
 }
 
 pub fn mariadb() -> DbTarget {
-    DbTarget {
-        instance: "maria".into(),
-        engine: DbEngine::MariaDb,
-        host: "127.0.0.1".into(),
-        port: 3306,
-        admin_user: "root".into(),
-        admin_password: Zeroizing::new(String::new()),
-    }
+    DbTarget::new(
+        "maria",
+        DbEngine::MariaDb,
+        "127.0.0.1",
+        3306,
+        "root",
+        Zeroizing::new(String::new()),
+    )
 }
 
 pub fn postgres() -> DbTarget {
-    DbTarget {
-        instance: "pg".into(),
-        engine: DbEngine::Postgres,
-        host: "127.0.0.1".into(),
-        port: 5432,
-        admin_user: "postgres".into(),
-        admin_password: Zeroizing::new(String::new()),
-    }
+    DbTarget::new(
+        "pg",
+        DbEngine::Postgres,
+        "127.0.0.1",
+        5432,
+        "postgres",
+        Zeroizing::new(String::new()),
+    )
 }
 
 pub fn target(engine: DbEngine) -> DbTarget {
@@ -170,4 +170,26 @@ pub async fn can_log_in(engine: DbEngine, name: &str, password: &str) -> bool {
             }
         }
     }
+}
+
+/// The directory of the test CA and certificates (scripts/db-test-tls), after making sure
+/// that the machine's PostgreSQL serves TLS with them.
+pub fn test_tls_dir() -> std::path::PathBuf {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/db-test-tls");
+        let status = std::process::Command::new(script)
+            .status()
+            .expect("running scripts/db-test-tls");
+        assert!(status.success(), "scripts/db-test-tls failed");
+    });
+    std::env::var_os("COFFER_TEST_TLS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/var/lib/coffer-test-tls".into())
+}
+
+/// A PEM file of the test TLS directory (`ca.pem`, `other-ca.pem`).
+pub fn test_pem(name: &str) -> String {
+    let path = test_tls_dir().join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

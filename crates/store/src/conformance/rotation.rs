@@ -12,6 +12,9 @@ use super::fixtures::*;
 /// The checks of this area, by name.
 pub const CHECKS: &[(&str, Check)] = &[
     ("database_instances", |s| Box::pin(database_instances(s))),
+    ("database_instance_connection_settings", |s| {
+        Box::pin(database_instance_connection_settings(s))
+    }),
     ("rotation_tasks_and_schedule", |s| {
         Box::pin(rotation_tasks_and_schedule(s))
     }),
@@ -27,6 +30,49 @@ fn instance(scope: &Scope, id: &str) -> DbInstance {
         admin_user: "admin".into(),
         admin_password: sealed(9),
         created_at: Timestamp(5),
+        tls: TlsMode::Disable,
+        ca_pem: None,
+        allow_cleartext_password: false,
+        allowed_privileges: coffer_core::database::default_allowed_privileges(),
+    }
+}
+
+/// How an instance is reached (TLS mode, CA, cleartext passwords) and what accounts may be
+/// given there come back as they were registered, for each mode, and differ per instance.
+pub async fn database_instance_connection_settings(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    let strict = DbInstance {
+        tls: TlsMode::VerifyFull,
+        ca_pem: Some(pem.into()),
+        allow_cleartext_password: true,
+        allowed_privileges: vec!["SELECT".into(), "GRANT OPTION".into(), "GLOBAL".into()],
+        ..instance(&s, "tls-full")
+    };
+    let required = DbInstance {
+        tls: TlsMode::Require,
+        allowed_privileges: vec![],
+        ..instance(&s, "tls-require")
+    };
+    let plain = instance(&s, "tls-off");
+    for i in [&strict, &required, &plain] {
+        store.create_db_instance(i).await.expect("create");
+    }
+    for i in [&strict, &required, &plain] {
+        let back = store.get_db_instance(&s, &i.id).await.expect("get");
+        assert_eq!(back.as_ref(), Some(i), "{}", i.id);
+    }
+    let listed = store.list_db_instances(&s).await.expect("list");
+    assert_eq!(listed.len(), 3);
+    for i in &listed {
+        let want = [&strict, &required, &plain]
+            .into_iter()
+            .find(|w| w.id == i.id)
+            .expect("one of ours");
+        assert_eq!(i, want);
+    }
+    for i in [&strict, &required, &plain] {
+        store.delete_db_instance(&s, &i.id).await.expect("delete");
     }
 }
 

@@ -18,7 +18,8 @@ use super::secret_writes::apply_secret_write;
 use super::{pg_read, pg_write, PgStore};
 
 const INSTANCE_COLUMNS: &str = "account, region, id, engine, host, port, admin_user, key_id, \
-     key_version, wrapped_data_key, ciphertext, created_at";
+     key_version, wrapped_data_key, ciphertext, created_at, tls, ca_pem, \
+     allow_cleartext_password, allowed_privileges";
 const TASK_COLUMNS: &str = "id, account, region, secret_id, kind, version_id, step, status, \
      attempts, last_error, next_attempt, created_at, updated_at, applied";
 
@@ -27,6 +28,12 @@ fn instance_row(r: &Row) -> Result<DbInstance> {
     let port: i32 = col(r, 5)?;
     let engine = DbEngine::parse(&engine)
         .ok_or_else(|| internal("read instance", format!("engine {engine:?}")))?;
+    let tls: String = col(r, 12)?;
+    let tls =
+        TlsMode::parse(&tls).ok_or_else(|| internal("read instance", format!("tls {tls:?}")))?;
+    let allowed: String = col(r, 15)?;
+    let allowed_privileges: Vec<String> =
+        serde_json::from_str(&allowed).map_err(|e| internal("read instance privileges", e))?;
     Ok(DbInstance {
         scope: Scope {
             account: account_from_sql(col(r, 0)?),
@@ -46,16 +53,22 @@ fn instance_row(r: &Row) -> Result<DbInstance> {
             },
         },
         created_at: Timestamp(col(r, 11)?),
+        tls,
+        ca_pem: col(r, 13)?,
+        allow_cleartext_password: col(r, 14)?,
+        allowed_privileges,
     })
 }
 
 async fn create_instance(tx: &Transaction<'_>, i: &DbInstance) -> Result<()> {
     let sealed = &i.admin_password;
+    let allowed = serde_json::to_string(&i.allowed_privileges)
+        .map_err(|e| internal("write instance privileges", e))?;
     exec(
         tx,
         &format!(
             "INSERT INTO db_instances ({INSTANCE_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ),
         &[
             &account_sql(i.scope.account),
@@ -70,6 +83,10 @@ async fn create_instance(tx: &Transaction<'_>, i: &DbInstance) -> Result<()> {
             &sealed.envelope.wrapped_data_key,
             &sealed.envelope.ciphertext,
             &i.created_at.0,
+            &i.tls.as_str(),
+            &i.ca_pem,
+            &i.allow_cleartext_password,
+            &allowed,
         ],
     )
     .await

@@ -15,7 +15,8 @@ use super::secret_writes::apply_secret_write;
 use super::SqliteStore;
 
 const INSTANCE_COLUMNS: &str = "account, region, id, engine, host, port, admin_user, key_id, \
-     key_version, wrapped_data_key, ciphertext, created_at";
+     key_version, wrapped_data_key, ciphertext, created_at, tls, ca_pem, \
+     allow_cleartext_password, allowed_privileges";
 const TASK_COLUMNS: &str = "id, account, region, secret_id, kind, version_id, step, status, \
      attempts, last_error, next_attempt, created_at, updated_at, applied";
 
@@ -24,6 +25,15 @@ fn instance_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<DbInstance>> {
     let port: i64 = r.get(5)?;
     let Some(engine) = DbEngine::parse(&engine) else {
         return Ok(Err(internal("read instance", format!("engine {engine:?}"))));
+    };
+    let tls: String = r.get(12)?;
+    let Some(tls) = TlsMode::parse(&tls) else {
+        return Ok(Err(internal("read instance", format!("tls {tls:?}"))));
+    };
+    let allowed: String = r.get(15)?;
+    let allowed_privileges = match parse::<Vec<String>>("read instance privileges", &allowed) {
+        Ok(list) => list,
+        Err(e) => return Ok(Err(e)),
     };
     Ok(Ok(DbInstance {
         scope: Scope {
@@ -44,14 +54,19 @@ fn instance_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<DbInstance>> {
             },
         },
         created_at: Timestamp(r.get(11)?),
+        tls,
+        ca_pem: r.get(13)?,
+        allow_cleartext_password: r.get(14)?,
+        allowed_privileges,
     }))
 }
 
 fn create_instance(c: &Connection, i: &DbInstance) -> Result<()> {
     let sealed = &i.admin_password;
+    let allowed = text("instance privileges", &i.allowed_privileges)?;
     c.prepare_cached(&format!(
         "INSERT INTO db_instances ({INSTANCE_COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
     ))
     .and_then(|mut st| {
         st.execute(params![
@@ -67,6 +82,10 @@ fn create_instance(c: &Connection, i: &DbInstance) -> Result<()> {
             sealed.envelope.wrapped_data_key,
             sealed.envelope.ciphertext,
             i.created_at.0,
+            i.tls.as_str(),
+            i.ca_pem,
+            i.allow_cleartext_password,
+            allowed,
         ])
     })
     .map_err(|e| {

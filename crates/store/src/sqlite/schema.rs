@@ -249,6 +249,16 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX rotation_tasks_by_scope ON rotation_tasks(account, region, created_at);
     CREATE INDEX rotation_tasks_due ON rotation_tasks(next_attempt) WHERE status = 'running';
     "#,
+    // 11: how coffer reaches a database instance and what it may give accounts there. Rows
+    //     registered before keep the connection they had (no TLS) and get the default
+    //     privilege allow-list (coffer_core::database::DEFAULT_ALLOWED_PRIVILEGES).
+    r#"
+    ALTER TABLE db_instances ADD COLUMN tls TEXT NOT NULL DEFAULT 'disable';
+    ALTER TABLE db_instances ADD COLUMN ca_pem TEXT;
+    ALTER TABLE db_instances ADD COLUMN allow_cleartext_password INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE db_instances ADD COLUMN allowed_privileges TEXT NOT NULL
+        DEFAULT '["SELECT","INSERT","UPDATE","DELETE","CREATE","DROP","ALTER","INDEX","REFERENCES","CREATE VIEW","SHOW VIEW","CREATE TEMPORARY TABLES","LOCK TABLES","EXECUTE","TRIGGER","CREATE ROUTINE","ALTER ROUTINE","EVENT","TRUNCATE","CONNECT","TEMPORARY"]';
+    "#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction with
