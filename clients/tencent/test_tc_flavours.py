@@ -126,8 +126,14 @@ def test_endpoint_with_scheme_in_host(coffer, name):
     assert c.call("GetSecretValue", SecretName=name, VersionId="v1")["SecretString"] == "via scheme host"
 
 
-def test_unsigned_payload(coffer, name):
+def test_unsigned_payload_is_refused(coffer, name):
+    """ClientProfile.unsignedPayload takes the JSON body out of the signature, so anyone relaying the
+    request could send other parameters under it: coffer refuses it (it accepts UNSIGNED-PAYLOAD only
+    with an empty body, which the SDK never sends: it sends "{}" at least)."""
     c = Tc(coffer.endpoint, coffer.ak, coffer.sk, unsigned_payload=True)
-    c.call("CreateSecret", SecretName=name, VersionId="v1", SecretString="unsigned payload")
+    with expect_tc_error("AuthFailure.SignatureFailure", "UNSIGNED-PAYLOAD"):
+        c.call("CreateSecret", SecretName=name, VersionId="v1", SecretString="unsigned payload")
     assert c.last_request.header.get("X-TC-Content-SHA256") == "UNSIGNED-PAYLOAD"
-    assert c.call("GetSecretValue", SecretName=name, VersionId="v1")["SecretString"] == "unsigned payload"
+    signed = Tc(coffer.endpoint, coffer.ak, coffer.sk)
+    with expect_tc_error("ResourceNotFound"):
+        signed.call("DescribeSecret", SecretName=name)

@@ -15,6 +15,10 @@ pub struct HttpRequest<'a> {
     pub body: &'a [u8],
     /// The server's id for this request (a UUID), echoed in answers and the audit log.
     pub request_id: &'a str,
+    /// The client's address and port (`None` when there is no connection, as in tests).
+    /// Tencent's replay rule lets only the address that first used a TC3 signature use it,
+    /// at once, for another action.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl<'a> HttpRequest<'a> {
@@ -88,6 +92,7 @@ mod tests {
             headers,
             body: b"a=b",
             request_id: "r",
+            peer: None,
         }
     }
 

@@ -1,37 +1,62 @@
-//! Replay cache for signature nonces.
+//! Replay caches: the nonces of schemes that sign one, and the signatures of a scheme that does
+//! not (Tencent's TC3).
 //!
-//! Clouds that sign a nonce into every request (Alibaba's `SignatureNonce`) promise that a
-//! request cannot be replayed: the server remembers each (access key, nonce) pair for a window
-//! and refuses to see it twice. Together with the clock-skew check this closes replays: a copy
-//! sent later than the skew window fails the timestamp check; one sent earlier finds its nonce
-//! here.
+//! Clouds that sign a nonce into every request (Alibaba's `SignatureNonce`, Tencent's legacy
+//! `Nonce`) promise that a request cannot be replayed: the server remembers each (access key,
+//! nonce) pair for a window and refuses to see it twice ([`NonceCache`]). Together with the
+//! clock-skew check this closes replays: a copy sent later than the skew window fails the
+//! timestamp check; one sent earlier finds its nonce here.
 //!
-//! To fully cover the skew window a nonce has to be remembered for as long as a request carrying
-//! it could still pass the timestamp check. With a ±W skew window a request whose timestamp is T
-//! passes from T-W to T+W, so a window of 2·W is airtight; W (Alibaba's documented 15 minutes)
-//! covers every client whose clock is in sync and is what Alibaba itself promises.
+//! A scheme without a nonce whose signature leaves fields out that change what a request does
+//! (TC3 signs neither `X-TC-Action`, `X-TC-Version` nor `X-TC-Region`) gets a
+//! [`SignatureCache`]: each accepted signature is remembered with what it was used for, and the
+//! same signature asking for something else is refused.
 //!
-//! Memory is bounded by time, not by scanning: entries are filed in per-interval buckets held in
-//! a ring (oldest first). When time moves past a bucket's expiry the whole bucket is dropped and
-//! its entries are removed from the lookup map, so every entry is inserted once and removed once
-//! (amortised O(1)) and no request ever walks the whole cache. The cache is split into shards,
-//! each behind its own mutex, so concurrent requests rarely contend on one lock.
+//! To fully cover the skew window an entry has to be remembered for as long as a request
+//! carrying it could still pass the timestamp check. With a ±W skew window a request whose
+//! timestamp is T passes from T-W to T+W, so a window of 2·W is airtight; W (Alibaba's
+//! documented 15 minutes) covers every client whose clock is in sync and is what Alibaba itself
+//! promises.
 //!
-//! Record a nonce only after the request's signature verified; otherwise anyone could burn a
-//! legitimate client's nonces with garbage requests.
+//! Memory is bounded twice:
+//! - **by time**, without scanning: entries are filed in per-interval buckets held in a ring
+//!   (oldest first). When time moves past a bucket's expiry the whole bucket is dropped and its
+//!   entries are removed from the lookup map, so every entry is inserted once and removed once
+//!   (amortised O(1)) and no request ever walks the whole cache;
+//! - **by size**: a cache holds at most its capacity of live entries ([`DEFAULT_CAPACITY`]
+//!   unless configured). When it is full a new entry is refused ([`Admission::Full`]): the
+//!   request is turned away, never admitted by forgetting an entry that is still live, because
+//!   a forgotten entry is a replay that would pass. Before refusing, expired entries of every
+//!   shard are dropped, so "full" always means full of live entries. A request the cache has
+//!   already seen is judged as usual when the cache is full (a replay is still a replay).
 //!
-//! A pair is remembered as a 64-bit fingerprint (SipHash with a key drawn at start, which
-//! clients cannot know or aim at), not as its text. At tens of thousands of requests a
-//! second a window holds millions of pairs: as strings they cost over a hundred bytes each,
-//! and re-hashing them whenever a table grew took a tenth of the server's CPU time under
-//! load. Two different pairs share a fingerprint with odds of about one in 2^64 divided by
-//! the pairs held (one in a trillion with ten million held), and then the later request is
-//! refused as a replay: it fails closed, and the client's retry with a fresh nonce passes.
+//! The cache is split into shards, each behind its own mutex, so concurrent requests rarely
+//! contend on one lock; one atomic counter over all shards holds the size bound exactly.
+//!
+//! Record an entry only after the request's signature verified; otherwise anyone could burn a
+//! legitimate client's nonces, or fill the cache, with garbage requests.
+//!
+//! An entry is remembered as a 64-bit fingerprint (SipHash with a key drawn at start, which
+//! clients cannot know or aim at), not as its text. At tens of thousands of requests a second a
+//! window holds millions of entries: as strings they cost over a hundred bytes each, and
+//! re-hashing them whenever a table grew took a tenth of the server's CPU time under load. Two
+//! different entries share a fingerprint with odds of about one in 2^64 divided by the entries
+//! held (one in a trillion with ten million held), and then the later request is refused as a
+//! replay: it fails closed, and the client's retry with a fresh nonce passes.
+//!
+//! What a full cache costs: a nonce entry about 10 bytes in its shard's table (up to twice that
+//! while the table is between sizes) and 8 in its bucket; a signature entry 24 bytes more. At
+//! the default capacity a full nonce cache takes roughly 100 MB and a full signature cache
+//! roughly 300 MB.
+//! The default holds a whole window at about 2,200 requests a second with Alibaba's 30-minute
+//! window and 6,600 with Tencent's 10-minute one.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
-use std::sync::{Mutex, PoisonError};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// Number of independently locked shards.
@@ -40,22 +65,254 @@ const SHARDS: usize = 16;
 /// `window + window / BUCKETS_PER_WINDOW`.
 const BUCKETS_PER_WINDOW: u64 = 15;
 
-/// A thread-safe, memory-bounded set of recently seen (access key id, nonce) pairs.
+/// Live entries one cache holds at most unless configured otherwise (see the module docs for
+/// what that costs and what load it covers).
+pub const DEFAULT_CAPACITY: usize = 4_000_000;
+
+/// What a cache says about a request it was shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Not seen within the window; now remembered. The request may proceed.
+    Fresh,
+    /// Seen before, and this use is allowed again (a signature used once more for what it was
+    /// first used for). Nothing new is remembered. The request may proceed.
+    Again,
+    /// Seen before and not allowed again: a replay. Refuse the request.
+    Replay,
+    /// Not seen, but the cache holds its capacity of live entries. Refuse the request (as a
+    /// throttle: it is authentic, and a later retry can pass once entries expire).
+    Full,
+}
+
+impl Admission {
+    /// True for [`Admission::Fresh`] and [`Admission::Again`].
+    pub fn admitted(self) -> bool {
+        matches!(self, Self::Fresh | Self::Again)
+    }
+}
+
+// ------------------------------------------------------------------------------ nonces
+
+/// A thread-safe set of recently seen (access key id, nonce) pairs, bounded by time and size.
 pub struct NonceCache {
-    shards: Box<[Mutex<Shard>]>,
+    table: Table<()>,
+}
+
+impl NonceCache {
+    /// A cache that remembers each pair for at least `window` (whole seconds; anything below one
+    /// second counts as one second) and holds at most [`DEFAULT_CAPACITY`] pairs.
+    pub fn new(window: Duration) -> Self {
+        Self::with_capacity(window, DEFAULT_CAPACITY)
+    }
+
+    /// A cache like [`NonceCache::new`] holding at most `capacity` live pairs.
+    pub fn with_capacity(window: Duration, capacity: usize) -> Self {
+        Self {
+            table: Table::new(window, capacity),
+        }
+    }
+
+    /// Shows (`key_id`, `nonce`) to the cache at `now_unix_secs`: [`Admission::Fresh`] (now
+    /// remembered), [`Admission::Replay`] (already seen within the window) or
+    /// [`Admission::Full`].
+    pub fn admit(&self, key_id: &str, nonce: &str, now_unix_secs: i64) -> Admission {
+        // Hashing the tuple writes each part with its own terminator, so ("ab", "c") and
+        // ("a", "bc") differ.
+        let fingerprint = self.table.fingerprint((key_id, nonce));
+        self.table
+            .admit(fingerprint, now_unix_secs, (), |()| Admission::Replay)
+    }
+
+    /// Records (`key_id`, `nonce`) as seen at `now_unix_secs`.
+    ///
+    /// Returns `true` when the pair is new (the request may proceed) and `false` when it was
+    /// already seen within the window (a replay) or the cache is full (see [`Self::admit`],
+    /// which tells the two apart).
+    pub fn check_and_insert(&self, key_id: &str, nonce: &str, now_unix_secs: i64) -> bool {
+        self.admit(key_id, nonce, now_unix_secs) == Admission::Fresh
+    }
+
+    /// Drops every expired entry in every shard. Lookups already expire lazily, and a full
+    /// cache sweeps before it refuses, so this is only useful to release memory of shards that
+    /// have gone quiet (e.g. from a periodic task).
+    pub fn purge_expired(&self, now_unix_secs: i64) {
+        self.table.purge_expired(now_unix_secs);
+    }
+
+    /// Number of remembered pairs (including expired ones not yet purged).
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// True when nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most live pairs the cache holds.
+    pub fn capacity(&self) -> usize {
+        self.table.capacity
+    }
+}
+
+impl std::fmt::Debug for NonceCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.table.debug("NonceCache", f)
+    }
+}
+
+// -------------------------------------------------------------------------- signatures
+
+/// Recently accepted signatures of a scheme without a nonce, each with what it was first used
+/// for; bounded by time and size like [`NonceCache`].
+///
+/// A signature is the fingerprint of everything its scheme signs, so two uses of one signature
+/// within the window are the same signed request. What the scheme does not sign but the server
+/// reads (the [`SignatureUse::meaning`]) could have been changed in between. A later use passes
+/// ([`Admission::Again`]) when:
+/// - its meaning is the first use's: a retry of the same request, from anywhere; or
+/// - both uses only read ([`SignatureUse::reads_only`]): neither can do harm in place of the
+///   other; or
+/// - both name the same [`SignatureUse::client`] and the later one comes within the cache's
+///   `client_grace` of the first: the client's own next call, signed in the same instant.
+///
+/// Anything else is [`Admission::Replay`]. A refused use is not remembered.
+pub struct SignatureCache {
+    table: Table<FirstUse>,
+    /// How long after a signature's first use the same client may use it for another meaning.
+    client_grace_secs: u32,
+}
+
+/// One use of a signature, as shown to [`SignatureCache::admit`]. Each part is compared by a
+/// keyed fingerprint, never stored as text.
+pub struct SignatureUse<M, C> {
+    /// Everything outside the signature that gives the request its meaning.
+    pub meaning: M,
+    /// The request changes nothing and returns nothing secret.
+    pub reads_only: bool,
+    /// Who sent it, as far as the server can tell from what no copy of the request carries
+    /// (the client's address, with anything the meaning may not vary in under one client);
+    /// `None` when unknown, which matches nothing.
+    pub client: Option<C>,
+}
+
+/// What a signature was first used for, as fingerprints (24 bytes).
+#[derive(Clone, Copy)]
+struct FirstUse {
+    meaning: u64,
+    client: Option<NonZeroU64>,
+    /// Unix seconds, truncated to 32 bits: only differences of a few seconds are compared.
+    at: u32,
+    reads_only: bool,
+}
+
+impl SignatureCache {
+    /// A cache that remembers each signature for at least `window`, lets one client use a
+    /// signature for another meaning during `client_grace` after its first use, and holds at
+    /// most [`DEFAULT_CAPACITY`] signatures.
+    pub fn new(window: Duration, client_grace: Duration) -> Self {
+        Self::with_capacity(window, client_grace, DEFAULT_CAPACITY)
+    }
+
+    /// A cache like [`SignatureCache::new`] holding at most `capacity` live signatures.
+    pub fn with_capacity(window: Duration, client_grace: Duration, capacity: usize) -> Self {
+        Self {
+            table: Table::new(window, capacity),
+            client_grace_secs: u32::try_from(client_grace.as_secs()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Shows a use of `signature` (made with `key_id`) at `now_unix_secs`:
+    /// [`Admission::Fresh`] the first time, then [`Admission::Again`] or [`Admission::Replay`]
+    /// as the type documentation says; [`Admission::Full`] when a new signature finds the
+    /// cache full.
+    pub fn admit<M: Hash, C: Hash>(
+        &self,
+        key_id: &str,
+        signature: &[u8],
+        used: SignatureUse<M, C>,
+        now_unix_secs: i64,
+    ) -> Admission {
+        let fingerprint = self.table.fingerprint((key_id, signature));
+        let this = FirstUse {
+            meaning: self.table.fingerprint(used.meaning),
+            client: used
+                .client
+                .map(|c| NonZeroU64::new(self.table.fingerprint(c)).unwrap_or(NonZeroU64::MIN)),
+            // Truncation is intended: see the field.
+            at: now_unix_secs as u32,
+            reads_only: used.reads_only,
+        };
+        let grace = self.client_grace_secs;
+        self.table
+            .admit(fingerprint, now_unix_secs, this, |first: &FirstUse| {
+                let since = this
+                    .at
+                    .wrapping_sub(first.at)
+                    .min(first.at.wrapping_sub(this.at));
+                let same_client =
+                    this.client.is_some() && first.client == this.client && since <= grace;
+                if first.meaning == this.meaning
+                    || (first.reads_only && this.reads_only)
+                    || same_client
+                {
+                    Admission::Again
+                } else {
+                    Admission::Replay
+                }
+            })
+    }
+
+    /// See [`NonceCache::purge_expired`].
+    pub fn purge_expired(&self, now_unix_secs: i64) {
+        self.table.purge_expired(now_unix_secs);
+    }
+
+    /// Number of remembered signatures (including expired ones not yet purged).
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// True when nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most live signatures the cache holds.
+    pub fn capacity(&self) -> usize {
+        self.table.capacity
+    }
+}
+
+impl std::fmt::Debug for SignatureCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.table.debug("SignatureCache", f)
+    }
+}
+
+// ------------------------------------------------------------------------------- table
+
+/// Fingerprint → value, filed in time buckets, sharded, with a bound on live entries.
+struct Table<V> {
+    shards: Box<[Mutex<Shard<V>>]>,
     /// Makes the fingerprints (and so picks the shard). Randomly seeded so that clients cannot
-    /// aim their nonces at one shard or make two pairs collide.
+    /// aim their entries at one shard or make two entries collide.
     hasher: RandomState,
     /// Width of one bucket in seconds (at least 1).
     bucket_secs: i64,
     /// Number of buckets an entry survives, counting the one it was inserted into.
     buckets: i64,
+    /// Most live entries over all shards.
+    capacity: usize,
+    /// Entries held over all shards. Raised (under the shard's lock) before an insert and only
+    /// if that keeps it within `capacity`; lowered after entries are dropped. It never reads
+    /// below the true count, so the bound holds exactly.
+    held: AtomicUsize,
 }
 
-#[derive(Default)]
-struct Shard {
-    /// Fingerprint of a pair → bucket number it was filed under.
-    seen: HashMap<u64, i64, BuildHasherDefault<AlreadyHashed>>,
+struct Shard<V> {
+    /// Fingerprint → value.
+    seen: HashMap<u64, V, BuildHasherDefault<AlreadyHashed>>,
     /// Buckets, oldest first: (bucket number, fingerprints filed in it).
     ring: VecDeque<(i64, Vec<u64>)>,
     /// Highest bucket number this shard has seen. Time can appear to go backwards slightly
@@ -64,70 +321,111 @@ struct Shard {
     current: i64,
 }
 
-impl NonceCache {
-    /// A cache that remembers each pair for at least `window` (whole seconds; anything below one
-    /// second counts as one second).
-    pub fn new(window: Duration) -> Self {
+impl<V> Default for Shard<V> {
+    fn default() -> Self {
+        Self {
+            seen: HashMap::default(),
+            ring: VecDeque::new(),
+            current: 0,
+        }
+    }
+}
+
+impl<V: Copy> Table<V> {
+    fn new(window: Duration, capacity: usize) -> Self {
         let window_secs = window.as_secs().max(1);
         let bucket_secs = window_secs.div_ceil(BUCKETS_PER_WINDOW).max(1);
-        // Enough buckets that a pair inserted at the very end of a bucket still survives a full
-        // window: ceil(window / bucket) whole buckets after the one it was inserted into.
+        // Enough buckets that an entry inserted at the very end of a bucket still survives a
+        // full window: ceil(window / bucket) whole buckets after the one it was inserted into.
         let buckets = window_secs.div_ceil(bucket_secs) + 1;
-        NonceCache {
+        Table {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: RandomState::new(),
             bucket_secs: i64::try_from(bucket_secs).unwrap_or(i64::MAX),
             buckets: i64::try_from(buckets).unwrap_or(i64::MAX),
+            capacity,
+            held: AtomicUsize::new(0),
         }
     }
 
-    /// Records (`key_id`, `nonce`) as seen at `now_unix_secs`.
-    ///
-    /// Returns `true` when the pair is new (the request may proceed) and `false` when it was
-    /// already seen within the window (a replay).
-    pub fn check_and_insert(&self, key_id: &str, nonce: &str, now_unix_secs: i64) -> bool {
-        // Hashing the tuple writes each part with its own terminator, so ("ab", "c") and
-        // ("a", "bc") differ.
-        let fingerprint = self.hasher.hash_one((key_id, nonce));
-        let bucket = now_unix_secs.div_euclid(self.bucket_secs);
-        let mut shard = self.shard_for(fingerprint);
-        shard.advance(bucket, self.buckets);
-        if shard.seen.contains_key(&fingerprint) {
-            return false;
-        }
-        let filed_under = shard.current;
-        shard.seen.insert(fingerprint, filed_under);
-        match shard.ring.back_mut() {
-            Some((b, keys)) if *b == filed_under => keys.push(fingerprint),
-            _ => shard.ring.push_back((filed_under, vec![fingerprint])),
-        }
-        true
+    fn fingerprint(&self, value: impl Hash) -> u64 {
+        self.hasher.hash_one(value)
     }
 
-    /// Drops every expired entry in every shard. Lookups already expire lazily, so this is only
-    /// useful to release memory of shards that have gone quiet (e.g. from a periodic task).
-    pub fn purge_expired(&self, now_unix_secs: i64) {
+    /// Looks `fingerprint` up at `now`: a known entry is judged by `judge`; a new one is
+    /// inserted with `value` if the bound allows, after one sweep of expired entries if it
+    /// does not.
+    fn admit(
+        &self,
+        fingerprint: u64,
+        now_unix_secs: i64,
+        value: V,
+        judge: impl Fn(&V) -> Admission,
+    ) -> Admission {
         let bucket = now_unix_secs.div_euclid(self.bucket_secs);
+        for sweep_first in [false, true] {
+            if sweep_first {
+                // Other shards may still count entries that have expired but were not looked
+                // at since: drop them before calling the cache full. No shard lock is held here.
+                self.purge_bucket(bucket);
+            }
+            let mut shard = self.shard_for(fingerprint);
+            self.advance(&mut shard, bucket);
+            if let Some(known) = shard.seen.get(&fingerprint) {
+                return judge(known);
+            }
+            if self.reserve() {
+                shard.insert(fingerprint, value);
+                return Admission::Fresh;
+            }
+        }
+        Admission::Full
+    }
+
+    /// Takes one place under the bound; false when the cache is full.
+    fn reserve(&self) -> bool {
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.capacity).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn advance(&self, shard: &mut Shard<V>, bucket: i64) {
+        let dropped = shard.advance(bucket, self.buckets);
+        if dropped > 0 {
+            self.held.fetch_sub(dropped, Ordering::AcqRel);
+        }
+    }
+
+    fn purge_expired(&self, now_unix_secs: i64) {
+        self.purge_bucket(now_unix_secs.div_euclid(self.bucket_secs));
+    }
+
+    fn purge_bucket(&self, bucket: i64) {
         for shard in self.shards.iter() {
-            lock(shard).advance(bucket, self.buckets);
+            self.advance(&mut lock(shard), bucket);
         }
     }
 
-    /// Number of remembered pairs (including expired ones not yet purged).
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).seen.len()).sum()
     }
 
-    /// True when nothing is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn shard_for(&self, fingerprint: u64) -> std::sync::MutexGuard<'_, Shard> {
+    fn shard_for(&self, fingerprint: u64) -> MutexGuard<'_, Shard<V>> {
         // Middle bits: the shard's table uses the low bits for the slot and the top ones for
         // its tags, and every fingerprint of one shard shares the bits that chose it.
         let idx = ((fingerprint >> 32) as usize) % self.shards.len();
         lock(&self.shards[idx])
+    }
+
+    fn debug(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(name)
+            .field("bucket_secs", &self.bucket_secs)
+            .field("buckets", &self.buckets)
+            .field("capacity", &self.capacity)
+            .field("len", &self.len())
+            .finish()
     }
 }
 
@@ -150,41 +448,45 @@ impl Hasher for AlreadyHashed {
     }
 }
 
-impl std::fmt::Debug for NonceCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NonceCache")
-            .field("bucket_secs", &self.bucket_secs)
-            .field("buckets", &self.buckets)
-            .field("len", &self.len())
-            .finish()
+impl<V> Shard<V> {
+    fn insert(&mut self, fingerprint: u64, value: V) {
+        let filed_under = self.current;
+        self.seen.insert(fingerprint, value);
+        match self.ring.back_mut() {
+            Some((b, keys)) if *b == filed_under => keys.push(fingerprint),
+            _ => self.ring.push_back((filed_under, vec![fingerprint])),
+        }
     }
-}
 
-impl Shard {
     /// Moves the shard's clock to `bucket` (if later) and drops buckets that fell out of the
-    /// window.
-    fn advance(&mut self, bucket: i64, buckets: i64) {
+    /// window; returns how many entries were dropped.
+    fn advance(&mut self, bucket: i64, buckets: i64) -> usize {
         if bucket > self.current || self.ring.is_empty() {
             self.current = bucket;
         }
         // A bucket numbered b is dropped once current >= b + buckets.
         let oldest_kept = self.current.saturating_sub(buckets - 1);
+        let mut dropped = 0;
         while let Some((b, _)) = self.ring.front() {
             if *b >= oldest_kept {
                 break;
             }
             if let Some((_, keys)) = self.ring.pop_front() {
                 for k in keys {
-                    self.seen.remove(&k);
+                    if self.seen.remove(&k).is_some() {
+                        dropped += 1;
+                    }
                 }
             }
         }
+        dropped
     }
 }
 
 /// Locks a shard. A panic while holding the lock cannot leave a shard logically broken (every
-/// mutation is a single map or ring operation), so a poisoned lock is simply taken over.
-fn lock(m: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
+/// mutation is a single map or ring operation, and the count of held entries is changed only
+/// after them), so a poisoned lock is simply taken over.
+fn lock<V>(m: &Mutex<Shard<V>>) -> MutexGuard<'_, Shard<V>> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -292,5 +594,253 @@ mod tests {
             .collect();
         let admitted: usize = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
         assert_eq!(admitted, 2000);
+    }
+
+    // ------------------------------------------------------------------- size bound
+
+    #[test]
+    fn a_full_cache_refuses_new_pairs_and_keeps_the_live_ones() {
+        let c = NonceCache::with_capacity(Duration::from_secs(WINDOW), 100);
+        let t = 1_795_000_000;
+        for i in 0..100 {
+            assert_eq!(c.admit("ak", &format!("n{i}"), t), Admission::Fresh);
+        }
+        assert_eq!(c.len(), 100);
+        // Full: a new pair is refused, not admitted by forgetting a live one.
+        assert_eq!(c.admit("ak", "new", t), Admission::Full);
+        assert!(!c.check_and_insert("ak", "new", t + 1));
+        assert_eq!(c.len(), 100);
+        // Every pair it holds is still a replay, full or not.
+        for i in 0..100 {
+            assert_eq!(c.admit("ak", &format!("n{i}"), t + 2), Admission::Replay);
+        }
+        assert_eq!(c.capacity(), 100);
+    }
+
+    #[test]
+    fn a_full_cache_makes_room_as_entries_expire() {
+        let c = NonceCache::with_capacity(Duration::from_secs(WINDOW), 10);
+        let t = 1_795_000_020;
+        for i in 0..10 {
+            assert!(c.check_and_insert("ak", &format!("old{i}"), t));
+        }
+        assert_eq!(c.admit("ak", "x", t + 899), Admission::Full);
+        // Past the window (plus one bucket) the old pairs are gone everywhere, including shards
+        // no later request touched: the full cache sweeps before refusing.
+        let later = t + 900 + 60;
+        assert_eq!(c.admit("ak", "x", later), Admission::Fresh);
+        for i in 0..9 {
+            assert_eq!(c.admit("ak", &format!("new{i}"), later), Admission::Fresh);
+        }
+        assert_eq!(c.admit("ak", "one-too-many", later), Admission::Full);
+        c.purge_expired(later);
+        assert_eq!(c.len(), 10);
+        // The expired pairs may be used again now that they are forgotten; the bound still
+        // holds (the cache is full of live pairs).
+        assert_eq!(c.admit("ak", "old0", later), Admission::Full);
+    }
+
+    #[test]
+    fn the_bound_holds_under_concurrency() {
+        let c = std::sync::Arc::new(NonceCache::with_capacity(Duration::from_secs(WINDOW), 1000));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let c = std::sync::Arc::clone(&c);
+                std::thread::spawn(move || {
+                    (0..1000)
+                        .filter(|i| c.check_and_insert("ak", &format!("{t}-{i}"), 1000))
+                        .count()
+                })
+            })
+            .collect();
+        let admitted: usize = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+        assert_eq!(admitted, 1000);
+        assert_eq!(c.len(), 1000);
+    }
+
+    #[test]
+    fn zero_capacity_refuses_everything_new() {
+        let c = NonceCache::with_capacity(Duration::from_secs(WINDOW), 0);
+        assert_eq!(c.admit("ak", "n", 0), Admission::Full);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn the_default_capacity_is_a_few_million() {
+        let c = NonceCache::new(Duration::from_secs(WINDOW));
+        assert_eq!(c.capacity(), DEFAULT_CAPACITY);
+        assert!((1_000_000..=10_000_000).contains(&DEFAULT_CAPACITY));
+    }
+
+    // ------------------------------------------------------------------- signatures
+
+    /// A use for `meaning` by nobody in particular, that writes.
+    fn writes(meaning: &str) -> SignatureUse<&str, &str> {
+        SignatureUse {
+            meaning,
+            reads_only: false,
+            client: None,
+        }
+    }
+
+    fn by(
+        client: &'static str,
+        meaning: &'static str,
+        reads_only: bool,
+    ) -> SignatureUse<&'static str, &'static str> {
+        SignatureUse {
+            meaning,
+            reads_only,
+            client: Some(client),
+        }
+    }
+
+    fn cache() -> SignatureCache {
+        SignatureCache::new(Duration::from_secs(600), Duration::from_secs(5))
+    }
+
+    #[test]
+    fn a_signature_passes_again_only_for_what_it_was_first_used_for() {
+        let c = cache();
+        let t = 1_795_000_000;
+        let describe = ("DescribeSecret", "2019-09-23", "ap-guangzhou");
+        let delete = ("DeleteSecret", "2019-09-23", "ap-guangzhou");
+        let elsewhere = ("DescribeSecret", "2019-09-23", "ap-shanghai");
+        let use_for = |meaning| SignatureUse {
+            meaning,
+            reads_only: false,
+            client: None::<()>,
+        };
+        assert_eq!(
+            c.admit("ak", b"sig", use_for(describe), t),
+            Admission::Fresh
+        );
+        // An identical retry, even late in the window.
+        assert_eq!(
+            c.admit("ak", b"sig", use_for(describe), t + 500),
+            Admission::Again
+        );
+        // The same signature asking for something else.
+        assert_eq!(
+            c.admit("ak", b"sig", use_for(delete), t + 5),
+            Admission::Replay
+        );
+        // Another region or version is something else too.
+        assert_eq!(
+            c.admit("ak", b"sig", use_for(elsewhere), t),
+            Admission::Replay
+        );
+        // A refused use was not remembered as the signature's meaning.
+        assert_eq!(
+            c.admit("ak", b"sig", use_for(describe), t + 6),
+            Admission::Again
+        );
+        // Other signatures, or the same bytes under another key, are other entries.
+        assert_eq!(c.admit("ak", b"sig2", use_for(delete), t), Admission::Fresh);
+        assert_eq!(c.admit("ak2", b"sig", use_for(delete), t), Admission::Fresh);
+        // After the window the signature is forgotten (the clock check refuses it by then).
+        assert_eq!(
+            c.admit("ak", b"sig", use_for(delete), t + 600 + 40 + 1),
+            Admission::Fresh
+        );
+    }
+
+    #[test]
+    fn reads_may_share_a_signature_writes_may_not() {
+        let c = cache();
+        let t = 1_795_000_000;
+        let read = |meaning| SignatureUse {
+            meaning,
+            reads_only: true,
+            client: None::<()>,
+        };
+        assert_eq!(
+            c.admit("ak", b"s", read("GetServiceStatus"), t),
+            Admission::Fresh
+        );
+        assert_eq!(
+            c.admit("ak", b"s", read("GetRegions"), t + 100),
+            Admission::Again
+        );
+        assert_eq!(
+            c.admit("ak", b"s", writes("DeleteSecret"), t),
+            Admission::Replay
+        );
+        // A write first: nothing else may follow, not even a read.
+        assert_eq!(
+            c.admit("ak", b"w", writes("DisableSecret"), t),
+            Admission::Fresh
+        );
+        assert_eq!(
+            c.admit("ak", b"w", read("DescribeSecret"), t),
+            Admission::Replay
+        );
+        assert_eq!(
+            c.admit("ak", b"w", writes("DeleteSecret"), t),
+            Admission::Replay
+        );
+    }
+
+    #[test]
+    fn the_same_client_may_use_a_signature_for_another_meaning_at_once() {
+        let c = cache();
+        let t = 1_795_000_000;
+        assert_eq!(
+            c.admit("ak", b"s", by("10.0.0.1", "Disable", false), t),
+            Admission::Fresh
+        );
+        assert_eq!(
+            c.admit("ak", b"s", by("10.0.0.1", "Delete", false), t + 1),
+            Admission::Again
+        );
+        assert_eq!(
+            c.admit("ak", b"s", by("10.0.0.2", "Delete", false), t + 1),
+            Admission::Replay
+        );
+        assert_eq!(
+            c.admit("ak", b"s", writes("Delete"), t + 1),
+            Admission::Replay
+        );
+        // Only within the grace after the first use: later it is a replay even from there.
+        assert_eq!(
+            c.admit("ak", b"s", by("10.0.0.1", "Enable", false), t + 5),
+            Admission::Again
+        );
+        assert_eq!(
+            c.admit("ak", b"s", by("10.0.0.1", "Enable", false), t + 6),
+            Admission::Replay
+        );
+        // The first use is what counts: a retry of it passes from anywhere, at any time.
+        assert_eq!(
+            c.admit("ak", b"s", by("10.0.0.9", "Disable", false), t + 60),
+            Admission::Again
+        );
+        // A first use without a client matches no client later.
+        assert_eq!(c.admit("ak", b"t", writes("Disable"), t), Admission::Fresh);
+        assert_eq!(
+            c.admit("ak", b"t", by("10.0.0.1", "Delete", false), t),
+            Admission::Replay
+        );
+        // The clock going back a little is still "at once".
+        assert_eq!(
+            c.admit("ak", b"u", by("10.0.0.1", "Disable", false), t),
+            Admission::Fresh
+        );
+        assert_eq!(
+            c.admit("ak", b"u", by("10.0.0.1", "Delete", false), t - 2),
+            Admission::Again
+        );
+    }
+
+    #[test]
+    fn a_full_signature_cache_refuses_new_signatures_but_not_retries() {
+        let c = SignatureCache::with_capacity(Duration::from_secs(600), Duration::from_secs(5), 2);
+        let t = 1_795_000_000;
+        assert_eq!(c.admit("ak", b"a", writes("Get"), t), Admission::Fresh);
+        assert_eq!(c.admit("ak", b"b", writes("Get"), t), Admission::Fresh);
+        assert_eq!(c.admit("ak", b"c", writes("Get"), t), Admission::Full);
+        assert_eq!(c.admit("ak", b"a", writes("Get"), t), Admission::Again);
+        assert_eq!(c.admit("ak", b"a", writes("Delete"), t), Admission::Replay);
+        assert_eq!(c.len(), 2);
     }
 }

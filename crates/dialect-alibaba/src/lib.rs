@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use coffer_api::{AuditFacts, AuthenticatedKey, Dialect, HttpRequest, Permission, Reply, Scope};
 use coffer_auth::alibaba::AlibabaRequest;
-use coffer_auth::nonce::NonceCache;
+use coffer_auth::nonce::{Admission, NonceCache};
 use coffer_auth::AuthError;
 use coffer_core::{RegionMap, Service};
 
@@ -44,16 +44,26 @@ pub struct Alibaba {
     default_region_id: String,
 }
 
+/// A nonce must be remembered as long as a request carrying it could still pass the clock
+/// check: from 15 minutes before to 15 minutes after its timestamp.
+const NONCE_WINDOW: std::time::Duration =
+    std::time::Duration::from_secs(2 * CLOCK_SKEW_SECS as u64);
+
 impl Alibaba {
     pub fn new(service: Arc<Service>, regions: RegionMap) -> Self {
         Self {
             service,
             regions: Arc::new(regions),
-            // A nonce must be remembered as long as a request carrying it could still pass the clock
-            // check: from 15 minutes before to 15 minutes after its timestamp.
-            nonces: NonceCache::new(std::time::Duration::from_secs(2 * CLOCK_SKEW_SECS as u64)),
+            nonces: NonceCache::new(NONCE_WINDOW),
             default_region_id: DEFAULT_REGION_ID.to_string(),
         }
+    }
+
+    /// Bounds the nonce cache to `entries` live nonces; a request that would need one more is
+    /// refused with `429 Rejected.Throttling`.
+    pub fn with_replay_capacity(mut self, entries: usize) -> Self {
+        self.nonces = NonceCache::with_capacity(NONCE_WINDOW, entries);
+        self
     }
 }
 
@@ -145,17 +155,18 @@ impl Dialect for Alibaba {
                 "Specified time stamp or date value is expired.",
             ));
         }
-        if !self
-            .nonces
-            .check_and_insert(&parsed.access_key_id, &parsed.nonce, now)
-        {
-            return Err(ApiError::new(
+        match self.nonces.admit(&parsed.access_key_id, &parsed.nonce, now) {
+            Admission::Fresh | Admission::Again => Ok(key),
+            Admission::Replay => Err(ApiError::new(
                 400,
                 "SignatureNonceUsed",
                 "Specified signature nonce was used already.",
-            ));
+            )),
+            // Authentic, but the server cannot remember one more nonce until older ones
+            // expire: a throttle (the same answer as any other), which clients back off from
+            // and retry, rather than a replay error, which tells them the request was bad.
+            Admission::Full => Err(coffer_core::Error::Throttled.into()),
         }
-        Ok(key)
     }
 
     async fn operation(
@@ -257,6 +268,7 @@ mod tests {
             headers,
             body,
             request_id: "r",
+            peer: None,
         }
     }
 

@@ -68,6 +68,7 @@ impl Harness {
             headers: &headers,
             body: b"",
             request_id: "req-1",
+            peer: None,
         };
         coffer_api::handle(&self.dialect, &coffer_api::AdmitAll, &req)
             .await
@@ -208,6 +209,7 @@ async fn answers_carry_the_request_id_and_errors_echo_the_host() {
         headers: &headers,
         body: b"",
         request_id: "req-2",
+        peer: None,
     };
     assert!(h.dialect.recognises(&req));
     let handled = coffer_api::handle(&h.dialect, &coffer_api::AdmitAll, &req).await;

@@ -83,6 +83,15 @@ fn decode(segment: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::bad_request("a path segment is not valid UTF-8"))
 }
 
+/// The first name that appears more than once among `pairs`.
+pub fn repeated_name(pairs: &[(String, String)]) -> Option<&str> {
+    let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+    pairs
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .find(|k| !seen.insert(*k))
+}
+
 /// The call context of a verified request and the path segments after `/{version}/{project_id}/`
 /// (percent-decoded). The project id names the account and the region at once: it must be a
 /// project of the caller's account, and the signed `X-Project-Id` header must repeat it.
@@ -121,6 +130,15 @@ pub async fn call(
             403,
             "CSMS.0003",
             "The request is invalid: the X-Project-Id header is missing or differs from the project in the path.",
+        ));
+    }
+    // The canonical query sorts the pairs, so the signature cannot tell `limit=1&limit=50`
+    // from `limit=50&limit=1`, and whichever copy an operation read would be unsigned. No
+    // CSMS or KMS route takes a list in the query, so a repeated name is refused.
+    if let Some(name) = repeated_name(signed.query_pairs()) {
+        return Err(ApiError::invalid(
+            name,
+            "it appears more than once in the query",
         ));
     }
     let segments = raw[2..]

@@ -66,6 +66,7 @@ impl Harness {
             headers: &headers,
             body: body.as_bytes(),
             request_id: REQUEST_ID,
+            peer: None,
         };
         assert!(self.dialect.recognises(&req));
         coffer_api::handle(&self.dialect, &coffer_api::AdmitAll, &req).await
@@ -230,6 +231,7 @@ async fn a_bad_signature_is_refused_before_anything_is_read() {
         headers: &headers,
         body: b"",
         request_id: REQUEST_ID,
+        peer: None,
     };
     let refused = coffer_api::handle(&h.dialect, &coffer_api::AdmitAll, &req).await;
     assert_eq!(refused.reply.status, 401);

@@ -157,6 +157,21 @@ impl Dialect for Native {
         signed: Signed,
         caller: &AuthenticatedKey,
     ) -> Result<(Call, Operation), ApiError> {
+        // SigV4's canonical query sorts the pairs, so the signature cannot tell
+        // `AccountId=1&AccountId=2` from `AccountId=2&AccountId=1`, and the copy a route reads
+        // would be unsigned. No admin route takes a list in the query.
+        let mut seen = std::collections::HashSet::new();
+        if let Some((name, _)) = signed
+            .sig
+            .query_pairs()
+            .iter()
+            .find(|(k, _)| !seen.insert(k.as_str()))
+        {
+            return Err(ApiError::invalid(
+                name,
+                "it appears more than once in the query",
+            ));
+        }
         let who = operation::Caller {
             key: caller,
             operator: self.service.account(caller.account).await?.operator,

@@ -27,10 +27,11 @@ mod request;
 mod secrets;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use coffer_api::{AuditFacts, AuthenticatedKey, Dialect, HttpRequest, Permission, Reply, Scope};
-use coffer_auth::nonce::NonceCache;
-use coffer_auth::tencent::TencentRequest;
+use coffer_auth::nonce::{NonceCache, SignatureCache};
+use coffer_auth::tencent::{TencentRequest, SAME_CLIENT_GRACE};
 use coffer_core::{RegionMap, Service};
 use serde_json::{Map, Value};
 
@@ -42,19 +43,32 @@ pub use request::{API_VERSION, DEFAULT_REGION_ID, KMS_VERSION};
 pub struct Tencent {
     service: Arc<Service>,
     regions: Arc<RegionMap>,
-    /// Only the legacy signature carries a nonce; TC3 requests rely on the short window.
+    /// The nonces of legacy-signature requests.
     nonces: NonceCache,
+    /// The signatures of TC3 requests (which have no nonce), with what each was used for.
+    signatures: SignatureCache,
 }
+
+/// An entry must be remembered as long as a request carrying it could still pass the clock
+/// check: from 300 seconds before to 300 seconds after its timestamp.
+const REPLAY_WINDOW: Duration = Duration::from_secs(2 * request::CLOCK_SKEW_SECS as u64);
 
 impl Tencent {
     pub fn new(service: Arc<Service>, regions: RegionMap) -> Self {
         Self {
             service,
             regions: Arc::new(regions),
-            nonces: NonceCache::new(std::time::Duration::from_secs(
-                2 * request::CLOCK_SKEW_SECS as u64,
-            )),
+            nonces: NonceCache::new(REPLAY_WINDOW),
+            signatures: SignatureCache::new(REPLAY_WINDOW, SAME_CLIENT_GRACE),
         }
+    }
+
+    /// Bounds each replay cache (nonces, TC3 signatures) to `entries` live entries; a request
+    /// that would need one more is refused with `RequestLimitExceeded`.
+    pub fn with_replay_capacity(mut self, entries: usize) -> Self {
+        self.nonces = NonceCache::with_capacity(REPLAY_WINDOW, entries);
+        self.signatures = SignatureCache::with_capacity(REPLAY_WINDOW, SAME_CLIENT_GRACE, entries);
+        self
     }
 }
 
@@ -88,11 +102,24 @@ impl Dialect for Tencent {
 
     async fn authenticate(
         &self,
-        _req: &HttpRequest<'_>,
+        req: &HttpRequest<'_>,
         signed: &TencentRequest,
         _audit: &mut AuditFacts,
     ) -> Result<Arc<AuthenticatedKey>, ApiError> {
-        request::authenticate(&self.service, &self.nonces, signed).await
+        let reads_only = match (signed.version.as_deref(), signed.action.as_deref()) {
+            (Some(version), Some(action)) => {
+                operation::kind(version, action).is_some_and(operation::reads_only)
+            }
+            _ => false,
+        };
+        let replay = request::Replay {
+            nonces: &self.nonces,
+            signatures: &self.signatures,
+            peer: req.peer,
+            reads_only,
+            body_empty: req.body.is_empty(),
+        };
+        request::authenticate(&self.service, &replay, signed).await
     }
 
     async fn operation(

@@ -265,13 +265,62 @@ pub fn wire_name(kind: OperationKind) -> &'static str {
     }
 }
 
+/// The kind of operation `action` names in the API of `version`, if any.
+pub fn kind(version: &str, action: &str) -> Option<OperationKind> {
+    OperationKind::iter().find(|k| api_version(*k) == version && wire_name(*k) == action)
+}
+
+/// Whether an operation only reads: it changes nothing and returns no secret value, key
+/// material or plaintext. Two such operations may share a TC3 signature (the SDK signs neither
+/// the action nor a nonce, so `GetServiceStatus` and `GetRegions` of two clients in one second
+/// carry one signature), because neither can do harm in place of the other.
+pub fn reads_only(kind: OperationKind) -> bool {
+    match kind {
+        K::DescribeSecret
+        | K::ListSecrets
+        | K::ListSecretVersionIds
+        | K::GetServiceStatus
+        | K::GetRegions
+        | K::DescribeSupportedProducts
+        | K::DescribeAsyncRequestInfo
+        | K::DescribeRotationDetail
+        | K::DescribeRotationHistory
+        | K::DescribeKey
+        | K::DescribeKeys
+        | K::ListKeys
+        | K::GetKeyRotationStatus
+        | K::KmsGetServiceStatus => true,
+        // Values and key material: a replay must not turn another request into one of these.
+        K::GetSecretValue | K::Encrypt | K::Decrypt | K::GenerateDataKey | K::ReEncrypt => false,
+        K::CreateSecret
+        | K::PutSecretValue
+        | K::UpdateSecret
+        | K::UpdateDescription
+        | K::DeleteSecretVersion
+        | K::EnableSecret
+        | K::DisableSecret
+        | K::DeleteSecret
+        | K::RestoreSecret
+        | K::CreateProductSecret
+        | K::RotateProductSecret
+        | K::UpdateRotationStatus
+        | K::CreateKey
+        | K::EnableKey
+        | K::DisableKey
+        | K::ScheduleKeyDeletion
+        | K::CancelKeyDeletion
+        | K::UpdateAlias
+        | K::UpdateKeyDescription
+        | K::EnableKeyRotation
+        | K::DisableKeyRotation => false,
+    }
+}
+
 /// The operation `action` names in the API of `version` (already checked to be one of the
 /// two), with its target parameters parsed. The lookup walks the kinds, so the table above is
 /// the only list of wire names.
 pub fn parse(version: &str, action: &str, p: &Params) -> Result<Operation, ApiError> {
-    let Some(kind) =
-        OperationKind::iter().find(|k| api_version(*k) == version && wire_name(*k) == action)
-    else {
+    let Some(kind) = kind(version, action) else {
         return Err(unknown_action(version, action));
     };
     let name = || request::secret_name(p);
@@ -851,6 +900,28 @@ mod tests {
             tested += 1;
         }
         assert_eq!(tested, OperationKind::iter().count());
+    }
+
+    /// An operation may share a TC3 signature with other reads only if its permission is a
+    /// read of metadata (describe, list) or public: a table entry that disagrees is a mistake
+    /// in one of the two.
+    #[test]
+    fn reads_are_exactly_the_metadata_reads() {
+        for kind in OperationKind::iter() {
+            let metadata_read = match sample(kind).1 {
+                Permission::Public => true,
+                Permission::Act { action, .. } => matches!(
+                    action,
+                    Action::SecretsDescribe
+                        | Action::SecretsList
+                        | Action::KeysDescribe
+                        | Action::KeysList
+                ),
+                _ => false,
+            };
+            assert_eq!(reads_only(kind), metadata_read, "{kind:?}");
+            assert_eq!(super::kind(api_version(kind), wire_name(kind)), Some(kind));
+        }
     }
 
     #[test]

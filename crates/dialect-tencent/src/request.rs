@@ -2,9 +2,10 @@
 //! and the [`Call`] every operation runs with (scope, parameters, region), with the helpers
 //! that read the parameters naming a target. Imports no operation module.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use coffer_auth::nonce::NonceCache;
+use coffer_auth::nonce::{Admission, NonceCache, SignatureCache};
 use coffer_auth::tencent::{Scheme, TencentRequest};
 use coffer_auth::AuthError;
 use coffer_core::service::AuthenticatedKey;
@@ -65,11 +66,24 @@ pub fn speaks_tencent(
     legacy(raw_query.as_bytes()) || form_body.is_some_and(legacy)
 }
 
-/// Clock window, key, signature, enabled key, token, and (legacy signature only) nonce, in
-/// that order: the order decides which code a request with several faults gets.
+/// What the replay check needs besides the signed request.
+pub struct Replay<'a> {
+    pub nonces: &'a NonceCache,
+    pub signatures: &'a SignatureCache,
+    /// The client's socket address, when known (see [`TencentRequest::admit`]).
+    pub peer: Option<SocketAddr>,
+    /// Whether the action only reads (`operation::reads_only`).
+    pub reads_only: bool,
+    /// Whether the request had no body (an unsigned payload is refused otherwise).
+    pub body_empty: bool,
+}
+
+/// Clock window, key, signature, enabled key, token, unsigned body, and replay (the nonce of
+/// the legacy signature, the signature itself for TC3), in that order: the order decides which
+/// code a request with several faults gets.
 pub async fn authenticate(
     service: &Service,
-    nonces: &NonceCache,
+    replay: &Replay<'_>,
     parsed: &TencentRequest,
 ) -> Result<Arc<AuthenticatedKey>, ApiError> {
     let now = service.now().as_secs();
@@ -101,16 +115,37 @@ pub async fn authenticate(
             "Temporary credentials (tokens) are not issued by this server.",
         ));
     }
-    if parsed.scheme != Scheme::Tc3 {
-        let nonce = parsed.nonce.as_deref().unwrap_or("");
-        if !nonces.check_and_insert(&parsed.secret_id, nonce, now) {
-            return Err(ApiError::new(
-                "AuthFailure.SignatureFailure",
-                "The Nonce was already used within the signature window.",
-            ));
-        }
+    // With UNSIGNED-PAYLOAD nothing binds the parameters to the signature: anyone relaying
+    // the request could send other ones (the SDK's `unsignedPayload` option does this).
+    if parsed.unsigned_payload && !replay.body_empty {
+        return Err(ApiError::new(
+            "AuthFailure.SignatureFailure",
+            "The request body must be signed: X-TC-Content-SHA256: UNSIGNED-PAYLOAD is accepted only with an empty body.",
+        ));
     }
-    Ok(key)
+    match parsed.admit(
+        replay.nonces,
+        replay.signatures,
+        replay.peer,
+        replay.reads_only,
+        now,
+    ) {
+        Admission::Fresh | Admission::Again => Ok(key),
+        Admission::Replay if parsed.scheme == Scheme::Tc3 => Err(ApiError::new(
+            "AuthFailure.SignatureFailure",
+            "This signature was already used within the signature window for another action, version or region; sign the request again.",
+        )),
+        Admission::Replay => Err(ApiError::new(
+            "AuthFailure.SignatureFailure",
+            "The Nonce was already used within the signature window.",
+        )),
+        // The request is authentic; the server cannot remember one more request until older
+        // ones expire. The SDK's standard retryer backs off and retries on this code.
+        Admission::Full => Err(ApiError::new(
+            "RequestLimitExceeded",
+            "Too many requests within the signature window; retry later.",
+        )),
+    }
 }
 
 /// What an authenticated request asks for before its action is looked up: the API (by its

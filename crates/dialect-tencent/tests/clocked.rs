@@ -69,6 +69,9 @@ impl Harness {
             headers: &headers,
             body: body.as_bytes(),
             request_id: "req",
+            // One client: with the clock frozen its calls with equal parameters share a
+            // signature, which only the same client address may use for another action.
+            peer: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 50_000))),
         };
         let handled = coffer_api::handle(&self.dialect, &coffer_api::AdmitAll, &req).await;
         let v: Value = serde_json::from_slice(&handled.reply.body).expect("json");

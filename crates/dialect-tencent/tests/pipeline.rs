@@ -49,6 +49,7 @@ fn post<'a>(headers: &'a [(String, String)], body: &'a str) -> HttpRequest<'a> {
         headers,
         body: body.as_bytes(),
         request_id: "rid-1",
+        peer: None,
     }
 }
 
@@ -143,8 +144,12 @@ async fn answers_and_audit_facts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_version_picks_ssm_or_kms_and_the_scope_must_agree() {
     let h = harness().await;
+    // Each call signed at its own second: calls that agreed in parameters and second would
+    // share one signature, and a signature is not used for another version.
+    let second = std::sync::atomic::AtomicI64::new(h.now);
     let call = |action: &'static str, version: &'static str, signed_for: &'static str| {
-        let hs: Vec<(String, String)> = headers(action, signed_for, "{}", h.now)
+        let at = second.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let hs: Vec<(String, String)> = headers(action, signed_for, "{}", at)
             .into_iter()
             .map(|(k, v)| {
                 // The version header is not signed, so it can disagree with the scope.

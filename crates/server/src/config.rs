@@ -468,6 +468,13 @@ pub struct ServeArgs {
     #[arg(long, env = "COFFER_MAX_SECRETS_PER_REGION", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_secrets_per_region: u64,
 
+    /// Most requests each replay cache remembers at once (Alibaba and Tencent nonces, Tencent
+    /// TC3 signatures; each for its signature window). When a cache is full, new requests are
+    /// refused with the API's throttling error until older entries expire; none is forgotten
+    /// early. Roughly 25 to 60 bytes per entry when full.
+    #[arg(long, env = "COFFER_REPLAY_CACHE_ENTRIES", default_value_t = coffer_auth::nonce::DEFAULT_CAPACITY, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub replay_cache_entries: usize,
+
     /// Log line format.
     #[arg(long, env = "COFFER_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,

@@ -111,6 +111,7 @@ async fn dispatch(
             headers: &pairs,
             body: &body,
             request_id: &request_id,
+            peer: Some(peer),
         };
         // The order in which dialects are asked, and why:
         // 1. Tencent before Alibaba: Tencent's legacy signature also sends an `Action`

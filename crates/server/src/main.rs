@@ -317,8 +317,10 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     .await?;
 
     let state = Arc::new(http::AppState {
-        alibaba: coffer_dialect_alibaba::Alibaba::new(service.clone(), regions.clone()),
-        tencent: coffer_dialect_tencent::Tencent::new(service.clone(), regions),
+        alibaba: coffer_dialect_alibaba::Alibaba::new(service.clone(), regions.clone())
+            .with_replay_capacity(args.replay_cache_entries),
+        tencent: coffer_dialect_tencent::Tencent::new(service.clone(), regions)
+            .with_replay_capacity(args.replay_cache_entries),
         huawei: coffer_dialect_huawei::Huawei::new(service.clone()),
         native: coffer_dialect_native::Native::new(
             service.clone(),

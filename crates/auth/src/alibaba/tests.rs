@@ -511,3 +511,56 @@ fn debug_redacts_parameter_values() -> Result<(), AuthError> {
     assert!(!dbg.contains("tok-secret"));
     Ok(())
 }
+
+/// An ACS3 request with a form body: every header in `signed` goes into the signature, the
+/// headers in `unsigned` are sent outside it.
+fn acs3_form(
+    body: &[u8],
+    signed: &[(&str, &str)],
+    unsigned: &[(&str, &str)],
+) -> Result<Vec<(String, String)>, AuthError> {
+    let sha = content_sha256_hex(body);
+    let mut h = headers(&[
+        ("host", "kms.example"),
+        ("x-acs-action", "DeleteSecret"),
+        ("x-acs-version", "2016-01-20"),
+        ("x-acs-date", "2026-11-23T19:28:35Z"),
+        ("x-acs-signature-nonce", "n-ct"),
+        ("x-acs-content-sha256", &sha),
+    ]);
+    h.extend(headers(signed));
+    let query = [("SecretName", "app")];
+    let auth = sign_acs3("POST", &query, &h, "ak", b"sk")?;
+    h.extend(headers(unsigned));
+    h.push(("authorization".into(), auth));
+    Ok(h)
+}
+
+#[test]
+fn acs3_content_type_must_be_signed_when_sent() -> Result<(), AuthError> {
+    let body = b"ForceDeleteWithoutRecovery=false&RecoveryWindowInDays=30";
+    let query = "SecretName=app";
+    let form = ("content-type", "application/x-www-form-urlencoded");
+
+    // As the SDK sends it: signed, and the body's fields are parameters.
+    let h = acs3_form(body, &[form], &[])?;
+    let parsed = parse(&request("POST", query, &h, body))?;
+    parsed.verify(b"sk")?;
+    assert_eq!(parsed.param("RecoveryWindowInDays"), Some("30"));
+
+    // Sent but outside the signature: whoever relays the request could change it and so drop
+    // (or invent) every body parameter while the signature still verifies.
+    for ct in [form.1, "text/plain", "application/json"] {
+        let h = acs3_form(body, &[], &[("content-type", ct)])?;
+        let got = parse(&request("POST", query, &h, body));
+        assert!(
+            matches!(got, Err(AuthError::Incomplete(ref why)) if why.contains("content-type")),
+            "{ct}: {got:?}"
+        );
+    }
+
+    // Not sent at all: the body is not parameters, which is what was signed.
+    let h = acs3_form(b"", &[], &[])?;
+    parse(&request("POST", query, &h, b""))?.verify(b"sk")?;
+    Ok(())
+}

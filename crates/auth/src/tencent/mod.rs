@@ -21,23 +21,47 @@
 //!   does not own; the dialect calls [`crate::skew::within_window`] with
 //!   [`TencentRequest::timestamp`] and [`SKEW_WINDOW_SECS`] (Tencent checks the window before
 //!   the key lookup, so the dialect can answer `AuthFailure.SignatureExpire` first).
-//! - **Nonce replay** for v1 requests ([`TencentRequest::nonce`], see [`crate::nonce`]). TC3
-//!   has no nonce at all.
+//! - **Replay**, which [`TencentRequest::admit`] decides after a successful verify (below).
 //! - **Tokens.** `X-TC-Token` / `Token` is only reported; coffer issues no temporary
 //!   credentials, so the dialect refuses any token.
 //!
-//! What the TC3 signature does not cover (Tencent's design, kept for compatibility):
+//! What the TC3 signature does not cover (Tencent's design, which the SDKs follow):
 //! `X-TC-Action`, `X-TC-Version`, `X-TC-Region`, `X-TC-Token` and `X-TC-Language` are unsigned
-//! unless a client chooses to sign them (the SDK signs only `content-type;host`), and with
-//! `X-TC-Content-SHA256: UNSIGNED-PAYLOAD` the body is unsigned too. A captured request can
-//! therefore be replayed with a different action or body inside the clock window; the short
-//! window and rate limiting are the mitigation, as at Tencent.
+//! unless a client chooses to sign them (the Python SDK's `_build_req_with_tc3_signature` in
+//! `tencentcloud/common/abstract_client.py` signs only `content-type;host`), TC3 has no nonce,
+//! and with `X-TC-Content-SHA256: UNSIGNED-PAYLOAD` the body is unsigned too. A captured
+//! `DescribeSecret {"SecretName":"x"}` is therefore, byte for byte, also a signed
+//! `DeleteSecret` of `x` in another region. coffer closes that as follows:
+//! - [`TencentRequest::admit`] remembers each accepted TC3 signature for the replay window with
+//!   the action, version and region it was first used for, whether that action only reads,
+//!   and the client's IP address. The same signature passes again for the same action,
+//!   version and region (a retry, from anywhere, at any time in the window). For another
+//!   action or region it passes only when both actions only read (change nothing, return no
+//!   secret), or when it comes from the same IP address within [`SAME_CLIENT_GRACE`] of the
+//!   first use with the same version. Anything else is a replay. (Another version names the
+//!   other service, which the signature's credential scope does not: the dialect refuses that
+//!   too.)
+//!
+//!   The two exceptions exist because the SDK's own calls share signatures: two calls with the
+//!   same parameters signed in the same second carry one signature whatever their action or
+//!   region, as `DisableSecret` then `DeleteSecret` of one secret (Tencent's deletion
+//!   sequence, from one program or from two `tccli` runs), `GetServiceStatus` and `GetRegions`
+//!   from two clients, or one `CreateSecret` sent to several regions. What stays open is
+//!   narrow: a read replayed as another read (in any region), and a request replayed as
+//!   something else from the client's own address (its host, or a NAT or proxy it shares: all
+//!   clients share the address of a reverse proxy in front of coffer) within seconds of the
+//!   original. Legacy v1 requests sign every field and carry a `Nonce`, which is remembered
+//!   instead.
+//! - The dialect refuses `UNSIGNED-PAYLOAD` with a non-empty body
+//!   ([`TencentRequest::unsigned_payload`]): nothing would bind the parameters to the
+//!   signature.
 
 mod flat;
 mod sign;
 
 use std::collections::HashSet;
 use std::fmt;
+use std::net::SocketAddr;
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -48,11 +72,18 @@ pub use sign::{
 };
 
 use crate::encoding::form_decode;
+use crate::nonce::{Admission, NonceCache, SignatureCache, SignatureUse};
 use crate::{AuthError, RequestParts};
 
 /// Tencent rejects requests whose timestamp is more than 300 seconds from server time
 /// (`AuthFailure.SignatureExpire`). Checked by the dialect, not by [`TencentRequest::verify`].
 pub const SKEW_WINDOW_SECS: i64 = 300;
+
+/// How long after a TC3 signature's first use the same client address may use it for another
+/// action (see the module documentation). The SDK's calls share a signature only when they are
+/// signed in the same second, so the second call arrives within about a second of the first
+/// (plus network jitter); the rest is margin.
+pub const SAME_CLIENT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// API version of Secrets Manager.
 pub const SSM_VERSION: &str = "2019-09-23";
@@ -138,6 +169,8 @@ pub struct TencentRequest {
     pub credential_service: Option<String>,
     /// v1 only: the `Nonce` field.
     pub nonce: Option<String>,
+    /// TC3 only: `X-TC-Content-SHA256: UNSIGNED-PAYLOAD` took the body out of the signature.
+    pub unsigned_payload: bool,
     string_to_sign: String,
     signature: ReceivedSignature,
     params: ParamSource,
@@ -199,6 +232,48 @@ impl TencentRequest {
         }
     }
 
+    /// The replay check of a verified request, at `now_unix_secs` (call it after
+    /// [`Self::verify`] and the clock window, so that only authentic requests take room).
+    ///
+    /// Legacy v1: the (`SecretId`, `Nonce`) pair must be new to `nonces`. TC3: the signature is
+    /// shown to `signatures` (see [`SignatureCache`]) with its meaning (action, version,
+    /// region), whether the action only reads (`reads_only`: the dialect's judgement, for
+    /// actions that change nothing and return no secret value or key material), and the client
+    /// (its IP address from `peer`, with the version). See the module documentation for why.
+    /// [`Admission::Full`] when the cache that would remember the request is full.
+    pub fn admit(
+        &self,
+        nonces: &NonceCache,
+        signatures: &SignatureCache,
+        peer: Option<SocketAddr>,
+        reads_only: bool,
+        now_unix_secs: i64,
+    ) -> Admission {
+        match &self.signature {
+            ReceivedSignature::V1(..) => nonces.admit(
+                &self.secret_id,
+                self.nonce.as_deref().unwrap_or(""),
+                now_unix_secs,
+            ),
+            ReceivedSignature::Tc3 { mac, .. } => {
+                // Every header this type hands the dialect that no TC3 signature is required to
+                // cover, except the token (refused when present) and the language (only the
+                // language of messages, which coffer does not translate).
+                let (action, version, region) = (
+                    self.action.as_deref(),
+                    self.version.as_deref(),
+                    self.region.as_deref(),
+                );
+                let used = SignatureUse {
+                    meaning: (action, version, region),
+                    reads_only,
+                    client: peer.map(|p| (p.ip(), version)),
+                };
+                signatures.admit(&self.secret_id, mac, used, now_unix_secs)
+            }
+        }
+    }
+
     /// The string the server computed: the TC3 StringToSign, or the v1 source string.
     pub fn string_to_sign(&self) -> &str {
         &self.string_to_sign
@@ -253,6 +328,7 @@ impl fmt::Debug for TencentRequest {
             .field("credential_date", &self.credential_date)
             .field("credential_service", &self.credential_service)
             .field("nonce", &self.nonce)
+            .field("unsigned_payload", &self.unsigned_payload)
             .finish_non_exhaustive()
     }
 }
@@ -415,6 +491,7 @@ fn parse_tc3(req: &RequestParts<'_>, authorization: &str) -> Result<TencentReque
         credential_date: Some(auth.date.to_owned()),
         credential_service: Some(auth.service.to_owned()),
         nonce: None,
+        unsigned_payload,
         string_to_sign,
         signature: ReceivedSignature::Tc3 {
             date: auth.date.to_owned(),
@@ -504,6 +581,7 @@ fn parse_v1(req: &RequestParts<'_>) -> Result<TencentRequest, AuthError> {
         credential_date: None,
         credential_service: None,
         nonce: Some(nonce),
+        unsigned_payload: false,
         string_to_sign,
         signature: ReceivedSignature::V1(algorithm, signature),
         params: ParamSource::Fields(params),

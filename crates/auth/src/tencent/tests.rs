@@ -151,3 +151,94 @@ fn v1_source_sorts_by_name_and_keeps_values_decoded() {
     );
     assert_eq!(sign::v1_source::<&str, &str>("GET", "h", &[]), "GETh/?");
 }
+
+#[test]
+fn a_tc3_signature_is_bound_to_its_action_version_and_region() -> Result<(), AuthError> {
+    let ts = 1_795_462_108;
+    let sdk = |action: &str, region: &str| {
+        let mut h = sign::tc3_post_json_headers(
+            action,
+            SSM_VERSION,
+            Some(region),
+            "127.0.0.1:28417",
+            BODY,
+            "AKIDcofferTestId",
+            SECRET,
+            ts,
+        );
+        h.sort();
+        h
+    };
+    let (describe, delete, elsewhere) = (
+        sdk("DescribeSecret", "ap-guangzhou"),
+        sdk("DeleteSecret", "ap-guangzhou"),
+        sdk("DescribeSecret", "ap-shanghai"),
+    );
+    let parsed = |h: &[(String, String)]| {
+        parse(&RequestParts {
+            method: "POST",
+            raw_query: "",
+            headers: h,
+            body: BODY,
+        })
+    };
+    let (describe, delete, elsewhere) = (parsed(&describe)?, parsed(&delete)?, parsed(&elsewhere)?);
+    // The SDK signs none of the three headers: all three verify.
+    for r in [&describe, &delete, &elsewhere] {
+        r.verify(SECRET)?;
+    }
+    let nonces = NonceCache::new(std::time::Duration::from_secs(600));
+    let signatures = SignatureCache::new(std::time::Duration::from_secs(600), SAME_CLIENT_GRACE);
+    let here: Option<SocketAddr> = "10.0.0.1:40000".parse().ok();
+    let there: Option<SocketAddr> = "10.0.0.2:40000".parse().ok();
+    let admit = |r: &TencentRequest, peer, reads| r.admit(&nonces, &signatures, peer, reads, ts);
+    assert_eq!(admit(&describe, here, true), Admission::Fresh);
+    assert_eq!(admit(&describe, there, true), Admission::Again);
+    assert_eq!(admit(&delete, there, false), Admission::Replay);
+    assert_eq!(admit(&delete, None, false), Admission::Replay);
+    // Reads may change region; the client's own address may change anything but the version,
+    // at once.
+    assert_eq!(admit(&elsewhere, there, true), Admission::Again);
+    assert_eq!(admit(&delete, here, false), Admission::Again);
+    assert!(nonces.is_empty(), "TC3 uses no nonce");
+    assert_eq!(signatures.len(), 1);
+    Ok(())
+}
+
+#[test]
+fn unsigned_payload_is_reported() -> Result<(), AuthError> {
+    let ts = 1_795_462_108;
+    let signed = [
+        ("content-type", "application/json"),
+        ("host", "127.0.0.1:28417"),
+        ("x-tc-content-sha256", UNSIGNED_PAYLOAD),
+    ];
+    let auth = sign_tc3(
+        "POST",
+        "",
+        &signed,
+        b"",
+        "AKIDcofferTestId",
+        SECRET,
+        ts,
+        "ssm",
+    );
+    let mut headers: Vec<(String, String)> = signed
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    headers.push(("x-tc-timestamp".into(), ts.to_string()));
+    headers.push(("authorization".into(), auth));
+    // Any body verifies: the signature does not cover it, which the request reports.
+    for body in [&b""[..], BODY] {
+        let r = parse(&RequestParts {
+            method: "POST",
+            raw_query: "",
+            headers: &headers,
+            body,
+        })?;
+        r.verify(SECRET)?;
+        assert!(r.unsigned_payload);
+    }
+    Ok(())
+}
