@@ -28,6 +28,7 @@ mod common;
 mod databases;
 mod events;
 mod keys;
+pub mod lease;
 mod projects;
 mod purge;
 mod rewrap;
@@ -48,13 +49,16 @@ pub use secrets::{
 /// How many times an operation re-reads and retries after losing a race to another writer.
 pub(crate) const MAX_RETRIES: usize = 16;
 
-/// How long a looked-up access key is trusted before it is read again, so that disabling a
-/// key takes effect within this time on every node.
-const ACCESS_KEY_TTL_MS: i64 = 2_000;
+/// How long a looked-up access key (with its enabled flag and its policies, parsed) is trusted
+/// before it is read again. A node that changes a key or a policy forgets its own copy at once;
+/// every other node sharing the store reads the change within this time (plus the one request
+/// already past its lookup): the cross-node bound for a disabled access key and a changed
+/// policy. Costs one access key read per key and node per second.
+const ACCESS_KEY_TTL_MS: i64 = 1_000;
 
 /// How long a key seen enabled is trusted to still be, so that disabling a key stops reads of
 /// its secrets within this time on every node (at once on the node that disabled it).
-const KEY_STATE_TTL_MS: i64 = 2_000;
+const KEY_STATE_TTL_MS: i64 = 1_000;
 
 /// Quotas enforced for every dialect. Each has a default; the server can override them.
 #[derive(Clone, Debug)]
@@ -100,6 +104,14 @@ pub struct Service {
     /// The audit log, told when a root key rotation begins (its chain is keyed by a key
     /// derived from the root key).
     audit: Option<Arc<dyn crate::AuditSink>>,
+    /// This node's name as a lease holder (see [`lease`]).
+    node_id: String,
+    /// How long a lease lasts without renewal.
+    lease_ttl: std::time::Duration,
+    /// The leases this node holds now, by name.
+    held_leases: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// Set when the node stops: no lease is taken or renewed any more.
+    leases_closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Service {
@@ -122,6 +134,10 @@ impl Service {
             running_tasks: Mutex::new(Default::default()),
             halt_after: None,
             audit: None,
+            node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
+            lease_ttl: lease::DEFAULT_LEASE_TTL,
+            held_leases: Arc::new(Mutex::new(Default::default())),
+            leases_closed: Arc::default(),
         }
     }
 

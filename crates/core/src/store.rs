@@ -9,9 +9,10 @@
 //! - [`SecretStore`]: secrets with their versions and values, listing, writes and purge;
 //! - [`EventRuleStore`]: the event rules secrets subscribe to;
 //! - [`RotationStore`]: database instances, rotation tasks and the secrets due for rotation;
-//! - [`RewrapStore`]: walking everything the root key wraps, and compare-and-swap rewrites.
+//! - [`RewrapStore`]: walking everything the root key wraps, and compare-and-swap rewrites;
+//! - [`LeaseStore`]: leases that let one node of several run a background job at a time.
 //!
-//! [`Store`] is all of them together; every type that implements the six is a `Store`, and the
+//! [`Store`] is all of them together; every type that implements the seven is a `Store`, and the
 //! core holds an `Arc<dyn Store>`, through which every area's methods can be called. Calling
 //! them on a concrete store (a `SqliteStore`) needs the area's trait in scope:
 //! `use coffer_core::store::prelude::*;` brings them all.
@@ -251,15 +252,40 @@ pub trait RewrapStore: Send + Sync + 'static {
     async fn secrets_after(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<(Scope, Uuid)>>;
 }
 
+/// Leases: a named right to run one background job (the purge sweep, the rotation scheduler,
+/// one rotation task, a rewrap, the first start's bootstrap), held by one holder (a node) at a
+/// time until it lapses. Several nodes sharing a store ask for the same names; the store
+/// decides who holds each, so a job runs on one node at a time, and when its holder stops
+/// renewing (it was killed) another node takes the lease once it lapses.
+#[async_trait]
+pub trait LeaseStore: Send + Sync + 'static {
+    /// Takes the lease `name` for `holder` for `ttl_ms` milliseconds from now (by the store's
+    /// clock), or extends it when `holder` already holds it. `true` when `holder` holds it
+    /// afterwards; `false` while another holder's lease runs.
+    async fn try_acquire_lease(&self, name: &str, holder: &str, ttl_ms: u64) -> Result<bool>;
+    /// Gives the lease up if `holder` holds it, so another node may take it at once.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+    /// Whether other processes share this store's leases. A store that one process owns
+    /// (SQLite: the file is locked) holds every lease for whoever asks, and its holders need
+    /// not renew them.
+    fn leases_are_shared(&self) -> bool;
+}
+
 /// The whole contract: every area. Implemented for every type that implements all of them;
 /// the core holds an `Arc<dyn Store>`.
 pub trait Store:
-    AccountStore + KeyStore + SecretStore + EventRuleStore + RotationStore + RewrapStore
+    AccountStore + KeyStore + SecretStore + EventRuleStore + RotationStore + RewrapStore + LeaseStore
 {
 }
 
 impl<T> Store for T where
-    T: AccountStore + KeyStore + SecretStore + EventRuleStore + RotationStore + RewrapStore
+    T: AccountStore
+        + KeyStore
+        + SecretStore
+        + EventRuleStore
+        + RotationStore
+        + RewrapStore
+        + LeaseStore
 {
 }
 
@@ -267,6 +293,7 @@ impl<T> Store for T where
 /// methods are called.
 pub mod prelude {
     pub use super::{
-        AccountStore, EventRuleStore, KeyStore, RewrapStore, RotationStore, SecretStore, Store,
+        AccountStore, EventRuleStore, KeyStore, LeaseStore, RewrapStore, RotationStore,
+        SecretStore, Store,
     };
 }

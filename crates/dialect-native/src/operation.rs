@@ -418,7 +418,7 @@ pub(crate) async fn execute(c: &Call, op: Operation) -> Answer {
         O::ListDbInstances { scope } => databases::list(c, &scope).await,
         O::ShowDbInstance { scope, id } => databases::show(c, &scope, &id).await,
         O::RemoveDbInstance { scope, id } => databases::remove(c, &scope, &id).await,
-        O::StartRewrap => server::start_rewrap(c),
+        O::StartRewrap => server::start_rewrap(c).await,
         O::ShowRewrap => server::show_rewrap(c),
     }
 }

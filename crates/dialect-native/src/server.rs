@@ -35,13 +35,13 @@ pub(crate) async fn tail_audit(c: &Call) -> Answer {
 
 /// Starts a rewrap (or reports the one running): a new root key unless `NewRootKey` is
 /// false, and new material for every enabled key when `NewKeyMaterial` is true.
-pub(crate) fn start_rewrap(c: &Call) -> Answer {
+pub(crate) async fn start_rewrap(c: &Call) -> Answer {
     let body = c.json()?;
     let opts = RewrapOptions {
         new_root_key: bool_field(&body, "NewRootKey", true)?,
         new_key_material: bool_field(&body, "NewKeyMaterial", false)?,
     };
-    let status = c.service.start_rewrap(opts)?;
+    let status = c.service.start_rewrap(opts).await?;
     Ok((200, rewrap_json(c, &status)))
 }
 

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use coffer_core::service::lease::{run_leased, Lease, ROTATION_LEASE};
 use coffer_core::service::RotationOutcome;
 use coffer_core::{AuditEntry, AuditSink, Service, TaskStatus};
 
@@ -26,36 +27,49 @@ impl Default for SchedulerOptions {
     }
 }
 
-/// Starts the loop. The first tick runs at once, so tasks a crash interrupted resume as soon
-/// as the server is up.
+/// Starts the loop. It runs on whichever node holds the scheduler's lease (see
+/// `coffer_core::service::lease`): on a store one process owns, always here; with several nodes
+/// on one database, on one of them, and on another within the lease time when that one dies.
+/// The first pass runs as soon as the lease is taken, so tasks a crash interrupted resume as
+/// soon as a node runs the scheduler. Each task is driven under its own lease as well, so a
+/// rotation a request started on another node is never driven twice at once.
 pub fn spawn_scheduler(
     service: Arc<Service>,
     audit: Arc<dyn AuditSink>,
     options: SchedulerOptions,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(options.every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            // A rotation changes a secret and a database password; its entry must be durable.
-            // While the audit log cannot take entries, rotations wait for it rather than run
-            // unrecorded (the same rule the server applies to requests).
-            if let Err(e) = audit.health() {
-                tracing::warn!(error = %e, "rotation scheduler pass skipped");
-                continue;
-            }
-            let started = Instant::now();
-            match service.run_due_rotations(options.batch).await {
-                Ok(outcomes) => {
-                    for o in &outcomes {
-                        report(&service, audit.as_ref(), o, started).await;
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "rotation scheduler pass failed"),
+    tokio::spawn(run_leased(
+        service,
+        ROTATION_LEASE,
+        options.every,
+        move |service, lease| {
+            let audit = audit.clone();
+            async move { pass(&service, audit.as_ref(), &lease, options.batch).await }
+        },
+    ))
+}
+
+/// One pass of the scheduler, under its lease.
+async fn pass(service: &Service, audit: &dyn AuditSink, lease: &Lease, batch: u32) {
+    // A rotation changes a secret and a database password; its entry must be durable.
+    // While the audit log cannot take entries, rotations wait for it rather than run
+    // unrecorded (the same rule the server applies to requests).
+    if let Err(e) = audit.health() {
+        tracing::warn!(error = %e, "rotation scheduler pass skipped");
+        return;
+    }
+    if !lease.is_held() {
+        return;
+    }
+    let started = Instant::now();
+    match service.run_due_rotations(batch).await {
+        Ok(outcomes) => {
+            for o in &outcomes {
+                report(service, audit, o, started).await;
             }
         }
-    })
+        Err(e) => tracing::warn!(error = %e, "rotation scheduler pass failed"),
+    }
 }
 
 /// Logs and audits one outcome. Entries carry the secret and the result, never a password.

@@ -416,6 +416,8 @@ impl Msg {
 struct State {
     chain: Chain,
     key: LogKey,
+    /// The MAC (or hash) of the log's first line, once there is one.
+    first: Option<String>,
 }
 
 /// Whether the log takes entries, shared by the log and its writer thread. The server asks
@@ -464,12 +466,22 @@ impl Drop for DownOnExit {
     }
 }
 
+/// How far the log is on disk: its first line's MAC (which names the log) and the last line
+/// synced. What a node reports to the others (`coffer audit verify` checks the log still
+/// reaches it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DurableHead {
+    pub first: Option<String>,
+    pub last: Option<Anchor>,
+}
+
 /// [`AuditSink`] on a keyed, chained file. See the module docs.
 pub struct FileAuditLog {
     path: PathBuf,
     sender: Mutex<Option<mpsc::Sender<Msg>>>,
     thread: Mutex<Option<JoinHandle<Chain>>>,
     health: Arc<Health>,
+    head: Arc<Mutex<DurableHead>>,
 }
 
 impl FileAuditLog {
@@ -495,6 +507,19 @@ impl FileAuditLog {
             opts.mode(0o600);
         }
         let mut file = opts.open(path).map_err(|e| io("opening", e))?;
+        // One writer per log: a second process appending to it would interleave two chains.
+        // Nodes sharing a database each need a data dir (and audit log) of their own.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::internal(format!(
+                    "audit log {} is in use by another coffer process; every node needs a \
+                     data dir of its own (--data-dir), even when they share a database",
+                    path.display()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io("locking", e)),
+        }
         let len = file
             .metadata()
             .map_err(|e| io("reading metadata", e))?
@@ -524,6 +549,7 @@ impl FileAuditLog {
         let mut state = State {
             chain: Chain::genesis(),
             key,
+            first: first_line_hash(&mut file, end).map_err(|e| io("reading its first line", e))?,
         };
         // A line to write before anything else: the start of keying, or a key change.
         let mut first: Option<(Option<String>, &str, LogKey)> = None;
@@ -566,6 +592,10 @@ impl FileAuditLog {
                 },
             }
         }
+        let mut head = DurableHead {
+            first: state.first.clone(),
+            last: state.chain.anchor(),
+        };
         if let Some((rekey, operation, mac_key)) = first {
             let mut buf = Vec::new();
             let mac = format_line(
@@ -583,20 +613,30 @@ impl FileAuditLog {
                 seq: state.chain.seq + 1,
                 hash: mac,
             };
+            state.first.get_or_insert_with(|| state.chain.hash.clone());
+            head.first.clone_from(&state.first);
+            head.last = state.chain.anchor();
         }
-        Self::start(path.to_path_buf(), file, state)
+        Self::start(path.to_path_buf(), file, state, head)
     }
 
     /// Starts the writer thread on `file`, whose last line and key are `state`.
-    fn start(path: PathBuf, file: impl LogFile, state: State) -> Result<FileAuditLog> {
+    fn start(
+        path: PathBuf,
+        file: impl LogFile,
+        state: State,
+        head: DurableHead,
+    ) -> Result<FileAuditLog> {
         let (tx, rx) = mpsc::channel::<Msg>();
         let health = Arc::new(Health::default());
+        let head = Arc::new(Mutex::new(head));
         let for_writer = health.clone();
+        let head_for_writer = head.clone();
         let thread = std::thread::Builder::new()
             .name("coffer-audit-writer".into())
             .spawn(move || {
                 let _down_on_exit = DownOnExit(for_writer.clone());
-                writer_loop(file, rx, state, &for_writer)
+                writer_loop(file, rx, state, &for_writer, &head_for_writer)
             })
             .map_err(|e| Error::internal(format!("audit log: starting the writer thread: {e}")))?;
         Ok(FileAuditLog {
@@ -604,7 +644,14 @@ impl FileAuditLog {
             sender: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
             health,
+            head,
         })
+    }
+
+    /// The log's first line's MAC and the last line known to be on disk (`None` parts while
+    /// the log is empty).
+    pub fn durable_head(&self) -> DurableHead {
+        self.head.lock().map(|h| h.clone()).unwrap_or_default()
     }
 
     /// Stops accepting appends, lets the thread write and sync everything already queued,
@@ -699,6 +746,7 @@ fn writer_loop(
     rx: mpsc::Receiver<Msg>,
     mut state: State,
     health: &Health,
+    head: &Mutex<DurableHead>,
 ) -> Chain {
     let mut buf: Vec<u8> = Vec::new();
     // Lines written since the last sync.
@@ -706,14 +754,18 @@ fn writer_loop(
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         fill_batch(&rx, &mut batch, MAX_BATCH);
-        if let Err(why) = write_batch(
+        let written = write_batch(
             &mut file,
             &mut state,
             batch,
             &mut buf,
             &mut unsynced,
             health,
-        ) {
+        );
+        if written.is_ok() && !unsynced {
+            note_durable(head, &state);
+        }
+        if let Err(why) = written {
             // Part of the batch may be in the file: where the chain stands is unknown, so
             // nothing more may be appended. What is queued fails; later sends find no thread.
             let why = format!("an earlier write failed ({why}); the log takes no more appends");
@@ -725,11 +777,22 @@ fn writer_loop(
     }
     // Every sender is gone and the queue is empty: closed. Non-durable lines still need a sync.
     if unsynced {
-        if let Err(e) = file.sync() {
-            tracing::error!(error = %e, "audit log: the final sync at close failed");
+        match file.sync() {
+            Ok(()) => note_durable(head, &state),
+            Err(e) => tracing::error!(error = %e, "audit log: the final sync at close failed"),
         }
     }
     state.chain
+}
+
+/// Every line up to the end of `state`'s chain is on disk.
+fn note_durable(head: &Mutex<DurableHead>, state: &State) {
+    if let Ok(mut h) = head.lock() {
+        if h.first.is_none() {
+            h.first.clone_from(&state.first);
+        }
+        h.last = state.chain.anchor();
+    }
 }
 
 /// Formats, chains and writes one batch, syncs it if any line is durable, and answers the
@@ -746,6 +809,7 @@ fn write_batch(
     buf.clear();
     let mut next = state.chain.clone();
     let mut key = state.key.clone();
+    let mut first = state.first.clone();
     let mut waiters = Vec::new();
     let mut lost = 0usize;
     for msg in batch {
@@ -775,6 +839,9 @@ fn write_batch(
             buf,
         ) {
             Ok(hash) => {
+                if next.seq == 0 {
+                    first.get_or_insert_with(|| hash.clone());
+                }
                 next = Chain {
                     seq: next.seq + 1,
                     hash,
@@ -817,6 +884,7 @@ fn write_batch(
         Ok(()) => {
             state.chain = next;
             state.key = key;
+            state.first = first;
             *unsynced = !durable;
             for reply in waiters {
                 // The caller may have gone away (cancelled future); the entry stands regardless.
@@ -909,6 +977,31 @@ fn lines_before(file: &mut File, end: u64, n: usize) -> io::Result<Vec<Vec<u8>>>
     }
     let skip = lines.len().saturating_sub(n);
     Ok(lines[skip..].iter().map(|l| l.to_vec()).collect())
+}
+
+/// The MAC (or hash) of the first line among the first `end` bytes of `file`, if there is a
+/// whole line. Its shape is checked; whether it verifies is `verify`'s business.
+fn first_line_hash(file: &mut File, end: u64) -> io::Result<Option<String>> {
+    if end == 0 {
+        return Ok(None);
+    }
+    file.seek(SeekFrom::Start(0))?;
+    let mut reader = BufReader::new(&mut *file).take(MAX_LINE as u64 + 1);
+    let mut line = Vec::new();
+    reader.read_until(b'\n', &mut line)?;
+    if line.pop() != Some(b'\n') {
+        return Ok(None);
+    }
+    Ok(parse_line(&line).ok().map(|link| link.hash))
+}
+
+/// The MAC of the first line of the log at `path`, which names the log among a cluster's
+/// (`None` for an empty log or one whose first line is damaged).
+pub fn first_line_mac(path: &Path) -> Result<Option<String>> {
+    let io = |e: io::Error| Error::internal(format!("audit log {}: {e}", path.display()));
+    let mut file = File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    first_line_hash(&mut file, len).map_err(io)
 }
 
 /// The last `n` complete lines of the log at `path` (raw text without the `\n`, oldest
@@ -1371,11 +1464,17 @@ mod tests {
         State {
             chain: Chain::genesis(),
             key: key(),
+            first: None,
         }
     }
 
     fn start(fake: &Fake) -> Arc<FileAuditLog> {
-        let log = FileAuditLog::start("fake".into(), fake.clone(), genesis());
+        let log = FileAuditLog::start(
+            "fake".into(),
+            fake.clone(),
+            genesis(),
+            DurableHead::default(),
+        );
         Arc::new(log.expect("start"))
     }
 

@@ -570,3 +570,275 @@ async fn text_postgres_cannot_store_is_an_invalid_parameter() {
         .expect("read")
         .is_none());
 }
+
+// ---------------------------------------------------------------------------- several nodes
+
+/// Leases: one holder at a time across nodes, renewed by its holder, taken by another node
+/// once it lapses, given back only by its holder; eight nodes asking for a fresh lease at the
+/// same moment give it to exactly one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lease_has_one_holder_across_nodes_and_moves_when_it_lapses() {
+    let db = database();
+    let (a, b) = (open(&db.url()).await, open(&db.url()).await);
+    assert!(a.leases_are_shared());
+    let take = |s: &Arc<PgStore>, holder: &'static str, ttl: u64| {
+        let s = s.clone();
+        async move {
+            s.try_acquire_lease("job", holder, ttl)
+                .await
+                .expect("lease")
+        }
+    };
+    assert!(take(&a, "a", 60_000).await);
+    assert!(!take(&b, "b", 60_000).await, "held by a");
+    assert!(take(&a, "a", 400).await, "renewed by its holder");
+    // Only the holder gives it back.
+    b.release_lease("job", "b").await.expect("release");
+    assert!(!take(&b, "b", 60_000).await);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(take(&b, "b", 60_000).await, "lapsed: another node takes it");
+    assert!(!take(&a, "a", 60_000).await, "a's renewal comes too late");
+    b.release_lease("job", "b").await.expect("release");
+    assert!(take(&a, "a", 60_000).await, "given back: taken at once");
+
+    let start = Arc::new(Barrier::new(8));
+    let askers: Vec<_> = (0..8)
+        .map(|i| {
+            let (s, start) = (
+                if i % 2 == 0 { a.clone() } else { b.clone() },
+                start.clone(),
+            );
+            tokio::spawn(async move {
+                start.wait().await;
+                s.try_acquire_lease("fresh", &format!("node-{i}"), 60_000)
+                    .await
+                    .expect("lease")
+            })
+        })
+        .collect();
+    let mut holders = 0;
+    for t in askers {
+        holders += usize::from(t.await.expect("task"));
+    }
+    assert_eq!(holders, 1);
+}
+
+/// The service's leases on two nodes: renewed in the background while held (past several
+/// lease times), trusted no longer than the lease time, given back when dropped so that the
+/// other node takes it at once, and taken over by another node within the lease time when
+/// its holder stops renewing (it was killed: here, its runtime ends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_nodes_lease_is_renewed_while_held_and_taken_over_after_it_stops() {
+    let db = database();
+    let root = coffer_crypto::SecretKey::generate();
+    let ttl = Duration::from_millis(600);
+    let a = service(open(&db.url()).await, &root).with_node("a", ttl);
+    let b = service(open(&db.url()).await, &root).with_node("b", ttl);
+    let held = a.try_lease("job").await.expect("ask").expect("free");
+    tokio::time::sleep(ttl * 3).await;
+    assert!(held.is_held(), "renewed in the background");
+    assert!(b.try_lease("job").await.expect("ask").is_none());
+    assert!(
+        a.try_lease("job").await.expect("ask").is_none(),
+        "one value per lease"
+    );
+    drop(held);
+    let t0 = Instant::now();
+    let held = loop {
+        if let Some(l) = b.try_lease("job").await.expect("ask") {
+            break l;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(t0.elapsed() < ttl, "given back, not left to lapse");
+    drop(held);
+
+    // A node that dies holding a lease: its runtime (and the renewer on it) ends without
+    // giving the lease back. Another node takes it once it lapses, within the lease time.
+    let url = db.url();
+    let dead_root = coffer_crypto::SecretKey::from_base64(&root.to_base64()).expect("copy");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let c = service(open(&url).await, &dead_root).with_node("c", ttl);
+            let lease = loop {
+                if let Some(l) = c.try_lease("job").await.expect("ask") {
+                    break l;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            // Never dropped: as if the process was killed.
+            std::mem::forget(lease);
+        });
+    })
+    .join()
+    .expect("the dying node");
+    let t0 = Instant::now();
+    assert!(
+        a.try_lease("job").await.expect("ask").is_none(),
+        "still c's"
+    );
+    let taken = loop {
+        if let Some(l) = a.try_lease("job").await.expect("ask") {
+            break l;
+        }
+        assert!(t0.elapsed() < ttl * 3, "never lapsed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        t0.elapsed() <= ttl + Duration::from_millis(100),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(taken.is_held());
+}
+
+/// Replay records: the first use of a fingerprint is recorded on any node, a second use on any
+/// node finds it (with what it was first used for), a record past its expiry is reused, eight
+/// nodes recording one fingerprint at once record it once, and the sweep deletes expired
+/// records only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replay_record_is_seen_by_every_node() {
+    use coffer_store::postgres::ReplayRecord;
+    let db = database();
+    let (a, b) = (open(&db.url()).await, open(&db.url()).await);
+    let fp = [7u8; 16];
+    let t = 1_795_000_000;
+    assert_eq!(
+        a.record_replay("ak", &fp, b"first", t, t + 600, true)
+            .await
+            .expect("record"),
+        ReplayRecord::Recorded
+    );
+    assert_eq!(
+        b.record_replay("ak", &fp, b"second", t + 10, t + 610, true)
+            .await
+            .expect("record"),
+        ReplayRecord::Seen(Some(b"first".to_vec()))
+    );
+    assert_eq!(
+        b.record_replay("ak", &fp, b"", t + 10, t + 610, false)
+            .await
+            .expect("record"),
+        ReplayRecord::Seen(None)
+    );
+    // Another key, the same fingerprint: another record.
+    assert_eq!(
+        b.record_replay("ak2", &fp, b"", t, t + 600, false)
+            .await
+            .expect("record"),
+        ReplayRecord::Recorded
+    );
+    // Past its expiry, the record is written anew.
+    assert_eq!(
+        b.record_replay("ak", &fp, b"later", t + 600, t + 1200, true)
+            .await
+            .expect("record"),
+        ReplayRecord::Recorded
+    );
+    let start = Arc::new(Barrier::new(8));
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let (s, start) = (
+                if i % 2 == 0 { a.clone() } else { b.clone() },
+                start.clone(),
+            );
+            tokio::spawn(async move {
+                start.wait().await;
+                s.record_replay("ak", &[9u8; 16], b"", t, t + 600, false)
+                    .await
+                    .expect("record")
+            })
+        })
+        .collect();
+    let mut recorded = 0;
+    for r in racers {
+        recorded += usize::from(r.await.expect("task") == ReplayRecord::Recorded);
+    }
+    assert_eq!(recorded, 1);
+    assert_eq!(a.replay_record_count().await.expect("count"), 3);
+    // At t + 600 the records made at t (expiring then) go; the renewed one stays.
+    assert_eq!(
+        a.sweep_cluster_records(t + 600, 100).await.expect("sweep"),
+        2
+    );
+    assert_eq!(a.replay_record_count().await.expect("count"), 1);
+}
+
+/// The register of audit logs: each log by its first line's MAC, only ever moved forward.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_register_moves_forward_only() {
+    let db = database();
+    let store = open(&db.url()).await;
+    let mac = |c: char| c.to_string().repeat(64);
+    store
+        .record_audit_chain(&mac('a'), "n1", "h:/a/audit.log", 5, &mac('5'))
+        .await
+        .expect("record");
+    store
+        .record_audit_chain(&mac('a'), "n2", "h:/a/audit.log", 9, &mac('9'))
+        .await
+        .expect("record");
+    store
+        .record_audit_chain(&mac('a'), "n1", "h:/a/audit.log", 7, &mac('7'))
+        .await
+        .expect("record");
+    store
+        .record_audit_chain(&mac('b'), "n3", "h:/b/audit.log", 1, &mac('1'))
+        .await
+        .expect("record");
+    let chains = store.audit_chains().await.expect("list");
+    assert_eq!(chains.len(), 2);
+    assert_eq!(
+        (
+            chains[0].node.as_str(),
+            chains[0].last_seq,
+            chains[0].last_mac.as_str()
+        ),
+        ("n2", 9, mac('9').as_str())
+    );
+    assert_eq!(chains[1].location, "h:/b/audit.log");
+}
+
+/// A rewrap runs on one node at a time: while one node holds the rewrap's lease, another node
+/// asked to start one refuses and says why; once the lease is given back, it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewrap_runs_on_one_node_at_a_time() {
+    use coffer_core::service::lease::REWRAP_LEASE;
+    use coffer_core::service::{RewrapOptions, RewrapState};
+    let db = database();
+    let root = coffer_crypto::SecretKey::generate();
+    let ttl = Duration::from_secs(5);
+    let a = service(open(&db.url()).await, &root).with_node("a", ttl);
+    let b = Arc::new(service(open(&db.url()).await, &root).with_node("b", ttl));
+    let opts = RewrapOptions {
+        new_root_key: false,
+        new_key_material: false,
+    };
+    let running_on_a = a.try_lease(REWRAP_LEASE).await.expect("ask").expect("free");
+    match b.start_rewrap(opts).await {
+        Err(Error::InvalidState { reason, .. }) => {
+            assert!(reason.contains("another node"), "{reason}")
+        }
+        other => panic!("a second rewrap started: {other:?}"),
+    }
+    drop(running_on_a);
+    let t0 = Instant::now();
+    let status = loop {
+        match b.start_rewrap(opts).await {
+            Ok(s) => break s,
+            Err(Error::InvalidState { .. }) if t0.elapsed() < Duration::from_secs(5) => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(status.state, RewrapState::Running);
+    while b.rewrap_status().state == RewrapState::Running {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(b.rewrap_status().state, RewrapState::Done);
+}

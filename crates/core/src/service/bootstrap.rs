@@ -42,24 +42,42 @@ impl Service {
     /// On an empty store, creates the admin account and its first access key. The key id and
     /// secret come from the caller when given, else are generated. Returns the account and the
     /// credentials when it created them, `None` when the store was already initialised.
+    ///
+    /// A first start that stopped between the account and its key (a crash) left the operator
+    /// account alone and keyless: that start is finished here, with a key for that account.
+    /// Nodes that share a store call this under the bootstrap lease (see
+    /// [`super::lease::BOOTSTRAP_LEASE`]), so that one of them initialises it.
     pub async fn bootstrap(
         &self,
         key_id: Option<String>,
         key_secret: Option<Zeroizing<String>>,
     ) -> Result<Option<(AccountId, String, Zeroizing<String>)>> {
-        if self.store.count_accounts().await? > 0 {
-            return Ok(None);
-        }
         let now = self.now();
-        let account = Account {
-            id: AccountId(
-                rand::rngs::OsRng.gen_range(1_000_000_000_000_000..10_000_000_000_000_000),
-            ),
-            name: "admin".into(),
-            operator: true,
-            created_at: now,
+        let account = match self.store.count_accounts().await? {
+            0 => {
+                let account = Account {
+                    id: AccountId(
+                        rand::rngs::OsRng.gen_range(1_000_000_000_000_000..10_000_000_000_000_000),
+                    ),
+                    name: "admin".into(),
+                    operator: true,
+                    created_at: now,
+                };
+                self.store.create_account(&account).await?;
+                account
+            }
+            1 => {
+                let Some(account) = self.store.list_accounts().await?.into_iter().next() else {
+                    return Ok(None);
+                };
+                if !account.operator || !self.store.list_access_keys(account.id).await?.is_empty() {
+                    return Ok(None);
+                }
+                tracing::warn!(account = %account.id, "the operator account has no access key (a first start stopped half-way); creating its first key now");
+                account
+            }
+            _ => return Ok(None),
         };
-        self.store.create_account(&account).await?;
         let id = key_id.unwrap_or_else(generate_access_key_id);
         let secret = key_secret.unwrap_or_else(generate_access_key_secret);
         self.store

@@ -87,7 +87,23 @@ impl Service {
 
     /// Starts a rewrap in the background and returns its first status; while one runs, returns
     /// that one's status instead. A root key rotation left unfinished is always completed.
-    pub fn start_rewrap(self: &Arc<Self>, opts: RewrapOptions) -> Result<RewrapStatus> {
+    /// With several nodes on one store, one rewrap runs at a time across them (its lease);
+    /// asking another node while it runs is refused.
+    pub async fn start_rewrap(self: &Arc<Self>, opts: RewrapOptions) -> Result<RewrapStatus> {
+        if self.rewrap_status().state == RewrapState::Running {
+            return Ok(self.rewrap_status());
+        }
+        let Some(lease) = self.try_lease(super::lease::REWRAP_LEASE).await? else {
+            if self.rewrap_status().state == RewrapState::Running {
+                return Ok(self.rewrap_status());
+            }
+            return Err(Error::InvalidState {
+                name: "rewrap".into(),
+                reason: "a rewrap is running on another node sharing this store; follow it \
+                         there (GET /coffer/v1/rewrap on that node), or ask again once it ended"
+                    .into(),
+            });
+        };
         let mut status = self
             .rewrap
             .lock()
@@ -120,6 +136,8 @@ impl Service {
         drop(status);
         let service = Arc::clone(self);
         tokio::spawn(async move {
+            // Held until the rewrap ends, whichever way.
+            let _lease = lease;
             let outcome = service.run_rewrap(opts).await;
             let now = service.now();
             service.update_rewrap(|s| {

@@ -179,8 +179,10 @@ impl Service {
     ) -> Result<RotationTask> {
         let task = self.start_rotation(scope, name, version_id).await?;
         if self.halt_after == Some(HaltPoint::Created) {
-            // Held, so that the scheduler does not run the task past the halt either.
+            // Held, so that the scheduler (of this node or another) does not run the task past
+            // the halt either.
             let _claim = self.claim(task.id);
+            let _lease = self.try_lease(&super::lease::task_lease(task.id)).await?;
             self.maybe_halt(HaltPoint::Created, &task).await;
         }
         self.drive_task(task).await
@@ -299,18 +301,29 @@ impl Service {
     }
 
     /// Runs a task's steps until it finishes, rolls back, or a step fails and the task waits
-    /// for its next attempt. A task already being driven on this node is left to that drive.
-    /// Returns the task as it stands afterwards.
+    /// for its next attempt. A task already being driven (on this node: the claim; on another
+    /// node sharing the store: the task's lease) is left to that drive. Returns the task as it
+    /// stands afterwards.
     pub async fn drive_task(&self, task: RotationTask) -> Result<RotationTask> {
         let Some(_claim) = self.claim(task.id) else {
             return Ok(task);
         };
+        let Some(lease) = self.try_lease(&super::lease::task_lease(task.id)).await? else {
+            return Ok(task);
+        };
+        // Read after the lease: a node that drove the task before (and died, or let go) may
+        // have moved it on.
         let mut task = self
             .store
             .get_task(&task.scope, task.id)
             .await?
             .ok_or_else(|| Error::not_found(Resource::Task, task.id.to_string()))?;
         while task.status == TaskStatus::Running {
+            // A lease that lapsed (the store unreachable for its whole time) may be another
+            // node's by now: that node resumes the task from its last recorded step.
+            if !lease.is_held() {
+                break;
+            }
             let Some(secret) = self
                 .store
                 .get_secret_by_id(&task.scope, task.secret_id)
@@ -387,6 +400,9 @@ impl Service {
                             }
                         }
                     };
+                    if !lease.is_held() {
+                        break;
+                    }
                     match applied {
                         Ok(()) => {
                             task.applied = true;
@@ -424,10 +440,13 @@ impl Service {
                     }
                 }
                 TaskStep::Test => {
-                    match driver
+                    let logged_in = driver
                         .login(&target, &pending.account, &pending.password)
-                        .await
-                    {
+                        .await;
+                    if !lease.is_held() {
+                        break;
+                    }
+                    match logged_in {
                         Ok(()) => {
                             self.advance(&mut task, TaskStep::Finish).await?;
                             self.maybe_halt(HaltPoint::Tested, &task).await;

@@ -33,8 +33,10 @@
 //! [`rotation`] and [`rewrap`]. [`rows`] holds what they share; [`schema`] the migrations.
 
 mod accounts;
+mod cluster;
 mod events;
 mod keys;
+mod leases;
 mod list;
 mod rewrap;
 mod rotation;
@@ -54,6 +56,7 @@ use tokio_postgres::NoTls;
 
 use rows::unavailable;
 
+pub use cluster::{AuditChain, ReplayRecord};
 pub use schema::MIGRATIONS as POSTGRES_MIGRATIONS;
 
 /// How to open a [`PgStore`].
@@ -88,6 +91,8 @@ impl Default for PgOptions {
 /// docs.
 pub struct PgStore {
     pool: Pool,
+    /// Connections whose commits do not wait for the disk, for replay records only.
+    replay_pool: Pool,
     options: PgOptions,
     /// The URL without its password, for messages.
     display: String,
@@ -110,6 +115,31 @@ fn describe(config: &tokio_postgres::Config) -> String {
         config.get_user().unwrap_or(""),
         config.get_dbname().unwrap_or("")
     )
+}
+
+/// A pool of connections made with `config`.
+fn build_pool(
+    config: tokio_postgres::Config,
+    max_size: usize,
+    options: &PgOptions,
+) -> Result<Pool> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            // A connection the server closed is noticed (is_closed) and replaced; no extra
+            // round trip per call to prove a healthy one healthy.
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(max_size.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(options.acquire_timeout))
+        .create_timeout(Some(options.connect_timeout))
+        .recycle_timeout(Some(options.connect_timeout))
+        .build()
+        .map_err(|e| Error::internal(format!("postgres: building the pool: {e}")))
 }
 
 impl PgStore {
@@ -151,27 +181,21 @@ impl PgStore {
             Some(theirs) if !theirs.trim().is_empty() => format!("{ours} {theirs}"),
             _ => ours,
         };
+        // Replay records are written by every signed request, reads included. Their commits
+        // need not wait for the disk: see `cluster` for what a PostgreSQL crash can cost.
+        let mut replay_config = config.clone();
+        replay_config.options(format!("{session} -c synchronous_commit=off"));
         config.options(session);
         let display = describe(&config);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                // A connection the server closed is noticed (is_closed) and replaced; no extra
-                // round trip per call to prove a healthy one healthy.
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.max_connections.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(options.acquire_timeout))
-            .create_timeout(Some(options.connect_timeout))
-            .recycle_timeout(Some(options.connect_timeout))
-            .build()
-            .map_err(|e| Error::internal(format!("postgres: building the pool: {e}")))?;
+        let pool = build_pool(config, options.max_connections, &options)?;
+        let replay_pool = build_pool(
+            replay_config,
+            (options.max_connections / 2).max(2),
+            &options,
+        )?;
         let store = Self {
             pool,
+            replay_pool,
             options,
             display,
         };
@@ -186,6 +210,7 @@ impl PgStore {
     /// fail. Idempotent.
     pub async fn close(&self) {
         self.pool.close();
+        self.replay_pool.close();
     }
 
     /// The database this store uses, without its password.
@@ -195,7 +220,11 @@ impl PgStore {
 
     /// A pooled connection, or a clear error when none can be had in time.
     async fn conn(&self) -> Result<Object> {
-        self.pool.get().await.map_err(|e| match e {
+        self.conn_from(&self.pool).await
+    }
+
+    async fn conn_from(&self, pool: &Pool) -> Result<Object> {
+        pool.get().await.map_err(|e| match e {
             PoolError::Timeout(_) => unavailable(
                 "connect",
                 format!(

@@ -251,6 +251,37 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE db_instances ADD COLUMN allowed_privileges TEXT NOT NULL
         DEFAULT '["SELECT","INSERT","UPDATE","DELETE","CREATE","DROP","ALTER","INDEX","REFERENCES","CREATE VIEW","SHOW VIEW","CREATE TEMPORARY TABLES","LOCK TABLES","EXECUTE","TRIGGER","CREATE ROUTINE","ALTER ROUTINE","EVENT","TRUNCATE","CONNECT","TEMPORARY"]';
     "#,
+    // 3: what several nodes share besides the data. `leases`: one row per background job (or
+    //    rotation task) naming the node that runs it and until when, by the database's clock.
+    //    `replay_records`: the signed requests seen within their replay window, by access key
+    //    and a fingerprint of the nonce (or TC3 signature), so that every node refuses a
+    //    replay; `first_use` holds what a TC3 signature was first used for. `audit_chains`:
+    //    every node's audit log (its first line's MAC names it) with the last line the node
+    //    reported, so that `coffer audit verify` knows which logs make up the cluster's and
+    //    how far each must reach.
+    r#"
+    CREATE TABLE leases (
+        name        TEXT COLLATE "C" PRIMARY KEY,
+        holder      TEXT NOT NULL,
+        valid_until TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE replay_records (
+        access_key  TEXT COLLATE "C" NOT NULL,
+        fingerprint BYTEA NOT NULL,
+        first_use   BYTEA NOT NULL,
+        expires_at  BIGINT NOT NULL,
+        PRIMARY KEY (access_key, fingerprint)
+    );
+    CREATE INDEX replay_records_by_expiry ON replay_records(expires_at);
+    CREATE TABLE audit_chains (
+        chain      TEXT COLLATE "C" PRIMARY KEY,
+        node       TEXT NOT NULL,
+        location   TEXT NOT NULL,
+        last_seq   BIGINT NOT NULL,
+        last_mac   TEXT NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+    );
+    "#,
 ];
 
 /// Applies the migrations the database has not seen yet, all in one transaction that holds

@@ -16,6 +16,7 @@
 mod accounts;
 mod events;
 mod keys;
+mod leases;
 mod list;
 mod rewrap;
 mod rotation;
