@@ -13,6 +13,8 @@
 //! - [`tencent`]: Tencent Cloud API 3.0 signatures (TC3-HMAC-SHA256 and legacy v1 HmacSHA1 /
 //!   HmacSHA256).
 //! - [`nonce`]: a bounded, time-bucketed replay cache.
+//! - [`replay`]: the replay guard dialects hold: the process's caches, or records shared by
+//!   every node of a cluster.
 //! - [`skew`]: the clock-skew window check.
 //! - [`encoding`]: the RFC 3986 / form encodings the signature schemes are built on.
 
@@ -21,6 +23,7 @@ pub mod encoding;
 mod hmac_request;
 pub mod huawei;
 pub mod nonce;
+pub mod replay;
 pub mod sigv4;
 pub mod skew;
 pub mod tencent;

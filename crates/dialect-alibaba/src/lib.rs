@@ -17,10 +17,12 @@ mod request;
 mod secrets;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use coffer_api::{AuditFacts, AuthenticatedKey, Dialect, HttpRequest, Permission, Reply, Scope};
 use coffer_auth::alibaba::AlibabaRequest;
-use coffer_auth::nonce::{Admission, NonceCache};
+use coffer_auth::nonce::Admission;
+use coffer_auth::replay::{MemoryReplayGuard, ReplayGuard, ReplayLedger, SharedReplayGuard};
 use coffer_auth::AuthError;
 use coffer_core::{RegionMap, Service};
 
@@ -40,21 +42,25 @@ pub const DEFAULT_REGION_ID: &str = "cn-hangzhou";
 pub struct Alibaba {
     service: Arc<Service>,
     regions: Arc<RegionMap>,
-    nonces: NonceCache,
+    /// Nonces seen within their window: this process's own, or every node's.
+    replay: Arc<dyn ReplayGuard>,
     default_region_id: String,
 }
 
 /// A nonce must be remembered as long as a request carrying it could still pass the clock
 /// check: from 15 minutes before to 15 minutes after its timestamp.
-const NONCE_WINDOW: std::time::Duration =
-    std::time::Duration::from_secs(2 * CLOCK_SKEW_SECS as u64);
+const NONCE_WINDOW: Duration = Duration::from_secs(2 * CLOCK_SKEW_SECS as u64);
 
 impl Alibaba {
     pub fn new(service: Arc<Service>, regions: RegionMap) -> Self {
         Self {
             service,
             regions: Arc::new(regions),
-            nonces: NonceCache::new(NONCE_WINDOW),
+            replay: Arc::new(MemoryReplayGuard::new(
+                NONCE_WINDOW,
+                Duration::ZERO,
+                coffer_auth::nonce::DEFAULT_CAPACITY,
+            )),
             default_region_id: DEFAULT_REGION_ID.to_string(),
         }
     }
@@ -62,7 +68,23 @@ impl Alibaba {
     /// Bounds the nonce cache to `entries` live nonces; a request that would need one more is
     /// refused with `429 Rejected.Throttling`.
     pub fn with_replay_capacity(mut self, entries: usize) -> Self {
-        self.nonces = NonceCache::with_capacity(NONCE_WINDOW, entries);
+        self.replay = Arc::new(MemoryReplayGuard::new(
+            NONCE_WINDOW,
+            Duration::ZERO,
+            entries,
+        ));
+        self
+    }
+
+    /// Keeps the nonces in `ledger`, which every node of a cluster shares, so that a request
+    /// replayed to any node is refused (instead of in this process's memory).
+    pub fn with_shared_replay(mut self, ledger: impl ReplayLedger) -> Self {
+        self.replay = Arc::new(SharedReplayGuard::new(
+            ledger,
+            "alibaba",
+            NONCE_WINDOW,
+            Duration::ZERO,
+        ));
         self
     }
 }
@@ -155,7 +177,14 @@ impl Dialect for Alibaba {
                 "Specified time stamp or date value is expired.",
             ));
         }
-        match self.nonces.admit(&parsed.access_key_id, &parsed.nonce, now) {
+        let admission = self
+            .replay
+            .admit_nonce(&parsed.access_key_id, &parsed.nonce, now)
+            .await
+            .map_err(|e| coffer_core::Error::Unavailable {
+                reason: e.to_string(),
+            })?;
+        match admission {
             Admission::Fresh | Admission::Again => Ok(key),
             Admission::Replay => Err(ApiError::new(
                 400,

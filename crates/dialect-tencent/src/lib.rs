@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coffer_api::{AuditFacts, AuthenticatedKey, Dialect, HttpRequest, Permission, Reply, Scope};
-use coffer_auth::nonce::{NonceCache, SignatureCache};
+use coffer_auth::replay::{MemoryReplayGuard, ReplayGuard, ReplayLedger, SharedReplayGuard};
 use coffer_auth::tencent::{TencentRequest, SAME_CLIENT_GRACE};
 use coffer_core::{RegionMap, Service};
 use serde_json::{Map, Value};
@@ -43,10 +43,9 @@ pub use request::{API_VERSION, DEFAULT_REGION_ID, KMS_VERSION};
 pub struct Tencent {
     service: Arc<Service>,
     regions: Arc<RegionMap>,
-    /// The nonces of legacy-signature requests.
-    nonces: NonceCache,
-    /// The signatures of TC3 requests (which have no nonce), with what each was used for.
-    signatures: SignatureCache,
+    /// The nonces of legacy-signature requests, and the signatures of TC3 requests (which
+    /// have no nonce) with what each was used for: this process's own, or every node's.
+    replay: Arc<dyn ReplayGuard>,
 }
 
 /// An entry must be remembered as long as a request carrying it could still pass the clock
@@ -58,16 +57,34 @@ impl Tencent {
         Self {
             service,
             regions: Arc::new(regions),
-            nonces: NonceCache::new(REPLAY_WINDOW),
-            signatures: SignatureCache::new(REPLAY_WINDOW, SAME_CLIENT_GRACE),
+            replay: Arc::new(MemoryReplayGuard::new(
+                REPLAY_WINDOW,
+                SAME_CLIENT_GRACE,
+                coffer_auth::nonce::DEFAULT_CAPACITY,
+            )),
         }
     }
 
     /// Bounds each replay cache (nonces, TC3 signatures) to `entries` live entries; a request
     /// that would need one more is refused with `RequestLimitExceeded`.
     pub fn with_replay_capacity(mut self, entries: usize) -> Self {
-        self.nonces = NonceCache::with_capacity(REPLAY_WINDOW, entries);
-        self.signatures = SignatureCache::with_capacity(REPLAY_WINDOW, SAME_CLIENT_GRACE, entries);
+        self.replay = Arc::new(MemoryReplayGuard::new(
+            REPLAY_WINDOW,
+            SAME_CLIENT_GRACE,
+            entries,
+        ));
+        self
+    }
+
+    /// Keeps nonces and TC3 signatures in `ledger`, which every node of a cluster shares, so
+    /// that a request replayed to any node is judged by its first use on any node.
+    pub fn with_shared_replay(mut self, ledger: impl ReplayLedger) -> Self {
+        self.replay = Arc::new(SharedReplayGuard::new(
+            ledger,
+            "tencent",
+            REPLAY_WINDOW,
+            SAME_CLIENT_GRACE,
+        ));
         self
     }
 }
@@ -113,8 +130,7 @@ impl Dialect for Tencent {
             _ => false,
         };
         let replay = request::Replay {
-            nonces: &self.nonces,
-            signatures: &self.signatures,
+            guard: self.replay.as_ref(),
             peer: req.peer,
             reads_only,
             body_empty: req.body.is_empty(),

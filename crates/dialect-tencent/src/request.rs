@@ -5,7 +5,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use coffer_auth::nonce::{Admission, NonceCache, SignatureCache};
+use coffer_auth::nonce::Admission;
+use coffer_auth::replay::ReplayGuard;
 use coffer_auth::tencent::{Scheme, TencentRequest};
 use coffer_auth::AuthError;
 use coffer_core::service::AuthenticatedKey;
@@ -68,8 +69,7 @@ pub fn speaks_tencent(
 
 /// What the replay check needs besides the signed request.
 pub struct Replay<'a> {
-    pub nonces: &'a NonceCache,
-    pub signatures: &'a SignatureCache,
+    pub guard: &'a dyn ReplayGuard,
     /// The client's socket address, when known (see [`TencentRequest::admit`]).
     pub peer: Option<SocketAddr>,
     /// Whether the action only reads (`operation::reads_only`).
@@ -123,13 +123,13 @@ pub async fn authenticate(
             "The request body must be signed: X-TC-Content-SHA256: UNSIGNED-PAYLOAD is accepted only with an empty body.",
         ));
     }
-    match parsed.admit(
-        replay.nonces,
-        replay.signatures,
-        replay.peer,
-        replay.reads_only,
-        now,
-    ) {
+    let admission = parsed
+        .admit(replay.guard, replay.peer, replay.reads_only, now)
+        .await
+        .map_err(|e| coffer_core::Error::Unavailable {
+            reason: e.to_string(),
+        })?;
+    match admission {
         Admission::Fresh | Admission::Again => Ok(key),
         Admission::Replay if parsed.scheme == Scheme::Tc3 => Err(ApiError::new(
             "AuthFailure.SignatureFailure",

@@ -72,7 +72,10 @@ pub use sign::{
 };
 
 use crate::encoding::form_decode;
-use crate::nonce::{Admission, NonceCache, SignatureCache, SignatureUse};
+use crate::nonce::Admission;
+#[cfg(doc)]
+use crate::nonce::SignatureCache;
+use crate::replay::{ReplayGuard, ReplayUnavailable, SignedUse};
 use crate::{AuthError, RequestParts};
 
 /// Tencent rejects requests whose timestamp is more than 300 seconds from server time
@@ -235,41 +238,43 @@ impl TencentRequest {
     /// The replay check of a verified request, at `now_unix_secs` (call it after
     /// [`Self::verify`] and the clock window, so that only authentic requests take room).
     ///
-    /// Legacy v1: the (`SecretId`, `Nonce`) pair must be new to `nonces`. TC3: the signature is
-    /// shown to `signatures` (see [`SignatureCache`]) with its meaning (action, version,
-    /// region), whether the action only reads (`reads_only`: the dialect's judgement, for
-    /// actions that change nothing and return no secret value or key material), and the client
-    /// (its IP address from `peer`, with the version). See the module documentation for why.
-    /// [`Admission::Full`] when the cache that would remember the request is full.
-    pub fn admit(
+    /// Legacy v1: the (`SecretId`, `Nonce`) pair must be new to `guard`. TC3: the signature is
+    /// shown to `guard` (see [`SignatureCache`] for the rules) with its meaning (action,
+    /// version, region), whether the action only reads (`reads_only`: the dialect's judgement,
+    /// for actions that change nothing and return no secret value or key material), and the
+    /// client (its IP address from `peer`, with the version). See the module documentation for
+    /// why. [`Admission::Full`] when the guard cannot remember the request.
+    pub async fn admit(
         &self,
-        nonces: &NonceCache,
-        signatures: &SignatureCache,
+        guard: &dyn ReplayGuard,
         peer: Option<SocketAddr>,
         reads_only: bool,
         now_unix_secs: i64,
-    ) -> Admission {
+    ) -> Result<Admission, ReplayUnavailable> {
         match &self.signature {
-            ReceivedSignature::V1(..) => nonces.admit(
-                &self.secret_id,
-                self.nonce.as_deref().unwrap_or(""),
-                now_unix_secs,
-            ),
+            ReceivedSignature::V1(..) => {
+                guard
+                    .admit_nonce(
+                        &self.secret_id,
+                        self.nonce.as_deref().unwrap_or(""),
+                        now_unix_secs,
+                    )
+                    .await
+            }
             ReceivedSignature::Tc3 { mac, .. } => {
                 // Every header this type hands the dialect that no TC3 signature is required to
                 // cover, except the token (refused when present) and the language (only the
                 // language of messages, which coffer does not translate).
-                let (action, version, region) = (
-                    self.action.as_deref(),
-                    self.version.as_deref(),
-                    self.region.as_deref(),
-                );
-                let used = SignatureUse {
-                    meaning: (action, version, region),
+                let version = self.version.as_deref();
+                let used = SignedUse::new(
+                    &[self.action.as_deref(), version, self.region.as_deref()],
                     reads_only,
-                    client: peer.map(|p| (p.ip(), version)),
-                };
-                signatures.admit(&self.secret_id, mac, used, now_unix_secs)
+                    peer.map(|p| p.ip()),
+                    &[version],
+                );
+                guard
+                    .admit_signature(&self.secret_id, mac, used, now_unix_secs)
+                    .await
             }
         }
     }

@@ -187,11 +187,21 @@ fn a_tc3_signature_is_bound_to_its_action_version_and_region() -> Result<(), Aut
     for r in [&describe, &delete, &elsewhere] {
         r.verify(SECRET)?;
     }
-    let nonces = NonceCache::new(std::time::Duration::from_secs(600));
-    let signatures = SignatureCache::new(std::time::Duration::from_secs(600), SAME_CLIENT_GRACE);
+    let guard = crate::replay::MemoryReplayGuard::new(
+        std::time::Duration::from_secs(600),
+        SAME_CLIENT_GRACE,
+        1000,
+    );
     let here: Option<SocketAddr> = "10.0.0.1:40000".parse().ok();
     let there: Option<SocketAddr> = "10.0.0.2:40000".parse().ok();
-    let admit = |r: &TencentRequest, peer, reads| r.admit(&nonces, &signatures, peer, reads, ts);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| AuthError::BadBody(e.to_string()))?;
+    let admit = |r: &TencentRequest, peer, reads| {
+        runtime
+            .block_on(r.admit(&guard, peer, reads, ts))
+            .unwrap_or(Admission::Replay)
+    };
     assert_eq!(admit(&describe, here, true), Admission::Fresh);
     assert_eq!(admit(&describe, there, true), Admission::Again);
     assert_eq!(admit(&delete, there, false), Admission::Replay);
@@ -200,8 +210,8 @@ fn a_tc3_signature_is_bound_to_its_action_version_and_region() -> Result<(), Aut
     // at once.
     assert_eq!(admit(&elsewhere, there, true), Admission::Again);
     assert_eq!(admit(&delete, here, false), Admission::Again);
-    assert!(nonces.is_empty(), "TC3 uses no nonce");
-    assert_eq!(signatures.len(), 1);
+    assert_eq!(guard.nonces_held(), 0, "TC3 uses no nonce");
+    assert_eq!(guard.signatures_held(), 1);
     Ok(())
 }
 
