@@ -4,7 +4,7 @@
 //! read the data dir and the root key.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
@@ -668,8 +668,10 @@ pub fn audit(args: &ClientArgs, cmd: &AuditCommand) -> anyhow::Result<i32> {
         }
         AuditCommand::Verify {
             key,
+            logs,
             anchor,
             anchor_file,
+            database_url,
         } => {
             let anchor = match (anchor, anchor_file) {
                 (Some(text), _) => Some(parse_anchor(text, "--anchor")?),
@@ -680,9 +682,44 @@ pub fn audit(args: &ClientArgs, cmd: &AuditCommand) -> anyhow::Result<i32> {
                 }
                 (None, None) => None,
             };
-            verify(&args.data_dir, key, anchor.as_ref(), args.json, false)
+            let paths: Vec<PathBuf> = if logs.is_empty() {
+                vec![args.data_dir.join("audit.log")]
+            } else {
+                logs.iter()
+                    .map(|p| {
+                        if p.is_dir() {
+                            p.join("audit.log")
+                        } else {
+                            p.clone()
+                        }
+                    })
+                    .collect()
+            };
+            if anchor.is_some() && paths.len() > 1 {
+                bail!("an anchor names a line of one log: give one log with --anchor");
+            }
+            match (database_url, paths.as_slice()) {
+                (None, [path]) => {
+                    verify(path, &args.data_dir, key, anchor.as_ref(), args.json, false)
+                }
+                _ => verify_cluster(
+                    &paths,
+                    &args.data_dir,
+                    key,
+                    anchor.as_ref(),
+                    database_url.as_deref(),
+                    args.json,
+                ),
+            }
         }
-        AuditCommand::Anchor { key } => verify(&args.data_dir, key, None, args.json, true),
+        AuditCommand::Anchor { key } => verify(
+            &args.data_dir.join("audit.log"),
+            &args.data_dir,
+            key,
+            None,
+            args.json,
+            true,
+        ),
     }
 }
 
@@ -722,13 +759,13 @@ fn log_keys(data_dir: &Path, args: &RootKeyArgs) -> anyhow::Result<Vec<LogKey>> 
 }
 
 fn verify(
+    path: &Path,
     data_dir: &Path,
     key: &RootKeyArgs,
     anchor: Option<&Anchor>,
     json_out: bool,
     print_anchor: bool,
 ) -> anyhow::Result<i32> {
-    let path = data_dir.join("audit.log");
     if !path.exists() {
         bail!(
             "no audit log at {} (has the server run with this --data-dir?)",
@@ -736,7 +773,7 @@ fn verify(
         );
     }
     let keys = log_keys(data_dir, key)?;
-    match audit::verify_with(&path, &keys, anchor) {
+    match audit::verify_with(path, &keys, anchor) {
         Ok(report) => {
             let last = report.anchor().map(|a| a.to_string());
             if json_out {
@@ -775,4 +812,118 @@ fn verify(
             Ok(1)
         }
     }
+}
+
+/// Checks several nodes' logs, and with the cluster's database, that every log it knows of is
+/// among them and still reaches the last line its node reported. Exit 0 only when all hold.
+fn verify_cluster(
+    paths: &[PathBuf],
+    data_dir: &Path,
+    key: &RootKeyArgs,
+    anchor: Option<&Anchor>,
+    database_url: Option<&str>,
+    json_out: bool,
+) -> anyhow::Result<i32> {
+    let keys = log_keys(data_dir, key)?;
+    let registered = match database_url {
+        Some(url) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(async {
+                let pg = coffer_store::PgStore::open(url, coffer_store::PgOptions::default())
+                    .await
+                    .context("opening the PostgreSQL database (--database-url)")?;
+                let chains = pg.audit_chains().await;
+                pg.close().await;
+                chains.context("reading the register of audit logs")
+            })?
+        }
+        None => vec![],
+    };
+    let mut intact = true;
+    let mut found = std::collections::HashSet::new();
+    let mut reports = vec![];
+    for path in paths {
+        let shown = path.display().to_string();
+        if !path.exists() {
+            intact = false;
+            if !json_out {
+                eprintln!("{shown}: BROKEN: no audit log there");
+            }
+            reports.push(json!({"Path": shown, "Intact": false, "Error": "no audit log there"}));
+            continue;
+        }
+        let first = audit::first_line_mac(path).unwrap_or(None);
+        let node = first
+            .as_ref()
+            .and_then(|f| registered.iter().find(|c| &c.chain == f));
+        let reported = node.map(|c| Anchor {
+            seq: c.last_seq,
+            mac: c.last_mac.clone(),
+        });
+        let must_reach = anchor.cloned().or(reported);
+        match audit::verify_with(path, &keys, must_reach.as_ref()) {
+            Ok(report) => {
+                if let Some(c) = node {
+                    found.insert(c.chain.clone());
+                }
+                if !json_out {
+                    println!("{shown}: intact, {} entries", report.entries);
+                    if let Some(c) = node {
+                        println!(
+                            "  the log of node {} ({}); reaches line {}, the last it reported",
+                            c.node, c.location, c.last_seq
+                        );
+                    } else if database_url.is_some() {
+                        println!(
+                            "  not in the database's register (no node of it reported this log)"
+                        );
+                    }
+                }
+                reports.push(json!({"Path": shown, "Intact": true, "Entries": report.entries,
+                    "Anchor": report.anchor().map(|a| a.to_string()),
+                    "Node": node.map(|c| c.node.clone()), "Location": node.map(|c| c.location.clone())}));
+            }
+            Err(e) => {
+                intact = false;
+                if let Some(c) = node {
+                    found.insert(c.chain.clone());
+                }
+                if !json_out {
+                    eprintln!("{shown}: BROKEN: {e}");
+                }
+                reports.push(json!({"Path": shown, "Intact": false, "Error": e.to_string()}));
+            }
+        }
+    }
+    let mut missing = vec![];
+    for c in registered.iter().filter(|c| !found.contains(&c.chain)) {
+        intact = false;
+        if !json_out {
+            eprintln!(
+                "MISSING: the log of node {} at {} (it reported {} lines) was not given",
+                c.node, c.location, c.last_seq
+            );
+        }
+        missing.push(json!({"Node": c.node, "Location": c.location, "LastSeq": c.last_seq}));
+    }
+    if json_out {
+        println!(
+            "{}",
+            json!({"Intact": intact, "Logs": reports, "Missing": missing})
+        );
+    } else if intact {
+        println!(
+            "all {} logs intact{}",
+            paths.len(),
+            if database_url.is_some() {
+                "; every log the database knows of was checked"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(if intact { 0 } else { 1 })
 }

@@ -363,19 +363,29 @@ pub enum AuditCommand {
         #[arg(short = 'n', default_value_t = 20)]
         n: usize,
     },
-    /// Check the audit log in a data dir (offline): every line's MAC under the key derived
-    /// from the root key, and the chain; exit 0 only when intact (and, with an anchor, when
-    /// the log still reaches it).
+    /// Check audit logs (offline): every line's MAC under the key derived from the root key,
+    /// and the chain; exit 0 only when every log is intact (and, with an anchor, reaches it).
+    /// Each node keeps its own log in its data dir: to check a cluster's, give every node's log
+    /// and the database, which knows every node's log and how far each must reach.
     Verify {
         #[command(flatten)]
         key: RootKeyArgs,
+        /// The logs to check: audit.log files, or data dirs holding one. Default: the data
+        /// dir's.
+        logs: Vec<PathBuf>,
         /// An anchor kept elsewhere (`SEQ:MAC`, as `coffer audit anchor` prints it): the log
-        /// must still hold that line unchanged, which catches lines cut off its end.
+        /// must still hold that line unchanged, which catches lines cut off its end. For one
+        /// log only.
         #[arg(long, conflicts_with = "anchor_file")]
         anchor: Option<String>,
         /// A file holding such an anchor.
         #[arg(long)]
         anchor_file: Option<PathBuf>,
+        /// The PostgreSQL database the nodes share: every node's log it knows of must be among
+        /// the logs given (a log missing is a failure), and each must still hold the last line
+        /// its node reported there.
+        #[arg(long, env = "COFFER_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
     },
     /// Verify the audit log in a data dir (offline) and print its anchor, `SEQ:MAC` of its
     /// last line, to keep somewhere the server cannot write.
@@ -459,6 +469,19 @@ pub struct ServeArgs {
     /// failed rotations when their retry is due and starts due automatic rotations.
     #[arg(long, env = "COFFER_ROTATION_CHECK_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub rotation_check_secs: u64,
+
+    /// Seconds a background job's lease lasts without renewal (renewed every third of it).
+    /// With several nodes on one database, the purge sweep, the rotation scheduler, each
+    /// rotation task and a rewrap run on the node holding their lease; when that node dies,
+    /// another takes the job over within this time.
+    #[arg(long, env = "COFFER_LEASE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub lease_secs: u64,
+
+    /// This node's name among the nodes sharing a database (leases, the audit log register);
+    /// no two running nodes may share one. Default: the host name, the port and a random
+    /// suffix, new at every start.
+    #[arg(long, env = "COFFER_NODE_NAME")]
+    pub node_name: Option<String>,
 
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "COFFER_MAX_BODY_BYTES", default_value_t = 1 << 20)]

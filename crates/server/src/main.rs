@@ -1,6 +1,7 @@
 //! `coffer`: the server binary.
 
 mod admin_cli;
+mod cluster;
 mod config;
 mod http;
 mod private;
@@ -299,9 +300,23 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     if let Some((file, next)) = root_key.file {
         service = service.with_root_key_file(file, next);
     }
-    service.check_root_key().await.context(
-        "the root key does not fit this data dir; start with the root key file this store was last rewrapped with",
-    )?;
+    let node = cluster::node_name(args.node_name.as_deref(), args.listen);
+    service = service.with_node(node.clone(), Duration::from_secs(args.lease_secs));
+    let store_name = match &store {
+        OpenStore::Sqlite(s) => format!("the database {}", s.path().display()),
+        OpenStore::Postgres(s) => format!("the PostgreSQL database {}", s.database()),
+    };
+    let wrong_root_key = || {
+        format!(
+            "the root key does not open {store_name}: every node of a store must use the root \
+             key the store was last rewrapped with (copy that key file to this node, or give it \
+             with --root-key-file or COFFER_ROOT_KEY)"
+        )
+    };
+    service
+        .check_root_key()
+        .await
+        .with_context(wrong_root_key)?;
     let audit_path = args.data_dir.join("audit.log");
     let audit = Arc::new(
         coffer_store::FileAuditLog::open(&audit_path, log_key, previous_log_key)
@@ -315,12 +330,30 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         secrets.bootstrap_secret.map(|s| s.value),
     )
     .await?;
+    // Again now that the store holds keys for certain: on an empty database the first check
+    // had nothing to open, and another node may have bootstrapped it with its own root key.
+    service
+        .check_root_key()
+        .await
+        .with_context(wrong_root_key)?;
 
+    let mut alibaba = coffer_dialect_alibaba::Alibaba::new(service.clone(), regions.clone())
+        .with_replay_capacity(args.replay_cache_entries);
+    let mut tencent = coffer_dialect_tencent::Tencent::new(service.clone(), regions)
+        .with_replay_capacity(args.replay_cache_entries);
+    let shared = match &store {
+        OpenStore::Postgres(pg) => Some(pg.clone()),
+        OpenStore::Sqlite(_) => None,
+    };
+    if let Some(pg) = &shared {
+        // Every node must refuse a request any node has seen: nonces and TC3 signatures are
+        // recorded in the database instead of this process's memory.
+        alibaba = alibaba.with_shared_replay(cluster::PgReplayLedger(pg.clone()));
+        tencent = tencent.with_shared_replay(cluster::PgReplayLedger(pg.clone()));
+    }
     let state = Arc::new(http::AppState {
-        alibaba: coffer_dialect_alibaba::Alibaba::new(service.clone(), regions.clone())
-            .with_replay_capacity(args.replay_cache_entries),
-        tencent: coffer_dialect_tencent::Tencent::new(service.clone(), regions)
-            .with_replay_capacity(args.replay_cache_entries),
+        alibaba,
+        tencent,
         huawei: coffer_dialect_huawei::Huawei::new(service.clone()),
         native: coffer_dialect_native::Native::new(
             service.clone(),
@@ -337,10 +370,19 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let purge = tokio::spawn(purge_loop(
+    let purge = cluster::spawn_purge(
         service.clone(),
         Duration::from_secs(args.purge_interval_secs),
-    ));
+        shared.clone(),
+    );
+    let audit_reporter = shared.as_ref().map(|pg| {
+        cluster::spawn_audit_reporter(
+            pg.clone(),
+            audit.clone(),
+            node.clone(),
+            Duration::from_secs(1),
+        )
+    });
     let rotations = coffer_rotation::spawn_scheduler(
         service.clone(),
         audit.clone(),
@@ -353,15 +395,25 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         OpenStore::Sqlite(s) => s.path().display().to_string(),
         OpenStore::Postgres(s) => s.database().to_string(),
     };
-    tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), %database, "coffer is ready");
+    tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), %database, %node, "coffer is ready");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
     purge.abort();
     rotations.abort();
+    if let Some(r) = audit_reporter {
+        r.abort();
+    }
+    // So that another node takes the jobs over at once rather than when the leases lapse.
+    service.release_leases().await;
     tracing::info!("in-flight requests done; flushing the audit log and the store");
-    match audit.close().await {
+    let closed = audit.close().await;
+    if let Some(pg) = &shared {
+        let location = cluster::audit_location(&audit);
+        cluster::report_audit_head(pg, &audit, &node, &location, &mut None).await;
+    }
+    match closed {
         // Kept outside the data dir, this lets `coffer audit verify --anchor` tell whether
         // lines were later cut off the end of the log, which the file alone cannot show.
         Some(anchor) => tracing::info!(
@@ -393,7 +445,25 @@ async fn bootstrap(
         bail!("set both COFFER_BOOTSTRAP_ACCESS_KEY_ID and COFFER_BOOTSTRAP_ACCESS_KEY_SECRET, or neither");
     }
     let from_env = id.is_some();
+    // Nodes started together on an empty database: one of them (the first to take the lease)
+    // initialises it, the others wait for it and then find it initialised. A node that dies
+    // holding the lease lets it lapse, and the next one finishes the first start.
+    let wait = service.lease_ttl() * 2 + Duration::from_secs(30);
+    let Some(_lease) = service
+        .wait_for_lease(coffer_core::service::lease::BOOTSTRAP_LEASE, wait)
+        .await?
+    else {
+        bail!(
+            "another node held the first start's lease for over {}s; is it stuck? (its name is \
+             in the database's leases table)",
+            wait.as_secs()
+        );
+    };
     let Some((account, key_id, key_secret)) = service.bootstrap(id, secret).await? else {
+        tracing::info!(
+            node = %service.node_id(),
+            "the store is initialised already (by another node, or an earlier start): no account created and no bootstrap credentials written here"
+        );
         return Ok(());
     };
     tracing::info!(account = %account, access_key_id = %key_id, "created the admin account");
@@ -434,43 +504,6 @@ async fn bootstrap(
         path.display()
     );
     Ok(())
-}
-
-async fn purge_loop(service: Arc<Service>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tick.tick().await;
-        loop {
-            match service.purge_due(500).await {
-                Ok(purged) if purged.is_empty() => break,
-                Ok(purged) => {
-                    for (scope, name) in &purged {
-                        tracing::info!(account = %scope.account, region = %scope.region, secret = %name, "purged a deleted secret");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "purge sweep failed");
-                    break;
-                }
-            }
-        }
-        match service.purge_due_keys(500).await {
-            Ok(purged) => {
-                for (scope, id) in &purged {
-                    tracing::info!(account = %scope.account, region = %scope.region, key = %id, "deleted a key whose deletion date came");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "key purge sweep failed"),
-        }
-        match service.rotate_due_keys(500).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                keys = n,
-                "rotated the material of keys whose rotation was due"
-            ),
-            Err(e) => tracing::warn!(error = %e, "key rotation sweep failed"),
-        }
-    }
 }
 
 async fn shutdown_signal() {

@@ -36,6 +36,15 @@ impl Server {
     }
 
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        let server = Self::spawn_with(data_dir, env);
+        server.wait_ready();
+        server
+    }
+
+    /// Starts the binary like [`Server::start_with`] without waiting for it to be ready (to
+    /// start several at the same moment; then [`Server::wait_ready`] or
+    /// [`Server::wait_exit`]).
+    pub fn spawn_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let log = data_dir.with_extension(format!("{port}.log"));
         let log_file = std::fs::File::create(&log).expect("create log file");
@@ -55,17 +64,30 @@ impl Server {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn coffer");
-        let server = Server {
+        Server {
             child,
             port,
             data_dir: data_dir.to_path_buf(),
             log,
-        };
-        server.wait_ready();
-        server
+        }
     }
 
-    fn wait_ready(&self) {
+    /// Waits until the server stops by itself (within `within`) and returns whether it
+    /// exited successfully; `None` when it is still running.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<bool> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.success());
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(r) = ureq::get(&format!("{}/healthz", self.base())).call() {
