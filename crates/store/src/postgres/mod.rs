@@ -30,9 +30,11 @@
 //!
 //! Each area of the contract is implemented in its own module, like the SQLite store's:
 //! [`accounts`], [`keys`], [`secrets`] (with [`list`] and [`secret_writes`]), [`events`],
-//! [`rotation`] and [`rewrap`]. [`rows`] holds what they share; [`schema`] the migrations.
+//! [`rotation`], [`rewrap`] and [`backup`]. [`rows`] holds what they share; [`schema`] the
+//! migrations.
 
 mod accounts;
+mod backup;
 mod events;
 mod keys;
 mod list;
@@ -117,6 +119,47 @@ impl PgStore {
     /// key=value form), applies pending migrations and returns the store. Fails, without
     /// waiting longer than the connect timeout, when the database cannot be reached.
     pub async fn open(url: &str, options: PgOptions) -> Result<Self> {
+        let store = Self::connect(url, options)?;
+        let mut conn = store.conn().await?;
+        schema::migrate(&mut conn).await?;
+        drop(conn);
+        tracing::info!(database = %store.display, "opened the postgres store");
+        Ok(store)
+    }
+
+    /// Like [`open`](Self::open), for a database some coffer already serves: applies no
+    /// migration, and refuses a database whose schema is not exactly this build's (a tool such
+    /// as `coffer backup` must not migrate a database under the nodes that serve it).
+    pub async fn open_existing(url: &str, options: PgOptions) -> Result<Self> {
+        let store = Self::connect(url, options)?;
+        let conn = store.conn().await?;
+        let version = schema::applied_version(&conn).await?;
+        drop(conn);
+        let known = schema::MIGRATIONS.len() as i64;
+        if version != known {
+            return Err(Error::InvalidState {
+                name: store.display.clone(),
+                reason: if version == 0 {
+                    format!("{} holds no coffer store", store.display)
+                } else {
+                    format!(
+                        "{} has schema version {version}, and this coffer reads version {known}: \
+                         use the coffer version that serves it{}",
+                        store.display,
+                        if version < known {
+                            " (or start this version's server on it once, which migrates it)"
+                        } else {
+                            ""
+                        }
+                    )
+                },
+            });
+        }
+        Ok(store)
+    }
+
+    /// The pool, without touching the database yet.
+    fn connect(url: &str, options: PgOptions) -> Result<Self> {
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             // The parser's message names the part it could not read, never the password.
             Error::internal(format!("postgres: the database URL is not valid: {e}"))
@@ -170,16 +213,11 @@ impl PgStore {
             .recycle_timeout(Some(options.connect_timeout))
             .build()
             .map_err(|e| Error::internal(format!("postgres: building the pool: {e}")))?;
-        let store = Self {
+        Ok(Self {
             pool,
             options,
             display,
-        };
-        let mut conn = store.conn().await?;
-        schema::migrate(&mut conn).await?;
-        drop(conn);
-        tracing::info!(database = %store.display, "opened the postgres store");
-        Ok(store)
+        })
     }
 
     /// Closes the pool: connections are closed as calls give them back, and later calls
