@@ -201,7 +201,8 @@ impl PgStore {
             |r| project_row(r).map(BackupItem::Project),
         )
         .await?;
-        // Keys in the order they were made, which is the order lists show them in.
+        // Each kind comes in the order the SQLite store gives too (see its export): by id,
+        // except keys and event rules, in the order they were made, as lists show them.
         self.stream(
             tx,
             &mut out,
@@ -249,12 +250,13 @@ impl PgStore {
                 out.send(BackupItem::Secret { record, values }).await?;
             }
         }
-        // Tasks in the order they were made, so that lists of them keep their order.
+        // Tasks by creation time (ties by id, as SQLite lists them), so that lists keep
+        // their order.
         self.stream(
             tx,
             &mut out,
             "export rotation tasks",
-            &format!("SELECT {TASK_COLUMNS} FROM rotation_tasks ORDER BY created_at, seq"),
+            &format!("SELECT {TASK_COLUMNS} FROM rotation_tasks ORDER BY created_at, id"),
             |r| task_row(r).map(BackupItem::RotationTask),
         )
         .await?;

@@ -160,19 +160,20 @@ fn read_snapshot(
     )?;
     each(
         &c,
-        &format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys ORDER BY rowid"),
+        &format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys ORDER BY id"),
         access_key_row,
         |k| send(item(BackupItem::AccessKey(k))),
     )?;
     each(
         &c,
-        &format!("SELECT {POLICY_COLUMNS} FROM policies ORDER BY rowid"),
+        &format!("SELECT {POLICY_COLUMNS} FROM policies ORDER BY account, name"),
         policy_row,
         |p| send(item(BackupItem::Policy(p))),
     )?;
     each(
         &c,
-        "SELECT access_key_id, policy_name FROM policy_attachments ORDER BY rowid",
+        "SELECT access_key_id, policy_name FROM policy_attachments \
+         ORDER BY access_key_id, policy_name",
         |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
         |(access_key_id, policy)| {
             send(item(BackupItem::Attachment {
@@ -183,7 +184,7 @@ fn read_snapshot(
     )?;
     each(
         &c,
-        "SELECT id, account, region FROM projects ORDER BY rowid",
+        "SELECT id, account, region FROM projects ORDER BY id",
         |r| {
             Ok(Project {
                 id: r.get(0)?,
@@ -195,7 +196,9 @@ fn read_snapshot(
         },
         |p| send(item(BackupItem::Project(p))),
     )?;
-    // Keys in the order they were made, which is the order lists show them in.
+    // Each kind comes in one order that both stores give alike (so a store and its copy in
+    // the other kind of store export the same lines): by id, except keys and event rules,
+    // which come in the order they were made because lists show them in that order.
     each(
         &c,
         "SELECT id FROM keys ORDER BY rowid",
@@ -214,13 +217,13 @@ fn read_snapshot(
     )?;
     each(
         &c,
-        &format!("SELECT {INSTANCE_COLUMNS} FROM db_instances ORDER BY rowid"),
+        &format!("SELECT {INSTANCE_COLUMNS} FROM db_instances ORDER BY account, region, id"),
         instance_row,
         |i| send(item(BackupItem::DbInstance(i?))),
     )?;
     each(
         &c,
-        "SELECT id FROM secrets ORDER BY rowid",
+        "SELECT id FROM secrets ORDER BY id",
         |r| r.get::<_, String>(0),
         |id| {
             let record = load_secret(&c, "s.id = ?1", params![id])?
@@ -229,7 +232,8 @@ fn read_snapshot(
             send(item(BackupItem::Secret { record, values }))
         },
     )?;
-    // Tasks in the order they were made, so that lists of them keep their order.
+    // Tasks by creation time (ties by id, as this store lists them), so that lists keep
+    // their order.
     for task in query_tasks(
         &c,
         &format!("SELECT {TASK_COLUMNS} FROM rotation_tasks ORDER BY created_at, id"),
