@@ -114,6 +114,15 @@ fn describe(config: &tokio_postgres::Config) -> String {
     )
 }
 
+/// A database URL as messages may show it: `postgres://user@host:port/db`, without its
+/// password (or a placeholder when it does not parse).
+pub fn describe_url(url: &str) -> String {
+    match url.parse::<tokio_postgres::Config>() {
+        Ok(config) => describe(&config),
+        Err(_) => "the PostgreSQL database (its URL does not parse)".into(),
+    }
+}
+
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/db`, or
     /// key=value form), applies pending migrations and returns the store. Fails, without
@@ -156,6 +165,27 @@ impl PgStore {
             });
         }
         Ok(store)
+    }
+
+    /// How many other sessions of coffer (application name `coffer`, as coffer's nodes
+    /// connect) are connected to this database now. Counts this store's own pooled
+    /// connections too, apart from the one asking: a tool that wants to know whether nodes
+    /// still serve the database opens the store with one connection.
+    pub async fn other_coffer_sessions(&self) -> Result<u64> {
+        self.bounded("count sessions", async {
+            let c = self.conn().await?;
+            let row = c
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND pid <> pg_backend_pid() AND application_name = 'coffer'",
+                    &[],
+                )
+                .await
+                .map_err(|e| rows::pg_error("count sessions", e))?;
+            let n: i64 = rows::col(&row, 0)?;
+            Ok(n.max(0) as u64)
+        })
+        .await
     }
 
     /// The pool, without touching the database yet.
