@@ -92,9 +92,11 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     }
     let b = ProgressBar::new(len);
     b.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} items ({per_sec}, {eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg:>10} [{bar:40}] {pos}/{len} items ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     b.set_message(what.to_string());
     b
@@ -515,9 +517,13 @@ impl Source {
                 }
                 // With its lock: a server still running on it would keep writing after the
                 // snapshot, and those writes would not move.
-                let store = SqliteStore::open(&db, SqliteOptions::default()).with_context(|| {
-                    format!("opening {} (stop its server before moving it)", db.display())
-                })?;
+                let store =
+                    SqliteStore::open(&db, SqliteOptions::default()).with_context(|| {
+                        format!(
+                            "opening {} (stop its server before moving it)",
+                            db.display()
+                        )
+                    })?;
                 Ok(Source::Sqlite(store))
             }
             Location::Url(url) => {
@@ -643,4 +649,3 @@ fn after_migrate(from: &Location, to: &Location) -> String {
         ),
     }
 }
-
