@@ -197,17 +197,39 @@ impl Target {
                 }
             }
             Location::Url(url) => {
-                let store = PgStore::open(url, pg_options())
-                    .await
-                    .context("opening the PostgreSQL database")?;
-                let others = store.other_coffer_sessions().await?;
-                if others > 0 {
+                // Look before changing anything: a database in use, of another schema, or
+                // holding tables that are not coffer's is refused as it was found.
+                let store = PgStore::open_unmigrated(url, pg_options())?;
+                let refusal = async {
+                    let others = store.other_coffer_sessions().await?;
+                    if others > 0 {
+                        bail!(
+                            "{} has {others} other coffer session(s) connected: stop every \
+                             node that uses it before restoring into it",
+                            at.describe()
+                        );
+                    }
+                    let known = coffer_store::postgres::POSTGRES_MIGRATIONS.len() as i64;
+                    match store.schema_state().await? {
+                        (0, 0) => store.migrate().await.context("creating coffer's schema")?,
+                        (0, tables) => bail!(
+                            "{} holds {tables} table(s) that are not coffer's: restore into \
+                             an empty database",
+                            at.describe()
+                        ),
+                        (v, _) if v == known => {}
+                        (v, _) => bail!(
+                            "{} has coffer's schema version {v} (this coffer's is {known}): \
+                             restore into an empty database",
+                            at.describe()
+                        ),
+                    }
+                    Ok(())
+                }
+                .await;
+                if let Err(e) = refusal {
                     store.close().await;
-                    bail!(
-                        "{} has {others} other coffer session(s) connected: stop every node \
-                         that uses it before restoring into it",
-                        at.describe()
-                    );
+                    return Err(e);
                 }
                 Target::Postgres(Arc::new(store))
             }
@@ -503,8 +525,8 @@ impl ImportSource for Drain {
 
 /// A store opened to be read by a migration, with no server on it.
 enum Source {
-    Sqlite(SqliteStore),
-    Postgres(PgStore),
+    Sqlite(Box<SqliteStore>),
+    Postgres(Box<PgStore>),
 }
 
 impl Source {
@@ -524,7 +546,7 @@ impl Source {
                             db.display()
                         )
                     })?;
-                Ok(Source::Sqlite(store))
+                Ok(Source::Sqlite(Box::new(store)))
             }
             Location::Url(url) => {
                 let store = PgStore::open_existing(url, pg_options())
@@ -539,7 +561,7 @@ impl Source {
                         at.describe()
                     );
                 }
-                Ok(Source::Postgres(store))
+                Ok(Source::Postgres(Box::new(store)))
             }
         }
     }

@@ -62,22 +62,27 @@ pub enum Command {
         #[command(subcommand)]
         command: DbInstanceCommand,
     },
-    /// Write a consistent snapshot of the whole store to a file, while servers keep serving
-    /// it: the SQLite database of --data-dir, or the PostgreSQL database of --database-url.
-    /// Values, key material and access key secrets stay sealed exactly as stored; the root key
-    /// is never in the file, but authenticates it (a MAC under a key derived from it), so the
-    /// root key is needed here and for the restore. Keep the root key and the audit log
-    /// yourself: neither is in a backup.
+    /// Write a consistent snapshot of the whole store to a file, while servers keep serving it.
+    ///
+    /// Reads the SQLite database of --data-dir, or the PostgreSQL database of --database-url,
+    /// in one snapshot. Values, key material and access key secrets stay sealed exactly as
+    /// stored; the root key is never in the file, but authenticates it (a MAC under a key
+    /// derived from it), so the root key is needed here and for the restore. Keep the root
+    /// key and the audit log yourself: neither is in a backup.
     #[command(after_long_help = BACKUP_HELP)]
     Backup(BackupArgs),
-    /// Fill an empty store from a backup file: a new data dir (SQLite) or an empty PostgreSQL
-    /// database (--database-url). The whole file is checked first (format, counts, checksum,
-    /// MAC under the root key), then written in one transaction: a failed restore writes
-    /// nothing. A store that holds anything is refused.
+    /// Fill an empty store (a new data dir, or an empty PostgreSQL database) from a backup file.
+    ///
+    /// The target is a new data dir (SQLite) or an empty PostgreSQL database (--database-url).
+    /// The whole file is checked first (format, counts, checksum, MAC under the root key),
+    /// then written in one transaction: a failed restore writes nothing. A store that holds
+    /// anything is refused.
     #[command(after_long_help = RESTORE_HELP)]
     Restore(RestoreArgs),
-    /// Move an installation between SQLite and PostgreSQL: a snapshot of the source streamed
-    /// into the empty target, in one transaction. Stop every server of the source first.
+    /// Move an installation from SQLite to PostgreSQL, or back.
+    ///
+    /// A snapshot of the source is streamed into the empty target and written in one
+    /// transaction. Stop every server of the source first.
     #[command(after_long_help = MIGRATE_HELP)]
     Migrate(MigrateArgs),
     /// Operator maintenance of a running server. Needs an operator admin key.

@@ -728,6 +728,26 @@ fn damaged_files_busy_stores_and_wrong_keys_are_refused() {
             "{what}: a store was made"
         );
     }
+    // A PostgreSQL database that holds tables of something else is refused, and left alone.
+    let db = database();
+    db.execute_blocking("CREATE TABLE not_coffers (x integer)")
+        .expect("a foreign table");
+    let said = coffer_fails(&[
+        "restore",
+        "--from",
+        s(&file),
+        "--database-url",
+        &db.url(),
+        "--root-key-file",
+        s(&key),
+    ]);
+    assert!(said.contains("not coffer's"), "{said}");
+    let tables = db
+        .query_blocking(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .expect("tables");
+    assert_eq!(tables.as_deref(), Some("1"), "the database was changed");
     // The intact file restores once; a second time the store is not empty.
     coffer_ok(&[
         "restore",

@@ -167,6 +167,40 @@ impl PgStore {
         Ok(store)
     }
 
+    /// Opens the pool for a database that is to receive a restore: applies no migration yet,
+    /// so that the caller can look first ([`other_coffer_sessions`](Self::other_coffer_sessions),
+    /// [`schema_state`](Self::schema_state)) and refuse a database in use without having
+    /// changed it; [`migrate`](Self::migrate) then creates the schema.
+    pub fn open_unmigrated(url: &str, options: PgOptions) -> Result<Self> {
+        Self::connect(url, options)
+    }
+
+    /// The schema version coffer gave the database (0: none) and how many tables its schema
+    /// (the first on the search path) holds, coffer's or not.
+    pub async fn schema_state(&self) -> Result<(i64, u64)> {
+        self.bounded("read schema", async {
+            let c = self.conn().await?;
+            let version = schema::applied_version(&c).await?;
+            let row = c
+                .query_one(
+                    "SELECT COUNT(*) FROM information_schema.tables \
+                     WHERE table_schema = current_schema()",
+                    &[],
+                )
+                .await
+                .map_err(|e| rows::pg_error("read schema", e))?;
+            let tables: i64 = rows::col(&row, 0)?;
+            Ok((version, tables.max(0) as u64))
+        })
+        .await
+    }
+
+    /// Applies the migrations the database has not had (see [`open`](Self::open)).
+    pub async fn migrate(&self) -> Result<()> {
+        let mut conn = self.conn().await?;
+        schema::migrate(&mut conn).await
+    }
+
     /// How many other sessions of coffer (application name `coffer`, as coffer's nodes
     /// connect) are connected to this database now. Counts this store's own pooled
     /// connections too, apart from the one asking: a tool that wants to know whether nodes

@@ -44,12 +44,12 @@ use crate::backup::{counts_from, COUNT_SQL};
 /// What the export's reading thread hands over.
 enum Out {
     Begin(SnapshotInfo),
-    Item(BackupItem),
+    Item(Box<BackupItem>),
 }
 
 /// What the importing write request takes in.
 enum In {
-    Item(BackupItem),
+    Item(Box<BackupItem>),
     End,
 }
 
@@ -151,7 +151,7 @@ fn read_snapshot(
         schema: schema as u32,
         counts,
     }))?;
-    let item = |i: BackupItem| Out::Item(i);
+    let item = |i: BackupItem| Out::Item(Box::new(i));
     each(
         &c,
         "SELECT id, name, operator, created_at FROM accounts ORDER BY id",
@@ -271,7 +271,7 @@ pub(crate) async fn export(
                 }
                 Out::Item(item) => {
                     sent.add(&item);
-                    sink.item(item).await?;
+                    sink.item(*item).await?;
                 }
             }
         }
@@ -355,7 +355,7 @@ impl BackupStore for SqliteStore {
                     match rx.blocking_recv() {
                         Some(In::Item(item)) => {
                             written.add(&item);
-                            import_item(c, item)?;
+                            import_item(c, *item)?;
                         }
                         Some(In::End) => return Ok(written),
                         None => return Err(Error::internal(
@@ -368,7 +368,7 @@ impl BackupStore for SqliteStore {
             loop {
                 match source.next().await? {
                     Some(item) => {
-                        if tx.send(In::Item(item)).await.is_err() {
+                        if tx.send(In::Item(Box::new(item))).await.is_err() {
                             // The write request ended (it failed); its error is the answer.
                             return Ok(());
                         }
