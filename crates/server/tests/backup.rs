@@ -1098,3 +1098,57 @@ fn a_backup_of_a_running_postgres_node_is_one_snapshot() {
     backup_while_writing(&data, &server, Some(&url), "postgres");
     assert!(server.terminate());
 }
+
+/// `coffer --help` lists the three commands, and each one's help says what it reads and
+/// writes and what the operator must copy by hand.
+#[test]
+fn help_describes_backup_restore_and_migrate() {
+    let help = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .args(args)
+            .output()
+            .expect("run coffer");
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let top = help(&["--help"]);
+    for command in ["backup", "restore", "migrate"] {
+        assert!(
+            top.contains(&format!("  {command} ")),
+            "{command} missing:\n{top}"
+        );
+    }
+    let backup = help(&["backup", "--help"]);
+    for needle in [
+        "--out",
+        "--database-url",
+        "--root-key-file",
+        "--force",
+        "audit log",
+        "MAC",
+    ] {
+        assert!(backup.contains(needle), "backup --help lacks {needle:?}");
+    }
+    let restore = help(&["restore", "--help"]);
+    for needle in [
+        "--from",
+        "--check-only",
+        "root.key",
+        "audit.log",
+        "one transaction",
+        "empty",
+    ] {
+        assert!(restore.contains(needle), "restore --help lacks {needle:?}");
+    }
+    let migrate = help(&["migrate", "--help"]);
+    for needle in [
+        "--from",
+        "--to",
+        "postgres://",
+        "root key",
+        "audit log",
+        "Stop",
+    ] {
+        assert!(migrate.contains(needle), "migrate --help lacks {needle:?}");
+    }
+}
