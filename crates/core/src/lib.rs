@@ -24,5 +24,6 @@ pub use model::*;
 pub use region::RegionMap;
 pub use service::{Limits, Service};
 pub use store::{
-    AccountStore, EventRuleStore, KeyStore, RewrapStore, RotationStore, SecretStore, Store,
+    AccountStore, BackupStore, EventRuleStore, KeyStore, RewrapStore, RotationStore, SecretStore,
+    Store,
 };

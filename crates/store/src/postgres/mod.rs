@@ -30,9 +30,11 @@
 //!
 //! Each area of the contract is implemented in its own module, like the SQLite store's:
 //! [`accounts`], [`keys`], [`secrets`] (with [`list`] and [`secret_writes`]), [`events`],
-//! [`rotation`] and [`rewrap`]. [`rows`] holds what they share; [`schema`] the migrations.
+//! [`rotation`], [`rewrap`] and [`backup`]. [`rows`] holds what they share; [`schema`] the
+//! migrations.
 
 mod accounts;
+mod backup;
 mod events;
 mod keys;
 mod list;
@@ -112,11 +114,116 @@ fn describe(config: &tokio_postgres::Config) -> String {
     )
 }
 
+/// A database URL as messages may show it: `postgres://user@host:port/db`, without its
+/// password (or a placeholder when it does not parse).
+pub fn describe_url(url: &str) -> String {
+    match url.parse::<tokio_postgres::Config>() {
+        Ok(config) => describe(&config),
+        Err(_) => "the PostgreSQL database (its URL does not parse)".into(),
+    }
+}
+
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/db`, or
     /// key=value form), applies pending migrations and returns the store. Fails, without
     /// waiting longer than the connect timeout, when the database cannot be reached.
     pub async fn open(url: &str, options: PgOptions) -> Result<Self> {
+        let store = Self::connect(url, options)?;
+        let mut conn = store.conn().await?;
+        schema::migrate(&mut conn).await?;
+        drop(conn);
+        tracing::info!(database = %store.display, "opened the postgres store");
+        Ok(store)
+    }
+
+    /// Like [`open`](Self::open), for a database some coffer already serves: applies no
+    /// migration, and refuses a database whose schema is not exactly this build's (a tool such
+    /// as `coffer backup` must not migrate a database under the nodes that serve it).
+    pub async fn open_existing(url: &str, options: PgOptions) -> Result<Self> {
+        let store = Self::connect(url, options)?;
+        let conn = store.conn().await?;
+        let version = schema::applied_version(&conn).await?;
+        drop(conn);
+        let known = schema::MIGRATIONS.len() as i64;
+        if version != known {
+            return Err(Error::InvalidState {
+                name: store.display.clone(),
+                reason: if version == 0 {
+                    format!("{} holds no coffer store", store.display)
+                } else {
+                    format!(
+                        "{} has schema version {version}, and this coffer reads version {known}: \
+                         use the coffer version that serves it{}",
+                        store.display,
+                        if version < known {
+                            " (or start this version's server on it once, which migrates it)"
+                        } else {
+                            ""
+                        }
+                    )
+                },
+            });
+        }
+        Ok(store)
+    }
+
+    /// Opens the pool for a database that is to receive a restore: applies no migration yet,
+    /// so that the caller can look first ([`other_coffer_sessions`](Self::other_coffer_sessions),
+    /// [`schema_state`](Self::schema_state)) and refuse a database in use without having
+    /// changed it; [`migrate`](Self::migrate) then creates the schema.
+    pub fn open_unmigrated(url: &str, options: PgOptions) -> Result<Self> {
+        Self::connect(url, options)
+    }
+
+    /// The schema version coffer gave the database (0: none) and how many tables its schema
+    /// (the first on the search path) holds, coffer's or not.
+    pub async fn schema_state(&self) -> Result<(i64, u64)> {
+        self.bounded("read schema", async {
+            let c = self.conn().await?;
+            let version = schema::applied_version(&c).await?;
+            let row = c
+                .query_one(
+                    "SELECT COUNT(*) FROM information_schema.tables \
+                     WHERE table_schema = current_schema()",
+                    &[],
+                )
+                .await
+                .map_err(|e| rows::pg_error("read schema", e))?;
+            let tables: i64 = rows::col(&row, 0)?;
+            Ok((version, tables.max(0) as u64))
+        })
+        .await
+    }
+
+    /// Applies the migrations the database has not had (see [`open`](Self::open)).
+    pub async fn migrate(&self) -> Result<()> {
+        let mut conn = self.conn().await?;
+        schema::migrate(&mut conn).await
+    }
+
+    /// How many other sessions of coffer (application name `coffer`, as coffer's nodes
+    /// connect) are connected to this database now. Counts this store's own pooled
+    /// connections too, apart from the one asking: a tool that wants to know whether nodes
+    /// still serve the database opens the store with one connection.
+    pub async fn other_coffer_sessions(&self) -> Result<u64> {
+        self.bounded("count sessions", async {
+            let c = self.conn().await?;
+            let row = c
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND pid <> pg_backend_pid() AND application_name = 'coffer'",
+                    &[],
+                )
+                .await
+                .map_err(|e| rows::pg_error("count sessions", e))?;
+            let n: i64 = rows::col(&row, 0)?;
+            Ok(n.max(0) as u64)
+        })
+        .await
+    }
+
+    /// The pool, without touching the database yet.
+    fn connect(url: &str, options: PgOptions) -> Result<Self> {
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             // The parser's message names the part it could not read, never the password.
             Error::internal(format!("postgres: the database URL is not valid: {e}"))
@@ -170,16 +277,11 @@ impl PgStore {
             .recycle_timeout(Some(options.connect_timeout))
             .build()
             .map_err(|e| Error::internal(format!("postgres: building the pool: {e}")))?;
-        let store = Self {
+        Ok(Self {
             pool,
             options,
             display,
-        };
-        let mut conn = store.conn().await?;
-        schema::migrate(&mut conn).await?;
-        drop(conn);
-        tracing::info!(database = %store.display, "opened the postgres store");
-        Ok(store)
+        })
     }
 
     /// Closes the pool: connections are closed as calls give them back, and later calls
