@@ -16,8 +16,13 @@
 //!   statement runs under `statement_timeout`, a session idle inside a transaction is ended
 //!   by the server, and each call as a whole is bounded on this side too (a database that
 //!   stops answering is an error after [`PgOptions::operation_timeout`], not a hung request).
-//!   Failures to reach the database are `Error::Internal` messages that start with
-//!   "postgres unavailable".
+//!   Failures to reach the database, and its timeouts, are [`Error::Unavailable`]: each
+//!   dialect's own "service unavailable" answer, which tells the client to retry. The
+//!   driver's details go to the log (one line a second at most, "postgres unavailable").
+//! - After an outage the pool heals by itself: a connection the server closed is dropped
+//!   when it is next taken, and one that sat idle for a while is asked a round trip first
+//!   (see `verify_idle`), so the first request after the database is back does not fail
+//!   on a connection from before.
 //!
 //! **No cache.** Every read goes to the database, which is what keeps several nodes correct
 //! today. The SQLite store's read cache (`crate::cache`) is coherent only because its process
@@ -50,11 +55,12 @@ use std::time::Duration;
 
 use coffer_core::*;
 use deadpool_postgres::{
-    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+    ClientWrapper, HookError, Manager, ManagerConfig, Metrics, Object, Pool, PoolError,
+    RecyclingMethod, Runtime,
 };
 use tokio_postgres::NoTls;
 
-use rows::unavailable;
+use rows::{timed_out, unavailable, with_causes, UNAVAILABLE};
 
 pub use schema::MIGRATIONS as POSTGRES_MIGRATIONS;
 
@@ -72,16 +78,27 @@ pub struct PgOptions {
     /// The most one store call (all its statements and its commit) may take, measured here:
     /// the bound that holds even when the database stops answering altogether.
     pub operation_timeout: Duration,
+    /// A pooled connection unused for longer than this is asked a round trip before a call
+    /// gets it, so that one broken while it sat idle (the database restarted, a network path
+    /// died) is replaced instead of failing the call.
+    pub verify_after_idle: Duration,
 }
 
+/// The defaults promise that a request needing a database that is down, or that stopped
+/// answering, fails within 5 seconds with "service unavailable" rather than waiting: the
+/// calls of one request are point reads and small transactions that take milliseconds, so
+/// a call still running after 4 seconds is an outage, not a slow query.
 impl Default for PgOptions {
     fn default() -> Self {
         Self {
             max_connections: 16,
-            connect_timeout: Duration::from_secs(5),
-            acquire_timeout: Duration::from_secs(5),
-            statement_timeout: Duration::from_secs(10),
-            operation_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(2),
+            acquire_timeout: Duration::from_secs(3),
+            // Below the call bound, so that the server cancels a statement (and says so)
+            // before this side gives up on it.
+            statement_timeout: Duration::from_secs(3),
+            operation_timeout: Duration::from_secs(4),
+            verify_after_idle: Duration::from_secs(1),
         }
     }
 }
@@ -129,7 +146,14 @@ impl PgStore {
     /// waiting longer than the connect timeout, when the database cannot be reached.
     pub async fn open(url: &str, options: PgOptions) -> Result<Self> {
         let store = Self::connect(url, options)?;
-        let mut conn = store.conn().await?;
+        // At start the operator wants the driver's own words (refused, unknown host, bad
+        // password), which requests only ever see in the log.
+        let mut conn = store.pool.get().await.map_err(|e| {
+            Error::internal(format!(
+                "{UNAVAILABLE} (connect): {}",
+                store.pool_failure(e)
+            ))
+        })?;
         schema::migrate(&mut conn).await?;
         drop(conn);
         tracing::info!(database = %store.display, "opened the postgres store");
@@ -236,10 +260,13 @@ impl PgStore {
             ));
         }
         config.connect_timeout(options.connect_timeout);
-        // A peer that vanished (a partition, a dead host) is noticed in seconds, not after
-        // the kernel's two hours of keepalive silence.
+        // A peer that vanished (a partition, a dead host) is noticed within the call bound,
+        // not after the kernel's two hours of keepalive silence: probes start after 2 idle
+        // seconds, and the user timeout closes a connection whose data or probes go
+        // unanswered that long.
         config.keepalives(true);
-        config.keepalives_idle(Duration::from_secs(30));
+        config.keepalives_idle(Duration::from_secs(2));
+        config.keepalives_interval(Duration::from_secs(1));
         #[cfg(target_os = "linux")]
         config.tcp_user_timeout(options.operation_timeout);
         if config.get_application_name().is_none() {
@@ -265,16 +292,22 @@ impl PgStore {
             NoTls,
             ManagerConfig {
                 // A connection the server closed is noticed (is_closed) and replaced; no extra
-                // round trip per call to prove a healthy one healthy.
+                // round trip per call to prove a busy one healthy. Idle ones are checked by
+                // `verify_idle` below.
                 recycling_method: RecyclingMethod::Fast,
             },
         );
+        let idle = options.verify_after_idle;
+        let answer_within = options.connect_timeout;
         let pool = Pool::builder(manager)
             .max_size(options.max_connections.max(1))
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(options.acquire_timeout))
             .create_timeout(Some(options.connect_timeout))
             .recycle_timeout(Some(options.connect_timeout))
+            .post_recycle(deadpool_postgres::Hook::async_fn(move |client, metrics| {
+                verify_idle(client, metrics, idle, answer_within)
+            }))
             .build()
             .map_err(|e| Error::internal(format!("postgres: building the pool: {e}")))?;
         Ok(Self {
@@ -295,35 +328,80 @@ impl PgStore {
         &self.display
     }
 
-    /// A pooled connection, or a clear error when none can be had in time.
+    /// What went wrong taking a connection, in the driver's words.
+    fn pool_failure(&self, e: PoolError) -> String {
+        match e {
+            PoolError::Timeout(_) => format!(
+                "no connection to {} within {:?}",
+                self.display, self.options.acquire_timeout
+            ),
+            PoolError::Backend(e) => format!("{}: {}", self.display, with_causes(&e)),
+            PoolError::Closed => "the store is closed".to_string(),
+            other => format!("{}: {other}", self.display),
+        }
+    }
+
+    /// A pooled connection, or [`Error::Unavailable`] when none can be had in time.
     async fn conn(&self) -> Result<Object> {
         self.pool.get().await.map_err(|e| match e {
-            PoolError::Timeout(_) => unavailable(
-                "connect",
-                format!(
-                    "no connection to {} within {:?}",
-                    self.display, self.options.acquire_timeout
-                ),
-            ),
-            PoolError::Backend(e) => rows::pg_error("connect", e),
-            PoolError::Closed => unavailable("connect", "the store is closed"),
-            other => unavailable("connect", other),
+            PoolError::Backend(e) if e.as_db_error().is_some() => rows::pg_error("connect", e),
+            e @ PoolError::Timeout(_) => {
+                let detail = self.pool_failure(e);
+                timed_out("connect", detail)
+            }
+            e => {
+                let detail = self.pool_failure(e);
+                unavailable("connect", detail)
+            }
         })
     }
 
     /// Runs one store call with the [`PgOptions::operation_timeout`] bound.
     async fn bounded<T>(&self, what: &str, call: impl Future<Output = Result<T>>) -> Result<T> {
-        match tokio::time::timeout(self.options.operation_timeout, call).await {
+        let bound = self.options.operation_timeout;
+        match tokio::time::timeout(bound, call).await {
             Ok(result) => result,
-            Err(_) => Err(unavailable(
-                what,
-                format!(
-                    "{} did not answer within {:?}",
-                    self.display, self.options.operation_timeout
-                ),
-            )),
+            Err(_) => {
+                // The call's connection went back to the pool with a statement unanswered.
+                // It, and any other connection not taken within the bound, is closed rather
+                // than handed to the next call, which would queue behind that statement.
+                self.pool.retain(|_, metrics| metrics.last_used() < bound);
+                Err(timed_out(
+                    what,
+                    format!(
+                        "{} did not answer within {:?}",
+                        self.display, self.options.operation_timeout
+                    ),
+                ))
+            }
         }
     }
+}
+
+/// The pool's check of a connection about to be handed out (after `is_closed`): one that
+/// was last taken more than `idle` ago must answer an empty query within `within`, or it is
+/// dropped and the pool tries the next or opens a new one. A connection the database
+/// restarted under is usually closed already; this catches the ones whose end never
+/// arrived (a network path that died, a database moved to another host), without a round
+/// trip on the busy connections of a loaded node.
+fn verify_idle<'a>(
+    client: &'a mut ClientWrapper,
+    metrics: &'a Metrics,
+    idle: Duration,
+    within: Duration,
+) -> std::pin::Pin<Box<dyn Future<Output = std::result::Result<(), HookError>> + Send + 'a>> {
+    Box::pin(async move {
+        if metrics.last_used() < idle {
+            return Ok(());
+        }
+        match tokio::time::timeout(within, client.simple_query("")).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(HookError::Backend(e)),
+            Err(_) => Err(HookError::Message(
+                "an idle connection did not answer".into(),
+            )),
+        }
+    })
 }
 
 /// `pg_read!(store, "what", |c| future)`: runs `future`, which reads through `c`, a pooled
