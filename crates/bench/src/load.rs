@@ -136,8 +136,11 @@ struct Shared {
     first_error: std::sync::Mutex<Option<String>>,
 }
 
-/// Runs the plan against `addr` (`host:port`) and returns the measured figures.
-pub async fn run(plan: Plan, addr: &str) -> anyhow::Result<Report> {
+/// Runs the plan against `addrs` (`host:port` each: several nodes serving the same data get
+/// the connections in turn, each request signed for the node it goes to) and returns the
+/// measured figures of all of them together.
+pub async fn run(plan: Plan, addrs: &[String]) -> anyhow::Result<Report> {
+    anyhow::ensure!(!addrs.is_empty(), "no target to run against");
     let shared = Arc::new(Shared {
         requests: AtomicU64::new(0),
         errors: AtomicU64::new(0),
@@ -148,10 +151,13 @@ pub async fn run(plan: Plan, addr: &str) -> anyhow::Result<Report> {
     let measure_from = start + plan.warmup;
     let end = measure_from + plan.duration;
     let mut workers = Vec::with_capacity(plan.connections);
-    for _ in 0..plan.connections {
+    for i in 0..plan.connections {
+        let addr = &addrs[i % addrs.len()];
         let conn = Conn::open(addr).await?;
+        let mut plan = plan.clone();
+        plan.signer.host = addr.clone();
         workers.push(tokio::spawn(worker(
-            plan.clone(),
+            plan,
             conn,
             shared.clone(),
             measure_from,

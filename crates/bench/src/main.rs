@@ -28,7 +28,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run one workload against one target and print its figures (a table line, or JSON).
+    /// Run one workload against one target (or several nodes of one store, `--target a,b`)
+    /// and print its figures (a table line, or JSON).
     Run(RunArgs),
     /// Create the secrets the read workloads pick from, through the API (`<prefix>000000`...).
     Populate(PopulateArgs),
@@ -51,7 +52,7 @@ enum Command {
 
 #[derive(Args, Debug, Clone)]
 struct Target {
-    /// `host:port` of the server.
+    /// `host:port` of the server (`run` takes several, comma-separated: nodes of one store).
     #[arg(long, default_value = "127.0.0.1:7080")]
     target: String,
     /// Protocol and signature scheme.
@@ -144,7 +145,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         prefix: args.target.prefix.clone(),
         secrets: args.target.secrets,
     };
-    let report = load::run(plan, &args.target.target).await?;
+    // Several nodes serving one store: `--target host:port,host:port`, connections in turn.
+    let targets: Vec<String> = args
+        .target
+        .target
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    let report = load::run(plan, &targets).await?;
     if args.json {
         let mut v = report.to_json();
         v["label"] = args.label.clone().into();

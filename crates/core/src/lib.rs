@@ -24,6 +24,6 @@ pub use model::*;
 pub use region::RegionMap;
 pub use service::{Limits, Service};
 pub use store::{
-    AccountStore, EventRuleStore, KeyStore, LeaseStore, RewrapStore, RotationStore, SecretStore,
-    Store,
+    AccountStore, BackupStore, EventRuleStore, KeyStore, LeaseStore, RewrapStore, RotationStore,
+    SecretStore, Store,
 };

@@ -10,9 +10,10 @@
 //! - [`EventRuleStore`]: the event rules secrets subscribe to;
 //! - [`RotationStore`]: database instances, rotation tasks and the secrets due for rotation;
 //! - [`RewrapStore`]: walking everything the root key wraps, and compare-and-swap rewrites;
-//! - [`LeaseStore`]: leases that let one node of several run a background job at a time.
+//! - [`LeaseStore`]: leases that let one node of several run a background job at a time;
+//! - [`BackupStore`]: everything at once, as one snapshot out and into an empty store.
 //!
-//! [`Store`] is all of them together; every type that implements the seven is a `Store`, and the
+//! [`Store`] is all of them together; every type that implements the eight is a `Store`, and the
 //! core holds an `Arc<dyn Store>`, through which every area's methods can be called. Calling
 //! them on a concrete store (a `SqliteStore`) needs the area's trait in scope:
 //! `use coffer_core::store::prelude::*;` brings them all.
@@ -271,10 +272,262 @@ pub trait LeaseStore: Send + Sync + 'static {
     fn leases_are_shared(&self) -> bool;
 }
 
+/// One thing a backup holds, as the model has it: stored values stay sealed, and what the
+/// root key wraps stays wrapped. [`BackupKind`] orders them so that each names only things of
+/// earlier kinds, which is the order an export hands them out and an import can write them in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackupItem {
+    Account(Account),
+    AccessKey(AccessKeyRecord),
+    Policy(PolicyRecord),
+    /// A policy attached to an access key of the policy's account.
+    Attachment {
+        access_key_id: String,
+        policy: String,
+    },
+    Project(Project),
+    /// A key with its versions (wrapped material) and aliases.
+    Key(KeyRecord),
+    EventRule(EventRule),
+    DbInstance(DbInstance),
+    /// A secret with its tags, subscriptions, versions and stages, and each version's sealed
+    /// value (by version id, in the record's version order).
+    Secret {
+        record: SecretRecord,
+        values: Vec<(String, SealedValue)>,
+    },
+    RotationTask(RotationTask),
+}
+
+/// The kinds of [`BackupItem`], in backup order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BackupKind {
+    Account,
+    AccessKey,
+    Policy,
+    Attachment,
+    Project,
+    Key,
+    EventRule,
+    DbInstance,
+    Secret,
+    RotationTask,
+}
+
+impl BackupKind {
+    pub const ALL: [BackupKind; 10] = [
+        BackupKind::Account,
+        BackupKind::AccessKey,
+        BackupKind::Policy,
+        BackupKind::Attachment,
+        BackupKind::Project,
+        BackupKind::Key,
+        BackupKind::EventRule,
+        BackupKind::DbInstance,
+        BackupKind::Secret,
+        BackupKind::RotationTask,
+    ];
+
+    /// The name a backup file and messages use.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackupKind::Account => "account",
+            BackupKind::AccessKey => "access_key",
+            BackupKind::Policy => "policy",
+            BackupKind::Attachment => "attachment",
+            BackupKind::Project => "project",
+            BackupKind::Key => "key",
+            BackupKind::EventRule => "event_rule",
+            BackupKind::DbInstance => "db_instance",
+            BackupKind::Secret => "secret",
+            BackupKind::RotationTask => "rotation_task",
+        }
+    }
+}
+
+impl BackupItem {
+    pub fn kind(&self) -> BackupKind {
+        match self {
+            BackupItem::Account(_) => BackupKind::Account,
+            BackupItem::AccessKey(_) => BackupKind::AccessKey,
+            BackupItem::Policy(_) => BackupKind::Policy,
+            BackupItem::Attachment { .. } => BackupKind::Attachment,
+            BackupItem::Project(_) => BackupKind::Project,
+            BackupItem::Key(_) => BackupKind::Key,
+            BackupItem::EventRule(_) => BackupKind::EventRule,
+            BackupItem::DbInstance(_) => BackupKind::DbInstance,
+            BackupItem::Secret { .. } => BackupKind::Secret,
+            BackupItem::RotationTask(_) => BackupKind::RotationTask,
+        }
+    }
+}
+
+/// How many rows of each kind a store holds or a backup carries: the items, and the rows
+/// inside them (a key's versions and aliases; a secret's versions, stages, tags and
+/// subscriptions), each as the store counts its table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BackupCounts {
+    pub accounts: u64,
+    pub access_keys: u64,
+    pub policies: u64,
+    pub attachments: u64,
+    pub projects: u64,
+    pub keys: u64,
+    pub key_versions: u64,
+    pub key_aliases: u64,
+    pub event_rules: u64,
+    pub db_instances: u64,
+    pub secrets: u64,
+    pub versions: u64,
+    pub stages: u64,
+    pub tags: u64,
+    pub subscriptions: u64,
+    pub rotation_tasks: u64,
+}
+
+impl BackupCounts {
+    /// Counts `item` and the rows inside it.
+    pub fn add(&mut self, item: &BackupItem) {
+        let n = |v: usize| v as u64;
+        match item {
+            BackupItem::Account(_) => self.accounts += 1,
+            BackupItem::AccessKey(_) => self.access_keys += 1,
+            BackupItem::Policy(_) => self.policies += 1,
+            BackupItem::Attachment { .. } => self.attachments += 1,
+            BackupItem::Project(_) => self.projects += 1,
+            BackupItem::Key(k) => {
+                self.keys += 1;
+                self.key_versions += n(k.versions.len());
+                self.key_aliases += n(k.aliases.len());
+            }
+            BackupItem::EventRule(_) => self.event_rules += 1,
+            BackupItem::DbInstance(_) => self.db_instances += 1,
+            BackupItem::Secret { record, .. } => {
+                self.secrets += 1;
+                self.versions += n(record.versions.len());
+                self.stages += n(record.versions.iter().map(|v| v.stages.len()).sum());
+                self.tags += n(record.tags.len());
+                self.subscriptions += n(record.subscriptions.len());
+            }
+            BackupItem::RotationTask(_) => self.rotation_tasks += 1,
+        }
+    }
+
+    /// Items of every kind (rows inside items not counted).
+    pub fn items(&self) -> u64 {
+        self.accounts
+            + self.access_keys
+            + self.policies
+            + self.attachments
+            + self.projects
+            + self.keys
+            + self.event_rules
+            + self.db_instances
+            + self.secrets
+            + self.rotation_tasks
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == BackupCounts::default()
+    }
+
+    /// `accounts 2, secrets 40, ...`: the kinds that are not zero, for messages.
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = [
+            ("accounts", self.accounts),
+            ("access keys", self.access_keys),
+            ("policies", self.policies),
+            ("policy attachments", self.attachments),
+            ("projects", self.projects),
+            ("keys", self.keys),
+            ("key versions", self.key_versions),
+            ("key aliases", self.key_aliases),
+            ("event rules", self.event_rules),
+            ("database instances", self.db_instances),
+            ("secrets", self.secrets),
+            ("versions", self.versions),
+            ("stages", self.stages),
+            ("tags", self.tags),
+            ("subscriptions", self.subscriptions),
+            ("rotation tasks", self.rotation_tasks),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(what, n)| format!("{n} {what}"))
+        .collect();
+        if parts.is_empty() {
+            "nothing".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// Which store a snapshot came from and what it holds, told before its first item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// `sqlite` or `postgres`.
+    pub store: String,
+    /// The store's schema version (its number of migrations applied).
+    pub schema: u32,
+    /// What the snapshot holds, counted inside it.
+    pub counts: BackupCounts,
+}
+
+/// Where an export hands its snapshot: `begin` once, then every item in [`BackupKind`] order.
+#[async_trait]
+pub trait ExportSink: Send {
+    async fn begin(&mut self, info: &SnapshotInfo) -> Result<()>;
+    async fn item(&mut self, item: BackupItem) -> Result<()>;
+}
+
+/// Where an import takes its items from, until `None`.
+#[async_trait]
+pub trait ImportSource: Send {
+    async fn next(&mut self) -> Result<Option<BackupItem>>;
+}
+
+/// The whole store at once, for backups, restores and moves between kinds of store.
+#[async_trait]
+pub trait BackupStore: Send + Sync + 'static {
+    /// What the store holds now.
+    async fn backup_counts(&self) -> Result<BackupCounts>;
+    /// Hands everything the store holds to `sink`, read in one consistent snapshot while the
+    /// store keeps serving: what a write committed is in it whole or not at all. `begin`
+    /// gets the snapshot's counts, and the items handed out add up to them (an `Internal`
+    /// error otherwise). Returns those counts.
+    async fn export(&self, sink: &mut dyn ExportSink) -> Result<BackupCounts>;
+    /// Writes every item `source` yields, exactly as given (ids, revisions, times, states),
+    /// into this store, which must be empty (`InvalidState` naming what it holds, checked in
+    /// the same transaction). All or nothing: one transaction that commits after the source
+    /// ends, so a source that fails or an item the store refuses leaves the store as it was.
+    /// Items must come in an order where each names only what came before (the export's).
+    /// Returns the counts written.
+    async fn import(&self, source: &mut dyn ImportSource) -> Result<BackupCounts>;
+}
+
+/// The refusal of an import into a store that holds something.
+pub fn not_empty(holds: &BackupCounts) -> crate::Error {
+    crate::Error::InvalidState {
+        name: "store".into(),
+        reason: format!(
+            "the target store is not empty (it holds {}); restore only into a new data dir or an empty database",
+            holds.summary()
+        ),
+    }
+}
+
 /// The whole contract: every area. Implemented for every type that implements all of them;
 /// the core holds an `Arc<dyn Store>`.
 pub trait Store:
-    AccountStore + KeyStore + SecretStore + EventRuleStore + RotationStore + RewrapStore + LeaseStore
+    AccountStore
+    + KeyStore
+    + SecretStore
+    + EventRuleStore
+    + RotationStore
+    + RewrapStore
+    + LeaseStore
+    + BackupStore
 {
 }
 
@@ -286,6 +539,7 @@ impl<T> Store for T where
         + RotationStore
         + RewrapStore
         + LeaseStore
+        + BackupStore
 {
 }
 
@@ -293,7 +547,7 @@ impl<T> Store for T where
 /// methods are called.
 pub mod prelude {
     pub use super::{
-        AccountStore, EventRuleStore, KeyStore, LeaseStore, RewrapStore, RotationStore,
-        SecretStore, Store,
+        AccountStore, BackupStore, EventRuleStore, KeyStore, LeaseStore, RewrapStore,
+        RotationStore, SecretStore, Store,
     };
 }

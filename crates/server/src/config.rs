@@ -62,6 +62,29 @@ pub enum Command {
         #[command(subcommand)]
         command: DbInstanceCommand,
     },
+    /// Write a consistent snapshot of the whole store to a file, while servers keep serving it.
+    ///
+    /// Reads the SQLite database of --data-dir, or the PostgreSQL database of --database-url,
+    /// in one snapshot. Values, key material and access key secrets stay sealed exactly as
+    /// stored; the root key is never in the file, but authenticates it (a MAC under a key
+    /// derived from it), so the root key is needed here and for the restore. Keep the root
+    /// key and the audit log yourself: neither is in a backup.
+    #[command(after_long_help = BACKUP_HELP)]
+    Backup(BackupArgs),
+    /// Fill an empty store (a new data dir, or an empty PostgreSQL database) from a backup file.
+    ///
+    /// The target is a new data dir (SQLite) or an empty PostgreSQL database (--database-url).
+    /// The whole file is checked first (format, counts, checksum, MAC under the root key),
+    /// then written in one transaction: a failed restore writes nothing. A store that holds
+    /// anything is refused.
+    #[command(after_long_help = RESTORE_HELP)]
+    Restore(RestoreArgs),
+    /// Move an installation from SQLite to PostgreSQL, or back.
+    ///
+    /// A snapshot of the source is streamed into the empty target and written in one
+    /// transaction. Stop every server of the source first.
+    #[command(after_long_help = MIGRATE_HELP)]
+    Migrate(MigrateArgs),
     /// Operator maintenance of a running server. Needs an operator admin key.
     Admin {
         #[command(flatten)]
@@ -400,6 +423,110 @@ pub enum AuditCommand {
 #[derive(Args, Debug)]
 pub struct RootKeyArgs {
     /// File holding the root key (base64 or 32 raw bytes).
+    #[arg(long, env = "COFFER_ROOT_KEY_FILE")]
+    pub root_key_file: Option<PathBuf>,
+}
+
+const BACKUP_HELP: &str = "\
+Examples:
+  coffer backup --out coffer-2025-01-31.backup                       # ./coffer-data, server running or not
+  coffer backup --data-dir /var/lib/coffer --out /backups/coffer.backup
+  coffer backup --database-url postgres://coffer@db:5432/coffer --root-key-file /etc/coffer/root.key --out coffer.backup
+
+The file is JSON lines: a header (format version, source store and schema, counts), one line
+per account, access key, policy, attachment, project, key, event rule, database instance,
+secret (with its versions, stages, tags and sealed values) and rotation task, and an end line
+with a SHA-256 of everything before it and a MAC under a key derived from the root key.
+The root key must open the store's key material (checked for every key), else nothing is
+written. It is read like `serve` reads it: --root-key-file, else COFFER_ROOT_KEY, else
+<data-dir>/root.key (with <file>.next during an unfinished root key rotation).
+A progress bar is drawn when standard error is a terminal.";
+
+const RESTORE_HELP: &str = "\
+Examples:
+  coffer restore --from coffer.backup --data-dir /var/lib/coffer-new --root-key-file /safe/root.key
+  coffer restore --from coffer.backup --database-url postgres://coffer@db:5432/coffer_new --root-key-file /safe/root.key
+  coffer restore --from coffer.backup --check-only --root-key-file /safe/root.key
+
+What is not in a backup and must be copied by hand: the root key (give it to the restored
+server as <data-dir>/root.key, mode 0600, or with --root-key-file or COFFER_ROOT_KEY; a
+server started without it creates a new one and then refuses the store), and the audit log
+(<data-dir>/audit.log of each server, with the anchor it logs at shutdown), which stays with
+the installation it records. Nothing else is needed: the restored store holds every account,
+access key, policy, key, secret and task, and the server's first start finds its admin
+account there (no new bootstrap credentials are made).";
+
+const MIGRATE_HELP: &str = "\
+Examples:
+  coffer migrate --from ./coffer-data --to postgres://coffer@db:5432/coffer
+  coffer migrate --from postgres://coffer@db:5432/coffer --to /var/lib/coffer
+
+A source or target that starts with postgres:// or postgresql:// is a PostgreSQL database;
+anything else is a data dir (its coffer.db). Stop the source's servers first: a SQLite source
+is opened with its lock (refused while a server holds it), and a PostgreSQL source is refused
+while other coffer sessions are connected to it. The target must be empty. Nothing is written
+unless everything is.
+
+What to copy by hand afterwards: the root key (the same key serves the target: keep
+<data-dir>/root.key, or give every node --root-key-file) and the audit log, which stays in each
+data dir (a node on PostgreSQL keeps writing <data-dir>/audit.log, so after a move to
+PostgreSQL start the node with the same --data-dir and the old log goes on; after a move back,
+keep the nodes' logs). The SQLite file of a data dir moved to PostgreSQL is no longer used;
+remove it once the new store is checked.";
+
+/// Where `backup` reads the store, and the root key.
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// The file to write (`-` for standard output). Written beside as <file>.partial (mode
+    /// 0600) and renamed when complete, so a file by this name is always a whole backup.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// The data dir: its coffer.db is read (unless --database-url), and its root.key is the
+    /// root key unless one is given otherwise.
+    #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
+    pub data_dir: PathBuf,
+    /// Back up this PostgreSQL database instead of the data dir's SQLite file.
+    #[arg(long, env = "COFFER_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub key: RootKeyArgs,
+}
+
+/// Where `restore` writes, and the root key.
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The backup file.
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+    /// The data dir to restore into (created when missing, mode 0700): its coffer.db must not
+    /// exist or be empty. Also where the root key is looked for (root.key) unless given.
+    #[arg(long, env = "COFFER_DATA_DIR", default_value = "./coffer-data")]
+    pub data_dir: PathBuf,
+    /// Restore into this PostgreSQL database instead (it must hold no coffer data; its schema
+    /// is created).
+    #[arg(long, env = "COFFER_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Only check the file (format, counts, checksum, MAC) and print what it holds.
+    #[arg(long)]
+    pub check_only: bool,
+    #[command(flatten)]
+    pub key: RootKeyArgs,
+}
+
+/// What `migrate` moves from and to.
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    /// The installation to move: a data dir or a postgres:// URL.
+    #[arg(long, value_name = "DATA_DIR_OR_URL")]
+    pub from: String,
+    /// Where to move it: a postgres:// URL or a data dir (its store must be empty).
+    #[arg(long, value_name = "URL_OR_DATA_DIR")]
+    pub to: String,
+    /// File holding the root key. Without it: COFFER_ROOT_KEY, else root.key of the source's
+    /// data dir, else of the target's.
     #[arg(long, env = "COFFER_ROOT_KEY_FILE")]
     pub root_key_file: Option<PathBuf>,
 }

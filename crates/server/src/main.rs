@@ -1,6 +1,7 @@
 //! `coffer`: the server binary.
 
 mod admin_cli;
+mod backup_cli;
 mod cluster;
 mod config;
 mod http;
@@ -66,6 +67,19 @@ fn main() -> anyhow::Result<()> {
                 .build()
                 .context("starting the async runtime")?;
             rt.block_on(list_projects(&data_dir, database_url.as_deref(), json))
+        }
+        Command::Backup(args) => {
+            // The backup file and a restored database are the server's kind of files.
+            private::restrict_umask();
+            backup_cli::backup(&args)
+        }
+        Command::Restore(args) => {
+            private::restrict_umask();
+            backup_cli::restore(&args)
+        }
+        Command::Migrate(args) => {
+            private::restrict_umask();
+            backup_cli::migrate(&args)
         }
         Command::Account { client, command } => admin_cli::account(&client, &command),
         Command::AccessKey { client, command } => admin_cli::access_key(&client, &command),

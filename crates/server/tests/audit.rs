@@ -10,6 +10,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -551,6 +552,8 @@ fn verify_needs_the_root_key_and_catches_edits_rewritten_tails_and_cut_tails() {
         coffer_crypto::SecretKey::generate().to_base64().as_bytes(),
     )
     .expect("write");
+    // Private like every root key file: a wider one is refused before it is even tried.
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let (code, _, err) = verify(&copy, &["--root-key-file", wrong.to_str().expect("utf-8")]);
     assert_eq!(code, 1);
     assert!(err.contains("BROKEN") && err.contains("line 1"), "{err}");

@@ -6,11 +6,13 @@
 //! - [`PgStore`]: PostgreSQL, for several coffer nodes sharing one database (every node
 //!   reads and writes). Same contract, same answers; no read cache (see [`postgres`]).
 //! - [`FileAuditLog`]: the tamper-evident audit log, a hash-chained file (see [`audit`]).
+//! - [`backup`]: backup files, which carry a whole store of either kind to either kind.
 //!
 //! [`conformance`] holds the contract tests every store must pass; each store's own tests
 //! call them with fresh instances.
 
 pub mod audit;
+pub mod backup;
 mod batch;
 mod cache;
 mod checkpoint;

@@ -11,7 +11,7 @@ use coffer_core::store::SecretWrite;
 use coffer_core::*;
 use uuid::Uuid;
 
-type CheckFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub(crate) type CheckFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// One check of the contract.
 pub type Check = fn(Arc<dyn Store>) -> CheckFuture;

@@ -1,7 +1,8 @@
 //! The contract every [`Store`] must keep, as async checks that take a fresh, empty store.
 //!
 //! The checks are grouped like the contract: one module per area trait ([`accounts`],
-//! [`keys`], [`secrets`], [`events`], [`rotation`], [`rewrap`]), each with its `CHECKS`, and
+//! [`keys`], [`secrets`], [`events`], [`rotation`], [`rewrap`], [`backup`]), each with its
+//! `CHECKS` (the backup ones take two stores), and
 //! `fixtures` with what they share ([`Check`] among it). A store's tests call [`run_all`]
 //! with a factory that makes a new store per check:
 //!
@@ -19,6 +20,7 @@
 //! order (built-ins, then custom labels by name); tags and key aliases keep their order.
 
 pub mod accounts;
+pub mod backup;
 pub mod events;
 mod fixtures;
 pub mod keys;
@@ -31,6 +33,7 @@ use std::sync::Arc;
 
 use coffer_core::Store;
 
+pub(crate) use fixtures::CheckFuture;
 pub use fixtures::{sealed, secret, Check};
 
 /// Every area's checks, by the area's name.
@@ -43,7 +46,8 @@ pub const AREAS: &[(&str, &[(&str, Check)])] = &[
     ("rewrap", rewrap::CHECKS),
 ];
 
-/// Runs every check of every area, each on its own fresh store from `make`.
+/// Runs every check of every area, each on its own fresh store from `make` (the backup
+/// checks on two).
 pub async fn run_all<F, Fut>(mut make: F)
 where
     F: FnMut() -> Fut,
@@ -51,6 +55,27 @@ where
 {
     for (_, checks) in AREAS {
         run_checks(checks, &mut make).await;
+    }
+    for (name, check) in backup::CHECKS {
+        eprintln!("store conformance: {name}");
+        let from = make().await;
+        let to = make().await;
+        check(from, to).await;
+    }
+}
+
+/// Runs the backup checks with the exported store from `from` and the imported one from `to`,
+/// which may be different kinds of store.
+pub async fn run_backup_checks<F, FutF, T, FutT>(mut from: F, mut to: T)
+where
+    F: FnMut() -> FutF,
+    FutF: Future<Output = Arc<dyn Store>>,
+    T: FnMut() -> FutT,
+    FutT: Future<Output = Arc<dyn Store>>,
+{
+    for (name, check) in backup::CHECKS {
+        eprintln!("store conformance: {name}");
+        check(from().await, to().await).await;
     }
 }
 

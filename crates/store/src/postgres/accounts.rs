@@ -15,10 +15,10 @@ use super::rows::{
 };
 use super::{pg_read, pg_write, PgStore};
 
-const ACCOUNT_COLUMNS: &str = "id, name, operator, created_at";
-const POLICY_COLUMNS: &str = "account, name, document, created_at, updated_at";
+pub(super) const ACCOUNT_COLUMNS: &str = "id, name, operator, created_at";
+pub(super) const POLICY_COLUMNS: &str = "account, name, document, created_at, updated_at";
 
-fn account_row(r: &Row) -> Result<Account> {
+pub(super) fn account_row(r: &Row) -> Result<Account> {
     Ok(Account {
         id: account_from_sql(col(r, 0)?),
         name: col(r, 1)?,
@@ -27,7 +27,7 @@ fn account_row(r: &Row) -> Result<Account> {
     })
 }
 
-fn policy_row(r: &Row) -> Result<PolicyRecord> {
+pub(super) fn policy_row(r: &Row) -> Result<PolicyRecord> {
     Ok(PolicyRecord {
         account: account_from_sql(col(r, 0)?),
         name: col(r, 1)?,
@@ -37,7 +37,7 @@ fn policy_row(r: &Row) -> Result<PolicyRecord> {
     })
 }
 
-fn project_row(r: &Row) -> Result<Project> {
+pub(super) fn project_row(r: &Row) -> Result<Project> {
     Ok(Project {
         id: col(r, 0)?,
         scope: Scope {
@@ -47,7 +47,7 @@ fn project_row(r: &Row) -> Result<Project> {
     })
 }
 
-async fn create_account<C: GenericClient>(c: &C, a: &Account) -> Result<()> {
+pub(super) async fn create_account<C: GenericClient>(c: &C, a: &Account) -> Result<()> {
     exec(
         c,
         &format!("INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4)"),
@@ -67,7 +67,7 @@ async fn create_account<C: GenericClient>(c: &C, a: &Account) -> Result<()> {
     Ok(())
 }
 
-async fn create_access_key<C: GenericClient>(c: &C, k: &AccessKeyRecord) -> Result<()> {
+pub(super) async fn create_access_key<C: GenericClient>(c: &C, k: &AccessKeyRecord) -> Result<()> {
     exec(
         c,
         &format!("INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
@@ -170,7 +170,7 @@ async fn delete_account(tx: &Transaction<'_>, id: AccountId) -> Result<()> {
     Ok(())
 }
 
-async fn put_policy<C: GenericClient>(c: &C, p: &PolicyRecord) -> Result<()> {
+pub(super) async fn put_policy<C: GenericClient>(c: &C, p: &PolicyRecord) -> Result<()> {
     exec(
         c,
         &format!(
@@ -220,7 +220,7 @@ async fn delete_policy<C: GenericClient>(c: &C, account: AccountId, name: &str) 
     Ok(())
 }
 
-async fn attach_policy<C: GenericClient>(c: &C, key: &str, name: &str) -> Result<()> {
+pub(super) async fn attach_policy<C: GenericClient>(c: &C, key: &str, name: &str) -> Result<()> {
     let account: i64 = match opt(c, "SELECT account FROM access_keys WHERE id = $1", &[&key])
         .await
         .map_err(|e| pg_error("read access key", e))?
@@ -264,7 +264,7 @@ async fn detach_policy<C: GenericClient>(c: &C, key: &str, name: &str) -> Result
     Ok(())
 }
 
-async fn create_project<C: GenericClient>(c: &C, p: &Project) -> Result<()> {
+pub(super) async fn create_project<C: GenericClient>(c: &C, p: &Project) -> Result<()> {
     exec(
         c,
         "INSERT INTO projects (id, account, region) VALUES ($1, $2, $3)",

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use coffer_core::error::Resource;
 use coffer_core::store::EventRuleStore;
 use coffer_core::*;
+use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -15,7 +16,8 @@ use super::rows::{
 };
 use super::{pg_read, pg_write, PgStore};
 
-const EVENT_RULE_COLUMNS: &str = "id, account, region, name, events, enabled, target_kind, \
+pub(super) const EVENT_RULE_COLUMNS: &str =
+    "id, account, region, name, events, enabled, target_kind, \
      target_id, target_name, created_at, updated_at";
 
 fn events_text(events: &[SecretEvent]) -> String {
@@ -27,7 +29,7 @@ fn events_text(events: &[SecretEvent]) -> String {
 }
 
 /// Reads a row of [`EVENT_RULE_COLUMNS`].
-fn event_rule_row(r: &Row) -> Result<EventRule> {
+pub(super) fn event_rule_row(r: &Row) -> Result<EventRule> {
     let events: String = col(r, 4)?;
     let events = events
         .split(',')
@@ -56,44 +58,45 @@ fn event_rule_row(r: &Row) -> Result<EventRule> {
     })
 }
 
+pub(super) async fn create_event_rule<C: GenericClient>(c: &C, rule: &EventRule) -> Result<()> {
+    exec(
+        c,
+        &format!(
+            "INSERT INTO event_rules ({EVENT_RULE_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ),
+        &[
+            &rule.id,
+            &account_sql(rule.scope.account),
+            &rule.scope.region,
+            &rule.name,
+            &events_text(&rule.events),
+            &rule.enabled,
+            &rule.target.kind,
+            &rule.target.id,
+            &rule.target.name,
+            &rule.created_at.0,
+            &rule.updated_at.0,
+        ],
+    )
+    .await
+    .map_err(|e| {
+        if is_unique(&e) {
+            Error::AlreadyExists {
+                what: Resource::EventRule,
+                name: rule.name.clone(),
+            }
+        } else {
+            pg_error("insert event rule", e)
+        }
+    })?;
+    Ok(())
+}
+
 #[async_trait]
 impl EventRuleStore for PgStore {
     async fn create_event_rule(&self, rule: &EventRule) -> Result<()> {
-        pg_write!(self, "create event rule", |tx| async {
-            exec(
-                &tx,
-                &format!(
-                    "INSERT INTO event_rules ({EVENT_RULE_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                ),
-                &[
-                    &rule.id,
-                    &account_sql(rule.scope.account),
-                    &rule.scope.region,
-                    &rule.name,
-                    &events_text(&rule.events),
-                    &rule.enabled,
-                    &rule.target.kind,
-                    &rule.target.id,
-                    &rule.target.name,
-                    &rule.created_at.0,
-                    &rule.updated_at.0,
-                ],
-            )
-            .await
-            .map_err(|e| {
-                if is_unique(&e) {
-                    Error::AlreadyExists {
-                        what: Resource::EventRule,
-                        name: rule.name.clone(),
-                    }
-                } else {
-                    pg_error("insert event rule", e)
-                }
-            })?;
-            Ok(())
-        })
-        .await
+        pg_write!(self, "create event rule", |tx| create_event_rule(&tx, rule)).await
     }
 
     async fn get_event_rule(&self, scope: &Scope, name: &str) -> Result<Option<EventRule>> {

@@ -73,7 +73,7 @@ async fn insert_aliases(tx: &Transaction<'_>, k: &KeyRecord) -> Result<()> {
     Ok(())
 }
 
-async fn create_key(tx: &Transaction<'_>, k: &KeyRecord) -> Result<()> {
+pub(super) async fn create_key(tx: &Transaction<'_>, k: &KeyRecord) -> Result<()> {
     let (state, state_at) = key_state_parts(k.state);
     if !k.is_default {
         // An account delete on another node checks for keys like this one.

@@ -17,13 +17,15 @@ use super::rows::{
 use super::secret_writes::apply_secret_write;
 use super::{pg_read, pg_write, PgStore};
 
-const INSTANCE_COLUMNS: &str = "account, region, id, engine, host, port, admin_user, key_id, \
+pub(super) const INSTANCE_COLUMNS: &str =
+    "account, region, id, engine, host, port, admin_user, key_id, \
      key_version, wrapped_data_key, ciphertext, created_at, tls, ca_pem, \
      allow_cleartext_password, allowed_privileges";
-const TASK_COLUMNS: &str = "id, account, region, secret_id, kind, version_id, step, status, \
+pub(super) const TASK_COLUMNS: &str =
+    "id, account, region, secret_id, kind, version_id, step, status, \
      attempts, last_error, next_attempt, created_at, updated_at, applied";
 
-fn instance_row(r: &Row) -> Result<DbInstance> {
+pub(super) fn instance_row(r: &Row) -> Result<DbInstance> {
     let engine: String = col(r, 3)?;
     let port: i32 = col(r, 5)?;
     let engine = DbEngine::parse(&engine)
@@ -60,7 +62,7 @@ fn instance_row(r: &Row) -> Result<DbInstance> {
     })
 }
 
-async fn create_instance(tx: &Transaction<'_>, i: &DbInstance) -> Result<()> {
+pub(super) async fn create_instance(tx: &Transaction<'_>, i: &DbInstance) -> Result<()> {
     let sealed = &i.admin_password;
     let allowed = serde_json::to_string(&i.allowed_privileges)
         .map_err(|e| internal("write instance privileges", e))?;
@@ -147,7 +149,7 @@ fn parse<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T> {
 }
 
 /// Reads a row of [`TASK_COLUMNS`].
-fn task_row(r: &Row) -> Result<RotationTask> {
+pub(super) fn task_row(r: &Row) -> Result<RotationTask> {
     let kind: String = col(r, 4)?;
     let step: String = col(r, 6)?;
     let status: String = col(r, 7)?;
@@ -172,7 +174,7 @@ fn task_row(r: &Row) -> Result<RotationTask> {
     })
 }
 
-async fn put_task(tx: &Transaction<'_>, t: &RotationTask) -> Result<()> {
+pub(super) async fn put_task(tx: &Transaction<'_>, t: &RotationTask) -> Result<()> {
     exec(
         tx,
         &format!(

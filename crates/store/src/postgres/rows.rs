@@ -19,15 +19,59 @@ pub(crate) type PgError = tokio_postgres::Error;
 /// Statement parameters as tokio-postgres takes them.
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
-/// The first words of every message about an unreachable or failing database server, so
-/// that logs (and, later, each dialect's "service unavailable" answer) can tell it apart
-/// from a bug.
+/// The first words of the log line, and of the operator's error at open, about an
+/// unreachable or failing database server, so that they can be told apart from a bug.
 pub(crate) const UNAVAILABLE: &str = "postgres unavailable";
 
-/// The database could not be reached or did not answer: a failure of the server's
-/// environment, not of the request.
-pub(crate) fn unavailable(context: &str, e: impl std::fmt::Display) -> Error {
-    Error::internal(format!("{UNAVAILABLE} ({context}): {e}"))
+/// The database could not be reached or broke off: a failure of the server's environment,
+/// not of the request, which a retry later may get through. The client is told that much
+/// (each dialect renders [`Error::Unavailable`] as its own "service unavailable" answer);
+/// the driver's words, which can name the database's host, go to the log only.
+pub(crate) fn unavailable(context: &str, detail: impl std::fmt::Display) -> Error {
+    log_unavailable(context, &detail);
+    Error::Unavailable {
+        reason: format!("the database is unavailable ({context})"),
+    }
+}
+
+/// Like [`unavailable`], for a database that took longer than coffer waits.
+pub(crate) fn timed_out(context: &str, detail: impl std::fmt::Display) -> Error {
+    log_unavailable(context, &detail);
+    Error::Unavailable {
+        reason: format!("the database did not answer in time ({context})"),
+    }
+}
+
+/// Logs an unavailable database at most once a second (with how many failures that line
+/// stands for): during an outage every request fails, and a line each would bury the log.
+fn log_unavailable(context: &str, detail: &dyn std::fmt::Display) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static SINCE: OnceLock<std::time::Instant> = OnceLock::new();
+    // The second (since the first failure) of the last line, plus one; 0 before any.
+    static LAST_SECOND: AtomicU64 = AtomicU64::new(0);
+    static UNLOGGED: AtomicU64 = AtomicU64::new(0);
+    let second = SINCE
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs()
+        + 1;
+    let last = LAST_SECOND.load(Ordering::Relaxed);
+    if second > last
+        && LAST_SECOND
+            .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let also = UNLOGGED.swap(0, Ordering::Relaxed);
+        tracing::warn!(
+            context,
+            error = %detail,
+            unlogged_failures = also,
+            "{UNAVAILABLE}: requests that need the database fail until it answers again"
+        );
+    } else {
+        UNLOGGED.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 pub(crate) fn internal(context: &str, e: impl std::fmt::Display) -> Error {
@@ -45,7 +89,7 @@ pub(crate) fn pg_error(context: &str, e: PgError) -> Error {
     let code = db.code();
     if *code == SqlState::QUERY_CANCELED {
         // statement_timeout (or an operator's pg_cancel_backend): nothing was committed.
-        return unavailable(context, "the statement timed out or was cancelled");
+        return timed_out(context, "the statement timed out or was cancelled");
     }
     if *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE {
         // PostgreSQL broke a lock cycle with another node's transaction and rolled this one

@@ -335,3 +335,24 @@ pub(crate) async fn migrate(conn: &mut Object) -> Result<()> {
     .await;
     finish(tx, result).await
 }
+
+/// The schema version of the database: how many migrations it has had (0 for a database
+/// coffer never opened).
+pub(crate) async fn applied_version<C: deadpool_postgres::GenericClient>(c: &C) -> Result<i64> {
+    let row = c
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .await
+        .map_err(|e| pg_error("read schema version", e))?;
+    let known: bool = col(&row, 0)?;
+    if !known {
+        return Ok(0);
+    }
+    let row = c
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await
+        .map_err(|e| pg_error("read schema version", e))?;
+    col(&row, 0)
+}

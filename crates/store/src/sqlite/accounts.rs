@@ -15,9 +15,9 @@ use super::rows::{
 };
 use super::SqliteStore;
 
-const POLICY_COLUMNS: &str = "account, name, document, created_at, updated_at";
+pub(super) const POLICY_COLUMNS: &str = "account, name, document, created_at, updated_at";
 
-fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+pub(super) fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
         id: account_from_sql(r.get(0)?),
         name: r.get(1)?,
@@ -26,7 +26,7 @@ fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
     })
 }
 
-fn policy_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PolicyRecord> {
+pub(super) fn policy_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PolicyRecord> {
     Ok(PolicyRecord {
         account: account_from_sql(r.get(0)?),
         name: r.get(1)?,
@@ -106,7 +106,73 @@ fn delete_account(c: &Connection, id: AccountId) -> Result<()> {
     Ok(())
 }
 
-fn put_policy(c: &Connection, p: &PolicyRecord) -> Result<()> {
+pub(super) fn create_account(c: &Connection, a: &Account) -> Result<()> {
+    c.execute(
+        "INSERT INTO accounts (id, name, operator, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![account_sql(a.id), a.name, a.operator, a.created_at.0],
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            Error::AlreadyExists {
+                what: Resource::Account,
+                name: a.id.to_string(),
+            }
+        } else {
+            internal("insert account", e)
+        }
+    })?;
+    Ok(())
+}
+
+pub(super) fn create_access_key(c: &Connection, k: &AccessKeyRecord) -> Result<()> {
+    c.execute(
+        "INSERT INTO access_keys (id, account, sealed_secret, enabled, admin, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            k.id,
+            account_sql(k.account),
+            k.sealed_secret,
+            k.enabled,
+            k.admin,
+            k.created_at.0
+        ],
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            Error::AlreadyExists {
+                what: Resource::AccessKey,
+                name: k.id.clone(),
+            }
+        } else if is_foreign_key_violation(&e) {
+            Error::not_found(Resource::Account, k.account.to_string())
+        } else {
+            internal("insert access key", e)
+        }
+    })?;
+    Ok(())
+}
+
+pub(super) fn create_project(c: &Connection, p: &Project) -> Result<()> {
+    c.execute(
+        "INSERT INTO projects (id, account, region) VALUES (?1, ?2, ?3)",
+        params![p.id, account_sql(p.scope.account), p.scope.region],
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            Error::AlreadyExists {
+                what: Resource::Account,
+                name: format!("project {}", p.id),
+            }
+        } else if is_foreign_key_violation(&e) {
+            Error::not_found(Resource::Account, p.scope.account.to_string())
+        } else {
+            internal("insert project", e)
+        }
+    })?;
+    Ok(())
+}
+
+pub(super) fn put_policy(c: &Connection, p: &PolicyRecord) -> Result<()> {
     c.prepare_cached(&format!(
         "INSERT INTO policies ({POLICY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT (account, name) DO UPDATE SET document = excluded.document, \
@@ -179,7 +245,7 @@ fn delete_policy(c: &Connection, account: AccountId, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn attach_policy(c: &Connection, key: &str, name: &str) -> Result<()> {
+pub(super) fn attach_policy(c: &Connection, key: &str, name: &str) -> Result<()> {
     let account: Option<i64> = c
         .query_row(
             "SELECT account FROM access_keys WHERE id = ?1",
@@ -242,24 +308,7 @@ fn key_policies(c: &Connection, key: &str) -> Result<Vec<PolicyRecord>> {
 impl AccountStore for SqliteStore {
     async fn create_account(&self, account: &Account) -> Result<()> {
         let a = account.clone();
-        self.write(move |c| {
-            c.execute(
-                "INSERT INTO accounts (id, name, operator, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![account_sql(a.id), a.name, a.operator, a.created_at.0],
-            )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    Error::AlreadyExists {
-                        what: Resource::Account,
-                        name: a.id.to_string(),
-                    }
-                } else {
-                    internal("insert account", e)
-                }
-            })?;
-            Ok(())
-        })
-        .await
+        self.write(move |c| create_account(c, &a)).await
     }
 
     async fn get_account(&self, id: AccountId) -> Result<Option<Account>> {
@@ -286,34 +335,7 @@ impl AccountStore for SqliteStore {
 
     async fn create_access_key(&self, key: &AccessKeyRecord) -> Result<()> {
         let k = key.clone();
-        self.write(move |c| {
-            c.execute(
-                "INSERT INTO access_keys (id, account, sealed_secret, enabled, admin, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    k.id,
-                    account_sql(k.account),
-                    k.sealed_secret,
-                    k.enabled,
-                    k.admin,
-                    k.created_at.0
-                ],
-            )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    Error::AlreadyExists {
-                        what: Resource::AccessKey,
-                        name: k.id.clone(),
-                    }
-                } else if is_foreign_key_violation(&e) {
-                    Error::not_found(Resource::Account, k.account.to_string())
-                } else {
-                    internal("insert access key", e)
-                }
-            })?;
-            Ok(())
-        })
-        .await
+        self.write(move |c| create_access_key(c, &k)).await
     }
 
     async fn list_accounts(&self) -> Result<Vec<Account>> {
@@ -332,26 +354,7 @@ impl AccountStore for SqliteStore {
 
     async fn create_project(&self, project: &Project) -> Result<()> {
         let p = project.clone();
-        self.write(move |c| {
-            c.execute(
-                "INSERT INTO projects (id, account, region) VALUES (?1, ?2, ?3)",
-                params![p.id, account_sql(p.scope.account), p.scope.region],
-            )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    Error::AlreadyExists {
-                        what: Resource::Account,
-                        name: format!("project {}", p.id),
-                    }
-                } else if is_foreign_key_violation(&e) {
-                    Error::not_found(Resource::Account, p.scope.account.to_string())
-                } else {
-                    internal("insert project", e)
-                }
-            })?;
-            Ok(())
-        })
-        .await
+        self.write(move |c| create_project(c, &p)).await
     }
 
     async fn get_project(&self, id: &str) -> Result<Option<Project>> {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use coffer_core::error::Resource;
 use coffer_core::store::EventRuleStore;
 use coffer_core::*;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
 use super::rows::{
@@ -13,7 +13,8 @@ use super::rows::{
 };
 use super::SqliteStore;
 
-const EVENT_RULE_COLUMNS: &str = "id, account, region, name, events, enabled, target_kind, \
+pub(super) const EVENT_RULE_COLUMNS: &str =
+    "id, account, region, name, events, enabled, target_kind, \
      target_id, target_name, created_at, updated_at";
 
 fn events_text(events: &[SecretEvent]) -> String {
@@ -26,7 +27,7 @@ fn events_text(events: &[SecretEvent]) -> String {
 
 /// Reads a row of [`EVENT_RULE_COLUMNS`]. The outer result is SQLite's, the inner one says
 /// whether the stored text still parses.
-fn event_rule_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRule>> {
+pub(super) fn event_rule_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRule>> {
     let (id, events): (String, String) = (r.get(0)?, r.get(4)?);
     let rule = EventRule {
         id: Uuid::nil(),
@@ -60,43 +61,44 @@ fn event_rule_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRule>> 
     Ok(parse())
 }
 
+pub(super) fn create_event_rule(c: &Connection, rule: &EventRule) -> Result<()> {
+    c.prepare_cached(&format!(
+        "INSERT INTO event_rules ({EVENT_RULE_COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))
+    .and_then(|mut st| {
+        st.execute(params![
+            rule.id.to_string(),
+            account_sql(rule.scope.account),
+            rule.scope.region,
+            rule.name,
+            events_text(&rule.events),
+            rule.enabled,
+            rule.target.kind,
+            rule.target.id,
+            rule.target.name,
+            rule.created_at.0,
+            rule.updated_at.0,
+        ])
+    })
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            Error::AlreadyExists {
+                what: Resource::EventRule,
+                name: rule.name.clone(),
+            }
+        } else {
+            internal("insert event rule", e)
+        }
+    })?;
+    Ok(())
+}
+
 #[async_trait]
 impl EventRuleStore for SqliteStore {
     async fn create_event_rule(&self, rule: &EventRule) -> Result<()> {
         let rule = rule.clone();
-        self.write(move |c| {
-            c.prepare_cached(&format!(
-                "INSERT INTO event_rules ({EVENT_RULE_COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-            ))
-            .and_then(|mut st| {
-                st.execute(params![
-                    rule.id.to_string(),
-                    account_sql(rule.scope.account),
-                    rule.scope.region,
-                    rule.name,
-                    events_text(&rule.events),
-                    rule.enabled,
-                    rule.target.kind,
-                    rule.target.id,
-                    rule.target.name,
-                    rule.created_at.0,
-                    rule.updated_at.0,
-                ])
-            })
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    Error::AlreadyExists {
-                        what: Resource::EventRule,
-                        name: rule.name.clone(),
-                    }
-                } else {
-                    internal("insert event rule", e)
-                }
-            })?;
-            Ok(())
-        })
-        .await
+        self.write(move |c| create_event_rule(c, &rule)).await
     }
 
     async fn get_event_rule(&self, scope: &Scope, name: &str) -> Result<Option<EventRule>> {

@@ -35,7 +35,7 @@ fn key_in_scope(key: Option<KeyRecord>, scope: &Scope) -> Option<KeyRecord> {
     key.filter(|k| &k.scope == scope)
 }
 
-fn create_key(conn: &Connection, k: &KeyRecord) -> Result<()> {
+pub(super) fn create_key(conn: &Connection, k: &KeyRecord) -> Result<()> {
     let (state, state_at) = key_state_parts(k.state);
     let account = account_sql(k.scope.account);
     let inserted = conn.execute(

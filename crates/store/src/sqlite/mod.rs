@@ -11,9 +11,11 @@
 //! This module opens the store and holds what every area uses (the writer, the readers, the
 //! read cache). Each area of the contract is implemented in its own module: [`accounts`],
 //! [`keys`], [`secrets`] (with [`list`], the list planner, and [`secret_writes`]), [`events`],
-//! [`rotation`] and [`rewrap`]. [`rows`] holds what they share; [`schema`] the migrations.
+//! [`rotation`], [`rewrap`] and [`backup`]. [`rows`] holds what they share; [`schema`] the
+//! migrations.
 
 mod accounts;
+mod backup;
 mod events;
 mod keys;
 mod leases;

@@ -14,13 +14,15 @@ use super::rows::{account_from_sql, account_sql, internal, is_unique_violation};
 use super::secret_writes::apply_secret_write;
 use super::SqliteStore;
 
-const INSTANCE_COLUMNS: &str = "account, region, id, engine, host, port, admin_user, key_id, \
+pub(super) const INSTANCE_COLUMNS: &str =
+    "account, region, id, engine, host, port, admin_user, key_id, \
      key_version, wrapped_data_key, ciphertext, created_at, tls, ca_pem, \
      allow_cleartext_password, allowed_privileges";
-const TASK_COLUMNS: &str = "id, account, region, secret_id, kind, version_id, step, status, \
+pub(super) const TASK_COLUMNS: &str =
+    "id, account, region, secret_id, kind, version_id, step, status, \
      attempts, last_error, next_attempt, created_at, updated_at, applied";
 
-fn instance_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<DbInstance>> {
+pub(super) fn instance_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<DbInstance>> {
     let engine: String = r.get(3)?;
     let port: i64 = r.get(5)?;
     let Some(engine) = DbEngine::parse(&engine) else {
@@ -61,7 +63,7 @@ fn instance_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<DbInstance>> {
     }))
 }
 
-fn create_instance(c: &Connection, i: &DbInstance) -> Result<()> {
+pub(super) fn create_instance(c: &Connection, i: &DbInstance) -> Result<()> {
     let sealed = &i.admin_password;
     let allowed = text("instance privileges", &i.allowed_privileges)?;
     c.prepare_cached(&format!(
@@ -245,7 +247,7 @@ fn into_task(row: TaskRow) -> Result<RotationTask> {
     })
 }
 
-fn query_tasks(
+pub(super) fn query_tasks(
     c: &Connection,
     sql: &str,
     args: impl rusqlite::Params,
@@ -261,7 +263,7 @@ fn query_tasks(
         .collect()
 }
 
-fn put_task(c: &Connection, t: &RotationTask) -> Result<()> {
+pub(super) fn put_task(c: &Connection, t: &RotationTask) -> Result<()> {
     c.prepare_cached(&format!(
         "INSERT INTO rotation_tasks ({TASK_COLUMNS}) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \

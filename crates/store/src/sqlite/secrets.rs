@@ -79,7 +79,7 @@ fn secret_by_name(c: &Connection, scope: &Scope, name: &str) -> Result<Option<Se
 
 /// The secret `filter` (a condition on `secrets s`) finds, with its tags, subscriptions and
 /// versions.
-fn load_secret(
+pub(super) fn load_secret(
     c: &Connection,
     filter: &str,
     params: impl rusqlite::Params,
