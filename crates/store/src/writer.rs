@@ -279,8 +279,10 @@ fn run_batch(conn: &Connection, batch: Vec<Queued>, counters: &Counters) -> Vec<
 
 fn answer_all(requests: Vec<Queued>, failure: Option<&str>, counters: &Counters) {
     for request in requests {
-        request.answer(failure);
+        // Counted out before the caller hears back, so a caller that reads the stats after
+        // its answer never sees its own request still queued.
         counters.queued.fetch_sub(1, Ordering::Relaxed);
+        request.answer(failure);
     }
 }
 
