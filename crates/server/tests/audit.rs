@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, AK, SK};
+use common::{send, Server, AK, SK};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -36,33 +36,6 @@ fn start(data: &Path, extra_env: &[(&str, &str)]) -> Server {
     ];
     env.extend_from_slice(extra_env);
     Server::start_with(data, &env)
-}
-
-/// Sends a request and returns the status and the body as JSON (`Null` when empty).
-fn send(
-    server: &Server,
-    method: &str,
-    path_and_query: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> (u16, Value) {
-    let mut req = ureq::request(method, &format!("{}{path_and_query}", server.base()));
-    for (k, v) in headers {
-        if k != "host" {
-            req = req.set(k, v);
-        }
-    }
-    let (status, text) = match req.send_bytes(body) {
-        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
-        Err(e) => panic!("transport error: {e}"),
-    };
-    let json = if text.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON (status {status}): {text}"))
-    };
-    (status, json)
 }
 
 fn host(server: &Server) -> String {

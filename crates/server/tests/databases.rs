@@ -18,7 +18,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use coffer_auth::alibaba::RpcV1Client;
-use common::{Server, AK, SK};
+use common::{send, Server, AK, SK};
 use serde_json::{json, Value};
 
 const PROJECT: &str = "fedcba9876543210fedcba9876543210";
@@ -124,32 +124,6 @@ fn pg(sql: &str) {
         "{sql}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn send(
-    server: &Server,
-    method: &str,
-    path_and_query: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> (u16, Value) {
-    let mut req = ureq::request(method, &format!("{}{path_and_query}", server.base()));
-    for (k, v) in headers {
-        if k != "host" {
-            req = req.set(k, v);
-        }
-    }
-    let (status, text) = match req.send_bytes(body) {
-        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
-        Err(e) => panic!("transport error: {e}"),
-    };
-    let json = if text.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
-    };
-    (status, json)
 }
 
 struct World {

@@ -13,7 +13,7 @@
 mod common;
 
 use coffer_auth::alibaba::RpcV1Client;
-use common::{Server, AK, SK};
+use common::{send, Server, AK, SK};
 use serde_json::{json, Value};
 
 const PROJECT: &str = "0123456789abcdef0123456789abcdef";
@@ -39,32 +39,6 @@ fn unique(prefix: &str) -> String {
         "{prefix}-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     )
-}
-
-fn send(
-    server: &Server,
-    method: &str,
-    path_and_query: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> (u16, Value) {
-    let mut req = ureq::request(method, &format!("{}{path_and_query}", server.base()));
-    for (k, v) in headers {
-        if k != "host" {
-            req = req.set(k, v);
-        }
-    }
-    let (status, text) = match req.send_bytes(body) {
-        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
-        Err(e) => panic!("transport error: {e}"),
-    };
-    let json = if text.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON (status {status}): {text}"))
-    };
-    (status, json)
 }
 
 /// The answer code of any dialect's body (`OK` for a success).

@@ -141,6 +141,34 @@ impl Server {
     }
 }
 
+/// Sends one request as given (the `host` header is ureq's own, which is what the signers
+/// signed) and returns the status and the body as JSON (`Null` when empty).
+pub fn send(
+    server: &Server,
+    method: &str,
+    path_and_query: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    let mut req = ureq::request(method, &format!("{}{path_and_query}", server.base()));
+    for (k, v) in headers {
+        if k != "host" {
+            req = req.set(k, v);
+        }
+    }
+    let (status, text) = match req.send_bytes(body) {
+        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+        Err(e) => panic!("transport error: {e}"),
+    };
+    let json = if text.trim().is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON (status {status}): {text}"))
+    };
+    (status, json)
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
