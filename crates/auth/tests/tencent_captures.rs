@@ -854,7 +854,6 @@ fn malformed_authorization_is_incomplete() {
         format!("TC3-HMAC-SHA256 Credential=/2026-11-23/ssm/tc3_request, SignedHeaders=content-type;host, Signature={sig}"),
         format!("TC3-HMAC-SHA256 Credential=AKIDcofferTestId/2026-11-23/ssm/tc3_requestx, SignedHeaders=content-type;host, Signature={sig}"),
         format!("TC3-HMAC-SHA256 Credential=AKIDcofferTestId/20261123/ssm/tc3_request, SignedHeaders=content-type;host, Signature={sig}"),
-        format!("TC3-HMAC-SHA256 Credential=AKIDcofferTestId/2026-11-23/SSM/tc3_request, SignedHeaders=content-type;host, Signature={sig}"),
         format!("TC3-HMAC-SHA256 Credential=a/b/2026-11-23/ssm/tc3_request, SignedHeaders=content-type;host, Signature={sig}"),
         "TC3-HMAC-SHA256 Credential=\u{e9}/\u{e9}\u{e9}\u{e9}/\u{e9}/\u{e9}, SignedHeaders=\u{e9}, Signature=\u{e9}".into(),
     ];
@@ -863,6 +862,14 @@ fn malformed_authorization_is_incomplete() {
         c.set_header("authorization", &auth);
         assert!(is_incomplete(c.parse()), "{auth:?}");
     }
+    // An upper-case service is well formed (the Node.js SDK takes the scope's service from the
+    // endpoint as typed), but `SSM` is neither an API's name nor this Host's first label.
+    let mut c = capture(2);
+    c.set_header(
+        "authorization",
+        &format!("TC3-HMAC-SHA256 Credential=AKIDcofferTestId/2026-11-23/SSM/tc3_request, SignedHeaders=content-type;host, Signature={sig}"),
+    );
+    assert!(is_mismatch(c.parse().and_then(|p| p.verify(SECRET))));
     // Spacing after the commas is optional; leading/trailing whitespace is tolerated.
     let mut c = capture(2);
     c.set_header("authorization", &format!("  {}  ", good.replace(", ", ",")));

@@ -90,17 +90,40 @@ pub struct HuaweiRequest {
     query: Vec<(String, String)>,
     canonical_request: String,
     string_to_sign: String,
+    /// When the path holds escapes: the string to sign with the path encoded the way the
+    /// Node.js SDK signs it (see [`HuaweiRequest::verify`]), if that differs.
+    node_string_to_sign: Option<String>,
     mac: [u8; 32],
 }
 
 impl HuaweiRequest {
     /// Checks the signature against `secret_key` (the raw secret key bytes), in constant time.
     ///
+    /// Two canonical URIs are accepted, each only when the signature proves the secret key
+    /// over the request as that SDK canonicalises it: the canonical one (the Python SDK,
+    /// `huaweicloudsdkcore`: the path decoded, each segment encoded once), tried first; then,
+    /// only when it fails and the path holds a `%` escape or a `'`, `|` or `^`, the Node.js
+    /// SDK's (`@huaweicloud/huaweicloud-sdk-core` 3.x, `auth/AKSKSigner.js`), which encodes the
+    /// already-escaped path once more (`two%20words` is signed as `two%2520words`), and only
+    /// for a request that does not sign `User-Agent` (the Node SDK never does, the Python SDK
+    /// always does). Each reading decodes to the segments the dialect routes on, and the two
+    /// cannot meet: a Node reading that differs from the canonical one holds a `%25`, which a
+    /// canonical reading holds only for a path that decodes to a `%`, refused by [`parse`].
+    /// Everything else (method, query, headers, body hash, date) is canonicalised alike by
+    /// both SDKs.
+    ///
     /// Does not look at the clock: see the module documentation. The mismatch error carries the
     /// server's string to sign (it only repeats what the client sent).
     pub fn verify(&self, secret_key: &[u8]) -> Result<(), AuthError> {
         let want = sign::hmac_sha256(secret_key, self.string_to_sign.as_bytes());
-        if bool::from(want.ct_eq(&self.mac)) {
+        let mut ok = bool::from(want.ct_eq(&self.mac));
+        if !ok {
+            if let Some(node) = &self.node_string_to_sign {
+                let want = sign::hmac_sha256(secret_key, node.as_bytes());
+                ok = bool::from(want.ct_eq(&self.mac));
+            }
+        }
+        if ok {
             Ok(())
         } else {
             Err(AuthError::SignatureMismatch {
@@ -232,7 +255,16 @@ pub fn parse(req: &RequestParts<'_>, path: &str) -> Result<HuaweiRequest, AuthEr
     if !path.starts_with('/') {
         return Err(AuthError::BadEncoding("path must start with '/'".into()));
     }
-    let canonical_uri = sign::canonical_uri(&percent_decode(path.as_bytes(), "path")?);
+    let decoded_path = percent_decode(path.as_bytes(), "path")?;
+    // A decoded `%` is what would let one string to sign read as two paths: the canonical
+    // reading of `two%2520words` is the Node.js reading of `two%20words`. No CSMS or KMS name
+    // may contain a `%`, so such a path names nothing, and refusing it keeps the readings apart.
+    if decoded_path.contains('%') {
+        return Err(AuthError::BadEncoding(
+            "the path decodes to a '%', which no name may contain".into(),
+        ));
+    }
+    let canonical_uri = sign::canonical_uri(&decoded_path);
     let mut query = Vec::new();
     for (k, v) in sign::split_query(req.raw_query) {
         query.push((
@@ -250,6 +282,23 @@ pub fn parse(req: &RequestParts<'_>, path: &str) -> Result<HuaweiRequest, AuthEr
         &payload_hash,
     );
     let string_to_sign = sign::string_to_sign(date_text, &canonical_request);
+    // The Node.js SDK never signs its User-Agent (it is added after signing) and the Python
+    // SDK always does: a request that signs one was not made by the Node SDK, so a Python
+    // signature is never read the Node way.
+    let node_string_to_sign = (path.bytes().any(|b| b"%'|^".contains(&b))
+        && !auth.signed_headers.contains(&"user-agent"))
+    .then(|| sign::node_canonical_uri(path))
+        .filter(|node_uri| *node_uri != canonical_uri)
+        .map(|node_uri| {
+            let node_request = sign::canonical_request(
+                req.method,
+                &node_uri,
+                &canonical_query,
+                &signed,
+                &payload_hash,
+            );
+            sign::string_to_sign(date_text, &node_request)
+        });
 
     Ok(HuaweiRequest {
         access_key_id: auth.access_key_id.to_owned(),
@@ -266,6 +315,7 @@ pub fn parse(req: &RequestParts<'_>, path: &str) -> Result<HuaweiRequest, AuthEr
         query,
         canonical_request,
         string_to_sign,
+        node_string_to_sign,
         mac: auth.signature,
     })
 }

@@ -59,6 +59,71 @@ pub(crate) fn canonical_uri(decoded_path: &str) -> String {
     out
 }
 
+/// CanonicalURI as the Node.js SDK signs it, from the path **as received** (already checked to
+/// be well formed).
+///
+/// `@huaweicloud/huaweicloud-sdk-core` 3.x (`auth/AKSKSigner.js`, `CanonicalURI`) encodes each
+/// segment of `url.parse(endpoint).pathname` without decoding it first, and that pathname is
+/// already escaped: the legacy `url.parse` turned a space into `%20`, so `two words` is signed
+/// as `two%2520words`. What goes on the wire is the same URL escaped by WHATWG `URL` (axios):
+/// the same `%XX` for ASCII, but UTF-8 escapes for non-ASCII characters that `url.parse`
+/// leaves raw (and the signer then escapes once), and `'`, `|`, `^` left raw that `url.parse`
+/// escapes. So, per byte of the wire path: an escape of an ASCII byte is escaped again
+/// (`%20` → `%2520`), an escape of a non-ASCII byte stays (upper-case hex), `'` `|` `^` become
+/// `%2527` `%257C` `%255E`, every other byte is RFC 3986-encoded as usual; the result ends
+/// with `/` like the canonical one.
+pub(crate) fn node_canonical_uri(wire_path: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let push_hex = |out: &mut String, b: u8| {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    };
+    let bytes = wire_path.as_bytes();
+    let mut out = String::with_capacity(bytes.len() * 2);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let escaped = match (b, bytes.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) => std::str::from_utf8(hex)
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok()),
+            _ => None,
+        };
+        match escaped {
+            Some(byte) if byte >= 0x80 => {
+                out.push('%');
+                push_hex(&mut out, byte);
+                i += 3;
+                continue;
+            }
+            Some(_) => {
+                // `%` itself is escaped; the two hex digits follow as they came.
+                out.push_str("%25");
+                i += 1;
+                continue;
+            }
+            None => {}
+        }
+        match b {
+            b'/' => out.push('/'),
+            b'\'' | b'|' | b'^' => {
+                out.push_str("%25");
+                push_hex(&mut out, b);
+            }
+            b if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => out.push(char::from(b)),
+            b => {
+                out.push('%');
+                push_hex(&mut out, b);
+            }
+        }
+        i += 1;
+    }
+    if !out.ends_with('/') {
+        out.push('/');
+    }
+    out
+}
+
 /// CanonicalQueryString from **decoded** pairs: sorted by name then value (code-point order,
 /// as Python sorts the tuples), each side RFC 3986-encoded, `name=value` joined by `&`.
 pub(crate) fn canonical_query(pairs: &[(String, String)]) -> String {

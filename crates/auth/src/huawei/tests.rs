@@ -215,3 +215,255 @@ fn debug_hides_the_token_and_query() {
         assert!(!shown.contains("hunter2"), "{shown}");
     }
 }
+
+// ------------------------------------------------------------ the Node.js SDK's path encoding
+
+/// Wire path and the canonical URI `@huaweicloud/huaweicloud-sdk-core` 3.1.211 signs for it
+/// (`AKSKSigner.CanonicalURI(url.parse(endpoint).pathname)`, printed by the SDK itself for a
+/// tag key of each kind put raw into the path, as its service packages do).
+const NODE_PATHS: [(&str, &str); 7] = [
+    (
+        "/v1/p/csms/id/tags/two%20words",
+        "/v1/p/csms/id/tags/two%2520words/",
+    ),
+    (
+        "/v1/p/csms/id/tags/%E4%B8%AD%E6%96%87",
+        "/v1/p/csms/id/tags/%E4%B8%AD%E6%96%87/",
+    ),
+    (
+        "/v1/p/csms/id/tags/a'b|c^d",
+        "/v1/p/csms/id/tags/a%2527b%257Cc%255Ed/",
+    ),
+    (
+        "/v1/p/csms/id/tags/x:y@z=+",
+        "/v1/p/csms/id/tags/x%3Ay%40z%3D%2B/",
+    ),
+    (
+        "/v1/p/csms/id/tags/%C3%A9%20%C3%BC",
+        "/v1/p/csms/id/tags/%C3%A9%2520%C3%BC/",
+    ),
+    (
+        "/v1/p/csms/id/tags/q%22%3C%3E%60%7B%7D",
+        "/v1/p/csms/id/tags/q%2522%253C%253E%2560%257B%257D/",
+    ),
+    (
+        "/v1/p/csms/id/tags/k%20%E4%B8%AD",
+        "/v1/p/csms/id/tags/k%2520%E4%B8%AD/",
+    ),
+];
+
+#[test]
+fn node_canonical_uri_matches_the_node_sdk() {
+    for (wire, signed) in NODE_PATHS {
+        assert_eq!(sign::node_canonical_uri(wire), signed, "{wire}");
+    }
+    assert_eq!(sign::node_canonical_uri("/v1/p/secrets"), "/v1/p/secrets/");
+    assert_eq!(sign::node_canonical_uri("/"), "/");
+}
+
+const SK: &[u8] = b"node-secret-key";
+const PROJECT: &str = "0123456789abcdef0123456789abcdef";
+
+/// A request as the Node SDK sends and signs it: every header it sets signed as is, the
+/// canonical URI given (from [`NODE_PATHS`]), the query sorted and encoded once.
+struct NodeRequest {
+    method: String,
+    path: String,
+    raw_query: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl NodeRequest {
+    fn new(method: &str, wire_path: &str, canonical_uri: &str, body: &[u8]) -> Self {
+        Self::signing(method, wire_path, canonical_uri, body, &[])
+    }
+
+    /// `extra`: more headers to send and sign (names lower-case, sorting after `host`).
+    fn signing(
+        method: &str,
+        wire_path: &str,
+        canonical_uri: &str,
+        body: &[u8],
+        extra: &[(&str, &str)],
+    ) -> Self {
+        let mut headers = owned(&[
+            ("content-type", "application/json"),
+            ("host", "127.0.0.1:7080"),
+            ("x-project-id", PROJECT),
+            ("x-sdk-date", "20261123T101010Z"),
+        ]);
+        headers.extend(owned(extra));
+        headers.sort();
+        let raw_query = "limit=2&marker=a%20b".to_string();
+        let signed: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let names: Vec<&str> = signed.iter().map(|(n, _)| *n).collect();
+        let canonical = sign::canonical_request(
+            method,
+            canonical_uri,
+            "limit=2&marker=a%20b",
+            &signed,
+            &sign::sha256_hex(body),
+        );
+        let sts = sign::string_to_sign("20261123T101010Z", &canonical);
+        let mac = sign::hmac_sha256(SK, sts.as_bytes());
+        let authorization = format!(
+            "SDK-HMAC-SHA256 Access=NODEAK, SignedHeaders={}, Signature={}",
+            names.join(";"),
+            hex::encode(mac)
+        );
+        headers.push(("authorization".to_string(), authorization));
+        NodeRequest {
+            method: method.to_string(),
+            path: wire_path.to_string(),
+            raw_query,
+            headers,
+            body: body.to_vec(),
+        }
+    }
+
+    fn verify_with(&self, secret: &[u8]) -> Result<(), AuthError> {
+        parse(
+            &RequestParts {
+                method: &self.method,
+                raw_query: &self.raw_query,
+                headers: &self.headers,
+                body: &self.body,
+            },
+            &self.path,
+        )?
+        .verify(secret)
+    }
+
+    fn verify(&self) -> Result<(), AuthError> {
+        self.verify_with(SK)
+    }
+
+    fn set(&mut self, name: &str, value: &str) {
+        for (n, v) in &mut self.headers {
+            if n == name {
+                *v = value.to_string();
+            }
+        }
+    }
+}
+
+#[test]
+fn the_node_sdk_path_encoding_verifies_and_binds_every_signed_part() {
+    let refused = |r: Result<(), AuthError>| r.is_err();
+    for (wire, signed) in NODE_PATHS {
+        for (method, body) in [("DELETE", &b""[..]), ("POST", &br#"{"a":1}"#[..])] {
+            let fresh = || NodeRequest::new(method, wire, signed, body);
+            assert!(fresh().verify().is_ok(), "{method} {wire}");
+            // The canonical (Python) reading of a Node-signed path does not verify where they
+            // differ; the Node reading is what makes it pass.
+            let label = format!("{method} {wire}");
+            let mut t = fresh();
+            t.method = if method == "DELETE" { "GET" } else { "PUT" }.to_string();
+            assert!(refused(t.verify()), "{label}: method");
+            for other in [
+                format!("{wire}x"),
+                wire.replacen("tags", "tagz", 1),
+                wire.replacen("%20", "%2520", 1),
+                wire.replacen("%20", "+", 1),
+                wire.replacen("%20", "%2B", 1),
+                format!("{wire}/more"),
+            ] {
+                if other == wire {
+                    continue;
+                }
+                let mut t = fresh();
+                t.path = other.clone();
+                assert!(refused(t.verify()), "{label}: path {other}");
+            }
+            let mut t = fresh();
+            t.raw_query = "limit=3&marker=a%20b".to_string();
+            assert!(refused(t.verify()), "{label}: query");
+            for (name, value) in [
+                ("content-type", "text/plain"),
+                ("host", "127.0.0.1:7081"),
+                ("x-project-id", "fedcba9876543210fedcba9876543210"),
+                ("x-sdk-date", "20261123T101011Z"),
+            ] {
+                let mut t = fresh();
+                t.set(name, value);
+                assert!(refused(t.verify()), "{label}: {name}");
+            }
+            let mut t = fresh();
+            t.body = br#"{"a":2}"#.to_vec();
+            assert!(refused(t.verify()), "{label}: body");
+            let mut t = fresh();
+            let auth = t
+                .headers
+                .iter()
+                .find(|(n, _)| n == "authorization")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            let flipped = if auth.ends_with('0') { "1" } else { "0" };
+            t.set("authorization", &format!("{}{flipped}", &auth[..auth.len() - 1]));
+            assert!(refused(t.verify()), "{label}: signature");
+            assert!(refused(fresh().verify_with(b"another key")), "{label}: key");
+        }
+    }
+}
+
+#[test]
+fn a_path_signed_once_still_verifies_the_canonical_way_only() {
+    // The Python SDK's signature of the same request: its canonical URI decodes first. A
+    // signature over the Node reading of a path without escapes is the same string, so the
+    // second reading is never computed for such paths.
+    let python = NodeRequest::new(
+        "DELETE",
+        "/v1/p/csms/id/tags/two%20words",
+        "/v1/p/csms/id/tags/two%20words/",
+        b"",
+    );
+    assert!(python.verify().is_ok());
+    let plain = NodeRequest::new("GET", "/v1/p/secrets", "/v1/p/secrets/", b"");
+    assert!(plain.verify().is_ok());
+    // A signature over some other encoding of the path (neither SDK's) is refused.
+    let other = NodeRequest::new(
+        "DELETE",
+        "/v1/p/csms/id/tags/two%20words",
+        "/v1/p/csms/id/tags/two%252520words/",
+        b"",
+    );
+    assert!(matches!(
+        other.verify(),
+        Err(AuthError::SignatureMismatch { .. })
+    ));
+}
+
+#[test]
+fn the_two_readings_never_meet() {
+    // The Node reading of `two%20words` is the canonical reading of `two%2520words`: that path
+    // decodes to a '%' and is refused, so the Node signature cannot be moved onto it.
+    let node = NodeRequest::new(
+        "DELETE",
+        "/v1/p/csms/id/tags/two%2520words",
+        "/v1/p/csms/id/tags/two%2520words/",
+        b"",
+    );
+    assert!(matches!(node.verify(), Err(AuthError::BadEncoding(_))));
+    // A request that signs its User-Agent (the Python SDK's) is never read the Node way:
+    // the same Node-style signature verifies without one and not with one.
+    let node_style = |extra: &[(&str, &str)]| {
+        NodeRequest::signing(
+            "DELETE",
+            "/v1/p/csms/id/tags/two%20words",
+            "/v1/p/csms/id/tags/two%2520words/",
+            b"",
+            extra,
+        )
+        .verify()
+    };
+    assert!(node_style(&[]).is_ok());
+    assert!(node_style(&[("x-extra", "1")]).is_ok());
+    assert!(matches!(
+        node_style(&[("user-agent", "huaweicloud-usdk-python/3.0")]),
+        Err(AuthError::SignatureMismatch { .. })
+    ));
+}

@@ -175,6 +175,12 @@ pub struct TencentRequest {
     /// TC3 only: `X-TC-Content-SHA256: UNSIGNED-PAYLOAD` took the body out of the signature.
     pub unsigned_payload: bool,
     string_to_sign: String,
+    /// TC3 only, when the Host header carries a port: the string to sign with the host signed
+    /// without it, as the Node.js SDK signs (see [`TencentRequest::verify`]).
+    port_free_string_to_sign: Option<String>,
+    /// TC3 only: the Host header as received (trimmed); its first label may be the scope's
+    /// service (see [`TencentRequest::verify`]).
+    host: String,
     signature: ReceivedSignature,
     params: ParamSource,
 }
@@ -204,9 +210,31 @@ impl TencentRequest {
     /// Checks the signature against `secret_key`, in constant time.
     ///
     /// For TC3 the credential scope must also be right: its date must be the UTC date of
-    /// [`Self::timestamp`] and its service `ssm` or `kms`; otherwise this is a
-    /// [`AuthError::SignatureMismatch`] too (Tencent answers `AuthFailure.SignatureFailure`).
-    /// The clock window is not checked here (see the module docs).
+    /// [`Self::timestamp`], and its service either `ssm` or `kms` (the dialect then checks that
+    /// it is the service of the request's version) or the first label of the Host header
+    /// (below); otherwise this is a [`AuthError::SignatureMismatch`] too (Tencent answers
+    /// `AuthFailure.SignatureFailure`). The clock window is not checked here (see the module
+    /// docs).
+    ///
+    /// Two ways of signing are accepted, each only when the signature proves the secret key
+    /// over the request as that SDK canonicalises it:
+    /// - **Canonical** (the Python SDK, tccli, Tencent's documentation): the `host` line is the
+    ///   Host header as sent (`127.0.0.1:7080`), the scope's service names the API (`ssm`,
+    ///   `kms`).
+    /// - **Node.js SDK** (`tencentcloud-sdk-nodejs-common` 4.x, `tencentcloud/common/sign.js`
+    ///   `Sign.sign3` and `abstract_client.js` `doRequestWithSign3`): the `host` line is
+    ///   `new URL(url).hostname`, the Host header *without its port*, and the scope's service is
+    ///   `endpoint.split(".")[0]`, the first dot-separated label of the endpoint the client was
+    ///   given (`127` for `127.0.0.1:7080`, `localhost:7080` for `localhost:7080`, `coffer` for
+    ///   `coffer.internal:7080`), which is also the first label of the Host header it sends.
+    ///
+    /// The canonical host line is tried first; the port-free one only when that fails and the
+    /// Host header has a port. A service that is neither `ssm`/`kms` nor the Host's first label
+    /// is refused, and so is one taken from a Host of Tencent's own API domain
+    /// (`*.tencentcloudapi.com`, where a signature is for Tencent and names its real service),
+    /// so a signature made for another Tencent service is never accepted. A scope that is the
+    /// endpoint's label names no API, so the version (unsigned in TC3 like the action and
+    /// region) is then bound only by the replay rules of [`Self::admit`].
     ///
     /// The mismatch error carries the server's string to sign to keep the variant's shape;
     /// Tencent does not echo it to clients.
@@ -214,10 +242,19 @@ impl TencentRequest {
         let ok = match &self.signature {
             ReceivedSignature::Tc3 { date, service, mac } => {
                 let scope_ok = sign::utc_date(self.timestamp).as_deref() == Some(date.as_str())
-                    && Service::from_scope(service).is_some();
+                    && (Service::from_scope(service).is_some()
+                        || sign::is_endpoint_label(&self.host, service));
                 let want = sign::tc3_mac(secret_key, date, service, &self.string_to_sign);
-                // The scope facts are public; only the MAC comparison needs constant time.
-                bool::from(want.ct_eq(mac)) && scope_ok
+                // The scope facts and which host form matched are public; only the MAC
+                // comparisons need constant time.
+                let mut mac_ok = bool::from(want.ct_eq(mac));
+                if !mac_ok {
+                    if let Some(alt) = &self.port_free_string_to_sign {
+                        let want = sign::tc3_mac(secret_key, date, service, alt);
+                        mac_ok = bool::from(want.ct_eq(mac));
+                    }
+                }
+                mac_ok && scope_ok
             }
             ReceivedSignature::V1(algorithm, sent) => {
                 let mac = sign::v1_mac(*algorithm, secret_key, &self.string_to_sign);
@@ -284,8 +321,9 @@ impl TencentRequest {
         &self.string_to_sign
     }
 
-    /// The service of a TC3 credential scope when it is one coffer serves; `None` for v1
-    /// requests (their signature names no service) and for other services.
+    /// The service of a TC3 credential scope when it names one coffer serves; `None` for v1
+    /// requests (their signature names no service) and for a scope that is the endpoint's
+    /// first label (the Node.js SDK's, see [`Self::verify`]), which names no API.
     pub fn service(&self) -> Option<Service> {
         self.credential_service
             .as_deref()
@@ -386,10 +424,12 @@ fn parse_authorization(value: &str) -> Result<Tc3Authorization<'_>, AuthError> {
             4 | 7 => b == b'-',
             _ => b.is_ascii_digit(),
         });
+    // `ssm`/`kms`, or the first label of an endpoint as the Node.js SDK takes it (a host
+    // name label, an IPv4 address's first number, or a whole `name:port` / `[v6]:port`).
     let service_shape = !service.is_empty()
         && service
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            .all(|b| b.is_ascii_alphanumeric() || b"-_:[]".contains(&b));
     if secret_id.is_empty() || !date_shape || !service_shape || terminator != sign::TC3_TERMINATOR {
         return Err(AuthError::Incomplete("malformed Credential".into()));
     }
@@ -480,6 +520,25 @@ fn parse_tc3(req: &RequestParts<'_>, authorization: &str) -> Result<TencentReque
     );
     let string_to_sign =
         sign::tc3_string_to_sign(timestamp_text, auth.date, auth.service, &canonical);
+    // `host` is always signed (parse_authorization requires it), so it is in `signed`.
+    let host = signed
+        .iter()
+        .find(|(n, _)| *n == "host")
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default();
+    let port_free_string_to_sign = sign::host_without_port(&host).map(|name| {
+        let port_free: Vec<(&str, &str)> = signed
+            .iter()
+            .map(|(n, v)| if *n == "host" { (*n, name) } else { (*n, *v) })
+            .collect();
+        let canonical = sign::tc3_canonical_request(
+            req.method,
+            canonical_query,
+            &port_free,
+            &sign::tc3_payload_hash(req.body, unsigned_payload),
+        );
+        sign::tc3_string_to_sign(timestamp_text, auth.date, auth.service, &canonical)
+    });
 
     let header = |name: &str| -> Result<Option<String>, AuthError> {
         Ok(req.single_header(name)?.map(|v| v.trim().to_owned()))
@@ -498,6 +557,8 @@ fn parse_tc3(req: &RequestParts<'_>, authorization: &str) -> Result<TencentReque
         nonce: None,
         unsigned_payload,
         string_to_sign,
+        port_free_string_to_sign,
+        host,
         signature: ReceivedSignature::Tc3 {
             date: auth.date.to_owned(),
             service: auth.service.to_owned(),
@@ -588,6 +649,8 @@ fn parse_v1(req: &RequestParts<'_>) -> Result<TencentRequest, AuthError> {
         nonce: Some(nonce),
         unsigned_payload: false,
         string_to_sign,
+        port_free_string_to_sign: None,
+        host: host.to_owned(),
         signature: ReceivedSignature::V1(algorithm, signature),
         params: ParamSource::Fields(params),
     })

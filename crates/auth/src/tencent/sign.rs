@@ -111,6 +111,39 @@ pub(crate) fn tc3_mac(
     )
 }
 
+/// A Host header without its port (`name:7080` → `name`, `[::1]:7080` → `[::1]`), what the
+/// Node.js SDK signs as `host` (`new URL(url).hostname`); `None` when it carries no port.
+pub(crate) fn host_without_port(host: &str) -> Option<&str> {
+    let (name, port) = if host.starts_with('[') {
+        let end = host.find(']')?;
+        let (name, rest) = host.split_at(end + 1);
+        (name, rest.strip_prefix(':')?)
+    } else {
+        let (name, port) = host.rsplit_once(':')?;
+        if name.contains(':') {
+            return None; // a bare IPv6 address is not a host with a port
+        }
+        (name, port)
+    };
+    let port_ok = !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+    (port_ok && !name.is_empty()).then_some(name)
+}
+
+/// Tencent's own API domain. A request whose Host names it was signed for Tencent, whose
+/// scopes name the real service; it never gets the endpoint-label reading below.
+const TENCENT_API_DOMAIN: &str = "tencentcloudapi.com";
+
+/// Whether `service` is the Node.js SDK's credential-scope service for this Host header:
+/// `endpoint.split(".")[0]` (`tencentcloud/common/abstract_client.js`), the first dot-separated
+/// label of the endpoint as typed, port included when the name has no dot. The SDK sends the
+/// endpoint as the Host (lower-cased by `URL`), so the label is compared without case.
+pub(crate) fn is_endpoint_label(host: &str, service: &str) -> bool {
+    let name = host_without_port(host).unwrap_or(host).to_ascii_lowercase();
+    let tencent = name == TENCENT_API_DOMAIN || name.ends_with(&format!(".{TENCENT_API_DOMAIN}"));
+    let label = host.split('.').next().unwrap_or("");
+    !tencent && !label.is_empty() && label.eq_ignore_ascii_case(service)
+}
+
 /// UTC calendar date (`YYYY-MM-DD`) of a Unix timestamp, or `None` outside the years the time
 /// crate represents (such a timestamp cannot match any credential date anyway).
 pub(crate) fn utc_date(unix: i64) -> Option<String> {

@@ -252,3 +252,246 @@ fn unsigned_payload_is_reported() -> Result<(), AuthError> {
     }
     Ok(())
 }
+
+// ------------------------------------------------------------ the Node.js SDK's signing form
+
+/// A request signed as `tencentcloud-sdk-nodejs-common` 4.x signs it (`sign.js` `sign3`): the
+/// `host` line is `hostname` (the Host header without its port) and the scope's service is
+/// `service`. `host_header` goes on the wire as the SDK sends it (`new URL(url).host`).
+struct NodeSigned {
+    method: &'static str,
+    raw_query: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl NodeSigned {
+    fn new(method: &'static str, host_header: &str, hostname: &str, service: &str) -> Self {
+        let ts = 1_795_462_108;
+        let (content_type, raw_query, body) = if method == "GET" {
+            (
+                "application/x-www-form-urlencoded",
+                "SecretName=demo-secret_1&VersionId=v1".to_string(),
+                Vec::new(),
+            )
+        } else {
+            ("application/json", String::new(), BODY.to_vec())
+        };
+        let auth = sign_tc3(
+            method,
+            &raw_query,
+            &[("content-type", content_type), ("host", hostname)],
+            &body,
+            "AKIDcofferTestId",
+            SECRET,
+            ts,
+            service,
+        );
+        let headers = vec![
+            ("content-type".to_string(), content_type.to_string()),
+            ("host".to_string(), host_header.to_string()),
+            ("x-tc-action".to_string(), "GetSecretValue".to_string()),
+            ("x-tc-version".to_string(), SSM_VERSION.to_string()),
+            ("x-tc-timestamp".to_string(), ts.to_string()),
+            ("authorization".to_string(), auth),
+        ];
+        NodeSigned {
+            method,
+            raw_query,
+            headers,
+            body,
+        }
+    }
+
+    fn verify(&self) -> Result<TencentRequest, AuthError> {
+        let r = parse(&RequestParts {
+            method: self.method,
+            raw_query: &self.raw_query,
+            headers: &self.headers,
+            body: &self.body,
+        })?;
+        r.verify(SECRET)?;
+        Ok(r)
+    }
+
+    fn set(&mut self, name: &str, value: &str) {
+        for (n, v) in &mut self.headers {
+            if n == name {
+                *v = value.to_string();
+            }
+        }
+    }
+
+    fn header(&self, name: &str) -> String {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The endpoint forms a user types, what the Node SDK sends as Host and signs as host, and
+/// the service it puts in the scope (`endpoint.split(".")[0]`).
+const NODE_ENDPOINTS: [(&str, &str, &str); 6] = [
+    ("127.0.0.1:7080", "127.0.0.1", "127"),
+    ("localhost:7080", "localhost", "localhost:7080"),
+    ("coffer.internal:7080", "coffer.internal", "coffer"),
+    ("ssm.coffer.internal:7080", "ssm.coffer.internal", "ssm"),
+    ("[::1]:7080", "[::1]", "[::1]:7080"),
+    // No port (a TLS proxy on 443): the host line is the Host header, only the scope differs.
+    ("coffer.internal", "coffer.internal", "coffer"),
+];
+
+#[test]
+fn the_node_sdk_forms_verify() -> Result<(), AuthError> {
+    for method in ["POST", "GET"] {
+        for (host, hostname, service) in NODE_ENDPOINTS {
+            let r = NodeSigned::new(method, host, hostname, service)
+                .verify()
+                .map_err(|e| AuthError::BadBody(format!("{method} {host}: {e}")))?;
+            // Only `ssm`/`kms` name an API; an endpoint label names none.
+            let names_api = service == "ssm";
+            assert_eq!(r.service().is_some(), names_api, "{host}");
+            assert_eq!(r.credential_service.as_deref(), Some(service));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn host_without_port_and_endpoint_labels() {
+    assert_eq!(sign::host_without_port("127.0.0.1:7080"), Some("127.0.0.1"));
+    assert_eq!(sign::host_without_port("[::1]:7080"), Some("[::1]"));
+    assert_eq!(sign::host_without_port("a.b:1"), Some("a.b"));
+    for no_port in ["a.b", "[::1]", "::1", "a:", ":80", "a:8x", "[::1]x:80", "a:b:80", ""] {
+        assert_eq!(sign::host_without_port(no_port), None, "{no_port}");
+    }
+    assert!(sign::is_endpoint_label("coffer.internal:7080", "coffer"));
+    assert!(sign::is_endpoint_label("Coffer.Internal:7080", "coffer"));
+    assert!(sign::is_endpoint_label("localhost:7080", "localhost:7080"));
+    assert!(!sign::is_endpoint_label("localhost:7080", "localhost"));
+    assert!(!sign::is_endpoint_label("coffer.internal:7080", "internal"));
+    assert!(!sign::is_endpoint_label("coffer.internal:7080", ""));
+    // Tencent's own API domain: its scopes name Tencent's real services.
+    assert!(!sign::is_endpoint_label("cvm.tencentcloudapi.com", "cvm"));
+    assert!(!sign::is_endpoint_label("cvm.ap-guangzhou.tencentcloudapi.com:443", "cvm"));
+    assert!(!sign::is_endpoint_label("SSM.TencentCloudAPI.com", "ssm"));
+}
+
+#[test]
+fn every_signed_part_is_still_bound_under_the_node_forms() {
+    let is_mismatch = |r: Result<TencentRequest, AuthError>| {
+        matches!(r, Err(AuthError::SignatureMismatch { .. }))
+    };
+    for method in ["POST", "GET"] {
+        for (host, hostname, service) in NODE_ENDPOINTS {
+            let fresh = || NodeSigned::new(method, host, hostname, service);
+            assert!(fresh().verify().is_ok(), "{method} {host}");
+            let label = format!("{method} {host}");
+
+            // The body (POST) and the query (GET).
+            let mut t = fresh();
+            if method == "POST" {
+                t.body = br#"{"SecretName": "demo-secret_2", "VersionId": "v1"}"#.to_vec();
+            } else {
+                t.raw_query = "SecretName=demo-secret_2&VersionId=v1".to_string();
+            }
+            assert!(is_mismatch(t.verify()), "{label}: parameters");
+            // The content type.
+            let mut t = fresh();
+            t.set("content-type", "text/plain");
+            assert!(is_mismatch(t.verify()), "{label}: content-type");
+            // The host name (its port is not signed by this SDK, see below).
+            for other in ["other.internal:7080", "127.0.0.2:7080", "other.internal"] {
+                let mut t = fresh();
+                t.set("host", other);
+                assert!(is_mismatch(t.verify()), "{label}: host {other}");
+            }
+            // The timestamp, the scope's date and service, the signature, the key.
+            let mut t = fresh();
+            t.set("x-tc-timestamp", "1795462109");
+            assert!(is_mismatch(t.verify()), "{label}: timestamp");
+            let auth = fresh().header("authorization");
+            for (from, to) in [
+                ("2026-11-23/", "2026-11-22/"),
+                (&format!("/{service}/")[..], "/ssm/"),
+                (&format!("/{service}/")[..], "/kms/"),
+                (&format!("/{service}/")[..], "/cvm/"),
+            ] {
+                if from == to {
+                    continue;
+                }
+                let mut t = fresh();
+                t.set("authorization", &auth.replacen(from, to, 1));
+                let r = t.verify();
+                assert!(
+                    is_mismatch(r) || matches!(t.verify(), Err(AuthError::Incomplete(_))),
+                    "{label}: scope {from} -> {to}"
+                );
+            }
+            let mut t = fresh();
+            let sig_at = auth.len() - 1;
+            let flipped = if auth.ends_with('0') { "1" } else { "0" };
+            t.set("authorization", &format!("{}{flipped}", &auth[..sig_at]));
+            assert!(is_mismatch(t.verify()), "{label}: signature");
+            let t = fresh();
+            let parsed = parse(&RequestParts {
+                method: t.method,
+                raw_query: &t.raw_query,
+                headers: &t.headers,
+                body: &t.body,
+            });
+            assert!(
+                matches!(parsed.map(|r| r.verify(b"another secret")), Ok(Err(AuthError::SignatureMismatch { .. }))),
+                "{label}: secret"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_scope_must_be_an_api_or_the_hosts_own_label() {
+    let mismatch = |host: &str, hostname: &str, service: &str| {
+        matches!(
+            NodeSigned::new("POST", host, hostname, service).verify(),
+            Err(AuthError::SignatureMismatch { .. })
+        )
+    };
+    // Correctly signed, but the scope names neither an API nor this Host's first label.
+    assert!(mismatch("coffer.internal:7080", "coffer.internal", "cvm"));
+    assert!(mismatch("coffer.internal:7080", "coffer.internal", "internal"));
+    // (A dotted scope service is not even a well-formed credential.)
+    assert!(matches!(
+        NodeSigned::new("POST", "127.0.0.1:7080", "127.0.0.1", "127.0.0.1:7080").verify(),
+        Err(AuthError::Incomplete(_))
+    ));
+    // A signature made for Tencent's own API (service `cvm` at its domain) stays refused
+    // even when its Host is sent to coffer.
+    assert!(mismatch("cvm.tencentcloudapi.com", "cvm.tencentcloudapi.com", "cvm"));
+    assert!(mismatch("cvm.tencentcloudapi.com:443", "cvm.tencentcloudapi.com", "cvm"));
+    // The canonical form at that domain still works for the APIs coffer serves.
+    assert!(!mismatch("ssm.tencentcloudapi.com", "ssm.tencentcloudapi.com", "ssm"));
+    // The port-free host line is only the Node SDK's: a host line with another port, or a
+    // host without its port where the Host header has none, never verifies.
+    assert!(mismatch("coffer.internal:7080", "coffer.internal:7081", "coffer"));
+    assert!(mismatch("coffer.internal", "coffer", "coffer"));
+}
+
+#[test]
+fn the_port_is_the_one_part_the_node_form_does_not_sign() -> Result<(), AuthError> {
+    // The Node SDK signs the host name only: the same request verifies on another port of
+    // the same host (another coffer there would need the same key; the replay guard of a
+    // shared store still sees it). The canonical form signs the port.
+    let mut t = NodeSigned::new("POST", "coffer.internal:7080", "coffer.internal", "coffer");
+    t.set("host", "coffer.internal:7081");
+    t.verify()?;
+    let mut canonical = NodeSigned::new("POST", "coffer.internal:7080", "coffer.internal:7080", "ssm");
+    canonical.verify()?;
+    canonical.set("host", "coffer.internal:7081");
+    assert!(matches!(
+        canonical.verify(),
+        Err(AuthError::SignatureMismatch { .. })
+    ));
+    Ok(())
+}
