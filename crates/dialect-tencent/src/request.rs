@@ -171,9 +171,9 @@ pub fn resolve(
         Some(a) => a.to_string(),
     };
     // SSM and KMS share the endpoint; the version says which, and a TC3 signature's scope
-    // that names an API (`ssm`, `kms`) must name that one. A scope that is the endpoint's first
-    // label (the Node.js SDK's, which `verify` accepted only as the Host's first label) names
-    // no API, so there is nothing to compare (see `TencentRequest::verify`).
+    // that names an API (`ssm`, `kms`) must name that one. A scope that is the Host's first
+    // label (the Node.js SDK takes it from the endpoint, `ssm` at `ssm.example:7080` even for
+    // KMS) names no API, so there is nothing to compare (see `TencentRequest::verify`).
     let (version, wanted, label) = match parsed.version.as_deref() {
         Some(API_VERSION) => (API_VERSION, coffer_auth::tencent::Service::Ssm, "SSM"),
         Some(KMS_VERSION) => (KMS_VERSION, coffer_auth::tencent::Service::Kms, "KMS"),
@@ -187,7 +187,7 @@ pub fn resolve(
             ))
         }
     };
-    if parsed.scheme == Scheme::Tc3 && parsed.service().is_some_and(|s| s != wanted) {
+    if parsed.api_named_by_scope().is_some_and(|s| s != wanted) {
         return Err(ApiError::new(
             "AuthFailure.SignatureFailure",
             format!(

@@ -210,9 +210,9 @@ impl TencentRequest {
     /// Checks the signature against `secret_key`, in constant time.
     ///
     /// For TC3 the credential scope must also be right: its date must be the UTC date of
-    /// [`Self::timestamp`], and its service either `ssm` or `kms` (the dialect then checks that
-    /// it is the service of the request's version) or the first label of the Host header
-    /// (below); otherwise this is a [`AuthError::SignatureMismatch`] too (Tencent answers
+    /// [`Self::timestamp`], and its service either `ssm` or `kms` or the first label of the
+    /// Host header (below; the dialect checks that a scope naming an API, see
+    /// [`Self::api_named_by_scope`], names the one of the request's version); otherwise this is a [`AuthError::SignatureMismatch`] too (Tencent answers
     /// `AuthFailure.SignatureFailure`). The clock window is not checked here (see the module
     /// docs).
     ///
@@ -328,6 +328,18 @@ impl TencentRequest {
         self.credential_service
             .as_deref()
             .and_then(Service::from_scope)
+    }
+
+    /// The API a TC3 scope binds the request to: its service when that is `ssm` or `kms` and
+    /// not also the Host's first label. A scope that is the Host's first label may be the
+    /// Node.js SDK's endpoint label (`ssm` for the endpoint `ssm.example:7080`, whatever API
+    /// the client calls), so it binds no API; neither does a v1 request.
+    pub fn api_named_by_scope(&self) -> Option<Service> {
+        let service = self.credential_service.as_deref()?;
+        if sign::is_endpoint_label(&self.host, service) {
+            return None;
+        }
+        Service::from_scope(service)
     }
 
     /// The action parameters as a JSON object.

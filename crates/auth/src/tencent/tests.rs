@@ -495,3 +495,23 @@ fn the_port_is_the_one_part_the_node_form_does_not_sign() -> Result<(), AuthErro
     ));
     Ok(())
 }
+
+#[test]
+fn only_a_scope_that_is_not_the_hosts_label_names_an_api() -> Result<(), AuthError> {
+    let named = |host: &str, hostname: &str, service: &str| {
+        NodeSigned::new("POST", host, hostname, service)
+            .verify()
+            .map(|r| r.api_named_by_scope())
+    };
+    // The Python SDK's scopes name the API.
+    assert_eq!(named("127.0.0.1:7080", "127.0.0.1:7080", "ssm")?, Some(Service::Ssm));
+    assert_eq!(named("127.0.0.1:7080", "127.0.0.1:7080", "kms")?, Some(Service::Kms));
+    assert_eq!(named("ssm.tencentcloudapi.com", "ssm.tencentcloudapi.com", "ssm")?, Some(Service::Ssm));
+    // At `ssm.example:7080` the Node SDK signs `ssm` for KMS calls too: no API is named.
+    assert_eq!(named("ssm.example:7080", "ssm.example", "ssm")?, None);
+    assert_eq!(named("kms.example:7080", "kms.example", "kms")?, None);
+    assert_eq!(named("127.0.0.1:7080", "127.0.0.1", "127")?, None);
+    // A Python-style scope at such a host that is not the label still names its API.
+    assert_eq!(named("ssm.example:7080", "ssm.example:7080", "kms")?, Some(Service::Kms));
+    Ok(())
+}
