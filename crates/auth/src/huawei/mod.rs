@@ -60,7 +60,7 @@ use std::fmt;
 use subtle::ConstantTimeEq;
 
 pub use sign::{
-    format_sdk_date, request_headers, sign, ALGORITHM, CONTENT_TYPE_JSON_BODY,
+    format_sdk_date, request_headers, sign, sign_as_node, ALGORITHM, CONTENT_TYPE_JSON_BODY,
     CONTENT_TYPE_NO_BODY, UNSIGNED_PAYLOAD,
 };
 
@@ -288,17 +288,17 @@ pub fn parse(req: &RequestParts<'_>, path: &str) -> Result<HuaweiRequest, AuthEr
     let node_string_to_sign = (path.bytes().any(|b| b"%'|^".contains(&b))
         && !auth.signed_headers.contains(&"user-agent"))
     .then(|| sign::node_canonical_uri(path))
-        .filter(|node_uri| *node_uri != canonical_uri)
-        .map(|node_uri| {
-            let node_request = sign::canonical_request(
-                req.method,
-                &node_uri,
-                &canonical_query,
-                &signed,
-                &payload_hash,
-            );
-            sign::string_to_sign(date_text, &node_request)
-        });
+    .filter(|node_uri| *node_uri != canonical_uri)
+    .map(|node_uri| {
+        let node_request = sign::canonical_request(
+            req.method,
+            &node_uri,
+            &canonical_query,
+            &signed,
+            &payload_hash,
+        );
+        sign::string_to_sign(date_text, &node_request)
+    });
 
     Ok(HuaweiRequest {
         access_key_id: auth.access_key_id.to_owned(),

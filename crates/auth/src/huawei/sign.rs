@@ -252,6 +252,51 @@ pub fn sign<N: AsRef<str>, V: AsRef<str>>(
     authorization(access_key_id, &names, &mac)
 }
 
+/// Client side: the `Authorization` header value as the Node.js SDK
+/// (`@huaweicloud/huaweicloud-sdk-core` 3.x) computes it: like [`sign`], except that the
+/// canonical URI is the wire `path` escaped once more ([`node_canonical_uri`]) and header
+/// values are signed as given. For tests of that signing form; the SDK signs no `User-Agent`.
+pub fn sign_as_node<N: AsRef<str>, V: AsRef<str>>(
+    method: &str,
+    path: &str,
+    raw_query: &str,
+    headers: &[(N, V)],
+    body: &[u8],
+    access_key_id: &str,
+    secret_key: &[u8],
+) -> String {
+    let mut signed: Vec<(String, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_ref().to_ascii_lowercase(), v.as_ref()))
+        .collect();
+    signed.sort_by(|a, b| a.0.cmp(&b.0));
+    let signed_refs: Vec<(&str, &str)> = signed.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+    let pairs: Vec<(String, String)> = split_query(raw_query)
+        .map(|(k, v)| {
+            (
+                unquote_lenient(k).into_owned(),
+                unquote_lenient(v).into_owned(),
+            )
+        })
+        .collect();
+    let canonical = canonical_request(
+        method,
+        &node_canonical_uri(path),
+        &canonical_query(&pairs),
+        &signed_refs,
+        &sha256_hex(body),
+    );
+    let date = signed_refs
+        .iter()
+        .find(|(n, _)| *n == "x-sdk-date")
+        .map(|(_, v)| *v)
+        .unwrap_or("");
+    let sts = string_to_sign(date, &canonical);
+    let mac = hmac_sha256(secret_key, sts.as_bytes());
+    let names: Vec<&str> = signed_refs.iter().map(|(n, _)| *n).collect();
+    authorization(access_key_id, &names, &mac)
+}
+
 /// `YYYYMMDDTHHMMSSZ` (UTC) for Unix seconds, clamped to 1970-01-01T00:00:00Z ..=
 /// 9999-12-31T23:59:59Z, the range the format can express.
 pub fn format_sdk_date(unix_secs: i64) -> String {

@@ -403,7 +403,10 @@ fn the_node_sdk_path_encoding_verifies_and_binds_every_signed_part() {
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default();
             let flipped = if auth.ends_with('0') { "1" } else { "0" };
-            t.set("authorization", &format!("{}{flipped}", &auth[..auth.len() - 1]));
+            t.set(
+                "authorization",
+                &format!("{}{flipped}", &auth[..auth.len() - 1]),
+            );
             assert!(refused(t.verify()), "{label}: signature");
             assert!(refused(fresh().verify_with(b"another key")), "{label}: key");
         }

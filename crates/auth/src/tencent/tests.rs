@@ -364,7 +364,17 @@ fn host_without_port_and_endpoint_labels() {
     assert_eq!(sign::host_without_port("127.0.0.1:7080"), Some("127.0.0.1"));
     assert_eq!(sign::host_without_port("[::1]:7080"), Some("[::1]"));
     assert_eq!(sign::host_without_port("a.b:1"), Some("a.b"));
-    for no_port in ["a.b", "[::1]", "::1", "a:", ":80", "a:8x", "[::1]x:80", "a:b:80", ""] {
+    for no_port in [
+        "a.b",
+        "[::1]",
+        "::1",
+        "a:",
+        ":80",
+        "a:8x",
+        "[::1]x:80",
+        "a:b:80",
+        "",
+    ] {
         assert_eq!(sign::host_without_port(no_port), None, "{no_port}");
     }
     assert!(sign::is_endpoint_label("coffer.internal:7080", "coffer"));
@@ -375,7 +385,10 @@ fn host_without_port_and_endpoint_labels() {
     assert!(!sign::is_endpoint_label("coffer.internal:7080", ""));
     // Tencent's own API domain: its scopes name Tencent's real services.
     assert!(!sign::is_endpoint_label("cvm.tencentcloudapi.com", "cvm"));
-    assert!(!sign::is_endpoint_label("cvm.ap-guangzhou.tencentcloudapi.com:443", "cvm"));
+    assert!(!sign::is_endpoint_label(
+        "cvm.ap-guangzhou.tencentcloudapi.com:443",
+        "cvm"
+    ));
     assert!(!sign::is_endpoint_label("SSM.TencentCloudAPI.com", "ssm"));
 }
 
@@ -443,7 +456,10 @@ fn every_signed_part_is_still_bound_under_the_node_forms() {
                 body: &t.body,
             });
             assert!(
-                matches!(parsed.map(|r| r.verify(b"another secret")), Ok(Err(AuthError::SignatureMismatch { .. }))),
+                matches!(
+                    parsed.map(|r| r.verify(b"another secret")),
+                    Ok(Err(AuthError::SignatureMismatch { .. }))
+                ),
                 "{label}: secret"
             );
         }
@@ -460,7 +476,11 @@ fn a_scope_must_be_an_api_or_the_hosts_own_label() {
     };
     // Correctly signed, but the scope names neither an API nor this Host's first label.
     assert!(mismatch("coffer.internal:7080", "coffer.internal", "cvm"));
-    assert!(mismatch("coffer.internal:7080", "coffer.internal", "internal"));
+    assert!(mismatch(
+        "coffer.internal:7080",
+        "coffer.internal",
+        "internal"
+    ));
     // (A dotted scope service is not even a well-formed credential.)
     assert!(matches!(
         NodeSigned::new("POST", "127.0.0.1:7080", "127.0.0.1", "127.0.0.1:7080").verify(),
@@ -468,13 +488,29 @@ fn a_scope_must_be_an_api_or_the_hosts_own_label() {
     ));
     // A signature made for Tencent's own API (service `cvm` at its domain) stays refused
     // even when its Host is sent to coffer.
-    assert!(mismatch("cvm.tencentcloudapi.com", "cvm.tencentcloudapi.com", "cvm"));
-    assert!(mismatch("cvm.tencentcloudapi.com:443", "cvm.tencentcloudapi.com", "cvm"));
+    assert!(mismatch(
+        "cvm.tencentcloudapi.com",
+        "cvm.tencentcloudapi.com",
+        "cvm"
+    ));
+    assert!(mismatch(
+        "cvm.tencentcloudapi.com:443",
+        "cvm.tencentcloudapi.com",
+        "cvm"
+    ));
     // The canonical form at that domain still works for the APIs coffer serves.
-    assert!(!mismatch("ssm.tencentcloudapi.com", "ssm.tencentcloudapi.com", "ssm"));
+    assert!(!mismatch(
+        "ssm.tencentcloudapi.com",
+        "ssm.tencentcloudapi.com",
+        "ssm"
+    ));
     // The port-free host line is only the Node SDK's: a host line with another port, or a
     // host without its port where the Host header has none, never verifies.
-    assert!(mismatch("coffer.internal:7080", "coffer.internal:7081", "coffer"));
+    assert!(mismatch(
+        "coffer.internal:7080",
+        "coffer.internal:7081",
+        "coffer"
+    ));
     assert!(mismatch("coffer.internal", "coffer", "coffer"));
 }
 
@@ -486,7 +522,12 @@ fn the_port_is_the_one_part_the_node_form_does_not_sign() -> Result<(), AuthErro
     let mut t = NodeSigned::new("POST", "coffer.internal:7080", "coffer.internal", "coffer");
     t.set("host", "coffer.internal:7081");
     t.verify()?;
-    let mut canonical = NodeSigned::new("POST", "coffer.internal:7080", "coffer.internal:7080", "ssm");
+    let mut canonical = NodeSigned::new(
+        "POST",
+        "coffer.internal:7080",
+        "coffer.internal:7080",
+        "ssm",
+    );
     canonical.verify()?;
     canonical.set("host", "coffer.internal:7081");
     assert!(matches!(
@@ -504,14 +545,26 @@ fn only_a_scope_that_is_not_the_hosts_label_names_an_api() -> Result<(), AuthErr
             .map(|r| r.api_named_by_scope())
     };
     // The Python SDK's scopes name the API.
-    assert_eq!(named("127.0.0.1:7080", "127.0.0.1:7080", "ssm")?, Some(Service::Ssm));
-    assert_eq!(named("127.0.0.1:7080", "127.0.0.1:7080", "kms")?, Some(Service::Kms));
-    assert_eq!(named("ssm.tencentcloudapi.com", "ssm.tencentcloudapi.com", "ssm")?, Some(Service::Ssm));
+    assert_eq!(
+        named("127.0.0.1:7080", "127.0.0.1:7080", "ssm")?,
+        Some(Service::Ssm)
+    );
+    assert_eq!(
+        named("127.0.0.1:7080", "127.0.0.1:7080", "kms")?,
+        Some(Service::Kms)
+    );
+    assert_eq!(
+        named("ssm.tencentcloudapi.com", "ssm.tencentcloudapi.com", "ssm")?,
+        Some(Service::Ssm)
+    );
     // At `ssm.example:7080` the Node SDK signs `ssm` for KMS calls too: no API is named.
     assert_eq!(named("ssm.example:7080", "ssm.example", "ssm")?, None);
     assert_eq!(named("kms.example:7080", "kms.example", "kms")?, None);
     assert_eq!(named("127.0.0.1:7080", "127.0.0.1", "127")?, None);
     // A Python-style scope at such a host that is not the label still names its API.
-    assert_eq!(named("ssm.example:7080", "ssm.example:7080", "kms")?, Some(Service::Kms));
+    assert_eq!(
+        named("ssm.example:7080", "ssm.example:7080", "kms")?,
+        Some(Service::Kms)
+    );
     Ok(())
 }
