@@ -49,7 +49,9 @@
 //! signed header must appear exactly once; `X-Project-Id`, `X-Domain-Id` and
 //! `X-Security-Token` must be signed when present (their values are handed to the dialect);
 //! a path or query with a broken `%` escape or invalid UTF-8 is refused rather than decoded
-//! leniently as Python would; the method is signed as received (HTTP methods are
+//! leniently as Python would; a path that decodes to a `%` is refused (no name contains one,
+//! and it would let the Node.js SDK's reading of a path meet the canonical one, see
+//! [`HuaweiRequest::verify`]); the method is signed as received (HTTP methods are
 //! case-sensitive, so a lower-case method never verifies); an `X-Sdk-Content-Sha256` that is
 //! neither `UNSIGNED-PAYLOAD` nor the body's SHA-256 is [`AuthError::ContentHashMismatch`].
 
