@@ -37,13 +37,17 @@ fn agent(args: &ClientArgs) -> anyhow::Result<ureq::Agent> {
         return Ok(builder.build());
     };
     use rustls_pki_types::pem::PemObject;
-    let pem = std::fs::read(path).with_context(|| format!("reading --ca-file {}", path.display()))?;
+    let pem =
+        std::fs::read(path).with_context(|| format!("reading --ca-file {}", path.display()))?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.with_context(|| format!("--ca-file {} is not PEM", path.display()))?;
-        roots
-            .add(cert)
-            .with_context(|| format!("--ca-file {}: a certificate that cannot be a CA", path.display()))?;
+        roots.add(cert).with_context(|| {
+            format!(
+                "--ca-file {}: a certificate that cannot be a CA",
+                path.display()
+            )
+        })?;
     }
     if roots.is_empty() {
         bail!("--ca-file {} holds no PEM certificate", path.display());

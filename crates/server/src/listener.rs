@@ -24,7 +24,7 @@
 //! is only executed once its body is read whole, so closing a connection in `body` cuts
 //! nothing that has begun.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -73,6 +73,25 @@ const RESERVED_DESCRIPTORS: usize = 128;
 const DEFAULT_MAX_CONNECTIONS_CEILING: usize = 8192;
 /// Nor below this, whatever the descriptor limit says (accept failures are then handled).
 const DEFAULT_MAX_CONNECTIONS_FLOOR: usize = 16;
+
+/// Connections the kernel queues for the accept loop. The standard library's (and so
+/// tokio's) 128 overflowed while a slowloris churned through evictions, and a client whose
+/// connection attempt was dropped waited a second or three for its retransmission; the
+/// kernel caps this at `net.core.somaxconn` (4096 on current Linux).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the listening socket (with `SO_REUSEADDR`, as tokio's own bind does, so a restart
+/// is not refused while old connections linger in TIME_WAIT).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// The process's open-file limits, before and after [`raise_open_file_limit`].
 #[derive(Clone, Copy, Debug)]
@@ -136,9 +155,10 @@ pub fn default_max_connections(soft_limit: Option<u64>) -> usize {
     };
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let reserved = RESERVED_DESCRIPTORS.max(limit / 8);
-    limit
-        .saturating_sub(reserved)
-        .clamp(DEFAULT_MAX_CONNECTIONS_FLOOR, DEFAULT_MAX_CONNECTIONS_CEILING)
+    limit.saturating_sub(reserved).clamp(
+        DEFAULT_MAX_CONNECTIONS_FLOOR,
+        DEFAULT_MAX_CONNECTIONS_CEILING,
+    )
 }
 
 /// What a connection is doing, as the watchdog and the caps see it.
@@ -278,6 +298,9 @@ struct Open {
     next_id: u64,
     conns: HashMap<u64, Entry>,
     per_addr: HashMap<AddrKey, usize>,
+    /// Connections told to close whose tasks have not closed them yet: their descriptors
+    /// are still held.
+    closing: HashSet<u64>,
 }
 
 impl Open {
@@ -316,12 +339,20 @@ struct Counters {
     accept_errors: AtomicU64,
 }
 
+/// Evicted connections whose sockets may still be open before the accept loop waits for
+/// them: evicting only marks a connection, its task closes it when next scheduled, and under
+/// a churning attack the accept loop would otherwise run ahead of those tasks until the
+/// descriptors ran out (observed: all 256 used with a cap of 128).
+const CLOSING_SLACK: usize = 16;
+
 /// Every open connection, for the caps.
 struct Registry {
     limits: ConnectionLimits,
     epoch: Instant,
     open: Mutex<Open>,
     counters: Counters,
+    /// Told when an evicted connection has been closed.
+    freed: Notify,
 }
 
 /// Whether a new connection may open, and which connection it pushed out if any.
@@ -365,13 +396,19 @@ impl Registry {
         Admit::Open(id, tracker)
     }
 
-    /// Takes the connection out of the counts at once (its socket closes a moment later,
-    /// when its task sees the signal), so that the next accept does not pick it again.
+    /// Takes the connection out of the counts at once, so that the next accept does not
+    /// pick it again; it stays among those closing until its task has closed its socket.
     fn evict(&self, open: &mut Open, id: u64) {
         if let Some(entry) = open.remove(id) {
+            open.closing.insert(id);
             entry.tracker.close.notify_one();
             self.counters.evicted.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Whether few enough evicted connections are still closing to accept another.
+    fn may_accept(&self) -> bool {
+        self.lock().closing.len() <= CLOSING_SLACK
     }
 
     /// Frees a descriptor when accept ran out of them: closes the oldest evictable one.
@@ -386,8 +423,12 @@ impl Registry {
         }
     }
 
+    /// The connection's task has closed it.
     fn remove(&self, id: u64) {
-        self.lock().remove(id);
+        let mut open = self.lock();
+        if open.remove(id).is_none() && open.closing.remove(&id) {
+            self.freed.notify_one();
+        }
     }
 
     fn len(&self) -> usize {
@@ -540,18 +581,22 @@ pub async fn serve(
         epoch: Instant::now(),
         open: Mutex::new(Open::default()),
         counters: Counters::default(),
+        freed: Notify::new(),
     });
     let reporter = tokio::spawn(report(registry.clone(), Duration::from_secs(10)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
+        let may_accept = registry.may_accept();
         let accepted = tokio::select! {
             biased;
             () = &mut shutdown => break,
             // Reap finished connections so the set does not grow.
             Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
-            accepted = listener.accept() => accepted,
+            // New connections wait in the kernel's queue meanwhile, holding no descriptor.
+            () = registry.freed.notified(), if !may_accept => continue,
+            accepted = listener.accept(), if may_accept => accepted,
         };
         let (stream, peer) = match accepted {
             Ok(pair) => pair,
@@ -773,6 +818,7 @@ mod tests {
             epoch: Instant::now(),
             open: Mutex::new(Open::default()),
             counters: Counters::default(),
+            freed: Notify::new(),
         }
     }
 
@@ -840,6 +886,24 @@ mod tests {
     }
 
     #[test]
+    fn evicted_connections_count_until_closed() {
+        let r = registry(1, 1);
+        let (mut last, _) = open(&r, "10.0.0.1");
+        for _ in 0..=CLOSING_SLACK {
+            assert!(r.may_accept());
+            let (id, _) = open(&r, "10.0.0.1");
+            last = id;
+        }
+        assert!(!r.may_accept(), "too many evicted sockets not closed yet");
+        assert_eq!(r.len(), 1);
+        let evicted = *r.lock().closing.iter().next().expect("one closing");
+        r.remove(evicted);
+        assert!(r.may_accept());
+        r.remove(last);
+        assert_eq!(r.len(), 0);
+    }
+
+    #[test]
     fn a_full_server_refuses_when_every_connection_is_busy() {
         let r = registry(2, 10);
         let (_, t1) = open(&r, "10.0.0.1");
@@ -860,16 +924,26 @@ mod tests {
         let (a3, _) = open(&r, "10.0.0.1");
         let open_ids: Vec<u64> = r.lock().conns.keys().copied().collect();
         assert!(!open_ids.contains(&a1), "the address's oldest went");
-        assert!(open_ids.contains(&other), "another address's older one stays");
+        assert!(
+            open_ids.contains(&other),
+            "another address's older one stays"
+        );
         assert!(open_ids.contains(&a2) && open_ids.contains(&a3));
-        assert_eq!(r.lock().per_addr.get(&AddrKey::of(ip("10.0.0.1"))), Some(&2));
+        assert_eq!(
+            r.lock().per_addr.get(&AddrKey::of(ip("10.0.0.1"))),
+            Some(&2)
+        );
     }
 
     #[test]
     fn idle_becomes_head_on_the_first_byte_only() {
         let t = Tracker::new(Instant::now());
         t.advance(Phase::Idle, Phase::Head);
-        assert_eq!(t.get().0, Phase::Fresh, "a fresh connection keeps its deadline");
+        assert_eq!(
+            t.get().0,
+            Phase::Fresh,
+            "a fresh connection keeps its deadline"
+        );
         t.set(Phase::Idle);
         t.advance(Phase::Idle, Phase::Head);
         assert_eq!(t.get().0, Phase::Head);

@@ -387,9 +387,8 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         gate: http::Gate::new(audit.clone()),
     });
     let app = http::router(state, args.max_body_bytes);
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
+    let listener =
+        listener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
     let reload = reload_on_sighup(tls.clone())?;
     let purge = cluster::spawn_purge(
         service.clone(),

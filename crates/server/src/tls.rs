@@ -223,8 +223,7 @@ impl Tls {
     /// Reads the files again and serves the new pair from the next handshake on; on any
     /// failure keeps the pair in use and says why.
     pub fn reload(&self) -> anyhow::Result<String> {
-        let loaded = load(&self.files, &self.provider)
-            .context("the certificate in use is kept")?;
+        let loaded = load(&self.files, &self.provider).context("the certificate in use is kept")?;
         log_loaded("TLS certificate reloaded", &self.files, &loaded);
         *self.current.0.write().unwrap_or_else(|p| p.into_inner()) = loaded.key;
         Ok(loaded.fingerprint)
