@@ -61,8 +61,11 @@ pub struct ConnectionLimits {
 /// format; hyper's, which answers a bare 431, must not be reached first.
 pub const MAX_HEADERS: usize = 200;
 /// Most bytes of a request head (request line and headers) hyper reads, and its read
-/// buffer's ceiling; like [`MAX_HEADERS`], above coffer's own URI and header limits.
-pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// buffer's ceiling (hyper's default, ~400 KB, is what a stalled connection could make the
+/// server hold). Room for the longest URI hyper parses at all (65,534 bytes, fixed in hyper)
+/// and 8 KiB of headers: generation-1 Alibaba SDKs put a whole secret value in the URL, and
+/// coffer's own URI and header limits must be reached before this one.
+pub const MAX_HEAD_BYTES: usize = 72 * 1024;
 
 /// Descriptors left for everything but client connections: the store (SQLite's files and
 /// read connections, or the PostgreSQL pools), the audit log, database connections of

@@ -148,10 +148,12 @@ fn self_signed_certificate_is_made_once_and_its_fingerprint_printed() {
         "{refused}"
     );
     // Plain HTTP on the HTTPS port gets nothing.
-    assert!(ureq::get(&format!("http://127.0.0.1:{}/healthz", server.port))
-        .timeout(Duration::from_secs(5))
-        .call()
-        .is_err());
+    assert!(
+        ureq::get(&format!("http://127.0.0.1:{}/healthz", server.port))
+            .timeout(Duration::from_secs(5))
+            .call()
+            .is_err()
+    );
 
     {
         use std::os::unix::fs::PermissionsExt;
@@ -159,7 +161,11 @@ fn self_signed_certificate_is_made_once_and_its_fingerprint_printed() {
             .expect("tls-key.pem")
             .permissions()
             .mode();
-        assert_eq!(key_mode & 0o777, 0o600, "the private key is the server's only");
+        assert_eq!(
+            key_mode & 0o777,
+            0o600,
+            "the private key is the server's only"
+        );
     }
     let log = server.log_text();
     assert!(
@@ -340,7 +346,12 @@ fn plain_http_beyond_loopback_is_warned_about() {
         .port();
     let log_path = dir.path().join("wide.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .args(["serve", "--listen", &format!("0.0.0.0:{port}"), "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("0.0.0.0:{port}"),
+            "--data-dir",
+        ])
         .arg(dir.path().join("data"))
         .envs(BOOTSTRAP.iter().copied())
         .env_remove("COFFER_DATABASE_URL")
@@ -358,7 +369,10 @@ fn plain_http_beyond_loopback_is_warned_about() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(log.contains("coffer is ready"), "{log}");
-    assert!(log.contains("serving plain HTTP on an address other machines can reach"), "{log}");
+    assert!(
+        log.contains("serving plain HTTP on an address other machines can reach"),
+        "{log}"
+    );
     let _ = Command::new("kill")
         .args(["-HUP", &child.id().to_string()])
         .status();
@@ -370,7 +384,10 @@ fn plain_http_beyond_loopback_is_warned_about() {
         assert!(Instant::now() < deadline, "SIGHUP was not logged");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(child.try_wait().expect("wait").is_none(), "SIGHUP ended the server");
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "SIGHUP ended the server"
+    );
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
