@@ -408,7 +408,9 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&files.key, std::fs::Permissions::from_mode(0o644))
                 .expect("chmod");
-            let e = Tls::from_files(files.clone()).err().expect("refused");
+            let Err(e) = Tls::from_files(files.clone()) else {
+                panic!("a key others may read was loaded");
+            };
             assert!(format!("{e:#}").contains("chmod 600"), "{e:#}");
         }
     }
@@ -419,9 +421,7 @@ mod tests {
         let (files, _) =
             self_signed(dir.path(), "127.0.0.1:1".parse().expect("addr")).expect("make");
         std::fs::remove_file(&files.key).expect("rm");
-        let e = self_signed(dir.path(), "127.0.0.1:1".parse().expect("addr"))
-            .err()
-            .expect("refused");
+        let e = self_signed(dir.path(), "127.0.0.1:1".parse().expect("addr")).expect_err("refused");
         assert!(format!("{e}").contains("go together"), "{e}");
     }
 }
