@@ -631,7 +631,6 @@ pub async fn serve(
         // Answers are written whole; without Nagle's delay each goes out at once.
         let _ = stream.set_nodelay(true);
         let conn = Connection {
-            id,
             peer,
             tracker,
             registry: registry.clone(),
@@ -640,7 +639,14 @@ pub async fn serve(
             stop: stop_rx.clone(),
         };
         let tls = tls.clone();
+        let registered = Registered {
+            id,
+            registry: registry.clone(),
+        };
         tasks.spawn(async move {
+            // Dropped when the task ends, however it ends (a panic included), after the
+            // socket is closed: the counts never keep a connection that is gone.
+            let _registered = registered;
             match tls {
                 None => conn.run(stream).await,
                 Some(acceptor) => conn.run_tls(stream, acceptor).await,
@@ -669,8 +675,19 @@ fn out_of_descriptors(e: &std::io::Error) -> bool {
     }
 }
 
-struct Connection {
+/// A connection's place in the counts, given up when dropped.
+struct Registered {
     id: u64,
+    registry: Arc<Registry>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.registry.remove(self.id);
+    }
+}
+
+struct Connection {
     peer: SocketAddr,
     tracker: Arc<Tracker>,
     registry: Arc<Registry>,
@@ -690,24 +707,16 @@ impl Connection {
             () = tokio::time::sleep_until(deadline.into()) => {
                 tracing::debug!(peer = %self.peer, "TLS handshake not finished in time");
                 self.registry.counters.timed_out.fetch_add(1, Ordering::Relaxed);
-                self.registry.remove(self.id);
                 return;
             }
-            () = self.tracker.close.notified() => {
-                self.registry.remove(self.id);
-                return;
-            }
-            _ = stop.wait_for(|s| *s) => {
-                self.registry.remove(self.id);
-                return;
-            }
+            () = self.tracker.close.notified() => return,
+            _ = stop.wait_for(|s| *s) => return,
         };
         match handshake {
             Ok(tls) => self.run(tls).await,
             Err(e) => {
                 // Scanners and clients that do not trust the certificate end up here.
                 tracing::debug!(peer = %self.peer, error = %e, "TLS handshake failed");
-                self.registry.remove(self.id);
             }
         }
     }
@@ -717,7 +726,6 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let Connection {
-            id,
             peer,
             tracker,
             registry,
@@ -797,7 +805,6 @@ impl Connection {
                 }
             }
         }
-        registry.remove(id);
     }
 }
 
