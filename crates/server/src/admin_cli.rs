@@ -26,6 +26,38 @@ struct Client {
     key_id: String,
     secret: Zeroizing<String>,
     json: bool,
+    agent: ureq::Agent,
+}
+
+/// The HTTP client: for https, trusting the CAs of `--ca-file` when given (and only those),
+/// else the public web roots.
+fn agent(args: &ClientArgs) -> anyhow::Result<ureq::Agent> {
+    let builder = ureq::AgentBuilder::new();
+    let Some(path) = &args.ca_file else {
+        return Ok(builder.build());
+    };
+    use rustls_pki_types::pem::PemObject;
+    let pem =
+        std::fs::read(path).with_context(|| format!("reading --ca-file {}", path.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.with_context(|| format!("--ca-file {} is not PEM", path.display()))?;
+        roots.add(cert).with_context(|| {
+            format!(
+                "--ca-file {}: a certificate that cannot be a CA",
+                path.display()
+            )
+        })?;
+    }
+    if roots.is_empty() {
+        bail!("--ca-file {} holds no PEM certificate", path.display());
+    }
+    let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(builder.tls_config(std::sync::Arc::new(config)).build())
 }
 
 /// Key and secret from flags or the environment, else from the bootstrap credentials file.
@@ -70,6 +102,7 @@ impl Client {
             key_id,
             secret,
             json: args.json,
+            agent: agent(args)?,
         })
     }
 
@@ -97,7 +130,7 @@ impl Client {
         let host = url
             .split_once("://")
             .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
-            .context("--endpoint must be a URL such as http://127.0.0.1:7080")?
+            .context("--endpoint must be a URL such as http://127.0.0.1:7080 or https://coffer.internal:7443")?
             .to_string();
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let mut headers = vec![("host".to_string(), host)];
@@ -121,7 +154,7 @@ impl Client {
             now,
         )
         .map_err(|e| anyhow::anyhow!("signing the request: {e}"))?;
-        let mut req = ureq::request(method, &url);
+        let mut req = self.agent.request(method, &url);
         for (k, v) in &headers {
             if k != "host" {
                 req = req.set(k, v);

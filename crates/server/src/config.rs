@@ -119,7 +119,7 @@ pub enum AdminCommand {
 /// `<data-dir>/bootstrap-credentials` are used when that file is readable.
 #[derive(Args, Debug, Clone)]
 pub struct ClientArgs {
-    /// The server's base URL.
+    /// The server's base URL (http:// or https://).
     #[arg(
         long,
         env = "COFFER_ENDPOINT",
@@ -127,6 +127,10 @@ pub struct ClientArgs {
         global = true
     )]
     pub endpoint: String,
+    /// PEM file of the CA certificates to trust for an https endpoint, instead of the public
+    /// web roots (for a server with --tls-self-signed: its tls-cert.pem).
+    #[arg(long, env = "COFFER_CA_FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
     /// Access key id to sign with (an admin key).
     #[arg(long, env = "COFFER_ACCESS_KEY_ID", global = true)]
     pub access_key_id: Option<String>,
@@ -640,4 +644,74 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `coffer=debug` (RUST_LOG syntax).
     #[arg(long, env = "COFFER_LOG", default_value = "info")]
     pub log: String,
+
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// How many connections the server keeps open and how long it waits for each.
+#[derive(Args, Debug, Clone)]
+pub struct ConnectionArgs {
+    /// Most connections open at once. When they are all open, a new connection closes the
+    /// connection that has waited longest without a request being handled (one still sending
+    /// its request, or idle between requests); it is refused only when every connection has a
+    /// request being handled. Default: the open-file limit (which coffer raises to its hard
+    /// limit at start) less what the store, the audit log and database pools need (an eighth
+    /// of it, at least 128), at most 8192.
+    #[arg(long, env = "COFFER_MAX_CONNECTIONS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: Option<usize>,
+
+    /// Most connections open at once from one client address (IPv6: one /64), with the same
+    /// rule as --max-connections when they are all open.
+    #[arg(long, env = "COFFER_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections_per_address: usize,
+
+    /// Seconds a client has to send a whole request head (request line and headers): from
+    /// the connection's start (TLS handshake included) for its first request, from the first
+    /// byte for the next ones. Fractions allowed.
+    #[arg(long, env = "COFFER_HEADER_READ_TIMEOUT_SECS", default_value = "10", value_parser = parse_secs)]
+    pub header_read_timeout_secs: f64,
+
+    /// Seconds a connection may stay open between an answer and the next request (keep-alive).
+    #[arg(long, env = "COFFER_IDLE_TIMEOUT_SECS", default_value = "60", value_parser = parse_secs)]
+    pub idle_timeout_secs: f64,
+
+    /// Seconds a client has to send a request body once its head has arrived.
+    #[arg(long, env = "COFFER_BODY_READ_TIMEOUT_SECS", default_value = "30", value_parser = parse_secs)]
+    pub body_read_timeout_secs: f64,
+}
+
+/// A positive number of seconds (fractions allowed), at most a day.
+fn parse_secs(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds between 0 and 86400 (e.g. 10 or 0.5)"
+        )),
+    }
+}
+
+/// HTTPS: a certificate from files (reloaded on SIGHUP), or one coffer makes for itself.
+#[derive(Args, Debug, Clone)]
+pub struct TlsArgs {
+    /// Serve HTTPS with this certificate chain (PEM: the server's certificate first, then
+    /// the intermediates). Needs --tls-key. Both files are read again on SIGHUP; a pair that
+    /// does not load keeps the one in use (the log says why).
+    #[arg(long, env = "COFFER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1). Readable by the server's
+    /// user only: a key others may read is refused.
+    #[arg(long, env = "COFFER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS with a self-signed certificate for the listen address, localhost,
+    /// 127.0.0.1 and ::1 (and the host name when listening on every address), made in the
+    /// data dir (tls-cert.pem, tls-key.pem) on first start and reused afterwards; its SHA-256
+    /// fingerprint is logged at every start. Clients trust it with tls-cert.pem as their CA.
+    #[arg(long, env = "COFFER_TLS_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: bool,
 }

@@ -5,7 +5,9 @@ mod backup_cli;
 mod cluster;
 mod config;
 mod http;
+mod listener;
 mod private;
+mod tls;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +28,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // rustls is built with two providers (aws-lc-rs, and ring for the admin commands' HTTP
+    // client), so code that asks rustls for "the" provider needs one named for the process.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     match cli.command {
         Command::Serve(args) => {
             // Before anything is created, and before any thread exists (see
@@ -267,8 +272,10 @@ fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
+    let connection_limits = connection_limits(&args);
     create_data_dir(&args.data_dir)?;
     private::tighten_data_dir(&args.data_dir)?;
+    let tls = start_tls(&args)?;
     let root_key = load_root_key(&args, secrets.root_key.as_ref())?;
     let mut regions = RegionMap::new(args.default_region.clone());
     for spec in &args.regions {
@@ -379,11 +386,10 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         audit: audit.clone(),
         gate: http::Gate::new(audit.clone()),
     });
-    let app = http::router(state, args.max_body_bytes)
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
+    let app = http::router(state, args.max_body_bytes);
+    let listener =
+        listener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
+    let reload = reload_on_sighup(tls.clone())?;
     let purge = cluster::spawn_purge(
         service.clone(),
         Duration::from_secs(args.purge_interval_secs),
@@ -409,11 +415,23 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         OpenStore::Sqlite(s) => s.path().display().to_string(),
         OpenStore::Postgres(s) => s.database().to_string(),
     };
-    tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), %database, %node, "coffer is ready");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    if tls.is_none() && !args.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %args.listen,
+            "serving plain HTTP on an address other machines can reach: requests, their signatures and the secret values in answers cross the network unencrypted; use --tls-cert/--tls-key or --tls-self-signed"
+        );
+    }
+    tracing::info!(listen = %args.listen, scheme, data_dir = %args.data_dir.display(), %database, %node, "coffer is ready");
+    listener::serve(
+        listener,
+        app,
+        connection_limits,
+        tls.map(|t| tokio_rustls::TlsAcceptor::from(t.config.clone())),
+        shutdown_signal(),
+    )
+    .await;
+    reload.abort();
     purge.abort();
     rotations.abort();
     if let Some(r) = audit_reporter {
@@ -439,6 +457,109 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the open-file limit (logging both limits) and works out the connection limits.
+fn connection_limits(args: &ServeArgs) -> listener::ConnectionLimits {
+    let (files, error) = listener::raise_open_file_limit();
+    let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |v| v.to_string());
+    if let Some(e) = error {
+        tracing::warn!(soft = %show(files.soft), hard = %show(files.hard), error = %e, "could not raise the open-file limit to its hard limit");
+    }
+    let c = &args.connections;
+    let max_connections = c
+        .max_connections
+        .unwrap_or_else(|| listener::default_max_connections(files.soft));
+    let limits = listener::ConnectionLimits {
+        max_connections,
+        max_per_address: c.max_connections_per_address.min(max_connections),
+        header_read_timeout: Duration::from_secs_f64(c.header_read_timeout_secs),
+        idle_timeout: Duration::from_secs_f64(c.idle_timeout_secs),
+        body_read_timeout: Duration::from_secs_f64(c.body_read_timeout_secs),
+    };
+    tracing::info!(
+        soft_was = %show(files.soft_before),
+        soft = %show(files.soft),
+        hard = %show(files.hard),
+        max_connections = limits.max_connections,
+        max_connections_per_address = limits.max_per_address,
+        header_read_timeout_secs = c.header_read_timeout_secs,
+        idle_timeout_secs = c.idle_timeout_secs,
+        body_read_timeout_secs = c.body_read_timeout_secs,
+        "open-file limit and connection limits"
+    );
+    if let (Some(soft), Some(_)) = (files.soft, c.max_connections) {
+        if max_connections as u64 + 64 > soft {
+            tracing::warn!(
+                max_connections,
+                open_file_limit = soft,
+                "--max-connections leaves fewer than 64 descriptors of the open-file limit for the store and the audit log"
+            );
+        }
+    }
+    limits
+}
+
+/// The certificate to serve HTTPS with, if any: the files given, or the data dir's
+/// self-signed one (made on first start, its fingerprint printed then).
+fn start_tls(args: &ServeArgs) -> anyhow::Result<Option<Arc<tls::Tls>>> {
+    let files = if args.tls.tls_self_signed {
+        let (files, made) = tls::self_signed(&args.data_dir, args.listen)?;
+        Some((files, made))
+    } else {
+        match (&args.tls.tls_cert, &args.tls.tls_key) {
+            (Some(cert), Some(key)) => Some((
+                tls::CertFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                },
+                false,
+            )),
+            _ => None,
+        }
+    };
+    let Some((files, made)) = files else {
+        return Ok(None);
+    };
+    let tls = tls::Tls::from_files(files.clone())?;
+    if made {
+        let pem = std::fs::read(&files.cert).unwrap_or_default();
+        let fingerprint = rustls_pki_types::pem::PemObject::pem_slice_iter(&pem)
+            .next()
+            .and_then(|c: Result<rustls_pki_types::CertificateDer<'static>, _>| c.ok())
+            .map(|c| tls::fingerprint(&c))
+            .unwrap_or_default();
+        // On stdout (logs go to stderr), like the bootstrap credentials, for whoever starts
+        // the server to check what clients will see.
+        println!(
+            "coffer: made a self-signed TLS certificate: {}\n  SHA-256 fingerprint: {fingerprint}\n  (clients trust it with that file as their CA bundle)",
+            files.cert.display()
+        );
+    }
+    Ok(Some(Arc::new(tls)))
+}
+
+/// SIGHUP reloads the TLS certificate; without TLS it is logged and ignored (rather than
+/// ending the process, the signal's default).
+fn reload_on_sighup(tls: Option<Arc<tls::Tls>>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    #[cfg(unix)]
+    {
+        if let Some(tls) = tls {
+            return tls.spawn_reload_on_sighup();
+        }
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+        Ok(tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                tracing::info!("SIGHUP: nothing to reload (no TLS certificate)");
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tls;
+        Ok(tokio::spawn(async {}))
+    }
 }
 
 /// First start: create the admin account and key. Generated credentials are written to

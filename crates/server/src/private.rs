@@ -22,6 +22,8 @@ const DATA_FILES: &[&str] = &[
     "audit.log",
     "bootstrap-credentials",
     "huawei-project-id",
+    "tls-cert.pem",
+    "tls-key.pem",
 ];
 
 /// Files created from now on are private to the server's user, whatever mode the code that

@@ -72,6 +72,51 @@ impl Server {
         }
     }
 
+    /// Like [`Server::spawn_with`], with more `serve` arguments, and the binary started
+    /// through `wrapper` when it is not empty (e.g. `prlimit --nofile=256:256 --`, which
+    /// executes the binary in its own place, so the child is still coffer itself).
+    pub fn spawn_args(
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+        wrapper: &[&str],
+    ) -> Server {
+        let port = free_port();
+        let log = data_dir.with_extension(format!("{port}.log"));
+        let log_file = std::fs::File::create(&log).expect("create log file");
+        let bin = env!("CARGO_BIN_EXE_coffer");
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(args)
+            .env_remove("COFFER_ROOT_KEY")
+            .env_remove("COFFER_BOOTSTRAP_ACCESS_KEY_ID")
+            .env_remove("COFFER_BOOTSTRAP_ACCESS_KEY_SECRET")
+            .env_remove("COFFER_DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(log_file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn coffer");
+        Server {
+            child,
+            port,
+            data_dir: data_dir.to_path_buf(),
+            log,
+        }
+    }
+
     /// Waits until the server stops by itself (within `within`) and returns whether it
     /// exited successfully; `None` when it is still running.
     pub fn wait_exit(&mut self, within: Duration) -> Option<bool> {
