@@ -6,6 +6,7 @@ mod cluster;
 mod config;
 mod http;
 mod private;
+mod replay_state;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use coffer_auth::replay::ReplayStart;
 use coffer_core::{Limits, RegionMap, Service, SystemClock};
 use coffer_crypto::{RootKeyFile, SecretKey};
 use zeroize::Zeroizing;
@@ -278,6 +280,14 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     }
     let db_hosts = coffer_dialect_native::DbHostAllowList::parse(&args.db_hosts_allowed)
         .map_err(|e| anyhow::anyhow!("--db-hosts-allowed: {e}"))?;
+    // Before the store creates its files: a data dir that held neither a store nor an audit
+    // log has never served a request (see `replay_state`).
+    let new_data_dir = ["coffer.db", "audit.log"]
+        .iter()
+        .all(|f| !args.data_dir.join(f).exists());
+    if args.database_url.is_none() {
+        replay_state::check_writable(&args.data_dir)?;
+    }
     let store = OpenStore::open(
         &args.data_dir,
         args.database_url.as_deref(),
@@ -293,6 +303,12 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         ),
         _ => (coffer_store::audit::LogKey::from_root(&root_key.key), None),
     };
+    // The replay records a clean stop left were written under the root key then in use: this
+    // one, or the new key of a rotation left unfinished.
+    let replay_keys: Vec<replay_state::FileKeys> = std::iter::once(&root_key.key)
+        .chain(root_key.file.as_ref().and_then(|(_, next)| next.as_ref()))
+        .map(replay_state::FileKeys::from_root)
+        .collect();
     let mut service = Service::new(
         store.store(),
         root_key.key,
@@ -351,14 +367,27 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         .await
         .with_context(wrong_root_key)?;
 
-    let mut alibaba = coffer_dialect_alibaba::Alibaba::new(service.clone(), regions.clone())
-        .with_replay_capacity(args.replay_cache_entries);
-    let mut tencent = coffer_dialect_tencent::Tencent::new(service.clone(), regions)
-        .with_replay_capacity(args.replay_cache_entries);
     let shared = match &store {
         OpenStore::Postgres(pg) => Some(pg.clone()),
         OpenStore::Sqlite(_) => None,
     };
+    // A single node's replay records: what the last clean stop left, or, when it left nothing,
+    // a refusal of requests signed before now (`replay_state`). Shared records need neither.
+    let handover = match shared {
+        Some(_) => None,
+        None => {
+            Some(take_replay_records(&args.data_dir, new_data_dir, &replay_keys, &service).await?)
+        }
+    };
+    drop(replay_keys);
+    let (alibaba_start, tencent_start) = handover
+        .map_or((ReplayStart::Fresh, ReplayStart::Fresh), |h| {
+            (h.alibaba, h.tencent)
+        });
+    let mut alibaba = coffer_dialect_alibaba::Alibaba::new(service.clone(), regions.clone())
+        .with_memory_replay(args.replay_cache_entries, alibaba_start);
+    let mut tencent = coffer_dialect_tencent::Tencent::new(service.clone(), regions)
+        .with_memory_replay(args.replay_cache_entries, tencent_start);
     if let Some(pg) = &shared {
         // Every node must refuse a request any node has seen: nonces and TC3 signatures are
         // recorded in the database instead of this process's memory.
@@ -379,7 +408,7 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         audit: audit.clone(),
         gate: http::Gate::new(audit.clone()),
     });
-    let app = http::router(state, args.max_body_bytes)
+    let app = http::router(state.clone(), args.max_body_bytes)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -414,6 +443,10 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
+    // Every request is answered: what the replay caches hold now is all this process saw.
+    if shared.is_none() {
+        save_replay_records(&args.data_dir, &service, &state);
+    }
     purge.abort();
     rotations.abort();
     if let Some(r) = audit_reporter {
@@ -518,6 +551,71 @@ async fn bootstrap(
         path.display()
     );
     Ok(())
+}
+
+/// Takes the replay records the last clean stop left in `data_dir` (see `replay_state`). When
+/// there are none, requests signed before the next whole second are refused; the server waits
+/// for that second before it goes on to listen, so that no client that signs after the server
+/// is ready is ever refused.
+async fn take_replay_records(
+    data_dir: &Path,
+    new_data_dir: bool,
+    keys: &[replay_state::FileKeys],
+    service: &Service,
+) -> anyhow::Result<replay_state::Handover> {
+    let (handover, found) =
+        replay_state::take(data_dir, new_data_dir, keys, service.now().as_millis())?;
+    match found {
+        replay_state::Found::NewDataDir => {}
+        replay_state::Found::Records {
+            entries,
+            written_at,
+        } => tracing::info!(
+            entries,
+            written_at = %coffer_core::Timestamp::from_secs(written_at).to_iso8601_seconds(),
+            "replay records of the last clean stop restored"
+        ),
+        replay_state::Found::Lost { why, signed_from } => {
+            tracing::warn!(
+                reason = %why,
+                signed_from = %coffer_core::Timestamp::from_secs(signed_from).to_iso8601_seconds(),
+                "the replay records of the previous run are lost: requests signed before this start are refused (clients sign them again); this ends by itself within the clock window"
+            );
+            let wait = signed_from
+                .saturating_mul(1000)
+                .saturating_sub(service.now().as_millis());
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait.unsigned_abs())).await;
+            }
+        }
+    }
+    Ok(handover)
+}
+
+/// Writes the replay caches to the data dir at a clean stop; a failure is logged, and the next
+/// start then treats the stop as unclean.
+fn save_replay_records(data_dir: &Path, service: &Service, state: &http::AppState) {
+    let sections: Vec<(&str, coffer_auth::replay::GuardState)> = [
+        ("alibaba", state.alibaba.replay_state()),
+        ("tencent", state.tencent.replay_state()),
+    ]
+    .into_iter()
+    .filter_map(|(name, s)| s.map(|s| (name, s)))
+    .collect();
+    let entries: usize = sections.iter().map(|(_, s)| s.len()).sum();
+    let keys = replay_state::FileKeys::current(service);
+    match replay_state::save(data_dir, &keys, &sections, service.now().as_secs()) {
+        Ok((path, bytes)) => tracing::info!(
+            path = %path.display(),
+            entries,
+            bytes,
+            "replay records written for the next start"
+        ),
+        Err(e) => tracing::error!(
+            error = format!("{e:#}"),
+            "could not write the replay records: the next start will refuse requests signed before it"
+        ),
+    }
 }
 
 async fn shutdown_signal() {

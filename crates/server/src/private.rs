@@ -22,6 +22,7 @@ const DATA_FILES: &[&str] = &[
     "audit.log",
     "bootstrap-credentials",
     "huawei-project-id",
+    "replay-state",
 ];
 
 /// Files created from now on are private to the server's user, whatever mode the code that
