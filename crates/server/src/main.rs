@@ -186,9 +186,32 @@ async fn list_projects(
     Ok(())
 }
 
+/// Crates that write database statements below the info level: tokio-postgres logs each
+/// statement's text and parameters at debug, mysql_async records each query's text in its
+/// spans. Some of coffer's statements carry password verifiers (PostgreSQL's `PASSWORD
+/// 'SCRAM-SHA-256$...'`, MariaDB's `IDENTIFIED BY PASSWORD '*...'`), which let whoever also
+/// sees one login exchange log in as that account. Whatever the filter says, nothing of theirs
+/// below info is written.
+const STATEMENT_LOGGERS: &[&str] = &["tokio_postgres", "mysql_async", "mysql_common"];
+
+/// Whether an event or span of `target` at `level` may be written at all (see
+/// [`STATEMENT_LOGGERS`]).
+fn loggable(target: &str, level: tracing::Level) -> bool {
+    level <= tracing::Level::INFO
+        || !STATEMENT_LOGGERS.iter().any(|crate_name| {
+            target
+                .strip_prefix(crate_name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+}
+
 fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .with_context(|| format!("invalid log filter {filter:?}"))?;
+    let statements_capped =
+        tracing_subscriber::filter::filter_fn(|meta| loggable(meta.target(), *meta.level()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -197,8 +220,10 @@ fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
             .json()
             .flatten_event(true)
             .with_current_span(true)
+            .finish()
+            .with(statements_capped)
             .init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => builder.finish().with(statements_capped).init(),
     }
     Ok(())
 }
@@ -638,4 +663,26 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    #[test]
+    fn database_drivers_write_nothing_below_info() {
+        for target in [
+            "tokio_postgres",
+            "tokio_postgres::simple_query",
+            "tokio_postgres::query",
+            "mysql_async::conn::routines::query",
+        ] {
+            assert!(!super::loggable(target, Level::DEBUG), "{target}");
+            assert!(!super::loggable(target, Level::TRACE), "{target}");
+            assert!(super::loggable(target, Level::WARN), "{target}");
+        }
+        for target in ["coffer", "coffer_rotation::postgres", "tokio_postgresql", "hyper"] {
+            assert!(super::loggable(target, Level::DEBUG), "{target}");
+        }
+    }
 }
