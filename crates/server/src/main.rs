@@ -681,7 +681,12 @@ mod tests {
             assert!(!super::loggable(target, Level::TRACE), "{target}");
             assert!(super::loggable(target, Level::WARN), "{target}");
         }
-        for target in ["coffer", "coffer_rotation::postgres", "tokio_postgresql", "hyper"] {
+        for target in [
+            "coffer",
+            "coffer_rotation::postgres",
+            "tokio_postgresql",
+            "hyper",
+        ] {
             assert!(super::loggable(target, Level::DEBUG), "{target}");
         }
     }

@@ -162,11 +162,11 @@ pub fn take(
     })
 }
 
+/// Each dialect's name and state.
+type Sections = Vec<(String, GuardState)>;
+
 /// Verifies and parses a whole file: when it was written, and each dialect's state.
-fn read_file(
-    bytes: &[u8],
-    keys: &[FileKeys],
-) -> Result<(i64, Vec<(String, GuardState)>), &'static str> {
+fn read_file(bytes: &[u8], keys: &[FileKeys]) -> Result<(i64, Sections), &'static str> {
     let body_len = bytes.len().checked_sub(MAC_LEN).ok_or("it is too short")?;
     let (body, mac) = bytes.split_at(body_len);
     if !body.starts_with(MAGIC) {
