@@ -5,6 +5,7 @@ mod backup_cli;
 mod cluster;
 mod config;
 mod http;
+mod log_filter;
 mod private;
 mod replay_state;
 
@@ -186,32 +187,12 @@ async fn list_projects(
     Ok(())
 }
 
-/// Crates that write database statements below the info level: tokio-postgres logs each
-/// statement's text and parameters at debug, mysql_async records each query's text in its
-/// spans. Some of coffer's statements carry password verifiers (PostgreSQL's `PASSWORD
-/// 'SCRAM-SHA-256$...'`, MariaDB's `IDENTIFIED BY PASSWORD '*...'`), which let whoever also
-/// sees one login exchange log in as that account. Whatever the filter says, nothing of theirs
-/// below info is written.
-const STATEMENT_LOGGERS: &[&str] = &["tokio_postgres", "mysql_async", "mysql_common"];
-
-/// Whether an event or span of `target` at `level` may be written at all (see
-/// [`STATEMENT_LOGGERS`]).
-fn loggable(target: &str, level: tracing::Level) -> bool {
-    level <= tracing::Level::INFO
-        || !STATEMENT_LOGGERS.iter().any(|crate_name| {
-            target
-                .strip_prefix(crate_name)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
-        })
-}
-
 fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .with_context(|| format!("invalid log filter {filter:?}"))?;
-    let statements_capped =
-        tracing_subscriber::filter::filter_fn(|meta| loggable(meta.target(), *meta.level()));
+    let statements_capped = log_filter::statements_capped();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -401,7 +382,7 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     let handover = match shared {
         Some(_) => None,
         None => {
-            Some(take_replay_records(&args.data_dir, new_data_dir, &replay_keys, &service).await?)
+            Some(replay_state::start(&args.data_dir, new_data_dir, &replay_keys, &service).await?)
         }
     };
     drop(replay_keys);
@@ -470,7 +451,11 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         .context("serving HTTP")?;
     // Every request is answered: what the replay caches hold now is all this process saw.
     if shared.is_none() {
-        save_replay_records(&args.data_dir, &service, &state);
+        let sections = [
+            ("alibaba", state.alibaba.replay_state()),
+            ("tencent", state.tencent.replay_state()),
+        ];
+        replay_state::stop(&args.data_dir, &service, sections);
     }
     purge.abort();
     rotations.abort();
@@ -578,71 +563,6 @@ async fn bootstrap(
     Ok(())
 }
 
-/// Takes the replay records the last clean stop left in `data_dir` (see `replay_state`). When
-/// there are none, requests signed before the next whole second are refused; the server waits
-/// for that second before it goes on to listen, so that no client that signs after the server
-/// is ready is ever refused.
-async fn take_replay_records(
-    data_dir: &Path,
-    new_data_dir: bool,
-    keys: &[replay_state::FileKeys],
-    service: &Service,
-) -> anyhow::Result<replay_state::Handover> {
-    let (handover, found) =
-        replay_state::take(data_dir, new_data_dir, keys, service.now().as_millis())?;
-    match found {
-        replay_state::Found::NewDataDir => {}
-        replay_state::Found::Records {
-            entries,
-            written_at,
-        } => tracing::info!(
-            entries,
-            written_at = %coffer_core::Timestamp::from_secs(written_at).to_iso8601_seconds(),
-            "replay records of the last clean stop restored"
-        ),
-        replay_state::Found::Lost { why, signed_from } => {
-            tracing::warn!(
-                reason = %why,
-                signed_from = %coffer_core::Timestamp::from_secs(signed_from).to_iso8601_seconds(),
-                "the replay records of the previous run are lost: requests signed before this start are refused (clients sign them again); this ends by itself within the clock window"
-            );
-            let wait = signed_from
-                .saturating_mul(1000)
-                .saturating_sub(service.now().as_millis());
-            if wait > 0 {
-                tokio::time::sleep(Duration::from_millis(wait.unsigned_abs())).await;
-            }
-        }
-    }
-    Ok(handover)
-}
-
-/// Writes the replay caches to the data dir at a clean stop; a failure is logged, and the next
-/// start then treats the stop as unclean.
-fn save_replay_records(data_dir: &Path, service: &Service, state: &http::AppState) {
-    let sections: Vec<(&str, coffer_auth::replay::GuardState)> = [
-        ("alibaba", state.alibaba.replay_state()),
-        ("tencent", state.tencent.replay_state()),
-    ]
-    .into_iter()
-    .filter_map(|(name, s)| s.map(|s| (name, s)))
-    .collect();
-    let entries: usize = sections.iter().map(|(_, s)| s.len()).sum();
-    let keys = replay_state::FileKeys::current(service);
-    match replay_state::save(data_dir, &keys, &sections, service.now().as_secs()) {
-        Ok((path, bytes)) => tracing::info!(
-            path = %path.display(),
-            entries,
-            bytes,
-            "replay records written for the next start"
-        ),
-        Err(e) => tracing::error!(
-            error = format!("{e:#}"),
-            "could not write the replay records: the next start will refuse requests signed before it"
-        ),
-    }
-}
-
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -663,31 +583,4 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
-}
-
-#[cfg(test)]
-mod tests {
-    use tracing::Level;
-
-    #[test]
-    fn database_drivers_write_nothing_below_info() {
-        for target in [
-            "tokio_postgres",
-            "tokio_postgres::simple_query",
-            "tokio_postgres::query",
-            "mysql_async::conn::routines::query",
-        ] {
-            assert!(!super::loggable(target, Level::DEBUG), "{target}");
-            assert!(!super::loggable(target, Level::TRACE), "{target}");
-            assert!(super::loggable(target, Level::WARN), "{target}");
-        }
-        for target in [
-            "coffer",
-            "coffer_rotation::postgres",
-            "tokio_postgresql",
-            "hyper",
-        ] {
-            assert!(super::loggable(target, Level::DEBUG), "{target}");
-        }
-    }
 }

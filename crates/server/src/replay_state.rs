@@ -25,7 +25,73 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use coffer_auth::replay::{GuardState, ReplayStart};
+use coffer_core::Timestamp;
 use coffer_crypto::SecretKey;
+
+/// Takes the replay records the last clean stop left in `data_dir` and says so in the log.
+/// When there are none, requests signed before the next whole second are refused; the server
+/// waits for that second before it goes on to listen, so that no client that signs after the
+/// server is ready is ever refused.
+pub async fn start(
+    data_dir: &Path,
+    new_data_dir: bool,
+    keys: &[FileKeys],
+    service: &coffer_core::Service,
+) -> anyhow::Result<Handover> {
+    let (handover, found) = take(data_dir, new_data_dir, keys, service.now().as_millis())?;
+    match found {
+        Found::NewDataDir => {}
+        Found::Records {
+            entries,
+            written_at,
+        } => tracing::info!(
+            entries,
+            written_at = %Timestamp::from_secs(written_at).to_iso8601_seconds(),
+            "replay records of the last clean stop restored"
+        ),
+        Found::Lost { why, signed_from } => {
+            tracing::warn!(
+                reason = %why,
+                signed_from = %Timestamp::from_secs(signed_from).to_iso8601_seconds(),
+                "the replay records of the previous run are lost: requests signed before this start are refused (clients sign them again); this ends by itself within the clock window"
+            );
+            let wait = signed_from
+                .saturating_mul(1000)
+                .saturating_sub(service.now().as_millis());
+            if wait > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(wait.unsigned_abs())).await;
+            }
+        }
+    }
+    Ok(handover)
+}
+
+/// Writes each dialect's replay caches (`None`: it keeps none) to the data dir at a clean
+/// stop, once every request is answered. A failure is logged, and the next start then treats
+/// the stop as unclean.
+pub fn stop<const N: usize>(
+    data_dir: &Path,
+    service: &coffer_core::Service,
+    states: [(&str, Option<GuardState>); N],
+) {
+    let sections: Vec<(&str, GuardState)> = states
+        .into_iter()
+        .filter_map(|(name, s)| s.map(|s| (name, s)))
+        .collect();
+    let entries: usize = sections.iter().map(|(_, s)| s.len()).sum();
+    match save(data_dir, &FileKeys::current(service), &sections, service.now().as_secs()) {
+        Ok((path, bytes)) => tracing::info!(
+            path = %path.display(),
+            entries,
+            bytes,
+            "replay records written for the next start"
+        ),
+        Err(e) => tracing::error!(
+            error = format!("{e:#}"),
+            "could not write the replay records: the next start will refuse requests signed before it"
+        ),
+    }
+}
 
 /// The file, in the data dir.
 pub const FILE_NAME: &str = "replay-state";
