@@ -599,9 +599,9 @@ def wait_ready(srv, timeout=60):
                 pytrace=False)
 
 
-def start_coffer(binary, data_dir, log_path, ak, sk, timeout=60):
+def start_coffer(binary, data_dir, log_path, ak, sk, timeout=60, extra_args=()):
     """`coffer serve` with the bootstrap admin key, ready to answer."""
-    return wait_ready(spawn_coffer(binary, data_dir, log_path, ak, sk), timeout)
+    return wait_ready(spawn_coffer(binary, data_dir, log_path, ak, sk, extra_args), timeout)
 
 
 def stop_coffer(srv, timeout=15):
@@ -633,7 +633,91 @@ def log_problems(text, sk):
         problems.append("the server log contains a binary secret value")
     if sk and sk in text:
         problems.append("the server log contains the admin AccessKey secret")
+    # What the databases are given instead of passwords is as good as one to whoever also sees
+    # a login (PostgreSQL SCRAM verifiers, MariaDB native password hashes).
+    if re.search(r"SCRAM-SHA-256\$\d+:", text):
+        problems.append("the server log contains a PostgreSQL password verifier (SCRAM-SHA-256$...)")
+    if re.search(r"\*[0-9A-Fa-f]{40}\b", text):
+        problems.append("the server log contains a MariaDB password hash (*<40 hex>)")
     return problems
+
+
+# Secrets a suite handled besides the marked values and the admin key (access key secrets the
+# admin CLI made, database passwords), checked against its server's log at the end
+# (`session_server`). Add with `remember_secret`.
+LOG_SECRETS = {}
+
+
+def remember_secret(value, what):
+    """Checks at the end of the session that the server never logged `value` (too short to look
+    for without false alarms: ignored)."""
+    if isinstance(value, str) and len(value) >= 8:
+        LOG_SECRETS.setdefault(value, what)
+
+
+def leaked_secrets(text, secrets):
+    """Problems for each secret (value -> what it is) that `text` contains; the value itself is
+    not repeated in the report."""
+    return ["the server log contains %s" % what for value, what in secrets.items() if value in text]
+
+
+def stored_secrets(srv):
+    """Every value the server's admin account can read back at the end (each version of each
+    secret through Alibaba's API, which sees every secret of the account's region whichever
+    API made it), and the password fields inside those that are JSON (managed secrets; their
+    account names are no secret and do appear in logs): value -> what it is."""
+    api = Gen2(srv.endpoint, srv.ak, srv.sk)
+    out = {}
+
+    def add(value, what):
+        if isinstance(value, str) and len(value) >= 8:
+            out.setdefault(value, what)
+
+    page = 1
+    while True:
+        r = api.call("ListSecrets", PageSize=100, PageNumber=page)
+        names = [x["SecretName"] for x in r.get("SecretList", {}).get("Secret", [])]
+        for name in names:
+            listed = api.call("ListSecretVersionIds", SecretName=name, IncludeDeprecated="true", PageSize=100)
+            for v in listed.get("VersionIds", {}).get("VersionId", []):
+                try:
+                    got = api.call("GetSecretValue", SecretName=name, VersionId=v["VersionId"])
+                except ApiError:
+                    continue  # pending deletion: not readable, and then nothing to compare
+                what = "a value of secret %s (version %s)" % (name, v["VersionId"])
+                add(got["SecretData"], what)
+                try:
+                    parsed = json.loads(got["SecretData"])
+                except ValueError:
+                    continue
+                stack = [parsed]
+                while stack:
+                    x = stack.pop()
+                    if isinstance(x, dict):
+                        for k, field in x.items():
+                            if "password" in k.lower() and isinstance(field, str):
+                                add(field, "%s, its %s" % (what, k))
+                            else:
+                                stack.append(field)
+                    elif isinstance(x, list):
+                        stack.extend(x)
+        if len(names) < 100:
+            return out
+        page += 1
+
+
+def root_key_secrets(data_dir):
+    """The root key of a data dir as it could appear in a log: its file's text and its bytes in hex."""
+    path = Path(data_dir) / "root.key"
+    if not path.exists():
+        return {}
+    text = path.read_text().strip()
+    out = {text: "the root key (base64)"}
+    try:
+        out[base64.b64decode(text).hex()] = "the root key (hex)"
+    except ValueError:
+        pass
+    return out
 
 
 def files_containing(root, needle):
@@ -657,20 +741,31 @@ def files_containing(root, needle):
 ACTIVE_SERVERS = {}
 
 
-def session_server(suite, start):
+def session_server(suite, start, collect_secrets=None):
     """Body of a suite's session fixture: starts a server with `start()`, registers it for the log
     hooks, and at the end stops it with SIGTERM and fails the session if it did not stop cleanly,
-    if its log shows a panic or a leaked secret value or key, or if its data dir holds a value in
-    plaintext."""
+    if its log shows a panic or a leaked secret value, access key secret (the admin's and every
+    one `remember_secret` was given) or the root key, or if its data dir holds a value in
+    plaintext. `collect_secrets(srv)`, called before the stop, returns more secrets to look for
+    (value -> what it is)."""
     srv = start()
     ACTIVE_SERVERS[suite] = srv
     try:
         yield srv
     finally:
         ACTIVE_SERVERS.pop(suite, None)
-        problems = stop_coffer(srv)
+        secrets = dict(LOG_SECRETS)
+        problems = []
+        if collect_secrets is not None and srv.proc.poll() is None:
+            try:
+                secrets.update(collect_secrets(srv))
+            except Exception as e:  # noqa: BLE001 - a collection that fails is itself a failure
+                problems.append("collecting the suite's secrets failed: %r" % (e,))
+        secrets.update(root_key_secrets(srv.data_dir))
+        problems += stop_coffer(srv)
         text = srv.log_text()
         problems += log_problems(text, srv.sk)
+        problems += leaked_secrets(text, secrets)
         plain = files_containing(srv.data_dir, SENTINEL.encode())
         if plain:
             problems.append("secret values stored in plaintext in %s" % plain)
@@ -703,7 +798,10 @@ class AdminCli:
         return r.stdout
 
     def json(self, *args, **kw):
-        return json.loads(self.ok(*args, "--json", **kw))
+        out = json.loads(self.ok(*args, "--json", **kw))
+        if isinstance(out, dict) and "AccessKeySecret" in out:
+            remember_secret(out["AccessKeySecret"], "the secret of access key %s" % out.get("AccessKeyId"))
+        return out
 
     def fails(self, *args, **kw):
         r = self.run(*args, **kw)

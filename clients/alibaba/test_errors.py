@@ -111,8 +111,11 @@ def test_gen2_wrong_version(gen2, gen2v2):
 def test_known_but_unsupported_key_action_is_not_a_500(raw):
     """Any of the 91 KMS actions Coffer does not implement must be a clean 4xx JSON error."""
     resp = raw.rpc("ConnectKmsInstance", {"KmsInstanceId": "kst-x"})
-    assert resp.status_code in (400, 404), resp.text
-    assert resp.json()["Code"] in ("InvalidAction.NotFound", "UnsupportedOperation")
+    # The reference leaves a choice here (Alibaba's gateway answers an action it does not serve
+    # with 404 InvalidAction.NotFound; 400 UnsupportedOperation would say "known but not
+    # implemented"). coffer chose the gateway's answer for every action it does not implement,
+    # so that is the one asserted.
+    raw_error(resp, 404, "InvalidAction.NotFound", "ConnectKmsInstance")
 
 
 def test_duplicate_parameter_rejected(raw, name):

@@ -30,7 +30,7 @@ def test_create_and_get_text_secret(g, name):
     assert c.version_id == "v1"
     assert re.fullmatch(r"acs:kms:%s:[0-9]+:secret/%s" % (REGION, re.escape(name)), c.arn), c.arn
     assert c.request_id
-    assert c.secret_type in (None, "Generic")
+    assert c.secret_type == "Generic"
 
     got = g.do("get_secret_value", secret_name=name)
     assert got.secret_name == name

@@ -1,7 +1,7 @@
 """Runs last (file order): the server log so far has no panic, no secret value and no SK, and no value is stored
 in plaintext. The session fixture repeats both checks after SIGTERM."""
 from coffer_helpers import SENTINEL, files_containing, log_problems, tail
-from hw_helpers import HwError, hw_binary, hw_name, hw_value
+from hw_helpers import expect_hw, hw_binary, hw_name, hw_value
 
 
 def test_server_log_and_data_dir_are_clean_so_far(coffer, hw, raw):
@@ -15,11 +15,9 @@ def test_server_log_and_data_dir_are_clean_so_far(coffer, hw, raw):
     for body in ({"name": n, "secret_string": value},                       # duplicate name
                  {"name": n + ".bad", "secret_string": value},              # bad name
                  {"name": hw_name("zz"), "secret_string": value, "secret_binary": "%s!" % value}):  # both
-        try:
+        with expect_hw(400, "CSMS.0002") as refused:
             hw.call("create_secret", body=body)
-        except HwError as e:
-            assert e.status == 400, e
-            assert value not in e.message
+        assert value not in refused.error.message
     # a bad signature over a body with a value, and malformed JSON with a value
     resp = raw.send("POST", raw.path("secrets"), body={"name": hw_name("zz"), "secret_string": value}, sk="wrong")
     assert resp.status_code == 401 and value not in resp.text

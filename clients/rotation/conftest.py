@@ -12,7 +12,8 @@ for _p in (str(_HERE), str(_HERE.parent / "alibaba"), str(_HERE.parent / "tencen
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from coffer_helpers import AdminCli as Cli, Gen1, Gen2, coffer_binary, session_server, start_coffer  # noqa: E402
+from coffer_helpers import (AdminCli as Cli, Gen1, Gen2, coffer_binary, remember_secret, session_server,  # noqa: E402
+                            start_coffer, stored_secrets)
 import db_helpers  # noqa: E402
 from db_helpers import register  # noqa: E402
 
@@ -22,11 +23,18 @@ PG_ID = "pg-local"
 
 @pytest.fixture(scope="session")
 def coffer(tmp_path_factory):
+    """The suite that moves the most secret material (values, access key secrets, database
+    passwords, set and rotated) runs its server at the debug log level, every crate's debug
+    lines included (database drivers, HTTP): at the end its log must hold none of them, nor the
+    root key (`session_server`), so a secret logged only at debug level is caught too."""
     db_helpers.ensure_pg_password_auth()
     tmp = tmp_path_factory.mktemp("coffer-rotation")
     ak, sk = "LTAI5t" + secrets.token_hex(9), secrets.token_urlsafe(22)
+    for password in db_helpers.PASSWORDS:
+        remember_secret(password, "a database password the tests set")
     yield from session_server("rotation", lambda: start_coffer(coffer_binary(), tmp / "data", tmp / "coffer.log",
-                                                               ak, sk))
+                                                               ak, sk, extra_args=("--log", "debug")),
+                              collect_secrets=stored_secrets)
 
 
 @pytest.fixture(scope="session")

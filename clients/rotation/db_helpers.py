@@ -10,6 +10,9 @@ REPO = Path(__file__).resolve().parents[2]
 MARIADB = {"engine": "mariadb", "host": "127.0.0.1", "port": 3306, "admin": "root", "password": ""}
 POSTGRES = {"engine": "postgres", "host": "127.0.0.1", "port": 5432, "admin": "postgres", "password": ""}
 ENGINES = {"mariadb": MARIADB, "postgres": POSTGRES}
+# The passwords the tests give accounts and instances themselves (the machine's admin logins
+# have none): the suite's server must never log them (see conftest.py).
+PASSWORDS = ("Initial-pw-1", "Wrong-pw-1", "not-the-root-password", "not-the-password")
 
 
 def unique_account(prefix="py"):

@@ -1,7 +1,7 @@
 """Runs last (file order): the server log so far has no panic, no secret value and no SecretKey, and no
 value is stored in plaintext. The session fixture repeats both checks after SIGTERM."""
 from coffer_helpers import SENTINEL, binary_value, files_containing, log_problems, secret_value, tail
-from tc_helpers import Tc, make_tc, tc_name
+from tc_helpers import Tc, expect_tc_error, make_tc, tc_name
 
 
 def test_server_log_and_data_dir_are_clean_so_far(coffer, cli):
@@ -14,10 +14,9 @@ def test_server_log_and_data_dir_are_clean_so_far(coffer, cli):
         c.call("UpdateSecret", SecretName=n, VersionId="v1", SecretString=value + "2")
         assert c.call("GetSecretValue", SecretName=n, VersionId="v1")["SecretString"] == value + "2"
         # a failing request that carries a value
-        try:
+        with expect_tc_error("ResourceInUse.SecretExists") as refused:
             c.call("CreateSecret", SecretName=n, VersionId="v1", SecretString=value)
-        except Exception as e:
-            assert getattr(e, "code", None) == "ResourceInUse.SecretExists", e
+        assert value not in refused.error.message
     n = tc_name("zz")
     cli.run("CreateSecret", SecretName=n, VersionId="v1", SecretString=secret_value("tccli"))
     if coffer.log_path is None:

@@ -36,8 +36,8 @@
 //! Record an entry only after the request's signature verified; otherwise anyone could burn a
 //! legitimate client's nonces, or fill the cache, with garbage requests.
 //!
-//! An entry is remembered as a 64-bit fingerprint (SipHash with a key drawn at start, which
-//! clients cannot know or aim at), not as its text. At tens of thousands of requests a second a
+//! An entry is remembered as a 64-bit fingerprint (SipHash-1-3 under a key drawn at random when
+//! the cache is made, which clients cannot know or aim at), not as its text. At tens of thousands of requests a second a
 //! window holds millions of entries: as strings they cost over a hundred bytes each, and
 //! re-hashing them whenever a table grew took a tenth of the server's CPU time under load. Two
 //! different entries share a fingerprint with odds of about one in 2^64 divided by the entries
@@ -50,14 +50,25 @@
 //! roughly 300 MB.
 //! The default holds a whole window at about 2,200 requests a second with Alibaba's 30-minute
 //! window and 6,600 with Tencent's 10-minute one.
+//!
+//! **Across a restart.** A cache's live entries can be taken out ([`NonceCache::export`]) and a
+//! new cache made from them ([`NonceCache::restored`]), for a process that stops cleanly and the
+//! one that starts after it. What leaves the cache is its fingerprint key and, per entry, the
+//! fingerprint, the second it is forgotten and (signatures) the fingerprints of its first use:
+//! never a key id, nonce, signature or anything else of a request. The fingerprints are written
+//! by hand (each part's length, then its bytes, into SipHash-1-3), not through `std::hash::Hash`,
+//! whose output Rust does not promise to keep from one release to the next: a server upgraded
+//! between a stop and a start must compute the same fingerprints as the one that stopped.
 
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+
+use rand::RngCore;
+use siphasher::sip::SipHasher13;
 
 /// Number of independently locked shards.
 const SHARDS: usize = 16;
@@ -82,6 +93,11 @@ pub enum Admission {
     /// Not seen, but the cache holds its capacity of live entries. Refuse the request (as a
     /// throttle: it is authentic, and a later retry can pass once entries expire).
     Full,
+    /// Signed before this process started (before the Unix second it carries), after a stop
+    /// that kept no record of what the previous process had seen: it may be a replay, and
+    /// nothing can tell. Refuse the request; the client signs it again (a guard's answer, never
+    /// a cache's: see `crate::replay::ReplayStart`).
+    SignedBeforeStart(i64),
 }
 
 impl Admission {
@@ -116,11 +132,37 @@ impl NonceCache {
     /// remembered), [`Admission::Replay`] (already seen within the window) or
     /// [`Admission::Full`].
     pub fn admit(&self, key_id: &str, nonce: &str, now_unix_secs: i64) -> Admission {
-        // Hashing the tuple writes each part with its own terminator, so ("ab", "c") and
-        // ("a", "bc") differ.
-        let fingerprint = self.table.fingerprint((key_id, nonce));
+        // Each part is written with its length, so ("ab", "c") and ("a", "bc") differ.
+        let fingerprint = self
+            .table
+            .fingerprint(&[key_id.as_bytes(), nonce.as_bytes()]);
         self.table
             .admit(fingerprint, now_unix_secs, (), |()| Admission::Replay)
+    }
+
+    /// The live entries at `now_unix_secs` and the key of their fingerprints, for
+    /// [`NonceCache::restored`] in the next process.
+    pub fn export(&self, now_unix_secs: i64) -> NonceCacheState {
+        CacheState {
+            key: self.table.key,
+            entries: self.table.export(now_unix_secs),
+        }
+    }
+
+    /// A cache like [`NonceCache::with_capacity`] holding what `state` holds that is still live
+    /// at `now_unix_secs` (each entry until at least the second it was to be forgotten), with
+    /// its fingerprint key. Restored entries count against `capacity`; more of them than that
+    /// are all kept (forgetting one would let its replay pass), and new ones are refused until
+    /// enough expire.
+    pub fn restored(
+        window: Duration,
+        capacity: usize,
+        state: NonceCacheState,
+        now_unix_secs: i64,
+    ) -> Self {
+        let table = Table::with_key(window, capacity, state.key);
+        table.restore(state.entries, now_unix_secs);
+        Self { table }
     }
 
     /// Records (`key_id`, `nonce`) as seen at `now_unix_secs`.
@@ -184,7 +226,7 @@ pub struct SignatureCache {
 }
 
 /// One use of a signature, as shown to [`SignatureCache::admit`]. Each part is compared by a
-/// keyed fingerprint, never stored as text.
+/// keyed fingerprint of its bytes, never stored as text.
 pub struct SignatureUse<M, C> {
     /// Everything outside the signature that gives the request its meaning.
     pub meaning: M,
@@ -196,9 +238,10 @@ pub struct SignatureUse<M, C> {
     pub client: Option<C>,
 }
 
-/// What a signature was first used for, as fingerprints (24 bytes).
-#[derive(Clone, Copy)]
-struct FirstUse {
+/// What a signature was first used for, as fingerprints (24 bytes). Opaque outside this
+/// module: only a [`SignatureCache`] makes and reads one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FirstUse {
     meaning: u64,
     client: Option<NonZeroU64>,
     /// Unix seconds, truncated to 32 bits: only differences of a few seconds are compared.
@@ -226,19 +269,19 @@ impl SignatureCache {
     /// [`Admission::Fresh`] the first time, then [`Admission::Again`] or [`Admission::Replay`]
     /// as the type documentation says; [`Admission::Full`] when a new signature finds the
     /// cache full.
-    pub fn admit<M: Hash, C: Hash>(
+    pub fn admit<M: AsRef<[u8]>, C: AsRef<[u8]>>(
         &self,
         key_id: &str,
         signature: &[u8],
         used: SignatureUse<M, C>,
         now_unix_secs: i64,
     ) -> Admission {
-        let fingerprint = self.table.fingerprint((key_id, signature));
+        let fingerprint = self.table.fingerprint(&[key_id.as_bytes(), signature]);
         let this = FirstUse {
-            meaning: self.table.fingerprint(used.meaning),
-            client: used
-                .client
-                .map(|c| NonZeroU64::new(self.table.fingerprint(c)).unwrap_or(NonZeroU64::MIN)),
+            meaning: self.table.fingerprint(&[used.meaning.as_ref()]),
+            client: used.client.map(|c| {
+                NonZeroU64::new(self.table.fingerprint(&[c.as_ref()])).unwrap_or(NonZeroU64::MIN)
+            }),
             // Truncation is intended: see the field.
             at: now_unix_secs as u32,
             reads_only: used.reads_only,
@@ -268,6 +311,30 @@ impl SignatureCache {
         self.table.purge_expired(now_unix_secs);
     }
 
+    /// See [`NonceCache::export`]; each entry keeps what its signature was first used for.
+    pub fn export(&self, now_unix_secs: i64) -> SignatureCacheState {
+        CacheState {
+            key: self.table.key,
+            entries: self.table.export(now_unix_secs),
+        }
+    }
+
+    /// See [`NonceCache::restored`].
+    pub fn restored(
+        window: Duration,
+        client_grace: Duration,
+        capacity: usize,
+        state: SignatureCacheState,
+        now_unix_secs: i64,
+    ) -> Self {
+        let cache = Self {
+            table: Table::with_key(window, capacity, state.key),
+            client_grace_secs: u32::try_from(client_grace.as_secs()).unwrap_or(u32::MAX),
+        };
+        cache.table.restore(state.entries, now_unix_secs);
+        cache
+    }
+
     /// Number of remembered signatures (including expired ones not yet purged).
     pub fn len(&self) -> usize {
         self.table.len()
@@ -290,14 +357,174 @@ impl std::fmt::Debug for SignatureCache {
     }
 }
 
+// --------------------------------------------------------------------- across a restart
+
+/// The SipHash-1-3 key of a cache's fingerprints: drawn at random for a new cache, carried
+/// over with the entries to a restored one (its fingerprints mean nothing under another key).
+/// Whoever knows it can aim entries at one shard or compute which requests a cache holds, so it
+/// is as private as the server's other files, and its `Debug` shows nothing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct FingerprintKey([u8; 16]);
+
+impl FingerprintKey {
+    /// A key from the operating system's random source.
+    pub fn random() -> Self {
+        let mut k = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut k);
+        Self(k)
+    }
+
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FingerprintKey(..)")
+    }
+}
+
+/// What a cache held when it was exported: its fingerprint key and its live entries.
+pub struct CacheState<V> {
+    key: FingerprintKey,
+    entries: Vec<Kept<V>>,
+}
+
+/// A [`NonceCache`]'s state (16 bytes an entry when encoded).
+pub type NonceCacheState = CacheState<()>;
+/// A [`SignatureCache`]'s state (37 bytes an entry when encoded).
+pub type SignatureCacheState = CacheState<FirstUse>;
+
+/// One live entry: its fingerprint, the Unix second from which it may be forgotten, and what
+/// the cache keeps with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kept<V> {
+    fingerprint: u64,
+    expires_at: i64,
+    value: V,
+}
+
+/// What an entry's value is on the wire of [`CacheState::encode`].
+pub trait KeptValue: Copy + Sized {
+    /// Encoded bytes of one value.
+    const LEN: usize;
+    fn encode(&self, out: &mut Vec<u8>);
+    /// `bytes` is exactly [`Self::LEN`] long.
+    fn decode(bytes: &[u8]) -> Option<Self>;
+}
+
+impl KeptValue for () {
+    const LEN: usize = 0;
+    fn encode(&self, _out: &mut Vec<u8>) {}
+    fn decode(_bytes: &[u8]) -> Option<Self> {
+        Some(())
+    }
+}
+
+impl KeptValue for FirstUse {
+    /// meaning (8), client (8, zero for none: a fingerprint of a client is never zero), at (4),
+    /// reads-only (1).
+    const LEN: usize = 8 + 8 + 4 + 1;
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.meaning.to_le_bytes());
+        out.extend_from_slice(&self.client.map_or(0, NonZeroU64::get).to_le_bytes());
+        out.extend_from_slice(&self.at.to_le_bytes());
+        out.push(u8::from(self.reads_only));
+    }
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let meaning = u64::from_le_bytes(bytes.get(0..8)?.try_into().ok()?);
+        let client = NonZeroU64::new(u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?));
+        let at = u32::from_le_bytes(bytes.get(16..20)?.try_into().ok()?);
+        let reads_only = match bytes.get(20)? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        Some(FirstUse {
+            meaning,
+            client,
+            at,
+            reads_only,
+        })
+    }
+}
+
+impl<V: KeptValue> CacheState<V> {
+    /// Bytes of one encoded entry.
+    pub const ENTRY_LEN: usize = 16 + V::LEN;
+
+    /// The key of the fingerprints (not part of [`Self::encode`]: whoever stores a state
+    /// decides how to protect it).
+    pub fn key(&self) -> FingerprintKey {
+        self.key
+    }
+
+    /// Live entries held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Appends the entries: their count (8 bytes, little-endian), then each entry's
+    /// fingerprint, expiry and value.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.reserve(8 + self.entries.len() * Self::ENTRY_LEN);
+        out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
+        for e in &self.entries {
+            out.extend_from_slice(&e.fingerprint.to_le_bytes());
+            out.extend_from_slice(&e.expires_at.to_le_bytes());
+            e.value.encode(out);
+        }
+    }
+
+    /// Reads what [`Self::encode`] wrote from the front of `input` (advancing it), with the
+    /// fingerprint key `key`; `None` when the bytes do not hold that.
+    pub fn decode(key: FingerprintKey, input: &mut &[u8]) -> Option<Self> {
+        let count = u64::from_le_bytes(input.get(..8)?.try_into().ok()?);
+        *input = &input[8..];
+        // The count is checked against the bytes present before anything is allocated.
+        let count = usize::try_from(count).ok()?;
+        let len = count.checked_mul(Self::ENTRY_LEN)?;
+        let body = input.get(..len)?;
+        *input = &input[len..];
+        let entries = body
+            .chunks_exact(Self::ENTRY_LEN)
+            .map(|e| {
+                Some(Kept {
+                    fingerprint: u64::from_le_bytes(e[0..8].try_into().ok()?),
+                    expires_at: i64::from_le_bytes(e[8..16].try_into().ok()?),
+                    value: V::decode(&e[16..])?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self { key, entries })
+    }
+}
+
+impl<V> std::fmt::Debug for CacheState<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheState")
+            .field("entries", &self.entries.len())
+            .finish()
+    }
+}
+
 // ------------------------------------------------------------------------------- table
 
 /// Fingerprint → value, filed in time buckets, sharded, with a bound on live entries.
 struct Table<V> {
     shards: Box<[Mutex<Shard<V>>]>,
-    /// Makes the fingerprints (and so picks the shard). Randomly seeded so that clients cannot
-    /// aim their entries at one shard or make two entries collide.
-    hasher: RandomState,
+    /// Makes the fingerprints (and so picks the shard). Random, so that clients cannot aim
+    /// their entries at one shard or make two entries collide.
+    key: FingerprintKey,
     /// Width of one bucket in seconds (at least 1).
     bucket_secs: i64,
     /// Number of buckets an entry survives, counting the one it was inserted into.
@@ -333,6 +560,10 @@ impl<V> Default for Shard<V> {
 
 impl<V: Copy> Table<V> {
     fn new(window: Duration, capacity: usize) -> Self {
+        Self::with_key(window, capacity, FingerprintKey::random())
+    }
+
+    fn with_key(window: Duration, capacity: usize, key: FingerprintKey) -> Self {
         let window_secs = window.as_secs().max(1);
         let bucket_secs = window_secs.div_ceil(BUCKETS_PER_WINDOW).max(1);
         // Enough buckets that an entry inserted at the very end of a bucket still survives a
@@ -340,7 +571,7 @@ impl<V: Copy> Table<V> {
         let buckets = window_secs.div_ceil(bucket_secs) + 1;
         Table {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            hasher: RandomState::new(),
+            key,
             bucket_secs: i64::try_from(bucket_secs).unwrap_or(i64::MAX),
             buckets: i64::try_from(buckets).unwrap_or(i64::MAX),
             capacity,
@@ -348,8 +579,80 @@ impl<V: Copy> Table<V> {
         }
     }
 
-    fn fingerprint(&self, value: impl Hash) -> u64 {
-        self.hasher.hash_one(value)
+    /// SipHash-1-3 of each part's length (8 bytes, little-endian) and bytes, in order.
+    fn fingerprint(&self, parts: &[&[u8]]) -> u64 {
+        let mut h = SipHasher13::new_with_key(&self.key.0);
+        for part in parts {
+            h.write(&(part.len() as u64).to_le_bytes());
+            h.write(part);
+        }
+        h.finish()
+    }
+
+    /// The entries live at `now`, each with the second its bucket is dropped.
+    fn export(&self, now_unix_secs: i64) -> Vec<Kept<V>> {
+        let bucket = now_unix_secs.div_euclid(self.bucket_secs);
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            self.advance(&mut shard, bucket);
+            for (b, keys) in &shard.ring {
+                // A bucket numbered b is dropped once the clock reaches bucket b + buckets.
+                let expires_at = b
+                    .saturating_add(self.buckets)
+                    .saturating_mul(self.bucket_secs);
+                out.extend(keys.iter().filter_map(|k| {
+                    shard.seen.get(k).map(|v| Kept {
+                        fingerprint: *k,
+                        expires_at,
+                        value: *v,
+                    })
+                }));
+            }
+        }
+        out
+    }
+
+    /// Files `entries` that are live at `now` in a table that holds nothing yet, each in the
+    /// earliest bucket that keeps it until its expiry (this table's buckets may be wider or
+    /// narrower than those of the table it came from).
+    fn restore(&self, entries: Vec<Kept<V>>, now_unix_secs: i64) {
+        let now_bucket = now_unix_secs.div_euclid(self.bucket_secs);
+        let mut per_shard: Vec<Vec<(i64, u64, V)>> =
+            (0..self.shards.len()).map(|_| Vec::new()).collect();
+        for e in entries {
+            if e.expires_at <= now_unix_secs {
+                continue;
+            }
+            // Dropped when the clock reaches bucket b + buckets, i.e. at (b + buckets) *
+            // bucket_secs, which must not come before the entry's expiry.
+            let expiry_bucket = e.expires_at.div_euclid(self.bucket_secs)
+                + i64::from(e.expires_at.rem_euclid(self.bucket_secs) != 0);
+            let b = expiry_bucket.saturating_sub(self.buckets);
+            per_shard[self.shard_index(e.fingerprint)].push((b, e.fingerprint, e.value));
+        }
+        for (shard, mut entries) in self.shards.iter().zip(per_shard) {
+            entries.sort_unstable_by_key(|(b, _, _)| *b);
+            let mut shard = lock(shard);
+            let mut added = 0;
+            for (b, fingerprint, value) in entries {
+                if shard.seen.contains_key(&fingerprint) {
+                    continue;
+                }
+                shard.seen.insert(fingerprint, value);
+                // Sorted, and the table was empty: the ring stays in bucket order.
+                match shard.ring.back_mut() {
+                    Some((last, keys)) if *last == b => keys.push(fingerprint),
+                    _ => shard.ring.push_back((b, vec![fingerprint])),
+                }
+                added += 1;
+            }
+            let newest = shard.ring.back().map_or(now_bucket, |(b, _)| *b);
+            shard.current = shard.current.max(now_bucket).max(newest);
+            // Restored entries may exceed the capacity: `reserve` then refuses new ones until
+            // enough of them expire, which is the bound's own rule (never forget a live one).
+            self.held.fetch_add(added, Ordering::AcqRel);
+        }
     }
 
     /// Looks `fingerprint` up at `now`: a known entry is judged by `judge`; a new one is
@@ -413,10 +716,13 @@ impl<V: Copy> Table<V> {
     }
 
     fn shard_for(&self, fingerprint: u64) -> MutexGuard<'_, Shard<V>> {
+        lock(&self.shards[self.shard_index(fingerprint)])
+    }
+
+    fn shard_index(&self, fingerprint: u64) -> usize {
         // Middle bits: the shard's table uses the low bits for the slot and the top ones for
         // its tags, and every fingerprint of one shard shares the bits that chose it.
-        let idx = ((fingerprint >> 32) as usize) % self.shards.len();
-        lock(&self.shards[idx])
+        ((fingerprint >> 32) as usize) % self.shards.len()
     }
 
     fn debug(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -703,13 +1009,13 @@ mod tests {
     fn a_signature_passes_again_only_for_what_it_was_first_used_for() {
         let c = cache();
         let t = 1_795_000_000;
-        let describe = ("DescribeSecret", "2019-09-23", "ap-guangzhou");
-        let delete = ("DeleteSecret", "2019-09-23", "ap-guangzhou");
-        let elsewhere = ("DescribeSecret", "2019-09-23", "ap-shanghai");
+        let describe = "DescribeSecret/2019-09-23/ap-guangzhou";
+        let delete = "DeleteSecret/2019-09-23/ap-guangzhou";
+        let elsewhere = "DescribeSecret/2019-09-23/ap-shanghai";
         let use_for = |meaning| SignatureUse {
             meaning,
             reads_only: false,
-            client: None::<()>,
+            client: None::<&str>,
         };
         assert_eq!(
             c.admit("ak", b"sig", use_for(describe), t),
@@ -752,7 +1058,7 @@ mod tests {
         let read = |meaning| SignatureUse {
             meaning,
             reads_only: true,
-            client: None::<()>,
+            client: None::<&str>,
         };
         assert_eq!(
             c.admit("ak", b"s", read("GetServiceStatus"), t),
@@ -843,4 +1149,176 @@ mod tests {
         assert_eq!(c.admit("ak", b"a", writes("Delete"), t), Admission::Replay);
         assert_eq!(c.len(), 2);
     }
+
+    // ------------------------------------------------------------ across a restart
+
+    fn roundtrip<V: KeptValue + PartialEq + std::fmt::Debug>(
+        state: CacheState<V>,
+    ) -> CacheState<V> {
+        let mut bytes = Vec::new();
+        state.encode(&mut bytes);
+        assert_eq!(bytes.len(), 8 + state.len() * CacheState::<V>::ENTRY_LEN);
+        let mut input = bytes.as_slice();
+        let back = CacheState::decode(state.key(), &mut input).expect("decodes");
+        assert!(input.is_empty(), "decode takes exactly what encode wrote");
+        assert_eq!(back.entries, state.entries);
+        back
+    }
+
+    #[test]
+    fn a_restored_cache_refuses_what_the_exported_one_held_until_it_would_have() {
+        let start = 1_795_000_020; // a bucket boundary (60 s buckets)
+        let c = NonceCache::new(Duration::from_secs(WINDOW));
+        assert!(c.check_and_insert("ak", "early", start));
+        assert!(c.check_and_insert("ak", "late", start + 59));
+        let state = roundtrip(c.export(start + 100));
+        assert_eq!(state.len(), 2);
+        // Another window, so other buckets: the entries must still last as long as before.
+        for window in [WINDOW, 200, 5000] {
+            let r = NonceCache::restored(
+                Duration::from_secs(window),
+                DEFAULT_CAPACITY,
+                roundtrip(c.export(start + 100)),
+                start + 200,
+            );
+            assert_eq!(r.len(), 2, "window {window}");
+            assert_eq!(r.admit("ak", "early", start + 900), Admission::Replay);
+            assert_eq!(r.admit("ak", "late", start + 59 + 900), Admission::Replay);
+            assert_eq!(r.admit("ak", "new", start + 300), Admission::Fresh);
+            assert_eq!(r.admit("ak", "new", start + 301), Admission::Replay);
+        }
+        // Restored in the original window's shape, they are forgotten when the original
+        // would have forgotten them, and not much later.
+        let r = NonceCache::restored(Duration::from_secs(WINDOW), 10, state, start + 200);
+        let later = start + 59 + 900 + 60;
+        assert_eq!(r.admit("ak", "early", later), Admission::Fresh);
+        assert_eq!(r.admit("ak", "late", later), Admission::Fresh);
+    }
+
+    #[test]
+    fn expired_entries_are_neither_exported_nor_restored() {
+        let t = 1_795_000_020;
+        let c = NonceCache::new(Duration::from_secs(WINDOW));
+        assert!(c.check_and_insert("ak", "old", t));
+        assert!(c.check_and_insert("ak", "new", t + 1000));
+        // "old" is gone after its window and a bucket (60 s here); "new" is not.
+        assert_eq!(c.export(t + 900 + 60).len(), 1);
+        // Exported while live, restored after they expired: nothing is held.
+        let r = NonceCache::restored(
+            Duration::from_secs(WINDOW),
+            10,
+            c.export(t + 1001),
+            t + 5000,
+        );
+        assert!(r.is_empty());
+        assert_eq!(r.admit("ak", "new", t + 5000), Admission::Fresh);
+    }
+
+    #[test]
+    fn restored_entries_are_all_kept_even_beyond_the_capacity() {
+        let t = 1_795_000_020;
+        let c = NonceCache::with_capacity(Duration::from_secs(WINDOW), 5);
+        for i in 0..5 {
+            assert!(c.check_and_insert("ak", &format!("n{i}"), t));
+        }
+        let r = NonceCache::restored(Duration::from_secs(WINDOW), 2, c.export(t), t + 1);
+        assert_eq!(r.len(), 5);
+        for i in 0..5 {
+            assert_eq!(r.admit("ak", &format!("n{i}"), t + 2), Admission::Replay);
+        }
+        assert_eq!(r.admit("ak", "more", t + 2), Admission::Full);
+        // Once they expire, room comes back.
+        assert_eq!(r.admit("ak", "more", t + 2000), Admission::Fresh);
+    }
+
+    #[test]
+    fn a_restored_signature_cache_keeps_each_first_use() {
+        let t = 1_795_000_000;
+        let c = cache();
+        assert_eq!(
+            c.admit("ak", b"s", by("10.0.0.1", "Disable", false), t),
+            Admission::Fresh
+        );
+        assert_eq!(
+            c.admit("ak", b"r", by("10.0.0.1", "Describe", true), t),
+            Admission::Fresh
+        );
+        let r = SignatureCache::restored(
+            Duration::from_secs(600),
+            Duration::from_secs(5),
+            DEFAULT_CAPACITY,
+            roundtrip(c.export(t + 1)),
+            t + 2,
+        );
+        assert_eq!(r.len(), 2);
+        // The same answers as the cache that was exported.
+        assert_eq!(
+            r.admit("ak", b"s", writes("Disable"), t + 3),
+            Admission::Again
+        );
+        assert_eq!(
+            r.admit("ak", b"s", by("10.0.0.2", "Delete", false), t + 3),
+            Admission::Replay
+        );
+        assert_eq!(
+            r.admit("ak", b"s", by("10.0.0.1", "Delete", false), t + 3),
+            Admission::Again
+        );
+        assert_eq!(
+            r.admit("ak", b"s", by("10.0.0.1", "Delete", false), t + 9),
+            Admission::Replay
+        );
+        assert_eq!(
+            r.admit("ak", b"r", by("10.0.0.9", "List", true), t + 9),
+            Admission::Again
+        );
+        assert_eq!(
+            r.admit("ak", b"r", writes("Delete"), t + 9),
+            Admission::Replay
+        );
+    }
+
+    #[test]
+    fn damaged_states_do_not_decode() {
+        let key = FingerprintKey::from_bytes([7; 16]);
+        let c = cache();
+        assert_eq!(
+            c.admit("ak", b"s", by("10.0.0.1", "Get", true), 1000),
+            Admission::Fresh
+        );
+        let mut bytes = Vec::new();
+        c.export(1000).encode(&mut bytes);
+        // Cut short anywhere.
+        for n in 0..bytes.len() {
+            assert!(
+                SignatureCacheState::decode(key, &mut &bytes[..n]).is_none(),
+                "{n}"
+            );
+        }
+        // A count larger than the bytes that follow, without allocating for it.
+        let mut huge = u64::MAX.to_le_bytes().to_vec();
+        huge.extend_from_slice(&[0; 64]);
+        assert!(NonceCacheState::decode(key, &mut huge.as_slice()).is_none());
+        // A flag that is neither 0 nor 1.
+        let last = bytes.len() - 1;
+        bytes[last] = 2;
+        assert!(SignatureCacheState::decode(key, &mut bytes.as_slice()).is_none());
+        // And nothing decodes from nothing.
+        assert!(NonceCacheState::decode(key, &mut [].as_slice()).is_none());
+    }
+
+    /// The fingerprint of a pair is fixed by its key and bytes alone, so a server of another
+    /// build (another Rust release) restores what this one exported. Changing this value
+    /// breaks every state written before: give such a change a new file format.
+    #[test]
+    fn fingerprints_do_not_depend_on_the_build() {
+        let t = Table::<()>::with_key(
+            Duration::from_secs(60),
+            10,
+            FingerprintKey::from_bytes(*b"0123456789abcdef"),
+        );
+        assert_eq!(t.fingerprint(&[b"ak", b"n1"]), FINGERPRINT_OF_AK_N1);
+        assert_ne!(t.fingerprint(&[b"akn", b"1"]), FINGERPRINT_OF_AK_N1);
+    }
+    const FINGERPRINT_OF_AK_N1: u64 = 5_996_961_755_001_162_545;
 }

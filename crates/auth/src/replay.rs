@@ -10,6 +10,16 @@
 //!
 //! The dialects hold an `Arc<dyn ReplayGuard>` and never learn which one it is.
 //!
+//! **Restarts.** A [`SharedReplayGuard`]'s records outlive any process. A
+//! [`MemoryReplayGuard`]'s caches do not, so a process that stops cleanly exports them
+//! ([`ReplayGuard::export`], [`GuardState`]: keyed fingerprints and expiries, never a request)
+//! and the next one starts from them ([`ReplayStart::Continued`]). When they were lost (the
+//! process was killed, crashed, or its machine lost power) the next one cannot know what was
+//! seen, and refuses every request signed before it started ([`ReplayStart::Lost`],
+//! [`Admission::SignedBeforeStart`]): such a request could be a replay; one signed later cannot
+//! have been seen by the process that is gone. The clock window ends that rule by itself once
+//! every such request is too old anyway.
+//!
 //! A shared record cannot use the in-memory caches' fingerprints (SipHash keyed at random per
 //! process): every node must compute the same one. [`fingerprint`] is SHA-256 over
 //! length-prefixed parts, cut to 128 bits: clients choose nonces, but finding two that collide
@@ -22,7 +32,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
-use crate::nonce::{Admission, NonceCache, SignatureCache, SignatureUse};
+use crate::nonce::{
+    Admission, FingerprintKey, NonceCache, NonceCacheState, SignatureCache, SignatureCacheState,
+    SignatureUse,
+};
 
 /// A 128-bit fingerprint, the same on every node.
 pub type Fingerprint = [u8; 16];
@@ -102,24 +115,92 @@ pub struct ReplayUnavailable(pub String);
 /// the clock window checked out, so that only authentic requests take room.
 #[async_trait]
 pub trait ReplayGuard: Send + Sync + 'static {
-    /// (`key_id`, `nonce`) at `now` (Unix seconds): [`Admission::Fresh`] the first time within
-    /// the window, [`Admission::Replay`] after, [`Admission::Full`] when nothing more can be
-    /// remembered.
+    /// (`key_id`, `nonce`) of a request signed at `signed_at`, at `now` (Unix seconds):
+    /// [`Admission::Fresh`] the first time within the window, [`Admission::Replay`] after,
+    /// [`Admission::Full`] when nothing more can be remembered,
+    /// [`Admission::SignedBeforeStart`] when it may have been seen by a process whose records
+    /// were lost.
     async fn admit_nonce(
         &self,
         key_id: &str,
         nonce: &str,
+        signed_at: i64,
         now: i64,
     ) -> Result<Admission, ReplayUnavailable>;
 
-    /// A use of `signature` (made with `key_id`) at `now`: the rules of [`SignatureCache`].
+    /// A use of `signature` (made with `key_id`, signed at `signed_at`) at `now`: the rules of
+    /// [`SignatureCache`], and [`Admission::SignedBeforeStart`] as for nonces.
     async fn admit_signature(
         &self,
         key_id: &str,
         signature: &[u8],
         used: SignedUse,
+        signed_at: i64,
         now: i64,
     ) -> Result<Admission, ReplayUnavailable>;
+
+    /// What this process must hand to the next one at a clean stop, live at `now`; `None` when
+    /// the records outlive the process anyway (shared ones).
+    fn export(&self, _now: i64) -> Option<GuardState> {
+        None
+    }
+}
+
+/// Where a single node's guard starts from.
+#[derive(Debug)]
+pub enum ReplayStart {
+    /// Nothing can have been seen before: a new store.
+    Fresh,
+    /// The previous process stopped cleanly and handed over what it had seen.
+    Continued(GuardState),
+    /// What the previous process had seen is lost: requests signed before the Unix second
+    /// `signed_from` are refused ([`Admission::SignedBeforeStart`]).
+    Lost { signed_from: i64 },
+}
+
+/// A [`MemoryReplayGuard`]'s caches as exported: their fingerprint keys and live entries.
+#[derive(Debug)]
+pub struct GuardState {
+    nonces: NonceCacheState,
+    signatures: SignatureCacheState,
+}
+
+impl GuardState {
+    /// Both caches' fingerprint keys (nonces, then signatures): whoever stores a state keeps
+    /// these apart from the entries and protects them.
+    pub fn keys(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out[..16].copy_from_slice(&self.nonces.key().to_bytes());
+        out[16..].copy_from_slice(&self.signatures.key().to_bytes());
+        out
+    }
+
+    /// Live entries held (nonces and signatures).
+    pub fn len(&self) -> usize {
+        self.nonces.len() + self.signatures.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends the entries of both caches (not the keys).
+    pub fn encode_entries(&self, out: &mut Vec<u8>) {
+        self.nonces.encode(out);
+        self.signatures.encode(out);
+    }
+
+    /// Reads what [`Self::encode_entries`] wrote from the front of `input` (advancing it), with
+    /// the [`Self::keys`] it was written with; `None` when the bytes do not hold that.
+    pub fn decode(keys: [u8; 32], input: &mut &[u8]) -> Option<Self> {
+        let half = |r: std::ops::Range<usize>| -> Option<FingerprintKey> {
+            Some(FingerprintKey::from_bytes(keys.get(r)?.try_into().ok()?))
+        };
+        Some(Self {
+            nonces: NonceCacheState::decode(half(0..16)?, input)?,
+            signatures: SignatureCacheState::decode(half(16..32)?, input)?,
+        })
+    }
 }
 
 // ------------------------------------------------------------------------------ memory
@@ -128,6 +209,9 @@ pub trait ReplayGuard: Send + Sync + 'static {
 pub struct MemoryReplayGuard {
     nonces: NonceCache,
     signatures: SignatureCache,
+    /// Requests signed before this Unix second are refused: the records of the process before
+    /// this one were lost.
+    signed_from: Option<i64>,
 }
 
 impl MemoryReplayGuard {
@@ -138,7 +222,43 @@ impl MemoryReplayGuard {
         Self {
             nonces: NonceCache::with_capacity(window, capacity),
             signatures: SignatureCache::with_capacity(window, client_grace, capacity),
+            signed_from: None,
         }
+    }
+
+    /// A guard like [`Self::new`] that starts from `start` at `now` (Unix seconds).
+    pub fn starting(
+        window: Duration,
+        client_grace: Duration,
+        capacity: usize,
+        start: ReplayStart,
+        now: i64,
+    ) -> Self {
+        match start {
+            ReplayStart::Fresh => Self::new(window, client_grace, capacity),
+            ReplayStart::Continued(state) => Self {
+                nonces: NonceCache::restored(window, capacity, state.nonces, now),
+                signatures: SignatureCache::restored(
+                    window,
+                    client_grace,
+                    capacity,
+                    state.signatures,
+                    now,
+                ),
+                signed_from: None,
+            },
+            ReplayStart::Lost { signed_from } => Self {
+                signed_from: Some(signed_from),
+                ..Self::new(window, client_grace, capacity)
+            },
+        }
+    }
+
+    /// [`Admission::SignedBeforeStart`] for a request signed before the records begin.
+    fn before_start(&self, signed_at: i64) -> Option<Admission> {
+        self.signed_from
+            .filter(|from| signed_at < *from)
+            .map(Admission::SignedBeforeStart)
     }
 
     /// Nonces remembered now (expired ones not yet dropped included).
@@ -158,8 +278,12 @@ impl ReplayGuard for MemoryReplayGuard {
         &self,
         key_id: &str,
         nonce: &str,
+        signed_at: i64,
         now: i64,
     ) -> Result<Admission, ReplayUnavailable> {
+        if let Some(refused) = self.before_start(signed_at) {
+            return Ok(refused);
+        }
         Ok(self.nonces.admit(key_id, nonce, now))
     }
 
@@ -168,14 +292,25 @@ impl ReplayGuard for MemoryReplayGuard {
         key_id: &str,
         signature: &[u8],
         used: SignedUse,
+        signed_at: i64,
         now: i64,
     ) -> Result<Admission, ReplayUnavailable> {
+        if let Some(refused) = self.before_start(signed_at) {
+            return Ok(refused);
+        }
         let used = SignatureUse {
             meaning: used.meaning,
             reads_only: used.reads_only,
             client: used.client,
         };
         Ok(self.signatures.admit(key_id, signature, used, now))
+    }
+
+    fn export(&self, now: i64) -> Option<GuardState> {
+        Some(GuardState {
+            nonces: self.nonces.export(now),
+            signatures: self.signatures.export(now),
+        })
     }
 }
 
@@ -279,10 +414,13 @@ fn decode_use(bytes: &[u8]) -> Option<(SignedUse, i64)> {
 
 #[async_trait]
 impl<L: ReplayLedger> ReplayGuard for SharedReplayGuard<L> {
+    // `signed_at` plays no part: the records outlive every node, so nothing is ever lost by a
+    // restart (see the module documentation).
     async fn admit_nonce(
         &self,
         key_id: &str,
         nonce: &str,
+        _signed_at: i64,
         now: i64,
     ) -> Result<Admission, ReplayUnavailable> {
         let domain = format!("coffer/replay/v1/{}/nonce", self.domain);
@@ -302,6 +440,7 @@ impl<L: ReplayLedger> ReplayGuard for SharedReplayGuard<L> {
         key_id: &str,
         signature: &[u8],
         used: SignedUse,
+        _signed_at: i64,
         now: i64,
     ) -> Result<Admission, ReplayUnavailable> {
         let domain = format!("coffer/replay/v1/{}/signature", self.domain);
@@ -411,7 +550,7 @@ mod tests {
         let t = 1_795_000_000;
         for g in guards() {
             block(async {
-                let n = |k: &'static str, n: &'static str, at| g.admit_nonce(k, n, at);
+                let n = |k: &'static str, n: &'static str, at| g.admit_nonce(k, n, at, at);
                 assert_eq!(n("ak", "n1", t).await.ok(), Some(Admission::Fresh));
                 assert_eq!(n("ak", "n1", t + 10).await.ok(), Some(Admission::Replay));
                 assert_eq!(n("ak2", "n1", t).await.ok(), Some(Admission::Fresh));
@@ -423,7 +562,7 @@ mod tests {
                 let delete = |ip, reads| {
                     SignedUse::new(&[Some("DeleteSecret"), None], reads, ip, &[Some("v")])
                 };
-                let s = |u, at| g.admit_signature("ak", b"sig", u, at);
+                let s = |u, at| g.admit_signature("ak", b"sig", u, at, at);
                 assert_eq!(s(describe(ip, true), t).await.ok(), Some(Admission::Fresh));
                 assert_eq!(
                     s(describe(other, true), t + 100).await.ok(),
@@ -446,7 +585,7 @@ mod tests {
                     Some(Admission::Replay)
                 );
                 // A write first: another meaning is refused, even a read.
-                let w = |u, at| g.admit_signature("ak", b"w", u, at);
+                let w = |u, at| g.admit_signature("ak", b"w", u, at, at);
                 assert_eq!(w(delete(None, false), t).await.ok(), Some(Admission::Fresh));
                 assert_eq!(
                     w(describe(None, true), t).await.ok(),
@@ -458,6 +597,128 @@ mod tests {
                 );
             });
         }
+    }
+
+    fn memory(start: ReplayStart, now: i64) -> MemoryReplayGuard {
+        MemoryReplayGuard::starting(
+            Duration::from_secs(600),
+            Duration::from_secs(5),
+            1000,
+            start,
+            now,
+        )
+    }
+
+    /// After a stop that lost the records, a request signed before the start is refused
+    /// (and takes no room); one signed from the start on is judged as usual.
+    #[test]
+    fn a_guard_whose_records_were_lost_refuses_requests_signed_before_it_started() {
+        let t = 1_795_000_000;
+        let g = memory(ReplayStart::Lost { signed_from: t }, t);
+        let used = SignedUse::new(&[Some("DeleteSecret")], false, None, &[]);
+        block(async {
+            for signed_at in [t - 1, t - 600, i64::MIN] {
+                assert_eq!(
+                    g.admit_nonce("ak", "n1", signed_at, t + 1).await.ok(),
+                    Some(Admission::SignedBeforeStart(t))
+                );
+                assert_eq!(
+                    g.admit_signature("ak", b"sig", used, signed_at, t + 1)
+                        .await
+                        .ok(),
+                    Some(Admission::SignedBeforeStart(t))
+                );
+            }
+            assert_eq!((g.nonces_held(), g.signatures_held()), (0, 0));
+            assert_eq!(
+                g.admit_nonce("ak", "n1", t, t + 1).await.ok(),
+                Some(Admission::Fresh)
+            );
+            assert_eq!(
+                g.admit_nonce("ak", "n1", t, t + 2).await.ok(),
+                Some(Admission::Replay)
+            );
+            assert_eq!(
+                g.admit_signature("ak", b"sig", used, t + 1, t + 1)
+                    .await
+                    .ok(),
+                Some(Admission::Fresh)
+            );
+        });
+        // A fresh start refuses nothing for its time.
+        let g = memory(ReplayStart::Fresh, t);
+        block(async {
+            assert_eq!(
+                g.admit_nonce("ak", "n1", t - 600, t).await.ok(),
+                Some(Admission::Fresh)
+            );
+        });
+    }
+
+    /// What one guard exported, through its encoding, makes the next one refuse the same
+    /// replays and accept the same retries.
+    #[test]
+    fn a_continued_guard_judges_as_the_one_that_stopped() {
+        let t = 1_795_000_000;
+        let first = memory(ReplayStart::Fresh, t);
+        let ip: Option<IpAddr> = "10.0.0.1".parse().ok();
+        let describe = SignedUse::new(&[Some("DescribeSecret")], false, ip, &[]);
+        let delete = SignedUse::new(&[Some("DeleteSecret")], false, None, &[]);
+        block(async {
+            assert_eq!(
+                first.admit_nonce("ak", "n1", t, t).await.ok(),
+                Some(Admission::Fresh)
+            );
+            assert_eq!(
+                first
+                    .admit_signature("ak", b"sig", describe, t, t)
+                    .await
+                    .ok(),
+                Some(Admission::Fresh)
+            );
+        });
+        let state = first.export(t + 10).expect("a memory guard exports");
+        assert_eq!(state.len(), 2);
+        let mut bytes = Vec::new();
+        state.encode_entries(&mut bytes);
+        let mut input = bytes.as_slice();
+        let state = GuardState::decode(state.keys(), &mut input).expect("decodes");
+        assert!(input.is_empty());
+        // Keys count: the same entries under other keys match nothing.
+        let mut other = bytes.as_slice();
+        let stranger = GuardState::decode([9; 32], &mut other).expect("decodes");
+        let next = memory(ReplayStart::Continued(state), t + 20);
+        let wrong = memory(ReplayStart::Continued(stranger), t + 20);
+        block(async {
+            assert_eq!(
+                next.admit_nonce("ak", "n1", t, t + 30).await.ok(),
+                Some(Admission::Replay)
+            );
+            assert_eq!(
+                next.admit_signature("ak", b"sig", describe, t, t + 30)
+                    .await
+                    .ok(),
+                Some(Admission::Again)
+            );
+            assert_eq!(
+                next.admit_signature("ak", b"sig", delete, t, t + 30)
+                    .await
+                    .ok(),
+                Some(Admission::Replay)
+            );
+            assert_eq!(
+                next.admit_nonce("ak", "n2", t, t + 30).await.ok(),
+                Some(Admission::Fresh)
+            );
+            assert_eq!(
+                wrong.admit_nonce("ak", "n1", t, t + 30).await.ok(),
+                Some(Admission::Fresh)
+            );
+        });
+        // Shared records need no handing over.
+        let ledger: &'static MapLedger = Box::leak(Box::default());
+        let shared = SharedReplayGuard::new(ledger, "t", Duration::from_secs(60), Duration::ZERO);
+        assert!(shared.export(t).is_none());
     }
 
     #[test]

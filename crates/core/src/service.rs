@@ -167,6 +167,13 @@ impl Service {
         self.clock.now()
     }
 
+    /// A key for `label`'s purpose derived from the root key in use now (the new one once a
+    /// rotation began): for files the server keeps beside the store that must not be
+    /// forged by whoever can write them. The root key itself never leaves the keyring.
+    pub fn root_derived_key(&self, label: &[u8]) -> SecretKey {
+        self.keyring.current_root().derive(label)
+    }
+
     pub fn limits(&self) -> &Limits {
         &self.limits
     }

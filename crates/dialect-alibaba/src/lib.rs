@@ -22,7 +22,9 @@ use std::time::Duration;
 use coffer_api::{AuditFacts, AuthenticatedKey, Dialect, HttpRequest, Permission, Reply, Scope};
 use coffer_auth::alibaba::AlibabaRequest;
 use coffer_auth::nonce::Admission;
-use coffer_auth::replay::{MemoryReplayGuard, ReplayGuard, ReplayLedger, SharedReplayGuard};
+use coffer_auth::replay::{
+    GuardState, MemoryReplayGuard, ReplayGuard, ReplayLedger, ReplayStart, SharedReplayGuard,
+};
 use coffer_auth::AuthError;
 use coffer_core::{RegionMap, Service};
 
@@ -67,13 +69,26 @@ impl Alibaba {
 
     /// Bounds the nonce cache to `entries` live nonces; a request that would need one more is
     /// refused with `429 Rejected.Throttling`.
-    pub fn with_replay_capacity(mut self, entries: usize) -> Self {
-        self.replay = Arc::new(MemoryReplayGuard::new(
+    pub fn with_replay_capacity(self, entries: usize) -> Self {
+        self.with_memory_replay(entries, ReplayStart::Fresh)
+    }
+
+    /// Keeps the nonces in this process's memory (at most `entries` live ones), starting from
+    /// what the previous process handed over, or refusing what it may have seen (`start`).
+    pub fn with_memory_replay(mut self, entries: usize, start: ReplayStart) -> Self {
+        self.replay = Arc::new(MemoryReplayGuard::starting(
             NONCE_WINDOW,
             Duration::ZERO,
             entries,
+            start,
+            self.service.now().as_secs(),
         ));
         self
+    }
+
+    /// What a clean stop hands to the next process (`None` for shared records).
+    pub fn replay_state(&self) -> Option<GuardState> {
+        self.replay.export(self.service.now().as_secs())
     }
 
     /// Keeps the nonces in `ledger`, which every node of a cluster shares, so that a request
@@ -179,7 +194,7 @@ impl Dialect for Alibaba {
         }
         let admission = self
             .replay
-            .admit_nonce(&parsed.access_key_id, &parsed.nonce, now)
+            .admit_nonce(&parsed.access_key_id, &parsed.nonce, parsed.timestamp, now)
             .await
             .map_err(|e| coffer_core::Error::Unavailable {
                 reason: e.to_string(),
@@ -195,6 +210,18 @@ impl Dialect for Alibaba {
             // expire: a throttle (the same answer as any other), which clients back off from
             // and retry, rather than a replay error, which tells them the request was bad.
             Admission::Full => Err(coffer_core::Error::Throttled.into()),
+            // The server restarted after a stop that lost its nonces: a request signed before
+            // it started may have been used already. The timestamp is what is refused (within
+            // the window, but before the server's records begin), so the client's answer is the
+            // one it has for a stale timestamp: sign again.
+            Admission::SignedBeforeStart(from) => Err(ApiError::new(
+                400,
+                "InvalidTimeStamp.Expired",
+                format!(
+                    "Specified time stamp or date value is expired. This server restarted after an unclean stop and accepts only requests signed at or after {} (Timestamp); sign the request again.",
+                    coffer_core::Timestamp::from_secs(from).to_iso8601_seconds()
+                ),
+            )),
         }
     }
 

@@ -30,7 +30,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coffer_api::{AuditFacts, AuthenticatedKey, Dialect, HttpRequest, Permission, Reply, Scope};
-use coffer_auth::replay::{MemoryReplayGuard, ReplayGuard, ReplayLedger, SharedReplayGuard};
+use coffer_auth::replay::{
+    GuardState, MemoryReplayGuard, ReplayGuard, ReplayLedger, ReplayStart, SharedReplayGuard,
+};
 use coffer_auth::tencent::{TencentRequest, SAME_CLIENT_GRACE};
 use coffer_core::{RegionMap, Service};
 use serde_json::{Map, Value};
@@ -67,13 +69,27 @@ impl Tencent {
 
     /// Bounds each replay cache (nonces, TC3 signatures) to `entries` live entries; a request
     /// that would need one more is refused with `RequestLimitExceeded`.
-    pub fn with_replay_capacity(mut self, entries: usize) -> Self {
-        self.replay = Arc::new(MemoryReplayGuard::new(
+    pub fn with_replay_capacity(self, entries: usize) -> Self {
+        self.with_memory_replay(entries, ReplayStart::Fresh)
+    }
+
+    /// Keeps nonces and TC3 signatures in this process's memory (at most `entries` live ones
+    /// each), starting from what the previous process handed over, or refusing what it may
+    /// have seen (`start`).
+    pub fn with_memory_replay(mut self, entries: usize, start: ReplayStart) -> Self {
+        self.replay = Arc::new(MemoryReplayGuard::starting(
             REPLAY_WINDOW,
             SAME_CLIENT_GRACE,
             entries,
+            start,
+            self.service.now().as_secs(),
         ));
         self
+    }
+
+    /// What a clean stop hands to the next process (`None` for shared records).
+    pub fn replay_state(&self) -> Option<GuardState> {
+        self.replay.export(self.service.now().as_secs())
     }
 
     /// Keeps nonces and TC3 signatures in `ledger`, which every node of a cluster shares, so

@@ -145,6 +145,15 @@ pub async fn authenticate(
             "RequestLimitExceeded",
             "Too many requests within the signature window; retry later.",
         )),
+        // The server restarted after a stop that lost its records: a request signed before it
+        // started may have been used already. Its timestamp is what is refused, so the client
+        // gets the code it has for a stale timestamp and signs again.
+        Admission::SignedBeforeStart(from) => Err(ApiError::new(
+            "AuthFailure.SignatureExpire",
+            format!(
+                "The signature's timestamp is before this server's restart after an unclean stop; requests signed at or after {from} (X-TC-Timestamp, Unix seconds) are accepted. Sign the request again."
+            ),
+        )),
     }
 }
 

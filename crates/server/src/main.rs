@@ -6,7 +6,9 @@ mod cluster;
 mod config;
 mod http;
 mod listener;
+mod log_filter;
 mod private;
+mod replay_state;
 mod tls;
 
 use std::path::Path;
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use coffer_auth::replay::ReplayStart;
 use coffer_core::{Limits, RegionMap, Service, SystemClock};
 use coffer_crypto::{RootKeyFile, SecretKey};
 use zeroize::Zeroizing;
@@ -190,8 +193,11 @@ async fn list_projects(
 }
 
 fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .with_context(|| format!("invalid log filter {filter:?}"))?;
+    let statements_capped = log_filter::statements_capped();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -200,8 +206,10 @@ fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
             .json()
             .flatten_event(true)
             .with_current_span(true)
+            .finish()
+            .with(statements_capped)
             .init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => builder.finish().with(statements_capped).init(),
     }
     Ok(())
 }
@@ -285,6 +293,14 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     }
     let db_hosts = coffer_dialect_native::DbHostAllowList::parse(&args.db_hosts_allowed)
         .map_err(|e| anyhow::anyhow!("--db-hosts-allowed: {e}"))?;
+    // Before the store creates its files: a data dir that held neither a store nor an audit
+    // log has never served a request (see `replay_state`).
+    let new_data_dir = ["coffer.db", "audit.log"]
+        .iter()
+        .all(|f| !args.data_dir.join(f).exists());
+    if args.database_url.is_none() {
+        replay_state::check_writable(&args.data_dir)?;
+    }
     let store = OpenStore::open(
         &args.data_dir,
         args.database_url.as_deref(),
@@ -300,6 +316,12 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         ),
         _ => (coffer_store::audit::LogKey::from_root(&root_key.key), None),
     };
+    // The replay records a clean stop left were written under the root key then in use: this
+    // one, or the new key of a rotation left unfinished.
+    let replay_keys: Vec<replay_state::FileKeys> = std::iter::once(&root_key.key)
+        .chain(root_key.file.as_ref().and_then(|(_, next)| next.as_ref()))
+        .map(replay_state::FileKeys::from_root)
+        .collect();
     let mut service = Service::new(
         store.store(),
         root_key.key,
@@ -358,14 +380,27 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         .await
         .with_context(wrong_root_key)?;
 
-    let mut alibaba = coffer_dialect_alibaba::Alibaba::new(service.clone(), regions.clone())
-        .with_replay_capacity(args.replay_cache_entries);
-    let mut tencent = coffer_dialect_tencent::Tencent::new(service.clone(), regions)
-        .with_replay_capacity(args.replay_cache_entries);
     let shared = match &store {
         OpenStore::Postgres(pg) => Some(pg.clone()),
         OpenStore::Sqlite(_) => None,
     };
+    // A single node's replay records: what the last clean stop left, or, when it left nothing,
+    // a refusal of requests signed before now (`replay_state`). Shared records need neither.
+    let handover = match shared {
+        Some(_) => None,
+        None => {
+            Some(replay_state::start(&args.data_dir, new_data_dir, &replay_keys, &service).await?)
+        }
+    };
+    drop(replay_keys);
+    let (alibaba_start, tencent_start) = handover
+        .map_or((ReplayStart::Fresh, ReplayStart::Fresh), |h| {
+            (h.alibaba, h.tencent)
+        });
+    let mut alibaba = coffer_dialect_alibaba::Alibaba::new(service.clone(), regions.clone())
+        .with_memory_replay(args.replay_cache_entries, alibaba_start);
+    let mut tencent = coffer_dialect_tencent::Tencent::new(service.clone(), regions)
+        .with_memory_replay(args.replay_cache_entries, tencent_start);
     if let Some(pg) = &shared {
         // Every node must refuse a request any node has seen: nonces and TC3 signatures are
         // recorded in the database instead of this process's memory.
@@ -386,7 +421,7 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         audit: audit.clone(),
         gate: http::Gate::new(audit.clone()),
     });
-    let app = http::router(state, args.max_body_bytes);
+    let app = http::router(state.clone(), args.max_body_bytes);
     let listener =
         listener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
     let reload = reload_on_sighup(tls.clone())?;
@@ -432,6 +467,14 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     )
     .await;
     reload.abort();
+    // Every request is answered: what the replay caches hold now is all this process saw.
+    if shared.is_none() {
+        let sections = [
+            ("alibaba", state.alibaba.replay_state()),
+            ("tencent", state.tencent.replay_state()),
+        ];
+        replay_state::stop(&args.data_dir, &service, sections);
+    }
     purge.abort();
     rotations.abort();
     if let Some(r) = audit_reporter {

@@ -24,6 +24,7 @@ const DATA_FILES: &[&str] = &[
     "huawei-project-id",
     "tls-cert.pem",
     "tls-key.pem",
+    "replay-state",
 ];
 
 /// Files created from now on are private to the server's user, whatever mode the code that

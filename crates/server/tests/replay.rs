@@ -723,3 +723,306 @@ fn a_repeated_query_name_is_refused_where_its_order_is_unsigned() {
         "{body}"
     );
 }
+
+// ------------------------------------------------------------------ across restarts
+
+/// A Tencent legacy (v1) request as the SDK's form signature sends it: every field in a form
+/// body, signed with HmacSHA1 over `POST<host>/?<fields>`.
+fn tc_v1(server: &Server, action: &str, fields: &[(&str, &str)], ts: i64, nonce: &str) -> Value {
+    let ts = ts.to_string();
+    let mut all: Vec<(&str, &str)> = fields.to_vec();
+    all.extend([
+        ("Action", action),
+        ("Version", SSM_VERSION),
+        ("Region", "ap-guangzhou"),
+        ("Timestamp", ts.as_str()),
+        ("Nonce", nonce),
+        ("SecretId", AK),
+    ]);
+    let signature = tencent::sign_v1(
+        "POST",
+        &host(server),
+        &all,
+        SK.as_bytes(),
+        tencent::V1Algorithm::HmacSha1,
+    );
+    all.push(("Signature", &signature));
+    let body = coffer_auth::encoding::encode_query(&all).into_bytes();
+    let headers = vec![(
+        "content-type".to_string(),
+        "application/x-www-form-urlencoded".to_string(),
+    )];
+    let (status, body) = send(CLIENT, server, "POST", "/", &headers, &body);
+    assert_eq!(status, 200, "{body}");
+    body["Response"].clone()
+}
+
+/// Captured requests, each sent once before the restart that the test then replays.
+struct Captured {
+    /// Alibaba RPC v1 DeleteSecret of "ali": its timestamp and nonce (the same two make the
+    /// same signed request).
+    ali_delete: (String, String),
+    /// Tencent TC3 DisableSecret of "tc".
+    tc3_disable: Tc3,
+    /// Tencent v1 DisableSecret of "tc": its timestamp and nonce.
+    v1_disable: (i64, String),
+}
+
+/// Sends each request once (as its client did), puts the secrets back with fresh requests,
+/// and returns the requests to replay.
+fn capture(server: &Server) -> Captured {
+    let c = server.client();
+    let ali_delete = (
+        common::timestamp_now(),
+        uuid::Uuid::new_v4().simple().to_string(),
+    );
+    let (status, body) = c.call_with(
+        "DeleteSecret",
+        &[("SecretName", "ali")],
+        &ali_delete.0,
+        &ali_delete.1,
+    );
+    assert_eq!(status, 200, "{body}");
+    c.ok("RestoreSecret", &[("SecretName", "ali")]);
+    let tc3_disable = Tc3::new(
+        server,
+        "DisableSecret",
+        SSM_VERSION,
+        &json!({"SecretName": "tc"}),
+        now(),
+    );
+    assert_eq!(error_code(&tc3_disable.send(CLIENT, server)), None);
+    tc3_ok(server, "EnableSecret", json!({"SecretName": "tc"}));
+    let v1_disable = (now(), uuid::Uuid::new_v4().simple().to_string());
+    let r = tc_v1(
+        server,
+        "DisableSecret",
+        &[("SecretName", "tc")],
+        v1_disable.0,
+        &v1_disable.1,
+    );
+    assert_eq!(error_code(&r), None, "{r}");
+    tc3_ok(server, "EnableSecret", json!({"SecretName": "tc"}));
+    Captured {
+        ali_delete,
+        tc3_disable,
+        v1_disable,
+    }
+}
+
+/// Neither secret was deleted or disabled by a replay.
+fn assert_untouched(server: &Server) {
+    let (status, body) = server
+        .client()
+        .call("GetSecretValue", &[("SecretName", "ali")]);
+    assert_eq!(status, 200, "ali is not pending deletion: {body}");
+    let d = tc3_ok(server, "DescribeSecret", json!({"SecretName": "tc"}));
+    assert_eq!(d["Status"], "Enabled", "{d}");
+}
+
+/// The replay-state file: private, and nothing of any request in it.
+fn assert_private_and_opaque(data_dir: &std::path::Path, captured: &Captured) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = data_dir.join("replay-state");
+    let meta = std::fs::metadata(&path).expect("a clean stop writes replay-state");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let bytes = std::fs::read(&path).expect("read");
+    let signature = captured
+        .tc3_disable
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, v)| v.rsplit("Signature=").next())
+        .expect("a TC3 signature")
+        .to_string();
+    for needle in [
+        captured.ali_delete.1.as_str(),
+        captured.v1_disable.1.as_str(),
+        signature.as_str(),
+        AK,
+        SK,
+        "DeleteSecret",
+        "DisableSecret",
+    ] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "replay-state holds {needle:?}"
+        );
+    }
+    let raw_signature = hex::decode(&signature).expect("hex");
+    assert!(!bytes
+        .windows(raw_signature.len())
+        .any(|w| w == raw_signature));
+}
+
+/// A captured Alibaba DeleteSecret and Tencent v1 and TC3 DisableSecret, replayed after a
+/// restart: after a clean stop (SIGTERM) the records were handed over, so each is refused as
+/// it was before (a TC3 signature still passes again for exactly what it was first used for,
+/// as within one run); after a SIGKILL nothing was handed over, so every request signed
+/// before the start is refused with the cloud's stale-timestamp error, while requests signed
+/// after it work from the first moment the server is ready.
+#[test]
+fn replays_are_refused_across_a_clean_restart_and_a_kill() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let server = Server::start(&data);
+    let port = server.port;
+    server.client().ok(
+        "CreateSecret",
+        &[
+            ("SecretName", "ali"),
+            ("VersionId", "v1"),
+            ("SecretData", "one"),
+        ],
+    );
+    tc3_ok(
+        &server,
+        "CreateSecret",
+        json!({"SecretName": "tc", "VersionId": "v1", "SecretString": "x"}),
+    );
+    let first = capture(&server);
+
+    // A clean stop hands the records over.
+    assert!(server.terminate(), "a clean stop");
+    assert_private_and_opaque(&data, &first);
+    let server = Server::restart_on(&data, port);
+    assert!(
+        !data.join("replay-state").exists(),
+        "the records are taken once: a later crash must not find them"
+    );
+    assert!(server
+        .log_text()
+        .contains("replay records of the last clean stop restored"));
+    let c = server.client();
+    let (ts, nonce) = &first.ali_delete;
+    let (status, body) = c.call_with("DeleteSecret", &[("SecretName", "ali")], ts, nonce);
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("SignatureNonceUsed")),
+        "{body}"
+    );
+    let r = tc_v1(
+        &server,
+        "DisableSecret",
+        &[("SecretName", "tc")],
+        first.v1_disable.0,
+        &first.v1_disable.1,
+    );
+    assert_eq!(error_code(&r), Some("AuthFailure.SignatureFailure"), "{r}");
+    assert_replay_refused(
+        &first
+            .tc3_disable
+            .with_header("x-tc-action", "DeleteSecret")
+            .send(ATTACKER, &server),
+    );
+    assert_untouched(&server);
+    // As within one run, a TC3 signature passes again for what it was first used for.
+    let r = first.tc3_disable.send(ATTACKER, &server);
+    assert_eq!(error_code(&r), None, "{r}");
+    tc3_ok(&server, "EnableSecret", json!({"SecretName": "tc"}));
+
+    // A kill hands nothing over.
+    let second = capture(&server);
+    server.kill();
+    assert!(!data.join("replay-state").exists());
+    let server = Server::restart_on(&data, port);
+    // Fresh requests pass from the first moment the server is ready (it waits for the second
+    // its records begin before it listens).
+    let (status, body) = server.client().call("GetRandomPassword", &[]);
+    assert_eq!(status, 200, "{body}");
+    tc3_ok(&server, "ListSecrets", json!({}));
+    assert!(server
+        .log_text()
+        .contains("replay records of the previous run are lost"));
+    let c = server.client();
+    for (ts, nonce) in [&first.ali_delete, &second.ali_delete] {
+        let (status, body) = c.call_with("DeleteSecret", &[("SecretName", "ali")], ts, nonce);
+        assert_eq!(
+            (status, body["Code"].as_str()),
+            (400, Some("InvalidTimeStamp.Expired")),
+            "{body}"
+        );
+        assert!(
+            body["Message"]
+                .as_str()
+                .is_some_and(|m| m.contains("sign the request again")),
+            "{body}"
+        );
+    }
+    let r = tc_v1(
+        &server,
+        "DisableSecret",
+        &[("SecretName", "tc")],
+        second.v1_disable.0,
+        &second.v1_disable.1,
+    );
+    assert_eq!(error_code(&r), Some("AuthFailure.SignatureExpire"), "{r}");
+    for replay in [
+        second
+            .tc3_disable
+            .with_header("x-tc-action", "DisableSecret"),
+        second
+            .tc3_disable
+            .with_header("x-tc-action", "DeleteSecret"),
+    ] {
+        let r = replay.send(ATTACKER, &server);
+        assert_eq!(error_code(&r), Some("AuthFailure.SignatureExpire"), "{r}");
+        assert!(
+            r["Error"]["Message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Sign the request again")),
+            "{r}"
+        );
+    }
+    assert_untouched(&server);
+    // The client signs again: accepted.
+    let r = Tc3::new(
+        &server,
+        "DisableSecret",
+        SSM_VERSION,
+        &json!({"SecretName": "tc"}),
+        now(),
+    )
+    .send(CLIENT, &server);
+    assert_eq!(error_code(&r), None, "{r}");
+    assert!(server.terminate());
+}
+
+/// A replay-state file that was changed is refused as a whole: the start treats the stop as
+/// unclean (and says why), so an edit can only make the server stricter.
+#[test]
+fn an_edited_replay_state_file_counts_as_lost_records() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let server = Server::start(&data);
+    let port = server.port;
+    let c = server.client();
+    let (ts, nonce) = (
+        common::timestamp_now(),
+        uuid::Uuid::new_v4().simple().to_string(),
+    );
+    let (status, body) = c.call_with("GetRandomPassword", &[], &ts, &nonce);
+    assert_eq!(status, 200, "{body}");
+    assert!(server.terminate());
+    let path = data.join("replay-state");
+    let mut bytes = std::fs::read(&path).expect("replay-state");
+    let last = bytes.len() - 40;
+    bytes[last] ^= 0x20;
+    std::fs::write(&path, &bytes).expect("write");
+
+    let server = Server::restart_on(&data, port);
+    assert!(
+        server.log_text().contains("its MAC does not hold"),
+        "{}",
+        server.log_text()
+    );
+    assert!(!path.exists(), "a refused file is removed");
+    let (status, body) = server
+        .client()
+        .call_with("GetRandomPassword", &[], &ts, &nonce);
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("InvalidTimeStamp.Expired")),
+        "{body}"
+    );
+}

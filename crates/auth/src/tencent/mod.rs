@@ -294,6 +294,7 @@ impl TencentRequest {
                     .admit_nonce(
                         &self.secret_id,
                         self.nonce.as_deref().unwrap_or(""),
+                        self.timestamp,
                         now_unix_secs,
                     )
                     .await
@@ -310,7 +311,7 @@ impl TencentRequest {
                     &[version],
                 );
                 guard
-                    .admit_signature(&self.secret_id, mac, used, now_unix_secs)
+                    .admit_signature(&self.secret_id, mac, used, self.timestamp, now_unix_secs)
                     .await
             }
         }

@@ -45,9 +45,32 @@ impl Server {
     /// start several at the same moment; then [`Server::wait_ready`] or
     /// [`Server::wait_exit`]).
     pub fn spawn_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
-        let port = free_port();
+        Self::spawn_on(data_dir, env, free_port())
+    }
+
+    /// Starts the binary on `data_dir` and `port` with the test access key, waiting until it
+    /// is ready: a restart where clients find the server they knew (TC3 signatures cover the
+    /// port). The log goes on in the same file.
+    pub fn restart_on(data_dir: &Path, port: u16) -> Server {
+        let server = Self::spawn_on(
+            data_dir,
+            &[
+                ("COFFER_BOOTSTRAP_ACCESS_KEY_ID", AK),
+                ("COFFER_BOOTSTRAP_ACCESS_KEY_SECRET", SK),
+            ],
+            port,
+        );
+        server.wait_ready();
+        server
+    }
+
+    fn spawn_on(data_dir: &Path, env: &[(&str, &str)], port: u16) -> Server {
         let log = data_dir.with_extension(format!("{port}.log"));
-        let log_file = std::fs::File::create(&log).expect("create log file");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("open log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_coffer"));
         cmd.arg("serve")
             .arg("--data-dir")
