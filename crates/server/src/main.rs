@@ -278,10 +278,16 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     }
     let db_hosts = coffer_dialect_native::DbHostAllowList::parse(&args.db_hosts_allowed)
         .map_err(|e| anyhow::anyhow!("--db-hosts-allowed: {e}"))?;
+    // Only the test that shows the power-loss test catches a server whose commits are not
+    // synced sets this; the store logs a warning when it does.
+    let sync_commits = std::env::var_os("COFFER_TEST_UNSYNCED_COMMITS").is_none();
     let store = OpenStore::open(
         &args.data_dir,
         args.database_url.as_deref(),
-        coffer_store::SqliteOptions::default(),
+        coffer_store::SqliteOptions {
+            sync_commits,
+            ..Default::default()
+        },
     )
     .await?;
     // The audit log is keyed by a key derived from the root key in use; during a rotation left

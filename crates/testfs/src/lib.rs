@@ -373,7 +373,8 @@ impl State {
         flags: RenameFlags,
     ) -> Res<()> {
         self.writable()?;
-        if flags.contains(RenameFlags::RENAME_EXCHANGE) || flags.contains(RenameFlags::RENAME_WHITEOUT)
+        if flags.contains(RenameFlags::RENAME_EXCHANGE)
+            || flags.contains(RenameFlags::RENAME_WHITEOUT)
         {
             return Err(Errno::EINVAL);
         }
@@ -438,8 +439,7 @@ impl State {
             return Ok(());
         }
         let Some(Inode {
-            body: Body::Dir(d),
-            ..
+            body: Body::Dir(d), ..
         }) = self.inodes.get(&ino)
         else {
             return Ok(());
@@ -489,8 +489,7 @@ fn load(state: &mut State, ino: u64, path: &Path) -> io::Result<()> {
         node.mtime = meta.modified().unwrap_or(node.mtime);
         state.inodes.insert(child, node);
         if let Some(Inode {
-            body: Body::Dir(d),
-            ..
+            body: Body::Dir(d), ..
         }) = state.inodes.get_mut(&ino)
         {
             d.entries.insert(entry.file_name(), child);
@@ -904,9 +903,7 @@ impl Filesystem for Fs {
         let result = (|| -> Res<()> {
             s.writable()?;
             let f = s.file_mut(ino.0)?;
-            let end = offset
-                .checked_add(data.len() as u64)
-                .ok_or(Errno::EFBIG)?;
+            let end = offset.checked_add(data.len() as u64).ok_or(Errno::EFBIG)?;
             let growth = end.saturating_sub((f.data.len() as u64).max(f.reserved));
             s.room(growth)?;
             s.file_mut(ino.0)?.write(offset, data);
@@ -1061,7 +1058,16 @@ impl Filesystem for Fs {
         let used = s.used() / PAGE;
         let total = s.capacity.map(|c| c / PAGE).unwrap_or(used + (1 << 20));
         let free = total.saturating_sub(used);
-        reply.statfs(total, free, free, 1 << 20, 1 << 20, PAGE as u32, 255, PAGE as u32);
+        reply.statfs(
+            total,
+            free,
+            free,
+            1 << 20,
+            1 << 20,
+            PAGE as u32,
+            255,
+            PAGE as u32,
+        );
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
@@ -1090,7 +1096,9 @@ impl Filesystem for Fs {
             req.gid(),
         );
         node.open = 1;
-        let result = s.add(parent.0, name, node).and_then(|ino| s.inode(ino).map(|n| n.attr(ino)));
+        let result = s
+            .add(parent.0, name, node)
+            .and_then(|ino| s.inode(ino).map(|n| n.attr(ino)));
         match result {
             Ok(attr) => reply.created(
                 &TTL,

@@ -37,7 +37,11 @@ impl Mounted {
     }
 
     fn lose_power(&mut self) {
-        self.fs.take().expect("mounted").lose_power().expect("lose power");
+        self.fs
+            .take()
+            .expect("mounted")
+            .lose_power()
+            .expect("lose power");
     }
 
     fn unmount(&mut self) {
@@ -46,7 +50,10 @@ impl Mounted {
 }
 
 fn sync_dir(path: &Path) {
-    File::open(path).expect("open dir").sync_all().expect("sync dir");
+    File::open(path)
+        .expect("open dir")
+        .sync_all()
+        .expect("sync dir");
 }
 
 #[test]
@@ -82,7 +89,10 @@ fn power_loss_keeps_only_what_was_synced() {
     );
     assert!(!m.backing.join("unnamed").exists());
     assert!(!m.backing.join("renamed").exists());
-    assert_eq!(std::fs::read(m.backing.join("named")).expect("named"), b"kept");
+    assert_eq!(
+        std::fs::read(m.backing.join("named")).expect("named"),
+        b"kept"
+    );
     // The process that held files open sees a dead disk.
     assert!(f.write_all(b"x").and_then(|()| f.sync_data()).is_err());
 }
@@ -93,7 +103,10 @@ fn a_clean_unmount_keeps_everything() {
     std::fs::create_dir(m.mnt.join("d")).expect("mkdir");
     std::fs::write(m.mnt.join("d/f"), b"never synced").expect("write");
     m.unmount();
-    assert_eq!(std::fs::read(m.backing.join("d/f")).expect("f"), b"never synced");
+    assert_eq!(
+        std::fs::read(m.backing.join("d/f")).expect("f"),
+        b"never synced"
+    );
 }
 
 #[test]
@@ -139,7 +152,9 @@ fn a_read_only_disk_refuses_changes_and_serves_reads() {
         .expect("open");
     f.write_all(b"C").expect("write");
     m.fs().set_read_only(true);
-    let err = f.sync_data().expect_err("unsynced data cannot reach a read-only disk");
+    let err = f
+        .sync_data()
+        .expect_err("unsynced data cannot reach a read-only disk");
     assert_eq!(err.raw_os_error(), Some(libc::EROFS));
     let err = f.write_all(b"x").expect_err("write");
     assert_eq!(err.raw_os_error(), Some(libc::EROFS));
