@@ -516,3 +516,87 @@ fn a_read_only_disk_refuses_writes_and_value_reads_cleanly_and_writes_resume_aft
         "only {lost} entries counted lost while read-only"
     );
 }
+
+/// A tmpfs mounted for one test, unmounted (lazily) when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mounting a tmpfs needs root");
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The same on a real filesystem, the kernel's own ENOSPC (a small tmpfs filled up with a
+/// ballast file): the audit log's reserve works there (tmpfs allocates with `fallocate`), the
+/// database refuses, reads go on, and deleting the ballast brings writes back.
+#[test]
+fn a_really_full_tmpfs_refuses_writes_and_takes_them_again_once_space_is_freed() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mnt = tmp.path().join("data");
+    std::fs::create_dir(&mnt).expect("mountpoint");
+    let _tmpfs = Tmpfs::mount(&mnt, "16m");
+    let server = start(&mnt);
+    let t = Target::new(&server);
+    let seeded = writes_succeed(&t, "seed", Duration::ZERO);
+
+    let ballast = mnt.join("ballast");
+    let mut f = std::fs::File::create(&ballast).expect("ballast");
+    let chunk = vec![0u8; 64 * 1024];
+    loop {
+        match f.write_all(&chunk) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(28) => break,
+            Err(e) => panic!("filling the disk: {e}"),
+        }
+    }
+    drop(f);
+    let mut refused = false;
+    for i in 0..300 {
+        match t.write(Api::Alibaba, &format!("fill-{i}")) {
+            Answer::Ok(_) => {}
+            Answer::Unavailable(m) => {
+                assert!(m.contains("disk is full"), "{m}");
+                refused = true;
+                break;
+            }
+            Answer::Other(o) => panic!("a write on a full disk: {o}"),
+        }
+    }
+    assert!(refused, "300 writes succeeded on a full disk");
+    for (api, name, message) in writes_refused(&t, "full") {
+        assert!(message.contains("disk is full"), "{api:?}: {message}");
+        assert!(
+            !t.exists(api, &name),
+            "the refused {api:?} write left {name}"
+        );
+    }
+    for (api, name) in &seeded {
+        t.read(*api, name, true)
+            .ok(&format!("{api:?} value read on a full disk"));
+    }
+
+    std::fs::remove_file(&ballast).expect("free the space");
+    writes_succeed(&t, "after", Duration::from_secs(5));
+    no_panic(&server);
+    assert!(server.terminate(), "coffer did not stop cleanly");
+    audit_verifies(&mnt);
+}
