@@ -371,10 +371,10 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     };
     let wrong_root_key = || {
         format!(
-            "the root key ({root_key_source}) does not open {store_name}: use the root key the \
-             store was created or last rewrapped with (restore that key file from your backup, \
-             or give it with --root-key-file or COFFER_ROOT_KEY); every node of a store uses \
-             the same key"
+            "the root key does not open {store_name} (the key from {root_key_source}): use the \
+             root key the store was created or last rewrapped with (restore that key file from \
+             your backup, or give it with --root-key-file or COFFER_ROOT_KEY); every node of a \
+             store uses the same key"
         )
     };
     if let Err(e) = service.check_root_key().await {
