@@ -140,3 +140,51 @@ fn a_root_key_file_given_and_missing_stops_the_start() {
         .client()
         .ok("GetSecretValue", &[("SecretName", "kept")]);
 }
+
+/// On PostgreSQL the data dir says nothing about the store: a node started there without its
+/// key makes one (as on a first start), finds that it opens nothing, stops, and removes the
+/// key it made, so that the next start (with the right key copied in) does not find a wrong
+/// one in its place.
+#[test]
+fn a_key_made_for_a_postgresql_store_it_cannot_open_is_removed() {
+    use coffer_store::testkit::pg::TestDatabase;
+    let db = TestDatabase::create().unwrap_or_else(|e| panic!("creating a test database: {e}"));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let first = tmp.path().join("first");
+    let url = db.url();
+    let e = [
+        ("COFFER_DATABASE_URL", url.as_str()),
+        ("COFFER_BOOTSTRAP_ACCESS_KEY_ID", common::AK),
+        ("COFFER_BOOTSTRAP_ACCESS_KEY_SECRET", common::SK),
+    ];
+    let server = Server::start_with(&first, &e);
+    assert!(server.terminate(), "coffer did not stop cleanly");
+
+    let second = tmp.path().join("second");
+    let log = start_fails_with(&second, &e);
+    assert!(
+        log.contains("does not open the PostgreSQL database"),
+        "{log}"
+    );
+    says_what_to_do(&log);
+    assert!(
+        !second.join("root.key").exists(),
+        "the key made by the failed start was left behind"
+    );
+    // With the store's key copied in, the new node starts.
+    std::fs::copy(first.join("root.key"), second.join("root.key")).expect("copy the key");
+    let server = Server::start_with(&second, &e);
+    assert!(server.terminate(), "coffer did not stop cleanly");
+}
+
+fn start_fails_with(data: &Path, env: &[(&str, &str)]) -> String {
+    let mut server = Server::spawn_with(data, env);
+    let exited = server.wait_exit(Duration::from_secs(20));
+    let log = server.log_text();
+    assert_eq!(
+        exited,
+        Some(false),
+        "coffer did not stop with an error:\n{log}"
+    );
+    log
+}
