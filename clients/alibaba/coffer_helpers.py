@@ -808,3 +808,60 @@ class AdminCli:
         assert r.returncode != 0, "coffer %s should have failed: %s" % (" ".join(args), r.stdout)
         return r.stderr
 
+
+
+# ----------------------------------------------------------------------------- a disk that fills up
+class SmallDisk:
+    """A tmpfs of `size` mounted at `path` for one test (mounting needs root, as in CI): `fill()`
+    takes every free byte with a ballast file (the kernel's own ENOSPC from then on), `free()`
+    deletes it, `close()` unmounts."""
+
+    def __init__(self, path, size="16m"):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % size, "tmpfs", str(self.path)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.fail("mounting a tmpfs for the disk-full test failed (it needs root): %s" % r.stderr.strip(),
+                        pytrace=False)
+        self.ballast = self.path / "ballast"
+
+    def fill(self):
+        chunk = b"\0" * (64 * 1024)
+        with open(self.ballast, "wb", buffering=0) as f:
+            while True:
+                try:
+                    f.write(chunk)
+                except OSError as e:
+                    if e.errno == 28:  # ENOSPC
+                        return
+                    raise
+
+    def free(self):
+        self.ballast.unlink()
+
+    def close(self):
+        subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
+
+
+def until_refused(write, attempts=300):
+    """Calls write(i) until it raises (SQLite may still commit a few writes into the part of its
+    log it reuses on a full disk); returns the exception; fails after `attempts` successes."""
+    for i in range(attempts):
+        try:
+            write(i)
+        except Exception as e:  # noqa: BLE001 - the caller checks what it is
+            return e
+    pytest.fail("%d writes succeeded on a full disk" % attempts)
+
+
+def until_accepted(write, within=10.0):
+    """Calls write() until it succeeds (the server takes a moment to see space again)."""
+    deadline = time.time() + within
+    while True:
+        try:
+            return write()
+        except Exception:  # noqa: BLE001
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)

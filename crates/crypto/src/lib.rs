@@ -327,7 +327,9 @@ fn sync_parent(path: &Path) -> std::io::Result<()> {
 }
 
 /// Writes `contents` to a new file readable only by its owner (0600 on Unix). Fails if the file
-/// exists, so a racing second start never overwrites a key.
+/// exists, so a racing second start never overwrites a key. Returns once the file and its name
+/// are on disk: a root key whose directory entry a power cut took away would leave every
+/// secret wrapped under it unreadable.
 pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
@@ -339,7 +341,8 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     }
     let mut f = opts.open(path)?;
     f.write_all(contents)?;
-    f.sync_all()
+    f.sync_all()?;
+    sync_parent(path)
 }
 
 /// A value sealed for storage: the data key wrapped by a CMK, and the value under the data key.

@@ -150,22 +150,7 @@ async fn dispatch(
             audit: facts,
             refused_at_admission,
         } = handled;
-        let mut response = Response::new(Body::from(reply.body));
-        *response.status_mut() =
-            StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        response
-            .headers_mut()
-            .insert("content-type", HeaderValue::from_static(reply.content_type));
-        for (name, value) in reply.headers {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                response.headers_mut().insert(name, v);
-            }
-        }
-        if !response.headers().contains_key("x-request-id") {
-            if let Ok(v) = HeaderValue::from_str(&request_id) {
-                response.headers_mut().insert("x-request-id", v);
-            }
-        }
+        let response = into_response(reply, &request_id);
         let latency_us = started.elapsed().as_micros() as u64;
         let status = response.status().as_u16();
         let durable = facts.durable();
@@ -190,7 +175,7 @@ async fn dispatch(
         if let Err(e) = state.audit.append(entry, durable).await {
             tracing::error!(error = %e, "the audit log refused an entry");
             if durable && !refused_at_admission {
-                return audit_failure(&request_id);
+                return into_response(audit_failure(&state, dialect, &req), &request_id);
             }
         }
         // Every request is in the audit log already; this line is for debugging only.
@@ -201,17 +186,51 @@ async fn dispatch(
     .await
 }
 
-fn audit_failure(request_id: &str) -> Response {
-    let body = serde_json::json!({
-        "Code": "AuditUnavailable",
-        "Message": "The request could not be recorded in the audit log, so its result is withheld.",
-        "RequestId": request_id,
-    });
-    let mut resp = Response::new(Body::from(body.to_string()));
-    *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    resp.headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
-    resp
+fn into_response(reply: Reply, request_id: &str) -> Response {
+    let mut response = Response::new(Body::from(reply.body));
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static(reply.content_type));
+    for (name, value) in reply.headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, v);
+        }
+    }
+    if !response.headers().contains_key("x-request-id") {
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            response.headers_mut().insert("x-request-id", v);
+        }
+    }
+    response
+}
+
+/// The answer to a request whose durable audit entry could not be written (the log failed
+/// while it ran): its result is withheld, in the dialect's own "service unavailable" (a
+/// server-side failure its SDK retries), since the log cannot account for it. It may have
+/// been performed; the message says so.
+fn audit_failure(state: &AppState, dialect: &str, req: &HttpRequest<'_>) -> Reply {
+    let withheld = || coffer_core::Error::Unavailable {
+        reason: "the audit log could not record the request, so its result is withheld (it may \
+                 have been performed)"
+            .into(),
+    };
+    match dialect {
+        d if d == Tencent::NAME => state.tencent.render(req, Err(withheld().into())),
+        d if d == Alibaba::NAME => state.alibaba.render(req, Err(withheld().into())),
+        d if d == Huawei::NAME => state.huawei.render(req, Err(withheld().into())),
+        d if d == Native::NAME => state.native.render(req, Err(withheld().into())),
+        // Only requests of a dialect have durable entries; kept for completeness.
+        _ => {
+            let body = serde_json::json!({
+                "Code": "AuditUnavailable",
+                "Message": "The request could not be recorded in the audit log, so its result is withheld.",
+                "RequestId": req.request_id,
+            });
+            Reply::new(503, "application/json", body.to_string().into_bytes())
+        }
+    }
 }
 
 fn not_found(request_id: &str) -> Reply {

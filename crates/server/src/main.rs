@@ -11,7 +11,7 @@ mod private;
 mod replay_state;
 mod tls;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -225,7 +225,18 @@ struct EnvSecrets {
 struct RootKey {
     key: SecretKey,
     file: Option<(RootKeyFile, Option<SecretKey>)>,
+    /// The key file this start created (`<data-dir>/root.key` on a first start): removed
+    /// again if the store turns out to need another key, so that it is not mistaken later
+    /// for the store's key.
+    created: Option<PathBuf>,
+    /// Where the key came from, for messages.
+    source: String,
 }
+
+/// What to do about a root key file that cannot be used.
+const ROOT_KEY_HELP: &str = "a root key file holds 32 bytes, or their base64, readable by the \
+     server's user only (mode 0600); restore the one this store was created or last rewrapped \
+     with from your backup, or give it with --root-key-file or COFFER_ROOT_KEY";
 
 /// The root key: `--root-key-file`, else `COFFER_ROOT_KEY` (base64), else `<data-dir>/root.key`
 /// created with mode 0600 on first start. A key file that group or others may read or write
@@ -234,23 +245,52 @@ fn load_root_key(
     args: &ServeArgs,
     from_env: Option<&private::EnvSecret>,
 ) -> anyhow::Result<RootKey> {
-    let file = if let Some(path) = &args.root_key_file {
-        let key = SecretKey::load_file(path).context("reading --root-key-file")?;
-        (key, RootKeyFile::new(path))
+    let mut created = None;
+    let (key, file, source) = if let Some(path) = &args.root_key_file {
+        let key = SecretKey::load_file(path).with_context(|| {
+            format!(
+                "reading --root-key-file {}: {ROOT_KEY_HELP}",
+                path.display()
+            )
+        })?;
+        (key, RootKeyFile::new(path), path.display().to_string())
     } else if let Some(text) = from_env {
         let key = SecretKey::from_base64(&text.value)
             .context("COFFER_ROOT_KEY must be base64 of 32 bytes")?;
-        return Ok(RootKey { key, file: None });
+        return Ok(RootKey {
+            key,
+            file: None,
+            created: None,
+            source: "COFFER_ROOT_KEY".into(),
+        });
     } else {
         let path = args.data_dir.join("root.key");
-        let (key, created) =
-            SecretKey::load_or_create_file(&path).context("reading the root key")?;
-        if created {
-            tracing::info!(path = %path.display(), "created a new root key");
+        let database = args.data_dir.join("coffer.db");
+        // A store without its key opens nothing: creating a new key here would only leave a
+        // wrong one behind, and the message would be about the wrong key instead of the
+        // missing one.
+        if args.database_url.is_none()
+            && database.exists()
+            && std::fs::symlink_metadata(&path).is_err()
+        {
+            bail!(
+                "the root key {} is missing, but {} holds a store encrypted under it: restore \
+                 the key file from your backup (mode 0600), or give the key with \
+                 --root-key-file or COFFER_ROOT_KEY. coffer does not create a new root key for \
+                 an existing store: it could not open anything in it",
+                path.display(),
+                database.display()
+            );
         }
-        (key, RootKeyFile::new(path))
+        let (key, new) = SecretKey::load_or_create_file(&path)
+            .with_context(|| format!("reading the root key {}: {ROOT_KEY_HELP}", path.display()))?;
+        if new {
+            tracing::info!(path = %path.display(), "created a new root key");
+            created = Some(path.clone());
+        }
+        let source = path.display().to_string();
+        (key, RootKeyFile::new(path), source)
     };
-    let (key, file) = file;
     let next = file
         .load_next()
         .with_context(|| format!("reading {}", file.next_path().display()))?;
@@ -263,6 +303,8 @@ fn load_root_key(
     Ok(RootKey {
         key,
         file: Some((file, next)),
+        created,
+        source,
     })
 }
 
@@ -285,6 +327,7 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     private::tighten_data_dir(&args.data_dir)?;
     let tls = start_tls(&args)?;
     let root_key = load_root_key(&args, secrets.root_key.as_ref())?;
+    let (created_root_key, root_key_source) = (root_key.created.clone(), root_key.source.clone());
     let mut regions = RegionMap::new(args.default_region.clone());
     for spec in &args.regions {
         if let Err(e) = regions.add_spec(spec) {
@@ -301,10 +344,16 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     if args.database_url.is_none() {
         replay_state::check_writable(&args.data_dir)?;
     }
+    // Only the test that shows the power-loss test catches a server whose commits are not
+    // synced sets this; the store logs a warning when it does.
+    let sync_commits = std::env::var_os("COFFER_TEST_UNSYNCED_COMMITS").is_none();
     let store = OpenStore::open(
         &args.data_dir,
         args.database_url.as_deref(),
-        coffer_store::SqliteOptions::default(),
+        coffer_store::SqliteOptions {
+            sync_commits,
+            ..Default::default()
+        },
     )
     .await?;
     // The audit log is keyed by a key derived from the root key in use; during a rotation left
@@ -351,15 +400,21 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     };
     let wrong_root_key = || {
         format!(
-            "the root key does not open {store_name}: every node of a store must use the root \
-             key the store was last rewrapped with (copy that key file to this node, or give it \
-             with --root-key-file or COFFER_ROOT_KEY)"
+            "the root key does not open {store_name} (the key from {root_key_source}): use the \
+             root key the store was created or last rewrapped with (restore that key file from \
+             your backup, or give it with --root-key-file or COFFER_ROOT_KEY); every node of a \
+             store uses the same key"
         )
     };
-    service
-        .check_root_key()
-        .await
-        .with_context(wrong_root_key)?;
+    if let Err(e) = service.check_root_key().await {
+        // A key made by this very start wraps nothing yet: leave no wrong key behind.
+        if let Some(path) = &created_root_key {
+            if let Err(rm) = std::fs::remove_file(path) {
+                tracing::warn!(path = %path.display(), error = %rm, "could not remove the root key this start created");
+            }
+        }
+        return Err(anyhow::Error::new(e).context(wrong_root_key()));
+    }
     let audit_path = args.data_dir.join("audit.log");
     let audit = Arc::new(
         coffer_store::FileAuditLog::open(&audit_path, log_key, previous_log_key)

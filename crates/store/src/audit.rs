@@ -35,8 +35,26 @@
 //! takes everything waiting (see [`crate::batch`]), chains the entries in arrival order,
 //! writes them with one `write_all`, calls `sync_data` once if any of them is durable, and
 //! only then answers the durable callers. Non-durable appends return once queued; the next sync
-//! covers them. After a failed write or sync the file's end is unknown, so the log takes no
-//! more appends, and [`AuditSink::health`] says so.
+//! covers them.
+//!
+//! **When the disk fails.** After a failed write or sync the file's end is unknown, so the log
+//! takes no appends (and [`AuditSink::health`] says so, which makes the server refuse the
+//! operations whose entries must be durable) until it can write again: every [`RETRY`] the
+//! thread cuts the file back to the last line known to be synced, syncs, and appends an
+//! `AuditLogResumed` line whose `resource` is `lost-entries:N` (N: entries that were refused or
+//! cut off meanwhile; only non-durable ones were answered as recorded). Once that line is on
+//! disk the log takes appends again. A disk that is full, read-only or failing thus stops the
+//! log only as long as it lasts.
+//!
+//! **Space kept ahead.** The log keeps [`RESERVE`] bytes allocated past its end
+//! (`fallocate(FALLOC_FL_KEEP_SIZE)`, which leaves the file's size alone), topped up as it
+//! grows. When the disk fills, the database refuses writes (cleanly, in each dialect's format)
+//! while the entries saying so, and those of reads, still land in the reserve: the log goes on
+//! for a while instead of failing in the middle of a request that the database already
+//! committed. Once less than [`RESERVE_MARGIN`] is left on a full disk, the log reports itself
+//! unhealthy, so operations whose entry must be durable are refused before they run, and the
+//! margin holds the entries of those already running. On a filesystem that cannot reserve
+//! (`EOPNOTSUPP`), a full disk stops the log at its first failed write, as above.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -76,6 +94,13 @@ pub const MAX_LINE: usize = 1 << 20;
 const MAX_BATCH: usize = 1024;
 /// How much the backward readers read at a time.
 const CHUNK: usize = 64 * 1024;
+/// Space kept allocated past the end of the log: about 2,500 entries.
+pub const RESERVE: u64 = 1 << 20;
+/// On a full disk, the reserve left below which operations whose entry must be durable are
+/// refused (see the module docs).
+pub const RESERVE_MARGIN: u64 = 256 << 10;
+/// How often a log that cannot write, or is short of space, tries again.
+pub const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The key that authenticates the log's lines: HMAC-SHA256 under a key derived from the root
 /// key. Held in memory only.
@@ -366,11 +391,30 @@ fn parse_line(line: &[u8]) -> Result<Link, Fault> {
 /// or wait.
 trait LogFile: Write + Send + 'static {
     fn sync(&mut self) -> io::Result<()>;
+    /// Cuts the file to `len` bytes.
+    fn truncate(&mut self, len: u64) -> io::Result<()>;
+    /// Allocates `len` bytes from `offset` on without changing the file's size.
+    fn reserve(&mut self, offset: u64, len: u64) -> io::Result<()>;
 }
 
 impl LogFile for File {
     fn sync(&mut self) -> io::Result<()> {
         self.sync_data()
+    }
+
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        self.set_len(len)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn reserve(&mut self, offset: u64, len: u64) -> io::Result<()> {
+        use rustix::fs::{fallocate, FallocateFlags};
+        fallocate(&*self, FallocateFlags::KEEP_SIZE, offset, len).map_err(io::Error::from)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn reserve(&mut self, _offset: u64, _len: u64) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
     }
 }
 
@@ -418,6 +462,51 @@ struct State {
     key: LogKey,
     /// The MAC (or hash) of the log's first line, once there is one.
     first: Option<String>,
+    /// Bytes of the file up to the end of `chain`.
+    end: u64,
+    /// The last point known to be on disk, where a log that failed starts again.
+    synced: Synced,
+    /// End of the space allocated ahead (see [`RESERVE`]); at most `end` when none.
+    reserved: u64,
+    /// The filesystem can allocate ahead (until it says it cannot).
+    can_reserve: bool,
+    /// The last attempt to allocate ahead found the disk full.
+    disk_full: bool,
+}
+
+/// A point of the file known to be on disk.
+#[derive(Clone)]
+struct Synced {
+    chain: Chain,
+    end: u64,
+    first: Option<String>,
+}
+
+impl State {
+    fn new(chain: Chain, key: LogKey, first: Option<String>, end: u64) -> State {
+        State {
+            synced: Synced {
+                chain: chain.clone(),
+                end,
+                first: first.clone(),
+            },
+            chain,
+            key,
+            first,
+            end,
+            reserved: 0,
+            can_reserve: true,
+            disk_full: false,
+        }
+    }
+
+    fn mark_synced(&mut self) {
+        self.synced = Synced {
+            chain: self.chain.clone(),
+            end: self.end,
+            first: self.first.clone(),
+        };
+    }
 }
 
 /// Whether the log takes entries, shared by the log and its writer thread. The server asks
@@ -427,15 +516,37 @@ struct State {
 struct Health {
     down: AtomicBool,
     why: Mutex<Option<&'static str>>,
+    /// Down for good (closed, or the writer ended): [`Health::restore`] leaves it down.
+    ended: AtomicBool,
 }
 
 impl Health {
-    /// Marks the log down for good; the first reason given stays.
+    /// Marks the log down until [`Health::restore`]; the first reason given stays.
     fn fail(&self, why: &'static str) {
         if let Ok(mut w) = self.why.lock() {
             w.get_or_insert(why);
         }
         self.down.store(true, Ordering::Release);
+    }
+
+    /// Marks the log down for good.
+    fn end(&self, why: &'static str) {
+        self.ended.store(true, Ordering::Release);
+        if let Ok(mut w) = self.why.lock() {
+            *w = Some(why);
+        }
+        self.down.store(true, Ordering::Release);
+    }
+
+    /// The log takes entries again (unless it ended).
+    fn restore(&self) {
+        if let Ok(mut w) = self.why.lock() {
+            if self.ended.load(Ordering::Acquire) {
+                return;
+            }
+            *w = None;
+            self.down.store(false, Ordering::Release);
+        }
     }
 
     fn check(&self) -> Result<()> {
@@ -462,7 +573,7 @@ struct DownOnExit(Arc<Health>);
 
 impl Drop for DownOnExit {
     fn drop(&mut self) {
-        self.0.fail("its writer stopped");
+        self.0.end("its writer stopped");
     }
 }
 
@@ -546,11 +657,9 @@ impl FileAuditLog {
                 path.display()
             ))
         };
-        let mut state = State {
-            chain: Chain::genesis(),
-            key,
-            first: first_line_hash(&mut file, end).map_err(|e| io("reading its first line", e))?,
-        };
+        let first_hash =
+            first_line_hash(&mut file, end).map_err(|e| io("reading its first line", e))?;
+        let mut state = State::new(Chain::genesis(), key, first_hash, end);
         // A line to write before anything else: the start of keying, or a key change.
         let mut first: Option<(Option<String>, &str, LogKey)> = None;
         if let Some(line) = last.last() {
@@ -562,6 +671,7 @@ impl FileAuditLog {
                 seq: link.seq,
                 hash: link.hash.clone(),
             };
+            state.mark_synced();
             match link.kind {
                 Kind::Legacy => {
                     tracing::warn!(
@@ -613,7 +723,9 @@ impl FileAuditLog {
                 seq: state.chain.seq + 1,
                 hash: mac,
             };
+            state.end += buf.len() as u64;
             state.first.get_or_insert_with(|| state.chain.hash.clone());
+            state.mark_synced();
             head.first.clone_from(&state.first);
             head.last = state.chain.anchor();
         }
@@ -658,7 +770,7 @@ impl FileAuditLog {
     /// and waits for it to finish. Returns the anchor of the last line written (`None` for an
     /// empty log, or when this was closed before). Idempotent; appends after it fail.
     pub async fn close(&self) -> Option<Anchor> {
-        self.health.fail("it is closed");
+        self.health.end("it is closed");
         if let Ok(mut sender) = self.sender.lock() {
             sender.take();
         }
@@ -751,28 +863,51 @@ fn writer_loop(
     let mut buf: Vec<u8> = Vec::new();
     // Lines written since the last sync.
     let mut unsynced = false;
-    while let Ok(first) = rx.recv() {
+    top_up(&mut file, &mut state, health);
+    loop {
+        // A log short of space looks again every RETRY for space that came back, requests
+        // or not.
+        let first = if state.disk_full {
+            match rx.recv_timeout(RETRY) {
+                Ok(msg) => msg,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    top_up(&mut file, &mut state, health);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(msg) => msg,
+                Err(_) => break,
+            }
+        };
         let mut batch = vec![first];
         fill_batch(&rx, &mut batch, MAX_BATCH);
-        let written = write_batch(
+        match write_batch(
             &mut file,
             &mut state,
             batch,
             &mut buf,
             &mut unsynced,
             health,
-        );
-        if written.is_ok() && !unsynced {
-            note_durable(head, &state);
-        }
-        if let Err(why) = written {
-            // Part of the batch may be in the file: where the chain stands is unknown, so
-            // nothing more may be appended. What is queued fails; later sends find no thread.
-            let why = format!("an earlier write failed ({why}); the log takes no more appends");
-            for msg in rx.try_iter() {
-                msg.fail(&why);
+        ) {
+            Ok(()) => {
+                if !unsynced {
+                    note_durable(head, &state);
+                }
+                top_up(&mut file, &mut state, health);
             }
-            return state.chain;
+            Err(lost) => {
+                // Part of the batch may be in the file: where the chain stands is unknown
+                // until the file is cut back to its last synced line.
+                if !recover(&mut file, &mut state, &rx, health, lost) {
+                    return state.chain;
+                }
+                unsynced = false;
+                note_durable(head, &state);
+                top_up(&mut file, &mut state, health);
+            }
         }
     }
     // Every sender is gone and the queue is empty: closed. Non-durable lines still need a sync.
@@ -783,6 +918,128 @@ fn writer_loop(
         }
     }
     state.chain
+}
+
+/// Keeps [`RESERVE`] bytes allocated past the end of the log, and reports the log unhealthy
+/// while the disk is full and less than [`RESERVE_MARGIN`] of it is left (healthy again once
+/// space comes back).
+fn top_up(file: &mut impl LogFile, state: &mut State, health: &Health) {
+    if !state.can_reserve || state.reserved >= state.end + RESERVE / 2 {
+        return;
+    }
+    match file.reserve(state.end, RESERVE) {
+        Ok(()) => {
+            state.reserved = state.end + RESERVE;
+            if state.disk_full {
+                state.disk_full = false;
+                tracing::info!("audit log: there is space on its disk again");
+                health.restore();
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::StorageFull => {
+            let left = state.reserved.saturating_sub(state.end);
+            if !state.disk_full {
+                state.disk_full = true;
+                tracing::error!(
+                    reserve_left = left,
+                    "audit log: its disk is full; entries go into the space reserved ahead until space returns"
+                );
+            }
+            if left < RESERVE_MARGIN {
+                health.fail("the disk holding it is full");
+            }
+        }
+        Err(e) => {
+            state.can_reserve = false;
+            tracing::warn!(
+                error = %e,
+                "audit log: this filesystem cannot reserve space ahead; a full disk stops the log at its first failed write"
+            );
+        }
+    }
+}
+
+/// The log after a failed write: it is down (`health` says so) and its file's end is unknown.
+/// Until it can write again every append fails, and every [`RETRY`] it tries [`resume`].
+/// Returns `false` when the log was closed meanwhile. `lost` counts the entries refused or
+/// cut off; the line that resumes the log records it.
+fn recover(
+    file: &mut impl LogFile,
+    state: &mut State,
+    rx: &mpsc::Receiver<Msg>,
+    health: &Health,
+    mut lost: u64,
+) -> bool {
+    let why = "it cannot write to its disk; the entry was not recorded";
+    // Lines written since the last sync are perhaps on disk, perhaps not: they are cut off,
+    // and the chain goes on from the last synced line.
+    lost += state.chain.seq.saturating_sub(state.synced.chain.seq);
+    state.chain = state.synced.chain.clone();
+    state.end = state.synced.end;
+    state.first = state.synced.first.clone();
+    let mut next_try = std::time::Instant::now() + RETRY;
+    loop {
+        let wait = next_try.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(msg) => {
+                lost += 1;
+                msg.fail(why);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return false,
+        }
+        match resume(file, state, lost) {
+            Ok(()) => {
+                tracing::warn!(
+                    lost_entries = lost,
+                    seq = state.chain.seq,
+                    "audit log: writing again; the line AuditLogResumed records how many entries were lost"
+                );
+                health.restore();
+                return true;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "audit log: still cannot write; retrying");
+                next_try = std::time::Instant::now() + RETRY;
+            }
+        }
+    }
+}
+
+/// Cuts the file back to the end of `state` (its last synced line), syncs, and appends (and
+/// syncs) the line `AuditLogResumed` with `lost` in its `resource`. On error `state` is as it
+/// was, and the next attempt cuts again whatever part of the line reached the file.
+fn resume(file: &mut impl LogFile, state: &mut State, lost: u64) -> io::Result<()> {
+    // Cutting the file frees what was reserved past its end too.
+    state.reserved = 0;
+    file.truncate(state.end)?;
+    file.sync()?;
+    let mut entry = own_entry("AuditLogResumed");
+    entry.resource = Some(format!("lost-entries:{lost}"));
+    let mut buf = Vec::new();
+    let mac = format_line(
+        state.chain.seq + 1,
+        &state.chain.hash,
+        None,
+        &entry,
+        &state.key,
+        &mut buf,
+    )
+    .map_err(io::Error::other)?;
+    file.write_all(&buf)?;
+    file.flush()?;
+    file.sync()?;
+    state.chain = Chain {
+        seq: state.chain.seq + 1,
+        hash: mac,
+    };
+    state.end += buf.len() as u64;
+    if state.chain.seq == 1 {
+        state.first = Some(state.chain.hash.clone());
+    }
+    state.mark_synced();
+    Ok(())
 }
 
 /// Every line up to the end of `state`'s chain is on disk.
@@ -797,7 +1054,8 @@ fn note_durable(head: &Mutex<DurableHead>, state: &State) {
 
 /// Formats, chains and writes one batch, syncs it if any line is durable, and answers the
 /// durable callers. `Err`: the write or sync failed, `health` says so, every waiting caller
-/// of the batch was told, and `state` is as before the batch.
+/// of the batch was told, `state` is as before the batch, and the error holds how many
+/// entries the batch had.
 fn write_batch(
     file: &mut impl LogFile,
     state: &mut State,
@@ -805,7 +1063,7 @@ fn write_batch(
     buf: &mut Vec<u8>,
     unsynced: &mut bool,
     health: &Health,
-) -> Result<(), String> {
+) -> Result<(), u64> {
     buf.clear();
     let mut next = state.chain.clone();
     let mut key = state.key.clone();
@@ -885,6 +1143,10 @@ fn write_batch(
             state.chain = next;
             state.key = key;
             state.first = first;
+            state.end += buf.len() as u64;
+            if durable {
+                state.mark_synced();
+            }
             *unsynced = !durable;
             for reply in waiters {
                 // The caller may have gone away (cancelled future); the entry stands regardless.
@@ -897,15 +1159,16 @@ fn write_batch(
                 error = %why,
                 durable = waiters.len(),
                 non_durable = lost,
-                "audit log write failed; the log takes no more appends"
+                "audit log write failed; it takes no appends until it can write again"
             );
             // Recorded before any caller hears of the failure: a caller told "not recorded"
             // must find the log unhealthy when it sends its next request.
             health.fail("a write to it failed");
+            let entries = (waiters.len() + lost) as u64;
             for reply in waiters {
                 let _ = reply.send(Err(Error::internal(format!("audit log: {why}"))));
             }
-            Err(why)
+            Err(entries)
         }
     }
 }
@@ -1414,6 +1677,10 @@ mod tests {
         syncs: Arc<AtomicUsize>,
         fail_write: Arc<AtomicBool>,
         fail_sync: Arc<AtomicBool>,
+        /// Allocating ahead fails with "no space".
+        full: Arc<AtomicBool>,
+        /// End of the space allocated ahead.
+        reserved: Arc<std::sync::atomic::AtomicU64>,
         /// Each sync waits for a token (or for the sender to go).
         gate: Arc<Mutex<mpsc::Receiver<()>>>,
     }
@@ -1426,6 +1693,8 @@ mod tests {
                 syncs: Arc::default(),
                 fail_write: Arc::default(),
                 fail_sync: Arc::default(),
+                full: Arc::default(),
+                reserved: Arc::default(),
                 gate: Arc::new(Mutex::new(rx)),
             };
             (fake, tx)
@@ -1458,14 +1727,26 @@ mod tests {
             self.syncs.fetch_add(1, Ordering::SeqCst);
             Ok(())
         }
+
+        fn truncate(&mut self, len: u64) -> io::Result<()> {
+            if self.fail_write.load(Ordering::SeqCst) {
+                return Err(io::Error::other("disk on fire"));
+            }
+            self.data.lock().expect("lock").truncate(len as usize);
+            Ok(())
+        }
+
+        fn reserve(&mut self, offset: u64, len: u64) -> io::Result<()> {
+            if self.full.load(Ordering::SeqCst) {
+                return Err(io::ErrorKind::StorageFull.into());
+            }
+            self.reserved.fetch_max(offset + len, Ordering::SeqCst);
+            Ok(())
+        }
     }
 
     fn genesis() -> State {
-        State {
-            chain: Chain::genesis(),
-            key: key(),
-            first: None,
-        }
+        State::new(Chain::genesis(), key(), None, 0)
     }
 
     fn start(fake: &Fake) -> Arc<FileAuditLog> {
@@ -1535,42 +1816,91 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failed_write_fails_its_batch_and_every_later_append() {
+    async fn a_failed_write_stops_the_log_until_it_can_write_again() {
         let (fake, gate) = Fake::new();
         drop(gate);
         let log = start(&fake);
         log.append(entry(1), true).await.expect("append");
+        // Written, not synced.
+        log.append(entry(2), false).await.expect("append");
+        wait_for("two lines", || fake.lines() == 2).await;
         assert!(log.health().is_ok());
         fake.fail_write.store(true, Ordering::SeqCst);
-        let failed = log.append(entry(2), true).await;
+        let failed = log.append(entry(3), true).await;
         assert!(
             matches!(&failed, Err(Error::Internal(m)) if m.contains("disk on fire")),
             "{failed:?}"
         );
-        // The thread is gone: durable and non-durable appends fail now, even once the disk
-        // is back, because where the chain stands is unknown.
-        fake.fail_write.store(false, Ordering::SeqCst);
-        wait_for("the writer to stop", || {
-            log.thread
-                .lock()
-                .expect("lock")
-                .as_ref()
-                .is_some_and(|t| t.is_finished())
-        })
-        .await;
-        assert!(log.append(entry(3), false).await.is_err());
-        assert!(log.append(entry(3), true).await.is_err());
         // The server asks this before every operation that needs the log: it says why not.
         let health = log.health();
         assert!(
             matches!(&health, Err(Error::Unavailable { reason }) if reason.contains("a write to it failed")),
             "{health:?}"
         );
+        // While the disk fails, appends fail (a non-durable one is lost once it is taken).
+        assert!(log.append(entry(4), true).await.is_err());
+        log.append(entry(5), false).await.expect("queued");
         let root = SecretKey::from_slice(&[5u8; 32]).expect("key");
         assert!(log.root_key_changed(&root).await.is_err());
-        // The anchor at close is the last line written.
-        assert_eq!(log.close().await.map(|a| a.seq), Some(1));
-        assert_eq!(fake.lines(), 1);
+        tokio::time::sleep(RETRY + Duration::from_millis(300)).await;
+        assert!(log.health().is_err(), "healthy while the disk still fails");
+        fake.fail_write.store(false, Ordering::SeqCst);
+        wait_for("the log to write again", || log.health().is_ok()).await;
+        // Line 2 was never synced: cut off. Then the line that says what was lost: entry 2,
+        // the failed batch (3), the refused appends (4, 5) and the key change.
+        let text = String::from_utf8(fake.data.lock().expect("lock").clone()).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].contains(&entry(1).request_id));
+        assert!(
+            lines[1].contains("\"operation\":\"AuditLogResumed\"")
+                && lines[1].contains("\"resource\":\"lost-entries:5\""),
+            "{}",
+            lines[1]
+        );
+        log.append(entry(6), true)
+            .await
+            .expect("append once resumed");
+        assert_eq!(log.close().await.map(|a| a.seq), Some(3));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.log");
+        std::fs::write(&path, &*fake.data.lock().expect("lock")).expect("write");
+        let report = verify(&path, &key()).expect("the resumed chain verifies");
+        assert_eq!(report.entries, 3);
+    }
+
+    #[test]
+    fn space_is_kept_ahead_and_a_full_disk_is_reported_before_it_runs_out() {
+        let (mut fake, gate) = Fake::new();
+        drop(gate);
+        let mut state = genesis();
+        let health = Health::default();
+        top_up(&mut fake, &mut state, &health);
+        assert_eq!(fake.reserved.load(Ordering::SeqCst), RESERVE);
+        // Half of it used: topped up.
+        state.end = RESERVE / 2 + 1;
+        top_up(&mut fake, &mut state, &health);
+        assert_eq!(state.reserved, state.end + RESERVE);
+        // The disk fills: the log goes on, on what is left.
+        fake.full.store(true, Ordering::SeqCst);
+        state.end = state.reserved - RESERVE / 2 + 1;
+        top_up(&mut fake, &mut state, &health);
+        assert!(state.disk_full);
+        assert!(health.check().is_ok(), "refused with half the reserve left");
+        // Close to the end of the reserve: operations that need a durable entry are refused.
+        state.end = state.reserved - RESERVE_MARGIN + 1;
+        top_up(&mut fake, &mut state, &health);
+        let refused = health.check();
+        assert!(
+            matches!(&refused, Err(Error::Unavailable { reason }) if reason.contains("full")),
+            "{refused:?}"
+        );
+        // Space returns.
+        fake.full.store(false, Ordering::SeqCst);
+        top_up(&mut fake, &mut state, &health);
+        assert!(health.check().is_ok());
+        assert!(!state.disk_full);
+        assert_eq!(state.reserved, state.end + RESERVE);
     }
 
     fn queued(i: u64, durable: bool) -> (Msg, Option<oneshot::Receiver<Result<()>>>) {

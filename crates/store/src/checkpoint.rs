@@ -23,12 +23,14 @@ use crate::sqlite::rows::internal;
 const EVERY: Duration = Duration::from_millis(100);
 
 pub(crate) struct Checkpointer {
+    /// `PRAGMA synchronous` of its connection, as read back at start.
+    synchronous: i64,
     stop: Mutex<Option<mpsc::Sender<()>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Checkpointer {
-    pub(crate) fn start(path: &Path, busy_timeout: Duration) -> Result<Self> {
+    pub(crate) fn start(path: &Path, busy_timeout: Duration, sync: bool) -> Result<Self> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -36,15 +38,24 @@ impl Checkpointer {
         .map_err(|e| internal("open checkpointer", e))?;
         conn.busy_timeout(busy_timeout)
             .map_err(|e| internal("configure checkpointer", e))?;
+        // A checkpoint must sync the database before the writer may start the log over, or a
+        // power cut loses what the log held: the same setting as the writer's, set here
+        // rather than left to SQLite's compiled-in default.
+        let synchronous = crate::sqlite::set_synchronous(&conn, sync)?;
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("coffer-sqlite-checkpoint".into())
             .spawn(move || run(conn, stopped))
             .map_err(|e| Error::internal(format!("sqlite: starting the checkpointer: {e}")))?;
         Ok(Self {
+            synchronous,
             stop: Mutex::new(Some(stop)),
             thread: Mutex::new(Some(thread)),
         })
+    }
+
+    pub(crate) fn synchronous(&self) -> i64 {
+        self.synchronous
     }
 
     /// Stops the thread and waits for it. Idempotent.

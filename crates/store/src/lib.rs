@@ -25,5 +25,5 @@ mod writer;
 
 pub use audit::FileAuditLog;
 pub use postgres::{PgOptions, PgStore};
-pub use sqlite::{SqliteOptions, SqliteStore};
+pub use sqlite::{SqliteDurability, SqliteOptions, SqliteStore};
 pub use writer::WriterStats;

@@ -47,7 +47,27 @@ trait Request: Send {
     /// Runs the request's statements. `false`: its savepoint must be rolled back.
     fn run(&mut self, conn: &Connection) -> bool;
     /// Answers the caller. `failure` is `None` when the batch committed.
-    fn answer(self: Box<Self>, failure: Option<&str>);
+    fn answer(self: Box<Self>, failure: Option<&Failure>);
+    /// Why the request failed, when the disk refused it (see [`Failure::fault`]).
+    fn fault(&self) -> Option<String>;
+}
+
+/// Why a batch failed as a whole.
+struct Failure {
+    /// For the log.
+    why: String,
+    /// Set when the disk refused (full, read-only, failing): what each caller is told, as
+    /// [`Error::Unavailable`]; nothing of the batch was written, and a retry may succeed.
+    fault: Option<String>,
+}
+
+impl Failure {
+    fn sqlite(context: &str, e: &rusqlite::Error) -> Self {
+        Failure {
+            why: format!("{context}: {e}"),
+            fault: crate::sqlite::rows::storage_fault(e).map(str::to_string),
+        }
+    }
 }
 
 struct Typed<T, F> {
@@ -73,14 +93,38 @@ where
         ok
     }
 
-    fn answer(self: Box<Self>, failure: Option<&str>) {
+    fn fault(&self) -> Option<String> {
+        self.fault_of()
+    }
+
+    fn answer(self: Box<Self>, failure: Option<&Failure>) {
         let outcome = match (failure, self.result) {
             (None, Some(result)) => result,
             (None, None) => Err(Error::internal("sqlite write: the request never ran")),
-            (Some(why), _) => Err(Error::internal(format!("sqlite write batch failed: {why}"))),
+            (
+                Some(Failure {
+                    fault: Some(reason),
+                    ..
+                }),
+                _,
+            ) => Err(Error::Unavailable {
+                reason: reason.clone(),
+            }),
+            (Some(Failure { why, .. }), _) => {
+                Err(Error::internal(format!("sqlite write batch failed: {why}")))
+            }
         };
         // The caller may have gone away (cancelled future); the write stands regardless.
         let _ = self.reply.send(outcome);
+    }
+}
+
+impl<T, F> Typed<T, F> {
+    fn fault_of(&self) -> Option<String> {
+        match &self.result {
+            Some(Err(Error::Unavailable { reason })) => Some(reason.clone()),
+            _ => None,
+        }
     }
 }
 
@@ -211,22 +255,23 @@ fn writer_loop(
 /// Runs one batch and answers the requests it ran. Returns the requests it did not attempt.
 fn run_batch(conn: &Connection, batch: Vec<Queued>, counters: &Counters) -> Vec<Queued> {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let why = format!("begin: {e}");
-        tracing::error!(error = %why, requests = batch.len(), "sqlite write batch failed");
+        let failure = Failure::sqlite("begin", &e);
+        tracing::error!(error = %failure.why, requests = batch.len(), "sqlite write batch failed");
         counters.failed_batches.fetch_add(1, Ordering::Relaxed);
-        answer_all(batch, Some(&why), counters);
+        answer_all(batch, Some(&failure), counters);
         return Vec::new();
     }
     let mut ran: Vec<Queued> = Vec::with_capacity(batch.len());
-    let mut broken: Option<String> = None;
+    let mut broken: Option<Failure> = None;
     let mut requests = batch.into_iter();
     for mut request in requests.by_ref() {
         if let Err(e) = conn.execute_batch("SAVEPOINT request") {
-            broken = Some(format!("savepoint: {e}"));
+            broken = Some(Failure::sqlite("savepoint", &e));
             ran.push(request);
             break;
         }
         let ok = request.run(conn);
+        let fault = request.fault();
         ran.push(request);
         let end = if ok {
             conn.execute_batch("RELEASE request")
@@ -234,24 +279,27 @@ fn run_batch(conn: &Connection, batch: Vec<Queued>, counters: &Counters) -> Vec<
             conn.execute_batch("ROLLBACK TO request; RELEASE request")
         };
         if let Err(e) = end {
-            broken = Some(format!("ending a savepoint: {e}"));
+            broken = Some(Failure::sqlite("ending a savepoint", &e));
             break;
         }
         // Some errors (I/O, disk full) make SQLite roll back the whole transaction. What ran
         // before is gone, so nothing of this batch may be reported as written.
         if conn.is_autocommit() {
-            broken = Some("sqlite rolled the transaction back".into());
+            broken = Some(Failure {
+                why: "sqlite rolled the transaction back".into(),
+                fault,
+            });
             break;
         }
     }
     let not_attempted: Vec<Queued> = requests.collect();
 
     let failure = match broken {
-        Some(why) => Some(why),
+        Some(failure) => Some(failure),
         None => conn
             .execute_batch("COMMIT")
             .err()
-            .map(|e| format!("commit: {e}")),
+            .map(|e| Failure::sqlite("commit", &e)),
     };
     match &failure {
         None => {
@@ -263,21 +311,21 @@ fn run_batch(conn: &Connection, batch: Vec<Queued>, counters: &Counters) -> Vec<
                 .largest_batch
                 .fetch_max(ran.len(), Ordering::Relaxed);
         }
-        Some(why) => {
+        Some(failure) => {
             if !conn.is_autocommit() {
                 if let Err(e) = conn.execute_batch("ROLLBACK") {
                     tracing::error!(error = %e, "sqlite rollback after a failed batch failed");
                 }
             }
-            tracing::error!(error = %why, requests = ran.len(), "sqlite write batch failed");
+            tracing::error!(error = %failure.why, requests = ran.len(), "sqlite write batch failed");
             counters.failed_batches.fetch_add(1, Ordering::Relaxed);
         }
     }
-    answer_all(ran, failure.as_deref(), counters);
+    answer_all(ran, failure.as_ref(), counters);
     not_attempted
 }
 
-fn answer_all(requests: Vec<Queued>, failure: Option<&str>, counters: &Counters) {
+fn answer_all(requests: Vec<Queued>, failure: Option<&Failure>, counters: &Counters) {
     for request in requests {
         // Counted out before the caller hears back, so a caller that reads the stats after
         // its answer never sees its own request still queued.

@@ -318,6 +318,33 @@ impl Client {
         (status, json)
     }
 
+    /// Like [`Client::call`], for a server that may die under the call: a transport error
+    /// (or no answer within 30 s) is `None` instead of a panic.
+    pub fn try_call(
+        &self,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> Option<(u16, serde_json::Value)> {
+        let client = coffer_auth::alibaba::RpcV1Client {
+            access_key_id: &self.ak,
+            access_key_secret: self.sk.as_bytes(),
+            timestamp: &timestamp_now(),
+            nonce: &uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let query =
+            coffer_auth::alibaba::rpc_v1_query("POST", action, "2016-01-20", params, &client)
+                .expect("sign");
+        let resp = ureq::post(&format!("{}/?{query}", self.base))
+            .timeout(Duration::from_secs(30))
+            .send_bytes(&[]);
+        let (status, body) = match resp {
+            Ok(r) => (r.status(), r.into_string().ok()?),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string().ok()?),
+            Err(_) => return None,
+        };
+        Some((status, serde_json::from_str(&body).ok()?))
+    }
+
     pub fn ok(&self, action: &str, params: &[(&str, &str)]) -> serde_json::Value {
         let (status, body) = self.call(action, params);
         assert_eq!(status, 200, "{action} failed: {body}");

@@ -55,6 +55,9 @@ pub struct SqliteOptions {
     /// only writer, so the server and every tool that writes open it exclusively; a one-off
     /// reader (`coffer project list` beside a running server) need not.
     pub exclusive: bool,
+    /// Commits reach the disk before they are acknowledged (`synchronous=FULL`). Always, but
+    /// for the test that shows the power-loss test catches a server that does not sync.
+    pub sync_commits: bool,
 }
 
 impl Default for SqliteOptions {
@@ -64,6 +67,7 @@ impl Default for SqliteOptions {
             max_batch: 256,
             busy_timeout: Duration::from_secs(10),
             exclusive: true,
+            sync_commits: true,
         }
     }
 }
@@ -98,9 +102,54 @@ fn lock_database(path: &Path) -> Result<std::fs::File> {
     }
 }
 
+/// Sets how a connection that writes (the writer, the checkpointer) syncs, and returns the
+/// setting as SQLite reads it back. FULL: in WAL mode the log is fsynced at every commit, and
+/// a checkpoint fsyncs the log before it copies pages and the database after, before the log
+/// may start over; so an acknowledged commit survives a power cut, not only a crash of the
+/// process (which `NORMAL` would already survive).
+pub(crate) fn set_synchronous(conn: &Connection, sync: bool) -> Result<i64> {
+    let pragma = if sync {
+        "PRAGMA synchronous = FULL"
+    } else {
+        "PRAGMA synchronous = OFF"
+    };
+    conn.execute_batch(pragma)
+        .map_err(|e| internal("synchronous", e))?;
+    conn.query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .map_err(|e| internal("synchronous", e))
+}
+
+/// The settings durability rests on, as the store's connections report them (see
+/// [`SqliteStore::durability`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqliteDurability {
+    /// `PRAGMA journal_mode` of the database: `wal`.
+    pub journal_mode: String,
+    /// `PRAGMA synchronous` of the writer's connection: 2 (FULL).
+    pub writer_synchronous: i64,
+    /// `PRAGMA synchronous` of the checkpointer's connection: 2 (FULL).
+    pub checkpointer_synchronous: i64,
+    /// `PRAGMA fullfsync` of the writer (macOS only; 0 elsewhere).
+    pub writer_fullfsync: i64,
+    /// `PRAGMA wal_autocheckpoint` of the writer, in pages.
+    pub writer_autocheckpoint: i64,
+}
+
+/// Makes a directory's entries durable: a file created in it (the database, on first start)
+/// is otherwise not certain to be found after a power cut, even when its data was synced.
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// [`Store`] on one SQLite database file. See the module docs.
 pub struct SqliteStore {
     path: PathBuf,
+    checkpointer_synchronous: i64,
     /// The lock file, held while the store lives (see [`SqliteOptions::exclusive`]).
     _lock: Option<std::fs::File>,
     checkpointer: Checkpointer,
@@ -118,6 +167,7 @@ impl SqliteStore {
         } else {
             None
         };
+        let created = !path.exists();
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -129,6 +179,12 @@ impl SqliteStore {
             .map_err(|e| internal("busy timeout", e))?;
         // WAL lets readers run during commits; FULL makes a commit durable (the WAL is
         // fsynced) before COMMIT returns, which is what we promise before answering.
+        if !options.sync_commits {
+            tracing::warn!(
+                path = %path.display(),
+                "sqlite: commits are NOT synced to disk (synchronous=OFF): a power cut loses acknowledged writes; for tests only"
+            );
+        }
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(|e| internal("journal mode", e))?;
@@ -141,17 +197,23 @@ impl SqliteStore {
         // The writer checkpoints only when the log passes 10,000 pages (40 MB): below that the
         // checkpoint thread keeps it short (see `checkpoint`), and a checkpoint inside a commit
         // was 9% of the writer's time under a CreateSecret load at SQLite's default of 1,000.
-        conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA wal_autocheckpoint = 10000;",
-        )
-        .map_err(|e| internal("pragmas", e))?;
+        set_synchronous(&conn, options.sync_commits)?;
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 10000;")
+            .map_err(|e| internal("pragmas", e))?;
         migrate(&mut conn)?;
+        if created {
+            // SQLite syncs the directory when it creates the write-ahead log, not when it
+            // creates the database file itself.
+            let dir = path.parent().unwrap_or(Path::new("."));
+            sync_dir(dir)
+                .map_err(|e| internal(&format!("syncing the directory {}", dir.display()), e))?;
+        }
         let readers = Readers::open(path, options.read_connections, options.busy_timeout)?;
         let writer = Writer::start(conn, options.max_batch)?;
-        let checkpointer = Checkpointer::start(path, options.busy_timeout)?;
+        let checkpointer = Checkpointer::start(path, options.busy_timeout, options.sync_commits)?;
         Ok(Self {
             path: path.to_path_buf(),
+            checkpointer_synchronous: checkpointer.synchronous(),
             _lock: lock,
             checkpointer,
             cache: ReadCache::new(),
@@ -166,6 +228,36 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.checkpointer.close().await;
         self.writer.close().await;
+    }
+
+    /// The settings every acknowledged write's durability rests on, read back from the
+    /// connections that write (the writer's through the writer thread itself).
+    pub async fn durability(&self) -> Result<SqliteDurability> {
+        let (journal_mode, writer_synchronous, writer_fullfsync, writer_autocheckpoint) = self
+            .writer
+            .submit(|c: &Connection| {
+                let read = |pragma: &str| -> Result<i64> {
+                    c.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get(0))
+                        .map_err(|e| internal(pragma, e))
+                };
+                let mode: String = c
+                    .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                    .map_err(|e| internal("journal_mode", e))?;
+                Ok((
+                    mode,
+                    read("synchronous")?,
+                    read("fullfsync")?,
+                    read("wal_autocheckpoint")?,
+                ))
+            })
+            .await?;
+        Ok(SqliteDurability {
+            journal_mode,
+            writer_synchronous,
+            checkpointer_synchronous: self.checkpointer_synchronous,
+            writer_fullfsync,
+            writer_autocheckpoint,
+        })
     }
 
     /// Counters of the writer (batches, writes, queue depth).

@@ -237,7 +237,8 @@ fn into_task(row: TaskRow) -> Result<RotationTask> {
         kind: parse("read task kind", &kind)?,
         version_id,
         step: parse("read task step", &step)?,
-        status: TaskStatus::parse(&status).ok_or_else(|| internal("read task status", &status))?,
+        status: TaskStatus::parse(&status)
+            .ok_or_else(|| internal("read task status", status.clone()))?,
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
         applied,
         last_error: error,

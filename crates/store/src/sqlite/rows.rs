@@ -7,8 +7,39 @@ use coffer_core::*;
 use rusqlite::{Connection, OptionalExtension};
 use uuid::Uuid;
 
-pub(crate) fn internal(context: &str, e: impl std::fmt::Display) -> Error {
+/// A failure of SQLite as the core's error: [`Error::Unavailable`] when the disk under the
+/// database refused (full, read-only, failing: see [`storage_fault`]), so that each dialect
+/// answers with its "service unavailable" and the client retries later; otherwise
+/// [`Error::Internal`].
+pub(crate) fn internal(context: &str, e: impl std::fmt::Display + 'static) -> Error {
+    let any: &dyn std::any::Any = &e;
+    if let Some(reason) = any
+        .downcast_ref::<rusqlite::Error>()
+        .and_then(storage_fault)
+    {
+        tracing::error!(error = %e, context, "sqlite: the disk refused a write");
+        return Error::Unavailable {
+            reason: reason.into(),
+        };
+    }
     Error::internal(format!("sqlite {context}: {e}"))
+}
+
+/// What to tell a client when SQLite failed because of the disk rather than the request: the
+/// write was rolled back (SQLite leaves no half-written transaction), and it may succeed once
+/// an operator has made room or remounted the disk. No path and no SQL: the details go to the
+/// server's log.
+pub(crate) fn storage_fault(e: &rusqlite::Error) -> Option<&'static str> {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code()? {
+        ErrorCode::DiskFull => Some("the server's disk is full"),
+        // SQLITE_READONLY: the database file, or its directory, cannot be written.
+        ErrorCode::ReadOnly => Some("the server's storage is read-only"),
+        // SQLITE_IOERR: a read, write or sync failed (EROFS from a filesystem the kernel
+        // remounted read-only arrives as this, as does EIO).
+        ErrorCode::SystemIoFailure => Some("the server's storage failed"),
+        _ => None,
+    }
 }
 
 fn constraint(e: &rusqlite::Error) -> Option<std::ffi::c_int> {
