@@ -1,10 +1,12 @@
 //! `coffer`: the server binary.
 
 mod admin_cli;
+mod audit_limit;
 mod backup_cli;
 mod cluster;
 mod config;
 mod http;
+mod intake;
 mod private;
 
 use std::path::Path;
@@ -23,6 +25,9 @@ use config::{Cli, Command, LogFormat, ProjectCommand, ServeArgs};
 /// buffers, and glibc's malloc/free took about a tenth of the server's CPU time under load.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Client addresses whose unauthenticated failures are counted apart (about 100 bytes each).
+const UNAUTHENTICATED_SOURCES: usize = 65_536;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -378,9 +383,20 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         service: service.clone(),
         audit: audit.clone(),
         gate: http::Gate::new(audit.clone()),
+        input: intake::InputLimits {
+            max_body_bytes: args.max_body_bytes,
+            max_uri_bytes: args.max_uri_bytes,
+            max_headers: args.max_headers,
+        },
+        unauthenticated: audit_limit::UnauthenticatedAudit::new(
+            args.audit_unauthenticated_per_sec,
+            args.audit_unauthenticated_burst,
+            UNAUTHENTICATED_SOURCES,
+        ),
     });
-    let app = http::router(state, args.max_body_bytes)
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let summaries = http::spawn_summaries(state.clone(), Duration::from_secs(10));
+    let app =
+        http::router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -416,6 +432,8 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         .context("serving HTTP")?;
     purge.abort();
     rotations.abort();
+    summaries.abort();
+    http::flush_summaries(&state).await;
     if let Some(r) = audit_reporter {
         r.abort();
     }
