@@ -144,20 +144,21 @@ async fn dispatch(
         let (parts, body) = request.into_parts();
         let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
         // The head first (nothing of the body is read for a refused head), then the body.
-        let (body, refusal) = match intake::check_head(uri, headers, &state.input) {
+        let (body, tail, refusal) = match intake::check_head(uri, headers, &state.input) {
             Some(refusal) => {
                 intake::drain(body, headers).await;
-                (Bytes::new(), Some(refusal))
+                (Bytes::new(), Vec::new(), Some(refusal))
             }
             None => match intake::read_body(body, headers, state.input.max_body_bytes).await {
-                BodyRead::Complete(bytes) => (bytes, None),
-                BodyRead::TooLarge { prefix } => (
+                BodyRead::Complete(bytes) => (bytes, Vec::new(), None),
+                BodyRead::TooLarge { prefix, tail } => (
                     prefix,
+                    tail,
                     Some(Refusal::BodyTooLarge {
                         limit: state.input.max_body_bytes,
                     }),
                 ),
-                BodyRead::Incomplete => (Bytes::new(), Some(Refusal::IncompleteBody)),
+                BodyRead::Incomplete => (Bytes::new(), Vec::new(), Some(Refusal::IncompleteBody)),
             },
         };
         let pairs = header_pairs(headers);
@@ -170,10 +171,12 @@ async fn dispatch(
             request_id: &request_id,
             peer: Some(peer),
         };
+        // A refused body is only looked at for the parameters that say which API it is for (a
+        // form's `Action` and `Version`, at its start or its end), and only whole ones.
+        let sample;
         if refusal.is_some() {
-            // A refused body is only looked at for the parameters that say which API it is
-            // for (a form's `Action` and `Version`), and only whole ones.
-            req.body = intake::form_prefix(&body, req.is_form());
+            sample = intake::form_sample(&body, &tail, req.is_form());
+            req.body = &sample;
         }
         let gate = &state.gate;
         let api = recognise(&state, &req);
@@ -186,9 +189,10 @@ async fn dispatch(
             (Some(r), Some(Api::Alibaba)) => (Alibaba::NAME, refuse(&state.alibaba, &req, r)),
             (Some(r), Some(Api::Huawei)) => (Huawei::NAME, refuse(&state.huawei, &req, r)),
             (Some(r), Some(Api::Native)) => (Native::NAME, refuse(&state.native, &req, r)),
-            // A form posted to `/` whose `Action` was not in the part read (or in the query):
-            // Alibaba's RPC form requests are the ones that look like this (Tencent's legacy
-            // form puts `Action` first), so Alibaba words the refusal.
+            // A form posted to `/` that no API claims from what was read (the query, and the
+            // parameters at the body's ends): Alibaba's RPC form requests are the ones that
+            // look like this most (Tencent's legacy form ends with its `Action` and `Version`),
+            // so Alibaba words the refusal.
             (Some(r), None) if req.path == "/" && req.is_form() => {
                 (Alibaba::NAME, refuse(&state.alibaba, &req, r))
             }

@@ -56,20 +56,27 @@ pub fn check_head(uri: &Uri, headers: &HeaderMap, limits: &InputLimits) -> Optio
     None
 }
 
+/// How much of the end of an oversized body is kept while it is drained: a form's common
+/// parameters (`Action`, `Version`) may come after a long value, as Tencent's legacy signature
+/// sends them.
+const TAIL_BYTES: usize = 4096;
+
 /// What reading a body gave.
 pub enum BodyRead {
     Complete(Bytes),
-    /// Longer than the limit; `prefix` is its first bytes (at most the limit), which the
-    /// dispatch may look at to tell which API a form body is addressed to.
+    /// Longer than the limit; `prefix` is its first bytes (at most the limit) and `tail` its last
+    /// ones (at most [`TAIL_BYTES`], when it was read to the end), which the dispatch may look at
+    /// to tell which API a form body is addressed to.
     TooLarge {
         prefix: Bytes,
+        tail: Vec<u8>,
     },
     /// The client stopped sending, or the body could not be decoded.
     Incomplete,
 }
 
 /// Reads `body` up to `limit` bytes. A longer body is refused; what follows the limit is
-/// drained (see [`drain`]) so that the client reads the answer.
+/// drained (see [`drain`]) so that the client reads the answer, keeping its last bytes.
 pub async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> BodyRead {
     let mut body = body;
     let mut buf: Vec<u8> = Vec::new();
@@ -84,10 +91,16 @@ pub async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> BodyRea
                 if buf.len() + data.len() > limit {
                     let room = limit - buf.len();
                     buf.extend_from_slice(&data[..room]);
-                    let read = (buf.len() + data.len() - room) as u64;
-                    drain_rest(body, headers, read).await;
+                    let mut tail = Vec::new();
+                    keep_tail(&mut tail, &data[room..]);
+                    let read = (limit + data.len() - room) as u64;
+                    let tail = match drain_rest(body, headers, read, Some(tail)).await {
+                        Some(tail) => tail,
+                        None => Vec::new(),
+                    };
                     return BodyRead::TooLarge {
                         prefix: Bytes::from(buf),
+                        tail,
                     };
                 }
                 buf.extend_from_slice(&data);
@@ -96,53 +109,86 @@ pub async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> BodyRea
     }
 }
 
+/// Appends `data` to `tail`, keeping its last [`TAIL_BYTES`].
+fn keep_tail(tail: &mut Vec<u8>, data: &[u8]) {
+    let data = &data[data.len().saturating_sub(TAIL_BYTES)..];
+    tail.extend_from_slice(data);
+    let excess = tail.len().saturating_sub(TAIL_BYTES);
+    tail.drain(..excess);
+}
+
 /// Reads and discards a body the server will not use (the request was refused for its head),
 /// within [`DRAIN_BYTES`] and [`DRAIN_TIME`], so that the client gets to read the refusal.
 pub async fn drain(body: Body, headers: &HeaderMap) {
-    drain_rest(body, headers, 0).await;
+    drain_rest(body, headers, 0, None).await;
 }
 
-async fn drain_rest(mut body: Body, headers: &HeaderMap, already: u64) {
+/// Drains what is left of `body` (`already` bytes were read); with `tail`, keeps the body's last
+/// bytes in it and returns it when the body was read to its end.
+async fn drain_rest(
+    mut body: Body,
+    headers: &HeaderMap,
+    already: u64,
+    mut tail: Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
     // A client that waits for `100 Continue` has not sent the body and will not once it reads
     // the refusal; reading would only invite it.
     if headers
         .get("expect")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
     {
-        return;
+        return None;
     }
     let declared = headers
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > DRAIN_BYTES) {
-        return;
+        return None;
     }
     let drained = async {
         let mut seen = already;
-        while let Some(Ok(frame)) = body.frame().await {
-            if let Ok(data) = frame.into_data() {
-                seen += data.len() as u64;
-                if seen > DRAIN_BYTES {
-                    return;
+        loop {
+            match body.frame().await {
+                None => return true,
+                Some(Err(_)) => return false,
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        seen += data.len() as u64;
+                        if seen > DRAIN_BYTES {
+                            return false;
+                        }
+                        if let Some(tail) = tail.as_mut() {
+                            keep_tail(tail, &data);
+                        }
+                    }
                 }
             }
         }
     };
-    let _ = tokio::time::timeout(DRAIN_TIME, drained).await;
+    match tokio::time::timeout(DRAIN_TIME, drained).await {
+        Ok(true) => tail,
+        _ => None,
+    }
 }
 
-/// The part of an oversized form body that can be read for recognition: up to its last `&`,
-/// so that no parameter is cut in the middle and read as another value. Empty for anything
+/// The parts of an oversized form body that can be read for recognition: its whole parameters
+/// from the start (up to the last `&` of `prefix`) and from the end (after the first `&` of
+/// `tail`), so that no parameter cut in the middle is read as another value. Empty for anything
 /// that is not a form (JSON bodies are addressed by headers or path).
-pub fn form_prefix(prefix: &[u8], is_form: bool) -> &[u8] {
+pub fn form_sample(prefix: &[u8], tail: &[u8], is_form: bool) -> Vec<u8> {
     if !is_form {
-        return &[];
+        return Vec::new();
     }
-    match prefix.iter().rposition(|b| *b == b'&') {
-        Some(at) => &prefix[..at],
-        None => &[],
+    let mut out = match prefix.iter().rposition(|b| *b == b'&') {
+        Some(at) => prefix[..at].to_vec(),
+        None => Vec::new(),
+    };
+    if let Some(at) = tail.iter().position(|b| *b == b'&') {
+        out.push(b'&');
+        out.extend_from_slice(&tail[at + 1..]);
     }
+    out
 }
 
 #[cfg(test)]
@@ -182,25 +228,44 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bodies_over_the_limit_keep_their_first_bytes() {
+    async fn bodies_over_the_limit_keep_their_first_and_last_bytes() {
         let headers = HeaderMap::new();
         match read_body(Body::from("0123456789"), &headers, 10).await {
             BodyRead::Complete(b) => assert_eq!(&b[..], b"0123456789"),
             _ => panic!("at the limit is accepted"),
         }
         match read_body(Body::from("0123456789A"), &headers, 10).await {
-            BodyRead::TooLarge { prefix } => assert_eq!(&prefix[..], b"0123456789"),
+            BodyRead::TooLarge { prefix, tail } => {
+                assert_eq!(&prefix[..], b"0123456789");
+                assert_eq!(tail, b"A");
+            }
+            _ => panic!("over the limit is refused"),
+        }
+        let long = format!("{}&Action=X", "v".repeat(3 * TAIL_BYTES));
+        match read_body(Body::from(long.clone()), &headers, 10).await {
+            BodyRead::TooLarge { tail, .. } => {
+                assert_eq!(tail.len(), TAIL_BYTES);
+                assert!(long.as_bytes().ends_with(&tail));
+            }
             _ => panic!("over the limit is refused"),
         }
     }
 
     #[test]
-    fn a_form_prefix_ends_at_a_whole_parameter() {
+    fn a_form_sample_holds_whole_parameters_from_both_ends() {
         assert_eq!(
-            form_prefix(b"Action=A&Version=2&Secret", true),
+            form_sample(b"Action=A&Version=2&Secret", b"", true),
             b"Action=A&Version=2"
         );
-        assert_eq!(form_prefix(b"SecretData=xxxx", true), b"");
-        assert_eq!(form_prefix(b"{\"a\":1,&", false), b"");
+        assert_eq!(
+            form_sample(b"SecretString=xxxx", b"xxx&Action=B&Version=3", true),
+            b"&Action=B&Version=3"
+        );
+        assert_eq!(
+            form_sample(b"A=1&SecretData=xx", b"xx&V=2", true),
+            b"A=1&V=2"
+        );
+        assert_eq!(form_sample(b"SecretData=xxxx", b"xxxx", true), b"");
+        assert_eq!(form_sample(b"{\"a\":1,&", b"&x", false), b"");
     }
 }

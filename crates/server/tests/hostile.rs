@@ -335,11 +335,22 @@ fn oversized_bodies_are_refused_in_each_apis_format_and_audited() {
             Expect::Tencent("RequestSizeLimitExceeded"),
         ),
         case(
-            "tencent, legacy form",
+            "tencent, legacy form, Action first",
             format!("POST / HTTP/1.1\r\nHost: k\r\n{}", form()),
             {
                 let mut b = b"Action=CreateSecret&Version=2019-09-23&SecretString=".to_vec();
                 b.resize(big, b'x');
+                b
+            },
+            Expect::Tencent("RequestSizeLimitExceeded"),
+        ),
+        case(
+            "tencent, legacy form, Action last (as the SDK sends it)",
+            format!("POST / HTTP/1.1\r\nHost: k\r\n{}", form()),
+            {
+                let mut b = b"SecretName=s&SecretString=".to_vec();
+                b.resize(3 * big, b'x');
+                b.extend_from_slice(b"&Action=CreateSecret&Nonce=1&Version=2019-09-23&Signature=x");
                 b
             },
             Expect::Tencent("RequestSizeLimitExceeded"),
