@@ -1,7 +1,7 @@
 """Hostile input through the official Huawei SDK and hand-signed requests: a request over the
 server's size limits gets the API gateway's own APIG.0201 (413 for the body, 414 for the URI) in the
 CSMS and KMS error bodies, which the SDK reads; a path or query that is not UTF-8 is the gateway's
-400, before the signature is looked at; a method no API takes is APIG.0101."""
+400, before the signature is looked at."""
 import pytest
 
 from hw_helpers import HwKms, expect_hw, hw_name, raw_hw_error
@@ -34,5 +34,6 @@ def test_a_path_that_is_not_utf8_is_the_gateways_400(raw):
     raw_hw_error(raw.send("GET", path), 400, "APIG.0201", "UTF-8")
 
 
-def test_a_method_no_api_takes_is_apig_0101(raw):
-    raw_hw_error(raw.send("PATCH", raw.path("secrets")), 404, "APIG.0101")
+def test_a_method_no_route_takes_is_an_unknown_route(raw):
+    # Judged after the signature, like any route CSMS does not have.
+    raw_hw_error(raw.send("PATCH", raw.path("secrets")), 400, "CSMS.0003", "PATCH")

@@ -203,18 +203,3 @@ pub fn refusal(r: Refusal) -> ApiError {
 pub fn gateway_bad_request(why: impl std::fmt::Display) -> ApiError {
     ApiError::new(400, "APIG.0201", format!("API request error: {why}"))
 }
-
-/// The gateway's answer to a method no CSMS or KMS API is published with.
-pub fn no_such_method(method: &str) -> ApiError {
-    // Methods are tokens of the client's choosing: a long one is not echoed.
-    let shown = if method.len() <= 16 {
-        method
-    } else {
-        "this method"
-    };
-    ApiError::new(
-        404,
-        "APIG.0101",
-        format!("The API does not exist: no API takes the method {shown}."),
-    )
-}

@@ -72,12 +72,9 @@ impl Dialect for Huawei {
     ) -> Result<HuaweiRequest, ApiError> {
         // Named before the signature is read, so that a refused request is audited by route.
         audit.operation = format!("{} {}", req.method, request::operation_path(req.path));
-        // What the gateway refuses before it looks for a signature: a method no route takes,
-        // and a path or query that does not decode to UTF-8 text (the signature would be
-        // computed over text that does not exist).
-        if !matches!(req.method, "GET" | "POST" | "PUT" | "DELETE") {
-            return Err(errors::no_such_method(req.method));
-        }
+        // The gateway refuses a path or query that does not decode to UTF-8 text before it
+        // looks for a signature (the signature would be computed over text that does not
+        // exist). A method no route takes is an unknown route, judged after authentication.
         request::check_encoding(req)?;
         let signed = coffer_auth::huawei::parse(&req.parts(), req.path).map_err(auth_error)?;
         audit.access_key_id = Some(signed.access_key_id.clone());
