@@ -94,10 +94,9 @@ pub async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> BodyRea
                     let mut tail = Vec::new();
                     keep_tail(&mut tail, &data[room..]);
                     let read = (limit + data.len() - room) as u64;
-                    let tail = match drain_rest(body, headers, read, Some(tail)).await {
-                        Some(tail) => tail,
-                        None => Vec::new(),
-                    };
+                    let tail = drain_rest(body, headers, read, Some(tail))
+                        .await
+                        .unwrap_or_default();
                     return BodyRead::TooLarge {
                         prefix: Bytes::from(buf),
                         tail,
