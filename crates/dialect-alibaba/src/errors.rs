@@ -252,6 +252,12 @@ pub fn unsupported_method(method: &str) -> ApiError {
 /// A text an XML answer cannot carry (see `render::xml_char`): the request asked for
 /// `Format=XML`, so the fault is named as `Format`'s, with the field that holds it.
 pub fn unfit_for_xml(field: &str, c: char) -> ApiError {
+    // A parameter's name is the client's choice: a long one is not echoed.
+    let field = if field.len() <= 64 {
+        field
+    } else {
+        "A parameter"
+    };
     ApiError::invalid(
         "Format",
         format!(

@@ -243,8 +243,8 @@ async fn dispatch(
         let status = response.status().as_u16();
         // A request that failed before it authenticated is recorded (and logged) only while
         // its address has budget left; the others are counted, and a summary entry says how
-        // many (see `audit_limit`). Nobody answers for such a request, and anyone can send
-        // it. Every other entry is written, always.
+        // many (see `audit_limit`): anyone can send such requests, and no account answers for
+        // them. Every other entry is written, always.
         if facts.account.is_none() && facts.result != "OK" {
             let verdict = state.unauthenticated.judge(
                 peer.ip(),
@@ -324,7 +324,7 @@ fn summary_entry(summary: &Summary, now_ms: i64) -> AuditEntry {
 
 /// Records a summary (and logs it once): nothing waits on it, so it is not made durable on
 /// its own; the next durable entry covers it.
-pub async fn record_summary(state: &AppState, summary: Summary) {
+async fn record_summary(state: &AppState, summary: Summary) {
     tracing::info!(
         source = %summary.source,
         suppressed = summary.suppressed,
@@ -336,8 +336,8 @@ pub async fn record_summary(state: &AppState, summary: Summary) {
     }
 }
 
-/// Records what every source owes: every `every`, and once more when the returned task is
-/// told to stop (see `flush_summaries`).
+/// Records what every source owes, every `every` (the server calls [`flush_summaries`] once
+/// more when it stops).
 pub fn spawn_summaries(
     state: Arc<AppState>,
     every: std::time::Duration,
