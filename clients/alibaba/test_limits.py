@@ -63,7 +63,7 @@ def test_secret_data_30720_bytes_ok(api, name):
 def test_secret_data_limit_counts_bytes_not_chars(api, name):
     if api.label == "gen1":
         # Generation 1 puts SecretData in the URL; 15360 two-byte characters percent-encode to
-        # 92 KB, past the 64 KB URI limit of coffer's HTTP layer (README: limits).
+        # 92 KB, past coffer's URI limit (README: Input limits).
         pytest.skip("value does not fit in a generation-1 URL")
     ok = "\u00e9" * 15360  # 30720 UTF-8 bytes
     create(api, name, SecretData=ok)

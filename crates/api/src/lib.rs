@@ -14,6 +14,7 @@
 //! cannot authorize does not run.
 
 mod pipeline;
+mod refusal;
 mod request;
 
 use std::future::Future;
@@ -23,6 +24,7 @@ pub use coffer_core::service::AuthenticatedKey;
 use coffer_core::Service;
 pub use coffer_core::{Action, AuditFacts, Permission, Scope, Target};
 pub use pipeline::{handle, Admission, Admit, AdmitAll, Handled};
+pub use refusal::{refuse, Refusal};
 pub use request::{HttpRequest, Reply};
 
 /// One API that coffer speaks. The server asks each dialect in a fixed order whether a request
@@ -103,6 +105,10 @@ pub trait Dialect: Send + Sync + 'static {
 
     /// The wire code of an error, as the audit entry records it.
     fn error_code(error: &Self::Error) -> &str;
+
+    /// The error for a request the server refused for its shape (see [`Refusal`]), in this
+    /// API's words. `req` carries the headers, path and query; its body is empty or a prefix.
+    fn refusal(&self, req: &HttpRequest<'_>, refusal: Refusal) -> Self::Error;
 
     /// The answer in the cloud's format.
     fn render(&self, req: &HttpRequest<'_>, outcome: Result<Self::Output, Self::Error>) -> Reply;

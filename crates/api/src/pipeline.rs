@@ -76,7 +76,11 @@ pub async fn handle<D: Dialect, A: Admission>(
         Ok(_) => audit.result = "OK".into(),
         Err(e) => {
             let code = D::error_code(e);
-            tracing::info!(dialect = D::NAME, code, "request refused");
+            // Anyone who reaches the port can cause refusals before authentication, so the
+            // server logs those itself, a limited number per client address.
+            if audit.account.is_some() {
+                tracing::info!(dialect = D::NAME, code, "request refused");
+            }
             audit.result = code.to_string();
         }
     }

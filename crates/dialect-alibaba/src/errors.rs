@@ -1,6 +1,7 @@
 //! Alibaba's error codes and statuses (Alibaba's KMS API reference), and the mappings to
 //! them from coffer's neutral errors and from signature failures.
 
+use coffer_api::Refusal;
 use coffer_auth::AuthError;
 use coffer_core::error::Resource;
 use coffer_core::Error;
@@ -202,4 +203,67 @@ pub fn auth_error(e: AuthError) -> ApiError {
             format!("The request signature does not conform to Alibaba Cloud standards: {other}"),
         ),
     }
+}
+
+/// A request refused for its shape before it was read. Alibaba publishes no codes for its
+/// gateway's size limits, so these are coffer's: the HTTP status that says it, with its reason
+/// phrase as the code, which both SDK generations report (generation 1 as
+/// `ServerException.error_code`, generation 2 as `ClientException.code`). A body that ends
+/// early gets Alibaba's code for input it cannot decode.
+pub fn refusal(r: Refusal) -> ApiError {
+    match r {
+        Refusal::BodyTooLarge { .. } => ApiError::new(413, "RequestEntityTooLarge", r.describe()),
+        Refusal::UriTooLong { .. } => ApiError::new(
+            414,
+            "RequestURITooLong",
+            format!(
+                "{} (Generation-1 SDKs put every parameter, the secret value too, in the URI; \
+                 generation 2 sends SecretData in the body.)",
+                r.describe()
+            ),
+        ),
+        Refusal::TooManyHeaders { .. } => {
+            ApiError::new(431, "RequestHeaderFieldsTooLarge", r.describe())
+        }
+        Refusal::IncompleteBody => ApiError::new(
+            400,
+            "ParseRequestParameterException",
+            format!("Server parse parameters exception: {}", r.describe()),
+        ),
+    }
+}
+
+/// Alibaba's answer to an RPC operation sent with a method other than GET or POST (every KMS
+/// operation is RPC style, in both signature versions).
+pub fn unsupported_method(method: &str) -> ApiError {
+    // Methods are tokens of the client's choosing: a long one is not echoed.
+    let shown = if method.len() <= 16 {
+        method
+    } else {
+        "this method"
+    };
+    ApiError::new(
+        403,
+        "UnsupportedHTTPMethod",
+        format!("This http method is not supported: {shown}. KMS operations take POST or GET."),
+    )
+}
+
+/// A text an XML answer cannot carry (see `render::xml_char`): the request asked for
+/// `Format=XML`, so the fault is named as `Format`'s, with the field that holds it.
+pub fn unfit_for_xml(field: &str, c: char) -> ApiError {
+    // A parameter's name is the client's choice: a long one is not echoed.
+    let field = if field.len() <= 64 {
+        field
+    } else {
+        "A parameter"
+    };
+    ApiError::invalid(
+        "Format",
+        format!(
+            "{field} holds the character U+{:04X}, which XML 1.0 cannot carry; ask for \
+             Format=JSON.",
+            c as u32
+        ),
+    )
 }

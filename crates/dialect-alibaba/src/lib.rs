@@ -19,7 +19,9 @@ mod secrets;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coffer_api::{AuditFacts, AuthenticatedKey, Dialect, HttpRequest, Permission, Reply, Scope};
+use coffer_api::{
+    AuditFacts, AuthenticatedKey, Dialect, HttpRequest, Permission, Refusal, Reply, Scope,
+};
 use coffer_auth::alibaba::AlibabaRequest;
 use coffer_auth::nonce::Admission;
 use coffer_auth::replay::{
@@ -140,6 +142,11 @@ impl Dialect for Alibaba {
         req: &HttpRequest<'_>,
         audit: &mut AuditFacts,
     ) -> Result<AlibabaRequest, ApiError> {
+        // Every KMS operation is RPC style, which Alibaba serves on GET and POST only; the
+        // method is judged before the signature, as Alibaba's gateway judges it.
+        if !matches!(req.method, "GET" | "POST") {
+            return Err(errors::unsupported_method(req.method));
+        }
         let parsed = coffer_auth::alibaba::parse(&req.parts()).map_err(errors::auth_error)?;
         audit.access_key_id = Some(parsed.access_key_id.clone());
         audit.operation = parsed.action.clone().unwrap_or_default();
@@ -257,7 +264,7 @@ impl Dialect for Alibaba {
                 ));
             }
         }
-        let call = Call::new(
+        let mut call = Call::new(
             self.service.clone(),
             self.regions.clone(),
             &parsed.params,
@@ -266,6 +273,20 @@ impl Dialect for Alibaba {
         );
         let format = render::requested_format(req);
         tracing::debug!(action, ?format, "alibaba operation");
+        call.format = format;
+        if format == Format::Xml {
+            // An XML answer could not carry such a character back, and answers echo what
+            // requests name: refused before anything runs, so that no change is made whose
+            // answer cannot be written. A secret value is not echoed, and may hold anything.
+            if let Some((name, c)) = parsed
+                .params
+                .iter()
+                .filter(|(k, _)| k != "SecretData")
+                .find_map(|(k, v)| render::unfit_for_xml(v).map(|c| (k, c)))
+            {
+                return Err(errors::unfit_for_xml(name, c));
+            }
+        }
         let op = operation::parse(action, &call)?;
         let op = operation::resolve(&call, op).await?;
         let op = operation::resolve_instance(op, &call).await;
@@ -281,11 +302,27 @@ impl Dialect for Alibaba {
     }
 
     async fn execute(&self, call: &Call, op: Operation) -> Result<Fields, ApiError> {
-        operation::execute(call, op).await
+        let fields = operation::execute(call, op).await?;
+        // XML 1.0 cannot carry some characters at all (most C0 controls), not even as
+        // character references, and a secret value, or a description or tag stored through
+        // another API, may hold one. Writing it raw would hand the client broken XML, and
+        // dropping or replacing it a different secret than the one stored; so the answer is
+        // an error that names the field and says to ask for JSON, which carries any text.
+        // Only reads get here with such a text (requests are checked before they run).
+        if call.format == Format::Xml {
+            if let Some((field, c)) = render::first_unfit(&fields) {
+                return Err(errors::unfit_for_xml(&field, c));
+            }
+        }
+        Ok(fields)
     }
 
     fn error_code(error: &ApiError) -> &str {
         error.code
+    }
+
+    fn refusal(&self, _req: &HttpRequest<'_>, refusal: Refusal) -> ApiError {
+        errors::refusal(refusal)
     }
 
     /// JSON or XML as the request's `Format` asks, with the server's request id in the body

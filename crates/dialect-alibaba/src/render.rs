@@ -65,12 +65,58 @@ fn to_json(node: &Node) -> Value {
     }
 }
 
+/// Whether XML 1.0 can carry `c` at all (its `Char` production): not the C0 controls other
+/// than tab, line feed and carriage return, and not U+FFFE or U+FFFF. No character reference
+/// helps (`&#1;` is as ill-formed as the raw byte), so a text holding one cannot be written.
+pub fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// The first character of `s` that XML 1.0 cannot carry.
+pub fn unfit_for_xml(s: &str) -> Option<char> {
+    s.chars().find(|c| !xml_char(*c))
+}
+
+/// The first text in an answer that XML 1.0 cannot carry: the field's path and the character.
+pub fn first_unfit(fields: &[(&'static str, Node)]) -> Option<(String, char)> {
+    fn walk(path: String, node: &Node) -> Option<(String, char)> {
+        match node {
+            Node::Str(s) => unfit_for_xml(s).map(|c| (path, c)),
+            Node::Int(_) => None,
+            Node::Obj(fields) => fields
+                .iter()
+                .find_map(|(k, v)| walk(format!("{path}.{k}"), v)),
+            Node::List(item, items) => items.iter().find_map(|v| walk(format!("{path}.{item}"), v)),
+        }
+    }
+    fields.iter().find_map(|(k, v)| walk((*k).to_string(), v))
+}
+
+/// Escapes text for an element. Markup characters become entities, and a carriage return
+/// becomes `&#13;`, because an XML parser turns a literal one (and CR LF) into a line feed:
+/// a value holding `\r\n` would come back changed. A character XML cannot carry at all is
+/// written as the text `\u{..}`: only error messages, which may quote what a client sent,
+/// can hold one, since answers holding one are refused before they are rendered
+/// ([`first_unfit`]).
+fn push_xml_text(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\r' => out.push_str("&#13;"),
+            c if !xml_char(c) => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+}
+
 fn write_xml(out: &mut String, name: &str, node: &Node) {
     out.push('<');
     out.push_str(name);
     out.push('>');
     match node {
-        Node::Str(s) => out.push_str(&quick_xml::escape::escape(s.as_str())),
+        Node::Str(s) => push_xml_text(out, s),
         Node::Int(i) => out.push_str(&i.to_string()),
         Node::Obj(fields) => {
             for (k, v) in fields {

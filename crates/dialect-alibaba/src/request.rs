@@ -20,6 +20,8 @@ pub struct Call {
     /// The client's region id, echoed in ARNs.
     pub(crate) region_id: String,
     pub(crate) regions: Arc<RegionMap>,
+    /// The answer's format, as the request asked for it.
+    pub(crate) format: crate::Format,
 }
 
 impl Call {
@@ -47,6 +49,7 @@ impl Call {
             scope,
             region_id,
             regions,
+            format: crate::Format::Json,
         }
     }
 

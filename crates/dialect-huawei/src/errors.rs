@@ -1,6 +1,7 @@
 //! Huawei's error bodies and codes (Huawei's CSMS API reference) and the mapping from
 //! coffer's neutral errors.
 
+use coffer_api::Refusal;
 use coffer_auth::AuthError;
 use coffer_core::error::Resource;
 use coffer_core::Error;
@@ -162,6 +163,8 @@ impl From<Error> for ApiError {
 pub fn auth_error(e: AuthError) -> ApiError {
     match e {
         AuthError::SignatureMismatch { .. } => ApiError::auth("verify aksk signature fail"),
+        // Undecodable input is the gateway's bad request, before any signature is judged.
+        AuthError::BadEncoding(what) => gateway_bad_request(what),
         AuthError::BadTimestampFormat => {
             ApiError::auth("X-Sdk-Date is not formatted as YYYYMMDDTHHMMSSZ")
         }
@@ -169,4 +172,34 @@ pub fn auth_error(e: AuthError) -> ApiError {
             "the request signature is missing or malformed: {other}"
         )),
     }
+}
+
+/// Huawei's API gateway answers before CSMS sees a request, with its own codes (Huawei's API
+/// Gateway error codes, https://support.huaweicloud.com/intl/en-us/usermanual-apig/apig-ug-180530090.html):
+/// `APIG.0201` with the status that says what was wrong (400 for a request it cannot read,
+/// 413 for the body, 414 for the URI, 494 for the headers).
+pub fn refusal(r: Refusal) -> ApiError {
+    match r {
+        Refusal::BodyTooLarge { .. } => ApiError::new(
+            413,
+            "APIG.0201",
+            format!("Request entity too large. {}", r.describe()),
+        ),
+        Refusal::UriTooLong { .. } => ApiError::new(
+            414,
+            "APIG.0201",
+            format!("Request URI too large. {}", r.describe()),
+        ),
+        Refusal::TooManyHeaders { .. } => ApiError::new(
+            494,
+            "APIG.0201",
+            format!("Request headers too large. {}", r.describe()),
+        ),
+        Refusal::IncompleteBody => ApiError::bad_body(r.describe()),
+    }
+}
+
+/// The gateway's answer to a request it cannot read (a path or query that does not decode).
+pub fn gateway_bad_request(why: impl std::fmt::Display) -> ApiError {
+    ApiError::new(400, "APIG.0201", format!("API request error: {why}"))
 }

@@ -23,7 +23,9 @@ mod secrets;
 
 use std::sync::Arc;
 
-use coffer_api::{AuditFacts, AuthenticatedKey, Dialect, HttpRequest, Permission, Reply, Scope};
+use coffer_api::{
+    AuditFacts, AuthenticatedKey, Dialect, HttpRequest, Permission, Refusal, Reply, Scope,
+};
 use coffer_auth::huawei::HuaweiRequest;
 use coffer_core::Service;
 
@@ -70,6 +72,10 @@ impl Dialect for Huawei {
     ) -> Result<HuaweiRequest, ApiError> {
         // Named before the signature is read, so that a refused request is audited by route.
         audit.operation = format!("{} {}", req.method, request::operation_path(req.path));
+        // The gateway refuses a path or query that does not decode to UTF-8 text before it
+        // looks for a signature (the signature would be computed over text that does not
+        // exist). A method no route takes is an unknown route, judged after authentication.
+        request::check_encoding(req)?;
         let signed = coffer_auth::huawei::parse(&req.parts(), req.path).map_err(auth_error)?;
         audit.access_key_id = Some(signed.access_key_id.clone());
         Ok(signed)
@@ -146,6 +152,10 @@ impl Dialect for Huawei {
 
     fn error_code(error: &ApiError) -> &str {
         error.code
+    }
+
+    fn refusal(&self, _req: &HttpRequest<'_>, refusal: Refusal) -> ApiError {
+        errors::refusal(refusal)
     }
 
     fn render(&self, req: &HttpRequest<'_>, outcome: Result<Output, ApiError>) -> Reply {

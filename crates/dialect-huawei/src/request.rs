@@ -8,7 +8,7 @@ use coffer_auth::huawei::HuaweiRequest;
 use coffer_core::{Error, Scope, SecretRecord, SecretState, Service};
 use serde_json::{Map, Value};
 
-use crate::errors::ApiError;
+use crate::errors::{self, ApiError};
 use crate::params::secret_name;
 
 /// What an operation returns: the HTTP status and the JSON body (none for 204s and immediate
@@ -81,6 +81,33 @@ fn decode(segment: &str) -> Result<String, ApiError> {
         .decode_utf8()
         .map(|s| s.into_owned())
         .map_err(|_| ApiError::bad_request("a path segment is not valid UTF-8"))
+}
+
+/// A path and query that decode to UTF-8 text: every path segment, and every name and value
+/// of the query. Refused otherwise with the gateway's 400, naming the part that does not.
+pub fn check_encoding(req: &HttpRequest<'_>) -> Result<(), ApiError> {
+    let utf8 = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .is_ok()
+    };
+    if !req.path.split('/').all(utf8) {
+        return Err(errors::gateway_bad_request(
+            "the path is not valid UTF-8 once percent-decoded",
+        ));
+    }
+    for (i, pair) in req.raw_query.split('&').enumerate() {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        for (what, part) in [("name", name), ("value", value)] {
+            if !utf8(part) {
+                return Err(errors::gateway_bad_request(format!(
+                    "the {what} of query parameter {} is not valid UTF-8 once percent-decoded",
+                    i + 1
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The first name that appears more than once among `pairs`.

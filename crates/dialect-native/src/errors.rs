@@ -102,3 +102,15 @@ pub(crate) fn auth_error(e: coffer_auth::AuthError) -> ApiError {
         )),
     }
 }
+
+/// A request refused for its shape before it was read, with the status that says why.
+pub fn refusal(r: coffer_api::Refusal) -> ApiError {
+    use coffer_api::Refusal as R;
+    let (status, code) = match r {
+        R::BodyTooLarge { .. } => (413, "BodyTooLarge"),
+        R::UriTooLong { .. } => (414, "UriTooLong"),
+        R::TooManyHeaders { .. } => (431, "TooManyHeaders"),
+        R::IncompleteBody => (400, "IncompleteBody"),
+    };
+    ApiError::new(status, code, r.describe())
+}

@@ -218,6 +218,10 @@ impl Dialect for Native {
         error.code
     }
 
+    fn refusal(&self, _req: &HttpRequest<'_>, refusal: coffer_api::Refusal) -> ApiError {
+        errors::refusal(refusal)
+    }
+
     fn render(&self, req: &HttpRequest<'_>, outcome: Result<(u16, Value), ApiError>) -> Reply {
         let (status, body) = match outcome {
             Ok((status, mut body)) => {

@@ -2,6 +2,7 @@
 //! neutral errors. Tencent answers every error with HTTP 200 and the code in the body; any
 //! other status makes the SDK lose the code.
 
+use coffer_api::Refusal;
 use coffer_auth::AuthError;
 use coffer_core::error::Resource;
 use coffer_core::Error;
@@ -145,5 +146,40 @@ pub fn auth_error(e: AuthError) -> ApiError {
             "AuthFailure.InvalidAuthorization",
             format!("The Authorization of the request is invalid: {other}"),
         ),
+    }
+}
+
+/// A request refused for its shape before it was read. Tencent's API 3.0 names one common
+/// code for a request over its size limits, `RequestSizeLimitExceeded` (Tencent's common
+/// error codes, https://www.tencentcloud.com/document/api/1140/40525); it covers the URI and
+/// the header block as much as the body. Like every Tencent error it travels with HTTP 200,
+/// so that the SDK reads the code.
+pub fn refusal(r: Refusal) -> ApiError {
+    match r {
+        Refusal::IncompleteBody => ApiError::invalid("body", r.describe()),
+        Refusal::BodyTooLarge { .. }
+        | Refusal::UriTooLong { .. }
+        | Refusal::TooManyHeaders { .. } => ApiError::new("RequestSizeLimitExceeded", r.describe()),
+    }
+}
+
+/// Tencent's API 3.0 takes GET and POST only; other methods get its common code for it.
+pub fn unsupported_method(method: &str) -> ApiError {
+    ApiError::new(
+        "UnsupportedProtocol",
+        format!(
+            "HTTP(S) request protocol error: only GET and POST requests are supported, not {}.",
+            shown_method(method)
+        ),
+    )
+}
+
+/// A method as an error message may show it: methods are tokens of the client's choosing,
+/// so a long one is not echoed.
+pub fn shown_method(method: &str) -> &str {
+    if method.len() <= 16 {
+        method
+    } else {
+        "this method"
     }
 }

@@ -223,17 +223,10 @@ pub const MAX_DESCRIBE_KEYS: usize = 100;
 
 /// `keys` are the `KeyIds`, each named by the id the permission judged it by.
 pub async fn describe_keys(c: &Call, keys: Vec<String>) -> OpResult {
-    let ids = c
-        .params
-        .array("KeyIds")?
+    c.params
+        .str_list("KeyIds")?
         .filter(|a| !a.is_empty() && a.len() <= MAX_DESCRIBE_KEYS)
         .ok_or_else(|| ApiError::invalid_value("KeyIds", "give 1 to 100 key ids"))?;
-    if ids.iter().any(|id| !id.is_string()) {
-        return Err(ApiError::invalid_value(
-            "KeyIds",
-            "each id must be a string",
-        ));
-    }
     let mut out = vec![];
     for id in &keys {
         // Ids that name no key are left out, as the cloud does.

@@ -29,7 +29,9 @@ mod secrets;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coffer_api::{AuditFacts, AuthenticatedKey, Dialect, HttpRequest, Permission, Reply, Scope};
+use coffer_api::{
+    AuditFacts, AuthenticatedKey, Dialect, HttpRequest, Permission, Refusal, Reply, Scope,
+};
 use coffer_auth::replay::{
     GuardState, MemoryReplayGuard, ReplayGuard, ReplayLedger, ReplayStart, SharedReplayGuard,
 };
@@ -127,6 +129,10 @@ impl Dialect for Tencent {
         req: &HttpRequest<'_>,
         audit: &mut AuditFacts,
     ) -> Result<TencentRequest, ApiError> {
+        // Checked before the signature, as Tencent's gateway does.
+        if !matches!(req.method, "GET" | "POST") {
+            return Err(errors::unsupported_method(req.method));
+        }
         let parsed = coffer_auth::tencent::parse(&req.parts()).map_err(errors::auth_error)?;
         audit.access_key_id = Some(parsed.secret_id.clone());
         audit.operation = parsed.action.clone().unwrap_or_default();
@@ -185,6 +191,10 @@ impl Dialect for Tencent {
 
     fn error_code(error: &ApiError) -> &str {
         error.code
+    }
+
+    fn refusal(&self, _req: &HttpRequest<'_>, refusal: Refusal) -> ApiError {
+        errors::refusal(refusal)
     }
 
     fn render(

@@ -24,16 +24,6 @@ const MAX_FREQUENCY_DAYS: i64 = 365;
 /// Most version ids DescribeRotationHistory shows.
 const HISTORY_LEN: usize = 10;
 
-fn bool_param(p: &Params, name: &str) -> Result<Option<bool>, ApiError> {
-    match p.raw(name) {
-        None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-        Some(_) => Err(ApiError::invalid_value(name, "it must be true or false")),
-    }
-}
-
 fn begin_time(p: &Params) -> Result<Option<Timestamp>, ApiError> {
     match p.str("RotationBeginTime")?.filter(|s| !s.is_empty()) {
         None => Ok(None),
@@ -182,7 +172,7 @@ pub async fn create_product_secret(
     let grants = grants(p)?;
     let description = p.str("Description")?.unwrap_or("");
     params::description("Description", description)?;
-    let enable = bool_param(p, "EnableRotation")?.unwrap_or(false);
+    let enable = p.bool("EnableRotation")?.unwrap_or(false);
     let first = begin_time(p)?;
     let interval = if enable {
         if first.is_none() {
@@ -297,8 +287,9 @@ pub async fn rotate_product_secret(c: &Call, name: String) -> OpResult {
 
 pub async fn update_rotation_status(c: &Call, name: String) -> OpResult {
     let p = &c.params;
-    let enable =
-        bool_param(p, "EnableRotation")?.ok_or_else(|| ApiError::missing("EnableRotation"))?;
+    let enable = p
+        .bool("EnableRotation")?
+        .ok_or_else(|| ApiError::missing("EnableRotation"))?;
     let secret = product_secret(c, &name).await?;
     let interval = match p.int("Frequency")? {
         Some(d) if (MIN_FREQUENCY_DAYS..=MAX_FREQUENCY_DAYS).contains(&d) => Some(d * DAY_SECS),

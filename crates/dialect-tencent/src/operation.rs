@@ -360,8 +360,7 @@ pub fn parse(version: &str, action: &str, p: &Params) -> Result<Operation, ApiEr
             product: Product {
                 name: name()?,
                 instance: p
-                    .raw("InstanceID")
-                    .and_then(Value::as_str)
+                    .str("InstanceID")?
                     .filter(|s| !s.is_empty())
                     .map(str::to_string),
             },
@@ -380,11 +379,11 @@ pub fn parse(version: &str, action: &str, p: &Params) -> Result<Operation, ApiEr
         K::CreateKey => O::CreateKey,
         K::DescribeKey => O::DescribeKey { key: key()? },
         K::DescribeKeys => O::DescribeKeys {
-            keys: match p.array("KeyIds") {
-                Ok(Some(ids)) if ids.len() <= keys::MAX_DESCRIBE_KEYS => ids
-                    .iter()
-                    .filter_map(|id| id.as_str().map(str::to_string))
-                    .collect(),
+            // Read leniently: a wrong list is refused by the operation, after authorization.
+            keys: match p.str_list("KeyIds") {
+                Ok(Some(ids)) if ids.len() <= keys::MAX_DESCRIBE_KEYS => {
+                    ids.into_iter().map(str::to_string).collect()
+                }
                 _ => vec![],
             },
         },
@@ -506,13 +505,10 @@ pub async fn resolve_instance(op: Operation, c: &Call) -> Operation {
     }
 }
 
-/// `EnableRotation` true (a JSON boolean or the text `true`), read leniently.
+/// `EnableRotation` true. A wrongly typed value reads as false here; the operation itself
+/// refuses it.
 fn turns_rotation_on(p: &Params) -> bool {
-    match p.raw("EnableRotation") {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
-        _ => false,
-    }
+    p.bool("EnableRotation").ok().flatten().unwrap_or(false)
 }
 
 /// SSH key-pair secrets are real SSM actions this server does not keep, so they are

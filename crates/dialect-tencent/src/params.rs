@@ -1,6 +1,9 @@
-//! Typed access to a request's parameters. TC3 POST requests carry typed JSON; GET and form
-//! requests carry strings rebuilt into the same shape, so numbers and booleans are accepted
-//! both as JSON values and as their text.
+//! Typed access to a request's parameters, and the one place their JSON types are checked.
+//! TC3 POST requests carry typed JSON, and there every value must have the type Tencent
+//! declares for it (`"Limit": "10"` is refused with `InvalidParameter`, as Tencent's API 3.0
+//! refuses it); GET and form requests carry text fields rebuilt into the same shape, so there
+//! numbers and booleans are read from their text. Operations read parameters only through
+//! these accessors, so every operation follows the same rules.
 
 use serde_json::{Map, Value};
 
@@ -17,12 +20,33 @@ pub const MAX_ADDITIONAL_CONFIG_BYTES: usize = 4_096;
 /// Versions per secret; a put beyond that is refused.
 pub const MAX_VERSIONS: usize = 10;
 
-pub struct Params(Map<String, Value>);
+pub struct Params {
+    fields: Map<String, Value>,
+    /// The values have their JSON types (a TC3 POST body) rather than being text.
+    typed: bool,
+}
+
+/// How a wrongly typed value is refused: Tencent's `InvalidParameter`, naming the field and
+/// the type it must have.
+fn wrong_type(name: &str, wanted: &str) -> ApiError {
+    ApiError::invalid(name, format!("it must be {wanted}"))
+}
 
 impl Params {
+    /// Parameters from a typed JSON body: every value must have its declared type.
     pub fn new(value: Value) -> Result<Self, ApiError> {
+        Self::with_types(value, true)
+    }
+
+    /// Parameters rebuilt from text fields (a query or a form), where numbers and booleans
+    /// arrive as their text.
+    pub fn from_text(value: Value) -> Result<Self, ApiError> {
+        Self::with_types(value, false)
+    }
+
+    fn with_types(value: Value, typed: bool) -> Result<Self, ApiError> {
         match value {
-            Value::Object(m) => Ok(Self(m)),
+            Value::Object(fields) => Ok(Self { fields, typed }),
             _ => Err(ApiError::invalid(
                 "body",
                 "the request body must be a JSON object",
@@ -30,15 +54,15 @@ impl Params {
         }
     }
 
-    pub fn raw(&self, name: &str) -> Option<&Value> {
-        self.0.get(name).filter(|v| !v.is_null())
+    fn raw(&self, name: &str) -> Option<&Value> {
+        self.fields.get(name).filter(|v| !v.is_null())
     }
 
     pub fn str(&self, name: &str) -> Result<Option<&str>, ApiError> {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(ApiError::invalid(name, "it must be a string")),
+            Some(_) => Err(wrong_type(name, "a string")),
         }
     }
 
@@ -49,19 +73,34 @@ impl Params {
         }
     }
 
+    /// An Integer field: a JSON integer, or its decimal text in a query or form.
     pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        let wanted = "an integer (a JSON number)";
         match self.raw(name) {
             None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_i64()
-                .map(Some)
-                .ok_or_else(|| ApiError::invalid(name, "it must be an integer")),
-            Some(Value::String(s)) => s
+            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| wrong_type(name, wanted)),
+            Some(Value::String(s)) if !self.typed => s
                 .trim()
                 .parse()
                 .map(Some)
-                .map_err(|_| ApiError::invalid(name, "it must be an integer")),
-            Some(_) => Err(ApiError::invalid(name, "it must be an integer")),
+                .map_err(|_| wrong_type(name, "an integer")),
+            Some(_) => Err(wrong_type(name, wanted)),
+        }
+    }
+
+    /// A Boolean field: JSON `true`/`false`, or that text in a query or form.
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        let wanted = "a boolean (JSON true or false)";
+        match self.raw(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) if !self.typed && s.eq_ignore_ascii_case("true") => {
+                Ok(Some(true))
+            }
+            Some(Value::String(s)) if !self.typed && s.eq_ignore_ascii_case("false") => {
+                Ok(Some(false))
+            }
+            Some(_) => Err(wrong_type(name, wanted)),
         }
     }
 
@@ -69,8 +108,23 @@ impl Params {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::Array(a)) => Ok(Some(a)),
-            Some(_) => Err(ApiError::invalid(name, "it must be a list")),
+            Some(_) => Err(wrong_type(name, "a list")),
         }
+    }
+
+    /// An Array of String field.
+    pub fn str_list(&self, name: &str) -> Result<Option<Vec<&str>>, ApiError> {
+        let Some(items) = self.array(name)? else {
+            return Ok(None);
+        };
+        items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| wrong_type(name, "a list of strings"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
     }
 }
 
@@ -163,14 +217,42 @@ mod tests {
     }
 
     #[test]
-    fn typed_fields_accept_text_from_flattened_requests() {
-        let p =
-            Params::new(serde_json::json!({"Limit": "20", "Offset": 5, "Bad": true, "N": null}))
-                .unwrap();
+    fn text_fields_are_read_as_the_type_they_stand_for() {
+        let p = Params::from_text(serde_json::json!({
+            "Limit": "20", "Offset": " 5 ", "On": "True", "Off": "false", "Bad": "x", "N": null
+        }))
+        .unwrap();
         assert_eq!(p.int("Limit").unwrap(), Some(20));
         assert_eq!(p.int("Offset").unwrap(), Some(5));
+        assert_eq!(p.bool("On").unwrap(), Some(true));
+        assert_eq!(p.bool("Off").unwrap(), Some(false));
         assert_eq!(p.int("Bad").unwrap_err().code, "InvalidParameter");
+        assert_eq!(p.bool("Bad").unwrap_err().code, "InvalidParameter");
         assert_eq!(p.int("N").unwrap(), None);
         assert!(Params::new(serde_json::json!([1])).is_err());
+    }
+
+    #[test]
+    fn typed_json_must_have_the_declared_types() {
+        let p = Params::new(serde_json::json!({
+            "Limit": "10", "Offset": 5, "Big": 1.5, "Name": 7, "On": "true", "Off": false,
+            "Ids": ["a", 2], "Tags": {"a": 1}, "Ok": ["a", "b"]
+        }))
+        .unwrap();
+        let refused = |e: ApiError, field: &str| {
+            assert_eq!(e.code, "InvalidParameter");
+            assert!(e.message.contains(field), "{}", e.message);
+        };
+        refused(p.int("Limit").unwrap_err(), "Limit");
+        assert_eq!(p.int("Offset").unwrap(), Some(5));
+        refused(p.int("Big").unwrap_err(), "Big");
+        refused(p.str("Name").unwrap_err(), "Name");
+        refused(p.required_str("Name").unwrap_err(), "Name");
+        refused(p.bool("On").unwrap_err(), "On");
+        assert_eq!(p.bool("Off").unwrap(), Some(false));
+        refused(p.str_list("Ids").unwrap_err(), "Ids");
+        refused(p.array("Tags").unwrap_err(), "Tags");
+        assert_eq!(p.str_list("Ok").unwrap(), Some(vec!["a", "b"]));
+        assert_eq!(p.int("Absent").unwrap(), None);
     }
 }

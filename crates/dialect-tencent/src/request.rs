@@ -205,10 +205,15 @@ pub fn resolve(
             ),
         ));
     }
-    let params = Params::new(parsed.params().map_err(|e| match e {
+    let fields = parsed.params().map_err(|e| match e {
         AuthError::BadBody(why) => ApiError::invalid("body", why),
         other => auth_error(other),
-    })?)?;
+    })?;
+    let params = if parsed.params_are_typed() {
+        Params::new(fields)?
+    } else {
+        Params::from_text(fields)?
+    };
     let region_id = parsed
         .region
         .filter(|r| !r.is_empty())

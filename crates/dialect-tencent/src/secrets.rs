@@ -484,10 +484,7 @@ pub async fn delete_secret(c: &Call, name: String) -> OpResult {
             "it must be 0 to 30",
         ));
     }
-    if c.params
-        .raw("CleanSSHKey")
-        .is_some_and(|v| v == &Value::Bool(true) || v == "true")
-    {
+    if c.params.bool("CleanSSHKey")? == Some(true) {
         return Err(ApiError::invalid_value(
             "CleanSSHKey",
             "applies to SSH key secrets only",

@@ -614,9 +614,35 @@ pub struct ServeArgs {
     #[arg(long, env = "COFFER_NODE_NAME")]
     pub node_name: Option<String>,
 
-    /// Largest request body accepted, in bytes.
+    /// Largest request body accepted, in bytes. A larger one gets each API's own error
+    /// (Alibaba 413 RequestEntityTooLarge, Tencent RequestSizeLimitExceeded, Huawei 413
+    /// APIG.0201).
     #[arg(long, env = "COFFER_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
+
+    /// Longest request URI (path and query) accepted, in bytes. A longer one gets each API's
+    /// own error. Huawei's and Tencent's gateways document 32 KB, but Alibaba's first SDK
+    /// generation puts the whole secret value in the URI, so the default leaves room for a
+    /// full 30720-byte value; above 65534 bytes the HTTP layer refuses the URI by itself.
+    #[arg(long, env = "COFFER_MAX_URI_BYTES", default_value_t = 61_440, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_534))]
+    pub max_uri_bytes: usize,
+
+    /// Most header fields a request may have (a repeated name counts each time). The clouds'
+    /// SDKs send about fifteen.
+    #[arg(long, env = "COFFER_MAX_HEADERS", default_value_t = 100, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    pub max_headers: usize,
+
+    /// Audit entries per second that requests failing before they authenticate may add, per
+    /// client address (IPv6: per /64), after a burst of --audit-unauthenticated-burst. Beyond
+    /// it they are counted, and a summary entry says how many were not recorded; the same
+    /// limit applies to their log lines. Authenticated requests are always recorded. 0 records
+    /// every one.
+    #[arg(long, env = "COFFER_AUDIT_UNAUTHENTICATED_PER_SEC", default_value_t = 5.0, value_parser = rate_per_sec)]
+    pub audit_unauthenticated_per_sec: f64,
+
+    /// See --audit-unauthenticated-per-sec.
+    #[arg(long, env = "COFFER_AUDIT_UNAUTHENTICATED_BURST", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub audit_unauthenticated_burst: u32,
 
     /// Most secrets (live or pending deletion) one account may hold in one region.
     #[arg(long, env = "COFFER_MAX_SECRETS_PER_REGION", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -714,4 +740,12 @@ pub struct TlsArgs {
     /// fingerprint is logged at every start. Clients trust it with tls-cert.pem as their CA.
     #[arg(long, env = "COFFER_TLS_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key"])]
     pub tls_self_signed: bool,
+}
+
+/// A rate: a finite number, 0 or more.
+fn rate_per_sec(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+        _ => Err(format!("{text:?} is not a rate (a number, 0 or more)")),
+    }
 }

@@ -1,22 +1,27 @@
 //! HTTP plumbing: one port for every dialect. Dispatch looks at the request to decide which
 //! cloud API it speaks; everything else gets a short JSON 404 naming what this server speaks.
+//! A request over the server's input limits (URI, header fields, body) is refused here, but
+//! in the format of the API it is addressed to, and audited like every other request.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use coffer_api::{handle, Admission, Admit, Dialect, Handled, HttpRequest, Reply};
+use coffer_api::{handle, refuse, Admission, Admit, Dialect, Handled, HttpRequest, Refusal, Reply};
 use coffer_core::{AuditEntry, AuditFacts, AuditSink, Service};
 use coffer_dialect_alibaba::Alibaba;
 use coffer_dialect_huawei::Huawei;
 use coffer_dialect_native::Native;
 use coffer_dialect_tencent::Tencent;
 use tracing::Instrument;
+
+use crate::audit_limit::{Summary, UnauthenticatedAudit};
+use crate::intake::{self, BodyRead, InputLimits};
 
 pub struct AppState {
     pub alibaba: Alibaba,
@@ -26,6 +31,9 @@ pub struct AppState {
     pub service: Arc<Service>,
     pub audit: Arc<dyn AuditSink>,
     pub gate: Gate,
+    pub input: InputLimits,
+    /// How many entries requests that fail before authenticating may add, per address.
+    pub unauthenticated: UnauthenticatedAudit,
 }
 
 /// The server's admission of an authorized operation, asked by the pipeline just before it
@@ -62,11 +70,13 @@ impl Admission for Gate {
     }
 }
 
-pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .fallback(dispatch)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        // The dispatch reads bodies itself, with `--max-body-bytes`, so that an oversized one
+        // is refused in its API's format (see `intake`).
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
@@ -87,13 +97,41 @@ fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The APIs, in the order dispatch asks them.
+#[derive(Clone, Copy)]
+enum Api {
+    Tencent,
+    Alibaba,
+    Huawei,
+    Native,
+}
+
+/// Which API a request is addressed to. The order, and why:
+/// 1. Tencent before Alibaba: Tencent's legacy signature also sends an `Action` field on `/`,
+///    which Alibaba would otherwise claim; Tencent claims it only when `Version` is one of its
+///    own, so Alibaba still gets every other `Action`.
+/// 2. Alibaba: `x-acs-action`, or any `Action` on `/` (a wrong version then gets Alibaba's own
+///    error instead of a 404).
+/// 3. Huawei and the admin API by path prefix (`/v1/`, `/v1.0/`; `/coffer/v1`), which no
+///    request of the first two has.
+fn recognise(state: &AppState, req: &HttpRequest<'_>) -> Option<Api> {
+    if state.tencent.recognises(req) {
+        Some(Api::Tencent)
+    } else if state.alibaba.recognises(req) {
+        Some(Api::Alibaba)
+    } else if state.huawei.recognises(req) {
+        Some(Api::Huawei)
+    } else if state.native.recognises(req) {
+        Some(Api::Native)
+    } else {
+        None
+    }
+}
+
 async fn dispatch(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     // The span carries only the request id: every log line inside the request gets it, and
@@ -103,8 +141,28 @@ async fn dispatch(
     async move {
         let started = std::time::Instant::now();
         let arrived = state.service.now();
-        let pairs = header_pairs(&headers);
-        let req = HttpRequest {
+        let (parts, body) = request.into_parts();
+        let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
+        // The head first (nothing of the body is read for a refused head), then the body.
+        let (body, tail, refusal) = match intake::check_head(uri, headers, &state.input) {
+            Some(refusal) => {
+                intake::drain(body, headers).await;
+                (Bytes::new(), Vec::new(), Some(refusal))
+            }
+            None => match intake::read_body(body, headers, state.input.max_body_bytes).await {
+                BodyRead::Complete(bytes) => (bytes, Vec::new(), None),
+                BodyRead::TooLarge { prefix, tail } => (
+                    prefix,
+                    tail,
+                    Some(Refusal::BodyTooLarge {
+                        limit: state.input.max_body_bytes,
+                    }),
+                ),
+                BodyRead::Incomplete => (Bytes::new(), Vec::new(), Some(Refusal::IncompleteBody)),
+            },
+        };
+        let pairs = header_pairs(headers);
+        let mut req = HttpRequest {
             method: method.as_str(),
             path: uri.path(),
             raw_query: uri.query().unwrap_or(""),
@@ -113,37 +171,52 @@ async fn dispatch(
             request_id: &request_id,
             peer: Some(peer),
         };
-        // The order in which dialects are asked, and why:
-        // 1. Tencent before Alibaba: Tencent's legacy signature also sends an `Action`
-        //    field on `/`, which Alibaba would otherwise claim; Tencent claims it only when
-        //    `Version` is one of its own, so Alibaba still gets every other `Action`.
-        // 2. Alibaba: `x-acs-action`, or any `Action` on `/` (a wrong version then gets
-        //    Alibaba's own error instead of a 404).
-        // 3. Huawei and the admin API by path prefix (`/v1/`, `/v1.0/`; `/coffer/v1`),
-        //    which no request of the first two has.
+        // A refused body is only looked at for the parameters that say which API it is for (a
+        // form's `Action` and `Version`, at its start or its end), and only whole ones.
+        let sample;
+        if refusal.is_some() {
+            sample = intake::form_sample(&body, &tail, req.is_form());
+            req.body = &sample;
+        }
         let gate = &state.gate;
-        let (dialect, handled) = if state.tencent.recognises(&req) {
-            (Tencent::NAME, handle(&state.tencent, gate, &req).await)
-        } else if state.alibaba.recognises(&req) {
-            (Alibaba::NAME, handle(&state.alibaba, gate, &req).await)
-        } else if state.huawei.recognises(&req) {
-            (Huawei::NAME, handle(&state.huawei, gate, &req).await)
-        } else if state.native.recognises(&req) {
-            (Native::NAME, handle(&state.native, gate, &req).await)
-        } else {
-            let audit = AuditFacts {
-                operation: format!("{method} {}", uri.path()),
-                result: "UnknownApi".into(),
-                ..Default::default()
-            };
-            (
-                "unknown",
-                Handled {
-                    reply: not_found(&request_id),
-                    audit,
-                    refused_at_admission: false,
-                },
-            )
+        let api = recognise(&state, &req);
+        let (dialect, handled) = match (refusal, api) {
+            (None, Some(Api::Tencent)) => (Tencent::NAME, handle(&state.tencent, gate, &req).await),
+            (None, Some(Api::Alibaba)) => (Alibaba::NAME, handle(&state.alibaba, gate, &req).await),
+            (None, Some(Api::Huawei)) => (Huawei::NAME, handle(&state.huawei, gate, &req).await),
+            (None, Some(Api::Native)) => (Native::NAME, handle(&state.native, gate, &req).await),
+            (Some(r), Some(Api::Tencent)) => (Tencent::NAME, refuse(&state.tencent, &req, r)),
+            (Some(r), Some(Api::Alibaba)) => (Alibaba::NAME, refuse(&state.alibaba, &req, r)),
+            (Some(r), Some(Api::Huawei)) => (Huawei::NAME, refuse(&state.huawei, &req, r)),
+            (Some(r), Some(Api::Native)) => (Native::NAME, refuse(&state.native, &req, r)),
+            // A form posted to `/` that no API claims from what was read (the query, and the
+            // parameters at the body's ends): Alibaba's RPC form requests are the ones that
+            // look like this most (Tencent's legacy form ends with its `Action` and `Version`),
+            // so Alibaba words the refusal.
+            (Some(r), None) if req.path == "/" && req.is_form() => {
+                (Alibaba::NAME, refuse(&state.alibaba, &req, r))
+            }
+            (refusal, None) => {
+                let audit = AuditFacts {
+                    operation: format!("{method} {}", uri.path()),
+                    result: refusal
+                        .map_or("UnknownApi", |r| unknown_refusal(r).1)
+                        .into(),
+                    ..Default::default()
+                };
+                let reply = match refusal {
+                    None => not_found(&request_id),
+                    Some(r) => refused(&request_id, r),
+                };
+                (
+                    "unknown",
+                    Handled {
+                        reply,
+                        audit,
+                        refused_at_admission: false,
+                    },
+                )
+            }
         };
         let Handled {
             reply,
@@ -153,6 +226,29 @@ async fn dispatch(
         let response = into_response(reply, &request_id);
         let latency_us = started.elapsed().as_micros() as u64;
         let status = response.status().as_u16();
+        // A request that failed before it authenticated is recorded (and logged) only while
+        // its address has budget left; the others are counted, and a summary entry says how
+        // many (see `audit_limit`): anyone can send such requests, and no account answers for
+        // them. Every other entry is written, always.
+        if facts.account.is_none() && facts.result != "OK" {
+            let verdict = state.unauthenticated.judge(
+                peer.ip(),
+                std::time::Instant::now(),
+                arrived.as_millis(),
+            );
+            if let Some(summary) = verdict.summary {
+                record_summary(&state, summary).await;
+            }
+            if !verdict.record {
+                return response;
+            }
+            tracing::info!(
+                dialect,
+                code = facts.result.as_str(),
+                status,
+                "request refused"
+            );
+        }
         let durable = facts.durable();
         let entry = AuditEntry {
             time_ms: arrived.as_millis(),
@@ -231,6 +327,88 @@ fn audit_failure(state: &AppState, dialect: &str, req: &HttpRequest<'_>) -> Repl
             Reply::new(503, "application/json", body.to_string().into_bytes())
         }
     }
+}
+
+/// The entry that says how many failures of one source were not recorded.
+fn summary_entry(summary: &Summary, now_ms: i64) -> AuditEntry {
+    let when = |ms: i64| coffer_core::Timestamp(ms).to_iso8601_seconds();
+    AuditEntry {
+        time_ms: now_ms,
+        request_id: uuid::Uuid::new_v4().to_string(),
+        account: None,
+        access_key_id: None,
+        dialect: "server".into(),
+        operation: "AuditSuppressed".into(),
+        action: None,
+        resource: Some(format!(
+            "{} unauthenticated failures from {} not recorded, from {} to {}",
+            summary.suppressed,
+            summary.source,
+            when(summary.first_ms),
+            when(summary.last_ms)
+        )),
+        source: summary.source.to_string(),
+        status: 0,
+        result: "Suppressed".into(),
+        latency_us: 0,
+    }
+}
+
+/// Records a summary (and logs it once): nothing waits on it, so it is not made durable on
+/// its own; the next durable entry covers it.
+async fn record_summary(state: &AppState, summary: Summary) {
+    tracing::info!(
+        source = %summary.source,
+        suppressed = summary.suppressed,
+        "audit entries and log lines of unauthenticated failures suppressed"
+    );
+    let entry = summary_entry(&summary, state.service.now().as_millis());
+    if let Err(e) = state.audit.append(entry, false).await {
+        tracing::error!(error = %e, "the audit log refused an entry");
+    }
+}
+
+/// Records what every source owes, every `every` (the server calls [`flush_summaries`] once
+/// more when it stops).
+pub fn spawn_summaries(
+    state: Arc<AppState>,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            flush_summaries(&state).await;
+        }
+    })
+}
+
+/// Records what every source owes now.
+pub async fn flush_summaries(state: &AppState) {
+    for summary in state.unauthenticated.summaries(std::time::Instant::now()) {
+        record_summary(state, summary).await;
+    }
+}
+
+/// The code and status of a refused request that matches no API.
+fn unknown_refusal(r: Refusal) -> (u16, &'static str) {
+    match r {
+        Refusal::BodyTooLarge { .. } => (413, "BodyTooLarge"),
+        Refusal::UriTooLong { .. } => (414, "UriTooLong"),
+        Refusal::TooManyHeaders { .. } => (431, "TooManyHeaders"),
+        Refusal::IncompleteBody => (400, "IncompleteBody"),
+    }
+}
+
+fn refused(request_id: &str, r: Refusal) -> Reply {
+    let (status, code) = unknown_refusal(r);
+    let body = serde_json::json!({
+        "Code": code,
+        "Message": r.describe(),
+        "RequestId": request_id,
+    });
+    Reply::new(status, "application/json", body.to_string().into_bytes())
 }
 
 fn not_found(request_id: &str) -> Reply {

@@ -1,10 +1,12 @@
 //! `coffer`: the server binary.
 
 mod admin_cli;
+mod audit_limit;
 mod backup_cli;
 mod cluster;
 mod config;
 mod http;
+mod intake;
 mod listener;
 mod log_filter;
 mod private;
@@ -28,6 +30,9 @@ use config::{Cli, Command, LogFormat, ProjectCommand, ServeArgs};
 /// buffers, and glibc's malloc/free took about a tenth of the server's CPU time under load.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Client addresses whose unauthenticated failures are counted apart (about 100 bytes each).
+const UNAUTHENTICATED_SOURCES: usize = 65_536;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -475,8 +480,19 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         service: service.clone(),
         audit: audit.clone(),
         gate: http::Gate::new(audit.clone()),
+        input: intake::InputLimits {
+            max_body_bytes: args.max_body_bytes,
+            max_uri_bytes: args.max_uri_bytes,
+            max_headers: args.max_headers,
+        },
+        unauthenticated: audit_limit::UnauthenticatedAudit::new(
+            args.audit_unauthenticated_per_sec,
+            args.audit_unauthenticated_burst,
+            UNAUTHENTICATED_SOURCES,
+        ),
     });
-    let app = http::router(state.clone(), args.max_body_bytes);
+    let summaries = http::spawn_summaries(state.clone(), Duration::from_secs(10));
+    let app = http::router(state.clone());
     let listener =
         listener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
     let reload = reload_on_sighup(tls.clone())?;
@@ -532,6 +548,8 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     }
     purge.abort();
     rotations.abort();
+    summaries.abort();
+    http::flush_summaries(&state).await;
     if let Some(r) = audit_reporter {
         r.abort();
     }

@@ -350,6 +350,13 @@ impl TencentRequest {
     /// string, the v1 common fields left out. Anything unusable is [`AuthError::BadBody`];
     /// call this only after [`Self::verify`] succeeded, so that a forged request gets an
     /// authentication error rather than a parameter error.
+    /// Whether the parameters arrived as typed JSON (a TC3 POST body), where every value has
+    /// its declared JSON type, rather than as text fields (a query or a form) rebuilt into the
+    /// same shape, where every value is a string.
+    pub fn params_are_typed(&self) -> bool {
+        matches!(self.params, ParamSource::Json(_))
+    }
+
     pub fn params(&self) -> Result<Value, AuthError> {
         let map = match &self.params {
             ParamSource::Json(body) => json_object(body)?,
