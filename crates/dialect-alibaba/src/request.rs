@@ -20,6 +20,9 @@ pub struct Call {
     /// The client's region id, echoed in ARNs.
     pub(crate) region_id: String,
     pub(crate) regions: Arc<RegionMap>,
+    /// The most secrets a create may leave in the scope, when the server's `--limits`
+    /// profile gives Alibaba a quota of its own.
+    pub(crate) max_secrets: Option<u64>,
 }
 
 impl Call {
@@ -47,6 +50,7 @@ impl Call {
             scope,
             region_id,
             regions,
+            max_secrets: None,
         }
     }
 

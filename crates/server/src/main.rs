@@ -4,7 +4,9 @@ mod admin_cli;
 mod backup_cli;
 mod cluster;
 mod config;
+mod config_file;
 mod http;
+mod limits;
 mod private;
 
 use std::path::Path;
@@ -13,7 +15,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use coffer_core::{Limits, RegionMap, Service, SystemClock};
+use coffer_api::Dialect as _;
+use coffer_core::{RegionMap, Service, SystemClock};
 use coffer_crypto::{RootKeyFile, SecretKey};
 use zeroize::Zeroizing;
 
@@ -25,6 +28,9 @@ use config::{Cli, Command, LogFormat, ProjectCommand, ServeArgs};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
+    // Before clap reads the environment, and while the process has one thread: the file's
+    // settings become the COFFER_* variables that are not set already.
+    let config_file = config_file::apply(&std::env::args_os().collect::<Vec<_>>())?;
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
@@ -36,6 +42,9 @@ fn main() -> anyhow::Result<()> {
                 bootstrap_secret: private::take_env_secret("COFFER_BOOTSTRAP_ACCESS_KEY_SECRET")?,
             };
             init_logging(args.log_format, &args.log)?;
+            if let Some(path) = &config_file {
+                tracing::info!(file = %path.display(), "settings read from the config file (where no flag or COFFER_* variable gave them)");
+            }
             for (name, taken) in [
                 ("COFFER_ROOT_KEY", &secrets.root_key),
                 (
@@ -278,6 +287,8 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     }
     let db_hosts = coffer_dialect_native::DbHostAllowList::parse(&args.db_hosts_allowed)
         .map_err(|e| anyhow::anyhow!("--db-hosts-allowed: {e}"))?;
+    let limits = limits::resolve(args.limits, &args.limit, args.max_secrets_per_region)?;
+    tracing::info!(profile = ?limits.profile, limits = %limits, "limits");
     let store = OpenStore::open(
         &args.data_dir,
         args.database_url.as_deref(),
@@ -297,10 +308,7 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         store.store(),
         root_key.key,
         Arc::new(SystemClock),
-        Limits {
-            max_secrets_per_scope: args.max_secrets_per_region,
-            ..Limits::default()
-        },
+        limits.core.clone(),
     )
     .with_database_driver(Arc::new(coffer_rotation::Databases));
     // Crash tests stop rotations after a step so that they can kill the server right there.
@@ -352,9 +360,11 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         .with_context(wrong_root_key)?;
 
     let mut alibaba = coffer_dialect_alibaba::Alibaba::new(service.clone(), regions.clone())
-        .with_replay_capacity(args.replay_cache_entries);
+        .with_replay_capacity(args.replay_cache_entries)
+        .with_secret_quota(limits.secret_quota(coffer_dialect_alibaba::Alibaba::NAME));
     let mut tencent = coffer_dialect_tencent::Tencent::new(service.clone(), regions)
-        .with_replay_capacity(args.replay_cache_entries);
+        .with_replay_capacity(args.replay_cache_entries)
+        .with_secret_quota(limits.secret_quota(coffer_dialect_tencent::Tencent::NAME));
     let shared = match &store {
         OpenStore::Postgres(pg) => Some(pg.clone()),
         OpenStore::Sqlite(_) => None,
@@ -368,7 +378,8 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     let state = Arc::new(http::AppState {
         alibaba,
         tencent,
-        huawei: coffer_dialect_huawei::Huawei::new(service.clone()),
+        huawei: coffer_dialect_huawei::Huawei::new(service.clone())
+            .with_secret_quota(limits.secret_quota(coffer_dialect_huawei::Huawei::NAME)),
         native: coffer_dialect_native::Native::new(
             service.clone(),
             audit.clone(),
@@ -377,9 +388,9 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         .with_db_hosts(db_hosts),
         service: service.clone(),
         audit: audit.clone(),
-        gate: http::Gate::new(audit.clone()),
+        gate: http::Gate::new(audit.clone()).with_rates(&limits.rates, Arc::new(SystemClock)),
     });
-    let app = http::router(state, args.max_body_bytes)
+    let app = http::router(state.clone(), args.max_body_bytes)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -421,7 +432,10 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     }
     // So that another node takes the jobs over at once rather than when the leases lapse.
     service.release_leases().await;
-    tracing::info!("in-flight requests done; flushing the audit log and the store");
+    tracing::info!(
+        throttled = state.gate.throttled_total(),
+        "in-flight requests done; flushing the audit log and the store"
+    );
     let closed = audit.close().await;
     if let Some(pg) = &shared {
         let location = cluster::audit_location(&audit);
