@@ -216,7 +216,16 @@ mod tests {
         assert_eq!(" 600 / min ".parse::<Rate>(), Ok(Rate::per_minute(600)));
         assert_eq!("50/h".parse::<Rate>(), Ok(Rate::per_hour(50)));
         assert_eq!("2/second".parse::<Rate>(), Ok(Rate::per_second(2)));
-        for bad in ["", "100", "0/s", "-1/s", "1/day", "x/s", "1000001/s", "1/s/s"] {
+        for bad in [
+            "",
+            "100",
+            "0/s",
+            "-1/s",
+            "1/day",
+            "x/s",
+            "1000001/s",
+            "1/s/s",
+        ] {
             assert!(bad.parse::<Rate>().is_err(), "{bad:?}");
         }
         assert_eq!(Rate::per_hour(50).to_string(), "50/h");
@@ -290,7 +299,11 @@ mod tests {
         for account in 10_000..20_000 {
             assert!(l.take(AccountId(account), 0, later).is_ok());
         }
-        assert!(l.buckets() <= 10_000 + SHARDS * FIRST_SWEEP, "{}", l.buckets());
+        assert!(
+            l.buckets() <= 10_000 + SHARDS * FIRST_SWEEP,
+            "{}",
+            l.buckets()
+        );
         // A dropped bucket comes back full.
         for _ in 0..5 {
             assert!(l.take(AccountId(1), 0, later).is_ok());

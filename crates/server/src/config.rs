@@ -631,7 +631,12 @@ pub struct ServeArgs {
     /// secrets-per-region or API.secrets-per-region (a count, or none), API.rate.GROUP or
     /// API.rate.* (COUNT/s, COUNT/min, COUNT/h, or none). API is alibaba, tencent or huawei;
     /// README "Limits and hardening" lists the groups.
-    #[arg(long = "limit", env = "COFFER_LIMIT", value_name = "NAME=VALUE", value_delimiter = ',')]
+    #[arg(
+        long = "limit",
+        env = "COFFER_LIMIT",
+        value_name = "NAME=VALUE",
+        value_delimiter = ','
+    )]
     pub limit: Vec<String>,
 
     /// A TOML file of serve's settings: keys are the long flag names (listen = "...",

@@ -83,8 +83,8 @@ pub fn variables(
         if is_set(variable) {
             continue;
         }
-        let text = flag_value(arg, value)
-            .with_context(|| format!("{}: key {key:?}", path.display()))?;
+        let text =
+            flag_value(arg, value).with_context(|| format!("{}: key {key:?}", path.display()))?;
         out.push((variable.to_string(), text));
     }
     Ok(out)
@@ -116,7 +116,10 @@ fn flag_value(arg: &Arg, value: &toml::Value) -> anyhow::Result<String> {
             if !repeatable {
                 bail!("--{} takes one value, not a list", long(arg));
             }
-            items.iter().map(scalar).collect::<anyhow::Result<Vec<_>>>()?
+            items
+                .iter()
+                .map(scalar)
+                .collect::<anyhow::Result<Vec<_>>>()?
         }
         toml::Value::Table(table) => {
             if !repeatable {
@@ -214,7 +217,13 @@ mod tests {
             Some(PathBuf::from("a.toml"))
         );
         assert_eq!(
-            requested(&args(&["coffer", "serve", "--listen", "x", "--config=b.toml"])),
+            requested(&args(&[
+                "coffer",
+                "serve",
+                "--listen",
+                "x",
+                "--config=b.toml"
+            ])),
             Some(PathBuf::from("b.toml"))
         );
         assert_eq!(

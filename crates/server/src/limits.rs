@@ -181,7 +181,9 @@ fn apply(out: &mut Resolved, apis: &[Published], spec: &str) -> Result<(), BadLi
             }
         }
         _ => {
-            let (api, rest) = name.split_once('.').ok_or_else(|| bad(unknown_name(apis)))?;
+            let (api, rest) = name
+                .split_once('.')
+                .ok_or_else(|| bad(unknown_name(apis)))?;
             let p = apis
                 .iter()
                 .find(|p| p.api == api)
@@ -317,7 +319,10 @@ mod tests {
             ("nonsense", "NAME=VALUE"),
             ("speed=3", "known limits"),
             ("aws.rate.GetSecretValue=1/s", "no API is called \"aws\""),
-            ("tencent.rate.Nope=1/s", "tencent has no rate group \"Nope\""),
+            (
+                "tencent.rate.Nope=1/s",
+                "tencent has no rate group \"Nope\"",
+            ),
             ("tencent.rate.CreateSecret=fast", "is not a rate"),
             ("tencent.rate.CreateSecret=0/s", "is not a rate"),
             ("value-bytes=0", "positive integer"),

@@ -20,7 +20,7 @@ use deadpool_postgres::Transaction;
 use uuid::Uuid;
 
 use super::rows::{
-    account_from_sql, account_sql, account_lock_id, col, exec, is_unique, lock_account, opt,
+    account_from_sql, account_lock_id, account_sql, col, exec, is_unique, lock_account, opt,
     pg_error, state_parts, violation, Violation, ACCOUNT_LOCK_CLASS,
 };
 
@@ -140,8 +140,7 @@ async fn count_create(
     // Under the shared lock other creates may be in flight; they cannot take the last places
     // only while even all of them together stay below the quota. When the scope came that
     // near since the lock was chosen, this create starts again and takes it exclusively.
-    if !room.exclusive && before.saturating_add(u64::try_from(room.in_flight).unwrap_or(0)) >= max
-    {
+    if !room.exclusive && before.saturating_add(u64::try_from(room.in_flight).unwrap_or(0)) >= max {
         return Err(Error::Conflict);
     }
     Ok(())
