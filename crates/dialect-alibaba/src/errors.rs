@@ -120,7 +120,7 @@ impl From<Error> for ApiError {
             Error::LimitExceeded { what } => ApiError::new(
                 400,
                 "Rejected.LimitExceeded",
-                format!("The secret quota is exceeded: {what}."),
+                format!("The quota is exceeded: {what}."),
             ),
             Error::Unsupported(why) => ApiError::unsupported(why),
             Error::Database {
