@@ -40,7 +40,7 @@ pub use request::{HttpRequest, Reply};
 ///    parameters. It runs after authentication so that an unsigned request learns nothing
 ///    about which parameters would have been accepted.
 /// 5. [`permission`](Dialect::permission), checked by the pipeline for every target.
-/// 6. The server's [`Admission`] (audit log health; later throttling and quotas).
+/// 6. The server's [`Admission`] (audit log health, request rates).
 /// 7. [`execute`](Dialect::execute).
 /// 8. [`render`](Dialect::render) the result or the first error, in the cloud's format.
 pub trait Dialect: Send + Sync + 'static {
@@ -95,6 +95,13 @@ pub trait Dialect: Send + Sync + 'static {
     /// What the caller must be allowed before `op` runs. Implement it as an exhaustive match
     /// on the operation enum, without a `_` arm, so that a new operation needs a rule.
     fn permission(op: &Self::Operation) -> Permission;
+
+    /// The rate group `op` counts against: operations that share one request quota in the
+    /// cloud's published limits (Tencent's each API alone, Alibaba's "secret reads" together,
+    /// ...). `None`: never throttled (the admin API, operations no cloud limits). The server
+    /// limits a group's requests per account when its `--limits` profile gives the group a
+    /// rate. Like [`permission`](Dialect::permission), an exhaustive match.
+    fn rate_group(op: &Self::Operation) -> Option<&'static str>;
 
     /// Runs the operation.
     fn execute(

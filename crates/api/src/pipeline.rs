@@ -19,14 +19,17 @@ pub struct Admit<'a> {
     pub scope: &'a Scope,
     /// What the operation was authorized for: its action(s) and targets.
     pub permission: &'a Permission,
+    /// The rate group the operation counts against ([`Dialect::rate_group`]).
+    pub rate_group: Option<&'static str>,
 }
 
 /// The server's last word on an operation the caller is allowed: after authorization and
 /// before [`Dialect::execute`], for every request of every dialect. It is where conditions of
 /// the server rather than of the caller's rights refuse an operation: the audit log that
-/// cannot record it, and later throttling and quotas. A refusal is a `coffer_core::Error`
-/// ([`Unavailable`](coffer_core::Error::Unavailable), `Throttled`, `LimitExceeded`), which the
-/// dialect renders in its cloud's format like any other error; the operation does not run.
+/// cannot record it, and request rates. A refusal is a `coffer_core::Error`
+/// ([`Unavailable`](coffer_core::Error::Unavailable), `Throttled`), which the dialect renders
+/// in its cloud's format like any other error; the operation does not run. (Quotas on what
+/// an operation creates are checked where it is written, in the store's transaction.)
 pub trait Admission: Send + Sync {
     fn admit(
         &self,
@@ -76,9 +79,13 @@ pub async fn handle<D: Dialect, A: Admission>(
         Ok(_) => audit.result = "OK".into(),
         Err(e) => {
             let code = D::error_code(e);
-            // Anyone who reaches the port can cause refusals before authentication, so the
-            // server logs those itself, a limited number per client address.
-            if audit.account.is_some() {
+            if refused_at_admission {
+                // The admission logs its own refusals, summed up: a client retrying into a
+                // rate limit would otherwise write a line per request.
+                tracing::debug!(dialect = D::NAME, code, "request refused at admission");
+            } else if audit.account.is_some() {
+                // Anyone who reaches the port can cause refusals before authentication, so
+                // the server logs those itself, a limited number per client address.
                 tracing::info!(dialect = D::NAME, code, "request refused");
             }
             audit.result = code.to_string();
@@ -117,6 +124,7 @@ async fn run<D: Dialect, A: Admission>(
         caller: &caller,
         scope,
         permission: &permission,
+        rate_group: D::rate_group(&op),
     };
     if let Err(e) = admission.admit(&admit).await {
         *refused_at_admission = true;

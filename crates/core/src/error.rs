@@ -86,8 +86,10 @@ pub enum Error {
         reachable: bool,
     },
 
+    /// Too many requests: a rate limit of the server, or a cache that bounds what it
+    /// remembers, is full. `retry_after_ms`, when known, is how long until a retry can pass.
     #[error("the request rate limit is exceeded")]
-    Throttled,
+    Throttled { retry_after_ms: Option<u64> },
 
     #[error("access denied: {action} on {resource}")]
     AccessDenied { action: String, resource: String },

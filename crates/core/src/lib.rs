@@ -14,6 +14,7 @@ pub mod policy;
 pub mod region;
 pub mod service;
 pub mod store;
+pub mod throttle;
 
 pub use access::{Action, AdminRole, Permission, TagChange, Target};
 pub use audit::{AuditEntry, AuditFacts, AuditSink};

@@ -36,11 +36,15 @@ use crate::model::*;
 #[derive(Clone, Debug)]
 pub enum SecretWrite {
     /// A new secret with its first versions. Fails with `AlreadyExists` when any secret of
-    /// the scope (live or pending deletion) has the name, and with `NotFound` (event rule)
-    /// when a subscription names no rule of the scope.
+    /// the scope (live or pending deletion) has the name, with `NotFound` (event rule) when a
+    /// subscription names no rule of the scope, and with `LimitExceeded` when the scope holds
+    /// `max_secrets` secrets (live or pending deletion) already. The count is checked in the
+    /// transaction that inserts, so that creates racing for the last free place (on any node)
+    /// cannot all pass.
     Create {
         record: SecretRecord,
         values: Vec<(String, SealedValue)>,
+        max_secrets: Option<u64>,
     },
     /// Replace the secret's metadata, tags, version metadata and stages with `record`'s.
     /// `record.revision` is the revision that was read. `new_values` are versions to add;

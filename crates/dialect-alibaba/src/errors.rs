@@ -14,6 +14,10 @@ pub struct ApiError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
+    /// A throttled request's wait, sent as `x-acs-retry-after` (milliseconds): the
+    /// generation-2 SDK raises `ThrottlingException(retry_after=...)` for it and its retry
+    /// policy waits that long (alibabacloud_tea_openapi `get_throttling_time_left`).
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ApiError {
@@ -22,6 +26,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_ms: None,
         }
     }
 
@@ -135,11 +140,11 @@ impl From<Error> for ApiError {
                 "ServiceUnavailableTemporary",
                 format!("The database instance {instance:?} cannot be reached: {reason}."),
             ),
-            Error::Throttled => ApiError::new(
-                429,
-                "Rejected.Throttling",
-                "The QPS upper limit is exceeded.",
-            ),
+            // KMS's quota page ("Performance data") shows this body for a throttled call.
+            Error::Throttled { retry_after_ms } => ApiError {
+                retry_after_ms,
+                ..ApiError::new(429, "Rejected.Throttling", "QPS Limit Exceeded")
+            },
             Error::AccessDenied { action, resource } => ApiError::new(
                 403,
                 "Forbidden.NoPermission",

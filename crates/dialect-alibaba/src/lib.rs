@@ -9,6 +9,7 @@
 
 mod errors;
 mod keys;
+pub mod limits;
 mod managed;
 mod operation;
 mod params;
@@ -49,6 +50,9 @@ pub struct Alibaba {
     /// Nonces seen within their window: this process's own, or every node's.
     replay: Arc<dyn ReplayGuard>,
     default_region_id: String,
+    /// Secrets one account may hold in one region through this API (`None`: only the
+    /// server's own ceiling).
+    max_secrets: Option<u64>,
 }
 
 /// A nonce must be remembered as long as a request carrying it could still pass the clock
@@ -66,7 +70,15 @@ impl Alibaba {
                 coffer_auth::nonce::DEFAULT_CAPACITY,
             )),
             default_region_id: DEFAULT_REGION_ID.to_string(),
+            max_secrets: None,
         }
+    }
+
+    /// Refuses a create (`Rejected.LimitExceeded`) that would leave more than `max` secrets in
+    /// the caller's region; `None` leaves only the server's own ceiling.
+    pub fn with_secret_quota(mut self, max: Option<u64>) -> Self {
+        self.max_secrets = max;
+        self
     }
 
     /// Bounds the nonce cache to `entries` live nonces; a request that would need one more is
@@ -216,7 +228,10 @@ impl Dialect for Alibaba {
             // Authentic, but the server cannot remember one more nonce until older ones
             // expire: a throttle (the same answer as any other), which clients back off from
             // and retry, rather than a replay error, which tells them the request was bad.
-            Admission::Full => Err(coffer_core::Error::Throttled.into()),
+            Admission::Full => Err(coffer_core::Error::Throttled {
+                retry_after_ms: None,
+            }
+            .into()),
             // The server restarted after a stop that lost its nonces: a request signed before
             // it started may have been used already. The timestamp is what is refused (within
             // the window, but before the server's records begin), so the client's answer is the
@@ -271,6 +286,7 @@ impl Dialect for Alibaba {
             caller.account,
             &self.default_region_id,
         );
+        call.max_secrets = self.max_secrets;
         let format = render::requested_format(req);
         tracing::debug!(action, ?format, "alibaba operation");
         call.format = format;
@@ -301,6 +317,10 @@ impl Dialect for Alibaba {
         operation::permission(op)
     }
 
+    fn rate_group(op: &Operation) -> Option<&'static str> {
+        limits::rate_group(OperationKind::from(op))
+    }
+
     async fn execute(&self, call: &Call, op: Operation) -> Result<Fields, ApiError> {
         let fields = operation::execute(call, op).await?;
         // XML 1.0 cannot carry some characters at all (most C0 controls), not even as
@@ -329,6 +349,7 @@ impl Dialect for Alibaba {
     /// and in `x-acs-request-id`; errors also echo the `host` header as `HostId`.
     fn render(&self, req: &HttpRequest<'_>, outcome: Result<Fields, ApiError>) -> Reply {
         let format = render::requested_format(req);
+        let mut retry_after = None;
         let (status, body) = match outcome {
             Ok(mut fields) => {
                 fields.push(("RequestId", Node::str(req.request_id)));
@@ -336,11 +357,16 @@ impl Dialect for Alibaba {
             }
             Err(e) => {
                 let host = req.header("host").unwrap_or("");
+                retry_after = e.retry_after_ms;
                 (e.status, e.body(format, req.request_id, host))
             }
         };
-        Reply::new(status, format.content_type(), body)
-            .with_header("x-acs-request-id", req.request_id)
+        let reply = Reply::new(status, format.content_type(), body)
+            .with_header("x-acs-request-id", req.request_id);
+        match retry_after {
+            Some(ms) => reply.with_header("x-acs-retry-after", ms.max(1).to_string()),
+            None => reply,
+        }
     }
 }
 

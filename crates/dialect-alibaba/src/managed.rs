@@ -141,7 +141,7 @@ pub(crate) async fn create_rds_secret(c: &Call, new: NewSecret) -> Result<Fields
     };
     let record = c
         .service
-        .create_database_secret(
+        .create_database_secret_within(
             &c.scope,
             NewDatabaseSecret {
                 name: new.name,
@@ -158,6 +158,7 @@ pub(crate) async fn create_rds_secret(c: &Call, new: NewSecret) -> Result<Fields
                 accounts,
                 rotation_interval: interval,
             },
+            c.max_secrets,
         )
         .await?;
     let mut out = vec![

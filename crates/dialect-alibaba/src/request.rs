@@ -22,6 +22,9 @@ pub struct Call {
     pub(crate) regions: Arc<RegionMap>,
     /// The answer's format, as the request asked for it.
     pub(crate) format: crate::Format,
+    /// The most secrets a create may leave in the scope, when the server's `--limits`
+    /// profile gives Alibaba a quota of its own.
+    pub(crate) max_secrets: Option<u64>,
 }
 
 impl Call {
@@ -50,6 +53,7 @@ impl Call {
             region_id,
             regions,
             format: crate::Format::Json,
+            max_secrets: None,
         }
     }
 

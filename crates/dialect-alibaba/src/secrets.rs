@@ -156,7 +156,7 @@ pub(crate) async fn create_secret(c: &Call, new: NewSecret) -> OpResult {
     let key = request::encryption_key(c, &new)?;
     let record = c
         .service
-        .create_secret(
+        .create_secret_within(
             &c.scope,
             CreateSecret {
                 name: new.name,
@@ -170,6 +170,7 @@ pub(crate) async fn create_secret(c: &Call, new: NewSecret) -> OpResult {
                 policy,
                 subscriptions: vec![],
             },
+            c.max_secrets,
         )
         .await?;
     Ok(vec![

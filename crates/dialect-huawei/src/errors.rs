@@ -11,6 +11,9 @@ pub struct ApiError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
+    /// A throttled request's wait, sent as `Retry-After` (whole seconds, rounded up): the
+    /// SDK's urllib3 retry (`HttpConfig.retry_times`, status 429 only) sleeps that long.
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ApiError {
@@ -19,7 +22,17 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_ms: None,
         }
+    }
+
+    /// Over a secret quota: `CSMS.0202` (Huawei's error code table).
+    pub fn secret_quota(what: impl std::fmt::Display) -> Self {
+        Self::new(
+            400,
+            "CSMS.0202",
+            format!("The number of secret has reached the upper limit: {what}."),
+        )
     }
 
     /// A field that breaks its rule: the message names the field.
@@ -133,7 +146,18 @@ impl From<Error> for ApiError {
                 "CSMS.0503",
                 format!("The database instance {instance:?} cannot be reached: {reason}."),
             ),
-            Error::Throttled => ApiError::new(429, "CSMS.0429", "Too many requests."),
+            // Requests reach CSMS through Huawei's API gateway, which throttles them with
+            // APIG.0308 ("The throttling threshold has been reached", the gateway's error
+            // code page; spelled APIGW like the gateway's authentication code). The SDK reads
+            // only the status of a 429: its error_code becomes "429".
+            Error::Throttled { retry_after_ms } => ApiError {
+                retry_after_ms,
+                ..ApiError::new(
+                    429,
+                    "APIGW.0308",
+                    "The throttling threshold has been reached: policy user over ratelimit",
+                )
+            },
             Error::AccessDenied { action, resource } => ApiError::new(
                 403,
                 "CSMS.0403",

@@ -14,6 +14,7 @@
 mod errors;
 mod events;
 mod keys;
+pub mod limits;
 mod managed;
 mod operation;
 mod params;
@@ -40,11 +41,24 @@ const CLOCK_SKEW_SECS: i64 = 15 * 60;
 
 pub struct Huawei {
     service: Arc<Service>,
+    /// Secrets one account may hold in one region through this API (`None`: only the
+    /// server's own ceiling).
+    max_secrets: Option<u64>,
 }
 
 impl Huawei {
     pub fn new(service: Arc<Service>) -> Self {
-        Self { service }
+        Self {
+            service,
+            max_secrets: None,
+        }
+    }
+
+    /// Refuses a create (`CSMS.0202`) that would leave more than `max` secrets in the
+    /// caller's project; `None` leaves only the server's own ceiling.
+    pub fn with_secret_quota(mut self, max: Option<u64>) -> Self {
+        self.max_secrets = max;
+        self
     }
 }
 
@@ -132,7 +146,8 @@ impl Dialect for Huawei {
         signed: HuaweiRequest,
         caller: &AuthenticatedKey,
     ) -> Result<(Call, Operation), ApiError> {
-        let (call, segments) = request::call(&self.service, req, signed, caller).await?;
+        let (mut call, segments) = request::call(&self.service, req, signed, caller).await?;
+        call.max_secrets = self.max_secrets;
         let kms = request::is_kms(req.path);
         let op = operation::operation(&call, req.method, kms, &segments).await?;
         Ok((call, op))
@@ -144,6 +159,10 @@ impl Dialect for Huawei {
 
     fn permission(op: &Operation) -> Permission {
         operation::permission(op)
+    }
+
+    fn rate_group(op: &Operation) -> Option<&'static str> {
+        limits::rate_group(OperationKind::from(op))
     }
 
     async fn execute(&self, call: &Call, op: Operation) -> Result<Output, ApiError> {

@@ -100,7 +100,7 @@ pub async fn create_secret(c: &Call, new: NewSecret<'_>) -> OpResult {
     };
     let record = c
         .service
-        .create_database_secret(
+        .create_database_secret_within(
             &c.scope,
             NewDatabaseSecret {
                 name: name.to_string(),
@@ -120,8 +120,13 @@ pub async fn create_secret(c: &Call, new: NewSecret<'_>) -> OpResult {
                 }],
                 rotation_interval: interval,
             },
+            c.max_secrets,
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            Error::LimitExceeded { what } => ApiError::secret_quota(what),
+            other => other.into(),
+        })?;
     ok(json!({ "secret": secret_json(&record) }))
 }
 

@@ -16,6 +16,7 @@ const CONTENT_TYPE: &str = "application/json";
 /// without its dashes); the SDK reads them from `X-Request-Id`, and every body carries them too.
 pub fn reply(req: &HttpRequest<'_>, outcome: Result<Output, ApiError>) -> Reply {
     let request_id = req.request_id.replace('-', "");
+    let mut retry_after = None;
     let (status, body) = match outcome {
         Ok((status, body)) => {
             let body = body.map(|mut b| {
@@ -27,6 +28,7 @@ pub fn reply(req: &HttpRequest<'_>, outcome: Result<Output, ApiError>) -> Reply 
             (status, body.unwrap_or_default())
         }
         Err(e) => {
+            retry_after = e.retry_after_ms;
             let body = if is_kms(req.path) {
                 kms_error_body(&e, &request_id)
             } else {
@@ -39,7 +41,11 @@ pub fn reply(req: &HttpRequest<'_>, outcome: Result<Output, ApiError>) -> Reply 
             (e.status, serde_json::to_vec(&body).unwrap_or_default())
         }
     };
-    Reply::new(status, CONTENT_TYPE, body).with_header("x-request-id", request_id)
+    let reply = Reply::new(status, CONTENT_TYPE, body).with_header("x-request-id", request_id);
+    match retry_after {
+        Some(ms) => reply.with_header("retry-after", ms.div_ceil(1000).max(1).to_string()),
+        None => reply,
+    }
 }
 
 /// KMS wraps its errors as `{"error": {...}}`; the SDK reads both shapes.

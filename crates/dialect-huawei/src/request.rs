@@ -34,6 +34,9 @@ pub struct Call {
     /// A body that is not a JSON object is reported by the operation that reads it, so that
     /// routes without a body ignore whatever was sent, as Huawei does.
     body: Result<Map<String, Value>, ApiError>,
+    /// The most secrets a create may leave in the scope, when the server's `--limits`
+    /// profile gives Huawei a quota of its own.
+    pub max_secrets: Option<u64>,
 }
 
 impl Call {
@@ -178,6 +181,7 @@ pub async fn call(
         // The pairs the signature covered: `+` is a literal plus in Huawei's canonical query.
         query: signed.query_pairs().to_vec(),
         body: parse_body(req.body),
+        max_secrets: None,
     };
     Ok((call, segments))
 }

@@ -76,7 +76,7 @@ pub async fn create_secret(c: &Call, new: NewSecret<'_>) -> OpResult {
     let value = value_of(body)?;
     let created = c
         .service
-        .create_secret(
+        .create_secret_within(
             &c.scope,
             CreateSecret {
                 name: name.to_string(),
@@ -90,15 +90,12 @@ pub async fn create_secret(c: &Call, new: NewSecret<'_>) -> OpResult {
                 policy: None,
                 subscriptions,
             },
+            c.max_secrets,
         )
         .await
         .map_err(|e| match e {
-            // The only quota a create can hit: the secrets of the region (reference 6).
-            Error::LimitExceeded { what } => ApiError::new(
-                400,
-                "CSMS.0202",
-                format!("The number of secret has reached the upper limit: {what}."),
-            ),
+            // The only quota a create can hit: the secrets of the region.
+            Error::LimitExceeded { what } => ApiError::secret_quota(what),
             other => other.into(),
         })?;
     ok(json!({ "secret": secret_json(&created) }))

@@ -210,6 +210,11 @@ impl Dialect for Native {
         operation::permission(op)
     }
 
+    /// The operator's own API is never throttled: it is how a throttled server is managed.
+    fn rate_group(_op: &Operation) -> Option<&'static str> {
+        None
+    }
+
     async fn execute(&self, call: &Call, op: Operation) -> Result<(u16, Value), ApiError> {
         operation::execute(call, op).await
     }

@@ -111,7 +111,12 @@ impl From<Error> for ApiError {
                     format!("The database instance {instance:?} cannot be reached: {reason}.")
                 },
             ),
-            Error::Throttled => ApiError::new("RequestLimitExceeded", "Too many requests."),
+            // The SDK's StandardRetryer retries this code with a backoff of its own; Tencent
+            // sends no wait time.
+            Error::Throttled { .. } => ApiError::new(
+                "RequestLimitExceeded",
+                "The request frequency limit of this API is exceeded; retry later.",
+            ),
             Error::AccessDenied { action, resource } => ApiError::new(
                 "UnauthorizedOperation",
                 format!("Not authorized to perform {action} on {resource}."),

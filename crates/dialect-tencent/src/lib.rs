@@ -19,6 +19,7 @@
 
 mod errors;
 mod keys;
+pub mod limits;
 mod managed;
 mod operation;
 mod params;
@@ -50,6 +51,9 @@ pub struct Tencent {
     /// The nonces of legacy-signature requests, and the signatures of TC3 requests (which
     /// have no nonce) with what each was used for: this process's own, or every node's.
     replay: Arc<dyn ReplayGuard>,
+    /// Secrets one account may hold in one region through this API (`None`: only the
+    /// server's own ceiling).
+    max_secrets: Option<u64>,
 }
 
 /// An entry must be remembered as long as a request carrying it could still pass the clock
@@ -66,7 +70,15 @@ impl Tencent {
                 SAME_CLIENT_GRACE,
                 coffer_auth::nonce::DEFAULT_CAPACITY,
             )),
+            max_secrets: None,
         }
+    }
+
+    /// Refuses a create (`LimitExceeded`) that would leave more than `max` secrets in the
+    /// caller's region; `None` leaves only the server's own ceiling.
+    pub fn with_secret_quota(mut self, max: Option<u64>) -> Self {
+        self.max_secrets = max;
+        self
     }
 
     /// Bounds each replay cache (nonces, TC3 signatures) to `entries` live entries; a request
@@ -166,7 +178,8 @@ impl Dialect for Tencent {
         signed: TencentRequest,
         caller: &AuthenticatedKey,
     ) -> Result<(request::Call, Operation), ApiError> {
-        let resolved = request::resolve(&self.service, &self.regions, signed, caller)?;
+        let mut resolved = request::resolve(&self.service, &self.regions, signed, caller)?;
+        resolved.call.max_secrets = self.max_secrets;
         let op = operation::parse(resolved.version, &resolved.action, &resolved.call.params)?;
         let op = operation::resolve(&resolved.call, op).await?;
         let op = operation::resolve_instance(op, &resolved.call).await;
@@ -179,6 +192,10 @@ impl Dialect for Tencent {
 
     fn permission(op: &Operation) -> Permission {
         operation::permission(op)
+    }
+
+    fn rate_group(op: &Operation) -> Option<&'static str> {
+        limits::rate_group(OperationKind::from(op))
     }
 
     async fn execute(

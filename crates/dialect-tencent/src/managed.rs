@@ -192,7 +192,7 @@ pub async fn create_product_secret(
     let key = p.str("KmsKeyId")?.filter(|k| !k.is_empty()).and(key);
     let (record, task) = c
         .service
-        .create_product_secret(
+        .create_product_secret_within(
             &c.scope,
             NewProductSecret {
                 name: name.clone(),
@@ -209,6 +209,7 @@ pub async fn create_product_secret(
                 rotation_interval: interval,
                 first_rotation: first,
             },
+            c.max_secrets,
         )
         .await?;
     let flow = task.id;

@@ -34,6 +34,9 @@ pub struct Call {
     /// The region id as the client sent it (or the default), echoed in answers.
     pub region_id: String,
     pub regions: Arc<RegionMap>,
+    /// The most secrets a create may leave in the scope, when the server's `--limits`
+    /// profile gives Tencent a quota of its own.
+    pub max_secrets: Option<u64>,
 }
 
 impl Call {
@@ -231,6 +234,7 @@ pub fn resolve(
             scope,
             region_id,
             regions: regions.clone(),
+            max_secrets: None,
         },
     })
 }

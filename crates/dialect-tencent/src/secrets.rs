@@ -145,7 +145,7 @@ pub async fn create_secret(
     let key = p.str("KmsKeyId")?.filter(|k| !k.is_empty()).and(key);
     let created = c
         .service
-        .create_secret(
+        .create_secret_within(
             &c.scope,
             CreateSecret {
                 name: name.clone(),
@@ -159,6 +159,7 @@ pub async fn create_secret(
                 policy: None,
                 subscriptions: vec![],
             },
+            c.max_secrets,
         )
         .await;
     match created {
@@ -544,7 +545,10 @@ pub async fn get_service_status(c: &Call) -> OpResult {
         "AccessKeyEscrowEnabled": false,
         "ExpireTime": "",
         "QPSLimit": 0,
-        "SecretLimit": c.service.limits().max_secrets_per_scope,
+        "SecretLimit": c
+            .max_secrets
+            .unwrap_or(u64::MAX)
+            .min(c.service.limits().max_secrets_per_scope),
         "PayModel": "",
         "RenewFlag": 0,
         "ResourceId": "",

@@ -644,9 +644,36 @@ pub struct ServeArgs {
     #[arg(long, env = "COFFER_AUDIT_UNAUTHENTICATED_BURST", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub audit_unauthenticated_burst: u32,
 
-    /// Most secrets (live or pending deletion) one account may hold in one region.
+    /// Most secrets (live or pending deletion) one account may hold in one region, through any
+    /// API and in every --limits profile (a ceiling over each API's own quota).
     #[arg(long, env = "COFFER_MAX_SECRETS_PER_REGION", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_secrets_per_region: u64,
+
+    /// Quotas and request rates to start from: default (the protective limits only), cloud
+    /// (each cloud's published secrets per region and request rates per account, answered
+    /// with each API's own throttling and quota errors) or unlimited (the protective limits
+    /// only).
+    #[arg(long, env = "COFFER_LIMITS", value_enum, default_value = "default")]
+    pub limits: crate::limits::Profile,
+
+    /// Override one limit, NAME=VALUE (repeatable; in COFFER_LIMIT comma-separated):
+    /// value-bytes, versions-per-secret, stages-per-secret, tags-per-secret,
+    /// secrets-per-region or API.secrets-per-region (a count, or none), API.rate.GROUP or
+    /// API.rate.* (COUNT/s, COUNT/min, COUNT/h, or none). API is alibaba, tencent or huawei;
+    /// README "Limits and hardening" lists the groups.
+    #[arg(
+        long = "limit",
+        env = "COFFER_LIMIT",
+        value_name = "NAME=VALUE",
+        value_delimiter = ','
+    )]
+    pub limit: Vec<String>,
+
+    /// A TOML file of serve's settings: keys are the long flag names (listen = "...",
+    /// limits = "cloud", limit = ["tencent.rate.CreateSecret=5/s"] or a [limit] table). A flag
+    /// on the command line wins over its COFFER_* variable, which wins over the file.
+    #[arg(long, env = "COFFER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Most requests each replay cache remembers at once (Alibaba and Tencent nonces, Tencent
     /// TC3 signatures; each for its signature window). When a cache is full, new requests are

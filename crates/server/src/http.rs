@@ -3,7 +3,9 @@
 //! A request over the server's input limits (URI, header fields, body) is refused here, but
 //! in the format of the API it is addressed to, and audited like every other request.
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -13,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use coffer_api::{handle, refuse, Admission, Admit, Dialect, Handled, HttpRequest, Refusal, Reply};
-use coffer_core::{AuditEntry, AuditFacts, AuditSink, Service};
+use coffer_core::throttle::{Limiter, Rate};
+use coffer_core::{AuditEntry, AuditFacts, AuditSink, Clock, Service};
 use coffer_dialect_alibaba::Alibaba;
 use coffer_dialect_huawei::Huawei;
 use coffer_dialect_native::Native;
@@ -37,15 +40,121 @@ pub struct AppState {
 }
 
 /// The server's admission of an authorized operation, asked by the pipeline just before it
-/// executes (see [`coffer_api::Admission`]). Today it guards the audit log; throttling and
-/// quotas join it here.
+/// executes (see [`coffer_api::Admission`]): it guards the audit log and enforces the request
+/// rates of the `--limits` profile.
 pub struct Gate {
     audit: Arc<dyn AuditSink>,
+    /// `None` when the profile has no rates: then nothing is looked up per request.
+    throttle: Option<Throttle>,
 }
+
+/// The request rates: token buckets per (account, API, group), see
+/// [`coffer_core::throttle`].
+struct Throttle {
+    /// The limiter's slot of each (API, group) that has a rate.
+    slots: HashMap<(&'static str, &'static str), u32>,
+    names: Vec<(&'static str, &'static str)>,
+    limiter: Limiter,
+    clock: Arc<dyn Clock>,
+    /// Requests refused for their rate since the start (for metrics).
+    refused: AtomicU64,
+    /// Refused since the last log line, and when the next line may be written: a client
+    /// retrying into a limit must not write a line per request.
+    unlogged: AtomicU64,
+    next_log_ms: AtomicI64,
+}
+
+/// At most one summary line about throttled requests per this many milliseconds.
+const THROTTLE_LOG_EVERY_MS: i64 = 10_000;
 
 impl Gate {
     pub fn new(audit: Arc<dyn AuditSink>) -> Self {
-        Self { audit }
+        Self {
+            audit,
+            throttle: None,
+        }
+    }
+
+    /// Limits each (API, group) of `rates` to its rate per account, by `clock`'s time.
+    pub fn with_rates(
+        mut self,
+        rates: &BTreeMap<(&'static str, &'static str), Rate>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        if rates.is_empty() {
+            self.throttle = None;
+            return self;
+        }
+        let names: Vec<_> = rates.keys().copied().collect();
+        let slots = names
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (*k, i as u32))
+            .collect();
+        self.throttle = Some(Throttle {
+            slots,
+            names,
+            limiter: Limiter::new(rates.values().copied().collect()),
+            clock,
+            refused: AtomicU64::new(0),
+            unlogged: AtomicU64::new(0),
+            next_log_ms: AtomicI64::new(i64::MIN),
+        });
+        self
+    }
+
+    /// Requests refused for their rate since the server started.
+    pub fn throttled_total(&self) -> u64 {
+        self.throttle
+            .as_ref()
+            .map_or(0, |t| t.refused.load(Ordering::Relaxed))
+    }
+}
+
+impl Throttle {
+    fn admit(&self, request: &Admit<'_>) -> Result<(), coffer_core::Error> {
+        let Some(group) = request.rate_group else {
+            return Ok(());
+        };
+        let Some(&slot) = self.slots.get(&(request.dialect, group)) else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        match self.limiter.take(request.caller.account, slot, now) {
+            Ok(()) => Ok(()),
+            Err(wait_ms) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                let unlogged = self.unlogged.fetch_add(1, Ordering::Relaxed) + 1;
+                let due = self.next_log_ms.load(Ordering::Relaxed);
+                if now.0 >= due
+                    && self
+                        .next_log_ms
+                        .compare_exchange(
+                            due,
+                            now.0 + THROTTLE_LOG_EVERY_MS,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                {
+                    let (api, group) = self.names[slot as usize];
+                    self.unlogged.fetch_sub(unlogged, Ordering::Relaxed);
+                    tracing::warn!(
+                        throttled = unlogged,
+                        total = self.refused.load(Ordering::Relaxed),
+                        dialect = api,
+                        group,
+                        account = %request.caller.account,
+                        rate = %self.limiter.rates()[slot as usize],
+                        "requests refused over their rate (the latest named; at most one such line every {}s)",
+                        THROTTLE_LOG_EVERY_MS / 1000
+                    );
+                }
+                Err(coffer_core::Error::Throttled {
+                    retry_after_ms: Some(wait_ms),
+                })
+            }
+        }
     }
 }
 
@@ -66,7 +175,10 @@ impl Admission for Gate {
                 return Err(e);
             }
         }
-        Ok(())
+        match &self.throttle {
+            Some(t) => t.admit(request),
+            None => Ok(()),
+        }
     }
 }
 
@@ -249,7 +361,10 @@ async fn dispatch(
                 "request refused"
             );
         }
-        let durable = facts.durable();
+        // A refusal by the gate performed nothing, so its entry need not reach the disk before
+        // the answer: a client hammering a rate limit then costs the log a queued line per
+        // request, not a flush.
+        let durable = facts.durable() && !refused_at_admission;
         let entry = AuditEntry {
             time_ms: arrived.as_millis(),
             request_id: request_id.clone(),
@@ -266,11 +381,10 @@ async fn dispatch(
         };
         // Writes and value reads are answered only once their entry is on disk: a response
         // that the audit log cannot account for is not sent. A refusal by the gate (the log
-        // was already failing, nothing was performed) keeps its own answer: it is that same
-        // condition in the dialect's format.
+        // was already failing, or a rate; nothing was performed) keeps its own answer.
         if let Err(e) = state.audit.append(entry, durable).await {
             tracing::error!(error = %e, "the audit log refused an entry");
-            if durable && !refused_at_admission {
+            if durable {
                 return into_response(audit_failure(&state, dialect, &req), &request_id);
             }
         }

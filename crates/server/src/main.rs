@@ -5,8 +5,10 @@ mod audit_limit;
 mod backup_cli;
 mod cluster;
 mod config;
+mod config_file;
 mod http;
 mod intake;
+mod limits;
 mod listener;
 mod log_filter;
 mod private;
@@ -19,8 +21,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use coffer_api::Dialect as _;
 use coffer_auth::replay::ReplayStart;
-use coffer_core::{Limits, RegionMap, Service, SystemClock};
+use coffer_core::{RegionMap, Service, SystemClock};
 use coffer_crypto::{RootKeyFile, SecretKey};
 use zeroize::Zeroizing;
 
@@ -35,6 +38,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const UNAUTHENTICATED_SOURCES: usize = 65_536;
 
 fn main() -> anyhow::Result<()> {
+    // Before clap reads the environment, and while the process has one thread: the file's
+    // settings become the COFFER_* variables that are not set already.
+    let config_file = config_file::apply(&std::env::args_os().collect::<Vec<_>>())?;
     let cli = Cli::parse();
     // rustls is built with two providers (aws-lc-rs, and ring for the admin commands' HTTP
     // client), so code that asks rustls for "the" provider needs one named for the process.
@@ -49,6 +55,9 @@ fn main() -> anyhow::Result<()> {
                 bootstrap_secret: private::take_env_secret("COFFER_BOOTSTRAP_ACCESS_KEY_SECRET")?,
             };
             init_logging(args.log_format, &args.log)?;
+            if let Some(path) = &config_file {
+                tracing::info!(file = %path.display(), "settings read from the config file (where no flag or COFFER_* variable gave them)");
+            }
             for (name, taken) in [
                 ("COFFER_ROOT_KEY", &secrets.root_key),
                 (
@@ -352,6 +361,8 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     // Only the test that shows the power-loss test catches a server whose commits are not
     // synced sets this; the store logs a warning when it does.
     let sync_commits = std::env::var_os("COFFER_TEST_UNSYNCED_COMMITS").is_none();
+    let limits = limits::resolve(args.limits, &args.limit, args.max_secrets_per_region)?;
+    tracing::info!(profile = ?limits.profile, limits = %limits, "limits");
     let store = OpenStore::open(
         &args.data_dir,
         args.database_url.as_deref(),
@@ -380,10 +391,7 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         store.store(),
         root_key.key,
         Arc::new(SystemClock),
-        Limits {
-            max_secrets_per_scope: args.max_secrets_per_region,
-            ..Limits::default()
-        },
+        limits.core.clone(),
     )
     .with_database_driver(Arc::new(coffer_rotation::Databases));
     // Crash tests stop rotations after a step so that they can kill the server right there.
@@ -458,9 +466,11 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
             (h.alibaba, h.tencent)
         });
     let mut alibaba = coffer_dialect_alibaba::Alibaba::new(service.clone(), regions.clone())
-        .with_memory_replay(args.replay_cache_entries, alibaba_start);
+        .with_memory_replay(args.replay_cache_entries, alibaba_start)
+        .with_secret_quota(limits.secret_quota(coffer_dialect_alibaba::Alibaba::NAME));
     let mut tencent = coffer_dialect_tencent::Tencent::new(service.clone(), regions)
-        .with_memory_replay(args.replay_cache_entries, tencent_start);
+        .with_memory_replay(args.replay_cache_entries, tencent_start)
+        .with_secret_quota(limits.secret_quota(coffer_dialect_tencent::Tencent::NAME));
     if let Some(pg) = &shared {
         // Every node must refuse a request any node has seen: nonces and TC3 signatures are
         // recorded in the database instead of this process's memory.
@@ -470,7 +480,8 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     let state = Arc::new(http::AppState {
         alibaba,
         tencent,
-        huawei: coffer_dialect_huawei::Huawei::new(service.clone()),
+        huawei: coffer_dialect_huawei::Huawei::new(service.clone())
+            .with_secret_quota(limits.secret_quota(coffer_dialect_huawei::Huawei::NAME)),
         native: coffer_dialect_native::Native::new(
             service.clone(),
             audit.clone(),
@@ -479,7 +490,7 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         .with_db_hosts(db_hosts),
         service: service.clone(),
         audit: audit.clone(),
-        gate: http::Gate::new(audit.clone()),
+        gate: http::Gate::new(audit.clone()).with_rates(&limits.rates, Arc::new(SystemClock)),
         input: intake::InputLimits {
             max_body_bytes: args.max_body_bytes,
             max_uri_bytes: args.max_uri_bytes,
@@ -555,7 +566,10 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     }
     // So that another node takes the jobs over at once rather than when the leases lapse.
     service.release_leases().await;
-    tracing::info!("in-flight requests done; flushing the audit log and the store");
+    tracing::info!(
+        throttled = state.gate.throttled_total(),
+        "in-flight requests done; flushing the audit log and the store"
+    );
     let closed = audit.close().await;
     if let Some(pg) = &shared {
         let location = cluster::audit_location(&audit);

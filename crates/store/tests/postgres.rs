@@ -40,6 +40,7 @@ async fn create(store: &PgStore, rec: &SecretRecord) -> Result<()> {
         .write_secret(SecretWrite::Create {
             record: rec.clone(),
             values: vec![("v1".into(), sealed(1))],
+            max_secrets: None,
         })
         .await
 }

@@ -99,6 +99,7 @@ async fn create(store: &PgStore, name: &str) -> Result<()> {
         .write_secret(SecretWrite::Create {
             record: secret(&scope(), name, 1),
             values: vec![("v1".into(), sealed(1))],
+            max_secrets: None,
         })
         .await
 }

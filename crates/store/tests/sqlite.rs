@@ -52,6 +52,7 @@ async fn create(store: &SqliteStore, rec: &SecretRecord) -> Result<()> {
         .write_secret(SecretWrite::Create {
             record: rec.clone(),
             values: vec![("v1".into(), sealed(1))],
+            max_secrets: None,
         })
         .await
 }
@@ -227,6 +228,7 @@ async fn a_failing_request_does_not_affect_its_batch() {
                 .write_secret(SecretWrite::Create {
                     record: clash,
                     values: vec![("v1".into(), sealed(1)), ("v2".into(), sealed(2))],
+                    max_secrets: None,
                 })
                 .await
         })

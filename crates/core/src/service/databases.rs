@@ -309,6 +309,17 @@ impl Service {
         scope: &Scope,
         req: NewDatabaseSecret,
     ) -> Result<SecretRecord> {
+        self.create_database_secret_within(scope, req, None).await
+    }
+
+    /// [`create_database_secret`](Self::create_database_secret) within a quota of secrets per
+    /// scope, as [`create_secret_within`](Self::create_secret_within).
+    pub async fn create_database_secret_within(
+        &self,
+        scope: &Scope,
+        req: NewDatabaseSecret,
+        max_secrets: Option<u64>,
+    ) -> Result<SecretRecord> {
         match (req.sub_type, req.accounts.len()) {
             (_, 0) => return Err(Error::invalid("Accounts", "one account is required")),
             (DbSubType::SingleUser, 1) | (DbSubType::DoubleUsers, 1 | 2) => {}
@@ -393,7 +404,7 @@ impl Service {
             rotation: rotation_policy(now, req.rotation_interval, None),
             versions,
         };
-        self.insert_secret(scope, new, None).await
+        self.insert_secret(scope, new, None, max_secrets).await
     }
 
     /// Creates a managed secret and the task that creates its account. The secret's only
@@ -402,6 +413,17 @@ impl Service {
         &self,
         scope: &Scope,
         req: NewProductSecret,
+    ) -> Result<(SecretRecord, RotationTask)> {
+        self.create_product_secret_within(scope, req, None).await
+    }
+
+    /// [`create_product_secret`](Self::create_product_secret) within a quota of secrets per
+    /// scope, as [`create_secret_within`](Self::create_secret_within).
+    pub async fn create_product_secret_within(
+        &self,
+        scope: &Scope,
+        req: NewProductSecret,
+        max_secrets: Option<u64>,
     ) -> Result<(SecretRecord, RotationTask)> {
         for host in &req.hosts {
             if host.is_empty() || host.len() > 255 || host.chars().any(|c| c.is_control()) {
@@ -470,7 +492,9 @@ impl Service {
                 SecretValue::Text(creds.encode(req.format)),
             )],
         };
-        let record = self.insert_secret(scope, new, Some(task.clone())).await?;
+        let record = self
+            .insert_secret(scope, new, Some(task.clone()), max_secrets)
+            .await?;
         Ok((
             record.clone(),
             RotationTask {

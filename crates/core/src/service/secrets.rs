@@ -123,7 +123,21 @@ impl Service {
         Ok(())
     }
 
+    /// Creates a secret and its first version, within the server's own ceiling of secrets per
+    /// scope ([`Limits::max_secrets_per_scope`](super::Limits)).
     pub async fn create_secret(&self, scope: &Scope, req: CreateSecret) -> Result<SecretRecord> {
+        self.create_secret_within(scope, req, None).await
+    }
+
+    /// [`create_secret`](Self::create_secret) with a tighter quota of the caller's own: at
+    /// most `max_secrets` secrets (live or pending deletion) in the scope, as the API the
+    /// request came through enforces it. `LimitExceeded` when the scope is full.
+    pub async fn create_secret_within(
+        &self,
+        scope: &Scope,
+        req: CreateSecret,
+        max_secrets: Option<u64>,
+    ) -> Result<SecretRecord> {
         let new = NewRecord {
             name: req.name,
             description: req.description,
@@ -136,16 +150,27 @@ impl Service {
             rotation: RotationPolicy::default(),
             versions: vec![(req.version_id, vec![Stage::Current], req.value)],
         };
-        self.insert_secret(scope, new, None).await
+        self.insert_secret(scope, new, None, max_secrets).await
+    }
+
+    /// The most secrets a scope may hold after a create: the server's ceiling, or the
+    /// caller's quota when that is lower.
+    fn secrets_quota(&self, max_secrets: Option<u64>) -> u64 {
+        max_secrets.map_or(self.limits.max_secrets_per_scope, |q| {
+            q.min(self.limits.max_secrets_per_scope)
+        })
     }
 
     /// Writes a new secret with its first versions, and with `task` in the same transaction
-    /// when one is given (a managed secret whose account is still being created).
+    /// when one is given (a managed secret whose account is still being created). The store
+    /// refuses it when the scope already holds as many secrets as the quota allows (see
+    /// [`secrets_quota`](Self::secrets_quota)).
     pub(super) async fn insert_secret(
         &self,
         scope: &Scope,
         new: NewRecord,
         task: Option<RotationTask>,
+        max_secrets: Option<u64>,
     ) -> Result<SecretRecord> {
         for (_, _, value) in &new.versions {
             self.check_value(value)?;
@@ -167,27 +192,10 @@ impl Service {
             Some(r) => self.resolve_key(scope, r).await?,
             None => self.default_key(scope).await?,
         };
-        let count = self
-            .store
-            .list_secrets(
-                scope,
-                &SecretFilter::default(),
-                PageRequest {
-                    offset: 0,
-                    limit: 0,
-                    newest_first: false,
-                },
-            )
-            .await?
-            .total;
-        if count >= self.limits.max_secrets_per_scope {
-            return Err(Error::LimitExceeded {
-                what: format!(
-                    "at most {} secrets per region",
-                    self.limits.max_secrets_per_scope
-                ),
-            });
-        }
+        // Counted by the store in the transaction that inserts: a count read here could be
+        // stale by the time of the insert, and creates racing for the last place would pass.
+        let quota = self.secrets_quota(max_secrets);
+        let max_secrets = (quota < u64::MAX).then_some(quota);
         let now = self.now();
         let mut record = SecretRecord {
             id: time_ordered_id(now),
@@ -226,15 +234,24 @@ impl Service {
         let write = SecretWrite::Create {
             record: record.clone(),
             values,
+            max_secrets,
         };
-        let written = match &task {
-            Some(task) => {
-                let mut task = task.clone();
-                task.secret_id = record.id;
-                self.store.write_task(&task, Some(write)).await
+        let task = task.map(|mut t| {
+            t.secret_id = record.id;
+            t
+        });
+        // A store may ask for the same write again (`Conflict`) when it cannot tell whether
+        // the quota has room without waiting for the other creates of the scope first.
+        let mut written = Err(Error::Conflict);
+        for _ in 0..MAX_RETRIES {
+            written = match &task {
+                Some(task) => self.store.write_task(task, Some(write.clone())).await,
+                None => self.store.write_secret(write.clone()).await,
+            };
+            if !matches!(written, Err(Error::Conflict)) {
+                break;
             }
-            None => self.store.write_secret(write).await,
-        };
+        }
         match written {
             Ok(()) => Ok(record),
             Err(Error::AlreadyExists { .. }) => {

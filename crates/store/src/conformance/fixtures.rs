@@ -88,6 +88,7 @@ pub(super) async fn create(store: &Arc<dyn Store>, rec: &SecretRecord) -> Result
                 .enumerate()
                 .map(|(i, v)| (v.version_id.clone(), sealed(i as u8 + 1)))
                 .collect(),
+            max_secrets: None,
         })
         .await
 }

@@ -49,7 +49,101 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("reads_after_writes_see_them", |s| {
         Box::pin(reads_after_writes_see_them(s))
     }),
+    ("creates_count_against_a_quota", |s| {
+        Box::pin(creates_count_against_a_quota(s))
+    }),
+    ("racing_creates_for_the_last_place", |s| {
+        Box::pin(racing_creates_for_the_last_place(s))
+    }),
 ];
+
+/// Creates `rec` unless its scope holds `max` secrets already.
+async fn create_within(store: &Arc<dyn Store>, rec: &SecretRecord, max: Option<u64>) -> Result<()> {
+    store
+        .write_secret(SecretWrite::Create {
+            record: rec.clone(),
+            values: vec![("v1".into(), sealed(1))],
+            max_secrets: max,
+        })
+        .await
+}
+
+/// A create with `max_secrets` is refused (`LimitExceeded`, nothing written) once its scope
+/// holds that many secrets, pending deletion included; other scopes and creates without a
+/// quota are not counted against it.
+pub async fn creates_count_against_a_quota(store: Arc<dyn Store>) {
+    let (s, other) = (scope(1), scope(2));
+    for name in ["q1", "q2"] {
+        create_within(&store, &secret(&s, name, 10), Some(2))
+            .await
+            .expect("room for two");
+    }
+    let over = create_within(&store, &secret(&s, "q3", 10), Some(2)).await;
+    assert!(
+        matches!(&over, Err(Error::LimitExceeded { what }) if what.contains('2')),
+        "{over:?}"
+    );
+    assert!(
+        get(&store, &s, "q3").await.is_none(),
+        "a refused create left a row"
+    );
+    assert_eq!(total(&store, &s, SecretFilter::default()).await, 2);
+    // Another scope has its own count; a create without a quota is not limited.
+    create_within(&store, &secret(&other, "q1", 10), Some(2))
+        .await
+        .expect("another scope");
+    create_within(&store, &secret(&s, "q3", 10), None)
+        .await
+        .expect("no quota");
+    // A secret waiting for deletion still holds its place; one deleted frees it.
+    let mut pending = must_get(&store, &s, "q1").await;
+    pending.state = SecretState::PendingDelete {
+        purge_at: Timestamp(1_000_000),
+    };
+    update(&store, &pending, vec![], vec![])
+        .await
+        .expect("schedule deletion");
+    let over = create_within(&store, &secret(&s, "q4", 10), Some(3)).await;
+    assert!(matches!(over, Err(Error::LimitExceeded { .. })), "{over:?}");
+    delete_current(&store, &s, "q2").await;
+    create_within(&store, &secret(&s, "q4", 10), Some(3))
+        .await
+        .expect("a deleted secret's place");
+}
+
+/// Creates racing for the last place under a quota: exactly one is written, the rest get
+/// `LimitExceeded` (a store may also answer `Conflict`, asking for the same write again).
+pub async fn racing_creates_for_the_last_place(store: Arc<dyn Store>) {
+    let s = scope(1);
+    for i in 0..3 {
+        create_within(&store, &secret(&s, &format!("held-{i}"), 10), Some(4))
+            .await
+            .expect("below the quota");
+    }
+    let mut tasks = vec![];
+    for i in 0..8 {
+        let store = store.clone();
+        let rec = secret(&s, &format!("racer-{i}"), 10);
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match create_within(&store, &rec, Some(4)).await {
+                    Err(Error::Conflict) => continue,
+                    other => return other,
+                }
+            }
+        }));
+    }
+    let (mut won, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(()) => won += 1,
+            Err(Error::LimitExceeded { .. }) => refused += 1,
+            Err(e) => panic!("a racing create failed with {e:?}"),
+        }
+    }
+    assert_eq!((won, refused), (1, 7));
+    assert_eq!(total(&store, &s, SecretFilter::default()).await, 4);
+}
 
 /// Everything a record holds comes back as written; scopes do not see each other.
 pub async fn secrets_round_trip(store: Arc<dyn Store>) {

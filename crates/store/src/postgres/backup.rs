@@ -286,7 +286,15 @@ async fn import_item(tx: &Transaction<'_>, item: BackupItem) -> Result<()> {
         BackupItem::EventRule(r) => create_event_rule(tx, &r).await,
         BackupItem::DbInstance(i) => create_instance(tx, &i).await,
         BackupItem::Secret { record, values } => {
-            apply_secret_write(tx, SecretWrite::Create { record, values }).await
+            apply_secret_write(
+                tx,
+                SecretWrite::Create {
+                    record,
+                    values,
+                    max_secrets: None,
+                },
+            )
+            .await
         }
         BackupItem::RotationTask(t) => put_task(tx, &t).await,
     }

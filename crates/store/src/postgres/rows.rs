@@ -280,11 +280,11 @@ pub(crate) fn account_from_sql(v: i64) -> AccountId {
 /// or a database instance holds it exclusively while it checks that nothing uses what it
 /// deletes. The SQLite store gets the same from its single writer; here two nodes could
 /// otherwise each see "unused" and "exists" and both commit.
-const ACCOUNT_LOCK_CLASS: i32 = 0x636f_6666; // "coff"
+pub(crate) const ACCOUNT_LOCK_CLASS: i32 = 0x636f_6666; // "coff"
 
 /// The account folded into the lock's 32-bit object id. Two accounts that fold to the same
 /// id only wait for each other now and then.
-fn account_lock_id(a: AccountId) -> i32 {
+pub(crate) fn account_lock_id(a: AccountId) -> i32 {
     (a.0 ^ (a.0 >> 32)) as u32 as i32
 }
 

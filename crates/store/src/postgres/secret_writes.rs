@@ -20,8 +20,8 @@ use deadpool_postgres::Transaction;
 use uuid::Uuid;
 
 use super::rows::{
-    account_from_sql, account_sql, col, exec, is_unique, lock_account, opt, pg_error, state_parts,
-    violation, Violation,
+    account_from_sql, account_lock_id, account_sql, col, exec, is_unique, lock_account, opt,
+    pg_error, state_parts, violation, Violation, ACCOUNT_LOCK_CLASS,
 };
 
 /// Which of the scope's 16 count rows a secret is counted in. Creates and deletes of one
@@ -46,6 +46,103 @@ async fn adjust_count(
     )
     .await
     .map_err(|e| pg_error("count secrets", e))?;
+    Ok(())
+}
+
+/// Lock class of a scope's quota lock (see [`claim_room`]), beside the account lock's.
+const QUOTA_LOCK_CLASS: i32 = 0x636f_7174; // "coqt"
+
+/// How a create holds its scope's quota lock.
+struct Room {
+    /// Exclusive: no other create of the scope is in flight, so the count is exact.
+    exclusive: bool,
+    /// How many transactions the server runs at most (`max_connections`): the most creates
+    /// that can be in flight beside this one.
+    in_flight: i64,
+}
+
+/// Takes the account lock (shared, as every create does) and the scope's quota lock, in one
+/// round trip. The quota lock is shared while the scope is far from `max`, so creates far
+/// from the quota never wait for each other; near it (within twice the transactions the
+/// server can run at once) it is exclusive, so the creates that might take the last places
+/// run one at a time and each counts every earlier one. Creates in flight under the shared
+/// lock are at most `max_connections`, which is why that is the margin.
+async fn claim_room(tx: &Transaction<'_>, scope: &Scope, max: u64) -> Result<Room> {
+    let account = account_sql(scope.account);
+    let max = i64::try_from(max).unwrap_or(i64::MAX);
+    let row = opt(
+        tx,
+        "WITH c AS (SELECT COALESCE(SUM(n), 0)::bigint AS held, \
+                           current_setting('max_connections')::bigint AS conns \
+                    FROM secret_counts WHERE account = $1 AND region = $2) \
+         SELECT held + 2 * conns >= $3, conns, \
+                pg_advisory_xact_lock_shared($4, $5)::text, \
+                CASE WHEN held + 2 * conns >= $3 THEN pg_advisory_xact_lock($6, $7)::text \
+                     ELSE pg_advisory_xact_lock_shared($6, $7)::text END \
+         FROM c",
+        &[
+            &account,
+            &scope.region,
+            &max,
+            &ACCOUNT_LOCK_CLASS,
+            &account_lock_id(scope.account),
+            &QUOTA_LOCK_CLASS,
+            &scope_lock_id(account, &scope.region),
+        ],
+    )
+    .await
+    .map_err(|e| pg_error("lock the scope's quota", e))?
+    .ok_or_else(|| Error::internal("postgres: the quota lock returned no row"))?;
+    Ok(Room {
+        exclusive: col(&row, 0)?,
+        in_flight: col(&row, 1)?,
+    })
+}
+
+/// The scope folded into the quota lock's 32-bit object id (FNV-1a); scopes that fold alike
+/// only wait for each other near a quota.
+fn scope_lock_id(account: i64, region: &str) -> i32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in account.to_le_bytes().iter().chain(region.as_bytes()) {
+        h = (h ^ u32::from(*b)).wrapping_mul(0x0100_0193);
+    }
+    h as i32
+}
+
+/// Counts a new secret in and checks the quota against the count before it, in one round
+/// trip: the count rows as committed when the statement began, which under the quota lock
+/// (see [`claim_room`]) is every create that could matter.
+async fn count_create(
+    tx: &Transaction<'_>,
+    scope: &Scope,
+    shard: i16,
+    max: u64,
+    room: &Room,
+) -> Result<()> {
+    let account = account_sql(scope.account);
+    let row = opt(
+        tx,
+        "WITH up AS (INSERT INTO secret_counts (account, region, shard, n) VALUES ($1, $2, $3, 1) \
+                     ON CONFLICT (account, region, shard) DO UPDATE SET n = secret_counts.n + 1 \
+                     RETURNING n) \
+         SELECT COALESCE(SUM(n), 0)::bigint FROM secret_counts WHERE account = $1 AND region = $2",
+        &[&account, &scope.region, &shard],
+    )
+    .await
+    .map_err(|e| pg_error("count secrets", e))?
+    .ok_or_else(|| Error::internal("postgres: counting secrets returned no row"))?;
+    let before = u64::try_from(col::<i64>(&row, 0)?).unwrap_or(0);
+    if before >= max {
+        return Err(Error::LimitExceeded {
+            what: format!("at most {max} secrets per region"),
+        });
+    }
+    // Under the shared lock other creates may be in flight; they cannot take the last places
+    // only while even all of them together stay below the quota. When the scope came that
+    // near since the lock was chosen, this create starts again and takes it exclusively.
+    if !room.exclusive && before.saturating_add(u64::try_from(room.in_flight).unwrap_or(0)) >= max {
+        return Err(Error::Conflict);
+    }
     Ok(())
 }
 
@@ -268,6 +365,7 @@ async fn create_secret(
     tx: &Transaction<'_>,
     record: SecretRecord,
     values: Vec<(String, SealedValue)>,
+    max_secrets: Option<u64>,
 ) -> Result<()> {
     let (state, purge_at) = state_parts(record.state);
     let kind = serde_json::to_string(&record.kind)
@@ -277,8 +375,15 @@ async fn create_secret(
     let account = account_sql(record.scope.account);
     let (next_rotation, db_instance) = schedule_columns(&record);
     // Held until commit, so that deleting the account (or an instance) on another node
-    // waits for this create instead of missing it.
-    lock_account(tx, record.scope.account, false).await?;
+    // waits for this create instead of missing it. With a quota, the scope's quota lock is
+    // taken with it.
+    let room = match max_secrets {
+        Some(max) => Some((max, claim_room(tx, &record.scope, max).await?)),
+        None => {
+            lock_account(tx, record.scope.account, false).await?;
+            None
+        }
+    };
     exec(
         tx,
         "INSERT INTO secrets (id, account, region, name, kind, kind_name, description, key_id, \
@@ -317,14 +422,21 @@ async fn create_secret(
             pg_error("insert secret", e)
         }
     })?;
-    adjust_count(
-        tx,
-        account,
-        &record.scope.region,
-        count_shard(&record.id),
-        1,
-    )
-    .await?;
+    match &room {
+        Some((max, room)) => {
+            count_create(tx, &record.scope, count_shard(&record.id), *max, room).await?
+        }
+        None => {
+            adjust_count(
+                tx,
+                account,
+                &record.scope.region,
+                count_shard(&record.id),
+                1,
+            )
+            .await?
+        }
+    }
     write_tags(tx, &record.id, &record.tags, false).await?;
     write_subscriptions(tx, &record.id, &record, false).await?;
     let (new, kept) = pair_values(&record, values, &HashSet::new())?;
@@ -546,7 +658,11 @@ pub(crate) async fn delete_secret(
 
 pub(crate) async fn apply_secret_write(tx: &Transaction<'_>, write: SecretWrite) -> Result<()> {
     match write {
-        SecretWrite::Create { record, values } => create_secret(tx, record, values).await,
+        SecretWrite::Create {
+            record,
+            values,
+            max_secrets,
+        } => create_secret(tx, record, values, max_secrets).await,
         SecretWrite::Update {
             record,
             new_values,

@@ -310,9 +310,14 @@ fn import_item(c: &Connection, item: BackupItem) -> Result<()> {
         BackupItem::Key(k) => create_key(c, &k),
         BackupItem::EventRule(r) => create_event_rule(c, &r),
         BackupItem::DbInstance(i) => create_instance(c, &i),
-        BackupItem::Secret { record, values } => {
-            apply_secret_write(c, SecretWrite::Create { record, values })
-        }
+        BackupItem::Secret { record, values } => apply_secret_write(
+            c,
+            SecretWrite::Create {
+                record,
+                values,
+                max_secrets: None,
+            },
+        ),
         BackupItem::RotationTask(t) => put_task(c, &t),
     }
 }

@@ -231,10 +231,30 @@ fn adjust_count(conn: &Connection, account: i64, region: &str, delta: i64) -> Re
     Ok(())
 }
 
+/// `LimitExceeded` when the scope holds `max` secrets already. The single writer runs every
+/// write in turn, so the count read here is the one the insert will add to.
+fn check_room(conn: &Connection, account: i64, region: &str, max: u64) -> Result<()> {
+    let held = conn
+        .prepare_cached("SELECT n FROM secret_counts WHERE account = ?1 AND region = ?2")
+        .and_then(|mut st| {
+            st.query_row(params![account, region], |r| r.get::<_, i64>(0))
+                .optional()
+        })
+        .map_err(|e| internal("read count", e))?
+        .unwrap_or(0);
+    if u64::try_from(held).unwrap_or(0) >= max {
+        return Err(Error::LimitExceeded {
+            what: format!("at most {max} secrets per region"),
+        });
+    }
+    Ok(())
+}
+
 fn create_secret(
     conn: &Connection,
     record: SecretRecord,
     values: Vec<(String, SealedValue)>,
+    max_secrets: Option<u64>,
 ) -> Result<()> {
     let (state, purge_at) = state_parts(record.state);
     let kind = serde_json::to_string(&record.kind).map_err(|e| internal("encode kind", e))?;
@@ -242,6 +262,9 @@ fn create_secret(
         serde_json::to_string(&record.rotation).map_err(|e| internal("encode rotation", e))?;
     let id = record.id.to_string();
     let account = account_sql(record.scope.account);
+    if let Some(max) = max_secrets {
+        check_room(conn, account, &record.scope.region, max)?;
+    }
     let (next_rotation, db_instance) = schedule_columns(&record);
     conn.prepare_cached(
         "INSERT INTO secrets (id, account, region, name, kind, kind_name, description, key_id, \
@@ -376,7 +399,11 @@ pub(crate) fn delete_secret(
 
 pub(crate) fn apply_secret_write(conn: &Connection, write: SecretWrite) -> Result<()> {
     match write {
-        SecretWrite::Create { record, values } => create_secret(conn, record, values),
+        SecretWrite::Create {
+            record,
+            values,
+            max_secrets,
+        } => create_secret(conn, record, values, max_secrets),
         SecretWrite::Update {
             record,
             new_values,
