@@ -178,10 +178,8 @@ pub fn meaning(scheme: Scheme, req: &WireRequest) -> Result<String, AuthError> {
                     p.action, p.version, p.region, p.token, p.language
                 ),
             };
-            // With UNSIGNED-PAYLOAD the body is not signed; the dialect then accepts only an
-            // empty one, so emptiness is what counts.
             let params = if p.unsigned_payload {
-                Ok(format!("unsigned, empty body: {}", req.body.is_empty()))
+                Ok(unsigned_body(req)?)
             } else {
                 params
             };
@@ -197,7 +195,7 @@ pub fn meaning(scheme: Scheme, req: &WireRequest) -> Result<String, AuthError> {
             let mut query = p.query_pairs().to_vec();
             query.sort();
             let body = if p.unsigned_payload {
-                format!("unsigned, empty body: {}", req.body.is_empty())
+                unsigned_body(req)?
             } else {
                 format!("{:?}", req.body)
             };
@@ -217,7 +215,7 @@ pub fn meaning(scheme: Scheme, req: &WireRequest) -> Result<String, AuthError> {
             let mut query = p.query_pairs().to_vec();
             query.sort();
             let body = if p.unsigned_payload() {
-                format!("unsigned, empty body: {}", req.body.is_empty())
+                unsigned_body(req)?
             } else {
                 format!("{:?}", req.body)
             };
@@ -233,6 +231,18 @@ pub fn meaning(scheme: Scheme, req: &WireRequest) -> Result<String, AuthError> {
                 p.security_token
             ))
         }
+    }
+}
+
+/// With `UNSIGNED-PAYLOAD` the body is outside the signature, and every dialect refuses
+/// such a request unless the body is empty: an empty body is all it can mean.
+fn unsigned_body(req: &WireRequest) -> Result<String, AuthError> {
+    if req.body.is_empty() {
+        Ok("unsigned, empty body".into())
+    } else {
+        Err(AuthError::Incomplete(
+            "refused by the dialects: UNSIGNED-PAYLOAD with a body".into(),
+        ))
     }
 }
 
