@@ -396,6 +396,17 @@ impl Service {
             }
             check_stage_count(&secret, max_stages)?;
             let removed = prune_versions(&mut secret, max_versions)?;
+            // Pruning drops the oldest versions without a stage. A version put with an empty
+            // stage list is one of those, and when every older version carries a stage it is
+            // the one that would go: the put is refused like any other that finds no room.
+            if removed.contains(&req.version_id) {
+                return Err(Error::LimitExceeded {
+                    what: format!(
+                        "a secret keeps at most {max_versions} versions and every other version \
+                         carries a stage"
+                    ),
+                });
+            }
             secret.updated_at = now;
             let key = self.usable_key(scope, &secret.key_id).await?;
             let sealed =
