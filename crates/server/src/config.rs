@@ -596,6 +596,11 @@ pub struct ServeArgs {
     #[arg(long, env = "COFFER_PURGE_INTERVAL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub purge_interval_secs: u64,
 
+    /// Seconds a web console session lasts after sign-in (then the browser is sent back to the
+    /// sign-in page). Sessions live in this process's memory: a restart ends them all.
+    #[arg(long, env = "COFFER_CONSOLE_SESSION_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub console_session_secs: u64,
+
     /// Seconds between passes of the rotation scheduler, which resumes interrupted or
     /// failed rotations when their retry is due and starts due automatic rotations.
     #[arg(long, env = "COFFER_ROTATION_CHECK_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use coffer_api::{handle, refuse, Admission, Admit, Dialect, Handled, HttpRequest, Refusal, Reply};
+use coffer_console::Console;
 use coffer_core::throttle::{Limiter, Rate};
 use coffer_core::{AuditEntry, AuditFacts, AuditSink, Clock, Service};
 use coffer_dialect_alibaba::Alibaba;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub tencent: Tencent,
     pub huawei: Huawei,
     pub native: Native,
+    pub console: Console,
     pub service: Arc<Service>,
     pub audit: Arc<dyn AuditSink>,
     pub gate: Gate,
@@ -216,6 +218,7 @@ enum Api {
     Alibaba,
     Huawei,
     Native,
+    Console,
 }
 
 /// Which API a request is addressed to. The order, and why:
@@ -224,8 +227,8 @@ enum Api {
 ///    own, so Alibaba still gets every other `Action`.
 /// 2. Alibaba: `x-acs-action`, or any `Action` on `/` (a wrong version then gets Alibaba's own
 ///    error instead of a 404).
-/// 3. Huawei and the admin API by path prefix (`/v1/`, `/v1.0/`; `/coffer/v1`), which no
-///    request of the first two has.
+/// 3. Huawei, the admin API and the web console by path prefix (`/v1/`, `/v1.0/`;
+///    `/coffer/v1`; `/console`), which no request of the first two has.
 fn recognise(state: &AppState, req: &HttpRequest<'_>) -> Option<Api> {
     if state.tencent.recognises(req) {
         Some(Api::Tencent)
@@ -235,6 +238,8 @@ fn recognise(state: &AppState, req: &HttpRequest<'_>) -> Option<Api> {
         Some(Api::Huawei)
     } else if state.native.recognises(req) {
         Some(Api::Native)
+    } else if state.console.recognises(req) {
+        Some(Api::Console)
     } else {
         None
     }
@@ -292,15 +297,24 @@ async fn dispatch(
         }
         let gate = &state.gate;
         let api = recognise(&state, &req);
+        // The console's sign-in page and its static files need no session and are no
+        // operation: answered like `/healthz`, without an audit entry.
+        if refusal.is_none() && matches!(api, Some(Api::Console)) {
+            if let Some(reply) = state.console.public(&req) {
+                return into_response(reply, &request_id);
+            }
+        }
         let (dialect, handled) = match (refusal, api) {
             (None, Some(Api::Tencent)) => (Tencent::NAME, handle(&state.tencent, gate, &req).await),
             (None, Some(Api::Alibaba)) => (Alibaba::NAME, handle(&state.alibaba, gate, &req).await),
             (None, Some(Api::Huawei)) => (Huawei::NAME, handle(&state.huawei, gate, &req).await),
             (None, Some(Api::Native)) => (Native::NAME, handle(&state.native, gate, &req).await),
+            (None, Some(Api::Console)) => (Console::NAME, handle(&state.console, gate, &req).await),
             (Some(r), Some(Api::Tencent)) => (Tencent::NAME, refuse(&state.tencent, &req, r)),
             (Some(r), Some(Api::Alibaba)) => (Alibaba::NAME, refuse(&state.alibaba, &req, r)),
             (Some(r), Some(Api::Huawei)) => (Huawei::NAME, refuse(&state.huawei, &req, r)),
             (Some(r), Some(Api::Native)) => (Native::NAME, refuse(&state.native, &req, r)),
+            (Some(r), Some(Api::Console)) => (Console::NAME, refuse(&state.console, &req, r)),
             // A form posted to `/` that no API claims from what was read (the query, and the
             // parameters at the body's ends): Alibaba's RPC form requests are the ones that
             // look like this most (Tencent's legacy form ends with its `Action` and `Version`),
@@ -431,6 +445,7 @@ fn audit_failure(state: &AppState, dialect: &str, req: &HttpRequest<'_>) -> Repl
         d if d == Alibaba::NAME => state.alibaba.render(req, Err(withheld().into())),
         d if d == Huawei::NAME => state.huawei.render(req, Err(withheld().into())),
         d if d == Native::NAME => state.native.render(req, Err(withheld().into())),
+        d if d == Console::NAME => state.console.render(req, Err(withheld().into())),
         // Only requests of a dialect have durable entries; kept for completeness.
         _ => {
             let body = serde_json::json!({
@@ -531,7 +546,8 @@ fn not_found(request_id: &str) -> Reply {
         "Message": "This request matches no API that coffer speaks. Supported: Alibaba Cloud KMS \
                     2016-01-20 (POST / with Action, or x-acs-action) and Tencent Cloud SSM \
                     2019-09-23 (POST / with X-TC-Action) and Huawei Cloud CSMS v1 \
-                    (/v1/{project_id}/...), and coffer's admin API (/coffer/v1/...).",
+                    (/v1/{project_id}/...), and coffer's admin API (/coffer/v1/...); the web \
+                    console is at /console/.",
         "RequestId": request_id,
     });
     Reply::new(404, "application/json", body.to_string().into_bytes())

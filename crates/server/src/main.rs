@@ -381,6 +381,14 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         ),
         _ => (coffer_store::audit::LogKey::from_root(&root_key.key), None),
     };
+    // The same keys again, for the console's check of the audit chain.
+    let console_log_keys: Vec<coffer_store::audit::LogKey> = match &root_key.file {
+        Some((_, Some(next))) => vec![
+            coffer_store::audit::LogKey::from_root(next),
+            coffer_store::audit::LogKey::from_root(&root_key.key),
+        ],
+        _ => vec![coffer_store::audit::LogKey::from_root(&root_key.key)],
+    };
     // The replay records a clean stop left were written under the root key then in use: this
     // one, or the new key of a rotation left unfinished.
     let replay_keys: Vec<replay_state::FileKeys> = std::iter::once(&root_key.key)
@@ -488,6 +496,14 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
             args.default_region.clone(),
         )
         .with_db_hosts(db_hosts),
+        console: coffer_console::Console::new(
+            service.clone(),
+            audit.clone(),
+            args.default_region.clone(),
+            args.console_session_secs,
+            args.tls.tls_self_signed || args.tls.tls_cert.is_some(),
+        )
+        .with_chain_check(console_chain_check(audit_path.clone(), console_log_keys)),
         service: service.clone(),
         audit: audit.clone(),
         gate: http::Gate::new(audit.clone()).with_rates(&limits.rates, Arc::new(SystemClock)),
@@ -791,4 +807,22 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// The console's audit chain check: the whole log verified as `coffer audit verify` does, with
+/// the log keys of the root key this server started with. (After a root key rotation in this
+/// run the log is checked with the start's keys, and says so if they no longer open it.)
+fn console_chain_check(
+    path: std::path::PathBuf,
+    keys: Vec<coffer_store::audit::LogKey>,
+) -> coffer_console::ChainCheck {
+    Arc::new(
+        move || match coffer_store::audit::verify_with(&path, &keys, None) {
+            Ok(report) => Ok(format!(
+                "intact: {} entries, each naming the one before it",
+                report.entries
+            )),
+            Err(e) => Err(format!("the chain does not hold: {e}")),
+        },
+    )
 }
