@@ -645,7 +645,7 @@ pub(crate) async fn execute(call: &Call, op: Operation) -> Result<Page, ConsoleE
             let secs = call.sessions.lifetime_secs();
             Ok(Page::Json {
                 body: json!({ "Location": "/console/", "ExpiresInSeconds": secs }),
-                set_cookie: session::set_cookie(&cookie, secs, call.secure),
+                set_cookie: session::set_cookie(&cookie, call.secure),
             })
         }
         O::SignOut => {

@@ -185,17 +185,19 @@ pub fn cookie_value<'a>(headers: impl Iterator<Item = &'a str>) -> Option<&'a st
 
 /// The `Set-Cookie` value that gives the browser its session: never readable by scripts, sent
 /// only to the console's own paths and never on cross-site requests, and over TLS only when the
-/// server speaks TLS.
-pub fn set_cookie(value: &str, max_age_secs: i64, secure: bool) -> String {
+/// server speaks TLS. No `Max-Age`: the server ends the session at its expiry and the browser
+/// forgets the cookie when it closes, so that an expired session can say so on the sign-in
+/// page instead of looking like no session at all.
+pub fn set_cookie(value: &str, secure: bool) -> String {
     format!(
-        "{COOKIE}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{}",
+        "{COOKIE}={value}; Path=/console; HttpOnly; SameSite=Strict{}",
         if secure { "; Secure" } else { "" }
     )
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
 pub fn clear_cookie(secure: bool) -> String {
-    set_cookie("", 0, secure)
+    format!("{}; Max-Age=0", set_cookie("", secure))
 }
 
 /// Whether a state-changing request comes from this server's own pages: its `Origin` (or,
@@ -303,10 +305,10 @@ mod tests {
 
     #[test]
     fn cookies_are_http_only_strict_and_secure_over_tls() {
-        let c = set_cookie("v", 900, true);
+        let c = set_cookie("v", true);
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.ends_with("; Secure"));
-        assert!(c.contains("Path=/console") && c.contains("Max-Age=900"));
-        assert!(!set_cookie("v", 900, false).contains("Secure"));
+        assert!(c.contains("Path=/console"));
+        assert!(!set_cookie("v", false).contains("Secure"));
         assert!(clear_cookie(false).contains("Max-Age=0"));
     }
 
