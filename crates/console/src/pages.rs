@@ -1056,7 +1056,7 @@ async fn show_secret(
     let s = call.service.describe(&call.scope, name).await?;
     let n = || name.to_string();
     let mut versions: Vec<&coffer_core::VersionRecord> = s.versions.iter().collect();
-    versions.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    versions.sort_by_key(|v| std::cmp::Reverse(v.created_at));
     let versions: Vec<Value> = versions
         .iter()
         .map(|v| {
