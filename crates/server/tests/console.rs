@@ -128,11 +128,11 @@ fn between(text: &str, start: &str, end: &str) -> Option<String> {
     Some(text[from..from + len].to_string())
 }
 
-/// The sample request of each operation: method, path (with query) and form.
-fn sample(
-    kind: OperationKind,
-    admin_key: &str,
-) -> Option<(&'static str, String, Vec<(&'static str, String)>)> {
+/// A sample request: method, path (with query) and form.
+type Sample = (&'static str, String, Vec<(&'static str, String)>);
+
+/// The sample request of each operation.
+fn sample(kind: OperationKind, admin_key: &str) -> Option<Sample> {
     use OperationKind as K;
     let s = |v: &str| v.to_string();
     let get = |p: &str| Some(("GET", s(p), vec![]));
