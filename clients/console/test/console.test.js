@@ -190,6 +190,8 @@ describe('the console', () => {
     await page.goto(`${server.base}/console/keys`);
     assert.ok((await page.locator('#keys tbody tr').count()) >= 1);
     await shot(page, '08-keys');
+    await page.goto(`${server.base}/console/databases`);
+    assert.match(await page.textContent('.empty'), /No database instance/);
   });
 
   let readKey;

@@ -233,6 +233,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("policy.html", include_str!("../templates/policy.html")),
     ("audit.html", include_str!("../templates/audit.html")),
     ("accounts.html", include_str!("../templates/accounts.html")),
+    (
+        "databases.html",
+        include_str!("../templates/databases.html"),
+    ),
 ];
 
 /// The headers every console answer carries: no framing, no inline script or style, no

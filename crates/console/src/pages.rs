@@ -134,6 +134,9 @@ pub enum Operation {
     },
     Audit(AuditSearch),
     ListAccounts,
+    ListDbInstances {
+        scope: Scope,
+    },
 }
 
 /// The route table: method and path to operation kind. `None`: no such page.
@@ -168,6 +171,7 @@ fn route(method: &str, path: &str) -> Option<OperationKind> {
         ("POST", "/console/policy/save") => K::SavePolicy,
         ("GET", "/console/audit") => K::Audit,
         ("GET", "/console/accounts") => K::ListAccounts,
+        ("GET", "/console/databases") => K::ListDbInstances,
         _ => return None,
     })
 }
@@ -419,6 +423,9 @@ pub(crate) async fn parse(
             since: q("since").trim().to_string(),
         }),
         K::ListAccounts => O::ListAccounts,
+        K::ListDbInstances => O::ListDbInstances {
+            scope: scope.clone(),
+        },
     })
 }
 
@@ -559,6 +566,15 @@ pub(crate) fn permission(op: &Operation) -> Permission {
         O::ListAccounts => {
             Permission::admin(Operator, Action::AdminListAccounts, Target::AllAccounts)
         }
+        // As the admin API's listing of the scope's instances.
+        O::ListDbInstances { scope } => Permission::admin(
+            AccountAdmin(scope.account),
+            Action::AdminListDbInstances,
+            Target::DbInstance {
+                scope: scope.clone(),
+                id: None,
+            },
+        ),
     }
 }
 
@@ -851,6 +867,23 @@ pub(crate) async fn execute(call: &Call, op: Operation) -> Result<Page, ConsoleE
                 json!({"title": "Accounts", "accounts": list}),
             )
         }
+        O::ListDbInstances { scope } => {
+            let list: Vec<Value> = svc
+                .db_instances(&scope)
+                .await?
+                .iter()
+                .map(|d| {
+                    json!({"id": d.id, "engine": d.engine.as_str(), "host": d.host, "port": d.port,
+                           "admin_user": d.admin_user, "tls": d.tls.as_str(),
+                           "created": d.created_at.to_iso8601_seconds()})
+                })
+                .collect();
+            html(
+                call,
+                "databases.html",
+                json!({"title": "Database instances", "instances": list, "region": scope.region}),
+            )
+        }
     }
 }
 
@@ -1078,6 +1111,28 @@ async fn show_secret(
         "restore": pending && may(call, &O::RestoreSecret { name: n() }).await,
     });
     let r = &s.rotation;
+    // A managed secret's rotations, newest first: read with the secret's description, as
+    // Tencent's DescribeRotationHistory is.
+    let history: Vec<Value> = if s.kind.is_managed() {
+        let (_, tasks) = call.service.secret_tasks(&call.scope, name, 20).await?;
+        tasks
+            .iter()
+            .map(|t| {
+                json!({
+                    "id": t.id,
+                    "version": t.version_id,
+                    "status": format!("{:?}", t.status),
+                    "step": format!("{:?}", t.step),
+                    "attempts": t.attempts,
+                    "error": t.last_error,
+                    "created": t.created_at.to_iso8601_seconds(),
+                    "updated": t.updated_at.to_iso8601_seconds(),
+                })
+            })
+            .collect()
+    } else {
+        vec![]
+    };
     let done = query_done(call);
     html(
         call,
@@ -1106,6 +1161,8 @@ async fn show_secret(
                 "versions": versions,
             },
             "revealed": revealed,
+            "history": history,
+            "managed": s.kind.is_managed(),
             "can": can,
             "done": done,
         }),
@@ -1379,6 +1436,7 @@ mod tests {
             ("POST", "/console/policy/save"),
             ("GET", "/console/audit"),
             ("GET", "/console/accounts"),
+            ("GET", "/console/databases"),
         ];
         let seen: HashSet<OperationKind> = routes
             .iter()

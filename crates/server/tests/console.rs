@@ -188,6 +188,7 @@ fn sample(kind: OperationKind, admin_key: &str) -> Option<Sample> {
         ),
         K::Audit => get("/console/audit"),
         K::ListAccounts => get("/console/accounts"),
+        K::ListDbInstances => get("/console/databases"),
     }
 }
 
