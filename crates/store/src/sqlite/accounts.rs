@@ -111,7 +111,13 @@ pub(super) fn create_account(c: &Connection, a: &Account) -> Result<()> {
     c.execute(
         "INSERT INTO accounts (id, name, operator, created_at, account_number) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![account_sql(a.id), a.name, a.operator, a.created_at.0],
+        params![
+            account_sql(a.id),
+            a.name,
+            a.operator,
+            a.created_at.0,
+            a.account_number
+        ],
     )
     .map_err(|e| {
         if is_unique_violation(&e) {
