@@ -445,7 +445,7 @@ pub async fn batch_get_value(
                 })),
             }
         }
-        next = more.then(|| filters::token(offset + max));
+        next = more.then(|| filters::token(offset.saturating_add(max)));
     } else {
         if p.has("NextToken") {
             filters::offset(p)?;
@@ -642,7 +642,10 @@ pub async fn list(call: &Call) -> Result<Map<String, Value>, ApiError> {
         .collect();
     let mut out = obj(json!({ "SecretList": list }));
     if more {
-        out.insert("NextToken".into(), filters::token(offset + max).into());
+        out.insert(
+            "NextToken".into(),
+            filters::token(offset.saturating_add(max)).into(),
+        );
     }
     Ok(out)
 }
@@ -682,7 +685,10 @@ pub async fn list_version_ids(
         "Name": s.name,
     }));
     if more {
-        out.insert("NextToken".into(), filters::token(offset + max).into());
+        out.insert(
+            "NextToken".into(),
+            filters::token(offset.saturating_add(max)).into(),
+        );
     }
     Ok(out)
 }
