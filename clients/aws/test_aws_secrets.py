@@ -74,6 +74,34 @@ def test_binary_secret(sm):
     assert g["SecretBinary"] == blob and "SecretString" not in g
 
 
+def test_a_secret_created_without_a_value_gets_one_with_its_first_put(sm, coffer):
+    n = name()
+    r = sm.create_secret(Name=n, Description="empty")
+    assert "VersionId" not in r
+    with expect("ResourceNotFoundException", 400, "staging label: AWSCURRENT"):
+        sm.get_secret_value(SecretId=n)
+    assert sm.describe_secret(SecretId=n)["VersionIdsToStages"] == {}
+    assert sm.list_secret_version_ids(SecretId=n)["Versions"] == []
+    v = sm.put_secret_value(SecretId=n, SecretString="first")["VersionId"]
+    g = sm.get_secret_value(SecretId=n)
+    assert (g["SecretString"], g["VersionId"], g["VersionStages"]) == ("first", v, ["AWSCURRENT"])
+    m = name()
+    sm.create_secret(Name=m)
+    # The other APIs see the secret, without a value.
+    from tc_helpers import make_tc
+    tc = make_tc("tc3", coffer)
+    assert tc.call("DescribeSecret", SecretName=m)["SecretName"] == m
+    assert tc.call("ListSecretVersionIds", SecretName=m)["Versions"] == []
+    from coffer_helpers import Gen2
+    ali = Gen2(coffer.endpoint, coffer.ak, coffer.sk)
+    assert ali.call("DescribeSecret", SecretName=m)["SecretName"] == m
+    try:
+        ali.call("GetSecretValue", SecretName=m)
+        raise AssertionError("a secret without a value returned one")
+    except Exception as e:  # noqa: BLE001 - the SDK's own error type
+        assert "500" not in str(e) and "InternalFailure" not in str(e), e
+
+
 def test_both_values_or_none_refused(sm):
     with expect("InvalidParameterException", 400, "both a binary secret value and a string"):
         sm.create_secret(Name=name(), SecretString="a", SecretBinary=b"b")

@@ -291,12 +291,24 @@ pub async fn create(
     let description = description(p)?.unwrap_or_default();
     refuse_replication_members(p)?;
     p.str_len("Type", 0, 256)?;
-    // The core keeps a secret with a current value from its creation on.
-    let value = value(p, false)?.ok_or_else(|| {
-        ApiError::invalid_parameter(
-            "This server creates a secret with its first value: provide SecretString or SecretBinary.",
-        )
-    })?;
+    // Without a value the secret has no version until the first PutSecretValue.
+    let Some(value) = value(p, false)? else {
+        let record = call
+            .service
+            .create_secret_without_value(
+                &call.scope,
+                name,
+                description,
+                key,
+                tags,
+                call.max_secrets,
+            )
+            .await?;
+        return Ok(obj(json!({
+            "ARN": call.arn(&record.name, &crate::arn::suffix_of(&record)),
+            "Name": record.name,
+        })));
+    };
     let request_value = match &value {
         SecretValue::Text(t) => SecretValue::Text(t.clone()),
         SecretValue::Binary(b) => SecretValue::Binary(b.clone()),
