@@ -276,6 +276,8 @@ def test_list_secrets_filters_sort_and_paging(sm):
     assert sorted(names(Filters=mine + [{"Key": "all", "Values": ["service"]}])) == made[:2]
     assert sorted(names(Filters=mine + [{"Key": "primary-region", "Values": [REGION]}])) == made
     assert names(Filters=mine + [{"Key": "owning-service", "Values": ["x"]}]) == []
+    listed = sm.list_secrets(Filters=mine + [{"Key": "name", "Values": [made[0]]}])["SecretList"]
+    assert list(listed[0]["SecretVersionsToStages"].values()) == [["AWSCURRENT"]]
     first = sm.list_secrets(Filters=mine, MaxResults=2, SortOrder="asc")
     assert [s["Name"] for s in first["SecretList"]] == made[:2]
     rest = sm.list_secrets(Filters=mine, MaxResults=2, SortOrder="asc", NextToken=first["NextToken"])

@@ -596,15 +596,20 @@ pub fn view(call: &Call, s: &SecretRecord, with_versions: bool) -> Map<String, V
         ),
     );
     if with_versions {
-        let map: Map<String, Value> = s
-            .versions
+        out.insert("VersionIdsToStages".into(), versions_to_stages(s));
+    }
+    out
+}
+
+/// Each version that carries a label, with its labels.
+fn versions_to_stages(s: &SecretRecord) -> Value {
+    Value::Object(
+        s.versions
             .iter()
             .filter(|v| !v.stages.is_empty())
             .map(|v| (v.version_id.clone(), stages_json(&v.stages)))
-            .collect();
-        out.insert("VersionIdsToStages".into(), Value::Object(map));
-    }
-    out
+            .collect(),
+    )
 }
 
 pub async fn describe(call: &Call, secret: &SecretId) -> Result<Map<String, Value>, ApiError> {
@@ -648,10 +653,21 @@ pub async fn list(call: &Call) -> Result<Map<String, Value>, ApiError> {
         max,
     )
     .await?;
-    let list: Vec<Value> = page
-        .iter()
-        .map(|s| Value::Object(view(call, s, false)))
-        .collect();
+    // List results carry metadata only; each entry's versions are read for its
+    // SecretVersionsToStages (a page is at most 100 secrets).
+    let mut list: Vec<Value> = Vec::with_capacity(page.len());
+    for s in &page {
+        let mut entry = view(call, s, false);
+        match call.service.describe(&call.scope, &s.name).await {
+            Ok(full) => {
+                entry.insert("SecretVersionsToStages".into(), versions_to_stages(&full));
+            }
+            // Deleted since the page was read: listed as it was.
+            Err(coffer_core::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        list.push(Value::Object(entry));
+    }
     let mut out = obj(json!({ "SecretList": list }));
     if more {
         out.insert(
