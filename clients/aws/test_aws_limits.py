@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from coffer_helpers import coffer_binary, spawn_coffer, stop_coffer, wait_ready
-from conftest import make_sm, name
+from aws_helpers import make_sm, name
 
 
 @pytest.fixture(scope="module")

@@ -3,31 +3,9 @@ and its errors as botocore reads them (code, status, message)."""
 import base64
 import uuid
 
-import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, REGION, name
-
-
-class expect:
-    """`with expect("ResourceNotFoundException", 400, "can't find"):` around a boto3 call."""
-
-    def __init__(self, code, status=400, *parts):
-        self.code, self.status, self.parts = code, status, parts
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        assert exc_type is not None, "expected %s, the call succeeded" % self.code
-        assert issubclass(exc_type, ClientError), exc
-        err = exc.response["Error"]
-        assert err["Code"] == self.code, exc.response
-        assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == self.status, exc.response
-        for p in self.parts:
-            assert p in err["Message"], err["Message"]
-        self.error = err
-        return True
+from aws_helpers import ACCOUNT, REGION, expect, name
 
 
 def token():

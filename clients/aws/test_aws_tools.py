@@ -13,9 +13,8 @@ import pytest
 from aws_secretsmanager_caching import SecretCache, SecretCacheConfig
 
 from coffer_helpers import Gen2, secret_value
-from conftest import ACCOUNT, REGION, make_sm, name
+from aws_helpers import ACCOUNT, REGION, expect, make_sm, name
 from tc_helpers import make_tc
-from test_aws_secrets import expect
 
 AWS = str(Path(sys.executable).parent / "aws")
 
