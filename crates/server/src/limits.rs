@@ -46,10 +46,15 @@ struct Published {
     secrets_per_region: u64,
 }
 
-/// Every API that has quotas. (The AWS dialect joins here with Secrets Manager's published
-/// quotas: GetSecretValue 10,000/s, writes 50/s, 500,000 secrets per region.)
+/// Every API that has quotas.
 fn published() -> Vec<Published> {
     vec![
+        Published {
+            api: coffer_dialect_aws::Aws::NAME,
+            groups: coffer_dialect_aws::limits::groups(),
+            rates: coffer_dialect_aws::limits::CLOUD_RATES,
+            secrets_per_region: coffer_dialect_aws::limits::CLOUD_SECRETS_PER_REGION,
+        },
         Published {
             api: coffer_dialect_alibaba::Alibaba::NAME,
             groups: coffer_dialect_alibaba::limits::groups(),
@@ -265,7 +270,16 @@ mod tests {
         assert_eq!(r.secret_quota("tencent"), Some(1_000));
         assert_eq!(r.secret_quota("huawei"), Some(500));
         assert_eq!(r.secret_quota("alibaba"), Some(1_000));
+        assert_eq!(r.secret_quota("aws"), Some(500_000));
         assert_eq!(r.secret_quota("native"), None);
+        assert_eq!(
+            r.rates.get(&("aws", "GetSecretValue")),
+            Some(&Rate::per_second(10_000))
+        );
+        assert_eq!(
+            r.rates.get(&("aws", "SecretWrites")),
+            Some(&Rate::per_second(50))
+        );
         assert_eq!(
             r.rates.get(&("tencent", "CreateSecret")),
             Some(&Rate::per_second(100))
@@ -318,7 +332,8 @@ mod tests {
         for (spec, needle) in [
             ("nonsense", "NAME=VALUE"),
             ("speed=3", "known limits"),
-            ("aws.rate.GetSecretValue=1/s", "no API is called \"aws\""),
+            ("gcp.rate.GetSecretValue=1/s", "no API is called \"gcp\""),
+            ("aws.rate.Nope=1/s", "aws has no rate group \"Nope\""),
             (
                 "tencent.rate.Nope=1/s",
                 "tencent has no rate group \"Nope\"",

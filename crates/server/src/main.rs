@@ -413,6 +413,13 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     if let Some((file, next)) = root_key.file {
         service = service.with_root_key_file(file, next);
     }
+    // The operator account's AWS account number, taken when the first start creates it.
+    let aws_account = std::env::var("COFFER_BOOTSTRAP_AWS_ACCOUNT_ID")
+        .ok()
+        .filter(|s| !s.is_empty());
+    service = service
+        .with_bootstrap_account_number(aws_account)
+        .context("COFFER_BOOTSTRAP_AWS_ACCOUNT_ID must be 12 digits (an AWS account id)")?;
     let node = cluster::node_name(args.node_name.as_deref(), args.listen);
     service = service.with_node(node.clone(), Duration::from_secs(args.lease_secs));
     let store_name = match &store {
@@ -476,6 +483,8 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     let mut alibaba = coffer_dialect_alibaba::Alibaba::new(service.clone(), regions.clone())
         .with_memory_replay(args.replay_cache_entries, alibaba_start)
         .with_secret_quota(limits.secret_quota(coffer_dialect_alibaba::Alibaba::NAME));
+    let aws = coffer_dialect_aws::Aws::new(service.clone(), regions.clone())
+        .with_secret_quota(limits.secret_quota(coffer_dialect_aws::Aws::NAME));
     let mut tencent = coffer_dialect_tencent::Tencent::new(service.clone(), regions)
         .with_memory_replay(args.replay_cache_entries, tencent_start)
         .with_secret_quota(limits.secret_quota(coffer_dialect_tencent::Tencent::NAME));
@@ -488,6 +497,7 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     let state = Arc::new(http::AppState {
         alibaba,
         tencent,
+        aws,
         huawei: coffer_dialect_huawei::Huawei::new(service.clone())
             .with_secret_quota(limits.secret_quota(coffer_dialect_huawei::Huawei::NAME)),
         native: coffer_dialect_native::Native::new(
