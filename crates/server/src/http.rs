@@ -18,6 +18,7 @@ use coffer_api::{handle, refuse, Admission, Admit, Dialect, Handled, HttpRequest
 use coffer_core::throttle::{Limiter, Rate};
 use coffer_core::{AuditEntry, AuditFacts, AuditSink, Clock, Service};
 use coffer_dialect_alibaba::Alibaba;
+use coffer_dialect_aws::Aws;
 use coffer_dialect_huawei::Huawei;
 use coffer_dialect_native::Native;
 use coffer_dialect_tencent::Tencent;
@@ -30,6 +31,7 @@ pub struct AppState {
     pub alibaba: Alibaba,
     pub tencent: Tencent,
     pub huawei: Huawei,
+    pub aws: Aws,
     pub native: Native,
     pub service: Arc<Service>,
     pub audit: Arc<dyn AuditSink>,
@@ -212,6 +214,7 @@ fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
 /// The APIs, in the order dispatch asks them.
 #[derive(Clone, Copy)]
 enum Api {
+    Aws,
     Tencent,
     Alibaba,
     Huawei,
@@ -219,6 +222,8 @@ enum Api {
 }
 
 /// Which API a request is addressed to. The order, and why:
+/// 0. AWS first: its requests carry `X-Amz-Target` (or an AWS JSON body) on `/`, which no
+///    other API sends, and neither `Action` nor `x-acs-action`.
 /// 1. Tencent before Alibaba: Tencent's legacy signature also sends an `Action` field on `/`,
 ///    which Alibaba would otherwise claim; Tencent claims it only when `Version` is one of its
 ///    own, so Alibaba still gets every other `Action`.
@@ -227,7 +232,9 @@ enum Api {
 /// 3. Huawei and the admin API by path prefix (`/v1/`, `/v1.0/`; `/coffer/v1`), which no
 ///    request of the first two has.
 fn recognise(state: &AppState, req: &HttpRequest<'_>) -> Option<Api> {
-    if state.tencent.recognises(req) {
+    if state.aws.recognises(req) {
+        Some(Api::Aws)
+    } else if state.tencent.recognises(req) {
         Some(Api::Tencent)
     } else if state.alibaba.recognises(req) {
         Some(Api::Alibaba)
@@ -293,10 +300,12 @@ async fn dispatch(
         let gate = &state.gate;
         let api = recognise(&state, &req);
         let (dialect, handled) = match (refusal, api) {
+            (None, Some(Api::Aws)) => (Aws::NAME, handle(&state.aws, gate, &req).await),
             (None, Some(Api::Tencent)) => (Tencent::NAME, handle(&state.tencent, gate, &req).await),
             (None, Some(Api::Alibaba)) => (Alibaba::NAME, handle(&state.alibaba, gate, &req).await),
             (None, Some(Api::Huawei)) => (Huawei::NAME, handle(&state.huawei, gate, &req).await),
             (None, Some(Api::Native)) => (Native::NAME, handle(&state.native, gate, &req).await),
+            (Some(r), Some(Api::Aws)) => (Aws::NAME, refuse(&state.aws, &req, r)),
             (Some(r), Some(Api::Tencent)) => (Tencent::NAME, refuse(&state.tencent, &req, r)),
             (Some(r), Some(Api::Alibaba)) => (Alibaba::NAME, refuse(&state.alibaba, &req, r)),
             (Some(r), Some(Api::Huawei)) => (Huawei::NAME, refuse(&state.huawei, &req, r)),
@@ -427,6 +436,7 @@ fn audit_failure(state: &AppState, dialect: &str, req: &HttpRequest<'_>) -> Repl
             .into(),
     };
     match dialect {
+        d if d == Aws::NAME => state.aws.render(req, Err(withheld().into())),
         d if d == Tencent::NAME => state.tencent.render(req, Err(withheld().into())),
         d if d == Alibaba::NAME => state.alibaba.render(req, Err(withheld().into())),
         d if d == Huawei::NAME => state.huawei.render(req, Err(withheld().into())),
@@ -528,8 +538,9 @@ fn refused(request_id: &str, r: Refusal) -> Reply {
 fn not_found(request_id: &str) -> Reply {
     let body = serde_json::json!({
         "Code": "UnknownApi",
-        "Message": "This request matches no API that coffer speaks. Supported: Alibaba Cloud KMS \
-                    2016-01-20 (POST / with Action, or x-acs-action) and Tencent Cloud SSM \
+        "Message": "This request matches no API that coffer speaks. Supported: AWS Secrets \
+                    Manager 2017-10-17 (POST / with X-Amz-Target: secretsmanager.<Operation>), \
+                    Alibaba Cloud KMS 2016-01-20 (POST / with Action, or x-acs-action) and Tencent Cloud SSM \
                     2019-09-23 (POST / with X-TC-Action) and Huawei Cloud CSMS v1 \
                     (/v1/{project_id}/...), and coffer's admin API (/coffer/v1/...).",
         "RequestId": request_id,

@@ -46,10 +46,15 @@ struct Published {
     secrets_per_region: u64,
 }
 
-/// Every API that has quotas. (The AWS dialect joins here with Secrets Manager's published
-/// quotas: GetSecretValue 10,000/s, writes 50/s, 500,000 secrets per region.)
+/// Every API that has quotas.
 fn published() -> Vec<Published> {
     vec![
+        Published {
+            api: coffer_dialect_aws::Aws::NAME,
+            groups: coffer_dialect_aws::limits::groups(),
+            rates: coffer_dialect_aws::limits::CLOUD_RATES,
+            secrets_per_region: coffer_dialect_aws::limits::CLOUD_SECRETS_PER_REGION,
+        },
         Published {
             api: coffer_dialect_alibaba::Alibaba::NAME,
             groups: coffer_dialect_alibaba::limits::groups(),

@@ -468,6 +468,8 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     let mut alibaba = coffer_dialect_alibaba::Alibaba::new(service.clone(), regions.clone())
         .with_memory_replay(args.replay_cache_entries, alibaba_start)
         .with_secret_quota(limits.secret_quota(coffer_dialect_alibaba::Alibaba::NAME));
+    let aws = coffer_dialect_aws::Aws::new(service.clone(), regions.clone())
+        .with_secret_quota(limits.secret_quota(coffer_dialect_aws::Aws::NAME));
     let mut tencent = coffer_dialect_tencent::Tencent::new(service.clone(), regions)
         .with_memory_replay(args.replay_cache_entries, tencent_start)
         .with_secret_quota(limits.secret_quota(coffer_dialect_tencent::Tencent::NAME));
@@ -480,6 +482,7 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     let state = Arc::new(http::AppState {
         alibaba,
         tencent,
+        aws,
         huawei: coffer_dialect_huawei::Huawei::new(service.clone())
             .with_secret_quota(limits.secret_quota(coffer_dialect_huawei::Huawei::NAME)),
         native: coffer_dialect_native::Native::new(
