@@ -323,9 +323,9 @@ impl ResourcePolicy {
     /// Whether some `Allow` reaches everyone: a principal `*` (AWS's BlockPublicPolicy check).
     /// A conditional public Allow counts too: coffer does not evaluate conditions.
     pub fn is_public(&self) -> bool {
-        self.statements.iter().any(|s| {
-            s.effect == Effect::Allow && s.principals.iter().any(|p| *p == PrincipalRef::Any)
-        })
+        self.statements
+            .iter()
+            .any(|s| s.effect == Effect::Allow && s.principals.contains(&PrincipalRef::Any))
     }
 
     /// What the policy says about `caller` doing `action` to `secret`.

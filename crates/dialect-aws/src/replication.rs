@@ -185,39 +185,108 @@ impl DisassociateCrossAccountReplica {
     }
 }
 
+/// Every replica region must be a coffer region of its own: with the default single region,
+/// every region id maps onto the primary's and no replica can exist.
+fn check_replica_region(call: &Call, region: &str) -> Result<(), ApiError> {
+    let coffer_region = call.regions.resolve(Some(region));
+    if coffer_region == call.scope.region {
+        return Err(ApiError::invalid_parameter(format!(
+            "The replica Region {region} maps to coffer region {coffer_region:?}, the primary \
+             secret's own: a replica must live in another coffer region. Start coffer with \
+             --region NAME=ID,... so that {region} names a region of its own."
+        )));
+    }
+    Ok(())
+}
+
 pub async fn replicate(
-    _call: &Call,
-    _input: ReplicateSecretToRegions,
+    call: &Call,
+    input: ReplicateSecretToRegions,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("ReplicateSecretToRegions"))
+    let secret = call
+        .service
+        .describe(&call.scope, &input.secret.name)
+        .await?;
+    if secret.is_pending_delete() {
+        return Err(coffer_core::Error::InDeleteWindow { name: secret.name }.into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    for r in &input.add_replica_regions {
+        let region = r
+            .region
+            .as_deref()
+            .ok_or_else(|| ApiError::missing("AddReplicaRegions.member.Region"))?;
+        if !seen.insert(region) {
+            return Err(ApiError::invalid_parameter(format!(
+                "The Region {region} appears more than once in AddReplicaRegions."
+            )));
+        }
+        check_replica_region(call, region)?;
+    }
+    Err(ApiError::invalid_request(
+        "Replication to another coffer region is not available on this server yet.",
+    ))
 }
 
 pub async fn remove_regions(
-    _call: &Call,
-    _input: RemoveRegionsFromReplication,
+    call: &Call,
+    input: RemoveRegionsFromReplication,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("RemoveRegionsFromReplication"))
+    let secret = call
+        .service
+        .describe(&call.scope, &input.secret.name)
+        .await?;
+    // No secret has replicas on this server, so every region named is not one of them.
+    let region = input
+        .remove_replica_regions
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    Err(ApiError::invalid_parameter(format!(
+        "The secret {} has no replica in Region {region}.",
+        secret.name
+    )))
 }
 
 pub async fn stop(
-    _call: &Call,
-    _input: StopReplicationToReplica,
+    call: &Call,
+    input: StopReplicationToReplica,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("StopReplicationToReplica"))
+    let secret = call
+        .service
+        .describe(&call.scope, &input.secret.name)
+        .await?;
+    Err(ApiError::invalid_request(format!(
+        "The secret {} is not a replica secret: StopReplicationToReplica promotes a replica \
+         to a standalone secret.",
+        secret.name
+    )))
 }
 
 pub async fn associate(
-    _call: &Call,
-    _input: AssociateCrossAccountReplica,
+    call: &Call,
+    input: AssociateCrossAccountReplica,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("AssociateCrossAccountReplica"))
+    call.service
+        .describe(&call.scope, &input.secret.name)
+        .await?;
+    Err(ApiError::invalid_request(
+        "Cross-account replication between coffer accounts is not available on this server yet.",
+    ))
 }
 
 pub async fn disassociate(
-    _call: &Call,
-    _input: DisassociateCrossAccountReplica,
+    call: &Call,
+    input: DisassociateCrossAccountReplica,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("DisassociateCrossAccountReplica"))
+    let secret = call
+        .service
+        .describe(&call.scope, &input.secret.name)
+        .await?;
+    Err(ApiError::invalid_parameter(format!(
+        "The secret {} has no cross-account replica {}.",
+        secret.name, input.cross_account_replica_arn
+    )))
 }
 
 #[cfg(test)]

@@ -945,6 +945,14 @@ fn into_value(kind: ValueKind, plain: Zeroizing<Vec<u8>>) -> Result<SecretValue>
     }
 }
 
+/// A resource policy as the secret will carry it: one coffer can enforce, else refused with
+/// the parser's reason, naming `field`.
+fn check_resource_policy(field: &'static str, text: &str) -> Result<()> {
+    ResourcePolicy::parse(text)
+        .map(|_| ())
+        .map_err(|e| Error::invalid(field, e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -994,12 +1002,4 @@ mod tests {
         // Ids made in the same millisecond still differ.
         assert_ne!(time_ordered_id(Timestamp(5)), time_ordered_id(Timestamp(5)));
     }
-}
-
-/// A resource policy as the secret will carry it: one coffer can enforce, else refused with
-/// the parser's reason, naming `field`.
-fn check_resource_policy(field: &'static str, text: &str) -> Result<()> {
-    ResourcePolicy::parse(text)
-        .map(|_| ())
-        .map_err(|e| Error::invalid(field, e.to_string()))
 }
