@@ -44,10 +44,14 @@ def test_rotate_now_and_on_a_schedule(aws, gen2, instances, account, engine):
                           RotationRules={"AutomaticallyAfterDays": 7})
     assert r["Name"] == name and r["VersionId"] == TOKEN
     assert r["ARN"].startswith("arn:aws:secretsmanager:us-east-1:")
+    # Read back through the API that made the secret, and through AWS.
+    ali = gen2.call("GetSecretValue", SecretName=name)
+    assert ali["VersionId"] == TOKEN
+    creds = json.loads(ali["SecretData"])
+    assert creds["AccountName"] == account and creds["AccountPassword"] != "Initial-pw-1"
     got = aws.get_secret_value(SecretId=name)
     assert got["VersionId"] == TOKEN and got["VersionStages"] == ["AWSCURRENT"]
-    creds = json.loads(got["SecretString"])
-    assert creds["AccountName"] == account and creds["AccountPassword"] != "Initial-pw-1"
+    assert json.loads(got["SecretString"]) == creds
     assert db_helpers.can_log_in(engine, account, creds["AccountPassword"])
     assert not db_helpers.can_log_in(engine, account, "Initial-pw-1")
     prev = json.loads(aws.get_secret_value(SecretId=name, VersionStage="AWSPREVIOUS")["SecretString"])
@@ -61,13 +65,14 @@ def test_rotate_now_and_on_a_schedule(aws, gen2, instances, account, engine):
     # The same token again is the same rotation.
     again = aws.rotate_secret(SecretId=name, ClientRequestToken=TOKEN)
     assert again["VersionId"] == TOKEN
-    assert json.loads(aws.get_secret_value(SecretId=name)["SecretString"]) == creds
+    assert json.loads(gen2.call("GetSecretValue", SecretName=name)["SecretData"]) == creds
 
     # Cancelling turns the schedule off; the credentials stay.
     c = aws.cancel_rotate_secret(SecretId=name)
     assert c["Name"] == name
+    assert gen2.call("DescribeSecret", SecretName=name).get("AutomaticRotation") == "Disabled"
     assert aws.describe_secret(SecretId=name).get("RotationEnabled", False) is False
-    assert json.loads(aws.get_secret_value(SecretId=name)["SecretString"]) == creds
+    assert json.loads(gen2.call("GetSecretValue", SecretName=name)["SecretData"]) == creds
 
 
 def test_schedule_without_rotating_now(aws, gen2, instances, account):
@@ -77,10 +82,12 @@ def test_schedule_without_rotating_now(aws, gen2, instances, account):
     r = aws.rotate_secret(SecretId=name, RotateImmediately=False,
                           RotationRules={"ScheduleExpression": "rate(10 days)"})
     assert "VersionId" not in r
+    ali = gen2.call("DescribeSecret", SecretName=name)
+    assert ali["AutomaticRotation"] == "Enabled" and ali["RotationInterval"] == "864000s"
     d = aws.describe_secret(SecretId=name)
     assert d["RotationEnabled"] is True and d["RotationRules"]["AutomaticallyAfterDays"] == 10
     # Nothing rotated: the password is the one the secret was made with.
-    creds = json.loads(aws.get_secret_value(SecretId=name)["SecretString"])
+    creds = json.loads(gen2.call("GetSecretValue", SecretName=name)["SecretData"])
     assert creds["AccountPassword"] == "Initial-pw-1"
     assert db_helpers.can_log_in("mariadb", account, "Initial-pw-1")
 
@@ -100,11 +107,11 @@ def test_what_coffer_cannot_rotate(aws, gen2, instances, account):
         "ScheduleExpression": "rate(3 days)", "AutomaticallyAfterDays": 3}),
         "InvalidParameterException", "both")
     # None of the refusals changed anything.
-    assert aws.describe_secret(SecretId=name).get("RotationEnabled", False) is False
+    assert gen2.call("DescribeSecret", SecretName=name).get("AutomaticRotation") == "Disabled"
     assert db_helpers.can_log_in("postgres", account, "Initial-pw-1")
 
     generic = unique("aws-generic")
-    aws.create_secret(Name=generic, SecretString="plain")
+    gen2.call("CreateSecret", SecretName=generic, VersionId="v1", SecretData="plain")
     refused(lambda: aws.rotate_secret(SecretId=generic), "InvalidRequestException",
             "not a coffer-managed database secret")
     refused(lambda: aws.rotate_secret(SecretId=unique("missing")), "ResourceNotFoundException")

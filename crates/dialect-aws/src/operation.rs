@@ -214,6 +214,12 @@ pub async fn resolve(call: &Call, mut op: Operation) -> Result<Operation, ApiErr
         O::CreateSecret { key: Some(k), .. } | O::UpdateSecret { key: Some(k), .. } => {
             *k = secrets::key_id_to_authorize(call, k).await?;
         }
+        O::RotateSecret(r) => {
+            r.instance = call
+                .service
+                .secret_instance(&call.scope, &r.secret.name)
+                .await;
+        }
         _ => {}
     }
     Ok(op)
@@ -298,7 +304,14 @@ pub fn permission(op: &Operation) -> Permission {
             Some(s) => secret(Action::SecretsGetPolicy, s),
             None => Permission::one(Action::SecretsGetPolicy, Target::Scope),
         },
-        O::RotateSecret(i) => secret(Action::SecretsRotate, &i.secret),
+        // As in every API, a rotation changes an account on the secret's database instance.
+        O::RotateSecret(i) => match &i.instance {
+            Some(instance) => Permission::All(vec![
+                secret(Action::SecretsRotate, &i.secret),
+                Permission::one(Action::DatabasesUse, Target::Instance(instance.clone())),
+            ]),
+            None => secret(Action::SecretsRotate, &i.secret),
+        },
         O::CancelRotateSecret(i) => secret(Action::SecretsRotate, &i.secret),
         O::ReplicateSecretToRegions(i) => secret(Action::SecretsUpdate, &i.secret),
         O::RemoveRegionsFromReplication(i) => secret(Action::SecretsUpdate, &i.secret),

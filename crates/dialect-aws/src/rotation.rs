@@ -33,6 +33,9 @@ pub struct RotateSecret {
     /// `ExternalSecretRotationMetadata` as (key, value) pairs.
     pub external_metadata: Vec<(String, String)>,
     pub external_role_arn: Option<String>,
+    /// The database instance of the secret (a managed secret's), filled in when the secret is
+    /// resolved: rotating changes an account there, which needs `databases:Use` on it.
+    pub instance: Option<String>,
 }
 
 impl RotateSecret {
@@ -111,6 +114,7 @@ impl RotateSecret {
             external_role_arn: p
                 .str_len("ExternalSecretRotationRoleArn", 20, 2048)?
                 .map(str::to_string),
+            instance: None,
         })
     }
 }
@@ -253,4 +257,72 @@ pub async fn cancel(
         out.insert("VersionId".into(), v.version_id.clone().into());
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(days: Option<i64>, expr: Option<&str>) -> RotationRules {
+        RotationRules {
+            automatically_after_days: days,
+            duration: None,
+            schedule_expression: expr.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn intervals_coffer_can_keep() {
+        assert_eq!(
+            rules_interval(&rules(Some(30), None)).ok(),
+            Some(Some(30 * DAY_SECS))
+        );
+        assert_eq!(rules_interval(&rules(None, None)).ok(), Some(None));
+        for (expr, secs) in [
+            ("rate(10 days)", 10 * DAY_SECS),
+            ("rate(1 day)", DAY_SECS),
+            ("rate(4 hours)", 4 * 3600),
+            ("rate(23 hours)", 23 * 3600),
+        ] {
+            assert_eq!(
+                rules_interval(&rules(None, Some(expr))).ok(),
+                Some(Some(secs)),
+                "{expr}"
+            );
+        }
+    }
+
+    #[test]
+    fn schedules_refused_clearly() {
+        for expr in [
+            "cron(0 16 1,15 * ? *)",
+            "rate(3 hours)",
+            "rate(0 days)",
+            "rate(1001 days)",
+            "rate(2 weeks)",
+            "rate(ten days)",
+            "every day",
+        ] {
+            let e = rules_interval(&rules(None, Some(expr))).err();
+            assert_eq!(
+                e.map(|e| e.code),
+                Some("InvalidParameterException"),
+                "{expr}"
+            );
+        }
+        let both = rules_interval(&rules(Some(3), Some("rate(3 days)"))).err();
+        assert!(both.is_some_and(|e| e.message.contains("both")));
+    }
+
+    #[test]
+    fn rules_as_described() {
+        assert_eq!(
+            rules_json(7 * DAY_SECS),
+            json!({"AutomaticallyAfterDays": 7})
+        );
+        assert_eq!(
+            rules_json(6 * 3600),
+            json!({"ScheduleExpression": "rate(6 hours)"})
+        );
+    }
 }
