@@ -191,8 +191,8 @@ fn check_replica_region(call: &Call, region: &str) -> Result<(), ApiError> {
     let coffer_region = call.regions.resolve(Some(region));
     if coffer_region == call.scope.region {
         return Err(ApiError::invalid_parameter(format!(
-            "The replica Region {region} maps to coffer region {coffer_region:?}, the primary \
-             secret's own: a replica must live in another coffer region. Start coffer with \
+            "The replica Region {region} maps to coffer region {coffer_region:?}, the same as the primary \
+             secret's: a replica must live in another coffer region. Start coffer with \
              --region NAME=ID,... so that {region} names a region of its own."
         )));
     }
@@ -210,17 +210,20 @@ pub async fn replicate(
     if secret.is_pending_delete() {
         return Err(coffer_core::Error::InDeleteWindow { name: secret.name }.into());
     }
-    let mut seen = std::collections::HashSet::new();
+    let mut regions = Vec::with_capacity(input.add_replica_regions.len());
     for r in &input.add_replica_regions {
         let region = r
             .region
             .as_deref()
             .ok_or_else(|| ApiError::missing("AddReplicaRegions.member.Region"))?;
-        if !seen.insert(region) {
+        if regions.contains(&region) {
             return Err(ApiError::invalid_parameter(format!(
                 "The Region {region} appears more than once in AddReplicaRegions."
             )));
         }
+        regions.push(region);
+    }
+    for region in regions {
         check_replica_region(call, region)?;
     }
     Err(ApiError::invalid_request(
