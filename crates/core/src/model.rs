@@ -85,6 +85,29 @@ pub struct Account {
     /// account through the admin API and read the audit log.
     pub operator: bool,
     pub created_at: Timestamp,
+    /// The 12-digit number that APIs numbering accounts show (AWS ARNs); `None` for an
+    /// account stored without one, which then shows [`Account::derived_number`].
+    pub account_number: Option<String>,
+}
+
+impl Account {
+    /// The account's 12-digit number: the stored one, else the last 12 digits of its id.
+    pub fn number(&self) -> String {
+        self.account_number
+            .clone()
+            .unwrap_or_else(|| Self::derived_number(self.id))
+    }
+
+    /// The last 12 decimal digits of an account id, zero-padded: what an account made
+    /// without a chosen number gets (account ids are random, so are these).
+    pub fn derived_number(id: AccountId) -> String {
+        format!("{:012}", id.0 % 1_000_000_000_000)
+    }
+
+    /// Whether `s` can be an account number: exactly 12 ASCII digits.
+    pub fn is_account_number(s: &str) -> bool {
+        s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+    }
 }
 
 /// A named policy document of an account, kept as the client wrote it (it is parsed and

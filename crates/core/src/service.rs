@@ -112,6 +112,9 @@ pub struct Service {
     held_leases: Arc<Mutex<std::collections::HashSet<String>>>,
     /// Set when the node stops: no lease is taken or renewed any more.
     leases_closed: Arc<std::sync::atomic::AtomicBool>,
+    /// The number the first start gives the operator account (see
+    /// [`Service::with_bootstrap_account_number`]).
+    bootstrap_account_number: Option<String>,
 }
 
 impl Service {
@@ -138,7 +141,29 @@ impl Service {
             lease_ttl: lease::DEFAULT_LEASE_TTL,
             held_leases: Arc::new(Mutex::new(Default::default())),
             leases_closed: Arc::default(),
+            bootstrap_account_number: None,
         }
+    }
+
+    /// The 12-digit account number the first start gives the operator account (test suites
+    /// written for other servers expect a fixed one in ARNs). Refused unless it is 12 digits.
+    /// Has no effect once the store is initialised.
+    pub fn with_bootstrap_account_number(mut self, number: Option<String>) -> Result<Self> {
+        if let Some(n) = &number {
+            if !Account::is_account_number(n) {
+                return Err(crate::Error::invalid(
+                    "account number",
+                    "an account number is exactly 12 digits",
+                ));
+            }
+        }
+        self.bootstrap_account_number = number;
+        Ok(self)
+    }
+
+    /// The 12-digit number of `account`.
+    pub async fn account_number(&self, account: AccountId) -> Result<String> {
+        Ok(self.account(account).await?.number())
     }
 
     /// The audit log whose key follows the root key: a rewrap that replaces the root key

@@ -108,6 +108,13 @@ mod tests {
             SecretRef::Name("plain".into())
         );
         assert!(SecretRef::parse("arn:aws:s3:::bucket").is_none());
+        let id = uuid::Uuid::new_v4();
+        let suffix = suffix_of_id(&id);
+        assert_eq!(suffix.len(), SUFFIX_LEN);
+        assert_eq!(suffix, suffix_of_id(&id), "stable");
+        assert_eq!(key_reference("arn:aws:kms:us-east-1:1:key/abc"), "abc");
+        assert_eq!(key_reference("arn:aws:kms:us-east-1:1:alias/x"), "alias/x");
+        assert_eq!(key_reference("alias/x"), "alias/x");
         assert!(SecretRef::parse("arn:aws:secretsmanager:r:1:secret:").is_none());
         // A short resource has no suffix reading.
         let short = SecretRef::parse("arn:aws:secretsmanager:r:1:secret:-abcdef").unwrap();
@@ -115,11 +122,21 @@ mod tests {
     }
 }
 
-/// The ARN suffix of a secret. Until every secret carries its own, the first six
-/// characters of its id's hex stand in.
-pub fn suffix_of(s: &coffer_core::SecretRecord) -> &str {
-    let _ = s;
-    "000000"
+/// Characters a suffix is made of.
+const SUFFIX_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// The ARN suffix of a secret: six letters and digits drawn from the random part of its id
+/// (the last bytes of a v4 or v7 UUID are random), so it is fixed for the secret's life and a
+/// secret made again under the same name gets another, as at AWS.
+pub fn suffix_of(s: &coffer_core::SecretRecord) -> String {
+    suffix_of_id(&s.id)
+}
+
+pub fn suffix_of_id(id: &uuid::Uuid) -> String {
+    id.as_bytes()[10..16]
+        .iter()
+        .map(|b| SUFFIX_ALPHABET[usize::from(*b) % SUFFIX_ALPHABET.len()] as char)
+        .collect()
 }
 
 /// A KMS key reference as the core reads it: a key ARN (`arn:aws:kms:...:key/<id>` or

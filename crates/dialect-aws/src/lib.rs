@@ -15,11 +15,9 @@
 //! `policies`, `rotation` and `replication`, and the shared `params`, `arn`, `errors` and
 //! `render`.
 
-// The skeleton leaves some limits and helpers for the operations that follow.
-#![allow(dead_code)]
-
 mod arn;
 mod errors;
+mod filters;
 pub mod limits;
 mod operation;
 mod params;
@@ -121,7 +119,7 @@ impl Dialect for Aws {
             account: caller.account,
             region: self.regions.resolve(Some(&signed.sig.region)).to_string(),
         };
-        let account_number = format!("{:012}", caller.account.0 % 1_000_000_000_000);
+        let account_number = self.service.account_number(caller.account).await?;
         let call = Call {
             service: self.service.clone(),
             params,

@@ -44,6 +44,8 @@ pub enum Operation {
         tags: Vec<Tag>,
         /// The key named by `KmsKeyId`, by its id once resolved.
         key: Option<String>,
+        /// A retry may compare its value with a stored one (see [`Operation::PutSecretValue`]).
+        compare: bool,
     },
     GetSecretValue {
         secret: SecretId,
@@ -52,8 +54,12 @@ pub enum Operation {
         /// `SecretIdList`, each resolved; empty when the request selects by filters.
         secrets: Vec<SecretId>,
     },
+    /// `compare`: the `ClientRequestToken` names a version the secret has, so the answer
+    /// tells whether the value sent is the stored one; the caller must then also be allowed to
+    /// read the value.
     PutSecretValue {
         secret: SecretId,
+        compare: bool,
     },
     DescribeSecret {
         secret: SecretId,
@@ -71,6 +77,7 @@ pub enum Operation {
     UpdateSecret {
         secret: SecretId,
         key: Option<String>,
+        compare: bool,
     },
     UpdateSecretVersionStage {
         secret: SecretId,
@@ -119,12 +126,16 @@ pub fn parse(kind: OperationKind, p: &Params) -> Result<Operation, ApiError> {
             name: secrets::name(p)?,
             tags: secrets::tags(p)?.unwrap_or_default(),
             key: secrets::kms_key_id(p)?,
+            compare: false,
         },
         K::GetSecretValue => O::GetSecretValue { secret: id(p)? },
         K::BatchGetSecretValue => O::BatchGetSecretValue {
             secrets: secrets::batch_ids(p)?,
         },
-        K::PutSecretValue => O::PutSecretValue { secret: id(p)? },
+        K::PutSecretValue => O::PutSecretValue {
+            secret: id(p)?,
+            compare: false,
+        },
         K::DescribeSecret => O::DescribeSecret { secret: id(p)? },
         K::ListSecrets => O::ListSecrets,
         K::ListSecretVersionIds => O::ListSecretVersionIds { secret: id(p)? },
@@ -133,6 +144,7 @@ pub fn parse(kind: OperationKind, p: &Params) -> Result<Operation, ApiError> {
         K::UpdateSecret => O::UpdateSecret {
             secret: id(p)?,
             key: secrets::kms_key_id(p)?,
+            compare: false,
         },
         K::UpdateSecretVersionStage => O::UpdateSecretVersionStage { secret: id(p)? },
         K::TagResource => O::TagResource {
@@ -179,7 +191,7 @@ pub fn parse(kind: OperationKind, p: &Params) -> Result<Operation, ApiError> {
 pub fn secret_ids(op: &mut Operation) -> Vec<&mut SecretId> {
     match op {
         O::GetSecretValue { secret }
-        | O::PutSecretValue { secret }
+        | O::PutSecretValue { secret, .. }
         | O::DescribeSecret { secret }
         | O::ListSecretVersionIds { secret }
         | O::DeleteSecret { secret }
@@ -222,7 +234,36 @@ pub async fn resolve(call: &Call, mut op: Operation) -> Result<Operation, ApiErr
         }
         _ => {}
     }
+    // A version the token names already: the answer will compare values.
+    let token = call.params.str("ClientRequestToken").ok().flatten();
+    match (&mut op, token) {
+        (O::CreateSecret { name, compare, .. }, Some(t)) => {
+            *compare = version_exists(call, name, t).await?;
+        }
+        (O::PutSecretValue { secret, compare }, Some(t))
+        | (
+            O::UpdateSecret {
+                secret, compare, ..
+            },
+            Some(t),
+        ) => {
+            *compare = version_exists(call, &secret.name, t).await?;
+        }
+        _ => {}
+    }
     Ok(op)
+}
+
+async fn version_exists(call: &Call, name: &str, version_id: &str) -> Result<bool, ApiError> {
+    match call
+        .service
+        .version_exists(&call.scope, name, version_id)
+        .await
+    {
+        Ok(b) => Ok(b),
+        Err(coffer_core::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub fn permission(op: &Operation) -> Permission {
@@ -235,18 +276,25 @@ pub fn permission(op: &Operation) -> Permission {
             name,
             tags,
             key: kms_key,
+            compare,
         } => {
-            let create = Permission::one(
+            let mut all = vec![Permission::one(
                 Action::SecretsCreate,
                 Target::Secret {
                     name: name.clone(),
                     tags: Some(tags.clone()),
                 },
-            );
-            match kms_key {
-                Some(k) => Permission::All(vec![create, key(Action::KeysEncrypt, k)]),
-                None => create,
+            )];
+            if let Some(k) = kms_key {
+                all.push(key(Action::KeysEncrypt, k));
             }
+            if *compare {
+                all.push(Permission::one(
+                    Action::SecretsGetValue,
+                    Target::secret(name),
+                ));
+            }
+            Permission::All(all)
         }
         O::GetSecretValue { secret: s } => secret(Action::SecretsGetValue, s),
         // By ids: each secret read; by filters: every secret of the scope may be.
@@ -258,11 +306,19 @@ pub fn permission(op: &Operation) -> Permission {
             action: Action::SecretsGetValue,
             targets: secrets.iter().map(|s| Target::secret(&s.name)).collect(),
         },
-        O::PutSecretValue { secret: s } => secret(Action::SecretsPutValue, s),
+        O::PutSecretValue { secret: s, compare } => {
+            let put = secret(Action::SecretsPutValue, s);
+            if *compare {
+                Permission::All(vec![put, secret(Action::SecretsGetValue, s)])
+            } else {
+                put
+            }
+        }
         // UpdateSecret may change the value (a new version), the description and the key.
         O::UpdateSecret {
             secret: s,
             key: kms_key,
+            compare,
         } => {
             let mut all = vec![
                 secret(Action::SecretsPutValue, s),
@@ -270,6 +326,9 @@ pub fn permission(op: &Operation) -> Permission {
             ];
             if let Some(k) = kms_key {
                 all.push(key(Action::KeysEncrypt, k));
+            }
+            if *compare {
+                all.push(secret(Action::SecretsGetValue, s));
             }
             Permission::All(all)
         }
@@ -323,16 +382,22 @@ pub fn permission(op: &Operation) -> Permission {
 
 pub async fn execute(call: &Call, op: Operation) -> Result<Map<String, Value>, ApiError> {
     match op {
-        O::CreateSecret { name, tags, .. } => secrets::create(call, name, tags).await,
+        O::CreateSecret {
+            name, tags, key, ..
+        } => secrets::create(call, name, tags, key).await,
         O::GetSecretValue { secret } => secrets::get_value(call, &secret).await,
         O::BatchGetSecretValue { secrets } => secrets::batch_get_value(call, secrets).await,
-        O::PutSecretValue { secret } => secrets::put_value(call, &secret).await,
+        O::PutSecretValue { secret, compare } => secrets::put_value(call, &secret, compare).await,
         O::DescribeSecret { secret } => secrets::describe(call, &secret).await,
         O::ListSecrets => secrets::list(call).await,
         O::ListSecretVersionIds { secret } => secrets::list_version_ids(call, &secret).await,
         O::DeleteSecret { secret } => secrets::delete(call, &secret).await,
         O::RestoreSecret { secret } => secrets::restore(call, &secret).await,
-        O::UpdateSecret { secret, .. } => secrets::update(call, &secret).await,
+        O::UpdateSecret {
+            secret,
+            key,
+            compare,
+        } => secrets::update(call, &secret, key, compare).await,
         O::UpdateSecretVersionStage { secret } => secrets::update_stage(call, &secret).await,
         O::TagResource { secret, tags } => secrets::tag(call, &secret, tags).await,
         O::UntagResource { secret, keys } => secrets::untag(call, &secret, keys).await,

@@ -1,15 +1,34 @@
 //! The secret operations: CreateSecret, GetSecretValue, BatchGetSecretValue, PutSecretValue,
 //! DescribeSecret, ListSecrets, ListSecretVersionIds, DeleteSecret, RestoreSecret,
-//! UpdateSecret, UpdateSecretVersionStage, TagResource, UntagResource, GetRandomPassword.
+//! UpdateSecret, UpdateSecretVersionStage, TagResource, UntagResource, GetRandomPassword
+//! (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_Operations.html).
 
-use coffer_core::Tag;
-use serde_json::{Map, Value};
+use base64::Engine as _;
+use coffer_core::password::PasswordOptions;
+use coffer_core::service::{
+    CreateSecret, DeleteMode, PutValue, VersionSelector, WhenExists, WhenFull,
+};
+use coffer_core::{SecretKind, SecretRecord, SecretState, SecretValue, Stage, Tag, Timestamp};
+use serde_json::{json, Map, Value};
+use zeroize::Zeroizing;
 
 use crate::arn::SecretRef;
 use crate::errors::ApiError;
+use crate::filters::{self, Filter};
 use crate::operation::SecretId;
 use crate::params::{self, Params};
+use crate::render::obj;
 use crate::request::Call;
+
+/// The alias AWS gives its managed default key; coffer's default key of the scope stands in.
+pub const DEFAULT_KEY_ALIAS: &str = "alias/aws/secretsmanager";
+/// Versions a secret keeps before the oldest without a stage are removed (the user guide's
+/// "more than 100 versions"); the server's `versions-per-secret` limit may be lower.
+pub const MAX_VERSIONS: usize = 100;
+/// Labels one secret's versions may carry in all.
+pub const MAX_STAGES: usize = 20;
+/// Tags per secret ("Tags per secret: 50").
+pub const MAX_TAGS: usize = 50;
 
 /// `Name`: 1–512 characters of `[A-Za-z0-9/_+=.@-]`.
 pub fn name(p: &Params) -> Result<String, ApiError> {
@@ -19,41 +38,44 @@ pub fn name(p: &Params) -> Result<String, ApiError> {
         .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
     {
         return Err(ApiError::invalid_parameter(
-            "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!",
+            "Invalid name. Must be a valid name containing alphanumeric characters, or any of \
+             the following: -/_+=.@!",
         ));
     }
     Ok(n.to_string())
 }
 
-/// `Tags`: a list of `{"Key", "Value"}`.
+/// `Tags`: a list of `{"Key", "Value"}`, at most [`MAX_TAGS`], keys unique.
 pub fn tags(p: &Params) -> Result<Option<Vec<Tag>>, ApiError> {
     let Some(items) = p.array("Tags")? else {
         return Ok(None);
     };
+    if items.len() > MAX_TAGS {
+        return Err(ApiError::invalid_parameter(format!(
+            "A secret can have at most {MAX_TAGS} tags."
+        )));
+    }
     let mut out: Vec<Tag> = vec![];
     for item in items {
         let bad =
             || ApiError::serialization("Tags must be a list of {\"Key\", \"Value\"} structures.");
         let o = Params::from_map(item.as_object().ok_or_else(bad)?.clone());
         let key = o
-            .str_len("Key", 1, params::MAX_TAG_KEY_LEN)
-            .map_err(|_| {
-                ApiError::validation(
-                    "tags.member.key",
-                    "Member must have length between 1 and 128",
-                )
-            })?
+            .str("Key")?
             .ok_or_else(|| ApiError::missing("tags.member.key"))?;
-        let value = o
-            .str_len("Value", 0, params::MAX_TAG_VALUE_LEN)
-            .map_err(|_| {
-                ApiError::validation(
-                    "tags.member.value",
-                    "Member must have length less than or equal to 256",
-                )
-            })?
-            .unwrap_or("");
-        out.retain(|t: &Tag| t.key != key);
+        params::check_len("tags.member.key", key, 1, params::MAX_TAG_KEY_LEN)?;
+        let value = o.str("Value")?.unwrap_or("");
+        params::check_len("tags.member.value", value, 0, params::MAX_TAG_VALUE_LEN)?;
+        if key.starts_with("aws:") {
+            return Err(ApiError::invalid_parameter(
+                "Tag keys that start with \"aws:\" are reserved.",
+            ));
+        }
+        if out.iter().any(|t| t.key == key) {
+            return Err(ApiError::invalid_parameter(format!(
+                "The tag key {key:?} appears more than once in Tags."
+            )));
+        }
         out.push(Tag {
             key: key.to_string(),
             value: value.to_string(),
@@ -68,25 +90,41 @@ pub fn tag_keys(p: &Params) -> Result<Vec<String>, ApiError> {
         .ok_or_else(|| ApiError::missing("TagKeys"))
 }
 
-/// `KmsKeyId`, when given and not empty.
+/// `KmsKeyId`, when given and not AWS's default alias (then the scope's default key).
 pub fn kms_key_id(p: &Params) -> Result<Option<String>, ApiError> {
     Ok(p.str_len("KmsKeyId", 0, params::MAX_KMS_KEY_ID_LEN)?
-        .filter(|k| !k.is_empty())
+        .filter(|k| {
+            !k.is_empty() && *k != DEFAULT_KEY_ALIAS && !k.ends_with(":alias/aws/secretsmanager")
+        })
         .map(str::to_string))
 }
 
-/// `SecretIdList` of BatchGetSecretValue: 1–20 ids. With `Filters` instead, no ids.
+/// `SecretIdList` of BatchGetSecretValue: 1–20 ids; with `Filters` instead, no ids.
 pub fn batch_ids(p: &Params) -> Result<Vec<SecretId>, ApiError> {
-    let Some(ids) = p.str_list("SecretIdList", (1, 20), (1, params::MAX_SECRET_ID_LEN))? else {
-        return Ok(vec![]);
-    };
-    Ok(ids
-        .into_iter()
-        .map(|given| SecretId {
-            name: given.clone(),
-            given,
-        })
-        .collect())
+    let ids = p.str_list("SecretIdList", (1, 20), (1, params::MAX_SECRET_ID_LEN))?;
+    match (ids, p.has("Filters")) {
+        (Some(_), true) => Err(ApiError::invalid_parameter(
+            "Either SecretIdList or Filters must be provided, but not both.",
+        )),
+        (None, false) => Err(ApiError::invalid_parameter(
+            "Either SecretIdList or Filters must be provided.",
+        )),
+        (None, true) => Ok(vec![]),
+        (Some(ids), false) => {
+            if p.has("MaxResults") {
+                return Err(ApiError::invalid_parameter(
+                    "MaxResults applies only to a request with Filters.",
+                ));
+            }
+            Ok(ids
+                .into_iter()
+                .map(|given| SecretId {
+                    name: given.clone(),
+                    given,
+                })
+                .collect())
+        }
+    }
 }
 
 /// The name of the secret a `SecretId` names: the text itself, or the secret a full or
@@ -108,7 +146,7 @@ pub async fn resolve_name(call: &Call, given: &str) -> Result<String, ApiError> 
     }
     for (name, suffix) in r.candidates() {
         match call.service.describe(&call.scope, &name).await {
-            Ok(s) if suffix.is_none() || suffix.as_deref() == Some(crate::arn::suffix_of(&s)) => {
+            Ok(s) if suffix.is_none() || suffix.as_deref() == Some(&crate::arn::suffix_of(&s)) => {
                 return Ok(s.name)
             }
             Ok(_) | Err(coffer_core::Error::NotFound { .. }) => {}
@@ -126,79 +164,733 @@ pub async fn key_id_to_authorize(call: &Call, reference: &str) -> Result<String,
         .await?)
 }
 
-pub async fn create(
-    _call: &Call,
-    _name: String,
-    _tags: Vec<Tag>,
-) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("CreateSecret"))
+// --- shared pieces ---------------------------------------------------------------------------
+
+/// AWS's stage labels for the core's built-in stages; other labels are custom stages.
+pub fn stage_from_wire(label: &str) -> Stage {
+    match label {
+        "AWSCURRENT" => Stage::Current,
+        "AWSPREVIOUS" => Stage::Previous,
+        "AWSPENDING" => Stage::Pending,
+        other => Stage::Custom(other.to_string()),
+    }
 }
 
-pub async fn get_value(_call: &Call, _secret: &SecretId) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("GetSecretValue"))
+pub fn stage_to_wire(stage: &Stage) -> String {
+    match stage {
+        Stage::Current => "AWSCURRENT".into(),
+        Stage::Previous => "AWSPREVIOUS".into(),
+        Stage::Pending => "AWSPENDING".into(),
+        Stage::Custom(s) => s.clone(),
+    }
+}
+
+fn stages_json(stages: &[Stage]) -> Value {
+    Value::Array(stages.iter().map(|s| stage_to_wire(s).into()).collect())
+}
+
+/// AWS's JSON protocol sends timestamps as epoch seconds.
+pub fn date(t: Timestamp) -> Value {
+    json!(t.as_millis() as f64 / 1000.0)
+}
+
+/// A `ClientRequestToken` or version id: 32–64 characters.
+fn token(p: &Params, field: &str) -> Result<Option<String>, ApiError> {
+    Ok(
+        p.str_len(field, params::MIN_TOKEN_LEN, params::MAX_TOKEN_LEN)?
+            .map(str::to_string),
+    )
+}
+
+/// `SecretString` or `SecretBinary` (base64 on the wire), one of them, 1–65,536 bytes.
+fn value(p: &Params, required: bool) -> Result<Option<SecretValue>, ApiError> {
+    let text = p.str("SecretString")?;
+    let binary = p.str("SecretBinary")?;
+    match (text, binary) {
+        (Some(_), Some(_)) => Err(ApiError::invalid_parameter(
+            "You can't specify both a binary secret value and a string secret value in the same secret.",
+        )),
+        (Some(t), None) => {
+            if t.is_empty() || t.len() > params::MAX_VALUE_BYTES {
+                return Err(ApiError::validation(
+                    "SecretString",
+                    format!("Member must have length between 1 and {}", params::MAX_VALUE_BYTES),
+                ));
+            }
+            Ok(Some(SecretValue::Text(Zeroizing::new(t.to_string()))))
+        }
+        (None, Some(b)) => {
+            let bytes = Zeroizing::new(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .map_err(|_| ApiError::serialization("SecretBinary is not valid base64."))?,
+            );
+            if bytes.is_empty() || bytes.len() > params::MAX_VALUE_BYTES {
+                return Err(ApiError::validation(
+                    "SecretBinary",
+                    format!("Member must have length between 1 and {}", params::MAX_VALUE_BYTES),
+                ));
+            }
+            Ok(Some(SecretValue::Binary(bytes)))
+        }
+        (None, None) if required => Err(ApiError::invalid_parameter(
+            "You must provide either SecretString or SecretBinary.",
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+fn description(p: &Params) -> Result<Option<String>, ApiError> {
+    Ok(p.str_len("Description", 0, params::MAX_DESCRIPTION_LEN)?
+        .map(str::to_string))
+}
+
+fn new_version_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A value's member in an answer.
+fn value_member(out: &mut Map<String, Value>, v: &SecretValue) {
+    match v {
+        SecretValue::Text(t) => {
+            out.insert("SecretString".into(), Value::String(t.to_string()));
+        }
+        SecretValue::Binary(b) => {
+            out.insert(
+                "SecretBinary".into(),
+                base64::engine::general_purpose::STANDARD.encode(b).into(),
+            );
+        }
+    }
+}
+
+/// Refuses members of the model that belong to replication, which this server does not
+/// perform through CreateSecret.
+fn refuse_replication_members(p: &Params) -> Result<(), ApiError> {
+    for field in ["AddReplicaRegions", "CrossAccountPrimaryARN"] {
+        if p.has(field) {
+            return Err(ApiError::invalid_request(format!(
+                "{field} is not supported by CreateSecret on this server; create the secret, \
+                 then use ReplicateSecretToRegions."
+            )));
+        }
+    }
+    Ok(())
+}
+
+// --- operations ------------------------------------------------------------------------------
+
+pub async fn create(
+    call: &Call,
+    name: String,
+    tags: Vec<Tag>,
+    key: Option<String>,
+) -> Result<Map<String, Value>, ApiError> {
+    let p = &call.params;
+    let version_id = token(p, "ClientRequestToken")?.unwrap_or_else(new_version_id);
+    let description = description(p)?.unwrap_or_default();
+    refuse_replication_members(p)?;
+    p.str_len("Type", 0, 256)?;
+    // The core keeps a secret with a current value from its creation on.
+    let value = value(p, false)?.ok_or_else(|| {
+        ApiError::invalid_parameter(
+            "This server creates a secret with its first value: provide SecretString or SecretBinary.",
+        )
+    })?;
+    let request_value = match &value {
+        SecretValue::Text(t) => SecretValue::Text(t.clone()),
+        SecretValue::Binary(b) => SecretValue::Binary(b.clone()),
+    };
+    let created = call
+        .service
+        .create_secret_within(
+            &call.scope,
+            CreateSecret {
+                name: name.clone(),
+                description,
+                kind: SecretKind::Generic,
+                key,
+                tags,
+                version_id: version_id.clone(),
+                value,
+                extended_config: None,
+                policy: None,
+                subscriptions: vec![],
+            },
+            call.max_secrets,
+        )
+        .await;
+    let record = match created {
+        Ok(r) => r,
+        // A retried create (same token, same value) succeeds without change, as AWS's
+        // idempotent CreateSecret does; with another value the name is taken.
+        Err(coffer_core::Error::AlreadyExists { .. }) => {
+            let existing = call.service.describe(&call.scope, &name).await?;
+            if existing.version(&version_id).is_some() && !existing.is_pending_delete() {
+                let read = call
+                    .service
+                    .get_value(
+                        &call.scope,
+                        &name,
+                        &VersionSelector {
+                            version_id: Some(version_id.clone()),
+                            stage: None,
+                        },
+                    )
+                    .await?;
+                if read.value.ct_eq(&request_value) {
+                    return Ok(obj(json!({
+                        "ARN": call.arn(&existing.name, &crate::arn::suffix_of(&existing)),
+                        "Name": existing.name,
+                        "VersionId": version_id,
+                    })));
+                }
+                return Err(ApiError::exists(
+                    "You can't modify an existing version, you can only create a new version.",
+                ));
+            }
+            if existing.is_pending_delete() {
+                return Err(ApiError::invalid_request(format!(
+                    "You can't create this secret because a secret with this name is already \
+                     scheduled for deletion: {name}"
+                )));
+            }
+            return Err(ApiError::exists(format!(
+                "The operation failed because the secret {name} already exists."
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(obj(json!({
+        "ARN": call.arn(&record.name, &crate::arn::suffix_of(&record)),
+        "Name": record.name,
+        "VersionId": version_id,
+    })))
+}
+
+fn selector(p: &Params) -> Result<VersionSelector, ApiError> {
+    let version_id = token(p, "VersionId")?;
+    let stage = p
+        .str_len("VersionStage", 1, params::MAX_STAGE_LEN)?
+        .map(stage_from_wire);
+    Ok(VersionSelector { version_id, stage })
+}
+
+/// AWS's words for a version or stage that is not there.
+fn missing_value(e: coffer_core::Error, sel: &VersionSelector) -> ApiError {
+    use coffer_core::error::Resource;
+    match e {
+        coffer_core::Error::NotFound {
+            what: Resource::Version | Resource::Stage,
+            ..
+        } => ApiError::not_found(match (&sel.version_id, &sel.stage) {
+            (Some(v), _) => {
+                format!("Secrets Manager can't find the specified secret value for VersionId: {v}")
+            }
+            (None, s) => format!(
+                "Secrets Manager can't find the specified secret value for staging label: {}",
+                stage_to_wire(s.as_ref().unwrap_or(&Stage::Current))
+            ),
+        }),
+        other => other.into(),
+    }
+}
+
+async fn read_value(
+    call: &Call,
+    name: &str,
+    sel: &VersionSelector,
+) -> Result<Map<String, Value>, ApiError> {
+    let read = call
+        .service
+        .get_value(&call.scope, name, sel)
+        .await
+        .map_err(|e| missing_value(e, sel))?;
+    let mut out = obj(json!({
+        "ARN": call.arn(&read.secret.name, &crate::arn::suffix_of(&read.secret)),
+        "Name": read.secret.name,
+        "VersionId": read.version.version_id,
+        "VersionStages": stages_json(&read.version.stages),
+        "CreatedDate": date(read.version.created_at),
+    }));
+    value_member(&mut out, &read.value);
+    Ok(out)
+}
+
+pub async fn get_value(call: &Call, secret: &SecretId) -> Result<Map<String, Value>, ApiError> {
+    let sel = selector(&call.params)?;
+    read_value(call, &secret.name, &sel).await
 }
 
 pub async fn batch_get_value(
-    _call: &Call,
-    _secrets: Vec<SecretId>,
+    call: &Call,
+    secrets: Vec<SecretId>,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("BatchGetSecretValue"))
+    let p = &call.params;
+    let mut values = vec![];
+    let mut errors = vec![];
+    let mut next = None;
+    let current = VersionSelector::default();
+    if secrets.is_empty() {
+        let f = filters::parse(p)?;
+        let max = p.int("MaxResults", 1, 20)?.unwrap_or(20) as usize;
+        let offset = filters::offset(p)?;
+        let (page, more) = filters::page(call, &f, false, true, None, offset, max).await?;
+        for s in page {
+            match read_value(call, &s.name, &current).await {
+                Ok(v) => values.push(Value::Object(v)),
+                Err(e) => errors.push(json!({
+                    "SecretId": call.arn(&s.name, &crate::arn::suffix_of(&s)),
+                    "ErrorCode": e.code, "Message": e.message,
+                })),
+            }
+        }
+        next = more.then(|| filters::token(offset + max));
+    } else {
+        if p.has("NextToken") {
+            filters::offset(p)?;
+        }
+        for id in secrets {
+            match read_value(call, &id.name, &current).await {
+                Ok(v) => values.push(Value::Object(v)),
+                Err(e) => errors.push(json!({
+                    "SecretId": id.given, "ErrorCode": e.code, "Message": e.message,
+                })),
+            }
+        }
+    }
+    let mut out = obj(json!({ "SecretValues": values, "Errors": errors }));
+    if let Some(t) = next {
+        out.insert("NextToken".into(), t.into());
+    }
+    Ok(out)
 }
 
-pub async fn put_value(_call: &Call, _secret: &SecretId) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("PutSecretValue"))
+/// Whether the caller may learn, by a retried put, whether a value equals the stored one:
+/// the operation resolved it (the permission then included reading the value).
+pub async fn put_value(
+    call: &Call,
+    secret: &SecretId,
+    compare: bool,
+) -> Result<Map<String, Value>, ApiError> {
+    let p = &call.params;
+    let version_id = token(p, "ClientRequestToken")?.unwrap_or_else(new_version_id);
+    let value = value(p, true)?.ok_or_else(|| ApiError::missing("SecretString"))?;
+    let stages = p
+        .str_list(
+            "VersionStages",
+            (1, params::MAX_STAGES),
+            (1, params::MAX_STAGE_LEN),
+        )?
+        .map(|l| l.iter().map(|s| stage_from_wire(s)).collect::<Vec<_>>());
+    if let Some(t) = p.str("RotationToken")? {
+        params::check_len("RotationToken", t, 36, 256)?;
+    }
+    let stages_out = stages.clone();
+    let version = put(call, &secret.name, version_id, value, stages, compare).await?;
+    let s = call.service.describe(&call.scope, &secret.name).await?;
+    Ok(obj(json!({
+        "ARN": call.arn(&s.name, &crate::arn::suffix_of(&s)),
+        "Name": s.name,
+        "VersionId": version.version_id,
+        "VersionStages": stages_json(stages_out.as_deref().unwrap_or(&version.stages)),
+    })))
 }
 
-pub async fn describe(_call: &Call, _secret: &SecretId) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("DescribeSecret"))
+async fn put(
+    call: &Call,
+    name: &str,
+    version_id: String,
+    value: SecretValue,
+    stages: Option<Vec<Stage>>,
+    compare: bool,
+) -> Result<coffer_core::VersionRecord, ApiError> {
+    call.service
+        .put_value(
+            &call.scope,
+            name,
+            PutValue {
+                version_id,
+                value,
+                stages,
+                when_full: WhenFull::PruneUnstaged,
+                max_versions: MAX_VERSIONS,
+                max_stages: MAX_STAGES,
+                expires_at: None,
+                when_exists: if compare {
+                    WhenExists::CompareValue
+                } else {
+                    WhenExists::Refuse
+                },
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            coffer_core::Error::AlreadyExists {
+                what: coffer_core::error::Resource::Version,
+                ..
+            } => ApiError::exists(
+                "You can't modify an existing version, you can only create a new version.",
+            ),
+            other => other.into(),
+        })
 }
 
-pub async fn list(_call: &Call) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("ListSecrets"))
+/// DescribeSecret's and ListSecrets' view of a secret.
+pub fn view(call: &Call, s: &SecretRecord, with_versions: bool) -> Map<String, Value> {
+    let mut out = obj(json!({
+        "ARN": call.arn(&s.name, &crate::arn::suffix_of(s)),
+        "Name": s.name,
+        "CreatedDate": date(s.created_at),
+        "LastChangedDate": date(s.updated_at),
+        "PrimaryRegion": call.region_id,
+        "RotationEnabled": s.rotation.enabled,
+    }));
+    if !s.description.is_empty() {
+        out.insert("Description".into(), s.description.clone().into());
+    }
+    if !s.key_id.is_empty() {
+        out.insert("KmsKeyId".into(), s.key_id.clone().into());
+    }
+    if let Some(interval) = s.rotation.interval_secs {
+        out.insert(
+            "RotationRules".into(),
+            json!({ "AutomaticallyAfterDays": interval / 86_400 }),
+        );
+    }
+    if let Some(last) = s.rotation.last {
+        out.insert("LastRotatedDate".into(), date(last));
+    }
+    if s.rotation.enabled {
+        if let Some(next) = s.rotation.next {
+            out.insert("NextRotationDate".into(), date(next));
+        }
+    }
+    if s.kind.is_managed() {
+        out.insert("OwningService".into(), "coffer".into());
+    }
+    if let SecretState::PendingDelete { .. } = s.state {
+        // Nothing changes a secret while it waits for deletion, so its last change is the
+        // deletion.
+        out.insert("DeletedDate".into(), date(s.updated_at));
+    }
+    out.insert(
+        "Tags".into(),
+        Value::Array(
+            s.tags
+                .iter()
+                .map(|t| json!({ "Key": t.key, "Value": t.value }))
+                .collect(),
+        ),
+    );
+    if with_versions {
+        let map: Map<String, Value> = s
+            .versions
+            .iter()
+            .filter(|v| !v.stages.is_empty())
+            .map(|v| (v.version_id.clone(), stages_json(&v.stages)))
+            .collect();
+        out.insert("VersionIdsToStages".into(), Value::Object(map));
+    }
+    out
+}
+
+pub async fn describe(call: &Call, secret: &SecretId) -> Result<Map<String, Value>, ApiError> {
+    let s = call.service.describe(&call.scope, &secret.name).await?;
+    Ok(view(call, &s, true))
+}
+
+pub async fn list(call: &Call) -> Result<Map<String, Value>, ApiError> {
+    let p = &call.params;
+    let f: Vec<Filter> = filters::parse(p)?;
+    let include_deleted = p.bool("IncludePlannedDeletion")?.unwrap_or(false);
+    let max = p.int("MaxResults", 1, 100)?.unwrap_or(100) as usize;
+    let newest_first = match p.str("SortOrder")? {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => {
+            return Err(ApiError::validation(
+                "SortOrder",
+                "Member must satisfy enum value set: [asc, desc]",
+            ))
+        }
+    };
+    let sort_by = match p.str("SortBy")? {
+        None => None,
+        Some(s @ ("created-date" | "last-accessed-date" | "last-changed-date" | "name")) => Some(s),
+        Some(_) => {
+            return Err(ApiError::validation(
+                "SortBy",
+                "Member must satisfy enum value set: [created-date, last-accessed-date, last-changed-date, name]",
+            ))
+        }
+    };
+    let offset = filters::offset(p)?;
+    let (page, more) = filters::page(
+        call,
+        &f,
+        include_deleted,
+        newest_first,
+        sort_by,
+        offset,
+        max,
+    )
+    .await?;
+    let list: Vec<Value> = page
+        .iter()
+        .map(|s| Value::Object(view(call, s, false)))
+        .collect();
+    let mut out = obj(json!({ "SecretList": list }));
+    if more {
+        out.insert("NextToken".into(), filters::token(offset + max).into());
+    }
+    Ok(out)
 }
 
 pub async fn list_version_ids(
-    _call: &Call,
-    _secret: &SecretId,
+    call: &Call,
+    secret: &SecretId,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("ListSecretVersionIds"))
+    let p = &call.params;
+    let include_deprecated = p.bool("IncludeDeprecated")?.unwrap_or(false);
+    let max = p.int("MaxResults", 1, 100)?.unwrap_or(100) as usize;
+    let offset = filters::offset(p)?;
+    let s = call.service.describe(&call.scope, &secret.name).await?;
+    let mut versions: Vec<_> = s
+        .versions
+        .iter()
+        .filter(|v| include_deprecated || !v.stages.is_empty())
+        .collect();
+    versions.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    let more = versions.len() > offset.saturating_add(max);
+    let list: Vec<Value> = versions
+        .into_iter()
+        .skip(offset)
+        .take(max)
+        .map(|v| {
+            json!({
+                "VersionId": v.version_id,
+                "VersionStages": stages_json(&v.stages),
+                "CreatedDate": date(v.created_at),
+                "KmsKeyIds": [s.key_id],
+            })
+        })
+        .collect();
+    let mut out = obj(json!({
+        "Versions": list,
+        "ARN": call.arn(&s.name, &crate::arn::suffix_of(&s)),
+        "Name": s.name,
+    }));
+    if more {
+        out.insert("NextToken".into(), filters::token(offset + max).into());
+    }
+    Ok(out)
 }
 
-pub async fn delete(_call: &Call, _secret: &SecretId) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("DeleteSecret"))
+pub async fn delete(call: &Call, secret: &SecretId) -> Result<Map<String, Value>, ApiError> {
+    let p = &call.params;
+    let window = p.int("RecoveryWindowInDays", i64::MIN, i64::MAX)?;
+    let force = p.bool("ForceDeleteWithoutRecovery")?.unwrap_or(false);
+    let mode = match (window, force) {
+        (Some(_), true) => return Err(ApiError::invalid_parameter(
+            "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.",
+        )),
+        (_, true) => DeleteMode::Immediate,
+        (Some(d), false) if !(7..=30).contains(&d) => {
+            return Err(ApiError::invalid_parameter(
+                "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).",
+            ))
+        }
+        (d, false) => DeleteMode::Window {
+            days: d.unwrap_or(30),
+        },
+    };
+    let s = call.service.describe(&call.scope, &secret.name).await?;
+    if s.is_pending_delete() && mode != DeleteMode::Immediate {
+        return Err(ApiError::invalid_request(
+            "You can't perform this operation on the secret because it was already scheduled for deletion.",
+        ));
+    }
+    let arn = call.arn(&s.name, &crate::arn::suffix_of(&s));
+    let id = s.id;
+    let purge_at = call
+        .service
+        .delete(&call.scope, &secret.name, mode, |now| {
+            // The secret deleted is the secret described (not one made since under its name).
+            if now.id == id {
+                Ok(())
+            } else {
+                Err(coffer_core::Error::Conflict)
+            }
+        })
+        .await?;
+    Ok(obj(json!({
+        "ARN": arn,
+        "Name": s.name,
+        "DeletionDate": date(purge_at.unwrap_or_else(|| call.service.now())),
+    })))
 }
 
-pub async fn restore(_call: &Call, _secret: &SecretId) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("RestoreSecret"))
+pub async fn restore(call: &Call, secret: &SecretId) -> Result<Map<String, Value>, ApiError> {
+    let s = call.service.describe(&call.scope, &secret.name).await?;
+    // Restoring a secret that is not scheduled for deletion changes nothing.
+    let s = if s.is_pending_delete() {
+        call.service
+            .restore(&call.scope, &secret.name, SecretState::Enabled)
+            .await?
+    } else {
+        s
+    };
+    Ok(obj(json!({
+        "ARN": call.arn(&s.name, &crate::arn::suffix_of(&s)),
+        "Name": s.name,
+    })))
 }
 
-pub async fn update(_call: &Call, _secret: &SecretId) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("UpdateSecret"))
-}
-
-pub async fn update_stage(
-    _call: &Call,
-    _secret: &SecretId,
+pub async fn update(
+    call: &Call,
+    secret: &SecretId,
+    key: Option<String>,
+    compare: bool,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("UpdateSecretVersionStage"))
+    let p = &call.params;
+    let version_id = token(p, "ClientRequestToken")?;
+    let value = value(p, false)?;
+    let description = description(p)?;
+    p.str_len("Type", 0, 256)?;
+    let s = call.service.describe(&call.scope, &secret.name).await?;
+    if s.is_pending_delete() {
+        return Err(coffer_core::Error::InDeleteWindow { name: s.name }.into());
+    }
+    if let Some(d) = description {
+        call.service
+            .update_description(&call.scope, &secret.name, d)
+            .await?;
+    }
+    if let Some(k) = &key {
+        call.service
+            .change_secret_key(&call.scope, &secret.name, k)
+            .await?;
+    }
+    let mut out = obj(json!({
+        "ARN": call.arn(&s.name, &crate::arn::suffix_of(&s)),
+        "Name": s.name,
+    }));
+    if let Some(v) = value {
+        let version_id = version_id.unwrap_or_else(new_version_id);
+        let version = put(call, &secret.name, version_id, v, None, compare).await?;
+        out.insert("VersionId".into(), version.version_id.into());
+    }
+    Ok(out)
+}
+
+pub async fn update_stage(call: &Call, secret: &SecretId) -> Result<Map<String, Value>, ApiError> {
+    let p = &call.params;
+    let label = p.required_str("VersionStage", 1, params::MAX_STAGE_LEN)?;
+    let stage = stage_from_wire(label);
+    let remove_from = token(p, "RemoveFromVersionId")?;
+    let move_to = token(p, "MoveToVersionId")?;
+    let s = call.service.describe(&call.scope, &secret.name).await?;
+    if s.is_pending_delete() {
+        return Err(coffer_core::Error::InDeleteWindow { name: s.name }.into());
+    }
+    for v in [&remove_from, &move_to].into_iter().flatten() {
+        if s.version(v).is_none() {
+            return Err(ApiError::invalid_parameter(format!(
+                "The version {v} does not exist in this secret."
+            )));
+        }
+    }
+    if let Some(holder) = s.version_with_stage(&stage) {
+        if let Some(from) = &remove_from {
+            if *from != holder.version_id {
+                return Err(ApiError::invalid_parameter(format!(
+                    "The parameter RemoveFromVersionId doesn't match: the staging label {label} \
+                     is currently attached to version {}.",
+                    holder.version_id
+                )));
+            }
+        } else if move_to.as_deref() != Some(holder.version_id.as_str()) {
+            return Err(ApiError::invalid_parameter(format!(
+                "The staging label {label} is currently attached to version {}, so you must \
+                 explicitly reference that version in RemoveFromVersionId.",
+                holder.version_id
+            )));
+        }
+    } else if let Some(from) = &remove_from {
+        return Err(ApiError::invalid_parameter(format!(
+            "The staging label {label} is not attached to version {from}."
+        )));
+    }
+    if remove_from.is_none() && move_to.is_none() {
+        return Err(ApiError::invalid_parameter(
+            "Provide MoveToVersionId, RemoveFromVersionId or both.",
+        ));
+    }
+    // Moving a label to the version that has it already changes nothing.
+    let unchanged = move_to.is_some()
+        && s.version_with_stage(&stage).map(|v| &v.version_id) == move_to.as_ref();
+    if !unchanged {
+        call.service
+            .update_stage(
+                &call.scope,
+                &secret.name,
+                stage,
+                remove_from,
+                move_to,
+                MAX_STAGES,
+            )
+            .await?;
+    }
+    Ok(obj(json!({
+        "ARN": call.arn(&s.name, &crate::arn::suffix_of(&s)),
+        "Name": s.name,
+    })))
 }
 
 pub async fn tag(
-    _call: &Call,
-    _secret: &SecretId,
-    _tags: Vec<Tag>,
+    call: &Call,
+    secret: &SecretId,
+    tags: Vec<Tag>,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("TagResource"))
+    call.service
+        .tag(&call.scope, &secret.name, tags, MAX_TAGS)
+        .await?;
+    Ok(Map::new())
 }
 
 pub async fn untag(
-    _call: &Call,
-    _secret: &SecretId,
-    _keys: Vec<String>,
+    call: &Call,
+    secret: &SecretId,
+    keys: Vec<String>,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("UntagResource"))
+    call.service
+        .untag(&call.scope, &secret.name, Some(keys))
+        .await?;
+    Ok(Map::new())
 }
 
-pub fn random_password(_call: &Call) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("GetRandomPassword"))
+pub fn random_password(call: &Call) -> Result<Map<String, Value>, ApiError> {
+    let p = &call.params;
+    let flag = |n: &str| p.bool(n).map(|b| b.unwrap_or(false));
+    let exclude = p.str_len("ExcludeCharacters", 0, 4096)?.unwrap_or("");
+    let mut exclude_characters = exclude.to_string();
+    // AWS leaves the space out unless IncludeSpace is set.
+    if !flag("IncludeSpace")? {
+        exclude_characters.push(' ');
+    }
+    let opts = PasswordOptions {
+        length: p.int("PasswordLength", 1, 4096)?.unwrap_or(32) as usize,
+        exclude_characters,
+        exclude_lowercase: flag("ExcludeLowercase")?,
+        exclude_uppercase: flag("ExcludeUppercase")?,
+        exclude_numbers: flag("ExcludeNumbers")?,
+        exclude_punctuation: flag("ExcludePunctuation")?,
+        require_each_included_type: p.bool("RequireEachIncludedType")?.unwrap_or(true),
+    };
+    let password = call.service.random_password(&opts).map_err(|e| match e {
+        coffer_core::Error::InvalidParameter { reason, .. } => ApiError::invalid_parameter(reason),
+        other => other.into(),
+    })?;
+    Ok(obj(json!({ "RandomPassword": password.as_str() })))
 }

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "coffer",
     version,
-    about = "A self-hosted secrets manager that speaks the Alibaba Cloud, Tencent Cloud and Huawei Cloud secrets manager APIs",
+    about = "A self-hosted secrets manager that speaks the AWS, Alibaba Cloud, Tencent Cloud and Huawei Cloud secrets manager APIs",
     long_about = "coffer keeps secrets encrypted, versioned and staged in an embedded store (or in \
                   PostgreSQL, shared by several coffer nodes), and answers the wire protocol of cloud secrets managers so that their official SDKs \
                   work against it after an endpoint and key change."
@@ -659,7 +659,7 @@ pub struct ServeArgs {
     /// Override one limit, NAME=VALUE (repeatable; in COFFER_LIMIT comma-separated):
     /// value-bytes, versions-per-secret, stages-per-secret, tags-per-secret,
     /// secrets-per-region or API.secrets-per-region (a count, or none), API.rate.GROUP or
-    /// API.rate.* (COUNT/s, COUNT/min, COUNT/h, or none). API is alibaba, tencent or huawei;
+    /// API.rate.* (COUNT/s, COUNT/min, COUNT/h, or none). API is aws, alibaba, tencent or huawei;
     /// README "Limits and hardening" lists the groups.
     #[arg(
         long = "limit",

@@ -405,6 +405,13 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     if let Some((file, next)) = root_key.file {
         service = service.with_root_key_file(file, next);
     }
+    // The operator account's AWS account number, taken when the first start creates it.
+    let aws_account = std::env::var("COFFER_BOOTSTRAP_AWS_ACCOUNT_ID")
+        .ok()
+        .filter(|s| !s.is_empty());
+    service = service
+        .with_bootstrap_account_number(aws_account)
+        .context("COFFER_BOOTSTRAP_AWS_ACCOUNT_ID must be 12 digits (an AWS account id)")?;
     let node = cluster::node_name(args.node_name.as_deref(), args.listen);
     service = service.with_node(node.clone(), Duration::from_secs(args.lease_secs));
     let store_name = match &store {

@@ -129,6 +129,35 @@ impl World {
         send(&self.server, "POST", "/", &headers, &body)
     }
 
+    fn aws(&self, key: &Key, target: &str, body: &Value) -> (u16, Value) {
+        let body = body.to_string().into_bytes();
+        let mut headers = vec![
+            ("host".to_string(), self.host()),
+            (
+                "content-type".to_string(),
+                "application/x-amz-json-1.1".to_string(),
+            ),
+            (
+                "x-amz-target".to_string(),
+                format!("secretsmanager.{target}"),
+            ),
+        ];
+        coffer_auth::sigv4::sign(
+            "POST",
+            "/",
+            "",
+            &mut headers,
+            &body,
+            &key.id,
+            key.secret.as_bytes(),
+            "us-east-1",
+            "secretsmanager",
+            now(),
+        )
+        .expect("sign");
+        send(&self.server, "POST", "/", &headers, &body)
+    }
+
     fn huawei(&self, key: &Key, project: &str, r: &HuaweiRequest) -> (u16, Value) {
         let (method, v, route, query, body) = (r.method, r.v, &r.route, r.query, &r.body);
         let body = if body.is_null() {
@@ -364,6 +393,7 @@ fn code_of(status: u16, body: &Value) -> String {
         .as_str()
         .or_else(|| body["Response"]["Error"]["Code"].as_str())
         .or_else(|| body["error_code"].as_str())
+        .or_else(|| body["__type"].as_str())
         .or_else(|| body["error"]["error_code"].as_str());
     match code {
         Some(c) => format!("{status} {c}"),
@@ -487,6 +517,16 @@ fn every_operation_of_every_dialect_fails_closed() {
         assert_eq!(code_of(status, &body), expected, "tencent {kind:?}: {body}");
         *counts.entry("tencent").or_insert(0) += 1;
     }
+    for kind in coffer_dialect_aws::OperationKind::iter() {
+        let target: &'static str = kind.into();
+        let (status, body) = w.aws(&w.plain, target, &aws_sample(kind, "fc-secret", &w.key_id));
+        assert_eq!(
+            code_of(status, &body),
+            "400 AccessDeniedException",
+            "aws {target}: {body}"
+        );
+        *counts.entry("aws").or_insert(0) += 1;
+    }
     for kind in coffer_dialect_huawei::OperationKind::iter() {
         let r = huawei_sample(kind, "fc-secret", &w.secret_id, &w.key_id);
         let (status, body) = w.huawei(&w.plain, PROJECT, &r);
@@ -561,6 +601,37 @@ fn every_operation_of_every_dialect_fails_closed() {
             "tencent {kind:?}: {b1} / {b2}"
         );
     }
+    // AWS names another account's secret by its ARN, which carries the account's number; a
+    // name is always the caller's own, so creates get a name used nowhere.
+    let aws_arn = |name: &str| {
+        format!(
+            "arn:aws:secretsmanager:us-east-1:{:012}:secret:{name}",
+            w.owner % 1_000_000_000_000
+        )
+    };
+    for kind in coffer_dialect_aws::OperationKind::iter() {
+        let target: &'static str = kind.into();
+        let secret = |name: &str| match kind {
+            coffer_dialect_aws::OperationKind::CreateSecret => fresh_name(),
+            _ => aws_arn(name),
+        };
+        let (s1, b1) = w.aws(
+            &w.intruder,
+            target,
+            &aws_sample(kind, &secret("fc-secret"), &w.key_id),
+        );
+        let (s2, b2) = w.aws(
+            &w.intruder,
+            target,
+            &aws_sample(kind, &secret("ghost-secret"), &ghost_key),
+        );
+        assert_no_leak(target, &b1);
+        assert_eq!(
+            code_of(s1, &b1),
+            code_of(s2, &b2),
+            "aws {target}: {b1} / {b2}"
+        );
+    }
     let ghost_id = uuid::Uuid::new_v4().to_string();
     for kind in coffer_dialect_huawei::OperationKind::iter() {
         let name = coffer_dialect_huawei::wire_name(kind);
@@ -612,6 +683,10 @@ fn every_operation_of_every_dialect_fails_closed() {
     assert_eq!(
         counts["alibaba"],
         coffer_dialect_alibaba::OperationKind::iter().count()
+    );
+    assert_eq!(
+        counts["aws"], 26,
+        "every operation of the Secrets Manager model"
     );
     eprintln!("fail-closed operations tested: {counts:?}");
 }
@@ -675,6 +750,47 @@ fn tencent_sample(
         | K::DisableKeyRotation
         | K::GetKeyRotationStatus => json!({"KeyId": key}),
         K::Decrypt | K::ReEncrypt => json!({"CiphertextBlob": blob}),
+    }
+}
+
+// --- AWS ----------------------------------------------------------------------------------
+
+/// A request of each operation naming `secret` (a name or an ARN) and `key`.
+fn aws_sample(kind: coffer_dialect_aws::OperationKind, secret: &str, key: &str) -> Value {
+    use coffer_dialect_aws::OperationKind as K;
+    let arn = "arn:aws:secretsmanager:us-east-1:000000000000:secret:replica-abcdef";
+    match kind {
+        K::CreateSecret => json!({"Name": secret, "SecretString": "x", "KmsKeyId": key}),
+        K::PutSecretValue => json!({"SecretId": secret, "SecretString": "x"}),
+        K::UpdateSecret => json!({"SecretId": secret, "Description": "x", "KmsKeyId": key}),
+        K::UpdateSecretVersionStage => json!({"SecretId": secret, "VersionStage": "blue",
+            "MoveToVersionId": "00000000-0000-0000-0000-000000000000"}),
+        K::TagResource => json!({"SecretId": secret, "Tags": [{"Key": "k", "Value": "v"}]}),
+        K::UntagResource => json!({"SecretId": secret, "TagKeys": ["k"]}),
+        K::BatchGetSecretValue => json!({"SecretIdList": [secret]}),
+        K::ListSecrets | K::GetRandomPassword => json!({}),
+        K::PutResourcePolicy => json!({"SecretId": secret, "ResourcePolicy": "{}"}),
+        K::ValidateResourcePolicy => json!({"SecretId": secret, "ResourcePolicy": "{}"}),
+        K::ReplicateSecretToRegions => {
+            json!({"SecretId": secret, "AddReplicaRegions": [{"Region": "eu-west-1"}]})
+        }
+        K::RemoveRegionsFromReplication => {
+            json!({"SecretId": secret, "RemoveReplicaRegions": ["eu-west-1"]})
+        }
+        K::AssociateCrossAccountReplica | K::DisassociateCrossAccountReplica => {
+            json!({"SecretId": secret, "CrossAccountReplicaARN": arn})
+        }
+        K::GetSecretValue
+        | K::DescribeSecret
+        | K::ListSecretVersionIds
+        | K::DeleteSecret
+        | K::RestoreSecret
+        | K::GetResourcePolicy
+        | K::DeleteResourcePolicy
+        | K::ListResourcePolicies
+        | K::RotateSecret
+        | K::CancelRotateSecret
+        | K::StopReplicationToReplica => json!({"SecretId": secret}),
     }
 }
 

@@ -399,6 +399,7 @@ async fn data_persists_across_close_and_reopen() {
             name: "one".into(),
             operator: false,
             created_at: Timestamp(1),
+            account_number: None,
         })
         .await
         .expect("account");

@@ -372,6 +372,11 @@ impl Service {
                 name: name.to_string(),
                 operator: false,
                 created_at: self.now(),
+                account_number: None,
+            };
+            let account = Account {
+                account_number: Some(Account::derived_number(account.id)),
+                ..account
             };
             match self.store.create_account(&account).await {
                 Ok(()) => {

@@ -55,13 +55,19 @@ impl Service {
         let now = self.now();
         let account = match self.store.count_accounts().await? {
             0 => {
+                let id = AccountId(
+                    rand::rngs::OsRng.gen_range(1_000_000_000_000_000..10_000_000_000_000_000),
+                );
                 let account = Account {
-                    id: AccountId(
-                        rand::rngs::OsRng.gen_range(1_000_000_000_000_000..10_000_000_000_000_000),
-                    ),
+                    id,
                     name: "admin".into(),
                     operator: true,
                     created_at: now,
+                    account_number: Some(
+                        self.bootstrap_account_number
+                            .clone()
+                            .unwrap_or_else(|| Account::derived_number(id)),
+                    ),
                 };
                 self.store.create_account(&account).await?;
                 account

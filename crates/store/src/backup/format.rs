@@ -92,6 +92,9 @@ pub(crate) enum Line {
         name: String,
         operator: bool,
         created_at: i64,
+        /// Absent in backups made before accounts had numbers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account_number: Option<String>,
     },
     AccessKey {
         id: String,
@@ -223,6 +226,7 @@ impl Line {
                 name: a.name,
                 operator: a.operator,
                 created_at: a.created_at.0,
+                account_number: a.account_number,
             },
             BackupItem::AccessKey(k) => Line::AccessKey {
                 id: k.id,
@@ -385,11 +389,13 @@ impl Line {
                 name,
                 operator,
                 created_at,
+                account_number,
             } => BackupItem::Account(Account {
                 id: AccountId(id),
                 name,
                 operator,
                 created_at: Timestamp(created_at),
+                account_number,
             }),
             Line::AccessKey {
                 id,

@@ -30,6 +30,7 @@ pub async fn projects_and_lookup_by_id(store: Arc<dyn Store>) {
         name: "p".into(),
         operator: false,
         created_at: Timestamp(1),
+        account_number: None,
     };
     store.create_account(&acct).await.expect("account");
     let p = |id: &str, region: &str| Project {
@@ -110,6 +111,7 @@ pub async fn accounts_and_access_keys(store: Arc<dyn Store>) {
         name: "a".into(),
         operator: false,
         created_at: Timestamp(1),
+        account_number: Some("123456789012".into()),
     };
     store.create_account(&acct).await.expect("account");
     let r = store
@@ -128,6 +130,7 @@ pub async fn accounts_and_access_keys(store: Arc<dyn Store>) {
         name: "big".into(),
         operator: false,
         created_at: Timestamp(2),
+        account_number: None,
     };
     store.create_account(&big).await.expect("big account");
     assert_eq!(store.get_account(big.id).await.expect("get"), Some(big));
@@ -218,6 +221,7 @@ pub async fn policies_attachments_and_account_deletion(store: Arc<dyn Store>) {
                 name: name.into(),
                 operator: id == 1,
                 created_at: Timestamp(id as i64),
+                account_number: None,
             })
             .await
             .expect("account");

@@ -127,6 +127,7 @@ pub async fn fill(store: &Arc<dyn Store>) {
                 name: name.into(),
                 operator,
                 created_at: Timestamp(T + id as i64),
+                account_number: None,
             })
             .await
             .expect("account");
@@ -528,6 +529,7 @@ pub async fn export_is_one_snapshot(a: Arc<dyn Store>, _b: Arc<dyn Store>) {
                         name: "late".into(),
                         operator: false,
                         created_at: Timestamp(T),
+                        account_number: None,
                     })
                     .await
                     .expect("account during export");
@@ -578,6 +580,7 @@ pub async fn import_refuses_a_store_in_use(a: Arc<dyn Store>, b: Arc<dyn Store>)
         name: "already here".into(),
         operator: true,
         created_at: Timestamp(T),
+        account_number: None,
     };
     b.create_account(&held).await.expect("account");
     let r = b.import(&mut Replay::new(items.clone())).await;

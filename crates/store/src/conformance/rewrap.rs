@@ -61,6 +61,7 @@ pub async fn rewrap_walks_and_swaps(store: Arc<dyn Store>) {
                 name: format!("account {n}"),
                 operator: false,
                 created_at: Timestamp(1),
+                account_number: None,
             })
             .await
             .expect("account");

@@ -15,7 +15,7 @@ use super::rows::{
 };
 use super::{pg_read, pg_write, PgStore};
 
-pub(super) const ACCOUNT_COLUMNS: &str = "id, name, operator, created_at";
+pub(super) const ACCOUNT_COLUMNS: &str = "id, name, operator, created_at, account_number";
 pub(super) const POLICY_COLUMNS: &str = "account, name, document, created_at, updated_at";
 
 pub(super) fn account_row(r: &Row) -> Result<Account> {
@@ -24,6 +24,7 @@ pub(super) fn account_row(r: &Row) -> Result<Account> {
         name: col(r, 1)?,
         operator: col(r, 2)?,
         created_at: Timestamp(col(r, 3)?),
+        account_number: col(r, 4)?,
     })
 }
 
@@ -50,8 +51,14 @@ pub(super) fn project_row(r: &Row) -> Result<Project> {
 pub(super) async fn create_account<C: GenericClient>(c: &C, a: &Account) -> Result<()> {
     exec(
         c,
-        &format!("INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4)"),
-        &[&account_sql(a.id), &a.name, &a.operator, &a.created_at.0],
+        &format!("INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"),
+        &[
+            &account_sql(a.id),
+            &a.name,
+            &a.operator,
+            &a.created_at.0,
+            &a.account_number,
+        ],
     )
     .await
     .map_err(|e| {

@@ -282,6 +282,12 @@ pub const MIGRATIONS: &[&str] = &[
         updated_at TIMESTAMPTZ NOT NULL
     );
     "#,
+    // 4: each account's 12-digit number, shown by APIs that number accounts (AWS ARNs).
+    // Existing accounts get the last 12 digits of their random id.
+    r#"
+    ALTER TABLE accounts ADD COLUMN account_number TEXT;
+    UPDATE accounts SET account_number = lpad((id % 1000000000000)::text, 12, '0');
+    "#,
 ];
 
 /// Applies the migrations the database has not seen yet, all in one transaction that holds

@@ -23,6 +23,7 @@ pub(super) fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
         name: r.get(1)?,
         operator: r.get(2)?,
         created_at: Timestamp(r.get(3)?),
+        account_number: r.get(4)?,
     })
 }
 
@@ -108,8 +109,15 @@ fn delete_account(c: &Connection, id: AccountId) -> Result<()> {
 
 pub(super) fn create_account(c: &Connection, a: &Account) -> Result<()> {
     c.execute(
-        "INSERT INTO accounts (id, name, operator, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![account_sql(a.id), a.name, a.operator, a.created_at.0],
+        "INSERT INTO accounts (id, name, operator, created_at, account_number) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            account_sql(a.id),
+            a.name,
+            a.operator,
+            a.created_at.0,
+            a.account_number
+        ],
     )
     .map_err(|e| {
         if is_unique_violation(&e) {
@@ -314,7 +322,7 @@ impl AccountStore for SqliteStore {
     async fn get_account(&self, id: AccountId) -> Result<Option<Account>> {
         self.read(move |c| {
             c.query_row(
-                "SELECT id, name, operator, created_at FROM accounts WHERE id = ?1",
+                "SELECT id, name, operator, created_at, account_number FROM accounts WHERE id = ?1",
                 [account_sql(id)],
                 account_row,
             )
@@ -341,7 +349,7 @@ impl AccountStore for SqliteStore {
     async fn list_accounts(&self) -> Result<Vec<Account>> {
         self.read(|c| {
             let mut st = c
-                .prepare_cached("SELECT id, name, operator, created_at FROM accounts ORDER BY id")
+                .prepare_cached("SELECT id, name, operator, created_at, account_number FROM accounts ORDER BY id")
                 .map_err(|e| internal("prepare accounts", e))?;
             let rows = st
                 .query_map([], account_row)

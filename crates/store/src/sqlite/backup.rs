@@ -154,7 +154,7 @@ fn read_snapshot(
     let item = |i: BackupItem| Out::Item(Box::new(i));
     each(
         &c,
-        "SELECT id, name, operator, created_at FROM accounts ORDER BY id",
+        "SELECT id, name, operator, created_at, account_number FROM accounts ORDER BY id",
         account_row,
         |a| send(item(BackupItem::Account(a))),
     )?;

@@ -259,6 +259,12 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE db_instances ADD COLUMN allowed_privileges TEXT NOT NULL
         DEFAULT '["SELECT","INSERT","UPDATE","DELETE","CREATE","DROP","ALTER","INDEX","REFERENCES","CREATE VIEW","SHOW VIEW","CREATE TEMPORARY TABLES","LOCK TABLES","EXECUTE","TRIGGER","CREATE ROUTINE","ALTER ROUTINE","EVENT","TRUNCATE","CONNECT","TEMPORARY"]';
     "#,
+    // 12: each account's 12-digit number, shown by APIs that number accounts (AWS ARNs).
+    // Existing accounts get the last 12 digits of their random id.
+    r#"
+    ALTER TABLE accounts ADD COLUMN account_number TEXT;
+    UPDATE accounts SET account_number = printf('%012d', id % 1000000000000);
+    "#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction with
