@@ -465,6 +465,21 @@ fn resource_matches(pattern: &str, secret: &SecretNames<'_>) -> bool {
     glob_match(name_pattern, &full) || glob_match(name_pattern, secret.name)
 }
 
+/// Characters an ARN suffix is made of.
+const SUFFIX_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// The six letters and digits that follow a secret's name in its ARN
+/// (`arn:aws:secretsmanager:<region>:<account>:secret:<name>-<suffix>`), drawn from the random
+/// last bytes of its id: fixed for the secret's life, and different for a secret made again
+/// under the same name. Here, because a resource policy's `Resource` may name the secret by
+/// its full ARN; the AWS dialect prints the same.
+pub fn arn_suffix(id: &uuid::Uuid) -> String {
+    id.as_bytes()[10..16]
+        .iter()
+        .map(|b| SUFFIX_ALPHABET[usize::from(*b) % SUFFIX_ALPHABET.len()] as char)
+        .collect()
+}
+
 /// Every action a secret's resource policy can govern.
 const ALL_ACTIONS: [Action; 13] = [
     Action::SecretsGetValue,

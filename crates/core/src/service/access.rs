@@ -309,12 +309,13 @@ impl Service {
         let Ok(policy) = ResourcePolicy::parse(text) else {
             return Ok(Verdict::Deny);
         };
-        let caller_number = self.account_number(caller.account).await?;
+        let caller_number = Some(self.account_number(caller.account).await?);
         let owner_number = if caller.account == scope.account {
             caller_number.clone()
         } else {
-            self.account_number(scope.account).await?
+            Some(self.account_number(scope.account).await?)
         };
+        let suffix = resource_policy::arn_suffix(&secret.id);
         let who = resource_policy::Caller {
             account: caller.account,
             account_number: caller_number.as_deref(),
@@ -324,14 +325,9 @@ impl Service {
             name: &secret.name,
             account: scope.account,
             account_number: owner_number.as_deref(),
-            arn_suffix: None,
+            arn_suffix: Some(&suffix),
         };
         Ok(policy.evaluate(&who, action, &names))
-    }
-
-    /// The 12-digit number an account is known by in ARNs, when it has one.
-    async fn account_number(&self, _account: AccountId) -> Result<Option<String>> {
-        Ok(None)
     }
 
     /// The tags a condition is evaluated against: those a create asks for, else the stored
