@@ -148,7 +148,7 @@ fn malformed(e: MalformedPolicy) -> ApiError {
 
 fn names(call: &Call, s: &SecretRecord) -> Map<String, Value> {
     let mut out = Map::new();
-    out.insert("ARN".into(), call.arn(&s.name, suffix_of(s)).into());
+    out.insert("ARN".into(), call.arn(&s.name, &suffix_of(s)).into());
     out.insert("Name".into(), s.name.clone().into());
     out
 }

@@ -229,7 +229,7 @@ pub async fn rotate(call: &Call, input: RotateSecret) -> Result<Map<String, Valu
     let mut out = Map::new();
     out.insert(
         "ARN".into(),
-        call.arn(&secret.name, suffix_of(&secret)).into(),
+        call.arn(&secret.name, &suffix_of(&secret)).into(),
     );
     out.insert("Name".into(), secret.name.clone().into());
     if input.rotate_immediately.unwrap_or(true) {
@@ -251,7 +251,7 @@ pub async fn cancel(
         .set_rotation_policy(&call.scope, &input.secret.name, false, None, None)
         .await?;
     let mut out = Map::new();
-    out.insert("ARN".into(), call.arn(&s.name, suffix_of(&s)).into());
+    out.insert("ARN".into(), call.arn(&s.name, &suffix_of(&s)).into());
     out.insert("Name".into(), s.name.clone().into());
     if let Some(v) = s.version_with_stage(&Stage::Pending) {
         out.insert("VersionId".into(), v.version_id.clone().into());

@@ -553,9 +553,10 @@ pub fn view(call: &Call, s: &SecretRecord, with_versions: bool) -> Map<String, V
         out.insert("KmsKeyId".into(), s.key_id.clone().into());
     }
     if let Some(interval) = s.rotation.interval_secs {
+        // An hourly rate() shows as the expression it was set with.
         out.insert(
             "RotationRules".into(),
-            json!({ "AutomaticallyAfterDays": interval / 86_400 }),
+            crate::rotation::rules_json(interval),
         );
     }
     if let Some(last) = s.rotation.last {
