@@ -176,3 +176,22 @@ def test_alibaba_secret_policies_are_held_to_the_same_grammar(cast, secret):
     with expect_error(400, "InvalidParameter", "Policy"):
         cast.a_admin.ali().call("SetSecretPolicy", SecretName=secret, PolicyName="default",
                                 Policy=json.dumps({"anything": "goes"}))
+
+
+def test_a_deny_holds_for_batch_reads_by_filter(cast, secret):
+    admin = sm(cast.a_admin)
+    both = [secret, secret + "-twin"]
+    cast.a_admin.ali().call("CreateSecret", SecretName=both[1], VersionId="v1", SecretData="twin")
+    try:
+        admin.put_resource_policy(SecretId=secret, ResourcePolicy=doc(
+            {"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::%s:root" % account_number(admin, secret)},
+             "Action": "secretsmanager:GetSecretValue", "Resource": "*"}))
+        r = admin.batch_get_secret_value(Filters=[{"Key": "name", "Values": [secret]}])
+        assert [v["Name"] for v in r["SecretValues"]] == [both[1]]
+        assert [e["ErrorCode"] for e in r["Errors"]] == ["AccessDeniedException"]
+        assert r["Errors"][0]["SecretId"].split(":secret:")[1].startswith(secret + "-")
+        # By id, the pipeline refuses the whole request, as for a single read.
+        with aws_error("AccessDeniedException"):
+            admin.batch_get_secret_value(SecretIdList=both)
+    finally:
+        cast.a_admin.ali().call("DeleteSecret", SecretName=both[1], ForceDeleteWithoutRecovery=True)

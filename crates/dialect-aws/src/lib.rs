@@ -128,6 +128,7 @@ impl Dialect for Aws {
             regions: self.regions.clone(),
             account_number,
             max_secrets: self.max_secrets,
+            caller: caller.clone(),
         };
         let op = operation::parse(kind, &call.params)?;
         let op = operation::resolve(&call, op).await?;

@@ -437,7 +437,22 @@ pub async fn batch_get_value(
         let offset = filters::offset(p)?;
         let (page, more) = filters::page(call, &f, false, true, None, offset, max).await?;
         for s in page {
-            match read_value(call, &s.name, &current).await {
+            // The filter named no secret, so nothing was authorized per secret yet: each
+            // one found is, so that its resource policy's Deny holds here too.
+            let allowed = call
+                .service
+                .authorize(
+                    &call.caller,
+                    coffer_core::Action::SecretsGetValue,
+                    &call.scope,
+                    &coffer_core::Target::secret(&s.name),
+                )
+                .await;
+            let read = match allowed {
+                Ok(_) => read_value(call, &s.name, &current).await,
+                Err(e) => Err(e.into()),
+            };
+            match read {
                 Ok(v) => values.push(Value::Object(v)),
                 Err(e) => errors.push(json!({
                     "SecretId": call.arn(&s.name, &crate::arn::suffix_of(&s)),
