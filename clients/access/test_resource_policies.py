@@ -10,6 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from coffer_helpers import expect_error
+from hw_helpers import expect_hw
 from tc_helpers import expect_tc_error
 
 
@@ -134,6 +135,8 @@ def test_a_deny_holds_for_every_api(cast, secret):
         cast.a_ro.ali().call("GetSecretValue", SecretName=secret)
     with expect_tc_error("UnauthorizedOperation", "secrets:GetValue"):
         cast.a_ro.tc().call("GetSecretValue", SecretName=secret, VersionId="v1")
+    with expect_hw(403, "CSMS.0403", "secrets:GetValue"):
+        cast.a_ro.hw().call("show_secret_version", secret_name=secret, version_id="latest")
     with aws_error("AccessDeniedException", "secrets:GetValue"):
         sm(cast.a_ro).get_secret_value(SecretId=secret)
     # Only that action: describing is still allowed by the key's own policy.
