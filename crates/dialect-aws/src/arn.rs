@@ -80,6 +80,31 @@ fn split_suffix(resource: &str) -> Option<(&str, &str)> {
     .then_some((name, suffix))
 }
 
+/// The ARN suffix of a secret: six letters and digits drawn from the random part of its id
+/// (the last bytes of a v4 or v7 UUID are random), so it is fixed for the secret's life and a
+/// secret made again under the same name gets another, as at AWS.
+pub fn suffix_of(s: &coffer_core::SecretRecord) -> String {
+    suffix_of_id(&s.id)
+}
+
+pub fn suffix_of_id(id: &uuid::Uuid) -> String {
+    // The core derives it, because resource policies name secrets by their ARNs too.
+    coffer_core::resource_policy::arn_suffix(id)
+}
+
+/// A KMS key reference as the core reads it: a key ARN (`arn:aws:kms:...:key/<id>` or
+/// `...:alias/<name>`) becomes the id or `alias/<name>` it ends in; anything else is kept.
+pub fn key_reference(reference: &str) -> &str {
+    if !reference.starts_with("arn:") {
+        return reference;
+    }
+    match reference.splitn(6, ':').nth(5) {
+        Some(resource) if resource.starts_with("alias/") => resource,
+        Some(resource) => resource.strip_prefix("key/").unwrap_or(resource),
+        None => reference,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,30 +144,5 @@ mod tests {
         // A short resource has no suffix reading.
         let short = SecretRef::parse("arn:aws:secretsmanager:r:1:secret:-abcdef").unwrap();
         assert_eq!(short.candidates(), vec![("-abcdef".to_string(), None)]);
-    }
-}
-
-/// The ARN suffix of a secret: six letters and digits drawn from the random part of its id
-/// (the last bytes of a v4 or v7 UUID are random), so it is fixed for the secret's life and a
-/// secret made again under the same name gets another, as at AWS.
-pub fn suffix_of(s: &coffer_core::SecretRecord) -> String {
-    suffix_of_id(&s.id)
-}
-
-pub fn suffix_of_id(id: &uuid::Uuid) -> String {
-    // The core derives it, because resource policies name secrets by their ARNs too.
-    coffer_core::resource_policy::arn_suffix(id)
-}
-
-/// A KMS key reference as the core reads it: a key ARN (`arn:aws:kms:...:key/<id>` or
-/// `...:alias/<name>`) becomes the id or `alias/<name>` it ends in; anything else is kept.
-pub fn key_reference(reference: &str) -> &str {
-    if !reference.starts_with("arn:") {
-        return reference;
-    }
-    match reference.splitn(6, ':').nth(5) {
-        Some(resource) if resource.starts_with("alias/") => resource,
-        Some(resource) => resource.strip_prefix("key/").unwrap_or(resource),
-        None => reference,
     }
 }

@@ -219,6 +219,20 @@ pub fn refusal(r: Refusal) -> ApiError {
     }
 }
 
+/// The JSON protocol takes POST only.
+pub fn wrong_method(method: &str) -> ApiError {
+    let shown = if method.len() <= 16 {
+        method
+    } else {
+        "this method"
+    };
+    ApiError::new(
+        "UnknownOperationException",
+        405,
+        format!("Secrets Manager takes POST requests only, not {shown}."),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,18 +250,4 @@ mod tests {
              Member must have length less than or equal to 2048"
         );
     }
-}
-
-/// The JSON protocol takes POST only.
-pub fn wrong_method(method: &str) -> ApiError {
-    let shown = if method.len() <= 16 {
-        method
-    } else {
-        "this method"
-    };
-    ApiError::new(
-        "UnknownOperationException",
-        405,
-        format!("Secrets Manager takes POST requests only, not {shown}."),
-    )
 }

@@ -677,7 +677,7 @@ pub async fn list_version_ids(
         .iter()
         .filter(|v| include_deprecated || !v.stages.is_empty())
         .collect();
-    versions.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    versions.sort_by_key(|v| std::cmp::Reverse(v.created_at));
     let more = versions.len() > offset.saturating_add(max);
     let list: Vec<Value> = versions
         .into_iter()
