@@ -35,8 +35,9 @@ use crate::access::Action;
 use crate::model::AccountId;
 use crate::policy::glob_match;
 
-/// Largest document accepted (AWS's limit for a secret's resource policy).
-pub const MAX_DOCUMENT_BYTES: usize = 20 * 1024;
+/// Largest document accepted: the larger of the clouds' limits (Alibaba's 32 KiB secret
+/// policies; AWS's 20,480 characters are checked by its dialect).
+pub const MAX_DOCUMENT_BYTES: usize = 32 * 1024;
 
 /// Why a document is not a resource policy at all (AWS: MalformedPolicyDocumentException).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
