@@ -198,3 +198,48 @@ def test_a_deny_holds_for_batch_reads_by_filter(cast, secret):
             admin.batch_get_secret_value(SecretIdList=both)
     finally:
         cast.a_admin.ali().call("DeleteSecret", SecretName=both[1], ForceDeleteWithoutRecovery=True)
+
+
+def test_another_account_reads_by_arn_only_what_the_policy_shares(cast, secret):
+    owner = sm(cast.a_admin)
+    arn = owner.describe_secret(SecretId=secret)["ARN"]
+    other = sm(cast.b_admin)
+    ghost = arn.rsplit(":", 1)[0] + ":" + secret + "-nowhere-AbCdEf"
+    # Without a policy, another account's ARN is refused, whether the secret exists or not.
+    for target in (arn, ghost):
+        with aws_error("AccessDeniedException"):
+            other.get_secret_value(SecretId=target)
+    b_number = account_number(other, _own_secret(cast))
+    owner.put_resource_policy(SecretId=secret, BlockPublicPolicy=True, ResourcePolicy=doc(
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::%s:root" % b_number},
+         "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], "Resource": "*"}))
+    got = other.get_secret_value(SecretId=arn)
+    assert got["SecretString"] == "hunter2" and got["ARN"] == arn
+    assert other.describe_secret(SecretId=arn)["Name"] == secret
+    # Only what it shares...
+    with aws_error("AccessDeniedException"):
+        other.put_secret_value(SecretId=arn, SecretString="mine now")
+    # ...only by ARN (a name is always the caller's own)...
+    with aws_error("ResourceNotFoundException"):
+        other.get_secret_value(SecretId=secret)
+    # ...and only to keys whose own policies allow it too.
+    b_plain = cast.key(cast.b_id, cast.b_project)
+    with aws_error("AccessDeniedException"):
+        sm(b_plain).get_secret_value(SecretId=arn)
+    # A Deny added later wins over the Allow.
+    owner.put_resource_policy(SecretId=secret, ResourcePolicy=doc(
+        {"Effect": "Allow", "Principal": {"AWS": b_number}, "Action": "secretsmanager:*", "Resource": "*"},
+        {"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::%s:user/%s" % (b_number, cast.b_admin.id)},
+         "Action": "secretsmanager:GetSecretValue", "Resource": "*"}))
+    with aws_error("AccessDeniedException"):
+        other.get_secret_value(SecretId=arn)
+
+
+def _own_secret(cast):
+    """A secret of account B, for its ARN (made once)."""
+    name = "b-own-secret"
+    try:
+        cast.b_admin.ali().call("CreateSecret", SecretName=name, VersionId="v1", SecretData="b")
+    except Exception:  # noqa: BLE001 - made by an earlier test
+        pass
+    return name

@@ -253,6 +253,24 @@ impl Service {
         }
     }
 
+    /// The account whose 12-digit number is `number`, when exactly one has it: how a request
+    /// that names another account's secret by ARN finds the account that owns it.
+    pub async fn account_with_number(&self, number: &str) -> Result<Option<AccountId>> {
+        if !Account::is_account_number(number) {
+            return Ok(None);
+        }
+        let mut found = self
+            .store
+            .list_accounts()
+            .await?
+            .into_iter()
+            .filter(|a| a.number() == number);
+        Ok(match (found.next(), found.next()) {
+            (Some(a), None) => Some(a.id),
+            _ => None,
+        })
+    }
+
     /// What the caller's own policies say about the request (tags loaded when they matter).
     async fn identity_decision(
         &self,
