@@ -110,6 +110,14 @@ def test_what_coffer_cannot_rotate(aws, gen2, instances, account):
     assert gen2.call("DescribeSecret", SecretName=name).get("AutomaticRotation") == "Disabled"
     assert db_helpers.can_log_in("postgres", account, "Initial-pw-1")
 
+    # A secret waiting for deletion rotates no more, and keeps its schedule as it was.
+    aws.delete_secret(SecretId=name, RecoveryWindowInDays=7)
+    refused(lambda: aws.rotate_secret(SecretId=name, RotationRules={"AutomaticallyAfterDays": 5}),
+            "InvalidRequestException", "deletion")
+    aws.restore_secret(SecretId=name)
+    assert gen2.call("DescribeSecret", SecretName=name).get("AutomaticRotation") == "Disabled"
+    assert db_helpers.can_log_in("postgres", account, "Initial-pw-1")
+
     generic = unique("aws-generic")
     gen2.call("CreateSecret", SecretName=generic, VersionId="v1", SecretData="plain")
     refused(lambda: aws.rotate_secret(SecretId=generic), "InvalidRequestException",

@@ -220,24 +220,27 @@ pub async fn rotate(call: &Call, input: RotateSecret) -> Result<Map<String, Valu
              rotates."
         )));
     }
-    // A schedule given (or one kept from before) turns automatic rotation on, as AWS does.
-    if let Some(i) = interval.or(secret.rotation.interval_secs) {
-        call.service
-            .set_rotation_policy(&call.scope, &name, true, Some(i), None)
-            .await?;
-    }
     let mut out = Map::new();
     out.insert(
         "ARN".into(),
         call.arn(&secret.name, &suffix_of(&secret)).into(),
     );
     out.insert("Name".into(), secret.name.clone().into());
+    // Rotate first: a rotation the secret's state refuses (disabled, pending deletion) then
+    // leaves its schedule as it was.
     if input.rotate_immediately.unwrap_or(true) {
         let task = call
             .service
             .rotate(&call.scope, &name, input.client_request_token.clone())
             .await?;
         out.insert("VersionId".into(), task.version_id.into());
+    }
+    // A schedule given (or one kept from before) turns automatic rotation on, as AWS does;
+    // the next rotation is one interval from now.
+    if let Some(i) = interval.or(secret.rotation.interval_secs) {
+        call.service
+            .set_rotation_policy(&call.scope, &name, true, Some(i), None)
+            .await?;
     }
     Ok(out)
 }
