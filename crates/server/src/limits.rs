@@ -270,7 +270,16 @@ mod tests {
         assert_eq!(r.secret_quota("tencent"), Some(1_000));
         assert_eq!(r.secret_quota("huawei"), Some(500));
         assert_eq!(r.secret_quota("alibaba"), Some(1_000));
+        assert_eq!(r.secret_quota("aws"), Some(500_000));
         assert_eq!(r.secret_quota("native"), None);
+        assert_eq!(
+            r.rates.get(&("aws", "GetSecretValue")),
+            Some(&Rate::per_second(10_000))
+        );
+        assert_eq!(
+            r.rates.get(&("aws", "SecretWrites")),
+            Some(&Rate::per_second(50))
+        );
         assert_eq!(
             r.rates.get(&("tencent", "CreateSecret")),
             Some(&Rate::per_second(100))
@@ -323,7 +332,8 @@ mod tests {
         for (spec, needle) in [
             ("nonsense", "NAME=VALUE"),
             ("speed=3", "known limits"),
-            ("aws.rate.GetSecretValue=1/s", "no API is called \"aws\""),
+            ("gcp.rate.GetSecretValue=1/s", "no API is called \"gcp\""),
+            ("aws.rate.Nope=1/s", "aws has no rate group \"Nope\""),
             (
                 "tencent.rate.Nope=1/s",
                 "tencent has no rate group \"Nope\"",
