@@ -3,7 +3,11 @@
 //! DisassociateCrossAccountReplica. Their inputs are read here in full, with the model's
 //! constraints; running them needs the store's replicas.
 
-use serde_json::{Map, Value};
+use coffer_core::service::{NewReplica, ReplicaInfo, Replication};
+use coffer_core::SecretRecord;
+use serde_json::{json, Map, Value};
+
+use crate::arn::suffix_of;
 
 use crate::errors::ApiError;
 use crate::operation::SecretId;
@@ -199,6 +203,46 @@ fn check_replica_region(call: &Call, region: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `ReplicationStatusType` of one replica.
+fn status_json(r: &ReplicaInfo) -> Value {
+    let mut o = json!({
+        "Region": r.region_id,
+        "KmsKeyId": r.key_id,
+        "Status": r.status,
+    });
+    let message = if r.status == "InSync" {
+        "Replication succeeded"
+    } else {
+        r.message.as_str()
+    };
+    o["StatusMessage"] = message.into();
+    o
+}
+
+/// DescribeSecret's and ListSecrets' replication fields: a primary's `ReplicationStatus`; a
+/// replica's `PrimaryRegion` (the primary's region id).
+pub async fn describe_fields(
+    call: &Call,
+    s: &SecretRecord,
+    out: &mut Map<String, Value>,
+) -> Result<(), ApiError> {
+    match call.service.replication(s.id).await? {
+        Some(Replication::Primary { replicas }) => {
+            out.insert(
+                "ReplicationStatus".into(),
+                Value::Array(replicas.iter().map(status_json).collect()),
+            );
+        }
+        Some(Replication::Replica {
+            primary_region_id, ..
+        }) => {
+            out.insert("PrimaryRegion".into(), primary_region_id.into());
+        }
+        None => {}
+    }
+    Ok(())
+}
+
 pub async fn replicate(
     call: &Call,
     input: ReplicateSecretToRegions,
@@ -210,60 +254,91 @@ pub async fn replicate(
     if secret.is_pending_delete() {
         return Err(coffer_core::Error::InDeleteWindow { name: secret.name }.into());
     }
-    let mut regions = Vec::with_capacity(input.add_replica_regions.len());
+    let mut adds: Vec<NewReplica> = Vec::with_capacity(input.add_replica_regions.len());
     for r in &input.add_replica_regions {
         let region = r
             .region
             .as_deref()
             .ok_or_else(|| ApiError::missing("AddReplicaRegions.member.Region"))?;
-        if regions.contains(&region) {
+        if adds.iter().any(|a| a.region_id == region) {
             return Err(ApiError::invalid_parameter(format!(
                 "The Region {region} appears more than once in AddReplicaRegions."
             )));
         }
-        regions.push(region);
+        adds.push(NewReplica {
+            region: call.regions.resolve(Some(region)).to_string(),
+            region_id: region.to_string(),
+            key: r
+                .kms_key_id
+                .as_deref()
+                .map(|k| crate::arn::key_reference(k).to_string()),
+        });
     }
-    for region in regions {
-        check_replica_region(call, region)?;
+    for a in &adds {
+        check_replica_region(call, &a.region_id)?;
+        if let Some(b) = adds
+            .iter()
+            .find(|b| b.region == a.region && b.region_id != a.region_id)
+        {
+            return Err(ApiError::invalid_parameter(format!(
+                "The Regions {} and {} are the same coffer region {:?}: a secret has one \
+                 replica per coffer region.",
+                a.region_id, b.region_id, a.region
+            )));
+        }
     }
-    Err(ApiError::invalid_request(
-        "Replication to another coffer region is not available on this server yet.",
-    ))
+    let (s, replicas) = call
+        .service
+        .replicate(
+            &call.scope,
+            &call.region_id,
+            &secret.name,
+            adds,
+            input.force_overwrite_replica_secret.unwrap_or(false),
+        )
+        .await?;
+    let mut out = Map::new();
+    out.insert("ARN".into(), call.arn(&s.name, &suffix_of(&s)).into());
+    out.insert(
+        "ReplicationStatus".into(),
+        Value::Array(replicas.iter().map(status_json).collect()),
+    );
+    Ok(out)
 }
 
 pub async fn remove_regions(
     call: &Call,
     input: RemoveRegionsFromReplication,
 ) -> Result<Map<String, Value>, ApiError> {
-    let secret = call
-        .service
-        .describe(&call.scope, &input.secret.name)
-        .await?;
-    // No secret has replicas on this server, so every region named is not one of them.
-    let region = input
+    let regions: Vec<(String, String)> = input
         .remove_replica_regions
-        .first()
-        .cloned()
-        .unwrap_or_default();
-    Err(ApiError::invalid_parameter(format!(
-        "The secret {} has no replica in Region {region}.",
-        secret.name
-    )))
+        .iter()
+        .map(|r| (call.regions.resolve(Some(r)).to_string(), r.clone()))
+        .collect();
+    let (s, replicas) = call
+        .service
+        .remove_replicas(&call.scope, &input.secret.name, &regions)
+        .await?;
+    let mut out = Map::new();
+    out.insert("ARN".into(), call.arn(&s.name, &suffix_of(&s)).into());
+    out.insert(
+        "ReplicationStatus".into(),
+        Value::Array(replicas.iter().map(status_json).collect()),
+    );
+    Ok(out)
 }
 
 pub async fn stop(
     call: &Call,
     input: StopReplicationToReplica,
 ) -> Result<Map<String, Value>, ApiError> {
-    let secret = call
+    let s = call
         .service
-        .describe(&call.scope, &input.secret.name)
+        .promote_replica(&call.scope, &input.secret.name)
         .await?;
-    Err(ApiError::invalid_request(format!(
-        "The secret {} is not a replica secret: StopReplicationToReplica promotes a replica \
-         to a standalone secret.",
-        secret.name
-    )))
+    let mut out = Map::new();
+    out.insert("ARN".into(), call.arn(&s.name, &suffix_of(&s)).into());
+    Ok(out)
 }
 
 pub async fn associate(

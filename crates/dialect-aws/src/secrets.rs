@@ -613,7 +613,9 @@ pub fn view(call: &Call, s: &SecretRecord, with_versions: bool) -> Map<String, V
 
 pub async fn describe(call: &Call, secret: &SecretId) -> Result<Map<String, Value>, ApiError> {
     let s = call.service.describe(&call.scope, &secret.name).await?;
-    Ok(view(call, &s, true))
+    let mut out = view(call, &s, true);
+    crate::replication::describe_fields(call, &s, &mut out).await?;
+    Ok(out)
 }
 
 pub async fn list(call: &Call) -> Result<Map<String, Value>, ApiError> {
@@ -652,10 +654,12 @@ pub async fn list(call: &Call) -> Result<Map<String, Value>, ApiError> {
         max,
     )
     .await?;
-    let list: Vec<Value> = page
-        .iter()
-        .map(|s| Value::Object(view(call, s, false)))
-        .collect();
+    let mut list: Vec<Value> = Vec::with_capacity(page.len());
+    for s in &page {
+        let mut v = view(call, s, false);
+        crate::replication::describe_fields(call, s, &mut v).await?;
+        list.push(Value::Object(v));
+    }
     let mut out = obj(json!({ "SecretList": list }));
     if more {
         out.insert("NextToken".into(), filters::token(offset + max).into());

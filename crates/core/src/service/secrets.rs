@@ -425,7 +425,11 @@ impl Service {
                 new_values: vec![(req.version_id.clone(), sealed)],
                 removed_versions: removed,
             };
-            match self.store.write_secret(write).await {
+            match self
+                .store
+                .write_secret(self.with_replicas(write).await?)
+                .await
+            {
                 Ok(()) => return Ok(version),
                 Err(Error::Conflict) => continue,
                 Err(e) => return Err(e),
@@ -671,14 +675,8 @@ impl Service {
                 for _ in 0..MAX_RETRIES {
                     let s = self.load(scope, name).await?;
                     allowed(&s)?;
-                    match self
-                        .store
-                        .write_secret(SecretWrite::Delete {
-                            id: s.id,
-                            revision: s.revision,
-                        })
-                        .await
-                    {
+                    let write = self.delete_with_replicas(&s).await?;
+                    match self.store.write_secret(write).await {
                         Ok(()) => return Ok(None),
                         Err(Error::Conflict) => continue,
                         Err(e) => return Err(e),
@@ -765,7 +763,11 @@ impl Service {
                 new_values: vec![(version_id.to_string(), sealed)],
                 removed_versions: vec![version_id.to_string()],
             };
-            match self.store.write_secret(write).await {
+            match self
+                .store
+                .write_secret(self.with_replicas(write).await?)
+                .await
+            {
                 Ok(()) => return Ok(version),
                 Err(Error::Conflict) => continue,
                 Err(e) => return Err(e),
@@ -842,7 +844,11 @@ impl Service {
                 new_values: vec![],
                 removed_versions: vec![version_id.to_string()],
             };
-            match self.store.write_secret(write).await {
+            match self
+                .store
+                .write_secret(self.with_replicas(write).await?)
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(Error::Conflict) => continue,
                 Err(e) => return Err(e),
