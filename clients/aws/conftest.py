@@ -14,19 +14,15 @@ import secrets
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
 
 _HERE = Path(__file__).resolve().parent
 for _p in (str(_HERE), str(_HERE.parent / "alibaba"), str(_HERE.parent / "tencent")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
+from aws_helpers import ACCOUNT, make_sm  # noqa: E402
 from coffer_helpers import coffer_binary, session_server, spawn_coffer, wait_ready  # noqa: E402
-
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
 
 
 @pytest.fixture(scope="session")
@@ -42,18 +38,6 @@ def coffer(tmp_path_factory):
     yield from session_server("aws", start)
 
 
-def make_sm(server, ak=None, sk=None, region=REGION, validate=True, token=None, retries=0):
-    return boto3.client(
-        "secretsmanager",
-        endpoint_url="http://%s" % server.endpoint,
-        region_name=region,
-        aws_access_key_id=ak or server.ak,
-        aws_secret_access_key=sk or server.sk,
-        aws_session_token=token,
-        config=Config(parameter_validation=validate, retries={"max_attempts": retries + 1, "mode": "standard"}),
-    )
-
-
 @pytest.fixture
 def sm(coffer):
     return make_sm(coffer)
@@ -63,7 +47,3 @@ def sm(coffer):
 def sm_raw(coffer):
     """boto3 without its own parameter validation: the server's checks answer."""
     return make_sm(coffer, validate=False)
-
-
-def name(prefix="t"):
-    return "%s-%s" % (prefix, secrets.token_hex(5))

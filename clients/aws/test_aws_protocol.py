@@ -10,8 +10,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from conftest import REGION, make_sm, name
-from test_aws_secrets import expect
+from aws_helpers import REGION, expect, make_sm, name
 
 
 def signed(coffer, target="GetSecretValue", body=None, *, service="secretsmanager", region=REGION,

@@ -3,31 +3,9 @@ and its errors as botocore reads them (code, status, message)."""
 import base64
 import uuid
 
-import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, REGION, name
-
-
-class expect:
-    """`with expect("ResourceNotFoundException", 400, "can't find"):` around a boto3 call."""
-
-    def __init__(self, code, status=400, *parts):
-        self.code, self.status, self.parts = code, status, parts
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        assert exc_type is not None, "expected %s, the call succeeded" % self.code
-        assert issubclass(exc_type, ClientError), exc
-        err = exc.response["Error"]
-        assert err["Code"] == self.code, exc.response
-        assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == self.status, exc.response
-        for p in self.parts:
-            assert p in err["Message"], err["Message"]
-        self.error = err
-        return True
+from aws_helpers import ACCOUNT, REGION, expect, name
 
 
 def token():
@@ -72,6 +50,34 @@ def test_binary_secret(sm):
     sm.create_secret(Name=n, SecretBinary=blob)
     g = sm.get_secret_value(SecretId=n)
     assert g["SecretBinary"] == blob and "SecretString" not in g
+
+
+def test_a_secret_created_without_a_value_gets_one_with_its_first_put(sm, coffer):
+    n = name()
+    r = sm.create_secret(Name=n, Description="empty")
+    assert "VersionId" not in r
+    with expect("ResourceNotFoundException", 400, "staging label: AWSCURRENT"):
+        sm.get_secret_value(SecretId=n)
+    assert sm.describe_secret(SecretId=n)["VersionIdsToStages"] == {}
+    assert sm.list_secret_version_ids(SecretId=n)["Versions"] == []
+    v = sm.put_secret_value(SecretId=n, SecretString="first")["VersionId"]
+    g = sm.get_secret_value(SecretId=n)
+    assert (g["SecretString"], g["VersionId"], g["VersionStages"]) == ("first", v, ["AWSCURRENT"])
+    m = name()
+    sm.create_secret(Name=m)
+    # The other APIs see the secret, without a value.
+    from tc_helpers import make_tc
+    tc = make_tc("tc3", coffer)
+    assert tc.call("DescribeSecret", SecretName=m)["SecretName"] == m
+    assert tc.call("ListSecretVersionIds", SecretName=m)["Versions"] == []
+    from coffer_helpers import Gen2
+    ali = Gen2(coffer.endpoint, coffer.ak, coffer.sk)
+    assert ali.call("DescribeSecret", SecretName=m)["SecretName"] == m
+    try:
+        ali.call("GetSecretValue", SecretName=m)
+        raise AssertionError("a secret without a value returned one")
+    except Exception as e:  # noqa: BLE001 - the SDK's own error type
+        assert "500" not in str(e) and "InternalFailure" not in str(e), e
 
 
 def test_both_values_or_none_refused(sm):
@@ -248,6 +254,8 @@ def test_list_secrets_filters_sort_and_paging(sm):
     assert sorted(names(Filters=mine + [{"Key": "all", "Values": ["service"]}])) == made[:2]
     assert sorted(names(Filters=mine + [{"Key": "primary-region", "Values": [REGION]}])) == made
     assert names(Filters=mine + [{"Key": "owning-service", "Values": ["x"]}]) == []
+    listed = sm.list_secrets(Filters=mine + [{"Key": "name", "Values": [made[0]]}])["SecretList"]
+    assert list(listed[0]["SecretVersionsToStages"].values()) == [["AWSCURRENT"]]
     first = sm.list_secrets(Filters=mine, MaxResults=2, SortOrder="asc")
     assert [s["Name"] for s in first["SecretList"]] == made[:2]
     rest = sm.list_secrets(Filters=mine, MaxResults=2, SortOrder="asc", NextToken=first["NextToken"])

@@ -13,9 +13,8 @@ import pytest
 from aws_secretsmanager_caching import SecretCache, SecretCacheConfig
 
 from coffer_helpers import Gen2, secret_value
-from conftest import ACCOUNT, REGION, make_sm, name
+from aws_helpers import ACCOUNT, REGION, expect, make_sm, name
 from tc_helpers import make_tc
-from test_aws_secrets import expect
 
 AWS = str(Path(sys.executable).parent / "aws")
 
@@ -81,12 +80,12 @@ def test_cli_lifecycle(cli, sm):
 def test_caching_client_reads_and_refreshes(coffer, sm):
     n = name("cache")
     sm.create_secret(Name=n, SecretString="first")
-    cache = SecretCache(config=SecretCacheConfig(secret_refresh_interval=1), client=make_sm(coffer))
+    cache = SecretCache(config=SecretCacheConfig(secret_refresh_interval=4), client=make_sm(coffer))
     assert cache.get_secret_string(n) == "first"
     sm.put_secret_value(SecretId=n, SecretString="second")
     # Served from the cache until the refresh interval passes, then read again.
     assert cache.get_secret_string(n) == "first"
-    deadline = time.time() + 10
+    deadline = time.time() + 20
     while cache.get_secret_string(n) != "second":
         assert time.time() < deadline, "the cache never refreshed"
         time.sleep(0.3)

@@ -466,3 +466,108 @@ mod tests {
         assert_eq!(kind(None).unwrap_err().code, "UnknownOperationException");
     }
 }
+
+#[cfg(test)]
+mod permission_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn op(kind: OperationKind, body: serde_json::Value) -> Result<Operation, ApiError> {
+        parse(
+            kind,
+            &Params::from_map(body.as_object().cloned().unwrap_or_default()),
+        )
+    }
+
+    fn actions(p: &Permission) -> Vec<Action> {
+        match p {
+            Permission::Act { action, .. } | Permission::Admin { action, .. } => vec![*action],
+            Permission::All(all) => all.iter().flat_map(actions).collect(),
+            Permission::Public => vec![],
+        }
+    }
+
+    #[test]
+    fn a_retry_that_compares_values_also_needs_the_right_to_read_them() {
+        let mut put = op(
+            OperationKind::PutSecretValue,
+            json!({"SecretId": "s", "SecretString": "x"}),
+        )
+        .unwrap();
+        assert_eq!(actions(&permission(&put)), vec![Action::SecretsPutValue]);
+        if let O::PutSecretValue { compare, .. } = &mut put {
+            *compare = true;
+        }
+        assert_eq!(
+            actions(&permission(&put)),
+            vec![Action::SecretsPutValue, Action::SecretsGetValue]
+        );
+    }
+
+    #[test]
+    fn creates_name_their_key_and_tags() {
+        let create = op(
+            OperationKind::CreateSecret,
+            json!({"Name": "n", "KmsKeyId": "k1", "Tags": [{"Key": "a", "Value": "b"}]}),
+        )
+        .unwrap();
+        assert_eq!(
+            actions(&permission(&create)),
+            vec![Action::SecretsCreate, Action::KeysEncrypt]
+        );
+        // AWS's default key alias is the scope's default key: no key to authorize.
+        let default = op(
+            OperationKind::CreateSecret,
+            json!({"Name": "n", "KmsKeyId": "alias/aws/secretsmanager"}),
+        )
+        .unwrap();
+        assert_eq!(actions(&permission(&default)), vec![Action::SecretsCreate]);
+    }
+
+    #[test]
+    fn batch_reads_by_filter_need_every_secret() {
+        let by_filter = op(
+            OperationKind::BatchGetSecretValue,
+            json!({"Filters": [{"Key": "name", "Values": ["a"]}]}),
+        )
+        .unwrap();
+        assert_eq!(
+            permission(&by_filter),
+            Permission::All(vec![
+                Permission::one(Action::SecretsList, Target::AllSecrets),
+                Permission::one(Action::SecretsGetValue, Target::AllSecrets),
+            ])
+        );
+        let by_ids = op(
+            OperationKind::BatchGetSecretValue,
+            json!({"SecretIdList": ["a", "b"]}),
+        )
+        .unwrap();
+        assert_eq!(
+            permission(&by_ids),
+            Permission::Act {
+                action: Action::SecretsGetValue,
+                targets: vec![Target::secret("a"), Target::secret("b")],
+            }
+        );
+    }
+
+    #[test]
+    fn inputs_of_other_operations_are_checked_before_anything_runs() {
+        let bad = op(OperationKind::PutResourcePolicy, json!({"SecretId": "s"})).unwrap_err();
+        assert_eq!(bad.code, "ValidationException");
+        let bad = op(
+            OperationKind::ReplicateSecretToRegions,
+            json!({"SecretId": "s", "AddReplicaRegions": [{"Region": "Not a region"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(bad.code, "ValidationException");
+        let bad = op(
+            OperationKind::RotateSecret,
+            json!({"SecretId": "s", "RotationRules": {"AutomaticallyAfterDays": 0}}),
+        )
+        .unwrap_err();
+        assert_eq!(bad.code, "ValidationException");
+        assert!(op(OperationKind::GetSecretValue, json!({})).is_err());
+    }
+}

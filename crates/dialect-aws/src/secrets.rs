@@ -291,12 +291,24 @@ pub async fn create(
     let description = description(p)?.unwrap_or_default();
     refuse_replication_members(p)?;
     p.str_len("Type", 0, 256)?;
-    // The core keeps a secret with a current value from its creation on.
-    let value = value(p, false)?.ok_or_else(|| {
-        ApiError::invalid_parameter(
-            "This server creates a secret with its first value: provide SecretString or SecretBinary.",
-        )
-    })?;
+    // Without a value the secret has no version until the first PutSecretValue.
+    let Some(value) = value(p, false)? else {
+        let record = call
+            .service
+            .create_secret_without_value(
+                &call.scope,
+                name,
+                description,
+                key,
+                tags,
+                call.max_secrets,
+            )
+            .await?;
+        return Ok(obj(json!({
+            "ARN": call.arn(&record.name, &crate::arn::suffix_of(&record)),
+            "Name": record.name,
+        })));
+    };
     let request_value = match &value {
         SecretValue::Text(t) => SecretValue::Text(t.clone()),
         SecretValue::Binary(b) => SecretValue::Binary(b.clone()),
@@ -460,7 +472,7 @@ pub async fn batch_get_value(
                 })),
             }
         }
-        next = more.then(|| filters::token(offset + max));
+        next = more.then(|| filters::token(offset.saturating_add(max)));
     } else {
         if p.has("NextToken") {
             filters::offset(p)?;
@@ -600,15 +612,20 @@ pub fn view(call: &Call, s: &SecretRecord, with_versions: bool) -> Map<String, V
         ),
     );
     if with_versions {
-        let map: Map<String, Value> = s
-            .versions
+        out.insert("VersionIdsToStages".into(), versions_to_stages(s));
+    }
+    out
+}
+
+/// Each version that carries a label, with its labels.
+fn versions_to_stages(s: &SecretRecord) -> Value {
+    Value::Object(
+        s.versions
             .iter()
             .filter(|v| !v.stages.is_empty())
             .map(|v| (v.version_id.clone(), stages_json(&v.stages)))
-            .collect();
-        out.insert("VersionIdsToStages".into(), Value::Object(map));
-    }
-    out
+            .collect(),
+    )
 }
 
 pub async fn describe(call: &Call, secret: &SecretId) -> Result<Map<String, Value>, ApiError> {
@@ -654,15 +671,29 @@ pub async fn list(call: &Call) -> Result<Map<String, Value>, ApiError> {
         max,
     )
     .await?;
+    // List results carry metadata only; each entry's versions are read for its
+    // SecretVersionsToStages (a page is at most 100 secrets).
     let mut list: Vec<Value> = Vec::with_capacity(page.len());
     for s in &page {
-        let mut v = view(call, s, false);
-        crate::replication::describe_fields(call, s, &mut v).await?;
-        list.push(Value::Object(v));
+        let mut entry = view(call, s, false);
+        match call.service.describe(&call.scope, &s.name).await {
+            Ok(full) => {
+                entry.insert("SecretVersionsToStages".into(), versions_to_stages(&full));
+            }
+            // Deleted since the page was read: listed as it was.
+            Err(coffer_core::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        // A replica's entry names its primary's region.
+        crate::replication::describe_fields(call, s, &mut entry).await?;
+        list.push(Value::Object(entry));
     }
     let mut out = obj(json!({ "SecretList": list }));
     if more {
-        out.insert("NextToken".into(), filters::token(offset + max).into());
+        out.insert(
+            "NextToken".into(),
+            filters::token(offset.saturating_add(max)).into(),
+        );
     }
     Ok(out)
 }
@@ -702,7 +733,10 @@ pub async fn list_version_ids(
         "Name": s.name,
     }));
     if more {
-        out.insert("NextToken".into(), filters::token(offset + max).into());
+        out.insert(
+            "NextToken".into(),
+            filters::token(offset.saturating_add(max)).into(),
+        );
     }
     Ok(out)
 }

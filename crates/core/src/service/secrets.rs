@@ -154,6 +154,33 @@ impl Service {
         self.insert_secret(scope, new, None, max_secrets).await
     }
 
+    /// A generic secret with no version yet (AWS's CreateSecret without a value): reads
+    /// find no current value until the first put gives it one. Within the same quotas as
+    /// [`create_secret_within`](Self::create_secret_within).
+    pub async fn create_secret_without_value(
+        &self,
+        scope: &Scope,
+        name: String,
+        description: String,
+        key: Option<String>,
+        tags: Vec<Tag>,
+        max_secrets: Option<u64>,
+    ) -> Result<SecretRecord> {
+        let new = NewRecord {
+            name,
+            description,
+            kind: SecretKind::Generic,
+            key,
+            tags,
+            extended_config: None,
+            policy: None,
+            subscriptions: vec![],
+            rotation: RotationPolicy::default(),
+            versions: vec![],
+        };
+        self.insert_secret(scope, new, None, max_secrets).await
+    }
+
     /// The most secrets a scope may hold after a create: the server's ceiling, or the
     /// caller's quota when that is lower.
     fn secrets_quota(&self, max_secrets: Option<u64>) -> u64 {
