@@ -303,11 +303,12 @@ pub enum BackupItem {
     Key(KeyRecord),
     EventRule(EventRule),
     DbInstance(DbInstance),
-    /// A secret with its tags, subscriptions, versions and stages, and each version's sealed
-    /// value (by version id, in the record's version order).
+    /// A secret with its tags, subscriptions, versions and stages, each version's sealed
+    /// value (by version id, in the record's version order), and its replication record.
     Secret {
         record: SecretRecord,
         values: Vec<(String, SealedValue)>,
+        replication: Option<String>,
     },
     RotationTask(RotationTask),
 }
