@@ -1,6 +1,6 @@
 """coffer's policies decide for AWS requests as for every other API: a policy on a secret's name
 holds whether boto3 names the secret by its name, its ARN or a partial ARN, and another account
-cannot reach a secret by its ARN."""
+cannot reach a secret by its ARN unless the secret's resource policy shares it."""
 import boto3
 import pytest
 from botocore.config import Config
@@ -42,8 +42,9 @@ def test_tag_conditions_and_other_accounts(cast, name):
     noprod = sm(cast.a_noprod)
     assert code(lambda: noprod.get_secret_value(SecretId=arn)) == "AccessDeniedException"
     assert noprod.describe_secret(SecretId=arn)["Name"] == name
-    # Another account's admin: the owner's ARN is answered as a secret that exists nowhere.
+    # Another account's admin: without a resource policy that shares it, the owner's ARN is
+    # refused, and alike for a secret of that account that exists nowhere (as AWS answers).
     b = sm(cast.b_admin)
-    assert code(lambda: b.get_secret_value(SecretId=arn)) == "ResourceNotFoundException"
-    assert code(lambda: b.get_secret_value(SecretId=arn[:-6] + "zzzzzz")) == "ResourceNotFoundException"
+    assert code(lambda: b.get_secret_value(SecretId=arn)) == "AccessDeniedException"
+    assert code(lambda: b.get_secret_value(SecretId=arn[:-6] + "zzzzzz")) == "AccessDeniedException"
     assert name not in [s["Name"] for s in b.list_secrets()["SecretList"]]

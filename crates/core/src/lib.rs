@@ -12,6 +12,7 @@ pub mod model;
 pub mod password;
 pub mod policy;
 pub mod region;
+pub mod resource_policy;
 pub mod service;
 pub mod store;
 pub mod throttle;

@@ -577,7 +577,7 @@ pub fn evaluate(
 /// recent `*` is retried one character further. Retrying earlier stars is never needed (the
 /// latest star can absorb anything they could), so the work is bounded by
 /// `pattern.len() × text.len()` instead of growing exponentially with the number of stars.
-fn glob_match(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let (mut p, mut t) = (0usize, 0usize);
     // (pattern index just after the last `*`, text index that star's run currently ends at)
     let mut backtrack: Option<(usize, usize)> = None;

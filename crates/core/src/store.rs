@@ -57,6 +57,13 @@ pub enum SecretWrite {
     },
     /// Delete the secret, all its versions, values and tags (at the given revision).
     Delete { id: Uuid, revision: i64 },
+    /// Records (or with `None` clears) the secret's replication: which replicas a primary has,
+    /// or which primary a replica follows, as the core's JSON. Removed with the secret.
+    /// `NotFound` when the secret does not exist.
+    SetReplication { id: Uuid, info: Option<String> },
+    /// Several writes, in order, in one transaction: all of them commit or none does (a
+    /// primary and its replicas change together).
+    Batch(Vec<SecretWrite>),
 }
 
 /// Accounts, their access keys, the policies attached to those keys, and the projects that
@@ -169,6 +176,8 @@ pub trait SecretStore: Send + Sync + 'static {
         Ok(Some((secret, sealed)))
     }
     async fn write_secret(&self, write: SecretWrite) -> Result<()>;
+    /// The replication JSON [`SecretWrite::SetReplication`] recorded for the secret.
+    async fn get_replication(&self, secret_id: Uuid) -> Result<Option<String>>;
     /// Deletes up to `limit` secrets whose deletion window ended at or before `now`.
     /// Returns the names purged, with their scopes.
     async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>>;
@@ -294,11 +303,12 @@ pub enum BackupItem {
     Key(KeyRecord),
     EventRule(EventRule),
     DbInstance(DbInstance),
-    /// A secret with its tags, subscriptions, versions and stages, and each version's sealed
-    /// value (by version id, in the record's version order).
+    /// A secret with its tags, subscriptions, versions and stages, each version's sealed
+    /// value (by version id, in the record's version order), and its replication record.
     Secret {
         record: SecretRecord,
         values: Vec<(String, SealedValue)>,
+        replication: Option<String>,
     },
     RotationTask(RotationTask),
 }

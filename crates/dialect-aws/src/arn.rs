@@ -80,9 +80,6 @@ fn split_suffix(resource: &str) -> Option<(&str, &str)> {
     .then_some((name, suffix))
 }
 
-/// Characters a suffix is made of.
-const SUFFIX_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
 /// The ARN suffix of a secret: six letters and digits drawn from the random part of its id
 /// (the last bytes of a v4 or v7 UUID are random), so it is fixed for the secret's life and a
 /// secret made again under the same name gets another, as at AWS.
@@ -91,10 +88,8 @@ pub fn suffix_of(s: &coffer_core::SecretRecord) -> String {
 }
 
 pub fn suffix_of_id(id: &uuid::Uuid) -> String {
-    id.as_bytes()[10..16]
-        .iter()
-        .map(|b| SUFFIX_ALPHABET[usize::from(*b) % SUFFIX_ALPHABET.len()] as char)
-        .collect()
+    // The core derives it, because resource policies name secrets by their ARNs too.
+    coffer_core::resource_policy::arn_suffix(id)
 }
 
 /// A KMS key reference as the core reads it: a key ARN (`arn:aws:kms:...:key/<id>` or

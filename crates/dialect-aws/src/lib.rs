@@ -128,8 +128,11 @@ impl Dialect for Aws {
             regions: self.regions.clone(),
             account_number,
             max_secrets: self.max_secrets,
+            caller: caller.clone(),
         };
-        let op = operation::parse(kind, &call.params)?;
+        let mut op = operation::parse(kind, &call.params)?;
+        let mut call = call;
+        operation::route_to_owner(&mut call, &mut op).await?;
         let op = operation::resolve(&call, op).await?;
         Ok((call, op))
     }

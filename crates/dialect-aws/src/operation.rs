@@ -217,6 +217,36 @@ pub fn secret_ids(op: &mut Operation) -> Vec<&mut SecretId> {
     }
 }
 
+/// A request whose every `SecretId` is an ARN of one other account (its 12-digit number in
+/// the ARN) runs in that account's scope, as AWS lets a secret be reached across accounts by
+/// its ARN. Whether the caller may is then the authorization's question: the secret's resource
+/// policy must allow it (DESIGN.md, "Resource policies"); without one, every such request is
+/// refused alike, whether the secret exists or not. A number no single account has leaves the
+/// request in the caller's own account, where the ARN names nothing.
+pub async fn route_to_owner(call: &mut Call, op: &mut Operation) -> Result<(), ApiError> {
+    let ids = secret_ids(op);
+    let mut owner: Option<String> = None;
+    for id in &ids {
+        let Some(crate::arn::SecretRef::Arn { account, .. }) =
+            crate::arn::SecretRef::parse(&id.given)
+        else {
+            return Ok(());
+        };
+        if account == call.account_number || owner.as_ref().is_some_and(|o| *o != account) {
+            return Ok(());
+        }
+        owner = Some(account);
+    }
+    let Some(number) = owner else {
+        return Ok(());
+    };
+    if let Some(account) = call.service.account_with_number(&number).await? {
+        call.scope.account = account;
+        call.account_number = number;
+    }
+    Ok(())
+}
+
 /// Names every secret by its name and every key by its id, before the permission.
 pub async fn resolve(call: &Call, mut op: Operation) -> Result<Operation, ApiError> {
     for id in secret_ids(&mut op) {
@@ -225,6 +255,12 @@ pub async fn resolve(call: &Call, mut op: Operation) -> Result<Operation, ApiErr
     match &mut op {
         O::CreateSecret { key: Some(k), .. } | O::UpdateSecret { key: Some(k), .. } => {
             *k = secrets::key_id_to_authorize(call, k).await?;
+        }
+        O::RotateSecret(r) => {
+            r.instance = call
+                .service
+                .secret_instance(&call.scope, &r.secret.name)
+                .await;
         }
         _ => {}
     }
@@ -357,7 +393,14 @@ pub fn permission(op: &Operation) -> Permission {
             Some(s) => secret(Action::SecretsGetPolicy, s),
             None => Permission::one(Action::SecretsGetPolicy, Target::Scope),
         },
-        O::RotateSecret(i) => secret(Action::SecretsRotate, &i.secret),
+        // As in every API, a rotation changes an account on the secret's database instance.
+        O::RotateSecret(i) => match &i.instance {
+            Some(instance) => Permission::All(vec![
+                secret(Action::SecretsRotate, &i.secret),
+                Permission::one(Action::DatabasesUse, Target::Instance(instance.clone())),
+            ]),
+            None => secret(Action::SecretsRotate, &i.secret),
+        },
         O::CancelRotateSecret(i) => secret(Action::SecretsRotate, &i.secret),
         O::ReplicateSecretToRegions(i) => secret(Action::SecretsUpdate, &i.secret),
         O::RemoveRegionsFromReplication(i) => secret(Action::SecretsUpdate, &i.secret),

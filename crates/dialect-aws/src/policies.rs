@@ -2,7 +2,11 @@
 //! ValidateResourcePolicy and ListResourcePolicies. Their inputs are read here in full, with
 //! the model's constraints; running them needs the store's per-secret policies.
 
-use serde_json::{Map, Value};
+use coffer_core::resource_policy::{self, MalformedPolicy, ResourcePolicy};
+use coffer_core::SecretRecord;
+use serde_json::{json, Map, Value};
+
+use crate::arn::suffix_of;
 
 use crate::errors::ApiError;
 use crate::operation::SecretId;
@@ -121,31 +125,121 @@ impl ListResourcePolicies {
     }
 }
 
-pub async fn put(_call: &Call, _input: PutResourcePolicy) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("PutResourcePolicy"))
+/// coffer keeps one resource policy per secret, as AWS does: `default`.
+const DEFAULT_POLICY: &str = "default";
+
+fn only_default(name: Option<&str>) -> Result<(), ApiError> {
+    match name {
+        None | Some(DEFAULT_POLICY) => Ok(()),
+        Some(other) => Err(ApiError::invalid_parameter(format!(
+            "The policy name {other:?} is not valid: a secret has one resource policy, named default."
+        ))),
+    }
 }
 
-pub async fn get(_call: &Call, _input: GetResourcePolicy) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("GetResourcePolicy"))
+/// A document that is not a resource policy, as AWS answers it.
+fn malformed(e: MalformedPolicy) -> ApiError {
+    ApiError::new(
+        "MalformedPolicyDocumentException",
+        400,
+        format!("The resource policy has syntax errors: {}", e.0),
+    )
+}
+
+fn names(call: &Call, s: &SecretRecord) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("ARN".into(), call.arn(&s.name, &suffix_of(s)).into());
+    out.insert("Name".into(), s.name.clone().into());
+    out
+}
+
+pub async fn put(call: &Call, input: PutResourcePolicy) -> Result<Map<String, Value>, ApiError> {
+    only_default(input.policy_name.as_deref())?;
+    let parsed = ResourcePolicy::parse(&input.policy).map_err(malformed)?;
+    if input.block_public_policy.unwrap_or(false) && parsed.is_public() {
+        return Err(ApiError::new(
+            "PublicPolicyException",
+            400,
+            "BlockPublicPolicy is true and the resource policy grants access to every principal \
+             (\"*\"): name the accounts or access keys it is for.",
+        ));
+    }
+    let s = call
+        .service
+        .put_resource_policy(&call.scope, &input.secret.name, input.policy, false)
+        .await?;
+    let mut out = names(call, &s);
+    out.insert("PolicyName".into(), DEFAULT_POLICY.into());
+    Ok(out)
+}
+
+pub async fn get(call: &Call, input: GetResourcePolicy) -> Result<Map<String, Value>, ApiError> {
+    only_default(input.policy_name.as_deref())?;
+    let s = call
+        .service
+        .describe(&call.scope, &input.secret.name)
+        .await?;
+    let mut out = names(call, &s);
+    if let Some(p) = &s.policy {
+        out.insert("ResourcePolicy".into(), p.clone().into());
+        out.insert("PolicyName".into(), DEFAULT_POLICY.into());
+    }
+    Ok(out)
 }
 
 pub async fn delete(
-    _call: &Call,
-    _input: DeleteResourcePolicy,
+    call: &Call,
+    input: DeleteResourcePolicy,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("DeleteResourcePolicy"))
+    only_default(input.policy_name.as_deref())?;
+    let s = call
+        .service
+        .delete_resource_policy(&call.scope, &input.secret.name)
+        .await?;
+    let mut out = names(call, &s);
+    out.insert("PolicyName".into(), DEFAULT_POLICY.into());
+    Ok(out)
 }
 
 pub async fn validate(
-    _call: &Call,
-    _input: ValidateResourcePolicy,
+    call: &Call,
+    input: ValidateResourcePolicy,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("ValidateResourcePolicy"))
+    // A named secret must exist, as AWS checks the policy against it.
+    if let Some(id) = &input.secret {
+        call.service.describe(&call.scope, &id.name).await?;
+    }
+    let findings = resource_policy::validate(&input.policy).map_err(malformed)?;
+    let errors: Vec<Value> = findings
+        .iter()
+        .map(|f| json!({"CheckName": f.check, "ErrorMessage": f.message}))
+        .collect();
+    let mut out = Map::new();
+    out.insert("PolicyValidationPassed".into(), errors.is_empty().into());
+    out.insert("ValidationErrors".into(), Value::Array(errors));
+    Ok(out)
 }
 
 pub async fn list(
-    _call: &Call,
-    _input: ListResourcePolicies,
+    call: &Call,
+    input: ListResourcePolicies,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("ListResourcePolicies"))
+    // One page holds every policy a secret can have; a token can only come from a client.
+    if input.next_token.is_some() {
+        return Err(ApiError::invalid_next_token(
+            "The NextToken is not valid: the resource policies fit on one page.",
+        ));
+    }
+    let s = call
+        .service
+        .describe(&call.scope, &input.secret.name)
+        .await?;
+    let policies: Vec<Value> = s
+        .policy
+        .iter()
+        .map(|_| json!({"PolicyName": DEFAULT_POLICY}))
+        .collect();
+    let mut out = Map::new();
+    out.insert("ResourcePolicies".into(), Value::Array(policies));
+    Ok(out)
 }

@@ -3,7 +3,11 @@
 //! DisassociateCrossAccountReplica. Their inputs are read here in full, with the model's
 //! constraints; running them needs the store's replicas.
 
-use serde_json::{Map, Value};
+use coffer_core::service::{NewReplica, ReplicaInfo, Replication};
+use coffer_core::SecretRecord;
+use serde_json::{json, Map, Value};
+
+use crate::arn::suffix_of;
 
 use crate::errors::ApiError;
 use crate::operation::SecretId;
@@ -185,39 +189,182 @@ impl DisassociateCrossAccountReplica {
     }
 }
 
+/// Every replica region must be a coffer region of its own: with the default single region,
+/// every region id maps onto the primary's and no replica can exist.
+fn check_replica_region(call: &Call, region: &str) -> Result<(), ApiError> {
+    let coffer_region = call.regions.resolve(Some(region));
+    if coffer_region == call.scope.region {
+        return Err(ApiError::invalid_parameter(format!(
+            "The replica Region {region} maps to coffer region {coffer_region:?}, the same as the primary \
+             secret's: a replica must live in another coffer region. Start coffer with \
+             --region NAME=ID,... so that {region} names a region of its own."
+        )));
+    }
+    Ok(())
+}
+
+/// `ReplicationStatusType` of one replica.
+fn status_json(r: &ReplicaInfo) -> Value {
+    let mut o = json!({
+        "Region": r.region_id,
+        "KmsKeyId": r.key_id,
+        "Status": r.status,
+    });
+    let message = if r.status == "InSync" {
+        "Replication succeeded"
+    } else {
+        r.message.as_str()
+    };
+    o["StatusMessage"] = message.into();
+    o
+}
+
+/// DescribeSecret's and ListSecrets' replication fields: a primary's `ReplicationStatus`; a
+/// replica's `PrimaryRegion` (the primary's region id).
+pub async fn describe_fields(
+    call: &Call,
+    s: &SecretRecord,
+    out: &mut Map<String, Value>,
+) -> Result<(), ApiError> {
+    match call.service.replication(s.id).await? {
+        Some(Replication::Primary { replicas }) => {
+            out.insert(
+                "ReplicationStatus".into(),
+                Value::Array(replicas.iter().map(status_json).collect()),
+            );
+        }
+        Some(Replication::Replica {
+            primary_region_id, ..
+        }) => {
+            out.insert("PrimaryRegion".into(), primary_region_id.into());
+        }
+        None => {}
+    }
+    Ok(())
+}
+
 pub async fn replicate(
-    _call: &Call,
-    _input: ReplicateSecretToRegions,
+    call: &Call,
+    input: ReplicateSecretToRegions,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("ReplicateSecretToRegions"))
+    let secret = call
+        .service
+        .describe(&call.scope, &input.secret.name)
+        .await?;
+    if secret.is_pending_delete() {
+        return Err(coffer_core::Error::InDeleteWindow { name: secret.name }.into());
+    }
+    let mut adds: Vec<NewReplica> = Vec::with_capacity(input.add_replica_regions.len());
+    for r in &input.add_replica_regions {
+        let region = r
+            .region
+            .as_deref()
+            .ok_or_else(|| ApiError::missing("AddReplicaRegions.member.Region"))?;
+        if adds.iter().any(|a| a.region_id == region) {
+            return Err(ApiError::invalid_parameter(format!(
+                "The Region {region} appears more than once in AddReplicaRegions."
+            )));
+        }
+        adds.push(NewReplica {
+            region: call.regions.resolve(Some(region)).to_string(),
+            region_id: region.to_string(),
+            key: r
+                .kms_key_id
+                .as_deref()
+                .map(|k| crate::arn::key_reference(k).to_string()),
+        });
+    }
+    for a in &adds {
+        check_replica_region(call, &a.region_id)?;
+        if let Some(b) = adds
+            .iter()
+            .find(|b| b.region == a.region && b.region_id != a.region_id)
+        {
+            return Err(ApiError::invalid_parameter(format!(
+                "The Regions {} and {} are the same coffer region {:?}: a secret has one \
+                 replica per coffer region.",
+                a.region_id, b.region_id, a.region
+            )));
+        }
+    }
+    let (s, replicas) = call
+        .service
+        .replicate(
+            &call.scope,
+            &call.region_id,
+            &secret.name,
+            adds,
+            input.force_overwrite_replica_secret.unwrap_or(false),
+        )
+        .await?;
+    let mut out = Map::new();
+    out.insert("ARN".into(), call.arn(&s.name, &suffix_of(&s)).into());
+    out.insert(
+        "ReplicationStatus".into(),
+        Value::Array(replicas.iter().map(status_json).collect()),
+    );
+    Ok(out)
 }
 
 pub async fn remove_regions(
-    _call: &Call,
-    _input: RemoveRegionsFromReplication,
+    call: &Call,
+    input: RemoveRegionsFromReplication,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("RemoveRegionsFromReplication"))
+    let regions: Vec<(String, String)> = input
+        .remove_replica_regions
+        .iter()
+        .map(|r| (call.regions.resolve(Some(r)).to_string(), r.clone()))
+        .collect();
+    let (s, replicas) = call
+        .service
+        .remove_replicas(&call.scope, &input.secret.name, &regions)
+        .await?;
+    let mut out = Map::new();
+    out.insert("ARN".into(), call.arn(&s.name, &suffix_of(&s)).into());
+    out.insert(
+        "ReplicationStatus".into(),
+        Value::Array(replicas.iter().map(status_json).collect()),
+    );
+    Ok(out)
 }
 
 pub async fn stop(
-    _call: &Call,
-    _input: StopReplicationToReplica,
+    call: &Call,
+    input: StopReplicationToReplica,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("StopReplicationToReplica"))
+    let s = call
+        .service
+        .promote_replica(&call.scope, &input.secret.name)
+        .await?;
+    let mut out = Map::new();
+    out.insert("ARN".into(), call.arn(&s.name, &suffix_of(&s)).into());
+    Ok(out)
 }
 
 pub async fn associate(
-    _call: &Call,
-    _input: AssociateCrossAccountReplica,
+    call: &Call,
+    input: AssociateCrossAccountReplica,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("AssociateCrossAccountReplica"))
+    call.service
+        .describe(&call.scope, &input.secret.name)
+        .await?;
+    Err(ApiError::invalid_request(
+        "Cross-account replication between coffer accounts is not available on this server yet.",
+    ))
 }
 
 pub async fn disassociate(
-    _call: &Call,
-    _input: DisassociateCrossAccountReplica,
+    call: &Call,
+    input: DisassociateCrossAccountReplica,
 ) -> Result<Map<String, Value>, ApiError> {
-    Err(ApiError::not_available("DisassociateCrossAccountReplica"))
+    let secret = call
+        .service
+        .describe(&call.scope, &input.secret.name)
+        .await?;
+    Err(ApiError::invalid_parameter(format!(
+        "The secret {} has no cross-account replica {}.",
+        secret.name, input.cross_account_replica_arn
+    )))
 }
 
 #[cfg(test)]

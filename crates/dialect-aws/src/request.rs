@@ -39,6 +39,9 @@ pub struct Call {
     pub account_number: String,
     /// The most secrets a create may leave in the scope (the `--limits` profile).
     pub max_secrets: Option<u64>,
+    /// Who signed the request: an operation that reaches secrets it did not name (a batch read
+    /// by filters) authorizes each one it finds for this caller.
+    pub caller: AuthenticatedKey,
 }
 
 impl Call {

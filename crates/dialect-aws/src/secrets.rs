@@ -449,7 +449,22 @@ pub async fn batch_get_value(
         let offset = filters::offset(p)?;
         let (page, more) = filters::page(call, &f, false, true, None, offset, max).await?;
         for s in page {
-            match read_value(call, &s.name, &current).await {
+            // The filter named no secret, so nothing was authorized per secret yet: each
+            // one found is, so that its resource policy's Deny holds here too.
+            let allowed = call
+                .service
+                .authorize(
+                    &call.caller,
+                    coffer_core::Action::SecretsGetValue,
+                    &call.scope,
+                    &coffer_core::Target::secret(&s.name),
+                )
+                .await;
+            let read = match allowed {
+                Ok(_) => read_value(call, &s.name, &current).await,
+                Err(e) => Err(e.into()),
+            };
+            match read {
                 Ok(v) => values.push(Value::Object(v)),
                 Err(e) => errors.push(json!({
                     "SecretId": call.arn(&s.name, &crate::arn::suffix_of(&s)),
@@ -565,9 +580,10 @@ pub fn view(call: &Call, s: &SecretRecord, with_versions: bool) -> Map<String, V
         out.insert("KmsKeyId".into(), s.key_id.clone().into());
     }
     if let Some(interval) = s.rotation.interval_secs {
+        // An hourly rate() shows as the expression it was set with.
         out.insert(
             "RotationRules".into(),
-            json!({ "AutomaticallyAfterDays": interval / 86_400 }),
+            crate::rotation::rules_json(interval),
         );
     }
     if let Some(last) = s.rotation.last {
@@ -614,7 +630,9 @@ fn versions_to_stages(s: &SecretRecord) -> Value {
 
 pub async fn describe(call: &Call, secret: &SecretId) -> Result<Map<String, Value>, ApiError> {
     let s = call.service.describe(&call.scope, &secret.name).await?;
-    Ok(view(call, &s, true))
+    let mut out = view(call, &s, true);
+    crate::replication::describe_fields(call, &s, &mut out).await?;
+    Ok(out)
 }
 
 pub async fn list(call: &Call) -> Result<Map<String, Value>, ApiError> {
@@ -666,6 +684,8 @@ pub async fn list(call: &Call) -> Result<Map<String, Value>, ApiError> {
             Err(coffer_core::Error::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
+        // A replica's entry names its primary's region.
+        crate::replication::describe_fields(call, s, &mut entry).await?;
         list.push(Value::Object(entry));
     }
     let mut out = obj(json!({ "SecretList": list }));

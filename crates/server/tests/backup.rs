@@ -391,7 +391,7 @@ fn open_everything(items: &[BackupItem], root: &SecretKey) -> BTreeMap<String, V
     let mut opened = BTreeMap::new();
     for item in items {
         match item {
-            BackupItem::Secret { record, values } => {
+            BackupItem::Secret { record, values, .. } => {
                 for (version, sealed) in values {
                     let m = material(&sealed.key_id, &sealed.key_version);
                     let plain = keyring
@@ -943,7 +943,7 @@ fn backup_while_writing(data: &Path, server: &Server, database_url: Option<&str>
         assert_eq!(counts, reader.header().counts, "counts add up");
         let mut names = std::collections::HashSet::new();
         for item in &items {
-            if let BackupItem::Secret { record, values } = item {
+            if let BackupItem::Secret { record, values, .. } = item {
                 names.insert(record.name.clone());
                 assert!(
                     !record.versions.is_empty(),

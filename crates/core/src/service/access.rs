@@ -12,6 +12,7 @@ use crate::access::{Action, AdminRole, Permission, Target};
 use crate::error::{Error, Resource, Result};
 use crate::model::*;
 use crate::policy::{self, Decision, Policy};
+use crate::resource_policy::{self, ResourcePolicy, Verdict};
 
 /// A verified caller's identity, as the dialect's signature check established it. It holds the
 /// key's secret, so its `Debug` prints everything but that.
@@ -195,7 +196,11 @@ impl Service {
 
     /// Checks that `caller` may perform `action` on `target` in `scope` and returns the
     /// resource name (for the audit log). Admin keys may do anything their policies do not
-    /// explicitly deny; other keys only what a policy allows.
+    /// explicitly deny; other keys only what a policy allows. A secret's resource policy is
+    /// consulted after the caller's own policies (DESIGN.md, "Resource policies"): its `Deny`
+    /// refuses whatever else allows, its `Allow` lets a key of the same account act without a
+    /// policy of its own, and a key of another account acts only where the resource policy
+    /// allows it and its own policies do too.
     pub async fn authorize(
         &self,
         caller: &AuthenticatedKey,
@@ -204,19 +209,81 @@ impl Service {
         target: &Target,
     ) -> Result<String> {
         let resource = target.resource(scope);
-        if caller.account != scope.account {
-            return Err(Error::AccessDenied {
-                action: action.to_string(),
-                resource,
-            });
-        }
-        if caller.admin && caller.policies.is_empty() {
-            return Ok(resource);
-        }
-        let judge = |tags: &[(String, String)]| {
-            policy::evaluate(&caller.policies, action.as_str(), &resource, Some(tags))
+        let denied = || Error::AccessDenied {
+            action: action.to_string(),
+            resource: resource.clone(),
         };
-        let mut decision = policy::evaluate(&caller.policies, action.as_str(), &resource, None);
+        let cross_account = caller.account != scope.account;
+        // Only secrets carry resource policies; every other target of another account is
+        // refused as before.
+        let secret_name = match target {
+            Target::Secret { name, .. } | Target::SecretRetag { name, .. } => Some(name.as_str()),
+            _ => None,
+        };
+        if cross_account && secret_name.is_none() {
+            return Err(denied());
+        }
+        let identity = if caller.admin && caller.policies.is_empty() {
+            Decision::Allow
+        } else {
+            self.identity_decision(caller, action, scope, target, &resource)
+                .await?
+        };
+        let identity_allows = match identity {
+            Decision::Allow => true,
+            Decision::NotAllowed | Decision::NeedTags => caller.admin,
+            Decision::Deny => return Err(denied()),
+        };
+        let verdict = match secret_name {
+            Some(name) => {
+                self.resource_policy_verdict(caller, action, scope, name)
+                    .await?
+            }
+            None => Verdict::Silent,
+        };
+        let allowed = match verdict {
+            Verdict::Deny => false,
+            Verdict::Allow => identity_allows || !cross_account,
+            Verdict::Silent => identity_allows && !cross_account,
+        };
+        if allowed {
+            Ok(resource)
+        } else {
+            Err(denied())
+        }
+    }
+
+    /// The account whose 12-digit number is `number`, when exactly one has it: how a request
+    /// that names another account's secret by ARN finds the account that owns it.
+    pub async fn account_with_number(&self, number: &str) -> Result<Option<AccountId>> {
+        if !Account::is_account_number(number) {
+            return Ok(None);
+        }
+        let mut found = self
+            .store
+            .list_accounts()
+            .await?
+            .into_iter()
+            .filter(|a| a.number() == number);
+        Ok(match (found.next(), found.next()) {
+            (Some(a), None) => Some(a.id),
+            _ => None,
+        })
+    }
+
+    /// What the caller's own policies say about the request (tags loaded when they matter).
+    async fn identity_decision(
+        &self,
+        caller: &AuthenticatedKey,
+        action: Action,
+        scope: &Scope,
+        target: &Target,
+        resource: &str,
+    ) -> Result<Decision> {
+        let judge = |tags: &[(String, String)]| {
+            policy::evaluate(&caller.policies, action.as_str(), resource, Some(tags))
+        };
+        let mut decision = policy::evaluate(&caller.policies, action.as_str(), resource, None);
         if decision == Decision::NeedTags {
             decision = match target {
                 // A tag change is judged on the tags before it and on those after it: allowed
@@ -233,19 +300,52 @@ impl Service {
                 _ => judge(&self.target_tags(scope, target).await?),
             };
         }
-        let allowed = match decision {
-            Decision::Allow => true,
-            Decision::NotAllowed | Decision::NeedTags => caller.admin,
-            Decision::Deny => false,
+        Ok(decision)
+    }
+
+    /// What the resource policy of the secret `name` (if it exists and has one) says about
+    /// the request. A stored policy that does not parse denies (fail closed), except that the
+    /// owning account's admin keys may always read and replace the policy itself, so that no
+    /// document can lock its owner out of the secret for good.
+    async fn resource_policy_verdict(
+        &self,
+        caller: &AuthenticatedKey,
+        action: Action,
+        scope: &Scope,
+        name: &str,
+    ) -> Result<Verdict> {
+        let Some(secret) = self.store.get_secret(scope, name).await? else {
+            return Ok(Verdict::Silent);
         };
-        if allowed {
-            Ok(resource)
-        } else {
-            Err(Error::AccessDenied {
-                action: action.to_string(),
-                resource,
-            })
+        let Some(text) = secret.policy.as_deref() else {
+            return Ok(Verdict::Silent);
+        };
+        let owner_admin = caller.admin && caller.account == scope.account;
+        if owner_admin && matches!(action, Action::SecretsGetPolicy | Action::SecretsPutPolicy) {
+            return Ok(Verdict::Silent);
         }
+        let Ok(policy) = ResourcePolicy::parse(text) else {
+            return Ok(Verdict::Deny);
+        };
+        let caller_number = Some(self.account_number(caller.account).await?);
+        let owner_number = if caller.account == scope.account {
+            caller_number.clone()
+        } else {
+            Some(self.account_number(scope.account).await?)
+        };
+        let suffix = resource_policy::arn_suffix(&secret.id);
+        let who = resource_policy::Caller {
+            account: caller.account,
+            account_number: caller_number.as_deref(),
+            access_key_id: &caller.id,
+        };
+        let names = resource_policy::SecretNames {
+            name: &secret.name,
+            account: scope.account,
+            account_number: owner_number.as_deref(),
+            arn_suffix: Some(&suffix),
+        };
+        Ok(policy.evaluate(&who, action, &names))
     }
 
     /// The tags a condition is evaluated against: those a create asks for, else the stored

@@ -49,7 +49,11 @@ impl Service {
                 new_values: vec![],
                 removed_versions: vec![],
             };
-            match self.store.write_secret(write).await {
+            match self
+                .store
+                .write_secret(self.with_replicas(write).await?)
+                .await
+            {
                 Ok(()) => {
                     secret.revision += 1;
                     return Ok(secret);

@@ -166,7 +166,11 @@ impl Service {
                 new_values: values,
                 removed_versions: ids,
             };
-            match self.store.write_secret(write).await {
+            match self
+                .store
+                .write_secret(self.with_replicas(write).await?)
+                .await
+            {
                 Ok(()) => {
                     secret.revision += 1;
                     return Ok(secret);

@@ -291,7 +291,11 @@ impl Service {
                 new_values: vec![(new_id, sealed)],
                 removed_versions: removed,
             };
-            match self.store.write_task(&task, Some(write)).await {
+            match self
+                .store
+                .write_task(&task, Some(self.with_replicas(write).await?))
+                .await
+            {
                 Ok(()) => return Ok(task),
                 Err(Error::Conflict) => continue,
                 Err(e) => return Err(e),
@@ -569,7 +573,11 @@ impl Service {
                 new_values: vec![],
                 removed_versions: removed,
             };
-            match self.store.write_task(task, Some(write)).await {
+            match self
+                .store
+                .write_task(task, Some(self.with_replicas(write).await?))
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(Error::Conflict) => continue,
                 Err(e) => return Err(e),

@@ -10,6 +10,7 @@ use super::common::{attach_stage, name_taken, prune_versions};
 use super::{Service, MAX_RETRIES};
 use crate::error::{Error, Resource, Result};
 use crate::model::*;
+use crate::resource_policy::ResourcePolicy;
 use crate::store::SecretWrite;
 
 /// New secret request, in neutral terms.
@@ -203,6 +204,9 @@ impl Service {
             self.check_value(value)?;
         }
         check_subscriptions(&new.subscriptions)?;
+        if let Some(policy) = &new.policy {
+            check_resource_policy("Policy", policy)?;
+        }
         if new.tags.len() > self.limits.max_tags_per_secret {
             return Err(Error::invalid(
                 "Tags",
@@ -448,7 +452,11 @@ impl Service {
                 new_values: vec![(req.version_id.clone(), sealed)],
                 removed_versions: removed,
             };
-            match self.store.write_secret(write).await {
+            match self
+                .store
+                .write_secret(self.with_replicas(write).await?)
+                .await
+            {
                 Ok(()) => return Ok(version),
                 Err(Error::Conflict) => continue,
                 Err(e) => return Err(e),
@@ -510,18 +518,53 @@ impl Service {
         .await
     }
 
-    /// Replaces the secret's resource policy document.
+    /// Replaces the secret's resource policy document (Alibaba SetSecretPolicy). The document
+    /// must be a resource policy coffer can enforce (see [`crate::resource_policy`]).
     pub async fn set_policy(
         &self,
         scope: &Scope,
         name: &str,
         policy: String,
     ) -> Result<SecretRecord> {
+        check_resource_policy("Policy", &policy)?;
         self.modify(scope, name, false, |s| {
             s.policy = Some(policy.clone());
             Ok(true)
         })
         .await
+    }
+
+    /// Attaches a resource policy to the secret (AWS PutResourcePolicy). With `block_public`,
+    /// a policy whose `Allow` reaches every principal is refused (`InvalidParameter` on
+    /// `BlockPublicPolicy`) and nothing is written.
+    pub async fn put_resource_policy(
+        &self,
+        scope: &Scope,
+        name: &str,
+        policy: String,
+        block_public: bool,
+    ) -> Result<SecretRecord> {
+        let parsed = ResourcePolicy::parse(&policy)
+            .map_err(|e| Error::invalid("ResourcePolicy", e.to_string()))?;
+        if block_public && parsed.is_public() {
+            return Err(Error::invalid(
+                "BlockPublicPolicy",
+                "the resource policy grants access to every principal (\"*\"), which \
+                 BlockPublicPolicy refuses",
+            ));
+        }
+        self.modify(scope, name, false, |s| {
+            s.policy = Some(policy.clone());
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Removes the secret's resource policy (AWS DeleteResourcePolicy); a secret without one
+    /// is left as it is.
+    pub async fn delete_resource_policy(&self, scope: &Scope, name: &str) -> Result<SecretRecord> {
+        self.modify(scope, name, false, |s| Ok(s.policy.take().is_some()))
+            .await
     }
 
     /// Moves `stage` onto `move_to` and/or takes it off `remove_from`. Built-in `Current` and
@@ -659,14 +702,8 @@ impl Service {
                 for _ in 0..MAX_RETRIES {
                     let s = self.load(scope, name).await?;
                     allowed(&s)?;
-                    match self
-                        .store
-                        .write_secret(SecretWrite::Delete {
-                            id: s.id,
-                            revision: s.revision,
-                        })
-                        .await
-                    {
+                    let write = self.delete_with_replicas(&s).await?;
+                    match self.store.write_secret(write).await {
                         Ok(()) => return Ok(None),
                         Err(Error::Conflict) => continue,
                         Err(e) => return Err(e),
@@ -753,7 +790,11 @@ impl Service {
                 new_values: vec![(version_id.to_string(), sealed)],
                 removed_versions: vec![version_id.to_string()],
             };
-            match self.store.write_secret(write).await {
+            match self
+                .store
+                .write_secret(self.with_replicas(write).await?)
+                .await
+            {
                 Ok(()) => return Ok(version),
                 Err(Error::Conflict) => continue,
                 Err(e) => return Err(e),
@@ -830,7 +871,11 @@ impl Service {
                 new_values: vec![],
                 removed_versions: vec![version_id.to_string()],
             };
-            match self.store.write_secret(write).await {
+            match self
+                .store
+                .write_secret(self.with_replicas(write).await?)
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(Error::Conflict) => continue,
                 Err(e) => return Err(e),
@@ -931,6 +976,14 @@ fn into_value(kind: ValueKind, plain: Zeroizing<Vec<u8>>) -> Result<SecretValue>
             Ok(SecretValue::Text(Zeroizing::new(text)))
         }
     }
+}
+
+/// A resource policy as the secret will carry it: one coffer can enforce, else refused with
+/// the parser's reason, naming `field`.
+fn check_resource_policy(field: &'static str, text: &str) -> Result<()> {
+    ResourcePolicy::parse(text)
+        .map(|_| ())
+        .map_err(|e| Error::invalid(field, e.to_string()))
 }
 
 #[cfg(test)]

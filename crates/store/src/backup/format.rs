@@ -190,6 +190,9 @@ pub(crate) enum Line {
         revision: i64,
         /// Oldest first, each with its sealed value.
         versions: Vec<VersionLine>,
+        /// The secret's replication record (absent from backups made before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replication: Option<String>,
     },
     RotationTask {
         id: i64,
@@ -316,7 +319,11 @@ impl Line {
                 allow_cleartext_password: i.allow_cleartext_password,
                 allowed_privileges: i.allowed_privileges,
             },
-            BackupItem::Secret { record, mut values } => {
+            BackupItem::Secret {
+                record,
+                mut values,
+                replication,
+            } => {
                 let (state, purge_at) = match record.state {
                     SecretState::Enabled => ("enabled", None),
                     SecretState::Disabled => ("disabled", None),
@@ -359,6 +366,7 @@ impl Line {
                     updated_at: record.updated_at.0,
                     revision: record.revision,
                     versions,
+                    replication,
                 }
             }
             BackupItem::RotationTask(t) => Line::RotationTask {
@@ -583,6 +591,7 @@ impl Line {
                 updated_at,
                 revision,
                 versions,
+                replication,
             } => {
                 let state = match (state.as_str(), purge_at) {
                     ("enabled", _) => SecretState::Enabled,
@@ -643,6 +652,7 @@ impl Line {
                         versions: records,
                     },
                     values,
+                    replication,
                 }
             }
             Line::RotationTask {

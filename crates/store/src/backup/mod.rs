@@ -115,6 +115,7 @@ pub const BACKED_UP_TABLES: &[&str] = &[
     "secret_subscriptions",
     "versions",
     "stages",
+    "secret_replication",
     "rotation_tasks",
 ];
 

@@ -339,6 +339,14 @@ pub async fn fill(store: &Arc<dyn Store>) {
 /// reads answer the same on both.
 pub async fn round_trip(a: Arc<dyn Store>, b: Arc<dyn Store>) {
     fill(&a).await;
+    // A replication record travels with its secret.
+    let replicated = must_get(&a, &scope(1), "app/full").await.id;
+    a.write_secret(SecretWrite::SetReplication {
+        id: replicated,
+        info: Some(r#"{"role":"Primary","replicas":[]}"#.into()),
+    })
+    .await
+    .expect("replication");
     let out = export_all(&a).await;
     let counts = out.info.as_ref().expect("began").counts;
     assert_eq!(counts.accounts, 2);
@@ -368,6 +376,12 @@ pub async fn round_trip(a: Arc<dyn Store>, b: Arc<dyn Store>) {
     for (x, y) in out.items.iter().zip(&back.items) {
         assert_eq!(x, y, "an item changed on its way through a backup");
     }
+
+    assert_eq!(
+        b.get_replication(replicated).await.expect("read"),
+        a.get_replication(replicated).await.expect("read")
+    );
+    assert!(b.get_replication(replicated).await.expect("read").is_some());
 
     // The contract's own reads, which is what the core sees.
     let s = scope(1);
@@ -630,7 +644,7 @@ pub async fn import_is_all_or_nothing(a: Arc<dyn Store>, b: Arc<dyn Store>) {
     let copy = dup
         .iter()
         .find_map(|i| match i {
-            BackupItem::Secret { record, values } => Some((record.clone(), values.clone())),
+            BackupItem::Secret { record, values, .. } => Some((record.clone(), values.clone())),
             _ => None,
         })
         .expect("a secret");
@@ -640,7 +654,14 @@ pub async fn import_is_all_or_nothing(a: Arc<dyn Store>, b: Arc<dyn Store>) {
         .iter()
         .position(|i| i.kind() == BackupKind::RotationTask)
         .expect("tasks");
-    dup.insert(at, BackupItem::Secret { record, values });
+    dup.insert(
+        at,
+        BackupItem::Secret {
+            record,
+            values,
+            replication: None,
+        },
+    );
     let r = b.import(&mut Replay::new(dup)).await;
     assert!(
         matches!(r, Err(Error::AlreadyExists { .. })),

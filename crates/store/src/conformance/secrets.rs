@@ -55,7 +55,154 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("racing_creates_for_the_last_place", |s| {
         Box::pin(racing_creates_for_the_last_place(s))
     }),
+    ("batches_commit_whole_or_not_at_all", |s| {
+        Box::pin(batches_commit_whole_or_not_at_all(s))
+    }),
+    ("replication_is_recorded_with_the_secret", |s| {
+        Box::pin(replication_is_recorded_with_the_secret(s))
+    }),
 ];
+
+/// A batch (a primary and its replica in two regions) commits every part or none: a stale
+/// revision in its last part leaves the parts before it unwritten.
+pub async fn batches_commit_whole_or_not_at_all(store: Arc<dyn Store>) {
+    let east = scope(1);
+    let west = Scope {
+        account: east.account,
+        region: "west".into(),
+    };
+    let primary = secret(&east, "shared", 1);
+    store
+        .write_secret(SecretWrite::Batch(vec![
+            SecretWrite::Create {
+                record: primary.clone(),
+                values: vec![("v1".into(), sealed(1))],
+                max_secrets: None,
+            },
+            SecretWrite::SetReplication {
+                id: primary.id,
+                info: Some("primary".into()),
+            },
+        ]))
+        .await
+        .expect("a batch of one create");
+    let replica = secret(&west, "shared", 1);
+    let mut changed = must_get(&store, &east, "shared").await;
+    changed.description = "changed".into();
+    let mut stale = changed.clone();
+    stale.revision += 7;
+    let failed = store
+        .write_secret(SecretWrite::Batch(vec![
+            SecretWrite::Create {
+                record: replica.clone(),
+                values: vec![("v1".into(), sealed(2))],
+                max_secrets: None,
+            },
+            SecretWrite::SetReplication {
+                id: replica.id,
+                info: Some("replica".into()),
+            },
+            SecretWrite::Update {
+                record: stale,
+                new_values: vec![],
+                removed_versions: vec![],
+            },
+        ]))
+        .await;
+    assert!(matches!(failed, Err(Error::Conflict)), "{failed:?}");
+    assert!(get(&store, &west, "shared").await.is_none(), "half a batch");
+    assert_eq!(store.get_replication(replica.id).await.expect("read"), None);
+    assert_eq!(
+        must_get(&store, &east, "shared").await.description,
+        "about shared"
+    );
+    // The same batch at the right revision commits whole.
+    store
+        .write_secret(SecretWrite::Batch(vec![
+            SecretWrite::Create {
+                record: replica.clone(),
+                values: vec![("v1".into(), sealed(2))],
+                max_secrets: None,
+            },
+            SecretWrite::SetReplication {
+                id: replica.id,
+                info: Some("replica".into()),
+            },
+            SecretWrite::Update {
+                record: changed,
+                new_values: vec![],
+                removed_versions: vec![],
+            },
+        ]))
+        .await
+        .expect("the batch");
+    assert_eq!(must_get(&store, &west, "shared").await.id, replica.id);
+    assert_eq!(
+        must_get(&store, &east, "shared").await.description,
+        "changed"
+    );
+    assert_eq!(
+        store
+            .get_replication(replica.id)
+            .await
+            .expect("read")
+            .as_deref(),
+        Some("replica")
+    );
+}
+
+/// A secret's replication record is replaced, cleared, refused for a missing secret and
+/// removed with the secret.
+pub async fn replication_is_recorded_with_the_secret(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let rec = secret(&s, "r", 1);
+    create(&store, &rec).await.expect("create");
+    assert_eq!(store.get_replication(rec.id).await.expect("read"), None);
+    for info in ["one", "two"] {
+        store
+            .write_secret(SecretWrite::SetReplication {
+                id: rec.id,
+                info: Some(info.into()),
+            })
+            .await
+            .expect("set");
+        assert_eq!(
+            store
+                .get_replication(rec.id)
+                .await
+                .expect("read")
+                .as_deref(),
+            Some(info)
+        );
+    }
+    store
+        .write_secret(SecretWrite::SetReplication {
+            id: rec.id,
+            info: None,
+        })
+        .await
+        .expect("clear");
+    assert_eq!(store.get_replication(rec.id).await.expect("read"), None);
+    let missing = store
+        .write_secret(SecretWrite::SetReplication {
+            id: Uuid::new_v4(),
+            info: Some("x".into()),
+        })
+        .await;
+    assert!(
+        matches!(missing, Err(Error::NotFound { .. })),
+        "{missing:?}"
+    );
+    store
+        .write_secret(SecretWrite::SetReplication {
+            id: rec.id,
+            info: Some("again".into()),
+        })
+        .await
+        .expect("set");
+    delete_current(&store, &s, "r").await;
+    assert_eq!(store.get_replication(rec.id).await.expect("read"), None);
+}
 
 /// Creates `rec` unless its scope holds `max` secrets already.
 async fn create_within(store: &Arc<dyn Store>, rec: &SecretRecord, max: Option<u64>) -> Result<()> {

@@ -247,7 +247,24 @@ impl PgStore {
             let mut values = self.bounded(what, values_of(tx, &ids)).await?;
             for record in records {
                 let values = values.remove(&record.id).unwrap_or_default();
-                out.send(BackupItem::Secret { record, values }).await?;
+                let replication = self
+                    .bounded(what, async {
+                        let row = tx
+                            .query_opt(
+                                "SELECT info FROM secret_replication WHERE secret_id = $1",
+                                &[&record.id],
+                            )
+                            .await
+                            .map_err(|e| pg_error("read replication", e))?;
+                        row.map(|r| col::<String>(&r, 0)).transpose()
+                    })
+                    .await?;
+                out.send(BackupItem::Secret {
+                    record,
+                    values,
+                    replication,
+                })
+                .await?;
             }
         }
         // Tasks by creation time (ties by id, as SQLite lists them), so that lists keep
@@ -285,7 +302,12 @@ async fn import_item(tx: &Transaction<'_>, item: BackupItem) -> Result<()> {
         BackupItem::Key(k) => create_key(tx, &k).await,
         BackupItem::EventRule(r) => create_event_rule(tx, &r).await,
         BackupItem::DbInstance(i) => create_instance(tx, &i).await,
-        BackupItem::Secret { record, values } => {
+        BackupItem::Secret {
+            record,
+            values,
+            replication,
+        } => {
+            let id = record.id;
             apply_secret_write(
                 tx,
                 SecretWrite::Create {
@@ -294,7 +316,20 @@ async fn import_item(tx: &Transaction<'_>, item: BackupItem) -> Result<()> {
                     max_secrets: None,
                 },
             )
-            .await
+            .await?;
+            match replication {
+                Some(info) => {
+                    apply_secret_write(
+                        tx,
+                        SecretWrite::SetReplication {
+                            id,
+                            info: Some(info),
+                        },
+                    )
+                    .await
+                }
+                None => Ok(()),
+            }
         }
         BackupItem::RotationTask(t) => put_task(tx, &t).await,
     }

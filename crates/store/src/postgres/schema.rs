@@ -288,6 +288,13 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE accounts ADD COLUMN account_number TEXT;
     UPDATE accounts SET account_number = lpad((id % 1000000000000)::text, 12, '0');
     "#,
+    // 5: replication: a primary's replicas, or the primary a replica follows (core JSON).
+    r#"
+    CREATE TABLE secret_replication (
+        secret_id UUID PRIMARY KEY REFERENCES secrets(id) ON DELETE CASCADE,
+        info      TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// Applies the migrations the database has not seen yet, all in one transaction that holds

@@ -674,5 +674,42 @@ pub(crate) async fn apply_secret_write(tx: &Transaction<'_>, write: SecretWrite)
             // Gone or changed since it was read: the caller retries on fresh state.
             None => Err(Error::Conflict),
         },
+        SecretWrite::SetReplication { id, info } => set_replication(tx, &id, info).await,
+        // One transaction: an error in any part rolls back every part.
+        SecretWrite::Batch(writes) => {
+            for w in writes {
+                Box::pin(apply_secret_write(tx, w)).await?;
+            }
+            Ok(())
+        }
     }
+}
+
+async fn set_replication(tx: &Transaction<'_>, id: &Uuid, info: Option<String>) -> Result<()> {
+    let found = tx
+        .query_opt("SELECT 1 FROM secrets WHERE id = $1 FOR UPDATE", &[id])
+        .await
+        .map_err(|e| pg_error("find secret", e))?;
+    if found.is_none() {
+        return Err(Error::not_found(
+            coffer_core::error::Resource::Secret,
+            id.to_string(),
+        ));
+    }
+    let done = match info {
+        Some(info) => {
+            tx.execute(
+                "INSERT INTO secret_replication (secret_id, info) VALUES ($1, $2) \
+                 ON CONFLICT (secret_id) DO UPDATE SET info = excluded.info",
+                &[id, &info],
+            )
+            .await
+        }
+        None => {
+            tx.execute("DELETE FROM secret_replication WHERE secret_id = $1", &[id])
+                .await
+        }
+    };
+    done.map(|_| ())
+        .map_err(|e| pg_error("write replication", e))
 }

@@ -202,6 +202,20 @@ impl SecretStore for PgStore {
         pg_write!(self, "write secret", |tx| apply_secret_write(&tx, write)).await
     }
 
+    async fn get_replication(&self, secret_id: Uuid) -> Result<Option<String>> {
+        pg_read!(self, "read replication", |c| async move {
+            let row = c
+                .query_opt(
+                    "SELECT info FROM secret_replication WHERE secret_id = $1",
+                    &[&secret_id],
+                )
+                .await
+                .map_err(|e| pg_error("read replication", e))?;
+            row.map(|r| col::<String>(&r, 0)).transpose()
+        })
+        .await
+    }
+
     async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>> {
         pg_write!(self, "purge secrets", |tx| async {
             // SKIP LOCKED: nodes purging at once take different secrets, and a secret that is

@@ -229,7 +229,12 @@ fn read_snapshot(
             let record = load_secret(&c, "s.id = ?1", params![id])?
                 .ok_or_else(|| Error::internal(format!("sqlite export: secret {id} vanished")))?;
             let values = values_of(&c, &id)?;
-            send(item(BackupItem::Secret { record, values }))
+            let replication = super::secret_writes::get_replication(&c, &id)?;
+            send(item(BackupItem::Secret {
+                record,
+                values,
+                replication,
+            }))
         },
     )?;
     // Tasks by creation time (ties by id, as this store lists them), so that lists keep
@@ -310,14 +315,31 @@ fn import_item(c: &Connection, item: BackupItem) -> Result<()> {
         BackupItem::Key(k) => create_key(c, &k),
         BackupItem::EventRule(r) => create_event_rule(c, &r),
         BackupItem::DbInstance(i) => create_instance(c, &i),
-        BackupItem::Secret { record, values } => apply_secret_write(
-            c,
-            SecretWrite::Create {
-                record,
-                values,
-                max_secrets: None,
-            },
-        ),
+        BackupItem::Secret {
+            record,
+            values,
+            replication,
+        } => {
+            let id = record.id;
+            apply_secret_write(
+                c,
+                SecretWrite::Create {
+                    record,
+                    values,
+                    max_secrets: None,
+                },
+            )?;
+            match replication {
+                Some(info) => apply_secret_write(
+                    c,
+                    SecretWrite::SetReplication {
+                        id,
+                        info: Some(info),
+                    },
+                ),
+                None => Ok(()),
+            }
+        }
         BackupItem::RotationTask(t) => put_task(c, &t),
     }
 }

@@ -265,6 +265,13 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE accounts ADD COLUMN account_number TEXT;
     UPDATE accounts SET account_number = printf('%012d', id % 1000000000000);
     "#,
+    // 13: replication: a primary's replicas, or the primary a replica follows (core JSON).
+    r#"
+    CREATE TABLE secret_replication (
+        secret_id TEXT PRIMARY KEY REFERENCES secrets(id) ON DELETE CASCADE,
+        info      TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction with

@@ -416,7 +416,44 @@ pub(crate) fn apply_secret_write(conn: &Connection, write: SecretWrite) -> Resul
                 None => Err(Error::Conflict),
             }
         }
+        SecretWrite::SetReplication { id, info } => set_replication(conn, &id.to_string(), info),
+        // The writer runs this whole request in one savepoint: an error in any part rolls
+        // back every part.
+        SecretWrite::Batch(writes) => writes
+            .into_iter()
+            .try_for_each(|w| apply_secret_write(conn, w)),
     }
+}
+
+fn set_replication(conn: &Connection, id: &str, info: Option<String>) -> Result<()> {
+    let exists: bool = conn
+        .query_row("SELECT 1 FROM secrets WHERE id = ?1", [id], |_| Ok(()))
+        .optional()
+        .map_err(|e| internal("find secret", e))?
+        .is_some();
+    if !exists {
+        return Err(Error::not_found(coffer_core::error::Resource::Secret, id));
+    }
+    let done = match info {
+        Some(info) => conn.execute(
+            "INSERT INTO secret_replication (secret_id, info) VALUES (?1, ?2) \
+             ON CONFLICT (secret_id) DO UPDATE SET info = excluded.info",
+            params![id, info],
+        ),
+        None => conn.execute("DELETE FROM secret_replication WHERE secret_id = ?1", [id]),
+    };
+    done.map(|_| ())
+        .map_err(|e| internal("write replication", e))
+}
+
+pub(crate) fn get_replication(conn: &Connection, id: &str) -> Result<Option<String>> {
+    conn.query_row(
+        "SELECT info FROM secret_replication WHERE secret_id = ?1",
+        [id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(|e| internal("read replication", e))
 }
 
 /// The columns a secret row keeps for the scheduler and the instance-in-use check: when its

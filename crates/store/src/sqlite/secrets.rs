@@ -214,7 +214,9 @@ impl SecretStore for SqliteStore {
             SecretWrite::Create { record, .. } | SecretWrite::Update { record, .. } => {
                 Some((record.scope.clone(), record.name.clone()))
             }
-            SecretWrite::Delete { .. } => None,
+            SecretWrite::Delete { .. }
+            | SecretWrite::SetReplication { .. }
+            | SecretWrite::Batch(_) => None,
         };
         let result = self
             .writer
@@ -225,6 +227,11 @@ impl SecretStore for SqliteStore {
             None => self.cache.forget_all(),
         }
         result
+    }
+
+    async fn get_replication(&self, secret_id: Uuid) -> Result<Option<String>> {
+        self.read(move |c| super::secret_writes::get_replication(c, &secret_id.to_string()))
+            .await
     }
 
     async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>> {
