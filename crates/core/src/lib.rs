@@ -13,6 +13,7 @@ pub mod password;
 pub mod policy;
 pub mod region;
 pub mod service;
+pub mod stats;
 pub mod store;
 pub mod throttle;
 
