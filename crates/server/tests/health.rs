@@ -62,6 +62,32 @@ fn readyz_follows_the_postgres_database() {
     server.wait_ready();
     let base = server.base();
     wait_readyz(&base, 200);
+    // The PostgreSQL store's metrics: its commits and its inventory.
+    server.client().ok(
+        "CreateSecret",
+        &[
+            ("SecretName", "pg-a"),
+            ("SecretData", "v"),
+            ("VersionId", "v1"),
+        ],
+    );
+    let text = ureq::get(&format!("{base}/metrics"))
+        .call()
+        .expect("metrics")
+        .into_string()
+        .expect("text");
+    let value = |series: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+    };
+    assert_eq!(value(r#"coffer_secrets{state="enabled"}"#), 1.0);
+    assert!(value(r#"coffer_store_commit_duration_seconds_count{backend="postgres"}"#) >= 1.0);
 
     // The database goes away for coffer: no new connections, and its open ones are cut.
     let admin = |sql: &str| {

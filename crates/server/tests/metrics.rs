@@ -6,6 +6,36 @@
 mod common;
 
 use common::{Server, AK, SK};
+use serde_json::{json, Value};
+
+/// One admin API request signed with SigV4 by `(id, secret)`.
+fn admin(server: &Server, key: (&str, &str), method: &str, path: &str, body: Value) -> Value {
+    let body = body.to_string().into_bytes();
+    let mut headers = vec![
+        ("host".to_string(), format!("127.0.0.1:{}", server.port)),
+        ("content-type".to_string(), "application/json".to_string()),
+    ];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    coffer_auth::sigv4::sign(
+        method,
+        path,
+        "",
+        &mut headers,
+        &body,
+        key.0,
+        key.1.as_bytes(),
+        "coffer",
+        "coffer",
+        now,
+    )
+    .expect("sign");
+    let (status, json) = common::send(server, method, path, &headers, &body);
+    assert_eq!(status, 200, "{method} {path}: {json}");
+    json
+}
 
 fn scrape(base: &str) -> String {
     let r = ureq::get(&format!("{base}/metrics"))
@@ -56,6 +86,27 @@ fn a_scrape_counts_what_was_sent() {
     wrong.sk = format!("{SK}-wrong");
     let (status, _) = wrong.call("GetSecretValue", &[("SecretName", "metrics-a")]);
     assert_eq!(status, 400, "a wrong signature");
+    // A key with no policy, in another account: authenticated, then denied.
+    let account = admin(
+        &server,
+        (AK, SK),
+        "POST",
+        "/coffer/v1/accounts",
+        json!({"Name": "metrics"}),
+    );
+    let account = account["AccountId"].as_str().expect("account id");
+    let key = admin(
+        &server,
+        (AK, SK),
+        "POST",
+        &format!("/coffer/v1/accounts/{account}/access-keys"),
+        json!({"Admin": false}),
+    );
+    let mut plain = server.client();
+    plain.ak = key["AccessKeyId"].as_str().expect("id").into();
+    plain.sk = key["AccessKeySecret"].as_str().expect("secret").into();
+    let (status, _) = plain.call("GetSecretValue", &[("SecretName", "metrics-a")]);
+    assert_eq!(status, 403);
     // Paths no API owns: counted as dialect "unknown", never by their path.
     let _ = ureq::get(&format!("{}/no/such/path/abc123", server.base())).call();
 
@@ -81,13 +132,25 @@ fn a_scrape_counts_what_was_sent() {
         requests(r#"dialect="unknown",operation="unknown",outcome="malformed""#),
         Some(1.0)
     );
-    // Nothing else was counted: the five series above are every request sent.
+    assert_eq!(
+        requests(r#"dialect="alibaba",operation="GetSecretValue",outcome="denied""#),
+        Some(1.0)
+    );
+    assert_eq!(
+        requests(r#"dialect="native",operation="CreateAccount",outcome="ok""#),
+        Some(1.0)
+    );
+    assert_eq!(
+        requests(r#"dialect="native",operation="CreateAccessKey",outcome="ok""#),
+        Some(1.0)
+    );
+    // Nothing else was counted: the series above are every request sent.
     let total: f64 = text
         .lines()
         .filter(|l| l.starts_with("coffer_requests_total{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
-    assert_eq!(total, 6.0, "{text}");
+    assert_eq!(total, 9.0, "{text}");
     assert_eq!(
         value(
             &text,
@@ -100,11 +163,18 @@ fn a_scrape_counts_what_was_sent() {
             &text,
             r#"coffer_request_duration_seconds_count{dialect="alibaba",operation="GetSecretValue"}"#
         ),
-        3.0
+        4.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"coffer_authorization_failures_total{dialect="alibaba"}"#
+        ),
+        1.0
     );
     // No label carries what a request named.
     assert!(!text.contains("metrics-a") && !text.contains("no-such-secret"));
-    assert!(!text.contains("abc123") && !text.contains(AK));
+    assert!(!text.contains("abc123") && !text.contains(AK) && !text.contains(account));
 
     // The store and the audit log.
     assert!(
