@@ -10,8 +10,14 @@
 //! Values: strings, integers, floats and booleans as written; an array for a repeatable flag
 //! (`region = ["eu=eu-west-1", ...]`, `limit = [...]`); a table for a repeatable `NAME=VALUE`
 //! flag, its dotted keys the names (`[limit]` then `"tencent.rate.CreateSecret" = "5/s"`, or
-//! `[limit.tencent.rate]` then `CreateSecret = "5/s"`). A key that is no flag of serve is an
-//! error naming the key and the file.
+//! `[limit.tencent.rate]` then `CreateSecret = "5/s"`). A key that is no flag of serve, or a
+//! value its flag's parser refuses, is an error naming the key and the file, before anything
+//! starts.
+//!
+//! `coffer config check FILE` ([`check`]) reads the file alone: its settings become a command
+//! line parsed by serve's command with every variable switched off, so neither the checker's
+//! environment nor defaults hide a mistake, and then the checks serve makes of its settings
+//! before it opens anything.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
