@@ -283,3 +283,72 @@ fn metrics_listen_serves_the_operator_paths_on_their_own_address() {
         other => panic!("the API answered on the metrics address: {other:?}"),
     }
 }
+
+/// This machine's address on the interface a packet to a private range would leave by: not
+/// loopback, yet reachable from here.
+fn own_address() -> std::net::IpAddr {
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp socket");
+    // No packet is sent: connecting a UDP socket only picks the route.
+    probe.connect("10.255.255.255:9").expect("a route");
+    let ip = probe.local_addr().expect("local address").ip();
+    assert!(!ip.is_loopback(), "no address other than loopback: {ip}");
+    ip
+}
+
+#[test]
+fn metrics_on_the_api_port_answer_loopback_unless_public() {
+    let ip = own_address();
+    for public in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("0.0.0.0:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"));
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--listen")
+            .arg(format!("0.0.0.0:{port}"))
+            .env_remove("COFFER_METRICS_PUBLIC")
+            .env_remove("COFFER_DATABASE_URL")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if public {
+            cmd.arg("--metrics-public");
+        }
+        let mut child = cmd.spawn().expect("spawn");
+        let outside = format!("http://{ip}:{port}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while ureq::get(&format!("{outside}/healthz")).call().is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let from_outside = match ureq::get(&format!("{outside}/metrics")).call() {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(e) => panic!("{e}"),
+        };
+        let from_loopback = ureq::get(&format!("http://127.0.0.1:{port}/metrics"))
+            .call()
+            .map(|r| r.status())
+            .unwrap_or(0);
+        // Readiness is for load balancers wherever they are.
+        let ready = ureq::get(&format!("{outside}/readyz"))
+            .call()
+            .map(|r| r.status())
+            .unwrap_or(0);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(from_loopback, 200);
+        assert_eq!(ready, 200);
+        assert_eq!(
+            from_outside,
+            if public { 200 } else { 403 },
+            "public: {public}"
+        );
+    }
+}
