@@ -119,3 +119,70 @@ fn readyz_follows_the_postgres_database() {
     assert_eq!(body["checks"]["store"]["status"], "ok");
     drop(server);
 }
+
+/// A start-up that cannot finish (another node holds the first start's lease) shows on
+/// `--metrics-listen` as alive but `starting`, with the API port still closed; once the lease
+/// is free the start finishes and the node is ready.
+#[test]
+fn a_blocked_start_is_alive_but_not_ready() {
+    let db = TestDatabase::create().unwrap_or_else(|e| panic!("creating a test database: {e}"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let env = [
+        ("COFFER_BOOTSTRAP_ACCESS_KEY_ID", AK),
+        ("COFFER_BOOTSTRAP_ACCESS_KEY_SECRET", SK),
+    ];
+    let url = db.url();
+    // A first start makes the schema.
+    let first = Server::spawn_args(&data, &env, &["--database-url", &url], &[]);
+    first.wait_ready();
+    assert!(first.terminate(), "the first start did not stop cleanly");
+
+    db.execute_blocking(
+        "INSERT INTO leases (name, holder, valid_until) \
+         VALUES ('bootstrap', 'another-node', now() + interval '10 minutes') \
+         ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, valid_until = EXCLUDED.valid_until",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let ops = format!("127.0.0.1:{port}");
+    let server = Server::spawn_args(
+        &data,
+        &env,
+        &[
+            "--database-url",
+            &url,
+            "--metrics-listen",
+            &ops,
+            "--lease-secs",
+            "60",
+        ],
+        &[],
+    );
+    let base = format!("http://{ops}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ureq::get(&format!("{base}/healthz")).call().is_err() {
+        assert!(Instant::now() < deadline, "{}", server.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let body = wait_readyz(&base, 503);
+    assert_eq!(body["status"], "starting", "{body}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(get(&base, "/readyz").1["status"], "starting");
+    assert_eq!(get(&base, "/healthz").0, 200);
+    assert!(
+        ureq::get(&format!("{}/healthz", server.base()))
+            .call()
+            .is_err(),
+        "the API port opened before start-up finished"
+    );
+
+    db.execute_blocking("DELETE FROM leases WHERE name = 'bootstrap'")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let body = wait_readyz(&base, 200);
+    assert_eq!(body["status"], "ready");
+    server.wait_ready();
+}
