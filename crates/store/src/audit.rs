@@ -801,11 +801,12 @@ impl FileAuditLog {
         let sender = guard
             .as_ref()
             .ok_or_else(|| Error::internal("audit log: the log is closed"))?;
-        sender
-            .send(msg)
-            .map_err(|_| Error::internal("audit log: the writer stopped after a failed write"))?;
+        // Counted before it is queued: the writer may take it (and count it out) at once.
         stats::AUDIT_QUEUE_DEPTH.inc();
-        Ok(())
+        sender.send(msg).map_err(|_| {
+            stats::AUDIT_QUEUE_DEPTH.dec();
+            Error::internal("audit log: the writer stopped after a failed write")
+        })
     }
 }
 
