@@ -23,7 +23,7 @@ use std::sync::Arc;
 pub use coffer_core::service::AuthenticatedKey;
 use coffer_core::Service;
 pub use coffer_core::{Action, AuditFacts, Permission, Scope, Target};
-pub use pipeline::{handle, Admission, Admit, AdmitAll, Handled};
+pub use pipeline::{handle, Admission, Admit, AdmitAll, Handled, Stage};
 pub use refusal::{refuse, Refusal};
 pub use request::{HttpRequest, Reply};
 
@@ -102,6 +102,10 @@ pub trait Dialect: Send + Sync + 'static {
     /// limits a group's requests per account when its `--limits` profile gives the group a
     /// rate. Like [`permission`](Dialect::permission), an exhaustive match.
     fn rate_group(op: &Self::Operation) -> Option<&'static str>;
+
+    /// The operation's name as metrics label it: from the operation enum (its
+    /// `OperationKind`), never from request text, so that the labels stay a fixed set.
+    fn operation_name(op: &Self::Operation) -> &'static str;
 
     /// Runs the operation.
     fn execute(

@@ -47,6 +47,24 @@ impl Admission for AdmitAll {
     }
 }
 
+/// The step of the pipeline a request failed at, which says what kind of failure it was
+/// (metrics count requests by it) without looking at any dialect's error codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// The envelope could not be read (or the server refused the request's shape).
+    Parse,
+    /// The signature, the clock window, replay or the key itself.
+    Authenticate,
+    /// The operation or its parameters.
+    Operation,
+    /// The caller's policies do not allow it.
+    Authorize,
+    /// The server's admission (audit log health, request rates).
+    Admit,
+    /// The operation ran and failed.
+    Execute,
+}
+
 /// A request's answer and what its audit entry records.
 #[derive(Debug)]
 pub struct Handled {
@@ -55,6 +73,10 @@ pub struct Handled {
     /// The server's [`Admission`] refused the operation (it was authorized but did not run);
     /// the reply is that refusal in the dialect's format.
     pub refused_at_admission: bool,
+    /// The operation's name from its enum ([`Dialect::operation_name`]), once it was parsed.
+    pub operation: Option<&'static str>,
+    /// Where it failed; `None` when it succeeded.
+    pub failed_at: Option<Stage>,
 }
 
 /// Runs one request through `dialect`, asking `admission` before the operation executes. The
@@ -67,12 +89,17 @@ pub async fn handle<D: Dialect, A: Admission>(
 ) -> Handled {
     let mut audit = AuditFacts::default();
     let mut refused_at_admission = false;
+    let mut progress = Progress {
+        stage: Stage::Parse,
+        operation: None,
+    };
     let outcome = run(
         dialect,
         admission,
         req,
         &mut audit,
         &mut refused_at_admission,
+        &mut progress,
     )
     .await;
     match &outcome {
@@ -91,11 +118,20 @@ pub async fn handle<D: Dialect, A: Admission>(
             audit.result = code.to_string();
         }
     }
+    let failed_at = outcome.is_err().then_some(progress.stage);
     Handled {
         reply: dialect.render(req, outcome),
         audit,
         refused_at_admission,
+        operation: progress.operation,
+        failed_at,
     }
+}
+
+/// How far a request got: the step running, and the operation once known.
+struct Progress {
+    stage: Stage,
+    operation: Option<&'static str>,
 }
 
 async fn run<D: Dialect, A: Admission>(
@@ -104,17 +140,22 @@ async fn run<D: Dialect, A: Admission>(
     req: &HttpRequest<'_>,
     audit: &mut AuditFacts,
     refused_at_admission: &mut bool,
+    progress: &mut Progress,
 ) -> Result<D::Output, D::Error> {
     let signed = dialect.parse(req, audit)?;
+    progress.stage = Stage::Authenticate;
     let caller = dialect.authenticate(req, &signed, audit).await?;
     audit.account = Some(caller.account.0);
+    progress.stage = Stage::Operation;
     let (call, op) = dialect.operation(req, signed, &caller).await?;
+    progress.operation = Some(D::operation_name(&op));
     let scope = D::scope(&call);
     let permission = D::permission(&op);
     // Named before the check, so that a denial is audited with what it refused.
     audit.action = permission.action();
     audit.resource = permission.resources(scope);
     audit.durable_permission = Some(permission.audit_durably());
+    progress.stage = Stage::Authorize;
     dialect
         .service()
         .authorize_permission(&caller, scope, &permission)
@@ -126,9 +167,11 @@ async fn run<D: Dialect, A: Admission>(
         permission: &permission,
         rate_group: D::rate_group(&op),
     };
+    progress.stage = Stage::Admit;
     if let Err(e) = admission.admit(&admit).await {
         *refused_at_admission = true;
         return Err(e.into());
     }
+    progress.stage = Stage::Execute;
     dialect.execute(&call, op).await
 }

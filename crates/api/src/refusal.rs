@@ -56,5 +56,7 @@ pub fn refuse<D: Dialect>(dialect: &D, req: &HttpRequest<'_>, refusal: Refusal) 
         reply: dialect.render(req, Err(error)),
         audit,
         refused_at_admission: false,
+        operation: None,
+        failed_at: Some(crate::Stage::Parse),
     }
 }

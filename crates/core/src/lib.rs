@@ -14,6 +14,7 @@ pub mod policy;
 pub mod region;
 pub mod resource_policy;
 pub mod service;
+pub mod stats;
 pub mod store;
 pub mod throttle;
 

@@ -66,6 +66,15 @@ pub enum SecretWrite {
     Batch(Vec<SecretWrite>),
 }
 
+/// What [`AccountStore::inventory`] counts. States are as the store keeps them
+/// (`enabled`, `pending_deletion`, ...).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Inventory {
+    pub secrets_by_state: Vec<(String, u64)>,
+    pub keys_by_state: Vec<(String, u64)>,
+    pub rotation_tasks_waiting: u64,
+}
+
 /// Accounts, their access keys, the policies attached to those keys, and the projects that
 /// map an id to an account and region.
 #[async_trait]
@@ -73,6 +82,10 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn create_account(&self, account: &Account) -> Result<()>;
     async fn get_account(&self, id: AccountId) -> Result<Option<Account>>;
     async fn count_accounts(&self) -> Result<u64>;
+    /// How many secrets and keys are in each state, and how many rotation tasks are waiting
+    /// to finish (running or due a retry), for metrics. A few grouped counts; the server
+    /// caches the answer so that scrapes cannot make it run often.
+    async fn inventory(&self) -> Result<Inventory>;
     /// Every account, by id.
     async fn list_accounts(&self) -> Result<Vec<Account>>;
     /// Fails with `AlreadyExists` when the id is taken.

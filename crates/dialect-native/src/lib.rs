@@ -211,6 +211,10 @@ impl Dialect for Native {
     }
 
     /// The operator's own API is never throttled: it is how a throttled server is managed.
+    fn operation_name(op: &Operation) -> &'static str {
+        OperationKind::from(op).into()
+    }
+
     fn rate_group(_op: &Operation) -> Option<&'static str> {
         None
     }

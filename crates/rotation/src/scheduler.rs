@@ -74,11 +74,16 @@ async fn pass(service: &Service, audit: &dyn AuditSink, lease: &Lease, batch: u3
 
 /// Logs and audits one outcome. Entries carry the secret and the result, never a password.
 async fn report(service: &Service, audit: &dyn AuditSink, o: &RotationOutcome, started: Instant) {
-    let (result, status) = match (&o.task, &o.error) {
-        (Some(t), _) if t.status == TaskStatus::Succeeded => ("OK".to_string(), 200),
-        (Some(t), _) if t.status == TaskStatus::Running => ("RotationRetrying".to_string(), 503),
-        _ => ("RotationFailed".to_string(), 500),
+    let (result, status, outcome) = match (&o.task, &o.error) {
+        (Some(t), _) if t.status == TaskStatus::Succeeded => ("OK".to_string(), 200, "succeeded"),
+        (Some(t), _) if t.status == TaskStatus::Running => {
+            ("RotationRetrying".to_string(), 503, "retrying")
+        }
+        _ => ("RotationFailed".to_string(), 500, "failed"),
     };
+    coffer_core::stats::ROTATIONS
+        .get_or_create(&coffer_core::stats::RotationLabel { outcome })
+        .inc();
     let task_id = o.task.as_ref().map(|t| t.id);
     let reason = o
         .error

@@ -85,12 +85,26 @@ pub enum Command {
     /// transaction. Stop every server of the source first.
     #[command(after_long_help = MIGRATE_HELP)]
     Migrate(MigrateArgs),
+    /// Config files of `coffer serve --config`.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Operator maintenance of a running server. Needs an operator admin key.
     Admin {
         #[command(flatten)]
         client: ClientArgs,
         #[command(subcommand)]
         command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Check a config file as `coffer serve --config FILE` would read it, without the
+    /// environment or other flags: every key must be a flag of serve and every value valid.
+    /// Prints the settings it gives and exits 0, or names the bad key and exits 2.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
     },
 }
 
@@ -577,6 +591,19 @@ pub struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, env = "COFFER_LISTEN", default_value = "127.0.0.1:7080")]
     pub listen: SocketAddr,
+
+    /// Also serve /metrics, /healthz and /readyz on this address (plain HTTP), to every
+    /// client that reaches it; it opens at the start of start-up, so /readyz there says
+    /// "starting" until the API port opens. Without it the three paths are on the API port
+    /// only, where /metrics answers loopback clients only (see --metrics-public).
+    #[arg(long, env = "COFFER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Let every client read /metrics on the API port, not only loopback ones. The metrics
+    /// hold no secret names or values, but they show how busy the server is and how many
+    /// secrets and keys it holds.
+    #[arg(long, env = "COFFER_METRICS_PUBLIC")]
+    pub metrics_public: bool,
 
     /// File holding the 256-bit root key (base64 or 32 raw bytes). Without it, the key comes
     /// from COFFER_ROOT_KEY, else from <data-dir>/root.key, created on first start.

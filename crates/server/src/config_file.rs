@@ -10,8 +10,14 @@
 //! Values: strings, integers, floats and booleans as written; an array for a repeatable flag
 //! (`region = ["eu=eu-west-1", ...]`, `limit = [...]`); a table for a repeatable `NAME=VALUE`
 //! flag, its dotted keys the names (`[limit]` then `"tencent.rate.CreateSecret" = "5/s"`, or
-//! `[limit.tencent.rate]` then `CreateSecret = "5/s"`). A key that is no flag of serve is an
-//! error naming the key and the file.
+//! `[limit.tencent.rate]` then `CreateSecret = "5/s"`). A key that is no flag of serve, or a
+//! value its flag's parser refuses, is an error naming the key and the file, before anything
+//! starts.
+//!
+//! `coffer config check FILE` ([`check`]) reads the file alone: its settings become a command
+//! line parsed by serve's command with every variable switched off, so neither the checker's
+//! environment nor defaults hide a mistake, and then the checks serve makes of its settings
+//! before it opens anything.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -80,11 +86,14 @@ pub fn variables(
             .get_env()
             .and_then(|v| v.to_str())
             .ok_or_else(|| anyhow!("--{long} has no environment variable to set"))?;
+        let text =
+            flag_value(arg, value).with_context(|| format!("{}: key {key:?}", path.display()))?;
+        // Checked here, so that a bad value is refused naming the file and its key rather
+        // than as the COFFER_* variable it becomes.
+        check_value(arg, &text).with_context(|| format!("{}: key {key:?}", path.display()))?;
         if is_set(variable) {
             continue;
         }
-        let text =
-            flag_value(arg, value).with_context(|| format!("{}: key {key:?}", path.display()))?;
         out.push((variable.to_string(), text));
     }
     Ok(out)
@@ -106,6 +115,142 @@ pub fn apply(args: &[OsString]) -> anyhow::Result<Option<PathBuf>> {
         std::env::set_var(variable, value);
     }
     Ok(Some(path))
+}
+
+/// Whether `text` is a value the flag takes (each item, for a flag whose variable lists
+/// several), by the flag's own parser: a command of that one flag parses it.
+fn check_value(arg: &Arg, text: &str) -> anyhow::Result<()> {
+    if matches!(arg.get_action(), ArgAction::SetTrue) {
+        return match text {
+            "true" | "false" => Ok(()),
+            _ => bail!("{text:?} is not a switch value (true or false)"),
+        };
+    }
+    // Alone: what it requires or conflicts with is checked with the whole file.
+    let alone = arg
+        .clone()
+        .env(None::<&str>)
+        .requires(clap::builder::Resettable::Reset)
+        .conflicts_with(clap::builder::Resettable::Reset)
+        .required(false);
+    let result = clap::Command::new("coffer")
+        .no_binary_name(true)
+        .disable_help_flag(true)
+        .arg(alone)
+        .try_get_matches_from([format!("--{}={text}", long(arg))]);
+    if let Err(e) = result {
+        // clap words it for a command line ("error: invalid value ... for '--x'"); the
+        // first line is the reason.
+        let why = e.to_string();
+        let why = why.lines().next().unwrap_or_default();
+        let why = why.strip_prefix("error: ").unwrap_or(why);
+        bail!("{why}");
+    }
+    Ok(())
+}
+
+/// The command line that gives serve the same settings as `vars` (variables as
+/// [`variables`] makes them): `--long=value` per variable, a switch alone when true.
+fn command_line(vars: &[(String, String)]) -> anyhow::Result<Vec<OsString>> {
+    let cli = crate::config::Cli::command();
+    let serve = cli
+        .find_subcommand("serve")
+        .ok_or_else(|| anyhow!("the serve command is missing"))?;
+    let mut args: Vec<OsString> = vec!["coffer".into(), "serve".into()];
+    for (variable, value) in vars {
+        let arg = serve
+            .get_arguments()
+            .find(|a| a.get_env().and_then(|e| e.to_str()) == Some(variable.as_str()))
+            .ok_or_else(|| anyhow!("{variable} is no variable of serve"))?;
+        let long = long(arg);
+        match arg.get_action() {
+            ArgAction::SetTrue => {
+                let on = matches!(
+                    value.to_ascii_lowercase().as_str(),
+                    "true" | "1" | "yes" | "on"
+                );
+                if on {
+                    args.push(format!("--{long}").into());
+                }
+            }
+            _ => args.push(format!("--{long}={value}").into()),
+        }
+    }
+    Ok(args)
+}
+
+/// Serve's settings from the file alone (defaults for the rest), without the environment.
+pub fn serve_args(path: &Path, text: &str) -> anyhow::Result<crate::config::ServeArgs> {
+    let vars = variables(path, text, |_| false)?;
+    let line = command_line(&vars)?;
+    parse_without_env(line).map_err(|e| anyhow!("{}: {e:#}", path.display()))
+}
+
+/// Parses a serve command line with no `COFFER_*` variable filling in what it leaves out.
+fn parse_without_env(line: Vec<OsString>) -> anyhow::Result<crate::config::ServeArgs> {
+    let cli = crate::config::Cli::command().mut_subcommand("serve", |serve| {
+        let ids: Vec<String> = serve
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .collect();
+        ids.iter().fold(serve, |serve, id| {
+            serve.mut_arg(id, |a| a.env(None::<&str>))
+        })
+    });
+    let matches = cli
+        .try_get_matches_from(line)
+        .map_err(|e| anyhow!("{}", e.to_string().trim_end()))?;
+    let cli = <crate::config::Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+        .map_err(|e| anyhow!("{e}"))?;
+    match cli.command {
+        crate::config::Command::Serve(args) => Ok(args),
+        _ => bail!("not the serve command"),
+    }
+}
+
+/// `coffer config check FILE`: the file's settings as serve would take them, checked like
+/// a start checks them before it opens anything. Returns the lines to print.
+pub fn check(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let args = serve_args(path, &text)?;
+    // What serve checks of its settings before it touches anything.
+    crate::limits::resolve(args.limits, &args.limit, args.max_secrets_per_region)
+        .with_context(|| format!("{}: key \"limit\"", path.display()))?;
+    let mut regions = coffer_core::RegionMap::new(args.default_region.clone());
+    for spec in &args.regions {
+        regions
+            .add_spec(spec)
+            .map_err(|e| anyhow!("{}: key \"region\": {e}", path.display()))?;
+    }
+    coffer_dialect_native::DbHostAllowList::parse(&args.db_hosts_allowed)
+        .map_err(|e| anyhow!("{}: key \"db-hosts-allowed\": {e}", path.display()))?;
+    tracing_subscriber::EnvFilter::try_new(&args.log)
+        .map_err(|e| anyhow!("{}: key \"log\": {e}", path.display()))?;
+    let table: toml::Table = text.parse()?;
+    let cli = crate::config::Cli::command();
+    let serve = cli
+        .find_subcommand("serve")
+        .ok_or_else(|| anyhow!("the serve command is missing"))?;
+    let mut lines = vec![format!(
+        "{}: {} key(s), all valid",
+        path.display(),
+        table.len()
+    )];
+    for (key, value) in &table {
+        let long = key.replace('_', "-");
+        let hidden = serve
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long.as_str()))
+            .is_some_and(|a| a.is_hide_env_values_set());
+        let shown = if hidden {
+            "(hidden)".to_string()
+        } else {
+            value.to_string()
+        };
+        lines.push(format!("  {long} = {shown}"));
+    }
+    Ok(lines)
 }
 
 /// The text of `value` as the flag's variable carries it.
@@ -207,6 +352,256 @@ mod tests {
                 env.is_some_and(|e| e.starts_with("COFFER_")),
                 "--{long} has no COFFER_* variable, so the config file cannot set it"
             );
+        }
+    }
+
+    /// TOML keys with their values, and the same settings as command line arguments.
+    type Sample = (Vec<(&'static str, &'static str)>, Vec<&'static str>);
+
+    /// A value for each flag of serve (other than the default), as a TOML value and as the
+    /// command line gives it; flags that need another flag name it too.
+    fn sample(long: &str) -> Option<Sample> {
+        Some(match long {
+            "data-dir" => (
+                vec![("data-dir", "\"/srv/coffer\"")],
+                vec!["--data-dir", "/srv/coffer"],
+            ),
+            "database-url" => (
+                vec![("database_url", "\"postgres://c@db:5432/coffer\"")],
+                vec!["--database-url", "postgres://c@db:5432/coffer"],
+            ),
+            "listen" => (
+                vec![("listen", "\"0.0.0.0:9000\"")],
+                vec!["--listen", "0.0.0.0:9000"],
+            ),
+            "metrics-listen" => (
+                vec![("metrics-listen", "\"127.0.0.1:9100\"")],
+                vec!["--metrics-listen", "127.0.0.1:9100"],
+            ),
+            "root-key-file" => (
+                vec![("root-key-file", "\"/k\"")],
+                vec!["--root-key-file", "/k"],
+            ),
+            "region" => (
+                vec![(
+                    "region",
+                    "[\"eu=eu-west-1,eu-central-1\", \"us=us-east-1\"]",
+                )],
+                vec![
+                    "--region",
+                    "eu=eu-west-1,eu-central-1",
+                    "--region",
+                    "us=us-east-1",
+                ],
+            ),
+            "default-region" => (
+                vec![("default-region", "\"main\"")],
+                vec!["--default-region", "main"],
+            ),
+            "purge-interval-secs" => (
+                vec![("purge-interval-secs", "7")],
+                vec!["--purge-interval-secs", "7"],
+            ),
+            "rotation-check-secs" => (
+                vec![("rotation-check-secs", "9")],
+                vec!["--rotation-check-secs", "9"],
+            ),
+            "lease-secs" => (vec![("lease-secs", "20")], vec!["--lease-secs", "20"]),
+            "node-name" => (vec![("node-name", "\"n1\"")], vec!["--node-name", "n1"]),
+            "max-body-bytes" => (
+                vec![("max-body-bytes", "4096")],
+                vec!["--max-body-bytes", "4096"],
+            ),
+            "max-uri-bytes" => (
+                vec![("max-uri-bytes", "2048")],
+                vec!["--max-uri-bytes", "2048"],
+            ),
+            "max-headers" => (vec![("max-headers", "50")], vec!["--max-headers", "50"]),
+            "audit-unauthenticated-per-sec" => (
+                vec![("audit-unauthenticated-per-sec", "2.5")],
+                vec!["--audit-unauthenticated-per-sec", "2.5"],
+            ),
+            "audit-unauthenticated-burst" => (
+                vec![("audit-unauthenticated-burst", "3")],
+                vec!["--audit-unauthenticated-burst", "3"],
+            ),
+            "max-secrets-per-region" => (
+                vec![("max-secrets-per-region", "100")],
+                vec!["--max-secrets-per-region", "100"],
+            ),
+            "limit" => (
+                vec![(
+                    "limit",
+                    "{ \"tencent.rate.CreateSecret\" = \"5/s\", value-bytes = 100 }",
+                )],
+                vec![
+                    "--limit",
+                    "tencent.rate.CreateSecret=5/s",
+                    "--limit",
+                    "value-bytes=100",
+                ],
+            ),
+            "replay-cache-entries" => (
+                vec![("replay-cache-entries", "1000")],
+                vec!["--replay-cache-entries", "1000"],
+            ),
+            "db-hosts-allowed" => (
+                vec![("db-hosts-allowed", "\"10.0.0.0/8,db.internal\"")],
+                vec!["--db-hosts-allowed", "10.0.0.0/8,db.internal"],
+            ),
+            "log" => (
+                vec![("log", "\"coffer=debug\"")],
+                vec!["--log", "coffer=debug"],
+            ),
+            "max-connections" => (
+                vec![("max-connections", "300")],
+                vec!["--max-connections", "300"],
+            ),
+            "max-connections-per-address" => (
+                vec![("max-connections-per-address", "12")],
+                vec!["--max-connections-per-address", "12"],
+            ),
+            "header-read-timeout-secs" => (
+                vec![("header-read-timeout-secs", "0.5")],
+                vec!["--header-read-timeout-secs", "0.5"],
+            ),
+            "idle-timeout-secs" => (
+                vec![("idle-timeout-secs", "5")],
+                vec!["--idle-timeout-secs", "5"],
+            ),
+            "body-read-timeout-secs" => (
+                vec![("body-read-timeout-secs", "3")],
+                vec!["--body-read-timeout-secs", "3"],
+            ),
+            "tls-cert" | "tls-key" => (
+                vec![("tls-cert", "\"/c.pem\""), ("tls-key", "\"/k.pem\"")],
+                vec!["--tls-cert", "/c.pem", "--tls-key", "/k.pem"],
+            ),
+            _ => return None,
+        })
+    }
+
+    #[test]
+    fn every_serve_flag_round_trips_as_a_key() {
+        let cli = crate::config::Cli::command();
+        let serve = cli
+            .find_subcommand("serve")
+            .unwrap_or_else(|| panic!("no serve"));
+        let line = |extra: &[&str]| -> Vec<OsString> {
+            ["coffer", "serve"]
+                .iter()
+                .chain(extra)
+                .map(OsString::from)
+                .collect()
+        };
+        let defaults = format!(
+            "{:?}",
+            parse_without_env(line(&[])).unwrap_or_else(|e| panic!("{e:#}"))
+        );
+        let mut tried = 0;
+        for arg in serve.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if long == FLAG || matches!(arg.get_action(), ArgAction::Help | ArgAction::Version) {
+                continue;
+            }
+            // Switches and value enums need no table entry: `true`, and a possible value
+            // other than the default.
+            let owned;
+            let (keys, flags): (Vec<(String, String)>, Vec<String>) =
+                if matches!(arg.get_action(), ArgAction::SetTrue) {
+                    (
+                        vec![(long.to_string(), "true".to_string())],
+                        vec![format!("--{long}")],
+                    )
+                } else if let Some((keys, flags)) = sample(long) {
+                    (
+                        keys.iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                        flags.iter().map(|f| f.to_string()).collect(),
+                    )
+                } else {
+                    let default = arg
+                        .get_default_values()
+                        .first()
+                        .and_then(|d| d.to_str())
+                        .unwrap_or_default();
+                    owned = arg
+                        .get_possible_values()
+                        .into_iter()
+                        .map(|p| p.get_name().to_string())
+                        .find(|p| p != default)
+                        .unwrap_or_else(|| {
+                            panic!("--{long}: add a sample value to `sample` in this test")
+                        });
+                    (
+                        vec![(long.to_string(), format!("{owned:?}"))],
+                        vec![format!("--{long}"), owned.clone()],
+                    )
+                };
+            let text: String = keys.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+            let from_file = serve_args(Path::new("coffer.toml"), &text)
+                .unwrap_or_else(|e| panic!("--{long} as a key: {e:#}\n{text}"));
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            let from_flags =
+                parse_without_env(line(&flags)).unwrap_or_else(|e| panic!("--{long}: {e:#}"));
+            let (file, flag) = (format!("{from_file:?}"), format!("{from_flags:?}"));
+            assert_eq!(file, flag, "--{long}: the key and the flag differ\n{text}");
+            assert_ne!(file, defaults, "--{long}: the key changed nothing\n{text}");
+            tried += 1;
+        }
+        assert!(tried >= 30, "only {tried} flags");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (text, needle) in [
+            ("listen = \"nowhere\"", "key \"listen\""),
+            ("lease-secs = 0", "key \"lease-secs\""),
+            ("limits = \"cheap\"", "key \"limits\""),
+            ("max-uri-bytes = 70000", "key \"max-uri-bytes\""),
+            ("tls-self-signed = \"maybe\"", "key \"tls-self-signed\""),
+            (
+                "header-read-timeout-secs = -1",
+                "key \"header-read-timeout-secs\"",
+            ),
+        ] {
+            let e = vars(text).expect_err(text);
+            let e = format!("{e:#}");
+            assert!(
+                e.contains(needle) && e.contains("coffer.toml"),
+                "{text}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_check_reads_the_file_alone() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let good = dir.path().join("good.toml");
+        std::fs::write(
+            &good,
+            "listen = \"127.0.0.1:9000\"\ndatabase-url = \"postgres://u:pw@db/c\"\nlimits = \"cloud\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let lines = check(&good).unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(lines[0].contains("3 key(s), all valid"), "{lines:?}");
+        assert!(lines.iter().any(|l| l == "  listen = \"127.0.0.1:9000\""));
+        // The database URL may carry a password.
+        assert!(lines.iter().all(|l| !l.contains("pw")), "{lines:?}");
+        for (text, needle) in [
+            ("tls-cert = \"/c.pem\"", "--tls-key"),
+            ("limit = [\"value-bytes=lots\"]", "key \"limit\""),
+            ("region = [\"nonsense\"]", "key \"region\""),
+            (
+                "db-hosts-allowed = \"10.0.0.0/99\"",
+                "key \"db-hosts-allowed\"",
+            ),
+        ] {
+            let bad = dir.path().join("bad.toml");
+            std::fs::write(&bad, text).unwrap_or_else(|e| panic!("{e}"));
+            let e = format!("{:#}", check(&bad).expect_err(text));
+            assert!(e.contains(needle), "{text}: {e}");
         }
     }
 

@@ -11,8 +11,7 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::response::Response;
 use axum::Router;
 use coffer_api::{handle, refuse, Admission, Admit, Dialect, Handled, HttpRequest, Refusal, Reply};
 use coffer_console::Console;
@@ -23,7 +22,11 @@ use coffer_dialect_aws::Aws;
 use coffer_dialect_huawei::Huawei;
 use coffer_dialect_native::Native;
 use coffer_dialect_tencent::Tencent;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use tracing::Instrument;
+
+use crate::ops::ThrottleLabels;
 
 use crate::audit_limit::{Summary, UnauthenticatedAudit};
 use crate::intake::{self, BodyRead, InputLimits};
@@ -41,6 +44,8 @@ pub struct AppState {
     pub input: InputLimits,
     /// How many entries requests that fail before authenticating may add, per address.
     pub unauthenticated: UnauthenticatedAudit,
+    /// Metrics, health and readiness.
+    pub ops: Arc<crate::ops::Ops>,
 }
 
 /// The server's admission of an authorized operation, asked by the pipeline just before it
@@ -50,6 +55,8 @@ pub struct Gate {
     audit: Arc<dyn AuditSink>,
     /// `None` when the profile has no rates: then nothing is looked up per request.
     throttle: Option<Throttle>,
+    /// Requests refused over their rate, by dialect and group (`/metrics`).
+    throttled: Family<ThrottleLabels, Counter>,
 }
 
 /// The request rates: token buckets per (account, API, group), see
@@ -76,7 +83,14 @@ impl Gate {
         Self {
             audit,
             throttle: None,
+            throttled: Family::default(),
         }
+    }
+
+    /// Counts throttled requests into `family` (registered with the metrics).
+    pub fn with_throttled(mut self, family: Family<ThrottleLabels, Counter>) -> Self {
+        self.throttled = family;
+        self
     }
 
     /// Limits each (API, group) of `rates` to its rate per account, by `clock`'s time.
@@ -116,7 +130,11 @@ impl Gate {
 }
 
 impl Throttle {
-    fn admit(&self, request: &Admit<'_>) -> Result<(), coffer_core::Error> {
+    fn admit(
+        &self,
+        request: &Admit<'_>,
+        throttled: &Family<ThrottleLabels, Counter>,
+    ) -> Result<(), coffer_core::Error> {
         let Some(group) = request.rate_group else {
             return Ok(());
         };
@@ -128,6 +146,12 @@ impl Throttle {
             Ok(()) => Ok(()),
             Err(wait_ms) => {
                 self.refused.fetch_add(1, Ordering::Relaxed);
+                throttled
+                    .get_or_create(&ThrottleLabels {
+                        dialect: request.dialect,
+                        group,
+                    })
+                    .inc();
                 let unlogged = self.unlogged.fetch_add(1, Ordering::Relaxed) + 1;
                 let due = self.next_log_ms.load(Ordering::Relaxed);
                 if now.0 >= due
@@ -180,27 +204,21 @@ impl Admission for Gate {
             }
         }
         match &self.throttle {
-            Some(t) => t.admit(request),
+            Some(t) => t.admit(request, &self.throttled),
             None => Ok(()),
         }
     }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
+    // `/metrics`, `/healthz` and `/readyz` are routed before dispatch (see `ops`).
     Router::new()
-        .route("/healthz", get(healthz))
+        .merge(crate::ops::routes(&state.ops))
         .fallback(dispatch)
         // The dispatch reads bodies itself, with `--max-body-bytes`, so that an oversized one
         // is refused in its API's format (see `intake`).
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
-}
-
-async fn healthz() -> impl IntoResponse {
-    (
-        [("content-type", "application/json")],
-        "{\"status\":\"ok\"}",
-    )
 }
 
 /// Header names lower-cased (HTTP/1 names are case-insensitive and the signature schemes
@@ -349,6 +367,8 @@ async fn dispatch(
                         reply,
                         audit,
                         refused_at_admission: false,
+                        operation: None,
+                        failed_at: Some(coffer_api::Stage::Parse),
                     },
                 )
             }
@@ -357,10 +377,17 @@ async fn dispatch(
             reply,
             audit: facts,
             refused_at_admission,
+            operation,
+            failed_at,
         } = handled;
         let response = into_response(reply, &request_id);
         let latency_us = started.elapsed().as_micros() as u64;
         let status = response.status().as_u16();
+        let operation = operation.unwrap_or("unknown");
+        let outcome = crate::ops::outcome(failed_at);
+        let metrics = &state.ops.metrics;
+        let record =
+            |outcome| metrics.request(dialect, operation, outcome, started.elapsed().as_secs_f64());
         // A request that failed before it authenticated is recorded (and logged) only while
         // its address has budget left; the others are counted, and a summary entry says how
         // many (see `audit_limit`): anyone can send such requests, and no account answers for
@@ -375,6 +402,7 @@ async fn dispatch(
                 record_summary(&state, summary).await;
             }
             if !verdict.record {
+                record(outcome);
                 return response;
             }
             tracing::info!(
@@ -408,11 +436,14 @@ async fn dispatch(
         if let Err(e) = state.audit.append(entry, durable).await {
             tracing::error!(error = %e, "the audit log refused an entry");
             if durable {
+                // The client is told the request failed, whatever it did.
+                record("audit_failed");
                 return into_response(audit_failure(&state, dialect, &req), &request_id);
             }
         }
         // Every request is in the audit log already; this line is for debugging only.
         tracing::debug!(status, micros = latency_us, "request finished");
+        record(outcome);
         response
     }
     .instrument(span)

@@ -11,6 +11,7 @@ mod intake;
 mod limits;
 mod listener;
 mod log_filter;
+mod ops;
 mod private;
 mod replay_state;
 mod tls;
@@ -103,6 +104,18 @@ fn main() -> anyhow::Result<()> {
             private::restrict_umask();
             backup_cli::migrate(&args)
         }
+        Command::Config(config::ConfigCommand::Check { file }) => match config_file::check(&file) {
+            Ok(lines) => {
+                for line in lines {
+                    println!("{line}");
+                }
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("coffer: {e:#}");
+                std::process::exit(2);
+            }
+        },
         Command::Account { client, command } => admin_cli::account(&client, &command),
         Command::AccessKey { client, command } => admin_cli::access_key(&client, &command),
         Command::Policy { client, command } => admin_cli::policy(&client, &command),
@@ -337,6 +350,37 @@ fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     let connection_limits = connection_limits(&args);
+    let throttled = prometheus_client::metrics::family::Family::default();
+    let ops = Arc::new(ops::Ops::new(
+        ops::Metrics::new(throttled.clone()),
+        args.metrics_public,
+    ));
+    // Opened first, so that a long start-up (a PostgreSQL server still coming up, a rewrap
+    // being resumed) shows as alive but not ready rather than as a closed port.
+    let (stop_ops, ops_stopped) = tokio::sync::watch::channel(false);
+    let ops_listener = match args.metrics_listen {
+        Some(addr) => {
+            let listener = listener::bind(addr)
+                .with_context(|| format!("listening on {addr} (--metrics-listen)"))?;
+            tracing::info!(listen = %addr, "serving /metrics, /healthz and /readyz");
+            let limits = listener::ConnectionLimits {
+                max_connections: 64,
+                max_per_address: 64,
+                ..connection_limits.clone()
+            };
+            let mut stopped = ops_stopped.clone();
+            Some(tokio::spawn(listener::serve(
+                listener,
+                ops::dedicated(&ops),
+                limits,
+                None,
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                },
+            )))
+        }
+        None => None,
+    };
     create_data_dir(&args.data_dir)?;
     private::tighten_data_dir(&args.data_dir)?;
     let tls = start_tls(&args)?;
@@ -516,7 +560,9 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         .with_chain_check(console_chain_check(audit_path.clone(), console_log_keys)),
         service: service.clone(),
         audit: audit.clone(),
-        gate: http::Gate::new(audit.clone()).with_rates(&limits.rates, Arc::new(SystemClock)),
+        gate: http::Gate::new(audit.clone())
+            .with_rates(&limits.rates, Arc::new(SystemClock))
+            .with_throttled(throttled),
         input: intake::InputLimits {
             max_body_bytes: args.max_body_bytes,
             max_uri_bytes: args.max_uri_bytes,
@@ -527,6 +573,7 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
             args.audit_unauthenticated_burst,
             UNAUTHENTICATED_SOURCES,
         ),
+        ops: ops.clone(),
     });
     let summaries = http::spawn_summaries(state.clone(), Duration::from_secs(10));
     let app = http::router(state.clone());
@@ -565,15 +612,27 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
             "serving plain HTTP on an address other machines can reach: requests, their signatures and the secret values in answers cross the network unencrypted; use --tls-cert/--tls-key or --tls-self-signed"
         );
     }
+    ops.serving(service.clone(), audit.clone());
     tracing::info!(listen = %args.listen, scheme, data_dir = %args.data_dir.display(), %database, %node, "coffer is ready");
+    let stopping = {
+        let ops = ops.clone();
+        async move {
+            shutdown_signal().await;
+            ops.stopping();
+        }
+    };
     listener::serve(
         listener,
         app,
         connection_limits,
         tls.map(|t| tokio_rustls::TlsAcceptor::from(t.config.clone())),
-        shutdown_signal(),
+        stopping,
     )
     .await;
+    let _ = stop_ops.send(true);
+    if let Some(task) = ops_listener {
+        let _ = task.await;
+    }
     reload.abort();
     // Every request is answered: what the replay caches hold now is all this process saw.
     if shared.is_none() {

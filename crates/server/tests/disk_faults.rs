@@ -287,6 +287,16 @@ struct Setup {
     mnt: PathBuf,
 }
 
+/// `/readyz`'s status and body.
+fn readyz(server: &Server) -> (u16, Value) {
+    let (status, text) = match ureq::get(&format!("{}/readyz", server.base())).call() {
+        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+        Err(e) => panic!("readyz: {e}"),
+    };
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
 fn setup() -> Setup {
     if let Err(why) = TestFs::available() {
         panic!("the disk fault tests need FUSE: {why}");
@@ -494,8 +504,22 @@ fn a_read_only_disk_refuses_writes_and_value_reads_cleanly_and_writes_resume_aft
         assert!(m.contains("audit log"), "{m}");
     }
 
+    // Not ready while the audit log cannot write; alive all along.
+    let (status, body) = readyz(&server);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["checks"]["audit_log"]["status"], "failing", "{body}");
+    assert_eq!(
+        ureq::get(&format!("{}/healthz", server.base()))
+            .call()
+            .map(|r| r.status())
+            .unwrap_or(0),
+        200
+    );
+
     fs.set_read_only(false);
     let after = writes_succeed(&t, "after", Duration::from_secs(10));
+    let (status, body) = readyz(&server);
+    assert_eq!(status, 200, "ready again once the log writes: {body}");
     for (api, name) in after.iter().chain(&seeded) {
         assert!(t.exists(*api, name), "{api:?} {name} missing");
         if *api != Api::Admin {

@@ -65,7 +65,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use coffer_core::{AuditEntry, AuditSink, Error, Result};
+use coffer_core::{stats, AuditEntry, AuditSink, Error, Result};
 use coffer_crypto::SecretKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -801,9 +801,12 @@ impl FileAuditLog {
         let sender = guard
             .as_ref()
             .ok_or_else(|| Error::internal("audit log: the log is closed"))?;
-        sender
-            .send(msg)
-            .map_err(|_| Error::internal("audit log: the writer stopped after a failed write"))
+        // Counted before it is queued: the writer may take it (and count it out) at once.
+        stats::AUDIT_QUEUE_DEPTH.inc();
+        sender.send(msg).map_err(|_| {
+            stats::AUDIT_QUEUE_DEPTH.dec();
+            Error::internal("audit log: the writer stopped after a failed write")
+        })
     }
 }
 
@@ -884,6 +887,8 @@ fn writer_loop(
         };
         let mut batch = vec![first];
         fill_batch(&rx, &mut batch, MAX_BATCH);
+        stats::AUDIT_QUEUE_DEPTH.dec_by(batch.len() as i64);
+        stats::AUDIT_BATCH_ENTRIES.observe(batch.len() as f64);
         match write_batch(
             &mut file,
             &mut state,
@@ -982,6 +987,7 @@ fn recover(
         let wait = next_try.saturating_duration_since(std::time::Instant::now());
         match rx.recv_timeout(wait) {
             Ok(msg) => {
+                stats::AUDIT_QUEUE_DEPTH.dec();
                 lost += 1;
                 msg.fail(why);
                 continue;
@@ -1135,7 +1141,12 @@ fn write_batch(
     let durable = !waiters.is_empty();
     let outcome = match file.write_all(buf).and_then(|()| file.flush()) {
         Err(e) => Err(format!("writing {} bytes: {e}", buf.len())),
-        Ok(()) if durable => file.sync().map_err(|e| format!("syncing: {e}")),
+        Ok(()) if durable => {
+            let started = std::time::Instant::now();
+            let synced = file.sync().map_err(|e| format!("syncing: {e}"));
+            stats::AUDIT_SYNC_SECONDS.observe(started.elapsed().as_secs_f64());
+            synced
+        }
         Ok(()) => Ok(()),
     };
     match outcome {

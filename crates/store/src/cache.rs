@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use coffer_core::{KeyRecord, Scope, SealedValue, SecretRecord};
+use coffer_core::{stats, KeyRecord, Scope, SealedValue, SecretRecord};
 
 /// Most secrets (and key lookups) kept.
 const CAPACITY: usize = 10_000;
@@ -66,6 +66,15 @@ fn insert_bounded<V>(map: &mut HashMap<String, V>, k: String, v: V) {
     map.insert(k, v);
 }
 
+/// Counts a lookup for the read cache's hit ratio (`coffer_read_cache_*_total`).
+fn count(hit: bool) {
+    if hit {
+        stats::READ_CACHE_HITS.inc();
+    } else {
+        stats::READ_CACHE_MISSES.inc();
+    }
+}
+
 fn key(scope: &Scope, name: &str) -> String {
     format!("{}\u{0}{}\u{0}{name}", scope.account.0, scope.region)
 }
@@ -83,12 +92,15 @@ impl ReadCache {
     }
 
     pub(crate) fn get(&self, scope: &Scope, name: &str) -> Option<Cached> {
-        self.inner
+        let found = self
+            .inner
             .lock()
             .ok()?
             .entries
             .get(&key(scope, name))
-            .cloned()
+            .cloned();
+        count(found.is_some());
+        found
     }
 
     /// Keeps what a read that began at `generation` found, unless a write was acknowledged
@@ -110,12 +122,15 @@ impl ReadCache {
 
     /// What an earlier read found for this key lookup (`Some(None)`: no such key).
     pub(crate) fn key(&self, scope: &Scope, lookup: &KeyLookup) -> Option<Option<KeyRecord>> {
-        self.inner
+        let found = self
+            .inner
             .lock()
             .ok()?
             .keys
             .get(&key_lookup(scope, lookup))
-            .cloned()
+            .cloned();
+        count(found.is_some());
+        found
     }
 
     /// Keeps what a key lookup that began at `generation` found, unless a write was

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
-use coffer_core::{Error, Result};
+use coffer_core::{stats, Error, Result};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
@@ -254,7 +254,9 @@ fn writer_loop(
 
 /// Runs one batch and answers the requests it ran. Returns the requests it did not attempt.
 fn run_batch(conn: &Connection, batch: Vec<Queued>, counters: &Counters) -> Vec<Queued> {
+    let started = std::time::Instant::now();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        stats::commit_failed("sqlite");
         let failure = Failure::sqlite("begin", &e);
         tracing::error!(error = %failure.why, requests = batch.len(), "sqlite write batch failed");
         counters.failed_batches.fetch_add(1, Ordering::Relaxed);
@@ -303,6 +305,7 @@ fn run_batch(conn: &Connection, batch: Vec<Queued>, counters: &Counters) -> Vec<
     };
     match &failure {
         None => {
+            stats::commit("sqlite", ran.len(), started.elapsed().as_secs_f64());
             counters.batches.fetch_add(1, Ordering::Relaxed);
             counters
                 .writes
@@ -312,6 +315,7 @@ fn run_batch(conn: &Connection, batch: Vec<Queued>, counters: &Counters) -> Vec<
                 .fetch_max(ran.len(), Ordering::Relaxed);
         }
         Some(failure) => {
+            stats::commit_failed("sqlite");
             if !conn.is_autocommit() {
                 if let Err(e) = conn.execute_batch("ROLLBACK") {
                     tracing::error!(error = %e, "sqlite rollback after a failed batch failed");

@@ -43,6 +43,9 @@ pub const CHECKS: &[(&str, Check)] = &[
         Box::pin(state_and_tag_pair_filters(s))
     }),
     ("listing_filters", |s| Box::pin(listing_filters(s))),
+    ("inventory_counts_by_state", |s| {
+        Box::pin(inventory_counts_by_state(s))
+    }),
     ("purge_respects_cutoff_and_limit", |s| {
         Box::pin(purge_respects_cutoff_and_limit(s))
     }),
@@ -1155,4 +1158,43 @@ async fn reads_after_writes_see_them(store: Arc<dyn Store>) {
     assert!(get(&store, &s, "doomed").await.is_some());
     store.purge_due(Timestamp(6_000), 10).await.expect("purge");
     assert!(get(&store, &s, "doomed").await.is_none());
+}
+
+/// The counts `/metrics` shows: secrets by state over every account and region.
+pub async fn inventory_counts_by_state(store: Arc<dyn Store>) {
+    let before = store.inventory().await.expect("inventory");
+    let states = [
+        SecretState::Enabled,
+        SecretState::Enabled,
+        SecretState::Disabled,
+        SecretState::PendingDelete {
+            purge_at: Timestamp(500),
+        },
+    ];
+    for (i, state) in states.into_iter().enumerate() {
+        let mut rec = secret(&scope(20 + i as u64 % 2), &format!("inv-{i}"), i as i64);
+        rec.state = state;
+        create(&store, &rec).await.expect("create");
+    }
+    let after = store.inventory().await.expect("inventory");
+    let count = |inv: &coffer_core::store::Inventory, state: &str| {
+        inv.secrets_by_state
+            .iter()
+            .find(|(s, _)| s == state)
+            .map_or(0, |(_, n)| *n)
+    };
+    assert_eq!(count(&after, "enabled") - count(&before, "enabled"), 2);
+    let total = |inv: &coffer_core::store::Inventory| -> u64 {
+        inv.secrets_by_state.iter().map(|(_, n)| n).sum()
+    };
+    assert_eq!(total(&after) - total(&before), 4);
+    // Three states, each named once.
+    let named: std::collections::BTreeSet<_> = after
+        .secrets_by_state
+        .iter()
+        .map(|(s, _)| s.clone())
+        .collect();
+    assert_eq!(named.len(), after.secrets_by_state.len());
+    assert!(named.len() >= 3, "{:?}", after.secrets_by_state);
+    assert_eq!(after.rotation_tasks_waiting, before.rotation_tasks_waiting);
 }

@@ -321,6 +321,45 @@ impl AccountStore for PgStore {
         .await
     }
 
+    async fn inventory(&self) -> Result<store::Inventory> {
+        pg_read!(self, "count secrets and keys", |c| async {
+            let pair = |r: &Row| Ok((col::<String>(r, 0)?, col::<i64>(r, 1)?.max(0) as u64));
+            let secrets_by_state = all(
+                &c,
+                "count secrets by state",
+                "SELECT state, COUNT(*) FROM secrets GROUP BY state ORDER BY state",
+                &[],
+                pair,
+            )
+            .await?;
+            let keys_by_state = all(
+                &c,
+                "count keys by state",
+                "SELECT state, COUNT(*) FROM keys GROUP BY state ORDER BY state",
+                &[],
+                pair,
+            )
+            .await?;
+            let waiting = opt(
+                &c,
+                "SELECT COUNT(*) FROM rotation_tasks WHERE status = 'running'",
+                &[],
+            )
+            .await
+            .map_err(|e| pg_error("count rotation tasks", e))?;
+            let rotation_tasks_waiting = match waiting {
+                Some(r) => col::<i64>(&r, 0)?.max(0) as u64,
+                None => 0,
+            };
+            Ok(store::Inventory {
+                secrets_by_state,
+                keys_by_state,
+                rotation_tasks_waiting,
+            })
+        })
+        .await
+    }
+
     async fn list_accounts(&self) -> Result<Vec<Account>> {
         pg_read!(self, "list accounts", |c| all(
             &c,

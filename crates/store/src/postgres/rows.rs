@@ -176,7 +176,15 @@ pub(crate) async fn begin(conn: &mut Object) -> Result<Transaction<'_>> {
 pub(crate) async fn finish<T>(tx: Transaction<'_>, result: Result<T>) -> Result<T> {
     match result {
         Ok(value) => {
-            tx.commit().await.map_err(|e| {
+            let started = std::time::Instant::now();
+            let committed = tx.commit().await;
+            match &committed {
+                Ok(()) => {
+                    coffer_core::stats::commit("postgres", 1, started.elapsed().as_secs_f64())
+                }
+                Err(_) => coffer_core::stats::commit_failed("postgres"),
+            }
+            committed.map_err(|e| {
                 if e.as_db_error().is_some() {
                     pg_error("commit", e)
                 } else {

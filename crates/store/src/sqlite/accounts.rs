@@ -341,6 +341,38 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn inventory(&self) -> Result<store::Inventory> {
+        self.read(|c| {
+            let grouped = |sql: &str| -> rusqlite::Result<Vec<(String, u64)>> {
+                let mut st = c.prepare_cached(sql)?;
+                let rows = st.query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+                })?;
+                rows.collect()
+            };
+            let secrets_by_state =
+                grouped("SELECT state, COUNT(*) FROM secrets GROUP BY state ORDER BY state")
+                    .map_err(|e| internal("count secrets by state", e))?;
+            let keys_by_state =
+                grouped("SELECT state, COUNT(*) FROM keys GROUP BY state ORDER BY state")
+                    .map_err(|e| internal("count keys by state", e))?;
+            let rotation_tasks_waiting = c
+                .query_row(
+                    "SELECT COUNT(*) FROM rotation_tasks WHERE status = 'running'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(|e| internal("count rotation tasks", e))?
+                .max(0) as u64;
+            Ok(store::Inventory {
+                secrets_by_state,
+                keys_by_state,
+                rotation_tasks_waiting,
+            })
+        })
+        .await
+    }
+
     async fn create_access_key(&self, key: &AccessKeyRecord) -> Result<()> {
         let k = key.clone();
         self.write(move |c| create_access_key(c, &k)).await
