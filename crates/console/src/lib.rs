@@ -573,6 +573,10 @@ impl Dialect for Console {
 
     /// People clicking through pages are not throttled like API clients; what they do is
     /// limited by the same authorization.
+    fn operation_name(op: &Operation) -> &'static str {
+        pages::OperationKind::from(op).into()
+    }
+
     fn rate_group(_op: &Operation) -> Option<&'static str> {
         None
     }

@@ -145,6 +145,10 @@ impl Dialect for Aws {
         operation::permission(op)
     }
 
+    fn operation_name(op: &Operation) -> &'static str {
+        OperationKind::from(op).into()
+    }
+
     fn rate_group(op: &Operation) -> Option<&'static str> {
         limits::rate_group(OperationKind::from(op))
     }
