@@ -41,6 +41,7 @@
 
 mod accounts;
 mod backup;
+mod cache;
 mod cluster;
 mod events;
 mod keys;
@@ -116,6 +117,9 @@ pub struct PgStore {
     options: PgOptions,
     /// The URL without its password, for messages.
     display: String,
+    /// Secrets as this node last read them, trusted only after a revision probe (see
+    /// [`cache`]).
+    cache: cache::SecretCache,
 }
 
 /// `postgres://user@host:port/db` without the password, for logs and errors.
@@ -340,6 +344,7 @@ impl PgStore {
             replay_pool,
             options,
             display,
+            cache: cache::SecretCache::default(),
         })
     }
 

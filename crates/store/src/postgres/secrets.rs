@@ -1,7 +1,7 @@
 //! The secrets area on PostgreSQL: a secret by name or id with its versions, sealed values,
 //! writes (see [`secret_writes`](super::secret_writes)), listing (see [`list`](super::list))
-//! and the purge of secrets whose deletion window has ended. No read cache: see the module
-//! docs of [`postgres`](super).
+//! and the purge of secrets whose deletion window has ended. Reads by name go through this
+//! node's revision-checked cache (see [`cache`](super::cache)).
 
 use async_trait::async_trait;
 use coffer_core::store::{SecretStore, SecretWrite};
@@ -10,6 +10,7 @@ use deadpool_postgres::{GenericClient, Object};
 use tokio_postgres::IsolationLevel;
 use uuid::Uuid;
 
+use super::cache::Cached;
 use super::list::list_secrets;
 use super::rows::{
     account_sql, col, limit_sql, opt, pg_error, rows, secret_row, SECRET_SELECT_FULL,
@@ -138,10 +139,109 @@ async fn value_read_in_snapshot(
     super::rows::finish(tx, result).await
 }
 
+/// The revision the database holds for the secret `id` now (`None`: no such secret any more).
+async fn current_revision(c: &Object, id: &Uuid) -> Result<Option<i64>> {
+    opt(c, "SELECT revision FROM secrets WHERE id = $1", &[id])
+        .await
+        .map_err(|e| pg_error("check a cached secret", e))?
+        .map(|r| col::<i64>(&r, 0))
+        .transpose()
+}
+
+/// What a cached entry answers for a value read, when the database still holds its
+/// revision: `Some` with the answer, `None` when the full read must run (the secret moved
+/// on or is gone).
+async fn value_from_cache(
+    store: &PgStore,
+    c: &Object,
+    hit: Cached,
+    pick: &(dyn for<'s> Fn(&'s SecretRecord) -> Option<String> + Send + Sync),
+) -> Result<Option<(SecretRecord, Option<SealedValue>)>> {
+    let Cached { record, value } = hit;
+    let Some(version_id) = pick(&record) else {
+        return Ok(
+            (current_revision(c, &record.id).await? == Some(record.revision))
+                .then_some((record, None)),
+        );
+    };
+    if let Some((cached_version, sealed)) = value {
+        if cached_version == version_id {
+            return Ok(
+                (current_revision(c, &record.id).await? == Some(record.revision))
+                    .then_some((record, Some(sealed))),
+            );
+        }
+    }
+    // Another version than the one cached: its value and the revision in one statement.
+    let row = opt(
+        c,
+        "SELECT s.revision, v.key_id, v.key_version, v.wrapped_data_key, v.ciphertext \
+         FROM secrets s LEFT JOIN versions v ON v.secret_id = s.id AND v.version_id = $2 \
+         WHERE s.id = $1",
+        &[&record.id, &version_id],
+    )
+    .await
+    .map_err(|e| pg_error("read value", e))?;
+    match row {
+        Some(r) if col::<i64>(&r, 0)? == record.revision => {
+            let sealed = sealed_from(&r, 1)?;
+            if let Some(sealed) = &sealed {
+                store.cache.set_value(
+                    &record.scope,
+                    &record.name,
+                    record.revision,
+                    (version_id, sealed.clone()),
+                );
+            }
+            Ok(Some((record, sealed)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Keeps what a full value read found (or forgets the name when there is no such secret).
+fn fill_from_read(
+    store: &PgStore,
+    scope: &Scope,
+    name: &str,
+    found: &ValueRead,
+    pick: &(dyn for<'s> Fn(&'s SecretRecord) -> Option<String> + Send + Sync),
+) {
+    match found {
+        Some((record, sealed)) => {
+            let value = match (pick(record), sealed) {
+                (Some(version_id), Some(sealed)) => Some((version_id, sealed.clone())),
+                _ => None,
+            };
+            store.cache.fill(Cached {
+                record: record.clone(),
+                value,
+            });
+        }
+        None => store.cache.forget(scope, name),
+    }
+}
+
 #[async_trait]
 impl SecretStore for PgStore {
     async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>> {
-        pg_read!(self, "read secret", |c| secret_by_name(&c, scope, name)).await
+        pg_read!(self, "read secret", |c| async {
+            if let Some(hit) = self.cache.get(scope, name) {
+                if current_revision(&c, &hit.record.id).await? == Some(hit.record.revision) {
+                    return Ok(Some(hit.record));
+                }
+            }
+            let found = secret_by_name(&c, scope, name).await?;
+            match &found {
+                Some(record) => self.cache.fill(Cached {
+                    record: record.clone(),
+                    value: None,
+                }),
+                None => self.cache.forget(scope, name),
+            }
+            Ok(found)
+        })
+        .await
     }
 
     async fn get_secret_with_value(
@@ -152,12 +252,20 @@ impl SecretStore for PgStore {
     ) -> Result<Option<(SecretRecord, Option<SealedValue>)>> {
         self.bounded("read value", async {
             let mut c = self.conn().await?;
+            if let Some(hit) = self.cache.get(scope, name) {
+                if let Some(found) = value_from_cache(self, &c, hit, pick).await? {
+                    return Ok(Some(found));
+                }
+            }
             for _ in 0..OPTIMISTIC_VALUE_READS {
                 if let Some(found) = value_read_at_revision(&c, scope, name, pick).await? {
+                    fill_from_read(self, scope, name, &found, pick);
                     return Ok(found);
                 }
             }
-            value_read_in_snapshot(&mut c, scope, name, pick).await
+            let found = value_read_in_snapshot(&mut c, scope, name, pick).await?;
+            fill_from_read(self, scope, name, &found, pick);
+            Ok(found)
         })
         .await
     }
@@ -199,6 +307,11 @@ impl SecretStore for PgStore {
     }
 
     async fn write_secret(&self, write: SecretWrite) -> Result<()> {
+        // This node's own entry is dropped whatever the outcome: the next read refills it
+        // (other nodes find out through the revision).
+        if let Some((scope, name)) = written_name(&write) {
+            self.cache.forget(&scope, &name);
+        }
         pg_write!(self, "write secret", |tx| apply_secret_write(&tx, write)).await
     }
 
@@ -234,5 +347,15 @@ impl SecretStore for PgStore {
             Ok(purged)
         })
         .await
+    }
+}
+
+/// The secret a write changes, by name.
+fn written_name(write: &SecretWrite) -> Option<(Scope, String)> {
+    match write {
+        SecretWrite::Create { record, .. } | SecretWrite::Update { record, .. } => {
+            Some((record.scope.clone(), record.name.clone()))
+        }
+        SecretWrite::Delete { .. } => None,
     }
 }
