@@ -15,7 +15,7 @@ use super::list::list_secrets;
 use super::rows::{
     account_sql, col, limit_sql, opt, pg_error, rows, secret_row, SECRET_SELECT_FULL,
 };
-use super::secret_writes::{apply_secret_write, count_shard, delete_secret};
+use super::secret_writes::{apply_secret_write, count_shard, create_pipelined, delete_secret};
 use super::{pg_read, pg_write, PgStore};
 
 async fn secret_by_name<C: GenericClient>(
@@ -312,7 +312,20 @@ impl SecretStore for PgStore {
         if let Some((scope, name)) = written_name(&write) {
             self.cache.forget(&scope, &name);
         }
-        pg_write!(self, "write secret", |tx| apply_secret_write(&tx, write)).await
+        match write {
+            SecretWrite::Create {
+                record,
+                values,
+                max_secrets,
+            } if record.subscriptions.is_empty() => {
+                self.bounded("write secret", async {
+                    let conn = self.conn().await?;
+                    create_pipelined(conn, record, values, max_secrets).await
+                })
+                .await
+            }
+            write => pg_write!(self, "write secret", |tx| apply_secret_write(&tx, write)).await,
+        }
     }
 
     async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>> {
