@@ -377,6 +377,80 @@ async fn concurrent_puts_on_two_nodes_keep_every_acknowledged_version() {
     }
 }
 
+/// A create is pipelined on one connection: it runs in order on a connection whose cache
+/// already holds some of its statements (an update prepared them) and not others; one that
+/// fails (a taken name, a full quota) leaves nothing behind and the connection serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_creates_run_in_order_and_fail_cleanly() {
+    let db = database();
+    let other = open(&db.url()).await;
+    let one = Arc::new(
+        PgStore::open(
+            &db.url(),
+            PgOptions {
+                max_connections: 1,
+                ..PgOptions::default()
+            },
+        )
+        .await
+        .expect("open"),
+    );
+    let s = scope();
+    create(&other, &secret(&s, "first", 1))
+        .await
+        .expect("create");
+    // An update on the fresh connection prepares the version, stage and tag inserts only.
+    let mut rec = one
+        .get_secret(&s, "first")
+        .await
+        .expect("read")
+        .expect("there");
+    rec.versions[0].stages.clear();
+    let mut v2 = rec.versions[0].clone();
+    v2.version_id = "v2".into();
+    v2.stages = vec![Stage::Current];
+    rec.versions.push(v2);
+    one.write_secret(SecretWrite::Update {
+        record: rec,
+        new_values: vec![("v2".into(), sealed(2))],
+        removed_versions: vec![],
+    })
+    .await
+    .expect("update");
+    let with_quota = |name: &str, max: u64| SecretWrite::Create {
+        record: secret(&s, name, 2),
+        values: vec![("v1".into(), sealed(1))],
+        max_secrets: Some(max),
+    };
+    one.write_secret(with_quota("second", 10))
+        .await
+        .expect("a create after an update on the same connection");
+    assert!(matches!(
+        one.write_secret(with_quota("second", 10)).await,
+        Err(Error::AlreadyExists { .. })
+    ));
+    assert!(matches!(
+        one.write_secret(with_quota("third", 2)).await,
+        Err(Error::LimitExceeded { .. })
+    ));
+    for (sql, expected) in [
+        ("SELECT COUNT(*) FROM secrets", "2"),
+        ("SELECT SUM(n) FROM secret_counts", "2"),
+        ("SELECT COUNT(*) FROM versions", "3"),
+        ("SELECT COUNT(*) FROM secret_tags", "2"),
+    ] {
+        let found = db.query(sql).await.expect("query").unwrap_or_default();
+        assert_eq!(found, expected, "{sql}");
+    }
+    let second = one
+        .get_secret(&s, "second")
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(second.versions.len(), 1);
+    assert_eq!(second.tags.len(), 1);
+}
+
 fn new_secret(name: &str, value: &str) -> CreateSecret {
     CreateSecret {
         name: name.into(),

@@ -585,8 +585,28 @@ pub(super) async fn create_pipelined(
 
     let held = InTransaction(Some(conn));
     let c = held.conn()?;
-    // `biased`: each statement is sent on its future's first poll, so the order of the
-    // futures is the order PostgreSQL runs them in.
+    const LOCK_ACCOUNT_SQL: &str = "SELECT pg_advisory_xact_lock_shared($1, $2)::text";
+    const ADJUST_COUNT_SQL: &str = "INSERT INTO secret_counts (account, region, shard, n) \
+         VALUES ($1, $2, $3, 1) ON CONFLICT (account, region, shard) DO UPDATE \
+         SET n = secret_counts.n + 1 RETURNING n";
+    let (lock_sql, count_sql) = match max {
+        Some(_) => (CLAIM_ROOM_SQL, COUNT_CREATE_SQL),
+        None => (LOCK_ACCOUNT_SQL, ADJUST_COUNT_SQL),
+    };
+    // Every statement prepared first (from the connection's cache after its first create), so
+    // that each one below is sent the moment its future is first polled: a statement that
+    // still had to be prepared would otherwise go out after later ones.
+    let prepared = tokio::try_join!(
+        c.prepare_cached(lock_sql),
+        c.prepare_cached(INSERT_SECRET_SQL),
+        c.prepare_cached(count_sql),
+        c.prepare_cached(INSERT_TAGS_SQL),
+        c.prepare_cached(INSERT_VERSIONS_SQL),
+        c.prepare_cached(INSERT_STAGES_SQL),
+    );
+    let (lock_st, secret_st, count_st, tags_st, versions_st, stages_st) =
+        prepared.map_err(|e| pg_error("prepare a create", e))?;
+    // `biased`: polled in this order, so sent, and run by PostgreSQL, in this order.
     let (begun, room, inserted, counted, tagged, versioned, staged_r) = tokio::join!(
         biased;
         c.batch_execute("BEGIN"),
@@ -595,34 +615,30 @@ pub(super) async fn create_pipelined(
                 // Held until commit, so that deleting the account (or an instance) on another
                 // node waits for this create instead of missing it; with a quota, the scope's
                 // quota lock is taken with it.
-                Some(max) => opt(
-                    c,
-                    CLAIM_ROOM_SQL,
-                    &[
-                        &account,
-                        &record.scope.region,
-                        &max,
-                        &ACCOUNT_LOCK_CLASS,
-                        &account_lock,
-                        &QUOTA_LOCK_CLASS,
-                        &quota_lock,
-                    ],
-                )
-                .await
-                .map(|row| row.map(Some)),
-                None => opt(
-                    c,
-                    "SELECT pg_advisory_xact_lock_shared($1, $2)::text",
-                    &[&ACCOUNT_LOCK_CLASS, &account_lock],
-                )
-                .await
-                .map(|_| Some(None)),
+                Some(max) => c
+                    .query_opt(
+                        &lock_st,
+                        &[
+                            &account,
+                            &record.scope.region,
+                            &max,
+                            &ACCOUNT_LOCK_CLASS,
+                            &account_lock,
+                            &QUOTA_LOCK_CLASS,
+                            &quota_lock,
+                        ],
+                    )
+                    .await
+                    .map(|row| row.map(Some)),
+                None => c
+                    .query_opt(&lock_st, &[&ACCOUNT_LOCK_CLASS, &account_lock])
+                    .await
+                    .map(|_| Some(None)),
             }
         },
         async {
-            exec(
-                c,
-                INSERT_SECRET_SQL,
+            c.execute(
+                &secret_st,
                 &[
                     &id,
                     &account,
@@ -647,38 +663,26 @@ pub(super) async fn create_pipelined(
             .await
         },
         async {
-            if max.is_some() {
-                opt(c, COUNT_CREATE_SQL, &[&account, &record.scope.region, &shard]).await
-            } else {
-                let one = 1i64;
-                exec(
-                    c,
-                    "INSERT INTO secret_counts (account, region, shard, n) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (account, region, shard) DO UPDATE \
-                     SET n = secret_counts.n + excluded.n",
-                    &[&account, &record.scope.region, &shard, &one],
-                )
+            c.query_opt(&count_st, &[&account, &record.scope.region, &shard])
                 .await
-                .map(|_| None)
-            }
         },
         async {
             if tag_keys.is_empty() {
                 return Ok(0);
             }
-            exec(c, INSERT_TAGS_SQL, &[&id, &tag_keys, &tag_values]).await
+            c.execute(&tags_st, &[&id, &tag_keys, &tag_values]).await
         },
         async {
             if versions.ids.is_empty() {
                 return Ok(0);
             }
-            exec(c, INSERT_VERSIONS_SQL, &versions.params(&id)).await
+            c.execute(&versions_st, &versions.params(&id)).await
         },
         async {
             if stages.is_empty() {
                 return Ok(0);
             }
-            exec(c, INSERT_STAGES_SQL, &[&id, &stages, &staged]).await
+            c.execute(&stages_st, &[&id, &stages, &staged]).await
         },
     );
     // The first failure is the one to report: after it, PostgreSQL refused the rest
@@ -694,6 +698,7 @@ pub(super) async fn create_pipelined(
         versioned.map_err(|e| version_error(e, &first_version))?;
         staged_r.map_err(stage_error)?;
         if let (Some(row), Some(max)) = (room, max_secrets) {
+            // With a quota, the count statement returns the count before this create.
             let room = Room {
                 exclusive: col(&row, 0)?,
                 in_flight: col(&row, 1)?,
