@@ -120,6 +120,8 @@ pub struct PgStore {
     /// Secrets as this node last read them, trusted only after a revision probe (see
     /// [`cache`]).
     cache: cache::SecretCache,
+    /// Batches the replay records of concurrent requests (see [`cluster`]).
+    replay_writer: cluster::ReplayWriter,
 }
 
 /// `postgres://user@host:port/db` without the password, for logs and errors.
@@ -345,6 +347,7 @@ impl PgStore {
             options,
             display,
             cache: cache::SecretCache::default(),
+            replay_writer: cluster::ReplayWriter::default(),
         })
     }
 
