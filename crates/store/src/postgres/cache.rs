@@ -13,14 +13,23 @@
 //! not (or the row is gone), the full read runs and refills the entry.
 //!
 //! The probe runs after the read began, so a write another node acknowledged before is
-//! seen: the bound on staleness is the same as without a cache (none). Entries hold what the
+//! seen: the bound on staleness is the same as without a cache (none). Under load the probes
+//! of concurrent reads travel together ([`RevisionProbe`]): a task takes every probe waiting
+//! and asks `SELECT id, revision FROM secrets WHERE id = ANY($1)` once; a probe joins only a
+//! statement sent after it was asked for, so the guarantee holds for each read. Entries hold what the
 //! database holds (metadata and sealed values, never plaintext); the cache is bounded and
 //! starts over empty when full.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
-use coffer_core::{Scope, SealedValue, SecretRecord};
+use coffer_core::{Error, Result, Scope, SealedValue, SecretRecord};
+use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use uuid::Uuid;
+
+use super::rows::{col, pg_error, rows, timed_out, unavailable};
 
 /// Most secrets kept.
 const CAPACITY: usize = 10_000;
@@ -97,6 +106,107 @@ impl SecretCache {
         if let Ok(mut entries) = self.entries.lock() {
             entries.clear();
         }
+    }
+}
+
+/// Most probes answered by one statement.
+const PROBE_BATCH: usize = 512;
+/// Probe statements in flight at once on one node.
+const PROBES_IN_FLIGHT: usize = 4;
+
+/// A probe waiting for its statement.
+type Probe = (Uuid, oneshot::Sender<Result<Option<i64>>>);
+
+/// Asks the database for the current revisions of cached secrets, batching concurrent probes.
+/// Its task starts on first use and ends when the store is dropped.
+#[derive(Default)]
+pub(super) struct RevisionProbe(OnceLock<mpsc::UnboundedSender<Probe>>);
+
+impl RevisionProbe {
+    /// The revision the database holds now for the secret `id` (`None`: no such secret), read
+    /// by a statement sent after this call began.
+    pub(super) async fn revision(
+        &self,
+        pool: &Pool,
+        bound: Duration,
+        id: Uuid,
+    ) -> Result<Option<i64>> {
+        let sender = self.0.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(run_probes(pool.clone(), bound, rx));
+            tx
+        });
+        let (answer, answered) = oneshot::channel();
+        sender
+            .send((id, answer))
+            .map_err(|_| Error::internal("postgres: the revision probe stopped"))?;
+        answered
+            .await
+            .map_err(|_| Error::internal("postgres: the revision probe dropped a request"))?
+    }
+}
+
+async fn run_probes(pool: Pool, bound: Duration, mut rx: mpsc::UnboundedReceiver<Probe>) {
+    let slots = Arc::new(Semaphore::new(PROBES_IN_FLIGHT));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = rx.recv().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < PROBE_BATCH {
+            match rx.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            probe_batch(&pool, bound, batch).await;
+        });
+    }
+}
+
+async fn probe_batch(pool: &Pool, bound: Duration, batch: Vec<Probe>) {
+    let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
+    let found = tokio::time::timeout(bound, async {
+        let c = pool
+            .get()
+            .await
+            .map_err(|e| unavailable("check cached secrets", e))?;
+        rows(
+            &c,
+            "SELECT id, revision FROM secrets WHERE id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .map_err(|e| pg_error("check cached secrets", e))
+    })
+    .await;
+    let revisions: Result<HashMap<Uuid, i64>> = match found {
+        Ok(Ok(rows)) => rows
+            .iter()
+            .map(|r| Ok((col::<Uuid>(r, 0)?, col::<i64>(r, 1)?)))
+            .collect(),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(timed_out(
+            "check cached secrets",
+            "the database did not answer in time",
+        )),
+    };
+    for (id, answer) in batch {
+        let result = match &revisions {
+            Ok(map) => Ok(map.get(&id).copied()),
+            Err(Error::Unavailable { reason }) => Err(Error::Unavailable {
+                reason: reason.clone(),
+            }),
+            Err(e) => Err(Error::internal(e.to_string())),
+        };
+        // A read that gave up waiting no longer listens.
+        let _ = answer.send(result);
     }
 }
 

@@ -687,7 +687,7 @@ pub(super) async fn create_pipelined(
     );
     // The first failure is the one to report: after it, PostgreSQL refused the rest
     // ("current transaction is aborted").
-    let outcome = (|| {
+    let outcome: Result<()> = async {
         begun.map_err(|e| pg_error("begin transaction", e))?;
         let room = room
             .map_err(|e| pg_error("lock the scope's quota", e))?
@@ -708,7 +708,8 @@ pub(super) async fn create_pipelined(
             check_room(col(&before, 0)?, max, &room)?;
         }
         Ok(())
-    })();
+    }
+    .await;
     match outcome {
         Ok(()) => match c.batch_execute("COMMIT").await {
             Ok(()) => {

@@ -139,13 +139,14 @@ async fn value_read_in_snapshot(
     super::rows::finish(tx, result).await
 }
 
-/// The revision the database holds for the secret `id` now (`None`: no such secret any more).
-async fn current_revision(c: &Object, id: &Uuid) -> Result<Option<i64>> {
-    opt(c, "SELECT revision FROM secrets WHERE id = $1", &[id])
-        .await
-        .map_err(|e| pg_error("check a cached secret", e))?
-        .map(|r| col::<i64>(&r, 0))
-        .transpose()
+impl PgStore {
+    /// The revision the database holds for the secret `id` now (`None`: no such secret any
+    /// more), asked together with the probes of concurrent reads.
+    async fn current_revision(&self, id: &Uuid) -> Result<Option<i64>> {
+        self.probe
+            .revision(&self.pool, self.options.operation_timeout, *id)
+            .await
+    }
 }
 
 /// What a cached entry answers for a value read, when the database still holds its
@@ -153,28 +154,28 @@ async fn current_revision(c: &Object, id: &Uuid) -> Result<Option<i64>> {
 /// on or is gone).
 async fn value_from_cache(
     store: &PgStore,
-    c: &Object,
     hit: Cached,
     pick: &(dyn for<'s> Fn(&'s SecretRecord) -> Option<String> + Send + Sync),
 ) -> Result<Option<(SecretRecord, Option<SealedValue>)>> {
     let Cached { record, value } = hit;
     let Some(version_id) = pick(&record) else {
         return Ok(
-            (current_revision(c, &record.id).await? == Some(record.revision))
+            (store.current_revision(&record.id).await? == Some(record.revision))
                 .then_some((record, None)),
         );
     };
     if let Some((cached_version, sealed)) = value {
         if cached_version == version_id {
             return Ok(
-                (current_revision(c, &record.id).await? == Some(record.revision))
+                (store.current_revision(&record.id).await? == Some(record.revision))
                     .then_some((record, Some(sealed))),
             );
         }
     }
     // Another version than the one cached: its value and the revision in one statement.
+    let c = store.conn().await?;
     let row = opt(
-        c,
+        &c,
         "SELECT s.revision, v.key_id, v.key_version, v.wrapped_data_key, v.ciphertext \
          FROM secrets s LEFT JOIN versions v ON v.secret_id = s.id AND v.version_id = $2 \
          WHERE s.id = $1",
@@ -225,12 +226,13 @@ fn fill_from_read(
 #[async_trait]
 impl SecretStore for PgStore {
     async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>> {
-        pg_read!(self, "read secret", |c| async {
+        self.bounded("read secret", async {
             if let Some(hit) = self.cache.get(scope, name) {
-                if current_revision(&c, &hit.record.id).await? == Some(hit.record.revision) {
+                if self.current_revision(&hit.record.id).await? == Some(hit.record.revision) {
                     return Ok(Some(hit.record));
                 }
             }
+            let c = self.conn().await?;
             let found = secret_by_name(&c, scope, name).await?;
             match &found {
                 Some(record) => self.cache.fill(Cached {
@@ -251,12 +253,12 @@ impl SecretStore for PgStore {
         pick: &(dyn for<'s> Fn(&'s SecretRecord) -> Option<String> + Send + Sync),
     ) -> Result<Option<(SecretRecord, Option<SealedValue>)>> {
         self.bounded("read value", async {
-            let mut c = self.conn().await?;
             if let Some(hit) = self.cache.get(scope, name) {
-                if let Some(found) = value_from_cache(self, &c, hit, pick).await? {
+                if let Some(found) = value_from_cache(self, hit, pick).await? {
                     return Ok(Some(found));
                 }
             }
+            let mut c = self.conn().await?;
             for _ in 0..OPTIMISTIC_VALUE_READS {
                 if let Some(found) = value_read_at_revision(&c, scope, name, pick).await? {
                     fill_from_read(self, scope, name, &found, pick);
