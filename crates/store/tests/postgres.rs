@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coffer_core::error::Resource;
-use coffer_core::service::{CreateSecret, PutValue, VersionSelector, WhenExists, WhenFull};
+use coffer_core::service::{
+    CreateSecret, DeleteMode, PutValue, VersionSelector, WhenExists, WhenFull,
+};
 use coffer_core::store::SecretWrite;
 use coffer_core::*;
 use coffer_store::conformance::{sealed, secret};
@@ -375,8 +377,197 @@ async fn concurrent_puts_on_two_nodes_keep_every_acknowledged_version() {
     }
 }
 
+/// A create is pipelined on one connection: it runs in order on a connection whose cache
+/// already holds some of its statements (an update prepared them) and not others; one that
+/// fails (a taken name, a full quota) leaves nothing behind and the connection serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_creates_run_in_order_and_fail_cleanly() {
+    let db = database();
+    let other = open(&db.url()).await;
+    let one = Arc::new(
+        PgStore::open(
+            &db.url(),
+            PgOptions {
+                max_connections: 1,
+                ..PgOptions::default()
+            },
+        )
+        .await
+        .expect("open"),
+    );
+    let s = scope();
+    create(&other, &secret(&s, "first", 1))
+        .await
+        .expect("create");
+    // An update on the fresh connection prepares the version, stage and tag inserts only.
+    let mut rec = one
+        .get_secret(&s, "first")
+        .await
+        .expect("read")
+        .expect("there");
+    rec.versions[0].stages.clear();
+    let mut v2 = rec.versions[0].clone();
+    v2.version_id = "v2".into();
+    v2.stages = vec![Stage::Current];
+    rec.versions.push(v2);
+    one.write_secret(SecretWrite::Update {
+        record: rec,
+        new_values: vec![("v2".into(), sealed(2))],
+        removed_versions: vec![],
+    })
+    .await
+    .expect("update");
+    let with_quota = |name: &str, max: u64| SecretWrite::Create {
+        record: secret(&s, name, 2),
+        values: vec![("v1".into(), sealed(1))],
+        max_secrets: Some(max),
+    };
+    one.write_secret(with_quota("second", 10))
+        .await
+        .expect("a create after an update on the same connection");
+    assert!(matches!(
+        one.write_secret(with_quota("second", 10)).await,
+        Err(Error::AlreadyExists { .. })
+    ));
+    assert!(matches!(
+        one.write_secret(with_quota("third", 2)).await,
+        Err(Error::LimitExceeded { .. })
+    ));
+    for (sql, expected) in [
+        ("SELECT COUNT(*) FROM secrets", "2"),
+        ("SELECT SUM(n) FROM secret_counts", "2"),
+        ("SELECT COUNT(*) FROM versions", "3"),
+        ("SELECT COUNT(*) FROM secret_tags", "2"),
+    ] {
+        let found = db.query(sql).await.expect("query").unwrap_or_default();
+        assert_eq!(found, expected, "{sql}");
+    }
+    let second = one
+        .get_secret(&s, "second")
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(second.versions.len(), 1);
+    assert_eq!(second.tags.len(), 1);
+}
+
+fn new_secret(name: &str, value: &str) -> CreateSecret {
+    CreateSecret {
+        name: name.into(),
+        description: String::new(),
+        kind: SecretKind::Generic,
+        key: None,
+        tags: vec![],
+        version_id: "v0".into(),
+        value: text(value),
+        extended_config: None,
+        policy: None,
+        subscriptions: vec![],
+    }
+}
+
+/// What node `n` reads now as the value of `name` (its current version, or `version`).
+async fn value_on(n: &Service, name: &str, version: Option<&str>) -> Result<String> {
+    let read = n
+        .get_value(
+            &scope(),
+            name,
+            &VersionSelector {
+                version_id: version.map(str::to_string),
+                stage: None,
+            },
+        )
+        .await?;
+    match read.value {
+        SecretValue::Text(t) => Ok(t.to_string()),
+        SecretValue::Binary(_) => panic!("a text value read back as binary"),
+    }
+}
+
+/// Node b reads a secret over and over (from its cache once it has read it), and every change
+/// node a acknowledges is what b's very next read returns: a new value, a stage moved back,
+/// another version asked for by id, a description, a deletion window and a restore, an
+/// immediate delete, and a secret created again under the same name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_read_on_one_node_sees_every_write_acknowledged_on_another() {
+    let db = database();
+    let root = coffer_crypto::SecretKey::generate();
+    let a = service(open(&db.url()).await, &root);
+    let b = service(open(&db.url()).await, &root);
+    let s = scope();
+    a.create_secret(&s, new_secret("c", "zero"))
+        .await
+        .expect("create");
+    for _ in 0..3 {
+        assert_eq!(value_on(&b, "c", None).await.expect("read"), "zero");
+    }
+    let put = PutValue {
+        version_id: "v1".into(),
+        value: text("one"),
+        stages: None,
+        when_full: WhenFull::PruneUnstaged,
+        max_versions: 100,
+        max_stages: 12,
+        expires_at: None,
+        when_exists: WhenExists::Refuse,
+    };
+    a.put_value(&s, "c", put).await.expect("put");
+    assert_eq!(value_on(&b, "c", None).await.expect("read"), "one");
+    assert_eq!(value_on(&b, "c", Some("v0")).await.expect("read"), "zero");
+    assert_eq!(value_on(&b, "c", None).await.expect("read"), "one");
+
+    a.update_stage(
+        &s,
+        "c",
+        Stage::Current,
+        Some("v1".into()),
+        Some("v0".into()),
+        12,
+    )
+    .await
+    .expect("move the current stage back");
+    assert_eq!(value_on(&b, "c", None).await.expect("read"), "zero");
+
+    a.update_description(&s, "c", "changed on a".into())
+        .await
+        .expect("describe");
+    assert_eq!(
+        b.describe(&s, "c").await.expect("describe").description,
+        "changed on a"
+    );
+
+    a.delete(&s, "c", DeleteMode::Window { days: 7 }, |_| Ok(()))
+        .await
+        .expect("delete with a window");
+    assert!(matches!(
+        value_on(&b, "c", None).await,
+        Err(Error::InDeleteWindow { .. })
+    ));
+    a.restore(&s, "c", SecretState::Enabled)
+        .await
+        .expect("restore");
+    assert_eq!(value_on(&b, "c", None).await.expect("read"), "zero");
+
+    a.delete(&s, "c", DeleteMode::Immediate, |_| Ok(()))
+        .await
+        .expect("delete now");
+    assert!(matches!(
+        value_on(&b, "c", None).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        b.describe(&s, "c").await,
+        Err(Error::NotFound { .. })
+    ));
+    a.create_secret(&s, new_secret("c", "again"))
+        .await
+        .expect("create again");
+    assert_eq!(value_on(&b, "c", None).await.expect("read"), "again");
+    assert_eq!(b.describe(&s, "c").await.expect("describe").description, "");
+}
+
 /// Many writers on two nodes: every create commits, is readable on the other node at once
-/// (no cache to go stale), and the totals (kept in count rows split per scope) add up.
+/// (its cache asks the database first), and the totals (kept in count rows split per scope) add up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_writers_on_two_nodes_all_commit_and_are_readable() {
     let db = database();

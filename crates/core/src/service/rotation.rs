@@ -124,7 +124,10 @@ impl Service {
 
     fn claim(&self, id: i64) -> Option<Claim<'_>> {
         let mut set = self.running_tasks.lock().ok()?;
-        set.insert(id).then_some(Claim {
+        // `then`, not `then_some`: a claim made for a task already claimed would be dropped
+        // here, under this lock, and its drop takes the lock again (and would unclaim the
+        // task that is running).
+        set.insert(id).then(|| Claim {
             set: &self.running_tasks,
             id,
         })

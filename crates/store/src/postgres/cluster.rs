@@ -12,11 +12,160 @@
 //! records of its last moments (at most three `wal_writer_delay`s, 0.6 s by default) can be
 //! lost, and the requests they record could be replayed for the rest of their window. A crash
 //! of coffer, or of a node, loses nothing.
+//!
+//! Under load the inserts of concurrent requests travel together: a request hands its record
+//! to this node's replay writer (a task of its own) and waits for the answer; the writer takes
+//! every record waiting, inserts them in one statement (`unnest` of their columns, in key
+//! order so that two nodes' batches never wait for each other in a cycle) and answers each
+//! from the rows the statement returned. A record's insert still begins after its request
+//! arrived, so two nodes seeing one request still queue on its row. Two records of one batch
+//! with the same key are not inserted together: the second waits for the next batch, where it
+//! finds the first. A batch judges expiry by the earliest `now` among its records: a record
+//! that expired within that second may be taken as live (the request refused as a replay),
+//! never the other way.
+
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
 
 use coffer_core::*;
+use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::rows::{all, col, exec, limit_sql, opt, pg_error};
 use super::{pg_read, PgStore};
+
+/// Most records inserted by one statement.
+const REPLAY_BATCH: usize = 256;
+/// Batches in flight at once on one node.
+const REPLAY_BATCHES_IN_FLIGHT: usize = 4;
+
+/// A record waiting for the replay writer, with where to send whether it was recorded.
+struct PendingRecord {
+    access_key: String,
+    fingerprint: Vec<u8>,
+    first_use: Vec<u8>,
+    now: i64,
+    expires_at: i64,
+    answer: oneshot::Sender<Result<bool>>,
+}
+
+/// The sending side of this node's replay writer, started on first use.
+#[derive(Default)]
+pub(super) struct ReplayWriter(OnceLock<mpsc::UnboundedSender<PendingRecord>>);
+
+impl ReplayWriter {
+    fn sender(
+        &self,
+        pool: &Pool,
+        bound: std::time::Duration,
+    ) -> &mpsc::UnboundedSender<PendingRecord> {
+        self.0.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(run_replay_writer(pool.clone(), bound, rx));
+            tx
+        })
+    }
+}
+
+/// The replay writer: batches what is waiting and inserts it, up to
+/// [`REPLAY_BATCHES_IN_FLIGHT`] batches at once. Ends when the store is dropped.
+async fn run_replay_writer(
+    pool: Pool,
+    bound: std::time::Duration,
+    mut rx: mpsc::UnboundedReceiver<PendingRecord>,
+) {
+    let slots = Arc::new(Semaphore::new(REPLAY_BATCHES_IN_FLIGHT));
+    let mut held_over: Vec<PendingRecord> = vec![];
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = std::mem::take(&mut held_over);
+        if batch.is_empty() {
+            match rx.recv().await {
+                Some(first) => batch.push(first),
+                None => return,
+            }
+        }
+        while batch.len() < REPLAY_BATCH {
+            match rx.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        // One record per key in a statement (ON CONFLICT may touch a row once); the others
+        // go in the next batch.
+        let mut keys = HashSet::new();
+        let (batch, again): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .partition(|r| keys.insert((r.access_key.clone(), r.fingerprint.clone())));
+        held_over = again;
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            insert_batch(&pool, bound, batch).await;
+        });
+    }
+}
+
+/// Inserts one batch and answers each of its records.
+async fn insert_batch(pool: &Pool, bound: std::time::Duration, mut batch: Vec<PendingRecord>) {
+    batch.sort_by(|a, b| (&a.access_key, &a.fingerprint).cmp(&(&b.access_key, &b.fingerprint)));
+    let now = batch.iter().map(|r| r.now).min().unwrap_or(0);
+    let keys: Vec<&str> = batch.iter().map(|r| r.access_key.as_str()).collect();
+    let fingerprints: Vec<&[u8]> = batch.iter().map(|r| r.fingerprint.as_slice()).collect();
+    let first_uses: Vec<&[u8]> = batch.iter().map(|r| r.first_use.as_slice()).collect();
+    let expiries: Vec<i64> = batch.iter().map(|r| r.expires_at).collect();
+    let inserted = tokio::time::timeout(bound, async {
+        let c = pool
+            .get()
+            .await
+            .map_err(|e| super::rows::unavailable("record signed requests", e))?;
+        super::rows::rows(
+            &c,
+            "INSERT INTO replay_records AS r (access_key, fingerprint, first_use, expires_at) \
+             SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::bigint[]) \
+             ON CONFLICT (access_key, fingerprint) DO UPDATE \
+               SET first_use = EXCLUDED.first_use, expires_at = EXCLUDED.expires_at \
+               WHERE r.expires_at <= $5 \
+             RETURNING access_key, fingerprint",
+            &[&keys, &fingerprints, &first_uses, &expiries, &now],
+        )
+        .await
+        .map_err(|e| pg_error("record signed requests", e))
+    })
+    .await;
+    let recorded: Result<HashSet<(String, Vec<u8>)>> = match inserted {
+        Ok(Ok(rows)) => rows
+            .iter()
+            .map(|r| Ok((col::<String>(r, 0)?, col::<Vec<u8>>(r, 1)?)))
+            .collect(),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(super::rows::timed_out(
+            "record signed requests",
+            "the database did not answer in time",
+        )),
+    };
+    for r in batch {
+        let answer = match &recorded {
+            Ok(set) => Ok(set.contains(&(r.access_key, r.fingerprint))),
+            Err(e) => Err(same_error(e)),
+        };
+        // A request that gave up waiting no longer listens.
+        let _ = r.answer.send(answer);
+    }
+}
+
+/// The error of a batch, for each of its records.
+fn same_error(e: &Error) -> Error {
+    match e {
+        Error::Unavailable { reason } => Error::Unavailable {
+            reason: reason.clone(),
+        },
+        Error::Conflict => Error::Conflict,
+        other => Error::internal(other.to_string()),
+    }
+}
 
 /// What [`PgStore::record_replay`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,25 +208,29 @@ impl PgStore {
         fetch_first_use: bool,
     ) -> Result<ReplayRecord> {
         self.bounded("record a signed request", async {
-            let c = self.conn_from(&self.replay_pool).await?;
-            let recorded = opt(
-                &c,
-                "INSERT INTO replay_records AS r (access_key, fingerprint, first_use, expires_at) \
-                 VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (access_key, fingerprint) DO UPDATE \
-                   SET first_use = EXCLUDED.first_use, expires_at = EXCLUDED.expires_at \
-                   WHERE r.expires_at <= $5 \
-                 RETURNING 1",
-                &[&access_key, &fingerprint, &first_use, &expires_at, &now],
-            )
-            .await
-            .map_err(|e| pg_error("record a signed request", e))?;
-            if recorded.is_some() {
+            let (answer, answered) = oneshot::channel();
+            let pending = PendingRecord {
+                access_key: access_key.to_string(),
+                fingerprint: fingerprint.to_vec(),
+                first_use: first_use.to_vec(),
+                now,
+                expires_at,
+                answer,
+            };
+            self.replay_writer
+                .sender(&self.replay_pool, self.options.operation_timeout)
+                .send(pending)
+                .map_err(|_| Error::internal("postgres: the replay writer stopped"))?;
+            let recorded = answered
+                .await
+                .map_err(|_| Error::internal("postgres: the replay writer dropped a record"))??;
+            if recorded {
                 return Ok(ReplayRecord::Recorded);
             }
             if !fetch_first_use {
                 return Ok(ReplayRecord::Seen(None));
             }
+            let c = self.conn_from(&self.replay_pool).await?;
             let row = opt(
                 &c,
                 "SELECT first_use FROM replay_records \

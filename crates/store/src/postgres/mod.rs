@@ -24,14 +24,11 @@
 //!   (see `verify_idle`), so the first request after the database is back does not fail
 //!   on a connection from before.
 //!
-//! **No cache.** Every read goes to the database, which is what keeps several nodes correct
-//! today. The SQLite store's read cache (`crate::cache`) is coherent only because its process
-//! is the only writer. A cross-node cache would plug in here, in front of `get_secret`,
-//! `get_secret_with_value`, `get_key` and `get_default_key` (the SQLite store's cached
-//! paths): each write would bump a change counter (or `NOTIFY coffer_changes, '<secret id>'`)
-//! in its transaction, and every node would forget what the counter or a `LISTEN`
-//! connection says changed before trusting a cached entry, dropping the whole cache when
-//! that connection is lost.
+//! **A cache that asks first.** Reads of a secret by name go through this node's cache
+//! ([`cache`]): an entry is served only after one primary-key probe finds the secret's revision
+//! unchanged, so a write acknowledged on any node is what the next read on every node sees.
+//! Creates are pipelined (see `secret_writes::create_pipelined`), and the replay records of
+//! concurrent requests are inserted in batches (see [`cluster`]).
 //!
 //! Each area of the contract is implemented in its own module, like the SQLite store's:
 //! [`accounts`], [`keys`], [`secrets`] (with [`list`] and [`secret_writes`]), [`events`],
@@ -41,6 +38,7 @@
 
 mod accounts;
 mod backup;
+mod cache;
 mod cluster;
 mod events;
 mod keys;
@@ -116,6 +114,13 @@ pub struct PgStore {
     options: PgOptions,
     /// The URL without its password, for messages.
     display: String,
+    /// Secrets as this node last read them, trusted only after a revision probe (see
+    /// [`cache`]).
+    cache: cache::SecretCache,
+    /// Asks for cached secrets' revisions, many reads at once.
+    probe: cache::RevisionProbe,
+    /// Batches the replay records of concurrent requests (see [`cluster`]).
+    replay_writer: cluster::ReplayWriter,
 }
 
 /// `postgres://user@host:port/db` without the password, for logs and errors.
@@ -340,6 +345,9 @@ impl PgStore {
             replay_pool,
             options,
             display,
+            cache: cache::SecretCache::default(),
+            probe: cache::RevisionProbe::default(),
+            replay_writer: cluster::ReplayWriter::default(),
         })
     }
 

@@ -16,12 +16,14 @@ use std::collections::{HashMap, HashSet};
 use coffer_core::error::Resource;
 use coffer_core::store::SecretWrite;
 use coffer_core::*;
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{Object, Transaction};
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::rows::{
     account_from_sql, account_lock_id, account_sql, col, exec, is_unique, lock_account, opt,
-    pg_error, state_parts, violation, Violation, ACCOUNT_LOCK_CLASS,
+    pg_error, state_parts, unavailable, violation, with_causes, PgError, Violation,
+    ACCOUNT_LOCK_CLASS,
 };
 
 /// Which of the scope's 16 count rows a secret is counted in. Creates and deletes of one
@@ -49,6 +51,42 @@ async fn adjust_count(
     Ok(())
 }
 
+/// Takes the scope's quota lock and the account lock (see [`claim_room`]).
+const CLAIM_ROOM_SQL: &str = "WITH c AS (SELECT COALESCE(SUM(n), 0)::bigint AS held, \
+                           current_setting('max_connections')::bigint AS conns \
+                    FROM secret_counts WHERE account = $1 AND region = $2) \
+         SELECT held + 2 * conns >= $3, conns, \
+                pg_advisory_xact_lock_shared($4, $5)::text, \
+                CASE WHEN held + 2 * conns >= $3 THEN pg_advisory_xact_lock($6, $7)::text \
+                     ELSE pg_advisory_xact_lock_shared($6, $7)::text END \
+         FROM c";
+
+/// Counts a new secret in and returns the count before it (see [`count_create`]).
+const COUNT_CREATE_SQL: &str =
+    "WITH up AS (INSERT INTO secret_counts (account, region, shard, n) VALUES ($1, $2, $3, 1) \
+                 ON CONFLICT (account, region, shard) DO UPDATE SET n = secret_counts.n + 1 \
+                 RETURNING n) \
+     SELECT COALESCE(SUM(n), 0)::bigint FROM secret_counts WHERE account = $1 AND region = $2";
+
+const INSERT_SECRET_SQL: &str =
+    "INSERT INTO secrets (id, account, region, name, kind, kind_name, description, key_id, \
+     state, purge_at, rotation, extended_config, policy, created_at, updated_at, revision, \
+     next_rotation, db_instance) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+
+const INSERT_TAGS_SQL: &str = "INSERT INTO secret_tags (secret_id, position, key, value) \
+     SELECT $1, (t.p - 1)::int, t.k, t.v \
+     FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(k, v, p)";
+
+const INSERT_VERSIONS_SQL: &str =
+    "INSERT INTO versions (secret_id, version_id, seq, created_at, kind, key_id, \
+     key_version, wrapped_data_key, ciphertext, expires_at) \
+     SELECT $1, v.* FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], \
+     $6::text[], $7::text[], $8::bytea[], $9::bytea[], $10::bigint[]) AS v";
+
+const INSERT_STAGES_SQL: &str = "INSERT INTO stages (secret_id, stage, version_id) \
+     SELECT $1, g.s, g.v FROM unnest($2::text[], $3::text[]) AS g(s, v)";
+
 /// Lock class of a scope's quota lock (see [`claim_room`]), beside the account lock's.
 const QUOTA_LOCK_CLASS: i32 = 0x636f_7174; // "coqt"
 
@@ -72,14 +110,7 @@ async fn claim_room(tx: &Transaction<'_>, scope: &Scope, max: u64) -> Result<Roo
     let max = i64::try_from(max).unwrap_or(i64::MAX);
     let row = opt(
         tx,
-        "WITH c AS (SELECT COALESCE(SUM(n), 0)::bigint AS held, \
-                           current_setting('max_connections')::bigint AS conns \
-                    FROM secret_counts WHERE account = $1 AND region = $2) \
-         SELECT held + 2 * conns >= $3, conns, \
-                pg_advisory_xact_lock_shared($4, $5)::text, \
-                CASE WHEN held + 2 * conns >= $3 THEN pg_advisory_xact_lock($6, $7)::text \
-                     ELSE pg_advisory_xact_lock_shared($6, $7)::text END \
-         FROM c",
+        CLAIM_ROOM_SQL,
         &[
             &account,
             &scope.region,
@@ -120,18 +151,17 @@ async fn count_create(
     room: &Room,
 ) -> Result<()> {
     let account = account_sql(scope.account);
-    let row = opt(
-        tx,
-        "WITH up AS (INSERT INTO secret_counts (account, region, shard, n) VALUES ($1, $2, $3, 1) \
-                     ON CONFLICT (account, region, shard) DO UPDATE SET n = secret_counts.n + 1 \
-                     RETURNING n) \
-         SELECT COALESCE(SUM(n), 0)::bigint FROM secret_counts WHERE account = $1 AND region = $2",
-        &[&account, &scope.region, &shard],
-    )
-    .await
-    .map_err(|e| pg_error("count secrets", e))?
-    .ok_or_else(|| Error::internal("postgres: counting secrets returned no row"))?;
-    let before = u64::try_from(col::<i64>(&row, 0)?).unwrap_or(0);
+    let row = opt(tx, COUNT_CREATE_SQL, &[&account, &scope.region, &shard])
+        .await
+        .map_err(|e| pg_error("count secrets", e))?
+        .ok_or_else(|| Error::internal("postgres: counting secrets returned no row"))?;
+    check_room(col(&row, 0)?, max, room)
+}
+
+/// Whether a create that found `before` secrets counted in its scope (itself not included)
+/// may commit: see [`count_create`].
+fn check_room(before: i64, max: u64, room: &Room) -> Result<()> {
+    let before = u64::try_from(before).unwrap_or(0);
     if before >= max {
         return Err(Error::LimitExceeded {
             what: format!("at most {max} secrets per region"),
@@ -157,15 +187,9 @@ async fn write_tags(tx: &Transaction<'_>, id: &Uuid, tags: &[Tag], clear: bool) 
     }
     let keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
     let values: Vec<&str> = tags.iter().map(|t| t.value.as_str()).collect();
-    exec(
-        tx,
-        "INSERT INTO secret_tags (secret_id, position, key, value) \
-         SELECT $1, (t.p - 1)::int, t.k, t.v \
-         FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(k, v, p)",
-        &[id, &keys, &values],
-    )
-    .await
-    .map_err(|e| pg_error("insert tags", e))?;
+    exec(tx, INSERT_TAGS_SQL, &[id, &keys, &values])
+        .await
+        .map_err(|e| pg_error("insert tags", e))?;
     Ok(())
 }
 
@@ -210,6 +234,63 @@ struct NewVersion<'a> {
     sealed: SealedValue,
 }
 
+/// New versions as the columns of [`INSERT_VERSIONS_SQL`].
+struct VersionColumns {
+    ids: Vec<String>,
+    seqs: Vec<i64>,
+    created: Vec<i64>,
+    kinds: Vec<&'static str>,
+    key_ids: Vec<String>,
+    key_versions: Vec<String>,
+    data_keys: Vec<Vec<u8>>,
+    ciphertexts: Vec<Vec<u8>>,
+    expires: Vec<Option<i64>>,
+}
+
+impl VersionColumns {
+    /// The versions numbered after `last_seq`, in the record's order.
+    fn new(new: Vec<NewVersion<'_>>, last_seq: i64) -> Self {
+        let mut c = VersionColumns {
+            ids: vec![],
+            seqs: vec![],
+            created: vec![],
+            kinds: vec![],
+            key_ids: vec![],
+            key_versions: vec![],
+            data_keys: vec![],
+            ciphertexts: vec![],
+            expires: vec![],
+        };
+        for (i, v) in new.into_iter().enumerate() {
+            c.ids.push(v.meta.version_id.clone());
+            c.seqs.push(last_seq + 1 + i as i64);
+            c.created.push(v.meta.created_at.0);
+            c.kinds.push(v.meta.kind.as_str());
+            c.expires.push(v.meta.expires_at.map(|t| t.0));
+            c.key_ids.push(v.sealed.key_id);
+            c.key_versions.push(v.sealed.key_version);
+            c.data_keys.push(v.sealed.envelope.wrapped_data_key);
+            c.ciphertexts.push(v.sealed.envelope.ciphertext);
+        }
+        c
+    }
+
+    fn params<'a>(&'a self, id: &'a Uuid) -> [&'a (dyn ToSql + Sync); 10] {
+        [
+            id,
+            &self.ids,
+            &self.seqs,
+            &self.created,
+            &self.kinds,
+            &self.key_ids,
+            &self.key_versions,
+            &self.data_keys,
+            &self.ciphertexts,
+            &self.expires,
+        ]
+    }
+}
+
 /// Inserts versions with their sealed values, numbered after `last_seq` in the record's order
 /// (the order reads return).
 async fn insert_versions(
@@ -221,69 +302,28 @@ async fn insert_versions(
     if new.is_empty() {
         return Ok(());
     }
-    let n = new.len();
-    let (mut ids, mut seqs, mut created, mut kinds) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut key_ids, mut key_versions, mut data_keys, mut ciphertexts, mut expires) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for (i, v) in new.into_iter().enumerate() {
-        ids.push(v.meta.version_id.as_str());
-        seqs.push(last_seq + 1 + i as i64);
-        created.push(v.meta.created_at.0);
-        kinds.push(v.meta.kind.as_str());
-        expires.push(v.meta.expires_at.map(|t| t.0));
-        key_ids.push(v.sealed.key_id);
-        key_versions.push(v.sealed.key_version);
-        data_keys.push(v.sealed.envelope.wrapped_data_key);
-        ciphertexts.push(v.sealed.envelope.ciphertext);
-    }
-    let first = ids.first().map(|s| s.to_string()).unwrap_or_default();
-    exec(
-        tx,
-        "INSERT INTO versions (secret_id, version_id, seq, created_at, kind, key_id, \
-         key_version, wrapped_data_key, ciphertext, expires_at) \
-         SELECT $1, v.* FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], \
-         $6::text[], $7::text[], $8::bytea[], $9::bytea[], $10::bigint[]) AS v",
-        &[
-            id,
-            &ids,
-            &seqs,
-            &created,
-            &kinds,
-            &key_ids,
-            &key_versions,
-            &data_keys,
-            &ciphertexts,
-            &expires,
-        ],
-    )
-    .await
-    .map_err(|e| {
-        if is_unique(&e) {
-            // The callers check for taken ids first; this is the backstop.
-            Error::AlreadyExists {
-                what: Resource::Version,
-                name: first,
+    let cols = VersionColumns::new(new, last_seq);
+    let first = cols.ids.first().cloned().unwrap_or_default();
+    exec(tx, INSERT_VERSIONS_SQL, &cols.params(id))
+        .await
+        .map_err(|e| {
+            if is_unique(&e) {
+                // The callers check for taken ids first; this is the backstop.
+                Error::AlreadyExists {
+                    what: Resource::Version,
+                    name: first,
+                }
+            } else {
+                pg_error("insert versions", e)
             }
-        } else {
-            pg_error("insert versions", e)
-        }
-    })?;
+        })?;
     Ok(())
 }
 
 /// The record's stages, one row per (stage, version). The primary key refuses a stage on two
 /// versions.
-async fn insert_stages(tx: &Transaction<'_>, id: &Uuid, record: &SecretRecord) -> Result<()> {
+/// The record's stages and the version each marks, as the columns of [`INSERT_STAGES_SQL`].
+fn stage_columns(record: &SecretRecord) -> (Vec<String>, Vec<&str>) {
     let mut stages = vec![];
     let mut versions = vec![];
     for v in &record.versions {
@@ -292,23 +332,25 @@ async fn insert_stages(tx: &Transaction<'_>, id: &Uuid, record: &SecretRecord) -
             versions.push(v.version_id.as_str());
         }
     }
+    (stages, versions)
+}
+
+fn stage_error(e: PgError) -> Error {
+    if is_unique(&e) {
+        Error::invalid("VersionStage", "a stage may mark only one version")
+    } else {
+        pg_error("insert stages", e)
+    }
+}
+
+async fn insert_stages(tx: &Transaction<'_>, id: &Uuid, record: &SecretRecord) -> Result<()> {
+    let (stages, versions) = stage_columns(record);
     if stages.is_empty() {
         return Ok(());
     }
-    exec(
-        tx,
-        "INSERT INTO stages (secret_id, stage, version_id) \
-         SELECT $1, g.s, g.v FROM unnest($2::text[], $3::text[]) AS g(s, v)",
-        &[id, &stages, &versions],
-    )
-    .await
-    .map_err(|e| {
-        if is_unique(&e) {
-            Error::invalid("VersionStage", "a stage may mark only one version")
-        } else {
-            pg_error("insert stages", e)
-        }
-    })?;
+    exec(tx, INSERT_STAGES_SQL, &[id, &stages, &versions])
+        .await
+        .map_err(stage_error)?;
     Ok(())
 }
 
@@ -386,10 +428,7 @@ async fn create_secret(
     };
     exec(
         tx,
-        "INSERT INTO secrets (id, account, region, name, kind, kind_name, description, key_id, \
-         state, purge_at, rotation, extended_config, policy, created_at, updated_at, revision, \
-         next_rotation, db_instance) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        INSERT_SECRET_SQL,
         &[
             &record.id,
             &account,
@@ -448,6 +487,252 @@ async fn create_secret(
     }
     insert_versions(tx, &record.id, 0, new).await?;
     insert_stages(tx, &record.id, &record).await
+}
+
+fn insert_secret_error(e: PgError, name: &str) -> Error {
+    if is_unique(&e) {
+        Error::AlreadyExists {
+            what: Resource::Secret,
+            name: name.to_string(),
+        }
+    } else {
+        pg_error("insert secret", e)
+    }
+}
+
+fn version_error(e: PgError, first: &str) -> Error {
+    if is_unique(&e) {
+        // The callers check for taken ids first; this is the backstop.
+        Error::AlreadyExists {
+            what: Resource::Version,
+            name: first.to_string(),
+        }
+    } else {
+        pg_error("insert versions", e)
+    }
+}
+
+/// A connection inside a transaction this side opened by hand. Dropped before the transaction
+/// ended (the call timed out, or a statement's fate is unknown), the connection is taken out
+/// of the pool and closed, which rolls the transaction back on the server: it never goes back
+/// to the pool mid-transaction.
+struct InTransaction(Option<Object>);
+
+impl InTransaction {
+    fn conn(&self) -> Result<&Object> {
+        self.0
+            .as_ref()
+            .ok_or_else(|| Error::internal("postgres: a connection used after its release"))
+    }
+
+    /// The transaction is over: the connection may serve the next call.
+    fn release(mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for InTransaction {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            drop(Object::take(conn));
+        }
+    }
+}
+
+/// [`create_secret`] for a secret without subscriptions, in two round trips instead of one
+/// per statement: `BEGIN` and every statement of the create are sent at once (pipelined on
+/// the connection, which PostgreSQL runs one after the other in the order sent, each with a
+/// snapshot taken when it starts, exactly as when each waits for the one before), and once
+/// their answers are read and the quota checked, `COMMIT` (or `ROLLBACK`). The locks, the
+/// count and the checks are the transaction path's, statement for statement; only the waits
+/// between statements are gone.
+pub(super) async fn create_pipelined(
+    conn: Object,
+    record: SecretRecord,
+    values: Vec<(String, SealedValue)>,
+    max_secrets: Option<u64>,
+) -> Result<()> {
+    if !record.subscriptions.is_empty() {
+        return Err(Error::internal(
+            "postgres: a pipelined create of a secret with subscriptions",
+        ));
+    }
+    let (state, purge_at) = state_parts(record.state);
+    let kind = serde_json::to_string(&record.kind)
+        .map_err(|e| Error::internal(format!("encode kind: {e}")))?;
+    let rotation = serde_json::to_string(&record.rotation)
+        .map_err(|e| Error::internal(format!("encode rotation: {e}")))?;
+    let account = account_sql(record.scope.account);
+    let (next_rotation, db_instance) = schedule_columns(&record);
+    let (new, kept) = pair_values(&record, values, &HashSet::new())?;
+    if let Some(v) = kept.first() {
+        return Err(Error::internal(format!(
+            "postgres: version {:?} of a new secret comes without a value",
+            v.version_id
+        )));
+    }
+    let versions = VersionColumns::new(new, 0);
+    let first_version = versions.ids.first().cloned().unwrap_or_default();
+    let (stages, staged) = stage_columns(&record);
+    let tag_keys: Vec<&str> = record.tags.iter().map(|t| t.key.as_str()).collect();
+    let tag_values: Vec<&str> = record.tags.iter().map(|t| t.value.as_str()).collect();
+    let shard = count_shard(&record.id);
+    let max = max_secrets.map(|m| i64::try_from(m).unwrap_or(i64::MAX));
+    let account_lock = account_lock_id(record.scope.account);
+    let quota_lock = scope_lock_id(account, &record.scope.region);
+    let kind_name = record.kind.type_name();
+    let id = record.id;
+
+    let held = InTransaction(Some(conn));
+    let c = held.conn()?;
+    const LOCK_ACCOUNT_SQL: &str = "SELECT pg_advisory_xact_lock_shared($1, $2)::text";
+    const ADJUST_COUNT_SQL: &str = "INSERT INTO secret_counts (account, region, shard, n) \
+         VALUES ($1, $2, $3, 1) ON CONFLICT (account, region, shard) DO UPDATE \
+         SET n = secret_counts.n + 1 RETURNING n";
+    let (lock_sql, count_sql) = match max {
+        Some(_) => (CLAIM_ROOM_SQL, COUNT_CREATE_SQL),
+        None => (LOCK_ACCOUNT_SQL, ADJUST_COUNT_SQL),
+    };
+    // Every statement prepared first (from the connection's cache after its first create), so
+    // that each one below is sent the moment its future is first polled: a statement that
+    // still had to be prepared would otherwise go out after later ones.
+    let prepared = tokio::try_join!(
+        c.prepare_cached(lock_sql),
+        c.prepare_cached(INSERT_SECRET_SQL),
+        c.prepare_cached(count_sql),
+        c.prepare_cached(INSERT_TAGS_SQL),
+        c.prepare_cached(INSERT_VERSIONS_SQL),
+        c.prepare_cached(INSERT_STAGES_SQL),
+    );
+    let (lock_st, secret_st, count_st, tags_st, versions_st, stages_st) =
+        prepared.map_err(|e| pg_error("prepare a create", e))?;
+    // `biased`: polled in this order, so sent, and run by PostgreSQL, in this order.
+    let (begun, room, inserted, counted, tagged, versioned, staged_r) = tokio::join!(
+        biased;
+        c.batch_execute("BEGIN"),
+        async {
+            match max {
+                // Held until commit, so that deleting the account (or an instance) on another
+                // node waits for this create instead of missing it; with a quota, the scope's
+                // quota lock is taken with it.
+                Some(max) => c
+                    .query_opt(
+                        &lock_st,
+                        &[
+                            &account,
+                            &record.scope.region,
+                            &max,
+                            &ACCOUNT_LOCK_CLASS,
+                            &account_lock,
+                            &QUOTA_LOCK_CLASS,
+                            &quota_lock,
+                        ],
+                    )
+                    .await
+                    .map(|row| row.map(Some)),
+                None => c
+                    .query_opt(&lock_st, &[&ACCOUNT_LOCK_CLASS, &account_lock])
+                    .await
+                    .map(|_| Some(None)),
+            }
+        },
+        async {
+            c.execute(
+                &secret_st,
+                &[
+                    &id,
+                    &account,
+                    &record.scope.region,
+                    &record.name,
+                    &kind,
+                    &kind_name,
+                    &record.description,
+                    &record.key_id,
+                    &state,
+                    &purge_at,
+                    &rotation,
+                    &record.extended_config,
+                    &record.policy,
+                    &record.created_at.0,
+                    &record.updated_at.0,
+                    &record.revision,
+                    &next_rotation,
+                    &db_instance,
+                ],
+            )
+            .await
+        },
+        async {
+            c.query_opt(&count_st, &[&account, &record.scope.region, &shard])
+                .await
+        },
+        async {
+            if tag_keys.is_empty() {
+                return Ok(0);
+            }
+            c.execute(&tags_st, &[&id, &tag_keys, &tag_values]).await
+        },
+        async {
+            if versions.ids.is_empty() {
+                return Ok(0);
+            }
+            c.execute(&versions_st, &versions.params(&id)).await
+        },
+        async {
+            if stages.is_empty() {
+                return Ok(0);
+            }
+            c.execute(&stages_st, &[&id, &stages, &staged]).await
+        },
+    );
+    // The first failure is the one to report: after it, PostgreSQL refused the rest
+    // ("current transaction is aborted").
+    let outcome: Result<()> = async {
+        begun.map_err(|e| pg_error("begin transaction", e))?;
+        let room = room
+            .map_err(|e| pg_error("lock the scope's quota", e))?
+            .ok_or_else(|| Error::internal("postgres: the account lock returned no row"))?;
+        inserted.map_err(|e| insert_secret_error(e, &record.name))?;
+        let counted = counted.map_err(|e| pg_error("count secrets", e))?;
+        tagged.map_err(|e| pg_error("insert tags", e))?;
+        versioned.map_err(|e| version_error(e, &first_version))?;
+        staged_r.map_err(stage_error)?;
+        if let (Some(row), Some(max)) = (room, max_secrets) {
+            // With a quota, the count statement returns the count before this create.
+            let room = Room {
+                exclusive: col(&row, 0)?,
+                in_flight: col(&row, 1)?,
+            };
+            let before = counted
+                .ok_or_else(|| Error::internal("postgres: counting secrets returned no row"))?;
+            check_room(col(&before, 0)?, max, &room)?;
+        }
+        Ok(())
+    }
+    .await;
+    match outcome {
+        Ok(()) => match c.batch_execute("COMMIT").await {
+            Ok(()) => {
+                held.release();
+                Ok(())
+            }
+            // The server answered: the transaction is over either way.
+            Err(e) if e.as_db_error().is_some() => {
+                held.release();
+                Err(pg_error("commit", e))
+            }
+            Err(e) => Err(unavailable(
+                "commit; the write may or may not have been applied",
+                with_causes(&e),
+            )),
+        },
+        Err(error) => {
+            if c.batch_execute("ROLLBACK").await.is_ok() {
+                held.release();
+            }
+            Err(error)
+        }
+    }
 }
 
 /// What a secret holds beside its row, read under the row lock an update took.

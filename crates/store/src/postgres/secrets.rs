@@ -1,7 +1,7 @@
 //! The secrets area on PostgreSQL: a secret by name or id with its versions, sealed values,
 //! writes (see [`secret_writes`](super::secret_writes)), listing (see [`list`](super::list))
-//! and the purge of secrets whose deletion window has ended. No read cache: see the module
-//! docs of [`postgres`](super).
+//! and the purge of secrets whose deletion window has ended. Reads by name go through this
+//! node's revision-checked cache (see [`cache`](super::cache)).
 
 use async_trait::async_trait;
 use coffer_core::store::{SecretStore, SecretWrite};
@@ -10,11 +10,12 @@ use deadpool_postgres::{GenericClient, Object};
 use tokio_postgres::IsolationLevel;
 use uuid::Uuid;
 
+use super::cache::Cached;
 use super::list::list_secrets;
 use super::rows::{
     account_sql, col, limit_sql, opt, pg_error, rows, secret_row, SECRET_SELECT_FULL,
 };
-use super::secret_writes::{apply_secret_write, count_shard, delete_secret};
+use super::secret_writes::{apply_secret_write, count_shard, create_pipelined, delete_secret};
 use super::{pg_read, pg_write, PgStore};
 
 async fn secret_by_name<C: GenericClient>(
@@ -138,10 +139,111 @@ async fn value_read_in_snapshot(
     super::rows::finish(tx, result).await
 }
 
+impl PgStore {
+    /// The revision the database holds for the secret `id` now (`None`: no such secret any
+    /// more), asked together with the probes of concurrent reads.
+    async fn current_revision(&self, id: &Uuid) -> Result<Option<i64>> {
+        self.probe
+            .revision(&self.pool, self.options.operation_timeout, *id)
+            .await
+    }
+}
+
+/// What a cached entry answers for a value read, when the database still holds its
+/// revision: `Some` with the answer, `None` when the full read must run (the secret moved
+/// on or is gone).
+async fn value_from_cache(
+    store: &PgStore,
+    hit: Cached,
+    pick: &(dyn for<'s> Fn(&'s SecretRecord) -> Option<String> + Send + Sync),
+) -> Result<Option<(SecretRecord, Option<SealedValue>)>> {
+    let Cached { record, value } = hit;
+    let Some(version_id) = pick(&record) else {
+        return Ok(
+            (store.current_revision(&record.id).await? == Some(record.revision))
+                .then_some((record, None)),
+        );
+    };
+    if let Some((cached_version, sealed)) = value {
+        if cached_version == version_id {
+            return Ok(
+                (store.current_revision(&record.id).await? == Some(record.revision))
+                    .then_some((record, Some(sealed))),
+            );
+        }
+    }
+    // Another version than the one cached: its value and the revision in one statement.
+    let c = store.conn().await?;
+    let row = opt(
+        &c,
+        "SELECT s.revision, v.key_id, v.key_version, v.wrapped_data_key, v.ciphertext \
+         FROM secrets s LEFT JOIN versions v ON v.secret_id = s.id AND v.version_id = $2 \
+         WHERE s.id = $1",
+        &[&record.id, &version_id],
+    )
+    .await
+    .map_err(|e| pg_error("read value", e))?;
+    match row {
+        Some(r) if col::<i64>(&r, 0)? == record.revision => {
+            let sealed = sealed_from(&r, 1)?;
+            if let Some(sealed) = &sealed {
+                store.cache.set_value(
+                    &record.scope,
+                    &record.name,
+                    record.revision,
+                    (version_id, sealed.clone()),
+                );
+            }
+            Ok(Some((record, sealed)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Keeps what a full value read found (or forgets the name when there is no such secret).
+fn fill_from_read(
+    store: &PgStore,
+    scope: &Scope,
+    name: &str,
+    found: &ValueRead,
+    pick: &(dyn for<'s> Fn(&'s SecretRecord) -> Option<String> + Send + Sync),
+) {
+    match found {
+        Some((record, sealed)) => {
+            let value = match (pick(record), sealed) {
+                (Some(version_id), Some(sealed)) => Some((version_id, sealed.clone())),
+                _ => None,
+            };
+            store.cache.fill(Cached {
+                record: record.clone(),
+                value,
+            });
+        }
+        None => store.cache.forget(scope, name),
+    }
+}
+
 #[async_trait]
 impl SecretStore for PgStore {
     async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>> {
-        pg_read!(self, "read secret", |c| secret_by_name(&c, scope, name)).await
+        self.bounded("read secret", async {
+            if let Some(hit) = self.cache.get(scope, name) {
+                if self.current_revision(&hit.record.id).await? == Some(hit.record.revision) {
+                    return Ok(Some(hit.record));
+                }
+            }
+            let c = self.conn().await?;
+            let found = secret_by_name(&c, scope, name).await?;
+            match &found {
+                Some(record) => self.cache.fill(Cached {
+                    record: record.clone(),
+                    value: None,
+                }),
+                None => self.cache.forget(scope, name),
+            }
+            Ok(found)
+        })
+        .await
     }
 
     async fn get_secret_with_value(
@@ -151,13 +253,21 @@ impl SecretStore for PgStore {
         pick: &(dyn for<'s> Fn(&'s SecretRecord) -> Option<String> + Send + Sync),
     ) -> Result<Option<(SecretRecord, Option<SealedValue>)>> {
         self.bounded("read value", async {
+            if let Some(hit) = self.cache.get(scope, name) {
+                if let Some(found) = value_from_cache(self, hit, pick).await? {
+                    return Ok(Some(found));
+                }
+            }
             let mut c = self.conn().await?;
             for _ in 0..OPTIMISTIC_VALUE_READS {
                 if let Some(found) = value_read_at_revision(&c, scope, name, pick).await? {
+                    fill_from_read(self, scope, name, &found, pick);
                     return Ok(found);
                 }
             }
-            value_read_in_snapshot(&mut c, scope, name, pick).await
+            let found = value_read_in_snapshot(&mut c, scope, name, pick).await?;
+            fill_from_read(self, scope, name, &found, pick);
+            Ok(found)
         })
         .await
     }
@@ -199,7 +309,25 @@ impl SecretStore for PgStore {
     }
 
     async fn write_secret(&self, write: SecretWrite) -> Result<()> {
-        pg_write!(self, "write secret", |tx| apply_secret_write(&tx, write)).await
+        // This node's own entry is dropped whatever the outcome: the next read refills it
+        // (other nodes find out through the revision).
+        if let Some((scope, name)) = written_name(&write) {
+            self.cache.forget(&scope, &name);
+        }
+        match write {
+            SecretWrite::Create {
+                record,
+                values,
+                max_secrets,
+            } if record.subscriptions.is_empty() => {
+                self.bounded("write secret", async {
+                    let conn = self.conn().await?;
+                    create_pipelined(conn, record, values, max_secrets).await
+                })
+                .await
+            }
+            write => pg_write!(self, "write secret", |tx| apply_secret_write(&tx, write)).await,
+        }
     }
 
     async fn get_replication(&self, secret_id: Uuid) -> Result<Option<String>> {
@@ -248,5 +376,15 @@ impl SecretStore for PgStore {
             Ok(purged)
         })
         .await
+    }
+}
+
+/// The secret a write changes, by name.
+fn written_name(write: &SecretWrite) -> Option<(Scope, String)> {
+    match write {
+        SecretWrite::Create { record, .. } | SecretWrite::Update { record, .. } => {
+            Some((record.scope.clone(), record.name.clone()))
+        }
+        SecretWrite::Delete { .. } => None,
     }
 }

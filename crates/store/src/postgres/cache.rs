@@ -1,0 +1,304 @@
+//! This node's cache of secrets as last read, for the hot path of GetSecretValue and
+//! DescribeSecret on a database that other nodes write too.
+//!
+//! Unlike the SQLite store's cache (`crate::cache`), nothing here is trusted without asking
+//! the database: other nodes write without telling this one. What makes a cached entry cheap
+//! to trust is the secret's `revision`, which every committed change to a secret (its row,
+//! tags, subscriptions, versions and stages, all written under the row's lock by
+//! `secret_writes`) moves forward, and which a deleted secret no longer has at all (its row is
+//! gone, and a secret created again under the name has another id). So a read of a cached
+//! secret is one primary-key probe, `SELECT revision FROM secrets WHERE id = $1`, instead of
+//! the secret's joined read and its value's: when the revision is still the cached one, the
+//! cached record and sealed value are exactly what the full read would return now; when it is
+//! not (or the row is gone), the full read runs and refills the entry.
+//!
+//! The probe runs after the read began, so a write another node acknowledged before is
+//! seen: the bound on staleness is the same as without a cache (none). Under load the probes
+//! of concurrent reads travel together ([`RevisionProbe`]): a task takes every probe waiting
+//! and asks `SELECT id, revision FROM secrets WHERE id = ANY($1)` once; a probe joins only a
+//! statement sent after it was asked for, so the guarantee holds for each read. Entries hold what the
+//! database holds (metadata and sealed values, never plaintext); the cache is bounded and
+//! starts over empty when full.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use coffer_core::{Error, Result, Scope, SealedValue, SecretRecord};
+use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use uuid::Uuid;
+
+use super::rows::{col, pg_error, rows, timed_out, unavailable};
+
+/// Most secrets kept.
+const CAPACITY: usize = 10_000;
+
+/// A secret as read, with the sealed value of the version last read from it.
+#[derive(Clone)]
+pub(super) struct Cached {
+    pub record: SecretRecord,
+    pub value: Option<(String, SealedValue)>,
+}
+
+#[derive(Default)]
+pub(super) struct SecretCache {
+    entries: Mutex<HashMap<String, Cached>>,
+}
+
+fn key(scope: &Scope, name: &str) -> String {
+    format!("{}\u{0}{}\u{0}{name}", scope.account.0, scope.region)
+}
+
+impl SecretCache {
+    pub(super) fn get(&self, scope: &Scope, name: &str) -> Option<Cached> {
+        self.entries.lock().ok()?.get(&key(scope, name)).cloned()
+    }
+
+    /// Keeps what a full read found. A value already cached for the same revision stays when
+    /// the read brought none (a DescribeSecret after a GetSecretValue).
+    pub(super) fn fill(&self, mut cached: Cached) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        let k = key(&cached.record.scope, &cached.record.name);
+        if cached.value.is_none() {
+            if let Some(old) = entries.get(&k) {
+                if old.record.id == cached.record.id
+                    && old.record.revision == cached.record.revision
+                {
+                    cached.value = old.value.clone();
+                }
+            }
+        }
+        if entries.len() >= CAPACITY && !entries.contains_key(&k) {
+            entries.clear();
+        }
+        entries.insert(k, cached);
+    }
+
+    /// Replaces the cached value of an entry still at `revision` (another version was read).
+    pub(super) fn set_value(
+        &self,
+        scope: &Scope,
+        name: &str,
+        revision: i64,
+        value: (String, SealedValue),
+    ) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if let Some(e) = entries.get_mut(&key(scope, name)) {
+                if e.record.revision == revision {
+                    e.value = Some(value);
+                }
+            }
+        }
+    }
+
+    /// Drops an entry known to be out of date (a write on this node, or a secret gone).
+    pub(super) fn forget(&self, scope: &Scope, name: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(&key(scope, name));
+        }
+    }
+
+    /// Drops every entry (a write that names no single secret, such as a restore).
+    pub(super) fn forget_all(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+}
+
+/// Most probes answered by one statement.
+const PROBE_BATCH: usize = 512;
+/// Probe statements in flight at once on one node.
+const PROBES_IN_FLIGHT: usize = 4;
+
+/// A probe waiting for its statement.
+type Probe = (Uuid, oneshot::Sender<Result<Option<i64>>>);
+
+/// Asks the database for the current revisions of cached secrets, batching concurrent probes.
+/// Its task starts on first use and ends when the store is dropped.
+#[derive(Default)]
+pub(super) struct RevisionProbe(OnceLock<mpsc::UnboundedSender<Probe>>);
+
+impl RevisionProbe {
+    /// The revision the database holds now for the secret `id` (`None`: no such secret), read
+    /// by a statement sent after this call began.
+    pub(super) async fn revision(
+        &self,
+        pool: &Pool,
+        bound: Duration,
+        id: Uuid,
+    ) -> Result<Option<i64>> {
+        let sender = self.0.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(run_probes(pool.clone(), bound, rx));
+            tx
+        });
+        let (answer, answered) = oneshot::channel();
+        sender
+            .send((id, answer))
+            .map_err(|_| Error::internal("postgres: the revision probe stopped"))?;
+        answered
+            .await
+            .map_err(|_| Error::internal("postgres: the revision probe dropped a request"))?
+    }
+}
+
+async fn run_probes(pool: Pool, bound: Duration, mut rx: mpsc::UnboundedReceiver<Probe>) {
+    let slots = Arc::new(Semaphore::new(PROBES_IN_FLIGHT));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = rx.recv().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < PROBE_BATCH {
+            match rx.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            probe_batch(&pool, bound, batch).await;
+        });
+    }
+}
+
+async fn probe_batch(pool: &Pool, bound: Duration, batch: Vec<Probe>) {
+    let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
+    let found = tokio::time::timeout(bound, async {
+        let c = pool
+            .get()
+            .await
+            .map_err(|e| unavailable("check cached secrets", e))?;
+        rows(
+            &c,
+            "SELECT id, revision FROM secrets WHERE id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .map_err(|e| pg_error("check cached secrets", e))
+    })
+    .await;
+    let revisions: Result<HashMap<Uuid, i64>> = match found {
+        Ok(Ok(rows)) => rows
+            .iter()
+            .map(|r| Ok((col::<Uuid>(r, 0)?, col::<i64>(r, 1)?)))
+            .collect(),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(timed_out(
+            "check cached secrets",
+            "the database did not answer in time",
+        )),
+    };
+    for (id, answer) in batch {
+        let result = match &revisions {
+            Ok(map) => Ok(map.get(&id).copied()),
+            Err(Error::Unavailable { reason }) => Err(Error::Unavailable {
+                reason: reason.clone(),
+            }),
+            Err(e) => Err(Error::internal(e.to_string())),
+        };
+        // A read that gave up waiting no longer listens.
+        let _ = answer.send(result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffer_core::{AccountId, SecretKind, SecretState, Timestamp};
+    use uuid::Uuid;
+
+    fn record(name: &str, revision: i64) -> SecretRecord {
+        SecretRecord {
+            id: Uuid::nil(),
+            scope: Scope {
+                account: AccountId(1),
+                region: "r".into(),
+            },
+            name: name.into(),
+            kind: SecretKind::Generic,
+            description: String::new(),
+            key_id: "k".into(),
+            state: SecretState::Enabled,
+            rotation: Default::default(),
+            extended_config: None,
+            policy: None,
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+            revision,
+            tags: vec![],
+            subscriptions: vec![],
+            versions: vec![],
+        }
+    }
+
+    fn sealed() -> SealedValue {
+        SealedValue {
+            key_id: "k".into(),
+            key_version: "1".into(),
+            envelope: coffer_crypto::Envelope {
+                wrapped_data_key: vec![1],
+                ciphertext: vec![2],
+            },
+        }
+    }
+
+    #[test]
+    fn a_describe_keeps_the_value_of_the_same_revision_only() {
+        let c = SecretCache::default();
+        let scope = record("a", 1).scope;
+        c.fill(Cached {
+            record: record("a", 1),
+            value: Some(("v1".into(), sealed())),
+        });
+        c.fill(Cached {
+            record: record("a", 1),
+            value: None,
+        });
+        assert!(c.get(&scope, "a").unwrap().value.is_some());
+        c.fill(Cached {
+            record: record("a", 2),
+            value: None,
+        });
+        assert!(c.get(&scope, "a").unwrap().value.is_none());
+        c.set_value(&scope, "a", 1, ("v1".into(), sealed()));
+        assert!(
+            c.get(&scope, "a").unwrap().value.is_none(),
+            "a value read at an older revision"
+        );
+        c.set_value(&scope, "a", 2, ("v2".into(), sealed()));
+        assert_eq!(c.get(&scope, "a").unwrap().value.unwrap().0, "v2");
+    }
+
+    #[test]
+    fn entries_are_per_scope_and_forgotten() {
+        let c = SecretCache::default();
+        let scope = record("a", 1).scope;
+        c.fill(Cached {
+            record: record("a", 1),
+            value: None,
+        });
+        c.fill(Cached {
+            record: record("b", 1),
+            value: None,
+        });
+        let other = Scope {
+            account: AccountId(2),
+            region: "r".into(),
+        };
+        assert!(c.get(&other, "a").is_none());
+        c.forget(&scope, "a");
+        assert!(c.get(&scope, "a").is_none());
+        assert!(c.get(&scope, "b").is_some());
+        c.forget_all();
+        assert!(c.get(&scope, "b").is_none());
+    }
+}
