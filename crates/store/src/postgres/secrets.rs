@@ -311,7 +311,9 @@ impl SecretStore for PgStore {
     async fn write_secret(&self, write: SecretWrite) -> Result<()> {
         // This node's own entry is dropped whatever the outcome: the next read refills it
         // (other nodes find out through the revision).
-        if let Some((scope, name)) = written_name(&write) {
+        let mut names = Vec::new();
+        written_names(&write, &mut names);
+        for (scope, name) in names {
             self.cache.forget(&scope, &name);
         }
         match write {
@@ -379,12 +381,18 @@ impl SecretStore for PgStore {
     }
 }
 
-/// The secret a write changes, by name.
-fn written_name(write: &SecretWrite) -> Option<(Scope, String)> {
+/// The secrets a write changes, by name. A delete, or a replication record (which the cache
+/// does not hold), names none: a deleted row fails the next revision probe by itself.
+fn written_names(write: &SecretWrite, names: &mut Vec<(Scope, String)>) {
     match write {
         SecretWrite::Create { record, .. } | SecretWrite::Update { record, .. } => {
-            Some((record.scope.clone(), record.name.clone()))
+            names.push((record.scope.clone(), record.name.clone()))
         }
-        SecretWrite::Delete { .. } => None,
+        SecretWrite::Delete { .. } | SecretWrite::SetReplication { .. } => {}
+        SecretWrite::Batch(writes) => {
+            for w in writes {
+                written_names(w, names);
+            }
+        }
     }
 }
