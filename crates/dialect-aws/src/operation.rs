@@ -405,7 +405,12 @@ pub fn permission(op: &Operation) -> Permission {
         O::ReplicateSecretToRegions(i) => secret(Action::SecretsUpdate, &i.secret),
         O::RemoveRegionsFromReplication(i) => secret(Action::SecretsUpdate, &i.secret),
         O::StopReplicationToReplica(i) => secret(Action::SecretsUpdate, &i.secret),
-        O::AssociateCrossAccountReplica(i) => secret(Action::SecretsUpdate, &i.secret),
+        // The primary's values leave for another account: reading them is part of it, as
+        // AWS asks GetSecretValue on the primary too.
+        O::AssociateCrossAccountReplica(i) => Permission::All(vec![
+            secret(Action::SecretsUpdate, &i.secret),
+            secret(Action::SecretsGetValue, &i.secret),
+        ]),
         O::DisassociateCrossAccountReplica(i) => secret(Action::SecretsUpdate, &i.secret),
     }
 }

@@ -1,13 +1,13 @@
 //! Replication: ReplicateSecretToRegions, RemoveRegionsFromReplication,
 //! StopReplicationToReplica, AssociateCrossAccountReplica and
 //! DisassociateCrossAccountReplica. Their inputs are read here in full, with the model's
-//! constraints; running them needs the store's replicas.
+//! constraints; the core keeps replicas in step (DESIGN.md, "Replication (AWS)").
 
-use coffer_core::service::{NewReplica, ReplicaInfo, Replication};
-use coffer_core::SecretRecord;
+use coffer_core::service::{CrossAccountLink, NewReplica, ReplicaInfo, Replication};
+use coffer_core::{Scope, SecretRecord};
 use serde_json::{json, Map, Value};
 
-use crate::arn::suffix_of;
+use crate::arn::{suffix_of, SecretRef};
 
 use crate::errors::ApiError;
 use crate::operation::SecretId;
@@ -227,10 +227,47 @@ pub async fn describe_fields(
     out: &mut Map<String, Value>,
 ) -> Result<(), ApiError> {
     match call.service.replication(s.id).await? {
-        Some(Replication::Primary { replicas }) => {
+        Some(Replication::Primary {
+            replicas,
+            cross_account,
+        }) => {
+            if !replicas.is_empty() {
+                out.insert(
+                    "ReplicationStatus".into(),
+                    Value::Array(replicas.iter().map(status_json).collect()),
+                );
+            }
+            if !cross_account.is_empty() {
+                let entries = cross_account
+                    .iter()
+                    .map(|l| {
+                        json!({
+                            "ReplicaSecretARN": l.arn,
+                            "ReplicationStatus": l.status,
+                            "StatusMessage": "Replication succeeded",
+                        })
+                    })
+                    .collect();
+                out.insert("CrossAccountReplicas".into(), Value::Array(entries));
+            }
+        }
+        Some(Replication::CrossAccountReplica {
+            primary_arn,
+            status,
+            ..
+        }) => {
+            let message = match status.as_str() {
+                "InSync" => "Replication succeeded",
+                "Pending" => "Waiting for the primary secret's owner to associate this replica",
+                _ => "The primary secret's owner disassociated this replica",
+            };
             out.insert(
-                "ReplicationStatus".into(),
-                Value::Array(replicas.iter().map(status_json).collect()),
+                "CrossAccountPrimary".into(),
+                json!({
+                    "PrimarySecretARN": primary_arn,
+                    "ReplicationStatus": status,
+                    "StatusMessage": message,
+                }),
             );
         }
         Some(Replication::Replica {
@@ -341,30 +378,123 @@ pub async fn stop(
     Ok(out)
 }
 
+/// Where a `CrossAccountReplicaARN` points: the scope of the account its number names (in
+/// the coffer region its Region maps to) and the name of the secret it names there (the
+/// first reading when none matches). `None` when it is no secret ARN or no account has the
+/// number.
+async fn locate(call: &Call, arn: &str) -> Result<Option<(Scope, String)>, ApiError> {
+    let Some(r @ SecretRef::Arn { .. }) = SecretRef::parse(arn) else {
+        return Ok(None);
+    };
+    let SecretRef::Arn {
+        region, account, ..
+    } = &r
+    else {
+        return Ok(None);
+    };
+    let Some(owner) = call.service.account_with_number(account).await? else {
+        return Ok(None);
+    };
+    let scope = Scope {
+        account: owner,
+        region: call.regions.resolve(Some(region)).to_string(),
+    };
+    let candidates = r.candidates();
+    for (name, suffix) in &candidates {
+        match call.service.describe(&scope, name).await {
+            Ok(s) if suffix.is_none() || suffix.as_deref() == Some(&suffix_of(&s)) => {
+                return Ok(Some((scope, s.name)))
+            }
+            Ok(_) | Err(coffer_core::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let first = candidates
+        .into_iter()
+        .next()
+        .map(|(n, _)| n)
+        .unwrap_or_default();
+    Ok(Some((scope, first)))
+}
+
+fn no_such_replica(arn: &str) -> ApiError {
+    ApiError::invalid_parameter(format!(
+        "CrossAccountReplicaARN {arn} names no secret of another coffer account."
+    ))
+}
+
+/// Whether `given` (a replica's `CrossAccountPrimaryARN`) names `primary` of the caller's
+/// account and Region, by its full or partial ARN.
+fn names_secret(call: &Call, primary: &SecretRecord, given: &str) -> bool {
+    let Some(r @ SecretRef::Arn { .. }) = SecretRef::parse(given) else {
+        return false;
+    };
+    let SecretRef::Arn {
+        region, account, ..
+    } = &r
+    else {
+        return false;
+    };
+    if *account != call.account_number || call.regions.resolve(Some(region)) != call.scope.region {
+        return false;
+    }
+    let suffix = suffix_of(primary);
+    r.candidates()
+        .iter()
+        .any(|(n, s)| *n == primary.name && s.as_ref().is_none_or(|s| *s == suffix))
+}
+
 pub async fn associate(
     call: &Call,
     input: AssociateCrossAccountReplica,
 ) -> Result<Map<String, Value>, ApiError> {
-    call.service
+    let primary = call
+        .service
         .describe(&call.scope, &input.secret.name)
         .await?;
-    Err(ApiError::invalid_request(
-        "Cross-account replication between coffer accounts is not available on this server yet.",
-    ))
+    let arn = &input.cross_account_replica_arn;
+    let Some((replica_scope, replica_name)) = locate(call, arn).await? else {
+        return Err(no_such_replica(arn));
+    };
+    let names_primary = |given: &str| names_secret(call, &primary, given);
+    let (s, link) = call
+        .service
+        .associate_cross_account(
+            &call.scope,
+            &primary.name,
+            &replica_scope,
+            &replica_name,
+            arn,
+            &names_primary,
+        )
+        .await?;
+    let mut out = Map::new();
+    out.insert("ARN".into(), call.arn(&s.name, &suffix_of(&s)).into());
+    out.insert("CrossAccountReplicaARN".into(), link.arn.into());
+    out.insert("ReplicationStatus".into(), link.status.into());
+    Ok(out)
 }
 
 pub async fn disassociate(
     call: &Call,
     input: DisassociateCrossAccountReplica,
 ) -> Result<Map<String, Value>, ApiError> {
-    let secret = call
+    let arn = input.cross_account_replica_arn.clone();
+    let located = locate(call, &arn).await?;
+    let matches = |link: &CrossAccountLink| {
+        link.arn == arn
+            || located.as_ref().is_some_and(|(scope, name)| {
+                link.account == scope.account.0 && link.region == scope.region && link.name == *name
+            })
+    };
+    let (s, _) = call
         .service
-        .describe(&call.scope, &input.secret.name)
+        .disassociate_cross_account(&call.scope, &input.secret.name, &matches, &arn)
         .await?;
-    Err(ApiError::invalid_parameter(format!(
-        "The secret {} has no cross-account replica {}.",
-        secret.name, input.cross_account_replica_arn
-    )))
+    let mut out = Map::new();
+    out.insert("ARN".into(), call.arn(&s.name, &suffix_of(&s)).into());
+    out.insert("CrossAccountReplicaARN".into(), arn.into());
+    Ok(out)
 }
 
 #[cfg(test)]

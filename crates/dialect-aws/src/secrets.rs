@@ -264,18 +264,92 @@ fn value_member(out: &mut Map<String, Value>, v: &SecretValue) {
     }
 }
 
-/// Refuses members of the model that belong to replication, which this server does not
-/// perform through CreateSecret.
+/// Refuses `AddReplicaRegions`, which this server does not perform through CreateSecret.
 fn refuse_replication_members(p: &Params) -> Result<(), ApiError> {
-    for field in ["AddReplicaRegions", "CrossAccountPrimaryARN"] {
+    if p.has("AddReplicaRegions") {
+        return Err(ApiError::invalid_request(
+            "AddReplicaRegions is not supported by CreateSecret on this server; create the \
+             secret, then use ReplicateSecretToRegions.",
+        ));
+    }
+    Ok(())
+}
+
+/// CreateSecret with `CrossAccountPrimaryARN`: a cross-account replica of a secret of
+/// another account, in the caller's Region, sealed under the `KmsKeyId` it must name, with no
+/// value until that secret's owner associates it (AssociateCrossAccountReplica). Naming the
+/// primary here is the replica account's consent to receive it.
+async fn create_cross_account_replica(
+    call: &Call,
+    name: String,
+    tags: Vec<Tag>,
+    key: Option<String>,
+) -> Result<Map<String, Value>, ApiError> {
+    let p = &call.params;
+    let primary_arn = p.required_str(
+        "CrossAccountPrimaryARN",
+        crate::replication::MIN_ARN_LEN,
+        crate::replication::MAX_ARN_LEN,
+    )?;
+    // What the model says such a create cannot carry (CreateSecret, CrossAccountPrimaryARN).
+    for field in [
+        "SecretString",
+        "SecretBinary",
+        "Description",
+        "AddReplicaRegions",
+        "Type",
+    ] {
         if p.has(field) {
-            return Err(ApiError::invalid_request(format!(
-                "{field} is not supported by CreateSecret on this server; create the secret, \
-                 then use ReplicateSecretToRegions."
+            return Err(ApiError::invalid_parameter(format!(
+                "You can't include {field} when you create a cross-account replica \
+                 (CrossAccountPrimaryARN)."
             )));
         }
     }
-    Ok(())
+    let Some(key) = key else {
+        return Err(ApiError::invalid_parameter(
+            "You must specify a customer managed key in KmsKeyId to create a cross-account \
+             replica (CrossAccountPrimaryARN).",
+        ));
+    };
+    match SecretRef::parse(primary_arn) {
+        Some(SecretRef::Arn {
+            region, account, ..
+        }) => {
+            if account == call.account_number {
+                return Err(ApiError::invalid_parameter(
+                    "CrossAccountPrimaryARN must name a secret of another account.",
+                ));
+            }
+            if call.regions.resolve(Some(&region)) != call.scope.region {
+                return Err(ApiError::invalid_parameter(format!(
+                    "CrossAccountPrimaryARN names a secret in Region {region}: the primary \
+                     must be in the replica's Region {}.",
+                    call.region_id
+                )));
+            }
+        }
+        _ => {
+            return Err(ApiError::invalid_parameter(
+                "CrossAccountPrimaryARN must be the ARN of a Secrets Manager secret.",
+            ))
+        }
+    }
+    let record = call
+        .service
+        .create_cross_account_replica(
+            &call.scope,
+            name,
+            key,
+            tags,
+            call.max_secrets,
+            primary_arn.to_string(),
+        )
+        .await?;
+    Ok(obj(json!({
+        "ARN": call.arn(&record.name, &crate::arn::suffix_of(&record)),
+        "Name": record.name,
+    })))
 }
 
 // --- operations ------------------------------------------------------------------------------
@@ -287,6 +361,9 @@ pub async fn create(
     key: Option<String>,
 ) -> Result<Map<String, Value>, ApiError> {
     let p = &call.params;
+    if p.has("CrossAccountPrimaryARN") {
+        return create_cross_account_replica(call, name, tags, key).await;
+    }
     let version_id = token(p, "ClientRequestToken")?.unwrap_or_else(new_version_id);
     let description = description(p)?.unwrap_or_default();
     refuse_replication_members(p)?;

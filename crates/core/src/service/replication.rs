@@ -21,14 +21,97 @@ use crate::store::SecretWrite;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "role")]
 pub enum Replication {
-    /// A primary and its replicas, in the order they were added.
-    Primary { replicas: Vec<ReplicaInfo> },
+    /// A primary and its replicas, in the order they were added; `cross_account`: the
+    /// replicas in other accounts it keeps in step (AssociateCrossAccountReplica), each
+    /// `InSync` (disassociating forgets one).
+    Primary {
+        #[serde(default)]
+        replicas: Vec<ReplicaInfo>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        cross_account: Vec<CrossAccountLink>,
+    },
     /// A read-only replica of the secret of the same name in `primary_region` (a coffer
     /// region), as the client named that region (`primary_region_id`).
     Replica {
         primary_region: String,
         primary_region_id: String,
     },
+    /// A secret its account made as a replica of a primary in another account
+    /// (`CrossAccountPrimaryARN` at create, which is that account's consent). `Pending` until
+    /// the primary's owner associates it, then `InSync` (the primary's writes keep it in step)
+    /// or, once disassociated, `Detached`. It takes no write of its own, except that a
+    /// replica not `InSync` may be deleted, restored or promoted (StopReplicationToReplica).
+    CrossAccountReplica {
+        /// The primary's ARN as the replica's account named it.
+        primary_arn: String,
+        status: String,
+        /// The primary secret's id once associated.
+        #[serde(default)]
+        primary: Option<String>,
+    },
+}
+
+/// A primary's cross-account replica.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossAccountLink {
+    /// The replica's account, coffer region, name and id (a secret made again under the
+    /// same name is not the replica).
+    pub account: u64,
+    pub region: String,
+    pub name: String,
+    /// (A string: the id as the store writes it.)
+    pub secret_id: String,
+    /// The replica's ARN as the primary's owner named it (what responses show).
+    pub arn: String,
+    pub status: String,
+}
+
+impl CrossAccountLink {
+    fn scope(&self) -> Scope {
+        Scope {
+            account: AccountId(self.account),
+            region: self.region.clone(),
+        }
+    }
+}
+
+/// The primary's record, or `None` when it has no replica left of either kind.
+fn primary_record(
+    replicas: Vec<ReplicaInfo>,
+    cross_account: Vec<CrossAccountLink>,
+) -> Result<Option<String>> {
+    if replicas.is_empty() && cross_account.is_empty() {
+        return Ok(None);
+    }
+    encode(&Replication::Primary {
+        replicas,
+        cross_account,
+    })
+    .map(Some)
+}
+
+pub const PENDING: &str = "Pending";
+pub const IN_SYNC: &str = "InSync";
+pub const DETACHED: &str = "Detached";
+
+fn cross_read_only(name: &str, primary_arn: &str) -> Error {
+    Error::InvalidState {
+        name: name.to_string(),
+        reason: format!(
+            "the secret {name} is a cross-account replica of {primary_arn}: it changes only \
+             through its primary"
+        ),
+    }
+}
+
+fn has_cross_account_replica(name: &str) -> Error {
+    Error::InvalidState {
+        name: name.to_string(),
+        reason: format!(
+            "the secret {name} has a cross-account replica: disassociate it \
+             (DisassociateCrossAccountReplica) before deleting the secret"
+        ),
+    }
 }
 
 /// One replica of a primary.
@@ -72,6 +155,15 @@ fn encode(r: &Replication) -> Result<String> {
     serde_json::to_string(r).map_err(|e| Error::internal(format!("replication record: {e}")))
 }
 
+/// A cross-account replica as it follows `primary`: its own metadata (name, description,
+/// tags, key, policy, state), the primary's versions and stages.
+fn mirror_versions(primary: &SecretRecord, replica: &SecretRecord) -> SecretRecord {
+    let mut m = replica.clone();
+    m.versions = primary.versions.clone();
+    m.updated_at = primary.updated_at;
+    m
+}
+
 impl Service {
     /// The secret's replication, if it has any.
     pub async fn replication(&self, secret_id: Uuid) -> Result<Option<Replication>> {
@@ -93,12 +185,26 @@ impl Service {
             | SecretWrite::SetReplication { .. }
             | SecretWrite::Batch(_) => return Ok(write),
         };
-        let replicas = match self.replication(id).await? {
+        let (replicas, cross_account) = match self.replication(id).await? {
             None => return Ok(write),
             Some(Replication::Replica {
                 primary_region_id, ..
             }) => return Err(read_only(&name, &primary_region_id)),
-            Some(Replication::Primary { replicas }) => replicas,
+            Some(Replication::CrossAccountReplica {
+                primary_arn,
+                status,
+                ..
+            }) => {
+                // A replica no primary feeds may still be scheduled for deletion or restored.
+                if status != IN_SYNC && self.only_state_changes(&write).await? {
+                    return Ok(write);
+                }
+                return Err(cross_read_only(&name, &primary_arn));
+            }
+            Some(Replication::Primary {
+                replicas,
+                cross_account,
+            }) => (replicas, cross_account),
         };
         let mut batch = vec![];
         if let SecretWrite::Update {
@@ -107,29 +213,56 @@ impl Service {
             removed_versions,
         } = &write
         {
-            {
-                for r in replicas.iter().filter(|r| r.status == "InSync") {
-                    let scope = Scope {
-                        account: record.scope.account,
-                        region: r.region.clone(),
-                    };
-                    let Some(replica) = self.store.get_secret(&scope, &record.name).await? else {
-                        continue;
-                    };
-                    let mirror = self.mirror(record, &replica);
-                    let mut values = Vec::with_capacity(new_values.len());
-                    for (version_id, sealed) in new_values {
-                        values.push((
-                            version_id.clone(),
-                            self.reseal(record, version_id, sealed, &mirror).await?,
-                        ));
-                    }
-                    batch.push(SecretWrite::Update {
-                        record: mirror,
-                        new_values: values,
-                        removed_versions: removed_versions.clone(),
-                    });
+            if record.is_pending_delete() && !cross_account.is_empty() {
+                return Err(has_cross_account_replica(&record.name));
+            }
+            for r in replicas.iter().filter(|r| r.status == "InSync") {
+                let scope = Scope {
+                    account: record.scope.account,
+                    region: r.region.clone(),
+                };
+                let Some(replica) = self.store.get_secret(&scope, &record.name).await? else {
+                    continue;
+                };
+                let mirror = self.mirror(record, &replica);
+                let mut values = Vec::with_capacity(new_values.len());
+                for (version_id, sealed) in new_values {
+                    values.push((
+                        version_id.clone(),
+                        self.reseal(record, version_id, sealed, &mirror).await?,
+                    ));
                 }
+                batch.push(SecretWrite::Update {
+                    record: mirror,
+                    new_values: values,
+                    removed_versions: removed_versions.clone(),
+                });
+            }
+            for link in &cross_account {
+                let Some(replica) = self.store.get_secret(&link.scope(), &link.name).await? else {
+                    continue;
+                };
+                if replica.id.to_string() != link.secret_id {
+                    continue;
+                }
+                let mirror = mirror_versions(record, &replica);
+                let mut values = Vec::with_capacity(new_values.len());
+                for (version_id, sealed) in new_values {
+                    values.push((
+                        version_id.clone(),
+                        self.reseal(record, version_id, sealed, &mirror).await?,
+                    ));
+                }
+                let removed = removed_versions
+                    .iter()
+                    .filter(|v| replica.version(v).is_some())
+                    .cloned()
+                    .collect();
+                batch.push(SecretWrite::Update {
+                    record: mirror,
+                    new_values: values,
+                    removed_versions: removed,
+                });
             }
         }
         if batch.is_empty() {
@@ -139,8 +272,31 @@ impl Service {
         Ok(SecretWrite::Batch(batch))
     }
 
+    /// Whether an update changes nothing of the secret but its state (a deletion scheduled
+    /// or cancelled, enabled or disabled).
+    async fn only_state_changes(&self, write: &SecretWrite) -> Result<bool> {
+        let SecretWrite::Update {
+            record,
+            new_values,
+            removed_versions,
+        } = write
+        else {
+            return Ok(false);
+        };
+        if !new_values.is_empty() || !removed_versions.is_empty() {
+            return Ok(false);
+        }
+        let Some(mut current) = self.store.get_secret(&record.scope, &record.name).await? else {
+            return Ok(false);
+        };
+        current.state = record.state;
+        current.updated_at = record.updated_at;
+        current.revision = record.revision;
+        Ok(current == *record)
+    }
+
     /// The write that deletes `secret` now, with its replicas when it is a primary (one
-    /// batch). Refused for a replica.
+    /// batch). Refused for a replica, and for a primary with a cross-account replica.
     pub(super) async fn delete_with_replicas(&self, secret: &SecretRecord) -> Result<SecretWrite> {
         let write = SecretWrite::Delete {
             id: secret.id,
@@ -151,7 +307,20 @@ impl Service {
             Some(Replication::Replica {
                 primary_region_id, ..
             }) => return Err(read_only(&secret.name, &primary_region_id)),
-            Some(Replication::Primary { replicas }) => replicas,
+            Some(Replication::CrossAccountReplica {
+                primary_arn,
+                status,
+                ..
+            }) => {
+                if status == IN_SYNC {
+                    return Err(cross_read_only(&secret.name, &primary_arn));
+                }
+                return Ok(write);
+            }
+            Some(Replication::Primary { cross_account, .. }) if !cross_account.is_empty() => {
+                return Err(has_cross_account_replica(&secret.name))
+            }
+            Some(Replication::Primary { replicas, .. }) => replicas,
         };
         let mut batch = vec![write];
         for r in &replicas {
@@ -224,7 +393,7 @@ impl Service {
     ) -> Result<(SecretRecord, Vec<ReplicaInfo>)> {
         for _ in 0..MAX_RETRIES {
             let primary = self.load_active(scope, name).await?;
-            let mut replicas = match self.replication(primary.id).await? {
+            let replicas = match self.replication(primary.id).await? {
                 Some(Replication::Replica {
                     primary_region_id, ..
                 }) => {
@@ -236,9 +405,16 @@ impl Service {
                         ),
                     })
                 }
-                Some(Replication::Primary { replicas }) => replicas,
-                None => vec![],
+                Some(Replication::CrossAccountReplica { primary_arn, .. }) => {
+                    return Err(cross_read_only(&primary.name, &primary_arn))
+                }
+                Some(Replication::Primary {
+                    replicas,
+                    cross_account,
+                }) => (replicas, cross_account),
+                None => (vec![], vec![]),
             };
+            let (mut replicas, cross_account) = replicas;
             let mut batch = vec![];
             for add in &adds {
                 if add.region == scope.region {
@@ -343,9 +519,7 @@ impl Service {
             });
             batch.push(SecretWrite::SetReplication {
                 id: primary.id,
-                info: Some(encode(&Replication::Primary {
-                    replicas: replicas.clone(),
-                })?),
+                info: primary_record(replicas.clone(), cross_account)?,
             });
             match self.store.write_secret(SecretWrite::Batch(batch)).await {
                 Ok(()) => {
@@ -369,9 +543,12 @@ impl Service {
     ) -> Result<(SecretRecord, Vec<ReplicaInfo>)> {
         for _ in 0..MAX_RETRIES {
             let primary = self.load(scope, name).await?;
-            let mut replicas = match self.replication(primary.id).await? {
-                Some(Replication::Primary { replicas }) => replicas,
-                _ => vec![],
+            let (mut replicas, cross_account) = match self.replication(primary.id).await? {
+                Some(Replication::Primary {
+                    replicas,
+                    cross_account,
+                }) => (replicas, cross_account),
+                _ => (vec![], vec![]),
             };
             let mut batch = vec![];
             for (region, region_id) in regions {
@@ -404,16 +581,9 @@ impl Service {
                 new_values: vec![],
                 removed_versions: vec![],
             });
-            let info = if replicas.is_empty() {
-                None
-            } else {
-                Some(encode(&Replication::Primary {
-                    replicas: replicas.clone(),
-                })?)
-            };
             batch.push(SecretWrite::SetReplication {
                 id: primary.id,
-                info,
+                info: primary_record(replicas.clone(), cross_account)?,
             });
             match self.store.write_secret(SecretWrite::Batch(batch)).await {
                 Ok(()) => {
@@ -433,9 +603,41 @@ impl Service {
     pub async fn promote_replica(&self, scope: &Scope, name: &str) -> Result<SecretRecord> {
         for _ in 0..MAX_RETRIES {
             let replica = self.load(scope, name).await?;
-            let Some(Replication::Replica { primary_region, .. }) =
-                self.replication(replica.id).await?
-            else {
+            let record = self.replication(replica.id).await?;
+            if let Some(Replication::CrossAccountReplica { status, .. }) = &record {
+                // An associated replica is the primary owner's to let go of first.
+                if status == IN_SYNC {
+                    return Err(Error::InvalidState {
+                        name: replica.name,
+                        reason: "the secret is a cross-account replica kept in step by its \
+                                 primary: the primary's owner must disassociate it \
+                                 (DisassociateCrossAccountReplica) before it can be promoted"
+                            .into(),
+                    });
+                }
+                let mut own = replica.clone();
+                own.updated_at = self.now();
+                let batch = vec![
+                    SecretWrite::SetReplication {
+                        id: replica.id,
+                        info: None,
+                    },
+                    SecretWrite::Update {
+                        record: own.clone(),
+                        new_values: vec![],
+                        removed_versions: vec![],
+                    },
+                ];
+                match self.store.write_secret(SecretWrite::Batch(batch)).await {
+                    Ok(()) => {
+                        own.revision += 1;
+                        return Ok(own);
+                    }
+                    Err(Error::Conflict) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            let Some(Replication::Replica { primary_region, .. }) = record else {
                 return Err(Error::InvalidState {
                     name: replica.name,
                     reason: "the secret is not a replica: StopReplicationToReplica promotes a \
@@ -452,8 +654,10 @@ impl Service {
                 region: primary_region,
             };
             if let Some(primary) = self.store.get_secret(&home, name).await? {
-                if let Some(Replication::Primary { mut replicas }) =
-                    self.replication(primary.id).await?
+                if let Some(Replication::Primary {
+                    mut replicas,
+                    cross_account,
+                }) = self.replication(primary.id).await?
                 {
                     replicas.retain(|r| r.region != scope.region);
                     let mut record = primary.clone();
@@ -465,11 +669,7 @@ impl Service {
                     });
                     batch.push(SecretWrite::SetReplication {
                         id: primary.id,
-                        info: if replicas.is_empty() {
-                            None
-                        } else {
-                            Some(encode(&Replication::Primary { replicas })?)
-                        },
+                        info: primary_record(replicas, cross_account)?,
                     });
                 }
             }
@@ -485,6 +685,258 @@ impl Service {
                 Ok(()) => {
                     own.revision += 1;
                     return Ok(own);
+                }
+                Err(Error::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    /// Makes a cross-account replica (CreateSecret with `CrossAccountPrimaryARN`): a secret
+    /// without versions, sealed under `key`, recording `primary_arn` (status `Pending`) in the
+    /// same transaction.
+    pub async fn create_cross_account_replica(
+        &self,
+        scope: &Scope,
+        name: String,
+        key: String,
+        tags: Vec<Tag>,
+        max_secrets: Option<u64>,
+        primary_arn: String,
+    ) -> Result<SecretRecord> {
+        let new = super::secrets::NewRecord {
+            name,
+            description: String::new(),
+            kind: SecretKind::Generic,
+            key: Some(key),
+            tags,
+            extended_config: None,
+            policy: None,
+            subscriptions: vec![],
+            rotation: RotationPolicy::default(),
+            versions: vec![],
+        };
+        let info = encode(&Replication::CrossAccountReplica {
+            primary_arn,
+            status: PENDING.into(),
+            primary: None,
+        })?;
+        self.insert_secret_replicated(scope, new, max_secrets, Some(info))
+            .await
+    }
+
+    /// Starts replicating the primary `name` of `scope` to the secret `replica_name` of
+    /// another account's `replica_scope` (AssociateCrossAccountReplica): the replica takes
+    /// the primary's versions (sealed again under its own key) and stages, and from then on
+    /// every write of the primary, all in one batch. The replica must have been made as a
+    /// replica of this primary: `names_primary` tells whether its `CrossAccountPrimaryARN`
+    /// names it. A replica that is missing or names another primary is refused alike, so the
+    /// answer tells nothing of the other account's secrets. Associating the same replica
+    /// again changes nothing. Returns the primary and the link.
+    pub async fn associate_cross_account(
+        &self,
+        scope: &Scope,
+        name: &str,
+        replica_scope: &Scope,
+        replica_name: &str,
+        replica_arn: &str,
+        names_primary: &(dyn Fn(&str) -> bool + Send + Sync),
+    ) -> Result<(SecretRecord, CrossAccountLink)> {
+        let not_a_replica = || {
+            Error::invalid(
+                "CrossAccountReplicaARN",
+                format!(
+                    "{replica_arn} is not a secret made as a cross-account replica of {name} \
+                     (CreateSecret with CrossAccountPrimaryARN naming this secret)"
+                ),
+            )
+        };
+        if replica_scope.account == scope.account {
+            return Err(Error::invalid(
+                "CrossAccountReplicaARN",
+                "the replica must be a secret of another account",
+            ));
+        }
+        if replica_scope.region != scope.region {
+            return Err(Error::invalid(
+                "CrossAccountReplicaARN",
+                "the replica must be in the primary secret's Region",
+            ));
+        }
+        for _ in 0..MAX_RETRIES {
+            let primary = self.load_active(scope, name).await?;
+            let (replicas, mut cross_account) = match self.replication(primary.id).await? {
+                Some(Replication::Replica {
+                    primary_region_id, ..
+                }) => return Err(read_only(&primary.name, &primary_region_id)),
+                Some(Replication::CrossAccountReplica { primary_arn, .. }) => {
+                    return Err(cross_read_only(&primary.name, &primary_arn))
+                }
+                Some(Replication::Primary {
+                    replicas,
+                    cross_account,
+                }) => (replicas, cross_account),
+                None => (vec![], vec![]),
+            };
+            let Some(replica) = self.store.get_secret(replica_scope, replica_name).await? else {
+                return Err(not_a_replica());
+            };
+            let Some(Replication::CrossAccountReplica { primary_arn, .. }) =
+                self.replication(replica.id).await?
+            else {
+                return Err(not_a_replica());
+            };
+            if !names_primary(&primary_arn) || replica.is_pending_delete() {
+                return Err(not_a_replica());
+            }
+            if let Some(link) = cross_account.first() {
+                if link.secret_id == replica.id.to_string() {
+                    return Ok((primary, link.clone()));
+                }
+                return Err(Error::LimitExceeded {
+                    what: format!(
+                        "cross-account replicas of {name}: a secret has at most one \
+                         (disassociate {} first)",
+                        link.arn
+                    ),
+                });
+            }
+            let mirror = mirror_versions(&primary, &replica);
+            let mut values = vec![];
+            for v in &primary.versions {
+                if replica.version(&v.version_id).is_some() {
+                    continue;
+                }
+                let sealed = self
+                    .store
+                    .read_value(primary.id, &v.version_id)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::internal(format!("version {} has no value", v.version_id))
+                    })?;
+                values.push((
+                    v.version_id.clone(),
+                    self.reseal(&primary, &v.version_id, &sealed, &mirror)
+                        .await?,
+                ));
+            }
+            let removed = replica
+                .versions
+                .iter()
+                .filter(|v| primary.version(&v.version_id).is_none())
+                .map(|v| v.version_id.clone())
+                .collect();
+            let link = CrossAccountLink {
+                account: replica_scope.account.0,
+                region: replica_scope.region.clone(),
+                name: replica.name.clone(),
+                secret_id: replica.id.to_string(),
+                arn: replica_arn.to_string(),
+                status: IN_SYNC.into(),
+            };
+            cross_account.push(link.clone());
+            let mut record = primary.clone();
+            record.updated_at = self.now();
+            let batch = vec![
+                SecretWrite::Update {
+                    record: mirror,
+                    new_values: values,
+                    removed_versions: removed,
+                },
+                SecretWrite::SetReplication {
+                    id: replica.id,
+                    info: Some(encode(&Replication::CrossAccountReplica {
+                        primary_arn,
+                        status: IN_SYNC.into(),
+                        primary: Some(primary.id.to_string()),
+                    })?),
+                },
+                // Revision-checked: a write of the primary racing this one retries it.
+                SecretWrite::Update {
+                    record: record.clone(),
+                    new_values: vec![],
+                    removed_versions: vec![],
+                },
+                SecretWrite::SetReplication {
+                    id: primary.id,
+                    info: primary_record(replicas, cross_account)?,
+                },
+            ];
+            match self.store.write_secret(SecretWrite::Batch(batch)).await {
+                Ok(()) => {
+                    record.revision += 1;
+                    return Ok((record, link));
+                }
+                Err(Error::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    /// Stops replicating the primary to its cross-account replica `matches` picks
+    /// (DisassociateCrossAccountReplica): the primary forgets it and the replica, kept with
+    /// its versions, becomes `Detached`, in one batch. `InvalidParameter` when the primary has
+    /// no such replica.
+    pub async fn disassociate_cross_account(
+        &self,
+        scope: &Scope,
+        name: &str,
+        matches: &(dyn Fn(&CrossAccountLink) -> bool + Send + Sync),
+        replica_arn: &str,
+    ) -> Result<(SecretRecord, CrossAccountLink)> {
+        for _ in 0..MAX_RETRIES {
+            let primary = self.load(scope, name).await?;
+            let (replicas, mut cross_account) = match self.replication(primary.id).await? {
+                Some(Replication::Primary {
+                    replicas,
+                    cross_account,
+                }) => (replicas, cross_account),
+                _ => (vec![], vec![]),
+            };
+            let Some(at) = cross_account.iter().position(matches) else {
+                return Err(Error::invalid(
+                    "CrossAccountReplicaARN",
+                    format!("the secret {name} has no cross-account replica {replica_arn}"),
+                ));
+            };
+            let link = cross_account.remove(at);
+            let mut record = primary.clone();
+            record.updated_at = self.now();
+            let mut batch = vec![
+                SecretWrite::Update {
+                    record: record.clone(),
+                    new_values: vec![],
+                    removed_versions: vec![],
+                },
+                SecretWrite::SetReplication {
+                    id: primary.id,
+                    info: primary_record(replicas, cross_account)?,
+                },
+            ];
+            if let Some(replica) = self.store.get_secret(&link.scope(), &link.name).await? {
+                if let Some(Replication::CrossAccountReplica { primary_arn, .. }) =
+                    self.replication(replica.id).await?
+                {
+                    if replica.id.to_string() == link.secret_id {
+                        batch.push(SecretWrite::SetReplication {
+                            id: replica.id,
+                            info: Some(encode(&Replication::CrossAccountReplica {
+                                primary_arn,
+                                status: DETACHED.into(),
+                                primary: Some(primary.id.to_string()),
+                            })?),
+                        });
+                    }
+                }
+            }
+            match self.store.write_secret(SecretWrite::Batch(batch)).await {
+                Ok(()) => {
+                    record.revision += 1;
+                    let mut link = link;
+                    link.status = DETACHED.into();
+                    return Ok((record, link));
                 }
                 Err(Error::Conflict) => continue,
                 Err(e) => return Err(e),

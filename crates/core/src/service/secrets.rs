@@ -200,6 +200,31 @@ impl Service {
         task: Option<RotationTask>,
         max_secrets: Option<u64>,
     ) -> Result<SecretRecord> {
+        self.insert_secret_with(scope, new, task, max_secrets, None)
+            .await
+    }
+
+    /// [`insert_secret`](Self::insert_secret) that records `replication` for the new secret
+    /// in the same transaction.
+    pub(super) async fn insert_secret_replicated(
+        &self,
+        scope: &Scope,
+        new: NewRecord,
+        max_secrets: Option<u64>,
+        replication: Option<String>,
+    ) -> Result<SecretRecord> {
+        self.insert_secret_with(scope, new, None, max_secrets, replication)
+            .await
+    }
+
+    async fn insert_secret_with(
+        &self,
+        scope: &Scope,
+        new: NewRecord,
+        task: Option<RotationTask>,
+        max_secrets: Option<u64>,
+        replication: Option<String>,
+    ) -> Result<SecretRecord> {
         for (_, _, value) in &new.versions {
             self.check_value(value)?;
         }
@@ -262,11 +287,20 @@ impl Service {
                 .seal_value(&key, &record, &version_id, value.as_bytes())?;
             values.push((version_id, sealed));
         }
-        let write = SecretWrite::Create {
+        let mut write = SecretWrite::Create {
             record: record.clone(),
             values,
             max_secrets,
         };
+        if let Some(info) = replication {
+            write = SecretWrite::Batch(vec![
+                write,
+                SecretWrite::SetReplication {
+                    id: record.id,
+                    info: Some(info),
+                },
+            ]);
+        }
         let task = task.map(|mut t| {
             t.secret_id = record.id;
             t
