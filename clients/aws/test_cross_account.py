@@ -152,9 +152,17 @@ def test_a_detached_replica_can_be_associated_again(two):
     a.associate_cross_account_replica(SecretId=n, CrossAccountReplicaARN=replica)
     a.disassociate_cross_account_replica(SecretId=n, CrossAccountReplicaARN=replica)
     a.put_secret_value(SecretId=n, SecretString="two")
+    # Detached, its account may schedule its deletion and cancel it (and nothing else).
+    b.delete_secret(SecretId=replica, RecoveryWindowInDays=7)
+    b.restore_secret(SecretId=replica)
+    with expect("InvalidRequestException", 400, "cross-account replica"):
+        b.tag_resource(SecretId=replica, Tags=[{"Key": "k", "Value": "v"}])
     a.associate_cross_account_replica(SecretId=n, CrossAccountReplicaARN=replica)
     assert b.get_secret_value(SecretId=replica)["SecretString"] == "two"
     assert b.get_secret_value(SecretId=replica, VersionStage="AWSPREVIOUS")["SecretString"] == "one"
+    # Associated, not even that.
+    with expect("InvalidRequestException", 400, "cross-account replica"):
+        b.delete_secret(SecretId=replica, RecoveryWindowInDays=7)
 
 
 def test_create_refusals(two):
