@@ -945,3 +945,61 @@ impl Service {
         Err(Error::Conflict)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_written_before_cross_account_replicas_still_read() {
+        let old = r#"{"role":"Primary","replicas":[{"region":"west","region_id":"us-west-2","key_id":"k","status":"InSync","message":""}]}"#;
+        let Replication::Primary {
+            replicas,
+            cross_account,
+        } = parse(old).expect("old primary")
+        else {
+            panic!("not a primary");
+        };
+        assert_eq!(replicas.len(), 1);
+        assert!(cross_account.is_empty());
+        // A primary without cross-account replicas is written as before.
+        let again = encode(&Replication::Primary {
+            replicas,
+            cross_account: vec![],
+        })
+        .expect("encode");
+        assert_eq!(again, old);
+    }
+
+    #[test]
+    fn a_primary_with_no_replica_left_has_no_record() {
+        assert_eq!(primary_record(vec![], vec![]).expect("record"), None);
+        let link = CrossAccountLink {
+            account: 7,
+            region: "default".into(),
+            name: "r".into(),
+            secret_id: Uuid::nil().to_string(),
+            arn: "arn:r".into(),
+            status: IN_SYNC.into(),
+        };
+        let info = primary_record(vec![], vec![link.clone()])
+            .expect("record")
+            .expect("some");
+        assert_eq!(
+            parse(&info).expect("parse"),
+            Replication::Primary {
+                replicas: vec![],
+                cross_account: vec![link]
+            }
+        );
+        let replica = Replication::CrossAccountReplica {
+            primary_arn: "arn:p".into(),
+            status: PENDING.into(),
+            primary: None,
+        };
+        assert_eq!(
+            parse(&encode(&replica).expect("encode")).expect("parse"),
+            replica
+        );
+    }
+}
