@@ -194,8 +194,12 @@ def test_association_refusals(two, coffer):
     wrong = replica_of(b, elsewhere, two[1])["ARN"]
     plain = b.create_secret(Name=name("plain"), SecretString="z")["ARN"]
     for arn in (wrong, plain, plain[:-6] + "zzzzzz", plain.replace(plain.split(":")[4], "999999999999")):
-        with expect("InvalidParameterException", 400, "CrossAccountReplicaARN"):
+        with expect("InvalidParameterException", 400, "CrossAccountReplicaARN") as e:
             a.associate_cross_account_replica(SecretId=n, CrossAccountReplicaARN=arn)
+        # One message whatever the reason, so nothing is learnt about the other account.
+        assert e.error["Message"].replace(arn, "ARN") == \
+            "Invalid CrossAccountReplicaARN: ARN is not a secret made as a cross-account replica of %s " \
+            "(CreateSecret with CrossAccountPrimaryARN naming this secret)" % n, e.error
     assert "CrossAccountReplicas" not in a.describe_secret(SecretId=n)
     assert b.describe_secret(SecretId=wrong)["CrossAccountPrimary"]["ReplicationStatus"] == "Pending"
     # A secret of the caller's own account is no cross-account replica.

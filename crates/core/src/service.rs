@@ -40,7 +40,9 @@ pub use databases::{NewDatabaseSecret, NewDbInstance, NewProductSecret};
 pub use events::{EventRuleChange, NewEventRule};
 pub use keys::{parse_encryption_context, NewKey, Opened, DEFAULT_KEY_ALIAS, UNKNOWN_KEY_ID};
 pub use projects::is_project_id;
-pub use replication::{CrossAccountLink, NewReplica, ReplicaInfo, Replication};
+pub use replication::{
+    not_a_cross_account_replica, CrossAccountLink, NewReplica, ReplicaInfo, Replication,
+};
 pub use rewrap::{RewrapOptions, RewrapState, RewrapStatus};
 pub use rotation::{HaltPoint, RotationOutcome, TaskView};
 pub use secrets::{

@@ -417,12 +417,6 @@ async fn locate(call: &Call, arn: &str) -> Result<Option<(Scope, String)>, ApiEr
     Ok(Some((scope, first)))
 }
 
-fn no_such_replica(arn: &str) -> ApiError {
-    ApiError::invalid_parameter(format!(
-        "CrossAccountReplicaARN {arn} names no secret of another coffer account."
-    ))
-}
-
 /// Whether `given` (a replica's `CrossAccountPrimaryARN`) names `primary` of the caller's
 /// account and Region, by its full or partial ARN.
 fn names_secret(call: &Call, primary: &SecretRecord, given: &str) -> bool {
@@ -454,7 +448,7 @@ pub async fn associate(
         .await?;
     let arn = &input.cross_account_replica_arn;
     let Some((replica_scope, replica_name)) = locate(call, arn).await? else {
-        return Err(no_such_replica(arn));
+        return Err(coffer_core::service::not_a_cross_account_replica(arn, &primary.name).into());
     };
     let names_primary = |given: &str| names_secret(call, &primary, given);
     let (s, link) = call

@@ -104,6 +104,19 @@ fn cross_read_only(name: &str, primary_arn: &str) -> Error {
     }
 }
 
+/// The one refusal for a `CrossAccountReplicaARN` that names no replica of the primary `name`:
+/// no such account or secret, or a secret that is no replica of it. Alike, so that associating
+/// tells nothing about another account.
+pub fn not_a_cross_account_replica(replica_arn: &str, name: &str) -> Error {
+    Error::invalid(
+        "CrossAccountReplicaARN",
+        format!(
+            "{replica_arn} is not a secret made as a cross-account replica of {name} \
+             (CreateSecret with CrossAccountPrimaryARN naming this secret)"
+        ),
+    )
+}
+
 fn has_cross_account_replica(name: &str) -> Error {
     Error::InvalidState {
         name: name.to_string(),
@@ -743,15 +756,7 @@ impl Service {
         replica_arn: &str,
         names_primary: &(dyn Fn(&str) -> bool + Send + Sync),
     ) -> Result<(SecretRecord, CrossAccountLink)> {
-        let not_a_replica = || {
-            Error::invalid(
-                "CrossAccountReplicaARN",
-                format!(
-                    "{replica_arn} is not a secret made as a cross-account replica of {name} \
-                     (CreateSecret with CrossAccountPrimaryARN naming this secret)"
-                ),
-            )
-        };
+        let not_a_replica = || not_a_cross_account_replica(replica_arn, name);
         if replica_scope.account == scope.account {
             return Err(Error::invalid(
                 "CrossAccountReplicaARN",
