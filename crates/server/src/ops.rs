@@ -39,6 +39,8 @@ const INVENTORY_TTL: Duration = Duration::from_secs(5);
 /// How long a readiness or inventory query may take before the store counts as not
 /// answering.
 const STORE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one store check answers `/readyz` for every caller.
+const STORE_CHECK_REUSE: Duration = Duration::from_secs(1);
 
 /// Labels of a request: each value comes from a fixed list (the dialect's name, the
 /// operation enum's variant name, [`outcome`]), never from what the request sent.
@@ -312,6 +314,8 @@ pub struct Ops {
     parts: OnceLock<(Arc<Service>, Arc<dyn AuditSink>)>,
     /// Whether clients other than loopback may read `/metrics` on this router.
     metrics_public: bool,
+    /// The last store check and when it ended (see [`Ops::store_check`]).
+    store_check: tokio::sync::Mutex<Option<(Instant, serde_json::Value)>>,
 }
 
 impl Ops {
@@ -321,7 +325,42 @@ impl Ops {
             phase: AtomicU8::new(Phase::Starting as u8),
             parts: OnceLock::new(),
             metrics_public,
+            store_check: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// The store's answer to a cheap query. Anyone may ask `/readyz`, so one result serves
+    /// every caller for [`STORE_CHECK_REUSE`] and callers meanwhile wait for the one query
+    /// under way: a flood costs the store one query, and the log one line, per interval.
+    async fn store_check(&self, service: &Service) -> serde_json::Value {
+        let mut last = self.store_check.lock().await;
+        if let Some((at, result)) = &*last {
+            if at.elapsed() < STORE_CHECK_REUSE {
+                return result.clone();
+            }
+        }
+        let started = Instant::now();
+        let result = match tokio::time::timeout(
+            STORE_CHECK_TIMEOUT,
+            service.store().count_accounts(),
+        )
+        .await
+        {
+            Ok(Ok(_)) => {
+                json!({"status": "ok", "millis": started.elapsed().as_millis() as u64})
+            }
+            Ok(Err(e)) => {
+                // The detail goes to the log only: this answer may reach anyone.
+                tracing::warn!(error = %e, "readiness: the store query failed");
+                json!({"status": "failing", "error": "the store query failed (the server log says why)"})
+            }
+            Err(_) => json!({
+                "status": "failing",
+                "error": format!("no answer within {}s", STORE_CHECK_TIMEOUT.as_secs()),
+            }),
+        };
+        *last = Some((Instant::now(), result.clone()));
+        result
     }
 
     /// Start-up is done: readiness now asks the store and the audit log.
@@ -462,21 +501,7 @@ async fn readyz(State(view): State<Arc<OpsView>>) -> Response {
             )
         }
     };
-    let started = Instant::now();
-    let store = match tokio::time::timeout(STORE_CHECK_TIMEOUT, service.store().count_accounts())
-        .await
-    {
-        Ok(Ok(_)) => json!({"status": "ok", "millis": started.elapsed().as_millis() as u64}),
-        Ok(Err(e)) => {
-            // The detail goes to the log only: this answer may reach anyone.
-            tracing::warn!(error = %e, "readiness: the store query failed");
-            json!({"status": "failing", "error": "the store query failed (the server log says why)"})
-        }
-        Err(_) => json!({
-            "status": "failing",
-            "error": format!("no answer within {}s", STORE_CHECK_TIMEOUT.as_secs()),
-        }),
-    };
+    let store = ops.store_check(service).await;
     let audit = match audit.health() {
         Ok(()) => json!({"status": "ok"}),
         Err(e) => json!({"status": "failing", "error": e.to_string()}),
