@@ -334,13 +334,19 @@ pub async fn replicate(
             input.force_overwrite_replica_secret.unwrap_or(false),
         )
         .await?;
+    Ok(arn_and_status(call, &s, &replicas))
+}
+
+/// The answer of the operations that change a primary's replicas: its ARN and where each
+/// replica stands.
+fn arn_and_status(call: &Call, s: &SecretRecord, replicas: &[ReplicaInfo]) -> Map<String, Value> {
     let mut out = Map::new();
-    out.insert("ARN".into(), call.arn(&s.name, &suffix_of(&s)).into());
+    out.insert("ARN".into(), call.arn(&s.name, &suffix_of(s)).into());
     out.insert(
         "ReplicationStatus".into(),
         Value::Array(replicas.iter().map(status_json).collect()),
     );
-    Ok(out)
+    out
 }
 
 pub async fn remove_regions(
@@ -356,13 +362,7 @@ pub async fn remove_regions(
         .service
         .remove_replicas(&call.scope, &input.secret.name, &regions)
         .await?;
-    let mut out = Map::new();
-    out.insert("ARN".into(), call.arn(&s.name, &suffix_of(&s)).into());
-    out.insert(
-        "ReplicationStatus".into(),
-        Value::Array(replicas.iter().map(status_json).collect()),
-    );
-    Ok(out)
+    Ok(arn_and_status(call, &s, &replicas))
 }
 
 pub async fn stop(
