@@ -522,28 +522,45 @@ impl Service {
                     message: String::new(),
                 });
             }
-            let mut record = primary.clone();
-            record.updated_at = self.now();
-            // The primary's update is revision-checked: a write racing this one retries it.
-            batch.push(SecretWrite::Update {
-                record: record.clone(),
-                new_values: vec![],
-                removed_versions: vec![],
-            });
-            batch.push(SecretWrite::SetReplication {
-                id: primary.id,
-                info: primary_record(replicas.clone(), cross_account)?,
-            });
-            match self.store.write_secret(SecretWrite::Batch(batch)).await {
-                Ok(()) => {
-                    record.revision += 1;
-                    return Ok((record, replicas));
-                }
-                Err(Error::Conflict) => continue,
-                Err(e) => return Err(e),
+            if let Some(done) = self
+                .commit_with_primary(&primary, batch, replicas, cross_account)
+                .await?
+            {
+                return Ok(done);
             }
         }
         Err(Error::Conflict)
+    }
+
+    /// Commits `batch` together with the primary's new replication record and an update of
+    /// the primary itself. That update is revision-checked, so a write racing this one makes
+    /// the whole batch fail with a conflict: `None` then, and the caller reloads and retries.
+    async fn commit_with_primary(
+        &self,
+        primary: &SecretRecord,
+        mut batch: Vec<SecretWrite>,
+        replicas: Vec<ReplicaInfo>,
+        cross_account: Vec<CrossAccountLink>,
+    ) -> Result<Option<(SecretRecord, Vec<ReplicaInfo>)>> {
+        let mut record = primary.clone();
+        record.updated_at = self.now();
+        batch.push(SecretWrite::Update {
+            record: record.clone(),
+            new_values: vec![],
+            removed_versions: vec![],
+        });
+        batch.push(SecretWrite::SetReplication {
+            id: primary.id,
+            info: primary_record(replicas.clone(), cross_account)?,
+        });
+        match self.store.write_secret(SecretWrite::Batch(batch)).await {
+            Ok(()) => {
+                record.revision += 1;
+                Ok(Some((record, replicas)))
+            }
+            Err(Error::Conflict) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes the secret's replicas in `regions` (coffer regions) and forgets them, in one
@@ -587,24 +604,11 @@ impl Service {
                     }
                 }
             }
-            let mut record = primary.clone();
-            record.updated_at = self.now();
-            batch.push(SecretWrite::Update {
-                record: record.clone(),
-                new_values: vec![],
-                removed_versions: vec![],
-            });
-            batch.push(SecretWrite::SetReplication {
-                id: primary.id,
-                info: primary_record(replicas.clone(), cross_account)?,
-            });
-            match self.store.write_secret(SecretWrite::Batch(batch)).await {
-                Ok(()) => {
-                    record.revision += 1;
-                    return Ok((record, replicas));
-                }
-                Err(Error::Conflict) => continue,
-                Err(e) => return Err(e),
+            if let Some(done) = self
+                .commit_with_primary(&primary, batch, replicas, cross_account)
+                .await?
+            {
+                return Ok(done);
             }
         }
         Err(Error::Conflict)
