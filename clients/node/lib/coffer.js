@@ -104,10 +104,11 @@ async function waitReady(port, proc, logPath, timeoutMs = 60000) {
 }
 
 /**
- * Starts a server. Returns {port, endpoint ('127.0.0.1:PORT'), ak, sk, projectId, logText(),
- * stop()}; stop() resolves to nothing and throws when the server misbehaved.
+ * Starts a server, with `extraArgs` after `serve`'s own. Returns {port, endpoint
+ * ('127.0.0.1:PORT'), base ('http://127.0.0.1:PORT'), ak, sk, projectId, logText(), stop()};
+ * stop() resolves to nothing and throws when the server misbehaved.
  */
-async function startCoffer() {
+async function startCoffer(extraArgs = []) {
   const bin = cofferBinary();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-node-'));
   const dataDir = path.join(dir, 'data');
@@ -130,7 +131,7 @@ async function startCoffer() {
     env.COFFER_DATABASE_URL = `${pgServer()}/${database}`;
   }
   const log = fs.openSync(logPath, 'a');
-  const proc = spawn(bin, ['serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`], {
+  const proc = spawn(bin, ['serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...extraArgs], {
     env,
     stdio: ['ignore', log, log],
   });
@@ -179,7 +180,7 @@ async function startCoffer() {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 
-  return { port, endpoint: `127.0.0.1:${port}`, ak, sk, projectId, logText, stop };
+  return { port, endpoint: `127.0.0.1:${port}`, base: `http://127.0.0.1:${port}`, ak, sk, projectId, logText, stop };
 }
 
 /** A fresh name: letters, digits and '-'. */
