@@ -162,23 +162,12 @@ impl Params {
     }
 }
 
+/// A string's length in characters, as AWS counts it for `min`/`max` of a string shape.
 pub fn check_len(name: &str, s: &str, min: usize, max: usize) -> Result<(), ApiError> {
-    let n = s.chars().count();
-    if n < min {
-        return Err(ApiError::validation(
-            name,
-            format!("Member must have length greater than or equal to {min}"),
-        ));
-    }
-    if n > max {
-        return Err(ApiError::validation(
-            name,
-            format!("Member must have length less than or equal to {max}"),
-        ));
-    }
-    Ok(())
+    check_count(name, s.chars().count(), min, max)
 }
 
+/// A length (of a string or a list) within the model's `min`/`max`, in AWS's wording.
 pub fn check_count(name: &str, n: usize, min: usize, max: usize) -> Result<(), ApiError> {
     if n < min {
         return Err(ApiError::validation(
