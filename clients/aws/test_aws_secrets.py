@@ -266,6 +266,33 @@ def test_list_secrets_filters_sort_and_paging(sm):
         sm.list_secrets(NextToken="garbage")
 
 
+def test_list_secrets_unfiltered_pages_in_creation_order(sm):
+    # Without a filter the listing is the store's own indexed order: walk every page.
+    base = name("unf")
+    made = ["%s/%d" % (base, i) for i in range(3)]
+    for n in made:
+        sm.create_secret(Name=n, SecretString="v")
+
+    def walk(**kw):
+        out = []
+        for page in sm.get_paginator("list_secrets").paginate(PaginationConfig={"PageSize": 2}, **kw):
+            assert len(page["SecretList"]) <= 2
+            out += [s["Name"] for s in page["SecretList"]]
+        assert len(out) == len(set(out)), "a secret listed twice"
+        return out
+
+    asc = walk(SortOrder="asc")
+    assert [n for n in asc if n.startswith(base)] == made
+    # The newest secrets come first by default (desc).
+    assert sm.list_secrets(MaxResults=3)["SecretList"][0]["Name"] == made[2]
+    assert [n for n in walk() if n.startswith(base)] == made[::-1]
+    first = sm.list_secrets(MaxResults=1, SortOrder="asc")
+    assert "NextToken" in first
+    sm.delete_secret(SecretId=made[1], RecoveryWindowInDays=7)
+    assert [n for n in walk(SortOrder="asc") if n.startswith(base)] == [made[0], made[2]]
+    assert [n for n in walk(SortOrder="asc", IncludePlannedDeletion=True) if n.startswith(base)] == made
+
+
 def test_list_secrets_bad_input(sm_raw):
     with expect("ValidationException", 400, "maxResults"):
         sm_raw.list_secrets(MaxResults=101)
