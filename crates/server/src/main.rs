@@ -881,17 +881,32 @@ async fn shutdown_signal() {
 /// The console's audit chain check: the whole log verified as `coffer audit verify` does, with
 /// the log keys of the root key this server started with. (After a root key rotation in this
 /// run the log is checked with the start's keys, and says so if they no longer open it.)
+/// A check reads the whole log, so one runs at a time and its result serves every page for
+/// [`CHAIN_CHECK_REUSE`]: operators opening pages together cost one pass over the file.
 fn console_chain_check(
     path: std::path::PathBuf,
     keys: Vec<coffer_store::audit::LogKey>,
 ) -> coffer_console::ChainCheck {
-    Arc::new(
-        move || match coffer_store::audit::verify_with(&path, &keys, None) {
+    type Checked = (std::time::Instant, Result<String, String>);
+    let last: std::sync::Mutex<Option<Checked>> = std::sync::Mutex::new(None);
+    Arc::new(move || {
+        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, result)) = &*last {
+            if at.elapsed() < CHAIN_CHECK_REUSE {
+                return result.clone();
+            }
+        }
+        let result = match coffer_store::audit::verify_with(&path, &keys, None) {
             Ok(report) => Ok(format!(
                 "intact: {} entries, each naming the one before it",
                 report.entries
             )),
             Err(e) => Err(format!("the chain does not hold: {e}")),
-        },
-    )
+        };
+        *last = Some((std::time::Instant::now(), result.clone()));
+        result
+    })
 }
+
+/// How long one console chain check answers for every page.
+const CHAIN_CHECK_REUSE: std::time::Duration = std::time::Duration::from_secs(10);
