@@ -158,6 +158,16 @@ pub trait AuditSink: Send + Sync + 'static {
     async fn append(&self, entry: AuditEntry, durable: bool) -> Result<()>;
     /// The last `n` entries as stored (one JSON text each), oldest first.
     async fn tail(&self, n: usize) -> Result<Vec<String>>;
+    /// Up to `n` stored entries that end at or before the log position `before` (`None`: the
+    /// end of the log), oldest first, each with the position it starts at (the `before` of
+    /// the page older than it); `before` must be a position an earlier answer gave. Reads
+    /// only as far back as those entries: paging through the whole log costs one read of it.
+    async fn entries_before(&self, before: Option<u64>, n: usize) -> Result<Vec<(u64, String)>> {
+        let _ = (before, n);
+        Err(crate::Error::Unavailable {
+            reason: "this audit log cannot be read back by position".into(),
+        })
+    }
     /// `Ok` while the sink takes entries; otherwise [`Error::Unavailable`](crate::Error)
     /// saying why (a write failed, the sink was closed). The server asks before it performs
     /// an operation whose entry must be durable, and refuses the operation when the answer is

@@ -834,9 +834,75 @@ pub struct PageRequest {
     pub newest_first: bool,
 }
 
+/// A walk through a scope's secrets in name order (bytes, as UTF-8 compares), resumed after a
+/// name rather than counted from the start: what a list of a million secrets pages with, since
+/// every page is one range read of the name index however deep it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NameWalk {
+    /// Only names that start with this text (a range of the index, not a scan).
+    pub prefix: Option<String>,
+    /// Resume strictly after this name.
+    pub after: Option<String>,
+    /// Most secrets returned.
+    pub limit: u32,
+    /// Most secrets examined (read from the index in order) before the walk stops, whatever
+    /// the other filter conditions let through: the bound on one request's work. A walk that
+    /// stops on it says where to resume ([`NamePage::stopped`]).
+    pub scan_limit: u32,
+}
+
+/// A page of a [`NameWalk`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamePage {
+    pub items: Vec<SecretRecord>,
+    /// Where the next page resumes (`None`: the walk reached the end of the range).
+    pub resume_after: Option<String>,
+    /// The walk stopped at its scan limit before the page filled: secrets after
+    /// `resume_after` were not examined yet.
+    pub stopped: bool,
+}
+
+/// The smallest text greater than every text that starts with `prefix` (byte order), or `None`
+/// when there is none (the prefix is empty or made only of the last code point). With it a
+/// prefix becomes the index range `[prefix, end)`.
+pub fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        // UTF-8 byte order is code point order; the next code point skips the surrogates.
+        let next = match last as u32 {
+            0xD7FF => Some('\u{E000}'),
+            c => char::from_u32(c + 1),
+        };
+        if let Some(n) = next {
+            chars.push(n);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 /// One page of a list plus the count of all matches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: u64,
+}
+
+#[cfg(test)]
+mod name_walk_tests {
+    use super::prefix_end;
+
+    #[test]
+    fn a_prefix_ends_before_the_first_text_without_it() {
+        assert_eq!(prefix_end("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(prefix_end(""), None);
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
+        let end = prefix_end("db/").unwrap_or_default();
+        for inside in ["db/", "db/a", "db/\u{10FFFF}\u{10FFFF}", "db/zzz"] {
+            assert!(inside < end.as_str(), "{inside}");
+        }
+        assert!("db0" >= end.as_str());
+    }
 }

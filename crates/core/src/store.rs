@@ -169,6 +169,16 @@ pub trait SecretStore: Send + Sync + 'static {
         filter: &SecretFilter,
         page: PageRequest,
     ) -> Result<Page<SecretRecord>>;
+    /// A page of the scope's secrets in name order (metadata and tags, `versions` left empty)
+    /// that match `filter` and the walk's prefix, resumed after its `after` name. Read from the
+    /// name index: the cost of a page depends on `walk.scan_limit`, not on how many secrets
+    /// the scope holds or how deep the page is.
+    async fn list_secrets_by_name(
+        &self,
+        scope: &Scope,
+        filter: &SecretFilter,
+        walk: &NameWalk,
+    ) -> Result<NamePage>;
     async fn read_value(&self, secret_id: Uuid, version_id: &str) -> Result<Option<SealedValue>>;
     /// The secret with this name and the sealed value of the version `pick` chooses from it
     /// (none when `pick` chooses none): a value read in one call, and where the store can, in

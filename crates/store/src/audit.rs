@@ -840,6 +840,13 @@ impl AuditSink for FileAuditLog {
             .map_err(|e| Error::internal(format!("audit log: tail: {e}")))?
     }
 
+    async fn entries_before(&self, before: Option<u64>, n: usize) -> Result<Vec<(u64, String)>> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || entries_before(&path, before, n))
+            .await
+            .map_err(|e| Error::internal(format!("audit log: read back: {e}")))?
+    }
+
     fn health(&self) -> Result<()> {
         self.health.check()
     }
@@ -1290,6 +1297,50 @@ pub fn tail(path: &Path, n: usize) -> Result<Vec<String>> {
     Ok(lines
         .into_iter()
         .map(|l| String::from_utf8_lossy(&l).into_owned())
+        .collect())
+}
+
+/// Up to `n` complete lines of the log at `path` that end at or before byte `before` (`None`:
+/// the end of its complete lines), oldest first, each with the offset it starts at. `before`
+/// must be 0, the log's end or the start of a line (an offset an earlier call returned); any
+/// other offset is refused rather than read from the middle of a line.
+pub fn entries_before(path: &Path, before: Option<u64>, n: usize) -> Result<Vec<(u64, String)>> {
+    let io =
+        |e: io::Error| Error::internal(format!("audit log {}: read back: {e}", path.display()));
+    let mut file = File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let end = complete_end(&mut file, len).map_err(io)?;
+    let end = match before {
+        None => end,
+        Some(b) if b > end => {
+            return Err(Error::InvalidParameter {
+                field: "before".into(),
+                reason: "the position is past the end of the audit log".into(),
+            })
+        }
+        Some(0) => 0,
+        Some(b) => {
+            let mut prev = [0u8; 1];
+            file.seek(SeekFrom::Start(b - 1)).map_err(io)?;
+            file.read_exact(&mut prev).map_err(io)?;
+            if prev[0] != b'\n' {
+                return Err(Error::InvalidParameter {
+                    field: "before".into(),
+                    reason: "the position is not the start of an audit entry".into(),
+                });
+            }
+            b
+        }
+    };
+    let lines = lines_before(&mut file, end, n).map_err(io)?;
+    let mut start = end - lines.iter().map(|l| l.len() as u64 + 1).sum::<u64>();
+    Ok(lines
+        .into_iter()
+        .map(|l| {
+            let at = start;
+            start += l.len() as u64 + 1;
+            (at, String::from_utf8_lossy(&l).into_owned())
+        })
         .collect())
 }
 

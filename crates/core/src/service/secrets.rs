@@ -351,6 +351,16 @@ impl Service {
         self.store.list_secrets(scope, filter, page).await
     }
 
+    /// A page of secrets in name order, resumed after a name (see [`NameWalk`]).
+    pub async fn list_by_name(
+        &self,
+        scope: &Scope,
+        filter: &SecretFilter,
+        walk: &NameWalk,
+    ) -> Result<NamePage> {
+        self.store.list_secrets_by_name(scope, filter, walk).await
+    }
+
     pub async fn get_value(
         &self,
         scope: &Scope,

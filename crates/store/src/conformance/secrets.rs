@@ -43,6 +43,9 @@ pub const CHECKS: &[(&str, Check)] = &[
         Box::pin(state_and_tag_pair_filters(s))
     }),
     ("listing_filters", |s| Box::pin(listing_filters(s))),
+    ("name_walks_page_by_resume_point", |s| {
+        Box::pin(name_walks_page_by_resume_point(s))
+    }),
     ("inventory_counts_by_state", |s| {
         Box::pin(inventory_counts_by_state(s))
     }),
@@ -702,6 +705,194 @@ pub async fn delete_is_revision_checked(store: Arc<dyn Store>) {
     create(&store, &secret(&s, "zeta", 30))
         .await
         .expect("re-create");
+}
+
+/// Every page of a walk, from the start to its end, and how many requests it took.
+async fn walk_all(
+    store: &Arc<dyn Store>,
+    s: &Scope,
+    f: &SecretFilter,
+    prefix: Option<&str>,
+    limit: u32,
+    scan_limit: u32,
+) -> (Vec<String>, usize, bool) {
+    let mut walk = NameWalk {
+        prefix: prefix.map(str::to_string),
+        after: None,
+        limit,
+        scan_limit,
+    };
+    let (mut all, mut requests, mut ever_stopped) = (vec![], 0, false);
+    loop {
+        requests += 1;
+        assert!(requests < 1000, "the walk does not end");
+        let page = store.list_secrets_by_name(s, f, &walk).await.expect("walk");
+        assert!(
+            page.items.len() <= limit as usize,
+            "a page is over its limit"
+        );
+        for r in &page.items {
+            assert_eq!(&r.scope, s, "a walk left its scope");
+            assert!(r.versions.is_empty(), "a walk result carries versions");
+        }
+        ever_stopped |= page.stopped;
+        all.extend(page.items.into_iter().map(|r| r.name));
+        match page.resume_after {
+            Some(after) => {
+                assert!(
+                    walk.after.as_ref().is_none_or(|a| *a < after),
+                    "the walk went backwards"
+                );
+                walk.after = Some(after);
+            }
+            None => return (all, requests, ever_stopped),
+        }
+    }
+}
+
+/// A walk in name order resumes after the last name it gave: every secret of the scope once,
+/// in byte order, in pages of the limit; a prefix is a range; filters hold; a walk whose
+/// filter lets few through stops at its scan limit and says where to resume.
+pub async fn name_walks_page_by_resume_point(store: Arc<dyn Store>) {
+    let s = scope(11);
+    let mut expected = vec![];
+    for i in 0..23 {
+        // Created in an order unlike the names', so that the order must come from names.
+        let name = format!("app/{:02}", (i * 7) % 23);
+        let mut rec = secret(&s, &name, 1_000 - i);
+        if i % 5 == 0 {
+            rec.tags = vec![tag("team", "blue")];
+        }
+        if i % 4 == 0 {
+            rec.state = SecretState::Disabled;
+        }
+        create(&store, &rec).await.expect("create");
+        expected.push(name);
+    }
+    // Names that sort around the prefix and non-ASCII names (byte order, not a locale's).
+    for name in [
+        "ap",
+        "app0",
+        "apq",
+        "Zeta",
+        "zeta",
+        "\u{e9}t\u{e9}",
+        "app\u{10FFFF}",
+    ] {
+        create(&store, &secret(&s, name, 5)).await.expect("create");
+        expected.push(name.to_string());
+    }
+    // Twins in other scopes never show.
+    create(&store, &secret(&scope(12), "app/00x", 1))
+        .await
+        .expect("create");
+    let elsewhere = Scope {
+        account: AccountId(11),
+        region: "elsewhere".into(),
+    };
+    create(&store, &secret(&elsewhere, "app/00y", 1))
+        .await
+        .expect("create");
+    expected.sort();
+    let none = SecretFilter::default();
+    let (all, requests, stopped) = walk_all(&store, &s, &none, None, 4, 100).await;
+    assert_eq!(all, expected);
+    assert_eq!(requests, expected.len().div_ceil(4));
+    assert!(!stopped);
+
+    let (app, _, _) = walk_all(&store, &s, &none, Some("app/"), 5, 100).await;
+    let want: Vec<_> = expected
+        .iter()
+        .filter(|n| n.starts_with("app/"))
+        .cloned()
+        .collect();
+    assert_eq!(app.len(), 23);
+    assert_eq!(app, want);
+    let (app, _, _) = walk_all(&store, &s, &none, Some("app"), 50, 100).await;
+    let want: Vec<_> = expected
+        .iter()
+        .filter(|n| n.starts_with("app"))
+        .cloned()
+        .collect();
+    assert_eq!(app, want, "the prefix range includes the last code point");
+    let (nothing, _, _) = walk_all(&store, &s, &none, Some("nope"), 5, 100).await;
+    assert!(nothing.is_empty());
+
+    // Filters: tag, state, substring; with a scan limit larger than the scope, one request.
+    let blue = SecretFilter {
+        tags: vec![TagCondition {
+            key: "team".into(),
+            values: vec!["blue".into()],
+        }],
+        ..Default::default()
+    };
+    let (got, requests, stopped) = walk_all(&store, &s, &blue, None, 50, 1000).await;
+    let want: Vec<String> = {
+        let mut v: Vec<String> = (0..23)
+            .filter(|i| i % 5 == 0)
+            .map(|i| format!("app/{:02}", (i * 7) % 23))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(got, want);
+    assert_eq!(requests, 1);
+    assert!(!stopped);
+    // The same walk with a scan limit of 3: more requests, each examining at most 3 secrets,
+    // the same result.
+    let (got, requests, stopped) = walk_all(&store, &s, &blue, None, 50, 3).await;
+    assert_eq!(got, want);
+    assert!(stopped, "a walk over its scan limit says it stopped");
+    assert!(requests >= expected.len() / 3, "{requests} requests");
+    let disabled = SecretFilter {
+        disabled: Some(true),
+        ..Default::default()
+    };
+    let (got, _, _) = walk_all(&store, &s, &disabled, Some("app/"), 2, 4).await;
+    let mut want: Vec<String> = (0..23)
+        .filter(|i| i % 4 == 0)
+        .map(|i| format!("app/{:02}", (i * 7) % 23))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    let contains = SecretFilter {
+        name_contains: Some("/1".into()),
+        ..Default::default()
+    };
+    let (got, _, _) = walk_all(&store, &s, &contains, None, 3, 7).await;
+    let want: Vec<String> = (10..20).map(|i| format!("app/{i}")).collect();
+    assert_eq!(got, want);
+
+    // A resume point that is no name (typed by hand) is only a position.
+    let page = store
+        .list_secrets_by_name(
+            &s,
+            &none,
+            &NameWalk {
+                prefix: None,
+                after: Some("app/10a".into()),
+                limit: 2,
+                scan_limit: 10,
+            },
+        )
+        .await
+        .expect("walk");
+    let got: Vec<_> = page.items.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(got, vec!["app/11", "app/12"]);
+    assert_eq!(page.resume_after.as_deref(), Some("app/12"));
+    // A zero limit reads nothing.
+    let page = store
+        .list_secrets_by_name(
+            &s,
+            &none,
+            &NameWalk {
+                limit: 0,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("walk");
+    assert!(page.items.is_empty());
 }
 
 /// Pages follow creation time (then id), in both directions, with the total of all matches.

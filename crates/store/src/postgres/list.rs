@@ -196,3 +196,101 @@ pub(crate) async fn list_secrets<C: GenericClient>(
         .collect::<Result<Vec<_>>>()?;
     Ok(Page { items, total })
 }
+
+/// The name range of a walk over `secrets s`, added to `q`: the scope, after the resume
+/// point, inside the prefix. Every term bounds `secrets_by_name` (whose `name` is
+/// `COLLATE "C"`: byte order, as SQLite's).
+fn walk_range(q: &mut Query, scope: &Scope, walk: &NameWalk) -> String {
+    let account = q.arg(account_sql(scope.account));
+    let region = q.arg(scope.region.clone());
+    let mut sql = format!("s.account = {account} AND s.region = {region}");
+    if let Some(after) = &walk.after {
+        let p = q.arg(after.clone());
+        sql.push_str(&format!(" AND s.name > {p}"));
+    }
+    if let Some(prefix) = walk.prefix.as_ref().filter(|p| !p.is_empty()) {
+        let p = q.arg(prefix.clone());
+        sql.push_str(&format!(" AND s.name >= {p}"));
+        if let Some(end) = prefix_end(prefix) {
+            let p = q.arg(end);
+            sql.push_str(&format!(" AND s.name < {p}"));
+        }
+    }
+    sql
+}
+
+pub(crate) async fn list_secrets_by_name<C: GenericClient>(
+    c: &C,
+    scope: &Scope,
+    f: &SecretFilter,
+    walk: &NameWalk,
+) -> Result<NamePage> {
+    if walk.limit == 0 {
+        return Ok(NamePage {
+            items: vec![],
+            resume_after: walk.after.clone(),
+            stopped: false,
+        });
+    }
+    let cacheable = f.tags.is_empty();
+    // Without conditions every examined row is a result: the page itself bounds the scan.
+    let filtered = *f != SecretFilter::default();
+    let scan = if filtered {
+        walk.scan_limit.max(1)
+    } else {
+        walk.limit.saturating_add(1)
+    };
+    let mut q = filter_query(scope, f);
+    let range = walk_range(&mut q, scope, walk);
+    let scan_p = q.arg(i64::from(scan));
+    let limit_p = q.arg(i64::from(walk.limit) + 1);
+    // At most `scan` rows of the name range, in order, then the filter over them: the
+    // LIMIT inside bounds the work whatever the conditions outside let through.
+    let page_rows = format!(
+        "(SELECT * FROM (SELECT * FROM secrets s WHERE {range} ORDER BY s.name LIMIT {scan_p}) s \
+         WHERE {} ORDER BY s.name LIMIT {limit_p}) s",
+        q.sql
+    );
+    let sql = format!("{} ORDER BY s.name", secret_select(&page_rows));
+    let rows = run(c, &sql, &q, cacheable)
+        .await
+        .map_err(|e| pg_error("walk secrets", e))?;
+    let mut items = rows
+        .iter()
+        .map(|r| secret_row(r, false))
+        .collect::<Result<Vec<_>>>()?;
+    if items.len() > walk.limit as usize {
+        items.truncate(walk.limit as usize);
+        let resume_after = items.last().map(|r| r.name.clone());
+        return Ok(NamePage {
+            items,
+            resume_after,
+            stopped: false,
+        });
+    }
+    let boundary = if filtered {
+        let mut b = Query {
+            sql: String::new(),
+            args: vec![],
+        };
+        let range = walk_range(&mut b, scope, walk);
+        let offset = b.arg(i64::from(scan) - 1);
+        let sql = format!(
+            "SELECT s.name FROM secrets s WHERE {range} ORDER BY s.name LIMIT 1 OFFSET {offset}"
+        );
+        let rows = run(c, &sql, &b, true)
+            .await
+            .map_err(|e| pg_error("walk secrets", e))?;
+        match rows.first() {
+            Some(r) => Some(col::<String>(r, 0)?),
+            None => None,
+        }
+    } else {
+        None
+    };
+    Ok(NamePage {
+        items,
+        stopped: boundary.is_some(),
+        resume_after: boundary,
+    })
+}

@@ -11,7 +11,7 @@ use tokio_postgres::IsolationLevel;
 use uuid::Uuid;
 
 use super::cache::Cached;
-use super::list::list_secrets;
+use super::list::{list_secrets, list_secrets_by_name};
 use super::rows::{
     account_sql, col, limit_sql, opt, pg_error, rows, secret_row, SECRET_SELECT_FULL,
 };
@@ -297,6 +297,18 @@ impl SecretStore for PgStore {
     ) -> Result<Page<SecretRecord>> {
         pg_read!(self, "list secrets", |c| list_secrets(
             &c, scope, filter, page
+        ))
+        .await
+    }
+
+    async fn list_secrets_by_name(
+        &self,
+        scope: &Scope,
+        filter: &SecretFilter,
+        walk: &NameWalk,
+    ) -> Result<NamePage> {
+        pg_read!(self, "walk secrets", |c| list_secrets_by_name(
+            &c, scope, filter, walk
         ))
         .await
     }

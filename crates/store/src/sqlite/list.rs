@@ -127,9 +127,20 @@ fn list_query(scope: &Scope, f: &SecretFilter, driver: Driver) -> ListQuery {
     sql.push_str(" WHERE s.account = ? AND s.region = ?");
     args.push(Value::Integer(account_sql(scope.account)));
     args.push(Value::Text(scope.region.clone()));
-    push_in(&mut sql, &mut args, "s.name", &f.names);
-    push_in(&mut sql, &mut args, "s.description", &f.descriptions);
-    push_in(&mut sql, &mut args, "s.kind_name", &f.kinds);
+    conditions(&mut sql, &mut args, f, driver);
+    ListQuery {
+        driver,
+        from_where: sql,
+        args,
+    }
+}
+
+/// Appends the filter's conditions on `s` (` AND ...` each), but the tag condition `driver`
+/// already applies.
+fn conditions(sql: &mut String, args: &mut Vec<Value>, f: &SecretFilter, driver: Driver) {
+    push_in(sql, args, "s.name", &f.names);
+    push_in(sql, args, "s.description", &f.descriptions);
+    push_in(sql, args, "s.kind_name", &f.kinds);
     if let Some(part) = &f.name_contains {
         // instr() matches the text literally: no LIKE wildcards to escape, case-sensitive.
         sql.push_str(" AND instr(s.name, ?) > 0");
@@ -145,7 +156,7 @@ fn list_query(scope: &Scope, f: &SecretFilter, driver: Driver) -> ListQuery {
         // The unary `+` keeps SQLite from searching the tag index once per secret (it
         // would, without statistics); it looks up this secret's few tags by primary key.
         sql.push_str(" AND EXISTS (SELECT 1 FROM secret_tags t WHERE t.secret_id = s.id");
-        push_in(&mut sql, &mut args, column, values);
+        push_in(sql, args, column, values);
         sql.push(')');
     }
     match f.pending_delete {
@@ -171,13 +182,8 @@ fn list_query(scope: &Scope, f: &SecretFilter, driver: Driver) -> ListQuery {
             " AND EXISTS (SELECT 1 FROM secret_tags t WHERE t.secret_id = s.id AND +t.key = ?",
         );
         args.push(Value::Text(cond.key.clone()));
-        push_in(&mut sql, &mut args, "+t.value", &cond.values);
+        push_in(sql, args, "+t.value", &cond.values);
         sql.push(')');
-    }
-    ListQuery {
-        driver,
-        from_where: sql,
-        args,
     }
 }
 
@@ -268,6 +274,123 @@ pub(crate) fn list_secrets(
         items.push(record);
     }
     Ok(Page { items, total })
+}
+
+/// The name range of a walk over `secrets` (no alias): the scope, after the resume point,
+/// inside the prefix. Every term is a bound on `secrets_by_name`.
+fn walk_range(scope: &Scope, walk: &NameWalk) -> (String, Vec<Value>) {
+    let mut sql = String::from("account = ? AND region = ?");
+    let mut args = vec![
+        Value::Integer(account_sql(scope.account)),
+        Value::Text(scope.region.clone()),
+    ];
+    if let Some(after) = &walk.after {
+        sql.push_str(" AND name > ?");
+        args.push(Value::Text(after.clone()));
+    }
+    if let Some(prefix) = walk.prefix.as_ref().filter(|p| !p.is_empty()) {
+        sql.push_str(" AND name >= ?");
+        args.push(Value::Text(prefix.clone()));
+        if let Some(end) = prefix_end(prefix) {
+            sql.push_str(" AND name < ?");
+            args.push(Value::Text(end));
+        }
+    }
+    (sql, args)
+}
+
+/// The page query of a walk: at most `scan` rows of the name range, in order, then the filter
+/// over them. Its last argument is the page's LIMIT.
+fn walk_sql(scope: &Scope, f: &SecretFilter, walk: &NameWalk, scan: u32) -> (String, Vec<Value>) {
+    let (range, mut args) = walk_range(scope, walk);
+    args.push(Value::Integer(i64::from(scan)));
+    // The LIMIT inside keeps SQLite from flattening the subquery: the scan stops after `scan`
+    // index entries whatever the conditions outside let through.
+    let mut sql = format!(
+        "SELECT {SECRET_COLUMNS} FROM (SELECT * FROM secrets INDEXED BY secrets_by_name \
+         WHERE {range} ORDER BY name LIMIT ?) s WHERE 1"
+    );
+    conditions(&mut sql, &mut args, f, Driver::Creation);
+    sql.push_str(" ORDER BY s.name LIMIT ?");
+    args.push(Value::Integer(i64::from(walk.limit) + 1));
+    (sql, args)
+}
+
+/// The last name a walk of `scan` entries examines, when the range holds that many.
+fn walk_boundary(
+    c: &Connection,
+    scope: &Scope,
+    walk: &NameWalk,
+    scan: u32,
+) -> Result<Option<String>> {
+    let (range, mut args) = walk_range(scope, walk);
+    args.push(Value::Integer(i64::from(scan) - 1));
+    let sql = format!(
+        "SELECT name FROM secrets INDEXED BY secrets_by_name WHERE {range} \
+         ORDER BY name LIMIT 1 OFFSET ?"
+    );
+    c.prepare_cached(&sql)
+        .and_then(|mut st| {
+            st.query_row(params_from_iter(args.iter()), |r| r.get(0))
+                .optional()
+        })
+        .map_err(|e| internal("walk secrets", e))
+}
+
+pub(crate) fn list_secrets_by_name(
+    c: &Connection,
+    scope: &Scope,
+    f: &SecretFilter,
+    walk: &NameWalk,
+) -> Result<NamePage> {
+    if walk.limit == 0 {
+        return Ok(NamePage {
+            items: vec![],
+            resume_after: walk.after.clone(),
+            stopped: false,
+        });
+    }
+    // Without conditions every examined row is a result: the page itself bounds the scan.
+    let filtered = *f != SecretFilter::default();
+    let scan = if filtered {
+        walk.scan_limit.max(1)
+    } else {
+        walk.limit.saturating_add(1)
+    };
+    let (sql, args) = walk_sql(scope, f, walk, scan);
+    let rows = c
+        .prepare_cached(&sql)
+        .and_then(|mut st| {
+            st.query_map(params_from_iter(args.iter()), secret_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(|e| internal("walk secrets", e))?;
+    let full = rows.len() > walk.limit as usize;
+    let mut items = Vec::with_capacity(rows.len().min(walk.limit as usize));
+    for row in rows.into_iter().take(walk.limit as usize) {
+        let (id, mut record) = row.into_record()?;
+        record.tags = load_tags(c, &id)?;
+        record.subscriptions = load_subscriptions(c, &id)?;
+        items.push(record);
+    }
+    if full {
+        let resume_after = items.last().map(|r| r.name.clone());
+        return Ok(NamePage {
+            items,
+            resume_after,
+            stopped: false,
+        });
+    }
+    let boundary = if filtered {
+        walk_boundary(c, scope, walk, scan)?
+    } else {
+        None
+    };
+    Ok(NamePage {
+        items,
+        stopped: boundary.is_some(),
+        resume_after: boundary,
+    })
 }
 
 #[cfg(test)]
@@ -363,5 +486,79 @@ mod tests {
         assert!(p.starts_with("Creation"), "{p}");
         assert!(!p.contains("secret_tags_by_"), "{p}");
         assert!(p.contains("sqlite_autoindex_secret_tags_1"), "{p}");
+    }
+
+    fn walk_plan(c: &Connection, f: &SecretFilter, walk: &NameWalk) -> String {
+        let (sql, args) = walk_sql(&scope(), f, walk, 500);
+        plan(c, &sql, &args)
+    }
+
+    /// A walk page, first or deep, with or without a prefix, is a range search of the name
+    /// index: never a scan of the table, never a sort of the scope.
+    #[test]
+    fn name_walks_search_the_name_index() {
+        let c = migrated();
+        let deep = NameWalk {
+            prefix: None,
+            after: Some("svc-0999999".into()),
+            limit: 50,
+            scan_limit: 500,
+        };
+        let prefixed = NameWalk {
+            prefix: Some("svc-".into()),
+            ..deep.clone()
+        };
+        let first = NameWalk {
+            after: None,
+            ..prefixed.clone()
+        };
+        let tags = SecretFilter {
+            name_contains: Some("x".into()),
+            tags: vec![TagCondition {
+                key: "env".into(),
+                values: vec!["prod".into()],
+            }],
+            disabled: Some(false),
+            ..Default::default()
+        };
+        for f in [SecretFilter::default(), tags] {
+            for walk in [
+                &NameWalk {
+                    limit: 50,
+                    ..Default::default()
+                },
+                &deep,
+                &prefixed,
+                &first,
+            ] {
+                let p = walk_plan(&c, &f, walk);
+                assert!(
+                    p.contains(
+                        "SEARCH secrets USING INDEX secrets_by_name (account=? AND region=?"
+                    ),
+                    "{p}"
+                );
+                assert!(!p.contains("SCAN secrets"), "{p}");
+                assert!(!p.contains("secrets_by_creation"), "{p}");
+                assert!(!p.contains("secret_tags_by_"), "{p}");
+                let range_bounds =
+                    usize::from(walk.after.is_some()) + usize::from(walk.prefix.is_some());
+                if range_bounds > 0 {
+                    assert!(p.contains("name>?"), "{p}");
+                }
+            }
+        }
+        // The boundary read is an index-only walk.
+        let (range, args) = walk_range(&scope(), &prefixed);
+        let p = plan(
+            &c,
+            &format!(
+                "SELECT name FROM secrets INDEXED BY secrets_by_name WHERE {range} \
+                 ORDER BY name LIMIT 1 OFFSET 499"
+            ),
+            &args,
+        );
+        assert!(p.contains("COVERING INDEX secrets_by_name"), "{p}");
+        assert!(!p.contains("TEMP B-TREE"), "{p}");
     }
 }

@@ -8,7 +8,7 @@ use coffer_core::*;
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
-use super::list::list_secrets;
+use super::list::{list_secrets, list_secrets_by_name};
 use super::rows::{
     account_sql, internal, load_subscriptions, load_tags, secret_row, SECRET_COLUMNS,
 };
@@ -200,6 +200,16 @@ impl SecretStore for SqliteStore {
         page: PageRequest,
     ) -> Result<Page<SecretRecord>> {
         self.read(move |c| list_secrets(c, scope, filter, page))
+            .await
+    }
+
+    async fn list_secrets_by_name(
+        &self,
+        scope: &Scope,
+        filter: &SecretFilter,
+        walk: &NameWalk,
+    ) -> Result<NamePage> {
+        self.read(move |c| list_secrets_by_name(c, scope, filter, walk))
             .await
     }
 
