@@ -100,6 +100,9 @@ describe('the console', () => {
     assert.equal(c.sameSite, 'Strict');
     assert.equal(await page.textContent('#count-secrets'), '0');
     assert.match(await page.textContent('#chain'), /intact/);
+    // Request rates of the last minute, from the server's own counters.
+    assert.match(await page.textContent('#rates'), /requests\/s over the last/);
+    assert.match(await page.textContent('#rate-denied'), /^\d+$/);
     await shot(page, '02-overview');
   });
 
@@ -155,13 +158,75 @@ describe('the console', () => {
   });
 
   test('search by name, tag and state', async () => {
-    await page.goto(`${server.base}/console/secrets?name=db-&tag=env%3Dprod`);
+    await page.goto(`${server.base}/console/secrets?name=db-&match=contains&tag=env%3Dprod`);
     assert.equal(await page.locator('table.list tbody tr').count(), 1);
+    await page.goto(`${server.base}/console/secrets?name=app%2Fdb-&tag=env%3Dprod`);
+    assert.equal(await page.locator('table.list tbody tr').count(), 1, 'a name prefix');
+    await page.goto(`${server.base}/console/secrets?name=db-`);
+    assert.match(await page.textContent('.empty'), /No secret matches/);
     await shot(page, '06-secrets-list');
     await page.goto(`${server.base}/console/secrets?tag=env%3Dstaging`);
     assert.match(await page.textContent('.empty'), /No secret matches/);
     await page.goto(`${server.base}/console/secrets?state=deleting`);
     assert.match(await page.textContent('.empty'), /No secret matches/);
+  });
+
+  test('the list pages in name order by checked links; the audit log pages back with filters', async () => {
+    // 120 secrets, posted from the page itself (its token, its origin).
+    const csrf = await csrfOf(page);
+    const made = await page.evaluate(async (token) => {
+      let ok = 0;
+      for (let i = 0; i < 120; i++) {
+        const body = new URLSearchParams({ csrf: token, name: `bulk-${String((i * 37) % 120).padStart(3, '0')}`, value: 'v', tags: i % 2 ? 'half=odd' : 'half=even' });
+        const r = await fetch('/console/secrets/create', { method: 'POST', body, redirect: 'manual' });
+        if (r.type === 'opaqueredirect' || r.status === 303) ok++;
+      }
+      return ok;
+    }, csrf);
+    assert.equal(made, 120);
+    const names = async () => page.locator('table.list tbody tr td[data-label=Name]').allTextContents();
+    await page.goto(`${server.base}/console/secrets?name=bulk-`);
+    let seen = await names();
+    assert.equal(seen.length, 50);
+    await shot(page, '06b-secrets-page-1');
+    for (const expected of [50, 20]) {
+      await Promise.all([page.waitForURL(/after=/), page.click('#next-page')]);
+      const more = await names();
+      assert.equal(more.length, expected);
+      seen = seen.concat(more);
+    }
+    await shot(page, '06c-secrets-page-3');
+    assert.equal(await page.locator('#next-page').count(), 0, 'the last page has no next link');
+    const want = Array.from({ length: 120 }, (_, i) => `bulk-${String(i).padStart(3, '0')}`);
+    assert.deepEqual(seen, want, 'every secret once, in name order');
+    await page.click('#first-page');
+    assert.equal((await names())[0], 'bulk-000');
+    // A search by tag pages the same way.
+    await page.goto(`${server.base}/console/secrets?name=bulk-&tag=half%3Dodd`);
+    assert.equal((await names()).length, 50);
+    await Promise.all([page.waitForURL(/after=/), page.click('#next-page')]);
+    assert.equal((await names()).length, 10);
+    // An edited page link is refused with a clear message.
+    const next = new URL(page.url());
+    next.searchParams.set('after', next.searchParams.get('after').replace(/^./, (c) => (c === 'A' ? 'B' : 'A')));
+    const res = await page.goto(next.toString());
+    assert.equal(res.status(), 400);
+    assert.match(await page.textContent('main'), /page link is not valid/);
+    await shot(page, '06d-forged-page-link');
+
+    // The audit log over its whole length: 120 creates, 100 a page, newest first.
+    await page.goto(`${server.base}/console/audit?action=CreateSecret&resource=bulk-&outcome=ok`);
+    const rows = page.locator('#audit tbody tr');
+    assert.equal(await rows.count(), 100);
+    assert.match(await rows.first().textContent(), /bulk-0/);
+    await shot(page, '07b-audit-filtered');
+    await Promise.all([page.waitForURL(/before=/), page.click('#older-page')]);
+    assert.equal(await rows.count(), 20);
+    assert.equal(await page.locator('#older-page').count(), 0);
+    await shot(page, '07c-audit-older');
+    // A time range that excludes everything.
+    await page.goto(`${server.base}/console/audit?action=CreateSecret&until=2001-01-01`);
+    assert.match(await page.textContent('.empty'), /No entry matches/);
   });
 
   test('delete with a recovery window, then restore', async () => {

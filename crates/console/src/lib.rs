@@ -14,6 +14,7 @@
 //! short-lived session cookie (see [`session`]). Every later request is authenticated by that
 //! cookie; every form post also by its CSRF token and its origin.
 
+pub mod cursor;
 mod pages;
 pub mod session;
 
@@ -24,6 +25,7 @@ use coffer_auth::sigv4::SigV4Request;
 use coffer_core::{AuditSink, Scope, Service};
 use serde_json::{json, Value};
 
+use cursor::Cursors;
 pub use pages::{Operation, OperationKind};
 use session::{Session, SessionProblem, Sessions};
 
@@ -36,6 +38,34 @@ pub const SIGN_IN_SERVICE: &str = "coffer";
 /// chain holds, `Err(reason)` when it does not or cannot be checked.
 pub type ChainCheck = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
 
+/// Request counts of one dialect and outcome over the rate window.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct RateRow {
+    pub dialect: String,
+    pub outcome: String,
+    pub count: u64,
+    /// Rounded to hundredths.
+    pub per_sec: f64,
+}
+
+/// What the overview shows of the request rates: measured by the server's own metrics
+/// (the counters `/metrics` exports), over the last `window_secs`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Rates {
+    pub window_secs: u64,
+    /// By dialect, then outcome; rows with no request in the window are left out.
+    pub rows: Vec<RateRow>,
+    /// Rounded to hundredths.
+    pub total_per_sec: f64,
+    /// Requests refused over their rate (`--limits`) in the window.
+    pub throttled: u64,
+    /// Authenticated requests their policies did not allow, in the window.
+    pub denied: u64,
+}
+
+/// Reads the request rates for the overview (`None`: not measured yet).
+pub type RateSource = Arc<dyn Fn() -> Option<Rates> + Send + Sync>;
+
 pub struct Console {
     service: Arc<Service>,
     audit: Arc<dyn AuditSink>,
@@ -44,6 +74,11 @@ pub struct Console {
     /// Whether the server speaks TLS: the cookie is then `Secure`, and origins are `https`.
     secure: bool,
     chain_check: Option<ChainCheck>,
+    cursors: Arc<Cursors>,
+    rates: Option<RateSource>,
+    /// The origin browsers reach the console at, when it is not the server's own address
+    /// (behind a TLS proxy): form posts must come from it.
+    public_origin: Option<String>,
     templates: minijinja::Environment<'static>,
 }
 
@@ -160,6 +195,8 @@ pub struct Call {
     pub sessions: Arc<Sessions>,
     pub secure: bool,
     pub chain_check: Option<ChainCheck>,
+    pub cursors: Arc<Cursors>,
+    pub rates: Option<RateSource>,
     pub now_ms: i64,
     /// The posted form (values included); wiped when the call ends.
     form: Vec<(String, String)>,
@@ -278,8 +315,28 @@ impl Console {
             sessions: Arc::new(Sessions::new(session_secs)),
             secure,
             chain_check: None,
+            cursors: Arc::new(Cursors::new()),
+            public_origin: None,
+            rates: None,
             templates,
         }
+    }
+
+    /// The origin (`https://host[:port]`, see [`session::parse_public_origin`]) users reach
+    /// the console at through a proxy: form posts must come from it instead of from the
+    /// server's own address, and an `https` origin makes the session cookie `Secure`.
+    pub fn with_public_origin(mut self, origin: Option<String>) -> Self {
+        if let Some(o) = &origin {
+            self.secure |= o.starts_with("https://");
+        }
+        self.public_origin = origin;
+        self
+    }
+
+    /// Where the overview reads request rates from.
+    pub fn with_rates(mut self, rates: RateSource) -> Self {
+        self.rates = Some(rates);
+        self
     }
 
     /// How the overview and the audit page check the audit chain.
@@ -493,12 +550,14 @@ impl Dialect for Console {
                             "the form's security token is missing or wrong",
                         ));
                     }
-                    if !session::same_origin(
-                        req.header("origin"),
-                        req.header("referer"),
-                        req.header("host"),
-                        self.secure,
-                    ) {
+                    let (origin, referer) = (req.header("origin"), req.header("referer"));
+                    let from_console = match &self.public_origin {
+                        Some(public) => session::origin_is(origin, referer, public),
+                        None => {
+                            session::same_origin(origin, referer, req.header("host"), self.secure)
+                        }
+                    };
+                    if !from_console {
                         return Err(ConsoleError::forged(
                             "it did not come from this console's own pages",
                         ));
@@ -539,7 +598,7 @@ impl Dialect for Console {
                 (Some(session), cookie, form)
             }
         };
-        let op = pages::parse(&self.service, &scope, req, &form).await?;
+        let op = pages::parse(&self.service, &scope, &self.cursors, req, &form).await?;
         // The caller's key again, as an Arc the pages can ask about their buttons with.
         let caller = self
             .service
@@ -556,6 +615,8 @@ impl Dialect for Console {
             sessions: self.sessions.clone(),
             secure: self.secure,
             chain_check: self.chain_check.clone(),
+            cursors: self.cursors.clone(),
+            rates: self.rates.clone(),
             now_ms: self.service.now().as_millis(),
             form,
             query_done: query_value(req.raw_query, "done"),

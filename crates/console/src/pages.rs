@@ -7,22 +7,21 @@ use coffer_core::service::{
     CreateSecret, DeleteMode, PutValue, VersionSelector, WhenExists, WhenFull,
 };
 use coffer_core::{
-    AccountId, Action, AdminRole, KeyState, PageRequest, Permission, Scope, SecretFilter,
+    AccountId, Action, AdminRole, KeyState, NameWalk, PageRequest, Permission, Scope, SecretFilter,
     SecretKind, SecretRecord, SecretState, SecretValue, Service, Stage, Tag, TagCondition, Target,
     Timestamp,
 };
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
+use crate::cursor::Cursors;
 use crate::session::{self, Session};
 use crate::{query_value, Call, ConsoleError, Page};
 
 /// Secrets per page of the list.
 pub const PAGE_SIZE: u32 = 50;
-/// Audit entries the audit page reads (newest), before its filters.
-const AUDIT_WINDOW: usize = 2_000;
-/// Audit entries the audit page shows.
-const AUDIT_SHOWN: usize = 200;
+/// Audit entries one audit page shows.
+const AUDIT_SHOWN: usize = 100;
 /// Versions a console put may leave on a secret (the server's own quota caps it further).
 const MAX_VERSIONS: usize = 100;
 const MAX_STAGES: usize = 20;
@@ -33,12 +32,30 @@ const MAX_FIELD: usize = 4096;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SecretSearch {
     pub name: String,
+    /// How `name` matches: `prefix` (a range of the name index) or `contains`.
+    pub matching: String,
     /// `key` or `key=value`.
     pub tag: String,
     /// `enabled`, `disabled`, `deleting` or empty.
     pub state: String,
-    pub page: u64,
+    /// Where the page resumes (from a page link, checked): after this name.
+    pub after: Option<String>,
 }
+
+impl SecretSearch {
+    /// The search a page link is bound to: the filters, not the position.
+    fn canonical(&self) -> String {
+        serde_json::to_string(&[&self.name, &self.matching, &self.tag, &self.state])
+            .unwrap_or_default()
+    }
+}
+
+/// The list kind page links of the secrets list are sealed for.
+const SECRETS_CURSOR: &str = "secrets";
+/// Secrets a list request examines at most (beyond the page itself) when its search lets few
+/// through: a page of a search that matches little over a million secrets stops here, with a
+/// link that continues from where it stopped.
+pub const SECRETS_SCAN_LIMIT: u32 = 5_000;
 
 /// The audit page's filters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -50,6 +67,49 @@ pub struct AuditSearch {
     pub outcome: String,
     /// An ISO 8601 prefix (`2026-12-05`, `2026-12-05T14`) entries must be at or after.
     pub since: String,
+    /// An ISO 8601 prefix entries must be at or before (a prefix includes all it names).
+    pub until: String,
+    /// Where the page resumes (from a page link, checked): entries before this log position.
+    pub before: Option<u64>,
+}
+
+impl AuditSearch {
+    /// The search a page link is bound to: the filters, not the position.
+    fn canonical(&self) -> String {
+        serde_json::to_string(&[
+            &self.key,
+            &self.action,
+            &self.resource,
+            &self.outcome,
+            &self.since,
+            &self.until,
+        ])
+        .unwrap_or_default()
+    }
+}
+
+/// The list kind page links of the audit log are sealed for.
+const AUDIT_CURSOR: &str = "audit";
+/// Entries one audit page request reads at most, matching or not: no request reads the whole
+/// log; a search that finds little stops here with a link that continues where it stopped.
+pub const AUDIT_SCAN_LIMIT: usize = 5_000;
+/// Entries read from the log at a time while a page is searched.
+const AUDIT_READ: usize = 500;
+
+/// An audit time filter: an ISO 8601 prefix, digits and `-T:` only.
+fn audit_time(field: &str, text: &str) -> Result<String, ConsoleError> {
+    let t = text.trim();
+    if t.len() > 25
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'T' | b':'))
+    {
+        return Err(ConsoleError::invalid(
+            field,
+            "write a date and time like 2026-12-05 or 2026-12-05T14:30",
+        ));
+    }
+    Ok(t.to_string())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, strum::EnumDiscriminants)]
@@ -283,6 +343,7 @@ async fn own_access_key(service: &Service, scope: &Scope, id: &str) -> Result<()
 pub(crate) async fn parse(
     service: &Service,
     scope: &Scope,
+    cursors: &Cursors,
     req: &HttpRequest<'_>,
     form: &[(String, String)],
 ) -> Result<Operation, ConsoleError> {
@@ -302,27 +363,38 @@ pub(crate) async fn parse(
         K::SignIn => O::SignIn,
         K::SignOut => O::SignOut,
         K::Overview => O::Overview,
-        K::ListSecrets => O::ListSecrets(SecretSearch {
-            name: q("name").trim().to_string(),
-            tag: q("tag").trim().to_string(),
-            state: match q("state").as_str() {
-                s @ ("" | "enabled" | "disabled" | "deleting") => s.to_string(),
-                _ => {
-                    return Err(ConsoleError::invalid(
-                        "state",
-                        "choose one of the listed states",
-                    ))
+        K::ListSecrets => {
+            let mut search = SecretSearch {
+                name: q("name").trim().to_string(),
+                matching: match q("match").as_str() {
+                    "" | "prefix" => "prefix".to_string(),
+                    "contains" => "contains".to_string(),
+                    _ => return Err(ConsoleError::invalid("match", "choose prefix or contains")),
+                },
+                tag: q("tag").trim().to_string(),
+                state: match q("state").as_str() {
+                    s @ ("" | "enabled" | "disabled" | "deleting") => s.to_string(),
+                    _ => {
+                        return Err(ConsoleError::invalid(
+                            "state",
+                            "choose one of the listed states",
+                        ))
+                    }
+                },
+                after: None,
+            };
+            for (field, v) in [("name", &search.name), ("tag", &search.tag)] {
+                if v.len() > MAX_FIELD {
+                    return Err(ConsoleError::invalid(field, "it is too long"));
                 }
-            },
-            page: match q("page").as_str() {
-                "" => 0,
-                p => p
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|p| *p < 1_000_000)
-                    .ok_or_else(|| ConsoleError::invalid("page", "it must be a page number"))?,
-            },
-        }),
+            }
+            let cursor = q("after");
+            if !cursor.is_empty() {
+                search.after =
+                    Some(cursors.open(SECRETS_CURSOR, account, &search.canonical(), &cursor)?);
+            }
+            O::ListSecrets(search)
+        }
         K::NewSecretForm => O::NewSecretForm,
         K::CreateSecret => {
             let key = match f.text("key")? {
@@ -412,16 +484,37 @@ pub(crate) async fn parse(
             account,
             name: f.required("name")?,
         },
-        K::Audit => O::Audit(AuditSearch {
-            key: q("key").trim().to_string(),
-            action: q("action").trim().to_string(),
-            resource: q("resource").trim().to_string(),
-            outcome: match q("outcome").as_str() {
-                s @ ("" | "ok" | "failed") => s.to_string(),
-                _ => return Err(ConsoleError::invalid("outcome", "choose ok or failed")),
-            },
-            since: q("since").trim().to_string(),
-        }),
+        K::Audit => {
+            let mut search = AuditSearch {
+                key: q("key").trim().to_string(),
+                action: q("action").trim().to_string(),
+                resource: q("resource").trim().to_string(),
+                outcome: match q("outcome").as_str() {
+                    s @ ("" | "ok" | "failed") => s.to_string(),
+                    _ => return Err(ConsoleError::invalid("outcome", "choose ok or failed")),
+                },
+                since: audit_time("since", &q("since"))?,
+                until: audit_time("until", &q("until"))?,
+                before: None,
+            };
+            for (field, v) in [
+                ("key", &search.key),
+                ("action", &search.action),
+                ("resource", &search.resource),
+            ] {
+                if v.len() > MAX_FIELD {
+                    return Err(ConsoleError::invalid(field, "it is too long"));
+                }
+            }
+            let cursor = q("before");
+            if !cursor.is_empty() {
+                let at = cursors.open(AUDIT_CURSOR, account, &search.canonical(), &cursor)?;
+                search.before = Some(at.parse::<u64>().map_err(|_| {
+                    ConsoleError::invalid("before", "it is not a position in the audit log")
+                })?);
+            }
+            O::Audit(search)
+        }
         K::ListAccounts => O::ListAccounts,
         K::ListDbInstances => O::ListDbInstances {
             scope: scope.clone(),
@@ -987,6 +1080,14 @@ async fn overview(call: &Call) -> Result<Page, ConsoleError> {
     if may(call, &O::Audit(AuditSearch::default())).await {
         let chain = chain_result(call).await;
         m.insert("chain".into(), chain);
+        // Rates are the whole server's (every account's requests): for operators, like the
+        // audit log.
+        if let Some(rates) = call.rates.as_ref().and_then(|r| r()) {
+            m.insert(
+                "rates".into(),
+                serde_json::to_value(&rates).unwrap_or(Value::Null),
+            );
+        }
     }
     html(call, "overview.html", ctx)
 }
@@ -1004,10 +1105,15 @@ async fn chain_result(call: &Call) -> Value {
 }
 
 async fn list_secrets(call: &Call, search: SecretSearch) -> Result<Page, ConsoleError> {
-    let mut filter = SecretFilter {
-        name_contains: Some(search.name.clone()).filter(|n| !n.is_empty()),
-        ..Default::default()
-    };
+    let mut filter = SecretFilter::default();
+    let mut prefix = None;
+    if !search.name.is_empty() {
+        if search.matching == "contains" {
+            filter.name_contains = Some(search.name.clone());
+        } else {
+            prefix = Some(search.name.clone());
+        }
+    }
     if !search.tag.is_empty() {
         let (k, v) = search.tag.split_once('=').unwrap_or((&search.tag, ""));
         filter.tags.push(TagCondition {
@@ -1030,28 +1136,56 @@ async fn list_secrets(call: &Call, search: SecretSearch) -> Result<Page, Console
         "deleting" => filter.pending_delete = Some(true),
         _ => {}
     }
+    // Pages in name order, each resumed after the last name of the one before: one range
+    // read of the name index, as fast at the millionth secret as at the first.
     let page = call
         .service
-        .list(
+        .list_by_name(
             &call.scope,
             &filter,
-            PageRequest {
-                offset: search.page * u64::from(PAGE_SIZE),
+            &NameWalk {
+                prefix,
+                after: search.after.clone(),
                 limit: PAGE_SIZE,
-                newest_first: true,
+                scan_limit: SECRETS_SCAN_LIMIT,
             },
         )
         .await?;
     let rows: Vec<Value> = page.items.iter().map(secret_row).collect();
-    let link = |p: u64| {
-        format!(
-            "/console/secrets?name={}&tag={}&state={}&page={p}",
-            enc(&search.name),
-            enc(&search.tag),
-            enc(&search.state)
+    let base = format!(
+        "/console/secrets?name={}&match={}&tag={}&state={}",
+        enc(&search.name),
+        enc(&search.matching),
+        enc(&search.tag),
+        enc(&search.state)
+    );
+    let next = page.resume_after.as_ref().map(|after| {
+        let link = call.cursors.seal(
+            SECRETS_CURSOR,
+            call.scope.account,
+            &search.canonical(),
+            after,
+        );
+        format!("{base}&after={}", enc(&link))
+    });
+    let filtered = !search.name.is_empty() || !search.tag.is_empty() || !search.state.is_empty();
+    // The scope's total comes from the store's counters (no scan); a search's own count
+    // would be a scan, so a search shows none.
+    let total = if filtered {
+        None
+    } else {
+        let none = PageRequest {
+            offset: 0,
+            limit: 0,
+            newest_first: true,
+        };
+        Some(
+            call.service
+                .list(&call.scope, &SecretFilter::default(), none)
+                .await?
+                .total,
         )
     };
-    let shown_to = search.page * u64::from(PAGE_SIZE) + rows.len() as u64;
     let can_create = may(
         call,
         &Operation::CreateSecret {
@@ -1067,14 +1201,17 @@ async fn list_secrets(call: &Call, search: SecretSearch) -> Result<Page, Console
         "secrets.html",
         json!({
             "title": "Secrets",
-            "search": {"name": search.name, "tag": search.tag, "state": search.state},
-            "filtered": !search.name.is_empty() || !search.tag.is_empty() || !search.state.is_empty(),
+            "search": {"name": search.name, "match": search.matching, "tag": search.tag,
+                       "state": search.state},
+            "filtered": filtered,
             "secrets": rows,
-            "total": page.total,
-            "from": if rows.is_empty() { 0 } else { search.page * u64::from(PAGE_SIZE) + 1 },
-            "to": shown_to,
-            "prev": (search.page > 0).then(|| link(search.page - 1)),
-            "next": (shown_to < page.total).then(|| link(search.page + 1)),
+            "total": total,
+            "deep": search.after.is_some(),
+            "after": search.after,
+            "first": search.after.is_some().then_some(base),
+            "next": next,
+            "stopped": page.stopped,
+            "scan_limit": SECRETS_SCAN_LIMIT,
             "can_create": can_create,
         }),
     )
@@ -1311,63 +1448,123 @@ async fn policy_page(
 }
 
 async fn audit(call: &Call, search: AuditSearch) -> Result<Page, ConsoleError> {
-    let lines = call.audit.tail(AUDIT_WINDOW).await?;
+    let lower = |t: &str| t.to_lowercase();
+    let (key, action, resource) = (
+        lower(&search.key),
+        lower(&search.action),
+        lower(&search.resource),
+    );
     let contains = |v: &Value, field: &str, needle: &str| {
         needle.is_empty()
             || v.get(field)
                 .and_then(Value::as_str)
-                .is_some_and(|s| s.to_lowercase().contains(&needle.to_lowercase()))
+                .is_some_and(|s| s.to_lowercase().contains(needle))
     };
+    // Backwards from the page's position, a batch of entries at a time, until the page is
+    // full, the log's start (or the `since` time) is reached, or AUDIT_SCAN_LIMIT entries
+    // were read: then the page says where to continue.
     let mut rows = vec![];
-    for line in lines.iter().rev() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        let time = v
-            .get("time_ms")
-            .and_then(Value::as_i64)
-            .map(|t| Timestamp(t).to_iso8601_seconds())
-            .unwrap_or_default();
-        let ok = v.get("result").and_then(Value::as_str) == Some("OK");
-        let keep = contains(&v, "access_key_id", &search.key)
-            && (contains(&v, "action", &search.action)
-                || contains(&v, "operation", &search.action))
-            && contains(&v, "resource", &search.resource)
-            && match search.outcome.as_str() {
-                "ok" => ok,
-                "failed" => !ok,
-                _ => true,
-            }
-            && (search.since.is_empty() || time.as_str() >= search.since.as_str());
-        if !keep {
-            continue;
-        }
-        let field = |f: &str| v.get(f).and_then(Value::as_str).unwrap_or("").to_string();
-        rows.push(json!({
-            "time": time,
-            "key": field("access_key_id"),
-            "dialect": field("dialect"),
-            "operation": field("operation"),
-            "action": field("action"),
-            "resource": field("resource"),
-            "result": field("result"),
-            "ok": ok,
-            "status": v.get("status").and_then(Value::as_u64),
-            "source": field("source"),
-        }));
-        if rows.len() >= AUDIT_SHOWN {
+    let mut before = search.before;
+    let mut scanned = 0usize;
+    let mut resume: Option<u64> = None;
+    let mut stopped = false;
+    'pages: loop {
+        if before == Some(0) {
             break;
         }
+        let want = AUDIT_READ.min(AUDIT_SCAN_LIMIT - scanned);
+        if want == 0 {
+            stopped = true;
+            resume = before;
+            break;
+        }
+        let batch = call.audit.entries_before(before, want).await?;
+        let Some(&(oldest, _)) = batch.first() else {
+            break;
+        };
+        for (at, line) in batch.iter().rev() {
+            scanned += 1;
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let time = v
+                .get("time_ms")
+                .and_then(Value::as_i64)
+                .map(|t| Timestamp(t).to_iso8601_seconds())
+                .unwrap_or_default();
+            if !search.since.is_empty() && time.as_str() < search.since.as_str() {
+                // Entries are appended in time order: everything older is before `since`.
+                break 'pages;
+            }
+            if !search.until.is_empty()
+                && time.as_str() > search.until.as_str()
+                && !time.starts_with(search.until.as_str())
+            {
+                continue;
+            }
+            let ok = v.get("result").and_then(Value::as_str) == Some("OK");
+            let keep = contains(&v, "access_key_id", &key)
+                && (contains(&v, "action", &action) || contains(&v, "operation", &action))
+                && contains(&v, "resource", &resource)
+                && match search.outcome.as_str() {
+                    "ok" => ok,
+                    "failed" => !ok,
+                    _ => true,
+                };
+            if !keep {
+                continue;
+            }
+            let field = |f: &str| v.get(f).and_then(Value::as_str).unwrap_or("").to_string();
+            rows.push(json!({
+                "time": time,
+                "key": field("access_key_id"),
+                "dialect": field("dialect"),
+                "operation": field("operation"),
+                "action": field("action"),
+                "resource": field("resource"),
+                "result": field("result"),
+                "ok": ok,
+                "status": v.get("status").and_then(Value::as_u64),
+                "source": field("source"),
+            }));
+            if rows.len() >= AUDIT_SHOWN {
+                resume = Some(*at).filter(|a| *a > 0);
+                break 'pages;
+            }
+        }
+        before = Some(oldest);
     }
+    let base = format!(
+        "/console/audit?key={}&action={}&resource={}&outcome={}&since={}&until={}",
+        enc(&search.key),
+        enc(&search.action),
+        enc(&search.resource),
+        enc(&search.outcome),
+        enc(&search.since),
+        enc(&search.until)
+    );
+    let older = resume.map(|at| {
+        let link = call.cursors.seal(
+            AUDIT_CURSOR,
+            call.scope.account,
+            &search.canonical(),
+            &at.to_string(),
+        );
+        format!("{base}&before={}", enc(&link))
+    });
     html(
         call,
         "audit.html",
         json!({
             "title": "Audit log",
             "search": {"key": search.key, "action": search.action, "resource": search.resource,
-                       "outcome": search.outcome, "since": search.since},
+                       "outcome": search.outcome, "since": search.since, "until": search.until},
             "entries": rows,
-            "window": AUDIT_WINDOW,
+            "scanned": scanned,
+            "scan_limit": AUDIT_SCAN_LIMIT,
+            "stopped": stopped,
+            "older": older,
+            "newest": search.before.is_some().then_some(base),
             "chain": chain_result(call).await,
         }),
     )

@@ -213,6 +213,12 @@ pub fn same_origin(
         return false;
     };
     let expected = format!("{}://{}", if secure { "https" } else { "http" }, host);
+    origin_is(origin, referer, &expected)
+}
+
+/// Whether a request's `Origin` (or, without one, its `Referer`) is `expected`
+/// (`scheme://host[:port]`).
+pub fn origin_is(origin: Option<&str>, referer: Option<&str>, expected: &str) -> bool {
     match (origin, referer) {
         (Some(o), _) => o.eq_ignore_ascii_case(&expected),
         (None, Some(r)) => {
@@ -222,6 +228,53 @@ pub fn same_origin(
         }
         (None, None) => false,
     }
+}
+
+/// Reads `--console-public-origin`: `http://` or `https://`, a host, maybe a port, nothing
+/// else (no path, no user, no trailing slash), as a browser writes an `Origin` header
+/// (RFC 6454 section 6.1). Returned in lower case.
+pub fn parse_public_origin(text: &str) -> Result<String, String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "{text:?} is not an origin ({why}); write it as https://host or https://host:port"
+        ))
+    };
+    let lower = text.trim().to_ascii_lowercase();
+    let Some((scheme, rest)) = lower.split_once("://") else {
+        return bad("no scheme");
+    };
+    if scheme != "http" && scheme != "https" {
+        return bad("the scheme must be http or https");
+    }
+    let (host, port) = if rest.starts_with('[') {
+        // An IPv6 address: `[...]`, then maybe `:port`.
+        match rest.split_once(']') {
+            Some((h, "")) => (h, None),
+            Some((h, p)) => match p.strip_prefix(':') {
+                Some(p) => (h, Some(p)),
+                None => return bad("text follows the address"),
+            },
+            None => return bad("the address has no closing bracket"),
+        }
+    } else {
+        match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        }
+    };
+    if host.is_empty()
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':'))
+    {
+        return bad("the host is missing or has characters a host cannot have");
+    }
+    if let Some(p) = port {
+        if p.parse::<u16>().ok().filter(|p| *p > 0).is_none() {
+            return bad("the port must be a number from 1 to 65535");
+        }
+    }
+    Ok(lower)
 }
 
 #[cfg(test)]
@@ -360,6 +413,49 @@ mod tests {
             None,
             None,
             false
+        ));
+    }
+
+    #[test]
+    fn a_public_origin_is_a_scheme_a_host_and_maybe_a_port() {
+        assert_eq!(
+            parse_public_origin("https://Secrets.Example.com").as_deref(),
+            Ok("https://secrets.example.com")
+        );
+        assert!(parse_public_origin("https://secrets.example.com:8443").is_ok());
+        assert!(parse_public_origin("http://127.0.0.1:7080").is_ok());
+        assert!(parse_public_origin("https://[::1]:8443").is_ok());
+        assert!(parse_public_origin("https://[::1]").is_ok());
+        for bad in [
+            "secrets.example.com",
+            "ftp://secrets.example.com",
+            "https://",
+            "https://secrets.example.com/",
+            "https://secrets.example.com/console",
+            "https://user@secrets.example.com",
+            "https://secrets.example.com:0",
+            "https://secrets.example.com:99999",
+            "https://secrets.example.com:x",
+        ] {
+            assert!(parse_public_origin(bad).is_err(), "{bad}");
+        }
+        let public = "https://secrets.example.com";
+        assert!(origin_is(Some(public), None, public));
+        assert!(origin_is(
+            None,
+            Some("https://secrets.example.com/console/secrets"),
+            public
+        ));
+        assert!(!origin_is(Some("http://secrets.example.com"), None, public));
+        assert!(!origin_is(
+            Some("https://secrets.example.com.evil.example"),
+            None,
+            public
+        ));
+        assert!(!origin_is(
+            None,
+            Some("https://secrets.example.com.evil.example/"),
+            public
         ));
     }
 }

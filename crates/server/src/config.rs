@@ -628,6 +628,13 @@ pub struct ServeArgs {
     #[arg(long, env = "COFFER_CONSOLE_SESSION_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub console_session_secs: u64,
 
+    /// The origin (`https://host[:port]`) users open the console at when a proxy (TLS
+    /// termination, another host name or port) stands between them and this server. Form
+    /// posts must then come from this origin rather than from the server's own address, and
+    /// an `https` origin makes the session cookie `Secure`. Unset: the server's own address.
+    #[arg(long, env = "COFFER_CONSOLE_PUBLIC_ORIGIN", value_parser = coffer_console::session::parse_public_origin)]
+    pub console_public_origin: Option<String>,
+
     /// Seconds between passes of the rotation scheduler, which resumes interrupted or
     /// failed rotations when their retry is due and starts due automatic rotations.
     #[arg(long, env = "COFFER_ROTATION_CHECK_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]

@@ -411,6 +411,10 @@ mod tests {
                 vec![("console-session-secs", "600")],
                 vec!["--console-session-secs", "600"],
             ),
+            "console-public-origin" => (
+                vec![("console-public-origin", "\"https://secrets.example.com\"")],
+                vec!["--console-public-origin", "https://secrets.example.com"],
+            ),
             "node-name" => (vec![("node-name", "\"n1\"")], vec!["--node-name", "n1"]),
             "max-body-bytes" => (
                 vec![("max-body-bytes", "4096")],

@@ -13,6 +13,7 @@ mod listener;
 mod log_filter;
 mod ops;
 mod private;
+mod rates;
 mod replay_state;
 mod tls;
 
@@ -557,6 +558,11 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
             args.console_session_secs,
             args.tls.tls_self_signed || args.tls.tls_cert.is_some(),
         )
+        .with_public_origin(args.console_public_origin.clone())
+        .with_rates({
+            let ops = ops.clone();
+            Arc::new(move || ops.rates.rates(&ops.metrics))
+        })
         .with_chain_check(console_chain_check(audit_path.clone(), console_log_keys)),
         service: service.clone(),
         audit: audit.clone(),
@@ -576,6 +582,7 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
         ops: ops.clone(),
     });
     let summaries = http::spawn_summaries(state.clone(), Duration::from_secs(10));
+    let rate_sampler = rates::spawn_sampler(ops.clone());
     let app = http::router(state.clone());
     let listener =
         listener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
@@ -645,6 +652,7 @@ async fn serve(args: ServeArgs, secrets: EnvSecrets) -> anyhow::Result<()> {
     purge.abort();
     rotations.abort();
     summaries.abort();
+    rate_sampler.abort();
     http::flush_summaries(&state).await;
     if let Some(r) = audit_reporter {
         r.abort();

@@ -288,6 +288,11 @@ impl Metrics {
         }
     }
 
+    /// The registry in the Prometheus text format, as `/metrics` serves it.
+    pub fn encode_text(&self) -> Result<String, std::fmt::Error> {
+        self.encode()
+    }
+
     fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut text = String::with_capacity(16 * 1024);
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
@@ -309,6 +314,8 @@ pub enum Phase {
 /// The state the three paths share.
 pub struct Ops {
     pub metrics: Metrics,
+    /// Samples of the request counters, for the console's rates.
+    pub rates: crate::rates::RateWindow,
     phase: AtomicU8,
     /// Set once start-up has made them.
     parts: OnceLock<(Arc<Service>, Arc<dyn AuditSink>)>,
@@ -322,6 +329,7 @@ impl Ops {
     pub fn new(metrics: Metrics, metrics_public: bool) -> Self {
         Self {
             metrics,
+            rates: crate::rates::RateWindow::default(),
             phase: AtomicU8::new(Phase::Starting as u8),
             parts: OnceLock::new(),
             metrics_public,

@@ -277,6 +277,20 @@ fn every_console_operation_fails_closed_for_a_key_without_rights() {
     assert!(revealed.body.contains("owner-value-1"));
     assert!(http.page(&owner, "/console/access-keys").body.contains(AK));
 
+    // The overview's request rates (an operator's view) count the refusals just made, read
+    // from the same counters as /metrics.
+    let overview = http.page(&owner, "/console/");
+    assert!(overview.body.contains("id=\"rates\""), "{}", overview.body);
+    let denied: u64 = between(&overview.body, "id=\"rate-denied\">", "<")
+        .and_then(|n| n.parse().ok())
+        .expect("a denied count");
+    assert!(denied >= 15, "denied {denied}");
+    assert!(overview
+        .body
+        .contains("<td data-label=\"API\">console</td>"));
+    // A key without the operator's rights sees no rates.
+    assert!(!http.page(&plain, "/console/").body.contains("id=\"rates\""));
+
     // Signing out ends the session: its cookie then names nothing.
     let out = http.post(&plain, &csrf, "/console/sign-out", &[]);
     assert_eq!(out.status, 303);
@@ -285,5 +299,255 @@ fn every_console_operation_fails_closed_for_a_key_without_rights() {
         gone.location.as_deref(),
         Some("/console/sign-in?reason=ended")
     );
+    assert!(server.terminate(), "the server stops cleanly");
+}
+
+/// The `href` of the anchor with this id.
+fn href(body: &str, id: &str) -> Option<String> {
+    let at = body.find(&format!("id=\"{id}\""))?;
+    let start = body[..at].rfind("href=\"")? + "href=\"".len();
+    let end = start + body[start..].find('"')?;
+    // As the template escaped it (minijinja escapes `/` too).
+    Some(body[start..end].replace("&#x2f;", "/").replace("&amp;", "&"))
+}
+
+fn names_on(body: &str) -> Vec<String> {
+    body.split("<td data-label=\"Name\"><a href=\"/console/secret?name=")
+        .skip(1)
+        .filter_map(|rest| between(rest, ">", "</a>"))
+        .collect()
+}
+
+/// The secrets list pages in name order by a link that resumes after the last name, with
+/// prefix, substring, tag and state searches; a page link that was changed, belongs to
+/// another search or to another account is refused with a clear error.
+#[test]
+fn the_secrets_list_pages_by_checked_links() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"));
+    let http = Http::new(&server);
+    let owner = http.sign_in(AK, SK);
+    let csrf = http.csrf(&owner);
+    let mut all = vec![];
+    for i in 0..120 {
+        // Created in an order unlike the names'.
+        let name = format!("app-{:03}", (i * 37) % 120);
+        let tags = if i % 10 == 0 { "team=blue" } else { "team=red" };
+        let r = http.post(
+            &owner,
+            &csrf,
+            "/console/secrets/create",
+            &[("name", &name), ("value", "v"), ("tags", tags)],
+        );
+        assert_eq!(r.status, 303, "{}", r.body);
+        all.push(name);
+    }
+    for name in ["db-main", "db-replica"] {
+        let r = http.post(
+            &owner,
+            &csrf,
+            "/console/secrets/create",
+            &[("name", name), ("value", "v")],
+        );
+        assert_eq!(r.status, 303, "{}", r.body);
+        all.push(name.to_string());
+    }
+    all.sort();
+
+    // Walk every page by its next link.
+    let walk = |start: &str| {
+        let mut seen = vec![];
+        let mut path = Some(start.to_string());
+        let mut pages = 0;
+        while let Some(p) = path {
+            pages += 1;
+            assert!(pages < 20, "the pages do not end");
+            let page = http.page(&owner, &p);
+            assert_eq!(page.status, 200, "{p}: {}", page.body);
+            let names = names_on(&page.body);
+            assert!(names.len() <= 50);
+            seen.extend(names);
+            path = href(&page.body, "next-page");
+        }
+        (seen, pages)
+    };
+    let (seen, pages) = walk("/console/secrets");
+    assert_eq!(seen, all);
+    assert_eq!(pages, 3);
+    let first = http.page(&owner, "/console/secrets");
+    assert!(first.body.contains("122 secrets in all"), "{}", first.body);
+
+    let (seen, _) = walk("/console/secrets?name=app-1");
+    let want: Vec<_> = all
+        .iter()
+        .filter(|n| n.starts_with("app-1"))
+        .cloned()
+        .collect();
+    assert_eq!(seen, want);
+    let (seen, _) = walk("/console/secrets?name=-0&match=contains");
+    let want: Vec<_> = all.iter().filter(|n| n.contains("-0")).cloned().collect();
+    assert_eq!(seen.len(), 100);
+    assert_eq!(seen, want);
+    let (seen, _) = walk("/console/secrets?tag=team%3Dblue");
+    assert_eq!(seen.len(), 12);
+    let (seen, _) = walk("/console/secrets?name=db&state=enabled");
+    assert_eq!(seen, vec!["db-main", "db-replica"]);
+
+    // Page links are checked.
+    let next = href(&first.body, "next-page").expect("a next link");
+    let cursor = next.rsplit("after=").next().unwrap_or_default().to_string();
+    let mut forged = cursor.clone().into_bytes();
+    forged[2] = if forged[2] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap_or_default();
+    for bad in [
+        format!("/console/secrets?after={forged}"),
+        format!("/console/secrets?name=app&after={cursor}"),
+        "/console/secrets?after=%FF%FE%00".to_string(),
+        format!("/console/secrets?after={}", "A".repeat(3000)),
+    ] {
+        let r = http.page(&owner, &bad);
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert!(r.body.contains("InvalidPageLink"), "{bad}: {}", r.body);
+        assert!(r.body.contains("first page"), "{bad}");
+    }
+    // (A link of another account's session fails the same check: see the cursor's unit test.)
+    assert!(server.terminate(), "the server stops cleanly");
+}
+
+/// The audit page searches the whole log, newest first, a bounded number of entries per
+/// request, and pages backwards by checked links.
+#[test]
+fn the_audit_page_filters_and_pages_back_through_the_whole_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"));
+    let http = Http::new(&server);
+    let owner = http.sign_in(AK, SK);
+    let csrf = http.csrf(&owner);
+    let r = http.post(
+        &owner,
+        &csrf,
+        "/console/secrets/create",
+        &[("name", "watched"), ("value", "v")],
+    );
+    assert_eq!(r.status, 303);
+    // 230 reads of one secret, 20 of a missing one, among other entries.
+    for i in 0..250 {
+        let name = if i % 25 == 0 { "missing" } else { "watched" };
+        http.page(&owner, &format!("/console/secret?name={name}"));
+        if i % 3 == 0 {
+            http.page(&owner, "/console/keys");
+        }
+    }
+    let walk = |start: &str| {
+        let mut rows = 0usize;
+        let mut path = Some(start.to_string());
+        let mut pages = 0;
+        while let Some(p) = path {
+            pages += 1;
+            assert!(pages < 50, "the pages do not end");
+            let page = http.page(&owner, &p);
+            assert_eq!(page.status, 200, "{p}: {}", page.body);
+            let body = between(&page.body, "<tbody>", "</tbody>").unwrap_or_default();
+            rows += body.matches("<tr>").count();
+            path = href(&page.body, "older-page");
+        }
+        (rows, pages)
+    };
+    let (rows, pages) = walk("/console/audit?action=ShowSecret&resource=watched");
+    assert_eq!(rows, 240);
+    assert_eq!(pages, 3, "100 a page");
+    let (rows, _) = walk("/console/audit?action=ShowSecret&outcome=failed");
+    assert_eq!(rows, 10);
+    let (rows, _) = walk("/console/audit?action=ListKeys&key=");
+    assert_eq!(rows, 84);
+    // Time ranges: everything is from today, nothing from 2001.
+    let (rows, _) = walk("/console/audit?action=ListKeys&until=2001-01-01");
+    assert_eq!(rows, 0);
+    let (rows, _) = walk("/console/audit?action=ListKeys&since=2001-01-01");
+    assert_eq!(rows, 84);
+    let r = http.page(&owner, "/console/audit?since=yesterday");
+    assert_eq!(r.status, 400);
+    // Checked links.
+    let page = http.page(&owner, "/console/audit?action=ShowSecret");
+    let older = href(&page.body, "older-page").expect("an older link");
+    let cursor = older
+        .rsplit("before=")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let other_search = format!("/console/audit?action=ListKeys&before={cursor}");
+    let r = http.page(&owner, &other_search);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("InvalidPageLink"));
+    let r = http.page(&owner, "/console/audit?before=MTIzNDU2Nzg5MDEyMzQ1Njc4OTA");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(server.terminate(), "the server stops cleanly");
+}
+
+/// Behind a TLS proxy the console names its public origin: form posts must come from it,
+/// and the session cookie is `Secure`.
+#[test]
+fn behind_a_proxy_form_posts_come_from_the_public_origin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &[
+            ("COFFER_BOOTSTRAP_ACCESS_KEY_ID", AK),
+            ("COFFER_BOOTSTRAP_ACCESS_KEY_SECRET", SK),
+            (
+                "COFFER_CONSOLE_PUBLIC_ORIGIN",
+                "https://Secrets.Example.com",
+            ),
+        ],
+    );
+    let http = Http::new(&server);
+    let owner = http.sign_in(AK, SK);
+    let csrf = http.csrf(&owner);
+    let post_from = |origin: &str, path: &str, body: &str| {
+        let headers = [
+            ("cookie".to_string(), format!("coffer_console={owner}")),
+            (
+                "content-type".to_string(),
+                "application/x-www-form-urlencoded".to_string(),
+            ),
+            ("origin".to_string(), origin.to_string()),
+        ];
+        http.send("POST", path, &headers, body.as_bytes())
+    };
+    let create = format!("csrf={csrf}&name=via-proxy&value=v");
+    // The server's own address is not where users are: refused, as are look-alikes.
+    for origin in [
+        server.base(),
+        "https://secrets.example.com.evil.example".to_string(),
+        "http://secrets.example.com".to_string(),
+        "null".to_string(),
+    ] {
+        let r = post_from(&origin, "/console/secrets/create", &create);
+        assert_eq!(r.status, 403, "{origin}: {}", r.body);
+        assert!(r.body.contains("ForgedRequest"), "{origin}");
+    }
+    assert_eq!(
+        http.page(&owner, "/console/secret?name=via-proxy").status,
+        404
+    );
+    // The configured origin (as browsers write it, lower case) is accepted.
+    let r = post_from(
+        "https://secrets.example.com",
+        "/console/secrets/create",
+        &create,
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        http.page(&owner, "/console/secret?name=via-proxy").status,
+        200
+    );
+    // The session cookie is Secure (the public origin is https).
+    let out = post_from(
+        "https://secrets.example.com",
+        "/console/sign-out",
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(out.status, 303);
+    assert!(out.set_cookie.is_some_and(|c| c.contains("Secure")));
     assert!(server.terminate(), "the server stops cleanly");
 }
