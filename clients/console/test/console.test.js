@@ -300,7 +300,7 @@ describe('the console', () => {
   test('the read-only key sees no write action and cannot perform one', async () => {
     const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
     const p = await signIn(ctx, server.base, readKey, readSecret);
-    await p.goto(`${server.base}/console/secrets`);
+    await p.goto(`${server.base}/console/secrets?name=app%2F`);
     assert.equal(await p.locator('table.list tbody tr').count(), 1);
     assert.equal(await p.locator('#new-secret').count(), 0);
     await shot(p, '11-phone-read-only-secrets');
