@@ -147,6 +147,19 @@ impl ReadCache {
         }
     }
 
+    /// A write committed this secret's new state: later reads find it here instead of
+    /// reading back what the write just wrote (the next put to a secret starts by reading
+    /// it). Called in commit order (see [`crate::writer::Writer::submit_then`]) and before
+    /// the writer's caller hears back, so it moves the generation like a forget: a read that
+    /// began before cannot put back what it saw.
+    pub(crate) fn replace(&self, cached: Cached) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.generation += 1;
+            let k = key(&cached.record.scope, &cached.record.name);
+            insert_bounded(&mut inner.entries, k, cached);
+        }
+    }
+
     /// A write changed this secret.
     pub(crate) fn forget(&self, scope: &Scope, name: &str) {
         if let Ok(mut inner) = self.inner.lock() {

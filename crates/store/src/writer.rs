@@ -70,16 +70,21 @@ impl Failure {
     }
 }
 
-struct Typed<T, F> {
+struct Typed<T, U, F, G> {
     work: Option<F>,
     result: Option<Result<T>>,
-    reply: oneshot::Sender<Result<T>>,
+    /// Turns a committed result into the answer, on the writer thread (see
+    /// [`Writer::submit_then`]).
+    then: Option<G>,
+    reply: oneshot::Sender<Result<U>>,
 }
 
-impl<T, F> Request for Typed<T, F>
+impl<T, U, F, G> Request for Typed<T, U, F, G>
 where
     T: Send + 'static,
+    U: Send + 'static,
     F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    G: FnOnce(T) -> U + Send + 'static,
 {
     fn run(&mut self, conn: &Connection) -> bool {
         let Some(work) = self.work.take() else {
@@ -94,12 +99,21 @@ where
     }
 
     fn fault(&self) -> Option<String> {
-        self.fault_of()
+        match &self.result {
+            Some(Err(Error::Unavailable { reason })) => Some(reason.clone()),
+            _ => None,
+        }
     }
 
-    fn answer(self: Box<Self>, failure: Option<&Failure>) {
-        let outcome = match (failure, self.result) {
-            (None, Some(result)) => result,
+    fn answer(mut self: Box<Self>, failure: Option<&Failure>) {
+        let outcome = match (failure, self.result.take()) {
+            (None, Some(Ok(value))) => match self.then.take() {
+                Some(then) => catch_unwind(AssertUnwindSafe(|| then(value))).map_err(|_| {
+                    Error::internal("sqlite write: the step after the commit panicked")
+                }),
+                None => Err(Error::internal("sqlite write: answered twice")),
+            },
+            (None, Some(Err(e))) => Err(e),
             (None, None) => Err(Error::internal("sqlite write: the request never ran")),
             (
                 Some(Failure {
@@ -119,27 +133,32 @@ where
     }
 }
 
-impl<T, F> Typed<T, F> {
-    fn fault_of(&self) -> Option<String> {
-        match &self.result {
-            Some(Err(Error::Unavailable { reason })) => Some(reason.clone()),
-            _ => None,
-        }
-    }
-}
-
 type Queued = Box<dyn Request>;
 
 /// A request for `work` and the receiver of its answer.
+#[cfg(test)]
 fn request<T, F>(work: F) -> (Queued, oneshot::Receiver<Result<T>>)
 where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T> + Send + 'static,
 {
+    request_then(work, |v| v)
+}
+
+/// A request for `work`, whose committed result `then` turns into the answer on the writer
+/// thread, and the receiver of that answer.
+fn request_then<T, U, F, G>(work: F, then: G) -> (Queued, oneshot::Receiver<Result<U>>)
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    G: FnOnce(T) -> U + Send + 'static,
+{
     let (reply, answer) = oneshot::channel();
     let request = Box::new(Typed {
         work: Some(work),
         result: None,
+        then: Some(then),
         reply,
     });
     (request, answer)
@@ -176,7 +195,23 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let (request, answer) = request(work);
+        self.submit_then(work, |v| v).await
+    }
+
+    /// As [`Writer::submit`], and once the batch is durable, `then` runs on the writer
+    /// thread with `work`'s result before the caller hears back. The writer answers the
+    /// requests of a batch in order, and a batch only after the one before it, so what
+    /// `then` does (keep the written state in the read cache) happens in commit order: a
+    /// later write's `then` never runs before an earlier one's. `then` does not run when the
+    /// request or its batch failed.
+    pub(crate) async fn submit_then<T, U, F, G>(&self, work: F, then: G) -> Result<U>
+    where
+        T: Send + 'static,
+        U: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        G: FnOnce(T) -> U + Send + 'static,
+    {
+        let (request, answer) = request_then(work, then);
         {
             let guard = self
                 .sender
