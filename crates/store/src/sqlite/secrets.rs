@@ -270,8 +270,18 @@ impl SecretStore for SqliteStore {
     }
 
     async fn get_replication(&self, secret_id: Uuid) -> Result<Option<String>> {
-        self.read(move |c| super::secret_writes::get_replication(c, &secret_id.to_string()))
-            .await
+        // Every update of a secret asks (see `Service::with_replicas`); almost always there
+        // is none, and the answer changes only through writes that empty the cache.
+        let id = secret_id.to_string();
+        if let Some(hit) = self.cache.replication(&id) {
+            return Ok(hit);
+        }
+        let generation = self.cache.generation();
+        let found = self
+            .read(|c| super::secret_writes::get_replication(c, &id))
+            .await?;
+        self.cache.fill_replication(generation, id, found.clone());
+        Ok(found)
     }
 
     async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>> {
