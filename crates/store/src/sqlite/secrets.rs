@@ -252,8 +252,9 @@ impl SecretStore for SqliteStore {
         let cache = self.cache.clone();
         let result = self
             .writer
-            .submit_then(
-                move |c| apply_secret_write(c, write),
+            .submit_rerunnable_then(
+                // A secret write changes rows only, so it may run again (see the writer).
+                move |c| apply_secret_write(c, write.clone()),
                 move |()| {
                     if let Some(w) = written {
                         cache.replace(w);
