@@ -6,8 +6,11 @@
 use std::sync::Arc;
 
 use coffer_bench::requests::{server_verifies, Dialect, Op, Signer};
-use coffer_core::service::{CreateSecret, VersionSelector};
-use coffer_core::{Limits, Scope, SecretKind, SecretStore, SecretValue, Service, SystemClock};
+use coffer_core::service::{CreateSecret, PutValue, VersionSelector, WhenExists, WhenFull};
+use coffer_core::{
+    Limits, PageRequest, Scope, SecretFilter, SecretKind, SecretStore, SecretValue, Service,
+    SystemClock,
+};
 use coffer_crypto::SecretKey;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use zeroize::Zeroizing;
@@ -194,6 +197,63 @@ fn store(c: &mut Criterion) {
             },
             BatchSize::SmallInput,
         )
+    });
+    // 64 puts in flight, one to each of 64 secrets, as the PutSecretValue load makes them:
+    // each reads its secret (kept in the read cache by the put before it), seals the value
+    // and waits for its batch to be durable. Throughput is in puts.
+    let mut p = 0u64;
+    group.bench_function("group-commit put (64 puts in flight)", |b| {
+        b.to_async(&rt).iter(|| {
+            p += 1;
+            let (service, scope) = (service.clone(), scope.clone());
+            async move {
+                let tasks: Vec<_> = (0..64)
+                    .map(|k| {
+                        let (service, scope) = (service.clone(), scope.clone());
+                        let put = PutValue {
+                            version_id: format!("p{p}"),
+                            value: SecretValue::Text(Zeroizing::new(
+                                "{\"password\":\"put\"}".into(),
+                            )),
+                            stages: None,
+                            when_full: WhenFull::PruneUnstaged,
+                            max_versions: 100,
+                            max_stages: 100,
+                            expires_at: None,
+                            when_exists: WhenExists::Refuse,
+                        };
+                        tokio::spawn(async move {
+                            service
+                                .put_value(&scope, &format!("read-{k:04}"), put)
+                                .await
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.expect("join").expect("put");
+                }
+            }
+        })
+    });
+    // A ListSecrets page of 100 as the store reads it: the page's rows with their tags and
+    // subscriptions.
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("list page of 100", |b| {
+        b.to_async(&rt).iter(|| {
+            let (service, scope) = (service.clone(), scope.clone());
+            async move {
+                let page = PageRequest {
+                    offset: 200,
+                    limit: 100,
+                    newest_first: false,
+                };
+                let got = service
+                    .list(&scope, &SecretFilter::default(), page)
+                    .await
+                    .expect("list");
+                assert_eq!(got.items.len(), 100);
+            }
+        })
     });
     group.finish();
     rt.block_on(store.close());

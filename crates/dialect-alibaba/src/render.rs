@@ -5,6 +5,7 @@
 
 use coffer_api::HttpRequest;
 use coffer_core::{SecretKind, SecretRecord};
+#[cfg(test)]
 use serde_json::{Map, Value};
 
 /// The fields of a successful answer, in order.
@@ -43,6 +44,9 @@ impl Format {
     }
 }
 
+/// `node` as a JSON value, the way answers were built before [`JsonNode`]; kept as the
+/// reference the direct writer is checked against.
+#[cfg(test)]
 fn to_json(node: &Node) -> Value {
     match node {
         Node::Str(s) => Value::String(s.clone()),
@@ -134,12 +138,65 @@ fn write_xml(out: &mut String, name: &str, node: &Node) {
     out.push('>');
 }
 
+/// Writes a node straight to JSON, with the bytes the `serde_json::Value` built from it would
+/// give (an object's keys sorted, as serde_json's map keeps them, the last of equal keys
+/// winning), without building that value: for a ListSecrets page of 100 the value's maps and
+/// copied strings cost as much as writing the text.
+struct JsonNode<'a>(&'a Node);
+
+/// An object's fields, written as [`JsonNode`] writes objects.
+struct JsonFields<'a>(&'a [(&'static str, Node)]);
+
+impl serde::Serialize for JsonNode<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
+            Node::Str(v) => s.serialize_str(v),
+            Node::Int(i) => s.serialize_i64(*i),
+            Node::Obj(fields) => JsonFields(fields).serialize(s),
+            Node::List(item, items) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry(item, &JsonItems(items))?;
+                m.end()
+            }
+        }
+    }
+}
+
+struct JsonItems<'a>(&'a [Node]);
+
+impl serde::Serialize for JsonItems<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(JsonNode))
+    }
+}
+
+impl serde::Serialize for JsonFields<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let fields = self.0;
+        let mut order: Vec<usize> = (0..fields.len()).collect();
+        // Stable: equal keys keep their order, and the last of them is the one written.
+        order.sort_by_key(|&i| fields[i].0);
+        let mut m = s.serialize_map(None)?;
+        for (n, &i) in order.iter().enumerate() {
+            let shadowed = order
+                .get(n + 1)
+                .is_some_and(|&next| fields[next].0 == fields[i].0);
+            if !shadowed {
+                m.serialize_entry(fields[i].0, &JsonNode(&fields[i].1))?;
+            }
+        }
+        m.end()
+    }
+}
+
 /// Renders a top-level object. XML uses `root` (`KMS` for results, `Error` for errors).
 pub fn render(format: Format, root: &str, fields: &[(&'static str, Node)]) -> Vec<u8> {
-    let obj = Node::Obj(fields.to_vec());
     match format {
-        Format::Json => serde_json::to_vec(&to_json(&obj)).unwrap_or_default(),
+        Format::Json => serde_json::to_vec(&JsonFields(fields)).unwrap_or_default(),
         Format::Xml => {
+            let obj = Node::Obj(fields.to_vec());
             let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
             write_xml(&mut out, root, &obj);
             out.into_bytes()
@@ -207,6 +264,38 @@ pub fn rotation_fields(s: &SecretRecord, problem: Option<&str>) -> Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The direct writer gives the bytes the `Value` tree gave: keys sorted, the last of
+    /// equal keys kept, nesting, lists, escapes and numbers alike.
+    #[test]
+    fn json_is_written_as_the_value_tree_wrote_it() {
+        let secret = |n: i64| {
+            Node::Obj(vec![
+                ("SecretName", Node::str(format!("n\"{n}\\\u{1}é"))),
+                ("CreateTime", Node::str("2026-01-01T00:00:00Z")),
+                ("Tags", Node::List("Tag", vec![])),
+                ("CreateTime", Node::str("later wins")),
+                ("A", Node::Int(-n)),
+            ])
+        };
+        let fields = vec![
+            ("PageNumber", Node::Int(1)),
+            (
+                "SecretList",
+                Node::List("Secret", (0..5).map(secret).collect()),
+            ),
+            ("TotalCount", Node::Int(i64::MAX)),
+            ("Empty", Node::Obj(vec![])),
+            ("PageNumber", Node::Int(2)),
+            ("Z", Node::str("")),
+        ];
+        let reference = serde_json::to_vec(&to_json(&Node::Obj(fields.clone()))).unwrap();
+        let written = render(Format::Json, "KMS", &fields);
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            String::from_utf8(reference).unwrap()
+        );
+    }
 
     #[test]
     fn lists_are_wrapped_in_both_formats() {

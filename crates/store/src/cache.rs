@@ -42,6 +42,10 @@ struct Inner {
     entries: HashMap<String, Cached>,
     /// Key lookups (see [`KeyLookup`]) and what they found, a missing key included.
     keys: HashMap<String, Option<KeyRecord>>,
+    /// A secret's replication record by secret id (`None`: it has none), read by every
+    /// update to the secret. Only writes that name no secret (deletes, replication changes,
+    /// batches) change one, and they forget everything.
+    replication: HashMap<String, Option<String>>,
 }
 
 /// A key lookup the cache answers.
@@ -147,6 +151,34 @@ impl ReadCache {
         }
     }
 
+    /// A write committed this secret's new state: later reads find it here instead of
+    /// reading back what the write just wrote (the next put to a secret starts by reading
+    /// it). Called in commit order (see [`crate::writer::Writer::submit_then`]) and before
+    /// the writer's caller hears back, so it moves the generation like a forget: a read that
+    /// began before cannot put back what it saw.
+    pub(crate) fn replace(&self, cached: Cached) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.generation += 1;
+            let k = key(&cached.record.scope, &cached.record.name);
+            insert_bounded(&mut inner.entries, k, cached);
+        }
+    }
+
+    /// What an earlier read found as the replication record of the secret `id`.
+    pub(crate) fn replication(&self, id: &str) -> Option<Option<String>> {
+        let found = self.inner.lock().ok()?.replication.get(id).cloned();
+        count(found.is_some());
+        found
+    }
+
+    /// Keeps what a replication read that began at `generation` found, unless a write was
+    /// acknowledged since.
+    pub(crate) fn fill_replication(&self, generation: u64, id: String, found: Option<String>) {
+        if let Some(mut inner) = self.unchanged_since(generation) {
+            insert_bounded(&mut inner.replication, id, found);
+        }
+    }
+
     /// A write changed this secret.
     pub(crate) fn forget(&self, scope: &Scope, name: &str) {
         if let Ok(mut inner) = self.inner.lock() {
@@ -161,6 +193,7 @@ impl ReadCache {
             inner.generation += 1;
             inner.entries.clear();
             inner.keys.clear();
+            inner.replication.clear();
         }
     }
 }
@@ -200,6 +233,28 @@ mod tests {
             record: record(name),
             value: None,
         }
+    }
+
+    #[test]
+    fn replication_records_are_kept_until_a_write_that_names_no_secret() {
+        let c = ReadCache::new();
+        let g = c.generation();
+        c.fill_replication(g, "id1".into(), None);
+        c.fill_replication(g, "id2".into(), Some("{}".into()));
+        assert_eq!(c.replication("id1"), Some(None));
+        // An update of a named secret does not touch replication records.
+        c.forget(&record("a").scope, "a");
+        c.replace(Cached {
+            record: record("b"),
+            value: None,
+        });
+        assert_eq!(c.replication("id2"), Some(Some("{}".into())));
+        // A read that overlapped a write does not fill.
+        let g = c.generation();
+        c.forget_all();
+        assert_eq!(c.replication("id1"), None);
+        c.fill_replication(g, "id1".into(), None);
+        assert_eq!(c.replication("id1"), None);
     }
 
     #[test]

@@ -21,6 +21,9 @@ use crate::sqlite::rows::internal;
 /// Idle connections kept beyond this are closed instead of pooled.
 const MAX_IDLE: usize = 16;
 
+/// How much of the database file a reader maps: all of it, up to SQLite's own limit.
+const READER_MAP_BYTES: u64 = 1 << 40;
+
 pub(crate) struct Readers {
     path: PathBuf,
     busy_timeout: Duration,
@@ -55,11 +58,14 @@ impl Readers {
             .map_err(|e| internal("configure reader", e))?;
         // Every commit empties the page cache of every other connection (that is how SQLite
         // keeps a snapshot right), so under writes each read copied its pages in again with
-        // `pread`. Mapped, the database file is read where the kernel already keeps it. The
-        // map covers the first 32 MB only: mapped pages count in the process's resident
-        // memory, once per connection, and a map of a whole 2 GB store read at random made
-        // the server look 2 GB large. Past the map, reads copy pages as before.
-        conn.execute_batch("PRAGMA mmap_size = 33554432;")
+        // `pread`; and on a store larger than a connection's page cache (a million secrets is
+        // 2 GB) a random read copied a dozen pages that way, each a system call. Mapped, the
+        // database file is read where the kernel already keeps it, without a copy. The whole
+        // file is mapped (SQLite caps the map at its compiled limit, 2 GB; past it, reads
+        // copy pages as before). Mapped pages show in the process's file-backed resident
+        // memory (`RssFile`), which is the kernel's page cache, shared, and given back under
+        // memory pressure; the server's own memory (`RssAnon`) does not grow with the store.
+        conn.execute_batch(&format!("PRAGMA mmap_size = {READER_MAP_BYTES};"))
             .map_err(|e| internal("configure reader", e))?;
         Ok(conn)
     }

@@ -46,6 +46,9 @@ struct Counters {
 trait Request: Send {
     /// Runs the request's statements. `false`: its savepoint must be rolled back.
     fn run(&mut self, conn: &Connection) -> bool;
+    /// Whether `run` may be called again (after the batch rolled back what it did), which
+    /// spares the request a savepoint of its own (see [`run_rerunnable`]).
+    fn rerunnable(&self) -> bool;
     /// Answers the caller. `failure` is `None` when the batch committed.
     fn answer(self: Box<Self>, failure: Option<&Failure>);
     /// Why the request failed, when the disk refused it (see [`Failure::fault`]).
@@ -70,36 +73,94 @@ impl Failure {
     }
 }
 
-struct Typed<T, F> {
-    work: Option<F>,
-    result: Option<Result<T>>,
-    reply: oneshot::Sender<Result<T>>,
+/// A request's statements: run once, or as often as its batch needs.
+trait Work<T>: Send {
+    /// Runs the statements; `None` when they ran already and cannot run again.
+    fn call(&mut self, conn: &Connection) -> Option<Result<T>>;
+    fn rerunnable(&self) -> bool;
 }
 
-impl<T, F> Request for Typed<T, F>
+/// Statements that run at most once: they get a savepoint of their own.
+struct Once<F>(Option<F>);
+
+impl<T, F> Work<T> for Once<F>
+where
+    F: FnOnce(&Connection) -> Result<T> + Send,
+{
+    fn call(&mut self, conn: &Connection) -> Option<Result<T>> {
+        self.0.take().map(|f| f(conn))
+    }
+    fn rerunnable(&self) -> bool {
+        false
+    }
+}
+
+/// Statements that may run again. They must change the database only through row changes
+/// (`INSERT`, `UPDATE`, `DELETE`, which SQLite counts), so that a failure that changed
+/// nothing is told apart from one that must be undone.
+struct Again<F>(F);
+
+impl<T, F> Work<T> for Again<F>
+where
+    F: Fn(&Connection) -> Result<T> + Send,
+{
+    fn call(&mut self, conn: &Connection) -> Option<Result<T>> {
+        Some((self.0)(conn))
+    }
+    fn rerunnable(&self) -> bool {
+        true
+    }
+}
+
+struct Typed<T, U, W, G> {
+    work: W,
+    result: Option<Result<T>>,
+    /// Turns a committed result into the answer, on the writer thread (see
+    /// [`Writer::submit_then`]).
+    then: Option<G>,
+    reply: oneshot::Sender<Result<U>>,
+}
+
+impl<T, U, W, G> Request for Typed<T, U, W, G>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    U: Send + 'static,
+    W: Work<T> + 'static,
+    G: FnOnce(T) -> U + Send + 'static,
 {
     fn run(&mut self, conn: &Connection) -> bool {
-        let Some(work) = self.work.take() else {
-            return false;
-        };
         // A bug in one request must not take the writer (and every later write) down.
-        let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
-            .unwrap_or_else(|_| Err(Error::internal("sqlite write: the request panicked")));
+        let work = &mut self.work;
+        let result = match catch_unwind(AssertUnwindSafe(|| work.call(conn))) {
+            Ok(Some(result)) => result,
+            Ok(None) => return false,
+            Err(_) => Err(Error::internal("sqlite write: the request panicked")),
+        };
         let ok = result.is_ok();
         self.result = Some(result);
         ok
     }
 
-    fn fault(&self) -> Option<String> {
-        self.fault_of()
+    fn rerunnable(&self) -> bool {
+        self.work.rerunnable()
     }
 
-    fn answer(self: Box<Self>, failure: Option<&Failure>) {
-        let outcome = match (failure, self.result) {
-            (None, Some(result)) => result,
+    fn fault(&self) -> Option<String> {
+        match &self.result {
+            Some(Err(Error::Unavailable { reason })) => Some(reason.clone()),
+            _ => None,
+        }
+    }
+
+    fn answer(mut self: Box<Self>, failure: Option<&Failure>) {
+        let outcome = match (failure, self.result.take()) {
+            (None, Some(Ok(value))) => match self.then.take() {
+                Some(then) => catch_unwind(AssertUnwindSafe(|| then(value))).map_err(|_| {
+                    Error::internal("sqlite write: the step after the commit panicked")
+                }),
+                None => Err(Error::internal("sqlite write: answered twice")),
+            },
+            (None, Some(Err(e))) => Err(e),
             (None, None) => Err(Error::internal("sqlite write: the request never ran")),
             (
                 Some(Failure {
@@ -119,30 +180,55 @@ where
     }
 }
 
-impl<T, F> Typed<T, F> {
-    fn fault_of(&self) -> Option<String> {
-        match &self.result {
-            Some(Err(Error::Unavailable { reason })) => Some(reason.clone()),
-            _ => None,
-        }
-    }
-}
-
 type Queued = Box<dyn Request>;
 
 /// A request for `work` and the receiver of its answer.
+#[cfg(test)]
 fn request<T, F>(work: F) -> (Queued, oneshot::Receiver<Result<T>>)
 where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T> + Send + 'static,
 {
+    request_then(work, |v| v)
+}
+
+/// A request for `work`, whose committed result `then` turns into the answer on the writer
+/// thread, and the receiver of that answer.
+fn request_then<T, U, F, G>(work: F, then: G) -> (Queued, oneshot::Receiver<Result<U>>)
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    G: FnOnce(T) -> U + Send + 'static,
+{
+    typed(Once(Some(work)), then)
+}
+
+fn typed<T, U, W, G>(work: W, then: G) -> (Queued, oneshot::Receiver<Result<U>>)
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    W: Work<T> + 'static,
+    G: FnOnce(T) -> U + Send + 'static,
+{
     let (reply, answer) = oneshot::channel();
     let request = Box::new(Typed {
-        work: Some(work),
+        work,
         result: None,
+        then: Some(then),
         reply,
     });
     (request, answer)
+}
+
+/// A request whose `work` may run again, and the receiver of its answer.
+#[cfg(test)]
+fn rerunnable<T, F>(work: F) -> (Queued, oneshot::Receiver<Result<T>>)
+where
+    T: Send + 'static,
+    F: Fn(&Connection) -> Result<T> + Send + 'static,
+{
+    typed(Again(work), |v| v)
 }
 
 pub(crate) struct Writer {
@@ -176,7 +262,42 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let (request, answer) = request(work);
+        self.submit_then(work, |v| v).await
+    }
+
+    /// As [`Writer::submit`], and once the batch is durable, `then` runs on the writer
+    /// thread with `work`'s result before the caller hears back. The writer answers the
+    /// requests of a batch in order, and a batch only after the one before it, so what
+    /// `then` does (keep the written state in the read cache) happens in commit order: a
+    /// later write's `then` never runs before an earlier one's. `then` does not run when the
+    /// request or its batch failed.
+    pub(crate) async fn submit_then<T, U, F, G>(&self, work: F, then: G) -> Result<U>
+    where
+        T: Send + 'static,
+        U: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        G: FnOnce(T) -> U + Send + 'static,
+    {
+        let (request, answer) = request_then(work, then);
+        self.queue(request, answer).await
+    }
+
+    /// As [`Writer::submit_then`] for `work` that may run more than once: it runs without a
+    /// savepoint of its own, and runs again if its batch must be rolled back and re-run (see
+    /// [`run_rerunnable`]). `work` must change the database only by `INSERT`, `UPDATE` and
+    /// `DELETE` statements.
+    pub(crate) async fn submit_rerunnable_then<T, U, F, G>(&self, work: F, then: G) -> Result<U>
+    where
+        T: Send + 'static,
+        U: Send + 'static,
+        F: Fn(&Connection) -> Result<T> + Send + 'static,
+        G: FnOnce(T) -> U + Send + 'static,
+    {
+        let (request, answer) = typed(Again(work), then);
+        self.queue(request, answer).await
+    }
+
+    async fn queue<U>(&self, request: Queued, answer: oneshot::Receiver<Result<U>>) -> Result<U> {
         {
             let guard = self
                 .sender
@@ -264,37 +385,22 @@ fn run_batch(conn: &Connection, batch: Vec<Queued>, counters: &Counters) -> Vec<
         return Vec::new();
     }
     let mut ran: Vec<Queued> = Vec::with_capacity(batch.len());
+    // The requests of a batch were all waiting at once, so any order among them is one they
+    // could have had: those that may run again go last, without savepoints of their own.
+    let (again, once): (Vec<Queued>, Vec<Queued>) = batch.into_iter().partition(|r| r.rerunnable());
+    let mut once = once.into_iter();
     let mut broken: Option<Failure> = None;
-    let mut requests = batch.into_iter();
-    for mut request in requests.by_ref() {
-        if let Err(e) = conn.execute_batch("SAVEPOINT request") {
-            broken = Some(Failure::sqlite("savepoint", &e));
-            ran.push(request);
-            break;
-        }
-        let ok = request.run(conn);
-        let fault = request.fault();
-        ran.push(request);
-        let end = if ok {
-            conn.execute_batch("RELEASE request")
-        } else {
-            conn.execute_batch("ROLLBACK TO request; RELEASE request")
-        };
-        if let Err(e) = end {
-            broken = Some(Failure::sqlite("ending a savepoint", &e));
-            break;
-        }
-        // Some errors (I/O, disk full) make SQLite roll back the whole transaction. What ran
-        // before is gone, so nothing of this batch may be reported as written.
-        if conn.is_autocommit() {
-            broken = Some(Failure {
-                why: "sqlite rolled the transaction back".into(),
-                fault,
-            });
+    for request in once.by_ref() {
+        if let Err(failure) = run_in_savepoint(conn, request, &mut ran) {
+            broken = Some(failure);
             break;
         }
     }
-    let not_attempted: Vec<Queued> = requests.collect();
+    let mut again = again.into_iter();
+    if broken.is_none() {
+        broken = run_rerunnable(conn, &mut again, &mut ran).err();
+    }
+    let not_attempted: Vec<Queued> = once.chain(again).collect();
 
     let failure = match broken {
         Some(failure) => Some(failure),
@@ -327,6 +433,100 @@ fn run_batch(conn: &Connection, batch: Vec<Queued>, counters: &Counters) -> Vec<
     }
     answer_all(ran, failure.as_ref(), counters);
     not_attempted
+}
+
+/// Runs a prepared statement of the writer's own (savepoints), parsed once per connection.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut st| st.execute([]).map(|_| ()))
+}
+
+/// Runs `request` inside a savepoint of its own, rolled back if it fails, and adds it to
+/// `ran` (to be answered). `Err`: the transaction is no longer usable.
+fn run_in_savepoint(
+    conn: &Connection,
+    mut request: Queued,
+    ran: &mut Vec<Queued>,
+) -> std::result::Result<(), Failure> {
+    if let Err(e) = exec(conn, "SAVEPOINT request") {
+        ran.push(request);
+        return Err(Failure::sqlite("savepoint", &e));
+    }
+    let ok = request.run(conn);
+    let fault = request.fault();
+    ran.push(request);
+    let end = if ok {
+        exec(conn, "RELEASE request")
+    } else {
+        exec(conn, "ROLLBACK TO request").and_then(|()| exec(conn, "RELEASE request"))
+    };
+    if let Err(e) = end {
+        return Err(Failure::sqlite("ending a savepoint", &e));
+    }
+    // Some errors (I/O, disk full) make SQLite roll back the whole transaction. What ran
+    // before is gone, so nothing of this batch may be reported as written.
+    if conn.is_autocommit() {
+        return Err(Failure {
+            why: "sqlite rolled the transaction back".into(),
+            fault,
+        });
+    }
+    Ok(())
+}
+
+/// Runs requests that may run again, adding each to `ran`, without a savepoint each: under
+/// a write load a savepoint per request made SQLite copy the batch's hot pages (index and
+/// table leaves every request touches) once per request, a tenth of the writer's time.
+///
+/// A request that fails without having changed a row (SQLite's count of changed rows did
+/// not move: a revision check or a unique name refused its first write, a quota refused it
+/// before any) needs nothing undone. One that fails after changing rows does: everything
+/// since the savepoint taken before the first of these requests is rolled back, and they
+/// all run again from there, each in a savepoint of its own, as every request used to. The
+/// answers are those of the runs that count. `Err`: the transaction is no longer usable.
+fn run_rerunnable(
+    conn: &Connection,
+    requests: &mut impl Iterator<Item = Queued>,
+    ran: &mut Vec<Queued>,
+) -> std::result::Result<(), Failure> {
+    let mut requests = requests.peekable();
+    if requests.peek().is_none() {
+        return Ok(());
+    }
+    exec(conn, "SAVEPOINT rerunnable").map_err(|e| Failure::sqlite("savepoint", &e))?;
+    let first = ran.len();
+    let mut savepoints = false;
+    for mut request in requests {
+        if savepoints {
+            run_in_savepoint(conn, request, ran)?;
+            continue;
+        }
+        let before = conn.total_changes();
+        let ok = request.run(conn);
+        let fault = request.fault();
+        let dirty = !ok && conn.total_changes() != before;
+        ran.push(request);
+        if conn.is_autocommit() {
+            return Err(Failure {
+                why: "sqlite rolled the transaction back".into(),
+                fault,
+            });
+        }
+        if dirty {
+            exec(conn, "ROLLBACK TO rerunnable")
+                .map_err(|e| Failure::sqlite("rolling back to re-run", &e))?;
+            savepoints = true;
+            let mut rerun = ran.drain(first..).collect::<Vec<_>>().into_iter();
+            while let Some(r) = rerun.next() {
+                if let Err(failure) = run_in_savepoint(conn, r, ran) {
+                    // Those not re-run are answered with the failure, like the rest.
+                    ran.extend(rerun);
+                    return Err(failure);
+                }
+            }
+        }
+    }
+    exec(conn, "RELEASE rerunnable").map_err(|e| Failure::sqlite("ending a savepoint", &e))
 }
 
 fn answer_all(requests: Vec<Queued>, failure: Option<&Failure>, counters: &Counters) {
@@ -395,6 +595,103 @@ mod tests {
         assert!(c.is_autocommit(), "the transaction is still open");
         assert_eq!(counters.batches.load(Ordering::Relaxed), 1);
         assert_eq!(counters.writes.load(Ordering::Relaxed), 4);
+    }
+
+    /// A re-runnable insert of `v` that counts its runs.
+    fn insert_again(
+        v: &'static str,
+        runs: &Arc<AtomicUsize>,
+    ) -> (Queued, oneshot::Receiver<Result<()>>) {
+        let runs = runs.clone();
+        rerunnable(move |c: &Connection| {
+            runs.fetch_add(1, Ordering::Relaxed);
+            c.execute("INSERT INTO t (v) VALUES (?1)", [v])
+                .map(|_| ())
+                .map_err(|e| Error::internal(e.to_string()))
+        })
+    }
+
+    #[test]
+    fn rerunnable_requests_that_fail_cleanly_run_once() {
+        let c = conn();
+        let counters = Counters::default();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (a, ra) = insert_again("a", &runs);
+        // Refused by the primary key: its statement changed nothing.
+        let (dup, rdup) = insert_again("a", &runs);
+        let (once, ronce) = insert("o");
+        let (b, rb) = insert_again("b", &runs);
+        let left = run_batch(&c, vec![a, dup, once, b], &counters);
+        assert!(left.is_empty());
+        assert!(answer(ra).is_ok());
+        assert!(matches!(answer(rdup), Err(Error::Internal(_))));
+        assert!(answer(ronce).is_ok());
+        assert!(answer(rb).is_ok());
+        assert_eq!(rows(&c), vec!["a", "b", "o"]);
+        assert_eq!(runs.load(Ordering::Relaxed), 3, "nothing ran twice");
+        assert!(c.is_autocommit());
+    }
+
+    #[test]
+    fn a_rerunnable_request_that_fails_after_writing_is_undone_alone() {
+        let c = conn();
+        let counters = Counters::default();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (once, ronce) = insert("o");
+        let (a, ra) = insert_again("a", &runs);
+        // Writes a row, then fails: with no savepoint of its own, the batch's re-runnable
+        // part is rolled back and run again, each in a savepoint.
+        let dirty_runs = Arc::new(AtomicUsize::new(0));
+        let d = dirty_runs.clone();
+        let (bad, rbad) = rerunnable(move |c: &Connection| -> Result<()> {
+            d.fetch_add(1, Ordering::Relaxed);
+            c.execute("INSERT INTO t (v) VALUES ('bad')", [])
+                .map_err(|e| Error::internal(e.to_string()))?;
+            Err(Error::Conflict)
+        });
+        let (b, rb) = insert_again("b", &runs);
+        let (panics, rpanics) = rerunnable(|c: &Connection| -> Result<()> {
+            c.execute("INSERT INTO t (v) VALUES ('p')", [])
+                .map_err(|e| Error::internal(e.to_string()))?;
+            panic!("a bug");
+        });
+        let left = run_batch(&c, vec![once, a, bad, b, panics], &counters);
+        assert!(left.is_empty());
+        assert!(answer(ronce).is_ok());
+        assert!(answer(ra).is_ok());
+        assert!(matches!(answer(rbad), Err(Error::Conflict)));
+        assert!(answer(rb).is_ok());
+        assert!(matches!(answer(rpanics), Err(Error::Internal(_))));
+        assert_eq!(rows(&c), vec!["a", "b", "o"]);
+        // `a` ran before the failure and again after it; `b` only after.
+        assert_eq!(runs.load(Ordering::Relaxed), 3);
+        assert_eq!(dirty_runs.load(Ordering::Relaxed), 2);
+        assert_eq!(counters.batches.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.writes.load(Ordering::Relaxed), 5);
+        assert!(c.is_autocommit());
+    }
+
+    #[test]
+    fn a_transaction_lost_in_the_rerunnable_part_fails_what_ran() {
+        let c = conn();
+        let counters = Counters::default();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (once, ronce) = insert("o");
+        let (a, ra) = insert_again("a", &runs);
+        let (lost, rlost) = rerunnable(|c: &Connection| {
+            c.execute_batch("ROLLBACK")
+                .map_err(|e| Error::internal(e.to_string()))
+        });
+        let (b, rb) = insert_again("b", &runs);
+        let left = run_batch(&c, vec![once, a, lost, b], &counters);
+        for r in [answer(ronce), answer(ra), answer(rlost)] {
+            assert!(matches!(r, Err(Error::Internal(_))), "{r:?}");
+        }
+        assert!(rows(&c).is_empty());
+        assert_eq!(left.len(), 1, "b was not attempted");
+        assert!(run_batch(&c, left, &counters).is_empty());
+        assert!(answer(rb).is_ok());
+        assert_eq!(rows(&c), vec!["b"]);
     }
 
     #[test]

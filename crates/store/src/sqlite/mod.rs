@@ -153,7 +153,7 @@ pub struct SqliteStore {
     /// The lock file, held while the store lives (see [`SqliteOptions::exclusive`]).
     _lock: Option<std::fs::File>,
     checkpointer: Checkpointer,
-    cache: ReadCache,
+    cache: std::sync::Arc<ReadCache>,
     writer: Writer,
     readers: Readers,
 }
@@ -216,7 +216,7 @@ impl SqliteStore {
             checkpointer_synchronous: checkpointer.synchronous(),
             _lock: lock,
             checkpointer,
-            cache: ReadCache::new(),
+            cache: std::sync::Arc::new(ReadCache::new()),
             writer,
             readers,
         })

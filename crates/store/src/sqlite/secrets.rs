@@ -119,6 +119,26 @@ fn sealed_value(c: &Connection, secret_id: &str, version_id: &str) -> Result<Opt
     .map_err(|e| internal("read value", e))
 }
 
+/// A secret as a read will find it once `record` is written as an update with `new_values`:
+/// the revision one higher, each version's stages in the order reads give them, and the
+/// sealed value of the new current version (if the update adds it).
+fn as_written(record: &SecretRecord, new_values: &[(String, SealedValue)]) -> Cached {
+    let mut record = record.clone();
+    record.revision += 1;
+    for v in &mut record.versions {
+        v.stages.sort();
+    }
+    let value = record
+        .version_with_stage(&Stage::Current)
+        .and_then(|current| {
+            new_values
+                .iter()
+                .find(|(id, _)| *id == current.version_id)
+                .cloned()
+        });
+    Cached { record, value }
+}
+
 #[async_trait]
 impl SecretStore for SqliteStore {
     async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>> {
@@ -228,20 +248,51 @@ impl SecretStore for SqliteStore {
             | SecretWrite::SetReplication { .. }
             | SecretWrite::Batch(_) => None,
         };
+        // An update's new state goes into the cache once it is durable, so that the next
+        // put or read of the secret does not read back what was just written. (A create's
+        // does not: most created secrets are not read right away, and filling the cache
+        // with them would push out those that are.)
+        let written = match &write {
+            SecretWrite::Update {
+                record, new_values, ..
+            } => Some(as_written(record, new_values)),
+            _ => None,
+        };
+        let kept = written.is_some();
+        let cache = self.cache.clone();
         let result = self
             .writer
-            .submit(move |c| apply_secret_write(c, write))
+            .submit_rerunnable_then(
+                // A secret write changes rows only, so it may run again (see the writer).
+                move |c| apply_secret_write(c, write.clone()),
+                move |()| {
+                    if let Some(w) = written {
+                        cache.replace(w);
+                    }
+                },
+            )
             .await;
-        match named {
-            Some((scope, name)) => self.cache.forget(&scope, &name),
-            None => self.cache.forget_all(),
+        match (&result, named) {
+            (Ok(()), _) if kept => {}
+            (_, Some((scope, name))) => self.cache.forget(&scope, &name),
+            (_, None) => self.cache.forget_all(),
         }
         result
     }
 
     async fn get_replication(&self, secret_id: Uuid) -> Result<Option<String>> {
-        self.read(move |c| super::secret_writes::get_replication(c, &secret_id.to_string()))
-            .await
+        // Every update of a secret asks (see `Service::with_replicas`); almost always there
+        // is none, and the answer changes only through writes that empty the cache.
+        let id = secret_id.to_string();
+        if let Some(hit) = self.cache.replication(&id) {
+            return Ok(hit);
+        }
+        let generation = self.cache.generation();
+        let found = self
+            .read(|c| super::secret_writes::get_replication(c, &id))
+            .await?;
+        self.cache.fill_replication(generation, id, found.clone());
+        Ok(found)
     }
 
     async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>> {
@@ -295,6 +346,86 @@ mod tests {
             ],
         );
         assert!(p.contains("secrets_by_name"), "{p}");
+    }
+
+    /// What an update leaves in the read cache is what SQLite returns for the secret
+    /// afterwards, stage order, revision and current value included.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_update_caches_what_a_read_would_find() {
+        use crate::conformance::{sealed, secret};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("c.db"), crate::SqliteOptions::default())
+            .expect("open");
+        let scope = Scope {
+            account: AccountId(7),
+            region: "default".into(),
+        };
+        let rec = secret(&scope, "cached", 10);
+        store
+            .write_secret(SecretWrite::Create {
+                record: rec.clone(),
+                values: vec![("v1".into(), sealed(1))],
+                max_secrets: None,
+            })
+            .await
+            .expect("create");
+        let mut next = rec.clone();
+        next.versions[0].stages = vec![Stage::Previous];
+        let mut v2 = next.versions[0].clone();
+        v2.version_id = "v2".into();
+        v2.created_at = Timestamp(20);
+        // Deliberately out of the order reads give.
+        v2.stages = vec![Stage::Custom("blue".into()), Stage::Pending, Stage::Current];
+        next.versions.push(v2);
+        next.tags.push(Tag {
+            key: "team".into(),
+            value: "a".into(),
+        });
+        next.updated_at = Timestamp(20);
+        for round in 0..2 {
+            store
+                .write_secret(SecretWrite::Update {
+                    record: next.clone(),
+                    new_values: if round == 0 {
+                        vec![("v2".into(), sealed(2))]
+                    } else {
+                        vec![]
+                    },
+                    removed_versions: vec![],
+                })
+                .await
+                .expect("update");
+            let cached = store
+                .cache
+                .get(&scope, "cached")
+                .expect("kept in the cache");
+            let stored = store
+                .read(|c| secret_by_name(c, &scope, "cached"))
+                .await
+                .expect("read")
+                .expect("stored");
+            assert_eq!(cached.record, stored);
+            if round == 0 {
+                assert_eq!(cached.value, Some(("v2".to_string(), sealed(2))));
+            } else {
+                // No new value came with this write: none is claimed.
+                assert_eq!(cached.value, None);
+            }
+            next = stored;
+            next.description = "changed".into();
+        }
+        // A write that fails leaves nothing of itself in the cache.
+        let stale = rec.clone();
+        let r = store
+            .write_secret(SecretWrite::Update {
+                record: stale,
+                new_values: vec![],
+                removed_versions: vec![],
+            })
+            .await;
+        assert!(matches!(r, Err(Error::Conflict)), "{r:?}");
+        let got = store.get_secret(&scope, "cached").await.expect("get");
+        assert_eq!(got.map(|r| r.revision), Some(2));
     }
 
     #[test]
