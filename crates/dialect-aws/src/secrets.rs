@@ -528,39 +528,20 @@ pub async fn batch_get_value(
         for s in page {
             // The filter named no secret, so nothing was authorized per secret yet: each
             // one found is, so that its resource policy's Deny holds here too.
-            let allowed = call
-                .service
-                .authorize(
-                    &call.caller,
-                    coffer_core::Action::SecretsGetValue,
-                    &call.scope,
-                    &coffer_core::Target::secret(&s.name),
-                )
-                .await;
-            let read = match allowed {
-                Ok(_) => read_value(call, &s.name, &current).await,
-                Err(e) => Err(e.into()),
-            };
-            match read {
-                Ok(v) => values.push(Value::Object(v)),
-                Err(e) => errors.push(json!({
-                    "SecretId": call.arn(&s.name, &crate::arn::suffix_of(&s)),
-                    "ErrorCode": e.code, "Message": e.message,
-                })),
-            }
+            let read = read_one(call, &s.name, &current).await;
+            let id = call.arn(&s.name, &crate::arn::suffix_of(&s));
+            answer(read, id, &mut values, &mut errors)?;
         }
         next = more.then(|| filters::token(offset.saturating_add(max)));
     } else {
         if p.has("NextToken") {
             filters::offset(p)?;
         }
+        // The pipeline let the request through because one of the ids may be read
+        // (`Permission::EachOnItsOwn`); each is asked on its own here.
         for id in secrets {
-            match read_value(call, &id.name, &current).await {
-                Ok(v) => values.push(Value::Object(v)),
-                Err(e) => errors.push(json!({
-                    "SecretId": id.given, "ErrorCode": e.code, "Message": e.message,
-                })),
-            }
+            let read = read_one(call, &id.name, &current).await;
+            answer(read, id.given, &mut values, &mut errors)?;
         }
     }
     let mut out = obj(json!({ "SecretValues": values, "Errors": errors }));
@@ -568,6 +549,48 @@ pub async fn batch_get_value(
         out.insert("NextToken".into(), t.into());
     }
     Ok(out)
+}
+
+/// One secret of a batch read: its `GetValue` right checked first (the caller's policies and
+/// the secret's resource policy, by the same function as every other request), then its
+/// current value.
+async fn read_one(
+    call: &Call,
+    name: &str,
+    current: &VersionSelector,
+) -> Result<Map<String, Value>, ApiError> {
+    call.service
+        .authorize(
+            &call.caller,
+            coffer_core::Action::SecretsGetValue,
+            &call.scope,
+            &coffer_core::Target::secret(name),
+        )
+        .await?;
+    read_value(call, name, current).await
+}
+
+/// Adds one secret's outcome to a batch answer: its value, or an entry of `Errors`
+/// (`APIErrorType`: `SecretId`, `ErrorCode`, `Message`) for what is about that secret alone
+/// (AWS names ResourceNotFoundException, InvalidParameterException, InvalidRequestException,
+/// DecryptionFailure and AccessDeniedException,
+/// https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_APIErrorType.html).
+/// A failure of the server itself (a 5xx, throttling) fails the whole request rather than
+/// being reported as one secret's error.
+fn answer(
+    read: Result<Map<String, Value>, ApiError>,
+    secret_id: String,
+    values: &mut Vec<Value>,
+    errors: &mut Vec<Value>,
+) -> Result<(), ApiError> {
+    match read {
+        Ok(v) => values.push(Value::Object(v)),
+        Err(e) if e.status < 500 && e.code != "ThrottlingException" => errors.push(json!({
+            "SecretId": secret_id, "ErrorCode": e.code, "Message": e.message,
+        })),
+        Err(e) => return Err(e),
+    }
+    Ok(())
 }
 
 /// Whether the caller may learn, by a retried put, whether a value equals the stored one:

@@ -441,6 +441,23 @@ async fn permissions_are_checked_target_by_target_and_fail_closed() {
     assert!(ok(svc.authorize_permission(&reader, &s, &fine).await));
     let none = Permission::All(vec![]);
     assert!(!ok(svc.authorize_permission(&admin, &s, &none).await));
+    // Each on its own (a batch that reports the targets it may not touch): one allowed
+    // target lets the request through, none refuses it, and no target proves nothing.
+    let each = |names: &[&str]| Permission::EachOnItsOwn {
+        action: Action::SecretsGetValue,
+        targets: names.iter().map(|n| Target::secret(*n)).collect(),
+    };
+    assert!(ok(svc
+        .authorize_permission(&reader, &s, &each(&["db/x", "app/a"]))
+        .await));
+    let refused = svc
+        .authorize_permission(&reader, &s, &each(&["db/x", "db/y"]))
+        .await;
+    assert!(
+        matches!(&refused, Err(Error::AccessDenied { resource, .. }) if resource.ends_with("secret/db/x")),
+        "{refused:?}"
+    );
+    assert!(!ok(svc.authorize_permission(&admin, &s, &each(&[])).await));
     // The admin API's rules: the account's admin keys, not its other keys nor another's.
     let list = |a: AccountId| {
         Permission::admin(
