@@ -663,8 +663,14 @@ async fn put(
         })
 }
 
-/// DescribeSecret's and ListSecrets' view of a secret.
-pub fn view(call: &Call, s: &SecretRecord, with_versions: bool) -> Map<String, Value> {
+/// DescribeSecret's and ListSecrets' view of a secret. `last_accessed`: the day a value of it
+/// was last read (`LastAccessedDate`, left out for a secret never read).
+pub fn view(
+    call: &Call,
+    s: &SecretRecord,
+    with_versions: bool,
+    last_accessed: Option<Timestamp>,
+) -> Map<String, Value> {
     let mut out = obj(json!({
         "ARN": call.arn(&s.name, &crate::arn::suffix_of(s)),
         "Name": s.name,
@@ -688,6 +694,9 @@ pub fn view(call: &Call, s: &SecretRecord, with_versions: bool) -> Map<String, V
     }
     if let Some(last) = s.rotation.last {
         out.insert("LastRotatedDate".into(), date(last));
+    }
+    if let Some(day) = last_accessed {
+        out.insert("LastAccessedDate".into(), date(day));
     }
     if s.rotation.enabled {
         if let Some(next) = s.rotation.next {
@@ -728,9 +737,28 @@ fn versions_to_stages(s: &SecretRecord) -> Value {
     )
 }
 
+/// `SecretVersionsToStages` from `(version id, stage)` pairs: each version's stages in the
+/// order a secret's record keeps them (built-ins, then custom labels by name).
+fn staged_json(pairs: Vec<(String, Stage)>) -> Value {
+    let mut by_version: std::collections::BTreeMap<String, Vec<Stage>> = Default::default();
+    for (version_id, stage) in pairs {
+        by_version.entry(version_id).or_default().push(stage);
+    }
+    Value::Object(
+        by_version
+            .into_iter()
+            .map(|(v, mut stages)| {
+                stages.sort();
+                (v, stages_json(&stages))
+            })
+            .collect(),
+    )
+}
+
 pub async fn describe(call: &Call, secret: &SecretId) -> Result<Map<String, Value>, ApiError> {
     let s = call.service.describe(&call.scope, &secret.name).await?;
-    let mut out = view(call, &s, true);
+    let accessed = call.service.last_accessed(&[s.id]).await?;
+    let mut out = view(call, &s, true, accessed.get(&s.id).copied());
     crate::replication::describe_fields(call, &s, &mut out).await?;
     Ok(out)
 }
@@ -771,19 +799,16 @@ pub async fn list(call: &Call) -> Result<Map<String, Value>, ApiError> {
         max,
     )
     .await?;
-    // List results carry metadata only; each entry's versions are read for its
-    // SecretVersionsToStages (a page is at most 100 secrets).
+    // List results carry metadata only; the staged versions of the whole page come in one
+    // read (a secret without any, or deleted since the page was read, shows none).
+    let ids: Vec<_> = page.iter().map(|s| s.id).collect();
+    let accessed = call.service.last_accessed(&ids).await?;
+    let mut staged = call.service.stages_of(&ids).await?;
     let mut list: Vec<Value> = Vec::with_capacity(page.len());
     for s in &page {
-        let mut entry = view(call, s, false);
-        match call.service.describe(&call.scope, &s.name).await {
-            Ok(full) => {
-                entry.insert("SecretVersionsToStages".into(), versions_to_stages(&full));
-            }
-            // Deleted since the page was read: listed as it was.
-            Err(coffer_core::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
+        let mut entry = view(call, s, false, accessed.get(&s.id).copied());
+        let pairs = staged.remove(&s.id).unwrap_or_default();
+        entry.insert("SecretVersionsToStages".into(), staged_json(pairs));
         // A replica's entry names its primary's region.
         crate::replication::describe_fields(call, s, &mut entry).await?;
         list.push(Value::Object(entry));

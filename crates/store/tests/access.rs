@@ -726,3 +726,64 @@ async fn a_tag_change_is_judged_before_and_after() {
     assert!(admin_may(retag("a", TagChange::Set(vec![tag("env", "x")]))).await);
     assert!(!admin_may(retag("a", TagChange::Set(vec![tag("team", "root")]))).await);
 }
+
+/// A value read records the day of the read (midnight UTC) for the secret, off the read's own
+/// path; a read on a later day moves it on; reading nothing records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_record_the_day_a_secret_was_last_accessed() {
+    const DAY: i64 = 86_400_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (svc, clock) = coffer_store::testkit::clocked_service(dir.path(), "OPKEY", "op-secret")
+        .await
+        .expect("service");
+    let (acct, _) = svc
+        .create_account("team", "default")
+        .await
+        .expect("account");
+    let s = scope(acct.id);
+    let read = svc
+        .create_secret(&s, new_secret("read", &[]))
+        .await
+        .expect("create");
+    let unread = svc
+        .create_secret(&s, new_secret("unread", &[]))
+        .await
+        .expect("create");
+    let ids = [read.id, unread.id];
+    assert!(svc.last_accessed(&ids).await.expect("days").is_empty());
+    let day = 20_000 * DAY;
+    clock.set(Timestamp(day + 13 * 3_600_000 + 17));
+    let sel = coffer_core::service::VersionSelector::default();
+    svc.get_value(&s, "read", &sel).await.expect("read");
+    svc.get_value(&s, "read", &sel).await.expect("read again");
+    let recorded = |want: i64| {
+        let svc = svc.clone();
+        async move {
+            for _ in 0..200 {
+                let days = svc.last_accessed(&ids).await.expect("days");
+                if days.get(&ids[0]) == Some(&Timestamp(want)) {
+                    assert_eq!(days.len(), 1, "{days:?}");
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            panic!("the read of day {want} was not recorded");
+        }
+    };
+    recorded(day).await;
+    clock.set(Timestamp(day + 2 * DAY + 5));
+    svc.get_value(&s, "read", &sel).await.expect("read later");
+    recorded(day + 2 * DAY).await;
+    // A refused read (no such version) is no access.
+    let missing = coffer_core::service::VersionSelector {
+        version_id: Some("nope".into()),
+        stage: None,
+    };
+    assert!(svc.get_value(&s, "unread", &missing).await.is_err());
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(!svc
+        .last_accessed(&ids)
+        .await
+        .expect("days")
+        .contains_key(&ids[1]));
+}
