@@ -328,6 +328,27 @@ def test_batch_get_secret_value(sm):
         sm.batch_get_secret_value()
 
 
+def test_a_value_under_a_disabled_key(coffer, sm):
+    """A read of a value whose KMS key is disabled is a DecryptionFailure, for GetSecretValue
+    and as that secret's entry of a batch read (the other secrets still answered)."""
+    from coffer_helpers import Gen2
+    gen2 = Gen2(coffer.endpoint, coffer.ak, coffer.sk)
+    key = gen2.call_api("CreateKey", {"Description": "batch key"})["body"]["KeyMetadata"]["KeyId"]
+    locked, open_ = name("locked"), name("open")
+    sm.create_secret(Name=locked, SecretString="under-key", KmsKeyId=key)
+    sm.create_secret(Name=open_, SecretString="plain")
+    gen2.call_api("DisableKey", {"KeyId": key})
+    try:
+        with expect("DecryptionFailure", 400, "disabled"):
+            sm.get_secret_value(SecretId=locked)
+        r = sm.batch_get_secret_value(SecretIdList=[locked, open_])
+        assert [v["SecretString"] for v in r["SecretValues"]] == ["plain"]
+        assert [(e["SecretId"], e["ErrorCode"]) for e in r["Errors"]] == [(locked, "DecryptionFailure")]
+    finally:
+        gen2.call_api("EnableKey", {"KeyId": key})
+    assert sm.get_secret_value(SecretId=locked)["SecretString"] == "under-key"
+
+
 def _last_accessed(sm, n, want_present, timeout=5.0):
     """DescribeSecret's LastAccessedDate once it is (or is still not) there: a read records
     it in the background, so it may appear a moment after the read's answer."""

@@ -465,10 +465,24 @@ fn selector(p: &Params) -> Result<VersionSelector, ApiError> {
     Ok(VersionSelector { version_id, stage })
 }
 
-/// AWS's words for a version or stage that is not there.
+/// AWS's words for a version or stage that is not there, and for a value whose key cannot
+/// open it: a read answers `DecryptionFailure` (GetSecretValue's and BatchGetSecretValue's
+/// error for a KMS key that cannot decrypt,
+/// https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html),
+/// where a write under a disabled key is an `EncryptionFailure`.
 fn missing_value(e: coffer_core::Error, sel: &VersionSelector) -> ApiError {
     use coffer_core::error::Resource;
     match e {
+        coffer_core::Error::Disabled {
+            what: Resource::Key,
+            name,
+        } => ApiError::new(
+            "DecryptionFailure",
+            400,
+            format!(
+                "Secrets Manager can't decrypt the secret value: the KMS key {name:?} is disabled."
+            ),
+        ),
         coffer_core::Error::NotFound {
             what: Resource::Version | Resource::Stage,
             ..
