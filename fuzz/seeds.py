@@ -330,6 +330,53 @@ def native_seeds():
     return seeds
 
 
+# ------------------------------------------------------------------ AWS Secrets Manager
+
+# Request bodies as botocore sends them (secretsmanager/2017-10-17, AWS JSON 1.1).
+AWS_OPS = {
+    "CreateSecret": {"Name": "s1", "SecretString": "hunter2", "ClientRequestToken": "c" * 36,
+                     "Tags": [{"Key": "env", "Value": "dev"}], "Description": "d"},
+    "GetSecretValue": {"SecretId": "fuzz-canary", "VersionStage": "AWSCURRENT"},
+    "BatchGetSecretValue": {"SecretIdList": ["fuzz-canary", "s1", "missing"]},
+    "BatchGetSecretValue-filters": {"Filters": [{"Key": "name", "Values": ["fuzz"]}], "MaxResults": 2},
+    "PutSecretValue": {"SecretId": "s1", "SecretBinary": "AAEC/w==", "VersionStages": ["AWSCURRENT", "blue"]},
+    "UpdateSecret": {"SecretId": "s1", "Description": "d2", "KmsKeyId": "alias/aws/secretsmanager"},
+    "UpdateSecretVersionStage": {"SecretId": "s1", "VersionStage": "blue",
+                                 "MoveToVersionId": "c" * 36},
+    "DescribeSecret": {"SecretId": "arn:aws:secretsmanager:us-east-1:123456789012:secret:s1-AbCdEf"},
+    "ListSecrets": {"MaxResults": 2, "SortOrder": "asc", "IncludePlannedDeletion": True,
+                    "Filters": [{"Key": "tag-key", "Values": ["env"]}, {"Key": "all", "Values": ["!x"]}]},
+    "ListSecretVersionIds": {"SecretId": "s1", "IncludeDeprecated": True, "MaxResults": 5},
+    "DeleteSecret": {"SecretId": "s1", "RecoveryWindowInDays": 7},
+    "RestoreSecret": {"SecretId": "s1"},
+    "TagResource": {"SecretId": "s1", "Tags": [{"Key": "k", "Value": "v"}]},
+    "UntagResource": {"SecretId": "s1", "TagKeys": ["k"]},
+    "GetRandomPassword": {"PasswordLength": 20, "ExcludeCharacters": "abc", "RequireEachIncludedType": True},
+    "PutResourcePolicy": {"SecretId": "s1", "BlockPublicPolicy": True, "ResourcePolicy": json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*",
+                                                 "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]})},
+    "GetResourcePolicy": {"SecretId": "s1"},
+    "DeleteResourcePolicy": {"SecretId": "s1"},
+    "ValidateResourcePolicy": {"ResourcePolicy": "{}"},
+    "RotateSecret": {"SecretId": "s1", "RotationRules": {"ScheduleExpression": "rate(10 days)"},
+                     "RotateImmediately": False},
+    "CancelRotateSecret": {"SecretId": "s1"},
+    "ReplicateSecretToRegions": {"SecretId": "s1", "AddReplicaRegions": [{"Region": "eu-west-1"}]},
+    "RemoveRegionsFromReplication": {"SecretId": "s1", "RemoveReplicaRegions": ["eu-west-1"]},
+    "StopReplicationToReplica": {"SecretId": "s1"},
+}
+
+
+def aws_seeds():
+    seeds = {}
+    for op, body in sorted(AWS_OPS.items()):
+        target = op.split("-")[0]
+        seeds[f"op-{op}"] = request("POST", "/", [
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", f"secretsmanager.{target}")], body)
+    return seeds
+
+
 def write(target, seeds):
     d = os.path.join(CORPUS, target)
     os.makedirs(d, exist_ok=True)
@@ -349,6 +396,7 @@ def main():
     write("dialect_tencent", ten)
     write("dialect_huawei", hw)
     write("dialect_native", nat)
+    write("dialect_aws", aws_seeds())
     roundtrip = {}
     kind = 0
     for prefix, seeds in (("alibaba", ali), ("tencent", ten), ("huawei", hw), ("sigv4", nat)):

@@ -181,7 +181,7 @@ def test_alibaba_secret_policies_are_held_to_the_same_grammar(cast, secret):
                                 Policy=json.dumps({"anything": "goes"}))
 
 
-def test_a_deny_holds_for_batch_reads_by_filter(cast, secret):
+def test_a_deny_holds_for_batch_reads(cast, secret):
     admin = sm(cast.a_admin)
     both = [secret, secret + "-twin"]
     cast.a_admin.ali().call("CreateSecret", SecretName=both[1], VersionId="v1", SecretData="twin")
@@ -193,11 +193,46 @@ def test_a_deny_holds_for_batch_reads_by_filter(cast, secret):
         assert [v["Name"] for v in r["SecretValues"]] == [both[1]]
         assert [e["ErrorCode"] for e in r["Errors"]] == ["AccessDeniedException"]
         assert r["Errors"][0]["SecretId"].split(":secret:")[1].startswith(secret + "-")
-        # By id, the pipeline refuses the whole request, as for a single read.
+        # By id, as AWS answers: the secrets it may read, and each refused one in Errors
+        # under the id the caller sent (its value nowhere in the answer).
+        arn = admin.describe_secret(SecretId=secret)["ARN"]
+        for denied in (secret, arn):
+            r = admin.batch_get_secret_value(SecretIdList=[denied, both[1]])
+            assert [(v["Name"], v["SecretString"]) for v in r["SecretValues"]] == [(both[1], "twin")]
+            assert [(e["SecretId"], e["ErrorCode"]) for e in r["Errors"]] == [(denied, "AccessDeniedException")]
+            assert "hunter2" not in json.dumps(r, default=str)
+        # A caller who may read none of the ids is refused as a whole, as for a single read.
         with aws_error("AccessDeniedException"):
-            admin.batch_get_secret_value(SecretIdList=both)
+            admin.batch_get_secret_value(SecretIdList=[secret])
     finally:
         cast.a_admin.ali().call("DeleteSecret", SecretName=both[1], ForceDeleteWithoutRecovery=True)
+
+
+def test_batch_reads_by_id_answer_what_the_caller_may_read(cast, name):
+    """A key whose policy reads only `app-*` gets those values and an AccessDeniedException
+    entry for each other id (missing ones too, as a refused read says nothing about
+    existence); a key without any right is refused as a whole."""
+    admin = sm(cast.a_admin)
+    mine, other = "app-" + name, "db-" + name
+    for n, v in ((mine, "mine"), (other, "other")):
+        admin.create_secret(Name=n, SecretString=v)
+    try:
+        r = sm(cast.a_path).batch_get_secret_value(SecretIdList=[other, mine, "nothing-" + name, "app-nothing-" + name])
+        assert [(v["Name"], v["SecretString"]) for v in r["SecretValues"]] == [(mine, "mine")]
+        assert [(e["SecretId"], e["ErrorCode"]) for e in r["Errors"]] == [
+            (other, "AccessDeniedException"), ("nothing-" + name, "AccessDeniedException"),
+            ("app-nothing-" + name, "ResourceNotFoundException")]
+        assert "other" not in json.dumps(r["Errors"])
+        with aws_error("AccessDeniedException"):
+            sm(cast.a_none).batch_get_secret_value(SecretIdList=[mine, other])
+        with aws_error("AccessDeniedException"):
+            sm(cast.a_path).batch_get_secret_value(SecretIdList=[other])
+        # The ids an unrestricted reader sends are all answered.
+        r = sm(cast.a_ro).batch_get_secret_value(SecretIdList=[mine, other])
+        assert sorted(v["SecretString"] for v in r["SecretValues"]) == ["mine", "other"] and r["Errors"] == []
+    finally:
+        for n in (mine, other):
+            admin.delete_secret(SecretId=n, ForceDeleteWithoutRecovery=True)
 
 
 def test_another_account_reads_by_arn_only_what_the_policy_shares(cast, secret):

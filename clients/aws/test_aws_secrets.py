@@ -1,6 +1,8 @@
 """The secret operations through boto3: every operation this server answers, its answers' shapes,
 and its errors as botocore reads them (code, status, message)."""
 import base64
+import datetime
+import time
 import uuid
 
 from botocore.exceptions import ClientError
@@ -324,6 +326,70 @@ def test_batch_get_secret_value(sm):
         sm.batch_get_secret_value(SecretIdList=names, Filters=[{"Key": "name", "Values": [base]}])
     with expect("InvalidParameterException"):
         sm.batch_get_secret_value()
+
+
+def test_a_value_under_a_disabled_key(coffer, sm):
+    """A read of a value whose KMS key is disabled is a DecryptionFailure, for GetSecretValue
+    and as that secret's entry of a batch read (the other secrets still answered)."""
+    from coffer_helpers import Gen2
+    gen2 = Gen2(coffer.endpoint, coffer.ak, coffer.sk)
+    key = gen2.call_api("CreateKey", {"Description": "batch key"})["body"]["KeyMetadata"]["KeyId"]
+    locked, open_ = name("locked"), name("open")
+    sm.create_secret(Name=locked, SecretString="under-key", KmsKeyId=key)
+    sm.create_secret(Name=open_, SecretString="plain")
+    gen2.call_api("DisableKey", {"KeyId": key})
+    try:
+        with expect("DecryptionFailure", 400, "disabled"):
+            sm.get_secret_value(SecretId=locked)
+        r = sm.batch_get_secret_value(SecretIdList=[locked, open_])
+        assert [v["SecretString"] for v in r["SecretValues"]] == ["plain"]
+        assert [(e["SecretId"], e["ErrorCode"]) for e in r["Errors"]] == [(locked, "DecryptionFailure")]
+    finally:
+        gen2.call_api("EnableKey", {"KeyId": key})
+    assert sm.get_secret_value(SecretId=locked)["SecretString"] == "under-key"
+
+
+def _last_accessed(sm, n, want_present, timeout=5.0):
+    """DescribeSecret's LastAccessedDate once it is (or is still not) there: a read records
+    it in the background, so it may appear a moment after the read's answer."""
+    deadline = time.time() + timeout
+    while True:
+        d = sm.describe_secret(SecretId=n)
+        if ("LastAccessedDate" in d) == want_present or time.time() > deadline:
+            return d.get("LastAccessedDate")
+        time.sleep(0.05)
+
+
+def test_last_accessed_date(sm):
+    """AWS sets LastAccessedDate when a value is read (GetSecretValue, BatchGetSecretValue),
+    truncated to midnight UTC, and leaves it out for a secret never read; describing or
+    listing a secret is no access."""
+    base = name("accessed")
+    a, b = base + "/a", base + "/b"
+    for n in (a, b):
+        sm.create_secret(Name=n, SecretString="v")
+    sm.describe_secret(SecretId=a)
+    sm.list_secrets(Filters=[{"Key": "name", "Values": [base]}])
+    assert _last_accessed(sm, a, False) is None
+    sm.get_secret_value(SecretId=a)
+    day = _last_accessed(sm, a, True)
+    assert day is not None
+    today = datetime.datetime.now(datetime.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    # The date only: midnight UTC of today (or of yesterday, when the test ran across midnight).
+    assert day in (today, today - datetime.timedelta(days=1)), day
+    assert (day.hour, day.minute, day.second, day.microsecond) == (0, 0, 0, 0)
+    listed = {e["Name"]: e for e in sm.list_secrets(Filters=[{"Key": "name", "Values": [base]}])["SecretList"]}
+    assert listed[a]["LastAccessedDate"] == day and "LastAccessedDate" not in listed[b]
+    # A batch read is an access too; a refused one (the secret is not there) is none.
+    sm.batch_get_secret_value(SecretIdList=[b, base + "/missing"])
+    assert _last_accessed(sm, b, True) == day
+    # A failed read is no access.
+    c = base + "/c"
+    sm.create_secret(Name=c, SecretString="v")
+    with expect("ResourceNotFoundException"):
+        sm.get_secret_value(SecretId=c, VersionStage="AWSPENDING")
+    time.sleep(0.3)
+    assert _last_accessed(sm, c, False, timeout=0) is None
 
 
 def test_get_random_password(sm):

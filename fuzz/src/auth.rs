@@ -209,7 +209,7 @@ pub fn meaning(scheme: Scheme, req: &WireRequest) -> Result<String, AuthError> {
                 p.security_token
             ))
         }
-        Scheme::SigV4 => {
+        Scheme::SigV4 | Scheme::SigV4Aws => {
             let p = sigv4::parse(&req.parts(), &req.path)?;
             p.verify(secret(&p.access_key_id)?)?;
             let mut query = p.query_pairs().to_vec();

@@ -164,3 +164,8 @@ pub fn native(data: &[u8]) {
     }
     run(h, &h.native, data, |_| Scheme::SigV4);
 }
+
+pub fn aws(data: &[u8]) {
+    let h = harness::get();
+    run(h, &h.aws, data, |_| Scheme::SigV4Aws);
+}

@@ -18,6 +18,7 @@ use coffer_core::{
 };
 use coffer_crypto::SecretKey;
 use coffer_dialect_alibaba::Alibaba;
+use coffer_dialect_aws::Aws;
 use coffer_dialect_huawei::Huawei;
 use coffer_dialect_native::Native;
 use coffer_dialect_tencent::Tencent;
@@ -44,6 +45,7 @@ pub struct Harness {
     pub tencent: Tencent,
     pub huawei: Huawei,
     pub native: Native,
+    pub aws: Aws,
     /// The value of the canary secrets.
     pub canary: String,
     /// The admin account's id, as the admin API's paths spell it.
@@ -162,6 +164,7 @@ fn build() -> Harness {
         tencent: Tencent::new(service.clone(), RegionMap::default()),
         huawei: Huawei::new(service.clone()),
         native: Native::new(service.clone(), Arc::new(NoAudit), "default".into()),
+        aws: Aws::new(service.clone(), RegionMap::default()),
         rt,
         service,
         clock,

@@ -14,7 +14,7 @@ pub mod wire;
 pub type Target = fn(&[u8]);
 
 /// Every target by name, as `fuzz_targets/<name>.rs` and `corpus/<name>/` call it.
-pub const TARGETS: [(&str, Target); 9] = [
+pub const TARGETS: [(&str, Target); 10] = [
     ("auth_alibaba", auth::auth_alibaba),
     ("auth_tencent", auth::auth_tencent),
     ("auth_huawei", auth::auth_huawei),
@@ -24,4 +24,5 @@ pub const TARGETS: [(&str, Target); 9] = [
     ("dialect_tencent", dialects::tencent),
     ("dialect_huawei", dialects::huawei),
     ("dialect_native", dialects::native),
+    ("dialect_aws", dialects::aws),
 ];

@@ -329,6 +329,17 @@ pub enum Permission {
     /// Every one of these (an operation that touches several things in different ways, such
     /// as ReEncrypt: decrypt with one key, encrypt with another). Empty is refused.
     All(Vec<Permission>),
+    /// `action` on each of `targets`, for a batch that answers every target it may and
+    /// reports each other one as its own error (AWS's BatchGetSecretValue). The pipeline
+    /// refuses the request as a whole when the caller may act on none of them (and when
+    /// there are none); the operation then asks [`Service::authorize`] about each target
+    /// before it touches it, the same check the pipeline makes for [`Permission::Act`].
+    ///
+    /// [`Service::authorize`]: crate::Service::authorize
+    EachOnItsOwn {
+        action: Action,
+        targets: Vec<Target>,
+    },
 }
 
 impl Permission {
@@ -370,7 +381,9 @@ impl Permission {
     /// The neutral action, for the audit entry: the first one a conjunction names.
     pub fn action(&self) -> Option<Action> {
         match self {
-            Permission::Act { action, .. } | Permission::Admin { action, .. } => Some(*action),
+            Permission::Act { action, .. }
+            | Permission::Admin { action, .. }
+            | Permission::EachOnItsOwn { action, .. } => Some(*action),
             Permission::All(parts) => parts.iter().find_map(Permission::action),
             _ => None,
         }
@@ -381,7 +394,9 @@ impl Permission {
     /// public ones are always durable, as every admin request was before it had actions.
     pub fn audit_durably(&self) -> bool {
         match self {
-            Permission::Act { action, .. } => action.audit_durably(),
+            Permission::Act { action, .. } | Permission::EachOnItsOwn { action, .. } => {
+                action.audit_durably()
+            }
             Permission::All(parts) => parts.iter().any(Permission::audit_durably),
             Permission::Public | Permission::Admin { .. } => true,
         }
@@ -396,7 +411,9 @@ impl Permission {
 
     fn collect_resources(&self, scope: &Scope, into: &mut Vec<String>) {
         match self {
-            Permission::Act { targets, .. } | Permission::Admin { targets, .. } => {
+            Permission::Act { targets, .. }
+            | Permission::Admin { targets, .. }
+            | Permission::EachOnItsOwn { targets, .. } => {
                 into.extend(targets.iter().map(|t| t.resource(scope)))
             }
             Permission::All(parts) => parts.iter().for_each(|p| p.collect_resources(scope, into)),

@@ -119,6 +119,10 @@ pub struct Service {
     /// The number the first start gives the operator account (see
     /// [`Service::with_bootstrap_account_number`]).
     bootstrap_account_number: Option<String>,
+    /// The day (midnight UTC) of the last access this node recorded, and the secrets whose
+    /// read it recorded that day: a secret's first read of a day writes its last-accessed
+    /// day, later reads of the day write nothing.
+    accessed_today: Mutex<(i64, std::collections::HashSet<uuid::Uuid>)>,
 }
 
 impl Service {
@@ -146,6 +150,7 @@ impl Service {
             held_leases: Arc::new(Mutex::new(Default::default())),
             leases_closed: Arc::default(),
             bootstrap_account_number: None,
+            accessed_today: Mutex::new((i64::MIN, Default::default())),
         }
     }
 

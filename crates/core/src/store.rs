@@ -204,6 +204,23 @@ pub trait SecretStore: Send + Sync + 'static {
     /// Deletes up to `limit` secrets whose deletion window ended at or before `now`.
     /// Returns the names purged, with their scopes.
     async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>>;
+    /// Records that a value of the secret was read on the day that starts at `day` (midnight
+    /// UTC): kept when later than the day recorded, ignored for a secret that is gone. It
+    /// changes no revision and no cached record: a secret's last access is not a change of
+    /// the secret.
+    async fn record_access(&self, secret_id: Uuid, day: Timestamp) -> Result<()>;
+    /// The staged versions of each of these secrets: `(version id, stage)` pairs, for the
+    /// secrets that have any. One call for a page of a list, which carries no versions.
+    async fn stages_of(
+        &self,
+        secret_ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, Vec<(String, Stage)>>>;
+    /// The day each of these secrets was last read ([`SecretStore::record_access`]), for the
+    /// ones read at all.
+    async fn last_accessed(
+        &self,
+        secret_ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, Timestamp>>;
 }
 
 /// The event rules of a scope, which secrets subscribe to by name.

@@ -332,7 +332,11 @@ pub fn permission(op: &Operation) -> Permission {
             Permission::one(Action::SecretsList, Target::AllSecrets),
             Permission::one(Action::SecretsGetValue, Target::AllSecrets),
         ]),
-        O::BatchGetSecretValue { secrets } => Permission::Act {
+        // By ids: each secret on its own. AWS answers the secrets it may read and lists every
+        // other one in `Errors` (AccessDeniedException among them), so one refused id does
+        // not refuse the rest; a caller who may read none of them is refused as a whole.
+        // https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_BatchGetSecretValue.html
+        O::BatchGetSecretValue { secrets } => Permission::EachOnItsOwn {
             action: Action::SecretsGetValue,
             targets: secrets.iter().map(|s| Target::secret(&s.name)).collect(),
         },
@@ -486,7 +490,9 @@ mod permission_tests {
 
     fn actions(p: &Permission) -> Vec<Action> {
         match p {
-            Permission::Act { action, .. } | Permission::Admin { action, .. } => vec![*action],
+            Permission::Act { action, .. }
+            | Permission::Admin { action, .. }
+            | Permission::EachOnItsOwn { action, .. } => vec![*action],
             Permission::All(all) => all.iter().flat_map(actions).collect(),
             Permission::Public => vec![],
         }
@@ -550,7 +556,7 @@ mod permission_tests {
         .unwrap();
         assert_eq!(
             permission(&by_ids),
-            Permission::Act {
+            Permission::EachOnItsOwn {
                 action: Action::SecretsGetValue,
                 targets: vec![Target::secret("a"), Target::secret("b")],
             }

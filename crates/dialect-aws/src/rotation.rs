@@ -245,6 +245,18 @@ pub async fn rotate(call: &Call, input: RotateSecret) -> Result<Map<String, Valu
     Ok(out)
 }
 
+/// CancelRotateSecret turns automatic rotation off: no scheduled rotation starts after it.
+///
+/// A rotation already running is not rolled back. AWS documents that cancelling during a
+/// rotation may leave AWSPENDING on the partly made version and leaves it to the user to
+/// remove it or move AWSCURRENT
+/// (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CancelRotateSecret.html).
+/// coffer's choice is to let the running task finish: once `set` has run, the database already
+/// has the new password, so stopping there would leave a database password that only the
+/// AWSPENDING version holds; finishing moves AWSCURRENT to it and takes AWSPENDING off, so the
+/// secret and the database agree, and it schedules no next rotation, as rotation is now off.
+/// (A task that cannot finish rolls back as any failed rotation does.) The answer's
+/// `VersionId` names the version that rotation is making, as AWS's does.
 pub async fn cancel(
     call: &Call,
     input: CancelRotateSecret,

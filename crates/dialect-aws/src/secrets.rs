@@ -465,10 +465,24 @@ fn selector(p: &Params) -> Result<VersionSelector, ApiError> {
     Ok(VersionSelector { version_id, stage })
 }
 
-/// AWS's words for a version or stage that is not there.
+/// AWS's words for a version or stage that is not there, and for a value whose key cannot
+/// open it: a read answers `DecryptionFailure` (GetSecretValue's and BatchGetSecretValue's
+/// error for a KMS key that cannot decrypt,
+/// https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html),
+/// where a write under a disabled key is an `EncryptionFailure`.
 fn missing_value(e: coffer_core::Error, sel: &VersionSelector) -> ApiError {
     use coffer_core::error::Resource;
     match e {
+        coffer_core::Error::Disabled {
+            what: Resource::Key,
+            name,
+        } => ApiError::new(
+            "DecryptionFailure",
+            400,
+            format!(
+                "Secrets Manager can't decrypt the secret value: the KMS key {name:?} is disabled."
+            ),
+        ),
         coffer_core::Error::NotFound {
             what: Resource::Version | Resource::Stage,
             ..
@@ -528,39 +542,20 @@ pub async fn batch_get_value(
         for s in page {
             // The filter named no secret, so nothing was authorized per secret yet: each
             // one found is, so that its resource policy's Deny holds here too.
-            let allowed = call
-                .service
-                .authorize(
-                    &call.caller,
-                    coffer_core::Action::SecretsGetValue,
-                    &call.scope,
-                    &coffer_core::Target::secret(&s.name),
-                )
-                .await;
-            let read = match allowed {
-                Ok(_) => read_value(call, &s.name, &current).await,
-                Err(e) => Err(e.into()),
-            };
-            match read {
-                Ok(v) => values.push(Value::Object(v)),
-                Err(e) => errors.push(json!({
-                    "SecretId": call.arn(&s.name, &crate::arn::suffix_of(&s)),
-                    "ErrorCode": e.code, "Message": e.message,
-                })),
-            }
+            let read = read_one(call, &s.name, &current).await;
+            let id = call.arn(&s.name, &crate::arn::suffix_of(&s));
+            answer(read, id, &mut values, &mut errors)?;
         }
         next = more.then(|| filters::token(offset.saturating_add(max)));
     } else {
         if p.has("NextToken") {
             filters::offset(p)?;
         }
+        // The pipeline let the request through because one of the ids may be read
+        // (`Permission::EachOnItsOwn`); each is asked on its own here.
         for id in secrets {
-            match read_value(call, &id.name, &current).await {
-                Ok(v) => values.push(Value::Object(v)),
-                Err(e) => errors.push(json!({
-                    "SecretId": id.given, "ErrorCode": e.code, "Message": e.message,
-                })),
-            }
+            let read = read_one(call, &id.name, &current).await;
+            answer(read, id.given, &mut values, &mut errors)?;
         }
     }
     let mut out = obj(json!({ "SecretValues": values, "Errors": errors }));
@@ -568,6 +563,48 @@ pub async fn batch_get_value(
         out.insert("NextToken".into(), t.into());
     }
     Ok(out)
+}
+
+/// One secret of a batch read: its `GetValue` right checked first (the caller's policies and
+/// the secret's resource policy, by the same function as every other request), then its
+/// current value.
+async fn read_one(
+    call: &Call,
+    name: &str,
+    current: &VersionSelector,
+) -> Result<Map<String, Value>, ApiError> {
+    call.service
+        .authorize(
+            &call.caller,
+            coffer_core::Action::SecretsGetValue,
+            &call.scope,
+            &coffer_core::Target::secret(name),
+        )
+        .await?;
+    read_value(call, name, current).await
+}
+
+/// Adds one secret's outcome to a batch answer: its value, or an entry of `Errors`
+/// (`APIErrorType`: `SecretId`, `ErrorCode`, `Message`) for what is about that secret alone
+/// (AWS names ResourceNotFoundException, InvalidParameterException, InvalidRequestException,
+/// DecryptionFailure and AccessDeniedException,
+/// https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_APIErrorType.html).
+/// A failure of the server itself (a 5xx, throttling) fails the whole request rather than
+/// being reported as one secret's error.
+fn answer(
+    read: Result<Map<String, Value>, ApiError>,
+    secret_id: String,
+    values: &mut Vec<Value>,
+    errors: &mut Vec<Value>,
+) -> Result<(), ApiError> {
+    match read {
+        Ok(v) => values.push(Value::Object(v)),
+        Err(e) if e.status < 500 && e.code != "ThrottlingException" => errors.push(json!({
+            "SecretId": secret_id, "ErrorCode": e.code, "Message": e.message,
+        })),
+        Err(e) => return Err(e),
+    }
+    Ok(())
 }
 
 /// Whether the caller may learn, by a retried put, whether a value equals the stored one:
@@ -640,8 +677,14 @@ async fn put(
         })
 }
 
-/// DescribeSecret's and ListSecrets' view of a secret.
-pub fn view(call: &Call, s: &SecretRecord, with_versions: bool) -> Map<String, Value> {
+/// DescribeSecret's and ListSecrets' view of a secret. `last_accessed`: the day a value of it
+/// was last read (`LastAccessedDate`, left out for a secret never read).
+pub fn view(
+    call: &Call,
+    s: &SecretRecord,
+    with_versions: bool,
+    last_accessed: Option<Timestamp>,
+) -> Map<String, Value> {
     let mut out = obj(json!({
         "ARN": call.arn(&s.name, &crate::arn::suffix_of(s)),
         "Name": s.name,
@@ -665,6 +708,9 @@ pub fn view(call: &Call, s: &SecretRecord, with_versions: bool) -> Map<String, V
     }
     if let Some(last) = s.rotation.last {
         out.insert("LastRotatedDate".into(), date(last));
+    }
+    if let Some(day) = last_accessed {
+        out.insert("LastAccessedDate".into(), date(day));
     }
     if s.rotation.enabled {
         if let Some(next) = s.rotation.next {
@@ -705,9 +751,28 @@ fn versions_to_stages(s: &SecretRecord) -> Value {
     )
 }
 
+/// `SecretVersionsToStages` from `(version id, stage)` pairs: each version's stages in the
+/// order a secret's record keeps them (built-ins, then custom labels by name).
+fn staged_json(pairs: Vec<(String, Stage)>) -> Value {
+    let mut by_version: std::collections::BTreeMap<String, Vec<Stage>> = Default::default();
+    for (version_id, stage) in pairs {
+        by_version.entry(version_id).or_default().push(stage);
+    }
+    Value::Object(
+        by_version
+            .into_iter()
+            .map(|(v, mut stages)| {
+                stages.sort();
+                (v, stages_json(&stages))
+            })
+            .collect(),
+    )
+}
+
 pub async fn describe(call: &Call, secret: &SecretId) -> Result<Map<String, Value>, ApiError> {
     let s = call.service.describe(&call.scope, &secret.name).await?;
-    let mut out = view(call, &s, true);
+    let accessed = call.service.last_accessed(&[s.id]).await?;
+    let mut out = view(call, &s, true, accessed.get(&s.id).copied());
     crate::replication::describe_fields(call, &s, &mut out).await?;
     Ok(out)
 }
@@ -748,19 +813,16 @@ pub async fn list(call: &Call) -> Result<Map<String, Value>, ApiError> {
         max,
     )
     .await?;
-    // List results carry metadata only; each entry's versions are read for its
-    // SecretVersionsToStages (a page is at most 100 secrets).
+    // List results carry metadata only; the staged versions of the whole page come in one
+    // read (a secret without any, or deleted since the page was read, shows none).
+    let ids: Vec<_> = page.iter().map(|s| s.id).collect();
+    let accessed = call.service.last_accessed(&ids).await?;
+    let mut staged = call.service.stages_of(&ids).await?;
     let mut list: Vec<Value> = Vec::with_capacity(page.len());
     for s in &page {
-        let mut entry = view(call, s, false);
-        match call.service.describe(&call.scope, &s.name).await {
-            Ok(full) => {
-                entry.insert("SecretVersionsToStages".into(), versions_to_stages(&full));
-            }
-            // Deleted since the page was read: listed as it was.
-            Err(coffer_core::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
+        let mut entry = view(call, s, false, accessed.get(&s.id).copied());
+        let pairs = staged.remove(&s.id).unwrap_or_default();
+        entry.insert("SecretVersionsToStages".into(), staged_json(pairs));
         // A replica's entry names its primary's region.
         crate::replication::describe_fields(call, s, &mut entry).await?;
         list.push(Value::Object(entry));

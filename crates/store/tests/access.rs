@@ -441,6 +441,23 @@ async fn permissions_are_checked_target_by_target_and_fail_closed() {
     assert!(ok(svc.authorize_permission(&reader, &s, &fine).await));
     let none = Permission::All(vec![]);
     assert!(!ok(svc.authorize_permission(&admin, &s, &none).await));
+    // Each on its own (a batch that reports the targets it may not touch): one allowed
+    // target lets the request through, none refuses it, and no target proves nothing.
+    let each = |names: &[&str]| Permission::EachOnItsOwn {
+        action: Action::SecretsGetValue,
+        targets: names.iter().map(|n| Target::secret(*n)).collect(),
+    };
+    assert!(ok(svc
+        .authorize_permission(&reader, &s, &each(&["db/x", "app/a"]))
+        .await));
+    let refused = svc
+        .authorize_permission(&reader, &s, &each(&["db/x", "db/y"]))
+        .await;
+    assert!(
+        matches!(&refused, Err(Error::AccessDenied { resource, .. }) if resource.ends_with("secret/db/x")),
+        "{refused:?}"
+    );
+    assert!(!ok(svc.authorize_permission(&admin, &s, &each(&[])).await));
     // The admin API's rules: the account's admin keys, not its other keys nor another's.
     let list = |a: AccountId| {
         Permission::admin(
@@ -708,4 +725,65 @@ async fn a_tag_change_is_judged_before_and_after() {
     let admin_may = |t: Target| allowed(&svc, &admin.id, Action::SecretsTag, &s, t);
     assert!(admin_may(retag("a", TagChange::Set(vec![tag("env", "x")]))).await);
     assert!(!admin_may(retag("a", TagChange::Set(vec![tag("team", "root")]))).await);
+}
+
+/// A value read records the day of the read (midnight UTC) for the secret, off the read's own
+/// path; a read on a later day moves it on; reading nothing records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_record_the_day_a_secret_was_last_accessed() {
+    const DAY: i64 = 86_400_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (svc, clock) = coffer_store::testkit::clocked_service(dir.path(), "OPKEY", "op-secret")
+        .await
+        .expect("service");
+    let (acct, _) = svc
+        .create_account("team", "default")
+        .await
+        .expect("account");
+    let s = scope(acct.id);
+    let read = svc
+        .create_secret(&s, new_secret("read", &[]))
+        .await
+        .expect("create");
+    let unread = svc
+        .create_secret(&s, new_secret("unread", &[]))
+        .await
+        .expect("create");
+    let ids = [read.id, unread.id];
+    assert!(svc.last_accessed(&ids).await.expect("days").is_empty());
+    let day = 20_000 * DAY;
+    clock.set(Timestamp(day + 13 * 3_600_000 + 17));
+    let sel = coffer_core::service::VersionSelector::default();
+    svc.get_value(&s, "read", &sel).await.expect("read");
+    svc.get_value(&s, "read", &sel).await.expect("read again");
+    let recorded = |want: i64| {
+        let svc = svc.clone();
+        async move {
+            for _ in 0..200 {
+                let days = svc.last_accessed(&ids).await.expect("days");
+                if days.get(&ids[0]) == Some(&Timestamp(want)) {
+                    assert_eq!(days.len(), 1, "{days:?}");
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            panic!("the read of day {want} was not recorded");
+        }
+    };
+    recorded(day).await;
+    clock.set(Timestamp(day + 2 * DAY + 5));
+    svc.get_value(&s, "read", &sel).await.expect("read later");
+    recorded(day + 2 * DAY).await;
+    // A refused read (no such version) is no access.
+    let missing = coffer_core::service::VersionSelector {
+        version_id: Some("nope".into()),
+        stage: None,
+    };
+    assert!(svc.get_value(&s, "unread", &missing).await.is_err());
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(!svc
+        .last_accessed(&ids)
+        .await
+        .expect("days")
+        .contains_key(&ids[1]));
 }

@@ -425,6 +425,7 @@ async fn every_table_is_backed_up_or_rebuilt() {
         .iter()
         .chain(backup::DERIVED_TABLES)
         .chain(backup::CLUSTER_TABLES)
+        .chain(backup::USAGE_TABLES)
         .copied()
         .collect();
     known.sort();

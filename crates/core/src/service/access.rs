@@ -96,7 +96,7 @@ impl Service {
 
     /// Checks that `caller` holds `permission` in `scope`: the one authorization step of the
     /// request pipeline. Every target of an [`Permission::Act`] is checked; the first refusal
-    /// ends the request.
+    /// ends the request. A [`Permission::EachOnItsOwn`] passes when any one target does.
     pub async fn authorize_permission(
         &self,
         caller: &AuthenticatedKey,
@@ -116,6 +116,23 @@ impl Service {
                     self.authorize(caller, *action, scope, target).await?;
                 }
                 Ok(())
+            }
+            Permission::EachOnItsOwn { action, targets } => {
+                // Allowed when one target is; the operation checks each before it acts.
+                let mut first_refusal = None;
+                for target in targets {
+                    match self.authorize(caller, *action, scope, target).await {
+                        Ok(_) => return Ok(()),
+                        Err(e @ Error::AccessDenied { .. }) => {
+                            first_refusal.get_or_insert(e);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(first_refusal.unwrap_or_else(|| Error::AccessDenied {
+                    action: action.to_string(),
+                    resource: Target::Scope.resource(scope),
+                }))
             }
             Permission::Public => Ok(()),
             Permission::All(parts) => {

@@ -110,6 +110,11 @@ pub struct ReadValue {
     pub value: SecretValue,
 }
 
+const DAY_MS: i64 = 86_400_000;
+
+/// How many secrets' reads of the day a node remembers having recorded.
+const MAX_ACCESSES_REMEMBERED: usize = 100_000;
+
 impl Service {
     fn check_value(&self, value: &SecretValue) -> Result<()> {
         if value.len() > self.limits.max_value_bytes {
@@ -392,11 +397,64 @@ impl Service {
             .keyring
             .open_value(&material, &secret, &version.version_id, &sealed)?;
         let value = into_value(version.kind, plain)?;
+        self.note_access(secret.id);
         Ok(ReadValue {
             secret,
             version,
             value,
         })
+    }
+
+    /// Records that a value of the secret was read today (AWS's `LastAccessedDate`, "the
+    /// date that the secret was last accessed", truncated to midnight UTC:
+    /// https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html).
+    /// Only the first read of a day on this node writes, and it writes in a task of its own:
+    /// the read that caused it neither waits for it nor fails with it.
+    fn note_access(&self, secret_id: uuid::Uuid) {
+        let day = self.clock.now().0.div_euclid(DAY_MS) * DAY_MS;
+        {
+            let Ok(mut seen) = self.accessed_today.lock() else {
+                return;
+            };
+            if seen.0 != day {
+                *seen = (day, Default::default());
+            }
+            // A node reading very many secrets a day forgets which it recorded (and records
+            // them again, which changes nothing) rather than growing without bound.
+            if seen.1.len() >= MAX_ACCESSES_REMEMBERED {
+                seen.1.clear();
+            }
+            if !seen.1.insert(secret_id) {
+                return;
+            }
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let store = self.store.clone();
+        runtime.spawn(async move {
+            if let Err(e) = store.record_access(secret_id, Timestamp(day)).await {
+                tracing::warn!(error = %e, "could not record a secret's last access day");
+            }
+        });
+    }
+
+    /// The staged versions of each of these secrets, `(version id, stage)`, for a page of a
+    /// list (whose records carry no versions), in one store call.
+    pub async fn stages_of(
+        &self,
+        secret_ids: &[uuid::Uuid],
+    ) -> Result<std::collections::HashMap<uuid::Uuid, Vec<(String, Stage)>>> {
+        self.store.stages_of(secret_ids).await
+    }
+
+    /// The day each of these secrets was last read, for the ones read at all (see
+    /// [`Service::get_value`]).
+    pub async fn last_accessed(
+        &self,
+        secret_ids: &[uuid::Uuid],
+    ) -> Result<std::collections::HashMap<uuid::Uuid, Timestamp>> {
+        self.store.last_accessed(secret_ids).await
     }
 
     /// Whether the secret `name` has a version `version_id` (false when there is no such

@@ -96,9 +96,9 @@ pub(crate) fn counts_from(n: [i64; 16]) -> BackupCounts {
 }
 
 /// The tables a backup carries, in both stores. A table added to either schema must be
-/// listed here, in [`DERIVED_TABLES`] or in [`CLUSTER_TABLES`] (each store's tests check that
-/// every table is in one of them), so that a new kind of row cannot be left out of backups
-/// unnoticed.
+/// listed here, in [`DERIVED_TABLES`], [`CLUSTER_TABLES`] or [`USAGE_TABLES`] (each store's
+/// tests check that every table is in one of them), so that a new kind of row cannot be left
+/// out of backups unnoticed.
 pub const BACKED_UP_TABLES: &[&str] = &[
     "accounts",
     "access_keys",
@@ -130,6 +130,11 @@ pub const DERIVED_TABLES: &[&str] = &["secret_counts", "schema_migrations"];
 /// `audit_chains` (how far each node's audit log reaches; the logs are files of the data dirs,
 /// which a backup does not carry). A restored installation starts without them.
 pub const CLUSTER_TABLES: &[&str] = &["leases", "replay_records", "audit_chains"];
+
+/// Tables a backup leaves out because they record how the secrets were used, not what they
+/// are: `secret_access` (the day each secret was last read, AWS's `LastAccessedDate`). A
+/// restored installation starts with no secret read yet.
+pub const USAGE_TABLES: &[&str] = &["secret_access"];
 
 /// A backup file that is not what it should be: a refusal that names what is wrong.
 pub(crate) fn refuse(reason: impl Into<String>) -> Error {

@@ -67,7 +67,109 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("replication_is_recorded_with_the_secret", |s| {
         Box::pin(replication_is_recorded_with_the_secret(s))
     }),
+    ("last_access_keeps_the_latest_day", |s| {
+        Box::pin(last_access_keeps_the_latest_day(s))
+    }),
+    ("stages_of_several_secrets", |s| {
+        Box::pin(stages_of_several_secrets(s))
+    }),
 ];
+
+/// The staged versions of several secrets in one call match what a read of each shows;
+/// secrets without stages, and ids of no secret, are left out.
+pub async fn stages_of_several_secrets(store: Arc<dyn Store>) {
+    let s = scope(1);
+    let (a, b) = (secret(&s, "a", 1), secret(&s, "b", 2));
+    create(&store, &a).await.expect("create a");
+    create(&store, &b).await.expect("create b");
+    let mut b2 = must_get(&store, &s, "b").await;
+    b2.versions.push(version(
+        "v2",
+        3,
+        &[Stage::Current, Stage::Custom("blue".into())],
+    ));
+    b2.versions[0].stages = vec![Stage::Previous];
+    update(&store, &b2, vec![("v2".into(), sealed(2))], vec![])
+        .await
+        .expect("update b");
+    let got = store
+        .stages_of(&[a.id, b.id, Uuid::new_v4()])
+        .await
+        .expect("stages");
+    assert_eq!(got.len(), 2, "{got:?}");
+    for (id, name) in [(a.id, "a"), (b.id, "b")] {
+        let mut pairs = got.get(&id).cloned().unwrap_or_default();
+        pairs.sort();
+        let mut want: Vec<(String, Stage)> = must_get(&store, &s, name)
+            .await
+            .versions
+            .iter()
+            .flat_map(|v| v.stages.iter().map(|st| (v.version_id.clone(), st.clone())))
+            .collect();
+        want.sort();
+        assert_eq!(pairs, want, "{name}");
+    }
+    assert_eq!(got[&b.id].len(), 3);
+    assert!(store.stages_of(&[]).await.expect("stages").is_empty());
+}
+
+/// The day a secret was last read: unknown until recorded, then the latest day recorded (an
+/// earlier day, as a slow node may write late, does not move it back); a secret that is gone
+/// records nothing; recording changes nothing else of the secret (no revision, no change a
+/// read would see); deleting the secret forgets it.
+pub async fn last_access_keeps_the_latest_day(store: Arc<dyn Store>) {
+    const DAY: i64 = 86_400_000;
+    let s = scope(1);
+    let (a, b) = (secret(&s, "a", 1), secret(&s, "b", 2));
+    create(&store, &a).await.expect("create a");
+    create(&store, &b).await.expect("create b");
+    let before = must_get(&store, &s, "a").await;
+    assert!(store
+        .last_accessed(&[a.id, b.id])
+        .await
+        .expect("read")
+        .is_empty());
+    store
+        .record_access(a.id, Timestamp(20 * DAY))
+        .await
+        .expect("record");
+    store
+        .record_access(a.id, Timestamp(19 * DAY))
+        .await
+        .expect("record older");
+    store
+        .record_access(b.id, Timestamp(3 * DAY))
+        .await
+        .expect("record b");
+    let gone = Uuid::new_v4();
+    store
+        .record_access(gone, Timestamp(5 * DAY))
+        .await
+        .expect("a missing secret is ignored");
+    let days = store
+        .last_accessed(&[a.id, b.id, gone])
+        .await
+        .expect("read");
+    assert_eq!(days.len(), 2, "{days:?}");
+    assert_eq!(days.get(&a.id), Some(&Timestamp(20 * DAY)));
+    assert_eq!(days.get(&b.id), Some(&Timestamp(3 * DAY)));
+    store
+        .record_access(a.id, Timestamp(21 * DAY))
+        .await
+        .expect("record newer");
+    assert_eq!(
+        store.last_accessed(&[a.id]).await.expect("read").get(&a.id),
+        Some(&Timestamp(21 * DAY))
+    );
+    assert_eq!(
+        must_get(&store, &s, "a").await,
+        before,
+        "the secret itself is unchanged"
+    );
+    delete_current(&store, &s, "a").await;
+    assert!(store.last_accessed(&[a.id]).await.expect("read").is_empty());
+    assert_eq!(store.last_accessed(&[]).await.expect("read").len(), 0);
+}
 
 /// A batch (a primary and its replica in two regions) commits every part or none: a stale
 /// revision in its last part leaves the parts before it unwritten.

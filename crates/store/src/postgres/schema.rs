@@ -295,6 +295,13 @@ pub const MIGRATIONS: &[&str] = &[
         info      TEXT NOT NULL
     );
     "#,
+    // 6: the day (midnight UTC, epoch ms) a value of each secret was last read.
+    r#"
+    CREATE TABLE secret_access (
+        secret_id UUID PRIMARY KEY REFERENCES secrets(id) ON DELETE CASCADE,
+        day       BIGINT NOT NULL
+    );
+    "#,
 ];
 
 /// Applies the migrations the database has not seen yet, all in one transaction that holds

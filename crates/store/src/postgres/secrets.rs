@@ -358,6 +358,69 @@ impl SecretStore for PgStore {
         .await
     }
 
+    async fn record_access(&self, secret_id: Uuid, day: Timestamp) -> Result<()> {
+        // One statement, no revision bump: the cached records stay valid.
+        pg_read!(self, "record access", |c| async move {
+            c.execute(
+                "INSERT INTO secret_access (secret_id, day) \
+                 SELECT id, $2 FROM secrets WHERE id = $1 \
+                 ON CONFLICT (secret_id) DO UPDATE SET day = EXCLUDED.day \
+                 WHERE EXCLUDED.day > secret_access.day",
+                &[&secret_id, &day.0],
+            )
+            .await
+            .map_err(|e| pg_error("record access", e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn stages_of(
+        &self,
+        secret_ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, Vec<(String, Stage)>>> {
+        let ids = secret_ids.to_vec();
+        pg_read!(self, "read stages", |c| async move {
+            let rows = c
+                .query(
+                    "SELECT secret_id, version_id, stage FROM stages WHERE secret_id = ANY($1)",
+                    &[&ids],
+                )
+                .await
+                .map_err(|e| pg_error("read stages", e))?;
+            let mut out: std::collections::HashMap<Uuid, Vec<(String, Stage)>> =
+                std::collections::HashMap::new();
+            for r in &rows {
+                let stage: String = col(r, 2)?;
+                let stage = Stage::from_stored(&stage)
+                    .ok_or_else(|| Error::internal(format!("postgres: unknown stage {stage:?}")))?;
+                out.entry(col(r, 0)?).or_default().push((col(r, 1)?, stage));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn last_accessed(
+        &self,
+        secret_ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, Timestamp>> {
+        let ids = secret_ids.to_vec();
+        pg_read!(self, "read last access", |c| async move {
+            let rows = c
+                .query(
+                    "SELECT secret_id, day FROM secret_access WHERE secret_id = ANY($1)",
+                    &[&ids],
+                )
+                .await
+                .map_err(|e| pg_error("read last access", e))?;
+            rows.iter()
+                .map(|r| Ok((col::<Uuid>(r, 0)?, Timestamp(col(r, 1)?))))
+                .collect()
+        })
+        .await
+    }
+
     async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>> {
         pg_write!(self, "purge secrets", |tx| async {
             // SKIP LOCKED: nodes purging at once take different secrets, and a secret that is

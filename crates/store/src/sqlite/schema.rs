@@ -272,6 +272,13 @@ pub const MIGRATIONS: &[&str] = &[
         info      TEXT NOT NULL
     );
     "#,
+    // 14: the day (midnight UTC, epoch ms) a value of each secret was last read.
+    r#"
+    CREATE TABLE secret_access (
+        secret_id TEXT PRIMARY KEY REFERENCES secrets(id) ON DELETE CASCADE,
+        day       INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction with

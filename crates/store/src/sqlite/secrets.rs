@@ -295,6 +295,83 @@ impl SecretStore for SqliteStore {
         Ok(found)
     }
 
+    async fn record_access(&self, secret_id: Uuid, day: Timestamp) -> Result<()> {
+        // Through the batched writer, like every write; no cache holds the day, so none
+        // forgets anything.
+        self.writer
+            .submit(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO secret_access (secret_id, day) \
+                     SELECT id, ?2 FROM secrets WHERE id = ?1 \
+                     ON CONFLICT(secret_id) DO UPDATE SET day = excluded.day \
+                     WHERE excluded.day > secret_access.day",
+                )
+                .and_then(|mut st| st.execute(params![secret_id.to_string(), day.0]))
+                .map_err(|e| internal("record access", e))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn stages_of(
+        &self,
+        secret_ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, Vec<(String, Stage)>>> {
+        let ids = secret_ids.to_vec();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached("SELECT version_id, stage FROM stages WHERE secret_id = ?1")
+                .map_err(|e| internal("prepare stages", e))?;
+            let mut out = std::collections::HashMap::new();
+            for id in ids {
+                let rows: Vec<(String, String)> = st
+                    .query_map([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .and_then(|rows| rows.collect())
+                    .map_err(|e| internal("read stages", e))?;
+                if rows.is_empty() {
+                    continue;
+                }
+                let staged = rows
+                    .into_iter()
+                    .map(|(version_id, stage)| {
+                        Stage::from_stored(&stage)
+                            .map(|s| (version_id, s))
+                            .ok_or_else(|| {
+                                Error::internal(format!("sqlite: unknown stage {stage:?}"))
+                            })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                out.insert(id, staged);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn last_accessed(
+        &self,
+        secret_ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, Timestamp>> {
+        let ids = secret_ids.to_vec();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached("SELECT day FROM secret_access WHERE secret_id = ?1")
+                .map_err(|e| internal("prepare last access", e))?;
+            let mut out = std::collections::HashMap::new();
+            for id in ids {
+                let day: Option<i64> = st
+                    .query_row([id.to_string()], |r| r.get(0))
+                    .optional()
+                    .map_err(|e| internal("read last access", e))?;
+                if let Some(day) = day {
+                    out.insert(id, Timestamp(day));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn purge_due(&self, now: Timestamp, limit: u32) -> Result<Vec<(Scope, String)>> {
         self.write(move |c| {
             let due: Vec<(String, String)> = c
