@@ -220,10 +220,10 @@ pub fn same_origin(
 /// (`scheme://host[:port]`).
 pub fn origin_is(origin: Option<&str>, referer: Option<&str>, expected: &str) -> bool {
     match (origin, referer) {
-        (Some(o), _) => o.eq_ignore_ascii_case(&expected),
+        (Some(o), _) => o.eq_ignore_ascii_case(expected),
         (None, Some(r)) => {
             r.get(..expected.len())
-                .is_some_and(|p| p.eq_ignore_ascii_case(&expected))
+                .is_some_and(|p| p.eq_ignore_ascii_case(expected))
                 && matches!(r.as_bytes().get(expected.len()), None | Some(b'/'))
         }
         (None, None) => false,

@@ -308,7 +308,11 @@ fn href(body: &str, id: &str) -> Option<String> {
     let start = body[..at].rfind("href=\"")? + "href=\"".len();
     let end = start + body[start..].find('"')?;
     // As the template escaped it (minijinja escapes `/` too).
-    Some(body[start..end].replace("&#x2f;", "/").replace("&amp;", "&"))
+    Some(
+        body[start..end]
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&"),
+    )
 }
 
 fn names_on(body: &str) -> Vec<String> {
