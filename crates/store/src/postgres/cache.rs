@@ -156,7 +156,12 @@ impl<I: ProbeId> RevisionProbe<I> {
 
     /// The revision the database holds now for the row `id` (`None`: no such row), read by a
     /// statement sent after this call began.
-    pub(super) async fn revision(&self, pool: &Pool, bound: Duration, id: I) -> Result<Option<i64>> {
+    pub(super) async fn revision(
+        &self,
+        pool: &Pool,
+        bound: Duration,
+        id: I,
+    ) -> Result<Option<i64>> {
         let sender = self.sender.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(run_probes(pool.clone(), bound, self.sql, self.what, rx));
@@ -274,7 +279,11 @@ impl KeyCache {
     /// The cached key `id` of `scope`, if any.
     pub(super) fn get(&self, scope: &Scope, id: &str) -> Option<CachedKey> {
         let inner = self.inner.lock().ok()?;
-        inner.by_id.get(id).filter(|k| k.record.scope == *scope).cloned()
+        inner
+            .by_id
+            .get(id)
+            .filter(|k| k.record.scope == *scope)
+            .cloned()
     }
 
     /// The cached default key of `scope`, if any.

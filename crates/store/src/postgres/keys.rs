@@ -8,11 +8,11 @@ use coffer_core::store::KeyStore;
 use coffer_core::*;
 use deadpool_postgres::Transaction;
 
+use super::cache::{CachedKey, DEFAULT_KEY_TRUST};
 use super::rows::{
     account_sql, all, col, exec, is_unique, key_row, key_state_parts, limit_sql, lock_account, one,
     opt, pg_error, scoped_row, violation, Violation, KEY_SELECT,
 };
-use super::cache::{CachedKey, DEFAULT_KEY_TRUST};
 use super::{pg_read, pg_write, PgStore};
 
 /// Inserts the versions not stored yet (all of them for a new key), in the record's order.

@@ -649,7 +649,18 @@ pub(super) async fn create_pipelined(
     let (lock_st, secret_st, count_st, tags_st, versions_st, stages_st, subs_st, repl_st, key_st) =
         prepared.map_err(|e| pg_error("prepare a create", e))?;
     // `biased`: polled in this order, so sent, and run by PostgreSQL, in this order.
-    let (begun, key_refused, room, inserted, counted, tagged, subscribed, versioned, staged_r, replicated) = tokio::join!(
+    let (
+        begun,
+        key_refused,
+        room,
+        inserted,
+        counted,
+        tagged,
+        subscribed,
+        versioned,
+        staged_r,
+        replicated,
+    ) = tokio::join!(
         biased;
         c.batch_execute("BEGIN"),
         async { c.query_opt(&key_st, &[&record.key_id]).await },

@@ -381,7 +381,8 @@ impl SecretStore for PgStore {
 
 /// A create, and a create with its replication record (what CreateSecret with replicas
 /// writes), as the parts of a pipelined create; any other write as it came.
-#[allow(clippy::type_complexity)]
+// The `Err` side hands the write back as it came (not an error), so its size is the write's.
+#[allow(clippy::type_complexity, clippy::result_large_err)]
 fn pipelined_create(
     write: SecretWrite,
 ) -> std::result::Result<
