@@ -1,6 +1,8 @@
 //! Micro-benchmarks of the pieces every request goes through: checking each cloud's
 //! signature, opening and sealing a value's envelope, and the SQLite store's point read and
-//! group-commit write. `cargo bench -p coffer-bench` runs them all; pass a filter to pick
+//! group-commit write, and on PostgreSQL (when the machine's server answers; the database is
+//! made for the run and dropped after it) the default key's revision-checked read and a
+//! pipelined create. `cargo bench -p coffer-bench` runs them all; pass a filter to pick
 //! (`cargo bench -p coffer-bench -- signature`).
 
 use std::sync::Arc;
@@ -8,8 +10,8 @@ use std::sync::Arc;
 use coffer_bench::requests::{server_verifies, Dialect, Op, Signer};
 use coffer_core::service::{CreateSecret, PutValue, VersionSelector, WhenExists, WhenFull};
 use coffer_core::{
-    Limits, PageRequest, Scope, SecretFilter, SecretKind, SecretStore, SecretValue, Service,
-    SystemClock,
+    KeyStore, Limits, PageRequest, Scope, SecretFilter, SecretKind, SecretStore, SecretValue,
+    Service, SystemClock,
 };
 use coffer_crypto::SecretKey;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -259,5 +261,93 @@ fn store(c: &mut Criterion) {
     rt.block_on(store.close());
 }
 
-criterion_group!(benches, signatures, envelope, store);
+/// The PostgreSQL store as a create meets it: the scope's default key (cached, trusted after
+/// a probe of its revision) and a create committed durably (pipelined: two round trips),
+/// 64 at a time as under load. Skipped when no PostgreSQL answers.
+fn postgres(c: &mut Criterion) {
+    let db = match coffer_store::testkit::pg::TestDatabase::create() {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("postgres benchmarks skipped: {e}");
+            return;
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let store = Arc::new(
+        rt.block_on(coffer_store::PgStore::open(
+            &db.url(),
+            coffer_store::PgOptions::default(),
+        ))
+        .expect("store"),
+    );
+    let service = Arc::new(Service::new(
+        store.clone(),
+        SecretKey::generate(),
+        Arc::new(SystemClock),
+        Limits::default(),
+    ));
+    let scope = rt.block_on(async {
+        let (account, _, _) = service
+            .bootstrap(None, None)
+            .await
+            .expect("bootstrap")
+            .expect("a new store");
+        let scope = Scope {
+            account,
+            region: "default".into(),
+        };
+        service.default_key(&scope).await.expect("default key");
+        scope
+    });
+    let mut group = c.benchmark_group("postgres");
+    group.bench_function("default key (cached, revision probe)", |b| {
+        b.to_async(&rt).iter(|| {
+            let (store, scope) = (store.clone(), scope.clone());
+            async move {
+                store
+                    .get_default_key(&scope)
+                    .await
+                    .expect("read")
+                    .expect("found")
+            }
+        })
+    });
+    let mut n = 0u64;
+    group.throughput(Throughput::Elements(64));
+    group.bench_function("create (64 in flight)", |b| {
+        b.to_async(&rt).iter_batched(
+            || {
+                n += 1;
+                (0..64)
+                    .map(|k| format!("pg-write-{n}-{k}"))
+                    .collect::<Vec<_>>()
+            },
+            |names| {
+                let (service, scope) = (service.clone(), scope.clone());
+                async move {
+                    let tasks: Vec<_> = names
+                        .into_iter()
+                        .map(|name| {
+                            let (service, scope) = (service.clone(), scope.clone());
+                            tokio::spawn(async move {
+                                service.create_secret(&scope, create(name)).await
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        t.await.expect("join").expect("create");
+                    }
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+    rt.block_on(store.close());
+}
+
+criterion_group!(benches, signatures, envelope, store, postgres);
 criterion_main!(benches);

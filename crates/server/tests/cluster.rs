@@ -1007,11 +1007,43 @@ fn a_change_on_one_node_takes_effect_on_every_node_within_the_bound() {
             ],
         );
         ali_ok(&b, "GetSecretValue", &[("SecretName", &name)]);
+        // b also creates under the key, so that it holds the key as read for a create.
+        let create_on_b = |n: &str| {
+            ali(
+                &b,
+                "CreateSecret",
+                &[
+                    ("SecretName", n),
+                    ("VersionId", "v1"),
+                    ("SecretData", "x"),
+                    ("EncryptionKeyId", &key_id),
+                ],
+            )
+        };
+        let (s, body) = create_on_b(&format!("{name}-b"));
+        assert_eq!(s, 200, "{body}");
         ali_ok(&a, "DisableKey", &[("KeyId", &key_id)]);
         let t0 = Instant::now();
         note(
             "disabled key",
             time_until_refused(t0, || ali(&b, "GetSecretValue", &[("SecretName", &name)])),
+        );
+        // ... and stops taking new secrets on b.
+        let t0 = Instant::now();
+        let mut attempt = 0;
+        note(
+            "disabled key, creates",
+            time_until_refused(t0, || {
+                attempt += 1;
+                let (s, body) = create_on_b(&format!("{name}-b{attempt}"));
+                if s != 200 {
+                    assert!(
+                        body.to_string().contains("Disabled"),
+                        "refused for another reason: {body}"
+                    );
+                }
+                (s, body)
+            }),
         );
 
         // A policy turned from Allow to Deny on a.

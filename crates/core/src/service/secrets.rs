@@ -222,6 +222,15 @@ impl Service {
             .await
     }
 
+    /// `refused` as it is, unless the name is taken: then that, the error a client sees first
+    /// for a create of a taken name whatever else is wrong with it.
+    async fn unless_name_taken(&self, scope: &Scope, name: &str, refused: Error) -> Error {
+        match self.store.get_secret(scope, name).await {
+            Ok(Some(existing)) => name_taken(existing),
+            _ => refused,
+        }
+    }
+
     async fn insert_secret_with(
         &self,
         scope: &Scope,
@@ -246,12 +255,24 @@ impl Service {
                 ),
             ));
         }
-        if let Some(existing) = self.store.get_secret(scope, &new.name).await? {
-            return Err(name_taken(existing));
-        }
+        // The name is not looked up first: the store refuses a taken name in the insert
+        // itself (a unique index), and the error below reports it as a look-up would have,
+        // which saves a read on every create. Only when the key is refused is the name
+        // checked first, so that a taken name is still the error a client sees first.
         let key = match &new.key {
-            Some(r) => self.resolve_key(scope, r).await?,
-            None => self.default_key(scope).await?,
+            Some(r) => self.resolve_key(scope, r).await,
+            // A disabled key seals nothing, the default key included.
+            None => self.default_key(scope).await.and_then(|k| match k.state {
+                KeyState::Enabled => Ok(k),
+                _ => Err(Error::Disabled {
+                    what: Resource::Key,
+                    name: k.id,
+                }),
+            }),
+        };
+        let key = match key {
+            Ok(key) => key,
+            Err(e) => return Err(self.unless_name_taken(scope, &new.name, e).await),
         };
         // Counted by the store in the transaction that inserts: a count read here could be
         // stale by the time of the insert, and creates racing for the last place would pass.
@@ -325,11 +346,15 @@ impl Service {
         match written {
             Ok(()) => Ok(record),
             Err(Error::AlreadyExists { .. }) => {
-                // Lost a race for the name; report it the way a pre-check would have.
+                // The name is taken (or was, a moment ago); report it as a look-up would.
                 match self.store.get_secret(scope, &record.name).await? {
                     Some(existing) => Err(name_taken(existing)),
                     None => Err(Error::Conflict),
                 }
+            }
+            // A store may check the quota (or a subscription's rule) before the name.
+            Err(e @ (Error::LimitExceeded { .. } | Error::NotFound { .. })) => {
+                Err(self.unless_name_taken(scope, &record.name, e).await)
             }
             Err(e) => Err(e),
         }

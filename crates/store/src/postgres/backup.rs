@@ -363,6 +363,7 @@ impl BackupStore for PgStore {
     async fn import(&self, source: &mut dyn ImportSource) -> Result<BackupCounts> {
         // Restored secrets keep their ids and revisions: nothing cached before may stand.
         self.cache.forget_all();
+        self.keys.forget_all();
         let mut conn = self.conn().await?;
         let tx = begin(&mut conn).await?;
         let result = async {

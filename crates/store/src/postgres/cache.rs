@@ -24,14 +24,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use coffer_core::{Error, Result, Scope, SealedValue, SecretRecord};
+use coffer_core::{Error, KeyRecord, Result, Scope, SealedValue, SecretRecord};
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
 use super::rows::{col, pg_error, rows, timed_out, unavailable};
 
-/// Most secrets kept.
+/// Most secrets (and, apart, most keys) kept.
 const CAPACITY: usize = 10_000;
 
 /// A secret as read, with the sealed value of the version last read from it.
@@ -109,31 +109,62 @@ impl SecretCache {
     }
 }
 
+/// How long the default key of a scope is used as cached without asking the database.
+pub(super) const DEFAULT_KEY_TRUST: Duration = Duration::from_millis(500);
+
 /// Most probes answered by one statement.
 const PROBE_BATCH: usize = 512;
 /// Probe statements in flight at once on one node.
 const PROBES_IN_FLIGHT: usize = 4;
 
 /// A probe waiting for its statement.
-type Probe = (Uuid, oneshot::Sender<Result<Option<i64>>>);
+type Probe<I> = (I, oneshot::Sender<Result<Option<i64>>>);
 
-/// Asks the database for the current revisions of cached secrets, batching concurrent probes.
-/// Its task starts on first use and ends when the store is dropped.
-#[derive(Default)]
-pub(super) struct RevisionProbe(OnceLock<mpsc::UnboundedSender<Probe>>);
+/// Asks the database for the current revisions of cached rows (secrets, or keys), batching
+/// concurrent probes. Its task starts on first use and ends when the store is dropped.
+pub(super) struct RevisionProbe<I> {
+    sender: OnceLock<mpsc::UnboundedSender<Probe<I>>>,
+    /// `SELECT id, revision FROM <table> WHERE id = ANY($1)`.
+    sql: &'static str,
+    /// What the probe is called in errors ("check cached secrets").
+    what: &'static str,
+}
 
-impl RevisionProbe {
-    /// The revision the database holds now for the secret `id` (`None`: no such secret), read
-    /// by a statement sent after this call began.
+/// What a probe batches: an id that PostgreSQL takes as an array element and gives back.
+pub(super) trait ProbeId:
+    Clone
+    + Eq
+    + std::hash::Hash
+    + Send
+    + Sync
+    + tokio_postgres::types::ToSql
+    + for<'a> tokio_postgres::types::FromSql<'a>
+    + 'static
+{
+}
+impl ProbeId for Uuid {}
+impl ProbeId for String {}
+
+impl<I: ProbeId> RevisionProbe<I> {
+    pub(super) fn new(sql: &'static str, what: &'static str) -> Self {
+        Self {
+            sender: OnceLock::new(),
+            sql,
+            what,
+        }
+    }
+
+    /// The revision the database holds now for the row `id` (`None`: no such row), read by a
+    /// statement sent after this call began.
     pub(super) async fn revision(
         &self,
         pool: &Pool,
         bound: Duration,
-        id: Uuid,
+        id: I,
     ) -> Result<Option<i64>> {
-        let sender = self.0.get_or_init(|| {
+        let sender = self.sender.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(run_probes(pool.clone(), bound, rx));
+            tokio::spawn(run_probes(pool.clone(), bound, self.sql, self.what, rx));
             tx
         });
         let (answer, answered) = oneshot::channel();
@@ -146,7 +177,13 @@ impl RevisionProbe {
     }
 }
 
-async fn run_probes(pool: Pool, bound: Duration, mut rx: mpsc::UnboundedReceiver<Probe>) {
+async fn run_probes<I: ProbeId>(
+    pool: Pool,
+    bound: Duration,
+    sql: &'static str,
+    what: &'static str,
+    mut rx: mpsc::UnboundedReceiver<Probe<I>>,
+) {
     let slots = Arc::new(Semaphore::new(PROBES_IN_FLIGHT));
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -165,37 +202,31 @@ async fn run_probes(pool: Pool, bound: Duration, mut rx: mpsc::UnboundedReceiver
         let pool = pool.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            probe_batch(&pool, bound, batch).await;
+            probe_batch(&pool, bound, sql, what, batch).await;
         });
     }
 }
 
-async fn probe_batch(pool: &Pool, bound: Duration, batch: Vec<Probe>) {
-    let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
+async fn probe_batch<I: ProbeId>(
+    pool: &Pool,
+    bound: Duration,
+    sql: &'static str,
+    what: &'static str,
+    batch: Vec<Probe<I>>,
+) {
+    let ids: Vec<I> = batch.iter().map(|(id, _)| id.clone()).collect();
     let found = tokio::time::timeout(bound, async {
-        let c = pool
-            .get()
-            .await
-            .map_err(|e| unavailable("check cached secrets", e))?;
-        rows(
-            &c,
-            "SELECT id, revision FROM secrets WHERE id = ANY($1)",
-            &[&ids],
-        )
-        .await
-        .map_err(|e| pg_error("check cached secrets", e))
+        let c = pool.get().await.map_err(|e| unavailable(what, e))?;
+        rows(&c, sql, &[&ids]).await.map_err(|e| pg_error(what, e))
     })
     .await;
-    let revisions: Result<HashMap<Uuid, i64>> = match found {
+    let revisions: Result<HashMap<I, i64>> = match found {
         Ok(Ok(rows)) => rows
             .iter()
-            .map(|r| Ok((col::<Uuid>(r, 0)?, col::<i64>(r, 1)?)))
+            .map(|r| Ok((col::<I>(r, 0)?, col::<i64>(r, 1)?)))
             .collect(),
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(timed_out(
-            "check cached secrets",
-            "the database did not answer in time",
-        )),
+        Err(_) => Err(timed_out(what, "the database did not answer in time")),
     };
     for (id, answer) in batch {
         let result = match &revisions {
@@ -207,6 +238,105 @@ async fn probe_batch(pool: &Pool, bound: Duration, batch: Vec<Probe>) {
         };
         // A read that gave up waiting no longer listens.
         let _ = answer.send(result);
+    }
+}
+
+/// A key as last read, with the revision it had and when the database last confirmed it.
+#[derive(Clone)]
+pub(super) struct CachedKey {
+    pub record: KeyRecord,
+    pub revision: i64,
+    pub checked: std::time::Instant,
+}
+
+/// This node's cache of keys as last read, for the default key that every create without a
+/// named key reads and the key every value read opens. A key read by id is trusted exactly as
+/// the secret cache is: only after a probe of the key's `revision` (moved forward by every
+/// change of the key, its state, aliases, versions or wrapped material) finds it unchanged,
+/// so a key disabled on another node is refused here by the next request. The scope's
+/// default key, which creates ask for, is trusted for [`DEFAULT_KEY_TRUST`] after the
+/// database last confirmed it (within the second the README states for key states on other
+/// nodes): a create reads its key's state in its own transaction anyway, so a disabled
+/// default key refuses creates at once. Entries hold wrapped key material only, as the
+/// database does.
+#[derive(Default)]
+pub(super) struct KeyCache {
+    inner: Mutex<KeyEntries>,
+}
+
+#[derive(Default)]
+struct KeyEntries {
+    by_id: HashMap<String, CachedKey>,
+    /// The default key's id of each scope (`account \0 region`).
+    defaults: HashMap<String, String>,
+}
+
+fn scope_key(scope: &Scope) -> String {
+    format!("{}\u{0}{}", scope.account.0, scope.region)
+}
+
+impl KeyCache {
+    /// The cached key `id` of `scope`, if any.
+    pub(super) fn get(&self, scope: &Scope, id: &str) -> Option<CachedKey> {
+        let inner = self.inner.lock().ok()?;
+        inner
+            .by_id
+            .get(id)
+            .filter(|k| k.record.scope == *scope)
+            .cloned()
+    }
+
+    /// The cached default key of `scope`, if any.
+    pub(super) fn get_default(&self, scope: &Scope) -> Option<CachedKey> {
+        let inner = self.inner.lock().ok()?;
+        let id = inner.defaults.get(&scope_key(scope))?;
+        inner
+            .by_id
+            .get(id)
+            .filter(|k| k.record.scope == *scope && k.record.is_default)
+            .cloned()
+    }
+
+    pub(super) fn fill(&self, key: CachedKey) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if inner.by_id.len() >= CAPACITY && !inner.by_id.contains_key(&key.record.id) {
+            inner.by_id.clear();
+            inner.defaults.clear();
+        }
+        if key.record.is_default {
+            inner
+                .defaults
+                .insert(scope_key(&key.record.scope), key.record.id.clone());
+        }
+        inner.by_id.insert(key.record.id.clone(), key);
+    }
+
+    /// Notes that the database still holds key `id` at `revision`, as of now.
+    pub(super) fn confirm(&self, id: &str, revision: i64) {
+        if let Ok(mut inner) = self.inner.lock() {
+            if let Some(k) = inner.by_id.get_mut(id) {
+                if k.revision == revision {
+                    k.checked = std::time::Instant::now();
+                }
+            }
+        }
+    }
+
+    /// Drops a key known to be out of date (changed on this node, or gone).
+    pub(super) fn forget(&self, id: &str) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.by_id.remove(id);
+        }
+    }
+
+    /// Drops every key (a restore, a rewrap).
+    pub(super) fn forget_all(&self) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.by_id.clear();
+            inner.defaults.clear();
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use coffer_core::store::KeyStore;
 use coffer_core::*;
 use deadpool_postgres::Transaction;
 
+use super::cache::{CachedKey, DEFAULT_KEY_TRUST};
 use super::rows::{
     account_sql, all, col, exec, is_unique, key_row, key_state_parts, limit_sql, lock_account, one,
     opt, pg_error, scoped_row, violation, Violation, KEY_SELECT,
@@ -122,7 +123,8 @@ async fn update_key(tx: &Transaction<'_>, k: &KeyRecord) -> Result<()> {
     let n = exec(
         tx,
         "UPDATE keys SET description = $2, state = $3, state_at = $4, primary_version = $5, \
-         rotation_enabled = $8, rotation_interval = $9, next_rotation = $10 \
+         rotation_enabled = $8, rotation_interval = $9, next_rotation = $10, \
+         revision = nextval('key_revisions') \
          WHERE id = $1 AND account = $6 AND region = $7",
         &[
             &k.id,
@@ -149,6 +151,46 @@ async fn update_key(tx: &Transaction<'_>, k: &KeyRecord) -> Result<()> {
     insert_aliases(tx, k).await
 }
 
+/// A row of [`KEY_SELECT`] with the key's revision.
+fn cached_key_row(r: &tokio_postgres::Row) -> Result<CachedKey> {
+    Ok(CachedKey {
+        record: key_row(r)?,
+        revision: col(r, 16)?,
+        checked: std::time::Instant::now(),
+    })
+}
+
+impl PgStore {
+    /// The cached key, if the database still holds it at the cached revision (asked by a
+    /// statement sent after this call began, batched with concurrent probes).
+    async fn trusted(&self, hit: CachedKey) -> Result<Option<KeyRecord>> {
+        let now = self
+            .key_probe
+            .revision(
+                &self.pool,
+                self.options.operation_timeout,
+                hit.record.id.clone(),
+            )
+            .await?;
+        Ok((now == Some(hit.revision)).then_some(hit.record))
+    }
+
+    /// Caches what a read by id found (or forgets the id when it found nothing).
+    fn keep(&self, found: Option<CachedKey>, id: &str) -> Option<KeyRecord> {
+        match found {
+            Some(k) => {
+                let record = k.record.clone();
+                self.keys.fill(k);
+                Some(record)
+            }
+            None => {
+                self.keys.forget(id);
+                None
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl KeyStore for PgStore {
     async fn create_key(&self, key: &KeyRecord) -> Result<()> {
@@ -156,13 +198,23 @@ impl KeyStore for PgStore {
     }
 
     async fn get_key(&self, scope: &Scope, id: &str) -> Result<Option<KeyRecord>> {
-        pg_read!(self, "read key", |c| one(
-            &c,
-            "read key",
-            &format!("{KEY_SELECT} WHERE k.id = $1 AND k.account = $2 AND k.region = $3"),
-            &[&id, &account_sql(scope.account), &scope.region],
-            key_row
-        ))
+        self.bounded("read key", async {
+            if let Some(hit) = self.keys.get(scope, id) {
+                if let Some(k) = self.trusted(hit).await? {
+                    return Ok(Some(k));
+                }
+            }
+            let c = self.conn().await?;
+            let found = one(
+                &c,
+                "read key",
+                &format!("{KEY_SELECT} WHERE k.id = $1 AND k.account = $2 AND k.region = $3"),
+                &[&id, &account_sql(scope.account), &scope.region],
+                cached_key_row,
+            )
+            .await?;
+            Ok(self.keep(found, id))
+        })
         .await
     }
 
@@ -181,17 +233,39 @@ impl KeyStore for PgStore {
     }
 
     async fn get_default_key(&self, scope: &Scope) -> Result<Option<KeyRecord>> {
-        pg_read!(self, "read default key", |c| one(
-            &c,
-            "read default key",
-            &format!("{KEY_SELECT} WHERE k.account = $1 AND k.region = $2 AND k.is_default"),
-            &[&account_sql(scope.account), &scope.region],
-            key_row
-        ))
+        self.bounded("read default key", async {
+            if let Some(hit) = self.keys.get_default(scope) {
+                if hit.checked.elapsed() < DEFAULT_KEY_TRUST {
+                    return Ok(Some(hit.record));
+                }
+                let (id, revision) = (hit.record.id.clone(), hit.revision);
+                if let Some(k) = self.trusted(hit).await? {
+                    self.keys.confirm(&id, revision);
+                    return Ok(Some(k));
+                }
+                self.keys.forget(&id);
+            }
+            let c = self.conn().await?;
+            let found = one(
+                &c,
+                "read default key",
+                &format!("{KEY_SELECT} WHERE k.account = $1 AND k.region = $2 AND k.is_default"),
+                &[&account_sql(scope.account), &scope.region],
+                cached_key_row,
+            )
+            .await?;
+            Ok(found.map(|k| {
+                let record = k.record.clone();
+                self.keys.fill(k);
+                record
+            }))
+        })
         .await
     }
 
     async fn update_key(&self, key: &KeyRecord) -> Result<()> {
+        // This node's entry goes whatever the outcome; other nodes see the new revision.
+        self.keys.forget(&key.id);
         pg_write!(self, "update key", |tx| update_key(&tx, key)).await
     }
 

@@ -118,7 +118,11 @@ pub struct PgStore {
     /// [`cache`]).
     cache: cache::SecretCache,
     /// Asks for cached secrets' revisions, many reads at once.
-    probe: cache::RevisionProbe,
+    probe: cache::RevisionProbe<uuid::Uuid>,
+    /// Keys as this node last read them, trusted only after a probe of their revision.
+    keys: cache::KeyCache,
+    /// Asks for cached keys' revisions, many reads at once.
+    key_probe: cache::RevisionProbe<String>,
     /// Batches the replay records of concurrent requests (see [`cluster`]).
     replay_writer: cluster::ReplayWriter,
 }
@@ -346,7 +350,15 @@ impl PgStore {
             options,
             display,
             cache: cache::SecretCache::default(),
-            probe: cache::RevisionProbe::default(),
+            probe: cache::RevisionProbe::new(
+                "SELECT id, revision FROM secrets WHERE id = ANY($1)",
+                "check cached secrets",
+            ),
+            keys: cache::KeyCache::default(),
+            key_probe: cache::RevisionProbe::new(
+                "SELECT id, revision FROM keys WHERE id = ANY($1)",
+                "check cached keys",
+            ),
             replay_writer: cluster::ReplayWriter::default(),
         })
     }

@@ -55,8 +55,9 @@ impl RewrapStore for PgStore {
         old: &[u8],
         new: &[u8],
     ) -> Result<bool> {
+        self.keys.forget(key_id);
         pg_write!(self, "replace key material", |tx| async {
-            exec(
+            let replaced = exec(
                 &tx,
                 "UPDATE key_versions SET wrapped_material = $4 \
                  WHERE key_id = $1 AND id = $2 AND wrapped_material = $3",
@@ -64,7 +65,18 @@ impl RewrapStore for PgStore {
             )
             .await
             .map(|n| n == 1)
-            .map_err(|e| pg_error("replace key material", e))
+            .map_err(|e| pg_error("replace key material", e))?;
+            if replaced {
+                // Nodes that cached the key under the old wrapping read it again.
+                exec(
+                    &tx,
+                    "UPDATE keys SET revision = nextval('key_revisions') WHERE id = $1",
+                    &[&key_id],
+                )
+                .await
+                .map_err(|e| pg_error("replace key material", e))?;
+            }
+            Ok(replaced)
         })
         .await
     }

@@ -496,7 +496,7 @@ fn versions_of(r: &Row, first: usize) -> Result<Vec<VersionRecord>> {
 /// Followed by `WHERE` on `keys k`.
 pub(crate) const KEY_SELECT: &str = "SELECT k.id, k.account, k.region, k.description, k.state, \
      k.state_at, k.is_default, k.created_at, k.primary_version, k.rotation_enabled, \
-     k.rotation_interval, k.next_rotation, a.aliases, v.ids, v.created, v.materials \
+     k.rotation_interval, k.next_rotation, a.aliases, v.ids, v.created, v.materials, k.revision \
      FROM keys k \
      CROSS JOIN LATERAL (SELECT COALESCE(array_agg(alias ORDER BY seq), '{}') AS aliases \
          FROM key_aliases WHERE key_id = k.id) a \

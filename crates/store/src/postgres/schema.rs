@@ -302,6 +302,14 @@ pub const MIGRATIONS: &[&str] = &[
         day       BIGINT NOT NULL
     );
     "#,
+    // 7: a key's revision, which every change of the key (state, aliases, versions, wrapped
+    //    material) moves forward, so that a node may keep keys it read and trust one after
+    //    a probe of this column alone. Drawn from one sequence, so that no two states of a
+    //    key (even a key deleted and restored under its id) share a revision.
+    r#"
+    CREATE SEQUENCE key_revisions;
+    ALTER TABLE keys ADD COLUMN revision BIGINT NOT NULL DEFAULT nextval('key_revisions');
+    "#,
 ];
 
 /// Applies the migrations the database has not seen yet, all in one transaction that holds

@@ -539,24 +539,63 @@ impl Drop for InTransaction {
     }
 }
 
-/// [`create_secret`] for a secret without subscriptions, in two round trips instead of one
-/// per statement: `BEGIN` and every statement of the create are sent at once (pipelined on
-/// the connection, which PostgreSQL runs one after the other in the order sent, each with a
-/// snapshot taken when it starts, exactly as when each waits for the one before), and once
-/// their answers are read and the quota checked, `COMMIT` (or `ROLLBACK`). The locks, the
-/// count and the checks are the transaction path's, statement for statement; only the waits
-/// between statements are gone.
+/// Subscriptions of a new secret, in order, in one statement. The foreign key on the rule
+/// refuses a name that no rule of the scope has (see [`missing_rule`] for which).
+const INSERT_SUBSCRIPTIONS_SQL: &str =
+    "INSERT INTO secret_subscriptions (secret_id, position, account, region, rule_name) \
+     SELECT $1, (t.p - 1)::int, $2, $3, t.r FROM unnest($4::text[]) WITH ORDINALITY AS t(r, p)";
+
+/// Whether the key a new secret is sealed under is no longer enabled (disabled, or pending
+/// deletion). Read in the create's transaction, so that a key disabled on any node before
+/// the create's statements ran refuses it, whatever this node last read of the key. (The
+/// store does not tie a secret's key id to a key row; the core resolves keys.)
+const KEY_REFUSED_SQL: &str = "SELECT state <> 'enabled' FROM keys WHERE id = $1";
+
+/// A create under a key that is no longer enabled. Only creates that callers make are
+/// checked ([`create_pipelined`]); a restore puts back secrets whatever their key's state.
+fn key_not_usable(key_id: &str) -> Error {
+    Error::Disabled {
+        what: Resource::Key,
+        name: key_id.to_string(),
+    }
+}
+
+/// The replication record of a new secret.
+const INSERT_REPLICATION_SQL: &str =
+    "INSERT INTO secret_replication (secret_id, info) VALUES ($1, $2)";
+
+/// The first of `names` that no event rule of the scope has, asked after a create was refused
+/// for one, so that the error names it.
+async fn missing_rule(c: &Object, scope: &Scope, names: &[String]) -> Option<String> {
+    let row = c
+        .query_opt(
+            "SELECT u.n FROM unnest($3::text[]) WITH ORDINALITY AS u(n, p) \
+             WHERE NOT EXISTS (SELECT 1 FROM event_rules e \
+                               WHERE e.account = $1 AND e.region = $2 AND e.name = u.n) \
+             ORDER BY u.p LIMIT 1",
+            &[&account_sql(scope.account), &scope.region, &names],
+        )
+        .await
+        .ok()??;
+    row.try_get(0).ok()
+}
+
+/// [`create_secret`] (with, for a replicated secret, its replication record) in two round
+/// trips instead of one per statement: `BEGIN` and every statement of the create are sent at
+/// once (pipelined on the connection, which PostgreSQL runs one after the other in the order
+/// sent, each with a snapshot taken when it starts, exactly as when each waits for the one
+/// before), and once their answers are read and the quota checked, `COMMIT` (or `ROLLBACK`).
+/// The locks, the count and the checks are the transaction path's, statement for statement;
+/// only the waits between statements are gone. Every create on PostgreSQL goes this way. The
+/// key's state is read in the same transaction (see [`KEY_REFUSED_SQL`]), so the key the
+/// caller sealed under may come from this node's cache.
 pub(super) async fn create_pipelined(
     conn: Object,
     record: SecretRecord,
     values: Vec<(String, SealedValue)>,
     max_secrets: Option<u64>,
+    replication: Option<String>,
 ) -> Result<()> {
-    if !record.subscriptions.is_empty() {
-        return Err(Error::internal(
-            "postgres: a pipelined create of a secret with subscriptions",
-        ));
-    }
     let (state, purge_at) = state_parts(record.state);
     let kind = serde_json::to_string(&record.kind)
         .map_err(|e| Error::internal(format!("encode kind: {e}")))?;
@@ -603,13 +642,28 @@ pub(super) async fn create_pipelined(
         c.prepare_cached(INSERT_TAGS_SQL),
         c.prepare_cached(INSERT_VERSIONS_SQL),
         c.prepare_cached(INSERT_STAGES_SQL),
+        c.prepare_cached(INSERT_SUBSCRIPTIONS_SQL),
+        c.prepare_cached(INSERT_REPLICATION_SQL),
+        c.prepare_cached(KEY_REFUSED_SQL),
     );
-    let (lock_st, secret_st, count_st, tags_st, versions_st, stages_st) =
+    let (lock_st, secret_st, count_st, tags_st, versions_st, stages_st, subs_st, repl_st, key_st) =
         prepared.map_err(|e| pg_error("prepare a create", e))?;
     // `biased`: polled in this order, so sent, and run by PostgreSQL, in this order.
-    let (begun, room, inserted, counted, tagged, versioned, staged_r) = tokio::join!(
+    let (
+        begun,
+        key_refused,
+        room,
+        inserted,
+        counted,
+        tagged,
+        subscribed,
+        versioned,
+        staged_r,
+        replicated,
+    ) = tokio::join!(
         biased;
         c.batch_execute("BEGIN"),
+        async { c.query_opt(&key_st, &[&record.key_id]).await },
         async {
             match max {
                 // Held until commit, so that deleting the account (or an instance) on another
@@ -673,6 +727,16 @@ pub(super) async fn create_pipelined(
             c.execute(&tags_st, &[&id, &tag_keys, &tag_values]).await
         },
         async {
+            if record.subscriptions.is_empty() {
+                return Ok(0);
+            }
+            c.execute(
+                &subs_st,
+                &[&id, &account, &record.scope.region, &record.subscriptions],
+            )
+            .await
+        },
+        async {
             if versions.ids.is_empty() {
                 return Ok(0);
             }
@@ -684,19 +748,40 @@ pub(super) async fn create_pipelined(
             }
             c.execute(&stages_st, &[&id, &stages, &staged]).await
         },
+        async {
+            match &replication {
+                Some(info) => c.execute(&repl_st, &[&id, info]).await,
+                None => Ok(0),
+            }
+        },
     );
     // The first failure is the one to report: after it, PostgreSQL refused the rest
     // ("current transaction is aborted").
     let outcome: Result<()> = async {
         begun.map_err(|e| pg_error("begin transaction", e))?;
+        if let Some(row) = key_refused.map_err(|e| pg_error("check the key", e))? {
+            if col::<bool>(&row, 0)? {
+                return Err(key_not_usable(&record.key_id));
+            }
+        }
         let room = room
             .map_err(|e| pg_error("lock the scope's quota", e))?
             .ok_or_else(|| Error::internal("postgres: the account lock returned no row"))?;
         inserted.map_err(|e| insert_secret_error(e, &record.name))?;
         let counted = counted.map_err(|e| pg_error("count secrets", e))?;
         tagged.map_err(|e| pg_error("insert tags", e))?;
+        if let Err(e) = subscribed {
+            return Err(match violation(&e) {
+                Some((Violation::ForeignKey, _)) => Error::NotFound {
+                    what: Resource::EventRule,
+                    name: String::new(),
+                },
+                _ => pg_error("insert subscriptions", e),
+            });
+        }
         versioned.map_err(|e| version_error(e, &first_version))?;
         staged_r.map_err(stage_error)?;
+        replicated.map_err(|e| pg_error("write replication", e))?;
         if let (Some(row), Some(max)) = (room, max_secrets) {
             // With a quota, the count statement returns the count before this create.
             let room = Room {
@@ -727,9 +812,24 @@ pub(super) async fn create_pipelined(
             )),
         },
         Err(error) => {
-            if c.batch_execute("ROLLBACK").await.is_ok() {
-                held.release();
+            if c.batch_execute("ROLLBACK").await.is_err() {
+                return Err(error);
             }
+            let error = match error {
+                // A subscription names a rule that the scope does not have: which one.
+                Error::NotFound {
+                    what: Resource::EventRule,
+                    name,
+                } if name.is_empty() => {
+                    let missing = missing_rule(c, &record.scope, &record.subscriptions).await;
+                    Error::not_found(
+                        Resource::EventRule,
+                        missing.unwrap_or_else(|| record.subscriptions.join(",")),
+                    )
+                }
+                e => e,
+            };
+            held.release();
             Err(error)
         }
     }

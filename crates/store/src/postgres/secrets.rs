@@ -328,19 +328,17 @@ impl SecretStore for PgStore {
         for (scope, name) in names {
             self.cache.forget(&scope, &name);
         }
-        match write {
-            SecretWrite::Create {
-                record,
-                values,
-                max_secrets,
-            } if record.subscriptions.is_empty() => {
+        match pipelined_create(write) {
+            Ok((record, values, max_secrets, replication)) => {
                 self.bounded("write secret", async {
                     let conn = self.conn().await?;
-                    create_pipelined(conn, record, values, max_secrets).await
+                    create_pipelined(conn, record, values, max_secrets, replication).await
                 })
                 .await
             }
-            write => pg_write!(self, "write secret", |tx| apply_secret_write(&tx, write)).await,
+            Err(write) => {
+                pg_write!(self, "write secret", |tx| apply_secret_write(&tx, write)).await
+            }
         }
     }
 
@@ -453,6 +451,45 @@ impl SecretStore for PgStore {
             Ok(purged)
         })
         .await
+    }
+}
+
+/// A create, and a create with its replication record (what CreateSecret with replicas
+/// writes), as the parts of a pipelined create; any other write as it came.
+// The `Err` side hands the write back as it came (not an error), so its size is the write's.
+#[allow(clippy::type_complexity, clippy::result_large_err)]
+fn pipelined_create(
+    write: SecretWrite,
+) -> std::result::Result<
+    (
+        SecretRecord,
+        Vec<(String, SealedValue)>,
+        Option<u64>,
+        Option<String>,
+    ),
+    SecretWrite,
+> {
+    match write {
+        SecretWrite::Create {
+            record,
+            values,
+            max_secrets,
+        } => Ok((record, values, max_secrets, None)),
+        SecretWrite::Batch(writes) => match <[SecretWrite; 2]>::try_from(writes) {
+            Ok(
+                [SecretWrite::Create {
+                    record,
+                    values,
+                    max_secrets,
+                }, SecretWrite::SetReplication {
+                    id,
+                    info: Some(info),
+                }],
+            ) if record.id == id => Ok((record, values, max_secrets, Some(info))),
+            Ok(pair) => Err(SecretWrite::Batch(pair.into())),
+            Err(writes) => Err(SecretWrite::Batch(writes)),
+        },
+        write => Err(write),
     }
 }
 
