@@ -249,9 +249,9 @@ fn audit(c: &mut Criterion) {
                     let appends: Vec<_> = (0..64)
                         .map(|k| {
                             let log = log.clone();
-                            tokio::spawn(async move {
-                                log.append(read_entry(first + k), durable).await
-                            })
+                            tokio::spawn(
+                                async move { log.append(read_entry(first + k), durable).await },
+                            )
                         })
                         .collect();
                     for a in appends {

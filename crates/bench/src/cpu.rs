@@ -52,10 +52,7 @@ mod tests {
                     250 31 0 0 20 0 9 0 100 1000 10 0";
         assert_eq!(stat_ticks(stat), Some(281));
         assert_eq!(stat_ticks("4242 (short"), None);
-        assert_eq!(
-            ticks_to_duration(281, 100),
-            Duration::from_millis(2810)
-        );
+        assert_eq!(ticks_to_duration(281, 100), Duration::from_millis(2810));
     }
 
     #[test]
