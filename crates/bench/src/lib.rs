@@ -3,8 +3,10 @@
 //!
 //! - [`requests`]: requests signed as each cloud's SDK signs them.
 //! - [`load`]: a fixed concurrency over keep-alive connections, latency histograms.
+//! - [`cpu`]: a server process's CPU time, for CPU per request.
 //! - [`seed`]: filling a stopped server's data dir with many secrets.
 
+pub mod cpu;
 pub mod load;
 pub mod requests;
 pub mod seed;

@@ -43,6 +43,12 @@ pub struct Plan {
     /// Seeded secrets are `<prefix>000000` ... up to `secrets - 1`.
     pub prefix: String,
     pub secrets: u64,
+    /// Send exactly this many requests (all measured, no warm-up, no time limit) instead of
+    /// running for `warmup` + `duration`: for profilers, which count per request.
+    pub requests: Option<u64>,
+    /// Server processes whose CPU time over the measured window is divided by the requests
+    /// answered in it (Linux `/proc`); empty to skip.
+    pub server_pids: Vec<u32>,
 }
 
 /// The figures of one run.
@@ -56,6 +62,9 @@ pub struct Report {
     pub histogram: Histogram<u64>,
     /// The first failure seen, to say what went wrong.
     pub first_error: Option<String>,
+    /// The servers' CPU time (user + system) over the measured window, when their pids were
+    /// given.
+    pub server_cpu: Option<Duration>,
 }
 
 impl Report {
@@ -68,8 +77,15 @@ impl Report {
         self.histogram.value_at_quantile(q) as f64 / 1000.0
     }
 
+    /// The servers' CPU time per request answered, in microseconds.
+    pub fn server_cpu_us_per_request(&self) -> Option<f64> {
+        self.server_cpu
+            .map(|cpu| cpu.as_secs_f64() * 1e6 / self.requests.max(1) as f64)
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
+            "server_cpu_us_per_request": self.server_cpu_us_per_request(),
             "requests": self.requests,
             "errors": self.errors,
             "mean_body_bytes": self.body_bytes / self.requests.max(1),
@@ -130,6 +146,8 @@ fn succeeded(dialect: Dialect, status: u16, body: &[u8]) -> bool {
 }
 
 struct Shared {
+    /// Requests started, against `Plan::requests`.
+    started: AtomicU64,
     requests: AtomicU64,
     errors: AtomicU64,
     body_bytes: AtomicU64,
@@ -142,14 +160,18 @@ struct Shared {
 pub async fn run(plan: Plan, addrs: &[String]) -> anyhow::Result<Report> {
     anyhow::ensure!(!addrs.is_empty(), "no target to run against");
     let shared = Arc::new(Shared {
+        started: AtomicU64::new(0),
         requests: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         body_bytes: AtomicU64::new(0),
         first_error: std::sync::Mutex::new(None),
     });
     let start = Instant::now();
-    let measure_from = start + plan.warmup;
-    let end = measure_from + plan.duration;
+    let (measure_from, end) = match plan.requests {
+        // No warm-up, and no deadline a slow (profiled) server could miss.
+        Some(_) => (start, start + Duration::from_secs(365 * 24 * 3600)),
+        None => (start + plan.warmup, start + plan.warmup + plan.duration),
+    };
     let mut workers = Vec::with_capacity(plan.connections);
     for i in 0..plan.connections {
         let addr = &addrs[i % addrs.len()];
@@ -164,9 +186,30 @@ pub async fn run(plan: Plan, addrs: &[String]) -> anyhow::Result<Report> {
             end,
         )));
     }
+    // The servers' CPU over the measured window: sampled when it opens and when it closes
+    // (when the last worker is done, for a fixed count).
+    let cpu_from = if plan.server_pids.is_empty() {
+        None
+    } else {
+        tokio::time::sleep_until(measure_from.into()).await;
+        Some(crate::cpu::processes_cpu(&plan.server_pids)?)
+    };
+    if plan.requests.is_none() && cpu_from.is_some() {
+        tokio::time::sleep_until(end.into()).await;
+    }
+    let cpu_at_end = |from: Duration| -> anyhow::Result<Duration> {
+        Ok(crate::cpu::processes_cpu(&plan.server_pids)?.saturating_sub(from))
+    };
+    let mut server_cpu = match (plan.requests, cpu_from) {
+        (None, Some(from)) => Some(cpu_at_end(from)?),
+        _ => None,
+    };
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     for w in workers {
         histogram.add(w.await??)?;
+    }
+    if let (Some(_), Some(from)) = (plan.requests, cpu_from) {
+        server_cpu = Some(cpu_at_end(from)?);
     }
     let seconds = (Instant::now().min(end) - measure_from)
         .as_secs_f64()
@@ -179,6 +222,7 @@ pub async fn run(plan: Plan, addrs: &[String]) -> anyhow::Result<Report> {
         seconds,
         histogram,
         first_error,
+        server_cpu,
     })
 }
 
@@ -257,6 +301,11 @@ async fn worker(
         let now = Instant::now();
         if now >= end {
             return Ok(histogram);
+        }
+        if let Some(limit) = plan.requests {
+            if shared.started.fetch_add(1, Ordering::Relaxed) >= limit {
+                return Ok(histogram);
+            }
         }
         let op = next_op(&plan, &mut rng);
         let unix = std::time::SystemTime::now()
@@ -379,6 +428,8 @@ mod tests {
             duration: Duration::ZERO,
             prefix: "bench-".into(),
             secrets: 10,
+            requests: None,
+            server_pids: Vec::new(),
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let puts = (0..10_000)

@@ -38,6 +38,11 @@ enum Command {
     /// SQLite only: it cannot fill a server's PostgreSQL database (`--database-url`); use
     /// `populate` through the API for that.
     Seed(seed::SeedArgs),
+    /// Print a wrk Lua script that replays one signed request (GetSecretValue of the first
+    /// seeded secret by default) on every connection, and prints wrk's figures as one JSON
+    /// line when done: a generator leaner than `run`, for dialects whose signature carries no
+    /// nonce (Huawei; the server accepts such a request again within its clock window).
+    WrkScript(WrkScriptArgs),
     /// The ceiling: the smallest HTTP server answering a fixed body, on the same runtime
     /// settings as coffer.
     Ceiling {
@@ -110,6 +115,23 @@ struct RunArgs {
     /// A label for the table line.
     #[arg(long, default_value = "")]
     label: String,
+    /// Send exactly this many requests (all measured; `--warmup` and `--duration` are not
+    /// used): for instruction counts per request under a profiler.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// The pids of the server processes (comma-separated): their CPU time (user + system,
+    /// from /proc) over the measured window divided by the requests answered is reported.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+}
+
+#[derive(Args, Debug)]
+struct WrkScriptArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The seeded secret to read (`<prefix>000000` when not given).
+    #[arg(long)]
+    secret_name: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -131,6 +153,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => rt.block_on(run(args)),
         Command::Populate(args) => rt.block_on(populate(args)),
         Command::Seed(args) => rt.block_on(seed::seed(args)),
+        Command::WrkScript(args) => wrk_script(args),
         Command::Ceiling { listen, body_bytes } => rt.block_on(ceiling(listen, body_bytes)),
     }
 }
@@ -144,6 +167,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         duration: Duration::from_secs_f64(args.duration.max(0.1)),
         prefix: args.target.prefix.clone(),
         secrets: args.target.secrets,
+        requests: args.requests,
+        server_pids: args.server_pid.clone(),
     };
     // Several nodes serving one store: `--target host:port,host:port`, connections in turn.
     let targets: Vec<String> = args
@@ -163,8 +188,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         v["connections"] = args.connections.into();
         println!("{v}");
     } else {
+        let cpu = report
+            .server_cpu_us_per_request()
+            .map(|us| format!("  server CPU {us:.1} us/req"))
+            .unwrap_or_default();
         println!(
-            "{:<28} {:>10.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  errors {}",
+            "{:<28} {:>10.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  errors {}{cpu}",
             if args.label.is_empty() {
                 format!("{:?}/{:?}", args.target.dialect, args.workload)
             } else {
@@ -233,6 +262,24 @@ async fn populate(args: PopulateArgs) -> anyhow::Result<()> {
         t.await??;
     }
     eprintln!("populated {total} secrets");
+    Ok(())
+}
+
+/// A wrk script replaying one signed GetSecretValue; see [`Command::WrkScript`].
+fn wrk_script(args: WrkScriptArgs) -> anyhow::Result<()> {
+    let signer = args.target.signer();
+    let name = args
+        .secret_name
+        .unwrap_or_else(|| load::seeded_name(&args.target.prefix, 0));
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    let signed = signer.sign(
+        &Op::GetValue { name },
+        unix,
+        &uuid::Uuid::new_v4().to_string(),
+    )?;
+    print!("{}", coffer_bench::requests::wrk_lua(&signed));
     Ok(())
 }
 

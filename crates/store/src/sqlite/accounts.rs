@@ -321,11 +321,12 @@ impl AccountStore for SqliteStore {
 
     async fn get_account(&self, id: AccountId) -> Result<Option<Account>> {
         self.read(move |c| {
-            c.query_row(
+            // Cached: the AWS dialect reads the account on every request, and preparing the
+            // statement each time cost more than running it.
+            c.prepare_cached(
                 "SELECT id, name, operator, created_at, account_number FROM accounts WHERE id = ?1",
-                [account_sql(id)],
-                account_row,
             )
+            .and_then(|mut st| st.query_row([account_sql(id)], account_row))
             .optional()
             .map_err(|e| internal("read account", e))
         })
@@ -399,21 +400,21 @@ impl AccountStore for SqliteStore {
 
     async fn get_project(&self, id: &str) -> Result<Option<Project>> {
         self.read(move |c| {
-            c.query_row(
-                "SELECT id, account, region FROM projects WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(Project {
-                        id: r.get(0)?,
-                        scope: Scope {
-                            account: account_from_sql(r.get(1)?),
-                            region: r.get(2)?,
-                        },
+            // Cached: every Huawei request looks its project up.
+            c.prepare_cached("SELECT id, account, region FROM projects WHERE id = ?1")
+                .and_then(|mut st| {
+                    st.query_row([id], |r| {
+                        Ok(Project {
+                            id: r.get(0)?,
+                            scope: Scope {
+                                account: account_from_sql(r.get(1)?),
+                                region: r.get(2)?,
+                            },
+                        })
                     })
-                },
-            )
-            .optional()
-            .map_err(|e| internal("read project", e))
+                })
+                .optional()
+                .map_err(|e| internal("read project", e))
         })
         .await
     }
