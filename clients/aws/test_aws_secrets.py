@@ -392,6 +392,32 @@ def test_last_accessed_date(sm):
     assert _last_accessed(sm, c, False, timeout=0) is None
 
 
+def test_list_sorted_by_every_key(sm):
+    """SortBy orders by name, creation, last change or last access (a secret never read before
+    any read one), and SortOrder reverses each."""
+    base = name("sorted")
+    names = [base + "/" + s for s in ("c", "a", "b")]
+    for n in names:
+        sm.create_secret(Name=n, SecretString="v")
+        time.sleep(0.01)  # dates are in milliseconds: no two alike
+    sm.update_secret(SecretId=names[0], Description="changed last")
+    sm.get_secret_value(SecretId=names[1])
+    _last_accessed(sm, names[1], True)
+
+    def order(by, how="asc"):
+        got = sm.list_secrets(Filters=[{"Key": "name", "Values": [base]}], SortBy=by, SortOrder=how)
+        return [e["Name"] for e in got["SecretList"]]
+
+    assert order("name") == sorted(names)
+    assert order("name", "desc") == sorted(names, reverse=True)
+    assert order("created-date") == names
+    assert order("last-changed-date") == [names[1], names[2], names[0]]
+    assert order("last-accessed-date") == [names[0], names[2], names[1]]
+    assert order("last-accessed-date", "desc") == [names[1], names[2], names[0]]
+    with expect("ValidationException"):
+        sm.list_secrets(SortBy="size")
+
+
 def test_get_random_password(sm):
     p = sm.get_random_password()["RandomPassword"]
     assert len(p) == 32 and " " not in p

@@ -230,6 +230,15 @@ pub async fn page(
     match sort_by {
         Some("name") => all.sort_by(|a, b| a.name.cmp(&b.name)),
         Some("last-changed-date") => all.sort_by_key(|s| (s.updated_at, s.id)),
+        Some("last-accessed-date") => {
+            // The day each secret was last read; one never read sorts before any that was.
+            let mut days = std::collections::HashMap::with_capacity(all.len());
+            for chunk in all.chunks(SCAN_BATCH as usize) {
+                let ids: Vec<_> = chunk.iter().map(|s| s.id).collect();
+                days.extend(call.service.last_accessed(&ids).await?);
+            }
+            all.sort_by_key(|s| (days.get(&s.id).copied(), s.created_at, s.id));
+        }
         _ => all.sort_by_key(|s| (s.created_at, s.id)),
     }
     if newest_first {
