@@ -272,29 +272,17 @@ fn huawei_sdk(req: &mut WireRequest, s: &Signer<'_>) -> bool {
 }
 
 fn sigv4_coffer(req: &mut WireRequest, s: &Signer<'_>) -> bool {
-    ensure_host(req);
-    let mut headers = req.headers.clone();
-    let signed = sigv4::sign(
-        &req.method,
-        &req.path,
-        &req.raw_query,
-        &mut headers,
-        &req.body,
-        s.access_key_id,
-        s.secret.as_bytes(),
-        "cn-north-1",
-        "coffer",
-        s.now,
-    );
-    if signed.is_ok() {
-        req.headers = headers;
-    }
-    signed.is_ok()
+    sigv4_for(req, s, "cn-north-1", "coffer")
 }
 
 /// Secrets Manager's SigV4: service `secretsmanager`, region `us-east-1` (any region id maps to
 /// the harness's one region).
 fn sigv4_aws(req: &mut WireRequest, s: &Signer<'_>) -> bool {
+    sigv4_for(req, s, "us-east-1", "secretsmanager")
+}
+
+/// Signs `req` with SigV4 for `service` in `region`; the headers change only when it signs.
+fn sigv4_for(req: &mut WireRequest, s: &Signer<'_>, region: &str, service: &str) -> bool {
     ensure_host(req);
     let mut headers = req.headers.clone();
     let signed = sigv4::sign(
@@ -305,8 +293,8 @@ fn sigv4_aws(req: &mut WireRequest, s: &Signer<'_>) -> bool {
         &req.body,
         s.access_key_id,
         s.secret.as_bytes(),
-        "us-east-1",
-        "secretsmanager",
+        region,
+        service,
         s.now,
     );
     if signed.is_ok() {
