@@ -88,6 +88,21 @@ fn create(name: String) -> CreateSecret {
 
 /// The store: a point read in SQLite, a value read through the core as a request makes it,
 /// and creates committed (durably) in batches.
+/// Creates a secret of each name, all in flight at once, as concurrent clients would; returns
+/// once every create is acknowledged (durable).
+async fn create_all(service: Arc<Service>, scope: Scope, names: Vec<String>) {
+    let tasks: Vec<_> = names
+        .into_iter()
+        .map(|name| {
+            let (service, scope) = (service.clone(), scope.clone());
+            tokio::spawn(async move { service.create_secret(&scope, create(name)).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("join").expect("create");
+    }
+}
+
 fn store(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -180,23 +195,7 @@ fn store(c: &mut Criterion) {
                     .map(|k| format!("write-{n}-{k}"))
                     .collect::<Vec<_>>()
             },
-            |names| {
-                let (service, scope) = (service.clone(), scope.clone());
-                async move {
-                    let tasks: Vec<_> = names
-                        .into_iter()
-                        .map(|name| {
-                            let (service, scope) = (service.clone(), scope.clone());
-                            tokio::spawn(async move {
-                                service.create_secret(&scope, create(name)).await
-                            })
-                        })
-                        .collect();
-                    for t in tasks {
-                        t.await.expect("join").expect("create");
-                    }
-                }
-            },
+            |names| create_all(service.clone(), scope.clone(), names),
             BatchSize::SmallInput,
         )
     });
@@ -325,23 +324,7 @@ fn postgres(c: &mut Criterion) {
                     .map(|k| format!("pg-write-{n}-{k}"))
                     .collect::<Vec<_>>()
             },
-            |names| {
-                let (service, scope) = (service.clone(), scope.clone());
-                async move {
-                    let tasks: Vec<_> = names
-                        .into_iter()
-                        .map(|name| {
-                            let (service, scope) = (service.clone(), scope.clone());
-                            tokio::spawn(async move {
-                                service.create_secret(&scope, create(name)).await
-                            })
-                        })
-                        .collect();
-                    for t in tasks {
-                        t.await.expect("join").expect("create");
-                    }
-                }
-            },
+            |names| create_all(service.clone(), scope.clone(), names),
             BatchSize::SmallInput,
         )
     });
