@@ -119,7 +119,10 @@ fn store_dump(data: &Path) -> BTreeMap<String, Vec<String>> {
         })
         .expect("list tables");
     let mut dump = BTreeMap::new();
-    for t in tables {
+    // The day a secret was last read is usage data, recorded after a read by a task of its
+    // own (left out of backups too): the withheld read above may record it at any moment, so
+    // it is no change made by the refused operations this dump is compared across.
+    for t in tables.into_iter().filter(|t| t != "secret_access") {
         let mut stmt = db
             .prepare(&format!("SELECT * FROM \"{t}\""))
             .expect("select");
