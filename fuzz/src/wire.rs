@@ -13,8 +13,14 @@
 //! `\r\n` works as well as `\n`. Parsing never fails: whatever the bytes are, they become
 //! some request, so the fuzzer's mutations always reach the code under test. Headers are
 //! handed on the way the server hands them to dialects (`header_pairs` in the server's
-//! `http.rs`): names lower-cased, values trimmed as the HTTP parser does, and a value that is
-//! not visible ASCII dropped (`HeaderValue::to_str` fails on it).
+//! `http.rs`): names lower-cased, values trimmed as the HTTP parser does, a value that is
+//! not visible ASCII dropped (`HeaderValue::to_str` fails on it), and a line whose name is not
+//! a token dropped (the HTTP parser refuses the request).
+
+/// Whether `b` may appear in a header name (`tchar` of RFC 9110, section 5.6.2).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
 
 /// One request, owned.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -50,7 +56,12 @@ impl WireRequest {
             };
             let name = name.trim();
             let value = value.trim_matches(|c| c == ' ' || c == '\t');
-            if name.is_empty() || !value.bytes().all(|b| b == b'\t' || (32..127).contains(&b)) {
+            // The server's HTTP parser refuses a request whose header name is not a token
+            // (RFC 9110, section 5.6.2), so no dialect ever sees one: such a line is dropped.
+            if name.is_empty()
+                || !name.bytes().all(is_token_byte)
+                || !value.bytes().all(|b| b == b'\t' || (32..127).contains(&b))
+            {
                 continue;
             }
             headers.push((name.to_ascii_lowercase(), value.to_string()));
