@@ -88,6 +88,27 @@ fn create(name: String) -> CreateSecret {
 
 /// The store: a point read in SQLite, a value read through the core as a request makes it,
 /// and creates committed (durably) in batches.
+/// A service over `store` (new and empty) with its first account bootstrapped, and that
+/// account's default scope.
+async fn bootstrapped(store: Arc<dyn coffer_core::Store>) -> (Arc<Service>, Scope) {
+    let service = Arc::new(Service::new(
+        store,
+        SecretKey::generate(),
+        Arc::new(SystemClock),
+        Limits::default(),
+    ));
+    let (account, _, _) = service
+        .bootstrap(None, None)
+        .await
+        .expect("bootstrap")
+        .expect("a new store");
+    let scope = Scope {
+        account,
+        region: "default".into(),
+    };
+    (service, scope)
+}
+
 /// Creates a secret of each name, all in flight at once, as concurrent clients would; returns
 /// once every create is acknowledged (durable).
 async fn create_all(service: Arc<Service>, scope: Scope, names: Vec<String>) {
@@ -116,23 +137,7 @@ fn store(c: &mut Criterion) {
         )
         .expect("store"),
     );
-    let service = Arc::new(Service::new(
-        store.clone(),
-        SecretKey::generate(),
-        Arc::new(SystemClock),
-        Limits::default(),
-    ));
-    let scope = rt.block_on(async {
-        let (account, _, _) = service
-            .bootstrap(None, None)
-            .await
-            .expect("bootstrap")
-            .expect("a new store");
-        Scope {
-            account,
-            region: "default".into(),
-        }
-    });
+    let (service, scope) = rt.block_on(bootstrapped(store.clone()));
     rt.block_on(async {
         for i in 0..1000 {
             service
@@ -282,24 +287,10 @@ fn postgres(c: &mut Criterion) {
         ))
         .expect("store"),
     );
-    let service = Arc::new(Service::new(
-        store.clone(),
-        SecretKey::generate(),
-        Arc::new(SystemClock),
-        Limits::default(),
-    ));
-    let scope = rt.block_on(async {
-        let (account, _, _) = service
-            .bootstrap(None, None)
-            .await
-            .expect("bootstrap")
-            .expect("a new store");
-        let scope = Scope {
-            account,
-            region: "default".into(),
-        };
+    let (service, scope) = rt.block_on(async {
+        let (service, scope) = bootstrapped(store.clone()).await;
         service.default_key(&scope).await.expect("default key");
-        scope
+        (service, scope)
     });
     let mut group = c.benchmark_group("postgres");
     group.bench_function("default key (cached, revision probe)", |b| {
