@@ -93,14 +93,14 @@ pub async fn handle<D: Dialect, A: Admission>(
         stage: Stage::Parse,
         operation: None,
     };
-    let outcome = run(
+    let outcome = coffer_core::store::serving_request(run(
         dialect,
         admission,
         req,
         &mut audit,
         &mut refused_at_admission,
         &mut progress,
-    )
+    ))
     .await;
     match &outcome {
         Ok(_) => audit.result = "OK".into(),

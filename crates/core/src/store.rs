@@ -605,3 +605,44 @@ pub mod prelude {
         RotationStore, SecretStore, Store,
     };
 }
+
+/// The request being served: when it began, and whether it has written yet.
+struct RequestClock {
+    began: std::time::Instant,
+    wrote: std::cell::Cell<bool>,
+}
+
+tokio::task_local! {
+    static REQUEST: RequestClock;
+}
+
+/// Runs `work` as the serving of one client request that begins now.
+///
+/// A read promises to see every write acknowledged before its request began. A store whose
+/// cache is checked against a database other nodes write (PostgreSQL's) may therefore answer
+/// a second read of the same request from a check it made after this instant, without asking
+/// the database again: a GetSecretValue reads the secret once for its resource policy and once
+/// for its value, and the second read needs no probe of its own.
+pub async fn serving_request<F: std::future::Future>(work: F) -> F::Output {
+    let clock = RequestClock {
+        began: std::time::Instant::now(),
+        wrote: std::cell::Cell::new(false),
+    };
+    REQUEST.scope(clock, work).await
+}
+
+/// When the request being served began; `None` outside of one (background work, tools), and
+/// once the request has written, where no earlier check may stand in for a new one.
+pub fn request_began() -> Option<std::time::Instant> {
+    REQUEST
+        .try_with(|r| (!r.wrote.get()).then_some(r.began))
+        .ok()
+        .flatten()
+}
+
+/// Notes that the request being served writes. Its later reads ask the database again: a
+/// write that lost a race (a revision conflict) retries on what the database holds now, not
+/// on an entry another reader of this node put back meanwhile.
+pub fn request_writes() {
+    let _ = REQUEST.try_with(|r| r.wrote.set(true));
+}

@@ -10,7 +10,7 @@ use coffer_core::error::Resource;
 use coffer_core::service::{
     CreateSecret, DeleteMode, PutValue, VersionSelector, WhenExists, WhenFull,
 };
-use coffer_core::store::SecretWrite;
+use coffer_core::store::{serving_request, SecretWrite};
 use coffer_core::*;
 use coffer_store::conformance::{sealed, secret};
 use coffer_store::postgres::POSTGRES_MIGRATIONS;
@@ -564,6 +564,60 @@ async fn a_cached_read_on_one_node_sees_every_write_acknowledged_on_another() {
         .expect("create again");
     assert_eq!(value_on(&b, "c", None).await.expect("read"), "again");
     assert_eq!(b.describe(&s, "c").await.expect("describe").description, "");
+}
+
+/// Within one request a node asks the database once per secret: a GetSecretValue reads the
+/// secret for its resource policy and then its value, and the value read takes the check the
+/// first read made (a write acknowledged before the request began is seen by that check). A
+/// write another node acknowledges between the two reads belongs after the request; the next
+/// request sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_request_checks_a_cached_secret_once_and_the_next_request_again() {
+    let db = database();
+    let root = coffer_crypto::SecretKey::generate();
+    let a = Arc::new(service(open(&db.url()).await, &root));
+    let b = service(open(&db.url()).await, &root);
+    let s = scope();
+    a.create_secret(&s, new_secret("once", "zero"))
+        .await
+        .expect("create");
+    // b caches the secret and its current value.
+    assert_eq!(value_on(&b, "once", None).await.expect("read"), "zero");
+    let put = |value: &str, version: &str| PutValue {
+        version_id: version.into(),
+        value: text(value),
+        stages: None,
+        when_full: WhenFull::PruneUnstaged,
+        max_versions: 100,
+        max_stages: 12,
+        expires_at: None,
+        when_exists: WhenExists::Refuse,
+    };
+    serving_request(async {
+        b.describe(&s, "once").await.expect("describe");
+        // Node a's write, in a task of its own (not part of b's request).
+        let (a2, s2, one) = (a.clone(), s.clone(), put("one", "v1"));
+        tokio::spawn(async move { a2.put_value(&s2, "once", one).await })
+            .await
+            .expect("join")
+            .expect("put");
+        assert_eq!(
+            value_on(&b, "once", None).await.expect("read"),
+            "zero",
+            "the value read of the request took its first check"
+        );
+    })
+    .await;
+    serving_request(async {
+        assert_eq!(value_on(&b, "once", None).await.expect("read"), "one");
+    })
+    .await;
+    // Outside of a request (background work) every read asks.
+    a.put_value(&s, "once", put("two", "v2"))
+        .await
+        .expect("put");
+    b.describe(&s, "once").await.expect("describe");
+    assert_eq!(value_on(&b, "once", None).await.expect("read"), "two");
 }
 
 /// Many writers on two nodes: every create commits, is readable on the other node at once

@@ -22,8 +22,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use coffer_core::store::request_began;
 use coffer_core::{Error, KeyRecord, Result, Scope, SealedValue, SecretRecord};
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -39,6 +40,18 @@ const CAPACITY: usize = 10_000;
 pub(super) struct Cached {
     pub record: SecretRecord,
     pub value: Option<(String, SealedValue)>,
+    /// When the newest statement that found the secret at `record.revision` was about to be
+    /// sent (a probe or a full read): the database held this revision at some moment after.
+    pub confirmed: Instant,
+}
+
+impl Cached {
+    /// Whether the request being served may take the entry without asking the database:
+    /// only when a statement sent after the request began found this revision (see
+    /// [`coffer_core::store::serving_request`]). Outside of a request, never.
+    pub(super) fn current_for_this_request(&self) -> bool {
+        request_began().is_some_and(|began| self.confirmed >= began)
+    }
 }
 
 #[derive(Default)]
@@ -56,17 +69,17 @@ impl SecretCache {
     }
 
     /// Keeps what a full read found. A value already cached for the same revision stays when
-    /// the read brought none (a DescribeSecret after a GetSecretValue).
+    /// the read brought none (a DescribeSecret after a GetSecretValue), and so does a later
+    /// confirmation of that revision.
     pub(super) fn fill(&self, mut cached: Cached) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
         let k = key(&cached.record.scope, &cached.record.name);
-        if cached.value.is_none() {
-            if let Some(old) = entries.get(&k) {
-                if old.record.id == cached.record.id
-                    && old.record.revision == cached.record.revision
-                {
+        if let Some(old) = entries.get(&k) {
+            if old.record.id == cached.record.id && old.record.revision == cached.record.revision {
+                cached.confirmed = cached.confirmed.max(old.confirmed);
+                if cached.value.is_none() {
                     cached.value = old.value.clone();
                 }
             }
@@ -77,18 +90,32 @@ impl SecretCache {
         entries.insert(k, cached);
     }
 
-    /// Replaces the cached value of an entry still at `revision` (another version was read).
+    /// Replaces the cached value of an entry still at `revision` (another version was read
+    /// by a statement that was about to be sent at `asked`).
     pub(super) fn set_value(
         &self,
         scope: &Scope,
         name: &str,
         revision: i64,
         value: (String, SealedValue),
+        asked: Instant,
     ) {
         if let Ok(mut entries) = self.entries.lock() {
             if let Some(e) = entries.get_mut(&key(scope, name)) {
                 if e.record.revision == revision {
                     e.value = Some(value);
+                    e.confirmed = e.confirmed.max(asked);
+                }
+            }
+        }
+    }
+
+    /// Notes that a probe about to be sent at `asked` found the entry still at `revision`.
+    pub(super) fn confirm(&self, scope: &Scope, name: &str, revision: i64, asked: Instant) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if let Some(e) = entries.get_mut(&key(scope, name)) {
+                if e.record.revision == revision {
+                    e.confirmed = e.confirmed.max(asked);
                 }
             }
         }
@@ -343,6 +370,7 @@ impl KeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use coffer_core::store::serving_request;
     use coffer_core::{AccountId, SecretKind, SecretState, Timestamp};
     use uuid::Uuid;
 
@@ -388,24 +416,68 @@ mod tests {
         c.fill(Cached {
             record: record("a", 1),
             value: Some(("v1".into(), sealed())),
+            confirmed: Instant::now(),
         });
         c.fill(Cached {
             record: record("a", 1),
             value: None,
+            confirmed: Instant::now(),
         });
         assert!(c.get(&scope, "a").unwrap().value.is_some());
         c.fill(Cached {
             record: record("a", 2),
             value: None,
+            confirmed: Instant::now(),
         });
         assert!(c.get(&scope, "a").unwrap().value.is_none());
-        c.set_value(&scope, "a", 1, ("v1".into(), sealed()));
+        c.set_value(&scope, "a", 1, ("v1".into(), sealed()), Instant::now());
         assert!(
             c.get(&scope, "a").unwrap().value.is_none(),
             "a value read at an older revision"
         );
-        c.set_value(&scope, "a", 2, ("v2".into(), sealed()));
+        c.set_value(&scope, "a", 2, ("v2".into(), sealed()), Instant::now());
         assert_eq!(c.get(&scope, "a").unwrap().value.unwrap().0, "v2");
+    }
+
+    #[tokio::test]
+    async fn an_entry_stands_in_for_a_probe_only_within_a_request_begun_before_its_check() {
+        let c = SecretCache::default();
+        let scope = record("a", 1).scope;
+        let entry = || c.get(&scope, "a").unwrap();
+        c.fill(Cached {
+            record: record("a", 1),
+            value: None,
+            confirmed: Instant::now(),
+        });
+        assert!(!entry().current_for_this_request(), "outside of a request");
+        serving_request(async {
+            assert!(
+                !entry().current_for_this_request(),
+                "checked before this request began"
+            );
+            let asked = Instant::now();
+            c.confirm(&scope, "a", 2, asked);
+            assert!(!entry().current_for_this_request(), "another revision");
+            c.confirm(&scope, "a", 1, asked);
+            assert!(entry().current_for_this_request());
+            // A full read of the same revision begun earlier keeps the newer check.
+            c.fill(Cached {
+                record: record("a", 1),
+                value: None,
+                confirmed: asked - Duration::from_secs(1),
+            });
+            assert!(entry().current_for_this_request());
+            coffer_core::store::request_writes();
+            assert!(
+                !entry().current_for_this_request(),
+                "a request that has written asks again"
+            );
+        })
+        .await;
+        serving_request(async {
+            assert!(!entry().current_for_this_request(), "a later request");
+        })
+        .await;
     }
 
     #[test]
@@ -415,10 +487,12 @@ mod tests {
         c.fill(Cached {
             record: record("a", 1),
             value: None,
+            confirmed: Instant::now(),
         });
         c.fill(Cached {
             record: record("b", 1),
             value: None,
+            confirmed: Instant::now(),
         });
         let other = Scope {
             account: AccountId(2),

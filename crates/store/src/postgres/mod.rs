@@ -474,6 +474,7 @@ macro_rules! pg_read {
 macro_rules! pg_write {
     ($store:expr, $what:expr, |$tx:ident| $body:expr) => {
         $store.bounded($what, async {
+            coffer_core::store::request_writes();
             let mut conn = $store.conn().await?;
             let $tx = $crate::postgres::rows::begin(&mut conn).await?;
             let result = $body.await;

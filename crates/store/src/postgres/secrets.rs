@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use coffer_core::store::{SecretStore, SecretWrite};
 use coffer_core::*;
 use deadpool_postgres::{GenericClient, Object};
+use std::time::Instant;
 use tokio_postgres::IsolationLevel;
 use uuid::Uuid;
 
@@ -147,6 +148,21 @@ impl PgStore {
             .revision(&self.pool, self.options.operation_timeout, *id)
             .await
     }
+
+    /// Whether the database still holds the cached `record` at its revision. `current`: a
+    /// statement sent during this request already found it so, and nothing is asked.
+    async fn still_at_revision(&self, record: &SecretRecord, current: bool) -> Result<bool> {
+        if current {
+            return Ok(true);
+        }
+        let asked = Instant::now();
+        let same = self.current_revision(&record.id).await? == Some(record.revision);
+        if same {
+            self.cache
+                .confirm(&record.scope, &record.name, record.revision, asked);
+        }
+        Ok(same)
+    }
 }
 
 /// What a cached entry answers for a value read, when the database still holds its
@@ -157,22 +173,24 @@ async fn value_from_cache(
     hit: Cached,
     pick: &(dyn for<'s> Fn(&'s SecretRecord) -> Option<String> + Send + Sync),
 ) -> Result<Option<(SecretRecord, Option<SealedValue>)>> {
-    let Cached { record, value } = hit;
+    let current = hit.current_for_this_request();
+    let Cached { record, value, .. } = hit;
     let Some(version_id) = pick(&record) else {
-        return Ok(
-            (store.current_revision(&record.id).await? == Some(record.revision))
-                .then_some((record, None)),
-        );
+        return Ok(store
+            .still_at_revision(&record, current)
+            .await?
+            .then_some((record, None)));
     };
     if let Some((cached_version, sealed)) = value {
         if cached_version == version_id {
-            return Ok(
-                (store.current_revision(&record.id).await? == Some(record.revision))
-                    .then_some((record, Some(sealed))),
-            );
+            return Ok(store
+                .still_at_revision(&record, current)
+                .await?
+                .then_some((record, Some(sealed))));
         }
     }
     // Another version than the one cached: its value and the revision in one statement.
+    let asked = Instant::now();
     let c = store.conn().await?;
     let row = opt(
         &c,
@@ -192,6 +210,7 @@ async fn value_from_cache(
                     &record.name,
                     record.revision,
                     (version_id, sealed.clone()),
+                    asked,
                 );
             }
             Ok(Some((record, sealed)))
@@ -200,13 +219,15 @@ async fn value_from_cache(
     }
 }
 
-/// Keeps what a full value read found (or forgets the name when there is no such secret).
+/// Keeps what a full value read, begun at `asked`, found (or forgets the name when there is no
+/// such secret).
 fn fill_from_read(
     store: &PgStore,
     scope: &Scope,
     name: &str,
     found: &ValueRead,
     pick: &(dyn for<'s> Fn(&'s SecretRecord) -> Option<String> + Send + Sync),
+    asked: Instant,
 ) {
     match found {
         Some((record, sealed)) => {
@@ -217,6 +238,7 @@ fn fill_from_read(
             store.cache.fill(Cached {
                 record: record.clone(),
                 value,
+                confirmed: asked,
             });
         }
         None => store.cache.forget(scope, name),
@@ -228,16 +250,19 @@ impl SecretStore for PgStore {
     async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>> {
         self.bounded("read secret", async {
             if let Some(hit) = self.cache.get(scope, name) {
-                if self.current_revision(&hit.record.id).await? == Some(hit.record.revision) {
+                let current = hit.current_for_this_request();
+                if self.still_at_revision(&hit.record, current).await? {
                     return Ok(Some(hit.record));
                 }
             }
+            let asked = Instant::now();
             let c = self.conn().await?;
             let found = secret_by_name(&c, scope, name).await?;
             match &found {
                 Some(record) => self.cache.fill(Cached {
                     record: record.clone(),
                     value: None,
+                    confirmed: asked,
                 }),
                 None => self.cache.forget(scope, name),
             }
@@ -258,15 +283,16 @@ impl SecretStore for PgStore {
                     return Ok(Some(found));
                 }
             }
+            let asked = Instant::now();
             let mut c = self.conn().await?;
             for _ in 0..OPTIMISTIC_VALUE_READS {
                 if let Some(found) = value_read_at_revision(&c, scope, name, pick).await? {
-                    fill_from_read(self, scope, name, &found, pick);
+                    fill_from_read(self, scope, name, &found, pick, asked);
                     return Ok(found);
                 }
             }
             let found = value_read_in_snapshot(&mut c, scope, name, pick).await?;
-            fill_from_read(self, scope, name, &found, pick);
+            fill_from_read(self, scope, name, &found, pick, asked);
             Ok(found)
         })
         .await
@@ -323,6 +349,7 @@ impl SecretStore for PgStore {
     async fn write_secret(&self, write: SecretWrite) -> Result<()> {
         // This node's own entry is dropped whatever the outcome: the next read refills it
         // (other nodes find out through the revision).
+        coffer_core::store::request_writes();
         let mut names = Vec::new();
         written_names(&write, &mut names);
         for (scope, name) in names {
