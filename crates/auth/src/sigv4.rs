@@ -68,7 +68,7 @@ use subtle::ConstantTimeEq;
 use time::macros::format_description;
 
 use crate::encoding::{form_decode, percent_decode, percent_encode, percent_encode_into};
-use crate::hmac_request::{scoped_mac, sha256_hex};
+use crate::hmac_request::{keyed_mac_cached, scoped_mac, sha256_hex};
 use crate::huawei::format_sdk_date as format_amz_date;
 use crate::{AuthError, RequestParts};
 
@@ -131,11 +131,12 @@ impl SigV4Request {
         if self.content_hash_mismatch {
             return Err(AuthError::ContentHashMismatch);
         }
-        let want = mac(
+        // The scoped key is the server's own derivation, remembered per key and scope.
+        let want = keyed_mac_cached(
+            &self.access_key_id,
+            b"AWS4",
             secret_key,
-            &self.scope_date,
-            &self.region,
-            &self.service,
+            &[&self.scope_date, &self.region, &self.service, TERMINATOR],
             &self.string_to_sign,
         );
         if bool::from(want.ct_eq(&self.mac)) {

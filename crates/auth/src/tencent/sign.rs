@@ -111,6 +111,23 @@ pub(crate) fn tc3_mac(
     )
 }
 
+/// [`tc3_mac`] with the scoped key remembered per `secret_id` and scope (server side).
+pub(crate) fn tc3_mac_cached(
+    secret_id: &str,
+    secret_key: &[u8],
+    date: &str,
+    service: &str,
+    string_to_sign: &str,
+) -> [u8; 32] {
+    crate::hmac_request::keyed_mac_cached(
+        secret_id,
+        b"TC3",
+        secret_key,
+        &[date, service, TC3_TERMINATOR],
+        string_to_sign,
+    )
+}
+
 /// A Host header without its port (`name:7080` → `name`, `[::1]:7080` → `[::1]`), what the
 /// Node.js SDK signs as `host` (`new URL(url).hostname`); `None` when it carries no port.
 pub(crate) fn host_without_port(host: &str) -> Option<&str> {
