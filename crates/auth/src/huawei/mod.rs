@@ -384,7 +384,7 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, AuthError> {
 
 /// `YYYYMMDDTHHMMSSZ` (UTC, `%Y%m%dT%H%M%SZ`) to Unix seconds; exactly that shape, a real
 /// calendar date and a time of day (no leap second).
-fn parse_sdk_date(s: &str) -> Result<i64, AuthError> {
+pub(crate) fn parse_sdk_date(s: &str) -> Result<i64, AuthError> {
     let b = s.as_bytes();
     let shape = b.len() == 16
         && b.iter().enumerate().all(|(i, c)| match i {
