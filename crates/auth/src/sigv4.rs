@@ -62,13 +62,14 @@
 //! - The credential date must be the date of `X-Amz-Date`; otherwise the request is
 //!   [`AuthError::Incomplete`] before any key lookup.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use subtle::ConstantTimeEq;
 use time::macros::format_description;
 
 use crate::encoding::{form_decode, percent_decode, percent_encode, percent_encode_into};
-use crate::hmac_request::{scoped_mac, sha256_hex};
+use crate::hmac_request::{keyed_mac_cached, scoped_mac, sha256_hex};
 use crate::huawei::format_sdk_date as format_amz_date;
 use crate::{AuthError, RequestParts};
 
@@ -131,11 +132,12 @@ impl SigV4Request {
         if self.content_hash_mismatch {
             return Err(AuthError::ContentHashMismatch);
         }
-        let want = mac(
+        // The scoped key is the server's own derivation, remembered per key and scope.
+        let want = keyed_mac_cached(
+            &self.access_key_id,
+            b"AWS4",
             secret_key,
-            &self.scope_date,
-            &self.region,
-            &self.service,
+            &[&self.scope_date, &self.region, &self.service, TERMINATOR],
             &self.string_to_sign,
         );
         if bool::from(want.ct_eq(&self.mac)) {
@@ -409,7 +411,20 @@ fn canonicalize(
                 "signed header {name} is not present"
             )));
         }
-        let joined = values.map(trim_all).collect::<Vec<_>>().join(",");
+        let first = values.next().map(trim_all).unwrap_or_default();
+        // Nearly every header is sent once: its value goes in as it is (borrowed when it
+        // needs no trimming), and only repeats are joined.
+        let joined = match values.peek() {
+            None => first,
+            Some(_) => {
+                let mut joined = first.into_owned();
+                for value in values {
+                    joined.push(',');
+                    joined.push_str(&trim_all(value));
+                }
+                Cow::Owned(joined)
+            }
+        };
         headers.push((*name, joined));
     }
 
@@ -498,13 +513,24 @@ fn canonical_query(pairs: &[(String, String)]) -> String {
 
 /// botocore's `' '.join(value.split())`: Python whitespace (Rust's plus the C0 separators
 /// U+001C..U+001F) trimmed at both ends and every inner run replaced by one space.
-fn trim_all(value: &str) -> String {
+fn trim_all(value: &str) -> Cow<'_, str> {
     let is_space = |c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
-    value
+    // Already in that form (no space at either end, only single ' ' inside): as it is.
+    let mut after_space = true;
+    let trimmed = value.chars().all(|c| {
+        let ok = !is_space(c) || (c == ' ' && !after_space);
+        after_space = is_space(c);
+        ok
+    }) && !after_space;
+    if trimmed || value.is_empty() {
+        return Cow::Borrowed(value);
+    }
+    let joined = value
         .split(is_space)
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    Cow::Owned(joined)
 }
 
 // --------------------------------------------------------------------------- signature
@@ -517,10 +543,13 @@ fn string_to_sign(
     service: &str,
     canonical_request: &str,
 ) -> String {
-    format!(
-        "{ALGORITHM}\n{amz_date}\n{date}/{region}/{service}/{TERMINATOR}\n{}",
-        sha256_hex(canonical_request.as_bytes())
-    )
+    // `concat` sizes the string once; `format!` costs its formatting machinery per part.
+    let hash = sha256_hex(canonical_request.as_bytes());
+    [
+        ALGORITHM, "\n", amz_date, "\n", date, "/", region, "/", service, "/", TERMINATOR, "\n",
+        &hash,
+    ]
+    .concat()
 }
 
 /// The signature bytes: a key chain scoped to date, region and service, then one HMAC.
@@ -632,22 +661,10 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, AuthError> {
 /// time of day (no leap second). The text goes into the string to sign as received, so it
 /// must be the one spelling [`format_amz_date`] gives back.
 fn parse_amz_date(s: &str) -> Result<i64, AuthError> {
-    let b = s.as_bytes();
-    let shape = b.len() == 16
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 => *c == b'T',
-            15 => *c == b'Z',
-            _ => c.is_ascii_digit(),
-        });
-    if !shape {
-        return Err(AuthError::BadTimestampFormat);
-    }
-    let format = format_description!("[year][month][day]T[hour][minute][second]Z");
-    let t = time::PrimitiveDateTime::parse(s, format)
-        .map_err(|_| AuthError::BadTimestampFormat)?
-        .assume_utc()
-        .unix_timestamp();
-    if format_amz_date(t) != s {
+    // Huawei's X-Sdk-Date has the same shape and rules; the years before 1970 are refused
+    // too, as [`format_amz_date`] (which clamps) would not give them back.
+    let t = crate::huawei::parse_sdk_date(s)?;
+    if t < 0 {
         return Err(AuthError::BadTimestampFormat);
     }
     Ok(t)
@@ -1248,6 +1265,7 @@ mod tests {
             "20230229T000000Z",
             "20150830T123660Z",
             "00000101T000000Z",
+            "19691231T235959Z",
             "+0150830T123600Z",
             "20150830T123600Z ",
             "２0150830T123600Z",
@@ -1287,6 +1305,18 @@ mod tests {
         assert_eq!(trim_all("\u{1c}x\u{a0}\u{3000}y"), "x y");
         assert_eq!(trim_all("\"a   b   c\""), "\"a b c\"");
         assert_eq!(trim_all(""), "");
+        assert_eq!(trim_all(" a"), "a");
+        assert_eq!(trim_all("a "), "a");
+        assert_eq!(trim_all("a\tb"), "a b");
+        // Values already in that form are not copied.
+        for v in [
+            "a b c",
+            "20261205T000000Z",
+            "x",
+            "application/x-amz-json-1.1",
+        ] {
+            assert!(matches!(trim_all(v), Cow::Borrowed(b) if b == v), "{v}");
+        }
     }
 
     #[test]

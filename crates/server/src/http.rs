@@ -329,13 +329,31 @@ async fn dispatch(
                 return into_response(reply, &request_id);
             }
         }
+        // Each dialect's pipeline runs boxed: held inline, the largest of the six would set the
+        // size of this handler's future, which axum moves (copies) twice per request into its
+        // own boxes; boxed, only the one pipeline that runs is allocated and copied once.
         let (dialect, handled) = match (refusal, api) {
-            (None, Some(Api::Aws)) => (Aws::NAME, handle(&state.aws, gate, &req).await),
-            (None, Some(Api::Tencent)) => (Tencent::NAME, handle(&state.tencent, gate, &req).await),
-            (None, Some(Api::Alibaba)) => (Alibaba::NAME, handle(&state.alibaba, gate, &req).await),
-            (None, Some(Api::Huawei)) => (Huawei::NAME, handle(&state.huawei, gate, &req).await),
-            (None, Some(Api::Native)) => (Native::NAME, handle(&state.native, gate, &req).await),
-            (None, Some(Api::Console)) => (Console::NAME, handle(&state.console, gate, &req).await),
+            (None, Some(Api::Aws)) => (Aws::NAME, Box::pin(handle(&state.aws, gate, &req)).await),
+            (None, Some(Api::Tencent)) => (
+                Tencent::NAME,
+                Box::pin(handle(&state.tencent, gate, &req)).await,
+            ),
+            (None, Some(Api::Alibaba)) => (
+                Alibaba::NAME,
+                Box::pin(handle(&state.alibaba, gate, &req)).await,
+            ),
+            (None, Some(Api::Huawei)) => (
+                Huawei::NAME,
+                Box::pin(handle(&state.huawei, gate, &req)).await,
+            ),
+            (None, Some(Api::Native)) => (
+                Native::NAME,
+                Box::pin(handle(&state.native, gate, &req)).await,
+            ),
+            (None, Some(Api::Console)) => (
+                Console::NAME,
+                Box::pin(handle(&state.console, gate, &req)).await,
+            ),
             (Some(r), Some(Api::Aws)) => (Aws::NAME, refuse(&state.aws, &req, r)),
             (Some(r), Some(Api::Tencent)) => (Tencent::NAME, refuse(&state.tencent, &req, r)),
             (Some(r), Some(Api::Alibaba)) => (Alibaba::NAME, refuse(&state.alibaba, &req, r)),

@@ -20,7 +20,7 @@ pub const ACS3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
 
 /// Hex SHA-256 of `body`: the value of the `x-acs-content-sha256` header.
 pub fn content_sha256_hex(body: &[u8]) -> String {
-    hex::encode(Sha256::digest(body))
+    crate::hmac_request::hex_lower(&Sha256::digest(body))
 }
 
 /// Sorted, RFC 3986 encoded `name=value` pairs joined by `&`.
@@ -184,7 +184,9 @@ pub(crate) fn acs3_string_to_sign_from_canonical(canonical_request: &str) -> Str
     let mut sts = String::with_capacity(ACS3_ALGORITHM.len() + 65);
     sts.push_str(ACS3_ALGORITHM);
     sts.push('\n');
-    sts.push_str(&hex::encode(Sha256::digest(canonical_request.as_bytes())));
+    sts.push_str(&crate::hmac_request::hex_lower(&Sha256::digest(
+        canonical_request.as_bytes(),
+    )));
     sts
 }
 

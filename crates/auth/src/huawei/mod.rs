@@ -67,6 +67,7 @@ pub use sign::{
 };
 
 use crate::encoding::percent_decode;
+use crate::hmac_request::keyed_mac_cached;
 use crate::{AuthError, RequestParts};
 
 /// Huawei's API gateway rejects requests whose `X-Sdk-Date` is more than 15 minutes from
@@ -117,11 +118,13 @@ impl HuaweiRequest {
     /// Does not look at the clock: see the module documentation. The mismatch error carries the
     /// server's string to sign (it only repeats what the client sent).
     pub fn verify(&self, secret_key: &[u8]) -> Result<(), AuthError> {
-        let want = sign::hmac_sha256(secret_key, self.string_to_sign.as_bytes());
+        // The secret keys the MAC; its keyed state is remembered per access key.
+        let mac = |sts: &str| keyed_mac_cached(&self.access_key_id, b"", secret_key, &[], sts);
+        let want = mac(&self.string_to_sign);
         let mut ok = bool::from(want.ct_eq(&self.mac));
         if !ok {
             if let Some(node) = &self.node_string_to_sign {
-                let want = sign::hmac_sha256(secret_key, node.as_bytes());
+                let want = mac(node);
                 ok = bool::from(want.ct_eq(&self.mac));
             }
         }
@@ -381,7 +384,7 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, AuthError> {
 
 /// `YYYYMMDDTHHMMSSZ` (UTC, `%Y%m%dT%H%M%SZ`) to Unix seconds; exactly that shape, a real
 /// calendar date and a time of day (no leap second).
-fn parse_sdk_date(s: &str) -> Result<i64, AuthError> {
+pub(crate) fn parse_sdk_date(s: &str) -> Result<i64, AuthError> {
     let b = s.as_bytes();
     let shape = b.len() == 16
         && b.iter().enumerate().all(|(i, c)| match i {

@@ -244,13 +244,20 @@ impl TencentRequest {
                 let scope_ok = sign::utc_date(self.timestamp).as_deref() == Some(date.as_str())
                     && (Service::from_scope(service).is_some()
                         || sign::is_endpoint_label(&self.host, service));
-                let want = sign::tc3_mac(secret_key, date, service, &self.string_to_sign);
+                let want = sign::tc3_mac_cached(
+                    &self.secret_id,
+                    secret_key,
+                    date,
+                    service,
+                    &self.string_to_sign,
+                );
                 // The scope facts and which host form matched are public; only the MAC
                 // comparisons need constant time.
                 let mut mac_ok = bool::from(want.ct_eq(mac));
                 if !mac_ok {
                     if let Some(alt) = &self.port_free_string_to_sign {
-                        let want = sign::tc3_mac(secret_key, date, service, alt);
+                        let want =
+                            sign::tc3_mac_cached(&self.secret_id, secret_key, date, service, alt);
                         mac_ok = bool::from(want.ct_eq(mac));
                     }
                 }

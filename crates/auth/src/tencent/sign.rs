@@ -57,9 +57,9 @@ fn hmac_sha1(key: &[u8], data: &[u8]) -> [u8; 20] {
 /// text `UNSIGNED-PAYLOAD` when the client said so in `X-TC-Content-SHA256`.
 pub(crate) fn tc3_payload_hash(body: &[u8], unsigned_payload: bool) -> String {
     if unsigned_payload {
-        hex::encode(Sha256::digest(UNSIGNED_PAYLOAD.as_bytes()))
+        crate::hmac_request::hex_lower(&Sha256::digest(UNSIGNED_PAYLOAD.as_bytes()))
     } else {
-        hex::encode(Sha256::digest(body))
+        crate::hmac_request::hex_lower(&Sha256::digest(body))
     }
 }
 
@@ -90,10 +90,22 @@ pub(crate) fn tc3_string_to_sign(
     service: &str,
     canonical_request: &str,
 ) -> String {
-    format!(
-        "{TC3_ALGORITHM}\n{timestamp}\n{date}/{service}/{TC3_TERMINATOR}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
-    )
+    // `concat` sizes the string once; `format!` costs its formatting machinery per part.
+    let hash = crate::hmac_request::hex_lower(&Sha256::digest(canonical_request.as_bytes()));
+    [
+        TC3_ALGORITHM,
+        "\n",
+        timestamp,
+        "\n",
+        date,
+        "/",
+        service,
+        "/",
+        TC3_TERMINATOR,
+        "\n",
+        &hash,
+    ]
+    .concat()
 }
 
 /// The TC3 signature bytes: a key chain scoped to the date and service, then one HMAC.
@@ -104,6 +116,23 @@ pub(crate) fn tc3_mac(
     string_to_sign: &str,
 ) -> [u8; 32] {
     crate::hmac_request::scoped_mac(
+        b"TC3",
+        secret_key,
+        &[date, service, TC3_TERMINATOR],
+        string_to_sign,
+    )
+}
+
+/// [`tc3_mac`] with the scoped key remembered per `secret_id` and scope (server side).
+pub(crate) fn tc3_mac_cached(
+    secret_id: &str,
+    secret_key: &[u8],
+    date: &str,
+    service: &str,
+    string_to_sign: &str,
+) -> [u8; 32] {
+    crate::hmac_request::keyed_mac_cached(
+        secret_id,
         b"TC3",
         secret_key,
         &[date, service, TC3_TERMINATOR],
