@@ -232,18 +232,33 @@ impl Target {
 
     /// The resource name policies match against.
     pub fn resource(&self, scope: &Scope) -> String {
-        let base = format!("crn:coffer:{}:{}:", scope.region, scope.account);
+        // The scoped names are built by hand, in one allocation: every request names one or
+        // more (its authorization and its audit entry each ask), and two `format!`s apiece
+        // were about 1,900 instructions of a GetSecretValue's.
+        let scoped = |kind: &str, name: &str| {
+            let mut out = String::with_capacity(
+                "crn:coffer:".len() + scope.region.len() + 22 + kind.len() + name.len(),
+            );
+            out.push_str("crn:coffer:");
+            out.push_str(&scope.region);
+            out.push(':');
+            push_decimal(&mut out, scope.account.0);
+            out.push(':');
+            out.push_str(kind);
+            out.push_str(name);
+            out
+        };
         match self {
             Target::Secret { name, .. } | Target::SecretRetag { name, .. } => {
-                format!("{base}secret/{name}")
+                scoped("secret/", name)
             }
-            Target::AllSecrets => format!("{base}secret/*"),
-            Target::Key(id) => format!("{base}key/{id}"),
-            Target::AllKeys => format!("{base}key/*"),
-            Target::Event(name) => format!("{base}event/{name}"),
-            Target::AllEvents => format!("{base}event/*"),
-            Target::Instance(id) => format!("{base}instance/{id}"),
-            Target::Scope => format!("{base}*"),
+            Target::AllSecrets => scoped("secret/*", ""),
+            Target::Key(id) => scoped("key/", id),
+            Target::AllKeys => scoped("key/*", ""),
+            Target::Event(name) => scoped("event/", name),
+            Target::AllEvents => scoped("event/*", ""),
+            Target::Instance(id) => scoped("instance/", id),
+            Target::Scope => scoped("*", ""),
             Target::Account(account) => format!("crn:coffer:*:{account}:account"),
             Target::AllAccounts => "crn:coffer:*:*:account".into(),
             Target::AccessKey { account, id } => format!("crn:coffer:*:{account}:access-key/{id}"),
@@ -259,6 +274,22 @@ impl Target {
             Target::Server => "crn:coffer:*:*:server".into(),
         }
     }
+}
+
+/// Appends `n` in decimal, as `Display` writes it, without the formatting machinery.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits only.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 /// Who may call an admin API operation at all, before the caller's policies are asked.
@@ -434,6 +465,36 @@ mod tests {
                 value: v.to_string(),
             })
             .collect()
+    }
+
+    #[test]
+    fn resource_names_are_written_as_the_design_notes_give_them() {
+        for account in [0, 7, 1234567890123456, u64::MAX] {
+            let scope = Scope {
+                account: AccountId(account),
+                region: "cn-hangzhou".into(),
+            };
+            let base = format!("crn:coffer:cn-hangzhou:{account}:");
+            let cases = [
+                (
+                    Target::Secret {
+                        name: "app/db".into(),
+                        tags: None,
+                    },
+                    "secret/app/db",
+                ),
+                (Target::AllSecrets, "secret/*"),
+                (Target::Key("k-1".into()), "key/k-1"),
+                (Target::AllKeys, "key/*"),
+                (Target::Event("e".into()), "event/e"),
+                (Target::AllEvents, "event/*"),
+                (Target::Instance("i-9".into()), "instance/i-9"),
+                (Target::Scope, "*"),
+            ];
+            for (target, tail) in cases {
+                assert_eq!(target.resource(&scope), format!("{base}{tail}"));
+            }
+        }
     }
 
     #[test]

@@ -64,6 +64,15 @@ const ACCESS_KEY_TTL_MS: i64 = 1_000;
 /// its secrets within this time on every node (at once on the node that disabled it).
 const KEY_STATE_TTL_MS: i64 = 1_000;
 
+/// How long a project found by id is trusted before it is read again. A project never changes
+/// account or region; it only goes away with its account, whose access keys go with it (and
+/// are trusted no longer than [`ACCESS_KEY_TTL_MS`] either), so a request can reach a project
+/// of a deleted account only while it can still authenticate as that account.
+const PROJECT_TTL_MS: i64 = 1_000;
+
+/// Most projects a node remembers; more start the memory over.
+const MAX_PROJECTS_REMEMBERED: usize = 10_000;
+
 /// Quotas enforced for every dialect. Each has a default; the server can override them.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -123,6 +132,10 @@ pub struct Service {
     /// read it recorded that day: a secret's first read of a day writes its last-accessed
     /// day, later reads of the day write nothing.
     accessed_today: Mutex<(i64, std::collections::HashSet<uuid::Uuid>)>,
+    /// Projects found by id, with when (see [`Service::project`]): Huawei names one in every
+    /// request, and reading it was a store query per request. Trusted for
+    /// [`PROJECT_TTL_MS`]; dropped at once when this node deletes their account.
+    projects: Mutex<HashMap<String, (Timestamp, Project)>>,
 }
 
 impl Service {
@@ -151,6 +164,7 @@ impl Service {
             leases_closed: Arc::default(),
             bootstrap_account_number: None,
             accessed_today: Mutex::new((i64::MIN, Default::default())),
+            projects: Mutex::new(HashMap::new()),
         }
     }
 

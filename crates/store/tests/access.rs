@@ -344,6 +344,11 @@ async fn accounts_are_deleted_only_when_empty_and_the_operator_keeps_a_key() {
         .await
         .expect("account");
     assert_eq!(project.scope, scope(acct.id));
+    // Looked up once, so that the node remembers it: deleting the account forgets it too.
+    assert_eq!(
+        svc.project(&project.id).await.expect("project").as_ref(),
+        Some(&project)
+    );
     let s = scope(acct.id);
     let key = key_with(
         &svc,
@@ -786,4 +791,57 @@ async fn reads_record_the_day_a_secret_was_last_accessed() {
         .await
         .expect("days")
         .contains_key(&ids[1]));
+}
+
+/// Two nodes on one store: a project one node looked up (and keeps for the hot path) is gone
+/// there within a second of the other node deleting its account, and a project the other node
+/// creates is found at once.
+#[tokio::test]
+async fn a_project_deleted_on_another_node_is_forgotten_within_a_second() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn Store> = Arc::new(
+        coffer_store::SqliteStore::open(
+            &dir.path().join("coffer.db"),
+            coffer_store::SqliteOptions::default(),
+        )
+        .expect("store"),
+    );
+    let clock = Arc::new(ManualClock::new(Timestamp::from_secs(
+        coffer_store::testkit::START_SECS,
+    )));
+    let root = coffer_crypto::SecretKey::generate();
+    let one = Service::new(
+        store.clone(),
+        root.clone(),
+        clock.clone(),
+        Limits::default(),
+    );
+    let two = Service::new(store, root, clock.clone(), Limits::default());
+    one.bootstrap(
+        Some("OPKEY".to_string()),
+        Some(Zeroizing::new("op-secret".to_string())),
+    )
+    .await
+    .expect("bootstrap");
+
+    let (acct, project) = one
+        .create_account("team", "default")
+        .await
+        .expect("account");
+    assert_eq!(
+        two.project(&project.id).await.expect("project"),
+        Some(project.clone()),
+        "created on the other node: found at once"
+    );
+    one.delete_account(acct.id).await.expect("delete");
+    clock.advance_millis(999);
+    assert_eq!(
+        two.project(&project.id).await.expect("project"),
+        Some(project.clone()),
+        "still remembered within the second"
+    );
+    clock.advance_millis(1);
+    assert_eq!(two.project(&project.id).await.expect("project"), None);
+    assert_eq!(one.project(&project.id).await.expect("project"), None);
 }

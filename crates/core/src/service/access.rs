@@ -451,6 +451,7 @@ impl Service {
         for k in keys {
             self.forget_access_key(&k.id);
         }
+        self.forget_projects(id);
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! or when first needed. Kept apart from accounts because only the Huawei dialect addresses
 //! requests by project; the other clouds name the region and the caller's key instead.
 
-use super::Service;
+use super::{Service, MAX_PROJECTS_REMEMBERED, PROJECT_TTL_MS};
 use crate::error::{Error, Result};
 use crate::model::*;
 
@@ -47,8 +47,34 @@ impl Service {
         Ok((project, true))
     }
 
+    /// The project `id`, from this node's memory when it was read less than
+    /// [`PROJECT_TTL_MS`] ago. Only found projects are kept, so a project created on another
+    /// node is found at once.
     pub async fn project(&self, id: &str) -> Result<Option<Project>> {
-        self.store.get_project(id).await
+        let now = self.now();
+        let fresh = self.projects.lock().ok().and_then(|m| {
+            m.get(id)
+                .filter(|(at, _)| now.0 - at.0 < PROJECT_TTL_MS)
+                .map(|(_, p)| p.clone())
+        });
+        if fresh.is_some() {
+            return Ok(fresh);
+        }
+        let found = self.store.get_project(id).await?;
+        if let (Some(p), Ok(mut m)) = (&found, self.projects.lock()) {
+            if m.len() >= MAX_PROJECTS_REMEMBERED {
+                m.clear();
+            }
+            m.insert(id.to_string(), (now, p.clone()));
+        }
+        Ok(found)
+    }
+
+    /// Forgets the projects of `account` (deleted on this node).
+    pub(super) fn forget_projects(&self, account: AccountId) {
+        if let Ok(mut m) = self.projects.lock() {
+            m.retain(|_, (_, p)| p.scope.account != account);
+        }
     }
 
     pub async fn projects(&self, account: AccountId) -> Result<Vec<Project>> {

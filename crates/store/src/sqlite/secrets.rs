@@ -142,8 +142,8 @@ fn as_written(record: &SecretRecord, new_values: &[(String, SealedValue)]) -> Ca
 #[async_trait]
 impl SecretStore for SqliteStore {
     async fn get_secret(&self, scope: &Scope, name: &str) -> Result<Option<SecretRecord>> {
-        if let Some(hit) = self.cache.get(scope, name) {
-            return Ok(Some(hit.record));
+        if let Some(hit) = self.cache.get_record(scope, name) {
+            return Ok(Some(hit));
         }
         let generation = self.cache.generation();
         let record = self.read(|c| secret_by_name(c, scope, name)).await?;
