@@ -11,6 +11,7 @@
 //! [`conformance`] holds the contract tests every store must pass; each store's own tests
 //! call them with fresh instances.
 
+mod access_days;
 pub mod audit;
 pub mod backup;
 mod batch;

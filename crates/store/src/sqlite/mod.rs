@@ -33,6 +33,7 @@ use std::time::Duration;
 use coffer_core::*;
 use rusqlite::{Connection, OpenFlags};
 
+use crate::access_days::AccessDays;
 use crate::cache::{KeyLookup, ReadCache};
 use crate::checkpoint::Checkpointer;
 use crate::readers::Readers;
@@ -154,8 +155,9 @@ pub struct SqliteStore {
     _lock: Option<std::fs::File>,
     checkpointer: Checkpointer,
     cache: std::sync::Arc<ReadCache>,
-    writer: Writer,
+    writer: std::sync::Arc<Writer>,
     readers: Readers,
+    access_days: std::sync::Arc<AccessDays>,
 }
 
 impl SqliteStore {
@@ -217,8 +219,9 @@ impl SqliteStore {
             _lock: lock,
             checkpointer,
             cache: std::sync::Arc::new(ReadCache::new()),
-            writer,
+            writer: std::sync::Arc::new(writer),
             readers,
+            access_days: Default::default(),
         })
     }
 
@@ -226,6 +229,8 @@ impl SqliteStore {
     /// fail with an internal error; reads keep working. Idempotent. Dropping the store
     /// without calling this also drains the queue, on the writer thread, without waiting.
     pub async fn close(&self) {
+        // Days of reads still waiting for their batch's delay go down with the rest.
+        self.access_days.flush(&self.writer).await;
         self.checkpointer.close().await;
         self.writer.close().await;
     }

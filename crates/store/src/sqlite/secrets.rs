@@ -104,19 +104,40 @@ fn sealed_value(c: &Connection, secret_id: &str, version_id: &str) -> Result<Opt
          WHERE secret_id = ?1 AND version_id = ?2",
     )
     .and_then(|mut st| {
-        st.query_row(params![secret_id, version_id], |r| {
-            Ok(SealedValue {
-                key_id: r.get(0)?,
-                key_version: r.get(1)?,
-                envelope: coffer_crypto::Envelope {
-                    wrapped_data_key: r.get(2)?,
-                    ciphertext: r.get(3)?,
-                },
-            })
-        })
-        .optional()
+        st.query_row(params![secret_id, version_id], sealed_row)
+            .optional()
     })
     .map_err(|e| internal("read value", e))
+}
+
+/// The sealed value of a version, if the secret `secret_id` still has `revision`.
+fn sealed_value_at(
+    c: &Connection,
+    secret_id: &str,
+    revision: i64,
+    version_id: &str,
+) -> Result<Option<SealedValue>> {
+    c.prepare_cached(
+        "SELECT v.key_id, v.key_version, v.wrapped_data_key, v.ciphertext \
+         FROM secrets s JOIN versions v ON v.secret_id = s.id AND v.version_id = ?3 \
+         WHERE s.id = ?1 AND s.revision = ?2",
+    )
+    .and_then(|mut st| {
+        st.query_row(params![secret_id, revision, version_id], sealed_row)
+            .optional()
+    })
+    .map_err(|e| internal("read value", e))
+}
+
+fn sealed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SealedValue> {
+    Ok(SealedValue {
+        key_id: r.get(0)?,
+        key_version: r.get(1)?,
+        envelope: coffer_crypto::Envelope {
+            wrapped_data_key: r.get(2)?,
+            ciphertext: r.get(3)?,
+        },
+    })
 }
 
 /// A secret as a read will find it once `record` is written as an update with `new_values`:
@@ -166,14 +187,35 @@ impl SecretStore for SqliteStore {
         pick: &(dyn for<'s> Fn(&'s SecretRecord) -> Option<String> + Send + Sync),
     ) -> Result<Option<(SecretRecord, Option<SealedValue>)>> {
         if let Some(hit) = self.cache.get(scope, name) {
-            match (pick(&hit.record), hit.value) {
+            let wanted = match (pick(&hit.record), hit.value) {
                 (None, _) => return Ok(Some((hit.record, None))),
                 (Some(wanted), Some((cached, sealed))) if wanted == cached => {
                     return Ok(Some((hit.record, Some(sealed))))
                 }
-                // Another version than the one cached: read both again.
-                _ => {}
+                (Some(wanted), _) => wanted,
+            };
+            // The record is cached without this version's value: most often because the
+            // resource-policy check of this very request read it a moment before (every
+            // GetSecretValue of a secret not cached), or a DescribeSecret did. Read the value
+            // alone, in a snapshot where the secret still has the cached revision: every
+            // change to a secret's versions and stages bumps it, so the record and the value
+            // are one state. Reading the whole record again cost as much as the first read.
+            let generation = self.cache.generation();
+            let (id, revision) = (hit.record.id.to_string(), hit.record.revision);
+            let sealed = self
+                .read(|c| sealed_value_at(c, &id, revision, &wanted))
+                .await?;
+            if let Some(sealed) = sealed {
+                self.cache.fill(
+                    generation,
+                    Cached {
+                        record: hit.record.clone(),
+                        value: Some((wanted, sealed.clone())),
+                    },
+                );
+                return Ok(Some((hit.record, Some(sealed))));
             }
+            // The secret moved on (or is gone) since it was cached: read both again.
         }
         let generation = self.cache.generation();
         let found = self
@@ -296,20 +338,10 @@ impl SecretStore for SqliteStore {
     }
 
     async fn record_access(&self, secret_id: Uuid, day: Timestamp) -> Result<()> {
-        // Through the batched writer, like every write; no cache holds the day, so none
-        // forgets anything.
-        self.writer
-            .submit(move |c| {
-                c.prepare_cached(
-                    "INSERT INTO secret_access (secret_id, day) \
-                     SELECT id, ?2 FROM secrets WHERE id = ?1 \
-                     ON CONFLICT(secret_id) DO UPDATE SET day = excluded.day \
-                     WHERE excluded.day > secret_access.day",
-                )
-                .and_then(|mut st| st.execute(params![secret_id.to_string(), day.0]))
-                .map_err(|e| internal("record access", e))?;
-                Ok(())
-            })
+        // Through the batched writer, gathered with the other days of the moment (see
+        // `access_days`); no cache holds the day, so none forgets anything.
+        self.access_days
+            .record(&self.writer, secret_id, day.0)
             .await
     }
 
@@ -503,6 +535,130 @@ mod tests {
         assert!(matches!(r, Err(Error::Conflict)), "{r:?}");
         let got = store.get_secret(&scope, "cached").await.expect("get");
         assert_eq!(got.map(|r| r.revision), Some(2));
+    }
+
+    /// A record cached without its value (as the resource-policy check leaves it) gets the
+    /// value alone, and one whose secret moved on meanwhile is read again whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cached_record_gets_its_value_only_while_its_revision_holds() {
+        use crate::conformance::{sealed, secret};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("c.db"), crate::SqliteOptions::default())
+            .expect("open");
+        let scope = Scope {
+            account: AccountId(7),
+            region: "default".into(),
+        };
+        let rec = secret(&scope, "s", 10);
+        store
+            .write_secret(SecretWrite::Create {
+                record: rec.clone(),
+                values: vec![("v1".into(), sealed(1))],
+                max_secrets: None,
+            })
+            .await
+            .expect("create");
+        let pick = |_: &SecretRecord| Some("v1".to_string());
+        let cached = store.get_secret(&scope, "s").await.expect("get");
+        assert_eq!(store.cache.get(&scope, "s").map(|c| c.value), Some(None));
+        let (got, value) = store
+            .get_secret_with_value(&scope, "s", &pick)
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(Some(got), cached);
+        assert_eq!(value, Some(sealed(1)));
+        assert_eq!(
+            store.cache.get(&scope, "s").and_then(|c| c.value),
+            Some(("v1".to_string(), sealed(1))),
+            "the value joins the cached record"
+        );
+        // The stored secret moves on behind the cache's back (no write of the store's own
+        // would): the cached record no longer goes with any value read now.
+        let id = rec.id.to_string();
+        store
+            .writer
+            .submit(move |c| {
+                c.execute(
+                    "UPDATE secrets SET description = 'moved', revision = revision + 1 \
+                     WHERE id = ?1",
+                    [id],
+                )
+                .map_err(|e| internal("test update", e))?;
+                Ok(())
+            })
+            .await
+            .expect("update");
+        store.cache.fill(
+            store.cache.generation(),
+            Cached {
+                record: cached.clone().expect("cached"),
+                value: None,
+            },
+        );
+        let (got, value) = store
+            .get_secret_with_value(&scope, "s", &pick)
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(got.description, "moved");
+        assert_eq!(got.revision, rec.revision + 1);
+        assert_eq!(value, Some(sealed(1)));
+    }
+
+    /// Days of reads recorded at once share one commit, and each caller hears back once it
+    /// is durable.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn days_of_reads_at_once_share_one_commit() {
+        use crate::conformance::{sealed, secret};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = std::sync::Arc::new(
+            SqliteStore::open(&dir.path().join("c.db"), crate::SqliteOptions::default())
+                .expect("open"),
+        );
+        let scope = Scope {
+            account: AccountId(7),
+            region: "default".into(),
+        };
+        let mut ids = vec![];
+        for i in 0..50 {
+            let rec = secret(&scope, &format!("s{i}"), 10 + i);
+            ids.push(rec.id);
+            store
+                .write_secret(SecretWrite::Create {
+                    record: rec,
+                    values: vec![("v1".into(), sealed(1))],
+                    max_secrets: None,
+                })
+                .await
+                .expect("create");
+        }
+        let before = store.stats().batches;
+        let mut recording = tokio::task::JoinSet::new();
+        for (k, id) in ids.iter().enumerate() {
+            let (store, id) = (store.clone(), *id);
+            recording.spawn(async move { store.record_access(id, Timestamp(k as i64)).await });
+        }
+        while let Some(done) = recording.join_next().await {
+            done.expect("task").expect("recorded");
+        }
+        assert_eq!(store.stats().batches - before, 1, "one commit for all");
+        let days = store.last_accessed(&ids).await.expect("days");
+        assert_eq!(days.len(), ids.len());
+        assert_eq!(days.get(&ids[49]), Some(&Timestamp(49)));
+        // A day waiting for its batch when the store closes is written first.
+        let waiting = {
+            let (store, id) = (store.clone(), ids[0]);
+            tokio::spawn(async move { store.record_access(id, Timestamp(100)).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        store.close().await;
+        waiting.await.expect("task").expect("recorded at close");
+        drop(store);
+        let store = SqliteStore::open(&dir.path().join("c.db"), crate::SqliteOptions::default())
+            .expect("reopen");
+        let days = store.last_accessed(&ids[..1]).await.expect("days");
+        assert_eq!(days.get(&ids[0]), Some(&Timestamp(100)));
     }
 
     #[test]
