@@ -136,7 +136,13 @@ pub struct Service {
     /// request, and reading it was a store query per request. Trusted for
     /// [`PROJECT_TTL_MS`]; dropped at once when this node deletes their account.
     projects: Mutex<HashMap<String, (Timestamp, Project)>>,
+    /// Account numbers as read (see [`Service::account_number`]): the AWS dialect names the
+    /// caller's in every answer, and reading it was a store query per request.
+    account_numbers: Mutex<HashMap<AccountId, String>>,
 }
+
+/// Most account numbers remembered; a full table starts over empty.
+const ACCOUNT_NUMBERS_MAX: usize = 10_000;
 
 impl Service {
     pub fn new(
@@ -165,6 +171,7 @@ impl Service {
             bootstrap_account_number: None,
             accessed_today: Mutex::new((i64::MIN, Default::default())),
             projects: Mutex::new(HashMap::new()),
+            account_numbers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -184,9 +191,27 @@ impl Service {
         Ok(self)
     }
 
-    /// The 12-digit number of `account`.
+    /// The 12-digit number of `account`. An account's number never changes once it exists
+    /// (it is chosen or derived when the account is made), and account ids are random and not
+    /// given again, so a number once read stays true for the life of the process; a deleted
+    /// account's keys no longer authenticate, so nothing reaches it through a remembered one.
     pub async fn account_number(&self, account: AccountId) -> Result<String> {
-        Ok(self.account(account).await?.number())
+        if let Some(n) = self
+            .account_numbers
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&account).cloned())
+        {
+            return Ok(n);
+        }
+        let number = self.account(account).await?.number();
+        if let Ok(mut m) = self.account_numbers.lock() {
+            if m.len() >= ACCOUNT_NUMBERS_MAX {
+                m.clear();
+            }
+            m.insert(account, number.clone());
+        }
+        Ok(number)
     }
 
     /// The audit log whose key follows the root key: a rewrap that replaces the root key
