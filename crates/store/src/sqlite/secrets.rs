@@ -457,10 +457,11 @@ mod tests {
         assert!(p.contains("secrets_by_name"), "{p}");
     }
 
-    /// What an update leaves in the read cache is what SQLite returns for the secret
-    /// afterwards, stage order, revision and current value included.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_update_caches_what_a_read_would_find() {
+    /// A fresh store holding one secret `name` (account 7) with its value `v1`; the directory
+    /// must outlive the store.
+    async fn store_with_one_secret(
+        name: &str,
+    ) -> (tempfile::TempDir, SqliteStore, Scope, SecretRecord) {
         use crate::conformance::{sealed, secret};
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(&dir.path().join("c.db"), crate::SqliteOptions::default())
@@ -469,7 +470,7 @@ mod tests {
             account: AccountId(7),
             region: "default".into(),
         };
-        let rec = secret(&scope, "cached", 10);
+        let rec = secret(&scope, name, 10);
         store
             .write_secret(SecretWrite::Create {
                 record: rec.clone(),
@@ -478,6 +479,15 @@ mod tests {
             })
             .await
             .expect("create");
+        (dir, store, scope, rec)
+    }
+
+    /// What an update leaves in the read cache is what SQLite returns for the secret
+    /// afterwards, stage order, revision and current value included.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_update_caches_what_a_read_would_find() {
+        use crate::conformance::sealed;
+        let (_dir, store, scope, rec) = store_with_one_secret("cached").await;
         let mut next = rec.clone();
         next.versions[0].stages = vec![Stage::Previous];
         let mut v2 = next.versions[0].clone();
@@ -541,23 +551,8 @@ mod tests {
     /// value alone, and one whose secret moved on meanwhile is read again whole.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_cached_record_gets_its_value_only_while_its_revision_holds() {
-        use crate::conformance::{sealed, secret};
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&dir.path().join("c.db"), crate::SqliteOptions::default())
-            .expect("open");
-        let scope = Scope {
-            account: AccountId(7),
-            region: "default".into(),
-        };
-        let rec = secret(&scope, "s", 10);
-        store
-            .write_secret(SecretWrite::Create {
-                record: rec.clone(),
-                values: vec![("v1".into(), sealed(1))],
-                max_secrets: None,
-            })
-            .await
-            .expect("create");
+        use crate::conformance::sealed;
+        let (_dir, store, scope, rec) = store_with_one_secret("s").await;
         let pick = |_: &SecretRecord| Some("v1".to_string());
         let cached = store.get_secret(&scope, "s").await.expect("get");
         assert_eq!(store.cache.get(&scope, "s").map(|c| c.value), Some(None));
