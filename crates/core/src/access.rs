@@ -242,7 +242,7 @@ impl Target {
             out.push_str("crn:coffer:");
             out.push_str(&scope.region);
             out.push(':');
-            push_decimal(&mut out, scope.account.0);
+            out.push_str(itoa::Buffer::new().format(scope.account.0));
             out.push(':');
             out.push_str(kind);
             out.push_str(name);
@@ -274,22 +274,6 @@ impl Target {
             Target::Server => "crn:coffer:*:*:server".into(),
         }
     }
-}
-
-/// Appends `n` in decimal, as `Display` writes it, without the formatting machinery.
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // ASCII digits only.
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 /// Who may call an admin API operation at all, before the caller's policies are asked.

@@ -65,18 +65,8 @@ fn key_lookup(scope: &Scope, lookup: &KeyLookup) -> String {
 /// allocation: every cached read builds one (a GetSecretValue two or three), and `format!`
 /// took about 1,300 instructions of each lookup.
 fn scoped_key(scope: &Scope, name: &str) -> String {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = scope.account.0;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let digits = std::str::from_utf8(&digits[at..]).unwrap_or_default();
+    let mut number = itoa::Buffer::new();
+    let digits = number.format(scope.account.0);
     let mut k = String::with_capacity(digits.len() + scope.region.len() + name.len() + 2);
     k.push_str(digits);
     k.push('\u{0}');

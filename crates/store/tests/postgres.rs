@@ -316,16 +316,7 @@ async fn concurrent_puts_on_two_nodes_keep_every_acknowledged_version() {
                 let mut acked = vec![];
                 for i in 0..4 {
                     let id = format!("n{n}-t{t}-{i}");
-                    let put = PutValue {
-                        version_id: id.clone(),
-                        value: text(&format!("value of {id}")),
-                        stages: None,
-                        when_full: WhenFull::PruneUnstaged,
-                        max_versions: 100,
-                        max_stages: 12,
-                        expires_at: None,
-                        when_exists: WhenExists::Refuse,
-                    };
+                    let put = new_version(&id, &format!("value of {id}"));
                     match node.put_value(&s, "busy", put).await {
                         Ok(_) => acked.push(id),
                         // Lost every retry to the other writers: not acknowledged, so not
@@ -466,6 +457,20 @@ fn new_secret(name: &str, value: &str) -> CreateSecret {
     }
 }
 
+/// A new version `version_id` holding `value`, made current, with the default limits.
+fn new_version(version_id: &str, value: &str) -> PutValue {
+    PutValue {
+        version_id: version_id.into(),
+        value: text(value),
+        stages: None,
+        when_full: WhenFull::PruneUnstaged,
+        max_versions: 100,
+        max_stages: 12,
+        expires_at: None,
+        when_exists: WhenExists::Refuse,
+    }
+}
+
 /// What node `n` reads now as the value of `name` (its current version, or `version`).
 async fn value_on(n: &Service, name: &str, version: Option<&str>) -> Result<String> {
     let read = n
@@ -501,16 +506,7 @@ async fn a_cached_read_on_one_node_sees_every_write_acknowledged_on_another() {
     for _ in 0..3 {
         assert_eq!(value_on(&b, "c", None).await.expect("read"), "zero");
     }
-    let put = PutValue {
-        version_id: "v1".into(),
-        value: text("one"),
-        stages: None,
-        when_full: WhenFull::PruneUnstaged,
-        max_versions: 100,
-        max_stages: 12,
-        expires_at: None,
-        when_exists: WhenExists::Refuse,
-    };
+    let put = new_version("v1", "one");
     a.put_value(&s, "c", put).await.expect("put");
     assert_eq!(value_on(&b, "c", None).await.expect("read"), "one");
     assert_eq!(value_on(&b, "c", Some("v0")).await.expect("read"), "zero");
@@ -583,16 +579,7 @@ async fn one_request_checks_a_cached_secret_once_and_the_next_request_again() {
         .expect("create");
     // b caches the secret and its current value.
     assert_eq!(value_on(&b, "once", None).await.expect("read"), "zero");
-    let put = |value: &str, version: &str| PutValue {
-        version_id: version.into(),
-        value: text(value),
-        stages: None,
-        when_full: WhenFull::PruneUnstaged,
-        max_versions: 100,
-        max_stages: 12,
-        expires_at: None,
-        when_exists: WhenExists::Refuse,
-    };
+    let put = |value: &str, version: &str| new_version(version, value);
     serving_request(async {
         b.describe(&s, "once").await.expect("describe");
         // Node a's write, in a task of its own (not part of b's request).
